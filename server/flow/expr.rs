@@ -1,0 +1,186 @@
+//! Values in flow documents: JSON literals with `{"$rhai": "expression"}` at any depth, compiled
+//! once into [`Template`]s. Expressions are compiled in strict-variables mode against exactly the
+//! names in scope, so a typo or a stale reference fails at save time with line and column.
+
+use super::diag::{Diagnostic, seg};
+use rhai::{AST, Engine, Scope};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The names every expression may read.
+pub const BUILTINS: [&str; 3] = ["request", "auth", "env"];
+
+/// Limits that hold at compile time; the runtime engine adds its own on top.
+pub const MAX_EXPR_DEPTH: usize = 64;
+pub const MAX_FN_EXPR_DEPTH: usize = 32;
+
+/// The parser configuration shared by the compiler and the runtime sandbox: strict variables,
+/// bounded nesting, and no `eval`.
+pub fn base_engine() -> Engine {
+    let mut engine = Engine::new_raw();
+    engine
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(true)
+        .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
+        .disable_symbol("eval");
+    engine
+}
+
+/// A value to compute at run time.
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// A subtree without expressions, used as is.
+    Literal(Value),
+    Expr(Arc<AST>),
+    Object(Vec<(String, Template)>),
+    Array(Vec<Template>),
+}
+
+impl Template {
+    pub fn is_literal(&self) -> bool {
+        matches!(self, Template::Literal(_))
+    }
+}
+
+/// Compiles values against a fixed set of visible names and collects diagnostics.
+pub struct ExprCompiler<'a> {
+    engine: &'a Engine,
+    scope: Scope<'static>,
+    node: &'a str,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'a> ExprCompiler<'a> {
+    pub fn new<'n>(engine: &'a Engine, node: &'a str, names: impl IntoIterator<Item = &'n str>) -> Self {
+        let mut scope = Scope::new();
+        for n in BUILTINS.into_iter().chain(names) {
+            scope.push_constant_dynamic(n.to_string(), rhai::Dynamic::UNIT);
+        }
+        ExprCompiler { engine, scope, node, diags: Vec::new() }
+    }
+
+    /// Compiles a value found at `pointer`.
+    pub fn template(&mut self, v: &Value, pointer: &str) -> Option<Template> {
+        let before = self.diags.len();
+        let t = self.walk(v, pointer);
+        (self.diags.len() == before).then_some(t)
+    }
+
+    fn walk(&mut self, v: &Value, pointer: &str) -> Template {
+        match v {
+            Value::Object(map) if map.contains_key("$rhai") => {
+                let at = format!("{pointer}/$rhai");
+                match (map.len(), map.get("$rhai")) {
+                    (1, Some(Value::String(src))) => match self.expression(src, &at) {
+                        Some(ast) => Template::Expr(Arc::new(ast)),
+                        None => Template::Literal(Value::Null),
+                    },
+                    _ => {
+                        self.push(Diagnostic::new(
+                            "flow.bad_expression",
+                            pointer,
+                            "an expression is an object with exactly one key, \"$rhai\", holding a string",
+                        ));
+                        Template::Literal(Value::Null)
+                    }
+                }
+            }
+            Value::Object(map) => {
+                let parts: Vec<_> = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.walk(v, &format!("{pointer}/{}", seg(k)))))
+                    .collect();
+                if parts.iter().all(|(_, t)| t.is_literal()) {
+                    Template::Literal(v.clone())
+                } else {
+                    Template::Object(parts)
+                }
+            }
+            Value::Array(items) => {
+                let parts: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.walk(v, &format!("{pointer}/{i}")))
+                    .collect();
+                if parts.iter().all(Template::is_literal) {
+                    Template::Literal(v.clone())
+                } else {
+                    Template::Array(parts)
+                }
+            }
+            other => Template::Literal(other.clone()),
+        }
+    }
+
+    /// Compiles one expression (no statements).
+    pub fn expression(&mut self, src: &str, pointer: &str) -> Option<AST> {
+        match self.engine.compile_expression_with_scope(&self.scope, src) {
+            Ok(ast) => Some(ast),
+            Err(e) => {
+                self.rhai_error(&e, pointer);
+                None
+            }
+        }
+    }
+
+    /// Compiles a multi-statement script.
+    pub fn script(&mut self, src: &str, pointer: &str) -> Option<AST> {
+        match self.engine.compile_with_scope(&self.scope, src) {
+            Ok(ast) => Some(ast),
+            Err(e) => {
+                self.rhai_error(&e, pointer);
+                None
+            }
+        }
+    }
+
+    fn rhai_error(&mut self, e: &rhai::ParseError, pointer: &str) {
+        let mut d = Diagnostic::new("flow.rhai_syntax", pointer, e.0.to_string());
+        d.line = e.1.line();
+        d.column = e.1.position();
+        self.push(d);
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d.at_node(self.node));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn literal_subtrees_stay_literal_and_expressions_compile() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", ["todo"]);
+        let t = c.template(&json!({"a": [1, 2], "b": {"$rhai": "todo.id + 1"}}), "/nodes/n/body");
+        match t {
+            Some(Template::Object(parts)) => {
+                assert!(matches!(parts[0].1, Template::Literal(_)));
+                assert!(matches!(parts[1].1, Template::Expr(_)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(c.diags.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_variable_is_reported_with_line_and_column() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", ["todo"]);
+        assert!(c.template(&json!({"$rhai": "request.body.x + tood.id"}), "/nodes/n/body").is_none());
+        assert_eq!(c.diags.len(), 1);
+        let d = &c.diags[0];
+        assert_eq!((d.code, d.pointer.as_str(), d.line, d.column), ("flow.rhai_syntax", "/nodes/n/body/$rhai", Some(1), Some(18)));
+        assert!(d.message.contains("tood"), "{}", d.message);
+    }
+
+    #[test]
+    fn eval_is_refused_at_compile_time() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", []);
+        assert!(c.script("eval(\"1\")", "/nodes/n/code").is_none());
+    }
+}

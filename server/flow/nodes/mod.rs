@@ -1,0 +1,186 @@
+//! The node-type registry. Each node type is one file: its config struct (decoded strictly after
+//! its JSON Schema in `flows/schema/nodes/` passed), its ports, and its compile step. The run
+//! step of each type lives in `engine::nodes` under the same name.
+
+use super::diag::{Diagnostic, seg};
+use super::expr::{ExprCompiler, Template};
+use super::plan::Op;
+use crate::tables::{Ident, TableDef};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+mod db_get;
+mod db_insert;
+mod db_query;
+mod fail;
+mod if_;
+mod respond;
+mod script;
+mod validate;
+
+/// An output port of a node type.
+#[derive(Debug, Clone, Copy)]
+pub struct Port {
+    pub name: &'static str,
+    /// A required port must be wired; an optional one falls back to the standard error response.
+    pub required: bool,
+    /// Whether the node's `as` variable is set when this port fires.
+    pub binds: bool,
+}
+
+/// A node type: its name, ports, and compile step.
+pub struct NodeType {
+    pub name: &'static str,
+    pub ports: &'static [Port],
+    /// Whether the node may have an `as` name.
+    pub binds: bool,
+    pub compile: fn(&Value, &mut NodeCx<'_>) -> Option<Op>,
+}
+
+impl NodeType {
+    pub fn port(&self, name: &str) -> Option<&Port> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// `respond` and `fail` end the flow.
+    pub fn is_terminal(&self) -> bool {
+        self.ports.is_empty()
+    }
+}
+
+/// Every built-in node type, one line each.
+pub fn builtin() -> &'static [NodeType] {
+    &[
+        validate::TYPE,
+        db_get::TYPE,
+        db_query::TYPE,
+        db_insert::TYPE,
+        script::TYPE,
+        if_::TYPE,
+        respond::TYPE,
+        fail::TYPE,
+    ]
+}
+
+pub fn lookup(name: &str) -> Option<&'static NodeType> {
+    builtin().iter().find(|t| t.name == name)
+}
+
+/// The managed tables a flow can refer to.
+pub trait TableCatalog {
+    fn table(&self, name: &str) -> Option<&TableDef>;
+}
+
+impl TableCatalog for BTreeMap<String, TableDef> {
+    fn table(&self, name: &str) -> Option<&TableDef> {
+        self.get(name)
+    }
+}
+
+/// What a node's compile step may use: its wiring, an expression compiler with the names in
+/// scope, and the catalog (absent when validating offline).
+pub struct NodeCx<'a> {
+    pub id: &'a str,
+    pub pointer: String,
+    pub expr: ExprCompiler<'a>,
+    pub catalog: Option<&'a dyn TableCatalog>,
+    pub ports: BTreeMap<String, usize>,
+}
+
+impl NodeCx<'_> {
+    /// Strictly decodes the node's config (schema-checked already, so failures are rare).
+    pub fn config<T: DeserializeOwned>(&mut self, node: &Value) -> Option<T> {
+        let mut cfg = node.clone();
+        if let Some(obj) = cfg.as_object_mut() {
+            for k in ["type", "v", "as", "description", "next"] {
+                obj.remove(k);
+            }
+        }
+        match serde_json::from_value(cfg) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let at = self.pointer.clone();
+                self.expr.push(Diagnostic::new("flow.bad_config", at, e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Target of a port, if wired.
+    pub fn port(&self, name: &str) -> Option<usize> {
+        self.ports.get(name).copied()
+    }
+
+    /// Target of a required port. The graph check has reported a missing one already, so a
+    /// sentinel is safe: a plan is only built when there are no diagnostics.
+    pub fn required(&self, name: &str) -> usize {
+        self.port(name).unwrap_or(usize::MAX)
+    }
+
+    pub fn template(&mut self, v: &Value, field: &str) -> Option<Template> {
+        let at = format!("{}/{field}", self.pointer);
+        self.expr.template(v, &at)
+    }
+
+    /// Resolves a table name; reports unknown tables when a catalog is present.
+    pub fn table(&mut self, name: &str) -> Option<(Ident, Option<TableDef>)> {
+        let at = format!("{}/table", self.pointer);
+        let ident = match Ident::parse(name) {
+            Ok(i) => i,
+            Err(e) => {
+                self.expr.push(Diagnostic::new("flow.bad_name", at, e.to_string()));
+                return None;
+            }
+        };
+        let Some(catalog) = self.catalog else { return Some((ident, None)) };
+        match catalog.table(name) {
+            Some(def) => Some((ident, Some(def.clone()))),
+            None => {
+                self.expr.push(Diagnostic::new("flow.unknown_table", at, format!("there is no table `{name}`")));
+                None
+            }
+        }
+    }
+
+    /// Resolves a column of `def` (when known) found at `field` (a pointer suffix).
+    pub fn column(&mut self, def: Option<&TableDef>, name: &str, field: &str) -> Option<Ident> {
+        let at = format!("{}/{field}", self.pointer);
+        let ident = match Ident::parse(name) {
+            Ok(i) => i,
+            Err(e) => {
+                self.expr.push(Diagnostic::new("flow.bad_name", at, e.to_string()));
+                return None;
+            }
+        };
+        if let Some(def) = def {
+            if def.column_type(name).is_none() {
+                let msg = format!("table `{}` has no column `{name}`", def.name);
+                self.expr.push(Diagnostic::new("flow.unknown_column", at, msg));
+                return None;
+            }
+        }
+        Some(ident)
+    }
+
+    /// Compiles `column -> value` pairs found under `field`.
+    pub fn column_values(
+        &mut self,
+        def: Option<&TableDef>,
+        values: &BTreeMap<String, Value>,
+        field: &str,
+    ) -> Option<Vec<super::plan::ColumnValue>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (col, v) in values {
+            let at = format!("{field}/{}", seg(col));
+            let column = self.column(def, col, &at);
+            let value = self.template(v, &at);
+            match (column, value) {
+                (Some(column), Some(value)) => out.push(super::plan::ColumnValue { column, value }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+}

@@ -1,0 +1,150 @@
+//! The compiled, immutable form of a flow. Built once at save/publish; every request reuses it.
+//! Node references are indices, expressions are compiled ASTs, names are validated [`Ident`]s.
+
+use super::expr::Template;
+use crate::tables::Ident;
+use rhai::AST;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// HTTP methods an endpoint can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Method {
+    GET,
+    POST,
+    PUT,
+    PATCH,
+    DELETE,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+        }
+    }
+}
+
+/// Where an endpoint is served.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub method: Method,
+    /// Path below `/api`, with `{param}` segments (matchit syntax).
+    pub path: String,
+}
+
+impl Endpoint {
+    /// The route with parameter names erased, so `/a/{x}` and `/a/{y}` are known to collide.
+    pub fn route_key(&self) -> String {
+        let shape: Vec<&str> = self
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect();
+        format!("{} {}", self.method.as_str(), shape.join("/"))
+    }
+}
+
+/// JSON Schemas of the request parts, as written in the document.
+#[derive(Debug, Clone, Default)]
+pub struct InputSchemas {
+    pub params: Option<Value>,
+    pub query: Option<Value>,
+    pub body: Option<Value>,
+}
+
+/// A compiled flow.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub rev: String,
+    pub endpoint: Option<Endpoint>,
+    pub input: InputSchemas,
+    pub timeout_ms: u64,
+    pub entry: usize,
+    pub nodes: Vec<PlanNode>,
+}
+
+impl Plan {
+    /// Whether any node writes, so read-only flows can skip the transaction.
+    pub fn writes(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n.op, Op::DbInsert { .. }))
+    }
+}
+
+/// One node: its id (for traces and errors), the variable it sets, what it does.
+#[derive(Debug, Clone)]
+pub struct PlanNode {
+    pub id: String,
+    pub bind: Option<String>,
+    pub op: Op,
+}
+
+/// A column and the value to bind for it.
+#[derive(Debug, Clone)]
+pub struct ColumnValue {
+    pub column: Ident,
+    pub value: Template,
+}
+
+/// One `ORDER BY` term.
+#[derive(Debug, Clone)]
+pub struct OrderTerm {
+    pub column: Ident,
+    pub desc: bool,
+}
+
+/// What a node does; ports are indices into [`Plan::nodes`], optional ports fall back to the
+/// standard error response.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Validate {
+        value: Template,
+        schema: Arc<jsonschema::Validator>,
+        ok: usize,
+        invalid: Option<usize>,
+    },
+    DbGet {
+        table: Ident,
+        id: Template,
+        found: usize,
+        not_found: Option<usize>,
+    },
+    DbQuery {
+        table: Ident,
+        filters: Vec<ColumnValue>,
+        order: Vec<OrderTerm>,
+        limit: Template,
+        offset: Template,
+        ok: usize,
+    },
+    DbInsert {
+        table: Ident,
+        values: Vec<ColumnValue>,
+        ok: usize,
+        conflict: Option<usize>,
+    },
+    Script {
+        ast: Arc<AST>,
+        ok: usize,
+    },
+    If {
+        condition: Template,
+        then: usize,
+        otherwise: usize,
+    },
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Template,
+    },
+    Fail {
+        status: u16,
+        code: String,
+        message: Template,
+    },
+}

@@ -1,0 +1,59 @@
+//! The JSON Schemas of the flow format, embedded from `flows/schema/` (the single source the
+//! server, the CLI and the editor validate with) and compiled once.
+
+use super::diag::Diagnostic;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// The envelope schema text.
+pub const FLOW_SCHEMA: &str = include_str!("../../flows/schema/flow.v1.schema.json");
+
+/// Node schemas by type name (version 1).
+pub const NODE_SCHEMAS: &[(&str, &str)] = &[
+    ("validate", include_str!("../../flows/schema/nodes/validate.v1.schema.json")),
+    ("db.get", include_str!("../../flows/schema/nodes/db.get.v1.schema.json")),
+    ("db.query", include_str!("../../flows/schema/nodes/db.query.v1.schema.json")),
+    ("db.insert", include_str!("../../flows/schema/nodes/db.insert.v1.schema.json")),
+    ("script", include_str!("../../flows/schema/nodes/script.v1.schema.json")),
+    ("if", include_str!("../../flows/schema/nodes/if.v1.schema.json")),
+    ("respond", include_str!("../../flows/schema/nodes/respond.v1.schema.json")),
+    ("fail", include_str!("../../flows/schema/nodes/fail.v1.schema.json")),
+];
+
+fn compile(text: &str) -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(text).expect("embedded schema is JSON");
+    jsonschema::validator_for(&schema).expect("embedded schema compiles")
+}
+
+static FLOW: LazyLock<jsonschema::Validator> = LazyLock::new(|| compile(FLOW_SCHEMA));
+static NODES: LazyLock<Vec<(&'static str, jsonschema::Validator)>> =
+    LazyLock::new(|| NODE_SCHEMAS.iter().map(|(n, t)| (*n, compile(t))).collect());
+
+/// Every envelope violation, as `flow.schema` diagnostics.
+pub fn check_envelope(doc: &Value) -> Vec<Diagnostic> {
+    violations(&FLOW, doc, "")
+}
+
+/// Every violation of a node's own schema; `prefix` is the node's pointer.
+/// Returns `None` when the type has no schema (an unknown type).
+pub fn check_node(ty: &str, node: &Value, prefix: &str) -> Option<Vec<Diagnostic>> {
+    let validator = NODES.iter().find(|(n, _)| *n == ty).map(|(_, v)| v)?;
+    Some(violations(validator, node, prefix))
+}
+
+fn violations(v: &jsonschema::Validator, doc: &Value, prefix: &str) -> Vec<Diagnostic> {
+    v.iter_errors(doc)
+        .map(|e| {
+            Diagnostic::new("flow.schema", format!("{prefix}{}", e.instance_path().as_str()), e.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_embedded_schema_compiles() {
+        let _ = &*super::FLOW;
+        assert_eq!(super::NODES.len(), super::NODE_SCHEMAS.len());
+    }
+}

@@ -1,0 +1,191 @@
+//! Compiler checks, one scenario each. Documents are built from a valid base and broken on
+//! purpose; the assertions name the codes and pointers a builder would see.
+
+use super::compile;
+use super::diag::Diagnostic;
+use crate::tables::TableDef;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn catalog() -> BTreeMap<String, TableDef> {
+    let def: TableDef = serde_json::from_value(json!({
+        "name": "todos",
+        "fields": [
+            {"name": "title", "type": "text", "required": true},
+            {"name": "done", "type": "boolean", "default": false}
+        ]
+    }))
+    .expect("definition");
+    BTreeMap::from([("todos".to_string(), def)])
+}
+
+fn create_flow() -> Value {
+    json!({
+        "format": "sluice.flow",
+        "format_version": 1,
+        "name": "create_todo",
+        "endpoint": {"method": "POST", "path": "/todos"},
+        "input": {"body": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}}},
+        "entry": "insert",
+        "nodes": {
+            "insert": {"type": "db.insert", "table": "todos", "as": "todo",
+                       "values": {"title": {"$rhai": "request.body.title"}},
+                       "next": {"ok": "check"}},
+            "check": {"type": "if", "condition": {"$rhai": "todo.done"},
+                      "next": {"then": "done", "else": "created"}},
+            "done": {"type": "fail", "status": 409, "code": "todo.already_done", "message": "already done"},
+            "created": {"type": "respond", "status": 201, "body": {"$rhai": "todo"}}
+        }
+    })
+}
+
+fn problems(doc: &Value) -> Vec<Diagnostic> {
+    let cat = catalog();
+    match compile(doc, Some(&cat)) {
+        Ok(_) => Vec::new(),
+        Err(d) => d,
+    }
+}
+
+fn codes(doc: &Value) -> Vec<(&'static str, String)> {
+    problems(doc).into_iter().map(|d| (d.code, d.pointer)).collect()
+}
+
+#[test]
+fn a_valid_flow_compiles_to_a_plan() {
+    let cat = catalog();
+    let plan = compile(&create_flow(), Some(&cat)).expect("compiles");
+    assert_eq!(plan.nodes.len(), 4);
+    assert_eq!(plan.nodes[plan.entry].id, "insert");
+    assert!(plan.writes());
+    assert_eq!(plan.endpoint.as_ref().map(|e| e.route_key()), Some("POST /todos".to_string()));
+}
+
+#[test]
+fn an_unknown_node_type_is_reported_with_its_pointer() {
+    let mut doc = create_flow();
+    doc["nodes"]["done"]["type"] = json!("db.explode");
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].code, "flow.unknown_node_type");
+    assert_eq!(found[0].pointer, "/nodes/done/type");
+    assert_eq!(found[0].node.as_deref(), Some("done"));
+}
+
+#[test]
+fn a_dangling_target_and_an_unknown_port_are_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["check"]["next"]["else"] = json!("nowhere");
+    doc["nodes"]["created"]["next"] = json!({"ok": "done"});
+    let found = codes(&doc);
+    assert!(found.contains(&("flow.dangling_target", "/nodes/check/next/else".into())), "{found:?}");
+    assert!(found.contains(&("flow.unknown_port", "/nodes/created/next/ok".into())), "{found:?}");
+}
+
+#[test]
+fn an_unreachable_node_is_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["orphan"] = json!({"type": "respond", "body": 1});
+    assert_eq!(codes(&doc), [("flow.unreachable_node", "/nodes/orphan".to_string())]);
+}
+
+#[test]
+fn a_path_without_respond_or_fail_is_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["check"]["next"] = json!({"then": "done"});
+    doc["nodes"].as_object_mut().map(|n| n.remove("created"));
+    assert_eq!(codes(&doc), [("flow.missing_response", "/nodes/check/next".to_string())]);
+}
+
+#[test]
+fn a_cycle_is_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["check"]["next"]["else"] = json!("insert");
+    doc["nodes"].as_object_mut().map(|n| n.remove("created"));
+    let found = codes(&doc);
+    assert!(found.contains(&("flow.cycle", "/nodes/check/next/else".into())), "{found:?}");
+}
+
+#[test]
+fn a_rhai_syntax_error_carries_line_and_column() {
+    let mut doc = create_flow();
+    doc["nodes"]["check"]["condition"] = json!({"$rhai": "todo.done &&"});
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].code, "flow.rhai_syntax");
+    assert_eq!(found[0].pointer, "/nodes/check/condition/$rhai");
+    assert_eq!(found[0].line, Some(1));
+    assert!(found[0].column.is_some());
+}
+
+#[test]
+fn a_variable_not_set_on_every_path_is_out_of_scope() {
+    let mut doc = create_flow();
+    // `todo` is bound by the insert's `ok` port; the entry itself cannot read it.
+    doc["nodes"]["insert"]["values"]["title"] = json!({"$rhai": "todo.title"});
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/nodes/insert/values/title/$rhai");
+    assert!(found[0].message.contains("todo"), "{}", found[0].message);
+}
+
+#[test]
+fn unknown_tables_and_columns_are_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["insert"]["values"]["colour"] = json!("red");
+    let found = codes(&doc);
+    assert_eq!(found, [("flow.unknown_column", "/nodes/insert/values/colour".to_string())]);
+    doc["nodes"]["insert"]["table"] = json!("todoz");
+    assert_eq!(codes(&doc), [("flow.unknown_table", "/nodes/insert/table".to_string())]);
+}
+
+#[test]
+fn a_missing_required_column_is_reported() {
+    let mut doc = create_flow();
+    doc["nodes"]["insert"]["values"] = json!({"done": true});
+    assert_eq!(codes(&doc), [("flow.missing_column", "/nodes/insert/values".to_string())]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut doc = create_flow();
+    doc["nodes"]["done"]["type"] = json!("nope");
+    doc["nodes"]["check"]["condition"] = json!({"$rhai": "todo.done +* 1"});
+    doc["nodes"]["insert"]["table"] = json!("missing");
+    doc["nodes"]["stray"] = json!({"type": "respond"});
+    let found: Vec<_> = codes(&doc).into_iter().map(|(c, _)| c).collect();
+    for code in ["flow.unknown_node_type", "flow.rhai_syntax", "flow.unknown_table", "flow.unreachable_node"] {
+        assert!(found.contains(&code), "{code} missing from {found:?}");
+    }
+}
+
+#[test]
+fn schema_violations_point_into_the_node() {
+    let mut doc = create_flow();
+    doc["nodes"]["created"]["status"] = json!("ok");
+    doc["nodes"]["created"]["colour"] = json!("red");
+    let found = codes(&doc);
+    assert!(found.iter().all(|(c, _)| *c == "flow.schema"), "{found:?}");
+    assert!(found.iter().any(|(_, p)| p == "/nodes/created/status"), "{found:?}");
+    assert!(found.iter().any(|(_, p)| p == "/nodes/created"), "{found:?}");
+}
+
+#[test]
+fn a_wrong_format_stops_early_with_one_clear_problem() {
+    let doc = json!({"format": "node-red", "format_version": 1, "name": "x", "entry": "a", "nodes": {"a": {"type": "respond"}}});
+    assert_eq!(codes(&doc), [("flow.schema", "/format".to_string())]);
+}
+
+#[test]
+fn offline_compile_checks_everything_but_tables() {
+    let mut doc = create_flow();
+    doc["nodes"]["insert"]["table"] = json!("not_in_any_catalog");
+    assert!(compile(&doc, None).is_ok());
+}
+
+#[test]
+fn path_parameters_must_match_the_declared_params() {
+    let mut doc = create_flow();
+    doc["input"]["params"] = json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+    assert_eq!(codes(&doc), [("flow.bad_path", "/input/params/properties/id".to_string())]);
+}

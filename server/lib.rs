@@ -1,0 +1,2 @@
+pub mod flow; pub mod tables;
+pub mod pg;

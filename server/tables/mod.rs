@@ -1,0 +1,13 @@
+//! Managed user tables in schema `app`: validated identifiers, field types, definitions, the
+//! pure DDL planner, and the store that applies plans in one transaction. Knows no axum.
+//! `ident`, `types`, `def` and `ddl` are pure and may be used by the flow compiler.
+
+pub mod ddl;
+pub mod def;
+pub mod ident;
+pub mod store;
+pub mod types;
+
+pub use def::{FieldDef, TableDef};
+pub use ident::Ident;
+pub use types::FieldType;
