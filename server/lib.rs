@@ -1,2 +1,2 @@
-pub mod flow; pub mod tables;
+pub mod engine; pub mod flow; pub mod tables;
 pub mod pg;

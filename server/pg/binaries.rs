@@ -33,7 +33,8 @@ impl Binaries {
     fn in_dir(dir: &Path) -> Option<Binaries> {
         let initdb = dir.join("initdb");
         let postgres = dir.join("postgres");
-        (is_executable(&initdb) && is_executable(&postgres)).then_some(Binaries { initdb, postgres })
+        (is_executable(&initdb) && is_executable(&postgres))
+            .then_some(Binaries { initdb, postgres })
     }
 }
 
@@ -158,7 +159,10 @@ mod tests {
     fn found_in(found: Option<Binaries>) -> Option<PathBuf> {
         found.map(|b| {
             assert_eq!(b.initdb.parent(), b.postgres.parent());
-            b.initdb.parent().expect("binary has a parent").to_path_buf()
+            b.initdb
+                .parent()
+                .expect("binary has a parent")
+                .to_path_buf()
         })
     }
 
@@ -181,11 +185,7 @@ mod tests {
         let tmp = TempDir::new("needs-both");
         let only_initdb = tmp.bin_dir("a", &["initdb"]);
         let complete = tmp.bin_dir("b", BOTH);
-        let found = search(
-            Some(&path_of(&[&only_initdb, &complete])),
-            || None,
-            &tmp.0,
-        );
+        let found = search(Some(&path_of(&[&only_initdb, &complete])), || None, &tmp.0);
         assert_eq!(found_in(found), Some(complete));
     }
 

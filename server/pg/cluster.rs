@@ -68,6 +68,12 @@ pub(super) fn prepare(requested: &Path) -> Result<Prepared, PgError> {
             path: password_file,
         })?
     } else {
+        if data_dir.exists() && fs::remove_dir(&data_dir).is_err() {
+            return Err(PgError::BadClusterDir {
+                path: data_dir,
+                reason: "it is not empty but has no PG_VERSION, so it is not a PostgreSQL cluster",
+            });
+        }
         let password = match read_password(&password_file)? {
             // Left by an initdb that crashed after the password was saved.
             Some(password) => password,
@@ -109,11 +115,10 @@ fn locate(requested: &Path, parent: &Path, user: &PgUser) -> Result<PathBuf, PgE
     let digest = Sha256::digest(requested.as_os_str().as_encoded_bytes());
     let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let target = root.join(name);
-    if requested.is_dir() {
-        if fs::remove_dir(requested).is_err() {
-            // Not empty: an existing cluster, created when the path was still reachable.
-            fs::rename(requested, &target).map_err(io("move cluster to", &target))?;
-        }
+    // A non-empty directory is a cluster created while the path was still
+    // reachable; it moves along.
+    if requested.is_dir() && fs::remove_dir(requested).is_err() {
+        fs::rename(requested, &target).map_err(io("move cluster to", &target))?;
     }
     std::os::unix::fs::symlink(&target, requested).map_err(io("create symlink", requested))?;
     tracing::info!(
@@ -127,18 +132,13 @@ fn locate(requested: &Path, parent: &Path, user: &PgUser) -> Result<PathBuf, PgE
 
 /// Runs initdb into `<dir>.init-tmp` and renames it into place only on
 /// success, so a crash mid-way never leaves a half-made cluster at `dir`.
+/// `data_dir` must not exist.
 fn initialize(
     binaries: &Binaries,
     user: &PgUser,
     data_dir: &Path,
     password: &str,
 ) -> Result<(), PgError> {
-    if data_dir.exists() && fs::remove_dir(data_dir).is_err() {
-        return Err(PgError::BadClusterDir {
-            path: data_dir.to_path_buf(),
-            reason: "it is not empty but has no PG_VERSION, so it is not a PostgreSQL cluster",
-        });
-    }
     let began = Instant::now();
     let staging = with_suffix(data_dir, ".init-tmp");
     let pwfile = TempFile(with_suffix(data_dir, ".pwfile"));
@@ -193,7 +193,7 @@ fn initialize(
         }
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        tracing::warn!(dir = %data_dir.display(), locale, "initdb failed");
+        tracing::warn!(dir = %data_dir.display(), locale, "initdb attempt failed");
         failure = Some(PgError::InitdbFailed {
             status: output.status,
             output: tail(&text, 20),
@@ -253,7 +253,10 @@ fn recover(data_dir: &Path) -> Result<(), PgError> {
             });
         }
     };
-    let pid = content.lines().next().and_then(|line| line.trim().parse::<u32>().ok());
+    let pid = content
+        .lines()
+        .next()
+        .and_then(|line| line.trim().parse::<u32>().ok());
     match pid {
         Some(pid) if is_postgres_of(pid, data_dir) => stop_orphan(pid, data_dir)?,
         _ => tracing::info!(dir = %data_dir.display(), ?pid, "removing stale postmaster.pid"),
@@ -339,7 +342,13 @@ pub(super) fn signal(target: u32, signal: &str) -> Result<(), PgError> {
 /// Like [`signal`], but `target` may be `-<pgid>` for a process group.
 pub(super) fn signal_raw(target: &str, signal: &str) -> Result<(), PgError> {
     std::process::Command::new("/bin/sh")
-        .args(["-c", r#"kill -s "$1" -- "$2" 2>/dev/null"#, "sh", signal, target])
+        .args([
+            "-c",
+            r#"kill -s "$1" -- "$2" 2>/dev/null"#,
+            "sh",
+            signal,
+            target,
+        ])
         .stdin(Stdio::null())
         .status()
         .map(drop)

@@ -310,7 +310,7 @@ impl Drop for EmbeddedPg {
         if let Some(mut watchdog) = self.watchdog.take() {
             watchdog.close_stdin();
             tracing::debug!(dir = %self.data_dir.display(), port = self.port,
-                "EmbeddedPg dropped without stop(); shutting PostgreSQL down in the background");
+                "EmbeddedPg dropped; shutting PostgreSQL down in the background");
             let _ = std::thread::Builder::new()
                 .name("sluice-pg-reaper".into())
                 .spawn(move || watchdog.reap());

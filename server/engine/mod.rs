@@ -1,0 +1,13 @@
+//! Runs compiled flows: the program builder (SQL and validators prepared once), the
+//! interpreter, one run step per node type, and the Rhai sandbox. Knows sqlx, not axum.
+
+pub mod error;
+pub mod nodes;
+pub mod program;
+pub mod run;
+pub mod sandbox;
+
+pub use error::{InputProblem, RunError};
+pub use program::Program;
+pub use run::{Request, Response, Runtime, run};
+pub use sandbox::{Sandbox, ScriptLimits};

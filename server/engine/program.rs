@@ -1,0 +1,210 @@
+//! A [`Plan`] made ready to run: SQL text built once per database node with every name quoted
+//! and every value a bound parameter, and the input schemas compiled into validators.
+
+use super::error::InputProblem;
+use crate::flow::nodes::TableCatalog;
+use crate::flow::plan::{ColumnValue, Op, OrderTerm, Plan};
+use crate::tables::ddl::qualified;
+use crate::tables::{FieldType, Ident, TableDef};
+use serde_json::{Map, Value};
+
+/// A compiled flow plus everything prepared for its requests.
+pub struct Program {
+    pub plan: Plan,
+    /// SQL of each node, by node index; `None` for nodes that do not touch the database.
+    pub sql: Vec<Option<String>>,
+    params: Option<PartCheck>,
+    query: Option<PartCheck>,
+    body: Option<jsonschema::Validator>,
+}
+
+/// A table or column vanished between compile and build (a concurrent schema change).
+#[derive(Debug, thiserror::Error)]
+#[error("table or column `{0}` no longer exists")]
+pub struct BuildError(pub String);
+
+/// Validator of an object of strings (path or query) plus the types to coerce them to.
+struct PartCheck {
+    validator: jsonschema::Validator,
+    types: Map<String, Value>,
+}
+
+impl Program {
+    pub fn build(plan: Plan, catalog: &dyn TableCatalog) -> Result<Program, BuildError> {
+        let sql = plan
+            .nodes
+            .iter()
+            .map(|n| build_sql(&n.op, catalog))
+            .collect::<Result<Vec<_>, _>>()?;
+        let part = |s: &Option<Value>| {
+            let s = s.as_ref()?;
+            let validator = jsonschema::validator_for(s).ok()?;
+            let types = s
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.get("type")?.clone())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(PartCheck { validator, types })
+        };
+        Ok(Program {
+            params: part(&plan.input.params),
+            query: part(&plan.input.query),
+            body: plan.input.body.as_ref().and_then(|s| jsonschema::validator_for(s).ok()),
+            sql,
+            plan,
+        })
+    }
+
+    /// Coerces path and query strings to their declared types, then validates every part.
+    pub fn check_input(&self, params: &mut Map<String, Value>, query: &mut Map<String, Value>, body: &Value) -> Result<(), Vec<InputProblem>> {
+        let mut problems = Vec::new();
+        for (name, part, check) in [("params", params, &self.params), ("query", query, &self.query)] {
+            let Some(check) = check else { continue };
+            for (k, v) in part.iter_mut() {
+                if let (Some(ty), Value::String(s)) = (check.types.get(k), &*v) {
+                    *v = coerce(s, ty);
+                }
+            }
+            let as_value = Value::Object(std::mem::take(part));
+            problems.extend(check.validator.iter_errors(&as_value).map(|e| problem(name, &e)));
+            if let Value::Object(m) = as_value {
+                *part = m;
+            }
+        }
+        if let Some(v) = &self.body {
+            problems.extend(v.iter_errors(body).map(|e| problem("body", &e)));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
+    InputProblem { pointer: format!("/{part}{}", e.instance_path().as_str()), message: e.to_string() }
+}
+
+/// Turns wire text into the declared JSON type when it parses; otherwise leaves the text for
+/// the validator to report.
+fn coerce(s: &str, ty: &Value) -> Value {
+    let wants = |t: &str| ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
+    if wants("integer") {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::from(i);
+        }
+    }
+    if wants("number") {
+        if let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    if wants("boolean") && (s == "true" || s == "false") {
+        return Value::Bool(s == "true");
+    }
+    Value::String(s.to_string())
+}
+
+fn table<'c>(catalog: &'c dyn TableCatalog, t: &Ident) -> Result<&'c TableDef, BuildError> {
+    catalog.table(t.as_str()).ok_or_else(|| BuildError(t.to_string()))
+}
+
+fn column_type(def: &TableDef, c: &Ident) -> Result<FieldType, BuildError> {
+    def.column_type(c.as_str()).ok_or_else(|| BuildError(format!("{}.{c}", def.name)))
+}
+
+/// `$n::type` placeholders, numbered from `first`.
+fn placeholders(def: &TableDef, cols: &[ColumnValue], first: usize) -> Result<Vec<String>, BuildError> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, cv)| Ok(format!("${}::{}", first + i, column_type(def, &cv.column)?.sql_type())))
+        .collect()
+}
+
+fn order_clause(order: &[OrderTerm], alias: &str) -> String {
+    let terms: Vec<String> = order
+        .iter()
+        .map(|o| format!("{alias}.{}{}", o.column.quoted(), if o.desc { " DESC" } else { "" }))
+        .chain(std::iter::once(format!("{alias}.\"id\"")))
+        .collect();
+    terms.join(", ")
+}
+
+fn build_sql(op: &Op, catalog: &dyn TableCatalog) -> Result<Option<String>, BuildError> {
+    Ok(Some(match op {
+        Op::DbGet { table: t, .. } => {
+            let def = table(catalog, t)?;
+            let id_type = column_type(def, &Ident::parse("id").map_err(|e| BuildError(e.to_string()))?)?;
+            format!("SELECT to_jsonb(t) FROM {} AS t WHERE t.\"id\" = $1::{}", qualified(t), id_type.sql_type())
+        }
+        Op::DbQuery { table: t, filters, order, .. } => {
+            let def = table(catalog, t)?;
+            let marks = placeholders(def, filters, 1)?;
+            let conds: Vec<String> =
+                filters.iter().zip(&marks).map(|(f, m)| format!("t.{} = {m}", f.column.quoted())).collect();
+            let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+            let n = filters.len();
+            format!(
+                "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY {}), '[]'::jsonb) FROM \
+                 (SELECT * FROM {} AS t{filter} ORDER BY {} LIMIT ${}::bigint OFFSET ${}::bigint) AS s",
+                order_clause(order, "s"),
+                qualified(t),
+                order_clause(order, "t"),
+                n + 1,
+                n + 2
+            )
+        }
+        Op::DbInsert { table: t, values, .. } => {
+            let def = table(catalog, t)?;
+            if values.is_empty() {
+                format!("INSERT INTO {} AS t DEFAULT VALUES RETURNING to_jsonb(t)", qualified(t))
+            } else {
+                let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
+                format!(
+                    "INSERT INTO {} AS t ({}) VALUES ({}) RETURNING to_jsonb(t)",
+                    qualified(t),
+                    cols.join(", "),
+                    placeholders(def, values, 1)?.join(", ")
+                )
+            }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn path_and_query_text_is_coerced_to_declared_types() {
+        assert_eq!(coerce("42", &json!("integer")), json!(42));
+        assert_eq!(coerce("4.5", &json!(["number", "null"])), json!(4.5));
+        assert_eq!(coerce("true", &json!("boolean")), json!(true));
+        assert_eq!(coerce("abc", &json!("integer")), json!("abc"));
+        assert_eq!(coerce("42", &json!("string")), json!("42"));
+    }
+
+    #[test]
+    fn database_nodes_get_quoted_parameterised_sql() {
+        let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
+            {"name": "title", "type": "text", "required": true},
+            {"name": "done", "type": "boolean"}]}))
+        .expect("definition");
+        let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "q", "entry": "q",
+            "nodes": {"q": {"type": "db.query", "table": "todos", "as": "rows",
+                            "where": {"done": {"$rhai": "request.query.done"}},
+                            "order_by": [{"column": "title", "desc": true}], "next": {"ok": "r"}},
+                      "r": {"type": "respond", "body": {"$rhai": "rows"}}}});
+        let plan = crate::flow::compile(&doc, Some(&cat)).expect("compiles");
+        let program = Program::build(plan, &cat).expect("builds");
+        let q = program.plan.nodes.iter().position(|n| n.id == "q").expect("node q");
+        assert_eq!(
+            program.sql[q].as_deref(),
+            Some("SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s")
+        );
+    }
+}
