@@ -1,2 +1,16 @@
-pub mod engine; pub mod flow; pub mod tables;
+//! Sluice: a self-hosted low-code API builder. Postgres tables and JSON flow graphs, compiled
+//! once and served as REST endpoints. The binary is a thin shell over this library.
+//!
+//! Dependencies point one way: `flow` (pure) <- `engine`, `tables`, `catalog`, `auth` <- `http`.
+
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod flow;
+pub mod http;
 pub mod pg;
+pub mod startup;
+pub mod tables;
+pub mod telemetry;

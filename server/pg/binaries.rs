@@ -93,7 +93,7 @@ fn versioned_bin_dirs(root: &Path) -> Vec<PathBuf> {
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 
-/// "15" -> [15], "9.6" -> [9, 6], "17beta1" -> [17]; non-numeric -> [].
+/// `"15"` -> `[15]`, `"9.6"` -> `[9, 6]`, `"17beta1"` -> `[17]`, non-numeric -> `[]`.
 fn version_key(name: &str) -> Vec<u64> {
     name.split('.')
         .map_while(|part| {

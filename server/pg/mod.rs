@@ -198,15 +198,15 @@ impl EmbeddedPg {
         }
     }
 
-    /// postgres://sluice:<password>@127.0.0.1:<port>/sluice
+    /// `postgres://sluice:<password>@127.0.0.1:<port>/sluice`
     pub fn database_url(&self) -> &str {
         &self.url
     }
 
     /// Fast shutdown (SIGINT semantics), waits for the postgres process to exit.
     ///
-    /// After [`STOP_TIMEOUT`] PostgreSQL is killed and [`PgError::StopTimedOut`]
-    /// is returned; the data stays safe (crash recovery runs on the next start).
+    /// After 30 s PostgreSQL is killed and [`PgError::StopTimedOut`] is
+    /// returned; the data stays safe (crash recovery runs on the next start).
     pub async fn stop(mut self) -> Result<(), PgError> {
         let Some(mut watchdog) = self.watchdog.take() else {
             return Ok(());

@@ -1,0 +1,40 @@
+//! Sluice's own tables in schema `sluice`: migrations, flows and their published versions,
+//! editor accounts and sessions. Store functions that are part of a larger change take a
+//! transaction so the caller owns the commit. Knows sqlx, not axum.
+
+pub mod flows;
+pub mod users;
+
+use sqlx::PgPool;
+
+/// Embedded migrations from `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Brings the catalog to the current version. Safe to run from several instances at once:
+/// sqlx takes an advisory lock.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Errors of catalog stores.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("not found")]
+    NotFound,
+    #[error("a flow named `{0}` already exists")]
+    NameTaken(String),
+    #[error("another published flow already serves {0}")]
+    RouteTaken(String),
+    #[error("the flow changed since rev {expected}; its current rev is {current}")]
+    Stale { expected: String, current: String },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The name of the constraint a database error violated, if any.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

@@ -1,0 +1,120 @@
+//! The `sluice` command line: `serve` (the default) and `validate`.
+
+use crate::config::{Config, ServeArgs};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Self-hosted low-code API builder on Postgres")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: editor at /_/, admin API at /_/api/v1, endpoints at /api (the default).
+    Serve(ServeArgs),
+    /// Check flow files offline (format, graph, scopes, Rhai); prints every problem.
+    Validate {
+        /// Flow files, or directories to search for *.flow.json files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Validate { paths }) => validate(&paths),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    crate::telemetry::init();
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluice: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::startup::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sluice validate`: exit 0 when every file compiles, 1 when any has problems, 2 when a file
+/// cannot be read or parsed.
+fn validate(paths: &[PathBuf]) -> ExitCode {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files);
+    }
+    if files.is_empty() {
+        eprintln!("sluice validate: no flow files (*.flow.json) found");
+        return ExitCode::from(2);
+    }
+    let mut worst = 0u8;
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", file.display());
+                worst = worst.max(2);
+                continue;
+            }
+        };
+        let doc: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{}: not JSON: {e}", file.display());
+                worst = worst.max(2);
+                continue;
+            }
+        };
+        match crate::flow::compile(&doc, None) {
+            Ok(_) => println!("{}: ok", file.display()),
+            Err(problems) => {
+                worst = worst.max(1);
+                for p in problems {
+                    println!("{}: {p}", file.display());
+                }
+            }
+        }
+    }
+    ExitCode::from(worst)
+}
+
+/// Files to validate: named files as they are; directories are searched for `*.flow.json`.
+fn collect(p: &PathBuf, out: &mut Vec<PathBuf>) {
+    if !p.is_dir() {
+        out.push(p.clone());
+        return;
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for e in entries {
+        let is_flow = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".flow.json"));
+        if e.is_dir() || is_flow {
+            collect(&e, out);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Configuration, read in one place: command-line flags with environment fallbacks. Nothing else
+//! in Sluice reads the environment. Secrets are wrapped so they cannot be printed by accident.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A value that must never reach a log: `Debug` prints a placeholder.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// Settings of `sluice serve` (also the defaults of a bare `sluice`).
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port.
+    #[arg(long, env = "SLUICE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Directory for Sluice's own files, including the private Postgres cluster.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
+    pub data_dir: PathBuf,
+    /// Postgres to use. Without it, Sluice runs a private cluster under <data-dir>/pg.
+    #[arg(long, env = "SLUICE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Email of the first editor account, created when no account exists.
+    #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Password of the first editor account.
+    #[arg(long, env = "SLUICE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Wall-clock limit of one Rhai expression or script, in milliseconds.
+    #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = 1000)]
+    pub script_timeout_ms: u64,
+    /// Most database connections this instance opens.
+    #[arg(long, env = "SLUICE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub admin: Option<(String, Secret)>,
+    pub max_body_bytes: usize,
+    pub script_timeout: Duration,
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("SLUICE_ADMIN_EMAIL and SLUICE_ADMIN_PASSWORD must be set together")]
+    HalfAdmin,
+    #[error("SLUICE_ADMIN_PASSWORD must be at least 8 characters")]
+    ShortPassword,
+}
+
+impl Config {
+    pub fn from_args(a: ServeArgs) -> Result<Config, ConfigError> {
+        let admin = match (a.admin_email, a.admin_password) {
+            (Some(e), Some(p)) if p.expose().chars().count() < 8 => {
+                let _ = e;
+                return Err(ConfigError::ShortPassword);
+            }
+            (Some(e), Some(p)) => Some((e, p)),
+            (None, None) => None,
+            _ => return Err(ConfigError::HalfAdmin),
+        };
+        Ok(Config {
+            addr: a.addr,
+            data_dir: a.data_dir,
+            database_url: a.database_url.filter(|u| !u.expose().is_empty()),
+            admin,
+            max_body_bytes: a.max_body_bytes,
+            script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
+            db_max_connections: a.db_max_connections.max(2),
+        })
+    }
+
+    /// Defaults for embedding and tests: a free port, a given database, no admin.
+    pub fn for_database(url: &str) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: PathBuf::from("./sluice-data"),
+            database_url: Some(Secret::new(url)),
+            admin: None,
+            max_body_bytes: 1 << 20,
+            script_timeout: Duration::from_millis(1000),
+            db_max_connections: 8,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The admin API under `/_/api/v1`: login, tables, flows (save, publish, export). JSON in and
+//! out; every route but login needs a bearer token from login.
+
+use super::AppState;
+use super::error::{ApiError, invalid_flow};
+use super::extract::ApiJson;
+use crate::catalog::flows;
+use crate::flow::canonical;
+use crate::tables::{TableDef, store as tables};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/tables", get(list_tables).post(create_table))
+        .route("/tables/{name}", get(get_table))
+        .route("/flows", get(list_flows).post(create_flow))
+        .route("/flows/{id}", get(get_flow).put(update_flow).delete(delete_flow))
+        .route("/flows/{id}/publish", post(publish_flow))
+        .route("/flows/{id}/export", get(export_flow))
+}
+
+/// A signed-in editor, from `Authorization: Bearer <token>`.
+pub struct Editor {
+    pub user_id: i64,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for Editor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let user_id = crate::auth::authenticate(&state.db, token).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(Editor { user_id, token: token.to_string() })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response, ApiError> {
+    match crate::auth::login(&state.db, &body.email, &body.password).await? {
+        Some(session) => Ok(Json(session).into_response()),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_credentials", "email or password is wrong")),
+    }
+}
+
+async fn logout(State(state): State<AppState>, editor: Editor) -> Result<StatusCode, ApiError> {
+    crate::auth::logout(&state.db, &editor.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_tables(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
+    let all = tables::all(&state.db).await?;
+    Ok(Json(json!({ "tables": all.into_values().collect::<Vec<_>>() })))
+}
+
+async fn get_table(State(state): State<AppState>, _: Editor, Path(name): Path<String>) -> Result<Json<TableDef>, ApiError> {
+    Ok(Json(tables::get(&state.db, &name).await?))
+}
+
+async fn create_table(State(state): State<AppState>, editor: Editor, ApiJson(def): ApiJson<TableDef>) -> Result<Response, ApiError> {
+    let (def, steps) = tables::create(&state.db, def, editor.user_id).await?;
+    Ok((StatusCode::CREATED, Json(json!({"table": def, "plan": steps}))).into_response())
+}
+
+async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "flows": flows::list(&state.db).await? })))
+}
+
+/// Compiles a document against the current tables; 422 with every problem if it does not.
+async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiError> {
+    let catalog = tables::all(&state.db).await?;
+    crate::flow::compile(doc, Some(&catalog)).map_err(invalid_flow)
+}
+
+fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.rev)).ok();
+    let mut resp = (status, Json(record)).into_response();
+    if let Some(etag) = etag {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    resp
+}
+
+async fn create_flow(State(state): State<AppState>, _: Editor, ApiJson(doc): ApiJson<Value>) -> Result<Response, ApiError> {
+    let plan = check(&state, &doc).await?;
+    let record = flows::insert(&state.db, &plan.name, &doc, &plan.rev).await?;
+    Ok(flow_response(StatusCode::CREATED, record))
+}
+
+async fn get_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    Ok(flow_response(StatusCode::OK, flows::get(&state.db, id).await?))
+}
+
+/// The rev a save or publish expects, from `If-Match` (quoted or bare).
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::IF_MATCH)?.to_str().ok()?.trim();
+    Some(v.trim_start_matches("W/").trim_matches('"').to_string())
+}
+
+async fn update_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(doc): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "flow.rev_required",
+            "send the rev you edited in an If-Match header, so a concurrent change is not overwritten",
+        )
+    })?;
+    let plan = check(&state, &doc).await?;
+    let record = flows::update(&state.db, id, &expected, &plan.name, &doc, &plan.rev).await?;
+    Ok(flow_response(StatusCode::OK, record))
+}
+
+async fn delete_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    flows::delete(&state.db, id).await?;
+    super::routes::reload(&state).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn publish_flow(State(state): State<AppState>, editor: Editor, Path(id): Path<i64>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let record = flows::get(&state.db, id).await?;
+    let plan = check(&state, &record.document).await?;
+    let Some(endpoint) = plan.endpoint.clone() else {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "flow.not_an_endpoint", "only flows with an endpoint can be published"));
+    };
+    let expected = if_match(&headers).unwrap_or(record.rev);
+    let mut tx = state.db.begin().await?;
+    let version = flows::publish(&mut tx, id, &expected, &endpoint.route_key(), editor.user_id).await?;
+    tx.commit().await?;
+    super::routes::reload(&state).await?;
+    tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %endpoint.route_key(), "published");
+    Ok(Json(json!({
+        "id": id, "name": plan.name, "version": version, "rev": plan.rev,
+        "method": endpoint.method.as_str(), "path": endpoint.path, "url": format!("/api{}", endpoint.path),
+    })))
+}
+
+async fn export_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let record = flows::get(&state.db, id).await?;
+    let text = canonical::to_canonical_string(&record.document);
+    let disposition = format!("attachment; filename=\"{}.flow.json\"", record.name);
+    let mut resp = text.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", record.rev)) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,49 @@
+//! Our own JSON body extractor, so malformed or oversized bodies get Sluice's envelope.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// Largest admin API body (flow documents are small; CSV import will stream).
+pub const ADMIN_BODY_LIMIT: usize = 2 << 20;
+
+/// A JSON body decoded into `T`; errors are 400 `request.invalid_json` / `request.invalid_body`
+/// or 413 `request.too_large`.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, ADMIN_BODY_LIMIT).await?;
+        let value = parse_json(&bytes)?;
+        serde_json::from_value(value).map(ApiJson).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_body", format!("the body does not have the expected shape: {e}"))
+        })
+    }
+}
+
+/// Reads a whole body up to `limit` bytes.
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", format!("the body is larger than {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large())
+}
+
+/// Parses JSON text; an empty body is `null`.
+pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_json", format!("the body is not valid JSON: {e}")))
+}

@@ -1,0 +1,88 @@
+//! The generated API: `/api/...` requests are matched against the route table and run by the
+//! engine. Every error is Sluice's JSON envelope.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{parse_json, read_body};
+use super::routes::Lookup;
+use crate::engine::{self, Request as FlowRequest};
+use crate::flow::Method;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+/// Headers a flow never sees: credentials stay out of scripts and traces.
+const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let method = match req.method().as_str() {
+        "GET" => Some(Method::GET),
+        "POST" => Some(Method::POST),
+        "PUT" => Some(Method::PUT),
+        "PATCH" => Some(Method::PATCH),
+        "DELETE" => Some(Method::DELETE),
+        _ => None,
+    };
+    let path = req.uri().path().strip_prefix("/api").unwrap_or("/").to_string();
+    let routes = state.routes.load();
+    let (program, raw_params) = match routes.find(method, &path) {
+        Lookup::Found(p, params) => (p, params),
+        Lookup::MethodNotAllowed(allowed) => {
+            let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let mut resp = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "route.method_not_allowed",
+                format!("{} is not allowed here; allowed: {}", req.method(), list.join(", ")),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return Ok(resp);
+        }
+        Lookup::NotFound => return Err(route_not_found(req.method().as_str(), req.uri().path())),
+    };
+    drop(routes);
+
+    let mut params = Map::new();
+    for (k, v) in raw_params {
+        let decoded = percent_encoding::percent_decode_str(&v).decode_utf8().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_path", format!("path parameter `{k}` is not valid UTF-8"))
+        })?;
+        params.insert(k, Value::String(decoded.into_owned()));
+    }
+    let query: Map<String, Value> = match req.uri().query() {
+        None => Map::new(),
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_query", format!("the query string is malformed: {e}")))?
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    };
+    let headers: Map<String, Value> = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| !HIDDEN_HEADERS.contains(&n.as_str()))
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), Value::String(v.to_str().ok()?.to_string()))))
+        .collect();
+    let bytes = read_body(req, state.max_body).await?;
+    let body = parse_json(&bytes)?;
+
+    let out = engine::run(&program, &state.runtime, FlowRequest { params, query, body, headers }).await?;
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, axum::Json(out.body)).into_response();
+    for (k, v) in out.headers {
+        match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {
+            (Ok(name), Ok(value)) => {
+                resp.headers_mut().insert(name, value);
+            }
+            _ => tracing::warn!(flow = %program.plan.name, header = %k, "respond header is not a valid HTTP header; dropped"),
+        }
+    }
+    Ok(resp)
+}
+
+pub fn route_not_found(method: &str, path: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", format!("no route for {method} {path}"))
+}

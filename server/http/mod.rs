@@ -1,0 +1,95 @@
+//! HTTP: the root router, shared state, the error envelope, the admin API, the generated-API
+//! dispatcher and health probes. Nothing else depends on this module.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod generated;
+pub mod health;
+pub mod routes;
+
+use crate::engine::Runtime;
+use arc_swap::ArcSwap;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use error::{ApiError, InternalDetail, REQUEST_ID};
+use routes::RouteTable;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub routes: Arc<ArcSwap<RouteTable>>,
+    pub runtime: Arc<Runtime>,
+    pub reload_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Largest body of a generated-API request.
+    pub max_body: usize,
+}
+
+/// The whole application, top to bottom.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/_/api/v1", admin::router())
+        .route("/api", any(generated::dispatch))
+        .route("/api/{*path}", any(generated::dispatch))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/", get(|| async { Redirect::temporary("/_/") }))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("internal.panic", "a handler panicked").into_response()
+        }))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(request_context))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    let mut e = generated::route_not_found(req.method().as_str(), req.uri().path());
+    if req.uri().path().starts_with("/_/") {
+        e.code = "api.not_found".into();
+    }
+    e
+}
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        use argon2::password_hash::rand_core::{OsRng, RngCore};
+        OsRng.next_u32()
+    });
+    format!("{prefix:08x}-{:08x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Gives each request an id (in the `x-request-id` header, in 5xx bodies and in the log) and
+/// logs each failure once, with its internal detail.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = new_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let status = resp.status();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(InternalDetail(detail)) = resp.extensions_mut().remove::<InternalDetail>() {
+        tracing::error!(request_id = %id, %method, path, status = status.as_u16(), duration_ms = ms, %detail, "request failed");
+    } else if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(request_id = %id, %method, path, status = status.as_u16(), duration_ms = ms, "request failed");
+    } else {
+        tracing::debug!(request_id = %id, %method, path, status = status.as_u16(), duration_ms = ms, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

@@ -1,0 +1,82 @@
+//! The live route table of published flows: compiled programs in a matchit router per method,
+//! swapped atomically so publishing never restarts the server or disturbs in-flight requests
+//! (they keep the table they started with).
+
+use super::AppState;
+use crate::engine::Program;
+use crate::flow::Method;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Published endpoints by method and path.
+#[derive(Default)]
+pub struct RouteTable {
+    methods: HashMap<Method, matchit::Router<Arc<Program>>>,
+}
+
+/// Result of looking up a request.
+pub enum Lookup {
+    Found(Arc<Program>, Vec<(String, String)>),
+    /// The path exists for other methods.
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+impl RouteTable {
+    pub fn insert(&mut self, program: Program) -> Result<(), String> {
+        let Some(ep) = program.plan.endpoint.clone() else {
+            return Err(format!("flow `{}` has no endpoint", program.plan.name));
+        };
+        self.methods
+            .entry(ep.method)
+            .or_default()
+            .insert(ep.path.clone(), Arc::new(program))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn len(&self) -> usize {
+        self.methods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.methods.is_empty()
+    }
+
+    pub fn find(&self, method: Option<Method>, path: &str) -> Lookup {
+        if let Some(router) = method.and_then(|m| self.methods.get(&m)) {
+            if let Ok(m) = router.at(path) {
+                let params = m.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                return Lookup::Found(m.value.clone(), params);
+            }
+        }
+        let mut allowed: Vec<Method> =
+            self.methods.iter().filter(|(_, r)| r.at(path).is_ok()).map(|(m, _)| *m).collect();
+        if allowed.is_empty() {
+            return Lookup::NotFound;
+        }
+        allowed.sort_by_key(|m| m.as_str());
+        Lookup::MethodNotAllowed(allowed)
+    }
+}
+
+/// Rebuilds the route table from the published versions in the catalog and swaps it in.
+/// Serialized, so two publishes cannot swap in each other's older view.
+pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
+    let _guard = state.reload_lock.lock().await;
+    let tables = crate::tables::store::all(&state.db).await?;
+    let published = crate::catalog::flows::published(&state.db).await?;
+    let mut table = RouteTable::default();
+    let mut served = 0;
+    for (id, doc) in published {
+        let program = crate::flow::compile(&doc, Some(&tables))
+            .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()))
+            .and_then(|p| table.insert(p));
+        match program {
+            Ok(()) => served += 1,
+            Err(problem) => tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served"),
+        }
+    }
+    state.routes.store(Arc::new(table));
+    Ok(served)
+}

@@ -1,0 +1,142 @@
+//! Building and running the server: socket first (so tests can use port 0 and read the port),
+//! then the database (a private cluster when no URL is given), migrations, the first admin,
+//! the route table; then serve until a shutdown signal and stop what was started.
+
+use crate::config::Config;
+use crate::engine::{Runtime, Sandbox, ScriptLimits};
+use crate::http::{self, AppState};
+use crate::pg::EmbeddedPg;
+use arc_swap::ArcSwap;
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot use the data directory {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+    #[error("another Sluice is already using the data directory {0}")]
+    DataDirLocked(String),
+    #[error(transparent)]
+    Postgres(#[from] crate::pg::PgError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("cannot migrate the catalog: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the first admin: {0}")]
+    Admin(#[from] crate::auth::AuthError),
+    #[error("cannot load the published flows: {0:?}")]
+    Routes(crate::http::error::ApiError),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A built, not yet serving, Sluice.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    pg: Option<EmbeddedPg>,
+    _data_lock: Option<std::fs::File>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        let listener =
+            TcpListener::bind(config.addr).await.map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+        let (url, pg, lock) = match &config.database_url {
+            Some(url) => (url.expose().to_string(), None, None),
+            None => {
+                let lock = lock_data_dir(&config.data_dir)?;
+                let pg = EmbeddedPg::start(&config.data_dir.join("pg")).await?;
+                (pg.database_url().to_string(), Some(pg), Some(lock))
+            }
+        };
+        let db = PgPoolOptions::new()
+            .max_connections(config.db_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .map_err(StartupError::Connect)?;
+        crate::catalog::migrate(&db).await?;
+        if let Some((email, password)) = &config.admin {
+            crate::auth::bootstrap_admin(&db, email, password.expose()).await?;
+        }
+        let limits = ScriptLimits { timeout: config.script_timeout, ..ScriptLimits::default() };
+        let state = AppState {
+            runtime: Arc::new(Runtime { db: db.clone(), sandbox: Sandbox::new(limits) }),
+            db,
+            routes: Arc::new(ArcSwap::from_pointee(Default::default())),
+            reload_lock: Arc::new(tokio::sync::Mutex::new(())),
+            max_body: config.max_body_bytes,
+        };
+        let served = http::routes::reload(&state).await.map_err(StartupError::Routes)?;
+        tracing::info!(endpoints = served, "loaded published flows");
+        Ok(App { listener, state, pg, _data_lock: lock })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool
+    /// and stops the private cluster if there is one.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let App { listener, state, pg, _data_lock } = self;
+        let db = state.db.clone();
+        let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await;
+        db.close().await;
+        if let Some(pg) = pg {
+            pg.stop().await?;
+        }
+        served.map_err(StartupError::Serve)
+    }
+}
+
+/// One Sluice per data directory: a second one would stop the first one's cluster.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartupError> {
+    let io = |source| StartupError::DataDir { dir: dir.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("sluice.lock")).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::DataDirLocked(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// `sluice serve`: build, log where to go, serve until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartupError> {
+    let app = App::build(config).await?;
+    let addr = app.listener.local_addr().map_err(StartupError::Serve)?;
+    tracing::info!("Sluice is ready: admin API http://{addr}/_/api/v1 · endpoints http://{addr}/api");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
