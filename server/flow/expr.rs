@@ -52,9 +52,11 @@ pub struct ExprCompiler<'a> {
 
 impl<'a> ExprCompiler<'a> {
     pub fn new<'n>(engine: &'a Engine, node: &'a str, names: impl IntoIterator<Item = &'n str>) -> Self {
+        // Pushed as variables, not constants: the optimizer would inline a constant's
+        // placeholder value into the AST. At run time they are constants.
         let mut scope = Scope::new();
         for n in BUILTINS.into_iter().chain(names) {
-            scope.push_constant_dynamic(n.to_string(), rhai::Dynamic::UNIT);
+            scope.push_dynamic(n.to_string(), rhai::Dynamic::UNIT);
         }
         ExprCompiler { engine, scope, node, diags: Vec::new() }
     }
