@@ -7,7 +7,8 @@ use crate::engine::{Runtime, Sandbox, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
 use arc_swap::ArcSwap;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,10 +56,15 @@ impl App {
                 (pg.database_url().to_string(), Some(pg), Some(lock))
             }
         };
+        // A fixed search_path keeps sqlx's migration table in schema `sluice` whatever the
+        // user is called; every statement of Sluice names its schema anyway.
+        let options = PgConnectOptions::from_str(&url)
+            .map_err(StartupError::Connect)?
+            .options([("search_path", crate::catalog::SCHEMA)]);
         let db = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
+            .connect_with(options)
             .await
             .map_err(StartupError::Connect)?;
         crate::catalog::migrate(&db).await?;

@@ -10,9 +10,14 @@ use sqlx::PgPool;
 /// Embedded migrations from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The schema of Sluice's own tables, including sqlx's migration bookkeeping.
+pub const SCHEMA: &str = "sluice";
+
 /// Brings the catalog to the current version. Safe to run from several instances at once:
-/// sqlx takes an advisory lock.
+/// sqlx takes an advisory lock. The schema must exist first because the migration table
+/// lives in it (connections use `search_path = sluice`).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::query("CREATE SCHEMA IF NOT EXISTS sluice").execute(pool).await?;
     MIGRATOR.run(pool).await
 }
 
