@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "Self-hosted low-code API builder on Postgres")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Self-hosted low-code API builder on Postgres"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,7 +49,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluice: cannot start the async runtime: {e}");
@@ -109,10 +116,18 @@ fn collect(p: &PathBuf, out: &mut Vec<PathBuf>) {
         out.push(p.clone());
         return;
     }
-    let mut entries: Vec<_> = std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for e in entries {
-        let is_flow = e.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".flow.json"));
+        let is_flow = e
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".flow.json"));
         if e.is_dir() || is_flow {
             collect(&e, out);
         }

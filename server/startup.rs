@@ -8,8 +8,8 @@ use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
 use arc_swap::ArcSwap;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::str::FromStr;
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -17,7 +17,10 @@ use tokio::net::TcpListener;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot use the data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
     #[error("another Sluice is already using the data directory {0}")]
@@ -47,7 +50,12 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
         let listener =
-            TcpListener::bind(config.addr).await.map_err(|source| StartupError::Bind { addr: config.addr, source })?;
+            TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
         let (url, pg, lock) = match &config.database_url {
             Some(url) => (url.expose().to_string(), None, None),
             None => {
@@ -71,17 +79,30 @@ impl App {
         if let Some((email, password)) = &config.admin {
             crate::auth::bootstrap_admin(&db, email, password.expose()).await?;
         }
-        let limits = ScriptLimits { timeout: config.script_timeout, ..ScriptLimits::default() };
+        let limits = ScriptLimits {
+            timeout: config.script_timeout,
+            ..ScriptLimits::default()
+        };
         let state = AppState {
-            runtime: Arc::new(Runtime { db: db.clone(), sandbox: Sandbox::new(limits) }),
+            runtime: Arc::new(Runtime {
+                db: db.clone(),
+                sandbox: Sandbox::new(limits),
+            }),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
         };
-        let served = http::routes::reload(&state).await.map_err(StartupError::Routes)?;
+        let served = http::routes::reload(&state)
+            .await
+            .map_err(StartupError::Routes)?;
         tracing::info!(endpoints = served, "loaded published flows");
-        Ok(App { listener, state, pg, _data_lock: lock })
+        Ok(App {
+            listener,
+            state,
+            pg,
+            _data_lock: lock,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -94,10 +115,20 @@ impl App {
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool
     /// and stops the private cluster if there is one.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let App { listener, state, pg, _data_lock } = self;
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let App {
+            listener,
+            state,
+            pg,
+            _data_lock,
+        } = self;
         let db = state.db.clone();
-        let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
         db.close().await;
         if let Some(pg) = pg {
             pg.stop().await?;
@@ -108,12 +139,22 @@ impl App {
 
 /// One Sluice per data directory: a second one would stop the first one's cluster.
 fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartupError> {
-    let io = |source| StartupError::DataDir { dir: dir.display().to_string(), source };
+    let io = |source| StartupError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("sluice.lock")).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("sluice.lock"))
+        .map_err(io)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::DataDirLocked(dir.display().to_string())),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartupError::DataDirLocked(dir.display().to_string()))
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
@@ -122,7 +163,9 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartupError> {
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let app = App::build(config).await?;
     let addr = app.listener.local_addr().map_err(StartupError::Serve)?;
-    tracing::info!("Sluice is ready: admin API http://{addr}/_/api/v1 · endpoints http://{addr}/api");
+    tracing::info!(
+        "Sluice is ready: admin API http://{addr}/_/api/v1 · endpoints http://{addr}/api"
+    );
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -13,7 +13,8 @@ fn examples() -> String {
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
@@ -21,10 +22,22 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn validate_accepts_the_shipped_examples() {
-    let out = sluice().arg("validate").arg(examples()).output().expect("runs");
+    let out = sluice()
+        .arg("validate")
+        .arg(examples())
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.ends_with(": ok")).count(), 3, "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(": ok")).count(),
+        3,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -42,9 +55,19 @@ fn validate_prints_every_problem_with_node_and_pointer_and_fails() {
     let out = sluice().arg("validate").arg(&file).output().expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("flow.rhai_syntax at /nodes/a/condition/$rhai (node `a`, line 1, column 1)"), "{stdout}");
-    assert!(stdout.contains("flow.dangling_target at /nodes/a/next/else (node `a`)"), "{stdout}");
-    assert!(stdout.contains("flow.unknown_node_type at /nodes/b/type (node `b`)"), "{stdout}");
+    assert!(
+        stdout
+            .contains("flow.rhai_syntax at /nodes/a/condition/$rhai (node `a`, line 1, column 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("flow.dangling_target at /nodes/a/next/else (node `a`)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("flow.unknown_node_type at /nodes/b/type (node `b`)"),
+        "{stdout}"
+    );
 
     std::fs::write(&file, "{ not json").expect("write");
     let out = sluice().arg("validate").arg(&file).output().expect("runs");
@@ -55,7 +78,9 @@ fn validate_prints_every_problem_with_node_and_pointer_and_fails() {
 fn wait_ready(port: u16, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        let answer = Command::new("curl").args(["-sf", &format!("http://127.0.0.1:{port}/readyz")]).output();
+        let answer = Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/readyz")])
+            .output();
         if answer.is_ok_and(|o| o.status.success()) {
             return true;
         }
@@ -65,7 +90,10 @@ fn wait_ready(port: u16, within: Duration) -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn postmaster_pid(data: &std::path::Path) -> Option<String> {
@@ -80,7 +108,12 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
     for round in 0..2 {
         let port = free_port();
         let mut child = sluice()
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(&data)
             .env_remove("SLUICE_DATABASE_URL")
             .env("SLUICE_ADMIN_EMAIL", "ops@example.com")
@@ -89,11 +122,17 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starts");
-        assert!(wait_ready(port, Duration::from_secs(60)), "round {round}: /readyz never answered 200");
+        assert!(
+            wait_ready(port, Duration::from_secs(60)),
+            "round {round}: /readyz never answered 200"
+        );
         let pg = postmaster_pid(&data).expect("a running cluster has a postmaster.pid");
         assert!(std::path::Path::new(&format!("/proc/{pg}")).exists());
 
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let exit = child.wait().expect("exits");
         let mut log = String::new();
@@ -102,8 +141,14 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
             let _ = e.read_to_string(&mut log);
         }
         assert!(exit.success(), "round {round}: exit {exit:?}\n{log}");
-        assert!(postmaster_pid(&data).is_none(), "round {round}: postgres was not stopped\n{log}");
-        assert!(!log.contains("long enough secret"), "the admin password reached the log");
+        assert!(
+            postmaster_pid(&data).is_none(),
+            "round {round}: postgres was not stopped\n{log}"
+        );
+        assert!(
+            !log.contains("long enough secret"),
+            "the admin password reached the log"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }

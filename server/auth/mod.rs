@@ -2,9 +2,9 @@
 //! sessions as random bearer tokens of which only a SHA-256 hash is stored. Knows sqlx, not axum.
 
 use crate::catalog::users;
+use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -41,14 +41,22 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
 
 async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
 }
 
 /// Creates the first admin account from configuration when no account exists yet.
-pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: &str) -> Result<bool, AuthError> {
+pub async fn bootstrap_admin(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+) -> Result<bool, AuthError> {
     if users::count(pool).await? > 0 {
         return Ok(false);
     }
@@ -62,7 +70,11 @@ pub async fn bootstrap_admin(pool: &PgPool, email: &str, password: &str) -> Resu
 
 /// Checks credentials and opens a session. Unknown emails cost the same hashing work as wrong
 /// passwords, so response times do not reveal which accounts exist.
-pub async fn login(pool: &PgPool, email: &str, password: &str) -> Result<Option<Session>, AuthError> {
+pub async fn login(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+) -> Result<Option<Session>, AuthError> {
     let found = users::find_by_email(pool, email).await?;
     let (user_id, hash) = match found {
         Some(f) => f,
@@ -77,7 +89,8 @@ pub async fn login(pool: &PgPool, email: &str, password: &str) -> Result<Option<
     let mut raw = [0u8; 32];
     OsRng.fill_bytes(&mut raw);
     let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let expires_at = users::create_session(pool, &token_hash(&token), user_id, SESSION_TTL_SECS).await?;
+    let expires_at =
+        users::create_session(pool, &token_hash(&token), user_id, SESSION_TTL_SECS).await?;
     Ok(Some(Session { token, expires_at }))
 }
 

@@ -53,8 +53,15 @@ fn name_taken(e: sqlx::Error, name: &str) -> CatalogError {
     }
 }
 
-pub async fn insert(pool: &PgPool, name: &str, document: &Value, rev: &str) -> Result<FlowRecord, CatalogError> {
-    let sql = format!("INSERT INTO sluice.flows (name, document, rev) VALUES ($1, $2, $3) RETURNING {COLUMNS}");
+pub async fn insert(
+    pool: &PgPool,
+    name: &str,
+    document: &Value,
+    rev: &str,
+) -> Result<FlowRecord, CatalogError> {
+    let sql = format!(
+        "INSERT INTO sluice.flows (name, document, rev) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    );
     let row = sqlx::query(&sql)
         .bind(name)
         .bind(sqlx::types::Json(document))
@@ -67,7 +74,11 @@ pub async fn insert(pool: &PgPool, name: &str, document: &Value, rev: &str) -> R
 
 pub async fn get(pool: &PgPool, id: i64) -> Result<FlowRecord, CatalogError> {
     let sql = format!("SELECT {COLUMNS} FROM sluice.flows WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?.ok_or(CatalogError::NotFound)?;
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(CatalogError::NotFound)?;
     Ok(record(row)?)
 }
 
@@ -96,7 +107,14 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
 }
 
 /// Replaces the draft if its rev is still `expected`; a stale rev changes nothing.
-pub async fn update(pool: &PgPool, id: i64, expected: &str, name: &str, document: &Value, rev: &str) -> Result<FlowRecord, CatalogError> {
+pub async fn update(
+    pool: &PgPool,
+    id: i64,
+    expected: &str,
+    name: &str,
+    document: &Value,
+    rev: &str,
+) -> Result<FlowRecord, CatalogError> {
     let sql = format!(
         "UPDATE sluice.flows SET name = $3, document = $4, rev = $5 WHERE id = $1 AND rev = $2 RETURNING {COLUMNS}"
     );
@@ -113,13 +131,19 @@ pub async fn update(pool: &PgPool, id: i64, expected: &str, name: &str, document
         Some(row) => Ok(record(row)?),
         None => {
             let current = get(pool, id).await?.rev;
-            Err(CatalogError::Stale { expected: expected.to_string(), current })
+            Err(CatalogError::Stale {
+                expected: expected.to_string(),
+                current,
+            })
         }
     }
 }
 
 pub async fn delete(pool: &PgPool, id: i64) -> Result<(), CatalogError> {
-    let done = sqlx::query("DELETE FROM sluice.flows WHERE id = $1").bind(id).execute(pool).await?;
+    let done = sqlx::query("DELETE FROM sluice.flows WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(CatalogError::NotFound);
     }
@@ -142,7 +166,10 @@ pub async fn publish(
         .ok_or(CatalogError::NotFound)?;
     let current: String = row.try_get("rev")?;
     if current != expected_rev {
-        return Err(CatalogError::Stale { expected: expected_rev.to_string(), current });
+        return Err(CatalogError::Stale {
+            expected: expected_rev.to_string(),
+            current,
+        });
     }
     let version: i32 = sqlx::query_scalar(
         "INSERT INTO sluice.flow_versions (flow_id, version, document, rev, published_by) \
@@ -154,19 +181,21 @@ pub async fn publish(
     .bind(user_id)
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query("UPDATE sluice.flows SET published_version = $2, published_route = $3 WHERE id = $1")
-        .bind(id)
-        .bind(version)
-        .bind(route_key)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| {
-            if violated_constraint(&e) == Some("flows_published_route_key") {
-                CatalogError::RouteTaken(route_key.to_string())
-            } else {
-                CatalogError::Db(e)
-            }
-        })?;
+    sqlx::query(
+        "UPDATE sluice.flows SET published_version = $2, published_route = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(route_key)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if violated_constraint(&e) == Some("flows_published_route_key") {
+            CatalogError::RouteTaken(route_key.to_string())
+        } else {
+            CatalogError::Db(e)
+        }
+    })?;
     Ok(version)
 }
 
@@ -179,7 +208,12 @@ pub async fn published(pool: &PgPool) -> Result<Vec<(i64, Value)>, CatalogError>
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get::<sqlx::types::Json<Value>, _>("document")?.0)))
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get::<sqlx::types::Json<Value>, _>("document")?.0,
+            ))
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(CatalogError::Db)
 }

@@ -17,7 +17,9 @@ pub const SCHEMA: &str = "sluice";
 /// sqlx takes an advisory lock. The schema must exist first because the migration table
 /// lives in it (connections use `search_path = sluice`).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::query("CREATE SCHEMA IF NOT EXISTS sluice").execute(pool).await?;
+    sqlx::query("CREATE SCHEMA IF NOT EXISTS sluice")
+        .execute(pool)
+        .await?;
     MIGRATOR.run(pool).await
 }
 

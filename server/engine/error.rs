@@ -40,7 +40,10 @@ impl RunError {
             RunError::NotFound { .. } => 404,
             RunError::Conflict { .. } => 409,
             RunError::Timeout => 504,
-            RunError::Script { .. } | RunError::ScriptLimit { .. } | RunError::Type { .. } | RunError::Db { .. } => 500,
+            RunError::Script { .. }
+            | RunError::ScriptLimit { .. }
+            | RunError::Type { .. }
+            | RunError::Db { .. } => 500,
         }
     }
 
@@ -77,7 +80,9 @@ impl RunError {
     pub fn from_db(node: &str, e: sqlx::Error) -> RunError {
         let node = node.to_string();
         let (code, message) = match &e {
-            sqlx::Error::Database(db) => (db.code().map(|c| c.to_string()), db.message().to_string()),
+            sqlx::Error::Database(db) => {
+                (db.code().map(|c| c.to_string()), db.message().to_string())
+            }
             _ => (None, String::new()),
         };
         match code.as_deref() {
@@ -85,9 +90,10 @@ impl RunError {
             Some("23505") | Some("23503") => RunError::Conflict { node, message },
             // invalid text representation, datetime format/overflow, numeric out of range,
             // not null / check violations, invalid JSON, string too long
-            Some("22P02" | "22007" | "22008" | "22003" | "23502" | "23514" | "22P05" | "22001" | "22023") => {
-                RunError::InvalidValue { node, message }
-            }
+            Some(
+                "22P02" | "22007" | "22008" | "22003" | "23502" | "23514" | "22P05" | "22001"
+                | "22023",
+            ) => RunError::InvalidValue { node, message },
             _ => RunError::Db { node, source: e },
         }
     }

@@ -53,16 +53,28 @@ impl Program {
         Ok(Program {
             params: part(&plan.input.params),
             query: part(&plan.input.query),
-            body: plan.input.body.as_ref().and_then(|s| jsonschema::validator_for(s).ok()),
+            body: plan
+                .input
+                .body
+                .as_ref()
+                .and_then(|s| jsonschema::validator_for(s).ok()),
             sql,
             plan,
         })
     }
 
     /// Coerces path and query strings to their declared types, then validates every part.
-    pub fn check_input(&self, params: &mut Map<String, Value>, query: &mut Map<String, Value>, body: &Value) -> Result<(), Vec<InputProblem>> {
+    pub fn check_input(
+        &self,
+        params: &mut Map<String, Value>,
+        query: &mut Map<String, Value>,
+        body: &Value,
+    ) -> Result<(), Vec<InputProblem>> {
         let mut problems = Vec::new();
-        for (name, part, check) in [("params", params, &self.params), ("query", query, &self.query)] {
+        for (name, part, check) in [
+            ("params", params, &self.params),
+            ("query", query, &self.query),
+        ] {
             let Some(check) = check else { continue };
             for (k, v) in part.iter_mut() {
                 if let (Some(ty), Value::String(s)) = (check.types.get(k), &*v) {
@@ -70,7 +82,12 @@ impl Program {
                 }
             }
             let as_value = Value::Object(std::mem::take(part));
-            problems.extend(check.validator.iter_errors(&as_value).map(|e| problem(name, &e)));
+            problems.extend(
+                check
+                    .validator
+                    .iter_errors(&as_value)
+                    .map(|e| problem(name, &e)),
+            );
             if let Value::Object(m) = as_value {
                 *part = m;
             }
@@ -78,18 +95,26 @@ impl Program {
         if let Some(v) = &self.body {
             problems.extend(v.iter_errors(body).map(|e| problem("body", &e)));
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
 fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
-    InputProblem { pointer: format!("/{part}{}", e.instance_path().as_str()), message: e.to_string() }
+    InputProblem {
+        pointer: format!("/{part}{}", e.instance_path().as_str()),
+        message: e.to_string(),
+    }
 }
 
 /// Turns wire text into the declared JSON type when it parses; otherwise leaves the text for
 /// the validator to report.
 fn coerce(s: &str, ty: &Value) -> Value {
-    let wants = |t: &str| ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
+    let wants =
+        |t: &str| ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
     if wants("integer") {
         if let Ok(i) = s.parse::<i64>() {
             return Value::from(i);
@@ -107,25 +132,44 @@ fn coerce(s: &str, ty: &Value) -> Value {
 }
 
 fn table<'c>(catalog: &'c dyn TableCatalog, t: &Ident) -> Result<&'c TableDef, BuildError> {
-    catalog.table(t.as_str()).ok_or_else(|| BuildError(t.to_string()))
+    catalog
+        .table(t.as_str())
+        .ok_or_else(|| BuildError(t.to_string()))
 }
 
 fn column_type(def: &TableDef, c: &Ident) -> Result<FieldType, BuildError> {
-    def.column_type(c.as_str()).ok_or_else(|| BuildError(format!("{}.{c}", def.name)))
+    def.column_type(c.as_str())
+        .ok_or_else(|| BuildError(format!("{}.{c}", def.name)))
 }
 
 /// `$n::type` placeholders, numbered from `first`.
-fn placeholders(def: &TableDef, cols: &[ColumnValue], first: usize) -> Result<Vec<String>, BuildError> {
+fn placeholders(
+    def: &TableDef,
+    cols: &[ColumnValue],
+    first: usize,
+) -> Result<Vec<String>, BuildError> {
     cols.iter()
         .enumerate()
-        .map(|(i, cv)| Ok(format!("${}::{}", first + i, column_type(def, &cv.column)?.sql_type())))
+        .map(|(i, cv)| {
+            Ok(format!(
+                "${}::{}",
+                first + i,
+                column_type(def, &cv.column)?.sql_type()
+            ))
+        })
         .collect()
 }
 
 fn order_clause(order: &[OrderTerm], alias: &str) -> String {
     let terms: Vec<String> = order
         .iter()
-        .map(|o| format!("{alias}.{}{}", o.column.quoted(), if o.desc { " DESC" } else { "" }))
+        .map(|o| {
+            format!(
+                "{alias}.{}{}",
+                o.column.quoted(),
+                if o.desc { " DESC" } else { "" }
+            )
+        })
         .chain(std::iter::once(format!("{alias}.\"id\"")))
         .collect();
     terms.join(", ")
@@ -135,15 +179,34 @@ fn build_sql(op: &Op, catalog: &dyn TableCatalog) -> Result<Option<String>, Buil
     Ok(Some(match op {
         Op::DbGet { table: t, .. } => {
             let def = table(catalog, t)?;
-            let id_type = column_type(def, &Ident::parse("id").map_err(|e| BuildError(e.to_string()))?)?;
-            format!("SELECT to_jsonb(t) FROM {} AS t WHERE t.\"id\" = $1::{}", qualified(t), id_type.sql_type())
+            let id_type = column_type(
+                def,
+                &Ident::parse("id").map_err(|e| BuildError(e.to_string()))?,
+            )?;
+            format!(
+                "SELECT to_jsonb(t) FROM {} AS t WHERE t.\"id\" = $1::{}",
+                qualified(t),
+                id_type.sql_type()
+            )
         }
-        Op::DbQuery { table: t, filters, order, .. } => {
+        Op::DbQuery {
+            table: t,
+            filters,
+            order,
+            ..
+        } => {
             let def = table(catalog, t)?;
             let marks = placeholders(def, filters, 1)?;
-            let conds: Vec<String> =
-                filters.iter().zip(&marks).map(|(f, m)| format!("t.{} = {m}", f.column.quoted())).collect();
-            let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+            let conds: Vec<String> = filters
+                .iter()
+                .zip(&marks)
+                .map(|(f, m)| format!("t.{} = {m}", f.column.quoted()))
+                .collect();
+            let filter = if conds.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conds.join(" AND "))
+            };
             let n = filters.len();
             format!(
                 "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY {}), '[]'::jsonb) FROM \
@@ -155,10 +218,15 @@ fn build_sql(op: &Op, catalog: &dyn TableCatalog) -> Result<Option<String>, Buil
                 n + 2
             )
         }
-        Op::DbInsert { table: t, values, .. } => {
+        Op::DbInsert {
+            table: t, values, ..
+        } => {
             let def = table(catalog, t)?;
             if values.is_empty() {
-                format!("INSERT INTO {} AS t DEFAULT VALUES RETURNING to_jsonb(t)", qualified(t))
+                format!(
+                    "INSERT INTO {} AS t DEFAULT VALUES RETURNING to_jsonb(t)",
+                    qualified(t)
+                )
             } else {
                 let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
                 format!(
@@ -201,10 +269,17 @@ mod tests {
                       "r": {"type": "respond", "body": {"$rhai": "rows"}}}});
         let plan = crate::flow::compile(&doc, Some(&cat)).expect("compiles");
         let program = Program::build(plan, &cat).expect("builds");
-        let q = program.plan.nodes.iter().position(|n| n.id == "q").expect("node q");
+        let q = program
+            .plan
+            .nodes
+            .iter()
+            .position(|n| n.id == "q")
+            .expect("node q");
         assert_eq!(
             program.sql[q].as_deref(),
-            Some("SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s")
+            Some(
+                "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
+            )
         );
     }
 }

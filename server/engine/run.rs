@@ -45,7 +45,9 @@ pub enum Step {
 
 /// Runs a program for one request.
 pub async fn run(program: &Program, rt: &Runtime, mut req: Request) -> Result<Response, RunError> {
-    program.check_input(&mut req.params, &mut req.query, &req.body).map_err(RunError::Input)?;
+    program
+        .check_input(&mut req.params, &mut req.query, &req.body)
+        .map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     match tokio::time::timeout_at(deadline.into(), walk(program, rt, req, deadline)).await {
         Ok(result) => result,
@@ -54,7 +56,12 @@ pub async fn run(program: &Program, rt: &Runtime, mut req: Request) -> Result<Re
     }
 }
 
-async fn walk(program: &Program, rt: &Runtime, req: Request, deadline: Instant) -> Result<Response, RunError> {
+async fn walk(
+    program: &Program,
+    rt: &Runtime,
+    req: Request,
+    deadline: Instant,
+) -> Result<Response, RunError> {
     let request = serde_json::json!({
         "params": req.params, "query": req.query, "body": req.body, "headers": req.headers,
     });
@@ -62,7 +69,18 @@ async fn walk(program: &Program, rt: &Runtime, req: Request, deadline: Instant) 
     scope.push_constant_dynamic("request", to_dynamic("request", &request)?);
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
-    let mut cx = Cx { rt, program, scope, db: Db { pool: &rt.db, tx: None, writes: program.plan.writes() }, deadline, node: 0 };
+    let mut cx = Cx {
+        rt,
+        program,
+        scope,
+        db: Db {
+            pool: &rt.db,
+            tx: None,
+            writes: program.plan.writes(),
+        },
+        deadline,
+        node: 0,
+    };
     let mut at = program.plan.entry;
     // The graph is acyclic, so a run visits each node at most once.
     for _ in 0..=program.plan.nodes.len() {
@@ -77,17 +95,28 @@ async fn walk(program: &Program, rt: &Runtime, req: Request, deadline: Instant) 
                 at = to;
             }
             Step::Done(response) => {
-                let keep = response.status < 400 || (response.status < 500 && matches!(node.op, crate::flow::Op::Respond { .. }));
-                cx.db.finish(keep).await.map_err(|e| RunError::from_db(&node.id, e))?;
+                let keep = response.status < 400
+                    || (response.status < 500
+                        && matches!(node.op, crate::flow::Op::Respond { .. }));
+                cx.db
+                    .finish(keep)
+                    .await
+                    .map_err(|e| RunError::from_db(&node.id, e))?;
                 return Ok(response);
             }
         }
     }
-    Err(RunError::Type { node: program.plan.nodes[at].id.clone(), message: "the flow did not end".into() })
+    Err(RunError::Type {
+        node: program.plan.nodes[at].id.clone(),
+        message: "the flow did not end".into(),
+    })
 }
 
 fn to_dynamic(node: &str, v: &Value) -> Result<Dynamic, RunError> {
-    rhai::serde::to_dynamic(v).map_err(|e| RunError::Type { node: node.to_string(), message: e.to_string() })
+    rhai::serde::to_dynamic(v).map_err(|e| RunError::Type {
+        node: node.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// The state of one run that node steps use.
@@ -125,15 +154,26 @@ impl Cx<'_> {
                 }
                 Ok(Value::Object(m))
             }
-            Template::Array(items) => items.iter().map(|t| self.eval(t)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Template::Array(items) => items
+                .iter()
+                .map(|t| self.eval(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
         }
     }
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
     pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
         let len = self.scope.len();
-        let Cx { rt, scope, deadline, .. } = self;
-        let result = rt.sandbox.with_deadline(*deadline, |engine| engine.eval_ast_with_scope::<Dynamic>(scope, ast));
+        let Cx {
+            rt,
+            scope,
+            deadline,
+            ..
+        } = self;
+        let result = rt.sandbox.with_deadline(*deadline, |engine| {
+            engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+        });
         if script {
             self.scope.rewind(len);
         }
@@ -141,29 +181,46 @@ impl Cx<'_> {
     }
 
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
-        rhai::serde::from_dynamic::<Value>(d).map_err(|e| RunError::Type { node: self.node_id().to_string(), message: e.to_string() })
+        rhai::serde::from_dynamic::<Value>(d).map_err(|e| RunError::Type {
+            node: self.node_id().to_string(),
+            message: e.to_string(),
+        })
     }
 
     fn script_error(&self, e: EvalAltResult) -> RunError {
         let node = self.node_id().to_string();
         match e {
-            EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) => {
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) =>
+            {
                 if Instant::now() >= self.deadline {
                     RunError::Timeout
                 } else {
-                    RunError::ScriptLimit { node, what: "time limit reached".into() }
+                    RunError::ScriptLimit {
+                        node,
+                        what: "time limit reached".into(),
+                    }
                 }
             }
             EvalAltResult::ErrorTooManyOperations(_)
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)
-            | EvalAltResult::ErrorTooManyVariables(_) => RunError::ScriptLimit { node, what: e.to_string() },
-            other => RunError::Script { node, message: other.to_string() },
+            | EvalAltResult::ErrorTooManyVariables(_) => RunError::ScriptLimit {
+                node,
+                what: e.to_string(),
+            },
+            other => RunError::Script {
+                node,
+                message: other.to_string(),
+            },
         }
     }
 
     pub fn type_error(&self, message: impl Into<String>) -> RunError {
-        RunError::Type { node: self.node_id().to_string(), message: message.into() }
+        RunError::Type {
+            node: self.node_id().to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -185,7 +242,11 @@ pub struct Db<'a> {
 
 impl Db<'_> {
     /// Runs a statement that yields at most one JSON value.
-    pub async fn one(&mut self, sql: &str, binds: Vec<Option<String>>) -> Result<Option<Value>, sqlx::Error> {
+    pub async fn one(
+        &mut self,
+        sql: &str,
+        binds: Vec<Option<String>>,
+    ) -> Result<Option<Value>, sqlx::Error> {
         let mut q = sqlx::query_scalar::<_, Json<Value>>(sql);
         for b in binds {
             q = q.bind(b);

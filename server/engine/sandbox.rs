@@ -86,7 +86,9 @@ impl Sandbox {
 
 /// `now()`: the current UTC time as RFC 3339 text, which Postgres reads as a timestamp.
 fn now_rfc3339() -> String {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_rfc3339(since.as_secs() as i64, since.subsec_millis())
 }
 
@@ -119,7 +121,14 @@ fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +152,10 @@ mod tests {
 
     #[test]
     fn an_endless_loop_stops_at_the_deadline() {
-        let sandbox = Sandbox::new(ScriptLimits { timeout: Duration::from_millis(50), ..Default::default() });
+        let sandbox = Sandbox::new(ScriptLimits {
+            timeout: Duration::from_millis(50),
+            ..Default::default()
+        });
         let ast = sandbox.engine.compile("loop { }").expect("compiles");
         let far = Instant::now() + Duration::from_secs(60);
         let r = sandbox.with_deadline(far, |e| e.eval_ast::<Dynamic>(&ast));
@@ -159,9 +171,23 @@ mod tests {
     fn huge_strings_and_deep_recursion_are_refused() {
         let sandbox = Sandbox::new(ScriptLimits::default());
         let far = Instant::now() + Duration::from_secs(60);
-        let big = sandbox.engine.compile("let s = \"x\"; loop { s += s; }").expect("compiles");
-        assert!(sandbox.with_deadline(far, |e| e.eval_ast::<Dynamic>(&big)).is_err());
-        let deep = sandbox.engine.compile("fn f(n) { f(n + 1) } f(0)").expect("compiles");
-        assert!(sandbox.with_deadline(far, |e| e.eval_ast::<Dynamic>(&deep)).is_err());
+        let big = sandbox
+            .engine
+            .compile("let s = \"x\"; loop { s += s; }")
+            .expect("compiles");
+        assert!(
+            sandbox
+                .with_deadline(far, |e| e.eval_ast::<Dynamic>(&big))
+                .is_err()
+        );
+        let deep = sandbox
+            .engine
+            .compile("fn f(n) { f(n + 1) } f(0)")
+            .expect("compiles");
+        assert!(
+            sandbox
+                .with_deadline(far, |e| e.eval_ast::<Dynamic>(&deep))
+                .is_err()
+        );
     }
 }

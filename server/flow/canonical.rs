@@ -6,7 +6,9 @@ use sha2::{Digest, Sha256};
 
 /// Removes values equal to the format's defaults so files stay short and diffs stay quiet.
 pub fn strip_defaults(doc: &mut Value) {
-    let Some(obj) = doc.as_object_mut() else { return };
+    let Some(obj) = doc.as_object_mut() else {
+        return;
+    };
     if let Some(ep) = obj.get_mut("endpoint").and_then(Value::as_object_mut) {
         if ep.get("auth").and_then(Value::as_str) == Some("public") {
             ep.remove("auth");
@@ -17,7 +19,11 @@ pub fn strip_defaults(doc: &mut Value) {
             settings.remove("timeout_ms");
         }
     }
-    if obj.get("settings").and_then(Value::as_object).is_some_and(|s| s.is_empty()) {
+    if obj
+        .get("settings")
+        .and_then(Value::as_object)
+        .is_some_and(|s| s.is_empty())
+    {
         obj.remove("settings");
     }
     if let Some(nodes) = obj.get_mut("nodes").and_then(Value::as_object_mut) {
@@ -25,7 +31,11 @@ pub fn strip_defaults(doc: &mut Value) {
             if node.get("v").and_then(Value::as_u64) == Some(1) {
                 node.remove("v");
             }
-            if node.get("next").and_then(Value::as_object).is_some_and(|n| n.is_empty()) {
+            if node
+                .get("next")
+                .and_then(Value::as_object)
+                .is_some_and(|n| n.is_empty())
+            {
                 node.remove("next");
             }
         }

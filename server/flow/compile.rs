@@ -40,12 +40,19 @@ struct Node<'d> {
 pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, Vec<Diagnostic>> {
     let mut diags = schema::check_envelope(doc);
     let structural = diags.iter().any(|d| {
-        matches!(d.pointer.as_str(), "" | "/format" | "/format_version" | "/nodes" | "/entry")
+        matches!(
+            d.pointer.as_str(),
+            "" | "/format" | "/format_version" | "/nodes" | "/entry"
+        )
     });
     let Some(raw_nodes) = doc.get("nodes").and_then(Value::as_object) else {
         return Err(sorted(diags));
     };
-    if structural && diags.iter().any(|d| d.pointer.is_empty() || d.pointer.starts_with("/format")) {
+    if structural
+        && diags
+            .iter()
+            .any(|d| d.pointer.is_empty() || d.pointer.starts_with("/format"))
+    {
         return Err(sorted(diags));
     }
 
@@ -65,7 +72,10 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                     Diagnostic::new(
                         "flow.unknown_node_type",
                         format!("{at}/type"),
-                        format!("unknown node type `{ty_name}`; known types: {}", known.join(", ")),
+                        format!(
+                            "unknown node type `{ty_name}`; known types: {}",
+                            known.join(", ")
+                        ),
                     )
                     .at_node(id),
                 );
@@ -85,11 +95,22 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
         let bind = raw.get("as").and_then(Value::as_str);
         if let Some(name) = bind.filter(|b| BUILTINS.contains(b)) {
             diags.push(
-                Diagnostic::new("flow.reserved_name", format!("{at}/as"), format!("`{name}` is a built-in name"))
-                    .at_node(id),
+                Diagnostic::new(
+                    "flow.reserved_name",
+                    format!("{at}/as"),
+                    format!("`{name}` is a built-in name"),
+                )
+                .at_node(id),
             );
         }
-        graph.push(Node { id, raw, ty, bind, well_formed, edges: Vec::new() });
+        graph.push(Node {
+            id,
+            raw,
+            ty,
+            bind,
+            well_formed,
+            edges: Vec::new(),
+        });
     }
 
     // Wiring.
@@ -101,24 +122,35 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
             let spec = node.ty.map(|t| t.port(port));
             if let Some(None) = spec {
                 let ty = node.ty.map(|t| t.name).unwrap_or_default();
-                let ports: Vec<&str> = node.ty.map(|t| t.ports.iter().map(|p| p.name).collect()).unwrap_or_default();
+                let ports: Vec<&str> = node
+                    .ty
+                    .map(|t| t.ports.iter().map(|p| p.name).collect())
+                    .unwrap_or_default();
                 let msg = if ports.is_empty() {
                     format!("`{ty}` ends the flow and has no ports")
                 } else {
-                    format!("`{ty}` has no port `{port}`; its ports: {}", ports.join(", "))
+                    format!(
+                        "`{ty}` has no port `{port}`; its ports: {}",
+                        ports.join(", ")
+                    )
                 };
                 diags.push(Diagnostic::new("flow.unknown_port", here, msg).at_node(node.id));
                 continue;
             }
             let Some(&to) = target.as_str().and_then(|t| index.get(t)) else {
                 if let Some(t) = target.as_str() {
-                    let msg = format!("port `{port}` points to `{t}`, which is not a node of this flow");
+                    let msg =
+                        format!("port `{port}` points to `{t}`, which is not a node of this flow");
                     diags.push(Diagnostic::new("flow.dangling_target", here, msg).at_node(node.id));
                 }
                 continue;
             };
             let binds = spec.flatten().is_some_and(|p| p.binds);
-            node.edges.push(Edge { port: port.clone(), to, binds });
+            node.edges.push(Edge {
+                port: port.clone(),
+                to,
+                binds,
+            });
         }
         if let Some(ty) = node.ty {
             for p in ty.ports.iter().filter(|p| p.required) {
@@ -127,7 +159,9 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                         "port `{}` of `{}` is not wired: this path ends without `respond` or `fail`",
                         p.name, node.id
                     );
-                    diags.push(Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id));
+                    diags.push(
+                        Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id),
+                    );
                 }
             }
         }
@@ -137,7 +171,11 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
     let entry_id = doc.get("entry").and_then(Value::as_str).unwrap_or("");
     let entry = index.get(entry_id).copied();
     if entry.is_none() && doc.get("entry").is_some_and(Value::is_string) {
-        diags.push(Diagnostic::new("flow.unknown_entry", "/entry", format!("entry `{entry_id}` is not a node of this flow")));
+        diags.push(Diagnostic::new(
+            "flow.unknown_entry",
+            "/entry",
+            format!("entry `{entry_id}` is not a node of this flow"),
+        ));
     }
     let mut reachable = vec![false; graph.len()];
     if let Some(e) = entry {
@@ -153,8 +191,18 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
         }
         for (i, node) in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]) {
             let _ = i;
-            let msg = format!("node `{}` cannot be reached from the entry `{entry_id}`", node.id);
-            diags.push(Diagnostic::new("flow.unreachable_node", format!("/nodes/{}", seg(node.id)), msg).at_node(node.id));
+            let msg = format!(
+                "node `{}` cannot be reached from the entry `{entry_id}`",
+                node.id
+            );
+            diags.push(
+                Diagnostic::new(
+                    "flow.unreachable_node",
+                    format!("/nodes/{}", seg(node.id)),
+                    msg,
+                )
+                .at_node(node.id),
+            );
         }
     }
     let order = entry.and_then(|e| topo_order(&graph, e, &reachable, &mut diags));
@@ -181,7 +229,11 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
     // Node configs, expressions, tables.
     let mut ops = Vec::with_capacity(graph.len());
     for (i, node) in graph.iter().enumerate() {
-        let (Some(ty), true, Some(names)) = (node.ty, node.well_formed && reachable[i], scopes[i].as_ref()) else {
+        let (Some(ty), true, Some(names)) = (
+            node.ty,
+            node.well_formed && reachable[i],
+            scopes[i].as_ref(),
+        ) else {
             ops.push(None);
             continue;
         };
@@ -205,18 +257,35 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
     let nodes = graph
         .iter()
         .zip(ops)
-        .filter_map(|(n, op)| Some(PlanNode { id: n.id.to_string(), bind: n.bind.map(str::to_string), op: op? }))
+        .filter_map(|(n, op)| {
+            Some(PlanNode {
+                id: n.id.to_string(),
+                bind: n.bind.map(str::to_string),
+                op: op?,
+            })
+        })
         .collect::<Vec<_>>();
     if nodes.len() != graph.len() {
         // Every node is reachable and well formed here, so each compiled or reported a problem.
-        return Err(vec![Diagnostic::new("flow.internal", "", "a node did not compile")]);
+        return Err(vec![Diagnostic::new(
+            "flow.internal",
+            "",
+            "a node did not compile",
+        )]);
     }
     Ok(Plan {
-        name: doc.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        name: doc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         rev: canonical::rev(doc),
         endpoint,
         input,
-        timeout_ms: doc.pointer("/settings/timeout_ms").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT_MS),
+        timeout_ms: doc
+            .pointer("/settings/timeout_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_TIMEOUT_MS),
         entry: entry.unwrap_or(0),
         nodes,
     })
@@ -224,7 +293,12 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
 
 /// Nodes reachable from `entry` in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(graph: &[Node<'_>], entry: usize, reachable: &[bool], diags: &mut Vec<Diagnostic>) -> Option<Vec<usize>> {
+fn topo_order(
+    graph: &[Node<'_>],
+    entry: usize,
+    reachable: &[bool],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -248,7 +322,10 @@ fn topo_order(graph: &[Node<'_>], entry: usize, reachable: &[bool], diags: &mut 
                 Mark::Open => {
                     cyclic = true;
                     let at = format!("/nodes/{}/next/{}", seg(graph[n].id), seg(&edge.port));
-                    let msg = format!("port `{}` of `{}` leads back to `{}`: flows cannot loop", edge.port, graph[n].id, graph[edge.to].id);
+                    let msg = format!(
+                        "port `{}` of `{}` leads back to `{}`: flows cannot loop",
+                        edge.port, graph[n].id, graph[edge.to].id
+                    );
                     diags.push(Diagnostic::new("flow.cycle", at, msg).at_node(graph[n].id));
                 }
                 Mark::Done => {}
@@ -270,14 +347,24 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
     let mut seen = BTreeSet::new();
     for p in path.split('/').filter(|s| s.starts_with('{')) {
         if !seen.insert(p) {
-            diags.push(Diagnostic::new("flow.bad_path", "/endpoint/path", format!("parameter {p} appears twice")));
+            diags.push(Diagnostic::new(
+                "flow.bad_path",
+                "/endpoint/path",
+                format!("parameter {p} appears twice"),
+            ));
         }
     }
-    let declared = doc.pointer("/input/params/properties").and_then(Value::as_object);
+    let declared = doc
+        .pointer("/input/params/properties")
+        .and_then(Value::as_object);
     for name in declared.into_iter().flat_map(|m| m.keys()) {
         if !seen.contains(format!("{{{name}}}").as_str()) {
             let at = format!("/input/params/properties/{}", seg(name));
-            diags.push(Diagnostic::new("flow.bad_path", at, format!("`{name}` is not a parameter of the path {path}")));
+            diags.push(Diagnostic::new(
+                "flow.bad_path",
+                at,
+                format!("`{name}` is not a parameter of the path {path}"),
+            ));
         }
     }
     Some(Endpoint { method, path })
@@ -287,11 +374,19 @@ fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {
     let mut part = |name: &str| {
         let s = doc.get("input")?.get(name)?;
         if let Err(e) = jsonschema::validator_for(s) {
-            diags.push(Diagnostic::new("flow.bad_schema", format!("/input/{name}"), e.to_string()));
+            diags.push(Diagnostic::new(
+                "flow.bad_schema",
+                format!("/input/{name}"),
+                e.to_string(),
+            ));
         }
         Some(s.clone())
     };
-    InputSchemas { params: part("params"), query: part("query"), body: part("body") }
+    InputSchemas {
+        params: part("params"),
+        query: part("query"),
+        body: part("body"),
+    }
 }
 
 fn sorted(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {

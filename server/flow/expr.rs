@@ -51,14 +51,23 @@ pub struct ExprCompiler<'a> {
 }
 
 impl<'a> ExprCompiler<'a> {
-    pub fn new<'n>(engine: &'a Engine, node: &'a str, names: impl IntoIterator<Item = &'n str>) -> Self {
+    pub fn new<'n>(
+        engine: &'a Engine,
+        node: &'a str,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Self {
         // Pushed as variables, not constants: the optimizer would inline a constant's
         // placeholder value into the AST. At run time they are constants.
         let mut scope = Scope::new();
         for n in BUILTINS.into_iter().chain(names) {
             scope.push_dynamic(n.to_string(), rhai::Dynamic::UNIT);
         }
-        ExprCompiler { engine, scope, node, diags: Vec::new() }
+        ExprCompiler {
+            engine,
+            scope,
+            node,
+            diags: Vec::new(),
+        }
     }
 
     /// Compiles a value found at `pointer`.
@@ -157,7 +166,10 @@ mod tests {
     fn literal_subtrees_stay_literal_and_expressions_compile() {
         let engine = base_engine();
         let mut c = ExprCompiler::new(&engine, "n", ["todo"]);
-        let t = c.template(&json!({"a": [1, 2], "b": {"$rhai": "todo.id + 1"}}), "/nodes/n/body");
+        let t = c.template(
+            &json!({"a": [1, 2], "b": {"$rhai": "todo.id + 1"}}),
+            "/nodes/n/body",
+        );
         match t {
             Some(Template::Object(parts)) => {
                 assert!(matches!(parts[0].1, Template::Literal(_)));
@@ -172,10 +184,19 @@ mod tests {
     fn an_unknown_variable_is_reported_with_line_and_column() {
         let engine = base_engine();
         let mut c = ExprCompiler::new(&engine, "n", ["todo"]);
-        assert!(c.template(&json!({"$rhai": "request.body.x + tood.id"}), "/nodes/n/body").is_none());
+        assert!(
+            c.template(
+                &json!({"$rhai": "request.body.x + tood.id"}),
+                "/nodes/n/body"
+            )
+            .is_none()
+        );
         assert_eq!(c.diags.len(), 1);
         let d = &c.diags[0];
-        assert_eq!((d.code, d.pointer.as_str(), d.line, d.column), ("flow.rhai_syntax", "/nodes/n/body/$rhai", Some(1), Some(18)));
+        assert_eq!(
+            (d.code, d.pointer.as_str(), d.line, d.column),
+            ("flow.rhai_syntax", "/nodes/n/body/$rhai", Some(1), Some(18))
+        );
         assert!(d.message.contains("tood"), "{}", d.message);
     }
 

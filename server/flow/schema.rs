@@ -10,14 +10,38 @@ pub const FLOW_SCHEMA: &str = include_str!("../../flows/schema/flow.v1.schema.js
 
 /// Node schemas by type name (version 1).
 pub const NODE_SCHEMAS: &[(&str, &str)] = &[
-    ("validate", include_str!("../../flows/schema/nodes/validate.v1.schema.json")),
-    ("db.get", include_str!("../../flows/schema/nodes/db.get.v1.schema.json")),
-    ("db.query", include_str!("../../flows/schema/nodes/db.query.v1.schema.json")),
-    ("db.insert", include_str!("../../flows/schema/nodes/db.insert.v1.schema.json")),
-    ("script", include_str!("../../flows/schema/nodes/script.v1.schema.json")),
-    ("if", include_str!("../../flows/schema/nodes/if.v1.schema.json")),
-    ("respond", include_str!("../../flows/schema/nodes/respond.v1.schema.json")),
-    ("fail", include_str!("../../flows/schema/nodes/fail.v1.schema.json")),
+    (
+        "validate",
+        include_str!("../../flows/schema/nodes/validate.v1.schema.json"),
+    ),
+    (
+        "db.get",
+        include_str!("../../flows/schema/nodes/db.get.v1.schema.json"),
+    ),
+    (
+        "db.query",
+        include_str!("../../flows/schema/nodes/db.query.v1.schema.json"),
+    ),
+    (
+        "db.insert",
+        include_str!("../../flows/schema/nodes/db.insert.v1.schema.json"),
+    ),
+    (
+        "script",
+        include_str!("../../flows/schema/nodes/script.v1.schema.json"),
+    ),
+    (
+        "if",
+        include_str!("../../flows/schema/nodes/if.v1.schema.json"),
+    ),
+    (
+        "respond",
+        include_str!("../../flows/schema/nodes/respond.v1.schema.json"),
+    ),
+    (
+        "fail",
+        include_str!("../../flows/schema/nodes/fail.v1.schema.json"),
+    ),
 ];
 
 fn compile(text: &str) -> jsonschema::Validator {
@@ -44,7 +68,11 @@ pub fn check_node(ty: &str, node: &Value, prefix: &str) -> Option<Vec<Diagnostic
 fn violations(v: &jsonschema::Validator, doc: &Value, prefix: &str) -> Vec<Diagnostic> {
     v.iter_errors(doc)
         .map(|e| {
-            Diagnostic::new("flow.schema", format!("{prefix}{}", e.instance_path().as_str()), e.to_string())
+            Diagnostic::new(
+                "flow.schema",
+                format!("{prefix}{}", e.instance_path().as_str()),
+                e.to_string(),
+            )
         })
         .collect()
 }

@@ -48,7 +48,10 @@ fn problems(doc: &Value) -> Vec<Diagnostic> {
 }
 
 fn codes(doc: &Value) -> Vec<(&'static str, String)> {
-    problems(doc).into_iter().map(|d| (d.code, d.pointer)).collect()
+    problems(doc)
+        .into_iter()
+        .map(|d| (d.code, d.pointer))
+        .collect()
 }
 
 #[test]
@@ -58,7 +61,10 @@ fn a_valid_flow_compiles_to_a_plan() {
     assert_eq!(plan.nodes.len(), 4);
     assert_eq!(plan.nodes[plan.entry].id, "insert");
     assert!(plan.writes());
-    assert_eq!(plan.endpoint.as_ref().map(|e| e.route_key()), Some("POST /todos".to_string()));
+    assert_eq!(
+        plan.endpoint.as_ref().map(|e| e.route_key()),
+        Some("POST /todos".to_string())
+    );
 }
 
 #[test]
@@ -78,15 +84,24 @@ fn a_dangling_target_and_an_unknown_port_are_reported() {
     doc["nodes"]["check"]["next"]["else"] = json!("nowhere");
     doc["nodes"]["created"]["next"] = json!({"ok": "done"});
     let found = codes(&doc);
-    assert!(found.contains(&("flow.dangling_target", "/nodes/check/next/else".into())), "{found:?}");
-    assert!(found.contains(&("flow.unknown_port", "/nodes/created/next/ok".into())), "{found:?}");
+    assert!(
+        found.contains(&("flow.dangling_target", "/nodes/check/next/else".into())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("flow.unknown_port", "/nodes/created/next/ok".into())),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn an_unreachable_node_is_reported() {
     let mut doc = create_flow();
     doc["nodes"]["orphan"] = json!({"type": "respond", "body": 1});
-    assert_eq!(codes(&doc), [("flow.unreachable_node", "/nodes/orphan".to_string())]);
+    assert_eq!(
+        codes(&doc),
+        [("flow.unreachable_node", "/nodes/orphan".to_string())]
+    );
 }
 
 #[test]
@@ -94,7 +109,10 @@ fn a_path_without_respond_or_fail_is_reported() {
     let mut doc = create_flow();
     doc["nodes"]["check"]["next"] = json!({"then": "done"});
     doc["nodes"].as_object_mut().map(|n| n.remove("created"));
-    assert_eq!(codes(&doc), [("flow.missing_response", "/nodes/check/next".to_string())]);
+    assert_eq!(
+        codes(&doc),
+        [("flow.missing_response", "/nodes/check/next".to_string())]
+    );
 }
 
 #[test]
@@ -103,7 +121,10 @@ fn a_cycle_is_reported() {
     doc["nodes"]["check"]["next"]["else"] = json!("insert");
     doc["nodes"].as_object_mut().map(|n| n.remove("created"));
     let found = codes(&doc);
-    assert!(found.contains(&("flow.cycle", "/nodes/check/next/else".into())), "{found:?}");
+    assert!(
+        found.contains(&("flow.cycle", "/nodes/check/next/else".into())),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -134,16 +155,28 @@ fn unknown_tables_and_columns_are_reported() {
     let mut doc = create_flow();
     doc["nodes"]["insert"]["values"]["colour"] = json!("red");
     let found = codes(&doc);
-    assert_eq!(found, [("flow.unknown_column", "/nodes/insert/values/colour".to_string())]);
+    assert_eq!(
+        found,
+        [(
+            "flow.unknown_column",
+            "/nodes/insert/values/colour".to_string()
+        )]
+    );
     doc["nodes"]["insert"]["table"] = json!("todoz");
-    assert_eq!(codes(&doc), [("flow.unknown_table", "/nodes/insert/table".to_string())]);
+    assert_eq!(
+        codes(&doc),
+        [("flow.unknown_table", "/nodes/insert/table".to_string())]
+    );
 }
 
 #[test]
 fn a_missing_required_column_is_reported() {
     let mut doc = create_flow();
     doc["nodes"]["insert"]["values"] = json!({"done": true});
-    assert_eq!(codes(&doc), [("flow.missing_column", "/nodes/insert/values".to_string())]);
+    assert_eq!(
+        codes(&doc),
+        [("flow.missing_column", "/nodes/insert/values".to_string())]
+    );
 }
 
 #[test]
@@ -154,7 +187,12 @@ fn every_problem_is_reported_at_once() {
     doc["nodes"]["insert"]["table"] = json!("missing");
     doc["nodes"]["stray"] = json!({"type": "respond"});
     let found: Vec<_> = codes(&doc).into_iter().map(|(c, _)| c).collect();
-    for code in ["flow.unknown_node_type", "flow.rhai_syntax", "flow.unknown_table", "flow.unreachable_node"] {
+    for code in [
+        "flow.unknown_node_type",
+        "flow.rhai_syntax",
+        "flow.unknown_table",
+        "flow.unreachable_node",
+    ] {
         assert!(found.contains(&code), "{code} missing from {found:?}");
     }
 }
@@ -166,8 +204,14 @@ fn schema_violations_point_into_the_node() {
     doc["nodes"]["created"]["colour"] = json!("red");
     let found = codes(&doc);
     assert!(found.iter().all(|(c, _)| *c == "flow.schema"), "{found:?}");
-    assert!(found.iter().any(|(_, p)| p == "/nodes/created/status"), "{found:?}");
-    assert!(found.iter().any(|(_, p)| p == "/nodes/created"), "{found:?}");
+    assert!(
+        found.iter().any(|(_, p)| p == "/nodes/created/status"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(_, p)| p == "/nodes/created"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -187,5 +231,8 @@ fn offline_compile_checks_everything_but_tables() {
 fn path_parameters_must_match_the_declared_params() {
     let mut doc = create_flow();
     doc["input"]["params"] = json!({"type": "object", "properties": {"id": {"type": "integer"}}});
-    assert_eq!(codes(&doc), [("flow.bad_path", "/input/params/properties/id".to_string())]);
+    assert_eq!(
+        codes(&doc),
+        [("flow.bad_path", "/input/params/properties/id".to_string())]
+    );
 }

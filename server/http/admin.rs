@@ -23,7 +23,10 @@ pub fn router() -> Router<AppState> {
         .route("/tables", get(list_tables).post(create_table))
         .route("/tables/{name}", get(get_table))
         .route("/flows", get(list_flows).post(create_flow))
-        .route("/flows/{id}", get(get_flow).put(update_flow).delete(delete_flow))
+        .route(
+            "/flows/{id}",
+            get(get_flow).put(update_flow).delete(delete_flow),
+        )
         .route("/flows/{id}/publish", post(publish_flow))
         .route("/flows/{id}/export", get(export_flow))
 }
@@ -45,8 +48,13 @@ impl FromRequestParts<AppState> for Editor {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
-        let user_id = crate::auth::authenticate(&state.db, token).await?.ok_or_else(ApiError::unauthorized)?;
-        Ok(Editor { user_id, token: token.to_string() })
+        let user_id = crate::auth::authenticate(&state.db, token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Editor {
+            user_id,
+            token: token.to_string(),
+        })
     }
 }
 
@@ -57,10 +65,17 @@ struct Login {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response, ApiError> {
     match crate::auth::login(&state.db, &body.email, &body.password).await? {
         Some(session) => Ok(Json(session).into_response()),
-        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "auth.invalid_credentials", "email or password is wrong")),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.invalid_credentials",
+            "email or password is wrong",
+        )),
     }
 }
 
@@ -71,16 +86,30 @@ async fn logout(State(state): State<AppState>, editor: Editor) -> Result<StatusC
 
 async fn list_tables(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
     let all = tables::all(&state.db).await?;
-    Ok(Json(json!({ "tables": all.into_values().collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "tables": all.into_values().collect::<Vec<_>>() }),
+    ))
 }
 
-async fn get_table(State(state): State<AppState>, _: Editor, Path(name): Path<String>) -> Result<Json<TableDef>, ApiError> {
+async fn get_table(
+    State(state): State<AppState>,
+    _: Editor,
+    Path(name): Path<String>,
+) -> Result<Json<TableDef>, ApiError> {
     Ok(Json(tables::get(&state.db, &name).await?))
 }
 
-async fn create_table(State(state): State<AppState>, editor: Editor, ApiJson(def): ApiJson<TableDef>) -> Result<Response, ApiError> {
+async fn create_table(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiJson(def): ApiJson<TableDef>,
+) -> Result<Response, ApiError> {
     let (def, steps) = tables::create(&state.db, def, editor.user_id).await?;
-    Ok((StatusCode::CREATED, Json(json!({"table": def, "plan": steps}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"table": def, "plan": steps})),
+    )
+        .into_response())
 }
 
 async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
@@ -102,14 +131,25 @@ fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
     resp
 }
 
-async fn create_flow(State(state): State<AppState>, _: Editor, ApiJson(doc): ApiJson<Value>) -> Result<Response, ApiError> {
+async fn create_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiJson(doc): ApiJson<Value>,
+) -> Result<Response, ApiError> {
     let plan = check(&state, &doc).await?;
     let record = flows::insert(&state.db, &plan.name, &doc, &plan.rev).await?;
     Ok(flow_response(StatusCode::CREATED, record))
 }
 
-async fn get_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    Ok(flow_response(StatusCode::OK, flows::get(&state.db, id).await?))
+async fn get_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    Ok(flow_response(
+        StatusCode::OK,
+        flows::get(&state.db, id).await?,
+    ))
 }
 
 /// The rev a save or publish expects, from `If-Match` (quoted or bare).
@@ -137,21 +177,41 @@ async fn update_flow(
     Ok(flow_response(StatusCode::OK, record))
 }
 
-async fn delete_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn delete_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
     flows::delete(&state.db, id).await?;
     super::routes::reload(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn publish_flow(State(state): State<AppState>, editor: Editor, Path(id): Path<i64>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn publish_flow(
+    State(state): State<AppState>,
+    editor: Editor,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let plan = check(&state, &record.document).await?;
     let Some(endpoint) = plan.endpoint.clone() else {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "flow.not_an_endpoint", "only flows with an endpoint can be published"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "flow.not_an_endpoint",
+            "only flows with an endpoint can be published",
+        ));
     };
     let expected = if_match(&headers).unwrap_or(record.rev);
     let mut tx = state.db.begin().await?;
-    let version = flows::publish(&mut tx, id, &expected, &endpoint.route_key(), editor.user_id).await?;
+    let version = flows::publish(
+        &mut tx,
+        id,
+        &expected,
+        &endpoint.route_key(),
+        editor.user_id,
+    )
+    .await?;
     tx.commit().await?;
     super::routes::reload(&state).await?;
     tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %endpoint.route_key(), "published");
@@ -161,13 +221,20 @@ async fn publish_flow(State(state): State<AppState>, editor: Editor, Path(id): P
     })))
 }
 
-async fn export_flow(State(state): State<AppState>, _: Editor, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn export_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let text = canonical::to_canonical_string(&record.document);
     let disposition = format!("attachment; filename=\"{}.flow.json\"", record.name);
     let mut resp = text.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

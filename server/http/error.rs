@@ -30,8 +30,18 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.into(), message: message.into(), details: Vec::new(), internal: None }
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            details: Vec::new(),
+            internal: None,
+        }
     }
 
     pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
@@ -46,17 +56,26 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "auth.unauthorized", "a valid bearer token is required")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.unauthorized",
+            "a valid bearer token is required",
+        )
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "api.not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "api.not_found",
+            format!("{what} not found"),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message, "details": self.details});
+        let mut error =
+            json!({"code": self.code, "message": self.message, "details": self.details});
         if self.status.is_server_error() {
             error["message"] = json!("internal error");
             if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
@@ -65,7 +84,8 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (self.status, axum::Json(json!({ "error": error }))).into_response();
         if let Some(detail) = self.internal.filter(|_| self.status.is_server_error()) {
-            resp.extensions_mut().insert(InternalDetail(format!("{}: {detail}", self.code)));
+            resp.extensions_mut()
+                .insert(InternalDetail(format!("{}: {detail}", self.code)));
         }
         resp
     }
@@ -75,9 +95,15 @@ impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> ApiError {
         match e {
             CatalogError::NotFound => ApiError::not_found("flow"),
-            CatalogError::NameTaken(_) => ApiError::new(StatusCode::CONFLICT, "flow.name_taken", e.to_string()),
-            CatalogError::RouteTaken(_) => ApiError::new(StatusCode::CONFLICT, "flow.route_taken", e.to_string()),
-            CatalogError::Stale { .. } => ApiError::new(StatusCode::CONFLICT, "flow.stale_rev", e.to_string()),
+            CatalogError::NameTaken(_) => {
+                ApiError::new(StatusCode::CONFLICT, "flow.name_taken", e.to_string())
+            }
+            CatalogError::RouteTaken(_) => {
+                ApiError::new(StatusCode::CONFLICT, "flow.route_taken", e.to_string())
+            }
+            CatalogError::Stale { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "flow.stale_rev", e.to_string())
+            }
             CatalogError::Db(db) => ApiError::internal("db.error", db),
         }
     }
@@ -86,10 +112,23 @@ impl From<CatalogError> for ApiError {
 impl From<TableError> for ApiError {
     fn from(e: TableError) -> ApiError {
         match e {
-            TableError::Invalid(problems) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "table.invalid", "the table definition is invalid")
-                .with_details(problems.iter().map(|p| json!({"pointer": p.pointer, "message": p.message})).collect()),
-            TableError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "table.exists", e.to_string()),
-            TableError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "table.not_found", e.to_string()),
+            TableError::Invalid(problems) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "table.invalid",
+                "the table definition is invalid",
+            )
+            .with_details(
+                problems
+                    .iter()
+                    .map(|p| json!({"pointer": p.pointer, "message": p.message}))
+                    .collect(),
+            ),
+            TableError::Exists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "table.exists", e.to_string())
+            }
+            TableError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "table.not_found", e.to_string())
+            }
             TableError::Db(db) => ApiError::internal("db.error", db),
         }
     }
@@ -112,7 +151,10 @@ impl From<RunError> for ApiError {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut out = ApiError::new(status, e.code(), e.to_string());
         if let RunError::Input(problems) = &e {
-            out.details = problems.iter().map(|p| json!({"pointer": p.pointer, "message": p.message})).collect();
+            out.details = problems
+                .iter()
+                .map(|p| json!({"pointer": p.pointer, "message": p.message}))
+                .collect();
             let fields: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
             out.message = format!("invalid input at {}", fields.join(", "));
         }
@@ -134,5 +176,10 @@ pub fn invalid_flow(problems: Vec<crate::flow::Diagnostic>) -> ApiError {
         "flow.invalid",
         format!("the flow has {n} problem{}", if n == 1 { "" } else { "s" }),
     )
-    .with_details(problems.iter().map(|d| serde_json::to_value(d).unwrap_or(Value::Null)).collect())
+    .with_details(
+        problems
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+            .collect(),
+    )
 }

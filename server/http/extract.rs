@@ -20,14 +20,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = read_body(req, ADMIN_BODY_LIMIT).await?;
         let value = parse_json(&bytes)?;
         serde_json::from_value(value).map(ApiJson).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_body", format!("the body does not have the expected shape: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_body",
+                format!("the body does not have the expected shape: {e}"),
+            )
         })
     }
 }
 
 /// Reads a whole body up to `limit` bytes.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", format!("the body is larger than {limit} bytes"));
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -36,7 +46,9 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// Parses JSON text; an empty body is `null`.
@@ -44,6 +56,11 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_json", format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
 }

@@ -24,7 +24,12 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
         "DELETE" => Some(Method::DELETE),
         _ => None,
     };
-    let path = req.uri().path().strip_prefix("/api").unwrap_or("/").to_string();
+    let path = req
+        .uri()
+        .path()
+        .strip_prefix("/api")
+        .unwrap_or("/")
+        .to_string();
     let routes = state.routes.load();
     let (program, raw_params) = match routes.find(method, &path) {
         Lookup::Found(p, params) => (p, params),
@@ -33,7 +38,11 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             let mut resp = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "route.method_not_allowed",
-                format!("{} is not allowed here; allowed: {}", req.method(), list.join(", ")),
+                format!(
+                    "{} is not allowed here; allowed: {}",
+                    req.method(),
+                    list.join(", ")
+                ),
             )
             .into_response();
             if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
@@ -47,15 +56,27 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
 
     let mut params = Map::new();
     for (k, v) in raw_params {
-        let decoded = percent_encoding::percent_decode_str(&v).decode_utf8().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_path", format!("path parameter `{k}` is not valid UTF-8"))
-        })?;
+        let decoded = percent_encoding::percent_decode_str(&v)
+            .decode_utf8()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_path",
+                    format!("path parameter `{k}` is not valid UTF-8"),
+                )
+            })?;
         params.insert(k, Value::String(decoded.into_owned()));
     }
     let query: Map<String, Value> = match req.uri().query() {
         None => Map::new(),
         Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_query", format!("the query string is malformed: {e}")))?
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_query",
+                    format!("the query string is malformed: {e}"),
+                )
+            })?
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
@@ -64,12 +85,27 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
         .headers()
         .iter()
         .filter(|(n, _)| !HIDDEN_HEADERS.contains(&n.as_str()))
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), Value::String(v.to_str().ok()?.to_string()))))
+        .filter_map(|(n, v)| {
+            Some((
+                n.as_str().to_string(),
+                Value::String(v.to_str().ok()?.to_string()),
+            ))
+        })
         .collect();
     let bytes = read_body(req, state.max_body).await?;
     let body = parse_json(&bytes)?;
 
-    let out = engine::run(&program, &state.runtime, FlowRequest { params, query, body, headers }).await?;
+    let out = engine::run(
+        &program,
+        &state.runtime,
+        FlowRequest {
+            params,
+            query,
+            body,
+            headers,
+        },
+    )
+    .await?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, axum::Json(out.body)).into_response();
     for (k, v) in out.headers {
@@ -77,12 +113,18 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             (Ok(name), Ok(value)) => {
                 resp.headers_mut().insert(name, value);
             }
-            _ => tracing::warn!(flow = %program.plan.name, header = %k, "respond header is not a valid HTTP header; dropped"),
+            _ => {
+                tracing::warn!(flow = %program.plan.name, header = %k, "respond header is not a valid HTTP header; dropped")
+            }
         }
     }
     Ok(resp)
 }
 
 pub fn route_not_found(method: &str, path: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", format!("no route for {method} {path}"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        format!("no route for {method} {path}"),
+    )
 }

@@ -14,7 +14,11 @@ pub async fn live() -> Response {
 
 /// The process can serve: the database answers within two seconds.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let probe = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db)).await;
+    let probe = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&state.db),
+    )
+    .await;
     match probe {
         Ok(Ok(_)) => axum::Json(json!({"status": "ready"})).into_response(),
         _ => (

@@ -10,12 +10,12 @@ pub mod routes;
 
 use crate::engine::Runtime;
 use arc_swap::ArcSwap;
+use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
-use axum::Router;
 use error::{ApiError, InternalDetail, REQUEST_ID};
 use routes::RouteTable;
 use sqlx::PgPool;
@@ -68,7 +68,10 @@ fn new_request_id() -> String {
         use argon2::password_hash::rand_core::{OsRng, RngCore};
         OsRng.next_u32()
     });
-    format!("{prefix:08x}-{:08x}", REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix:08x}-{:08x}",
+        REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Gives each request an id (in the `x-request-id` header, in 5xx bodies and in the log) and

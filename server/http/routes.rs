@@ -45,12 +45,20 @@ impl RouteTable {
     pub fn find(&self, method: Option<Method>, path: &str) -> Lookup {
         if let Some(router) = method.and_then(|m| self.methods.get(&m)) {
             if let Ok(m) = router.at(path) {
-                let params = m.params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let params = m
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 return Lookup::Found(m.value.clone(), params);
             }
         }
-        let mut allowed: Vec<Method> =
-            self.methods.iter().filter(|(_, r)| r.at(path).is_ok()).map(|(m, _)| *m).collect();
+        let mut allowed: Vec<Method> = self
+            .methods
+            .iter()
+            .filter(|(_, r)| r.at(path).is_ok())
+            .map(|(m, _)| *m)
+            .collect();
         if allowed.is_empty() {
             return Lookup::NotFound;
         }
@@ -69,12 +77,19 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let mut served = 0;
     for (id, doc) in published {
         let program = crate::flow::compile(&doc, Some(&tables))
-            .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+            .map_err(|d| {
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
             .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()))
             .and_then(|p| table.insert(p));
         match program {
             Ok(()) => served += 1,
-            Err(problem) => tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served"),
+            Err(problem) => {
+                tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served")
+            }
         }
     }
     state.routes.store(Arc::new(table));

@@ -95,6 +95,9 @@ mod tests {
         }))
         .expect("parses");
         let pointers: Vec<_> = def.check().into_iter().map(|p| p.pointer).collect();
-        assert_eq!(pointers, ["/fields/0/name", "/fields/1/default", "/fields/2/name"]);
+        assert_eq!(
+            pointers,
+            ["/fields/0/name", "/fields/1/default", "/fields/2/name"]
+        );
     }
 }

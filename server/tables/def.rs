@@ -93,11 +93,18 @@ impl TableDef {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, t)| *t)
-            .or_else(|| self.fields.iter().find(|f| f.name.as_str() == name).map(|f| f.ty))
+            .or_else(|| {
+                self.fields
+                    .iter()
+                    .find(|f| f.name.as_str() == name)
+                    .map(|f| f.ty)
+            })
     }
 
     /// Fields a row must be given on insert (required and without a default).
     pub fn must_be_given(&self) -> impl Iterator<Item = &FieldDef> {
-        self.fields.iter().filter(|f| f.required && f.default.is_none())
+        self.fields
+            .iter()
+            .filter(|f| f.required && f.default.is_none())
     }
 }

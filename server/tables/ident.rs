@@ -6,16 +6,90 @@ use std::fmt;
 /// Words that are refused as names even though quoting would make them legal, because they
 /// confuse people reading SQL and collide with columns Sluice manages itself.
 const RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case",
-    "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
-    "current_date", "current_role", "current_time", "current_timestamp", "current_user", "default",
-    "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for",
-    "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
-    "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on",
-    "only", "or", "order", "placing", "primary", "references", "returning", "select",
-    "session_user", "some", "symmetric", "table", "then", "to", "trailing", "true", "union",
-    "unique", "user", "using", "variadic", "when", "where", "window", "with", "oid", "ctid",
-    "xmin", "xmax", "cmin", "cmax", "tableoid",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
+    "oid",
+    "ctid",
+    "xmin",
+    "xmax",
+    "cmin",
+    "cmax",
+    "tableoid",
 ];
 
 /// Why a name was refused.
@@ -90,16 +164,24 @@ mod tests {
 
     #[test]
     fn plain_lowercase_names_are_accepted() {
-        assert_eq!(Ident::parse("todos").map(|i| i.quoted()), Ok("\"todos\"".to_string()));
+        assert_eq!(
+            Ident::parse("todos").map(|i| i.quoted()),
+            Ok("\"todos\"".to_string())
+        );
         assert!(Ident::parse("a1_b").is_ok());
     }
 
     #[test]
     fn hostile_or_odd_names_are_refused() {
-        for bad in ["", "Todos", "1abc", "_x", "a-b", "a\"b", "a;drop", "select", "ünï"] {
+        for bad in [
+            "", "Todos", "1abc", "_x", "a-b", "a\"b", "a;drop", "select", "ünï",
+        ] {
             assert!(Ident::parse(bad).is_err(), "{bad} should be refused");
         }
-        assert!(matches!(Ident::parse(&"a".repeat(64)), Err(IdentError::TooLong(_))));
+        assert!(matches!(
+            Ident::parse(&"a".repeat(64)),
+            Err(IdentError::TooLong(_))
+        ));
         assert!(Ident::parse(&"a".repeat(63)).is_ok());
     }
 }

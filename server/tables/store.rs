@@ -9,7 +9,7 @@ use sqlx::{PgPool, Row};
 use std::collections::BTreeMap;
 
 /// Key of the advisory lock that serializes schema changes across instances.
-const SCHEMA_LOCK: i64 = 0x51_1ce_7ab1e;
+const SCHEMA_LOCK: i64 = 0x0051_1ce7_ab1e;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -25,7 +25,11 @@ pub enum TableError {
 
 /// Creates a table: checks the definition, assigns stable ids, runs the DDL plan and records
 /// the definition and the plan, all in one transaction.
-pub async fn create(pool: &PgPool, mut def: TableDef, user_id: i64) -> Result<(TableDef, Vec<DdlStep>), TableError> {
+pub async fn create(
+    pool: &PgPool,
+    mut def: TableDef,
+    user_id: i64,
+) -> Result<(TableDef, Vec<DdlStep>), TableError> {
     let problems = def.check();
     if !problems.is_empty() {
         return Err(TableError::Invalid(problems));
@@ -36,16 +40,23 @@ pub async fn create(pool: &PgPool, mut def: TableDef, user_id: i64) -> Result<(T
     }
     let steps = plan_create(&def);
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SCHEMA_LOCK).execute(&mut *tx).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sluice.tables WHERE name = $1)")
-        .bind(def.name.as_str())
-        .fetch_one(&mut *tx)
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *tx)
         .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sluice.tables WHERE name = $1)")
+            .bind(def.name.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
     if exists {
         return Err(TableError::Exists(def.name.to_string()));
     }
     for step in &steps {
-        sqlx::query(step.sql.as_str()).persistent(false).execute(&mut *tx).await?;
+        sqlx::query(step.sql.as_str())
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
     }
     let definition = serde_json::to_value(&def).unwrap_or(Value::Null);
     sqlx::query("INSERT INTO sluice.tables (id, name, definition) VALUES ($1, $2, $3)")
@@ -70,7 +81,9 @@ fn steps_json(steps: &[DdlStep]) -> Value {
 
 /// Every table definition by name.
 pub async fn all(pool: &PgPool) -> Result<BTreeMap<String, TableDef>, TableError> {
-    let rows = sqlx::query("SELECT definition FROM sluice.tables ORDER BY name").fetch_all(pool).await?;
+    let rows = sqlx::query("SELECT definition FROM sluice.tables ORDER BY name")
+        .fetch_all(pool)
+        .await?;
     let mut out = BTreeMap::new();
     for r in rows {
         let v: sqlx::types::Json<Value> = r.try_get("definition")?;
@@ -78,14 +91,19 @@ pub async fn all(pool: &PgPool) -> Result<BTreeMap<String, TableDef>, TableError
             Ok(def) => {
                 out.insert(def.name.to_string(), def);
             }
-            Err(e) => tracing::error!(error = %e, "a stored table definition does not parse; skipping it"),
+            Err(e) => {
+                tracing::error!(error = %e, "a stored table definition does not parse; skipping it")
+            }
         }
     }
     Ok(out)
 }
 
 pub async fn get(pool: &PgPool, name: &str) -> Result<TableDef, TableError> {
-    all(pool).await?.remove(name).ok_or_else(|| TableError::NotFound(name.to_string()))
+    all(pool)
+        .await?
+        .remove(name)
+        .ok_or_else(|| TableError::NotFound(name.to_string()))
 }
 
 /// A short random id, stable across renames.

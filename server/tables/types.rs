@@ -77,11 +77,25 @@ mod tests {
 
     #[test]
     fn defaults_become_escaped_literals_of_the_right_type() {
-        assert_eq!(FieldType::Text.default_literal(&json!("it's")).as_deref(), Some("'it''s'::text"));
-        assert_eq!(FieldType::Integer.default_literal(&json!(3)).as_deref(), Some("3"));
+        assert_eq!(
+            FieldType::Text.default_literal(&json!("it's")).as_deref(),
+            Some("'it''s'::text")
+        );
+        assert_eq!(
+            FieldType::Integer.default_literal(&json!(3)).as_deref(),
+            Some("3")
+        );
         assert_eq!(FieldType::Integer.default_literal(&json!("3")), None);
-        assert_eq!(FieldType::Boolean.default_literal(&json!(false)).as_deref(), Some("false"));
-        assert_eq!(FieldType::Timestamp.default_literal(&json!("now()")).as_deref(), Some("now()"));
+        assert_eq!(
+            FieldType::Boolean.default_literal(&json!(false)).as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            FieldType::Timestamp
+                .default_literal(&json!("now()"))
+                .as_deref(),
+            Some("now()")
+        );
         assert_eq!(FieldType::Text.default_literal(&json!("a\0b")), None);
     }
 }

@@ -24,10 +24,15 @@ fn cluster_url() -> &'static str {
         // Started on its own thread and runtime because each test has its own runtime. The
         // cluster lives until the process exits; its watchdog then stops postgres.
         std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sluice-test-pg");
-                let pg = EmbeddedPg::start(&dir).await.expect("the embedded Postgres starts");
+                let pg = EmbeddedPg::start(&dir)
+                    .await
+                    .expect("the embedded Postgres starts");
                 let url = pg.database_url().to_string();
                 drop_stale_databases(&url).await;
                 std::mem::forget(pg);
@@ -42,28 +47,44 @@ fn cluster_url() -> &'static str {
 /// Databases left by earlier runs of the suite.
 async fn drop_stale_databases(url: &str) {
     let mut conn = PgConnection::connect(url).await.expect("connect");
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'sluice_test_%'")
-        .fetch_all(&mut conn)
-        .await
-        .expect("list databases");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'sluice_test_%'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("list databases");
     for name in names {
-        let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&mut conn).await;
+        let _ = sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
     }
 }
 
 fn random_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Creates an empty database on the shared cluster and returns its URL.
 pub async fn fresh_database() -> (String, String) {
     let admin = cluster_url();
     let name = format!("sluice_test_{}", random_suffix());
-    let mut conn = PgConnection::connect(admin).await.expect("connect to the test cluster");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+    let mut conn = PgConnection::connect(admin)
+        .await
+        .expect("connect to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     let (base, _) = admin.rsplit_once('/').expect("url has a database");
     (format!("{base}/{name}"), name)
 }
@@ -90,7 +111,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let port = app.port();
     let db = app.state().db.clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let base = format!("http://127.0.0.1:{port}");
     let login: Value = client
         .post(format!("{base}/_/api/v1/auth/login"))
@@ -102,22 +126,32 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("login body");
     let token = login["token"].as_str().expect("a token").to_string();
-    TestApp { base, client, token, db, db_name }
+    TestApp {
+        base,
+        client,
+        token,
+        db,
+        db_name,
+    }
 }
 
 /// Reads a file of the shipped example app.
 pub fn example(path: &str) -> Value {
     let full = format!("{}/flows/examples/{path}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&full).expect("example exists")).expect("example is JSON")
+    serde_json::from_str(&std::fs::read_to_string(&full).expect("example exists"))
+        .expect("example is JSON")
 }
 
 impl TestApp {
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}/_/api/v1{path}", self.base)).bearer_auth(&self.token)
+        self.client
+            .request(method, format!("{}/_/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
     }
 
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}/api{path}", self.base))
+        self.client
+            .request(method, format!("{}/api{path}", self.base))
     }
 
     /// Sends and returns status and JSON body (`null` when the body is not JSON).
@@ -129,16 +163,22 @@ impl TestApp {
     }
 
     pub async fn create_table(&self, def: &Value) {
-        let (status, body) = self.send(self.admin(reqwest::Method::POST, "/tables").json(def)).await;
+        let (status, body) = self
+            .send(self.admin(reqwest::Method::POST, "/tables").json(def))
+            .await;
         assert_eq!(status, 201, "create table: {body}");
     }
 
     /// Saves and publishes a flow; returns its id.
     pub async fn publish(&self, doc: &Value) -> i64 {
-        let (status, body) = self.send(self.admin(reqwest::Method::POST, "/flows").json(doc)).await;
+        let (status, body) = self
+            .send(self.admin(reqwest::Method::POST, "/flows").json(doc))
+            .await;
         assert_eq!(status, 201, "save flow: {body}");
         let id = body["id"].as_i64().expect("flow id");
-        let (status, body) = self.send(self.admin(reqwest::Method::POST, &format!("/flows/{id}/publish"))).await;
+        let (status, body) = self
+            .send(self.admin(reqwest::Method::POST, &format!("/flows/{id}/publish")))
+            .await;
         assert_eq!(status, 200, "publish: {body}");
         id
     }

@@ -9,7 +9,13 @@ use serde_json::Value;
 /// The most rows one query returns.
 pub const MAX_LIMIT: i64 = 1000;
 
-pub async fn run(cx: &mut Cx<'_>, filters: &[ColumnValue], limit: &Template, offset: &Template, ok: usize) -> Result<Step, RunError> {
+pub async fn run(
+    cx: &mut Cx<'_>,
+    filters: &[ColumnValue],
+    limit: &Template,
+    offset: &Template,
+    ok: usize,
+) -> Result<Step, RunError> {
     let mut binds = Vec::with_capacity(filters.len() + 2);
     for f in filters {
         binds.push(bind_text(&cx.eval(&f.value)?));
@@ -19,8 +25,15 @@ pub async fn run(cx: &mut Cx<'_>, filters: &[ColumnValue], limit: &Template, off
     binds.push(Some(limit.to_string()));
     binds.push(Some(offset.to_string()));
     let sql = cx.sql().to_string();
-    let rows = cx.db.one(&sql, binds).await.map_err(|e| RunError::from_db(cx.node_id(), e))?;
-    Ok(Step::Next { to: ok, bind: Some(rows.unwrap_or_else(|| Value::Array(Vec::new()))) })
+    let rows = cx
+        .db
+        .one(&sql, binds)
+        .await
+        .map_err(|e| RunError::from_db(cx.node_id(), e))?;
+    Ok(Step::Next {
+        to: ok,
+        bind: Some(rows.unwrap_or_else(|| Value::Array(Vec::new()))),
+    })
 }
 
 /// A limit or offset: an integer within bounds (a client-supplied value out of bounds is the

@@ -11,5 +11,9 @@ pub fn run(cx: &mut Cx<'_>, status: u16, code: &str, message: &Template) -> Resu
         other => other.to_string(),
     };
     let body = json!({"error": {"code": code, "message": message, "details": []}});
-    Ok(Step::Done(Response { status, headers: Vec::new(), body }))
+    Ok(Step::Done(Response {
+        status,
+        headers: Vec::new(),
+        body,
+    }))
 }

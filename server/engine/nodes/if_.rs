@@ -4,9 +4,17 @@ use crate::engine::error::RunError;
 use crate::engine::run::{Cx, Step};
 use crate::flow::expr::Template;
 
-pub fn run(cx: &mut Cx<'_>, condition: &Template, then: usize, otherwise: usize) -> Result<Step, RunError> {
+pub fn run(
+    cx: &mut Cx<'_>,
+    condition: &Template,
+    then: usize,
+    otherwise: usize,
+) -> Result<Step, RunError> {
     match cx.eval(condition)? {
-        serde_json::Value::Bool(b) => Ok(Step::Next { to: if b { then } else { otherwise }, bind: None }),
+        serde_json::Value::Bool(b) => Ok(Step::Next {
+            to: if b { then } else { otherwise },
+            bind: None,
+        }),
         other => Err(cx.type_error(format!("condition must be true or false, got {other}"))),
     }
 }

@@ -16,13 +16,46 @@ mod validate;
 /// Runs one node and says where to go next.
 pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
     match op {
-        Op::Validate { value, schema, ok, invalid } => validate::run(cx, value, schema, *ok, *invalid),
-        Op::DbGet { id, found, not_found, .. } => db_get::run(cx, id, *found, *not_found).await,
-        Op::DbQuery { filters, limit, offset, ok, .. } => db_query::run(cx, filters, limit, offset, *ok).await,
-        Op::DbInsert { values, ok, conflict, .. } => db_insert::run(cx, values, *ok, *conflict).await,
+        Op::Validate {
+            value,
+            schema,
+            ok,
+            invalid,
+        } => validate::run(cx, value, schema, *ok, *invalid),
+        Op::DbGet {
+            id,
+            found,
+            not_found,
+            ..
+        } => db_get::run(cx, id, *found, *not_found).await,
+        Op::DbQuery {
+            filters,
+            limit,
+            offset,
+            ok,
+            ..
+        } => db_query::run(cx, filters, limit, offset, *ok).await,
+        Op::DbInsert {
+            values,
+            ok,
+            conflict,
+            ..
+        } => db_insert::run(cx, values, *ok, *conflict).await,
         Op::Script { ast, ok } => script::run(cx, ast, *ok),
-        Op::If { condition, then, otherwise } => if_::run(cx, condition, *then, *otherwise),
-        Op::Respond { status, headers, body } => respond::run(cx, *status, headers, body),
-        Op::Fail { status, code, message } => fail::run(cx, *status, code, message),
+        Op::If {
+            condition,
+            then,
+            otherwise,
+        } => if_::run(cx, condition, *then, *otherwise),
+        Op::Respond {
+            status,
+            headers,
+            body,
+        } => respond::run(cx, *status, headers, body),
+        Op::Fail {
+            status,
+            code,
+            message,
+        } => fail::run(cx, *status, code, message),
     }
 }

@@ -6,5 +6,8 @@ use crate::engine::run::{Cx, Step};
 pub fn run(cx: &mut Cx<'_>, ast: &rhai::AST, ok: usize) -> Result<Step, RunError> {
     let d = cx.eval_ast(ast, true)?;
     let v = cx.to_json(&d)?;
-    Ok(Step::Next { to: ok, bind: Some(v) })
+    Ok(Step::Next {
+        to: ok,
+        bind: Some(v),
+    })
 }

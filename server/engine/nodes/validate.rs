@@ -4,14 +4,26 @@ use crate::engine::error::{InputProblem, RunError};
 use crate::engine::run::{Cx, Step};
 use crate::flow::expr::Template;
 
-pub fn run(cx: &mut Cx<'_>, value: &Template, schema: &jsonschema::Validator, ok: usize, invalid: Option<usize>) -> Result<Step, RunError> {
+pub fn run(
+    cx: &mut Cx<'_>,
+    value: &Template,
+    schema: &jsonschema::Validator,
+    ok: usize,
+    invalid: Option<usize>,
+) -> Result<Step, RunError> {
     let v = cx.eval(value)?;
     let problems: Vec<InputProblem> = schema
         .iter_errors(&v)
-        .map(|e| InputProblem { pointer: e.instance_path().as_str().to_string(), message: e.to_string() })
+        .map(|e| InputProblem {
+            pointer: e.instance_path().as_str().to_string(),
+            message: e.to_string(),
+        })
         .collect();
     match (problems.is_empty(), invalid) {
-        (true, _) => Ok(Step::Next { to: ok, bind: Some(v) }),
+        (true, _) => Ok(Step::Next {
+            to: ok,
+            bind: Some(v),
+        }),
         (false, Some(to)) => Ok(Step::Next { to, bind: None }),
         (false, None) => Err(RunError::Input(problems)),
     }

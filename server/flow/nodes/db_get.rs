@@ -9,8 +9,16 @@ use serde_json::Value;
 pub const TYPE: NodeType = NodeType {
     name: "db.get",
     ports: &[
-        Port { name: "found", required: true, binds: true },
-        Port { name: "not_found", required: false, binds: false },
+        Port {
+            name: "found",
+            required: true,
+            binds: true,
+        },
+        Port {
+            name: "not_found",
+            required: false,
+            binds: false,
+        },
     ],
     binds: true,
     compile,
@@ -27,5 +35,10 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let table = cx.table(&cfg.table);
     let id = cx.template(&cfg.id, "id");
-    Some(Op::DbGet { table: table?.0, id: id?, found: cx.required("found"), not_found: cx.port("not_found") })
+    Some(Op::DbGet {
+        table: table?.0,
+        id: id?,
+        found: cx.required("found"),
+        not_found: cx.port("not_found"),
+    })
 }

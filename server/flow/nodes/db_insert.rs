@@ -12,8 +12,16 @@ use std::collections::BTreeMap;
 pub const TYPE: NodeType = NodeType {
     name: "db.insert",
     ports: &[
-        Port { name: "ok", required: true, binds: true },
-        Port { name: "conflict", required: false, binds: false },
+        Port {
+            name: "ok",
+            required: true,
+            binds: true,
+        },
+        Port {
+            name: "conflict",
+            required: false,
+            binds: false,
+        },
     ],
     binds: true,
     compile,
@@ -30,19 +38,39 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let (table, def) = cx.table(&cfg.table)?;
     let mut ok = true;
-    for col in cfg.values.keys().filter(|c| SYSTEM_COLUMNS.iter().any(|(n, _)| n == c)) {
+    for col in cfg
+        .values
+        .keys()
+        .filter(|c| SYSTEM_COLUMNS.iter().any(|(n, _)| n == c))
+    {
         let at = format!("{}/values/{col}", cx.pointer);
-        cx.expr.push(Diagnostic::new("flow.read_only_column", at, format!("`{col}` is set by Sluice")));
+        cx.expr.push(Diagnostic::new(
+            "flow.read_only_column",
+            at,
+            format!("`{col}` is set by Sluice"),
+        ));
         ok = false;
     }
     if let Some(def) = &def {
-        for f in def.must_be_given().filter(|f| !cfg.values.contains_key(f.name.as_str())) {
+        for f in def
+            .must_be_given()
+            .filter(|f| !cfg.values.contains_key(f.name.as_str()))
+        {
             let at = format!("{}/values", cx.pointer);
-            let msg = format!("required column `{}` of table `{}` is not given", f.name, def.name);
-            cx.expr.push(Diagnostic::new("flow.missing_column", at, msg));
+            let msg = format!(
+                "required column `{}` of table `{}` is not given",
+                f.name, def.name
+            );
+            cx.expr
+                .push(Diagnostic::new("flow.missing_column", at, msg));
             ok = false;
         }
     }
     let values = cx.column_values(def.as_ref(), &cfg.values, "values")?;
-    ok.then_some(Op::DbInsert { table, values, ok: cx.required("ok"), conflict: cx.port("conflict") })
+    ok.then_some(Op::DbInsert {
+        table,
+        values,
+        ok: cx.required("ok"),
+        conflict: cx.port("conflict"),
+    })
 }

@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 
 pub const TYPE: NodeType = NodeType {
     name: "db.query",
-    ports: &[Port { name: "ok", required: true, binds: true }],
+    ports: &[Port {
+        name: "ok",
+        required: true,
+        binds: true,
+    }],
     binds: true,
     compile,
 };
@@ -43,8 +47,14 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let filters = cx.column_values(def.as_ref(), &cfg.filters, "where");
     let mut order = Some(Vec::new());
     for (i, o) in cfg.order_by.iter().enumerate() {
-        match (cx.column(def.as_ref(), &o.column, &format!("order_by/{i}/column")), order.as_mut()) {
-            (Some(column), Some(list)) => list.push(OrderTerm { column, desc: o.desc }),
+        match (
+            cx.column(def.as_ref(), &o.column, &format!("order_by/{i}/column")),
+            order.as_mut(),
+        ) {
+            (Some(column), Some(list)) => list.push(OrderTerm {
+                column,
+                desc: o.desc,
+            }),
             _ => order = None,
         }
     }

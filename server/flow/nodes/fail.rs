@@ -6,7 +6,12 @@ use crate::flow::plan::Op;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub const TYPE: NodeType = NodeType { name: "fail", ports: &[], binds: false, compile };
+pub const TYPE: NodeType = NodeType {
+    name: "fail",
+    ports: &[],
+    binds: false,
+    compile,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,5 +29,9 @@ fn bad_request() -> u16 {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let message = cx.template(&cfg.message, "message")?;
-    Some(Op::Fail { status: cfg.status, code: cfg.code, message })
+    Some(Op::Fail {
+        status: cfg.status,
+        code: cfg.code,
+        message,
+    })
 }

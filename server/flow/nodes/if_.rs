@@ -8,8 +8,16 @@ use serde_json::Value;
 pub const TYPE: NodeType = NodeType {
     name: "if",
     ports: &[
-        Port { name: "then", required: true, binds: false },
-        Port { name: "else", required: true, binds: false },
+        Port {
+            name: "then",
+            required: true,
+            binds: false,
+        },
+        Port {
+            name: "else",
+            required: true,
+            binds: false,
+        },
     ],
     binds: false,
     compile,
@@ -24,5 +32,9 @@ struct Config {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let condition = cx.template(&cfg.condition, "condition")?;
-    Some(Op::If { condition, then: cx.required("then"), otherwise: cx.required("else") })
+    Some(Op::If {
+        condition,
+        then: cx.required("then"),
+        otherwise: cx.required("else"),
+    })
 }

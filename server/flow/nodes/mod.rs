@@ -101,7 +101,8 @@ impl NodeCx<'_> {
             Ok(c) => Some(c),
             Err(e) => {
                 let at = self.pointer.clone();
-                self.expr.push(Diagnostic::new("flow.bad_config", at, e.to_string()));
+                self.expr
+                    .push(Diagnostic::new("flow.bad_config", at, e.to_string()));
                 None
             }
         }
@@ -129,15 +130,22 @@ impl NodeCx<'_> {
         let ident = match Ident::parse(name) {
             Ok(i) => i,
             Err(e) => {
-                self.expr.push(Diagnostic::new("flow.bad_name", at, e.to_string()));
+                self.expr
+                    .push(Diagnostic::new("flow.bad_name", at, e.to_string()));
                 return None;
             }
         };
-        let Some(catalog) = self.catalog else { return Some((ident, None)) };
+        let Some(catalog) = self.catalog else {
+            return Some((ident, None));
+        };
         match catalog.table(name) {
             Some(def) => Some((ident, Some(def.clone()))),
             None => {
-                self.expr.push(Diagnostic::new("flow.unknown_table", at, format!("there is no table `{name}`")));
+                self.expr.push(Diagnostic::new(
+                    "flow.unknown_table",
+                    at,
+                    format!("there is no table `{name}`"),
+                ));
                 None
             }
         }
@@ -149,14 +157,16 @@ impl NodeCx<'_> {
         let ident = match Ident::parse(name) {
             Ok(i) => i,
             Err(e) => {
-                self.expr.push(Diagnostic::new("flow.bad_name", at, e.to_string()));
+                self.expr
+                    .push(Diagnostic::new("flow.bad_name", at, e.to_string()));
                 return None;
             }
         };
         if let Some(def) = def {
             if def.column_type(name).is_none() {
                 let msg = format!("table `{}` has no column `{name}`", def.name);
-                self.expr.push(Diagnostic::new("flow.unknown_column", at, msg));
+                self.expr
+                    .push(Diagnostic::new("flow.unknown_column", at, msg));
                 return None;
             }
         }

@@ -6,7 +6,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const TYPE: NodeType = NodeType { name: "respond", ports: &[], binds: false, compile };
+pub const TYPE: NodeType = NodeType {
+    name: "respond",
+    ports: &[],
+    binds: false,
+    compile,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,5 +31,9 @@ fn ok_status() -> u16 {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let body = cx.template(&cfg.body, "body")?;
-    Some(Op::Respond { status: cfg.status, headers: cfg.headers.into_iter().collect(), body })
+    Some(Op::Respond {
+        status: cfg.status,
+        headers: cfg.headers.into_iter().collect(),
+        body,
+    })
 }

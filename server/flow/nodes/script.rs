@@ -9,7 +9,11 @@ use std::sync::Arc;
 
 pub const TYPE: NodeType = NodeType {
     name: "script",
-    ports: &[Port { name: "ok", required: true, binds: true }],
+    ports: &[Port {
+        name: "ok",
+        required: true,
+        binds: true,
+    }],
     binds: true,
     compile,
 };
@@ -24,5 +28,8 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let at = format!("{}/code", cx.pointer);
     let ast = cx.expr.script(&cfg.code, &at)?;
-    Some(Op::Script { ast: Arc::new(ast), ok: cx.required("ok") })
+    Some(Op::Script {
+        ast: Arc::new(ast),
+        ok: cx.required("ok"),
+    })
 }

@@ -11,8 +11,16 @@ use std::sync::Arc;
 pub const TYPE: NodeType = NodeType {
     name: "validate",
     ports: &[
-        Port { name: "ok", required: true, binds: true },
-        Port { name: "invalid", required: false, binds: false },
+        Port {
+            name: "ok",
+            required: true,
+            binds: true,
+        },
+        Port {
+            name: "invalid",
+            required: false,
+            binds: false,
+        },
     ],
     binds: true,
     compile,
@@ -32,9 +40,15 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
         Ok(v) => Some(Arc::new(v)),
         Err(e) => {
             let at = format!("{}/schema", cx.pointer);
-            cx.expr.push(Diagnostic::new("flow.bad_schema", at, e.to_string()));
+            cx.expr
+                .push(Diagnostic::new("flow.bad_schema", at, e.to_string()));
             None
         }
     };
-    Some(Op::Validate { value: value?, schema: schema?, ok: cx.required("ok"), invalid: cx.port("invalid") })
+    Some(Op::Validate {
+        value: value?,
+        schema: schema?,
+        ok: cx.required("ok"),
+        invalid: cx.port("invalid"),
+    })
 }
