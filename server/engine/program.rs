@@ -115,15 +115,15 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
 fn coerce(s: &str, ty: &Value) -> Value {
     let wants =
         |t: &str| ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
-    if wants("integer") {
-        if let Ok(i) = s.parse::<i64>() {
-            return Value::from(i);
-        }
+    if wants("integer")
+        && let Ok(i) = s.parse::<i64>()
+    {
+        return Value::from(i);
     }
-    if wants("number") {
-        if let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            return Value::Number(n);
-        }
+    if wants("number")
+        && let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+    {
+        return Value::Number(n);
     }
     if wants("boolean") && (s == "true" || s == "false") {
         return Value::Bool(s == "true");

@@ -9,15 +9,15 @@ pub fn strip_defaults(doc: &mut Value) {
     let Some(obj) = doc.as_object_mut() else {
         return;
     };
-    if let Some(ep) = obj.get_mut("endpoint").and_then(Value::as_object_mut) {
-        if ep.get("auth").and_then(Value::as_str) == Some("public") {
-            ep.remove("auth");
-        }
+    if let Some(ep) = obj.get_mut("endpoint").and_then(Value::as_object_mut)
+        && ep.get("auth").and_then(Value::as_str) == Some("public")
+    {
+        ep.remove("auth");
     }
-    if let Some(settings) = obj.get_mut("settings").and_then(Value::as_object_mut) {
-        if settings.get("timeout_ms").and_then(Value::as_u64) == Some(10_000) {
-            settings.remove("timeout_ms");
-        }
+    if let Some(settings) = obj.get_mut("settings").and_then(Value::as_object_mut)
+        && settings.get("timeout_ms").and_then(Value::as_u64) == Some(10_000)
+    {
+        settings.remove("timeout_ms");
     }
     if obj
         .get("settings")

@@ -43,15 +43,15 @@ impl RouteTable {
     }
 
     pub fn find(&self, method: Option<Method>, path: &str) -> Lookup {
-        if let Some(router) = method.and_then(|m| self.methods.get(&m)) {
-            if let Ok(m) = router.at(path) {
-                let params = m
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                return Lookup::Found(m.value.clone(), params);
-            }
+        if let Some(router) = method.and_then(|m| self.methods.get(&m))
+            && let Ok(m) = router.at(path)
+        {
+            let params = m
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            return Lookup::Found(m.value.clone(), params);
         }
         let mut allowed: Vec<Method> = self
             .methods

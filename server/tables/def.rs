@@ -75,13 +75,13 @@ impl TableDef {
                     message: format!("field `{}` is defined twice", f.name),
                 });
             }
-            if let Some(d) = &f.default {
-                if f.ty.default_literal(d).is_none() {
-                    problems.push(DefProblem {
-                        pointer: format!("{at}/default"),
-                        message: format!("default {d} is not a valid {:?} value", f.ty),
-                    });
-                }
+            if let Some(d) = &f.default
+                && f.ty.default_literal(d).is_none()
+            {
+                problems.push(DefProblem {
+                    pointer: format!("{at}/default"),
+                    message: format!("default {d} is not a valid {:?} value", f.ty),
+                });
             }
         }
         problems

@@ -162,13 +162,13 @@ impl NodeCx<'_> {
                 return None;
             }
         };
-        if let Some(def) = def {
-            if def.column_type(name).is_none() {
-                let msg = format!("table `{}` has no column `{name}`", def.name);
-                self.expr
-                    .push(Diagnostic::new("flow.unknown_column", at, msg));
-                return None;
-            }
+        if let Some(def) = def
+            && def.column_type(name).is_none()
+        {
+            let msg = format!("table `{}` has no column `{name}`", def.name);
+            self.expr
+                .push(Diagnostic::new("flow.unknown_column", at, msg));
+            return None;
         }
         Some(ident)
     }
