@@ -130,13 +130,16 @@ pub struct Cx<'a> {
     pub node: usize,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
     pub fn node_id(&self) -> &str {
         &self.program.plan.nodes[self.node].id
     }
 
-    pub fn sql(&self) -> &str {
-        self.program.sql[self.node].as_deref().unwrap_or_default()
+    /// The node's prebuilt SQL, borrowed from the program rather than from `self`, so a step
+    /// can hold it while using `self.db`.
+    pub fn sql(&self) -> &'a str {
+        let program: &'a Program = self.program;
+        program.sql[self.node].as_deref().unwrap_or_default()
     }
 
     /// Computes a value.

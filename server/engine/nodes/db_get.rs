@@ -14,7 +14,7 @@ pub async fn run(
     if id.is_null() {
         return missing(cx, not_found);
     }
-    let sql = cx.sql().to_string();
+    let sql = cx.sql();
     let row = cx
         .db
         .one(&sql, vec![bind_text(&id)])

@@ -14,7 +14,7 @@ pub async fn run(
     for v in values {
         binds.push(bind_text(&cx.eval(&v.value)?));
     }
-    let sql = cx.sql().to_string();
+    let sql = cx.sql();
     match cx
         .db
         .one(&sql, binds)

@@ -24,7 +24,7 @@ pub async fn run(
     let offset = whole(cx, offset, "offset", 0, i64::MAX)?;
     binds.push(Some(limit.to_string()));
     binds.push(Some(offset.to_string()));
-    let sql = cx.sql().to_string();
+    let sql = cx.sql();
     let rows = cx
         .db
         .one(&sql, binds)
