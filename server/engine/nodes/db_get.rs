@@ -17,7 +17,7 @@ pub async fn run(
     let sql = cx.sql();
     let row = cx
         .db
-        .one(&sql, vec![bind_text(&id)])
+        .one(sql, vec![bind_text(&id)])
         .await
         .map_err(|e| RunError::from_db(cx.node_id(), e))?;
     match row {

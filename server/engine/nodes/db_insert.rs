@@ -17,7 +17,7 @@ pub async fn run(
     let sql = cx.sql();
     match cx
         .db
-        .one(&sql, binds)
+        .one(sql, binds)
         .await
         .map_err(|e| RunError::from_db(cx.node_id(), e))
     {

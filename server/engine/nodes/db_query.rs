@@ -27,7 +27,7 @@ pub async fn run(
     let sql = cx.sql();
     let rows = cx
         .db
-        .one(&sql, binds)
+        .one(sql, binds)
         .await
         .map_err(|e| RunError::from_db(cx.node_id(), e))?;
     Ok(Step::Next {
