@@ -59,6 +59,19 @@ pub async fn insert(
     document: &Value,
     rev: &str,
 ) -> Result<FlowRecord, CatalogError> {
+    let mut tx = pool.begin().await?;
+    let record = insert_in(&mut tx, name, document, rev).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Inserts a draft inside the caller's transaction.
+pub async fn insert_in(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+    document: &Value,
+    rev: &str,
+) -> Result<FlowRecord, CatalogError> {
     let sql = format!(
         "INSERT INTO sluice.flows (name, document, rev) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     );
@@ -66,7 +79,7 @@ pub async fn insert(
         .bind(name)
         .bind(sqlx::types::Json(document))
         .bind(rev)
-        .fetch_one(pool)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| name_taken(e, name))?;
     Ok(record(row)?)

@@ -6,6 +6,7 @@ pub mod nodes;
 pub mod program;
 pub mod run;
 pub mod sandbox;
+pub mod sql;
 
 pub use error::{InputProblem, RunError};
 pub use program::Program;

@@ -2,26 +2,20 @@
 //! and every value a bound parameter, and the input schemas compiled into validators.
 
 use super::error::InputProblem;
-use crate::flow::nodes::TableCatalog;
-use crate::flow::plan::{ColumnValue, Op, OrderTerm, Plan};
-use crate::tables::ddl::qualified;
-use crate::tables::{FieldType, Ident, TableDef};
+use super::sql::{self, BuildError, Prepared};
+use crate::flow::plan::Plan;
+use crate::tables::def::Tables;
 use serde_json::{Map, Value};
 
 /// A compiled flow plus everything prepared for its requests.
 pub struct Program {
     pub plan: Plan,
     /// SQL of each node, by node index; `None` for nodes that do not touch the database.
-    pub sql: Vec<Option<String>>,
+    pub sql: Vec<Option<Prepared>>,
     params: Option<PartCheck>,
     query: Option<PartCheck>,
     body: Option<jsonschema::Validator>,
 }
-
-/// A table or column vanished between compile and build (a concurrent schema change).
-#[derive(Debug, thiserror::Error)]
-#[error("table or column `{0}` no longer exists")]
-pub struct BuildError(pub String);
 
 /// Validator of an object of strings (path or query) plus the types to coerce them to.
 struct PartCheck {
@@ -30,11 +24,11 @@ struct PartCheck {
 }
 
 impl Program {
-    pub fn build(plan: Plan, catalog: &dyn TableCatalog) -> Result<Program, BuildError> {
+    pub fn build(plan: Plan, tables: &Tables) -> Result<Program, BuildError> {
         let sql = plan
             .nodes
             .iter()
-            .map(|n| build_sql(&n.op, catalog))
+            .map(|n| sql::build(&n.op, tables))
             .collect::<Result<Vec<_>, _>>()?;
         let part = |s: &Option<Value>| {
             let s = s.as_ref()?;
@@ -131,119 +125,10 @@ fn coerce(s: &str, ty: &Value) -> Value {
     Value::String(s.to_string())
 }
 
-fn table<'c>(catalog: &'c dyn TableCatalog, t: &Ident) -> Result<&'c TableDef, BuildError> {
-    catalog
-        .table(t.as_str())
-        .ok_or_else(|| BuildError(t.to_string()))
-}
-
-fn column_type(def: &TableDef, c: &Ident) -> Result<FieldType, BuildError> {
-    def.column_type(c.as_str())
-        .ok_or_else(|| BuildError(format!("{}.{c}", def.name)))
-}
-
-/// `$n::type` placeholders, numbered from `first`.
-fn placeholders(
-    def: &TableDef,
-    cols: &[ColumnValue],
-    first: usize,
-) -> Result<Vec<String>, BuildError> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, cv)| {
-            Ok(format!(
-                "${}::{}",
-                first + i,
-                column_type(def, &cv.column)?.sql_type()
-            ))
-        })
-        .collect()
-}
-
-fn order_clause(order: &[OrderTerm], alias: &str) -> String {
-    let terms: Vec<String> = order
-        .iter()
-        .map(|o| {
-            format!(
-                "{alias}.{}{}",
-                o.column.quoted(),
-                if o.desc { " DESC" } else { "" }
-            )
-        })
-        .chain(std::iter::once(format!("{alias}.\"id\"")))
-        .collect();
-    terms.join(", ")
-}
-
-fn build_sql(op: &Op, catalog: &dyn TableCatalog) -> Result<Option<String>, BuildError> {
-    Ok(Some(match op {
-        Op::DbGet { table: t, .. } => {
-            let def = table(catalog, t)?;
-            let id_type = column_type(
-                def,
-                &Ident::parse("id").map_err(|e| BuildError(e.to_string()))?,
-            )?;
-            format!(
-                "SELECT to_jsonb(t) FROM {} AS t WHERE t.\"id\" = $1::{}",
-                qualified(t),
-                id_type.sql_type()
-            )
-        }
-        Op::DbQuery {
-            table: t,
-            filters,
-            order,
-            ..
-        } => {
-            let def = table(catalog, t)?;
-            let marks = placeholders(def, filters, 1)?;
-            let conds: Vec<String> = filters
-                .iter()
-                .zip(&marks)
-                .map(|(f, m)| format!("t.{} = {m}", f.column.quoted()))
-                .collect();
-            let filter = if conds.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", conds.join(" AND "))
-            };
-            let n = filters.len();
-            format!(
-                "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY {}), '[]'::jsonb) FROM \
-                 (SELECT * FROM {} AS t{filter} ORDER BY {} LIMIT ${}::bigint OFFSET ${}::bigint) AS s",
-                order_clause(order, "s"),
-                qualified(t),
-                order_clause(order, "t"),
-                n + 1,
-                n + 2
-            )
-        }
-        Op::DbInsert {
-            table: t, values, ..
-        } => {
-            let def = table(catalog, t)?;
-            if values.is_empty() {
-                format!(
-                    "INSERT INTO {} AS t DEFAULT VALUES RETURNING to_jsonb(t)",
-                    qualified(t)
-                )
-            } else {
-                let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
-                format!(
-                    "INSERT INTO {} AS t ({}) VALUES ({}) RETURNING to_jsonb(t)",
-                    qualified(t),
-                    cols.join(", "),
-                    placeholders(def, values, 1)?.join(", ")
-                )
-            }
-        }
-        _ => return Ok(None),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::TableDef;
     use serde_json::json;
 
     #[test]
@@ -276,7 +161,7 @@ mod tests {
             .position(|n| n.id == "q")
             .expect("node q");
         assert_eq!(
-            program.sql[q].as_deref(),
+            program.sql[q].as_ref().map(|p| p.text.as_str()),
             Some(
                 "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
             )

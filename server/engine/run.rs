@@ -6,6 +6,7 @@ use super::error::RunError;
 use super::nodes;
 use super::program::Program;
 use super::sandbox::{DEADLINE_TOKEN, Sandbox};
+use super::sql::{ParamKind, Prepared};
 use crate::flow::expr::Template;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
@@ -135,11 +136,53 @@ impl<'a> Cx<'a> {
         &self.program.plan.nodes[self.node].id
     }
 
-    /// The node's prebuilt SQL, borrowed from the program rather than from `self`, so a step
-    /// can hold it while using `self.db`.
-    pub fn sql(&self) -> &'a str {
+    /// The node's prepared statement, borrowed from the program rather than from `self`, so a
+    /// step can hold it while using `self.db`.
+    pub fn prepared(&self) -> &'a Prepared {
+        static NONE: Prepared = Prepared {
+            text: String::new(),
+            kinds: Vec::new(),
+            patch: Vec::new(),
+        };
         let program: &'a Program = self.program;
-        program.sql[self.node].as_deref().unwrap_or_default()
+        program.sql[self.node].as_ref().unwrap_or(&NONE)
+    }
+
+    /// The text bound for a value: JSON columns get JSON text, passwords are hashed.
+    pub async fn param(&self, kind: ParamKind, v: &Value) -> Result<Option<String>, RunError> {
+        match (kind, v) {
+            (_, Value::Null) => Ok(None),
+            (ParamKind::Json, v) => Ok(Some(v.to_string())),
+            (ParamKind::Password, Value::String(s)) if !s.is_empty() => {
+                let hash = crate::auth::hash_password(s.clone())
+                    .await
+                    .map_err(|e| self.type_error(e.to_string()))?;
+                Ok(Some(hash))
+            }
+            (ParamKind::Password, _) => Err(RunError::InvalidValue {
+                node: self.node_id().to_string(),
+                message: "a password must be non-empty text".into(),
+            }),
+            (ParamKind::Text, v) => Ok(bind_text(v)),
+        }
+    }
+
+    /// Runs the node's statement; `guarded` wraps it in a savepoint so a refused write (wired to
+    /// a `conflict` port) does not abort the request's transaction.
+    pub async fn fetch(
+        &mut self,
+        binds: Vec<Option<String>>,
+        guarded: bool,
+    ) -> Result<Option<Value>, RunError> {
+        let sql = self.prepared().text.as_str();
+        let node: &'a str = {
+            let program: &'a Program = self.program;
+            &program.plan.nodes[self.node].id
+        };
+        self.db
+            .one(sql, binds, guarded)
+            .await
+            .map_err(|e| RunError::from_db(node, e))
     }
 
     /// Computes a value.
@@ -249,21 +292,39 @@ impl Db<'_> {
         &mut self,
         sql: &str,
         binds: Vec<Option<String>>,
+        guarded: bool,
     ) -> Result<Option<Value>, sqlx::Error> {
         let mut q = sqlx::query_scalar::<_, Json<Value>>(sql);
         for b in binds {
             q = q.bind(b);
         }
-        let row = if self.writes {
-            let tx = match &mut self.tx {
-                Some(tx) => tx,
-                None => self.tx.insert(self.pool.begin().await?),
-            };
-            q.fetch_optional(&mut **tx).await?
-        } else {
-            q.fetch_optional(self.pool).await?
+        if !self.writes {
+            return Ok(q.fetch_optional(self.pool).await?.map(|Json(v)| v));
+        }
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            None => self.tx.insert(self.pool.begin().await?),
         };
-        Ok(row.map(|Json(v)| v))
+        if !guarded {
+            return Ok(q.fetch_optional(&mut **tx).await?.map(|Json(v)| v));
+        }
+        sqlx::query("SAVEPOINT sluice_node")
+            .execute(&mut **tx)
+            .await?;
+        match q.fetch_optional(&mut **tx).await {
+            Ok(row) => {
+                sqlx::query("RELEASE SAVEPOINT sluice_node")
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(row.map(|Json(v)| v))
+            }
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT sluice_node")
+                    .execute(&mut **tx)
+                    .await?;
+                Err(e)
+            }
+        }
     }
 
     async fn finish(&mut self, commit: bool) -> Result<(), sqlx::Error> {

@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod compile;
 pub mod diag;
 pub mod expr;
+pub mod generate;
 pub mod nodes;
 pub mod plan;
 pub mod schema;

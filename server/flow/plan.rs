@@ -130,6 +130,22 @@ pub enum Op {
         ok: usize,
         conflict: Option<usize>,
     },
+    DbUpdate {
+        table: Ident,
+        id: Template,
+        values: Vec<ColumnValue>,
+        patch: Option<Template>,
+        ok: usize,
+        not_found: Option<usize>,
+        conflict: Option<usize>,
+    },
+    DbDelete {
+        table: Ident,
+        id: Template,
+        ok: usize,
+        not_found: Option<usize>,
+        conflict: Option<usize>,
+    },
     Script {
         ast: Arc<AST>,
         ok: usize,

@@ -27,6 +27,14 @@ pub const NODE_SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../flows/schema/nodes/db.insert.v1.schema.json"),
     ),
     (
+        "db.update",
+        include_str!("../../flows/schema/nodes/db.update.v1.schema.json"),
+    ),
+    (
+        "db.delete",
+        include_str!("../../flows/schema/nodes/db.delete.v1.schema.json"),
+    ),
+    (
         "script",
         include_str!("../../flows/schema/nodes/script.v1.schema.json"),
     ),

@@ -3,11 +3,11 @@
 
 use super::AppState;
 use super::error::{ApiError, invalid_flow};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::catalog::flows;
 use crate::flow::canonical;
-use crate::tables::{TableDef, store as tables};
-use axum::extract::{FromRequestParts, Path, State};
+use crate::tables::store as tables;
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,8 +20,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
-        .route("/tables", get(list_tables).post(create_table))
-        .route("/tables/{name}", get(get_table))
         .route("/flows", get(list_flows).post(create_flow))
         .route(
             "/flows/{id}",
@@ -29,6 +27,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/flows/{id}/publish", post(publish_flow))
         .route("/flows/{id}/export", get(export_flow))
+        .merge(super::tables::router())
 }
 
 /// A signed-in editor, from `Authorization: Bearer <token>`.
@@ -45,8 +44,9 @@ impl FromRequestParts<AppState> for Editor {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or_else(ApiError::unauthorized)?;
         let user_id = crate::auth::authenticate(&state.db, token)
             .await?
@@ -84,34 +84,6 @@ async fn logout(State(state): State<AppState>, editor: Editor) -> Result<StatusC
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_tables(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
-    let all = tables::all(&state.db).await?;
-    Ok(Json(
-        json!({ "tables": all.into_values().collect::<Vec<_>>() }),
-    ))
-}
-
-async fn get_table(
-    State(state): State<AppState>,
-    _: Editor,
-    Path(name): Path<String>,
-) -> Result<Json<TableDef>, ApiError> {
-    Ok(Json(tables::get(&state.db, &name).await?))
-}
-
-async fn create_table(
-    State(state): State<AppState>,
-    editor: Editor,
-    ApiJson(def): ApiJson<TableDef>,
-) -> Result<Response, ApiError> {
-    let (def, steps) = tables::create(&state.db, def, editor.user_id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"table": def, "plan": steps})),
-    )
-        .into_response())
-}
-
 async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "flows": flows::list(&state.db).await? })))
 }
@@ -144,7 +116,7 @@ async fn create_flow(
 async fn get_flow(
     State(state): State<AppState>,
     _: Editor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     Ok(flow_response(
         StatusCode::OK,
@@ -161,7 +133,7 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 async fn update_flow(
     State(state): State<AppState>,
     _: Editor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(doc): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
@@ -180,7 +152,7 @@ async fn update_flow(
 async fn delete_flow(
     State(state): State<AppState>,
     _: Editor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     flows::delete(&state.db, id).await?;
     super::routes::reload(&state).await?;
@@ -190,7 +162,7 @@ async fn delete_flow(
 async fn publish_flow(
     State(state): State<AppState>,
     editor: Editor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
@@ -224,7 +196,7 @@ async fn publish_flow(
 async fn export_flow(
     State(state): State<AppState>,
     _: Editor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let text = canonical::to_canonical_string(&record.document);

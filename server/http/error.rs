@@ -111,6 +111,7 @@ impl From<CatalogError> for ApiError {
 
 impl From<TableError> for ApiError {
     fn from(e: TableError) -> ApiError {
+        let msg = e.to_string();
         match e {
             TableError::Invalid(problems) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -123,13 +124,51 @@ impl From<TableError> for ApiError {
                     .map(|p| json!({"pointer": p.pointer, "message": p.message}))
                     .collect(),
             ),
-            TableError::Exists(_) => {
-                ApiError::new(StatusCode::CONFLICT, "table.exists", e.to_string())
+            TableError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "table.exists", msg),
+            TableError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "table.not_found", msg),
+            TableError::Stale { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "table.stale_version", msg)
             }
-            TableError::NotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "table.not_found", e.to_string())
+            TableError::VersionRequired => ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "table.version_required",
+                msg,
+            ),
+            TableError::NeedsConfirmation(_) => {
+                ApiError::new(StatusCode::CONFLICT, "table.confirmation_required", msg)
+            }
+            TableError::StepFailed {
+                step, rows, cause, ..
+            } => ApiError::new(StatusCode::CONFLICT, "table.rows_block_change", msg)
+                .with_details(vec![json!({"step": step, "rows": rows, "cause": cause})]),
+            TableError::Referenced { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "table.referenced", msg)
             }
             TableError::Db(db) => ApiError::internal("db.error", db),
+        }
+    }
+}
+
+impl From<crate::tables::changes::ChangeError> for ApiError {
+    fn from(e: crate::tables::changes::ChangeError) -> ApiError {
+        use crate::tables::changes::ChangeError;
+        match e {
+            ChangeError::Table(t) => t.into(),
+            ChangeError::Catalog(c) => c.into(),
+            ChangeError::Breaks(breaks) => {
+                let names: std::collections::BTreeSet<&str> =
+                    breaks.iter().map(|b| b.flow.as_str()).collect();
+                let msg = format!(
+                    "the change would break published flows: {}; fix them, pass update_flows for renames, or force",
+                    names.into_iter().collect::<Vec<_>>().join(", ")
+                );
+                ApiError::new(StatusCode::CONFLICT, "table.breaks_flows", msg).with_details(
+                    breaks
+                        .iter()
+                        .map(|b| serde_json::to_value(b).unwrap_or(Value::Null))
+                        .collect(),
+                )
+            }
         }
     }
 }

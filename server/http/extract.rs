@@ -64,3 +64,26 @@ pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
         )
     })
 }
+
+/// A path parameter whose parse failure is Sluice's JSON 400, not axum's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_path",
+                    e.body_text(),
+                )
+            })
+    }
+}

@@ -1,46 +1,92 @@
 //! Table definitions as builders write them, checked into a [`TableDef`] whose names are
-//! [`Ident`]s and whose defaults fit their types.
+//! [`Ident`]s, whose options fit their types and whose references point at real tables.
+//! Tables, fields and indexes carry stable ids apart from their names, so a rename is a rename.
 
 use super::ident::Ident;
-use super::types::FieldType;
+use super::types::{FieldType, IdType, OnDelete};
+use super::value::ColumnSpec;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
 
 /// Columns every managed table has; builders cannot define fields with these names.
-pub const SYSTEM_COLUMNS: [(&str, FieldType); 3] = [
-    ("id", FieldType::Integer),
-    ("created_at", FieldType::Timestamp),
-    ("updated_at", FieldType::Timestamp),
-];
+pub const SYSTEM_COLUMNS: [&str; 3] = ["id", "created_at", "updated_at"];
 
-/// A field as stored in the catalog. `id` is stable across renames.
+/// A field as stored in the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldDef {
+    /// Stable id (`f_...`), assigned by Sluice when the field is added.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     pub name: Ident,
     #[serde(rename = "type")]
     pub ty: FieldType,
+    /// NOT NULL.
     #[serde(default)]
     pub required: bool,
     #[serde(default)]
     pub unique: bool,
+    /// A btree index (GIN for json).
+    #[serde(default)]
+    pub indexed: bool,
+    /// A literal, or `"now()"` (timestamp, date) or `"uuid()"` (uuid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Decimal: total digits and digits after the point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// Enum: the allowed values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// Reference: the referenced table and what deleting its row does here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Ident>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<OnDelete>,
+}
+
+/// How an index is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexKind {
+    #[default]
+    Btree,
+    Gin,
+}
+
+/// A table-level index over one or more fields (by name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexDef {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    pub fields: Vec<Ident>,
+    #[serde(default)]
+    pub unique: bool,
+    #[serde(default)]
+    pub kind: IndexKind,
 }
 
 /// A managed table in schema `app`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableDef {
+    /// Stable id (`t_...`), assigned by Sluice at creation.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     pub name: Ident,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Chosen at creation; cannot change.
+    #[serde(default)]
+    pub id_type: IdType,
     pub fields: Vec<FieldDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexDef>,
 }
 
 /// One problem with a table definition, pointing into the request body.
@@ -50,38 +96,82 @@ pub struct DefProblem {
     pub message: String,
 }
 
+impl DefProblem {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> DefProblem {
+        DefProblem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The other managed tables, for checking references.
+pub type Tables = BTreeMap<String, TableDef>;
+
 impl TableDef {
-    /// Checks what serde cannot: duplicate names, system names, defaults that do not fit.
-    pub fn check(&self) -> Vec<DefProblem> {
+    /// Checks what serde cannot: names, options per type, defaults, references, indexes.
+    /// `others` are the existing tables (this one may be among them under its old name).
+    pub fn check(&self, others: &Tables) -> Vec<DefProblem> {
         let mut problems = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         if self.fields.len() > 200 {
-            problems.push(DefProblem {
-                pointer: "/fields".into(),
-                message: "a table has at most 200 fields".into(),
-            });
+            problems.push(DefProblem::new("/fields", "a table has at most 200 fields"));
         }
         for (i, f) in self.fields.iter().enumerate() {
             let at = format!("/fields/{i}");
-            if SYSTEM_COLUMNS.iter().any(|(n, _)| *n == f.name.as_str()) {
-                problems.push(DefProblem {
-                    pointer: format!("{at}/name"),
-                    message: format!("`{}` is a column every table already has", f.name),
-                });
+            if SYSTEM_COLUMNS.contains(&f.name.as_str()) {
+                problems.push(DefProblem::new(
+                    format!("{at}/name"),
+                    format!("`{}` is a column every table already has", f.name),
+                ));
             }
             if !seen.insert(f.name.as_str()) {
-                problems.push(DefProblem {
-                    pointer: format!("{at}/name"),
-                    message: format!("field `{}` is defined twice", f.name),
-                });
+                problems.push(DefProblem::new(
+                    format!("{at}/name"),
+                    format!("field `{}` is defined twice", f.name),
+                ));
             }
-            if let Some(d) = &f.default
-                && f.ty.default_literal(d).is_none()
-            {
-                problems.push(DefProblem {
-                    pointer: format!("{at}/default"),
-                    message: format!("default {d} is not a valid {:?} value", f.ty),
-                });
+            f.check_options(&at, self, others, &mut problems);
+        }
+        let mut index_ids = HashSet::new();
+        for (i, ix) in self.indexes.iter().enumerate() {
+            let at = format!("/indexes/{i}");
+            if ix.fields.is_empty() || ix.fields.len() > 8 {
+                problems.push(DefProblem::new(
+                    format!("{at}/fields"),
+                    "an index covers 1 to 8 fields",
+                ));
+            }
+            for (j, name) in ix.fields.iter().enumerate() {
+                match self.column_type(name.as_str()) {
+                    None => problems.push(DefProblem::new(
+                        format!("{at}/fields/{j}"),
+                        format!("there is no field `{name}`"),
+                    )),
+                    Some(FieldType::Password) => problems.push(DefProblem::new(
+                        format!("{at}/fields/{j}"),
+                        "password fields cannot be indexed",
+                    )),
+                    Some(FieldType::Json) if ix.kind == IndexKind::Btree => {
+                        problems.push(DefProblem::new(
+                            format!("{at}/kind"),
+                            "index json fields with kind \"gin\"",
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if ix.kind == IndexKind::Gin && (ix.unique || ix.fields.len() != 1) {
+                problems.push(DefProblem::new(
+                    format!("{at}/kind"),
+                    "a gin index covers one json field and cannot be unique",
+                ));
+            }
+            if !ix.id.is_empty() && !index_ids.insert(ix.id.as_str()) {
+                problems.push(DefProblem::new(
+                    format!("{at}/id"),
+                    "index ids must be unique",
+                ));
             }
         }
         problems
@@ -89,16 +179,44 @@ impl TableDef {
 
     /// The type of a column, system columns included.
     pub fn column_type(&self, name: &str) -> Option<FieldType> {
-        SYSTEM_COLUMNS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
-            .or_else(|| {
-                self.fields
-                    .iter()
-                    .find(|f| f.name.as_str() == name)
-                    .map(|f| f.ty)
-            })
+        match name {
+            "id" => Some(self.id_type.field_type()),
+            "created_at" | "updated_at" => Some(FieldType::Timestamp),
+            _ => self.field(name).map(|f| f.ty),
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name.as_str() == name)
+    }
+
+    /// What values of a column must satisfy, with reference targets resolved in `tables`.
+    pub fn column_spec(&self, name: &str, tables: &Tables) -> Option<ColumnSpec> {
+        let Some(f) = self.field(name) else {
+            return self.column_type(name).map(ColumnSpec::of);
+        };
+        let target_id = match &f.table {
+            Some(t) if t == &self.name => self.id_type,
+            Some(t) => tables
+                .get(t.as_str())
+                .map(|d| d.id_type)
+                .unwrap_or_default(),
+            None => IdType::Bigint,
+        };
+        Some(ColumnSpec {
+            ty: f.ty,
+            required: f.required,
+            values: f.values.clone(),
+            precision: f.precision,
+            scale: f.scale,
+            target_id,
+        })
+    }
+
+    /// The Postgres type values of a column are cast to.
+    pub fn cast_type(&self, name: &str, tables: &Tables) -> Option<&'static str> {
+        self.column_spec(name, tables)
+            .map(|s| s.ty.cast_type(s.target_id))
     }
 
     /// Fields a row must be given on insert (required and without a default).
@@ -106,5 +224,255 @@ impl TableDef {
         self.fields
             .iter()
             .filter(|f| f.required && f.default.is_none())
+    }
+
+    /// Names of write-only fields, which reads never return.
+    pub fn password_fields(&self) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|f| f.ty == FieldType::Password)
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+}
+
+/// Whether an id has the shape Sluice gives ids (`f_` and 12 hex digits, say): ids end up in
+/// constraint names, so nothing else is accepted.
+fn is_id(id: &str, prefix: char) -> bool {
+    let mut parts = id.splitn(2, '_');
+    parts.next() == Some(prefix.encode_utf8(&mut [0; 4]))
+        && parts.next().is_some_and(|h| {
+            h.len() == 12
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+impl TableDef {
+    /// Gives new fields and indexes ids and keeps the table id of `old`. Ids sent by the client
+    /// must be ids of `old`; anything else is a problem. `new_id(prefix)` makes fresh ids.
+    pub fn assign_ids(
+        &mut self,
+        old: Option<&TableDef>,
+        mut new_id: impl FnMut(&str) -> String,
+    ) -> Vec<DefProblem> {
+        let mut problems = Vec::new();
+        self.id = old.map(|o| o.id.clone()).unwrap_or_else(|| new_id("t"));
+        let known_fields: HashSet<&str> = old
+            .map(|o| o.fields.iter().map(|f| f.id.as_str()).collect())
+            .unwrap_or_default();
+        let known_indexes: HashSet<&str> = old
+            .map(|o| o.indexes.iter().map(|i| i.id.as_str()).collect())
+            .unwrap_or_default();
+        let mut used = HashSet::new();
+        for (i, f) in self.fields.iter_mut().enumerate() {
+            if f.id.is_empty() {
+                f.id = new_id("f");
+            } else if !is_id(&f.id, 'f') || !known_fields.contains(f.id.as_str()) {
+                problems.push(DefProblem::new(
+                    format!("/fields/{i}/id"),
+                    format!("`{}` is not the id of a field of this table", f.id),
+                ));
+            }
+            if !used.insert(f.id.clone()) {
+                problems.push(DefProblem::new(
+                    format!("/fields/{i}/id"),
+                    "a field id appears twice",
+                ));
+            }
+        }
+        for (i, ix) in self.indexes.iter_mut().enumerate() {
+            if ix.id.is_empty() {
+                ix.id = new_id("i");
+            } else if !is_id(&ix.id, 'i') || !known_indexes.contains(ix.id.as_str()) {
+                problems.push(DefProblem::new(
+                    format!("/indexes/{i}/id"),
+                    format!("`{}` is not the id of an index of this table", ix.id),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+impl FieldDef {
+    fn check_options(
+        &self,
+        at: &str,
+        table: &TableDef,
+        others: &Tables,
+        problems: &mut Vec<DefProblem>,
+    ) {
+        let mut bad =
+            |field: &str, msg: String| problems.push(DefProblem::new(format!("{at}/{field}"), msg));
+        let ty = self.ty;
+        if let Some(d) = &self.default
+            && ty.default_literal(d).is_none()
+        {
+            bad(
+                "default",
+                format!(
+                    "default {d} is not a valid {} value",
+                    serde_json::to_value(ty).unwrap_or_default()
+                ),
+            );
+        }
+        if (self.precision.is_some() || self.scale.is_some()) && ty != FieldType::Decimal {
+            bad(
+                "precision",
+                "precision and scale apply to decimal fields".into(),
+            );
+        }
+        if let Some(p) = self.precision
+            && !(1..=1000).contains(&p)
+        {
+            bad("precision", "precision is 1 to 1000".into());
+        }
+        if let Some(s) = self.scale
+            && (self.precision.is_none() || s > self.precision.unwrap_or(0))
+        {
+            bad("scale", "scale needs a precision at least as large".into());
+        }
+        if ty == FieldType::Enum {
+            if self.values.is_empty() || self.values.len() > 200 {
+                bad("values", "an enum has 1 to 200 values".into());
+            }
+            let mut seen = HashSet::new();
+            for (i, v) in self.values.iter().enumerate() {
+                if v.is_empty() || v.len() > 200 || v.contains('\0') || !seen.insert(v) {
+                    bad(
+                        &format!("values/{i}"),
+                        "enum values are distinct, non-empty texts of at most 200 characters"
+                            .into(),
+                    );
+                }
+            }
+        } else if !self.values.is_empty() {
+            bad("values", "values apply to enum fields".into());
+        }
+        if ty == FieldType::Reference {
+            match &self.table {
+                None => bad("table", "a reference names the table it points to".into()),
+                Some(t) if t != &table.name && !others.contains_key(t.as_str()) => {
+                    bad("table", format!("there is no table `{t}`"))
+                }
+                Some(_) => {}
+            }
+            if self.on_delete == Some(OnDelete::SetNull) && self.required {
+                bad(
+                    "on_delete",
+                    "set_null cannot apply to a required field".into(),
+                );
+            }
+        } else if self.table.is_some() || self.on_delete.is_some() {
+            bad(
+                "table",
+                "table and on_delete apply to reference fields".into(),
+            );
+        }
+        if ty == FieldType::Password && (self.unique || self.indexed) {
+            bad(
+                "unique",
+                "password fields cannot be unique or indexed".into(),
+            );
+        }
+        if ty == FieldType::Json && self.unique {
+            bad("unique", "json fields cannot be unique".into());
+        }
+        if self.description.as_ref().is_some_and(|d| d.len() > 2000) {
+            bad(
+                "description",
+                "a description has at most 2000 characters".into(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn def(v: serde_json::Value) -> TableDef {
+        serde_json::from_value(v).expect("parses")
+    }
+
+    #[test]
+    fn system_names_duplicates_and_bad_defaults_are_all_reported() {
+        let t = def(json!({"name": "t", "fields": [
+            {"name": "id", "type": "text"},
+            {"name": "a", "type": "integer", "default": "x"},
+            {"name": "a", "type": "text"}
+        ]}));
+        let pointers: Vec<_> = t
+            .check(&Tables::new())
+            .into_iter()
+            .map(|p| p.pointer)
+            .collect();
+        assert_eq!(
+            pointers,
+            ["/fields/0/name", "/fields/1/default", "/fields/2/name"]
+        );
+    }
+
+    #[test]
+    fn type_options_are_checked() {
+        let t = def(json!({"name": "t", "fields": [
+            {"name": "level", "type": "enum"},
+            {"name": "owner", "type": "reference", "table": "people"},
+            {"name": "secret", "type": "password", "unique": true},
+            {"name": "price", "type": "decimal", "precision": 4, "scale": 6},
+            {"name": "note", "type": "text", "values": ["a"]}
+        ], "indexes": [{"fields": ["nope"]}]}));
+        let pointers: Vec<_> = t
+            .check(&Tables::new())
+            .into_iter()
+            .map(|p| p.pointer)
+            .collect();
+        assert_eq!(
+            pointers,
+            [
+                "/fields/0/values",
+                "/fields/1/table",
+                "/fields/2/unique",
+                "/fields/3/scale",
+                "/fields/4/values",
+                "/indexes/0/fields/0"
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_assigned_and_foreign_ids_refused() {
+        let old = def(
+            json!({"id": "t_000000000001", "name": "t", "fields": [{"id": "f_00000000000a", "name": "a", "type": "text"}]}),
+        );
+        let mut new = def(json!({"name": "t2", "fields": [
+            {"id": "f_00000000000a", "name": "a2", "type": "text"},
+            {"name": "b", "type": "text"},
+            {"id": "f_\"; drop", "name": "c", "type": "text"}
+        ]}));
+        let mut n = 0;
+        let problems = new.assign_ids(Some(&old), |p| {
+            n += 1;
+            format!("{p}_{n:012x}")
+        });
+        assert_eq!(new.id, "t_000000000001");
+        assert_eq!(new.fields[1].id, "f_000000000001");
+        assert_eq!(
+            problems
+                .iter()
+                .map(|p| p.pointer.as_str())
+                .collect::<Vec<_>>(),
+            ["/fields/2/id"]
+        );
+    }
+
+    #[test]
+    fn a_table_may_reference_itself() {
+        let t = def(
+            json!({"name": "nodes", "fields": [{"name": "parent", "type": "reference", "table": "nodes", "on_delete": "cascade"}]}),
+        );
+        assert!(t.check(&Tables::new()).is_empty());
     }
 }

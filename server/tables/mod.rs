@@ -2,12 +2,14 @@
 //! pure DDL planner, and the store that applies plans in one transaction. Knows no axum.
 //! `ident`, `types`, `def` and `ddl` are pure and may be used by the flow compiler.
 
+pub mod changes;
 pub mod ddl;
 pub mod def;
 pub mod ident;
 pub mod store;
 pub mod types;
+pub mod value;
 
 pub use def::{FieldDef, TableDef};
 pub use ident::Ident;
-pub use types::FieldType;
+pub use types::{FieldType, IdType};

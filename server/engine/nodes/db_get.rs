@@ -14,13 +14,7 @@ pub async fn run(
     if id.is_null() {
         return missing(cx, not_found);
     }
-    let sql = cx.sql();
-    let row = cx
-        .db
-        .one(sql, vec![bind_text(&id)])
-        .await
-        .map_err(|e| RunError::from_db(cx.node_id(), e))?;
-    match row {
+    match cx.fetch(vec![bind_text(&id)], false).await? {
         Some(row) => Ok(Step::Next {
             to: found,
             bind: Some(row),
@@ -29,7 +23,8 @@ pub async fn run(
     }
 }
 
-fn missing(cx: &Cx<'_>, not_found: Option<usize>) -> Result<Step, RunError> {
+/// The `not_found` port, or the standard 404.
+pub fn missing(cx: &Cx<'_>, not_found: Option<usize>) -> Result<Step, RunError> {
     match not_found {
         Some(to) => Ok(Step::Next { to, bind: None }),
         None => Err(RunError::NotFound {

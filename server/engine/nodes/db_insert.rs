@@ -1,7 +1,7 @@
 //! `db.insert` at run time.
 
 use crate::engine::error::RunError;
-use crate::engine::run::{Cx, Step, bind_text};
+use crate::engine::run::{Cx, Step};
 use crate::flow::plan::ColumnValue;
 
 pub async fn run(
@@ -10,22 +10,17 @@ pub async fn run(
     ok: usize,
     conflict: Option<usize>,
 ) -> Result<Step, RunError> {
+    let kinds = &cx.prepared().kinds;
     let mut binds = Vec::with_capacity(values.len());
-    for v in values {
-        binds.push(bind_text(&cx.eval(&v.value)?));
+    for (v, kind) in values.iter().zip(kinds) {
+        let value = cx.eval(&v.value)?;
+        binds.push(cx.param(*kind, &value).await?);
     }
-    let sql = cx.sql();
-    match cx
-        .db
-        .one(sql, binds)
-        .await
-        .map_err(|e| RunError::from_db(cx.node_id(), e))
-    {
+    match cx.fetch(binds, conflict.is_some()).await {
         Ok(row) => Ok(Step::Next { to: ok, bind: row }),
-        Err(RunError::Conflict { .. }) if conflict.is_some() => Ok(Step::Next {
-            to: conflict.unwrap_or(ok),
-            bind: None,
-        }),
+        Err(RunError::Conflict { .. }) if let Some(to) = conflict => {
+            Ok(Step::Next { to, bind: None })
+        }
         Err(e) => Err(e),
     }
 }

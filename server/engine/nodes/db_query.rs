@@ -1,7 +1,7 @@
 //! `db.query` at run time.
 
 use crate::engine::error::RunError;
-use crate::engine::run::{Cx, Step, bind_text};
+use crate::engine::run::{Cx, Step};
 use crate::flow::expr::Template;
 use crate::flow::plan::ColumnValue;
 use serde_json::Value;
@@ -16,20 +16,17 @@ pub async fn run(
     offset: &Template,
     ok: usize,
 ) -> Result<Step, RunError> {
+    let kinds = &cx.prepared().kinds;
     let mut binds = Vec::with_capacity(filters.len() + 2);
-    for f in filters {
-        binds.push(bind_text(&cx.eval(&f.value)?));
+    for (f, kind) in filters.iter().zip(kinds) {
+        let v = cx.eval(&f.value)?;
+        binds.push(cx.param(*kind, &v).await?);
     }
     let limit = whole(cx, limit, "limit", 1, MAX_LIMIT)?;
     let offset = whole(cx, offset, "offset", 0, i64::MAX)?;
     binds.push(Some(limit.to_string()));
     binds.push(Some(offset.to_string()));
-    let sql = cx.sql();
-    let rows = cx
-        .db
-        .one(sql, binds)
-        .await
-        .map_err(|e| RunError::from_db(cx.node_id(), e))?;
+    let rows = cx.fetch(binds, false).await?;
     Ok(Step::Next {
         to: ok,
         bind: Some(rows.unwrap_or_else(|| Value::Array(Vec::new()))),

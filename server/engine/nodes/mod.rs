@@ -4,9 +4,11 @@ use super::error::RunError;
 use super::run::{Cx, Step};
 use crate::flow::Op;
 
+mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
+mod db_update;
 mod fail;
 mod if_;
 mod respond;
@@ -41,6 +43,22 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             conflict,
             ..
         } => db_insert::run(cx, values, *ok, *conflict).await,
+        Op::DbUpdate {
+            id,
+            values,
+            patch,
+            ok,
+            not_found,
+            conflict,
+            ..
+        } => db_update::run(cx, id, values, patch.as_ref(), (*ok, *not_found, *conflict)).await,
+        Op::DbDelete {
+            id,
+            ok,
+            not_found,
+            conflict,
+            ..
+        } => db_delete::run(cx, id, *ok, *not_found, *conflict).await,
         Op::Script { ast, ok } => script::run(cx, ast, *ok),
         Op::If {
             condition,

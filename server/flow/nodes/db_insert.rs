@@ -41,7 +41,7 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     for col in cfg
         .values
         .keys()
-        .filter(|c| SYSTEM_COLUMNS.iter().any(|(n, _)| n == c))
+        .filter(|c| SYSTEM_COLUMNS.contains(&c.as_str()))
     {
         let at = format!("{}/values/{col}", cx.pointer);
         cx.expr.push(Diagnostic::new(

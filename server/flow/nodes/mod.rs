@@ -10,9 +10,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
+mod db_update;
 mod fail;
 mod if_;
 mod respond;
@@ -56,6 +58,8 @@ pub fn builtin() -> &'static [NodeType] {
         db_get::TYPE,
         db_query::TYPE,
         db_insert::TYPE,
+        db_update::TYPE,
+        db_delete::TYPE,
         script::TYPE,
         if_::TYPE,
         respond::TYPE,

@@ -1,0 +1,249 @@
+//! Admin API for managed tables: list, create (optionally with generated CRUD flows), read,
+//! preview and apply changes, drop, history.
+
+use super::AppState;
+use super::admin::Editor;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath};
+use crate::catalog::flows;
+use crate::tables::changes::{self, ChangeRequest};
+use crate::tables::store;
+use crate::tables::{IdType, TableDef};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tables", get(list).post(create))
+        .route("/tables/{name}", get(read).put(update).delete(drop_table))
+        .route("/tables/{name}/plan", post(preview))
+        .route("/tables/{name}/history", get(history))
+        .route("/tables/{name}/crud", post(generate_crud))
+}
+
+async fn list(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "tables": store::all_stored(&state.db).await? }),
+    ))
+}
+
+fn versioned(status: StatusCode, body: Value, version: i32) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+async fn read(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let t = store::get(&state.db, &name).await?;
+    let version = t.version;
+    Ok(versioned(
+        StatusCode::OK,
+        serde_json::to_value(t).unwrap_or_default(),
+        version,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuery {
+    /// `draft` or `publish`: also generate the five CRUD flows.
+    crud: Option<String>,
+    /// Base path of the generated endpoints; defaults to `/<table name>`.
+    crud_path: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    editor: Editor,
+    Query(q): Query<CreateQuery>,
+    ApiJson(def): ApiJson<TableDef>,
+) -> Result<Response, ApiError> {
+    let publish = match q.crud.as_deref() {
+        None => None,
+        Some("draft") => Some(false),
+        Some("publish") => Some(true),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_query",
+                format!("crud must be draft or publish, not `{other}`"),
+            ));
+        }
+    };
+    let (table, plan) = changes::create(&state.db, def, editor.user_id).await?;
+    let mut body = json!({"table": table, "plan": plan});
+    if let Some(publish) = publish {
+        let path = q
+            .crud_path
+            .unwrap_or_else(|| format!("/{}", table.def.name));
+        body["flows"] =
+            json!(crud_flows(&state, &table.def, &path, publish, editor.user_id).await?);
+    }
+    Ok(versioned(StatusCode::CREATED, body, table.version))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrudRequest {
+    path: Option<String>,
+    #[serde(default)]
+    publish: bool,
+}
+
+async fn generate_crud(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<CrudRequest>,
+) -> Result<Response, ApiError> {
+    let table = store::get(&state.db, &name).await?;
+    let path = req.path.unwrap_or_else(|| format!("/{name}"));
+    let created = crud_flows(&state, &table.def, &path, req.publish, editor.user_id).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "flows": created }))).into_response())
+}
+
+/// Saves (and optionally publishes) the generated CRUD flows of a table; all or nothing.
+async fn crud_flows(
+    state: &AppState,
+    def: &TableDef,
+    path: &str,
+    publish: bool,
+    user_id: i64,
+) -> Result<Vec<Value>, ApiError> {
+    let tables = store::all(&state.db).await?;
+    let target = |t: &str| tables.get(t).map(|d| d.id_type).unwrap_or(IdType::Bigint);
+    let docs = crate::flow::generate::crud(def, path, target);
+    let mut plans = Vec::new();
+    for doc in &docs {
+        plans.push(crate::flow::compile(doc, Some(&tables)).map_err(super::error::invalid_flow)?);
+    }
+    let mut tx = state.db.begin().await?;
+    let mut out = Vec::new();
+    for (doc, plan) in docs.iter().zip(&plans) {
+        let record = flows::insert_in(&mut tx, &plan.name, doc, &plan.rev).await?;
+        let mut version = None;
+        if publish && let Some(ep) = &plan.endpoint {
+            version = Some(
+                flows::publish(&mut tx, record.id, &plan.rev, &ep.route_key(), user_id).await?,
+            );
+        }
+        out.push(json!({"id": record.id, "name": record.name, "rev": record.rev, "published_version": version,
+                        "method": plan.endpoint.as_ref().map(|e| e.method.as_str()), "path": plan.endpoint.as_ref().map(|e| e.path.clone())}));
+    }
+    tx.commit().await?;
+    if publish {
+        super::routes::reload(state).await?;
+    }
+    Ok(out)
+}
+
+/// The table version a change expects, from `If-Match` (`"3"` or `3`).
+fn expected_version(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_header",
+                "If-Match must be the table's version number",
+            )
+        })
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let outcome = changes::change(
+        &state.db,
+        &name,
+        expected_version(&headers)?,
+        req,
+        editor.user_id,
+        false,
+    )
+    .await?;
+    Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> Result<Response, ApiError> {
+    let outcome = changes::change(
+        &state.db,
+        &name,
+        expected_version(&headers)?,
+        req,
+        editor.user_id,
+        true,
+    )
+    .await?;
+    super::routes::reload(&state).await?;
+    let version = outcome.table.version;
+    Ok(versioned(
+        StatusCode::OK,
+        serde_json::to_value(outcome).unwrap_or_default(),
+        version,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropQuery {
+    confirm: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+async fn drop_table(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiPath(name): ApiPath<String>,
+    Query(q): Query<DropQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let plan = changes::drop_table(
+        &state.db,
+        &name,
+        q.confirm.as_deref(),
+        q.force,
+        editor.user_id,
+    )
+    .await?;
+    super::routes::reload(&state).await?;
+    Ok(Json(json!({ "plan": plan })))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let table = store::get(&state.db, &name).await?;
+    Ok(Json(
+        json!({ "history": store::history(&state.db, &table.def.id).await? }),
+    ))
+}

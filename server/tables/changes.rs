@@ -1,0 +1,531 @@
+//! Table changes end to end: check the new definition, plan it, refuse it when it would break a
+//! published flow (unless forced, or the flows can be rewritten for renames), apply it with the
+//! catalog update and history in one transaction. This is the one place `tables` reaches into
+//! `flow` and `catalog`: to compile published flows against the changed tables.
+
+use super::ddl::{self, Change, Plan};
+use super::def::{DefProblem, TableDef, Tables};
+use super::store::{self, StoredTable, TableError};
+use crate::catalog::flows;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// A request to change a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// The whole new definition; fields keep their ids, new fields have none.
+    pub table: TableDef,
+    /// Names (current names) of fields whose drop the caller confirms.
+    #[serde(default)]
+    pub confirm_drop: Vec<String>,
+    /// Apply even if published flows break.
+    #[serde(default)]
+    pub force: bool,
+    /// Rewrite published flows that use a renamed table or field, in the same change.
+    #[serde(default)]
+    pub update_flows: bool,
+}
+
+/// A published flow that a change would break.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Break {
+    pub flow_id: i64,
+    pub flow: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub reason: String,
+}
+
+/// What a change did (or would do, for a preview).
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub table: StoredTable,
+    pub plan: Plan,
+    /// Flows the change breaks (non-empty only when forced or previewed).
+    pub breaks: Vec<Break>,
+    /// Flows rewritten and republished for renames.
+    pub updated_flows: Vec<String>,
+    pub applied: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("the change would break {} published flow(s)", .0.len())]
+    Breaks(Vec<Break>),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> ChangeError {
+        ChangeError::Table(TableError::Db(e))
+    }
+}
+
+/// Creates a table.
+pub async fn create(
+    pool: &PgPool,
+    mut def: TableDef,
+    user_id: i64,
+) -> Result<(StoredTable, Plan), ChangeError> {
+    let mut tx = pool.begin().await?;
+    store::lock(&mut tx).await?;
+    let tables = store::all_in(&mut tx).await?;
+    let mut problems = def.assign_ids(None, store::new_id);
+    problems.extend(def.check(&tables));
+    if !problems.is_empty() {
+        return Err(TableError::Invalid(problems).into());
+    }
+    if tables.contains_key(def.name.as_str()) {
+        return Err(TableError::Exists(def.name.to_string()).into());
+    }
+    let plan = ddl::plan_create(&def, &tables);
+    store::apply(&mut tx, &plan).await?;
+    store::insert_def(&mut tx, &def).await?;
+    store::record(&mut tx, &def.id, user_id, &plan).await?;
+    tx.commit().await?;
+    Ok((StoredTable { def, version: 1 }, plan))
+}
+
+/// Changes a table; with `apply == false` only previews (nothing is written).
+pub async fn change(
+    pool: &PgPool,
+    name: &str,
+    expected_version: Option<i32>,
+    req: ChangeRequest,
+    user_id: i64,
+    apply: bool,
+) -> Result<Outcome, ChangeError> {
+    let mut tx = pool.begin().await?;
+    store::lock(&mut tx).await?;
+    let current = store::get_for_update(&mut tx, name).await?;
+    match expected_version {
+        Some(v) if v != current.version => {
+            return Err(TableError::Stale {
+                expected: v,
+                current: current.version,
+            }
+            .into());
+        }
+        None if apply => return Err(TableError::VersionRequired.into()),
+        _ => {}
+    }
+    let mut tables = store::all_in(&mut tx).await?;
+    let old = current.def;
+    let mut new = req.table;
+    let mut problems = new.assign_ids(Some(&old), store::new_id);
+    tables.remove(old.name.as_str());
+    if new.name != old.name && tables.contains_key(new.name.as_str()) {
+        problems.push(DefProblem::new(
+            "/table/name",
+            format!("a table named `{}` already exists", new.name),
+        ));
+    }
+    problems.extend(
+        new.check(&tables)
+            .into_iter()
+            .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message)),
+    );
+    if !problems.is_empty() {
+        return Err(TableError::Invalid(problems).into());
+    }
+    let plan = ddl::plan_change(&old, &new, &tables).map_err(|ps| {
+        TableError::Invalid(
+            ps.into_iter()
+                .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message))
+                .collect(),
+        )
+    })?;
+    let dropped: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::DropField { field } => Some(field.as_str()),
+            _ => None,
+        })
+        .filter(|f| !req.confirm_drop.iter().any(|c| c == f))
+        .collect();
+    if apply && !dropped.is_empty() {
+        let list: Vec<String> = dropped.iter().map(|f| format!("field `{f}`")).collect();
+        return Err(TableError::NeedsConfirmation(list.join(", ")).into());
+    }
+    let referenced_by = referencing_fields(&tables, &old);
+    if new.name != old.name && !referenced_by.is_empty() {
+        return Err(TableError::Referenced {
+            table: old.name.to_string(),
+            by: referenced_by.join(", "),
+        }
+        .into());
+    }
+
+    tables.insert(new.name.to_string(), new.clone());
+    let published = load_published(&mut tx).await?;
+    let mut rewritten = Vec::new();
+    if req.update_flows {
+        for (id, flow_name, doc) in &published {
+            let renamed = rewrite_for_renames(doc, &old, &new, &plan.changes);
+            if &renamed != doc && crate::flow::compile(&renamed, Some(&tables)).is_ok() {
+                rewritten.push((*id, flow_name.clone(), renamed));
+            }
+        }
+    }
+    let after: Vec<(i64, String, Value)> = published
+        .iter()
+        .map(
+            |(id, n, doc)| match rewritten.iter().find(|(rid, _, _)| rid == id) {
+                Some((_, _, d)) => (*id, n.clone(), d.clone()),
+                None => (*id, n.clone(), doc.clone()),
+            },
+        )
+        .collect();
+    let breaks = impact(&old, &plan.changes, &tables, &after);
+    if apply && !breaks.is_empty() && !req.force {
+        return Err(ChangeError::Breaks(breaks));
+    }
+    if !apply {
+        return Ok(Outcome {
+            table: StoredTable {
+                def: new,
+                version: current.version,
+            },
+            plan,
+            breaks,
+            updated_flows: rewritten.into_iter().map(|(_, n, _)| n).collect(),
+            applied: false,
+        });
+    }
+    store::apply(&mut tx, &plan).await?;
+    let version = store::update_def(&mut tx, &new).await?;
+    store::record(&mut tx, &new.id, user_id, &plan).await?;
+    let mut updated_flows = Vec::new();
+    for (id, flow_name, doc) in rewritten {
+        republish(&mut tx, id, &doc, user_id).await?;
+        updated_flows.push(flow_name);
+    }
+    tx.commit().await?;
+    Ok(Outcome {
+        table: StoredTable { def: new, version },
+        plan,
+        breaks,
+        updated_flows,
+        applied: true,
+    })
+}
+
+/// Drops a table. `confirm` must be the table's name.
+pub async fn drop_table(
+    pool: &PgPool,
+    name: &str,
+    confirm: Option<&str>,
+    force: bool,
+    user_id: i64,
+) -> Result<Plan, ChangeError> {
+    let mut tx = pool.begin().await?;
+    store::lock(&mut tx).await?;
+    let current = store::get_for_update(&mut tx, name).await?;
+    if confirm != Some(name) {
+        return Err(TableError::NeedsConfirmation(format!(
+            "table `{name}` and all its rows (send confirm={name})"
+        ))
+        .into());
+    }
+    let mut tables = store::all_in(&mut tx).await?;
+    tables.remove(name);
+    let referenced_by = referencing_fields(&tables, &current.def);
+    if !referenced_by.is_empty() {
+        return Err(TableError::Referenced {
+            table: name.to_string(),
+            by: referenced_by.join(", "),
+        }
+        .into());
+    }
+    let plan = ddl::plan_drop(&current.def);
+    let published = load_published(&mut tx).await?;
+    let breaks = impact(&current.def, &plan.changes, &tables, &published);
+    if !breaks.is_empty() && !force {
+        return Err(ChangeError::Breaks(breaks));
+    }
+    store::apply(&mut tx, &plan).await?;
+    store::delete_def(&mut tx, &current.def.id).await?;
+    store::record(&mut tx, &current.def.id, user_id, &plan).await?;
+    tx.commit().await?;
+    Ok(plan)
+}
+
+/// `table.field` of other tables that reference `def`.
+fn referencing_fields(tables: &Tables, def: &TableDef) -> Vec<String> {
+    tables
+        .values()
+        .filter(|t| t.id != def.id)
+        .flat_map(|t| {
+            t.fields
+                .iter()
+                .filter(|f| f.table.as_ref() == Some(&def.name))
+                .map(move |f| format!("{}.{}", t.name, f.name))
+        })
+        .collect()
+}
+
+async fn load_published(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<Vec<(i64, String, Value)>, ChangeError> {
+    let rows: Vec<(i64, String, sqlx::types::Json<Value>)> = sqlx::query_as(
+        "SELECT f.id, f.name, v.document FROM sluice.flows f \
+         JOIN sluice.flow_versions v ON v.flow_id = f.id AND v.version = f.published_version ORDER BY f.id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id, n, d)| (id, n, d.0)).collect())
+}
+
+async fn republish(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    doc: &Value,
+    user_id: i64,
+) -> Result<(), ChangeError> {
+    let rev = crate::flow::canonical::rev(doc);
+    sqlx::query("UPDATE sluice.flows SET document = $2, rev = $3 WHERE id = $1")
+        .bind(id)
+        .bind(sqlx::types::Json(doc))
+        .bind(&rev)
+        .execute(&mut **tx)
+        .await?;
+    let route = crate::flow::compile(doc, None)
+        .ok()
+        .and_then(|p| p.endpoint.map(|e| e.route_key()))
+        .unwrap_or_default();
+    flows::publish(tx, id, &rev, &route, user_id).await?;
+    Ok(())
+}
+
+/// Database nodes of a flow on `table`: `(node id, node, its as-name)`.
+fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<&'d str>)> {
+    doc.get("nodes")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| {
+            n.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("db."))
+                && n.get("table").and_then(Value::as_str) == Some(table)
+        })
+        .map(|(id, n)| (id.as_str(), n, n.get("as").and_then(Value::as_str)))
+        .collect()
+}
+
+/// Every Rhai source in a node: `$rhai` values at any depth and a script's `code`.
+fn rhai_sources(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(Value::String(s)) = m.get("$rhai") {
+                out.push(s.clone());
+            }
+            if m.get("type").and_then(Value::as_str) == Some("script")
+                && let Some(Value::String(code)) = m.get("code")
+            {
+                out.push(code.clone());
+            }
+            m.values().for_each(|v| rhai_sources(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| rhai_sources(v, out)),
+        _ => {}
+    }
+}
+
+/// Whether `src` reads `var.field` (as a whole word on both sides).
+fn reads(src: &str, var: &str, field: &str) -> bool {
+    let pat = format!("{var}.{field}");
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices(&pat).any(|(i, _)| {
+        let before = src[..i].chars().next_back();
+        let after = src[i + pat.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+fn replace_reads(src: &str, var: &str, from: &str, to: &str) -> String {
+    let pat = format!("{var}.{from}");
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(src.len());
+    let mut rest = 0;
+    for (i, _) in src.match_indices(&pat) {
+        let before = src[..i].chars().next_back();
+        let after = src[i + pat.len()..].chars().next();
+        if i >= rest && !before.is_some_and(ident) && !after.is_some_and(ident) {
+            out.push_str(&src[rest..i]);
+            out.push_str(&format!("{var}.{to}"));
+            rest = i + pat.len();
+        }
+    }
+    out.push_str(&src[rest..]);
+    out
+}
+
+/// Published flows that the change breaks: flows that no longer compile against the changed
+/// tables, and flows that read a renamed, dropped or retyped field of a row they loaded
+/// (`row.field` where `row` is the `as` of a database node on the table).
+pub fn impact(
+    old: &TableDef,
+    changes: &[Change],
+    tables_after: &Tables,
+    published: &[(i64, String, Value)],
+) -> Vec<Break> {
+    let mut breaks = Vec::new();
+    for (id, name, doc) in published {
+        if let Err(diags) = crate::flow::compile(doc, Some(tables_after)) {
+            for d in diags {
+                breaks.push(Break {
+                    flow_id: *id,
+                    flow: name.clone(),
+                    node: d.node.clone(),
+                    reason: d.message.clone(),
+                });
+            }
+            continue;
+        }
+        for (node_id, _, bind) in db_nodes(doc, old.name.as_str()) {
+            let Some(var) = bind else { continue };
+            let all = doc
+                .get("nodes")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten();
+            for (reader, n) in all {
+                let mut srcs = Vec::new();
+                rhai_sources(n, &mut srcs);
+                for c in changes {
+                    let (field, what) = match c {
+                        Change::RenameField { from, to } => (from, format!("renamed to `{to}`")),
+                        Change::DropField { field } => (field, "dropped".to_string()),
+                        Change::RetypeField { field, to, .. } => (
+                            field,
+                            format!(
+                                "changed to {}",
+                                serde_json::to_value(to).unwrap_or_default()
+                            ),
+                        ),
+                        _ => continue,
+                    };
+                    if srcs.iter().any(|s| reads(s, var, field)) {
+                        breaks.push(Break {
+                            flow_id: *id,
+                            flow: name.clone(),
+                            node: Some(reader.clone()),
+                            reason: format!("reads `{var}.{field}` (loaded by `{node_id}` from `{}`), and `{field}` is {what}", old.name),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    breaks
+}
+
+/// A copy of a flow document with a renamed table and renamed fields followed: table names and
+/// column keys of database nodes on the table, and `row.field` reads of rows they loaded.
+pub fn rewrite_for_renames(
+    doc: &Value,
+    old: &TableDef,
+    new: &TableDef,
+    changes: &[Change],
+) -> Value {
+    let renames: Vec<(&str, &str)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::RenameField { from, to } => Some((from.as_str(), to.as_str())),
+            _ => None,
+        })
+        .collect();
+    if renames.is_empty() && old.name == new.name {
+        return doc.clone();
+    }
+    let mut out = doc.clone();
+    let vars: Vec<String> = db_nodes(doc, old.name.as_str())
+        .iter()
+        .filter_map(|(_, _, b)| b.map(str::to_string))
+        .collect();
+    let ids: Vec<String> = db_nodes(doc, old.name.as_str())
+        .iter()
+        .map(|(id, _, _)| id.to_string())
+        .collect();
+    let Some(nodes) = out.get_mut("nodes").and_then(Value::as_object_mut) else {
+        return out;
+    };
+    for (id, node) in nodes.iter_mut() {
+        if ids.contains(id) {
+            node["table"] = Value::String(new.name.to_string());
+            for key in ["values", "where"] {
+                if let Some(map) = node.get_mut(key).and_then(Value::as_object_mut) {
+                    for (from, to) in &renames {
+                        if let Some(v) = map.remove(*from) {
+                            map.insert(to.to_string(), v);
+                        }
+                    }
+                }
+            }
+            if let Some(order) = node.get_mut("order_by").and_then(Value::as_array_mut) {
+                for term in order {
+                    for (from, to) in &renames {
+                        if term.get("column").and_then(Value::as_str) == Some(*from) {
+                            term["column"] = Value::String(to.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        rewrite_sources(node, &vars, &renames);
+    }
+    out
+}
+
+fn rewrite_sources(v: &mut Value, vars: &[String], renames: &[(&str, &str)]) {
+    let fix = |s: &str| {
+        let mut s = s.to_string();
+        for var in vars {
+            for (from, to) in renames {
+                s = replace_reads(&s, var, from, to);
+            }
+        }
+        s
+    };
+    match v {
+        Value::Object(m) => {
+            let is_script = m.get("type").and_then(Value::as_str) == Some("script");
+            for (k, child) in m.iter_mut() {
+                match child {
+                    Value::String(s) if k == "$rhai" || (is_script && k == "code") => *s = fix(s),
+                    other => rewrite_sources(other, vars, renames),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rewrite_sources(x, vars, renames)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_found_on_word_boundaries_only() {
+        assert!(reads("todo.title + 1", "todo", "title"));
+        assert!(!reads("todo.titles", "todo", "title"));
+        assert!(!reads("mytodo.title", "todo", "title"));
+        assert_eq!(
+            replace_reads(
+                "todo.title == mytodo.title || todo.titles",
+                "todo",
+                "title",
+                "name"
+            ),
+            "todo.name == mytodo.title || todo.titles"
+        );
+    }
+}

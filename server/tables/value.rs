@@ -1,0 +1,346 @@
+//! Checking and normalising one value for one column, from JSON (APIs) or text (CSV), into the
+//! text that is bound as a parameter and cast by Postgres. Checking here first means a bad value
+//! is reported with its column (and row) instead of failing a whole statement.
+
+use super::types::{FieldType, IdType, is_email};
+use serde_json::Value;
+
+/// What a value must satisfy: the column's type and options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    pub ty: FieldType,
+    pub required: bool,
+    /// Allowed values of an enum.
+    pub values: Vec<String>,
+    /// Digits in total and after the point, for decimals.
+    pub precision: Option<u32>,
+    pub scale: Option<u32>,
+    /// Id type of the referenced table, for references.
+    pub target_id: IdType,
+}
+
+impl ColumnSpec {
+    pub fn of(ty: FieldType) -> ColumnSpec {
+        ColumnSpec {
+            ty,
+            required: false,
+            values: Vec::new(),
+            precision: None,
+            scale: None,
+            target_id: IdType::Bigint,
+        }
+    }
+}
+
+/// Checks a JSON value; returns the text to bind (`None` is SQL NULL). Passwords come back in
+/// clear text: the caller hashes them.
+pub fn from_json(spec: &ColumnSpec, v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => null(spec),
+        Value::String(s) => from_str(spec, s, false),
+        Value::Bool(b) if spec.ty == FieldType::Boolean => Ok(Some(b.to_string())),
+        Value::Number(n) => match spec.ty {
+            FieldType::Integer if n.is_i64() => Ok(Some(n.to_string())),
+            FieldType::Reference if spec.target_id == IdType::Bigint && n.is_i64() => {
+                Ok(Some(n.to_string()))
+            }
+            FieldType::Decimal => from_str(spec, &n.to_string(), false),
+            FieldType::Json => Ok(Some(n.to_string())),
+            _ => Err(expected(spec)),
+        },
+        other if spec.ty == FieldType::Json => Ok(Some(other.to_string())),
+        _ => Err(expected(spec)),
+    }
+}
+
+/// Checks text (a CSV cell). An empty cell is NULL, except for text fields where it is "".
+pub fn from_text(spec: &ColumnSpec, s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() && !matches!(spec.ty, FieldType::Text) {
+        return null(spec);
+    }
+    from_str(spec, s, true)
+}
+
+fn null(spec: &ColumnSpec) -> Result<Option<String>, String> {
+    if spec.required {
+        Err("a value is required".into())
+    } else {
+        Ok(None)
+    }
+}
+
+fn expected(spec: &ColumnSpec) -> String {
+    let what = match spec.ty {
+        FieldType::Text => "text",
+        FieldType::Integer => "a whole number",
+        FieldType::Decimal => "a number",
+        FieldType::Boolean => "true or false",
+        FieldType::Timestamp => "a timestamp like 2026-01-31T12:00:00Z",
+        FieldType::Date => "a date like 2026-01-31",
+        FieldType::Uuid => "a UUID",
+        FieldType::Json => "JSON",
+        FieldType::Enum => "one of the allowed values",
+        FieldType::Email => "an email address",
+        FieldType::Password => "a password (text)",
+        FieldType::Reference => match spec.target_id {
+            IdType::Bigint => "the id (a whole number) of the referenced row",
+            IdType::Uuid => "the id (a UUID) of the referenced row",
+        },
+    };
+    format!("expected {what}")
+}
+
+fn from_str(spec: &ColumnSpec, s: &str, from_csv: bool) -> Result<Option<String>, String> {
+    if s.contains('\0') {
+        return Err("text must not contain NUL characters".into());
+    }
+    let ok = |v: String| Ok(Some(v));
+    match spec.ty {
+        FieldType::Text | FieldType::Password => ok(s.to_string()),
+        FieldType::Integer => match s.trim().parse::<i64>() {
+            Ok(n) if from_csv => ok(n.to_string()),
+            _ => Err(expected(spec)),
+        },
+        FieldType::Decimal => check_decimal(spec, s.trim()).map(Some),
+        FieldType::Boolean if from_csv => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "1" => ok("true".into()),
+            "false" | "f" | "no" | "n" | "0" => ok("false".into()),
+            _ => Err(expected(spec)),
+        },
+        FieldType::Boolean => Err(expected(spec)),
+        FieldType::Timestamp => parse_timestamp(s.trim())
+            .map(|_| s.trim().to_string())
+            .ok_or_else(|| expected(spec))
+            .map(Some),
+        FieldType::Date => parse_date(s.trim())
+            .map(|_| s.trim().to_string())
+            .ok_or_else(|| expected(spec))
+            .map(Some),
+        FieldType::Uuid => is_uuid(s.trim())
+            .then(|| s.trim().to_string())
+            .ok_or_else(|| expected(spec))
+            .map(Some),
+        FieldType::Json if from_csv => serde_json::from_str::<Value>(s)
+            .map(|v| Some(v.to_string()))
+            .map_err(|_| expected(spec)),
+        // A JSON string is a JSON value in its own right.
+        FieldType::Json => ok(Value::String(s.to_string()).to_string()),
+        FieldType::Enum if spec.values.iter().any(|v| v == s) => ok(s.to_string()),
+        FieldType::Enum => Err(format!("expected one of: {}", spec.values.join(", "))),
+        FieldType::Email if is_email(s.trim()) => ok(s.trim().to_string()),
+        FieldType::Email => Err(expected(spec)),
+        FieldType::Reference => match spec.target_id {
+            IdType::Bigint if from_csv => s
+                .trim()
+                .parse::<i64>()
+                .map(|n| Some(n.to_string()))
+                .map_err(|_| expected(spec)),
+            IdType::Bigint => Err(expected(spec)),
+            IdType::Uuid => is_uuid(s.trim())
+                .then(|| s.trim().to_string())
+                .ok_or_else(|| expected(spec))
+                .map(Some),
+        },
+    }
+}
+
+fn check_decimal(spec: &ColumnSpec, s: &str) -> Result<String, String> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !(frac.is_empty() || digits(frac)) || body.ends_with('.') {
+        // Exponent forms (1e3) come from JSON numbers; let Postgres read those.
+        if s.parse::<f64>().is_ok_and(f64::is_finite) && !s.contains(['n', 'N', 'i', 'I']) {
+            return Ok(s.to_string());
+        }
+        return Err(expected(spec));
+    }
+    if let Some(p) = spec.precision {
+        let scale = spec.scale.unwrap_or(0);
+        let int_digits = int.trim_start_matches('0').len() as u32;
+        if int_digits > p.saturating_sub(scale) {
+            return Err(format!(
+                "expected at most {} digits before the decimal point",
+                p.saturating_sub(scale)
+            ));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// `YYYY-MM-DD` with a real month and day.
+pub fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let (y, m, d) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days).contains(&d).then_some((y, m, d))
+}
+
+/// An ISO 8601 / RFC 3339 timestamp: a date, optionally `T` or space, `HH:MM[:SS[.fraction]]`,
+/// and an optional `Z` or `±HH[:MM]` offset.
+pub fn parse_timestamp(s: &str) -> Option<()> {
+    parse_date(s.get(..10)?)?;
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return Some(());
+    }
+    let rest = rest
+        .strip_prefix('T')
+        .or_else(|| rest.strip_prefix('t'))
+        .or_else(|| rest.strip_prefix(' '))?;
+    let two = |p: &str, max: u32| p.len() == 2 && p.parse::<u32>().is_ok_and(|n| n <= max);
+    let (hh, rest) = (rest.get(..2)?, rest.get(2..)?);
+    let rest = rest.strip_prefix(':')?;
+    let (mm, mut rest) = (rest.get(..2)?, rest.get(2..)?);
+    if !two(hh, 23) || !two(mm, 59) {
+        return None;
+    }
+    if let Some(r) = rest.strip_prefix(':') {
+        let ss = r.get(..2)?;
+        if !two(ss, 60) {
+            return None;
+        }
+        rest = &r[2..];
+        if let Some(r) = rest.strip_prefix('.') {
+            let n = r.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 || n > 9 {
+                return None;
+            }
+            rest = &r[n..];
+        }
+    }
+    match rest {
+        "" | "Z" | "z" => Some(()),
+        off => {
+            let sign = off.get(..1)?;
+            let body = off.get(1..)?;
+            let (h, m) = match body.len() {
+                2 => (body, "00"),
+                4 => (body.get(..2)?, body.get(2..)?),
+                5 if body.as_bytes()[2] == b':' => (body.get(..2)?, body.get(3..)?),
+                _ => return None,
+            };
+            ((sign == "+" || sign == "-") && two(h, 15) && two(m, 59)).then_some(())
+        }
+    }
+}
+
+/// `8-4-4-4-12` hex digits (or 32 hex digits), as Postgres reads them.
+pub fn is_uuid(s: &str) -> bool {
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = s.split('-').collect();
+    match parts.as_slice() {
+        [a] => hex(a, 32),
+        [a, b, c, d, e] => hex(a, 8) && hex(b, 4) && hex(c, 4) && hex(d, 4) && hex(e, 12),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(ty: FieldType) -> ColumnSpec {
+        ColumnSpec::of(ty)
+    }
+
+    #[test]
+    fn json_values_are_checked_against_the_column_type() {
+        assert_eq!(
+            from_json(&spec(FieldType::Integer), &json!(5)),
+            Ok(Some("5".into()))
+        );
+        assert!(from_json(&spec(FieldType::Integer), &json!(5.5)).is_err());
+        assert!(from_json(&spec(FieldType::Integer), &json!("5")).is_err());
+        assert_eq!(
+            from_json(&spec(FieldType::Boolean), &json!(true)),
+            Ok(Some("true".into()))
+        );
+        assert!(from_json(&spec(FieldType::Boolean), &json!("yes")).is_err());
+        assert_eq!(
+            from_json(&spec(FieldType::Json), &json!({"a": [1]})),
+            Ok(Some("{\"a\":[1]}".into()))
+        );
+        assert_eq!(
+            from_json(&spec(FieldType::Json), &json!("x")),
+            Ok(Some("\"x\"".into()))
+        );
+        assert!(from_json(&spec(FieldType::Email), &json!("nope")).is_err());
+        let mut e = spec(FieldType::Enum);
+        e.values = vec!["low".into(), "high".into()];
+        assert!(from_json(&e, &json!("high")).is_ok());
+        assert_eq!(
+            from_json(&e, &json!("mid")),
+            Err("expected one of: low, high".into())
+        );
+        let mut r = spec(FieldType::Text);
+        r.required = true;
+        assert!(from_json(&r, &Value::Null).is_err());
+    }
+
+    #[test]
+    fn csv_text_is_coerced() {
+        assert_eq!(
+            from_text(&spec(FieldType::Integer), " 42 "),
+            Ok(Some("42".into()))
+        );
+        assert_eq!(
+            from_text(&spec(FieldType::Boolean), "Yes"),
+            Ok(Some("true".into()))
+        );
+        assert_eq!(from_text(&spec(FieldType::Integer), ""), Ok(None));
+        assert_eq!(
+            from_text(&spec(FieldType::Text), ""),
+            Ok(Some(String::new()))
+        );
+        assert!(from_text(&spec(FieldType::Json), "{oops").is_err());
+        assert!(from_text(&spec(FieldType::Text), "a\0b").is_err());
+        let mut d = spec(FieldType::Decimal);
+        d.precision = Some(5);
+        d.scale = Some(2);
+        assert!(from_text(&d, "123.45").is_ok());
+        assert!(from_text(&d, "1234.5").is_err());
+        assert!(from_text(&d, "12a").is_err());
+    }
+
+    #[test]
+    fn dates_timestamps_and_uuids_are_parsed_strictly() {
+        assert!(parse_date("2024-02-29").is_some());
+        assert!(parse_date("2023-02-29").is_none());
+        assert!(parse_date("2023-13-01").is_none());
+        for ok in [
+            "2026-01-31",
+            "2026-01-31T12:00",
+            "2026-01-31 12:00:59.123456",
+            "2026-01-31T12:00:00Z",
+            "2026-01-31T12:00:00+05:30",
+            "2026-01-31T12:00:00-0800",
+        ] {
+            assert!(parse_timestamp(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2026-01-31T25:00",
+            "2026-01-31T12",
+            "2026-01-31Tnoon",
+            "2026-01-31T12:00:00+5",
+            "yesterday",
+        ] {
+            assert!(parse_timestamp(bad).is_none(), "{bad}");
+        }
+        assert!(is_uuid("0b3c2f1e-8d4a-4c7b-9e2f-1a2b3c4d5e6f"));
+        assert!(!is_uuid("0b3c2f1e-8d4a-4c7b-9e2f"));
+    }
+}
