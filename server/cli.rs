@@ -13,9 +13,7 @@ use std::process::ExitCode;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    serve: ServeArgs,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,12 +30,30 @@ enum Command {
 
 /// Parses the command line and runs the chosen command.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     match cli.command {
-        Some(Command::Validate { paths }) => validate(&paths),
-        Some(Command::Serve(args)) => serve(args),
-        None => serve(cli.serve),
+        Command::Validate { paths } => validate(&paths),
+        Command::Serve(args) => serve(args),
     }
+}
+
+/// `sluice` and `sluice --addr ...` mean `sluice serve ...`: the subcommand is inserted when
+/// the first argument is not one, so serve settings are parsed (and checked) only for serve.
+fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    let known = [
+        "serve",
+        "validate",
+        "help",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ];
+    if !known.contains(&first) {
+        args.insert(1.min(args.len()), "serve".into());
+    }
+    args
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

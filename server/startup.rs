@@ -9,10 +9,14 @@ use crate::pg::EmbeddedPg;
 use arc_swap::ArcSwap;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
+use std::future::IntoFuture;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// How long in-flight requests may run after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -126,9 +130,29 @@ impl App {
             _data_lock,
         } = self;
         let db = state.db.clone();
-        let served = axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // In-flight requests get a bounded time to finish once shutdown starts.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = started_tx.send(());
+        };
+        let serving = axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let drained = async move {
+            if started_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            r = serving => r,
+            _ = drained => {
+                tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
+            }
+        };
         db.close().await;
         if let Some(pg) = pg {
             pg.stop().await?;

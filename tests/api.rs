@@ -474,3 +474,63 @@ async fn two_flows_cannot_serve_the_same_route() {
         .await;
     assert_eq!((status, error_code(&body)), (409, "flow.route_taken"));
 }
+
+#[tokio::test]
+async fn a_wired_conflict_keeps_the_requests_earlier_writes() {
+    let app = spawn_app().await;
+    let def = json!({"name": "tags", "fields": [{"name": "label", "type": "text", "required": true, "unique": true}]});
+    app.create_table(&def).await;
+    let doc = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "two_tags",
+        "endpoint": {"method": "POST", "path": "/two-tags"}, "entry": "first",
+        "nodes": {
+            "first": {"type": "db.insert", "table": "tags", "values": {"label": {"$rhai": "request.body.a"}}, "as": "a", "next": {"ok": "second"}},
+            "second": {"type": "db.insert", "table": "tags", "values": {"label": {"$rhai": "request.body.b"}}, "as": "b",
+                       "next": {"ok": "both", "conflict": "only_first"}},
+            "both": {"type": "respond", "status": 201, "body": {"created": 2}},
+            "only_first": {"type": "respond", "status": 200, "body": {"created": 1, "first": {"$rhai": "a.id"}}}
+        }
+    });
+    app.publish(&doc).await;
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/two-tags")
+                .json(&json!({"a": "x", "b": "x"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["created"], 1);
+    let labels: Vec<String> = sqlx::query_scalar("SELECT label FROM app.tags")
+        .fetch_all(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(labels, ["x"], "the first insert was committed");
+}
+
+#[tokio::test]
+async fn admin_errors_are_json_for_wrong_methods_and_bad_path_values() {
+    let app = spawn_app().await;
+    let (status, body) = app.send(app.admin(Method::PATCH, "/flows")).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (405, "route.method_not_allowed")
+    );
+    let (status, body) = app
+        .send(app.admin(Method::GET, "/flows/not-a-number"))
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "request.invalid_path"));
+    let (status, body) = app
+        .send(app.client.post(format!("{}/healthz", app.base)))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (405, "route.method_not_allowed")
+    );
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables?crud=sometimes")
+                .json(&json!({"name": "x", "fields": []})),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "request.invalid_query"));
+}

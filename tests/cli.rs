@@ -75,6 +75,31 @@ fn validate_prints_every_problem_with_node_and_pointer_and_fails() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn validate_does_not_read_serve_settings_and_misplaced_serve_flags_are_refused() {
+    let out = sluice()
+        .arg("validate")
+        .arg(examples())
+        .env("SLUICE_ADDR", "not an address")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sluice()
+        .args(["--addr", "127.0.0.1:1", "validate"])
+        .arg(examples())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "flags of serve before another command are an error"
+    );
+}
+
 fn wait_ready(port: u16, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {

@@ -39,22 +39,16 @@ struct Node<'d> {
 /// validation) and the plan must not be run.
 pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, Vec<Diagnostic>> {
     let mut diags = schema::check_envelope(doc);
-    let structural = diags.iter().any(|d| {
-        matches!(
-            d.pointer.as_str(),
-            "" | "/format" | "/format_version" | "/nodes" | "/entry"
-        )
-    });
-    let Some(raw_nodes) = doc.get("nodes").and_then(Value::as_object) else {
+    // Only a document that is not a flow of this format version stops the check early; other
+    // envelope problems are reported together with everything else.
+    let foreign = !doc.is_object() || diags.iter().any(|d| d.pointer.starts_with("/format"));
+    let Some(raw_nodes) = doc
+        .get("nodes")
+        .and_then(Value::as_object)
+        .filter(|_| !foreign)
+    else {
         return Err(sorted(diags));
     };
-    if structural
-        && diags
-            .iter()
-            .any(|d| d.pointer.is_empty() || d.pointer.starts_with("/format"))
-    {
-        return Err(sorted(diags));
-    }
 
     // Node types and node schemas.
     let ids: Vec<&str> = raw_nodes.keys().map(String::as_str).collect();

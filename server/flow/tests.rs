@@ -236,3 +236,13 @@ fn path_parameters_must_match_the_declared_params() {
         [("flow.bad_path", "/input/params/properties/id".to_string())]
     );
 }
+
+#[test]
+fn an_unknown_top_level_field_does_not_hide_other_problems() {
+    let mut doc = create_flow();
+    doc["colour"] = json!("red");
+    doc["nodes"]["done"]["type"] = json!("nope");
+    let found: Vec<_> = codes(&doc).into_iter().map(|(c, _)| c).collect();
+    assert!(found.contains(&"flow.schema"), "{found:?}");
+    assert!(found.contains(&"flow.unknown_node_type"), "{found:?}");
+}

@@ -87,3 +87,26 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts
             })
     }
 }
+
+/// A query string whose parse failure is Sluice's JSON 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_query",
+                    e.body_text(),
+                )
+            })
+    }
+}

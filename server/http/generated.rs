@@ -107,7 +107,19 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     )
     .await?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
-    let mut resp = (status, axum::Json(out.body)).into_response();
+    let mut body = out.body;
+    if status.is_server_error()
+        && let Some(error) = body.get_mut("error").and_then(Value::as_object_mut)
+        && let Ok(id) = super::error::REQUEST_ID.try_with(Clone::clone)
+    {
+        error.insert("request_id".into(), Value::String(id));
+    }
+    // 204 and 304 carry no body, whatever the flow computed.
+    let mut resp = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        status.into_response()
+    } else {
+        (status, axum::Json(body)).into_response()
+    };
     for (k, v) in out.headers {
         match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {
             (Ok(name), Ok(value)) => {

@@ -21,10 +21,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     .await;
     match probe {
         Ok(Ok(_)) => axum::Json(json!({"status": "ready"})).into_response(),
-        _ => (
+        _ => super::error::ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": {"code": "db.unavailable", "message": "the database does not answer", "details": []}})),
+            "db.unavailable",
+            "the database does not answer",
         )
-            .into_response(),
+        .into_response(),
     }
 }

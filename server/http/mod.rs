@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/", get(|| async { Redirect::temporary("/_/") }))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("internal.panic", "a handler panicked").into_response()
@@ -59,6 +60,14 @@ async fn not_found(req: Request) -> ApiError {
         e.code = "api.not_found".into();
     }
     e
+}
+
+pub(crate) async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
 }
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -4,12 +4,12 @@
 use super::AppState;
 use super::admin::Editor;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::catalog::flows;
 use crate::tables::changes::{self, ChangeRequest};
 use crate::tables::store;
 use crate::tables::{IdType, TableDef};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -66,7 +66,7 @@ struct CreateQuery {
 async fn create(
     State(state): State<AppState>,
     editor: Editor,
-    Query(q): Query<CreateQuery>,
+    ApiQuery(q): ApiQuery<CreateQuery>,
     ApiJson(def): ApiJson<TableDef>,
 ) -> Result<Response, ApiError> {
     let publish = match q.crud.as_deref() {
@@ -223,7 +223,7 @@ async fn drop_table(
     State(state): State<AppState>,
     editor: Editor,
     ApiPath(name): ApiPath<String>,
-    Query(q): Query<DropQuery>,
+    ApiQuery(q): ApiQuery<DropQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let plan = changes::drop_table(
         &state.db,

@@ -26,7 +26,7 @@ use super::cluster::{self, Prepared};
 /// signal a recycled pid.
 const SCRIPT: &str = r#"
 exec 3<&0 0</dev/null
-"$1" -D "$2" -p "$3" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c logging_collector=off 3<&- &
+"$1" -D "$2" -p "$3" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c logging_collector=off -c log_error_verbosity=terse -c log_min_error_statement=panic 3<&- &
 pg=$!
 { read -r _ <&3 || true; kill -INT "$pg" 2>/dev/null; } &
 reader=$!
