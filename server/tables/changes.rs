@@ -118,6 +118,7 @@ pub async fn change(
     let old = current.def;
     let mut new = req.table;
     let mut problems = new.assign_ids(Some(&old), store::new_id);
+    new.follow_renames(&old);
     tables.remove(old.name.as_str());
     if new.name != old.name && tables.contains_key(new.name.as_str()) {
         problems.push(DefProblem::new(

@@ -618,6 +618,12 @@ fn alter_field(
     }
     let had_index = o.indexed && !o.unique;
     let has_index = f.indexed && !f.unique;
+    if had_index && !has_index {
+        plan.changes.push(Change::AlterField {
+            field: f.name.to_string(),
+            what: "not indexed".into(),
+        });
+    }
     if had_index && (!has_index || retype) {
         plan.steps.push(DdlStep::new(
             format!("drop index of {label}"),
@@ -633,5 +639,191 @@ fn alter_field(
             what: "indexed".into(),
         });
         plan.steps.push(field_index(t, f));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Snapshots of the planner: one per kind of change, showing the changes, every SQL
+    //! statement and the offenders query that names blocking rows.
+
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn def(v: Value) -> TableDef {
+        serde_json::from_value(v).expect("definition")
+    }
+
+    fn render(plan: &Plan) -> String {
+        let mut out = String::new();
+        for c in &plan.changes {
+            out.push_str(&format!(
+                "change: {}\n",
+                serde_json::to_string(c).unwrap_or_default()
+            ));
+        }
+        for s in &plan.steps {
+            out.push_str(&format!("\n-- {}\n{};\n", s.summary, s.sql));
+            if let Some(o) = &s.offenders {
+                out.push_str(&format!(
+                    "-- when it fails ({}):\n--   {o}\n",
+                    s.hint.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        out
+    }
+
+    fn people() -> TableDef {
+        def(json!({"id": "t_00000000000a", "name": "people", "fields": [
+            {"id": "f_000000000001", "name": "name", "type": "text", "required": true}
+        ]}))
+    }
+
+    fn tables() -> Tables {
+        Tables::from([("people".to_string(), people())])
+    }
+
+    fn base() -> TableDef {
+        def(json!({"id": "t_000000000001", "name": "books", "fields": [
+            {"id": "f_00000000000a", "name": "title", "type": "text", "required": true},
+            {"id": "f_00000000000b", "name": "pages", "type": "text"},
+            {"id": "f_00000000000c", "name": "kind", "type": "enum", "values": ["novel", "essay"]},
+            {"id": "f_00000000000d", "name": "author", "type": "reference", "table": "people"},
+            {"id": "f_00000000000e", "name": "meta", "type": "json", "indexed": true}
+        ], "indexes": [{"id": "i_000000000001", "fields": ["title", "kind"], "unique": true}]}))
+    }
+
+    fn changed(edit: impl FnOnce(&mut Value)) -> String {
+        let old = base();
+        let mut v = serde_json::to_value(&old).expect("value");
+        edit(&mut v);
+        let mut new = def(v);
+        new.follow_renames(&old);
+        let problems = new.check(&tables());
+        assert!(problems.is_empty(), "{problems:?}");
+        render(&plan_change(&old, &new, &tables()).expect("plans"))
+    }
+
+    #[test]
+    fn create_a_table_with_every_type() {
+        let t = def(
+            json!({"id": "t_000000000002", "name": "everything", "id_type": "uuid", "fields": [
+            {"id": "f_000000000001", "name": "a_text", "type": "text", "required": true, "default": "it's"},
+            {"id": "f_000000000002", "name": "a_int", "type": "integer", "unique": true},
+            {"id": "f_000000000003", "name": "a_dec", "type": "decimal", "precision": 10, "scale": 2, "indexed": true},
+            {"id": "f_000000000004", "name": "a_bool", "type": "boolean", "default": false},
+            {"id": "f_000000000005", "name": "a_ts", "type": "timestamp", "default": "now()"},
+            {"id": "f_000000000006", "name": "a_date", "type": "date"},
+            {"id": "f_000000000007", "name": "a_uuid", "type": "uuid", "default": "uuid()"},
+            {"id": "f_000000000008", "name": "a_json", "type": "json", "indexed": true},
+            {"id": "f_000000000009", "name": "a_enum", "type": "enum", "values": ["x", "y'z"]},
+            {"id": "f_00000000000a", "name": "a_email", "type": "email"},
+            {"id": "f_00000000000b", "name": "a_password", "type": "password"},
+            {"id": "f_00000000000c", "name": "a_ref", "type": "reference", "table": "people", "on_delete": "set_null"}
+        ], "indexes": [{"id": "i_000000000001", "fields": ["a_int", "a_date"]}]}),
+        );
+        assert!(t.check(&tables()).is_empty());
+        insta::assert_snapshot!(render(&plan_create(&t, &tables())));
+    }
+
+    #[test]
+    fn drop_a_table() {
+        insta::assert_snapshot!(render(&plan_drop(&base())));
+    }
+
+    #[test]
+    fn rename_the_table() {
+        insta::assert_snapshot!(changed(|v| v["name"] = json!("volumes")));
+    }
+
+    #[test]
+    fn rename_a_field() {
+        insta::assert_snapshot!(changed(|v| v["fields"][0]["name"] = json!("headline")));
+    }
+
+    #[test]
+    fn add_fields_of_several_kinds() {
+        insta::assert_snapshot!(changed(|v| {
+            let fields = v["fields"].as_array_mut().expect("fields");
+            fields.push(
+                json!({"id": "f_0000000000f1", "name": "isbn", "type": "text", "required": true}),
+            );
+            fields.push(json!({"id": "f_0000000000f2", "name": "year", "type": "integer", "indexed": true, "default": 2000}));
+            fields.push(
+                json!({"id": "f_0000000000f3", "name": "contact", "type": "email", "unique": true}),
+            );
+        }));
+    }
+
+    #[test]
+    fn drop_a_field() {
+        insta::assert_snapshot!(changed(|v| {
+            v["fields"].as_array_mut().expect("fields").remove(1);
+        }));
+    }
+
+    #[test]
+    fn change_a_fields_type() {
+        insta::assert_snapshot!(changed(|v| v["fields"][1]["type"] = json!("integer")));
+    }
+
+    #[test]
+    fn make_a_field_required_unique_and_defaulted() {
+        insta::assert_snapshot!(changed(|v| {
+            v["fields"][1]["required"] = json!(true);
+            v["fields"][1]["unique"] = json!(true);
+            v["fields"][1]["default"] = json!("n/a");
+        }));
+    }
+
+    #[test]
+    fn relax_a_required_field() {
+        insta::assert_snapshot!(changed(|v| v["fields"][0]["required"] = json!(false)));
+    }
+
+    #[test]
+    fn change_enum_values() {
+        insta::assert_snapshot!(changed(
+            |v| v["fields"][2]["values"] = json!(["novel", "essay", "poem"])
+        ));
+    }
+
+    #[test]
+    fn change_a_references_delete_policy() {
+        insta::assert_snapshot!(changed(|v| v["fields"][3]["on_delete"] = json!("cascade")));
+    }
+
+    #[test]
+    fn drop_and_change_indexes() {
+        insta::assert_snapshot!(changed(|v| {
+            v["fields"][4]["indexed"] = json!(false);
+            v["indexes"][0]["unique"] = json!(false);
+            v["indexes"]
+                .as_array_mut()
+                .expect("indexes")
+                .push(json!({"id": "i_000000000002", "fields": ["meta"], "kind": "gin"}));
+        }));
+    }
+
+    #[test]
+    fn impossible_changes_are_problems_not_plans() {
+        let old = base();
+        let mut v = serde_json::to_value(&old).expect("value");
+        v["id_type"] = json!("uuid");
+        v["fields"][1]["type"] = json!("password");
+        v["fields"][0]["name"] = json!("pages");
+        v["fields"][1]["name"] = json!("title");
+        let problems = plan_change(&old, &def(v), &tables()).expect_err("refused");
+        let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/id_type",
+                "/fields/1/type",
+                "/fields/0/name",
+                "/fields/1/name"
+            ]
+        );
     }
 }

@@ -295,6 +295,31 @@ impl TableDef {
     }
 }
 
+impl TableDef {
+    /// Index definitions name fields; when a field is renamed in the same change, an index that
+    /// still uses the old name follows it (fields are matched by id).
+    pub fn follow_renames(&mut self, old: &TableDef) {
+        let renamed: Vec<(Ident, Ident)> = old
+            .fields
+            .iter()
+            .filter_map(|o| {
+                let now = self.fields.iter().find(|f| f.id == o.id)?;
+                (now.name != o.name).then(|| (o.name.clone(), now.name.clone()))
+            })
+            .collect();
+        for ix in &mut self.indexes {
+            for name in &mut ix.fields {
+                if self.fields.iter().any(|f| &f.name == name) {
+                    continue;
+                }
+                if let Some((_, to)) = renamed.iter().find(|(from, _)| from == name) {
+                    *name = to.clone();
+                }
+            }
+        }
+    }
+}
+
 impl FieldDef {
     fn check_options(
         &self,
