@@ -7,6 +7,7 @@ pub mod extract;
 pub mod generated;
 pub mod health;
 pub mod routes;
+pub mod rows;
 pub mod tables;
 
 use crate::engine::Runtime;

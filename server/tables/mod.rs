@@ -6,6 +6,7 @@ pub mod changes;
 pub mod ddl;
 pub mod def;
 pub mod ident;
+pub mod rows;
 pub mod store;
 pub mod types;
 pub mod value;

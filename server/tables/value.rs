@@ -176,6 +176,10 @@ pub fn parse_date(s: &str) -> Option<(i32, u32, u32)> {
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
     let (y, m, d) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
+    if y == 0 {
+        // Postgres has no year 0 (1 BC is written with "BC").
+        return None;
+    }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -320,6 +324,7 @@ mod tests {
         assert!(parse_date("2024-02-29").is_some());
         assert!(parse_date("2023-02-29").is_none());
         assert!(parse_date("2023-13-01").is_none());
+        assert!(parse_date("0000-01-01").is_none());
         for ok in [
             "2026-01-31",
             "2026-01-31T12:00",

@@ -1,0 +1,1961 @@
+//! Rows of managed tables for the admin data API: a pure builder that turns a list request
+//! (filter, sort, paging) or a write into parameterised SQL, and the sqlx functions that run it.
+//!
+//! Every identifier in SQL text comes from the table definition (a validated [`Ident`]) and is
+//! quoted; every value is a bound parameter, checked against its column by
+//! [`value::from_json`](super::value::from_json) first and cast in SQL (`$1::bigint`). Reads never
+//! return password fields; writes hash them. Postgres errors are sorted by SQLSTATE and by the
+//! constraint names Sluice generates, never by their messages. Knows sqlx, not axum.
+
+use super::def::{SYSTEM_COLUMNS, TableDef, Tables};
+use super::ident::Ident;
+use super::store::{self, TableError};
+use super::types::{FieldType, IdType};
+use super::value::{self, ColumnSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use sqlx::postgres::{PgArguments, PgDatabaseError};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+/// Rows per page when the request names no `limit`.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Largest `limit`.
+pub const MAX_LIMIT: i64 = 1000;
+/// How deep `and`/`or` groups may nest.
+pub const MAX_DEPTH: usize = 4;
+/// Conditions (leaves) in one filter.
+pub const MAX_CONDITIONS: usize = 50;
+/// Values of one `in` condition.
+pub const MAX_IN_VALUES: usize = 1000;
+/// Ids of one bulk delete.
+pub const MAX_BULK_IDS: usize = 10_000;
+
+/// A row as Postgres rendered it (`to_jsonb` without password fields). Kept as raw JSON text so
+/// numbers (large decimals) reach the client exactly as stored.
+pub type Row = Box<RawValue>;
+
+/// One thing wrong with a request, pointing into it (`/title`, `/filter/and/1/value`, `/ids/3`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What went wrong with a row request.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Bad values, unknown or read-only fields, missing required fields; every one of them.
+    #[error("invalid row: {}", summary(.0))]
+    Invalid(Vec<Problem>),
+    /// A filter or sort names a field the table does not have (with any other filter problems).
+    #[error("unknown field: {}", summary(.0))]
+    UnknownField(Vec<Problem>),
+    #[error("invalid filter: {}", summary(.0))]
+    Filter(Vec<Problem>),
+    /// `sort`, `limit`, `offset` or their combination.
+    #[error("{0}")]
+    Query(String),
+    #[error("{0}")]
+    Cursor(String),
+    #[error("invalid id: {}", summary(.0))]
+    InvalidId(Vec<Problem>),
+    #[error("a bulk delete takes at most {MAX_BULK_IDS} ids, not {0}")]
+    TooManyIds(usize),
+    #[error("there is no row with id {0}")]
+    NotFound(String),
+    /// A unique constraint refused the write.
+    #[error("{}", summary(.0))]
+    Conflict(Vec<Problem>),
+    /// A foreign key refused the write: a referenced row is missing, or the row is still
+    /// referenced.
+    #[error("{}", summary(.0))]
+    Reference(Vec<Problem>),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl RowError {
+    /// The problems to list in the error's `details`.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            RowError::Invalid(p)
+            | RowError::UnknownField(p)
+            | RowError::Filter(p)
+            | RowError::InvalidId(p)
+            | RowError::Conflict(p)
+            | RowError::Reference(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+/// The first few problems in one line; `details` has them all.
+fn summary(problems: &[Problem]) -> String {
+    let mut parts: Vec<String> = problems
+        .iter()
+        .take(3)
+        .map(|p| match p.pointer.as_str() {
+            "" => p.message.clone(),
+            at => format!("{at}: {}", p.message),
+        })
+        .collect();
+    if problems.len() > 3 {
+        parts.push(format!("and {} more", problems.len() - 3));
+    }
+    parts.join("; ")
+}
+
+/// A key of a request object as a JSON pointer token (RFC 6901).
+fn token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL text and parameters
+
+/// One bound parameter. Values are bound as text and cast in SQL, so one binding type serves
+/// every column type; arrays are `text[]` cast to the column's array type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Text(Option<String>),
+    Array(Vec<String>),
+}
+
+impl Bind {
+    fn text(s: impl Into<String>) -> Bind {
+        Bind::Text(Some(s.into()))
+    }
+}
+
+/// A statement and its parameters, in `$n` order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    /// Adds a parameter and returns its placeholder with the cast, e.g. `$3::bigint`.
+    fn param(&mut self, b: Bind, cast: &str) -> String {
+        self.binds.push(b);
+        format!("${}::{cast}", self.binds.len())
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+        // Filters make the text vary per request; caching each shape per connection would only
+        // evict the statements that are worth caching.
+        let mut q = sqlx::query(&self.text).persistent(false);
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Array(a) => q.bind(a.clone()),
+            };
+        }
+        q
+    }
+}
+
+/// `"app"."table" AS t`.
+fn from(def: &TableDef) -> String {
+    format!("{} AS t", super::ddl::qualified(&def.name))
+}
+
+/// The JSON of row `t` without its password fields. The names are validated identifiers, so
+/// they can stand in a literal.
+fn row_json(def: &TableDef) -> String {
+    let hidden: Vec<String> = def
+        .password_fields()
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect();
+    if hidden.is_empty() {
+        "to_jsonb(t)".into()
+    } else {
+        format!("(to_jsonb(t) - ARRAY[{}]::text[])", hidden.join(", "))
+    }
+}
+
+/// A column of a table (system columns included) as filters and sorts see it.
+#[derive(Debug, Clone, PartialEq)]
+struct Column {
+    ident: Ident,
+    ty: FieldType,
+    spec: ColumnSpec,
+    cast: &'static str,
+    not_null: bool,
+}
+
+fn column(def: &TableDef, tables: &Tables, name: &str) -> Option<Column> {
+    let ident = match def.field(name) {
+        Some(f) => f.name.clone(),
+        None if SYSTEM_COLUMNS.contains(&name) => Ident::parse(name).ok()?,
+        None => return None,
+    };
+    let mut spec = def.column_spec(name, tables)?;
+    let not_null = spec.required || SYSTEM_COLUMNS.contains(&name);
+    // Filters never write: NULL is handled by the operators, and a decimal may be compared
+    // with one wider than its column.
+    spec.required = false;
+    spec.precision = None;
+    spec.scale = None;
+    Some(Column {
+        ty: spec.ty,
+        cast: spec.ty.cast_type(spec.target_id),
+        ident,
+        spec,
+        not_null,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ids
+
+/// A row id checked against the table's id type, in the text form that is bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowId(String);
+
+impl RowId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn id_problem(def: &TableDef) -> &'static str {
+    match def.id_type {
+        IdType::Bigint => "expected a whole number (this table's ids are bigint)",
+        IdType::Uuid => "expected a UUID (this table's ids are uuid)",
+    }
+}
+
+/// Checks an id from a path.
+pub fn parse_id(def: &TableDef, s: &str) -> Result<RowId, RowError> {
+    id_text(def, s).ok_or_else(|| RowError::InvalidId(vec![Problem::new("", id_problem(def))]))
+}
+
+fn id_text(def: &TableDef, s: &str) -> Option<RowId> {
+    match def.id_type {
+        IdType::Bigint => s.parse::<i64>().ok().map(|n| RowId(n.to_string())),
+        IdType::Uuid => value::is_uuid(s).then(|| RowId(s.to_ascii_lowercase())),
+    }
+}
+
+/// Checks an id from a JSON body: a number or a string of one for bigint ids (JavaScript cannot
+/// hold every bigint as a number), a string for uuid ids.
+fn id_from_json(def: &TableDef, v: &Value) -> Option<RowId> {
+    match (def.id_type, v) {
+        (IdType::Bigint, Value::Number(n)) => n.as_i64().map(|n| RowId(n.to_string())),
+        (_, Value::String(s)) => id_text(def, s),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters
+
+/// A comparison of a filter condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Contains,
+    StartsWith,
+    IsNull,
+}
+
+impl Op {
+    const ALL: [(&'static str, Op); 10] = [
+        ("eq", Op::Eq),
+        ("ne", Op::Ne),
+        ("lt", Op::Lt),
+        ("le", Op::Le),
+        ("gt", Op::Gt),
+        ("ge", Op::Ge),
+        ("in", Op::In),
+        ("contains", Op::Contains),
+        ("starts_with", Op::StartsWith),
+        ("is_null", Op::IsNull),
+    ];
+
+    fn parse(s: &str) -> Option<Op> {
+        Op::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
+    }
+
+    fn name(self) -> &'static str {
+        Op::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// A checked filter: every column is the table's, every value checked against its column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Cond(Cond),
+}
+
+/// One condition, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond {
+    column: Ident,
+    cast: &'static str,
+    test: Test,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Test {
+    /// `=`, `<>`-with-nulls, `<`, `<=`, `>`, `>=` against one value.
+    Compare(Op, String),
+    In(Vec<String>),
+    /// An escaped LIKE pattern; `contains` is case-insensitive.
+    Like {
+        insensitive: bool,
+        pattern: String,
+    },
+    IsNull(bool),
+}
+
+/// Escapes `\`, `%` and `_` so a value matches literally inside a LIKE pattern (whose escape
+/// character is Postgres' default, the backslash).
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn is_text_like(ty: FieldType) -> bool {
+    matches!(ty, FieldType::Text | FieldType::Email | FieldType::Enum)
+}
+
+struct FilterParser<'a> {
+    def: &'a TableDef,
+    tables: &'a Tables,
+    problems: Vec<Problem>,
+    unknown_field: bool,
+    conditions: usize,
+}
+
+/// Checks a filter document (`null` is no filter). Reports every problem at once, with
+/// pointers starting at `/filter`.
+pub fn parse_filter(
+    def: &TableDef,
+    tables: &Tables,
+    doc: &Value,
+) -> Result<Option<Filter>, RowError> {
+    if doc.is_null() {
+        return Ok(None);
+    }
+    let mut p = FilterParser {
+        def,
+        tables,
+        problems: Vec::new(),
+        unknown_field: false,
+        conditions: 0,
+    };
+    let filter = p.node(doc, "/filter", 0);
+    if p.conditions > MAX_CONDITIONS {
+        p.problems.insert(
+            0,
+            Problem::new(
+                "/filter",
+                format!(
+                    "a filter has at most {MAX_CONDITIONS} conditions, this one has {}",
+                    p.conditions
+                ),
+            ),
+        );
+    }
+    match (filter, p.problems.is_empty()) {
+        (Some(f), true) => Ok(Some(f)),
+        _ if p.unknown_field => Err(RowError::UnknownField(p.problems)),
+        _ => Err(RowError::Filter(p.problems)),
+    }
+}
+
+impl FilterParser<'_> {
+    fn bad(&mut self, at: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(at, message));
+    }
+
+    /// `depth` is the number of groups around this node.
+    fn node(&mut self, v: &Value, at: &str, depth: usize) -> Option<Filter> {
+        let Value::Object(m) = v else {
+            self.bad(
+                at,
+                "expected an object: {\"and\": [...]}, {\"or\": [...]} or {\"field\", \"op\", \"value\"}",
+            );
+            return None;
+        };
+        let group = match (m.get("and"), m.get("or")) {
+            (Some(items), None) => Some((true, items)),
+            (None, Some(items)) => Some((false, items)),
+            (Some(_), Some(_)) => {
+                self.bad(at, "a group is either {\"and\": [...]} or {\"or\": [...]}");
+                return None;
+            }
+            (None, None) => None,
+        };
+        let Some((and, items)) = group else {
+            return self.condition(m, at);
+        };
+        let key = if and { "and" } else { "or" };
+        if m.len() != 1 {
+            self.bad(at, format!("a group has only the key \"{key}\""));
+        }
+        if depth + 1 > MAX_DEPTH {
+            self.bad(
+                at,
+                format!("and/or groups nest at most {MAX_DEPTH} levels deep"),
+            );
+            return None;
+        }
+        let Value::Array(items) = items else {
+            self.bad(
+                format!("{at}/{key}"),
+                "expected an array of conditions and groups",
+            );
+            return None;
+        };
+        let mut children = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Some(f) = self.node(item, &format!("{at}/{key}/{i}"), depth + 1) {
+                children.push(f);
+            }
+        }
+        Some(if and {
+            Filter::And(children)
+        } else {
+            Filter::Or(children)
+        })
+    }
+
+    fn condition(&mut self, m: &serde_json::Map<String, Value>, at: &str) -> Option<Filter> {
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            // Refused as a whole; checking the rest would only grow the answer.
+            return None;
+        }
+        for k in m.keys() {
+            if !matches!(k.as_str(), "field" | "op" | "value") {
+                self.bad(
+                    format!("{at}/{}", token(k)),
+                    format!("unknown key `{k}`; a condition has field, op and value"),
+                );
+            }
+        }
+        let col = match m.get("field") {
+            Some(Value::String(name)) => match column(self.def, self.tables, name) {
+                None => {
+                    self.unknown_field = true;
+                    self.bad(
+                        format!("{at}/field"),
+                        format!("table `{}` has no field `{name}`", self.def.name),
+                    );
+                    None
+                }
+                Some(c) if c.ty == FieldType::Password => {
+                    self.bad(
+                        format!("{at}/field"),
+                        format!("`{name}` is a password field; password fields cannot be filtered"),
+                    );
+                    None
+                }
+                Some(c) => Some(c),
+            },
+            Some(_) => {
+                self.bad(format!("{at}/field"), "expected a field name");
+                None
+            }
+            None => {
+                self.bad(at, "a condition needs a `field`");
+                None
+            }
+        };
+        let op = match m.get("op") {
+            Some(Value::String(s)) => {
+                let op = Op::parse(s);
+                if op.is_none() {
+                    let names: Vec<&str> = Op::ALL.iter().map(|(n, _)| *n).collect();
+                    self.bad(
+                        format!("{at}/op"),
+                        format!("unknown op `{s}`; use one of {}", names.join(", ")),
+                    );
+                }
+                op
+            }
+            Some(_) => {
+                self.bad(format!("{at}/op"), "expected an op name");
+                None
+            }
+            None => {
+                self.bad(at, "a condition needs an `op`");
+                None
+            }
+        };
+        let Some(value) = m.get("value") else {
+            self.bad(at, "a condition needs a `value`");
+            return None;
+        };
+        let (col, op) = (col?, op?);
+        let test = self.test(&col, op, value, at)?;
+        Some(Filter::Cond(Cond {
+            column: col.ident,
+            cast: col.cast,
+            test,
+        }))
+    }
+
+    /// The test of a condition at `cond` (a pointer to the condition object).
+    fn test(&mut self, col: &Column, op: Op, v: &Value, cond: &str) -> Option<Test> {
+        let (at, op_at) = (&format!("{cond}/value"), format!("{cond}/op"));
+        let check = |spec: &ColumnSpec, v: &Value| match v {
+            Value::Null => Err(
+                "null is not a value to compare with; use {\"op\": \"is_null\", \"value\": true}"
+                    .to_string(),
+            ),
+            v => value::from_json(spec, v).and_then(|t| t.ok_or_else(|| "expected a value".into())),
+        };
+        match op {
+            Op::IsNull => match v {
+                Value::Bool(b) => Some(Test::IsNull(*b)),
+                _ => {
+                    self.bad(at, "is_null takes true or false");
+                    None
+                }
+            },
+            Op::Lt | Op::Le | Op::Gt | Op::Ge if !col.ty.is_ordered() => {
+                self.bad(
+                    op_at,
+                    format!("`{}` cannot be compared with {}", col.ident, op.name()),
+                );
+                None
+            }
+            Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => match check(&col.spec, v) {
+                Ok(t) => Some(Test::Compare(op, t)),
+                Err(e) => {
+                    self.bad(at, e);
+                    None
+                }
+            },
+            Op::In => {
+                let Value::Array(items) = v else {
+                    self.bad(at, "in takes an array of values");
+                    return None;
+                };
+                if items.len() > MAX_IN_VALUES {
+                    self.bad(at, format!("in takes at most {MAX_IN_VALUES} values"));
+                    return None;
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match check(&col.spec, item) {
+                        Ok(t) => out.push(t),
+                        Err(e) => self.bad(format!("{at}/{i}"), e),
+                    }
+                }
+                (out.len() == items.len()).then_some(Test::In(out))
+            }
+            Op::Contains | Op::StartsWith => {
+                if !is_text_like(col.ty) {
+                    self.bad(
+                        op_at,
+                        format!(
+                            "{} applies to text, email and enum fields; `{}` is not one",
+                            op.name(),
+                            col.ident
+                        ),
+                    );
+                    return None;
+                }
+                match v {
+                    Value::String(s) if !s.contains('\0') => {
+                        let e = escape_like(s);
+                        Some(Test::Like {
+                            insensitive: op == Op::Contains,
+                            pattern: if op == Op::Contains {
+                                format!("%{e}%")
+                            } else {
+                                format!("{e}%")
+                            },
+                        })
+                    }
+                    _ => {
+                        self.bad(at, "expected text (without NUL characters)");
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renders a filter as a condition on row `t`, adding its values to `sql` in order.
+fn render(f: &Filter, sql: &mut Sql) -> String {
+    let group = |items: &[Filter], sep: &str, empty: &str, sql: &mut Sql| {
+        if items.is_empty() {
+            return empty.to_string();
+        }
+        let parts: Vec<String> = items.iter().map(|f| render(f, sql)).collect();
+        format!("({})", parts.join(sep))
+    };
+    match f {
+        Filter::And(items) => group(items, " AND ", "TRUE", sql),
+        Filter::Or(items) => group(items, " OR ", "FALSE", sql),
+        Filter::Cond(c) => {
+            let col = format!("t.{}", c.column.quoted());
+            match &c.test {
+                Test::Compare(op, v) => {
+                    let sym = match op {
+                        Op::Eq => "=",
+                        // A field that is null differs from any value.
+                        Op::Ne => "IS DISTINCT FROM",
+                        Op::Lt => "<",
+                        Op::Le => "<=",
+                        Op::Gt => ">",
+                        _ => ">=",
+                    };
+                    let p = sql.param(Bind::text(v.clone()), c.cast);
+                    format!("{col} {sym} {p}")
+                }
+                Test::In(values) => {
+                    let p = sql.param(Bind::Array(values.clone()), &format!("{}[]", c.cast));
+                    format!("{col} = ANY({p})")
+                }
+                Test::Like {
+                    insensitive,
+                    pattern,
+                } => {
+                    let p = sql.param(Bind::text(pattern.clone()), "text");
+                    let like = if *insensitive { "ILIKE" } else { "LIKE" };
+                    format!("{col} {like} {p}")
+                }
+                Test::IsNull(true) => format!("{col} IS NULL"),
+                Test::IsNull(false) => format!("{col} IS NOT NULL"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sort and cursor
+
+/// The order of a list: one column, then `id` in the same direction.
+#[derive(Debug, Clone, PartialEq)]
+struct Sort {
+    column: Column,
+    desc: bool,
+}
+
+impl Sort {
+    fn spec(&self) -> String {
+        format!("{}{}", if self.desc { "-" } else { "" }, self.column.ident)
+    }
+
+    fn is_id(&self) -> bool {
+        self.column.ident.as_str() == "id"
+    }
+}
+
+fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowError> {
+    let (desc, name) = match spec.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, spec),
+    };
+    let column = column(def, tables, name).ok_or_else(|| {
+        RowError::UnknownField(vec![Problem::new(
+            "/sort",
+            format!("table `{}` has no field `{name}`", def.name),
+        )])
+    })?;
+    if !column.ty.is_ordered() {
+        return Err(RowError::Query(format!(
+            "cannot sort by `{name}`: password and json fields have no order"
+        )));
+    }
+    Ok(Sort { column, desc })
+}
+
+/// Where a page ended: the sort it was made with, the sort column's value of its last row as
+/// Postgres prints it (`None` is NULL), and that row's id. Sent to clients hex-encoded: it is
+/// opaque to them and must survive a URL unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    sort: String,
+    key: Option<String>,
+    id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn decode(s: &str) -> Result<Cursor, RowError> {
+        let bad = || RowError::Cursor("the cursor is not one this API returned".into());
+        if !s.len().is_multiple_of(2) || s.len() > 200_000 {
+            return Err(bad());
+        }
+        let bytes = (0..s.len())
+            .step_by(2)
+            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(bad)?;
+        serde_json::from_slice(&bytes).map_err(|_| bad())
+    }
+}
+
+/// The condition that selects the rows after `cursor` in `sort` order. Postgres puts NULLs last
+/// ascending and first descending; the ORDER BY says so explicitly and this follows it.
+fn after(sort: &Sort, cursor: &Cursor, id_cast: &str, sql: &mut Sql) -> String {
+    let (cmp, id) = (if sort.desc { "<" } else { ">" }, "t.\"id\"");
+    if sort.is_id() {
+        let p = sql.param(Bind::text(cursor.id.clone()), id_cast);
+        return format!("{id} {cmp} {p}");
+    }
+    let col = format!("t.{}", sort.column.ident.quoted());
+    let cast = sort.column.cast;
+    match (&cursor.key, sort.column.not_null, sort.desc) {
+        (Some(k), true, _) | (Some(k), false, true) => {
+            let pk = sql.param(Bind::text(k.clone()), cast);
+            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
+            // Descending, NULLs came first and are behind us; the row comparison is NULL (not
+            // true) for them.
+            format!("({col}, {id}) {cmp} ({pk}, {pi})")
+        }
+        (Some(k), false, false) => {
+            let pk = sql.param(Bind::text(k.clone()), cast);
+            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
+            format!("(({col}, {id}) > ({pk}, {pi}) OR {col} IS NULL)")
+        }
+        (None, _, false) => {
+            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
+            format!("({col} IS NULL AND {id} > {pi})")
+        }
+        (None, _, true) => {
+            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
+            format!("(({col} IS NULL AND {id} < {pi}) OR {col} IS NOT NULL)")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+/// A list request, from the query string or the body of `POST .../rows/query`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    #[serde(default)]
+    pub filter: Value,
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub count: bool,
+}
+
+/// The statements of a list request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPlan {
+    /// Selects up to `limit + 1` rows as `(row, sort key text, id text)`; the extra row tells
+    /// whether there is a next page.
+    pub rows: Sql,
+    /// Counts the rows that match the filter, ignoring paging.
+    pub count: Option<Sql>,
+    pub limit: i64,
+    sort: String,
+}
+
+/// Builds the statements of a list request. Pure: checks every name and value first.
+pub fn plan_list(def: &TableDef, tables: &Tables, req: &ListRequest) -> Result<ListPlan, RowError> {
+    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(RowError::Query(format!(
+            "limit must be 1 to {MAX_LIMIT}, not {limit}"
+        )));
+    }
+    let offset = req.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(RowError::Query(format!(
+            "offset must be 0 or more, not {offset}"
+        )));
+    }
+    let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
+    if cursor.is_some() && req.offset.is_some() {
+        return Err(RowError::Query(
+            "page with either offset or cursor, not both".into(),
+        ));
+    }
+    let sort_spec = match (&req.sort, &cursor) {
+        (Some(s), Some(c)) if *s != c.sort => {
+            return Err(RowError::Cursor(format!(
+                "the cursor belongs to sort `{}`, not `{s}`",
+                c.sort
+            )));
+        }
+        (Some(s), _) => s.clone(),
+        (None, Some(c)) => c.sort.clone(),
+        (None, None) => "id".into(),
+    };
+    let sort = parse_sort(def, tables, &sort_spec).map_err(|e| match (e, &cursor) {
+        (_, Some(_)) if req.sort.is_none() => {
+            RowError::Cursor("the cursor's sort field no longer exists; start over".into())
+        }
+        (e, _) => e,
+    })?;
+    if let Some(c) = &cursor
+        && id_text(def, &c.id).is_none()
+    {
+        return Err(RowError::Cursor(
+            "the cursor is not one this API returned".into(),
+        ));
+    }
+    let filter = parse_filter(def, tables, &req.filter)?;
+    let id_cast = def.id_type.sql_type();
+
+    let mut rows = Sql::default();
+    let mut conds = Vec::new();
+    if let Some(f) = &filter {
+        conds.push(render(f, &mut rows));
+    }
+    if let Some(c) = &cursor {
+        conds.push(after(&sort, c, id_cast, &mut rows));
+    }
+    let where_ = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let (dir, nulls) = if sort.desc {
+        ("DESC", "NULLS FIRST")
+    } else {
+        ("ASC", "NULLS LAST")
+    };
+    let order = if sort.is_id() {
+        format!("t.\"id\" {dir}")
+    } else {
+        format!(
+            "t.{} {dir} {nulls}, t.\"id\" {dir}",
+            sort.column.ident.quoted()
+        )
+    };
+    let limit_p = rows.param(Bind::text((limit + 1).to_string()), "bigint");
+    let offset_sql = if offset > 0 {
+        format!(
+            " OFFSET {}",
+            rows.param(Bind::text(offset.to_string()), "bigint")
+        )
+    } else {
+        String::new()
+    };
+    rows.text = format!(
+        "SELECT {} AS row, t.{}::text AS sort_key, t.\"id\"::text AS id FROM {}{where_} ORDER BY {order} LIMIT {limit_p}{offset_sql}",
+        row_json(def),
+        sort.column.ident.quoted(),
+        from(def),
+    );
+
+    let count = req.count.then(|| {
+        let mut sql = Sql::default();
+        let where_ = match &filter {
+            Some(f) => format!(" WHERE {}", render(f, &mut sql)),
+            None => String::new(),
+        };
+        sql.text = format!("SELECT count(*) FROM {}{where_}", from(def));
+        sql
+    });
+    Ok(ListPlan {
+        rows,
+        count,
+        limit,
+        sort: sort.spec(),
+    })
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub rows: Vec<Row>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+/// Runs a planned list. Run it in [`snapshot`] when counting, so the page and the total agree.
+pub async fn list(
+    conn: &mut PgConnection,
+    def: &TableDef,
+    tables: &Tables,
+    plan: &ListPlan,
+) -> Result<Page, RowError> {
+    use sqlx::Row as _;
+    let fetched = plan
+        .rows
+        .query()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| from_db(e, def, tables, Write::Read))?;
+    let mut rows = Vec::with_capacity(fetched.len());
+    for r in &fetched {
+        let row: Json<Row> = r.try_get("row")?;
+        let key: Option<String> = r.try_get("sort_key")?;
+        let id: String = r.try_get("id")?;
+        rows.push((row.0, key, id));
+    }
+    let more = rows.len() as i64 > plan.limit;
+    rows.truncate(plan.limit as usize);
+    let next_cursor = match rows.last() {
+        Some((_, key, id)) if more => Some(
+            Cursor {
+                sort: plan.sort.clone(),
+                key: key.clone(),
+                id: id.clone(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    let total = match &plan.count {
+        Some(sql) => Some(
+            sql.query()
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| from_db(e, def, tables, Write::Read))?
+                .try_get::<i64, _>(0)?,
+        ),
+        None => None,
+    };
+    Ok(Page {
+        rows: rows.into_iter().map(|(r, _, _)| r).collect(),
+        next_cursor,
+        total,
+    })
+}
+
+/// A read-only transaction whose statements all see one snapshot (a page and its total).
+pub async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+/// A checked value for one column, ready to bind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnValue {
+    column: Ident,
+    cast: &'static str,
+    value: Option<String>,
+    password: bool,
+}
+
+/// Whether a write makes a row or changes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Insert,
+    Patch,
+}
+
+/// Checks a write body: an object of field → value. Reports every unknown, read-only and
+/// invalid field at once, and (for inserts) every required field left out. Values come back in
+/// the table's field order; passwords still in clear text ([`hash_passwords`]).
+pub fn check_values(
+    def: &TableDef,
+    tables: &Tables,
+    body: &Value,
+    kind: WriteKind,
+) -> Result<Vec<ColumnValue>, RowError> {
+    let Value::Object(given) = body else {
+        return Err(RowError::Invalid(vec![Problem::new(
+            "",
+            "expected an object of field values",
+        )]));
+    };
+    let mut problems = Vec::new();
+    for key in given.keys() {
+        if SYSTEM_COLUMNS.contains(&key.as_str()) {
+            problems.push(Problem::new(
+                format!("/{key}"),
+                format!("`{key}` is set by the database and cannot be written"),
+            ));
+        } else if def.field(key).is_none() {
+            problems.push(Problem::new(
+                format!("/{}", token(key)),
+                format!("table `{}` has no field `{key}`", def.name),
+            ));
+        }
+    }
+    let mut values = Vec::new();
+    for f in &def.fields {
+        let name = f.name.as_str();
+        let Some(spec) = def.column_spec(name, tables) else {
+            continue;
+        };
+        let Some(v) = given.get(name) else {
+            if kind == WriteKind::Insert && f.required && f.default.is_none() {
+                problems.push(Problem::new(format!("/{name}"), "a value is required"));
+            }
+            continue;
+        };
+        match value::from_json(&spec, v) {
+            Ok(Some(t)) if f.ty == FieldType::Password && t.is_empty() => {
+                problems.push(Problem::new(
+                    format!("/{name}"),
+                    "a password must not be empty",
+                ));
+            }
+            Ok(t) => values.push(ColumnValue {
+                column: f.name.clone(),
+                cast: spec.ty.cast_type(spec.target_id),
+                value: t,
+                password: f.ty == FieldType::Password,
+            }),
+            Err(message) => problems.push(Problem::new(format!("/{name}"), message)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(values)
+    } else {
+        Err(RowError::Invalid(problems))
+    }
+}
+
+/// Replaces clear-text passwords by their argon2id hashes.
+pub async fn hash_passwords(values: &mut [ColumnValue]) -> Result<(), RowError> {
+    for v in values.iter_mut().filter(|v| v.password) {
+        if let Some(clear) = v.value.take() {
+            v.value = Some(
+                crate::auth::hash_password(clear)
+                    .await
+                    .map_err(|e| RowError::Hash(e.to_string()))?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks a write body and hashes its passwords: everything a write needs before it touches
+/// the database.
+pub async fn prepare(
+    def: &TableDef,
+    tables: &Tables,
+    body: &Value,
+    kind: WriteKind,
+) -> Result<Vec<ColumnValue>, RowError> {
+    let mut values = check_values(def, tables, body, kind)?;
+    hash_passwords(&mut values).await?;
+    Ok(values)
+}
+
+fn id_condition(def: &TableDef, id: &RowId, sql: &mut Sql) -> String {
+    let p = sql.param(Bind::text(id.0.clone()), def.id_type.sql_type());
+    format!("t.\"id\" = {p}")
+}
+
+pub fn get_sql(def: &TableDef, id: &RowId) -> Sql {
+    let mut sql = Sql::default();
+    let cond = id_condition(def, id, &mut sql);
+    sql.text = format!("SELECT {} FROM {} WHERE {cond}", row_json(def), from(def));
+    sql
+}
+
+pub fn insert_sql(def: &TableDef, values: &[ColumnValue]) -> Sql {
+    let mut sql = Sql::default();
+    let target = super::ddl::qualified(&def.name);
+    sql.text = if values.is_empty() {
+        format!(
+            "INSERT INTO {target} AS t DEFAULT VALUES RETURNING {}",
+            row_json(def)
+        )
+    } else {
+        let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
+        let marks: Vec<String> = values
+            .iter()
+            .map(|v| sql.param(Bind::Text(v.value.clone()), v.cast))
+            .collect();
+        format!(
+            "INSERT INTO {target} AS t ({}) VALUES ({}) RETURNING {}",
+            cols.join(", "),
+            marks.join(", "),
+            row_json(def)
+        )
+    };
+    sql
+}
+
+/// An update of the given columns only. With none, a plain read: an empty patch changes
+/// nothing, not even `updated_at`.
+pub fn update_sql(def: &TableDef, id: &RowId, values: &[ColumnValue]) -> Sql {
+    if values.is_empty() {
+        return get_sql(def, id);
+    }
+    let mut sql = Sql::default();
+    let sets: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let p = sql.param(Bind::Text(v.value.clone()), v.cast);
+            format!("{} = {p}", v.column.quoted())
+        })
+        .collect();
+    let cond = id_condition(def, id, &mut sql);
+    sql.text = format!(
+        "UPDATE {} SET {} WHERE {cond} RETURNING {}",
+        from(def),
+        sets.join(", "),
+        row_json(def)
+    );
+    sql
+}
+
+pub fn delete_sql(def: &TableDef, id: &RowId) -> Sql {
+    let mut sql = Sql::default();
+    let cond = id_condition(def, id, &mut sql);
+    sql.text = format!("DELETE FROM {} WHERE {cond}", from(def));
+    sql
+}
+
+/// Checks the ids of a bulk delete, reporting every bad one.
+pub fn parse_ids(def: &TableDef, ids: &[Value]) -> Result<Vec<RowId>, RowError> {
+    if ids.len() > MAX_BULK_IDS {
+        return Err(RowError::TooManyIds(ids.len()));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    let mut problems = Vec::new();
+    for (i, v) in ids.iter().enumerate() {
+        match id_from_json(def, v) {
+            Some(id) => out.push(id),
+            None => problems.push(Problem::new(format!("/ids/{i}"), id_problem(def))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(RowError::InvalidId(problems))
+    }
+}
+
+/// One statement for all ids, so a bulk delete is all or nothing.
+pub fn delete_many_sql(def: &TableDef, ids: &[RowId]) -> Sql {
+    let mut sql = Sql::default();
+    let p = sql.param(
+        Bind::Array(ids.iter().map(|i| i.0.clone()).collect()),
+        &format!("{}[]", def.id_type.sql_type()),
+    );
+    sql.text = format!("DELETE FROM {} WHERE t.\"id\" = ANY({p})", from(def));
+    sql
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running statements
+
+/// Every table definition (reference targets and referencing tables are needed too).
+pub async fn tables(pool: &PgPool) -> Result<Tables, RowError> {
+    Ok(store::all(pool).await?)
+}
+
+/// The definition of table `name`, or `table.not_found`.
+pub fn table<'t>(tables: &'t Tables, name: &str) -> Result<&'t TableDef, RowError> {
+    tables
+        .get(name)
+        .ok_or_else(|| RowError::Table(TableError::NotFound(name.to_string())))
+}
+
+async fn one_row(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    def: &TableDef,
+    tables: &Tables,
+    write: Write,
+) -> Result<Option<Row>, RowError> {
+    use sqlx::Row as _;
+    let row = sql
+        .query()
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| from_db(e, def, tables, write))?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<Json<Row>, _>(0)?.0),
+        None => None,
+    })
+}
+
+pub async fn get(conn: &mut PgConnection, def: &TableDef, id: &RowId) -> Result<Row, RowError> {
+    one_row(conn, &get_sql(def, id), def, &Tables::new(), Write::Read)
+        .await?
+        .ok_or_else(|| RowError::NotFound(id.0.clone()))
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    def: &TableDef,
+    tables: &Tables,
+    values: &[ColumnValue],
+) -> Result<Row, RowError> {
+    one_row(conn, &insert_sql(def, values), def, tables, Write::Insert)
+        .await?
+        .ok_or_else(|| RowError::Db(sqlx::Error::RowNotFound))
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    def: &TableDef,
+    tables: &Tables,
+    id: &RowId,
+    values: &[ColumnValue],
+) -> Result<Row, RowError> {
+    one_row(
+        conn,
+        &update_sql(def, id, values),
+        def,
+        tables,
+        Write::Update,
+    )
+    .await?
+    .ok_or_else(|| RowError::NotFound(id.0.clone()))
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    def: &TableDef,
+    tables: &Tables,
+    id: &RowId,
+) -> Result<(), RowError> {
+    let done = delete_sql(def, id)
+        .query()
+        .execute(conn)
+        .await
+        .map_err(|e| from_db(e, def, tables, Write::Delete))?;
+    if done.rows_affected() == 0 {
+        return Err(RowError::NotFound(id.0.clone()));
+    }
+    Ok(())
+}
+
+/// Deletes every row with one of `ids`; returns how many there were.
+pub async fn delete_many(
+    conn: &mut PgConnection,
+    def: &TableDef,
+    tables: &Tables,
+    ids: &[RowId],
+) -> Result<u64, RowError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let done = delete_many_sql(def, ids)
+        .query()
+        .execute(conn)
+        .await
+        .map_err(|e| from_db(e, def, tables, Write::Delete))?;
+    Ok(done.rows_affected())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database errors
+
+/// What the failed statement was doing, to explain a constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Read,
+    Insert,
+    Update,
+    Delete,
+}
+
+/// The table and field a generated constraint name (`<table id>_<field id>_<suffix>`) belongs to.
+fn constraint_field<'t>(
+    tables: impl IntoIterator<Item = &'t TableDef>,
+    name: &str,
+    suffix: &str,
+) -> Option<(&'t TableDef, &'t super::def::FieldDef)> {
+    tables.into_iter().find_map(|t| {
+        t.fields
+            .iter()
+            .find(|f| name == format!("{}_{}_{suffix}", t.id, f.id))
+            .map(|f| (t, f))
+    })
+}
+
+/// The fields of a unique table index by its generated name.
+fn constraint_index<'t>(def: &'t TableDef, name: &str) -> Option<&'t [Ident]> {
+    def.indexes
+        .iter()
+        .find(|ix| name == format!("{}_{}_idx", def.id, ix.id))
+        .map(|ix| ix.fields.as_slice())
+}
+
+/// Sorts a database error into what the client did wrong and what went wrong inside, by
+/// SQLSTATE and constraint name.
+fn from_db(e: sqlx::Error, def: &TableDef, tables: &Tables, write: Write) -> RowError {
+    let sqlx::Error::Database(db) = &e else {
+        return RowError::Db(e);
+    };
+    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+    let constraint = crate::catalog::violated_constraint(&e).unwrap_or("");
+    let this = std::iter::once(def);
+    match code.as_str() {
+        // unique_violation
+        "23505" => {
+            let problems = if let Some((_, f)) = constraint_field(this, constraint, "key") {
+                vec![Problem::new(
+                    format!("/{}", f.name),
+                    format!("another row already has this `{}`", f.name),
+                )]
+            } else if let Some(fields) = constraint_index(def, constraint) {
+                let names: Vec<&str> = fields.iter().map(Ident::as_str).collect();
+                fields
+                    .iter()
+                    .map(|f| {
+                        Problem::new(
+                            format!("/{f}"),
+                            format!(
+                                "another row already has these values of ({})",
+                                names.join(", ")
+                            ),
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![Problem::new("", "another row already has these values")]
+            };
+            RowError::Conflict(problems)
+        }
+        // foreign_key_violation
+        "23503" if write == Write::Delete => {
+            let by = constraint_field(tables.values().chain(this), constraint, "fkey")
+                .map(|(t, f)| format!(" by `{}.{}`", t.name, f.name))
+                .unwrap_or_default();
+            RowError::Reference(vec![Problem::new(
+                "",
+                format!(
+                    "the row is still referenced{by}; delete or change the referencing rows first"
+                ),
+            )])
+        }
+        "23503" => {
+            let problem = match constraint_field(this, constraint, "fkey") {
+                Some((_, f)) => Problem::new(
+                    format!("/{}", f.name),
+                    format!(
+                        "there is no row with this id in `{}`",
+                        f.table.as_ref().map(Ident::as_str).unwrap_or("?")
+                    ),
+                ),
+                None => Problem::new("", "a referenced row does not exist"),
+            };
+            RowError::Reference(vec![problem])
+        }
+        // check_violation: the enum and email checks, which values are checked against first
+        "23514" => {
+            let problem = [
+                ("enum", "is not one of the allowed values"),
+                ("email", "is not an email address"),
+            ]
+            .iter()
+            .find_map(|(suffix, what)| {
+                constraint_field(this.clone(), constraint, suffix)
+                    .map(|(_, f)| Problem::new(format!("/{}", f.name), format!("the value {what}")))
+            })
+            .unwrap_or_else(|| Problem::new("", "the row violates a check constraint"));
+            RowError::Invalid(vec![problem])
+        }
+        // not_null_violation
+        "23502" => {
+            let col = db
+                .try_downcast_ref::<PgDatabaseError>()
+                .and_then(|p| p.column())
+                .unwrap_or("");
+            RowError::Invalid(vec![Problem::new(
+                if col.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{col}")
+                },
+                "a value is required",
+            )])
+        }
+        // data exceptions: a checked value Postgres still refuses (a date out of its range,
+        // a number too large for its column). The message names the value, never SQL.
+        c if c.starts_with("22") && write != Write::Delete => {
+            RowError::Invalid(vec![Problem::new(
+                "",
+                format!("the database refused a value: {}", db.message()),
+            )])
+        }
+        _ => RowError::Db(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn todos() -> TableDef {
+        serde_json::from_value(json!({
+            "id": "t_000000000001",
+            "name": "todos",
+            "fields": [
+                {"id": "f_00000000000a", "name": "title", "type": "text", "required": true},
+                {"id": "f_00000000000b", "name": "done", "type": "boolean", "required": true, "default": false},
+                {"id": "f_00000000000c", "name": "priority", "type": "integer"},
+                {"id": "f_00000000000d", "name": "secret", "type": "password"},
+                {"id": "f_00000000000e", "name": "meta", "type": "json"},
+                {"id": "f_00000000000f", "name": "level", "type": "enum", "values": ["low", "high"]},
+                {"id": "f_000000000010", "name": "owner", "type": "reference", "table": "people"}
+            ]
+        }))
+        .expect("a valid definition")
+    }
+
+    fn tables() -> Tables {
+        let people: TableDef = serde_json::from_value(
+            json!({"id": "t_000000000002", "name": "people", "id_type": "uuid", "fields": []}),
+        )
+        .expect("people");
+        [
+            ("todos".to_string(), todos()),
+            ("people".to_string(), people),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn filter(doc: Value) -> Result<(String, Vec<Bind>), RowError> {
+        let def = todos();
+        let f = parse_filter(&def, &tables(), &doc)?.expect("a filter");
+        let mut sql = Sql::default();
+        let text = render(&f, &mut sql);
+        Ok((text, sql.binds))
+    }
+
+    fn t(s: &str) -> Bind {
+        Bind::text(s)
+    }
+
+    fn pointers_of(e: &RowError) -> Vec<&str> {
+        e.problems().iter().map(|p| p.pointer.as_str()).collect()
+    }
+
+    #[test]
+    fn nested_and_or_renders_in_order_with_binds_in_placeholder_order() {
+        let (sql, binds) = filter(json!({"and": [
+            {"field": "done", "op": "eq", "value": false},
+            {"or": [
+                {"field": "title", "op": "contains", "value": "milk"},
+                {"field": "priority", "op": "ge", "value": 3}
+            ]}
+        ]}))
+        .expect("valid");
+        assert_eq!(
+            sql,
+            "(t.\"done\" = $1::boolean AND (t.\"title\" ILIKE $2::text OR t.\"priority\" >= $3::bigint))"
+        );
+        assert_eq!(binds, [t("false"), t("%milk%"), t("3")]);
+    }
+
+    #[test]
+    fn every_op_has_its_sql() {
+        let cases = [
+            (
+                json!({"field": "priority", "op": "ne", "value": 1}),
+                "t.\"priority\" IS DISTINCT FROM $1::bigint",
+            ),
+            (
+                json!({"field": "priority", "op": "lt", "value": 1}),
+                "t.\"priority\" < $1::bigint",
+            ),
+            (
+                json!({"field": "priority", "op": "le", "value": 1}),
+                "t.\"priority\" <= $1::bigint",
+            ),
+            (
+                json!({"field": "created_at", "op": "gt", "value": "2026-01-01T00:00:00Z"}),
+                "t.\"created_at\" > $1::timestamptz",
+            ),
+            (
+                json!({"field": "level", "op": "in", "value": ["low", "high"]}),
+                "t.\"level\" = ANY($1::text[])",
+            ),
+            (
+                json!({"field": "title", "op": "starts_with", "value": "a"}),
+                "t.\"title\" LIKE $1::text",
+            ),
+            (
+                json!({"field": "owner", "op": "is_null", "value": true}),
+                "t.\"owner\" IS NULL",
+            ),
+            (
+                json!({"field": "owner", "op": "is_null", "value": false}),
+                "t.\"owner\" IS NOT NULL",
+            ),
+            (
+                json!({"field": "meta", "op": "eq", "value": {"a": 1}}),
+                "t.\"meta\" = $1::jsonb",
+            ),
+            (
+                json!({"field": "owner", "op": "eq", "value": "0b3c2f1e-8d4a-4c7b-9e2f-1a2b3c4d5e6f"}),
+                "t.\"owner\" = $1::uuid",
+            ),
+            (json!({"and": []}), "TRUE"),
+            (json!({"or": []}), "FALSE"),
+        ];
+        for (doc, want) in cases {
+            let (sql, _) = filter(doc.clone()).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            assert_eq!(sql, want, "{doc}");
+        }
+        let (_, binds) =
+            filter(json!({"field": "id", "op": "in", "value": [3, 1]})).expect("valid");
+        assert_eq!(binds, [Bind::Array(vec!["3".into(), "1".into()])]);
+    }
+
+    #[test]
+    fn like_patterns_match_percent_underscore_and_backslash_literally() {
+        assert_eq!(escape_like(r"50%_off\now"), r"50\%\_off\\now");
+        let (sql, binds) = filter(json!({"field": "title", "op": "starts_with", "value": "100%_"}))
+            .expect("valid");
+        assert_eq!(sql, "t.\"title\" LIKE $1::text");
+        assert_eq!(binds, [t(r"100\%\_%")]);
+        let (_, binds) =
+            filter(json!({"field": "title", "op": "contains", "value": r"a\b"})).expect("valid");
+        assert_eq!(binds, [t(r"%a\\b%")]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_pointers() {
+        let e = filter(json!({"or": [
+            {"field": "title", "op": "eq", "value": "x"},
+            {"field": "nope", "op": "eq", "value": 1},
+            {"field": "title\"; DROP TABLE x; --", "op": "eq", "value": 1}
+        ]}))
+        .expect_err("unknown fields");
+        assert!(matches!(e, RowError::UnknownField(_)), "{e:?}");
+        assert_eq!(
+            pointers_of(&e),
+            ["/filter/or/1/field", "/filter/or/2/field"]
+        );
+    }
+
+    #[test]
+    fn password_fields_cannot_be_filtered_or_sorted() {
+        let e = filter(json!({"field": "secret", "op": "eq", "value": "hunter2"}))
+            .expect_err("refused");
+        assert!(matches!(e, RowError::Filter(_)), "{e:?}");
+        assert_eq!(pointers_of(&e), ["/filter/field"]);
+        let e = filter(json!({"field": "secret", "op": "is_null", "value": true}))
+            .expect_err("refused");
+        assert!(matches!(e, RowError::Filter(_)));
+        let req = ListRequest {
+            sort: Some("-secret".into()),
+            ..ListRequest::default()
+        };
+        assert!(matches!(
+            plan_list(&todos(), &tables(), &req),
+            Err(RowError::Query(_))
+        ));
+    }
+
+    #[test]
+    fn nesting_deeper_than_four_groups_is_refused() {
+        let leaf = json!({"field": "done", "op": "eq", "value": true});
+        let nest = |n: usize| (0..n).fold(leaf.clone(), |inner, _| json!({"and": [inner]}));
+        assert!(filter(nest(4)).is_ok());
+        let e = filter(nest(5)).expect_err("too deep");
+        assert!(matches!(e, RowError::Filter(_)));
+        assert_eq!(pointers_of(&e), ["/filter/and/0/and/0/and/0/and/0"]);
+    }
+
+    #[test]
+    fn more_than_fifty_conditions_are_refused() {
+        let leaf = json!({"field": "done", "op": "eq", "value": true});
+        assert!(filter(json!({"or": vec![leaf.clone(); 50]})).is_ok());
+        let e = filter(json!({"or": vec![leaf; 51]})).expect_err("too many");
+        assert_eq!(pointers_of(&e), ["/filter"]);
+        let unknown = json!({"field": "nope", "op": "eq", "value": 1});
+        let e = filter(json!({"or": vec![unknown; 5000]})).expect_err("too many");
+        assert_eq!(
+            e.problems().len(),
+            MAX_CONDITIONS + 1,
+            "the answer stays small"
+        );
+    }
+
+    #[test]
+    fn bad_ops_and_values_are_all_reported() {
+        let e = filter(json!({"and": [
+            {"field": "priority", "op": "like", "value": 1},
+            {"field": "priority", "op": "eq", "value": "3"},
+            {"field": "priority", "op": "contains", "value": "3"},
+            {"field": "meta", "op": "lt", "value": 1},
+            {"field": "title", "op": "eq", "value": null},
+            {"field": "level", "op": "in", "value": ["low", "mid"]},
+            {"field": "done", "op": "is_null", "value": "yes"},
+            {"field": "done", "op": "eq"},
+            {"field": "done", "op": "eq", "value": true, "extra": 1},
+            [1]
+        ]}))
+        .expect_err("bad");
+        assert!(matches!(e, RowError::Filter(_)), "{e:?}");
+        assert_eq!(
+            pointers_of(&e),
+            [
+                "/filter/and/0/op",
+                "/filter/and/1/value",
+                "/filter/and/2/op",
+                "/filter/and/3/op",
+                "/filter/and/4/value",
+                "/filter/and/5/value/1",
+                "/filter/and/6/value",
+                "/filter/and/7",
+                "/filter/and/8/extra",
+                "/filter/and/9"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_without_options_sorts_by_id_and_fetches_one_extra_row() {
+        let plan = plan_list(&todos(), &tables(), &ListRequest::default()).expect("plan");
+        assert_eq!(
+            plan.rows.text,
+            "SELECT (to_jsonb(t) - ARRAY['secret']::text[]) AS row, t.\"id\"::text AS sort_key, t.\"id\"::text AS id \
+             FROM \"app\".\"todos\" AS t ORDER BY t.\"id\" ASC LIMIT $1::bigint"
+        );
+        assert_eq!(plan.rows.binds, [t("51")]);
+        assert_eq!(plan.count, None);
+    }
+
+    #[test]
+    fn filter_cursor_limit_and_offset_bind_in_order_and_count_shares_the_filter() {
+        let def = todos();
+        let req = ListRequest {
+            filter: json!({"field": "title", "op": "contains", "value": "x"}),
+            sort: Some("-priority".into()),
+            limit: Some(10),
+            cursor: Some(
+                Cursor {
+                    sort: "-priority".into(),
+                    key: Some("5".into()),
+                    id: "42".into(),
+                }
+                .encode(),
+            ),
+            count: true,
+            ..ListRequest::default()
+        };
+        let plan = plan_list(&def, &tables(), &req).expect("plan");
+        assert!(
+            plan.rows.text.ends_with(
+                "WHERE t.\"title\" ILIKE $1::text AND (t.\"priority\", t.\"id\") < ($2::bigint, $3::bigint) \
+                 ORDER BY t.\"priority\" DESC NULLS FIRST, t.\"id\" DESC LIMIT $4::bigint"
+            ),
+            "{}",
+            plan.rows.text
+        );
+        assert_eq!(plan.rows.binds, [t("%x%"), t("5"), t("42"), t("11")]);
+        let count = plan.count.expect("count");
+        assert_eq!(
+            count.text,
+            "SELECT count(*) FROM \"app\".\"todos\" AS t WHERE t.\"title\" ILIKE $1::text"
+        );
+        assert_eq!(count.binds, [t("%x%")]);
+
+        let req = ListRequest {
+            offset: Some(20),
+            ..ListRequest::default()
+        };
+        let plan = plan_list(&def, &tables(), &req).expect("plan");
+        assert!(
+            plan.rows
+                .text
+                .ends_with("LIMIT $1::bigint OFFSET $2::bigint")
+        );
+        assert_eq!(plan.rows.binds, [t("51"), t("20")]);
+    }
+
+    #[test]
+    fn keyset_conditions_respect_nulls_and_direction() {
+        let def = todos();
+        let ts = tables();
+        let sort = |s: &str| parse_sort(&def, &ts, s).expect("sort");
+        let cur = |key: Option<&str>| Cursor {
+            sort: String::new(),
+            key: key.map(String::from),
+            id: "7".into(),
+        };
+        let cases = [
+            ("id", None, "t.\"id\" > $1::bigint"),
+            ("-id", None, "t.\"id\" < $1::bigint"),
+            (
+                "title",
+                Some("b"),
+                "(t.\"title\", t.\"id\") > ($1::text, $2::bigint)",
+            ),
+            (
+                "priority",
+                Some("3"),
+                "((t.\"priority\", t.\"id\") > ($1::bigint, $2::bigint) OR t.\"priority\" IS NULL)",
+            ),
+            (
+                "priority",
+                None,
+                "(t.\"priority\" IS NULL AND t.\"id\" > $1::bigint)",
+            ),
+            (
+                "-priority",
+                Some("3"),
+                "(t.\"priority\", t.\"id\") < ($1::bigint, $2::bigint)",
+            ),
+            (
+                "-priority",
+                None,
+                "((t.\"priority\" IS NULL AND t.\"id\" < $1::bigint) OR t.\"priority\" IS NOT NULL)",
+            ),
+        ];
+        for (s, key, want) in cases {
+            let mut sql = Sql::default();
+            assert_eq!(
+                after(&sort(s), &cur(key), "bigint", &mut sql),
+                want,
+                "{s} {key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paging_options_are_checked() {
+        let (def, ts) = (todos(), tables());
+        let plan = |req: ListRequest| plan_list(&def, &ts, &req);
+        for limit in [0, 1001, -1] {
+            assert!(matches!(
+                plan(ListRequest {
+                    limit: Some(limit),
+                    ..Default::default()
+                }),
+                Err(RowError::Query(_))
+            ));
+        }
+        assert!(matches!(
+            plan(ListRequest {
+                offset: Some(-1),
+                ..Default::default()
+            }),
+            Err(RowError::Query(_))
+        ));
+        assert!(matches!(
+            plan(ListRequest {
+                sort: Some("nope".into()),
+                ..Default::default()
+            }),
+            Err(RowError::UnknownField(_))
+        ));
+        assert!(matches!(
+            plan(ListRequest {
+                sort: Some("meta".into()),
+                ..Default::default()
+            }),
+            Err(RowError::Query(_))
+        ));
+        let cursor = Cursor {
+            sort: "title".into(),
+            key: Some("a".into()),
+            id: "1".into(),
+        }
+        .encode();
+        assert!(matches!(
+            plan(ListRequest {
+                cursor: Some(cursor.clone()),
+                offset: Some(0),
+                ..Default::default()
+            }),
+            Err(RowError::Query(_))
+        ));
+        assert!(matches!(
+            plan(ListRequest {
+                cursor: Some(cursor.clone()),
+                sort: Some("-title".into()),
+                ..Default::default()
+            }),
+            Err(RowError::Cursor(_))
+        ));
+        // The cursor carries its sort.
+        let p = plan(ListRequest {
+            cursor: Some(cursor),
+            ..Default::default()
+        })
+        .expect("plan");
+        assert!(
+            p.rows.text.contains("ORDER BY t.\"title\" ASC"),
+            "{}",
+            p.rows.text
+        );
+        for bad in [
+            "zz",
+            "abc",
+            "7b7d",
+            &Cursor {
+                sort: "id".into(),
+                key: None,
+                id: "x".into(),
+            }
+            .encode(),
+        ] {
+            assert!(
+                matches!(
+                    plan(ListRequest {
+                        cursor: Some(bad.to_string()),
+                        ..Default::default()
+                    }),
+                    Err(RowError::Cursor(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor {
+            sort: "-title".into(),
+            key: Some("it's \"quoted\" ünïcode".into()),
+            id: "12".into(),
+        };
+        let s = c.encode();
+        assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(Cursor::decode(&s).expect("decodes"), c);
+    }
+
+    #[test]
+    fn writes_report_every_unknown_read_only_missing_and_bad_field() {
+        let e = check_values(
+            &todos(),
+            &tables(),
+            &json!({"id": 3, "priority": "high", "level": "mid", "nope/x": 1, "secret": ""}),
+            WriteKind::Insert,
+        )
+        .expect_err("bad");
+        assert!(matches!(e, RowError::Invalid(_)));
+        assert_eq!(
+            pointers_of(&e),
+            [
+                "/id",
+                "/nope~1x",
+                "/title",
+                "/priority",
+                "/secret",
+                "/level"
+            ]
+        );
+        // A patch needs no required field, but cannot null one.
+        let e = check_values(
+            &todos(),
+            &tables(),
+            &json!({"title": null}),
+            WriteKind::Patch,
+        )
+        .expect_err("bad");
+        assert_eq!(pointers_of(&e), ["/title"]);
+        assert!(check_values(&todos(), &tables(), &json!({}), WriteKind::Patch).is_ok());
+        assert!(check_values(&todos(), &tables(), &json!([1]), WriteKind::Patch).is_err());
+    }
+
+    #[test]
+    fn writes_bind_checked_values_in_field_order() {
+        let def = todos();
+        let values = check_values(
+            &def,
+            &tables(),
+            &json!({"priority": 2, "title": "x'); DROP TABLE todos; --", "owner": "0B3C2F1E-8D4A-4C7B-9E2F-1A2B3C4D5E6F"}),
+            WriteKind::Insert,
+        )
+        .expect("valid");
+        let sql = insert_sql(&def, &values);
+        assert_eq!(
+            sql.text,
+            "INSERT INTO \"app\".\"todos\" AS t (\"title\", \"priority\", \"owner\") VALUES ($1::text, $2::bigint, $3::uuid) \
+             RETURNING (to_jsonb(t) - ARRAY['secret']::text[])"
+        );
+        assert_eq!(sql.binds[0], t("x'); DROP TABLE todos; --"));
+        let id = parse_id(&def, "9").expect("id");
+        let sql = update_sql(&def, &id, &values[1..2]);
+        assert_eq!(
+            sql.text,
+            "UPDATE \"app\".\"todos\" AS t SET \"priority\" = $1::bigint WHERE t.\"id\" = $2::bigint \
+             RETURNING (to_jsonb(t) - ARRAY['secret']::text[])"
+        );
+        assert_eq!(sql.binds, [t("2"), t("9")]);
+    }
+
+    #[test]
+    fn ids_are_checked_against_the_id_type() {
+        let def = todos();
+        assert!(parse_id(&def, "12").is_ok());
+        for bad in ["abc", "1.5", "", "99999999999999999999", "1; DROP"] {
+            assert!(
+                matches!(parse_id(&def, bad), Err(RowError::InvalidId(_))),
+                "{bad}"
+            );
+        }
+        let people = &tables()["people"];
+        assert!(parse_id(people, "0b3c2f1e-8d4a-4c7b-9e2f-1a2b3c4d5e6f").is_ok());
+        assert!(parse_id(people, "12").is_err());
+        let e = parse_ids(&def, &[json!(1), json!("2"), json!("x"), json!(1.5)]).expect_err("bad");
+        assert_eq!(pointers_of(&e), ["/ids/2", "/ids/3"]);
+        let ids = parse_ids(&def, &[json!(1), json!("2")]).expect("ids");
+        let sql = delete_many_sql(&def, &ids);
+        assert_eq!(
+            sql.text,
+            "DELETE FROM \"app\".\"todos\" AS t WHERE t.\"id\" = ANY($1::bigint[])"
+        );
+        assert_eq!(sql.binds, [Bind::Array(vec!["1".into(), "2".into()])]);
+        assert!(matches!(
+            parse_ids(&def, &vec![json!(1); MAX_BULK_IDS + 1]),
+            Err(RowError::TooManyIds(_))
+        ));
+    }
+
+    #[test]
+    fn generated_constraint_names_lead_back_to_their_field() {
+        let def = todos();
+        let ts = tables();
+        let (t, f) = constraint_field(ts.values(), "t_000000000001_f_000000000010_fkey", "fkey")
+            .expect("found");
+        assert_eq!((t.name.as_str(), f.name.as_str()), ("todos", "owner"));
+        assert!(constraint_field(std::iter::once(&def), "todos_pkey", "key").is_none());
+    }
+}
