@@ -87,6 +87,10 @@ pub struct TableDef {
     pub fields: Vec<FieldDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<IndexDef>,
+    /// Accepted and ignored, so a definition read from the API can be sent back as it is; the
+    /// version a change expects travels in `If-Match`.
+    #[serde(default, skip_serializing)]
+    pub version: Option<serde_json::Value>,
 }
 
 /// One problem with a table definition, pointing into the request body.
