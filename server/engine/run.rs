@@ -40,21 +40,77 @@ pub struct Response {
 
 /// Where a node sends the run next.
 pub enum Step {
-    Next { to: usize, bind: Option<Value> },
+    Next {
+        /// The port that fired.
+        port: &'static str,
+        to: usize,
+        bind: Option<Value>,
+    },
     Done(Response),
 }
 
+/// One node of a debug run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TraceEntry {
+    pub node: String,
+    #[serde(rename = "type")]
+    pub node_type: &'static str,
+    /// The port that fired (`error` when the node failed and a handler took over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<&'static str>,
+    pub duration_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// How a debug run treats its writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Commit the writes as a real request would; otherwise roll everything back.
+    pub commit: bool,
+}
+
 /// Runs a program for one request.
-pub async fn run(program: &Program, rt: &Runtime, mut req: Request) -> Result<Response, RunError> {
-    program
-        .check_input(&mut req.params, &mut req.query, &req.body)
-        .map_err(RunError::Input)?;
+pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Response, RunError> {
+    run_inner(program, rt, req, None, true).await
+}
+
+/// Runs a program with a trace of every node, for the editor's debug runs.
+pub async fn run_traced(program: &Program, rt: &Runtime, req: Request, opts: RunOptions) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+    let mut trace = Vec::new();
+    let result = run_inner(program, rt, req, Some(&mut trace), opts.commit).await;
+    (result, trace)
+}
+
+async fn run_inner(
+    program: &Program,
+    rt: &Runtime,
+    mut req: Request,
+    trace: Option<&mut Vec<TraceEntry>>,
+    commit: bool,
+) -> Result<Response, RunError> {
+    program.check_input(&mut req.params, &mut req.query, &req.body).map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
-    match tokio::time::timeout_at(deadline.into(), walk(program, rt, req, deadline)).await {
+    match tokio::time::timeout_at(deadline.into(), walk(program, rt, req, deadline, trace, commit)).await {
         Ok(result) => result,
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
     }
+}
+
+/// The value of `error` in an error handler.
+fn error_value(e: &RunError, node: &str) -> Value {
+    serde_json::json!({"code": e.code(), "message": e.to_string(), "status": e.status(), "node": node})
+}
+
+/// Failures a flow may handle. Timeouts end the request; a missing row and invalid input
+/// have their own ports and default answers.
+fn handleable(e: &RunError) -> bool {
+    !matches!(e, RunError::Timeout | RunError::NotFound { .. } | RunError::Input(_))
 }
 
 async fn walk(
@@ -62,6 +118,8 @@ async fn walk(
     rt: &Runtime,
     req: Request,
     deadline: Instant,
+    mut trace: Option<&mut Vec<TraceEntry>>,
+    commit: bool,
 ) -> Result<Response, RunError> {
     let request = serde_json::json!({
         "params": req.params, "query": req.query, "body": req.body, "headers": req.headers,
@@ -70,25 +128,69 @@ async fn walk(
     scope.push_constant_dynamic("request", to_dynamic("request", &request)?);
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
+    let plan = &program.plan;
     let mut cx = Cx {
         rt,
         program,
         scope,
-        db: Db {
-            pool: &rt.db,
-            tx: None,
-            writes: program.plan.writes(),
-        },
+        db: Db { pool: &rt.db, tx: None, writes: plan.writes() },
         deadline,
         node: 0,
+        input: None,
+        tracing: trace.is_some(),
     };
-    let mut at = program.plan.entry;
-    // The graph is acyclic, so a run visits each node at most once.
-    for _ in 0..=program.plan.nodes.len() {
+    let mut at = plan.entry;
+    let mut in_handler = false;
+    // The graph is acyclic, so a run visits each node at most once (plus one handler path).
+    for _ in 0..=(2 * plan.nodes.len()) {
         cx.node = at;
-        let node = &program.plan.nodes[at];
-        match nodes::run(&node.op, &mut cx).await? {
-            Step::Next { to, bind } => {
+        cx.input = None;
+        let node = &plan.nodes[at];
+        let started = Instant::now();
+        let outcome = nodes::run(&node.op, &mut cx).await;
+        let mut entry = trace.as_ref().map(|_| TraceEntry {
+            node: node.id.clone(),
+            node_type: node.op.type_name(),
+            port: None,
+            duration_us: started.elapsed().as_micros() as u64,
+            input: cx.input.take(),
+            output: None,
+            error: None,
+        });
+        let step = match outcome {
+            Ok(step) => step,
+            Err(e) if handleable(&e) && (node.error.is_some() || (plan.on_error.is_some() && !in_handler)) => {
+                let value = error_value(&e, &node.id);
+                if let Some(t) = entry.as_mut() {
+                    t.port = Some("error");
+                    t.error = Some(value.clone());
+                }
+                cx.scope.push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
+                at = match node.error {
+                    Some(to) => to,
+                    None => {
+                        in_handler = true;
+                        plan.on_error.unwrap_or(at)
+                    }
+                };
+                push(&mut trace, entry);
+                continue;
+            }
+            Err(e) => {
+                if let Some(t) = entry.as_mut() {
+                    t.error = Some(error_value(&e, &node.id));
+                }
+                push(&mut trace, entry);
+                return Err(e);
+            }
+        };
+        match step {
+            Step::Next { port, to, bind } => {
+                if let Some(t) = entry.as_mut() {
+                    t.port = Some(port);
+                    t.output = bind.as_ref().map(redact);
+                }
+                push(&mut trace, entry);
                 if let (Some(name), Some(value)) = (&node.bind, bind) {
                     let d = to_dynamic(&node.id, &value)?;
                     cx.scope.push_constant_dynamic(name.clone(), d);
@@ -96,21 +198,41 @@ async fn walk(
                 at = to;
             }
             Step::Done(response) => {
-                let keep = response.status < 400
-                    || (response.status < 500
-                        && matches!(node.op, crate::flow::Op::Respond { .. }));
-                cx.db
-                    .finish(keep)
-                    .await
-                    .map_err(|e| RunError::from_db(&node.id, e))?;
+                if let Some(t) = entry.as_mut() {
+                    t.output = Some(serde_json::json!({"status": response.status, "body": redact(&response.body)}));
+                }
+                push(&mut trace, entry);
+                let keep = commit
+                    && (response.status < 400
+                        || (response.status < 500 && matches!(node.op, crate::flow::Op::Respond { .. })));
+                cx.db.finish(keep).await.map_err(|e| RunError::from_db(&node.id, e))?;
                 return Ok(response);
             }
         }
     }
-    Err(RunError::Type {
-        node: program.plan.nodes[at].id.clone(),
-        message: "the flow did not end".into(),
-    })
+    Err(RunError::Type { node: plan.nodes[at].id.clone(), message: "the flow did not end".into() })
+}
+
+fn push(trace: &mut Option<&mut Vec<TraceEntry>>, entry: Option<TraceEntry>) {
+    if let (Some(t), Some(e)) = (trace.as_mut(), entry) {
+        t.push(e);
+    }
+}
+
+/// Largest value a trace keeps per node, as JSON text.
+const TRACE_VALUE_LIMIT: usize = 16 * 1024;
+
+/// A value as a trace may show it: cut down when large.
+fn redact(v: &Value) -> Value {
+    let text = v.to_string();
+    if text.len() <= TRACE_VALUE_LIMIT {
+        return v.clone();
+    }
+    let mut cut = TRACE_VALUE_LIMIT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    serde_json::json!({"truncated": true, "bytes": text.len(), "preview": &text[..cut]})
 }
 
 fn to_dynamic(node: &str, v: &Value) -> Result<Dynamic, RunError> {
@@ -129,6 +251,9 @@ pub struct Cx<'a> {
     pub deadline: Instant,
     /// Index of the running node.
     pub node: usize,
+    /// What the running node worked on, for the trace (set only when tracing).
+    pub input: Option<Value>,
+    pub tracing: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -167,6 +292,20 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Records what the node works on, when a trace is being kept.
+    pub fn note_input(&mut self, make: impl FnOnce() -> Value) {
+        if self.tracing {
+            self.input = Some(make());
+        }
+    }
+
+    /// Whether a failure of the running node is handled by the flow (its `error` port or the
+    /// flow's `on_error`), so its statement must not abort the request's transaction.
+    pub fn failure_handled(&self) -> bool {
+        let plan = &self.program.plan;
+        plan.nodes[self.node].error.is_some() || plan.on_error.is_some()
+    }
+
     /// Runs the node's statement; `guarded` wraps it in a savepoint so a refused write (wired to
     /// a `conflict` port) does not abort the request's transaction.
     pub async fn fetch(
@@ -179,6 +318,7 @@ impl<'a> Cx<'a> {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
         };
+        let guarded = guarded || self.failure_handled();
         self.db
             .one(sql, binds, guarded)
             .await

@@ -6,8 +6,8 @@
 
 use super::canonical;
 use super::diag::{Diagnostic, seg};
-use super::expr::{BUILTINS, ExprCompiler, base_engine};
-use super::nodes::{self, NodeCx, NodeType, TableCatalog};
+use super::expr::{ExprCompiler, RESERVED, base_engine};
+use super::nodes::{self, ERROR_PORT, NodeCx, NodeType, TableCatalog};
 use super::plan::{Endpoint, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use serde_json::Value;
@@ -87,12 +87,12 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
             }
         }
         let bind = raw.get("as").and_then(Value::as_str);
-        if let Some(name) = bind.filter(|b| BUILTINS.contains(b)) {
+        if let Some(name) = bind.filter(|b| RESERVED.contains(b)) {
             diags.push(
                 Diagnostic::new(
                     "flow.reserved_name",
                     format!("{at}/as"),
-                    format!("`{name}` is a built-in name"),
+                    format!("`{name}` is a reserved name"),
                 )
                 .at_node(id),
             );
@@ -171,10 +171,22 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
             format!("entry `{entry_id}` is not a node of this flow"),
         ));
     }
+    let on_error_id = doc.get("on_error").and_then(Value::as_str);
+    let on_error = on_error_id.and_then(|id| index.get(id).copied());
+    if let (Some(id), None) = (on_error_id, on_error) {
+        diags.push(Diagnostic::new(
+            "flow.unknown_on_error",
+            "/on_error",
+            format!("on_error `{id}` is not a node of this flow"),
+        ));
+    }
+    let roots: Vec<usize> = entry.into_iter().chain(on_error).collect();
     let mut reachable = vec![false; graph.len()];
-    if let Some(e) = entry {
-        let mut queue = VecDeque::from([e]);
-        reachable[e] = true;
+    if entry.is_some() {
+        let mut queue: VecDeque<usize> = roots.iter().copied().collect();
+        for &r in &roots {
+            reachable[r] = true;
+        }
         while let Some(n) = queue.pop_front() {
             for edge in &graph[n].edges {
                 if !reachable[edge.to] {
@@ -183,33 +195,31 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 }
             }
         }
-        for (i, node) in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]) {
-            let _ = i;
-            let msg = format!(
-                "node `{}` cannot be reached from the entry `{entry_id}`",
-                node.id
-            );
+        for node in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]).map(|(_, n)| n) {
+            let msg = format!("node `{}` cannot be reached from the entry `{entry_id}`", node.id);
             diags.push(
-                Diagnostic::new(
-                    "flow.unreachable_node",
-                    format!("/nodes/{}", seg(node.id)),
-                    msg,
-                )
-                .at_node(node.id),
+                Diagnostic::new("flow.unreachable_node", format!("/nodes/{}", seg(node.id)), msg)
+                    .at_node(node.id),
             );
         }
     }
-    let order = entry.and_then(|e| topo_order(&graph, e, &reachable, &mut diags));
+    let order = entry.and_then(|_| topo_order(&graph, &roots, &mut diags));
 
-    // Scope analysis: a name is visible if it is set on every path to the node.
+    // Scope analysis: a name is visible if it is set on every path to the node. The `error`
+    // port sets `error`; an `on_error` handler starts with only `error`.
     let mut scopes: Vec<Option<BTreeSet<&str>>> = vec![None; graph.len()];
     if let (Some(order), Some(e)) = (&order, entry) {
         scopes[e] = Some(BTreeSet::new());
+        if let Some(h) = on_error {
+            scopes[h] = Some(BTreeSet::from(["error"]));
+        }
         for &n in order {
             let here = scopes[n].clone().unwrap_or_default();
             for edge in &graph[n].edges {
                 let mut out = here.clone();
-                if edge.binds {
+                if edge.port == ERROR_PORT.name {
+                    out.insert("error");
+                } else if edge.binds {
                     out.extend(graph[n].bind);
                 }
                 scopes[edge.to] = Some(match scopes[edge.to].take() {
@@ -256,6 +266,7 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 id: n.id.to_string(),
                 bind: n.bind.map(str::to_string),
                 op: op?,
+                error: n.edges.iter().find(|e| e.port == ERROR_PORT.name).map(|e| e.to),
             })
         })
         .collect::<Vec<_>>();
@@ -281,18 +292,14 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
             .and_then(Value::as_u64)
             .unwrap_or(DEFAULT_TIMEOUT_MS),
         entry: entry.unwrap_or(0),
+        on_error,
         nodes,
     })
 }
 
 /// Nodes reachable from `entry` in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(
-    graph: &[Node<'_>],
-    entry: usize,
-    reachable: &[bool],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<usize>> {
+fn topo_order(graph: &[Node<'_>], roots: &[usize], diags: &mut Vec<Diagnostic>) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -302,9 +309,15 @@ fn topo_order(
     let mut mark = vec![Mark::New; graph.len()];
     let mut post = Vec::new();
     let mut cyclic = false;
-    // Iterative DFS: (node, next edge index).
-    let mut stack = vec![(entry, 0usize)];
-    mark[entry] = Mark::Open;
+    // Iterative DFS from each root: (node, next edge index). Reverse post-order of the forest
+    // is a topological order.
+    let mut stack = Vec::new();
+    for &root in roots {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        mark[root] = Mark::Open;
+        stack.push((root, 0usize));
     while let Some((n, i)) = stack.pop() {
         if let Some(edge) = graph[n].edges.get(i) {
             stack.push((n, i + 1));
@@ -329,7 +342,7 @@ fn topo_order(
             post.push(n);
         }
     }
-    debug_assert!(post.iter().all(|&n| reachable[n]));
+    }
     post.reverse();
     (!cyclic).then_some(post)
 }

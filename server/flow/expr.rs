@@ -10,6 +10,9 @@ use std::sync::Arc;
 /// The names every expression may read.
 pub const BUILTINS: [&str; 3] = ["request", "auth", "env"];
 
+/// Names an `as` may not take: the built-ins and `error`, which error handlers read.
+pub const RESERVED: [&str; 4] = ["request", "auth", "env", "error"];
+
 /// Limits that hold at compile time; the runtime engine adds its own on top.
 pub const MAX_EXPR_DEPTH: usize = 64;
 pub const MAX_FN_EXPR_DEPTH: usize = 32;

@@ -66,6 +66,8 @@ pub struct Plan {
     pub input: InputSchemas,
     pub timeout_ms: u64,
     pub entry: usize,
+    /// Where a node's failure goes when its `error` port is unwired.
+    pub on_error: Option<usize>,
     pub nodes: Vec<PlanNode>,
 }
 
@@ -84,6 +86,8 @@ pub struct PlanNode {
     pub id: String,
     pub bind: Option<String>,
     pub op: Op,
+    /// Target of the node's `error` port.
+    pub error: Option<usize>,
 }
 
 /// A column and the value to bind for it.
@@ -98,6 +102,24 @@ pub struct ColumnValue {
 pub struct OrderTerm {
     pub column: Ident,
     pub desc: bool,
+}
+
+impl Op {
+    /// The node type, as written in documents.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Op::Validate { .. } => "validate",
+            Op::DbGet { .. } => "db.get",
+            Op::DbQuery { .. } => "db.query",
+            Op::DbInsert { .. } => "db.insert",
+            Op::DbUpdate { .. } => "db.update",
+            Op::DbDelete { .. } => "db.delete",
+            Op::Script { .. } => "script",
+            Op::If { .. } => "if",
+            Op::Respond { .. } => "respond",
+            Op::Fail { .. } => "fail",
+        }
+    }
 }
 
 /// What a node does; ports are indices into [`Plan::nodes`], optional ports fall back to the

@@ -16,6 +16,7 @@ pub async fn run(
     }
     match cx.fetch(vec![bind_text(&id)], false).await? {
         Some(row) => Ok(Step::Next {
+            port: "found",
             to: found,
             bind: Some(row),
         }),
@@ -26,7 +27,7 @@ pub async fn run(
 /// The `not_found` port, or the standard 404.
 pub fn missing(cx: &Cx<'_>, not_found: Option<usize>) -> Result<Step, RunError> {
     match not_found {
-        Some(to) => Ok(Step::Next { to, bind: None }),
+        Some(to) => Ok(Step::Next { port: "not_found", to, bind: None }),
         None => Err(RunError::NotFound {
             node: cx.node_id().to_string(),
         }),

@@ -17,9 +17,9 @@ pub async fn run(
         binds.push(cx.param(*kind, &value).await?);
     }
     match cx.fetch(binds, conflict.is_some()).await {
-        Ok(row) => Ok(Step::Next { to: ok, bind: row }),
+        Ok(row) => Ok(Step::Next { port: "ok", to: ok, bind: row }),
         Err(RunError::Conflict { .. }) if let Some(to) = conflict => {
-            Ok(Step::Next { to, bind: None })
+            Ok(Step::Next { port: "conflict", to, bind: None })
         }
         Err(e) => Err(e),
     }

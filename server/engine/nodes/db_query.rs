@@ -28,6 +28,7 @@ pub async fn run(
     binds.push(Some(offset.to_string()));
     let rows = cx.fetch(binds, false).await?;
     Ok(Step::Next {
+        port: "ok",
         to: ok,
         bind: Some(rows.unwrap_or_else(|| Value::Array(Vec::new()))),
     })

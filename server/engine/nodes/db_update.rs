@@ -54,12 +54,13 @@ pub async fn run(
     }
     match cx.fetch(binds, conflict.is_some()).await {
         Ok(Some(row)) => Ok(Step::Next {
+            port: "ok",
             to: ok,
             bind: Some(row),
         }),
         Ok(None) => missing(cx, not_found),
         Err(RunError::Conflict { .. }) if let Some(to) = conflict => {
-            Ok(Step::Next { to, bind: None })
+            Ok(Step::Next { port: "conflict", to, bind: None })
         }
         Err(e) => Err(e),
     }

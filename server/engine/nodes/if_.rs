@@ -12,6 +12,7 @@ pub fn run(
 ) -> Result<Step, RunError> {
     match cx.eval(condition)? {
         serde_json::Value::Bool(b) => Ok(Step::Next {
+            port: if b { "then" } else { "else" },
             to: if b { then } else { otherwise },
             bind: None,
         }),

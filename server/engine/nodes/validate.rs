@@ -21,10 +21,11 @@ pub fn run(
         .collect();
     match (problems.is_empty(), invalid) {
         (true, _) => Ok(Step::Next {
+            port: "ok",
             to: ok,
             bind: Some(v),
         }),
-        (false, Some(to)) => Ok(Step::Next { to, bind: None }),
+        (false, Some(to)) => Ok(Step::Next { port: "invalid", to, bind: None }),
         (false, None) => Err(RunError::Input(problems)),
     }
 }

@@ -40,9 +40,17 @@ pub struct NodeType {
     pub compile: fn(&Value, &mut NodeCx<'_>) -> Option<Op>,
 }
 
+/// Every node type that continues the flow also has this optional port: it fires when the node
+/// fails, with the failure in the variable `error` (`code`, `message`, `status`, `node`).
+/// Unwired, a failure goes to the flow's `on_error` node, else to the standard error response.
+pub const ERROR_PORT: Port = Port { name: "error", required: false, binds: false };
+
 impl NodeType {
     pub fn port(&self, name: &str) -> Option<&Port> {
-        self.ports.iter().find(|p| p.name == name)
+        self.ports
+            .iter()
+            .find(|p| p.name == name)
+            .or_else(|| (name == ERROR_PORT.name && !self.is_terminal()).then_some(&ERROR_PORT))
     }
 
     /// `respond` and `fail` end the flow.
