@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/flows/{id}/publish", post(publish_flow))
         .route("/flows/{id}/export", get(export_flow))
         .merge(super::tables::router())
+        .merge(super::csv::router())
 }
 
 /// A signed-in editor, from `Authorization: Bearer <token>`.
