@@ -582,3 +582,24 @@ async fn refused_imports_leave_every_pooled_connection_usable() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(count(&app, "people").await, 2);
 }
+
+#[tokio::test]
+async fn a_value_only_postgres_refuses_is_a_422_naming_its_row_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "events", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "day", "type": "date"}
+    ]}))
+    .await;
+    // Year 0 has the shape of a date, but Postgres has no year 0.
+    let csv = "title,day\n\"a\nb\",2026-01-31\nzero,0000-01-01\n";
+    let (status, body) = import(&app, "events", "valid", csv).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (422, "csv.invalid_value"),
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"][0]["row"], 4);
+    assert!(!body.to_string().contains("COPY"), "{body}");
+    assert_eq!(count(&app, "events").await, 0);
+}
