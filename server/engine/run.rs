@@ -80,7 +80,12 @@ pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Respon
 }
 
 /// Runs a program with a trace of every node, for the editor's debug runs.
-pub async fn run_traced(program: &Program, rt: &Runtime, req: Request, opts: RunOptions) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+pub async fn run_traced(
+    program: &Program,
+    rt: &Runtime,
+    req: Request,
+    opts: RunOptions,
+) -> (Result<Response, RunError>, Vec<TraceEntry>) {
     let mut trace = Vec::new();
     let result = run_inner(program, rt, req, Some(&mut trace), opts.commit).await;
     (result, trace)
@@ -93,9 +98,16 @@ async fn run_inner(
     trace: Option<&mut Vec<TraceEntry>>,
     commit: bool,
 ) -> Result<Response, RunError> {
-    program.check_input(&mut req.params, &mut req.query, &req.body).map_err(RunError::Input)?;
+    program
+        .check_input(&mut req.params, &mut req.query, &req.body)
+        .map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
-    match tokio::time::timeout_at(deadline.into(), walk(program, rt, req, deadline, trace, commit)).await {
+    match tokio::time::timeout_at(
+        deadline.into(),
+        walk(program, rt, req, deadline, trace, commit),
+    )
+    .await
+    {
         Ok(result) => result,
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
@@ -110,7 +122,10 @@ fn error_value(e: &RunError, node: &str) -> Value {
 /// Failures a flow may handle. Timeouts end the request; a missing row and invalid input
 /// have their own ports and default answers.
 fn handleable(e: &RunError) -> bool {
-    !matches!(e, RunError::Timeout | RunError::NotFound { .. } | RunError::Input(_))
+    !matches!(
+        e,
+        RunError::Timeout | RunError::NotFound { .. } | RunError::Input(_)
+    )
 }
 
 async fn walk(
@@ -133,7 +148,11 @@ async fn walk(
         rt,
         program,
         scope,
-        db: Db { pool: &rt.db, tx: None, writes: plan.writes() },
+        db: Db {
+            pool: &rt.db,
+            tx: None,
+            writes: plan.writes(),
+        },
         deadline,
         node: 0,
         input: None,
@@ -159,13 +178,17 @@ async fn walk(
         });
         let step = match outcome {
             Ok(step) => step,
-            Err(e) if handleable(&e) && (node.error.is_some() || (plan.on_error.is_some() && !in_handler)) => {
+            Err(e)
+                if handleable(&e)
+                    && (node.error.is_some() || (plan.on_error.is_some() && !in_handler)) =>
+            {
                 let value = error_value(&e, &node.id);
                 if let Some(t) = entry.as_mut() {
                     t.port = Some("error");
                     t.error = Some(value.clone());
                 }
-                cx.scope.push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
+                cx.scope
+                    .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
                 at = match node.error {
                     Some(to) => to,
                     None => {
@@ -199,18 +222,27 @@ async fn walk(
             }
             Step::Done(response) => {
                 if let Some(t) = entry.as_mut() {
-                    t.output = Some(serde_json::json!({"status": response.status, "body": redact(&response.body)}));
+                    t.output = Some(
+                        serde_json::json!({"status": response.status, "body": redact(&response.body)}),
+                    );
                 }
                 push(&mut trace, entry);
                 let keep = commit
                     && (response.status < 400
-                        || (response.status < 500 && matches!(node.op, crate::flow::Op::Respond { .. })));
-                cx.db.finish(keep).await.map_err(|e| RunError::from_db(&node.id, e))?;
+                        || (response.status < 500
+                            && matches!(node.op, crate::flow::Op::Respond { .. })));
+                cx.db
+                    .finish(keep)
+                    .await
+                    .map_err(|e| RunError::from_db(&node.id, e))?;
                 return Ok(response);
             }
         }
     }
-    Err(RunError::Type { node: plan.nodes[at].id.clone(), message: "the flow did not end".into() })
+    Err(RunError::Type {
+        node: plan.nodes[at].id.clone(),
+        message: "the flow did not end".into(),
+    })
 }
 
 fn push(trace: &mut Option<&mut Vec<TraceEntry>>, entry: Option<TraceEntry>) {

@@ -195,11 +195,23 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 }
             }
         }
-        for node in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]).map(|(_, n)| n) {
-            let msg = format!("node `{}` cannot be reached from the entry `{entry_id}`", node.id);
+        for node in graph
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !reachable[*i])
+            .map(|(_, n)| n)
+        {
+            let msg = format!(
+                "node `{}` cannot be reached from the entry `{entry_id}`",
+                node.id
+            );
             diags.push(
-                Diagnostic::new("flow.unreachable_node", format!("/nodes/{}", seg(node.id)), msg)
-                    .at_node(node.id),
+                Diagnostic::new(
+                    "flow.unreachable_node",
+                    format!("/nodes/{}", seg(node.id)),
+                    msg,
+                )
+                .at_node(node.id),
             );
         }
     }
@@ -266,7 +278,11 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 id: n.id.to_string(),
                 bind: n.bind.map(str::to_string),
                 op: op?,
-                error: n.edges.iter().find(|e| e.port == ERROR_PORT.name).map(|e| e.to),
+                error: n
+                    .edges
+                    .iter()
+                    .find(|e| e.port == ERROR_PORT.name)
+                    .map(|e| e.to),
             })
         })
         .collect::<Vec<_>>();
@@ -299,7 +315,11 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
 
 /// Nodes reachable from `entry` in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(graph: &[Node<'_>], roots: &[usize], diags: &mut Vec<Diagnostic>) -> Option<Vec<usize>> {
+fn topo_order(
+    graph: &[Node<'_>],
+    roots: &[usize],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -318,30 +338,30 @@ fn topo_order(graph: &[Node<'_>], roots: &[usize], diags: &mut Vec<Diagnostic>) 
         }
         mark[root] = Mark::Open;
         stack.push((root, 0usize));
-    while let Some((n, i)) = stack.pop() {
-        if let Some(edge) = graph[n].edges.get(i) {
-            stack.push((n, i + 1));
-            match mark[edge.to] {
-                Mark::New => {
-                    mark[edge.to] = Mark::Open;
-                    stack.push((edge.to, 0));
+        while let Some((n, i)) = stack.pop() {
+            if let Some(edge) = graph[n].edges.get(i) {
+                stack.push((n, i + 1));
+                match mark[edge.to] {
+                    Mark::New => {
+                        mark[edge.to] = Mark::Open;
+                        stack.push((edge.to, 0));
+                    }
+                    Mark::Open => {
+                        cyclic = true;
+                        let at = format!("/nodes/{}/next/{}", seg(graph[n].id), seg(&edge.port));
+                        let msg = format!(
+                            "port `{}` of `{}` leads back to `{}`: flows cannot loop",
+                            edge.port, graph[n].id, graph[edge.to].id
+                        );
+                        diags.push(Diagnostic::new("flow.cycle", at, msg).at_node(graph[n].id));
+                    }
+                    Mark::Done => {}
                 }
-                Mark::Open => {
-                    cyclic = true;
-                    let at = format!("/nodes/{}/next/{}", seg(graph[n].id), seg(&edge.port));
-                    let msg = format!(
-                        "port `{}` of `{}` leads back to `{}`: flows cannot loop",
-                        edge.port, graph[n].id, graph[edge.to].id
-                    );
-                    diags.push(Diagnostic::new("flow.cycle", at, msg).at_node(graph[n].id));
-                }
-                Mark::Done => {}
+            } else {
+                mark[n] = Mark::Done;
+                post.push(n);
             }
-        } else {
-            mark[n] = Mark::Done;
-            post.push(n);
         }
-    }
     }
     post.reverse();
     (!cyclic).then_some(post)

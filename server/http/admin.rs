@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/flows/{id}/export", get(export_flow))
         .merge(super::tables::router())
         .merge(super::rows::router())
+        .merge(super::csv::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

@@ -2,6 +2,7 @@
 //! dispatcher and health probes. Nothing else depends on this module.
 
 pub mod admin;
+pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod generated;

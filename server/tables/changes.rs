@@ -69,12 +69,25 @@ impl From<sqlx::Error> for ChangeError {
 /// Creates a table.
 pub async fn create(
     pool: &PgPool,
-    mut def: TableDef,
+    def: TableDef,
     user_id: i64,
 ) -> Result<(StoredTable, Plan), ChangeError> {
     let mut tx = pool.begin().await?;
-    store::lock(&mut tx).await?;
-    let tables = store::all_in(&mut tx).await?;
+    let created = create_in(&mut tx, def, user_id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Creates a table inside the caller's transaction, which then holds the schema-change lock
+/// until it ends (CSV import into a new table creates the table and fills it in one
+/// transaction, so a failed import leaves no table behind).
+pub async fn create_in(
+    tx: &mut Transaction<'_, Postgres>,
+    mut def: TableDef,
+    user_id: i64,
+) -> Result<(StoredTable, Plan), ChangeError> {
+    store::lock(tx).await?;
+    let tables = store::all_in(tx).await?;
     let mut problems = def.assign_ids(None, store::new_id);
     problems.extend(def.check(&tables));
     if !problems.is_empty() {
@@ -84,10 +97,9 @@ pub async fn create(
         return Err(TableError::Exists(def.name.to_string()).into());
     }
     let plan = ddl::plan_create(&def, &tables);
-    store::apply(&mut tx, &plan).await?;
-    store::insert_def(&mut tx, &def).await?;
-    store::record(&mut tx, &def.id, user_id, &plan).await?;
-    tx.commit().await?;
+    store::apply(tx, &plan).await?;
+    store::insert_def(tx, &def).await?;
+    store::record(tx, &def.id, user_id, &plan).await?;
     Ok((StoredTable { def, version: 1 }, plan))
 }
 

@@ -3,6 +3,7 @@
 //! `ident`, `types`, `def` and `ddl` are pure and may be used by the flow compiler.
 
 pub mod changes;
+pub mod csv;
 pub mod ddl;
 pub mod def;
 pub mod ident;

@@ -48,6 +48,9 @@ pub fn from_json(spec: &ColumnSpec, v: &Value) -> Result<Option<String>, String>
             FieldType::Json => Ok(Some(n.to_string())),
             _ => Err(expected(spec)),
         },
+        other if spec.ty == FieldType::Json && has_nul(other) => {
+            Err("JSON text must not contain \\u0000".into())
+        }
         other if spec.ty == FieldType::Json => Ok(Some(other.to_string())),
         _ => Err(expected(spec)),
     }
@@ -59,6 +62,16 @@ pub fn from_text(spec: &ColumnSpec, s: &str) -> Result<Option<String>, String> {
         return null(spec);
     }
     from_str(spec, s, true)
+}
+
+/// Postgres' jsonb cannot store the NUL character, in keys or strings.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn null(spec: &ColumnSpec) -> Result<Option<String>, String> {
@@ -120,9 +133,11 @@ fn from_str(spec: &ColumnSpec, s: &str, from_csv: bool) -> Result<Option<String>
             .then(|| s.trim().to_string())
             .ok_or_else(|| expected(spec))
             .map(Some),
-        FieldType::Json if from_csv => serde_json::from_str::<Value>(s)
-            .map(|v| Some(v.to_string()))
-            .map_err(|_| expected(spec)),
+        FieldType::Json if from_csv => match serde_json::from_str::<Value>(s) {
+            Ok(v) if has_nul(&v) => Err("JSON text must not contain \\u0000".into()),
+            Ok(v) => Ok(Some(v.to_string())),
+            Err(_) => Err(expected(spec)),
+        },
         // A JSON string is a JSON value in its own right.
         FieldType::Json => ok(Value::String(s.to_string()).to_string()),
         FieldType::Enum if spec.values.iter().any(|v| v == s) => ok(s.to_string()),
@@ -310,6 +325,7 @@ mod tests {
             Ok(Some(String::new()))
         );
         assert!(from_text(&spec(FieldType::Json), "{oops").is_err());
+        assert!(from_text(&spec(FieldType::Json), r#"{"a":"\u0000"}"#).is_err());
         assert!(from_text(&spec(FieldType::Text), "a\0b").is_err());
         let mut d = spec(FieldType::Decimal);
         d.precision = Some(5);

@@ -23,9 +23,11 @@ pub async fn run(
             bind: Some(row),
         }),
         Ok(None) => missing(cx, not_found),
-        Err(RunError::Conflict { .. }) if let Some(to) = conflict => {
-            Ok(Step::Next { port: "conflict", to, bind: None })
-        }
+        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
+            port: "conflict",
+            to,
+            bind: None,
+        }),
         Err(e) => Err(e),
     }
 }

@@ -27,7 +27,11 @@ pub async fn run(
 /// The `not_found` port, or the standard 404.
 pub fn missing(cx: &Cx<'_>, not_found: Option<usize>) -> Result<Step, RunError> {
     match not_found {
-        Some(to) => Ok(Step::Next { port: "not_found", to, bind: None }),
+        Some(to) => Ok(Step::Next {
+            port: "not_found",
+            to,
+            bind: None,
+        }),
         None => Err(RunError::NotFound {
             node: cx.node_id().to_string(),
         }),

@@ -17,10 +17,16 @@ pub async fn run(
         binds.push(cx.param(*kind, &value).await?);
     }
     match cx.fetch(binds, conflict.is_some()).await {
-        Ok(row) => Ok(Step::Next { port: "ok", to: ok, bind: row }),
-        Err(RunError::Conflict { .. }) if let Some(to) = conflict => {
-            Ok(Step::Next { port: "conflict", to, bind: None })
-        }
+        Ok(row) => Ok(Step::Next {
+            port: "ok",
+            to: ok,
+            bind: row,
+        }),
+        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
+            port: "conflict",
+            to,
+            bind: None,
+        }),
         Err(e) => Err(e),
     }
 }

@@ -25,7 +25,11 @@ pub fn run(
             to: ok,
             bind: Some(v),
         }),
-        (false, Some(to)) => Ok(Step::Next { port: "invalid", to, bind: None }),
+        (false, Some(to)) => Ok(Step::Next {
+            port: "invalid",
+            to,
+            bind: None,
+        }),
         (false, None) => Err(RunError::Input(problems)),
     }
 }

@@ -43,7 +43,11 @@ pub struct NodeType {
 /// Every node type that continues the flow also has this optional port: it fires when the node
 /// fails, with the failure in the variable `error` (`code`, `message`, `status`, `node`).
 /// Unwired, a failure goes to the flow's `on_error` node, else to the standard error response.
-pub const ERROR_PORT: Port = Port { name: "error", required: false, binds: false };
+pub const ERROR_PORT: Port = Port {
+    name: "error",
+    required: false,
+    binds: false,
+};
 
 impl NodeType {
     pub fn port(&self, name: &str) -> Option<&Port> {
