@@ -61,6 +61,14 @@ static FLOW: LazyLock<jsonschema::Validator> = LazyLock::new(|| compile(FLOW_SCH
 static NODES: LazyLock<Vec<(&'static str, jsonschema::Validator)>> =
     LazyLock::new(|| NODE_SCHEMAS.iter().map(|(n, t)| (*n, compile(t))).collect());
 
+/// The schema document of a node type, as served to the editor.
+pub fn node_schema(ty: &str) -> Option<Value> {
+    NODE_SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == ty)
+        .and_then(|(_, t)| serde_json::from_str(t).ok())
+}
+
 /// Every envelope violation, as `flow.schema` diagnostics.
 pub fn check_envelope(doc: &Value) -> Vec<Diagnostic> {
     violations(&FLOW, doc, "")

@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/flows/{id}/publish", post(publish_flow))
         .route("/flows/{id}/export", get(export_flow))
+        .route("/flows/{id}/run", post(run_flow))
+        .route("/node-types", get(node_types))
         .merge(super::tables::router())
         .merge(super::rows::router())
         .merge(super::csv::router())
@@ -217,4 +219,105 @@ async fn export_flow(
         h.insert(header::ETAG, v);
     }
     Ok(resp)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    #[serde(default)]
+    params: serde_json::Map<String, Value>,
+    #[serde(default)]
+    query: serde_json::Map<String, Value>,
+    #[serde(default)]
+    body: Value,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    /// Keep the writes; by default a debug run rolls everything back.
+    #[serde(default)]
+    commit: bool,
+}
+
+/// Runs the draft of a flow with a given request and returns the response and a trace of
+/// every node. Writes are rolled back unless `commit` is true.
+async fn run_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RunRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let record = flows::get(&state.db, id).await?;
+    let tables = tables::all(&state.db).await?;
+    let plan = crate::flow::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
+    let program = crate::engine::Program::build(plan, &tables)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
+    let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
+        m.into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => (k, Value::String(s)),
+                other => (k, Value::String(other.to_string())),
+            })
+            .collect()
+    };
+    let request = crate::engine::Request {
+        params: as_text(req.params),
+        query: as_text(req.query),
+        body: req.body,
+        headers: req
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+    };
+    let opts = crate::engine::run::RunOptions { commit: req.commit };
+    let started = std::time::Instant::now();
+    let (result, trace) =
+        crate::engine::run::run_traced(&program, &state.runtime, request, opts).await;
+    let duration_us = started.elapsed().as_micros() as u64;
+    let (response, error) = match result {
+        Ok(r) => (
+            json!({"status": r.status, "headers": r.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<_, _>>(), "body": r.body}),
+            Value::Null,
+        ),
+        Err(e) => {
+            let status = e.status();
+            let mut envelope =
+                json!({"code": e.code(), "message": e.to_string(), "node": e.node()});
+            if let crate::engine::RunError::Input(problems) = &e {
+                envelope["details"] = serde_json::to_value(problems).unwrap_or_default();
+            }
+            (
+                json!({"status": status, "body": {"error": {"code": e.code()}}}),
+                envelope,
+            )
+        }
+    };
+    Ok(Json(json!({
+        "response": response, "error": error, "trace": trace,
+        "duration_us": duration_us, "committed": req.commit && error.is_null(),
+    })))
+}
+
+/// The node types with their ports and config schemas, for the editor's palette and forms.
+async fn node_types(_: Editor) -> Json<Value> {
+    let types: Vec<Value> = crate::flow::nodes::builtin()
+        .iter()
+        .map(|t| {
+            let schema = crate::flow::schema::node_schema(t.name).unwrap_or(Value::Null);
+            let mut ports: Vec<Value> = t
+                .ports
+                .iter()
+                .map(|p| json!({"name": p.name, "required": p.required, "binds": p.binds}))
+                .collect();
+            if !t.is_terminal() {
+                let e = crate::flow::nodes::ERROR_PORT;
+                ports.push(json!({"name": e.name, "required": e.required, "binds": false}));
+            }
+            json!({
+                "type": t.name, "v": 1, "binds": t.binds, "terminal": t.is_terminal(),
+                "title": schema.get("title").cloned().unwrap_or(Value::Null),
+                "ports": ports, "schema": schema,
+            })
+        })
+        .collect();
+    Json(json!({ "node_types": types }))
 }

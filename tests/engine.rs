@@ -1,0 +1,197 @@
+//! The flow engine through real HTTP: error ports, on_error handlers, debug runs with traces,
+//! and the node-type catalog the editor builds its palette from.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or("<no error envelope>")
+}
+
+async fn tags(app: &TestApp) {
+    let def = json!({"name": "tags", "fields": [{"name": "label", "type": "text", "required": true, "unique": true}]});
+    app.create_table(&def).await;
+}
+
+fn flow(name: &str, path: &str, entry: &str, nodes: Value) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+           "endpoint": {"method": "POST", "path": path}, "entry": entry, "nodes": nodes})
+}
+
+#[tokio::test]
+async fn an_error_port_handles_a_failing_node_and_sees_the_error() {
+    let app = spawn_app().await;
+    let doc = flow(
+        "divide",
+        "/divide",
+        "calc",
+        json!({
+            "calc": {"type": "script", "code": "let n = request.body.n; 10 / n", "as": "q", "next": {"ok": "reply", "error": "oops"}},
+            "reply": {"type": "respond", "body": {"q": {"$rhai": "q"}}},
+            "oops": {"type": "respond", "status": 422, "body": {"failed": {"$rhai": "error.node"}, "code": {"$rhai": "error.code"}}}
+        }),
+    );
+    app.publish(&doc).await;
+    let (status, body) = app
+        .send(app.api(Method::POST, "/divide").json(&json!({"n": 2})))
+        .await;
+    assert_eq!((status, body["q"].as_i64()), (200, Some(5)));
+    let (status, body) = app
+        .send(app.api(Method::POST, "/divide").json(&json!({"n": 0})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body, json!({"failed": "calc", "code": "script.error"}));
+}
+
+#[tokio::test]
+async fn on_error_catches_unwired_failures_and_keeps_earlier_writes_consistent() {
+    let app = spawn_app().await;
+    tags(&app).await;
+    let doc = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "tag_twice",
+        "endpoint": {"method": "POST", "path": "/tag-twice"}, "entry": "first", "on_error": "handler",
+        "nodes": {
+            "first": {"type": "db.insert", "table": "tags", "values": {"label": {"$rhai": "request.body.a"}}, "as": "a", "next": {"ok": "second"}},
+            "second": {"type": "db.insert", "table": "tags", "values": {"label": {"$rhai": "request.body.b"}}, "as": "b", "next": {"ok": "done"}},
+            "done": {"type": "respond", "status": 201, "body": {"ok": true}},
+            "handler": {"type": "respond", "status": 409, "body": {"handled": {"$rhai": "error.code"}, "at": {"$rhai": "error.node"}}}
+        }
+    });
+    app.publish(&doc).await;
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/tag-twice")
+                .json(&json!({"a": "x", "b": "x"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body, json!({"handled": "db.conflict", "at": "second"}));
+    // A 4xx `respond` commits: the first insert stays, the refused one never happened.
+    let labels: Vec<String> = sqlx::query_scalar("SELECT label FROM app.tags")
+        .fetch_all(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(labels, ["x"]);
+}
+
+#[tokio::test]
+async fn handlers_see_only_the_error_and_a_failing_handler_ends_with_the_standard_error() {
+    let app = spawn_app().await;
+    let mut doc = flow(
+        "bad_handler",
+        "/bad-handler",
+        "boom",
+        json!({
+            "boom": {"type": "script", "code": "throw \"no\"", "as": "x", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": 1},
+            "handler": {"type": "respond", "status": 500, "body": {"$rhai": "x"}}
+        }),
+    );
+    doc["on_error"] = json!("handler");
+    let (status, body) = app.send(app.admin(Method::POST, "/flows").json(&doc)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (422, "flow.invalid"),
+        "`x` is not set on the way to the handler: {body}"
+    );
+    doc["nodes"]["handler"]["body"] = json!({"$rhai": "error.no_such_property"});
+    app.publish(&doc).await;
+    let (status, body) = app.send(app.api(Method::POST, "/bad-handler")).await;
+    assert_eq!((status, code(&body)), (500, "script.error"), "{body}");
+}
+
+#[tokio::test]
+async fn a_debug_run_returns_the_response_and_a_trace_and_rolls_back_by_default() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
+    let id = list["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "create_todo")
+        .and_then(|f| f["id"].as_i64())
+        .expect("id");
+    let run = |body: Value| {
+        app.admin(Method::POST, &format!("/flows/{id}/run"))
+            .json(&body)
+    };
+
+    let (status, out) = app.send(run(json!({"body": {"title": "  traced "}}))).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["response"]["status"], 201);
+    assert_eq!(out["response"]["body"]["title"], "traced");
+    let trace = out["trace"].as_array().expect("trace");
+    let steps: Vec<(&str, &str)> = trace
+        .iter()
+        .map(|t| {
+            (
+                t["node"].as_str().unwrap_or(""),
+                t["port"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("normalize", "ok"),
+            ("check", "then"),
+            ("insert", "ok"),
+            ("reply", "-")
+        ]
+    );
+    assert_eq!(trace[0]["output"], json!({"title": "traced"}));
+    assert!(trace.iter().all(|t| t["duration_us"].as_u64().is_some()));
+    assert_eq!(out["committed"], false);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app.todos")
+        .fetch_one(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(n, 0, "a debug run rolls back unless asked to commit");
+
+    let (_, out) = app
+        .send(run(json!({"body": {"title": "kept"}, "commit": true})))
+        .await;
+    assert_eq!(out["committed"], true);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app.todos")
+        .fetch_one(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(n, 1);
+
+    let (status, out) = app.send(run(json!({"body": {"title": 5}}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(out["error"]["code"], "input.invalid");
+    assert_eq!(out["response"]["status"], 400);
+}
+
+#[tokio::test]
+async fn the_node_type_catalog_lists_ports_and_schemas() {
+    let app = spawn_app().await;
+    let (status, body) = app.send(app.admin(Method::GET, "/node-types")).await;
+    assert_eq!(status, 200);
+    let types = body["node_types"].as_array().expect("list");
+    let get = types
+        .iter()
+        .find(|t| t["type"] == "db.get")
+        .expect("db.get");
+    let ports: Vec<&str> = get["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(ports, ["found", "not_found", "error"]);
+    assert_eq!(get["schema"]["properties"]["table"]["type"], "string");
+    let respond = types
+        .iter()
+        .find(|t| t["type"] == "respond")
+        .expect("respond");
+    assert_eq!(respond["terminal"], true);
+    assert_eq!(respond["ports"], json!([]));
+}
