@@ -3,6 +3,10 @@
 //! Order: envelope schema -> node types and node schemas -> graph (entry, ports, targets,
 //! reachability, cycles, every path ends in `respond`/`fail`) -> scope analysis -> Rhai
 //! compile against the names in scope -> tables and columns against the catalog.
+//!
+//! A `for_each` body is a graph of its own, compiled by the same code ([`compile_body`]) with
+//! the loop's scope; its nodes go into the same flat list as the top level's, so every node of
+//! a plan has one index.
 
 use super::canonical;
 use super::diag::{Diagnostic, seg};
@@ -16,6 +20,9 @@ use std::sync::LazyLock;
 
 /// The default whole-request timeout of a flow.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+/// How deep `for_each` bodies may nest.
+pub const MAX_BODY_DEPTH: usize = 4;
 
 static ENGINE: LazyLock<rhai::Engine> = LazyLock::new(base_engine);
 
@@ -35,6 +42,27 @@ struct Node<'d> {
     edges: Vec<Edge>,
 }
 
+/// Where a graph sits: the flow itself, or the body of a `for_each`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GraphKind {
+    Top,
+    Body,
+}
+
+/// A graph to compile: its nodes (a JSON object keyed by id), where they are in the document,
+/// its entry and error handler, and the names visible at its entry.
+pub struct GraphSpec<'d> {
+    pub nodes: &'d serde_json::Map<String, Value>,
+    /// JSON pointer of the `nodes` object (`/nodes`, `/nodes/loop/body/nodes`, ...).
+    pub prefix: String,
+    pub entry: Option<&'d str>,
+    pub entry_pointer: String,
+    pub on_error: Option<&'d str>,
+    pub names: BTreeSet<String>,
+    pub kind: GraphKind,
+    pub depth: usize,
+}
+
 /// Compiles a flow document. Without a catalog, table and column checks are skipped (offline
 /// validation) and the plan must not be run.
 pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, Vec<Diagnostic>> {
@@ -42,20 +70,105 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
     // Only a document that is not a flow of this format version stops the check early; other
     // envelope problems are reported together with everything else.
     let foreign = !doc.is_object() || diags.iter().any(|d| d.pointer.starts_with("/format"));
-    let Some(raw_nodes) = doc
-        .get("nodes")
-        .and_then(Value::as_object)
-        .filter(|_| !foreign)
-    else {
+    let Some(raw_nodes) = doc.get("nodes").and_then(Value::as_object).filter(|_| !foreign) else {
         return Err(sorted(diags));
     };
+    let spec = GraphSpec {
+        nodes: raw_nodes,
+        prefix: "/nodes".into(),
+        entry: doc.get("entry").and_then(Value::as_str),
+        entry_pointer: "/entry".into(),
+        on_error: doc.get("on_error").and_then(Value::as_str),
+        names: BTreeSet::new(),
+        kind: GraphKind::Top,
+        depth: 0,
+    };
+    let mut out: Vec<Option<PlanNode>> = Vec::new();
+    let roots = compile_graph(&spec, catalog, &mut out, &mut diags);
+    let endpoint = endpoint(doc, &mut diags);
+    let input = input(doc, &mut diags);
+    if !diags.is_empty() {
+        return Err(sorted(diags));
+    }
+    let Some((entry, on_error)) = roots else {
+        return Err(vec![Diagnostic::new("flow.internal", "", "the flow has no entry")]);
+    };
+    let nodes: Option<Vec<PlanNode>> = out.into_iter().collect();
+    let Some(nodes) = nodes else {
+        // Every node is reachable and well formed here, so each compiled or reported a problem.
+        return Err(vec![Diagnostic::new("flow.internal", "", "a node did not compile")]);
+    };
+    Ok(Plan {
+        name: doc.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        rev: canonical::rev(doc),
+        endpoint,
+        input,
+        timeout_ms: doc.pointer("/settings/timeout_ms").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT_MS),
+        entry,
+        on_error,
+        nodes,
+    })
+}
+
+/// Compiles the body of a `for_each` at `pointer` (the body object) with the names visible in
+/// the loop; returns the index of its entry node in the flat node list.
+pub fn compile_body(
+    body: &Value,
+    pointer: &str,
+    names: BTreeSet<String>,
+    depth: usize,
+    catalog: Option<&dyn TableCatalog>,
+    out: &mut Vec<Option<PlanNode>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<usize> {
+    if depth > MAX_BODY_DEPTH {
+        diags.push(Diagnostic::new("flow.too_deep", pointer, format!("for_each bodies nest at most {MAX_BODY_DEPTH} deep")));
+        return None;
+    }
+    let nodes = body.get("nodes").and_then(Value::as_object)?;
+    let spec = GraphSpec {
+        nodes,
+        prefix: format!("{pointer}/nodes"),
+        entry: body.get("entry").and_then(Value::as_str),
+        entry_pointer: format!("{pointer}/entry"),
+        on_error: None,
+        names,
+        kind: GraphKind::Body,
+        depth,
+    };
+    compile_graph(&spec, catalog, out, diags).map(|(entry, _)| entry)
+}
+
+/// The ports of a node: its type's, the dynamic ones its config declares (`switch`), and the
+/// generic `error` port for nodes that continue the flow.
+fn ports_of(ty: &NodeType, raw: &Value) -> Vec<(String, bool, bool)> {
+    let mut ports: Vec<(String, bool, bool)> = ty.ports.iter().map(|p| (p.name.to_string(), p.required, p.binds)).collect();
+    if let Some(dynamic) = ty.dynamic_ports {
+        ports.extend(dynamic(raw).into_iter().map(|p| (p, true, ty.binds)));
+    }
+    if !ty.is_terminal() {
+        ports.push((ERROR_PORT.name.to_string(), false, false));
+    }
+    ports
+}
+
+/// Compiles one graph into `out`; returns the global indices of its entry and error handler.
+fn compile_graph(
+    spec: &GraphSpec<'_>,
+    catalog: Option<&dyn TableCatalog>,
+    out: &mut Vec<Option<PlanNode>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(usize, Option<usize>)> {
+    let raw_nodes = spec.nodes;
+    let base = out.len();
+    out.extend(std::iter::repeat_with(|| None).take(raw_nodes.len()));
+    let index: BTreeMap<&str, usize> = raw_nodes.keys().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let pointer = |id: &str| format!("{}/{}", spec.prefix, seg(id));
 
     // Node types and node schemas.
-    let ids: Vec<&str> = raw_nodes.keys().map(String::as_str).collect();
-    let index: BTreeMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let mut graph: Vec<Node<'_>> = Vec::with_capacity(ids.len());
+    let mut graph: Vec<Node<'_>> = Vec::with_capacity(raw_nodes.len());
     for (id, raw) in raw_nodes {
-        let at = format!("/nodes/{}", seg(id));
+        let at = pointer(id);
         let ty_name = raw.get("type").and_then(Value::as_str).unwrap_or("");
         let ty = nodes::lookup(ty_name);
         let mut well_formed = raw.is_object();
@@ -66,10 +179,7 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                     Diagnostic::new(
                         "flow.unknown_node_type",
                         format!("{at}/type"),
-                        format!(
-                            "unknown node type `{ty_name}`; known types: {}",
-                            known.join(", ")
-                        ),
+                        format!("unknown node type `{ty_name}`; known types: {}", known.join(", ")),
                     )
                     .at_node(id),
                 );
@@ -80,105 +190,84 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 let mut body = raw.clone();
                 if let Some(o) = body.as_object_mut() {
                     o.remove("next");
+                    if t.name == "for_each" {
+                        // The body's nodes are checked node by node, with their own pointers.
+                        if let Some(b) = o.get_mut("body").and_then(Value::as_object_mut) {
+                            b.insert("nodes".into(), Value::Object(Default::default()));
+                        }
+                    }
                 }
                 let found = schema::check_node(t.name, &body, &at).unwrap_or_default();
                 well_formed &= found.is_empty();
                 diags.extend(found.into_iter().map(|d| d.at_node(id)));
+                let misplaced = match (t.name, spec.kind) {
+                    ("respond", GraphKind::Body) => Some("a for_each body cannot respond; `collect` a value or `fail`"),
+                    ("collect", GraphKind::Top) => Some("`collect` ends an iteration and belongs in a for_each body"),
+                    _ => None,
+                };
+                if let Some(msg) = misplaced {
+                    diags.push(Diagnostic::new("flow.misplaced_node", format!("{at}/type"), msg).at_node(id));
+                    well_formed = false;
+                }
             }
         }
         let bind = raw.get("as").and_then(Value::as_str);
         if let Some(name) = bind.filter(|b| RESERVED.contains(b)) {
-            diags.push(
-                Diagnostic::new(
-                    "flow.reserved_name",
-                    format!("{at}/as"),
-                    format!("`{name}` is a reserved name"),
-                )
-                .at_node(id),
-            );
+            diags.push(Diagnostic::new("flow.reserved_name", format!("{at}/as"), format!("`{name}` is a reserved name")).at_node(id));
         }
-        graph.push(Node {
-            id,
-            raw,
-            ty,
-            bind,
-            well_formed,
-            edges: Vec::new(),
-        });
+        graph.push(Node { id, raw, ty, bind, well_formed, edges: Vec::new() });
     }
 
     // Wiring.
+    let ends = match spec.kind {
+        GraphKind::Top => "`respond` or `fail`",
+        GraphKind::Body => "`collect` or `fail`",
+    };
     for node in graph.iter_mut() {
-        let at = format!("/nodes/{}/next", seg(node.id));
+        let at = format!("{}/next", pointer(node.id));
         let next = node.raw.get("next").and_then(Value::as_object);
+        let ports = node.ty.map(|t| ports_of(t, node.raw));
         for (port, target) in next.into_iter().flatten() {
             let here = format!("{at}/{}", seg(port));
-            let spec = node.ty.map(|t| t.port(port));
-            if let Some(None) = spec {
+            let spec_port = ports.as_ref().map(|ps| ps.iter().find(|p| &p.0 == port));
+            if let Some(None) = spec_port {
                 let ty = node.ty.map(|t| t.name).unwrap_or_default();
-                let ports: Vec<&str> = node
-                    .ty
-                    .map(|t| t.ports.iter().map(|p| p.name).collect())
-                    .unwrap_or_default();
-                let msg = if ports.is_empty() {
+                let names: Vec<&str> = ports.iter().flatten().map(|p| p.0.as_str()).collect();
+                let msg = if names.is_empty() {
                     format!("`{ty}` ends the flow and has no ports")
                 } else {
-                    format!(
-                        "`{ty}` has no port `{port}`; its ports: {}",
-                        ports.join(", ")
-                    )
+                    format!("`{ty}` has no port `{port}`; its ports: {}", names.join(", "))
                 };
                 diags.push(Diagnostic::new("flow.unknown_port", here, msg).at_node(node.id));
                 continue;
             }
             let Some(&to) = target.as_str().and_then(|t| index.get(t)) else {
                 if let Some(t) = target.as_str() {
-                    let msg =
-                        format!("port `{port}` points to `{t}`, which is not a node of this flow");
+                    let msg = format!("port `{port}` points to `{t}`, which is not a node of this graph");
                     diags.push(Diagnostic::new("flow.dangling_target", here, msg).at_node(node.id));
                 }
                 continue;
             };
-            let binds = spec.flatten().is_some_and(|p| p.binds);
-            node.edges.push(Edge {
-                port: port.clone(),
-                to,
-                binds,
-            });
+            let binds = spec_port.flatten().is_some_and(|p| p.2);
+            node.edges.push(Edge { port: port.clone(), to, binds });
         }
-        if let Some(ty) = node.ty {
-            for p in ty.ports.iter().filter(|p| p.required) {
-                if !next.is_some_and(|n| n.contains_key(p.name)) {
-                    let msg = format!(
-                        "port `{}` of `{}` is not wired: this path ends without `respond` or `fail`",
-                        p.name, node.id
-                    );
-                    diags.push(
-                        Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id),
-                    );
-                }
+        for (name, _, _) in ports.iter().flatten().filter(|p| p.1) {
+            if !next.is_some_and(|n| n.contains_key(name)) {
+                let msg = format!("port `{name}` of `{}` is not wired: this path ends without {ends}", node.id);
+                diags.push(Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id));
             }
         }
     }
 
     // Entry, reachability, cycles.
-    let entry_id = doc.get("entry").and_then(Value::as_str).unwrap_or("");
+    let entry_id = spec.entry.unwrap_or("");
     let entry = index.get(entry_id).copied();
-    if entry.is_none() && doc.get("entry").is_some_and(Value::is_string) {
-        diags.push(Diagnostic::new(
-            "flow.unknown_entry",
-            "/entry",
-            format!("entry `{entry_id}` is not a node of this flow"),
-        ));
+    if entry.is_none() && spec.entry.is_some() {
+        diags.push(Diagnostic::new("flow.unknown_entry", spec.entry_pointer.clone(), format!("entry `{entry_id}` is not a node here")));
     }
-    let on_error_id = doc.get("on_error").and_then(Value::as_str);
-    let on_error = on_error_id.and_then(|id| index.get(id).copied());
-    if let (Some(id), None) = (on_error_id, on_error) {
-        diags.push(Diagnostic::new(
-            "flow.unknown_on_error",
-            "/on_error",
-            format!("on_error `{id}` is not a node of this flow"),
-        ));
+    let on_error = spec.on_error.and_then(|id| index.get(id).copied());
+    if let (Some(id), None) = (spec.on_error, on_error) {
+        diags.push(Diagnostic::new("flow.unknown_on_error", "/on_error", format!("on_error `{id}` is not a node of this flow")));
     }
     let roots: Vec<usize> = entry.into_iter().chain(on_error).collect();
     let mut reachable = vec![false; graph.len()];
@@ -195,131 +284,73 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
                 }
             }
         }
-        for node in graph
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !reachable[*i])
-            .map(|(_, n)| n)
-        {
-            let msg = format!(
-                "node `{}` cannot be reached from the entry `{entry_id}`",
-                node.id
-            );
-            diags.push(
-                Diagnostic::new(
-                    "flow.unreachable_node",
-                    format!("/nodes/{}", seg(node.id)),
-                    msg,
-                )
-                .at_node(node.id),
-            );
+        for node in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]).map(|(_, n)| n) {
+            let msg = format!("node `{}` cannot be reached from the entry `{entry_id}`", node.id);
+            diags.push(Diagnostic::new("flow.unreachable_node", pointer(node.id), msg).at_node(node.id));
         }
     }
-    let order = entry.and_then(|_| topo_order(&graph, &roots, &mut diags));
+    let order = entry.and_then(|_| topo_order(&graph, &roots, &spec.prefix, diags));
 
     // Scope analysis: a name is visible if it is set on every path to the node. The `error`
     // port sets `error`; an `on_error` handler starts with only `error`.
-    let mut scopes: Vec<Option<BTreeSet<&str>>> = vec![None; graph.len()];
+    let mut scopes: Vec<Option<BTreeSet<String>>> = vec![None; graph.len()];
     if let (Some(order), Some(e)) = (&order, entry) {
-        scopes[e] = Some(BTreeSet::new());
+        scopes[e] = Some(spec.names.clone());
         if let Some(h) = on_error {
-            scopes[h] = Some(BTreeSet::from(["error"]));
+            scopes[h] = Some(BTreeSet::from(["error".to_string()]));
         }
         for &n in order {
             let here = scopes[n].clone().unwrap_or_default();
             for edge in &graph[n].edges {
                 let mut out = here.clone();
                 if edge.port == ERROR_PORT.name {
-                    out.insert("error");
+                    out.insert("error".into());
                 } else if edge.binds {
-                    out.extend(graph[n].bind);
+                    out.extend(graph[n].bind.map(str::to_string));
                 }
                 scopes[edge.to] = Some(match scopes[edge.to].take() {
                     None => out,
-                    Some(prev) => prev.intersection(&out).copied().collect(),
+                    Some(prev) => prev.intersection(&out).cloned().collect(),
                 });
             }
         }
     }
 
     // Node configs, expressions, tables.
-    let mut ops = Vec::with_capacity(graph.len());
     for (i, node) in graph.iter().enumerate() {
-        let (Some(ty), true, Some(names)) = (
-            node.ty,
-            node.well_formed && reachable[i],
-            scopes[i].as_ref(),
-        ) else {
-            ops.push(None);
+        let (Some(ty), true, Some(names)) = (node.ty, node.well_formed && reachable[i], scopes[i].as_ref()) else {
             continue;
         };
         let mut cx = NodeCx {
             id: node.id,
-            pointer: format!("/nodes/{}", seg(node.id)),
-            expr: ExprCompiler::new(&ENGINE, node.id, names.iter().copied()),
+            pointer: pointer(node.id),
+            expr: ExprCompiler::new(&ENGINE, node.id, names.iter().map(String::as_str)),
             catalog,
-            ports: node.edges.iter().map(|e| (e.port.clone(), e.to)).collect(),
+            ports: node.edges.iter().map(|e| (e.port.clone(), base + e.to)).collect(),
+            names: names.clone(),
+            depth: spec.depth,
+            out: &mut *out,
+            body_diags: Vec::new(),
         };
         let op = (ty.compile)(node.raw, &mut cx);
+        let body_diags = std::mem::take(&mut cx.body_diags);
         diags.append(&mut cx.expr.diags);
-        ops.push(op);
+        diags.extend(body_diags);
+        if let Some(op) = op {
+            out[base + i] = Some(PlanNode {
+                id: node.id.to_string(),
+                bind: node.bind.map(str::to_string),
+                op,
+                error: node.edges.iter().find(|e| e.port == ERROR_PORT.name).map(|e| base + e.to),
+            });
+        }
     }
-
-    let endpoint = endpoint(doc, &mut diags);
-    let input = input(doc, &mut diags);
-    if !diags.is_empty() {
-        return Err(sorted(diags));
-    }
-    let nodes = graph
-        .iter()
-        .zip(ops)
-        .filter_map(|(n, op)| {
-            Some(PlanNode {
-                id: n.id.to_string(),
-                bind: n.bind.map(str::to_string),
-                op: op?,
-                error: n
-                    .edges
-                    .iter()
-                    .find(|e| e.port == ERROR_PORT.name)
-                    .map(|e| e.to),
-            })
-        })
-        .collect::<Vec<_>>();
-    if nodes.len() != graph.len() {
-        // Every node is reachable and well formed here, so each compiled or reported a problem.
-        return Err(vec![Diagnostic::new(
-            "flow.internal",
-            "",
-            "a node did not compile",
-        )]);
-    }
-    Ok(Plan {
-        name: doc
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        rev: canonical::rev(doc),
-        endpoint,
-        input,
-        timeout_ms: doc
-            .pointer("/settings/timeout_ms")
-            .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_TIMEOUT_MS),
-        entry: entry.unwrap_or(0),
-        on_error,
-        nodes,
-    })
+    entry.map(|e| (base + e, on_error.map(|h| base + h)))
 }
 
-/// Nodes reachable from `entry` in an order where every node comes after its predecessors;
+/// Nodes reachable from the roots in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(
-    graph: &[Node<'_>],
-    roots: &[usize],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Vec<usize>> {
+fn topo_order(graph: &[Node<'_>], roots: &[usize], prefix: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -348,9 +379,9 @@ fn topo_order(
                     }
                     Mark::Open => {
                         cyclic = true;
-                        let at = format!("/nodes/{}/next/{}", seg(graph[n].id), seg(&edge.port));
+                        let at = format!("{prefix}/{}/next/{}", seg(graph[n].id), seg(&edge.port));
                         let msg = format!(
-                            "port `{}` of `{}` leads back to `{}`: flows cannot loop",
+                            "port `{}` of `{}` leads back to `{}`: flows cannot loop (use for_each)",
                             edge.port, graph[n].id, graph[edge.to].id
                         );
                         diags.push(Diagnostic::new("flow.cycle", at, msg).at_node(graph[n].id));

@@ -26,6 +26,7 @@ pub const TYPE: NodeType = NodeType {
         },
     ],
     binds: true,
+    dynamic_ports: None,
     compile,
 };
 

@@ -30,6 +30,7 @@ pub const TYPE: NodeType = NodeType {
         },
     ],
     binds: true,
+    dynamic_ports: None,
     compile,
 };
 

@@ -20,6 +20,7 @@ pub const TYPE: NodeType = NodeType {
         },
     ],
     binds: false,
+    dynamic_ports: None,
     compile,
 };
 

@@ -37,6 +37,8 @@ pub struct NodeType {
     pub ports: &'static [Port],
     /// Whether the node may have an `as` name.
     pub binds: bool,
+    /// Extra required ports named by the node's config (for `switch`).
+    pub dynamic_ports: Option<fn(&Value) -> Vec<String>>,
     pub compile: fn(&Value, &mut NodeCx<'_>) -> Option<Op>,
 }
 
@@ -101,7 +103,16 @@ pub struct NodeCx<'a> {
     pub pointer: String,
     pub expr: ExprCompiler<'a>,
     pub catalog: Option<&'a dyn TableCatalog>,
+    /// Port name -> index of the target in the plan's flat node list.
     pub ports: BTreeMap<String, usize>,
+    /// The names visible to this node (for nested bodies).
+    pub names: std::collections::BTreeSet<String>,
+    /// How deep in `for_each` bodies this node sits.
+    pub depth: usize,
+    /// The plan's flat node list, for nested bodies to add their nodes to.
+    pub out: &'a mut Vec<Option<super::plan::PlanNode>>,
+    /// Problems found in nested bodies.
+    pub body_diags: Vec<Diagnostic>,
 }
 
 impl NodeCx<'_> {

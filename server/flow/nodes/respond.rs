@@ -10,6 +10,7 @@ pub const TYPE: NodeType = NodeType {
     name: "respond",
     ports: &[],
     binds: false,
+    dynamic_ports: None,
     compile,
 };
 

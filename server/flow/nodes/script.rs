@@ -15,6 +15,7 @@ pub const TYPE: NodeType = NodeType {
         binds: true,
     }],
     binds: true,
+    dynamic_ports: None,
     compile,
 };
 

@@ -23,6 +23,7 @@ pub const TYPE: NodeType = NodeType {
         },
     ],
     binds: true,
+    dynamic_ports: None,
     compile,
 };
 
