@@ -88,10 +88,7 @@ impl App {
             ..ScriptLimits::default()
         };
         let state = AppState {
-            runtime: Arc::new(Runtime {
-                db: db.clone(),
-                sandbox: Sandbox::new(limits),
-            }),
+            runtime: Arc::new(Runtime::new(db.clone(), Sandbox::new(limits))),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),

@@ -195,3 +195,122 @@ async fn the_node_type_catalog_lists_ports_and_schemas() {
     assert_eq!(respond["terminal"], true);
     assert_eq!(respond["ports"], json!([]));
 }
+
+#[tokio::test]
+async fn a_loop_inserts_every_item_in_one_transaction_and_switch_picks_a_branch() {
+    let app = spawn_app().await;
+    tags(&app).await;
+    let doc = flow(
+        "bulk_tags",
+        "/bulk-tags",
+        "each",
+        json!({
+            "each": {"type": "for_each", "as": "made", "items": {"$rhai": "request.body.labels"}, "item": "label",
+                     "body": {"entry": "insert", "nodes": {
+                         "insert": {"type": "db.insert", "table": "tags", "as": "row", "values": {"label": {"$rhai": "label"}}, "next": {"ok": "keep"}},
+                         "keep": {"type": "collect", "value": {"label": {"$rhai": "row.label"}, "position": {"$rhai": "index"}}}
+                     }},
+                     "next": {"ok": "count"}},
+            "count": {"type": "set", "as": "n", "value": {"$rhai": "made.len()"}, "next": {"ok": "kind"}},
+            "kind": {"type": "switch", "value": {"$rhai": "n"}, "cases": {"none": 0}, "next": {"none": "empty", "default": "reply"}},
+            "empty": {"type": "fail", "status": 422, "code": "tags.none", "message": "no labels"},
+            "reply": {"type": "respond", "status": 201, "body": {"made": {"$rhai": "made"}, "n": {"$rhai": "n"}}}
+        }),
+    );
+    app.publish(&doc).await;
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/bulk-tags")
+                .json(&json!({"labels": ["a", "b", "c"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["n"], 3);
+    assert_eq!(body["made"][2], json!({"label": "c", "position": 2}));
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/bulk-tags")
+                .json(&json!({"labels": []})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (422, "tags.none"));
+
+    // A duplicate in the middle fails the whole request: no label of it is kept.
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/bulk-tags")
+                .json(&json!({"labels": ["d", "a", "e"]})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
+    let labels: Vec<String> = sqlx::query_scalar("SELECT label FROM app.tags ORDER BY label")
+        .fetch_all(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(labels, ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn a_call_runs_a_published_function_and_passes_its_failure_through() {
+    let app = spawn_app().await;
+    let function = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "price",
+        "input": {"body": {"type": "object", "required": ["qty"], "properties": {"qty": {"type": "integer", "minimum": 1}}}},
+        "entry": "check",
+        "nodes": {
+            "check": {"type": "if", "condition": {"$rhai": "request.body.qty > 100"}, "next": {"then": "too_many", "else": "total"}},
+            "too_many": {"type": "fail", "status": 422, "code": "price.too_many", "message": "at most 100"},
+            "total": {"type": "respond", "body": {"total": {"$rhai": "request.body.qty * 3"}}}
+        }
+    });
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&function))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let (status, body) = app
+        .send(app.admin(Method::POST, &format!("/flows/{id}/publish")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["function"], "price");
+
+    let caller = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "quote",
+        "endpoint": {"method": "GET", "path": "/quote"},
+        "input": {"query": {"type": "object", "properties": {"qty": {"type": "integer"}}}},
+        "entry": "ask",
+        "nodes": {
+            "ask": {"type": "call", "flow": "price", "input": {"qty": {"$rhai": "request.query.qty"}}, "as": "p", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"quote": {"$rhai": "p.total"}}}
+        }
+    });
+    app.publish(&caller).await;
+    let (status, body) = app.send(app.api(Method::GET, "/quote?qty=4")).await;
+    assert_eq!(
+        (status, body.clone()),
+        (200, json!({"quote": 12})),
+        "{body}"
+    );
+    let (status, body) = app.send(app.api(Method::GET, "/quote?qty=500")).await;
+    assert_eq!((status, code(&body)), (422, "price.too_many"), "{body}");
+    let (status, body) = app.send(app.api(Method::GET, "/quote?qty=0")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "input.invalid"),
+        "the function's own input schema applies: {body}"
+    );
+
+    let missing = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "bad_caller",
+        "endpoint": {"method": "GET", "path": "/bad"}, "entry": "ask",
+        "nodes": {
+            "ask": {"type": "call", "flow": "nope", "as": "p", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": 1}
+        }
+    });
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&missing))
+        .await;
+    assert_eq!((status, code(&body)), (422, "flow.invalid"));
+    assert_eq!(body["error"]["details"][0]["code"], "flow.unknown_function");
+}

@@ -31,6 +31,26 @@ pub enum RunError {
     Db { node: String, source: sqlx::Error },
     #[error("the flow did not finish within its timeout")]
     Timeout,
+    #[error(
+        "node `{node}`: the request ran more than {} nodes",
+        super::run::STEP_BUDGET
+    )]
+    StepBudget { node: String },
+    #[error("node `{node}`: there is no published function flow `{name}`")]
+    UnknownFunction { node: String, name: String },
+    #[error(
+        "node `{node}`: calls nest more than {} deep",
+        super::nodes::call::MAX_DEPTH
+    )]
+    CallDepth { node: String },
+    /// The called function ended with an error status; the caller answers the same.
+    #[error("{message}")]
+    CallFailed {
+        node: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl RunError {
@@ -40,6 +60,10 @@ impl RunError {
             RunError::NotFound { .. } => 404,
             RunError::Conflict { .. } => 409,
             RunError::Timeout => 504,
+            RunError::StepBudget { .. }
+            | RunError::UnknownFunction { .. }
+            | RunError::CallDepth { .. } => 500,
+            RunError::CallFailed { status, .. } => *status,
             RunError::Script { .. }
             | RunError::ScriptLimit { .. }
             | RunError::Type { .. }
@@ -58,6 +82,18 @@ impl RunError {
             RunError::NotFound { .. } => "db.not_found",
             RunError::Db { .. } => "db.error",
             RunError::Timeout => "flow.timeout",
+            RunError::StepBudget { .. } => "flow.step_budget",
+            RunError::UnknownFunction { .. } => "flow.unknown_function",
+            RunError::CallDepth { .. } => "flow.call_depth",
+            RunError::CallFailed { .. } => "flow.call_failed",
+        }
+    }
+
+    /// The code clients see: a called function's own code passes through.
+    pub fn public_code(&self) -> &str {
+        match self {
+            RunError::CallFailed { code, .. } => code,
+            other => other.code(),
         }
     }
 
@@ -71,7 +107,11 @@ impl RunError {
             | RunError::InvalidValue { node, .. }
             | RunError::Conflict { node, .. }
             | RunError::NotFound { node }
-            | RunError::Db { node, .. } => Some(node),
+            | RunError::Db { node, .. }
+            | RunError::StepBudget { node }
+            | RunError::UnknownFunction { node, .. }
+            | RunError::CallDepth { node }
+            | RunError::CallFailed { node, .. } => Some(node),
         }
     }
 

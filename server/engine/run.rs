@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 pub struct Runtime {
     pub db: PgPool,
     pub sandbox: Sandbox,
+    /// Published function flows by name, for `call`; swapped on every publish.
+    pub functions: arc_swap::ArcSwap<std::collections::HashMap<String, std::sync::Arc<Program>>>,
+}
+
+impl Runtime {
+    pub fn new(db: PgPool, sandbox: Sandbox) -> Runtime {
+        Runtime {
+            db,
+            sandbox,
+            functions: arc_swap::ArcSwap::from_pointee(Default::default()),
+        }
+    }
 }
 
 /// The parts of an HTTP request a flow sees, already parsed.
@@ -47,6 +59,8 @@ pub enum Step {
         bind: Option<Value>,
     },
     Done(Response),
+    /// A `collect` ended a loop body's iteration with this value.
+    Collected(Value),
 }
 
 /// One node of a debug run.
@@ -116,7 +130,7 @@ async fn run_inner(
 
 /// The value of `error` in an error handler.
 fn error_value(e: &RunError, node: &str) -> Value {
-    serde_json::json!({"code": e.code(), "message": e.to_string(), "status": e.status(), "node": node})
+    serde_json::json!({"code": e.public_code(), "message": e.to_string(), "status": e.status(), "node": node})
 }
 
 /// Failures a flow may handle. Timeouts end the request; a missing row and invalid input
@@ -133,7 +147,7 @@ async fn walk(
     rt: &Runtime,
     req: Request,
     deadline: Instant,
-    mut trace: Option<&mut Vec<TraceEntry>>,
+    trace: Option<&mut Vec<TraceEntry>>,
     commit: bool,
 ) -> Result<Response, RunError> {
     let request = serde_json::json!({
@@ -144,112 +158,164 @@ async fn walk(
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
     let plan = &program.plan;
+    let sink = trace.as_ref().map(|_| std::sync::Mutex::new(Vec::new()));
     let mut cx = Cx {
         rt,
         program,
         scope,
         db: Db {
-            pool: &rt.db,
+            pool: rt.db.clone(),
             tx: None,
             writes: plan.writes(),
         },
         deadline,
         node: 0,
         input: None,
-        tracing: trace.is_some(),
+        trace: sink.as_ref(),
+        steps: 0,
+        depth: 0,
     };
-    let mut at = plan.entry;
-    let mut in_handler = false;
-    // The graph is acyclic, so a run visits each node at most once (plus one handler path).
-    for _ in 0..=(2 * plan.nodes.len()) {
-        cx.node = at;
-        cx.input = None;
-        let node = &plan.nodes[at];
-        let started = Instant::now();
-        let outcome = nodes::run(&node.op, &mut cx).await;
-        let mut entry = trace.as_ref().map(|_| TraceEntry {
-            node: node.id.clone(),
-            node_type: node.op.type_name(),
-            port: None,
-            duration_us: started.elapsed().as_micros() as u64,
-            input: cx.input.take(),
-            output: None,
-            error: None,
-        });
-        let step = match outcome {
-            Ok(step) => step,
-            Err(e)
-                if handleable(&e)
-                    && (node.error.is_some() || (plan.on_error.is_some() && !in_handler)) =>
-            {
-                let value = error_value(&e, &node.id);
-                if let Some(t) = entry.as_mut() {
-                    t.port = Some("error");
-                    t.error = Some(value.clone());
-                }
-                cx.scope
-                    .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
-                at = match node.error {
-                    Some(to) => to,
-                    None => {
-                        in_handler = true;
-                        plan.on_error.unwrap_or(at)
+    let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
+    if let (Some(t), Some(sink)) = (trace, sink.as_ref()) {
+        t.extend(
+            sink.lock()
+                .map(|mut v| std::mem::take(&mut *v))
+                .unwrap_or_default(),
+        );
+    }
+    match result? {
+        End::Respond { response, respond } => {
+            let keep = commit && (response.status < 400 || (response.status < 500 && respond));
+            let last = plan
+                .nodes
+                .get(cx.node)
+                .map(|n| n.id.clone())
+                .unwrap_or_default();
+            cx.db
+                .finish(keep)
+                .await
+                .map_err(|e| RunError::from_db(&last, e))?;
+            Ok(response)
+        }
+        End::Collected(_) => Err(RunError::Type {
+            node: String::new(),
+            message: "collect outside a loop".into(),
+        }),
+    }
+}
+
+/// How a graph ended.
+pub enum End {
+    /// A `respond` (`respond: true`) or `fail` ended the run.
+    Respond { response: Response, respond: bool },
+    /// A `collect` ended one iteration of a loop body.
+    Collected(Value),
+}
+
+/// The most node executions of one request, loops and calls included.
+pub const STEP_BUDGET: usize = 100_000;
+
+/// Walks a graph of the current program from `entry` until a terminal node. `handler` is the
+/// graph's `on_error` node. Boxed because loop bodies and calls walk graphs recursively.
+pub fn walk_graph<'c, 'a>(
+    cx: &'c mut Cx<'a>,
+    entry: usize,
+    handler: Option<usize>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<End, RunError>> + Send + 'c>> {
+    Box::pin(async move {
+        let plan = &cx.program.plan;
+        let mut at = entry;
+        let mut in_handler = false;
+        loop {
+            cx.steps += 1;
+            if cx.steps > STEP_BUDGET {
+                return Err(RunError::StepBudget {
+                    node: plan.nodes[at].id.clone(),
+                });
+            }
+            cx.node = at;
+            cx.input = None;
+            let node = &plan.nodes[at];
+            let started = Instant::now();
+            let outcome = nodes::run(&node.op, cx).await;
+            cx.node = at;
+            let mut entry = cx.trace.map(|_| TraceEntry {
+                node: node.id.clone(),
+                node_type: node.op.type_name(),
+                port: None,
+                duration_us: started.elapsed().as_micros() as u64,
+                input: cx.input.take(),
+                output: None,
+                error: None,
+            });
+            let step = match outcome {
+                Ok(step) => step,
+                Err(e)
+                    if handleable(&e)
+                        && (node.error.is_some() || (handler.is_some() && !in_handler)) =>
+                {
+                    let value = error_value(&e, &node.id);
+                    if let Some(t) = entry.as_mut() {
+                        t.port = Some("error");
+                        t.error = Some(value.clone());
                     }
-                };
-                push(&mut trace, entry);
-                continue;
-            }
-            Err(e) => {
-                if let Some(t) = entry.as_mut() {
-                    t.error = Some(error_value(&e, &node.id));
+                    cx.scope
+                        .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
+                    at = match node.error {
+                        Some(to) => to,
+                        None => {
+                            in_handler = true;
+                            handler.unwrap_or(at)
+                        }
+                    };
+                    cx.record(entry);
+                    continue;
                 }
-                push(&mut trace, entry);
-                return Err(e);
-            }
-        };
-        match step {
-            Step::Next { port, to, bind } => {
-                if let Some(t) = entry.as_mut() {
-                    t.port = Some(port);
-                    t.output = bind.as_ref().map(redact);
+                Err(e) => {
+                    if let Some(t) = entry.as_mut() {
+                        t.error = Some(error_value(&e, &node.id));
+                    }
+                    cx.record(entry);
+                    return Err(e);
                 }
-                push(&mut trace, entry);
-                if let (Some(name), Some(value)) = (&node.bind, bind) {
-                    let d = to_dynamic(&node.id, &value)?;
-                    cx.scope.push_constant_dynamic(name.clone(), d);
+            };
+            match step {
+                Step::Next { port, to, bind } => {
+                    if let Some(t) = entry.as_mut() {
+                        t.port = Some(port);
+                        t.output = bind.as_ref().map(redact);
+                    }
+                    cx.record(entry);
+                    if let (Some(name), Some(value)) = (&node.bind, bind) {
+                        let d = to_dynamic(&node.id, &value)?;
+                        cx.scope.push_constant_dynamic(name.clone(), d);
+                    }
+                    at = to;
                 }
-                at = to;
-            }
-            Step::Done(response) => {
-                if let Some(t) = entry.as_mut() {
-                    t.output = Some(
-                        serde_json::json!({"status": response.status, "body": redact(&response.body)}),
-                    );
+                Step::Done(response) => {
+                    if let Some(t) = entry.as_mut() {
+                        t.output = Some(
+                            serde_json::json!({"status": response.status, "body": redact(&response.body)}),
+                        );
+                    }
+                    cx.record(entry);
+                    let respond = matches!(node.op, crate::flow::Op::Respond { .. });
+                    return Ok(End::Respond { response, respond });
                 }
-                push(&mut trace, entry);
-                let keep = commit
-                    && (response.status < 400
-                        || (response.status < 500
-                            && matches!(node.op, crate::flow::Op::Respond { .. })));
-                cx.db
-                    .finish(keep)
-                    .await
-                    .map_err(|e| RunError::from_db(&node.id, e))?;
-                return Ok(response);
+                Step::Collected(value) => {
+                    if let Some(t) = entry.as_mut() {
+                        t.output = Some(redact(&value));
+                    }
+                    cx.record(entry);
+                    return Ok(End::Collected(value));
+                }
             }
         }
-    }
-    Err(RunError::Type {
-        node: plan.nodes[at].id.clone(),
-        message: "the flow did not end".into(),
     })
 }
 
-fn push(trace: &mut Option<&mut Vec<TraceEntry>>, entry: Option<TraceEntry>) {
-    if let (Some(t), Some(e)) = (trace.as_mut(), entry) {
-        t.push(e);
-    }
-}
+/// The most entries a trace keeps (loops can run many nodes).
+pub const TRACE_LIMIT: usize = 2_000;
 
 /// Largest value a trace keeps per node, as JSON text.
 const TRACE_VALUE_LIMIT: usize = 16 * 1024;
@@ -279,13 +345,18 @@ pub struct Cx<'a> {
     pub rt: &'a Runtime,
     pub program: &'a Program,
     pub scope: Scope<'static>,
-    pub db: Db<'a>,
+    pub db: Db,
     pub deadline: Instant,
     /// Index of the running node.
     pub node: usize,
     /// What the running node worked on, for the trace (set only when tracing).
     pub input: Option<Value>,
-    pub tracing: bool,
+    /// Where trace entries go, in a debug run.
+    pub trace: Option<&'a std::sync::Mutex<Vec<TraceEntry>>>,
+    /// Nodes run so far in this request (see [`STEP_BUDGET`]).
+    pub steps: usize,
+    /// How many `call`s deep this walk is.
+    pub depth: usize,
 }
 
 impl<'a> Cx<'a> {
@@ -324,9 +395,19 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Adds an entry to the trace, if one is kept (at most [`TRACE_LIMIT`] entries).
+    pub fn record(&self, entry: Option<TraceEntry>) {
+        if let (Some(sink), Some(e)) = (self.trace, entry)
+            && let Ok(mut v) = sink.lock()
+            && v.len() < TRACE_LIMIT
+        {
+            v.push(e);
+        }
+    }
+
     /// Records what the node works on, when a trace is being kept.
     pub fn note_input(&mut self, make: impl FnOnce() -> Value) {
-        if self.tracing {
+        if self.trace.is_some() {
             self.input = Some(make());
         }
     }
@@ -452,13 +533,23 @@ pub fn bind_text(v: &Value) -> Option<String> {
 }
 
 /// The database side of a run: the pool for read-only flows, else one lazily opened transaction.
-pub struct Db<'a> {
-    pool: &'a PgPool,
+pub struct Db {
+    pool: PgPool,
     tx: Option<Transaction<'static, Postgres>>,
-    writes: bool,
+    /// Whether statements run in the request's transaction (the flow writes).
+    pub writes: bool,
 }
 
-impl Db<'_> {
+impl Db {
+    /// A database handle with no transaction, standing in while a call borrows the real one.
+    pub fn detached(pool: PgPool) -> Db {
+        Db {
+            pool,
+            tx: None,
+            writes: false,
+        }
+    }
+
     /// Runs a statement that yields at most one JSON value.
     pub async fn one(
         &mut self,
@@ -471,7 +562,7 @@ impl Db<'_> {
             q = q.bind(b);
         }
         if !self.writes {
-            return Ok(q.fetch_optional(self.pool).await?.map(|Json(v)| v));
+            return Ok(q.fetch_optional(&self.pool).await?.map(|Json(v)| v));
         }
         let tx = match &mut self.tx {
             Some(tx) => tx,

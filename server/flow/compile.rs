@@ -70,7 +70,11 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
     // Only a document that is not a flow of this format version stops the check early; other
     // envelope problems are reported together with everything else.
     let foreign = !doc.is_object() || diags.iter().any(|d| d.pointer.starts_with("/format"));
-    let Some(raw_nodes) = doc.get("nodes").and_then(Value::as_object).filter(|_| !foreign) else {
+    let Some(raw_nodes) = doc
+        .get("nodes")
+        .and_then(Value::as_object)
+        .filter(|_| !foreign)
+    else {
         return Err(sorted(diags));
     };
     let spec = GraphSpec {
@@ -91,19 +95,34 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
         return Err(sorted(diags));
     }
     let Some((entry, on_error)) = roots else {
-        return Err(vec![Diagnostic::new("flow.internal", "", "the flow has no entry")]);
+        return Err(vec![Diagnostic::new(
+            "flow.internal",
+            "",
+            "the flow has no entry",
+        )]);
     };
     let nodes: Option<Vec<PlanNode>> = out.into_iter().collect();
     let Some(nodes) = nodes else {
         // Every node is reachable and well formed here, so each compiled or reported a problem.
-        return Err(vec![Diagnostic::new("flow.internal", "", "a node did not compile")]);
+        return Err(vec![Diagnostic::new(
+            "flow.internal",
+            "",
+            "a node did not compile",
+        )]);
     };
     Ok(Plan {
-        name: doc.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        name: doc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         rev: canonical::rev(doc),
         endpoint,
         input,
-        timeout_ms: doc.pointer("/settings/timeout_ms").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT_MS),
+        timeout_ms: doc
+            .pointer("/settings/timeout_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_TIMEOUT_MS),
         entry,
         on_error,
         nodes,
@@ -122,7 +141,11 @@ pub fn compile_body(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<usize> {
     if depth > MAX_BODY_DEPTH {
-        diags.push(Diagnostic::new("flow.too_deep", pointer, format!("for_each bodies nest at most {MAX_BODY_DEPTH} deep")));
+        diags.push(Diagnostic::new(
+            "flow.too_deep",
+            pointer,
+            format!("for_each bodies nest at most {MAX_BODY_DEPTH} deep"),
+        ));
         return None;
     }
     let nodes = body.get("nodes").and_then(Value::as_object)?;
@@ -142,7 +165,11 @@ pub fn compile_body(
 /// The ports of a node: its type's, the dynamic ones its config declares (`switch`), and the
 /// generic `error` port for nodes that continue the flow.
 fn ports_of(ty: &NodeType, raw: &Value) -> Vec<(String, bool, bool)> {
-    let mut ports: Vec<(String, bool, bool)> = ty.ports.iter().map(|p| (p.name.to_string(), p.required, p.binds)).collect();
+    let mut ports: Vec<(String, bool, bool)> = ty
+        .ports
+        .iter()
+        .map(|p| (p.name.to_string(), p.required, p.binds))
+        .collect();
     if let Some(dynamic) = ty.dynamic_ports {
         ports.extend(dynamic(raw).into_iter().map(|p| (p, true, ty.binds)));
     }
@@ -162,7 +189,11 @@ fn compile_graph(
     let raw_nodes = spec.nodes;
     let base = out.len();
     out.extend(std::iter::repeat_with(|| None).take(raw_nodes.len()));
-    let index: BTreeMap<&str, usize> = raw_nodes.keys().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = raw_nodes
+        .keys()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let pointer = |id: &str| format!("{}/{}", spec.prefix, seg(id));
 
     // Node types and node schemas.
@@ -179,7 +210,10 @@ fn compile_graph(
                     Diagnostic::new(
                         "flow.unknown_node_type",
                         format!("{at}/type"),
-                        format!("unknown node type `{ty_name}`; known types: {}", known.join(", ")),
+                        format!(
+                            "unknown node type `{ty_name}`; known types: {}",
+                            known.join(", ")
+                        ),
                     )
                     .at_node(id),
                 );
@@ -201,21 +235,42 @@ fn compile_graph(
                 well_formed &= found.is_empty();
                 diags.extend(found.into_iter().map(|d| d.at_node(id)));
                 let misplaced = match (t.name, spec.kind) {
-                    ("respond", GraphKind::Body) => Some("a for_each body cannot respond; `collect` a value or `fail`"),
-                    ("collect", GraphKind::Top) => Some("`collect` ends an iteration and belongs in a for_each body"),
+                    ("respond", GraphKind::Body) => {
+                        Some("a for_each body cannot respond; `collect` a value or `fail`")
+                    }
+                    ("collect", GraphKind::Top) => {
+                        Some("`collect` ends an iteration and belongs in a for_each body")
+                    }
                     _ => None,
                 };
                 if let Some(msg) = misplaced {
-                    diags.push(Diagnostic::new("flow.misplaced_node", format!("{at}/type"), msg).at_node(id));
+                    diags.push(
+                        Diagnostic::new("flow.misplaced_node", format!("{at}/type"), msg)
+                            .at_node(id),
+                    );
                     well_formed = false;
                 }
             }
         }
         let bind = raw.get("as").and_then(Value::as_str);
         if let Some(name) = bind.filter(|b| RESERVED.contains(b)) {
-            diags.push(Diagnostic::new("flow.reserved_name", format!("{at}/as"), format!("`{name}` is a reserved name")).at_node(id));
+            diags.push(
+                Diagnostic::new(
+                    "flow.reserved_name",
+                    format!("{at}/as"),
+                    format!("`{name}` is a reserved name"),
+                )
+                .at_node(id),
+            );
         }
-        graph.push(Node { id, raw, ty, bind, well_formed, edges: Vec::new() });
+        graph.push(Node {
+            id,
+            raw,
+            ty,
+            bind,
+            well_formed,
+            edges: Vec::new(),
+        });
     }
 
     // Wiring.
@@ -236,25 +291,38 @@ fn compile_graph(
                 let msg = if names.is_empty() {
                     format!("`{ty}` ends the flow and has no ports")
                 } else {
-                    format!("`{ty}` has no port `{port}`; its ports: {}", names.join(", "))
+                    format!(
+                        "`{ty}` has no port `{port}`; its ports: {}",
+                        names.join(", ")
+                    )
                 };
                 diags.push(Diagnostic::new("flow.unknown_port", here, msg).at_node(node.id));
                 continue;
             }
             let Some(&to) = target.as_str().and_then(|t| index.get(t)) else {
                 if let Some(t) = target.as_str() {
-                    let msg = format!("port `{port}` points to `{t}`, which is not a node of this graph");
+                    let msg =
+                        format!("port `{port}` points to `{t}`, which is not a node of this graph");
                     diags.push(Diagnostic::new("flow.dangling_target", here, msg).at_node(node.id));
                 }
                 continue;
             };
             let binds = spec_port.flatten().is_some_and(|p| p.2);
-            node.edges.push(Edge { port: port.clone(), to, binds });
+            node.edges.push(Edge {
+                port: port.clone(),
+                to,
+                binds,
+            });
         }
         for (name, _, _) in ports.iter().flatten().filter(|p| p.1) {
             if !next.is_some_and(|n| n.contains_key(name)) {
-                let msg = format!("port `{name}` of `{}` is not wired: this path ends without {ends}", node.id);
-                diags.push(Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id));
+                let msg = format!(
+                    "port `{name}` of `{}` is not wired: this path ends without {ends}",
+                    node.id
+                );
+                diags.push(
+                    Diagnostic::new("flow.missing_response", at.clone(), msg).at_node(node.id),
+                );
             }
         }
     }
@@ -263,11 +331,19 @@ fn compile_graph(
     let entry_id = spec.entry.unwrap_or("");
     let entry = index.get(entry_id).copied();
     if entry.is_none() && spec.entry.is_some() {
-        diags.push(Diagnostic::new("flow.unknown_entry", spec.entry_pointer.clone(), format!("entry `{entry_id}` is not a node here")));
+        diags.push(Diagnostic::new(
+            "flow.unknown_entry",
+            spec.entry_pointer.clone(),
+            format!("entry `{entry_id}` is not a node here"),
+        ));
     }
     let on_error = spec.on_error.and_then(|id| index.get(id).copied());
     if let (Some(id), None) = (spec.on_error, on_error) {
-        diags.push(Diagnostic::new("flow.unknown_on_error", "/on_error", format!("on_error `{id}` is not a node of this flow")));
+        diags.push(Diagnostic::new(
+            "flow.unknown_on_error",
+            "/on_error",
+            format!("on_error `{id}` is not a node of this flow"),
+        ));
     }
     let roots: Vec<usize> = entry.into_iter().chain(on_error).collect();
     let mut reachable = vec![false; graph.len()];
@@ -284,9 +360,19 @@ fn compile_graph(
                 }
             }
         }
-        for node in graph.iter().enumerate().filter(|(i, _)| !reachable[*i]).map(|(_, n)| n) {
-            let msg = format!("node `{}` cannot be reached from the entry `{entry_id}`", node.id);
-            diags.push(Diagnostic::new("flow.unreachable_node", pointer(node.id), msg).at_node(node.id));
+        for node in graph
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !reachable[*i])
+            .map(|(_, n)| n)
+        {
+            let msg = format!(
+                "node `{}` cannot be reached from the entry `{entry_id}`",
+                node.id
+            );
+            diags.push(
+                Diagnostic::new("flow.unreachable_node", pointer(node.id), msg).at_node(node.id),
+            );
         }
     }
     let order = entry.and_then(|_| topo_order(&graph, &roots, &spec.prefix, diags));
@@ -318,7 +404,11 @@ fn compile_graph(
 
     // Node configs, expressions, tables.
     for (i, node) in graph.iter().enumerate() {
-        let (Some(ty), true, Some(names)) = (node.ty, node.well_formed && reachable[i], scopes[i].as_ref()) else {
+        let (Some(ty), true, Some(names)) = (
+            node.ty,
+            node.well_formed && reachable[i],
+            scopes[i].as_ref(),
+        ) else {
             continue;
         };
         let mut cx = NodeCx {
@@ -326,7 +416,11 @@ fn compile_graph(
             pointer: pointer(node.id),
             expr: ExprCompiler::new(&ENGINE, node.id, names.iter().map(String::as_str)),
             catalog,
-            ports: node.edges.iter().map(|e| (e.port.clone(), base + e.to)).collect(),
+            ports: node
+                .edges
+                .iter()
+                .map(|e| (e.port.clone(), base + e.to))
+                .collect(),
             names: names.clone(),
             depth: spec.depth,
             out: &mut *out,
@@ -341,7 +435,11 @@ fn compile_graph(
                 id: node.id.to_string(),
                 bind: node.bind.map(str::to_string),
                 op,
-                error: node.edges.iter().find(|e| e.port == ERROR_PORT.name).map(|e| base + e.to),
+                error: node
+                    .edges
+                    .iter()
+                    .find(|e| e.port == ERROR_PORT.name)
+                    .map(|e| base + e.to),
             });
         }
     }
@@ -350,7 +448,12 @@ fn compile_graph(
 
 /// Nodes reachable from the roots in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(graph: &[Node<'_>], roots: &[usize], prefix: &str, diags: &mut Vec<Diagnostic>) -> Option<Vec<usize>> {
+fn topo_order(
+    graph: &[Node<'_>],
+    roots: &[usize],
+    prefix: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

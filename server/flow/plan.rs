@@ -115,6 +115,11 @@ impl Op {
             Op::DbUpdate { .. } => "db.update",
             Op::DbDelete { .. } => "db.delete",
             Op::Script { .. } => "script",
+            Op::Set { .. } => "set",
+            Op::Switch { .. } => "switch",
+            Op::ForEach { .. } => "for_each",
+            Op::Collect { .. } => "collect",
+            Op::Call { .. } => "call",
             Op::If { .. } => "if",
             Op::Respond { .. } => "respond",
             Op::Fail { .. } => "fail",
@@ -170,6 +175,31 @@ pub enum Op {
     },
     Script {
         ast: Arc<AST>,
+        ok: usize,
+    },
+    Set {
+        value: Template,
+        ok: usize,
+    },
+    Switch {
+        value: Template,
+        /// The literal of each case and its port's target, in order.
+        cases: Vec<(Value, usize)>,
+        default: usize,
+    },
+    ForEach {
+        items: Template,
+        item: String,
+        /// Entry of the body in the plan's node list.
+        body: usize,
+        ok: usize,
+    },
+    Collect {
+        value: Template,
+    },
+    Call {
+        flow: String,
+        input: Template,
         ok: usize,
     },
     If {

@@ -39,6 +39,26 @@ pub const NODE_SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../flows/schema/nodes/script.v1.schema.json"),
     ),
     (
+        "set",
+        include_str!("../../flows/schema/nodes/set.v1.schema.json"),
+    ),
+    (
+        "switch",
+        include_str!("../../flows/schema/nodes/switch.v1.schema.json"),
+    ),
+    (
+        "for_each",
+        include_str!("../../flows/schema/nodes/for_each.v1.schema.json"),
+    ),
+    (
+        "collect",
+        include_str!("../../flows/schema/nodes/collect.v1.schema.json"),
+    ),
+    (
+        "call",
+        include_str!("../../flows/schema/nodes/call.v1.schema.json"),
+    ),
+    (
         "if",
         include_str!("../../flows/schema/nodes/if.v1.schema.json"),
     ),

@@ -246,3 +246,111 @@ fn an_unknown_top_level_field_does_not_hide_other_problems() {
     assert!(found.contains(&"flow.schema"), "{found:?}");
     assert!(found.contains(&"flow.unknown_node_type"), "{found:?}");
 }
+
+fn loop_flow() -> Value {
+    json!({
+        "format": "sluice.flow", "format_version": 1, "name": "bulk",
+        "endpoint": {"method": "POST", "path": "/bulk"},
+        "entry": "prefix",
+        "nodes": {
+            "prefix": {"type": "set", "as": "prefix", "value": "todo: ", "next": {"ok": "each"}},
+            "each": {"type": "for_each", "as": "made", "items": {"$rhai": "request.body.titles"}, "item": "title",
+                     "body": {"entry": "insert", "nodes": {
+                         "insert": {"type": "db.insert", "table": "todos", "as": "row",
+                                    "values": {"title": {"$rhai": "prefix + title"}}, "next": {"ok": "keep"}},
+                         "keep": {"type": "collect", "value": {"$rhai": "row.id + index"}}
+                     }},
+                     "next": {"ok": "kind"}},
+            "kind": {"type": "switch", "value": {"$rhai": "made.len()"}, "cases": {"none": 0, "one": 1},
+                     "next": {"none": "empty", "one": "reply", "default": "reply"}},
+            "empty": {"type": "fail", "status": 422, "code": "bulk.empty", "message": "nothing to do"},
+            "reply": {"type": "respond", "status": 201, "body": {"$rhai": "made"}}
+        }
+    })
+}
+
+#[test]
+fn loops_switches_and_sets_compile_with_nested_scopes() {
+    let cat = catalog();
+    let plan = compile(&loop_flow(), Some(&cat)).expect("compiles");
+    assert_eq!(plan.nodes.len(), 7, "body nodes join the flat list");
+    assert!(
+        plan.writes(),
+        "a write inside a loop body makes the flow transactional"
+    );
+}
+
+#[test]
+fn a_body_cannot_respond_and_collect_cannot_leave_a_body() {
+    let mut doc = loop_flow();
+    doc["nodes"]["each"]["body"]["nodes"]["keep"] = json!({"type": "respond", "body": 1});
+    doc["nodes"]["reply"] = json!({"type": "collect", "value": 1});
+    let found = codes(&doc);
+    assert!(
+        found.contains(&(
+            "flow.misplaced_node",
+            "/nodes/each/body/nodes/keep/type".into()
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("flow.misplaced_node", "/nodes/reply/type".into())),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn names_set_inside_a_body_are_not_visible_after_the_loop() {
+    let mut doc = loop_flow();
+    doc["nodes"]["reply"]["body"] = json!({"$rhai": "row"});
+    let found = problems(&doc);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/nodes/reply/body/$rhai");
+}
+
+#[test]
+fn every_switch_case_must_be_wired_and_cases_must_differ() {
+    let mut doc = loop_flow();
+    doc["nodes"]["kind"]["next"] = json!({"none": "empty", "default": "reply"});
+    assert_eq!(
+        codes(&doc),
+        [("flow.missing_response", "/nodes/kind/next".to_string())]
+    );
+    let mut doc = loop_flow();
+    doc["nodes"]["kind"]["cases"]["also_none"] = json!(0);
+    doc["nodes"]["kind"]["next"]["also_none"] = json!("empty");
+    assert!(
+        codes(&doc)
+            .iter()
+            .any(|(c, p)| *c == "flow.bad_config" && p.starts_with("/nodes/kind/cases/"))
+    );
+}
+
+#[test]
+fn a_call_to_an_unknown_function_is_reported_when_functions_are_known() {
+    let doc = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "caller",
+        "endpoint": {"method": "GET", "path": "/caller"}, "entry": "c",
+        "nodes": {
+            "c": {"type": "call", "flow": "pricing", "input": {"n": 1}, "as": "price", "next": {"ok": "r"}},
+            "r": {"type": "respond", "body": {"$rhai": "price"}}
+        }
+    });
+    assert!(
+        compile(&doc, None).is_ok(),
+        "offline, functions are not known"
+    );
+    let known = super::nodes::Catalog {
+        tables: catalog(),
+        functions: Default::default(),
+    };
+    let found: Vec<_> = compile(&doc, Some(&known))
+        .expect_err("unknown")
+        .into_iter()
+        .map(|d| (d.code, d.pointer))
+        .collect();
+    assert_eq!(
+        found,
+        [("flow.unknown_function", "/nodes/c/flow".to_string())]
+    );
+}

@@ -93,9 +93,13 @@ async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Val
     Ok(Json(json!({ "flows": flows::list(&state.db).await? })))
 }
 
-/// Compiles a document against the current tables; 422 with every problem if it does not.
+/// Compiles a document against the current tables and published functions; 422 with every
+/// problem if it does not.
 async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiError> {
-    let catalog = tables::all(&state.db).await?;
+    let catalog = crate::flow::nodes::Catalog {
+        tables: tables::all(&state.db).await?,
+        functions: state.runtime.functions.load().keys().cloned().collect(),
+    };
     crate::flow::compile(doc, Some(&catalog)).map_err(invalid_flow)
 }
 
@@ -172,30 +176,27 @@ async fn publish_flow(
 ) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let plan = check(&state, &record.document).await?;
-    let Some(endpoint) = plan.endpoint.clone() else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "flow.not_an_endpoint",
-            "only flows with an endpoint can be published",
-        ));
-    };
+    // A function (no endpoint) is published under its name, for `call` nodes.
+    let route_key = plan
+        .endpoint
+        .as_ref()
+        .map(|e| e.route_key())
+        .unwrap_or_else(|| format!("function {}", plan.name));
     let expected = if_match(&headers).unwrap_or(record.rev);
     let mut tx = state.db.begin().await?;
-    let version = flows::publish(
-        &mut tx,
-        id,
-        &expected,
-        &endpoint.route_key(),
-        editor.user_id,
-    )
-    .await?;
+    let version = flows::publish(&mut tx, id, &expected, &route_key, editor.user_id).await?;
     tx.commit().await?;
     super::routes::reload(&state).await?;
-    tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %endpoint.route_key(), "published");
-    Ok(Json(json!({
-        "id": id, "name": plan.name, "version": version, "rev": plan.rev,
-        "method": endpoint.method.as_str(), "path": endpoint.path, "url": format!("/api{}", endpoint.path),
-    })))
+    tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %route_key, "published");
+    let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
+    if let Some(ep) = &plan.endpoint {
+        out["method"] = json!(ep.method.as_str());
+        out["path"] = json!(ep.path);
+        out["url"] = json!(format!("/api{}", ep.path));
+    } else {
+        out["function"] = json!(plan.name);
+    }
+    Ok(Json(out))
 }
 
 async fn export_flow(

@@ -188,7 +188,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<RunError> for ApiError {
     fn from(e: RunError) -> ApiError {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut out = ApiError::new(status, e.code(), e.to_string());
+        let mut out = ApiError::new(status, e.public_code(), e.to_string());
         if let RunError::Input(problems) = &e {
             out.details = problems
                 .iter()

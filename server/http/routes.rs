@@ -67,13 +67,15 @@ impl RouteTable {
     }
 }
 
-/// Rebuilds the route table from the published versions in the catalog and swaps it in.
-/// Serialized, so two publishes cannot swap in each other's older view.
+/// Rebuilds the route table and the function registry from the published versions in the
+/// catalog and swaps them in. Serialized, so two publishes cannot swap in each other's older
+/// view.
 pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let _guard = state.reload_lock.lock().await;
     let tables = crate::tables::store::all(&state.db).await?;
     let published = crate::catalog::flows::published(&state.db).await?;
     let mut table = RouteTable::default();
+    let mut functions = std::collections::HashMap::new();
     let mut served = 0;
     for (id, doc) in published {
         let program = crate::flow::compile(&doc, Some(&tables))
@@ -83,15 +85,23 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
                     .collect::<Vec<_>>()
                     .join("; ")
             })
-            .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()))
-            .and_then(|p| table.insert(p));
-        match program {
+            .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()));
+        let placed = program.and_then(|p| {
+            if p.plan.endpoint.is_some() {
+                table.insert(p)
+            } else {
+                functions.insert(p.plan.name.clone(), Arc::new(p));
+                Ok(())
+            }
+        });
+        match placed {
             Ok(()) => served += 1,
             Err(problem) => {
                 tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served")
             }
         }
     }
+    state.runtime.functions.store(Arc::new(functions));
     state.routes.store(Arc::new(table));
     Ok(served)
 }

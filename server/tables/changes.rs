@@ -308,10 +308,13 @@ async fn republish(
         .bind(&rev)
         .execute(&mut **tx)
         .await?;
-    let route = crate::flow::compile(doc, None)
-        .ok()
-        .and_then(|p| p.endpoint.map(|e| e.route_key()))
-        .unwrap_or_default();
+    let route = match crate::flow::compile(doc, None).ok() {
+        Some(plan) => plan
+            .endpoint
+            .map(|e| e.route_key())
+            .unwrap_or_else(|| format!("function {}", plan.name)),
+        None => String::new(),
+    };
     flows::publish(tx, id, &rev, &route, user_id).await?;
     Ok(())
 }

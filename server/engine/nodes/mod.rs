@@ -4,15 +4,20 @@ use super::error::RunError;
 use super::run::{Cx, Step};
 use crate::flow::Op;
 
+pub mod call;
+mod collect;
 mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
 mod db_update;
 mod fail;
+mod for_each;
 mod if_;
 mod respond;
 mod script;
+mod set;
+mod switch;
 mod validate;
 
 /// Runs one node and says where to go next.
@@ -59,6 +64,20 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             conflict,
             ..
         } => db_delete::run(cx, id, *ok, *not_found, *conflict).await,
+        Op::Set { value, ok } => set::run(cx, value, *ok),
+        Op::Switch {
+            value,
+            cases,
+            default,
+        } => switch::run(cx, value, cases, *default),
+        Op::ForEach {
+            items,
+            item,
+            body,
+            ok,
+        } => for_each::run(cx, items, item, *body, *ok).await,
+        Op::Collect { value } => collect::run(cx, value),
+        Op::Call { flow, input, ok } => call::run(cx, flow, input, *ok).await,
         Op::Script { ast, ok } => script::run(cx, ast, *ok),
         Op::If {
             condition,

@@ -10,15 +10,21 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod call;
+mod collect;
 mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
 mod db_update;
 mod fail;
+mod for_each;
+pub use for_each::MAX_ITEMS as MAX_LOOP_ITEMS;
 mod if_;
 mod respond;
 mod script;
+mod set;
+mod switch;
 mod validate;
 
 /// An output port of a node type.
@@ -75,6 +81,11 @@ pub fn builtin() -> &'static [NodeType] {
         db_update::TYPE,
         db_delete::TYPE,
         script::TYPE,
+        set::TYPE,
+        switch::TYPE,
+        for_each::TYPE,
+        collect::TYPE,
+        call::TYPE,
         if_::TYPE,
         respond::TYPE,
         fail::TYPE,
@@ -85,9 +96,30 @@ pub fn lookup(name: &str) -> Option<&'static NodeType> {
     builtin().iter().find(|t| t.name == name)
 }
 
-/// The managed tables a flow can refer to.
+/// The managed tables (and published functions) a flow can refer to.
 pub trait TableCatalog {
     fn table(&self, name: &str) -> Option<&TableDef>;
+
+    /// Whether a published function flow has this name; `None` when not known (offline).
+    fn function_exists(&self, _name: &str) -> Option<bool> {
+        None
+    }
+}
+
+/// Tables plus the names of published function flows: what a save or publish checks against.
+pub struct Catalog {
+    pub tables: crate::tables::def::Tables,
+    pub functions: std::collections::BTreeSet<String>,
+}
+
+impl TableCatalog for Catalog {
+    fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.get(name)
+    }
+
+    fn function_exists(&self, name: &str) -> Option<bool> {
+        Some(self.functions.contains(name))
+    }
 }
 
 impl TableCatalog for BTreeMap<String, TableDef> {

@@ -1,0 +1,9 @@
+//! `collect` at run time.
+
+use crate::engine::error::RunError;
+use crate::engine::run::{Cx, Step};
+use crate::flow::expr::Template;
+
+pub fn run(cx: &mut Cx<'_>, value: &Template) -> Result<Step, RunError> {
+    Ok(Step::Collected(cx.eval(value)?))
+}

@@ -1,0 +1,14 @@
+//! `set` at run time.
+
+use crate::engine::error::RunError;
+use crate::engine::run::{Cx, Step};
+use crate::flow::expr::Template;
+
+pub fn run(cx: &mut Cx<'_>, value: &Template, ok: usize) -> Result<Step, RunError> {
+    let v = cx.eval(value)?;
+    Ok(Step::Next {
+        port: "ok",
+        to: ok,
+        bind: Some(v),
+    })
+}
