@@ -3,7 +3,7 @@
 //! the route table; then serve until a shutdown signal and stop what was started.
 
 use crate::config::Config;
-use crate::engine::{Runtime, Sandbox, ScriptLimits};
+use crate::engine::{Runtime, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
 use arc_swap::ArcSwap;
@@ -88,12 +88,15 @@ impl App {
             ..ScriptLimits::default()
         };
         let state = AppState {
-            runtime: Arc::new(Runtime::new(db.clone(), Sandbox::new(limits))),
+            runtime: Arc::new(Runtime::new(db.clone(), limits)),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
         };
+        http::env::reload(&state)
+            .await
+            .map_err(|e| StartupError::Routes(e.into()))?;
         let served = http::routes::reload(&state)
             .await
             .map_err(StartupError::Routes)?;

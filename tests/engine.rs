@@ -314,3 +314,52 @@ async fn a_call_runs_a_published_function_and_passes_its_failure_through() {
     assert_eq!((status, code(&body)), (422, "flow.invalid"));
     assert_eq!(body["error"]["details"][0]["code"], "flow.unknown_function");
 }
+
+#[tokio::test]
+async fn flows_read_env_and_secrets_and_secrets_never_come_back_or_reach_traces() {
+    let app = spawn_app().await;
+    let put = |name: &str, body: Value| app.admin(Method::PUT, &format!("/env/{name}")).json(&body);
+    let (status, _) = app.send(put("REGION", json!({"value": "eu-west"}))).await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .send(put(
+            "API_KEY",
+            json!({"value": "sk_live_abcdef", "secret": true}),
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = app.send(put("bad-name", json!({"value": "x"}))).await;
+    assert_eq!((status, code(&body)), (400, "env.invalid_name"));
+
+    let (_, list) = app.send(app.admin(Method::GET, "/env")).await;
+    assert!(!list.to_string().contains("sk_live_abcdef"), "{list}");
+    assert_eq!(list["env"][1]["name"], "REGION");
+    assert_eq!(list["env"][1]["value"], "eu-west");
+
+    let doc = flow(
+        "signed",
+        "/signed",
+        "sign",
+        json!({
+            "sign": {"type": "set", "as": "header", "value": {"$rhai": "`Bearer ${secret(\"API_KEY\")} for ${env.REGION}`"}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"length": {"$rhai": "header.len()"}, "region": {"$rhai": "env.REGION"}}}
+        }),
+    );
+    let id = app.publish(&doc).await;
+    let (status, body) = app.send(app.api(Method::POST, "/signed")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"length": "Bearer sk_live_abcdef for eu-west".len(), "region": "eu-west"})
+    );
+
+    let (_, out) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({})),
+        )
+        .await;
+    let trace = out["trace"].to_string();
+    assert!(!trace.contains("sk_live_abcdef"), "{trace}");
+    assert!(trace.contains("Bearer *** for eu-west"), "{trace}");
+}

@@ -1,6 +1,7 @@
 //! Runs compiled flows: the program builder (SQL and validators prepared once), the
 //! interpreter, one run step per node type, and the Rhai sandbox. Knows sqlx, not axum.
 
+pub mod env;
 pub mod error;
 pub mod nodes;
 pub mod program;

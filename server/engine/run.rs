@@ -20,14 +20,18 @@ pub struct Runtime {
     pub sandbox: Sandbox,
     /// Published function flows by name, for `call`; swapped on every publish.
     pub functions: arc_swap::ArcSwap<std::collections::HashMap<String, std::sync::Arc<Program>>>,
+    /// Environment values and secrets; swapped when an entry changes.
+    pub env: std::sync::Arc<arc_swap::ArcSwap<super::env::Env>>,
 }
 
 impl Runtime {
-    pub fn new(db: PgPool, sandbox: Sandbox) -> Runtime {
+    pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits) -> Runtime {
+        let env = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(super::env::Env::default()));
         Runtime {
             db,
-            sandbox,
+            sandbox: Sandbox::with_env(limits, env.clone()),
             functions: arc_swap::ArcSwap::from_pointee(Default::default()),
+            env,
         }
     }
 }
@@ -156,7 +160,7 @@ async fn walk(
     let mut scope = Scope::new();
     scope.push_constant_dynamic("request", to_dynamic("request", &request)?);
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
-    scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
+    scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
     let sink = trace.as_ref().map(|_| std::sync::Mutex::new(Vec::new()));
     let mut cx = Cx {
@@ -244,7 +248,7 @@ pub fn walk_graph<'c, 'a>(
                 node_type: node.op.type_name(),
                 port: None,
                 duration_us: started.elapsed().as_micros() as u64,
-                input: cx.input.take(),
+                input: cx.input.take().map(|v| cx.redact(&v)),
                 output: None,
                 error: None,
             });
@@ -257,7 +261,7 @@ pub fn walk_graph<'c, 'a>(
                     let value = error_value(&e, &node.id);
                     if let Some(t) = entry.as_mut() {
                         t.port = Some("error");
-                        t.error = Some(value.clone());
+                        t.error = Some(cx.redact(&value));
                     }
                     cx.scope
                         .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
@@ -273,7 +277,7 @@ pub fn walk_graph<'c, 'a>(
                 }
                 Err(e) => {
                     if let Some(t) = entry.as_mut() {
-                        t.error = Some(error_value(&e, &node.id));
+                        t.error = Some(cx.redact(&error_value(&e, &node.id)));
                     }
                     cx.record(entry);
                     return Err(e);
@@ -283,7 +287,7 @@ pub fn walk_graph<'c, 'a>(
                 Step::Next { port, to, bind } => {
                     if let Some(t) = entry.as_mut() {
                         t.port = Some(port);
-                        t.output = bind.as_ref().map(redact);
+                        t.output = bind.as_ref().map(|v| cx.redact(v));
                     }
                     cx.record(entry);
                     if let (Some(name), Some(value)) = (&node.bind, bind) {
@@ -295,7 +299,7 @@ pub fn walk_graph<'c, 'a>(
                 Step::Done(response) => {
                     if let Some(t) = entry.as_mut() {
                         t.output = Some(
-                            serde_json::json!({"status": response.status, "body": redact(&response.body)}),
+                            serde_json::json!({"status": response.status, "body": cx.redact(&response.body)}),
                         );
                     }
                     cx.record(entry);
@@ -304,7 +308,7 @@ pub fn walk_graph<'c, 'a>(
                 }
                 Step::Collected(value) => {
                     if let Some(t) = entry.as_mut() {
-                        t.output = Some(redact(&value));
+                        t.output = Some(cx.redact(&value));
                     }
                     cx.record(entry);
                     return Ok(End::Collected(value));
@@ -393,6 +397,11 @@ impl<'a> Cx<'a> {
             }),
             (ParamKind::Text, v) => Ok(bind_text(v)),
         }
+    }
+
+    /// A value as a trace may show it: secrets replaced, large values cut down.
+    pub fn redact(&self, v: &Value) -> Value {
+        redact(&self.rt.env.load().redact(v))
     }
 
     /// Adds an entry to the trace, if one is kept (at most [`TRACE_LIMIT`] entries).

@@ -3,9 +3,12 @@
 //! strict variables, failing on missing properties, explicit limits, and a wall-clock deadline.
 //! Limits are set explicitly because Rhai's defaults differ between debug and release builds.
 
+use super::env::Env;
+use arc_swap::ArcSwap;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine};
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Resource limits for one evaluation.
@@ -50,6 +53,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(limits: ScriptLimits) -> Sandbox {
+        Sandbox::with_env(limits, Arc::new(ArcSwap::from_pointee(Env::default())))
+    }
+
+    /// A sandbox whose `secret(name)` reads from `env`.
+    pub fn with_env(limits: ScriptLimits, env: Arc<ArcSwap<Env>>) -> Sandbox {
         let mut engine = crate::flow::expr::base_engine();
         engine.register_global_module(StandardPackage::new().as_shared_module());
         engine
@@ -71,6 +79,16 @@ impl Sandbox {
         engine.on_debug(|_, _, _| {});
         engine.register_fn("now", now_rfc3339);
         engine.register_fn("uuid", uuid_v4);
+        engine.register_fn(
+            "secret",
+            move |name: &str| -> Result<String, Box<rhai::EvalAltResult>> {
+                env.load()
+                    .secrets
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("there is no secret `{name}`").into())
+            },
+        );
         Sandbox { engine, limits }
     }
 

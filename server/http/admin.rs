@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::tables::router())
         .merge(super::rows::router())
         .merge(super::csv::router())
+        .merge(super::env::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

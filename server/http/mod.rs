@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod csv;
+pub mod env;
 pub mod error;
 pub mod extract;
 pub mod generated;

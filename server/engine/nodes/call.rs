@@ -39,7 +39,7 @@ pub async fn run(
         rhai::serde::to_dynamic(&request).map_err(|e| cx.type_error(e.to_string()))?,
     );
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
-    scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
+    scope.push_constant_dynamic("env", cx.rt.env.load().public.clone());
 
     // The callee borrows the caller's database state and gives it back afterwards.
     let writes = cx.db.writes || function.plan.writes();
