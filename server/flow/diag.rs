@@ -38,7 +38,12 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {}", self.code, self.pointer)?;
+        let at = if self.pointer.is_empty() {
+            "the document"
+        } else {
+            self.pointer.as_str()
+        };
+        write!(f, "{} at {at}", self.code)?;
         if let Some(n) = &self.node {
             write!(f, " (node `{n}`")?;
             if let (Some(l), Some(c)) = (self.line, self.column) {

@@ -105,6 +105,61 @@ pub struct OrderTerm {
 }
 
 impl Op {
+    /// The ports this node can fire and their targets (fixed ports only; switch cases are
+    /// listed as `case`).
+    pub fn targets(&self) -> Vec<(&'static str, usize)> {
+        let opt = |name, t: &Option<usize>| t.map(|t| (name, t));
+        match self {
+            Op::Validate { ok, invalid, .. } => [Some(("ok", *ok)), opt("invalid", invalid)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Op::DbGet {
+                found, not_found, ..
+            } => [Some(("found", *found)), opt("not_found", not_found)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Op::DbQuery { ok, .. }
+            | Op::Script { ok, .. }
+            | Op::Set { ok, .. }
+            | Op::ForEach { ok, .. }
+            | Op::Call { ok, .. } => vec![("ok", *ok)],
+            Op::DbInsert { ok, conflict, .. } => [Some(("ok", *ok)), opt("conflict", conflict)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Op::DbUpdate {
+                ok,
+                not_found,
+                conflict,
+                ..
+            }
+            | Op::DbDelete {
+                ok,
+                not_found,
+                conflict,
+                ..
+            } => [
+                Some(("ok", *ok)),
+                opt("not_found", not_found),
+                opt("conflict", conflict),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Op::Switch { cases, default, .. } => cases
+                .iter()
+                .map(|(_, t)| ("case", *t))
+                .chain([("default", *default)])
+                .collect(),
+            Op::If {
+                then, otherwise, ..
+            } => vec![("then", *then), ("else", *otherwise)],
+            Op::Respond { .. } | Op::Fail { .. } | Op::Collect { .. } => Vec::new(),
+        }
+    }
+
     /// The node type, as written in documents.
     pub fn type_name(&self) -> &'static str {
         match self {

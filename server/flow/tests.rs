@@ -354,3 +354,67 @@ fn a_call_to_an_unknown_function_is_reported_when_functions_are_known() {
         [("flow.unknown_function", "/nodes/c/flow".to_string())]
     );
 }
+
+/// A readable rendering of a plan: one line per node with its type, binding and wiring.
+fn render(plan: &super::Plan) -> String {
+    let mut out = format!(
+        "entry: {}\non_error: {:?}\n",
+        plan.nodes[plan.entry].id,
+        plan.on_error.map(|i| &plan.nodes[i].id)
+    );
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let ports: Vec<String> =
+            n.op.targets()
+                .iter()
+                .map(|(p, t)| format!("{p}->{}", plan.nodes[*t].id))
+                .collect();
+        let error = n
+            .error
+            .map(|e| format!(" error->{}", plan.nodes[e].id))
+            .unwrap_or_default();
+        let body = match &n.op {
+            super::Op::ForEach { body, .. } => format!(" body->{}", plan.nodes[*body].id),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{i}: {} {}{} [{}]{error}{body}\n",
+            n.id,
+            n.op.type_name(),
+            n.bind
+                .as_ref()
+                .map(|b| format!(" as {b}"))
+                .unwrap_or_default(),
+            ports.join(", ")
+        ));
+    }
+    out
+}
+
+#[test]
+fn compiled_plans_snapshot() {
+    let cat = catalog();
+    insta::assert_snapshot!(
+        "create_flow_plan",
+        render(&compile(&create_flow(), Some(&cat)).expect("compiles"))
+    );
+    let mut with_handler = loop_flow();
+    with_handler["on_error"] = json!("empty");
+    with_handler["nodes"]["prefix"]["next"]["error"] = json!("empty");
+    insta::assert_snapshot!(
+        "loop_flow_plan",
+        render(&compile(&with_handler, Some(&cat)).expect("compiles"))
+    );
+}
+
+#[test]
+fn diagnostics_snapshot() {
+    let mut doc = create_flow();
+    doc["colour"] = json!("red");
+    doc["nodes"]["done"]["type"] = json!("nope");
+    doc["nodes"]["check"]["condition"] = json!({"$rhai": "todo.done +* 1"});
+    doc["nodes"]["insert"]["values"]["colour"] = json!("red");
+    doc["nodes"]["stray"] = json!({"type": "respond", "status": "ok"});
+    doc["nodes"]["created"]["next"] = json!({"ok": "stray"});
+    let lines: Vec<String> = problems(&doc).iter().map(ToString::to_string).collect();
+    insta::assert_snapshot!("diagnostics", lines.join("\n"));
+}
