@@ -4,7 +4,6 @@
 use super::{NodeCx, NodeType, Port};
 use crate::flow::diag::Diagnostic;
 use crate::flow::plan::Op;
-use crate::tables::def::SYSTEM_COLUMNS;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -38,20 +37,7 @@ struct Config {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let (table, def) = cx.table(&cfg.table)?;
-    let mut ok = true;
-    for col in cfg
-        .values
-        .keys()
-        .filter(|c| SYSTEM_COLUMNS.contains(&c.as_str()))
-    {
-        let at = format!("{}/values/{col}", cx.pointer);
-        cx.expr.push(Diagnostic::new(
-            "flow.read_only_column",
-            at,
-            format!("`{col}` is set by Sluice"),
-        ));
-        ok = false;
-    }
+    let mut ok = cx.writable(&cfg.values);
     if let Some(def) = &def {
         for f in def
             .must_be_given()

@@ -3,9 +3,7 @@
 //! unwired `not_found` is 404 `db.not_found`, unwired `conflict` is 409 `db.conflict`.
 
 use super::{NodeCx, NodeType, Port};
-use crate::flow::diag::Diagnostic;
 use crate::flow::plan::Op;
-use crate::tables::def::SYSTEM_COLUMNS;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -47,20 +45,7 @@ struct Config {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let (table, def) = cx.table(&cfg.table)?;
-    let mut ok = true;
-    for col in cfg
-        .values
-        .keys()
-        .filter(|c| SYSTEM_COLUMNS.contains(&c.as_str()))
-    {
-        let at = format!("{}/values/{col}", cx.pointer);
-        cx.expr.push(Diagnostic::new(
-            "flow.read_only_column",
-            at,
-            format!("`{col}` is set by Sluice"),
-        ));
-        ok = false;
-    }
+    let ok = cx.writable(&cfg.values);
     let id = cx.template(&cfg.id, "id");
     let values = cx.column_values(def.as_ref(), &cfg.values, "values");
     let patch = match &cfg.patch {

@@ -232,6 +232,25 @@ impl NodeCx<'_> {
         Some(ident)
     }
 
+    /// Refuses values for the columns Sluice sets itself (`id`, `created_at`, `updated_at`);
+    /// returns whether there were none.
+    pub fn writable(&mut self, values: &BTreeMap<String, Value>) -> bool {
+        let mut ok = true;
+        for col in values
+            .keys()
+            .filter(|c| crate::tables::def::SYSTEM_COLUMNS.contains(&c.as_str()))
+        {
+            let at = format!("{}/values/{}", self.pointer, seg(col));
+            self.expr.push(Diagnostic::new(
+                "flow.read_only_column",
+                at,
+                format!("`{col}` is set by Sluice"),
+            ));
+            ok = false;
+        }
+        ok
+    }
+
     /// Compiles `column -> value` pairs found under `field`.
     pub fn column_values(
         &mut self,
