@@ -3,10 +3,11 @@
 //! the route table; then serve until a shutdown signal and stop what was started.
 
 use crate::config::Config;
+use crate::engine::outbound::{AllowList, Outbound};
 use crate::engine::{Runtime, Sandbox, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::future::IntoFuture;
@@ -35,8 +36,10 @@ pub enum StartupError {
     Connect(sqlx::Error),
     #[error("cannot migrate the catalog: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the first admin: {0}")]
+    #[error("cannot create the first admin or the token key: {0}")]
     Admin(#[from] crate::auth::AuthError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(reqwest::Error),
     #[error("cannot load the published flows: {0:?}")]
     Routes(crate::http::error::ApiError),
     #[error("server error: {0}")]
@@ -87,10 +90,18 @@ impl App {
             timeout: config.script_timeout,
             ..ScriptLimits::default()
         };
+        let token_key = crate::auth::token_key(&db).await?;
+        let allow = AllowList::new(
+            config.http_allow.hosts.clone(),
+            config.http_allow.nets.clone(),
+        );
+        let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
         let state = AppState {
             runtime: Arc::new(Runtime {
                 db: db.clone(),
                 sandbox: Sandbox::new(limits),
+                outbound,
+                token_key: ArcSwapOption::from_pointee(token_key),
             }),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),

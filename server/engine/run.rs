@@ -4,10 +4,14 @@
 
 use super::error::RunError;
 use super::nodes;
+use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{DEADLINE_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
+use crate::auth::jwt::SigningKey;
 use crate::flow::expr::Template;
+use crate::flow::plan::ContentType;
+use arc_swap::ArcSwapOption;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -18,6 +22,11 @@ use std::time::{Duration, Instant};
 pub struct Runtime {
     pub db: PgPool,
     pub sandbox: Sandbox,
+    /// The shared client and SSRF guard of `http.request`.
+    pub outbound: Outbound,
+    /// The key `auth.issue_token` signs with, loaded at startup. Swappable so that rotation
+    /// (issue 5) can replace it without a restart.
+    pub token_key: ArcSwapOption<SigningKey>,
 }
 
 /// The parts of an HTTP request a flow sees, already parsed.
@@ -36,6 +45,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// How `body` is sent: JSON, or a string as text or HTML.
+    pub content_type: ContentType,
 }
 
 /// Where a node sends the run next.
@@ -79,23 +90,72 @@ pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Respon
     run_inner(program, rt, req, None, true).await
 }
 
-/// Runs a program with a trace of every node, for the editor's debug runs.
+/// Runs a program with a trace of every node, for the editor's debug runs. Values that nodes
+/// marked secret (tokens, password hashes, the passwords they were given) show as `"***"`
+/// everywhere in the trace and in the returned response.
 pub async fn run_traced(
     program: &Program,
     rt: &Runtime,
     req: Request,
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
-    let mut trace = Vec::new();
+    let mut trace = Trace::default();
     let result = run_inner(program, rt, req, Some(&mut trace), opts.commit).await;
-    (result, trace)
+    let Trace {
+        mut entries,
+        secrets,
+    } = trace;
+    if secrets.is_empty() {
+        return (result, entries);
+    }
+    for e in &mut entries {
+        for v in [&mut e.input, &mut e.output, &mut e.error]
+            .into_iter()
+            .flatten()
+        {
+            scrub(v, &secrets);
+        }
+    }
+    let result = result.map(|mut r| {
+        scrub(&mut r.body, &secrets);
+        r
+    });
+    (result, entries)
+}
+
+/// What a debug run records: one entry per node, and the values that must not be shown.
+#[derive(Default)]
+struct Trace {
+    entries: Vec<TraceEntry>,
+    secrets: Vec<String>,
+}
+
+/// Secrets shorter than this are hidden only where a string equals them; longer ones also
+/// where a string contains them (`"Bearer <token>"`).
+const SECRET_SUBSTRING_MIN: usize = 8;
+
+/// Replaces every string that holds a secret with `"***"`.
+fn scrub(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => {
+            let hit = secrets
+                .iter()
+                .any(|x| s == x || (x.len() >= SECRET_SUBSTRING_MIN && s.contains(x.as_str())));
+            if hit {
+                *s = "***".into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|i| scrub(i, secrets)),
+        _ => {}
+    }
 }
 
 async fn run_inner(
     program: &Program,
     rt: &Runtime,
     mut req: Request,
-    trace: Option<&mut Vec<TraceEntry>>,
+    trace: Option<&mut Trace>,
     commit: bool,
 ) -> Result<Response, RunError> {
     program
@@ -124,7 +184,10 @@ fn error_value(e: &RunError, node: &str) -> Value {
 fn handleable(e: &RunError) -> bool {
     !matches!(
         e,
-        RunError::Timeout | RunError::NotFound { .. } | RunError::Input(_)
+        RunError::Timeout
+            | RunError::NotFound { .. }
+            | RunError::Input(_)
+            | RunError::InvalidCredentials { .. }
     )
 }
 
@@ -133,7 +196,7 @@ async fn walk(
     rt: &Runtime,
     req: Request,
     deadline: Instant,
-    mut trace: Option<&mut Vec<TraceEntry>>,
+    mut trace: Option<&mut Trace>,
     commit: bool,
 ) -> Result<Response, RunError> {
     let request = serde_json::json!({
@@ -157,6 +220,7 @@ async fn walk(
         node: 0,
         input: None,
         tracing: trace.is_some(),
+        secrets: Vec::new(),
     };
     let mut at = plan.entry;
     let mut in_handler = false;
@@ -167,6 +231,9 @@ async fn walk(
         let node = &plan.nodes[at];
         let started = Instant::now();
         let outcome = nodes::run(&node.op, &mut cx).await;
+        if let Some(t) = trace.as_mut() {
+            t.secrets.append(&mut cx.secrets);
+        }
         let mut entry = trace.as_ref().map(|_| TraceEntry {
             node: node.id.clone(),
             node_type: node.op.type_name(),
@@ -245,9 +312,9 @@ async fn walk(
     })
 }
 
-fn push(trace: &mut Option<&mut Vec<TraceEntry>>, entry: Option<TraceEntry>) {
+fn push(trace: &mut Option<&mut Trace>, entry: Option<TraceEntry>) {
     if let (Some(t), Some(e)) = (trace.as_mut(), entry) {
-        t.push(e);
+        t.entries.push(e);
     }
 }
 
@@ -286,6 +353,8 @@ pub struct Cx<'a> {
     /// What the running node worked on, for the trace (set only when tracing).
     pub input: Option<Value>,
     pub tracing: bool,
+    /// Values the running node marked secret, collected only when tracing.
+    secrets: Vec<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -321,6 +390,14 @@ impl<'a> Cx<'a> {
                 message: "a password must be non-empty text".into(),
             }),
             (ParamKind::Text, v) => Ok(bind_text(v)),
+        }
+    }
+
+    /// Marks a value the node handled as secret: a debug run shows `"***"` wherever it appears
+    /// in the trace or the response, including in nodes that ran before.
+    pub fn keep_secret(&mut self, value: &str) {
+        if self.tracing && !value.is_empty() {
+            self.secrets.push(value.to_string());
         }
     }
 
@@ -505,5 +582,32 @@ impl Db<'_> {
             Some(tx) => tx.rollback().await,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scrubbing_hides_every_string_that_holds_a_secret() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl".to_string();
+        let mut v = json!({
+            "token": token,
+            "header": format!("Bearer {token}"),
+            "rows": [{"password": "pw", "note": "pw is short, so only exact matches hide"}],
+            "n": 1
+        });
+        scrub(&mut v, &[token.clone(), "pw".into()]);
+        assert_eq!(
+            v,
+            json!({
+                "token": "***",
+                "header": "***",
+                "rows": [{"password": "***", "note": "pw is short, so only exact matches hide"}],
+                "n": 1
+            })
+        );
     }
 }

@@ -10,15 +10,20 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod auth_hash_password;
+pub mod auth_issue_token;
+mod auth_verify_password;
 mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
 mod db_update;
 mod fail;
+pub mod http_request;
 mod if_;
 mod respond;
 mod script;
+pub mod template;
 mod validate;
 
 /// An output port of a node type.
@@ -74,6 +79,11 @@ pub fn builtin() -> &'static [NodeType] {
         db_delete::TYPE,
         script::TYPE,
         if_::TYPE,
+        http_request::TYPE,
+        template::TYPE,
+        auth_hash_password::TYPE,
+        auth_verify_password::TYPE,
+        auth_issue_token::TYPE,
         respond::TYPE,
         fail::TYPE,
     ]
@@ -208,5 +218,38 @@ impl NodeCx<'_> {
             }
         }
         ok.then_some(out)
+    }
+}
+
+/// Helpers for the node types' own tests: a flow around one node `n`, whose ports lead to a
+/// `respond` node `r` that may read `n`'s variable.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::flow::plan::{Op, Plan};
+    use serde_json::{Value, json};
+
+    /// A flow whose entry is `node` (id `n`) followed by `r: respond`.
+    pub fn flow_with(node: Value) -> Value {
+        json!({"format": "sluice.flow", "format_version": 1, "name": "t",
+               "endpoint": {"method": "POST", "path": "/t"}, "entry": "n",
+               "nodes": {"n": node, "r": {"type": "respond", "body": null}}})
+    }
+
+    /// `(code, pointer)` of every problem.
+    pub fn problems(doc: &Value) -> Vec<(&'static str, String)> {
+        match crate::flow::compile(doc, None) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| (d.code, d.pointer)).collect(),
+        }
+    }
+
+    /// The compiled op of node `n`.
+    pub fn op(doc: &Value) -> Op {
+        let plan: Plan = crate::flow::compile(doc, None).expect("compiles");
+        plan.nodes
+            .into_iter()
+            .find(|p| p.id == "n")
+            .map(|p| p.op)
+            .expect("node n")
     }
 }
