@@ -74,9 +74,12 @@ pub struct Plan {
 impl Plan {
     /// Whether any node writes, so read-only flows can skip the transaction.
     pub fn writes(&self) -> bool {
-        self.nodes
-            .iter()
-            .any(|n| matches!(n.op, Op::DbInsert { .. }))
+        self.nodes.iter().any(|n| {
+            matches!(
+                n.op,
+                Op::DbInsert { .. } | Op::DbUpdate { .. } | Op::DbDelete { .. }
+            )
+        })
     }
 }
 
