@@ -179,8 +179,14 @@ async fn oversized_slow_and_malformed_answers_are_failures_with_their_own_codes(
     assert_eq!(body["code"], "http.timeout", "{body}");
     let (_, body) = call(&app, &format!("{base}/not-json")).await;
     assert_eq!(body["code"], "http.bad_response", "{body}");
-    let (_, body) = call(&app, "http://127.0.0.1:1/").await;
+    let (_, body) = call(&app, "http://127.0.0.1:1/?key=s3cret").await;
     assert_eq!(body["code"], "http.failed", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("127.0.0.1"), "{body}");
+    assert!(
+        !message.contains("s3cret"),
+        "the query never reaches messages: {body}"
+    );
     let (_, body) = call(&app, "gopher://127.0.0.1/").await;
     assert_eq!(body["code"], "http.invalid_request", "{body}");
 }

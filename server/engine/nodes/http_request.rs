@@ -50,12 +50,12 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
         url.query_pairs_mut()
             .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
     }
+    cx.note_input(|| json!({"method": op.method.as_str(), "url": shown_url(&url)}));
     let outbound = &cx.rt.outbound;
     outbound
         .check_url(&url)
         .map_err(|r| fail(cx, HttpFailure::Refused, r.0))?;
     let host = url.host_str().unwrap_or_default().to_string();
-    cx.note_input(|| json!({"method": op.method.as_str(), "url": shown_url(&url)}));
 
     let mut headers = http::HeaderMap::with_capacity(op.headers.len() + 1);
     for (name, t) in &op.headers {
@@ -103,7 +103,11 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
             HttpFailure::Timeout,
             format!("{host} did not answer within the node's timeout"),
         ),
-        None => fail(cx, HttpFailure::Failed, format!("{host}: {}", chain(&e))),
+        None => fail(
+            cx,
+            HttpFailure::Failed,
+            format!("{host}: {}", chain(&e.without_url())),
+        ),
     };
     let mut resp = req.send().await.map_err(|e| sent(cx, e))?;
     if resp
@@ -235,7 +239,7 @@ fn shown_url(url: &url::Url) -> String {
     }
 }
 
-/// The error and its causes, without the URL (which may carry keys in its query).
+/// The error and its causes; the caller strips the URL first (its query may carry keys).
 fn chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
