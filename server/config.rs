@@ -59,6 +59,65 @@ pub struct ServeArgs {
     /// Most database connections this instance opens.
     #[arg(long, env = "SLUICE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Private hosts the `http.request` node may reach: comma-separated host names
+    /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
+    #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
+    pub http_allow: Vec<String>,
+}
+
+/// Non-public targets that outbound requests may reach anyway (`SLUICE_HTTP_ALLOW`).
+/// Everything else that is not a public address is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpAllow {
+    /// Lowercase host names without a trailing dot; `*.name` allows every subdomain of `name`.
+    pub hosts: Vec<String>,
+    /// Address ranges; a bare address is a range of one.
+    pub nets: Vec<ipnet::IpNet>,
+}
+
+impl HttpAllow {
+    /// Parses comma-separated entries (empty entries are skipped).
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<HttpAllow, ConfigError> {
+        let mut allow = HttpAllow::default();
+        for raw in entries {
+            let entry = raw.as_ref().trim();
+            if entry.is_empty() {
+                continue;
+            }
+            if let Ok(net) = entry.parse::<ipnet::IpNet>() {
+                allow.nets.push(net.trunc());
+            } else if let Ok(ip) = entry
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+            {
+                allow.nets.push(ipnet::IpNet::from(ip));
+            } else if is_host_pattern(entry) {
+                allow
+                    .hosts
+                    .push(entry.trim_end_matches('.').to_ascii_lowercase());
+            } else {
+                return Err(ConfigError::HttpAllow(entry.to_string()));
+            }
+        }
+        Ok(allow)
+    }
+}
+
+/// A DNS name, optionally starting with `*.`: labels of letters, digits, `-` and `_`.
+fn is_host_pattern(s: &str) -> bool {
+    let name = s.strip_prefix("*.").unwrap_or(s).trim_end_matches('.');
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        // A name made only of digits and dots is a malformed address, not a host.
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 /// The validated configuration the server runs with.
@@ -71,6 +130,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub script_timeout: Duration,
     pub db_max_connections: u32,
+    pub http_allow: HttpAllow,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +139,10 @@ pub enum ConfigError {
     HalfAdmin,
     #[error("SLUICE_ADMIN_PASSWORD must be at least 8 characters")]
     ShortPassword,
+    #[error(
+        "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
+    )]
+    HttpAllow(String),
 }
 
 impl Config {
@@ -100,6 +164,7 @@ impl Config {
             max_body_bytes: a.max_body_bytes,
             script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
             db_max_connections: a.db_max_connections.max(2),
+            http_allow: HttpAllow::parse(&a.http_allow)?,
         })
     }
 
@@ -113,6 +178,46 @@ impl Config {
             max_body_bytes: 1 << 20,
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
+            http_allow: HttpAllow::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_allow_list_takes_hosts_addresses_and_ranges() {
+        let allow = HttpAllow::parse(&[
+            " api.internal. ",
+            "*.svc.local",
+            "10.1.2.3/8",
+            "127.0.0.1",
+            "[::1]",
+            "fd00::/8",
+            "",
+        ])
+        .expect("parses");
+        assert_eq!(allow.hosts, ["api.internal", "*.svc.local"]);
+        let nets: Vec<String> = allow.nets.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+    }
+
+    #[test]
+    fn a_malformed_http_allow_entry_is_a_configuration_error() {
+        for bad in [
+            "10.0.0/8",
+            "http://x",
+            "a b",
+            "10.0.0.0/33",
+            "*.",
+            "300.1.1.1",
+        ] {
+            assert!(
+                matches!(HttpAllow::parse(&[bad]), Err(ConfigError::HttpAllow(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the route table; then serve until a shutdown signal and stop what was started.
 
 use crate::config::Config;
+use crate::engine::outbound::{AllowList, Outbound};
 use crate::engine::{Runtime, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
@@ -35,8 +36,10 @@ pub enum StartupError {
     Connect(sqlx::Error),
     #[error("cannot migrate the catalog: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the first admin: {0}")]
+    #[error("cannot create the first admin or the token key: {0}")]
     Admin(#[from] crate::auth::AuthError),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(reqwest::Error),
     #[error("cannot load the published flows: {0:?}")]
     Routes(crate::http::error::ApiError),
     #[error("server error: {0}")]
@@ -87,8 +90,14 @@ impl App {
             timeout: config.script_timeout,
             ..ScriptLimits::default()
         };
+        let token_key = crate::auth::token_key(&db).await?;
+        let allow = AllowList::new(
+            config.http_allow.hosts.clone(),
+            config.http_allow.nets.clone(),
+        );
+        let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
         let state = AppState {
-            runtime: Arc::new(Runtime::new(db.clone(), limits)),
+            runtime: Arc::new(Runtime::new(db.clone(), limits, outbound, Some(token_key))),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),

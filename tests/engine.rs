@@ -363,3 +363,69 @@ async fn flows_read_env_and_secrets_and_secrets_never_come_back_or_reach_traces(
     assert!(!trace.contains("sk_live_abcdef"), "{trace}");
     assert!(trace.contains("Bearer *** for eu-west"), "{trace}");
 }
+
+/// Regression: a flow whose only write is a `db.update` or `db.delete` ran its statements
+/// outside a transaction (`Plan::writes` looked only for `db.insert`), so a later `fail` or a
+/// debug run could not roll the change back. Every write node now opens the transaction.
+#[tokio::test]
+async fn an_update_followed_by_fail_is_rolled_back_and_debug_runs_of_deletes_change_nothing() {
+    let app = spawn_app().await;
+    tags(&app).await;
+    sqlx::query("INSERT INTO app.tags (label) VALUES ('keep')")
+        .execute(&app.db)
+        .await
+        .expect("seed");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM app.tags")
+        .fetch_one(&app.db)
+        .await
+        .expect("id");
+    let doc = flow(
+        "rename_then_fail",
+        "/rename",
+        "update",
+        json!({
+            "update": {"type": "db.update", "table": "tags", "id": {"$rhai": "request.body.id"},
+                       "values": {"label": "changed"}, "as": "row", "next": {"ok": "stop"}},
+            "stop": {"type": "fail", "status": 409, "code": "tag.nope", "message": "no"}
+        }),
+    );
+    app.publish(&doc).await;
+    let (status, _) = app
+        .send(app.api(Method::POST, "/rename").json(&json!({"id": id})))
+        .await;
+    assert_eq!(status, 409);
+    let label: String = sqlx::query_scalar("SELECT label FROM app.tags")
+        .fetch_one(&app.db)
+        .await
+        .expect("label");
+    assert_eq!(label, "keep", "the update must be rolled back by `fail`");
+
+    let doc = flow(
+        "remove_tag",
+        "/remove",
+        "delete",
+        json!({
+            "delete": {"type": "db.delete", "table": "tags", "id": {"$rhai": "request.body.id"},
+                       "as": "row", "next": {"ok": "done"}},
+            "done": {"type": "respond", "body": {"$rhai": "row"}}
+        }),
+    );
+    let (_, saved) = app.send(app.admin(Method::POST, "/flows").json(&doc)).await;
+    let flow_id = saved["id"].as_i64().expect("flow id");
+    let (status, out) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{flow_id}/run"))
+                .json(&json!({"body": {"id": id}})),
+        )
+        .await;
+    assert_eq!(
+        (status, out["committed"].as_bool()),
+        (200, Some(false)),
+        "{out}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app.tags")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(n, 1, "a debug run rolls its delete back");
+}

@@ -1,5 +1,8 @@
 //! Editor accounts: argon2id password hashes, the first admin from the environment, login
-//! sessions as random bearer tokens of which only a SHA-256 hash is stored. Knows sqlx, not axum.
+//! sessions as random bearer tokens of which only a SHA-256 hash is stored. End-user API tokens
+//! (`jwt`) and the key that signs them. Knows sqlx, not axum.
+
+pub mod jwt;
 
 use crate::catalog::users;
 use argon2::Argon2;
@@ -15,6 +18,8 @@ pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("the catalog has no token signing key")]
+    NoTokenKey,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -39,16 +44,48 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
     .map_err(|e| AuthError::Hash(e.to_string()))?
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
+/// Checks a password against an argon2 hash off the async workers. A malformed hash is
+/// `false`, after the same hashing work as a real check, so timing does not tell them apart.
+pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        let argon2 = Argon2::default();
+        match PasswordHash::new(&hash) {
+            Ok(h) => argon2.verify_password(password.as_bytes(), &h).is_ok(),
+            Err(_) => {
+                if let Ok(h) = PasswordHash::new(&DUMMY_HASH) {
+                    let _ = argon2.verify_password(password.as_bytes(), &h);
+                }
+                false
+            }
+        }
     })
     .await
     .unwrap_or(false)
+}
+
+/// A hash with the default parameters, to spend the same time on malformed hashes.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let salt = SaltString::encode_b64(b"sluice-dummy-salt").expect("a valid salt");
+    Argon2::default()
+        .hash_password(b"sluice dummy password", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// The current token signing key, created (32 random bytes) when the catalog has none.
+pub async fn token_key(pool: &PgPool) -> Result<jwt::SigningKey, AuthError> {
+    if let Some((id, secret)) = crate::catalog::token_keys::current(pool).await? {
+        return Ok(jwt::SigningKey::new(id, secret));
+    }
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    if crate::catalog::token_keys::create_if_none(pool, &secret).await? {
+        tracing::info!("created the token signing key");
+    }
+    let (id, secret) = crate::catalog::token_keys::current(pool)
+        .await?
+        .ok_or(AuthError::NoTokenKey)?;
+    Ok(jwt::SigningKey::new(id, secret))
 }
 
 /// Creates the first admin account from configuration when no account exists yet.

@@ -1,9 +1,10 @@
 //! Sluice's own tables in schema `sluice`: migrations, flows and their published versions,
-//! editor accounts and sessions. Store functions that are part of a larger change take a
+//! editor accounts and sessions, token signing keys. Store functions that are part of a larger change take a
 //! transaction so the caller owns the commit. Knows sqlx, not axum.
 
 pub mod env;
 pub mod flows;
+pub mod token_keys;
 pub mod users;
 
 use sqlx::PgPool;

@@ -11,6 +11,23 @@ pub struct InputProblem {
     pub message: String,
 }
 
+/// How an outbound request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// The target is not a public address and not allowed (`SLUICE_HTTP_ALLOW`).
+    Refused,
+    /// DNS, connection, TLS or protocol failure.
+    Failed,
+    /// No complete response within the node's `timeout_ms`.
+    Timeout,
+    /// The response body is larger than the limit.
+    TooLarge,
+    /// The response says JSON but is not.
+    BadResponse,
+    /// The flow computed a request that cannot be sent (URL, header, body).
+    InvalidRequest,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("the request does not match the endpoint's input schema")]
@@ -51,6 +68,24 @@ pub enum RunError {
         code: String,
         message: String,
     },
+    /// An `http.request` failed. The message names the host, never the query or headers.
+    #[error("node `{node}`: {message}")]
+    Http {
+        node: String,
+        kind: HttpFailure,
+        message: String,
+    },
+    #[error("node `{node}`: template: {message}")]
+    Template { node: String, message: String },
+    /// A value an auth node cannot use (a password that is not non-empty text).
+    #[error("{message}")]
+    AuthValue { node: String, message: String },
+    /// `auth.verify_password` found no match and its `invalid` port is unwired.
+    #[error("the credentials are not valid")]
+    InvalidCredentials { node: String },
+    /// `auth.issue_token` has no key to sign with, or hashing failed inside.
+    #[error("node `{node}`: {message}")]
+    Auth { node: String, message: String },
 }
 
 impl RunError {
@@ -64,10 +99,22 @@ impl RunError {
             | RunError::UnknownFunction { .. }
             | RunError::CallDepth { .. } => 500,
             RunError::CallFailed { status, .. } => *status,
+            RunError::AuthValue { .. } => 400,
+            RunError::InvalidCredentials { .. } => 401,
+            RunError::Http { kind, .. } => match kind {
+                HttpFailure::Timeout => 504,
+                HttpFailure::InvalidRequest => 500,
+                HttpFailure::Refused
+                | HttpFailure::Failed
+                | HttpFailure::TooLarge
+                | HttpFailure::BadResponse => 502,
+            },
             RunError::Script { .. }
             | RunError::ScriptLimit { .. }
             | RunError::Type { .. }
-            | RunError::Db { .. } => 500,
+            | RunError::Db { .. }
+            | RunError::Template { .. }
+            | RunError::Auth { .. } => 500,
         }
     }
 
@@ -86,6 +133,18 @@ impl RunError {
             RunError::UnknownFunction { .. } => "flow.unknown_function",
             RunError::CallDepth { .. } => "flow.call_depth",
             RunError::CallFailed { .. } => "flow.call_failed",
+            RunError::Http { kind, .. } => match kind {
+                HttpFailure::Refused => "http.refused",
+                HttpFailure::Failed => "http.failed",
+                HttpFailure::Timeout => "http.timeout",
+                HttpFailure::TooLarge => "http.response_too_large",
+                HttpFailure::BadResponse => "http.bad_response",
+                HttpFailure::InvalidRequest => "http.invalid_request",
+            },
+            RunError::Template { .. } => "template.error",
+            RunError::AuthValue { .. } => "auth.invalid_value",
+            RunError::InvalidCredentials { .. } => "auth.invalid_credentials",
+            RunError::Auth { .. } => "auth.error",
         }
     }
 
@@ -111,7 +170,12 @@ impl RunError {
             | RunError::StepBudget { node }
             | RunError::UnknownFunction { node, .. }
             | RunError::CallDepth { node }
-            | RunError::CallFailed { node, .. } => Some(node),
+            | RunError::CallFailed { node, .. }
+            | RunError::Http { node, .. }
+            | RunError::Template { node, .. }
+            | RunError::AuthValue { node, .. }
+            | RunError::InvalidCredentials { node }
+            | RunError::Auth { node, .. } => Some(node),
         }
     }
 

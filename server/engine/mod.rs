@@ -1,9 +1,11 @@
 //! Runs compiled flows: the program builder (SQL and validators prepared once), the
-//! interpreter, one run step per node type, and the Rhai sandbox. Knows sqlx, not axum.
+//! interpreter, one run step per node type, the Rhai sandbox, and the guarded outbound HTTP
+//! client. Knows sqlx and reqwest, not axum.
 
 pub mod env;
 pub mod error;
 pub mod nodes;
+pub mod outbound;
 pub mod program;
 pub mod run;
 pub mod sandbox;

@@ -4,10 +4,14 @@
 
 use super::error::RunError;
 use super::nodes;
+use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{DEADLINE_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
+use crate::auth::jwt::SigningKey;
 use crate::flow::expr::Template;
+use crate::flow::plan::ContentType;
+use arc_swap::ArcSwapOption;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -22,16 +26,28 @@ pub struct Runtime {
     pub functions: arc_swap::ArcSwap<std::collections::HashMap<String, std::sync::Arc<Program>>>,
     /// Environment values and secrets; swapped when an entry changes.
     pub env: std::sync::Arc<arc_swap::ArcSwap<super::env::Env>>,
+    /// The shared client and SSRF guard of `http.request`.
+    pub outbound: Outbound,
+    /// The key `auth.issue_token` signs with, loaded at startup. Swappable so that rotation
+    /// (issue 5) can replace it without a restart.
+    pub token_key: ArcSwapOption<SigningKey>,
 }
 
 impl Runtime {
-    pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits) -> Runtime {
+    pub fn new(
+        db: PgPool,
+        limits: super::sandbox::ScriptLimits,
+        outbound: Outbound,
+        token_key: Option<SigningKey>,
+    ) -> Runtime {
         let env = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(super::env::Env::default()));
         Runtime {
             db,
             sandbox: Sandbox::with_env(limits, env.clone()),
             functions: arc_swap::ArcSwap::from_pointee(Default::default()),
             env,
+            outbound,
+            token_key: ArcSwapOption::new(token_key.map(std::sync::Arc::new)),
         }
     }
 }
@@ -52,6 +68,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// How `body` is sent: JSON, or a string as text or HTML.
+    pub content_type: ContentType,
 }
 
 /// Where a node sends the run next.
@@ -97,39 +115,96 @@ pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Respon
     run_inner(program, rt, req, None, true).await
 }
 
-/// Runs a program with a trace of every node, for the editor's debug runs.
+/// Runs a program with a trace of every node, for the editor's debug runs. Values that nodes
+/// marked secret (tokens, password hashes, the passwords they were given) show as `"***"`
+/// everywhere in the trace and in the returned response.
 pub async fn run_traced(
     program: &Program,
     rt: &Runtime,
     req: Request,
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
-    let mut trace = Vec::new();
+    let mut trace = Trace::default();
     let result = run_inner(program, rt, req, Some(&mut trace), opts.commit).await;
-    (result, trace)
+    let Trace {
+        mut entries,
+        secrets,
+    } = trace;
+    if secrets.is_empty() {
+        return (result, entries);
+    }
+    for e in &mut entries {
+        for v in [&mut e.input, &mut e.output, &mut e.error]
+            .into_iter()
+            .flatten()
+        {
+            scrub(v, &secrets);
+        }
+    }
+    let result = result.map(|mut r| {
+        scrub(&mut r.body, &secrets);
+        r
+    });
+    (result, entries)
+}
+
+/// What a debug run records: one entry per node, and the values that must not be shown.
+#[derive(Default)]
+pub struct Trace {
+    entries: Vec<TraceEntry>,
+    secrets: Vec<String>,
+}
+
+/// Secrets shorter than this are hidden only where a string equals them; longer ones also
+/// where a string contains them (`"Bearer <token>"`).
+const SECRET_SUBSTRING_MIN: usize = 8;
+
+/// Replaces every string that holds a secret with `"***"`.
+fn scrub(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => {
+            let hit = secrets
+                .iter()
+                .any(|x| s == x || (x.len() >= SECRET_SUBSTRING_MIN && s.contains(x.as_str())));
+            if hit {
+                *s = "***".into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|i| scrub(i, secrets)),
+        _ => {}
+    }
 }
 
 async fn run_inner(
     program: &Program,
     rt: &Runtime,
     mut req: Request,
-    trace: Option<&mut Vec<TraceEntry>>,
+    trace: Option<&mut Trace>,
     commit: bool,
 ) -> Result<Response, RunError> {
     program
         .check_input(&mut req.params, &mut req.query, &req.body)
         .map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
-    match tokio::time::timeout_at(
+    // The trace lives outside the timed walk, so a run that times out still shows its steps.
+    let sink = trace
+        .as_ref()
+        .map(|_| std::sync::Mutex::new(Trace::default()));
+    let result = match tokio::time::timeout_at(
         deadline.into(),
-        walk(program, rt, req, deadline, trace, commit),
+        walk(program, rt, req, deadline, sink.as_ref(), commit),
     )
     .await
     {
         Ok(result) => result,
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
+    };
+    if let (Some(t), Some(sink)) = (trace, sink) {
+        *t = sink.into_inner().unwrap_or_default();
     }
+    result
 }
 
 /// The value of `error` in an error handler.
@@ -142,7 +217,10 @@ fn error_value(e: &RunError, node: &str) -> Value {
 fn handleable(e: &RunError) -> bool {
     !matches!(
         e,
-        RunError::Timeout | RunError::NotFound { .. } | RunError::Input(_)
+        RunError::Timeout
+            | RunError::NotFound { .. }
+            | RunError::Input(_)
+            | RunError::InvalidCredentials { .. }
     )
 }
 
@@ -151,7 +229,7 @@ async fn walk(
     rt: &Runtime,
     req: Request,
     deadline: Instant,
-    trace: Option<&mut Vec<TraceEntry>>,
+    trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Response, RunError> {
     let request = serde_json::json!({
@@ -162,7 +240,6 @@ async fn walk(
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
-    let sink = trace.as_ref().map(|_| std::sync::Mutex::new(Vec::new()));
     let mut cx = Cx {
         rt,
         program,
@@ -175,18 +252,11 @@ async fn walk(
         deadline,
         node: 0,
         input: None,
-        trace: sink.as_ref(),
+        trace,
         steps: 0,
         depth: 0,
     };
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
-    if let (Some(t), Some(sink)) = (trace, sink.as_ref()) {
-        t.extend(
-            sink.lock()
-                .map(|mut v| std::mem::take(&mut *v))
-                .unwrap_or_default(),
-        );
-    }
     match result? {
         End::Respond { response, respond } => {
             let keep = commit && (response.status < 400 || (response.status < 500 && respond));
@@ -356,7 +426,7 @@ pub struct Cx<'a> {
     /// What the running node worked on, for the trace (set only when tracing).
     pub input: Option<Value>,
     /// Where trace entries go, in a debug run.
-    pub trace: Option<&'a std::sync::Mutex<Vec<TraceEntry>>>,
+    pub trace: Option<&'a std::sync::Mutex<Trace>>,
     /// Nodes run so far in this request (see [`STEP_BUDGET`]).
     pub steps: usize,
     /// How many `call`s deep this walk is.
@@ -407,10 +477,21 @@ impl<'a> Cx<'a> {
     /// Adds an entry to the trace, if one is kept (at most [`TRACE_LIMIT`] entries).
     pub fn record(&self, entry: Option<TraceEntry>) {
         if let (Some(sink), Some(e)) = (self.trace, entry)
-            && let Ok(mut v) = sink.lock()
-            && v.len() < TRACE_LIMIT
+            && let Ok(mut t) = sink.lock()
+            && t.entries.len() < TRACE_LIMIT
         {
-            v.push(e);
+            t.entries.push(e);
+        }
+    }
+
+    /// Marks a value the node handled as secret: a debug run shows `"***"` wherever it appears
+    /// in the trace or the response, including in nodes that ran before.
+    pub fn keep_secret(&mut self, value: &str) {
+        if let Some(sink) = self.trace
+            && !value.is_empty()
+            && let Ok(mut t) = sink.lock()
+        {
+            t.secrets.push(value.to_string());
         }
     }
 
@@ -605,5 +686,32 @@ impl Db {
             Some(tx) => tx.rollback().await,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scrubbing_hides_every_string_that_holds_a_secret() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl".to_string();
+        let mut v = json!({
+            "token": token,
+            "header": format!("Bearer {token}"),
+            "rows": [{"password": "pw", "note": "pw is short, so only exact matches hide"}],
+            "n": 1
+        });
+        scrub(&mut v, &[token.clone(), "pw".into()]);
+        assert_eq!(
+            v,
+            json!({
+                "token": "***",
+                "header": "***",
+                "rows": [{"password": "***", "note": "pw is short, so only exact matches hide"}],
+                "n": 1
+            })
+        );
     }
 }

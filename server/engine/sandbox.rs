@@ -110,7 +110,8 @@ fn now_rfc3339() -> String {
     format_rfc3339(since.as_secs() as i64, since.subsec_millis())
 }
 
-fn format_rfc3339(secs: i64, millis: u32) -> String {
+/// Unix seconds and milliseconds as RFC 3339 UTC text.
+pub fn format_rfc3339(secs: i64, millis: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).

@@ -74,9 +74,12 @@ pub struct Plan {
 impl Plan {
     /// Whether any node writes, so read-only flows can skip the transaction.
     pub fn writes(&self) -> bool {
-        self.nodes
-            .iter()
-            .any(|n| matches!(n.op, Op::DbInsert { .. }))
+        self.nodes.iter().any(|n| {
+            matches!(
+                n.op,
+                Op::DbInsert { .. } | Op::DbUpdate { .. } | Op::DbDelete { .. }
+            )
+        })
     }
 }
 
@@ -156,6 +159,16 @@ impl Op {
             Op::If {
                 then, otherwise, ..
             } => vec![("then", *then), ("else", *otherwise)],
+            Op::HttpRequest(h) => vec![("ok", h.ok)],
+            Op::Template { ok, .. }
+            | Op::AuthHashPassword { ok, .. }
+            | Op::AuthIssueToken { ok, .. } => vec![("ok", *ok)],
+            Op::AuthVerifyPassword { valid, invalid, .. } => {
+                [Some(("valid", *valid)), opt("invalid", invalid)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
             Op::Respond { .. } | Op::Fail { .. } | Op::Collect { .. } => Vec::new(),
         }
     }
@@ -176,9 +189,85 @@ impl Op {
             Op::Collect { .. } => "collect",
             Op::Call { .. } => "call",
             Op::If { .. } => "if",
+            Op::HttpRequest(_) => "http.request",
+            Op::Template { .. } => "template",
+            Op::AuthHashPassword { .. } => "auth.hash_password",
+            Op::AuthVerifyPassword { .. } => "auth.verify_password",
+            Op::AuthIssueToken { .. } => "auth.issue_token",
             Op::Respond { .. } => "respond",
             Op::Fail { .. } => "fail",
         }
+    }
+}
+
+/// How a `respond` body is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    /// JSON text, `application/json`.
+    #[default]
+    Json,
+    /// A string as is, `text/plain; charset=utf-8`.
+    Text,
+    /// A string as is, `text/html; charset=utf-8`.
+    Html,
+}
+
+impl ContentType {
+    /// The `Content-Type` header value.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            ContentType::Json => "application/json",
+            ContentType::Text => "text/plain; charset=utf-8",
+            ContentType::Html => "text/html; charset=utf-8",
+        }
+    }
+}
+
+/// How an `http.request` sends its body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    /// JSON text, `application/json`.
+    #[default]
+    Json,
+    /// A string as is, `text/plain; charset=utf-8`.
+    Text,
+    /// An object as `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// The URL of an `http.request`: parsed at compile time when it is a literal.
+#[derive(Debug, Clone)]
+pub enum UrlSpec {
+    Fixed(url::Url),
+    Computed(Template),
+}
+
+/// A compiled `http.request` (boxed in [`Op`]: it is the largest op).
+#[derive(Debug, Clone)]
+pub struct HttpRequestOp {
+    pub method: http::Method,
+    pub url: UrlSpec,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: Option<Template>,
+    pub body_format: BodyFormat,
+    pub timeout: std::time::Duration,
+    pub ok: usize,
+}
+
+/// A compiled tera template: one template in its own tera instance, parsed once.
+#[derive(Clone)]
+pub struct CompiledTemplate {
+    pub tera: tera::Tera,
+    /// The template's name inside `tera`; its suffix decides autoescaping.
+    pub name: &'static str,
+}
+
+impl std::fmt::Debug for CompiledTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CompiledTemplate({})", self.name)
     }
 }
 
@@ -262,10 +351,33 @@ pub enum Op {
         then: usize,
         otherwise: usize,
     },
+    HttpRequest(Box<HttpRequestOp>),
+    Template {
+        template: Arc<CompiledTemplate>,
+        context: Template,
+        ok: usize,
+    },
+    AuthHashPassword {
+        password: Template,
+        ok: usize,
+    },
+    AuthVerifyPassword {
+        password: Template,
+        hash: Template,
+        valid: usize,
+        invalid: Option<usize>,
+    },
+    AuthIssueToken {
+        sub: Template,
+        claims: Option<Template>,
+        expires_in: u32,
+        ok: usize,
+    },
     Respond {
         status: u16,
         headers: Vec<(String, String)>,
         body: Template,
+        content_type: ContentType,
     },
     Fail {
         status: u16,

@@ -63,6 +63,26 @@ pub const NODE_SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../flows/schema/nodes/if.v1.schema.json"),
     ),
     (
+        "http.request",
+        include_str!("../../flows/schema/nodes/http.request.v1.schema.json"),
+    ),
+    (
+        "template",
+        include_str!("../../flows/schema/nodes/template.v1.schema.json"),
+    ),
+    (
+        "auth.hash_password",
+        include_str!("../../flows/schema/nodes/auth.hash_password.v1.schema.json"),
+    ),
+    (
+        "auth.verify_password",
+        include_str!("../../flows/schema/nodes/auth.verify_password.v1.schema.json"),
+    ),
+    (
+        "auth.issue_token",
+        include_str!("../../flows/schema/nodes/auth.issue_token.v1.schema.json"),
+    ),
+    (
         "respond",
         include_str!("../../flows/schema/nodes/respond.v1.schema.json"),
     ),

@@ -277,7 +277,7 @@ async fn run_flow(
     let duration_us = started.elapsed().as_micros() as u64;
     let (response, error) = match result {
         Ok(r) => (
-            json!({"status": r.status, "headers": r.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<_, _>>(), "body": r.body}),
+            json!({"status": r.status, "headers": r.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<_, _>>(), "body": r.body, "content_type": r.content_type}),
             Value::Null,
         ),
         Err(e) => {

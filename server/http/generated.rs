@@ -7,6 +7,7 @@ use super::extract::{parse_json, read_body};
 use super::routes::Lookup;
 use crate::engine::{self, Request as FlowRequest};
 use crate::flow::Method;
+use crate::flow::plan::ContentType;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -118,7 +119,27 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     let mut resp = if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         status.into_response()
     } else {
-        (status, axum::Json(body)).into_response()
+        match (out.content_type, body) {
+            (ContentType::Json, body) => (status, axum::Json(body)).into_response(),
+            (ct, body) => {
+                let text = match body {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let mut resp = (status, text).into_response();
+                let h = resp.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(ct.header_value()),
+                );
+                // The flow chose the type; browsers must not guess another.
+                h.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                resp
+            }
+        }
     };
     for (k, v) in out.headers {
         match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {

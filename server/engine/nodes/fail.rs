@@ -3,6 +3,7 @@
 use crate::engine::error::RunError;
 use crate::engine::run::{Cx, Response, Step};
 use crate::flow::expr::Template;
+use crate::flow::plan::ContentType;
 use serde_json::{Value, json};
 
 pub fn run(cx: &mut Cx<'_>, status: u16, code: &str, message: &Template) -> Result<Step, RunError> {
@@ -15,5 +16,6 @@ pub fn run(cx: &mut Cx<'_>, status: u16, code: &str, message: &Template) -> Resu
         status,
         headers: Vec::new(),
         body,
+        content_type: ContentType::Json,
     }))
 }

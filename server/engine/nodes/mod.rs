@@ -4,6 +4,7 @@ use super::error::RunError;
 use super::run::{Cx, Step};
 use crate::flow::Op;
 
+mod auth;
 pub mod call;
 mod collect;
 mod db_delete;
@@ -13,11 +14,13 @@ mod db_query;
 mod db_update;
 mod fail;
 mod for_each;
+mod http_request;
 mod if_;
 mod respond;
 mod script;
 mod set;
 mod switch;
+mod template;
 mod validate;
 
 /// Runs one node and says where to go next.
@@ -84,11 +87,31 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             then,
             otherwise,
         } => if_::run(cx, condition, *then, *otherwise),
+        Op::HttpRequest(op) => http_request::run(cx, op).await,
+        Op::Template {
+            template,
+            context,
+            ok,
+        } => template::run(cx, template, context, *ok),
+        Op::AuthHashPassword { password, ok } => auth::hash_password(cx, password, *ok).await,
+        Op::AuthVerifyPassword {
+            password,
+            hash,
+            valid,
+            invalid,
+        } => auth::verify_password(cx, password, hash, *valid, *invalid).await,
+        Op::AuthIssueToken {
+            sub,
+            claims,
+            expires_in,
+            ok,
+        } => auth::issue_token(cx, sub, claims.as_ref(), *expires_in, *ok),
         Op::Respond {
             status,
             headers,
             body,
-        } => respond::run(cx, *status, headers, body),
+            content_type,
+        } => respond::run(cx, *status, headers, body, *content_type),
         Op::Fail {
             status,
             code,

@@ -10,6 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod auth_hash_password;
+pub mod auth_issue_token;
+mod auth_verify_password;
 mod call;
 mod collect;
 mod db_delete;
@@ -19,12 +22,14 @@ mod db_query;
 mod db_update;
 mod fail;
 mod for_each;
-pub use for_each::MAX_ITEMS as MAX_LOOP_ITEMS;
+pub mod http_request;
 mod if_;
 mod respond;
 mod script;
 mod set;
 mod switch;
+pub mod template;
+pub use for_each::MAX_ITEMS as MAX_LOOP_ITEMS;
 mod validate;
 
 /// An output port of a node type.
@@ -87,6 +92,11 @@ pub fn builtin() -> &'static [NodeType] {
         collect::TYPE,
         call::TYPE,
         if_::TYPE,
+        http_request::TYPE,
+        template::TYPE,
+        auth_hash_password::TYPE,
+        auth_verify_password::TYPE,
+        auth_issue_token::TYPE,
         respond::TYPE,
         fail::TYPE,
     ]
@@ -270,5 +280,38 @@ impl NodeCx<'_> {
             }
         }
         ok.then_some(out)
+    }
+}
+
+/// Helpers for the node types' own tests: a flow around one node `n`, whose ports lead to a
+/// `respond` node `r` that may read `n`'s variable.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::flow::plan::{Op, Plan};
+    use serde_json::{Value, json};
+
+    /// A flow whose entry is `node` (id `n`) followed by `r: respond`.
+    pub fn flow_with(node: Value) -> Value {
+        json!({"format": "sluice.flow", "format_version": 1, "name": "t",
+               "endpoint": {"method": "POST", "path": "/t"}, "entry": "n",
+               "nodes": {"n": node, "r": {"type": "respond", "body": null}}})
+    }
+
+    /// `(code, pointer)` of every problem.
+    pub fn problems(doc: &Value) -> Vec<(&'static str, String)> {
+        match crate::flow::compile(doc, None) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| (d.code, d.pointer)).collect(),
+        }
+    }
+
+    /// The compiled op of node `n`.
+    pub fn op(doc: &Value) -> Op {
+        let plan: Plan = crate::flow::compile(doc, None).expect("compiles");
+        plan.nodes
+            .into_iter()
+            .find(|p| p.id == "n")
+            .map(|p| p.op)
+            .expect("node n")
     }
 }

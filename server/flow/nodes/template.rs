@@ -1,0 +1,177 @@
+//! `template`: renders a tera template to text; `ok` binds `as` to the string. The source is
+//! parsed once here (a syntax error is a diagnostic with line and column); `context` is a value
+//! that must give an object. `format: "html"` (the default) escapes every value for HTML unless
+//! `autoescape` is turned off; `format: "text"` does not escape.
+//!
+//! Tera here has no access to files or the environment: one template per node, no includes of
+//! other templates, only tera's built-in filters, tests and `range`/`throw` functions.
+
+use super::{NodeCx, NodeType, Port};
+use crate::flow::diag::Diagnostic;
+use crate::flow::plan::{CompiledTemplate, Op};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const TYPE: NodeType = NodeType {
+    name: "template",
+    ports: &[Port {
+        name: "ok",
+        required: true,
+        binds: true,
+    }],
+    binds: true,
+    dynamic_ports: None,
+    compile,
+};
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    #[default]
+    Html,
+    Text,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    template: String,
+    #[serde(default = "empty_object")]
+    context: Value,
+    #[serde(default)]
+    format: Format,
+    autoescape: Option<bool>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let context = cx.template(&cfg.context, "context");
+    if let Some(crate::flow::expr::Template::Literal(v)) = &context
+        && !v.is_object()
+    {
+        let at = format!("{}/context", cx.pointer);
+        cx.expr.push(Diagnostic::new(
+            "flow.bad_config",
+            at,
+            "the context must be an object (its keys are the template's variables)",
+        ));
+        return None;
+    }
+    let escape = cfg.autoescape.unwrap_or(cfg.format == Format::Html);
+    let template = match compile_template(&cfg.template, escape) {
+        Ok(t) => Some(t),
+        Err(d) => {
+            let mut d = d;
+            d.pointer = format!("{}/template", cx.pointer);
+            cx.expr.push(d);
+            None
+        }
+    };
+    Some(Op::Template {
+        template: Arc::new(template?),
+        context: context?,
+        ok: cx.required("ok"),
+    })
+}
+
+/// Parses a template into its own tera instance. Errors carry line and column when tera
+/// knows them; the pointer is filled in by the caller.
+pub fn compile_template(source: &str, escape: bool) -> Result<CompiledTemplate, Diagnostic> {
+    let mut tera = tera::Tera::new();
+    tera.autoescape_on([".html"]);
+    let name = if escape { "node.html" } else { "node.txt" };
+    match tera.add_raw_template(name, source) {
+        Ok(()) => Ok(CompiledTemplate { tera, name }),
+        Err(e) => {
+            let mut d = match e.kind() {
+                tera::ErrorKind::SyntaxError(report) => {
+                    let mut d = Diagnostic::new("flow.template_syntax", "", report.message());
+                    d.line = Some(report.span().start_line);
+                    d.column = Some(report.span().start_col + 1);
+                    d
+                }
+                _ => Diagnostic::new("flow.template_syntax", "", e.to_string()),
+            };
+            d.message = d.message.trim().to_string();
+            Err(d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{flow_with, problems};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_syntax_error_in_a_flow_points_at_the_template_with_its_line() {
+        let doc = flow_with(
+            json!({"type": "template", "template": "a\nb {{ x", "as": "t",
+                                   "next": {"ok": "r"}}),
+        );
+        let found = crate::flow::compile(&doc, None).expect_err("fails");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].code, found[0].pointer.as_str(), found[0].line),
+            ("flow.template_syntax", "/nodes/n/template", Some(2))
+        );
+    }
+
+    #[test]
+    fn a_literal_context_must_be_an_object() {
+        let doc = flow_with(
+            json!({"type": "template", "template": "x", "context": [1], "as": "t",
+                                   "next": {"ok": "r"}}),
+        );
+        assert_eq!(
+            problems(&doc),
+            [("flow.bad_config", "/nodes/n/context".to_string())]
+        );
+        let doc = flow_with(
+            json!({"type": "template", "template": "x", "format": "markdown",
+                                   "as": "t", "next": {"ok": "r"}}),
+        );
+        assert_eq!(
+            problems(&doc),
+            [("flow.schema", "/nodes/n/format".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_has_a_line_and_column() {
+        let d = compile_template("Hello\n{{ user.name }\n", true).expect_err("fails");
+        assert_eq!(d.code, "flow.template_syntax");
+        assert_eq!(d.line, Some(2), "{d:?}");
+        assert!(d.column.is_some(), "{d:?}");
+    }
+
+    #[test]
+    fn unknown_filters_and_other_templates_are_refused_when_saved() {
+        let d = compile_template("{{ x | no_such_filter }}", true).expect_err("fails");
+        assert!(d.message.contains("no_such_filter"), "{}", d.message);
+        assert!(compile_template("{% include \"other.html\" %}", true).is_err());
+        assert!(compile_template("{% extends \"base.html\" %}", true).is_err());
+    }
+
+    #[test]
+    fn html_templates_escape_values_and_text_templates_do_not() {
+        let ctx = tera::Context::from_serialize(&serde_json::json!({"x": "<b a='1'>&\"</b>"}))
+            .expect("context");
+        let html = compile_template("<p>{{ x }}</p>", true).expect("compiles");
+        assert_eq!(
+            html.tera.render(html.name, &ctx).expect("renders"),
+            "<p>&lt;b a=&#39;1&#39;&gt;&amp;&quot;&lt;/b&gt;</p>"
+        );
+        let text = compile_template("{{ x }}", false).expect("compiles");
+        assert_eq!(
+            text.tera.render(text.name, &ctx).expect("renders"),
+            "<b a='1'>&\"</b>"
+        );
+    }
+}
