@@ -44,6 +44,14 @@ pub enum RunError {
     Conflict { node: String, message: String },
     #[error("no row matched")]
     NotFound { node: String },
+    #[error("{message}")]
+    InvalidCursor { node: String, message: String },
+    /// A `db.sql` statement reached something role `sluice_app` may not touch.
+    #[error("node `{node}`: the statement was refused: {message}")]
+    Forbidden { node: String, message: String },
+    /// `db.sql` cannot run safely here: the role is missing or could change itself.
+    #[error("node `{node}`: db.sql is unavailable: {message}")]
+    SqlUnavailable { node: String, message: String },
     #[error("node `{node}`: database error: {source}")]
     Db { node: String, source: sqlx::Error },
     #[error("the flow did not finish within its timeout")]
@@ -91,7 +99,9 @@ pub enum RunError {
 impl RunError {
     pub fn status(&self) -> u16 {
         match self {
-            RunError::Input(_) | RunError::InvalidValue { .. } => 400,
+            RunError::Input(_) | RunError::InvalidValue { .. } | RunError::InvalidCursor { .. } => {
+                400
+            }
             RunError::NotFound { .. } => 404,
             RunError::Conflict { .. } => 409,
             RunError::Timeout => 504,
@@ -113,6 +123,8 @@ impl RunError {
             | RunError::ScriptLimit { .. }
             | RunError::Type { .. }
             | RunError::Db { .. }
+            | RunError::Forbidden { .. }
+            | RunError::SqlUnavailable { .. }
             | RunError::Template { .. }
             | RunError::Auth { .. } => 500,
         }
@@ -127,6 +139,9 @@ impl RunError {
             RunError::InvalidValue { .. } => "db.invalid_value",
             RunError::Conflict { .. } => "db.conflict",
             RunError::NotFound { .. } => "db.not_found",
+            RunError::InvalidCursor { .. } => "db.invalid_cursor",
+            RunError::Forbidden { .. } => "db.forbidden",
+            RunError::SqlUnavailable { .. } => "db.sql_unavailable",
             RunError::Db { .. } => "db.error",
             RunError::Timeout => "flow.timeout",
             RunError::StepBudget { .. } => "flow.step_budget",
@@ -167,6 +182,9 @@ impl RunError {
             | RunError::Conflict { node, .. }
             | RunError::NotFound { node }
             | RunError::Db { node, .. }
+            | RunError::InvalidCursor { node, .. }
+            | RunError::Forbidden { node, .. }
+            | RunError::SqlUnavailable { node, .. }
             | RunError::StepBudget { node }
             | RunError::UnknownFunction { node, .. }
             | RunError::CallDepth { node }
@@ -198,6 +216,8 @@ impl RunError {
                 "22P02" | "22007" | "22008" | "22003" | "23502" | "23514" | "22P05" | "22001"
                 | "22023",
             ) => RunError::InvalidValue { node, message },
+            // insufficient_privilege: only `db.sql` runs with a restricted role.
+            Some("42501") => RunError::Forbidden { node, message },
             _ => RunError::Db { node, source: e },
         }
     }

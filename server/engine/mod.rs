@@ -11,6 +11,9 @@ pub mod run;
 pub mod sandbox;
 pub mod sql;
 
+#[cfg(test)]
+mod sql_tests;
+
 pub use error::{InputProblem, RunError};
 pub use program::Program;
 pub use run::{Request, Response, Runtime, run};

@@ -15,7 +15,7 @@ use arc_swap::ArcSwapOption;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgPool, Postgres, Transaction};
 use std::time::{Duration, Instant};
 
 /// What a flow runs against.
@@ -445,6 +445,8 @@ impl<'a> Cx<'a> {
             text: String::new(),
             kinds: Vec::new(),
             patch: Vec::new(),
+            slots: Vec::new(),
+            cursor: None,
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
@@ -526,6 +528,30 @@ impl<'a> Cx<'a> {
             .one(sql, binds, guarded)
             .await
             .map_err(|e| RunError::from_db(node, e))
+    }
+
+    /// Runs the node's statement as role [`APP_ROLE`] (`db.sql`), in its own savepoint, with
+    /// a statement timeout that ends at the request's deadline.
+    pub async fn fetch_as_app(
+        &mut self,
+        binds: Vec<Option<String>>,
+    ) -> Result<Option<Value>, RunError> {
+        let sql = self.prepared().text.as_str();
+        let node: &'a str = {
+            let program: &'a Program = self.program;
+            &program.plan.nodes[self.node].id
+        };
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let timeout_ms = left.as_millis().clamp(1, i32::MAX as u128);
+        match self.db.as_app(sql, binds, timeout_ms).await {
+            Ok(v) => Ok(v),
+            Err(AppSqlError::Unavailable(message)) => Err(RunError::SqlUnavailable {
+                node: node.to_string(),
+                message,
+            }),
+            Err(AppSqlError::Statement(e)) if is_canceled(&e) => Err(RunError::Timeout),
+            Err(AppSqlError::Statement(e)) => Err(RunError::from_db(node, e)),
+        }
     }
 
     /// Computes a value.
@@ -622,6 +648,42 @@ pub fn bind_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The role `db.sql` statements run as: it can use schema `app` and nothing of Sluice's
+/// (migration `0003_app_role.sql`).
+pub const APP_ROLE: &str = "sluice_app";
+
+/// Switches the transaction to [`APP_ROLE`] (`set_config('role', …, true)` is `SET LOCAL ROLE`),
+/// with `search_path = app`, standard strings (the statement scanner assumes them) and a
+/// statement timeout (`$1`, ms). Its first column says whether the switch would be unsafe: a
+/// role that may call `set_config` could switch itself back to the session's login within its
+/// statement, and one that can use schema `sluice` is not restricted at all (for example when
+/// Sluice itself logs in as `sluice_app`).
+const ENTER_APP_ROLE: &str = "SELECT has_function_privilege('sluice_app', \
+     'pg_catalog.set_config(text,text,boolean)', 'EXECUTE') \
+     OR has_schema_privilege('sluice_app', 'sluice', 'USAGE') AS unsafe, \
+     set_config('statement_timeout', $1, true), set_config('search_path', 'app', true), \
+     set_config('standard_conforming_strings', 'on', true), set_config('role', 'sluice_app', true)";
+
+/// Back to the session's own role and settings after a `db.sql` statement succeeded. `RESET ROLE`
+/// is allowed to any role; `set_config` is not, for `sluice_app`.
+const LEAVE_APP_ROLE: &str = "RESET ROLE; RESET search_path; RESET standard_conforming_strings; \
+     RESET statement_timeout; RELEASE SAVEPOINT sluice_sql";
+
+/// Undoes a failed `db.sql` statement and, with it, the role switch.
+const ABANDON_APP_ROLE: &str = "ROLLBACK TO SAVEPOINT sluice_sql; RELEASE SAVEPOINT sluice_sql";
+
+/// Why a `db.sql` statement did not run.
+pub enum AppSqlError {
+    /// The role switch failed or would be unsafe; the detail is for the log.
+    Unavailable(String),
+    Statement(sqlx::Error),
+}
+
+/// query_canceled: the statement timeout fired.
+fn is_canceled(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+}
+
 /// The database side of a run: the pool for read-only flows, else one lazily opened transaction.
 pub struct Db {
     pool: PgPool,
@@ -676,6 +738,66 @@ impl Db {
                     .execute(&mut **tx)
                     .await?;
                 Err(e)
+            }
+        }
+    }
+
+    /// Runs a `db.sql` statement as [`APP_ROLE`] inside the request's transaction (opened here
+    /// if need be), in a savepoint: on success the role and settings are reset; on failure the
+    /// savepoint is rolled back, which undoes the statement and the role switch together. Either
+    /// way the transaction, and the pooled connection after it, is back to Sluice's own role.
+    pub async fn as_app(
+        &mut self,
+        sql: &str,
+        binds: Vec<Option<String>>,
+        timeout_ms: u128,
+    ) -> Result<Option<Value>, AppSqlError> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            None => self
+                .tx
+                .insert(self.pool.begin().await.map_err(AppSqlError::Statement)?),
+        };
+        (&mut **tx)
+            .execute("SAVEPOINT sluice_sql")
+            .await
+            .map_err(AppSqlError::Statement)?;
+        let entered = sqlx::query_scalar::<_, bool>(ENTER_APP_ROLE)
+            .bind(timeout_ms.to_string())
+            .fetch_one(&mut **tx)
+            .await;
+        let refused = match entered {
+            Ok(false) => None,
+            Ok(true) => Some(format!(
+                "role {APP_ROLE} may call set_config or use schema sluice, so it would not be restricted (see docs/OPERATIONS.md)"
+            )),
+            Err(e) => Some(format!("cannot switch to role {APP_ROLE}: {e}")),
+        };
+        if let Some(why) = refused {
+            (&mut **tx)
+                .execute(ABANDON_APP_ROLE)
+                .await
+                .map_err(AppSqlError::Statement)?;
+            return Err(AppSqlError::Unavailable(why));
+        }
+        let mut q = sqlx::query_scalar::<_, Json<Value>>(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        match q.fetch_optional(&mut **tx).await {
+            Ok(v) => {
+                (&mut **tx)
+                    .execute(LEAVE_APP_ROLE)
+                    .await
+                    .map_err(AppSqlError::Statement)?;
+                Ok(v.map(|Json(v)| v))
+            }
+            Err(e) => {
+                (&mut **tx)
+                    .execute(ABANDON_APP_ROLE)
+                    .await
+                    .map_err(AppSqlError::Statement)?;
+                Err(AppSqlError::Statement(e))
             }
         }
     }

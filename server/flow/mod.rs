@@ -10,6 +10,7 @@ pub mod generate;
 pub mod nodes;
 pub mod plan;
 pub mod schema;
+pub mod sqlscan;
 
 pub use compile::compile;
 pub use diag::Diagnostic;

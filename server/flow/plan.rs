@@ -74,12 +74,7 @@ pub struct Plan {
 impl Plan {
     /// Whether any node writes, so read-only flows can skip the transaction.
     pub fn writes(&self) -> bool {
-        self.nodes.iter().any(|n| {
-            matches!(
-                n.op,
-                Op::DbInsert { .. } | Op::DbUpdate { .. } | Op::DbDelete { .. }
-            )
-        })
+        self.nodes.iter().any(|n| n.op.writes())
     }
 }
 
@@ -105,6 +100,110 @@ pub struct ColumnValue {
 pub struct OrderTerm {
     pub column: Ident,
     pub desc: bool,
+}
+
+/// A comparison of a `db.query` filter condition (the operators of the table data API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Contains,
+    StartsWith,
+    IsNull,
+}
+
+impl FilterOp {
+    pub const ALL: [(&'static str, FilterOp); 10] = [
+        ("eq", FilterOp::Eq),
+        ("ne", FilterOp::Ne),
+        ("lt", FilterOp::Lt),
+        ("le", FilterOp::Le),
+        ("gt", FilterOp::Gt),
+        ("ge", FilterOp::Ge),
+        ("in", FilterOp::In),
+        ("contains", FilterOp::Contains),
+        ("starts_with", FilterOp::StartsWith),
+        ("is_null", FilterOp::IsNull),
+    ];
+
+    pub fn parse(s: &str) -> Option<FilterOp> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// One condition of a `db.query` filter. At run time a `null` value skips the condition.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub column: Ident,
+    pub op: FilterOp,
+    pub value: Template,
+}
+
+/// A `db.query` filter: conditions nested in `and`/`or` groups.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Cond(Condition),
+}
+
+impl Filter {
+    /// The conditions in document order (depth first). The SQL builder numbers parameters in
+    /// this order and the run step evaluates values in it.
+    pub fn conditions(&self) -> Vec<&Condition> {
+        fn walk<'f>(f: &'f Filter, out: &mut Vec<&'f Condition>) {
+            match f {
+                Filter::And(items) | Filter::Or(items) => items.iter().for_each(|i| walk(i, out)),
+                Filter::Cond(c) => out.push(c),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
+/// Everything a `db.query` node reads.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub table: Ident,
+    /// `where`: equality with each value (ANDed; `null` matches nothing).
+    pub filters: Vec<ColumnValue>,
+    /// `filter`: ANDed with `where`.
+    pub filter: Option<Filter>,
+    pub order: Vec<OrderTerm>,
+    /// Columns to return; empty means every readable column.
+    pub select: Vec<Ident>,
+    /// Reference columns whose referenced row replaces the id in the output.
+    pub include: Vec<Ident>,
+    pub limit: Template,
+    pub offset: Template,
+    /// Output `{"rows", "next_cursor"[, "total"]}` instead of the plain array.
+    pub page: bool,
+    pub count: bool,
+    pub cursor: Option<Template>,
+}
+
+/// A `db.sql` statement after its `:name` parameters became `$n`.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub text: String,
+    pub shape: super::sqlscan::Shape,
+    /// Parameter names in `$n` order, for traces.
+    pub names: Vec<String>,
 }
 
 impl Op {
@@ -169,6 +268,11 @@ impl Op {
                     .flatten()
                     .collect()
             }
+            Op::DbUpsert { ok, conflict, .. } => [Some(("ok", *ok)), opt("conflict", conflict)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Op::DbSql { ok, .. } => vec![("ok", *ok)],
             Op::Respond { .. } | Op::Fail { .. } | Op::Collect { .. } => Vec::new(),
         }
     }
@@ -182,6 +286,8 @@ impl Op {
             Op::DbInsert { .. } => "db.insert",
             Op::DbUpdate { .. } => "db.update",
             Op::DbDelete { .. } => "db.delete",
+            Op::DbUpsert { .. } => "db.upsert",
+            Op::DbSql { .. } => "db.sql",
             Op::Script { .. } => "script",
             Op::Set { .. } => "set",
             Op::Switch { .. } => "switch",
@@ -197,6 +303,19 @@ impl Op {
             Op::Respond { .. } => "respond",
             Op::Fail { .. } => "fail",
         }
+    }
+
+    /// Whether the node may write, so its flow runs in a transaction. `db.sql` always counts:
+    /// its statement is the builder's, and its role switch needs a transaction.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Op::DbInsert { .. }
+                | Op::DbUpdate { .. }
+                | Op::DbDelete { .. }
+                | Op::DbUpsert { .. }
+                | Op::DbSql { .. }
+        )
     }
 }
 
@@ -288,11 +407,7 @@ pub enum Op {
         not_found: Option<usize>,
     },
     DbQuery {
-        table: Ident,
-        filters: Vec<ColumnValue>,
-        order: Vec<OrderTerm>,
-        limit: Template,
-        offset: Template,
+        query: Box<Query>,
         ok: usize,
     },
     DbInsert {
@@ -316,6 +431,20 @@ pub enum Op {
         ok: usize,
         not_found: Option<usize>,
         conflict: Option<usize>,
+    },
+    DbUpsert {
+        table: Ident,
+        values: Vec<ColumnValue>,
+        /// The conflict target: columns covered by a unique constraint or index.
+        on: Vec<Ident>,
+        ok: usize,
+        conflict: Option<usize>,
+    },
+    DbSql {
+        statement: Statement,
+        /// One value per `$n`, in order.
+        params: Vec<Template>,
+        ok: usize,
     },
     Script {
         ast: Arc<AST>,

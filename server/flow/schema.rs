@@ -31,8 +31,16 @@ pub const NODE_SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../flows/schema/nodes/db.update.v1.schema.json"),
     ),
     (
+        "db.upsert",
+        include_str!("../../flows/schema/nodes/db.upsert.v1.schema.json"),
+    ),
+    (
         "db.delete",
         include_str!("../../flows/schema/nodes/db.delete.v1.schema.json"),
+    ),
+    (
+        "db.sql",
+        include_str!("../../flows/schema/nodes/db.sql.v1.schema.json"),
     ),
     (
         "script",

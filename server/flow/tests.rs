@@ -418,3 +418,147 @@ fn diagnostics_snapshot() {
     let lines: Vec<String> = problems(&doc).iter().map(ToString::to_string).collect();
     insta::assert_snapshot!("diagnostics", lines.join("\n"));
 }
+
+/// `authors` and `todos` for the database node checks.
+fn db_catalog() -> BTreeMap<String, TableDef> {
+    [
+        json!({"name": "authors", "fields": [
+            {"name": "name", "type": "text", "required": true},
+            {"name": "email", "type": "email", "unique": true},
+            {"name": "handle", "type": "text"},
+            {"name": "secret", "type": "password"}],
+            "indexes": [{"fields": ["handle", "name"], "unique": true}, {"fields": ["name"]}]}),
+        json!({"name": "todos", "fields": [
+            {"name": "title", "type": "text", "required": true},
+            {"name": "priority", "type": "integer"},
+            {"name": "meta", "type": "json"},
+            {"name": "author", "type": "reference", "table": "authors"}]}),
+    ]
+    .into_iter()
+    .map(|d| {
+        let def: TableDef = serde_json::from_value(d).expect("definition");
+        (def.name.to_string(), def)
+    })
+    .collect()
+}
+
+/// A flow whose entry is `node` (binding `out`), then a respond.
+fn node_flow(node: Value) -> Value {
+    let mut node = node;
+    node["as"] = json!("out");
+    node["next"] = json!({"ok": "r"});
+    json!({"format": "sluice.flow", "format_version": 1, "name": "t", "entry": "n",
+           "nodes": {"n": node, "r": {"type": "respond", "body": {"$rhai": "out"}}}})
+}
+
+fn db_problems(node: Value) -> String {
+    let cat = db_catalog();
+    match compile(&node_flow(node), Some(&cat)) {
+        Ok(_) => "compiles".into(),
+        Err(d) => d
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+#[test]
+fn db_query_checks_every_name_operator_and_option() {
+    insta::assert_snapshot!(db_problems(json!({"type": "db.query", "table": "todos",
+        "where": {"nope": 1},
+        "filter": {"or": [
+            {"field": "meta", "op": "lt", "value": 1},
+            {"field": "priority", "op": "contains", "value": "1"},
+            {"field": "title", "op": "starts_with", "value": 5},
+            {"field": "priority", "op": "is_null", "value": "yes"},
+            {"field": "priority", "op": "in", "value": {"$rhai": "request.query.ids"}},
+            {"field": "priority", "op": "eq", "value": null},
+            {"field": "colour", "op": "eq", "value": "red"},
+            {"and": [{"and": [{"and": [{"and": []}]}]}]}
+        ]},
+        "order_by": [{"column": "meta"}, {"column": "missing"}],
+        "select": ["title", "gone"],
+        "include": ["title", "author"],
+        "cursor": {"$rhai": "request.query.cursor"},
+        "offset": 5})));
+}
+
+#[test]
+fn password_fields_cannot_be_filtered_sorted_or_selected() {
+    insta::assert_snapshot!(db_problems(json!({"type": "db.query", "table": "authors",
+        "where": {"secret": "x"},
+        "filter": {"field": "secret", "op": "is_null", "value": true},
+        "order_by": [{"column": "secret"}],
+        "select": ["secret"]})));
+}
+
+#[test]
+fn a_filter_has_at_most_fifty_conditions() {
+    let conds: Vec<Value> = (0..51)
+        .map(|i| json!({"field": "priority", "op": "ne", "value": i}))
+        .collect();
+    let found =
+        db_problems(json!({"type": "db.query", "table": "todos", "filter": {"and": conds}}));
+    assert_eq!(
+        found,
+        "flow.bad_filter at /nodes/n/filter (node `n`): a filter has at most 50 conditions, this one has 51"
+    );
+}
+
+#[test]
+fn an_upsert_target_must_be_exactly_a_unique_key() {
+    for (on, ok) in [
+        (json!(["email"]), true),
+        (json!(["name", "handle"]), true),
+        (json!(["handle"]), false),
+        (json!(["name"]), false),
+        (json!(["email", "name"]), false),
+    ] {
+        let values = json!({"email": "a@b.co", "name": "n", "handle": "h"});
+        let found = db_problems(
+            json!({"type": "db.upsert", "table": "authors", "on": on, "values": values}),
+        );
+        assert_eq!(found == "compiles", ok, "{on}: {found}");
+        if !ok {
+            assert!(
+                found.starts_with("flow.not_unique at /nodes/n/on"),
+                "{found}"
+            );
+            assert!(found.contains("[email], [handle, name]"), "{found}");
+        }
+    }
+    insta::assert_snapshot!(db_problems(json!({"type": "db.upsert", "table": "todos",
+        "on": ["title", "nope"], "values": {"priority": 1, "created_at": "now"}})));
+}
+
+#[test]
+fn db_sql_problems_carry_line_and_column() {
+    let cases = [
+        json!({"type": "db.sql", "sql": "select *\nfrom todos\nwhere title = :title and id = :id::bigint",
+               "params": {"title": "x", "spare": 1}}),
+        json!({"type": "db.sql", "sql": "select 'unterminated\nfrom todos"}),
+        json!({"type": "db.sql", "sql": "vacuum app.todos"}),
+        json!({"type": "db.sql", "sql": "select 1;\nselect 2"}),
+        json!({"type": "db.sql", "sql": "select :x", "params": {"x": {"$rhai": "nope"}}}),
+    ];
+    let out: Vec<String> = cases.into_iter().map(db_problems).collect();
+    insta::assert_snapshot!(out.join("\n\n"));
+}
+
+#[test]
+fn the_new_database_nodes_compile_offline() {
+    for node in [
+        json!({"type": "db.query", "table": "anything", "filter": {"field": "x", "op": "contains", "value": "1"},
+               "select": ["x"], "include": ["y"], "page": true, "count": true}),
+        json!({"type": "db.upsert", "table": "anything", "on": ["x"], "values": {"x": 1}}),
+        json!({"type": "db.sql", "sql": "select :a::int as a", "params": {"a": 1}}),
+    ] {
+        let doc = node_flow(node.clone());
+        assert!(
+            compile(&doc, None).is_ok(),
+            "{node}: {:?}",
+            compile(&doc, None).err()
+        );
+    }
+}

@@ -494,10 +494,41 @@ pub fn rewrite_for_renames(
                     }
                 }
             }
+            for key in ["select", "include", "on"] {
+                for name in node
+                    .get_mut(key)
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some((_, to)) = renames.iter().find(|(f, _)| name == *f) {
+                        *name = Value::String(to.to_string());
+                    }
+                }
+            }
+            if let Some(filter) = node.get_mut("filter") {
+                rename_filter_fields(filter, &renames);
+            }
         }
         rewrite_sources(node, &vars, &renames);
     }
     out
+}
+
+/// Follows renames in the `field` of every condition of a `db.query` filter.
+fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
+    for key in ["and", "or"] {
+        if let Some(items) = f.get_mut(key).and_then(Value::as_array_mut) {
+            items
+                .iter_mut()
+                .for_each(|i| rename_filter_fields(i, renames));
+        }
+    }
+    if let Some(field) = f.get_mut("field")
+        && let Some((_, to)) = renames.iter().find(|(from, _)| field == *from)
+    {
+        *field = Value::String(to.to_string());
+    }
 }
 
 fn rewrite_sources(v: &mut Value, vars: &[String], renames: &[(&str, &str)]) {
@@ -528,6 +559,38 @@ fn rewrite_sources(v: &mut Value, vars: &[String], renames: &[(&str, &str)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renames_follow_filters_selections_includes_and_conflict_targets() {
+        use serde_json::json;
+        let old: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
+            {"id": "f_000000000001", "name": "note", "type": "text"},
+            {"id": "f_000000000002", "name": "title", "type": "text", "unique": true}]}))
+        .expect("definition");
+        let mut new = old.clone();
+        new.fields[0].name = crate::tables::Ident::parse("remark").expect("name");
+        let doc = json!({"nodes": {
+            "q": {"type": "db.query", "table": "todos", "select": ["note", "title"],
+                  "filter": {"or": [{"field": "note", "op": "eq", "value": 1},
+                                    {"and": [{"field": "note", "op": "is_null", "value": true}]}]}},
+            "u": {"type": "db.upsert", "table": "todos", "on": ["note"], "values": {"note": 1}},
+            "other": {"type": "db.query", "table": "tags", "select": ["note"]}
+        }});
+        let changes = [Change::RenameField {
+            from: "note".into(),
+            to: "remark".into(),
+        }];
+        let out = rewrite_for_renames(&doc, &old, &new, &changes);
+        assert_eq!(out["nodes"]["q"]["select"], json!(["remark", "title"]));
+        assert_eq!(out["nodes"]["q"]["filter"]["or"][0]["field"], "remark");
+        assert_eq!(
+            out["nodes"]["q"]["filter"]["or"][1]["and"][0]["field"],
+            "remark"
+        );
+        assert_eq!(out["nodes"]["u"]["on"], json!(["remark"]));
+        assert_eq!(out["nodes"]["u"]["values"], json!({"remark": 1}));
+        assert_eq!(out["nodes"]["other"]["select"], json!(["note"]));
+    }
 
     #[test]
     fn reads_are_found_on_word_boundaries_only() {

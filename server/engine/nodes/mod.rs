@@ -11,7 +11,9 @@ mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
+mod db_sql;
 mod db_update;
+mod db_upsert;
 mod fail;
 mod for_each;
 mod http_request;
@@ -38,13 +40,18 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             not_found,
             ..
         } => db_get::run(cx, id, *found, *not_found).await,
-        Op::DbQuery {
-            filters,
-            limit,
-            offset,
+        Op::DbQuery { query, ok } => db_query::run(cx, query, *ok).await,
+        Op::DbUpsert {
+            values,
             ok,
+            conflict,
             ..
-        } => db_query::run(cx, filters, limit, offset, *ok).await,
+        } => db_upsert::run(cx, values, *ok, *conflict).await,
+        Op::DbSql {
+            statement,
+            params,
+            ok,
+        } => db_sql::run(cx, statement, params, *ok).await,
         Op::DbInsert {
             values,
             ok,

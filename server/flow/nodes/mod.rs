@@ -19,7 +19,9 @@ mod db_delete;
 mod db_get;
 mod db_insert;
 mod db_query;
+mod db_sql;
 mod db_update;
+mod db_upsert;
 mod fail;
 mod for_each;
 pub mod http_request;
@@ -84,7 +86,9 @@ pub fn builtin() -> &'static [NodeType] {
         db_query::TYPE,
         db_insert::TYPE,
         db_update::TYPE,
+        db_upsert::TYPE,
         db_delete::TYPE,
+        db_sql::TYPE,
         script::TYPE,
         set::TYPE,
         switch::TYPE,
@@ -186,6 +190,12 @@ impl NodeCx<'_> {
     /// sentinel is safe: a plan is only built when there are no diagnostics.
     pub fn required(&self, name: &str) -> usize {
         self.port(name).unwrap_or(usize::MAX)
+    }
+
+    /// Reports a problem at `field` (a pointer suffix below the node).
+    pub fn problem(&mut self, code: &'static str, field: &str, message: impl Into<String>) {
+        let at = format!("{}/{field}", self.pointer);
+        self.expr.push(Diagnostic::new(code, at, message));
     }
 
     pub fn template(&mut self, v: &Value, field: &str) -> Option<Template> {
