@@ -1,6 +1,6 @@
-//! The `sluice` command line: `serve` (the default) and `validate`.
+//! The `sluice` command line: `serve` (the default), `validate`, `export` and `import`.
 
-use crate::config::{Config, ServeArgs};
+use crate::config::{ClientArgs, Config, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,23 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write every flow (canonical JSON) and table definition of a running Sluice into DIR.
+    Export {
+        dir: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create or replace flows from files (checked offline first; all or nothing on errors).
+    Import {
+        /// Flow files, or directories to search for *.flow.json files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Publish each imported flow.
+        #[arg(long)]
+        publish: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Parses the command line and runs the chosen command.
@@ -34,6 +51,55 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Validate { paths } => validate(&paths),
         Command::Serve(args) => serve(args),
+        Command::Export { dir, client } => {
+            let result = block_on(crate::client::export(&client, &dir));
+            report(result.map(|n| println!("wrote {n} files to {}", dir.display())))
+        }
+        Command::Import {
+            paths,
+            publish,
+            client,
+        } => {
+            let mut files = Vec::new();
+            for p in &paths {
+                collect(p, &mut files);
+            }
+            let result = block_on(crate::client::import(&client, &files, publish));
+            report(result.map(|done| {
+                for d in done {
+                    println!(
+                        "{}: {} {}{}",
+                        d.file.display(),
+                        d.action,
+                        d.name,
+                        if publish { " and published" } else { "" }
+                    );
+                }
+            }))
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("sluice: cannot start the async runtime: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn report(result: Result<(), crate::client::ClientError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -44,6 +110,8 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     let known = [
         "serve",
         "validate",
+        "export",
+        "import",
         "help",
         "-h",
         "--help",

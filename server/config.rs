@@ -221,3 +221,19 @@ mod tests {
         }
     }
 }
+
+/// How the command line reaches a running Sluice's admin API (`export`, `import`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Base URL of the Sluice to talk to.
+    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An admin API token (from `POST /_/api/v1/auth/login`).
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// Log in with this editor account instead of a token.
+    #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
+    pub email: Option<String>,
+    #[arg(long, env = "SLUICE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Secret>,
+}

@@ -1,6 +1,8 @@
 //! The `sluice` binary as a person runs it: `validate` on files, and `serve` with its own
 //! private Postgres, stopped cleanly by SIGTERM.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -175,5 +177,77 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
             "the admin password reached the log"
         );
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_writes_files_and_import_applies_them_all_or_nothing() {
+    let app = common::spawn_app().await;
+    app.load_todo_example().await;
+    let dir = scratch("export");
+    let base = app.base.clone();
+    let token = app.token.clone();
+    let run = move |args: Vec<String>| {
+        let (base, token) = (base.clone(), token.clone());
+        tokio::task::spawn_blocking(move || {
+            sluice()
+                .args(&args)
+                .args(["--url", &base, "--token", &token])
+                .output()
+                .expect("runs")
+        })
+    };
+
+    let out = run(vec!["export".into(), dir.display().to_string()])
+        .await
+        .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shipped = std::fs::read_to_string(format!("{}/todo/create_todo.flow.json", examples()))
+        .expect("example");
+    let exported =
+        std::fs::read_to_string(dir.join("create_todo.flow.json")).expect("exported flow");
+    assert_eq!(exported, shipped, "the export is the canonical file");
+    assert!(dir.join("todos.table.json").exists());
+
+    // A changed file and a broken one: nothing is imported.
+    let list = dir.join("list_todos.flow.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&list).expect("read")).expect("json");
+    doc["nodes"]["reply"]["body"] = serde_json::json!({"todos": {"$rhai": "todos"}});
+    std::fs::write(&list, doc.to_string()).expect("write");
+    let broken = dir.join("broken.flow.json");
+    std::fs::write(&broken, r#"{"format": "sluice.flow", "format_version": 1, "name": "broken", "entry": "x", "nodes": {"x": {"type": "nope"}}}"#).expect("write");
+    let out = run(vec![
+        "import".into(),
+        dir.display().to_string(),
+        "--publish".into(),
+    ])
+    .await
+    .expect("joined");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flow.unknown_node_type"));
+    let (_, body) = app.send(app.api(reqwest::Method::GET, "/todos")).await;
+    assert!(body.get("items").is_some(), "unchanged: {body}");
+
+    std::fs::remove_file(&broken).expect("remove");
+    let out = run(vec![
+        "import".into(),
+        dir.display().to_string(),
+        "--publish".into(),
+    ])
+    .await
+    .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replaced list_todos and published"));
+    let (_, body) = app.send(app.api(reqwest::Method::GET, "/todos")).await;
+    assert_eq!(body, serde_json::json!({"todos": []}));
     let _ = std::fs::remove_dir_all(dir);
 }

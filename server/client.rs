@@ -1,0 +1,269 @@
+//! The command line's side of the admin API: `sluice export DIR` writes every flow (canonical
+//! JSON) and table definition of a running Sluice into files; `sluice import PATH...` checks
+//! flow files offline, all of them first, then creates or replaces each flow by name (and
+//! publishes it when asked). Files are the unit of review in git.
+
+use crate::config::ClientArgs;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// A failure the command reports in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{what}: {status} {body}")]
+    Api {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("give --token (SLUICE_TOKEN) or --email and --password")]
+    NoCredentials,
+    #[error("{0}")]
+    Files(String),
+}
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn connect(args: &ClientArgs) -> Result<Admin, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                url: args.url.clone(),
+                message: e.to_string(),
+            })?;
+        let base = format!("{}/_/api/v1", args.url.trim_end_matches('/'));
+        let token = match (&args.token, &args.email, &args.password) {
+            (Some(t), _, _) => t.expose().to_string(),
+            (None, Some(email), Some(password)) => {
+                let admin = Admin {
+                    http: http.clone(),
+                    base: base.clone(),
+                    token: String::new(),
+                };
+                let body = admin
+                    .send(
+                        reqwest::Method::POST,
+                        "/auth/login",
+                        Some(json!({"email": email, "password": password.expose()})),
+                        "log in",
+                    )
+                    .await?;
+                body["token"].as_str().unwrap_or_default().to_string()
+            }
+            _ => return Err(ClientError::NoCredentials),
+        };
+        Ok(Admin { http, base, token })
+    }
+
+    async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Result<(u16, String), ClientError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !self.token.is_empty() {
+            req = req.bearer_auth(&self.token);
+        }
+        if let Some(rev) = if_match {
+            req = req.header("if-match", format!("\"{rev}\""));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, text))
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<Value, ClientError> {
+        self.send_if(method, path, body, None, what).await
+    }
+
+    async fn send_if(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+        what: &str,
+    ) -> Result<Value, ClientError> {
+        let (status, text) = self.raw(method, path, body, if_match).await?;
+        if !(200..300).contains(&status) {
+            return Err(ClientError::Api {
+                what: what.to_string(),
+                status,
+                body: text,
+            });
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// Writes `<name>.flow.json` for every flow (its draft, canonical) and `<name>.table.json`
+/// for every table into `dir`. Returns the number of files written.
+pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError> {
+    let admin = Admin::connect(args).await?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ClientError::Files(format!("{}: {e}", dir.display())))?;
+    let mut written = 0;
+    let flows = admin
+        .send(reqwest::Method::GET, "/flows", None, "list flows")
+        .await?;
+    for f in flows["flows"].as_array().into_iter().flatten() {
+        let (Some(id), Some(name)) = (f["id"].as_i64(), f["name"].as_str()) else {
+            continue;
+        };
+        let (status, text) = admin
+            .raw(
+                reqwest::Method::GET,
+                &format!("/flows/{id}/export"),
+                None,
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(ClientError::Api {
+                what: format!("export flow {name}"),
+                status,
+                body: text,
+            });
+        }
+        write(&dir.join(format!("{name}.flow.json")), &text)?;
+        written += 1;
+    }
+    let tables = admin
+        .send(reqwest::Method::GET, "/tables", None, "list tables")
+        .await?;
+    for t in tables["tables"].as_array().into_iter().flatten() {
+        let Some(name) = t["name"].as_str() else {
+            continue;
+        };
+        let mut def = t.clone();
+        if let Some(o) = def.as_object_mut() {
+            o.remove("version");
+        }
+        let mut text = serde_json::to_string_pretty(&def).unwrap_or_default();
+        text.push('\n');
+        write(&dir.join(format!("{name}.table.json")), &text)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ClientError> {
+    std::fs::write(path, text).map_err(|e| ClientError::Files(format!("{}: {e}", path.display())))
+}
+
+/// What `import` did with one file.
+pub struct Imported {
+    pub file: PathBuf,
+    pub name: String,
+    pub action: &'static str,
+}
+
+/// Imports flow files: every file is read and checked offline first, and nothing is written
+/// unless all pass; then each flow is created, or replaced when a flow of that name exists,
+/// and published when `publish` is set. The server checks each again against its tables.
+pub async fn import(
+    args: &ClientArgs,
+    files: &[PathBuf],
+    publish: bool,
+) -> Result<Vec<Imported>, ClientError> {
+    let mut docs = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ClientError::Files(format!("{}: {e}", file.display())))?;
+        match serde_json::from_str::<Value>(&text) {
+            Err(e) => problems.push(format!("{}: not JSON: {e}", file.display())),
+            Ok(doc) => match crate::flow::compile(&doc, None) {
+                Err(diags) => {
+                    problems.extend(diags.iter().map(|d| format!("{}: {d}", file.display())))
+                }
+                Ok(plan) => docs.push((file.clone(), plan.name, doc)),
+            },
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ClientError::Files(format!(
+            "nothing was imported:\n{}",
+            problems.join("\n")
+        )));
+    }
+    let admin = Admin::connect(args).await?;
+    let existing = admin
+        .send(reqwest::Method::GET, "/flows", None, "list flows")
+        .await?;
+    let mut done = Vec::new();
+    for (file, name, doc) in docs {
+        let current = existing["flows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name.as_str());
+        let (record, action) = match current {
+            Some(f) => {
+                let id = f["id"].as_i64().unwrap_or_default();
+                let rev = f["rev"].as_str().unwrap_or_default();
+                (
+                    admin
+                        .send_if(
+                            reqwest::Method::PUT,
+                            &format!("/flows/{id}"),
+                            Some(doc),
+                            Some(rev),
+                            &format!("replace {name}"),
+                        )
+                        .await?,
+                    "replaced",
+                )
+            }
+            None => (
+                admin
+                    .send(
+                        reqwest::Method::POST,
+                        "/flows",
+                        Some(doc),
+                        &format!("create {name}"),
+                    )
+                    .await?,
+                "created",
+            ),
+        };
+        if publish {
+            let id = record["id"].as_i64().unwrap_or_default();
+            let rev = record["rev"].as_str().unwrap_or_default().to_string();
+            admin
+                .send_if(
+                    reqwest::Method::POST,
+                    &format!("/flows/{id}/publish"),
+                    None,
+                    Some(&rev),
+                    &format!("publish {name}"),
+                )
+                .await?;
+        }
+        done.push(Imported { file, name, action });
+    }
+    Ok(done)
+}
