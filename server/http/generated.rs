@@ -106,7 +106,15 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             headers,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        // The log line of a failure must not carry secret values a script put into its message.
+        let mut err = ApiError::from(e);
+        if let Some(detail) = err.internal.take() {
+            err.internal = Some(state.runtime.env.load().redact_text(&detail));
+        }
+        err
+    })?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
     let mut body = out.body;
     if status.is_server_error()
