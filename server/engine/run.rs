@@ -5,7 +5,7 @@
 use super::error::RunError;
 use super::nodes;
 use super::program::Program;
-use super::sandbox::{DEADLINE_TOKEN, Sandbox};
+use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Offload, Sandbox};
 use super::sql::{ParamKind, Prepared};
 use crate::flow::expr::Template;
 use rhai::{Dynamic, EvalAltResult, Scope};
@@ -136,11 +136,18 @@ async fn walk(
     mut trace: Option<&mut Vec<TraceEntry>>,
     commit: bool,
 ) -> Result<Response, RunError> {
-    let request = serde_json::json!({
-        "params": req.params, "query": req.query, "body": req.body, "headers": req.headers,
-    });
+    // Built straight from the parsed parts, which the request owns and no longer needs.
+    let mut request = rhai::Map::new();
+    for (name, part) in [
+        ("params", Value::Object(req.params)),
+        ("query", Value::Object(req.query)),
+        ("body", req.body),
+        ("headers", Value::Object(req.headers)),
+    ] {
+        request.insert(name.into(), sandbox::to_dynamic(part));
+    }
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("request", to_dynamic("request", &request)?);
+    scope.push_constant_dynamic("request", Dynamic::from_map(request));
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
     let plan = &program.plan;
@@ -165,13 +172,13 @@ async fn walk(
         cx.node = at;
         cx.input = None;
         let node = &plan.nodes[at];
-        let started = Instant::now();
+        let started = cx.tracing.then(Instant::now);
         let outcome = nodes::run(&node.op, &mut cx).await;
         let mut entry = trace.as_ref().map(|_| TraceEntry {
             node: node.id.clone(),
             node_type: node.op.type_name(),
             port: None,
-            duration_us: started.elapsed().as_micros() as u64,
+            duration_us: started.map_or(0, |t| t.elapsed().as_micros() as u64),
             input: cx.input.take(),
             output: None,
             error: None,
@@ -188,7 +195,7 @@ async fn walk(
                     t.error = Some(value.clone());
                 }
                 cx.scope
-                    .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
+                    .push_constant_dynamic("error", sandbox::to_dynamic(value));
                 at = match node.error {
                     Some(to) => to,
                     None => {
@@ -215,8 +222,8 @@ async fn walk(
                 }
                 push(&mut trace, entry);
                 if let (Some(name), Some(value)) = (&node.bind, bind) {
-                    let d = to_dynamic(&node.id, &value)?;
-                    cx.scope.push_constant_dynamic(name.clone(), d);
+                    cx.scope
+                        .push_constant_dynamic(name.as_str(), sandbox::to_dynamic(value));
                 }
                 at = to;
             }
@@ -265,13 +272,6 @@ fn redact(v: &Value) -> Value {
         cut -= 1;
     }
     serde_json::json!({"truncated": true, "bytes": text.len(), "preview": &text[..cut]})
-}
-
-fn to_dynamic(node: &str, v: &Value) -> Result<Dynamic, RunError> {
-    rhai::serde::to_dynamic(v).map_err(|e| RunError::Type {
-        node: node.to_string(),
-        message: e.to_string(),
-    })
 }
 
 /// The state of one run that node steps use.
@@ -389,28 +389,33 @@ impl<'a> Cx<'a> {
             deadline,
             ..
         } = self;
-        let result = rt.sandbox.with_deadline(*deadline, |engine| {
-            engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+        // An expression may run twice (see `Offload`); a script's own variables end with it.
+        let offload = if script {
+            Offload::Always
+        } else {
+            Offload::WhenSlow
+        };
+        let result = rt.sandbox.eval(*deadline, offload, |engine| {
+            let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
+            if script {
+                scope.rewind(len);
+            }
+            result
         });
-        if script {
-            self.scope.rewind(len);
-        }
         result.map_err(|e| self.script_error(*e))
     }
 
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
-        rhai::serde::from_dynamic::<Value>(d).map_err(|e| RunError::Type {
+        sandbox::to_json(d).map_err(|message| RunError::Type {
             node: self.node_id().to_string(),
-            message: e.to_string(),
+            message,
         })
     }
 
     fn script_error(&self, e: EvalAltResult) -> RunError {
         let node = self.node_id().to_string();
         match e {
-            EvalAltResult::ErrorTerminated(token, _)
-                if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) =>
-            {
+            e if sandbox::is_token(&e, DEADLINE_TOKEN) => {
                 if Instant::now() >= self.deadline {
                     RunError::Timeout
                 } else {
@@ -420,6 +425,10 @@ impl<'a> Cx<'a> {
                     }
                 }
             }
+            e if sandbox::is_token(&e, OPERATIONS_TOKEN) => RunError::ScriptLimit {
+                node,
+                what: "too many operations".into(),
+            },
             EvalAltResult::ErrorTooManyOperations(_)
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)
