@@ -6,7 +6,7 @@ use super::error::RunError;
 use super::nodes;
 use super::outbound::Outbound;
 use super::program::Program;
-use super::sandbox::{DEADLINE_TOKEN, Sandbox};
+use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Offload, Sandbox};
 use super::sql::{ParamKind, Prepared};
 use crate::auth::jwt::SigningKey;
 use crate::flow::expr::Template;
@@ -232,11 +232,18 @@ async fn walk(
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Response, RunError> {
-    let request = serde_json::json!({
-        "params": req.params, "query": req.query, "body": req.body, "headers": req.headers,
-    });
+    // Built straight from the parsed parts, which the request owns and no longer needs.
+    let mut request = rhai::Map::new();
+    for (name, part) in [
+        ("params", Value::Object(req.params)),
+        ("query", Value::Object(req.query)),
+        ("body", req.body),
+        ("headers", Value::Object(req.headers)),
+    ] {
+        request.insert(name.into(), sandbox::to_dynamic(part));
+    }
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("request", to_dynamic("request", &request)?);
+    scope.push_constant_dynamic("request", Dynamic::from_map(request));
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
@@ -310,14 +317,14 @@ pub fn walk_graph<'c, 'a>(
             cx.node = at;
             cx.input = None;
             let node = &plan.nodes[at];
-            let started = Instant::now();
+            let started = cx.trace.is_some().then(Instant::now);
             let outcome = nodes::run(&node.op, cx).await;
             cx.node = at;
             let mut entry = cx.trace.map(|_| TraceEntry {
                 node: node.id.clone(),
                 node_type: node.op.type_name(),
                 port: None,
-                duration_us: started.elapsed().as_micros() as u64,
+                duration_us: started.map_or(0, |t| t.elapsed().as_micros() as u64),
                 input: cx.input.take().map(|v| cx.redact(&v)),
                 output: None,
                 error: None,
@@ -334,7 +341,7 @@ pub fn walk_graph<'c, 'a>(
                         t.error = Some(cx.redact(&value));
                     }
                     cx.scope
-                        .push_constant_dynamic("error", to_dynamic(&node.id, &value)?);
+                        .push_constant_dynamic("error", sandbox::to_dynamic(value));
                     at = match node.error {
                         Some(to) => to,
                         None => {
@@ -361,8 +368,8 @@ pub fn walk_graph<'c, 'a>(
                     }
                     cx.record(entry);
                     if let (Some(name), Some(value)) = (&node.bind, bind) {
-                        let d = to_dynamic(&node.id, &value)?;
-                        cx.scope.push_constant_dynamic(name.clone(), d);
+                        cx.scope
+                            .push_constant_dynamic(name.as_str(), sandbox::to_dynamic(value));
                     }
                     at = to;
                 }
@@ -405,13 +412,6 @@ fn redact(v: &Value) -> Value {
         cut -= 1;
     }
     serde_json::json!({"truncated": true, "bytes": text.len(), "preview": &text[..cut]})
-}
-
-fn to_dynamic(node: &str, v: &Value) -> Result<Dynamic, RunError> {
-    rhai::serde::to_dynamic(v).map_err(|e| RunError::Type {
-        node: node.to_string(),
-        message: e.to_string(),
-    })
 }
 
 /// The state of one run that node steps use.
@@ -586,28 +586,33 @@ impl<'a> Cx<'a> {
             deadline,
             ..
         } = self;
-        let result = rt.sandbox.with_deadline(*deadline, |engine| {
-            engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+        // An expression may run twice (see `Offload`); a script's own variables end with it.
+        let offload = if script {
+            Offload::Always
+        } else {
+            Offload::WhenSlow
+        };
+        let result = rt.sandbox.eval(*deadline, offload, |engine| {
+            let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
+            if script {
+                scope.rewind(len);
+            }
+            result
         });
-        if script {
-            self.scope.rewind(len);
-        }
         result.map_err(|e| self.script_error(*e))
     }
 
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
-        rhai::serde::from_dynamic::<Value>(d).map_err(|e| RunError::Type {
+        sandbox::to_json(d).map_err(|message| RunError::Type {
             node: self.node_id().to_string(),
-            message: e.to_string(),
+            message,
         })
     }
 
     fn script_error(&self, e: EvalAltResult) -> RunError {
         let node = self.node_id().to_string();
         match e {
-            EvalAltResult::ErrorTerminated(token, _)
-                if token.clone().into_string().ok().as_deref() == Some(DEADLINE_TOKEN) =>
-            {
+            e if sandbox::is_token(&e, DEADLINE_TOKEN) => {
                 if Instant::now() >= self.deadline {
                     RunError::Timeout
                 } else {
@@ -617,6 +622,10 @@ impl<'a> Cx<'a> {
                     }
                 }
             }
+            e if sandbox::is_token(&e, OPERATIONS_TOKEN) => RunError::ScriptLimit {
+                node,
+                what: "too many operations".into(),
+            },
             EvalAltResult::ErrorTooManyOperations(_)
             | EvalAltResult::ErrorStackOverflow(_)
             | EvalAltResult::ErrorDataTooLarge(..)

@@ -2,11 +2,22 @@
 //! standard packages, `eval` disabled (by the shared parser config), no modules or file access,
 //! strict variables, failing on missing properties, explicit limits, and a wall-clock deadline.
 //! Limits are set explicitly because Rhai's defaults differ between debug and release builds.
+//!
+//! It also owns how values cross the boundary: JSON to Rhai and back, and the host functions
+//! (`now`, `uuid`, `parse_json`, `to_json`). Rhai's own `sleep` blocks the thread past every
+//! deadline and its `parse_json` evaluates Rhai expressions, so both are replaced.
+//!
+//! On a multi-threaded tokio runtime, evaluations that may be slow leave the async worker
+//! through `tokio::task::block_in_place`, so they do not hold a worker other requests need
+//! (see [`Offload`]). The deadline lives in a thread-local, and `block_in_place` keeps the
+//! thread, so it holds either way.
 
 use super::env::Env;
 use arc_swap::ArcSwap;
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString};
+use serde_json::Value;
+use std::any::TypeId;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,14 +47,52 @@ impl Default for ScriptLimits {
     }
 }
 
+/// How long an expression may run inline on an async worker before it is moved off it.
+pub const INLINE_SLICE: Duration = Duration::from_micros(500);
+
+/// Where an evaluation runs on a multi-threaded runtime (on a current-thread runtime, such as
+/// `#[tokio::test]`'s, everything runs inline: there is no other worker to hand over to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offload {
+    /// Inside `block_in_place` from the start: `script` nodes, which may loop.
+    Always,
+    /// Inline, until it outlasts [`INLINE_SLICE`]; then it is stopped and run again from the
+    /// start inside `block_in_place`, under the same deadline. For expressions, which are
+    /// nearly always tiny. Running again is equivalent because an expression has no effects
+    /// outside itself, with one caveat: Rhai lets an assignment add a *new* key to a constant
+    /// map (`if c { env.x = 1 } else { 0 }`), which the second run would see.
+    WhenSlow,
+}
+
+/// The clock is read every this many operations.
+const CHECK_EVERY: u64 = 32;
+
+/// When the evaluation running on this thread must stop or move.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    deadline: Option<Instant>,
+    /// Set while running inline on an async worker.
+    inline_until: Option<Instant>,
+}
+
 thread_local! {
-    /// Deadline of the evaluation running on this thread. Evaluations are synchronous, so the
-    /// progress callback always sees the deadline of its own evaluation.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The budget of the evaluation running on this thread. Evaluations are synchronous (and
+    /// `block_in_place` keeps the thread), so the progress callback sees its own budget.
+    static BUDGET: Cell<Budget> = const { Cell::new(Budget { deadline: None, inline_until: None }) };
+    /// Operations of the evaluation running on this thread, counted by the progress callback
+    /// itself: Rhai drops the operations done inside a closure that a native function calls
+    /// (`map`, `filter`, `sort`, ...), so the count it reports can stand still forever.
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The value the progress callback returns to stop an evaluation at its deadline.
 pub const DEADLINE_TOKEN: &str = "sluice.deadline";
+
+/// The value the progress callback returns when an evaluation used up its operations.
+pub const OPERATIONS_TOKEN: &str = "sluice.operations";
+
+/// The value the progress callback returns to move an evaluation off the async worker.
+const MOVE_TOKEN: &str = "sluice.move";
 
 /// A configured engine plus its limits.
 pub struct Sandbox {
@@ -68,15 +117,35 @@ impl Sandbox {
             .set_max_map_size(limits.max_map_size)
             .set_max_variables(1_000)
             .set_max_functions(100);
-        engine.on_progress(|ops| {
-            if ops % 512 != 0 {
+        let max_operations = limits.max_operations;
+        engine.on_progress(move |_| {
+            let ops = OPERATIONS.with(|n| {
+                let ops = n.get().wrapping_add(1);
+                n.set(ops);
+                ops
+            });
+            if !ops.is_multiple_of(CHECK_EVERY) {
                 return None;
             }
-            let late = DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t));
-            late.then(|| Dynamic::from(DEADLINE_TOKEN))
+            if max_operations > 0 && ops > max_operations {
+                return Some(Dynamic::from(OPERATIONS_TOKEN));
+            }
+            let budget = BUDGET.with(Cell::get);
+            if budget.deadline.is_none() && budget.inline_until.is_none() {
+                return None;
+            }
+            let now = Instant::now();
+            if budget.deadline.is_some_and(|t| now >= t) {
+                return Some(Dynamic::from(DEADLINE_TOKEN));
+            }
+            budget
+                .inline_until
+                .is_some_and(|t| now >= t)
+                .then(|| Dynamic::from(MOVE_TOKEN))
         });
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
+        // Functions registered on the engine are found before the standard package's.
         engine.register_fn("now", now_rfc3339);
         engine.register_fn("uuid", uuid_v4);
         engine.register_fn(
@@ -89,17 +158,176 @@ impl Sandbox {
                     .ok_or_else(|| format!("there is no secret `{name}`").into())
             },
         );
+        engine.register_fn("sleep", |_: INT| -> Result<(), Box<EvalAltResult>> {
+            Err(NO_SLEEP.into())
+        });
+        engine.register_fn("sleep", |_: FLOAT| -> Result<(), Box<EvalAltResult>> {
+            Err(NO_SLEEP.into())
+        });
+        engine.register_fn("parse_json", parse_json);
+        engine.register_fn("to_json", |v: Dynamic| to_json_text(&v));
+        // Rhai's own `to_json` for maps would win over the `Dynamic` one by its exact type.
+        engine.register_fn("to_json", |m: &mut rhai::Map| {
+            to_json_text(&Dynamic::from_map(m.clone()))
+        });
         Sandbox { engine, limits }
     }
 
-    /// Runs `f` with the engine, stopping it at `min(now + timeout, request_deadline)`.
+    /// Runs `f` inline with the engine, stopping it at `min(now + timeout, request_deadline)`.
     pub fn with_deadline<T>(&self, request_deadline: Instant, f: impl FnOnce(&Engine) -> T) -> T {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
-        DEADLINE.with(|d| d.set(Some(deadline)));
-        let out = f(&self.engine);
-        DEADLINE.with(|d| d.set(None));
-        out
+        with_budget(
+            Budget {
+                deadline: Some(deadline),
+                inline_until: None,
+            },
+            || f(&self.engine),
+        )
     }
+
+    /// Runs one evaluation, stopping it at `min(now + timeout, request_deadline)`, where
+    /// `offload` says (on a multi-threaded runtime). With [`Offload::WhenSlow`], `eval` may be
+    /// called a second time and must leave no trace when it fails (rewind the scope).
+    pub fn eval<T>(
+        &self,
+        request_deadline: Instant,
+        offload: Offload,
+        mut eval: impl FnMut(&Engine) -> Result<T, Box<EvalAltResult>>,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let now = Instant::now();
+        let off_worker = Budget {
+            deadline: Some((now + self.limits.timeout).min(request_deadline)),
+            inline_until: None,
+        };
+        if !may_block_in_place() {
+            return with_budget(off_worker, || eval(&self.engine));
+        }
+        if offload == Offload::WhenSlow {
+            let inline = Budget {
+                inline_until: Some(now + INLINE_SLICE),
+                ..off_worker
+            };
+            match with_budget(inline, || eval(&self.engine)) {
+                Err(e) if is_token(&e, MOVE_TOKEN) => {}
+                done => return done,
+            }
+        }
+        tokio::task::block_in_place(|| with_budget(off_worker, || eval(&self.engine)))
+    }
+}
+
+fn with_budget<T>(budget: Budget, f: impl FnOnce() -> T) -> T {
+    let before = BUDGET.with(|b| b.replace(budget));
+    let ops_before = OPERATIONS.with(|n| n.replace(0));
+    let out = f();
+    BUDGET.with(|b| b.set(before));
+    OPERATIONS.with(|n| n.set(ops_before));
+    out
+}
+
+/// `block_in_place` panics outside a multi-threaded runtime (tests run on current-thread ones).
+fn may_block_in_place() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// Whether an evaluation error is the progress callback's `token`, looking through the calls
+/// of script functions that may wrap it.
+pub fn is_token(e: &EvalAltResult, token: &str) -> bool {
+    match e {
+        EvalAltResult::ErrorTerminated(t, _) => t
+            .read_lock::<ImmutableString>()
+            .is_some_and(|s| s.as_str() == token),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => is_token(inner, token),
+        _ => false,
+    }
+}
+
+const NO_SLEEP: &str = "sleep is not available: a script must not block its thread";
+
+/// JSON as Rhai sees it: `null` is `()`, integers that fit i64 are `INT`, other numbers
+/// `FLOAT`, objects are maps. The same mapping as `rhai::serde::to_dynamic`, without serde.
+pub fn to_dynamic(v: Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Dynamic::from(s),
+        Value::Array(items) => Dynamic::from_array(items.into_iter().map(to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(
+            map.into_iter()
+                .map(|(k, v)| (k.into(), to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A Rhai value as JSON: `()` is `null`, characters are strings, non-finite floats are `null`
+/// (as `rhai::serde::from_dynamic` gives). Values with no JSON form (functions, timestamps,
+/// BLOBs, custom types) are an error whose text is serde's.
+pub fn to_json(d: &Dynamic) -> Result<Value, String> {
+    match plain_json(d) {
+        Some(v) => Ok(v),
+        // The rare value this fast path does not know: serde decides, and words the error.
+        None => rhai::serde::from_dynamic::<Value>(d).map_err(|e| e.to_string()),
+    }
+}
+
+fn plain_json(d: &Dynamic) -> Option<Value> {
+    if d.is_shared() {
+        return None;
+    }
+    let t = d.type_id();
+    Some(if t == TypeId::of::<()>() {
+        Value::Null
+    } else if t == TypeId::of::<bool>() {
+        Value::Bool(d.as_bool().ok()?)
+    } else if t == TypeId::of::<INT>() {
+        Value::from(d.as_int().ok()?)
+    } else if t == TypeId::of::<FLOAT>() {
+        serde_json::Number::from_f64(d.as_float().ok()?).map_or(Value::Null, Value::Number)
+    } else if t == TypeId::of::<ImmutableString>() {
+        Value::String(d.as_immutable_string_ref().ok()?.as_str().to_owned())
+    } else if t == TypeId::of::<char>() {
+        Value::String(d.as_char().ok()?.to_string())
+    } else if t == TypeId::of::<rhai::Array>() {
+        let items = d.as_array_ref().ok()?;
+        Value::Array(items.iter().map(plain_json).collect::<Option<_>>()?)
+    } else if t == TypeId::of::<rhai::Map>() {
+        let map = d.as_map_ref().ok()?;
+        Value::Object(
+            map.iter()
+                .map(|(k, v)| Some((k.to_string(), plain_json(v)?)))
+                .collect::<Option<_>>()?,
+        )
+    } else {
+        return None;
+    })
+}
+
+/// `parse_json(text)`: any JSON text as a value. Text longer than the string limit is refused;
+/// the result is held to the array, map and string limits like any other value.
+fn parse_json(ctx: rhai::NativeCallContext, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+    let max = ctx.engine().max_string_size();
+    if max > 0 && text.len() > max {
+        return Err(EvalAltResult::ErrorDataTooLarge(
+            "Length of string".into(),
+            ctx.call_position(),
+        )
+        .into());
+    }
+    serde_json::from_str::<Value>(text)
+        .map(to_dynamic)
+        .map_err(|e| format!("parse_json: {e}").into())
+}
+
+/// `to_json(value)`: compact JSON text; a value with no JSON form is an error.
+fn to_json_text(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
+    let json = to_json(v).map_err(|e| format!("to_json: {e}"))?;
+    Ok(json.to_string())
 }
 
 /// `now()`: the current UTC time as RFC 3339 text, which Postgres reads as a timestamp.
@@ -154,6 +382,15 @@ fn uuid_v4() -> String {
 mod tests {
     use super::*;
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    fn run(sandbox: &Sandbox, src: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        let ast = sandbox.engine.compile(src).expect("compiles");
+        sandbox.with_deadline(far(), |e| e.eval_ast::<Dynamic>(&ast))
+    }
+
     #[test]
     fn timestamps_format_as_rfc3339() {
         assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
@@ -175,38 +412,178 @@ mod tests {
             timeout: Duration::from_millis(50),
             ..Default::default()
         });
-        let ast = sandbox.engine.compile("loop { }").expect("compiles");
-        let far = Instant::now() + Duration::from_secs(60);
-        let r = sandbox.with_deadline(far, |e| e.eval_ast::<Dynamic>(&ast));
-        match r.map_err(|e| *e) {
-            Err(rhai::EvalAltResult::ErrorTerminated(token, _)) => {
-                assert_eq!(token.into_string().ok().as_deref(), Some(DEADLINE_TOKEN));
-            }
-            other => panic!("expected the deadline to stop the loop, got {other:?}"),
+        for src in [
+            "loop { }",
+            "fn f() { loop { } } f()",
+            "[1].map(|x| { loop { } })",
+        ] {
+            let e = run(&sandbox, src).expect_err("stopped");
+            assert!(is_token(&e, DEADLINE_TOKEN), "{src}: {e:?}");
         }
+    }
+
+    /// Rhai forgets the operations done in a closure called by a native function, so its own
+    /// count (and its operations limit) can stand still; ours cannot.
+    #[test]
+    fn closures_called_by_native_functions_still_count_and_stop() {
+        let slow = Sandbox::new(ScriptLimits {
+            timeout: Duration::from_millis(50),
+            ..Default::default()
+        });
+        let src =
+            "blob(100000).to_array().map(|x| blob(100000).to_array().map(|y| y + 1).len()).len()";
+        let e = run(&slow, src).expect_err("stopped");
+        assert!(is_token(&e, DEADLINE_TOKEN), "{e:?}");
+        let few = Sandbox::new(ScriptLimits {
+            max_operations: 10_000,
+            ..Default::default()
+        });
+        let e = run(&few, "blob(100000).to_array().map(|x| x + 1).len()").expect_err("stopped");
+        assert!(is_token(&e, OPERATIONS_TOKEN), "{e:?}");
     }
 
     #[test]
     fn huge_strings_and_deep_recursion_are_refused() {
         let sandbox = Sandbox::new(ScriptLimits::default());
-        let far = Instant::now() + Duration::from_secs(60);
-        let big = sandbox
-            .engine
-            .compile("let s = \"x\"; loop { s += s; }")
-            .expect("compiles");
-        assert!(
-            sandbox
-                .with_deadline(far, |e| e.eval_ast::<Dynamic>(&big))
-                .is_err()
+        assert!(run(&sandbox, "let s = \"x\"; loop { s += s; }").is_err());
+        assert!(run(&sandbox, "fn f(n) { f(n + 1) } f(0)").is_err());
+    }
+
+    #[test]
+    fn sleep_is_refused_rather_than_blocking_the_thread() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        for src in [
+            "sleep(100000)",
+            "sleep(1e300)",
+            "Fn(\"sleep\").call(100000)",
+        ] {
+            let e = run(&sandbox, src).expect_err("refused");
+            assert!(
+                e.to_string().contains("sleep is not available"),
+                "{src}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_helpers_take_data_only_and_respect_the_limits() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        let v = run(
+            &sandbox,
+            "parse_json(`[1, 2.5, \"x\", null, {\"a\": true}]`)",
+        )
+        .expect("parses");
+        assert_eq!(
+            to_json(&v),
+            Ok(serde_json::json!([1, 2.5, "x", null, {"a": true}]))
         );
-        let deep = sandbox
-            .engine
-            .compile("fn f(n) { f(n + 1) } f(0)")
-            .expect("compiles");
-        assert!(
-            sandbox
-                .with_deadline(far, |e| e.eval_ast::<Dynamic>(&deep))
-                .is_err()
+        let text = run(&sandbox, "to_json(#{b: [1, ()], a: \"\\u00e9\"})").expect("prints");
+        assert_eq!(
+            text.into_string().as_deref(),
+            Ok(r#"{"a":"é","b":[1,null]}"#)
         );
+        // Rhai's own `parse_json` would have evaluated this as an expression.
+        assert!(run(&sandbox, "parse_json(`{\"a\": 1 + 2}`)").is_err());
+        let e = run(
+            &sandbox,
+            "let s = \"[\"; s.pad(1000001, \"0,\"); s += \"0]\"; parse_json(s)",
+        )
+        .expect_err("too many elements");
+        assert!(matches!(*e, EvalAltResult::ErrorDataTooLarge(..)), "{e:?}");
+        assert!(run(&sandbox, "to_json(Fn(\"f\"))").is_err());
+    }
+
+    #[test]
+    fn values_cross_the_boundary_as_serde_would_carry_them() {
+        let values = serde_json::json!([null, true, 0, -7, 9_223_372_036_854_775_807_i64,
+            18_446_744_073_709_551_615_u64, 1.5, -0.25, "", "é\u{0}x", [], {}, [1, [2, {"a": [null]}]],
+            {"z": 1, "a": {"b": "c"}, "": []}]);
+        for v in values.as_array().into_iter().flatten() {
+            let ours = to_dynamic(v.clone());
+            let theirs = rhai::serde::to_dynamic(v).expect("serde converts");
+            assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "{v}");
+            assert_eq!(
+                to_json(&ours),
+                rhai::serde::from_dynamic::<Value>(&ours).map_err(|e| e.to_string()),
+                "{v}"
+            );
+        }
+        for d in [
+            Dynamic::from_char('x'),
+            Dynamic::from_float(f64::NAN),
+            Dynamic::from_float(f64::INFINITY),
+            Dynamic::from_blob(vec![1, 2]),
+            Dynamic::from(rhai::FnPtr::new("f").expect("fn ptr")),
+            Dynamic::from_array(vec![Dynamic::from_char('y'), Dynamic::from(Instant::now())]),
+        ] {
+            assert_eq!(
+                to_json(&d),
+                rhai::serde::from_dynamic::<Value>(&d).map_err(|e| e.to_string()),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn evaluations_move_off_the_worker_only_on_a_multi_threaded_runtime() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        let ast = sandbox
+            .engine
+            .compile("let n = 0; for i in 0..200000 { n += i; } n")
+            .expect("ast");
+        let mut runs = 0;
+        let mut eval = |offload| {
+            runs = 0;
+            sandbox.eval(far(), offload, |e| {
+                runs += 1;
+                e.eval_ast::<Dynamic>(&ast)
+            })
+        };
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        let n = current
+            .block_on(async { eval(Offload::WhenSlow) })
+            .expect("sum");
+        assert_eq!((n.as_int(), runs), (Ok(19_999_900_000), 1));
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("rt");
+        let (n, slow_runs) = multi
+            .block_on(async {
+                tokio::spawn(async move {
+                    let sandbox = Sandbox::new(ScriptLimits::default());
+                    let ast = sandbox
+                        .engine
+                        .compile("let n = 0; for i in 0..200000 { n += i; } n")
+                        .expect("ast");
+                    let mut runs = 0;
+                    let n = sandbox.eval(far(), Offload::WhenSlow, |e| {
+                        runs += 1;
+                        e.eval_ast::<Dynamic>(&ast)
+                    });
+                    (n.map(|d| d.as_int()), runs)
+                })
+                .await
+            })
+            .expect("task");
+        assert_eq!((n.ok(), slow_runs), (Some(Ok(19_999_900_000)), 2));
+        let quick = multi
+            .block_on(async {
+                tokio::spawn(async move {
+                    let sandbox = Sandbox::new(ScriptLimits::default());
+                    let ast = sandbox.engine.compile("40 + 2").expect("ast");
+                    let mut runs = 0;
+                    let n = sandbox.eval(far(), Offload::WhenSlow, |e| {
+                        runs += 1;
+                        e.eval_ast::<Dynamic>(&ast)
+                    });
+                    (n.map(|d| d.as_int()).ok(), runs)
+                })
+                .await
+            })
+            .expect("task");
+        assert_eq!(quick, (Some(Ok(42)), 1));
     }
 }

@@ -29,7 +29,7 @@ pub async fn run(
     let mut results = Vec::with_capacity(list.len());
     for (i, value) in list.into_iter().enumerate() {
         let mark = cx.scope.len();
-        let d = rhai::serde::to_dynamic(&value).map_err(|e| cx.type_error(e.to_string()))?;
+        let d = crate::engine::sandbox::to_dynamic(value);
         cx.scope.push_constant_dynamic(item.to_string(), d);
         cx.scope
             .push_constant_dynamic("index", Dynamic::from(i as i64));
