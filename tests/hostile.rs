@@ -105,6 +105,16 @@ async fn runaway_scripts_stop_at_their_limits_while_other_requests_are_served() 
         ("recurse", "fn f(n) { f(n + 1) } f(0)"),
         ("recurse_two", "fn a(n) { b(n) } fn b(n) { a(n + 1) } a(0)"),
         ("in_function", "fn f() { loop {} } f()"),
+        // Limits cannot be caught.
+        ("catch_deadline", "loop { try { loop {} } catch {} }"),
+        (
+            "catch_overflow",
+            "fn f(n) { f(n + 1) } loop { try { f(0) } catch {} }",
+        ),
+        (
+            "catch_size",
+            "let s = \"x\"; loop { try { s += s; } catch {} }",
+        ),
         ("in_closure", "[1, 2].map(|x| { loop {} })"),
         (
             "self_applied",

@@ -6,7 +6,7 @@ use super::error::RunError;
 use super::nodes;
 use super::outbound::Outbound;
 use super::program::Program;
-use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Offload, Sandbox};
+use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
 use crate::auth::jwt::SigningKey;
 use crate::flow::expr::Template;
@@ -579,26 +579,10 @@ impl<'a> Cx<'a> {
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
     pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
-        let len = self.scope.len();
-        let Cx {
-            rt,
-            scope,
-            deadline,
-            ..
-        } = self;
-        // An expression may run twice (see `Offload`); a script's own variables end with it.
-        let offload = if script {
-            Offload::Always
-        } else {
-            Offload::WhenSlow
-        };
-        let result = rt.sandbox.eval(*deadline, offload, |engine| {
-            let result = engine.eval_ast_with_scope::<Dynamic>(scope, ast);
-            if script {
-                scope.rewind(len);
-            }
-            result
-        });
+        let result = self
+            .rt
+            .sandbox
+            .eval_ast(self.deadline, &mut self.scope, ast, script);
         result.map_err(|e| self.script_error(*e))
     }
 

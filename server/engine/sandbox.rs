@@ -7,15 +7,16 @@
 //! (`now`, `uuid`, `parse_json`, `to_json`). Rhai's own `sleep` blocks the thread past every
 //! deadline and its `parse_json` evaluates Rhai expressions, so both are replaced.
 //!
-//! On a multi-threaded tokio runtime, evaluations that may be slow leave the async worker
-//! through `tokio::task::block_in_place`, so they do not hold a worker other requests need
-//! (see [`Offload`]). The deadline lives in a thread-local, and `block_in_place` keeps the
-//! thread, so it holds either way.
+//! On a multi-threaded tokio runtime, an evaluation starts inline on the async worker; one
+//! still running after [`INLINE_SLICE`] is stopped and run again from the start inside
+//! `tokio::task::block_in_place`, so slow scripts do not hold a worker that other requests need
+//! (see [`Sandbox::eval_ast`]). The deadline lives in a thread-local, and `block_in_place` keeps
+//! the thread, so it holds either way.
 
 use super::env::Env;
 use arc_swap::ArcSwap;
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Scope};
 use serde_json::Value;
 use std::any::TypeId;
 use std::cell::Cell;
@@ -47,22 +48,8 @@ impl Default for ScriptLimits {
     }
 }
 
-/// How long an expression may run inline on an async worker before it is moved off it.
+/// How long an evaluation may run inline on an async worker before it is moved off it.
 pub const INLINE_SLICE: Duration = Duration::from_micros(500);
-
-/// Where an evaluation runs on a multi-threaded runtime (on a current-thread runtime, such as
-/// `#[tokio::test]`'s, everything runs inline: there is no other worker to hand over to).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offload {
-    /// Inside `block_in_place` from the start: `script` nodes, which may loop.
-    Always,
-    /// Inline, until it outlasts [`INLINE_SLICE`]; then it is stopped and run again from the
-    /// start inside `block_in_place`, under the same deadline. For expressions, which are
-    /// nearly always tiny. Running again is equivalent because an expression has no effects
-    /// outside itself, with one caveat: Rhai lets an assignment add a *new* key to a constant
-    /// map (`if c { env.x = 1 } else { 0 }`), which the second run would see.
-    WhenSlow,
-}
 
 /// The clock is read every this many operations.
 const CHECK_EVERY: u64 = 32;
@@ -185,34 +172,105 @@ impl Sandbox {
         )
     }
 
-    /// Runs one evaluation, stopping it at `min(now + timeout, request_deadline)`, where
-    /// `offload` says (on a multi-threaded runtime). With [`Offload::WhenSlow`], `eval` may be
-    /// called a second time and must leave no trace when it fails (rewind the scope).
-    pub fn eval<T>(
+    /// Evaluates `ast` against `scope`, stopping it at `min(now + timeout, request_deadline)`.
+    /// A script (`script: true`) may declare variables; they are dropped when it ends.
+    ///
+    /// On a multi-threaded runtime the evaluation starts inline. If it outlasts
+    /// [`INLINE_SLICE`], it is stopped, its traces are removed from `scope`, and it runs again
+    /// from the start inside `block_in_place` under the same deadline. The second run gives
+    /// what the first would have: an evaluation sees only constants, and its only effects are
+    /// its own variables (rewound) and keys that Rhai lets an assignment add to a constant map
+    /// ([`remove_added_keys`]), apart from the clock and the random generator. On a
+    /// current-thread runtime (`#[tokio::test]`), where `block_in_place` is not allowed, it runs
+    /// inline to the end.
+    pub fn eval_ast(
         &self,
         request_deadline: Instant,
-        offload: Offload,
-        mut eval: impl FnMut(&Engine) -> Result<T, Box<EvalAltResult>>,
-    ) -> Result<T, Box<EvalAltResult>> {
+        scope: &mut Scope<'_>,
+        ast: &AST,
+        script: bool,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let len = scope.len();
+        let once = |scope: &mut Scope<'_>, budget| {
+            let result = with_budget(budget, || {
+                self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+            });
+            if script {
+                scope.rewind(len);
+            }
+            result
+        };
         let now = Instant::now();
         let off_worker = Budget {
             deadline: Some((now + self.limits.timeout).min(request_deadline)),
             inline_until: None,
         };
         if !may_block_in_place() {
-            return with_budget(off_worker, || eval(&self.engine));
+            return once(scope, off_worker);
         }
-        if offload == Offload::WhenSlow {
-            let inline = Budget {
-                inline_until: Some(now + INLINE_SLICE),
-                ..off_worker
-            };
-            match with_budget(inline, || eval(&self.engine)) {
-                Err(e) if is_token(&e, MOVE_TOKEN) => {}
-                done => return done,
-            }
+        let inline = Budget {
+            inline_until: Some(now + INLINE_SLICE),
+            ..off_worker
+        };
+        match once(scope, inline) {
+            Err(e) if is_token(&e, MOVE_TOKEN) => {}
+            done => return done,
         }
-        tokio::task::block_in_place(|| with_budget(off_worker, || eval(&self.engine)))
+        remove_added_keys(scope);
+        tokio::task::block_in_place(|| once(scope, off_worker))
+    }
+}
+
+/// Undoes what a stopped evaluation may have left in `scope`. Constants are read-only all the
+/// way down (`push_constant_dynamic` marks every nested value), yet Rhai lets an assignment add
+/// a *new* key to a read-only map (`env.x = 1`), holding a writable value. Those writable
+/// values inside read-only maps are exactly the additions; the scope is rebuilt without them.
+/// Only called when an evaluation is moved, and cheap when nothing was added.
+pub fn remove_added_keys(scope: &mut Scope<'_>) {
+    if !scope.iter_raw().any(|(_, _, v)| has_added_keys(v)) {
+        return;
+    }
+    let entries: Vec<(String, bool, Dynamic)> = scope
+        .iter_raw()
+        .map(|(name, constant, v)| (name.to_string(), constant, without_added_keys(v)))
+        .collect();
+    scope.clear();
+    for (name, constant, value) in entries {
+        if constant {
+            scope.push_constant_dynamic(name, value);
+        } else {
+            scope.push_dynamic(name, value);
+        }
+    }
+}
+
+/// A writable value in a read-only map: a key added by an assignment.
+fn added(map: &Dynamic, value: &Dynamic) -> bool {
+    map.is_read_only() && !value.is_read_only()
+}
+
+fn has_added_keys(v: &Dynamic) -> bool {
+    if let Ok(map) = v.as_map_ref() {
+        map.values().any(|c| added(v, c) || has_added_keys(c))
+    } else if let Ok(items) = v.as_array_ref() {
+        items.iter().any(has_added_keys)
+    } else {
+        false
+    }
+}
+
+fn without_added_keys(v: &Dynamic) -> Dynamic {
+    if let Ok(map) = v.as_map_ref() {
+        let kept = map
+            .iter()
+            .filter(|(_, c)| !added(v, c))
+            .map(|(k, c)| (k.clone(), without_added_keys(c)))
+            .collect();
+        Dynamic::from_map(kept)
+    } else if let Ok(items) = v.as_array_ref() {
+        Dynamic::from_array(items.iter().map(without_added_keys).collect())
+    } else {
+        v.clone()
     }
 }
 
@@ -524,66 +582,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn evaluations_move_off_the_worker_only_on_a_multi_threaded_runtime() {
-        let sandbox = Sandbox::new(ScriptLimits::default());
-        let ast = sandbox
-            .engine
-            .compile("let n = 0; for i in 0..200000 { n += i; } n")
-            .expect("ast");
-        let mut runs = 0;
-        let mut eval = |offload| {
-            runs = 0;
-            sandbox.eval(far(), offload, |e| {
-                runs += 1;
-                e.eval_ast::<Dynamic>(&ast)
-            })
-        };
-        let current = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("rt");
-        let n = current
-            .block_on(async { eval(Offload::WhenSlow) })
-            .expect("sum");
-        assert_eq!((n.as_int(), runs), (Ok(19_999_900_000), 1));
-        let multi = tokio::runtime::Builder::new_multi_thread()
+    /// Compiles as the flow compiler does: the names are variables at compile time (with
+    /// constants, Rhai's optimizer inlines them, and `constant.x = 1` then panics in Rhai).
+    fn compiled(src: &str, names: &[&str]) -> AST {
+        let mut scope = Scope::new();
+        for n in names {
+            scope.push_dynamic(*n, Dynamic::UNIT);
+        }
+        crate::flow::expr::base_engine()
+            .compile_with_scope(&scope, src)
+            .expect("compiles")
+    }
+
+    /// Runs `src` as a script on a one-worker multi-threaded runtime, from a spawned task
+    /// (as the server does), with a constant `env` map; returns the value and `env` after.
+    fn on_worker(src: &'static str) -> (Result<Dynamic, String>, Dynamic) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
-            .expect("rt");
-        let (n, slow_runs) = multi
-            .block_on(async {
-                tokio::spawn(async move {
-                    let sandbox = Sandbox::new(ScriptLimits::default());
-                    let ast = sandbox
-                        .engine
-                        .compile("let n = 0; for i in 0..200000 { n += i; } n")
-                        .expect("ast");
-                    let mut runs = 0;
-                    let n = sandbox.eval(far(), Offload::WhenSlow, |e| {
-                        runs += 1;
-                        e.eval_ast::<Dynamic>(&ast)
-                    });
-                    (n.map(|d| d.as_int()), runs)
-                })
-                .await
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::spawn(async move {
+                let sandbox = Sandbox::new(ScriptLimits::default());
+                let ast = compiled(src, &["env"]);
+                let mut scope = Scope::new();
+                scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
+                let out = sandbox
+                    .eval_ast(far(), &mut scope, &ast, true)
+                    .map_err(|e| e.to_string());
+                let env = scope.get_value::<Dynamic>("env").unwrap_or_default();
+                (out, env)
             })
-            .expect("task");
-        assert_eq!((n.ok(), slow_runs), (Some(Ok(19_999_900_000)), 2));
-        let quick = multi
-            .block_on(async {
-                tokio::spawn(async move {
-                    let sandbox = Sandbox::new(ScriptLimits::default());
-                    let ast = sandbox.engine.compile("40 + 2").expect("ast");
-                    let mut runs = 0;
-                    let n = sandbox.eval(far(), Offload::WhenSlow, |e| {
-                        runs += 1;
-                        e.eval_ast::<Dynamic>(&ast)
-                    });
-                    (n.map(|d| d.as_int()).ok(), runs)
-                })
-                .await
-            })
-            .expect("task");
-        assert_eq!(quick, (Some(Ok(42)), 1));
+            .await
+            .expect("the task ends")
+        })
+    }
+
+    #[test]
+    fn a_slow_evaluation_moves_off_the_worker_and_gives_the_same_answer() {
+        let (n, _) = on_worker("let n = 0; for i in 0..200000 { n += i; } n");
+        assert_eq!(n.map(|d| d.as_int()), Ok(Ok(19_999_900_000)));
+        let (n, _) = on_worker("40 + 2");
+        assert_eq!(n.map(|d| d.as_int()), Ok(Ok(42)));
+        // The first, stopped run added `env.x`; the second must not see it.
+        let (n, env) = on_worker(
+            "if \"x\" in env { throw \"the second run saw the first\" } env.x = 1; let n = 0; for i in 0..200000 { n += i; } n",
+        );
+        assert_eq!(n.map(|d| d.as_int()), Ok(Ok(19_999_900_000)));
+        assert_eq!(format!("{env:?}"), "#{\"x\": 1}");
+    }
+
+    #[test]
+    fn added_keys_are_told_apart_from_constants() {
+        let mut scope = Scope::new();
+        let body = serde_json::json!({"a": {"b": [1, {"c": 2}]}});
+        scope.push_constant_dynamic("request", to_dynamic(body.clone()));
+        scope.push_dynamic("local", to_dynamic(serde_json::json!({"k": 1})));
+        let ast = compiled(
+            "request.a.added = #{d: 1}; request.a.b[1].e = 3; local.z = 2;",
+            &["request", "local"],
+        );
+        let engine = crate::flow::expr::base_engine();
+        engine
+            .run_ast_with_scope(&mut scope, &ast)
+            .expect("Rhai lets these through");
+        let dump = |scope: &Scope<'_>| format!("{:?}", scope.get_value::<Dynamic>("request"));
+        assert_ne!(
+            dump(&scope),
+            format!("{:?}", Some(to_dynamic(body.clone())))
+        );
+        remove_added_keys(&mut scope);
+        assert_eq!(dump(&scope), format!("{:?}", Some(to_dynamic(body))));
+        assert_eq!(scope.is_constant("request"), Some(true));
+        // Variables are not constants: what a script does to its own is kept.
+        let local = scope.get_value::<Dynamic>("local").expect("local");
+        assert_eq!(format!("{local:?}"), "#{\"k\": 1, \"z\": 2}");
     }
 }
