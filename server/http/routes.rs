@@ -34,14 +34,6 @@ impl RouteTable {
             .map_err(|e| e.to_string())
     }
 
-    pub fn len(&self) -> usize {
-        self.methods.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.methods.is_empty()
-    }
-
     pub fn find(&self, method: Option<Method>, path: &str) -> Lookup {
         if let Some(router) = method.and_then(|m| self.methods.get(&m))
             && let Ok(m) = router.at(path)
