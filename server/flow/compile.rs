@@ -21,6 +21,16 @@ use std::sync::LazyLock;
 /// The default whole-request timeout of a flow.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
+/// Paths below `/api` that Sluice serves itself (the OpenAPI document and its page); an
+/// endpoint there would be shadowed whatever its method, so the compiler refuses it.
+pub const RESERVED_PATHS: [&str; 2] = ["/openapi.json", "/docs"];
+
+/// Whether an endpoint path (below `/api`, a group's base path included) is one of
+/// [`RESERVED_PATHS`].
+pub fn is_reserved_path(path: &str) -> bool {
+    RESERVED_PATHS.contains(&path.trim_end_matches('/'))
+}
+
 /// How deep `for_each` bodies may nest.
 pub const MAX_BODY_DEPTH: usize = 4;
 
@@ -505,6 +515,13 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
     let ep = doc.get("endpoint")?;
     let method: Method = serde_json::from_value(ep.get("method")?.clone()).ok()?;
     let path = ep.get("path")?.as_str()?.to_string();
+    if is_reserved_path(&path) {
+        diags.push(Diagnostic::new(
+            "flow.reserved_path",
+            "/endpoint/path",
+            format!("/api{path} is served by Sluice itself (the API documentation); choose another path"),
+        ));
+    }
     let mut seen = BTreeSet::new();
     for p in path.split('/').filter(|s| s.starts_with('{')) {
         if !seen.insert(p) {

@@ -228,6 +228,31 @@ fn offline_compile_checks_everything_but_tables() {
 }
 
 #[test]
+fn endpoints_cannot_take_the_paths_of_the_api_documentation() {
+    for path in ["/openapi.json", "/docs"] {
+        for method in ["GET", "POST"] {
+            let mut doc = create_flow();
+            doc["endpoint"] = json!({"method": method, "path": path});
+            assert_eq!(
+                codes(&doc),
+                [("flow.reserved_path", "/endpoint/path".to_string())],
+                "{method} {path}"
+            );
+        }
+    }
+    // Only the exact paths are Sluice's; below and beside them is the builder's.
+    for path in ["/docs/{id}", "/documents", "/openapi"] {
+        let mut doc = create_flow();
+        doc["endpoint"]["path"] = json!(path);
+        let found = codes(&doc);
+        assert!(
+            !found.iter().any(|(c, _)| *c == "flow.reserved_path"),
+            "{path}: {found:?}"
+        );
+    }
+}
+
+#[test]
 fn path_parameters_must_match_the_declared_params() {
     let mut doc = create_flow();
     doc["input"]["params"] = json!({"type": "object", "properties": {"id": {"type": "integer"}}});

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod generated;
 pub mod health;
+pub mod openapi;
 pub mod routes;
 pub mod rows;
 pub mod tables;
@@ -42,6 +43,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/_/api/v1", admin::router())
+        .route("/api/openapi.json", get(openapi::serve_json))
+        .route("/api/docs", get(openapi::serve_page))
         .route("/api", any(generated::dispatch))
         .route("/api/{*path}", any(generated::dispatch))
         .route("/healthz", get(health::live))

@@ -3,6 +3,7 @@
 //! (they keep the table they started with).
 
 use super::AppState;
+use super::openapi::{self, ApiDocs};
 use crate::engine::Program;
 use crate::flow::Method;
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct RouteTable {
     methods: HashMap<Method, matchit::Router<Arc<Program>>>,
+    /// `/api/openapi.json` and `/api/docs` for exactly these endpoints, built with the table.
+    pub docs: Arc<ApiDocs>,
 }
 
 /// Result of looking up a request.
@@ -23,14 +26,14 @@ pub enum Lookup {
 }
 
 impl RouteTable {
-    pub fn insert(&mut self, program: Program) -> Result<(), String> {
+    pub fn insert(&mut self, program: Arc<Program>) -> Result<(), String> {
         let Some(ep) = program.plan.endpoint.clone() else {
             return Err(format!("flow `{}` has no endpoint", program.plan.name));
         };
         self.methods
             .entry(ep.method)
             .or_default()
-            .insert(ep.path.clone(), Arc::new(program))
+            .insert(ep.path.clone(), program)
             .map_err(|e| e.to_string())
     }
 
@@ -69,6 +72,7 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let mut table = RouteTable::default();
     let mut functions = std::collections::HashMap::new();
     let mut served = 0;
+    let mut endpoints = Vec::new();
     for (id, doc) in published {
         let program = crate::flow::compile(&doc, Some(&tables))
             .map_err(|d| {
@@ -79,12 +83,14 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
             })
             .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()));
         let placed = program.and_then(|p| {
+            let p = Arc::new(p);
             if p.plan.endpoint.is_some() {
-                table.insert(p)
+                table.insert(p.clone())?;
+                endpoints.push((p, doc));
             } else {
-                functions.insert(p.plan.name.clone(), Arc::new(p));
-                Ok(())
+                functions.insert(p.plan.name.clone(), p);
             }
+            Ok(())
         });
         match placed {
             Ok(()) => served += 1,
@@ -93,6 +99,21 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
             }
         }
     }
+    let operations: Vec<openapi::Operation<'_>> = endpoints
+        .iter()
+        .filter_map(|(p, doc)| {
+            let ep = p.plan.endpoint.as_ref()?;
+            Some(openapi::Operation {
+                method: ep.method,
+                path: ep.path.clone(),
+                requires_auth: false,
+                tag: None,
+                plan: &p.plan,
+                document: doc,
+            })
+        })
+        .collect();
+    table.docs = Arc::new(ApiDocs::build(&operations, &tables));
     state.runtime.functions.store(Arc::new(functions));
     state.routes.store(Arc::new(table));
     Ok(served)

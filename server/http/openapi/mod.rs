@@ -1,0 +1,473 @@
+//! The OpenAPI 3.1 document of the published endpoints (`/api/openapi.json`) and the page that
+//! renders it (`/api/docs`). Both are built once per route-table reload by [`ApiDocs::build`],
+//! a pure function of the published plans, their documents and the table catalog, and served
+//! as stored bytes.
+//!
+//! The generator knows nothing of how a route was published: the caller describes each
+//! endpoint with an [`Operation`] (method, full path below `/api`, whether a bearer token is
+//! required, its group), so API groups and auth settings only change what the caller fills in.
+
+pub mod page;
+pub mod schema;
+
+use crate::flow::nodes::TableCatalog;
+use crate::flow::plan::{ContentType, Method, Op, Plan};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use schema::Vars;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One published endpoint, as the generator needs it.
+pub struct Operation<'a> {
+    pub method: Method,
+    /// The path below `/api` as it is served (an API group's base path included), with
+    /// `{param}` segments.
+    pub path: String,
+    /// Whether a bearer token is needed (`endpoint.auth` other than `public`).
+    pub requires_auth: bool,
+    /// The section the endpoint is listed under; `None` takes the path's first literal segment.
+    pub tag: Option<String>,
+    pub plan: &'a Plan,
+    /// The flow document `plan` was compiled from (its `description` and `respond` bodies).
+    pub document: &'a Value,
+}
+
+/// The stored answers of `/api/openapi.json` and `/api/docs`.
+#[derive(Clone)]
+pub struct ApiDocs {
+    pub json: Bytes,
+    pub html: Bytes,
+}
+
+impl Default for ApiDocs {
+    fn default() -> Self {
+        ApiDocs::build(&[], &BTreeMap::new())
+    }
+}
+
+impl ApiDocs {
+    /// Renders the document and the page for these endpoints.
+    pub fn build(ops: &[Operation<'_>], tables: &dyn TableCatalog) -> ApiDocs {
+        let doc = document(ops, tables);
+        let html = page::render(&doc);
+        let mut json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        json.push(b'\n');
+        ApiDocs {
+            json: Bytes::from(json),
+            html: Bytes::from(html),
+        }
+    }
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve_json(State(state): State<super::AppState>) -> Response {
+    let docs = state.routes.load().docs.json.clone();
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], docs).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// `GET /api/docs`.
+pub async fn serve_page(State(state): State<super::AppState>) -> Response {
+    let html = state.routes.load().docs.html.clone();
+    let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let h = resp.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(page::csp()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// The OpenAPI 3.1 document. Deterministic: paths, methods, tags and components come out
+/// sorted, and `info.version` is a digest of the published revisions.
+pub fn document(ops: &[Operation<'_>], tables: &dyn TableCatalog) -> Value {
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut tags = BTreeSet::new();
+    let mut used_tables = BTreeSet::new();
+    let mut any_auth = false;
+    let mut digest = Vec::new();
+    for op in ops {
+        let tag = op.tag.clone().unwrap_or_else(|| default_tag(&op.path));
+        tags.insert(tag.clone());
+        any_auth |= op.requires_auth;
+        digest.push(format!(
+            "{} {} {} {}",
+            op.method.as_str(),
+            op.path,
+            op.plan.rev,
+            op.requires_auth
+        ));
+        let (operation, tables_used) = operation(op, tag);
+        used_tables.extend(tables_used);
+        paths
+            .entry(op.path.as_str())
+            .or_default()
+            .insert(op.method.as_str().to_ascii_lowercase(), Value::Object(operation));
+    }
+    digest.sort();
+    let version = hex(&Sha256::digest(digest.join("\n").as_bytes())[..6]);
+
+    let mut schemas = Map::new();
+    schemas.insert("Error".into(), error_schema());
+    // Reference fields of a used table name other tables only by their id type, so the set is
+    // closed after one pass.
+    for t in &used_tables {
+        if let Some(def) = tables.table(t) {
+            schemas.insert(t.clone(), schema::row_schema(def, tables));
+        } else {
+            schemas.insert(t.clone(), json!({"type": "object"}));
+        }
+    }
+    let mut components = json!({"schemas": schemas});
+    if any_auth {
+        components["securitySchemes"] = json!({
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A token issued by the app's own login flow (`auth.issue_token`), sent as `Authorization: Bearer <token>`."
+            }
+        });
+    }
+    let paths: Map<String, Value> = paths
+        .into_iter()
+        .map(|(p, m)| (p.to_string(), Value::Object(m)))
+        .collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sluice API",
+            "description": "The endpoints published on this Sluice instance. Every error is JSON: `{\"error\": {\"code\", \"message\", \"details\"}}`; match on `code`.",
+            "version": version,
+        },
+        "servers": [{"url": "/api"}],
+        "tags": tags.into_iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": components,
+    })
+}
+
+/// The first literal segment of a path (`/todos/{id}` → `todos`), else `api`.
+fn default_tag(path: &str) -> String {
+    path.split('/')
+        .find(|s| !s.is_empty() && !s.starts_with('{'))
+        .unwrap_or("api")
+        .to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The error envelope every failure of Sluice and every `fail` node answers.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Sluice's error envelope.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "string", "description": "Stable `area.reason` code; match on it.", "examples": ["input.invalid"]},
+                    "message": {"type": "string", "description": "For people; may change."},
+                    "details": {"type": "array", "description": "Depends on the code: for `input.invalid`, one `{\"pointer\", \"message\"}` per problem."},
+                    "request_id": {"type": "string", "description": "On 5xx answers: the id of the request in the server log."}
+                }
+            }
+        }
+    })
+}
+
+/// Everything known about one status of one operation, merged from every node that can
+/// answer it.
+#[derive(Default)]
+struct Answer {
+    /// Media type → schemas of the nodes answering with it (`None`: not derivable).
+    content: BTreeMap<&'static str, Vec<Option<Value>>>,
+    examples: Vec<Value>,
+    headers: BTreeSet<String>,
+    codes: BTreeSet<String>,
+    /// A fixed description overriding the status' reason phrase.
+    note: Option<&'static str>,
+}
+
+impl Answer {
+    fn error(&mut self, code: &str) {
+        self.codes.insert(code.to_string());
+        self.content
+            .entry("application/json")
+            .or_default()
+            .push(Some(json!({"$ref": "#/components/schemas/Error"})));
+    }
+
+    fn into_value(self, status: u16) -> Value {
+        let reason = axum::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Response");
+        let mut description = self.note.unwrap_or(reason).to_string();
+        if !self.codes.is_empty() {
+            let codes: Vec<String> = self.codes.iter().map(|c| format!("`{c}`")).collect();
+            description.push_str(&format!(". Error codes: {}.", codes.join(", ")));
+        }
+        let mut out = json!({"description": description});
+        if !self.headers.is_empty() {
+            out["headers"] = self
+                .headers
+                .iter()
+                .map(|h| (h.clone(), json!({"schema": {"type": "string"}})))
+                .collect::<Map<_, _>>()
+                .into();
+        }
+        if status == 204 || status == 304 || self.content.is_empty() {
+            return out;
+        }
+        let single_source = self.content.values().map(Vec::len).sum::<usize>() == 1;
+        let mut content = Map::new();
+        for (media, schemas) in self.content {
+            let mut m = Map::new();
+            if let Some(s) = merge(schemas) {
+                m.insert("schema".into(), s);
+            }
+            if single_source && let [example] = self.examples.as_slice() {
+                m.insert("example".into(), example.clone());
+            }
+            content.insert(media.to_string(), Value::Object(m));
+        }
+        out["content"] = Value::Object(content);
+        out
+    }
+}
+
+/// One schema for several nodes answering the same status: none if any is unknown, the one
+/// if all agree, else `oneOf` the distinct ones.
+fn merge(schemas: Vec<Option<Value>>) -> Option<Value> {
+    let mut distinct: Vec<Value> = Vec::new();
+    for s in schemas {
+        let s = s?;
+        if !distinct.contains(&s) {
+            distinct.push(s);
+        }
+    }
+    match distinct.len() {
+        0 => None,
+        1 => distinct.pop(),
+        _ => Some(json!({"oneOf": distinct})),
+    }
+}
+
+fn operation(op: &Operation<'_>, tag: String) -> (Map<String, Value>, BTreeSet<String>) {
+    let plan = op.plan;
+    let mut out = Map::new();
+    out.insert("operationId".into(), Value::String(plan.name.clone()));
+    out.insert("tags".into(), json!([tag]));
+    let description = op
+        .document
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    match description {
+        Some(d) => {
+            let (first, rest) = d.split_once('\n').unwrap_or((d, ""));
+            out.insert("summary".into(), Value::String(first.trim().to_string()));
+            if !rest.trim().is_empty() {
+                out.insert("description".into(), Value::String(d.to_string()));
+            }
+        }
+        None => {
+            out.insert("summary".into(), Value::String(plan.name.replace('_', " ")));
+        }
+    }
+    let params = parameters(op);
+    if !params.is_empty() {
+        out.insert("parameters".into(), Value::Array(params));
+    }
+    if let Some(body) = &plan.input.body {
+        out.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"application/json": {"schema": body}}}),
+        );
+    }
+    if op.requires_auth {
+        out.insert("security".into(), json!([{"bearer": []}]));
+    }
+    let (responses, used) = responses(op);
+    out.insert("responses".into(), responses);
+    (out, used)
+}
+
+/// Path parameters in path order (always required), then the query properties by name.
+fn parameters(op: &Operation<'_>) -> Vec<Value> {
+    let input = &op.plan.input;
+    let props = |s: &Option<Value>| {
+        s.as_ref()
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let path_props = props(&input.params);
+    let mut out = Vec::new();
+    for seg in op.path.split('/') {
+        let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            continue;
+        };
+        let schema = path_props
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "string"}));
+        out.push(parameter(name, "path", true, schema));
+    }
+    let query_required: BTreeSet<&str> = input
+        .query
+        .as_ref()
+        .and_then(|q| q.get("required"))
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (name, schema) in props(&input.query) {
+        let required = query_required.contains(name.as_str());
+        out.push(parameter(&name, "query", required, schema));
+    }
+    out
+}
+
+fn parameter(name: &str, location: &str, required: bool, schema: Value) -> Value {
+    let mut p = json!({"name": name, "in": location, "required": required, "schema": schema});
+    if let Some(d) = schema_description(&p["schema"]) {
+        p["description"] = Value::String(d);
+    }
+    p
+}
+
+fn schema_description(s: &Value) -> Option<String> {
+    s.get("description")?.as_str().map(str::to_string)
+}
+
+/// Responses from the plan: every `respond` (status, content type, headers, a schema when the
+/// body's shape is known), every `fail` and unwired fallible port (the error envelope with its
+/// code), input errors (400), a missing token (401) and internal errors (500).
+fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
+    let plan = op.plan;
+    let mut vars = Vars::new(plan);
+    let mut by_status: BTreeMap<u16, Answer> = BTreeMap::new();
+    for node in &plan.nodes {
+        match &node.op {
+            Op::Respond {
+                status,
+                headers,
+                content_type,
+                ..
+            } => {
+                let a = by_status.entry(*status).or_default();
+                let raw = op
+                    .document
+                    .get("nodes")
+                    .and_then(|n| n.get(&node.id))
+                    .and_then(|n| n.get("body"));
+                let (media, schema) = match content_type {
+                    ContentType::Json => ("application/json", raw.and_then(|b| vars.body(b))),
+                    ContentType::Text => ("text/plain", Some(json!({"type": "string"}))),
+                    ContentType::Html => ("text/html", Some(json!({"type": "string"}))),
+                };
+                if *content_type == ContentType::Json
+                    && let Some(b) = raw
+                    && !contains_expression(b)
+                {
+                    a.examples.push(b.clone());
+                }
+                a.content.entry(media).or_default().push(schema);
+                for (h, _) in headers {
+                    if !h.eq_ignore_ascii_case("content-type") {
+                        a.headers.insert(h.to_ascii_lowercase());
+                    }
+                }
+            }
+            Op::Fail { status, code, .. } => by_status.entry(*status).or_default().error(code),
+            Op::DbGet { not_found, .. } if not_found.is_none() => {
+                by_status.entry(404).or_default().error("db.not_found")
+            }
+            Op::DbUpdate {
+                not_found,
+                conflict,
+                ..
+            }
+            | Op::DbDelete {
+                not_found,
+                conflict,
+                ..
+            } => {
+                if not_found.is_none() {
+                    by_status.entry(404).or_default().error("db.not_found");
+                }
+                if conflict.is_none() {
+                    by_status.entry(409).or_default().error("db.conflict");
+                }
+            }
+            Op::DbInsert { conflict, .. } | Op::DbUpsert { conflict, .. }
+                if conflict.is_none() =>
+            {
+                by_status.entry(409).or_default().error("db.conflict")
+            }
+            Op::Validate { invalid, .. } if invalid.is_none() => {
+                by_status.entry(400).or_default().error("input.invalid")
+            }
+            _ => {}
+        }
+    }
+    let bad = by_status.entry(400).or_default();
+    bad.error("request.invalid_json");
+    bad.error("request.invalid_query");
+    let input = &plan.input;
+    if input.params.is_some() || input.query.is_some() || input.body.is_some() {
+        bad.error("input.invalid");
+    }
+    if op.requires_auth {
+        let a = by_status.entry(401).or_default();
+        a.note = Some("Missing, malformed or expired bearer token");
+        a.content
+            .entry("application/json")
+            .or_default()
+            .push(Some(json!({"$ref": "#/components/schemas/Error"})));
+    }
+    let internal = by_status.entry(500).or_default();
+    internal.note = Some("Internal error; the body carries a `request_id` found in the server log");
+    internal
+        .content
+        .entry("application/json")
+        .or_default()
+        .push(Some(json!({"$ref": "#/components/schemas/Error"})));
+    let out: Map<String, Value> = by_status
+        .into_iter()
+        .map(|(s, a)| (s.to_string(), a.into_value(s)))
+        .collect();
+    (Value::Object(out), vars.used_tables)
+}
+
+fn contains_expression(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.contains_key("$rhai") || m.values().any(contains_expression),
+        Value::Array(items) => items.iter().any(contains_expression),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! JSON Schemas of what endpoints answer, derived from their flows where that is certain: rows
+//! of managed tables read or written by database nodes, literal parts of `respond` bodies, and
+//! the request body echoed back. Anything else is left open (`{}`) rather than guessed.
+
+use crate::flow::nodes::TableCatalog;
+use crate::flow::plan::{Op, Plan};
+use crate::tables::{FieldType, IdType, TableDef};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The component name of a managed table's row schema.
+pub fn row_ref(table: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{table}")})
+}
+
+/// A row of `def` as database nodes return it (`to_jsonb`): every readable column, `null` for
+/// empty optional ones; password fields are never returned.
+pub fn row_schema(def: &TableDef, tables: &dyn TableCatalog) -> Value {
+    let mut props = Map::new();
+    props.insert("id".into(), id_schema(def.id_type));
+    for f in &def.fields {
+        if f.ty == FieldType::Password {
+            continue;
+        }
+        let mut s = match f.ty {
+            FieldType::Text | FieldType::Password => json!({"type": "string"}),
+            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Decimal => json!({"type": "number"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
+            FieldType::Date => json!({"type": "string", "format": "date"}),
+            FieldType::Uuid => json!({"type": "string", "format": "uuid"}),
+            FieldType::Email => json!({"type": "string", "format": "email"}),
+            FieldType::Json => json!({}),
+            FieldType::Enum => json!({"type": "string", "enum": f.values}),
+            FieldType::Reference => f
+                .table
+                .as_ref()
+                .and_then(|t| tables.table(t.as_str()))
+                .map(|t| id_schema(t.id_type))
+                .unwrap_or_else(|| json!({})),
+        };
+        if !f.required && f.ty != FieldType::Json {
+            nullable(&mut s);
+        }
+        if let (Some(d), Some(obj)) = (&f.description, s.as_object_mut()) {
+            obj.insert("description".into(), Value::String(d.clone()));
+        }
+        props.insert(f.name.to_string(), s);
+    }
+    props.insert(
+        "created_at".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    props.insert(
+        "updated_at".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    let required: Vec<Value> = props.keys().cloned().map(Value::String).collect();
+    let mut schema = json!({"type": "object", "properties": props, "required": required});
+    if let Some(d) = &def.description {
+        schema["description"] = Value::String(d.clone());
+    }
+    schema
+}
+
+fn id_schema(t: IdType) -> Value {
+    match t {
+        IdType::Bigint => json!({"type": "integer"}),
+        IdType::Uuid => json!({"type": "string", "format": "uuid"}),
+    }
+}
+
+/// Lets `null` through as well: `type` becomes a list, an `enum` gains `null`.
+fn nullable(s: &mut Value) {
+    if let Some(values) = s.get_mut("enum").and_then(Value::as_array_mut) {
+        values.push(Value::Null);
+    }
+    if let Some(Value::String(t)) = s.get("type").cloned() {
+        s["type"] = json!([t, "null"]);
+    }
+}
+
+/// What the variables visible at a `respond` node hold, as far as the plan says for certain.
+pub struct Vars<'p> {
+    /// `as` name → its schema; `None` when the name is bound by nodes that disagree or by a
+    /// node whose output has no derivable shape.
+    bound: BTreeMap<&'p str, Option<Value>>,
+    body: Option<&'p Value>,
+    /// Tables whose row schema is referenced, so the caller adds them to the components.
+    pub used_tables: std::collections::BTreeSet<String>,
+}
+
+impl<'p> Vars<'p> {
+    pub fn new(plan: &'p Plan) -> Vars<'p> {
+        let mut bound: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+        for node in &plan.nodes {
+            let Some(name) = node.bind.as_deref() else {
+                continue;
+            };
+            let schema = output_schema(&node.op);
+            bound
+                .entry(name)
+                .and_modify(|s| {
+                    if *s != schema {
+                        *s = None;
+                    }
+                })
+                .or_insert(schema);
+        }
+        Vars {
+            bound,
+            body: plan.input.body.as_ref(),
+            used_tables: Default::default(),
+        }
+    }
+
+    /// The schema of an expression's value, when the expression is a bare name of a bound
+    /// variable or `request.body` (validated against the endpoint's body schema).
+    fn expression(&mut self, src: &str) -> Option<Value> {
+        let src = src.trim();
+        if src == "request.body" {
+            return self.body.cloned();
+        }
+        let s = self.bound.get(src)?.clone()?;
+        collect_refs(&s, &mut self.used_tables);
+        Some(s)
+    }
+
+    /// The schema of a `respond` body as written in the document: literal parts by their
+    /// value, expressions by [`Vars::expression`]; `None` when nothing is known of the top.
+    pub fn body(&mut self, v: &Value) -> Option<Value> {
+        match v {
+            Value::Object(m) if m.len() == 1 && m.contains_key("$rhai") => {
+                self.expression(m.get("$rhai")?.as_str()?)
+            }
+            Value::Object(m) => {
+                let mut props = Map::new();
+                for (k, part) in m {
+                    props.insert(k.clone(), self.body(part).unwrap_or_else(|| json!({})));
+                }
+                let required: Vec<Value> = m.keys().cloned().map(Value::String).collect();
+                Some(json!({"type": "object", "properties": props, "required": required}))
+            }
+            Value::Array(items) => {
+                let schemas: Vec<Value> = items
+                    .iter()
+                    .map(|i| self.body(i).unwrap_or_else(|| json!({})))
+                    .collect();
+                let mut s = json!({"type": "array"});
+                if let Some(first) = schemas.first()
+                    && schemas.iter().all(|x| x == first)
+                {
+                    s["items"] = first.clone();
+                }
+                Some(s)
+            }
+            Value::String(_) => Some(json!({"type": "string"})),
+            Value::Bool(_) => Some(json!({"type": "boolean"})),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(json!({"type": "integer"})),
+            Value::Number(_) => Some(json!({"type": "number"})),
+            Value::Null => Some(json!({"type": "null"})),
+        }
+    }
+}
+
+/// The schema of what a node binds to its `as` name, for database nodes on managed tables.
+fn output_schema(op: &Op) -> Option<Value> {
+    match op {
+        Op::DbGet { table, .. }
+        | Op::DbInsert { table, .. }
+        | Op::DbUpdate { table, .. }
+        | Op::DbUpsert { table, .. } => Some(row_ref(table.as_str())),
+        Op::DbQuery { query, .. } => {
+            // A selection or inlined references change the row's shape; leave it open.
+            let row = if query.select.is_empty() && query.include.is_empty() {
+                row_ref(query.table.as_str())
+            } else {
+                json!({"type": "object"})
+            };
+            let rows = json!({"type": "array", "items": row});
+            if !query.page {
+                return Some(rows);
+            }
+            let mut props = json!({
+                "rows": rows,
+                "next_cursor": {"type": ["string", "null"]},
+            });
+            let mut required = vec!["rows", "next_cursor"];
+            if query.count {
+                props["total"] = json!({"type": "integer"});
+                required.push("total");
+            }
+            Some(json!({"type": "object", "properties": props, "required": required}))
+        }
+        _ => None,
+    }
+}
+
+/// Table names of every `#/components/schemas/<table>` reference inside `s`.
+fn collect_refs(s: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match s {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref")
+                && let Some(t) = r.strip_prefix("#/components/schemas/")
+            {
+                out.insert(t.to_string());
+            }
+            m.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
