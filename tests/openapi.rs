@@ -4,9 +4,11 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::spawn_app;
 use reqwest::Method;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 /// The official OpenAPI 3.1 schema (`schemas/v3.1/schema.json`, id
 /// `https://spec.openapis.org/oas/3.1/schema/2022-02-27`, from OAI/OpenAPI-Specification).
@@ -27,13 +29,22 @@ fn oas_validator() -> jsonschema::Validator {
 /// Every Schema Object of the document, with its JSON pointer.
 fn schema_objects(doc: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for (name, s) in doc["components"]["schemas"].as_object().into_iter().flatten() {
+    for (name, s) in doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
         out.push((format!("/components/schemas/{name}"), s.clone()));
     }
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
             let at = format!("/paths/{path}/{method}");
-            for (i, p) in op["parameters"].as_array().into_iter().flatten().enumerate() {
+            for (i, p) in op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 out.push((format!("{at}/parameters/{i}/schema"), p["schema"].clone()));
             }
             let mut contents = vec![(format!("{at}/requestBody"), &op["requestBody"])];
@@ -65,10 +76,15 @@ fn assert_valid_openapi(doc: &Value) {
         if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
             panic!("{at} is not a valid JSON Schema: {e}");
         }
-        assert!(
-            jsonschema::validator_for(&schema).is_ok() || schema.get("$ref").is_some(),
-            "{at} does not compile"
-        );
+        // Compiled next to the document's components, so every `$ref` must resolve.
+        let rooted = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": doc["components"],
+            "allOf": [schema],
+        });
+        if let Err(e) = jsonschema::validator_for(&rooted) {
+            panic!("{at} does not compile: {e}");
+        }
     }
 }
 
@@ -183,6 +199,24 @@ async fn the_docs_page_names_the_endpoints_under_a_strict_policy() {
     assert!(csp.starts_with("default-src 'none';"), "{csp}");
     assert!(!csp.contains("unsafe"), "{csp}");
     let html = resp.text().await.expect("text");
+    // The policy allows exactly the inline script and style the page carries.
+    let inline = |open: &str, close: &str| {
+        let start = html.find(open).expect("inline element") + open.len();
+        let end = start + html[start..].find(close).expect("closed");
+        let digest = sha2::Sha256::digest(&html[start..end]);
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    };
+    assert!(
+        csp.contains(&format!("script-src {}", inline("<script>", "</script>"))),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("style-src {}", inline("<style>", "</style>"))),
+        "{csp}"
+    );
     for needle in [
         "/api/todos/{id}",
         "/api/todos",
@@ -220,6 +254,52 @@ async fn endpoints_cannot_be_published_over_the_documentation() {
     }
     let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
     assert_eq!(flows["flows"], json!([]), "nothing was saved");
+}
+
+#[tokio::test]
+async fn a_client_with_the_current_document_gets_304() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let (doc, headers) = openapi(&app).await;
+    let etag = headers["etag"].to_str().expect("ascii").to_string();
+    assert_eq!(
+        etag,
+        format!("\"{}\"", doc["info"]["version"].as_str().expect("version"))
+    );
+    for path in ["/openapi.json", "/docs"] {
+        let resp = app
+            .api(Method::GET, path)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 304, "{path}");
+        let resp = app
+            .api(Method::GET, path)
+            .header("if-none-match", "\"something-else\"")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    // A table change alters the row schema, and with it the version.
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/todos")).await;
+    let mut changed = table.clone();
+    changed["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(json!({"name": "note", "type": "text"}));
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/todos")
+                .header("if-match", table["version"].to_string())
+                .json(&json!({"table": changed})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (after, _) = openapi(&app).await;
+    assert!(after["components"]["schemas"]["todos"]["properties"]["note"].is_object());
+    assert_ne!(after["info"]["version"], doc["info"]["version"]);
 }
 
 #[tokio::test]

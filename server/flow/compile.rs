@@ -519,7 +519,9 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
         diags.push(Diagnostic::new(
             "flow.reserved_path",
             "/endpoint/path",
-            format!("/api{path} is served by Sluice itself (the API documentation); choose another path"),
+            format!(
+                "/api{path} is served by Sluice itself (the API documentation); choose another path"
+            ),
         ));
     }
     let mut seen = BTreeSet::new();

@@ -14,7 +14,7 @@ use crate::flow::nodes::TableCatalog;
 use crate::flow::plan::{ContentType, Method, Op, Plan};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schema::Vars;
 use serde_json::{Map, Value, json};
@@ -41,6 +41,8 @@ pub struct Operation<'a> {
 pub struct ApiDocs {
     pub json: Bytes,
     pub html: Bytes,
+    /// `"<info.version>"`: changes exactly when the document does.
+    pub etag: HeaderValue,
 }
 
 impl Default for ApiDocs {
@@ -56,31 +58,35 @@ impl ApiDocs {
         let html = page::render(&doc);
         let mut json = serde_json::to_vec_pretty(&doc).unwrap_or_default();
         json.push(b'\n');
+        let version = doc["info"]["version"].as_str().unwrap_or_default();
         ApiDocs {
             json: Bytes::from(json),
             html: Bytes::from(html),
+            etag: HeaderValue::from_str(&format!("\"{version}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
         }
     }
 }
 
 /// `GET /api/openapi.json`.
-pub async fn serve_json(State(state): State<super::AppState>) -> Response {
-    let docs = state.routes.load().docs.json.clone();
-    let mut resp = ([(header::CONTENT_TYPE, "application/json")], docs).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+pub async fn serve_json(State(state): State<super::AppState>, headers: HeaderMap) -> Response {
+    let docs = state.routes.load().docs.clone();
+    answer(&docs, &headers, "application/json", docs.json.clone())
 }
 
 /// `GET /api/docs`.
-pub async fn serve_page(State(state): State<super::AppState>) -> Response {
-    let html = state.routes.load().docs.html.clone();
-    let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+pub async fn serve_page(State(state): State<super::AppState>, headers: HeaderMap) -> Response {
+    let docs = state.routes.load().docs.clone();
+    let mut resp = answer(
+        &docs,
+        &headers,
+        "text/html; charset=utf-8",
+        docs.html.clone(),
+    );
     let h = resp.headers_mut();
     if let Ok(csp) = HeaderValue::from_str(page::csp()) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -92,34 +98,58 @@ pub async fn serve_page(State(state): State<super::AppState>) -> Response {
     resp
 }
 
+/// The stored bytes, or 304 when the client has them already.
+fn answer(
+    docs: &ApiDocs,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response {
+    let fresh = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == docs.etag || tag.trim() == "*");
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, docs.etag.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 /// The OpenAPI 3.1 document. Deterministic: paths, methods, tags and components come out
-/// sorted, and `info.version` is a digest of the published revisions.
+/// sorted, and `info.version` is a digest of the rest of the document.
 pub fn document(ops: &[Operation<'_>], tables: &dyn TableCatalog) -> Value {
+    // OpenAPI forbids two paths that differ only in parameter names (`/a/{x}`, `/a/{y}`),
+    // which Sluice allows for different methods: all of them are listed under the smallest.
+    let mut canonical: BTreeMap<String, &str> = BTreeMap::new();
+    for op in ops {
+        let slot = canonical.entry(shape(&op.path)).or_insert(&op.path);
+        if op.path.as_str() < *slot {
+            *slot = &op.path;
+        }
+    }
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     let mut tags = BTreeSet::new();
     let mut used_tables = BTreeSet::new();
     let mut any_auth = false;
-    let mut digest = Vec::new();
     for op in ops {
         let tag = op.tag.clone().unwrap_or_else(|| default_tag(&op.path));
         tags.insert(tag.clone());
         any_auth |= op.requires_auth;
-        digest.push(format!(
-            "{} {} {} {}",
-            op.method.as_str(),
-            op.path,
-            op.plan.rev,
-            op.requires_auth
-        ));
-        let (operation, tables_used) = operation(op, tag);
+        let listed = canonical.get(&shape(&op.path)).copied().unwrap_or(&op.path);
+        let (operation, tables_used) = operation(op, listed, tag);
         used_tables.extend(tables_used);
-        paths
-            .entry(op.path.as_str())
-            .or_default()
-            .insert(op.method.as_str().to_ascii_lowercase(), Value::Object(operation));
+        paths.entry(listed).or_default().insert(
+            op.method.as_str().to_ascii_lowercase(),
+            Value::Object(operation),
+        );
     }
-    digest.sort();
-    let version = hex(&Sha256::digest(digest.join("\n").as_bytes())[..6]);
 
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
@@ -147,18 +177,29 @@ pub fn document(ops: &[Operation<'_>], tables: &dyn TableCatalog) -> Value {
         .into_iter()
         .map(|(p, m)| (p.to_string(), Value::Object(m)))
         .collect();
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Sluice API",
             "description": "The endpoints published on this Sluice instance. Every error is JSON: `{\"error\": {\"code\", \"message\", \"details\"}}`; match on `code`.",
-            "version": version,
+            "version": "",
         },
         "servers": [{"url": "/api"}],
         "tags": tags.into_iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
         "paths": paths,
         "components": components,
-    })
+    });
+    let digest = Sha256::digest(doc.to_string().as_bytes());
+    doc["info"]["version"] = Value::String(hex(&digest[..6]));
+    doc
+}
+
+/// A path with its parameter names erased: `/a/{x}` → `/a/{}`.
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "{}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The first literal segment of a path (`/todos/{id}` → `todos`), else `api`.
@@ -272,7 +313,12 @@ fn merge(schemas: Vec<Option<Value>>) -> Option<Value> {
     }
 }
 
-fn operation(op: &Operation<'_>, tag: String) -> (Map<String, Value>, BTreeSet<String>) {
+/// One operation, listed under `listed` (its own path or one of the same shape).
+fn operation(
+    op: &Operation<'_>,
+    listed: &str,
+    tag: String,
+) -> (Map<String, Value>, BTreeSet<String>) {
     let plan = op.plan;
     let mut out = Map::new();
     out.insert("operationId".into(), Value::String(plan.name.clone()));
@@ -295,7 +341,7 @@ fn operation(op: &Operation<'_>, tag: String) -> (Map<String, Value>, BTreeSet<S
             out.insert("summary".into(), Value::String(plan.name.replace('_', " ")));
         }
     }
-    let params = parameters(op);
+    let params = parameters(op, listed);
     if !params.is_empty() {
         out.insert("parameters".into(), Value::Array(params));
     }
@@ -313,8 +359,9 @@ fn operation(op: &Operation<'_>, tag: String) -> (Map<String, Value>, BTreeSet<S
     (out, used)
 }
 
-/// Path parameters in path order (always required), then the query properties by name.
-fn parameters(op: &Operation<'_>) -> Vec<Value> {
+/// Path parameters in path order (always required), named as in `listed`, then the query
+/// properties by name.
+fn parameters<'a>(op: &'a Operation<'_>, listed: &'a str) -> Vec<Value> {
     let input = &op.plan.input;
     let props = |s: &Option<Value>| {
         s.as_ref()
@@ -325,15 +372,16 @@ fn parameters(op: &Operation<'_>) -> Vec<Value> {
     };
     let path_props = props(&input.params);
     let mut out = Vec::new();
-    for seg in op.path.split('/') {
-        let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+    let param = |seg: &'a str| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+    for (own, shown) in op.path.split('/').zip(listed.split('/')) {
+        let (Some(own), Some(shown)) = (param(own), param(shown)) else {
             continue;
         };
         let schema = path_props
-            .get(name)
+            .get(own)
             .cloned()
             .unwrap_or_else(|| json!({"type": "string"}));
-        out.push(parameter(name, "path", true, schema));
+        out.push(parameter(shown, "path", true, schema));
     }
     let query_required: BTreeSet<&str> = input
         .query
@@ -421,9 +469,7 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
                     by_status.entry(409).or_default().error("db.conflict");
                 }
             }
-            Op::DbInsert { conflict, .. } | Op::DbUpsert { conflict, .. }
-                if conflict.is_none() =>
-            {
+            Op::DbInsert { conflict, .. } | Op::DbUpsert { conflict, .. } if conflict.is_none() => {
                 by_status.entry(409).or_default().error("db.conflict")
             }
             Op::Validate { invalid, .. } if invalid.is_none() => {

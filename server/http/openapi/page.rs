@@ -185,14 +185,71 @@ fn curl(method: &str, path: &str, op: &Value) -> String {
     if method != "GET" {
         let _ = write!(cmd, " -X {method}");
     }
-    let _ = write!(cmd, " 'http://HOST/api{path}'");
+    let query: Vec<String> = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .filter_map(|p| p["name"].as_str())
+        .map(|n| format!("{n}=…"))
+        .collect();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    let _ = write!(cmd, " 'http://HOST/api{path}{query}'");
     if op.get("security").is_some() {
-        cmd.push_str(" \\\n  -H 'authorization: Bearer $TOKEN'");
+        cmd.push_str(" \\\n  -H \"authorization: Bearer $TOKEN\"");
     }
-    if op.get("requestBody").is_some() {
-        cmd.push_str(" \\\n  -H 'content-type: application/json' -d '{}'");
+    if let Some(body) = op.pointer("/requestBody/content/application~1json/schema") {
+        let skeleton = serde_json::to_string(&skeleton(body)).unwrap_or_default();
+        let _ = write!(
+            cmd,
+            " \\\n  -H 'content-type: application/json' -d '{}'",
+            skeleton.replace('\'', "'\\''")
+        );
     }
     cmd
+}
+
+/// A body to start from: the required properties (all of them when none is required) with a
+/// placeholder of their type.
+fn skeleton(schema: &Value) -> Value {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Value::Object(Map::new());
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    props
+        .iter()
+        .filter(|(k, _)| required.is_empty() || required.contains(&k.as_str()))
+        .map(|(k, p)| {
+            let t = match p.get("type") {
+                Some(Value::Array(ts)) => ts.first().and_then(Value::as_str).unwrap_or(""),
+                Some(t) => t.as_str().unwrap_or(""),
+                None => "",
+            };
+            let v = match t {
+                "integer" | "number" => Value::from(0),
+                "boolean" => Value::Bool(false),
+                "array" => Value::Array(Vec::new()),
+                "object" => Value::Object(Map::new()),
+                "null" => Value::Null,
+                _ => p
+                    .get("enum")
+                    .and_then(|e| e.get(0))
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(String::new())),
+            };
+            (k.clone(), v)
+        })
+        .collect::<Map<_, _>>()
+        .into()
 }
 
 fn operation(out: &mut String, method: &str, path: &str, op: &Value) {
@@ -401,7 +458,10 @@ pub fn render(doc: &Value) -> String {
         }
         out.push_str("</section>");
     }
-    if let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) {
+    if let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
         out.push_str("<section class=\"schemas\"><h2>Schemas</h2>");
         for (name, s) in schemas {
             let _ = write!(
@@ -424,6 +484,6 @@ pub fn render(doc: &Value) -> String {
         }
         out.push_str("</section>");
     }
-    let _ = write!(out, "</main></div><script>{JS}</script></body></html>\n");
+    let _ = writeln!(out, "</main></div><script>{JS}</script></body></html>");
     out
 }

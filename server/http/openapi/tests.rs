@@ -133,8 +133,16 @@ fn build(docs: &[(Value, bool)]) -> Value {
 
 #[test]
 fn paths_and_methods_are_sorted_whatever_the_publishing_order() {
-    let a = build(&[(get_todo(), false), (create_todo(), false), (hello(), false)]);
-    let b = build(&[(hello(), false), (create_todo(), false), (get_todo(), false)]);
+    let a = build(&[
+        (get_todo(), false),
+        (create_todo(), false),
+        (hello(), false),
+    ]);
+    let b = build(&[
+        (hello(), false),
+        (create_todo(), false),
+        (get_todo(), false),
+    ]);
     assert_eq!(a, b);
     let paths: Vec<&String> = a["paths"].as_object().expect("paths").keys().collect();
     assert_eq!(paths, ["/hello", "/todos", "/todos/{id}"]);
@@ -225,14 +233,18 @@ fn rows_of_database_nodes_become_table_schemas() {
         ok["content"]["application/json"]["schema"],
         json!({"$ref": "#/components/schemas/todos"})
     );
-    assert_eq!(ok["headers"], json!({"cache-control": {"schema": {"type": "string"}}}));
+    assert_eq!(
+        ok["headers"],
+        json!({"cache-control": {"schema": {"type": "string"}}})
+    );
     let created = &doc["paths"]["/todos"]["post"]["responses"]["201"];
     assert_eq!(created["description"], "Created");
     assert_eq!(
         created["content"]["application/json"]["schema"],
         json!({"$ref": "#/components/schemas/todos"})
     );
-    let listed = &doc["paths"]["/todos"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    let listed =
+        &doc["paths"]["/todos"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(
         listed,
         &json!({"type": "object", "required": ["count", "items", "v"], "properties": {
@@ -279,7 +291,10 @@ fn errors_list_their_codes_and_use_the_envelope() {
         get["400"]["description"],
         "Bad Request. Error codes: `input.invalid`, `request.invalid_json`, `request.invalid_query`."
     );
-    assert_eq!(get["500"]["content"]["application/json"]["schema"], envelope);
+    assert_eq!(
+        get["500"]["content"]["application/json"]["schema"],
+        envelope
+    );
     assert!(get.get("409").is_none(), "db.get cannot conflict");
     let post = &doc["paths"]["/todos"]["post"]["responses"];
     assert_eq!(
@@ -302,10 +317,18 @@ fn literal_bodies_give_examples_and_each_content_type_its_entry() {
         }),
         "two nodes answer 200, so no single example"
     );
-    let one = build(&[(create_todo(), false), (
-        flow("ping", "GET", "/ping", json!({"entry": "r", "nodes": {"r": {"type": "respond", "body": {"ok": true}}}})),
-        false,
-    )]);
+    let one = build(&[
+        (create_todo(), false),
+        (
+            flow(
+                "ping",
+                "GET",
+                "/ping",
+                json!({"entry": "r", "nodes": {"r": {"type": "respond", "body": {"ok": true}}}}),
+            ),
+            false,
+        ),
+    ]);
     assert_eq!(
         one["paths"]["/ping"]["get"]["responses"]["200"]["content"]["application/json"]["example"],
         json!({"ok": true})
@@ -355,7 +378,11 @@ fn endpoints_that_need_a_token_carry_the_bearer_scheme() {
             .is_some()
     );
     assert!(doc["paths"]["/hello"]["get"].get("security").is_none());
-    assert!(doc["paths"]["/hello"]["get"]["responses"].get("401").is_none());
+    assert!(
+        doc["paths"]["/hello"]["get"]["responses"]
+            .get("401")
+            .is_none()
+    );
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
@@ -389,7 +416,7 @@ fn a_given_tag_wins_over_the_path() {
 fn the_page_names_every_endpoint_and_escapes_what_builders_wrote() {
     let mut evil = hello();
     evil["description"] = json!("<script>alert(1)</script> says `hi`");
-    let doc = build(&[(get_todo(), true), (evil, false)]);
+    let doc = build(&[(get_todo(), true), (evil, false), (create_todo(), false)]);
     let html = page::render(&doc);
     assert!(html.contains("/api/todos/{id}"));
     assert!(html.contains("/api/hello"));
@@ -401,6 +428,11 @@ fn the_page_names_every_endpoint_and_escapes_what_builders_wrote() {
         "only the embedded script"
     );
     assert!(html.contains("bearer token"));
+    assert!(html.contains("-H &quot;authorization: Bearer $TOKEN&quot;"));
+    assert!(
+        html.contains("-d &#39;{&quot;title&quot;:&quot;&quot;}&#39;"),
+        "the curl line starts from the required body fields"
+    );
 }
 
 #[test]
@@ -418,4 +450,35 @@ fn nothing_published_is_still_a_valid_document_and_page() {
     assert_eq!(doc["paths"], json!({}));
     let html = String::from_utf8(docs.html.to_vec()).expect("utf-8");
     assert!(html.contains("No endpoints are published yet"));
+}
+
+#[test]
+fn paths_that_differ_only_in_parameter_names_are_listed_once() {
+    let read = flow(
+        "read_thing",
+        "GET",
+        "/things/{thing}",
+        json!({"input": {"params": {"type": "object", "properties": {"thing": {"type": "integer"}}}},
+               "entry": "r", "nodes": {"r": {"type": "respond", "body": null}}}),
+    );
+    let write = flow(
+        "write_thing",
+        "PUT",
+        "/things/{id}",
+        json!({"input": {"params": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}}}},
+               "entry": "r", "nodes": {"r": {"type": "respond", "body": null}}}),
+    );
+    let doc = build(&[(read, false), (write, false)]);
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    assert_eq!(paths, ["/things/{id}"]);
+    let item = &doc["paths"]["/things/{id}"];
+    assert_eq!(
+        item["get"]["parameters"],
+        json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]),
+        "the name follows the listed path, the schema stays the flow's own"
+    );
+    assert_eq!(
+        item["put"]["parameters"][0]["schema"],
+        json!({"type": "string", "format": "uuid"})
+    );
 }
