@@ -246,6 +246,8 @@ struct Answer {
     codes: BTreeSet<String>,
     /// A fixed description overriding the status' reason phrase.
     note: Option<&'static str>,
+    /// The `description`s of the nodes that answer this status, as the builder wrote them.
+    described: BTreeSet<String>,
 }
 
 impl Answer {
@@ -262,10 +264,20 @@ impl Answer {
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("Response");
-        let mut description = self.note.unwrap_or(reason).to_string();
+        let mut description = if self.described.is_empty() {
+            self.note.unwrap_or(reason).to_string()
+        } else {
+            let parts: Vec<&str> = self.described.iter().map(String::as_str).collect();
+            parts.join(" / ")
+        };
         if !self.codes.is_empty() {
             let codes: Vec<String> = self.codes.iter().map(|c| format!("`{c}`")).collect();
-            description.push_str(&format!(". Error codes: {}.", codes.join(", ")));
+            let sep = if description.ends_with('.') {
+                " "
+            } else {
+                ". "
+            };
+            description.push_str(&format!("{sep}Error codes: {}.", codes.join(", ")));
         }
         let mut out = json!({"description": description});
         if !self.headers.is_empty() {
@@ -417,6 +429,25 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
     let mut vars = Vars::new(plan);
     let mut by_status: BTreeMap<u16, Answer> = BTreeMap::new();
     for node in &plan.nodes {
+        // Respond and fail nodes of the top level may carry a description (bodies of loops
+        // are not looked into).
+        let described = op
+            .document
+            .get("nodes")
+            .and_then(|n| n.get(&node.id))
+            .and_then(|n| n.get("description"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|d| !d.is_empty());
+        if let (Op::Respond { status, .. } | Op::Fail { status, .. }, Some(d)) =
+            (&node.op, described)
+        {
+            by_status
+                .entry(*status)
+                .or_default()
+                .described
+                .insert(d.to_string());
+        }
         match &node.op {
             Op::Respond {
                 status,

@@ -49,7 +49,8 @@ fn get_todo() -> Value {
             "nodes": {
                 "load": {"type": "db.get", "table": "todos", "as": "todo", "id": {"$rhai": "request.params.id"},
                          "next": {"found": "reply", "not_found": "missing"}},
-                "missing": {"type": "fail", "status": 404, "code": "todo.not_found", "message": "no such todo"},
+                "missing": {"type": "fail", "status": 404, "code": "todo.not_found", "message": "no such todo",
+                            "description": "There is no todo with this id."},
                 "reply": {"type": "respond", "body": {"$rhai": "todo"}, "headers": {"cache-control": "no-store"}}
             }
         }),
@@ -284,7 +285,7 @@ fn errors_list_their_codes_and_use_the_envelope() {
     let envelope = json!({"$ref": "#/components/schemas/Error"});
     assert_eq!(
         get["404"],
-        json!({"description": "Not Found. Error codes: `todo.not_found`.",
+        json!({"description": "There is no todo with this id. Error codes: `todo.not_found`.",
                "content": {"application/json": {"schema": envelope}}})
     );
     assert_eq!(
