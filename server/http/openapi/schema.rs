@@ -164,13 +164,28 @@ impl<'p> Vars<'p> {
     }
 }
 
-/// The schema of what a node binds to its `as` name, for database nodes on managed tables.
+/// The schema of what a node binds to its `as` name, where the node type fixes it: rows of
+/// managed tables, tokens, rendered text.
 fn output_schema(op: &Op) -> Option<Value> {
     match op {
         Op::DbGet { table, .. }
         | Op::DbInsert { table, .. }
         | Op::DbUpdate { table, .. }
-        | Op::DbUpsert { table, .. } => Some(row_ref(table.as_str())),
+        | Op::DbDelete { table, .. } => Some(row_ref(table.as_str())),
+        Op::DbUpsert { table, .. } => Some(json!({
+            "type": "object",
+            "properties": {"row": row_ref(table.as_str()), "inserted": {"type": "boolean"}},
+            "required": ["inserted", "row"],
+        })),
+        Op::AuthIssueToken { .. } => Some(json!({
+            "type": "object",
+            "properties": {
+                "token": {"type": "string"},
+                "expires_at": {"type": "string", "format": "date-time"},
+            },
+            "required": ["expires_at", "token"],
+        })),
+        Op::Template { .. } | Op::AuthHashPassword { .. } => Some(json!({"type": "string"})),
         Op::DbQuery { query, .. } => {
             // A selection or inlined references change the row's shape; leave it open.
             let row = if query.select.is_empty() && query.include.is_empty() {

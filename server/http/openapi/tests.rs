@@ -483,3 +483,54 @@ fn paths_that_differ_only_in_parameter_names_are_listed_once() {
         json!({"type": "string", "format": "uuid"})
     );
 }
+
+#[test]
+fn upserts_tokens_and_deletions_have_their_own_shapes() {
+    let doc = flow(
+        "sync",
+        "POST",
+        "/sync",
+        json!({
+            "entry": "up",
+            "nodes": {
+                "up": {"type": "db.upsert", "table": "people", "as": "saved", "on": ["name"],
+                       "values": {"name": "x"}, "next": {"ok": "gone"}},
+                "gone": {"type": "db.delete", "table": "todos", "as": "old", "id": 1, "next": {"ok": "tok"}},
+                "tok": {"type": "auth.issue_token", "as": "session", "sub": "1", "next": {"ok": "r"}},
+                "r": {"type": "respond", "body": {"saved": {"$rhai": "saved"}, "old": {"$rhai": "old"},
+                                                  "session": {"$rhai": "session"}}}
+            }
+        }),
+    );
+    let mut tables = tables();
+    let people = tables.get_mut("people").expect("people");
+    people.fields[0].unique = true;
+    let plan = crate::flow::compile(&doc, Some(&tables)).expect("compiles");
+    let op = Operation {
+        method: Method::POST,
+        path: "/sync".into(),
+        requires_auth: false,
+        tag: None,
+        plan: &plan,
+        document: &doc,
+    };
+    let out = document(&[op], &tables);
+    let props = &out["paths"]["/sync"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        ["properties"];
+    assert_eq!(
+        props["saved"],
+        json!({"type": "object", "required": ["inserted", "row"], "properties": {
+            "row": {"$ref": "#/components/schemas/people"}, "inserted": {"type": "boolean"}}})
+    );
+    assert_eq!(props["old"], json!({"$ref": "#/components/schemas/todos"}));
+    assert_eq!(
+        props["session"]["properties"]["token"],
+        json!({"type": "string"})
+    );
+    let schemas: Vec<&String> = out["components"]["schemas"]
+        .as_object()
+        .expect("schemas")
+        .keys()
+        .collect();
+    assert_eq!(schemas, ["Error", "people", "todos"]);
+}
