@@ -466,7 +466,10 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
                     ContentType::Text => ("text/plain", Some(json!({"type": "string"}))),
                     ContentType::Html => ("text/html", Some(json!({"type": "string"}))),
                 };
+                // The document is public: what an endpoint behind a token answers is not shown
+                // as an example, only its shape.
                 if *content_type == ContentType::Json
+                    && !op.requires_auth
                     && let Some(b) = raw
                     && !contains_expression(b)
                 {

@@ -334,6 +334,20 @@ fn literal_bodies_give_examples_and_each_content_type_its_entry() {
         one["paths"]["/ping"]["get"]["responses"]["200"]["content"]["application/json"]["example"],
         json!({"ok": true})
     );
+    let ping = flow(
+        "ping",
+        "GET",
+        "/ping",
+        json!({"entry": "r", "nodes": {"r": {"type": "respond", "body": {"ok": true}}}}),
+    );
+    let behind_token = build(&[(ping, true)]);
+    let media =
+        &behind_token["paths"]["/ping"]["get"]["responses"]["200"]["content"]["application/json"];
+    assert!(
+        media.get("example").is_none(),
+        "no literal answers of endpoints behind a token"
+    );
+    assert!(media.get("schema").is_some());
 }
 
 #[test]
