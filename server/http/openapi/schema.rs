@@ -86,7 +86,7 @@ pub struct Vars<'p> {
     /// `as` name → its schema; `None` when the name is bound by nodes that disagree or by a
     /// node whose output has no derivable shape.
     bound: BTreeMap<&'p str, Option<Value>>,
-    body: Option<&'p Value>,
+    input: &'p crate::flow::plan::InputSchemas,
     /// Tables whose row schema is referenced, so the caller adds them to the components.
     pub used_tables: std::collections::BTreeSet<String>,
 }
@@ -110,17 +110,30 @@ impl<'p> Vars<'p> {
         }
         Vars {
             bound,
-            body: plan.input.body.as_ref(),
+            input: &plan.input,
             used_tables: Default::default(),
         }
     }
 
     /// The schema of an expression's value, when the expression is a bare name of a bound
-    /// variable or `request.body` (validated against the endpoint's body schema).
+    /// variable, `request.body`, or `request.body|params|query.<name>` of a declared property
+    /// (validated against the endpoint's input schema before the flow runs).
     fn expression(&mut self, src: &str) -> Option<Value> {
         let src = src.trim();
-        if src == "request.body" {
-            return self.body.cloned();
+        if let Some(rest) = src.strip_prefix("request.") {
+            let (part, property) = rest.split_once('.').unwrap_or((rest, ""));
+            let schema = match part {
+                "body" => self.input.body.as_ref(),
+                "params" => self.input.params.as_ref(),
+                "query" => self.input.query.as_ref(),
+                _ => None,
+            }?;
+            if property.is_empty() {
+                // Path and query values are coerced one by one; only the body is whole.
+                return (part == "body").then(|| schema.clone());
+            }
+            // Reading a missing property fails the run, so an answer that reads one has it.
+            return schema.get("properties")?.get(property).cloned();
         }
         let s = self.bound.get(src)?.clone()?;
         collect_refs(&s, &mut self.used_tables);

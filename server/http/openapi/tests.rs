@@ -548,3 +548,37 @@ fn upserts_tokens_and_deletions_have_their_own_shapes() {
         .collect();
     assert_eq!(schemas, ["Error", "people", "todos"]);
 }
+
+#[test]
+fn declared_inputs_echoed_back_keep_their_schema() {
+    let doc = flow(
+        "echo",
+        "POST",
+        "/echo/{id}",
+        json!({
+            "input": {
+                "params": {"type": "object", "properties": {"id": {"type": "integer"}}},
+                "body": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string", "maxLength": 9}, "note": {"type": "string"}}}
+            },
+            "entry": "r",
+            "nodes": {"r": {"type": "respond", "body": {
+                "id": {"$rhai": "request.params.id"},
+                "name": {"$rhai": "request.body.name"},
+                "note": {"$rhai": "request.body.note"},
+                "all": {"$rhai": "request.body"}
+            }}}
+        }),
+    );
+    let out = build(&[(doc, false)]);
+    let props = &out["paths"]["/echo/{id}"]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["properties"];
+    assert_eq!(props["id"], json!({"type": "integer"}));
+    assert_eq!(props["name"], json!({"type": "string", "maxLength": 9}));
+    assert_eq!(
+        props["note"],
+        json!({"type": "string"}),
+        "reading a missing property fails the run, so an answer has it"
+    );
+    assert_eq!(props["all"]["required"], json!(["name"]));
+}
