@@ -426,7 +426,7 @@ fn schema_description(s: &Value) -> Option<String> {
 /// code), input errors (400), a missing token (401) and internal errors (500).
 fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
     let plan = op.plan;
-    let mut vars = Vars::new(plan);
+    let mut vars = Vars::new(plan, op.document);
     let mut by_status: BTreeMap<u16, Answer> = BTreeMap::new();
     for node in &plan.nodes {
         // Respond and fail nodes of the top level may carry a description (bodies of loops

@@ -81,38 +81,88 @@ fn nullable(s: &mut Value) {
     }
 }
 
+/// Where a variable's value comes from.
+enum Source<'p> {
+    /// Fixed by the node type (`None`: not derivable).
+    Fixed(Option<Value>),
+    /// A `set` node's value as written: derived like a `respond` body.
+    Set(&'p Value),
+}
+
 /// What the variables visible at a `respond` node hold, as far as the plan says for certain.
 pub struct Vars<'p> {
-    /// `as` name → its schema; `None` when the name is bound by nodes that disagree or by a
-    /// node whose output has no derivable shape.
-    bound: BTreeMap<&'p str, Option<Value>>,
+    /// `as` name → every node that binds it; the name has a schema only when they all agree.
+    bound: BTreeMap<&'p str, Vec<Source<'p>>>,
+    /// Names being derived, so a `set` that (indirectly) reads itself stops.
+    resolving: std::collections::BTreeSet<&'p str>,
     input: &'p crate::flow::plan::InputSchemas,
     /// Tables whose row schema is referenced, so the caller adds them to the components.
     pub used_tables: std::collections::BTreeSet<String>,
 }
 
 impl<'p> Vars<'p> {
-    pub fn new(plan: &'p Plan) -> Vars<'p> {
-        let mut bound: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+    /// The variables of `plan`; `document` is the flow it was compiled from (for the values
+    /// of `set` nodes and the schemas of `validate` nodes, which plans hold only compiled).
+    pub fn new(plan: &'p Plan, document: &'p Value) -> Vars<'p> {
+        let mut bound: BTreeMap<&str, Vec<Source<'p>>> = BTreeMap::new();
         for node in &plan.nodes {
             let Some(name) = node.bind.as_deref() else {
                 continue;
             };
-            let schema = output_schema(&node.op);
+            // Only top-level nodes are found under `/nodes`; a loop body's are left open.
+            let raw = document.get("nodes").and_then(|n| n.get(&node.id));
+            let source = match (&node.op, raw) {
+                (Op::Set { .. }, Some(raw)) => raw.get("value").map(Source::Set),
+                (Op::Validate { .. }, Some(raw)) => Some(Source::Fixed(raw.get("schema").cloned())),
+                _ => None,
+            };
             bound
                 .entry(name)
-                .and_modify(|s| {
-                    if *s != schema {
-                        *s = None;
-                    }
-                })
-                .or_insert(schema);
+                .or_default()
+                .push(source.unwrap_or_else(|| Source::Fixed(output_schema(&node.op))));
         }
         Vars {
             bound,
+            resolving: Default::default(),
             input: &plan.input,
             used_tables: Default::default(),
         }
+    }
+
+    /// The schema of a variable: the one every binding node agrees on.
+    fn variable(&mut self, name: &str) -> Option<Value> {
+        let (&key, _) = self.bound.get_key_value(name)?;
+        if !self.resolving.insert(key) {
+            return None;
+        }
+        let count = self.bound.get(key).map_or(0, Vec::len);
+        let mut agreed: Option<Value> = None;
+        let mut known = true;
+        for i in 0..count {
+            let schema = match self.bound.get(key).and_then(|s| s.get(i)) {
+                Some(Source::Fixed(s)) => s.clone(),
+                Some(Source::Set(raw)) => {
+                    let raw: &'p Value = raw;
+                    self.body(raw)
+                }
+                None => None,
+            };
+            match (schema, &agreed) {
+                (Some(s), None) => agreed = Some(s),
+                (Some(s), Some(a)) if &s == a => {}
+                _ => {
+                    known = false;
+                    break;
+                }
+            }
+        }
+        self.resolving.remove(key);
+        if !known {
+            return None;
+        }
+        let s = agreed?;
+        collect_refs(&s, &mut self.used_tables);
+        Some(s)
     }
 
     /// The schema of an expression's value, when the expression is a bare name of a bound
@@ -135,9 +185,7 @@ impl<'p> Vars<'p> {
             // Reading a missing property fails the run, so an answer that reads one has it.
             return schema.get("properties")?.get(property).cloned();
         }
-        let s = self.bound.get(src)?.clone()?;
-        collect_refs(&s, &mut self.used_tables);
-        Some(s)
+        self.variable(src)
     }
 
     /// The schema of a `respond` body as written in the document: literal parts by their

@@ -582,3 +582,44 @@ fn declared_inputs_echoed_back_keep_their_schema() {
     );
     assert_eq!(props["all"]["required"], json!(["name"]));
 }
+
+#[test]
+fn set_values_and_validated_values_are_followed() {
+    let doc = flow(
+        "summary",
+        "POST",
+        "/summary",
+        json!({
+            "entry": "check",
+            "nodes": {
+                "check": {"type": "validate", "as": "input", "value": {"$rhai": "request.body"},
+                          "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                          "next": {"ok": "load"}},
+                "load": {"type": "db.query", "table": "todos", "as": "rows", "next": {"ok": "shape"}},
+                "shape": {"type": "set", "as": "out", "value": {"input": {"$rhai": "input"},
+                          "rows": {"$rhai": "rows"}, "total": {"$rhai": "rows.len()"}},
+                          "next": {"ok": "wrap"}},
+                "wrap": {"type": "set", "as": "wrapped", "value": {"data": {"$rhai": "out"}},
+                         "next": {"ok": "r"}},
+                "r": {"type": "respond", "body": {"$rhai": "wrapped"}}
+            }
+        }),
+    );
+    let out = build(&[(doc, false)]);
+    let schema = &out["paths"]["/summary"]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    let data = &schema["properties"]["data"]["properties"];
+    assert_eq!(
+        data["input"],
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}})
+    );
+    assert_eq!(
+        data["rows"],
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/todos"}})
+    );
+    assert_eq!(data["total"], json!({}));
+    assert!(
+        out["components"]["schemas"]["todos"].is_object(),
+        "a row reached through a set is still a component"
+    );
+}
