@@ -111,6 +111,30 @@ async fn the_todo_app_is_described_by_a_valid_openapi_document() {
 }
 
 #[tokio::test]
+async fn generated_crud_endpoints_are_described_by_a_valid_openapi_document() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables?crud=publish")
+                .json(&json!({
+                    "name": "notes",
+                    "fields": [
+                        {"name": "body", "type": "text", "required": true},
+                        {"name": "pinned", "type": "boolean", "default": false},
+                        {"name": "kind", "type": "enum", "values": ["idea", "task"]},
+                        {"name": "secret", "type": "password"}
+                    ]
+                })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (doc, _) = openapi(&app).await;
+    assert_valid_openapi(&doc);
+    let text = serde_json::to_string_pretty(&doc).expect("serializes");
+    insta::assert_snapshot!("crud_openapi", text);
+}
+
+#[tokio::test]
 async fn an_instance_with_nothing_published_has_a_valid_empty_document() {
     let app = spawn_app().await;
     let (doc, _) = openapi(&app).await;
