@@ -3,6 +3,7 @@
 //! transaction so the caller owns the commit. Knows sqlx, not axum.
 
 pub mod env;
+pub mod flow_versions;
 pub mod flows;
 pub mod token_keys;
 pub mod users;

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod env;
 pub mod error;
 pub mod extract;
+pub mod flow_versions;
 pub mod generated;
 pub mod health;
 pub mod routes;
