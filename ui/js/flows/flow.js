@@ -9,7 +9,7 @@ import { renderInspector, showDiagnostics } from './inspector.js';
 import { layered } from './layout.js';
 import { History, START, clone, copyNodes, freshId, pasteNodes, positions, removeNodes, renameNode, logicOf } from './model.js';
 import { showHistory } from './history.js';
-import { exportFlow, importDialog, pickFile } from './io.js';
+import { exportFlow, fileButton, importDialog } from './io.js';
 import { dialog, el, errorView, toast, diagList } from './ui.js';
 
 const GROUPS = [
@@ -57,7 +57,7 @@ export async function mountFlow(root, id) {
       btn('↶', 'Undo (Ctrl+Z)', () => undo(), 'fl-btn fl-icon'), btn('↷', 'Redo (Ctrl+Shift+Z)', () => redo(), 'fl-btn fl-icon'),
       saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => versions()),
       btn('Export', 'Download the canonical JSON file', () => exportFlow(id, record.name).catch((e) => toast(e.message, 'error'))),
-      btn('Import…', 'Replace this flow (or create one) from a JSON file', () => importInto()),
+      fileButton('Import…', 'Replace this flow (or create one) from a JSON file', (text) => importInto(text)),
       unpublishBtn, publishBtn));
 
   const search = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', type: 'search', placeholder: 'Filter nodes', 'aria-label': 'Filter node types' }));
@@ -321,9 +321,8 @@ export async function mountFlow(root, id) {
     });
   }
 
-  async function importInto() {
-    const text = await pickFile();
-    if (text === null) return;
+  /** @param {string} text */
+  async function importInto(text) {
     let flows = [];
     try { flows = (await api('GET', '/flows')).body.flows; } catch { /* the dialog reports errors itself */ }
     const target = await importDialog(text, flows, id);

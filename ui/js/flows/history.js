@@ -30,17 +30,20 @@ export async function showHistory(id, draft, rollback) {
     const opts = () => [new Option('draft (unsaved edits included)', 'draft'), ...versions.map((v) => new Option(`v${v.version}`, String(v.version)))];
     const left = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', 'aria-label': 'Compare from' }, ...opts()));
     const right = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', 'aria-label': 'Compare to' }, ...opts()));
+    const ignoreUi = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', checked: true }));
+    const strip = (d) => { if (!ignoreUi.checked || !d) return d; const { ui, ...rest } = d; return rest; };
     left.value = String(versions[0].version);
     right.value = 'draft';
     const compare = async () => {
       out.replaceChildren(el('p', { class: 'fl-muted', text: 'Comparing…' }));
       try {
         const [a, b] = await Promise.all([docOf(left.value === 'draft' ? 'draft' : Number(left.value)), docOf(right.value === 'draft' ? 'draft' : Number(right.value))]);
-        out.replaceChildren(renderDiff(canonical(a), canonical(b), left.selectedOptions[0].text, right.selectedOptions[0].text));
+        out.replaceChildren(renderDiff(canonical(strip(a)), canonical(strip(b)), left.selectedOptions[0].text, right.selectedOptions[0].text));
       } catch (e) { out.replaceChildren(errorView(e)); }
     };
     left.addEventListener('change', compare);
     right.addEventListener('change', compare);
+    ignoreUi.addEventListener('change', compare);
     const rows = versions.map((v, i) => el('tr', {},
       el('td', {}, el('strong', { text: `v${v.version}` })),
       el('td', {}, el('code', { text: v.rev.slice(0, 10) })),
@@ -56,7 +59,8 @@ export async function showHistory(id, draft, rollback) {
     queueMicrotask(compare);
     return [
       el('table', { class: 'fl-table' }, el('thead', {}, el('tr', {}, ...['Version', 'Rev', 'Published by', 'When', ''].map((t) => el('th', { text: t })))), el('tbody', {}, ...rows)),
-      el('div', { class: 'fl-diff-bar' }, el('span', { text: 'Compare' }), left, el('span', { text: 'with' }), right),
+      el('div', { class: 'fl-diff-bar' }, el('span', { text: 'Compare' }), left, el('span', { text: 'with' }), right,
+        el('label', { class: 'fl-check' }, ignoreUi, ' ignore layout')),
       out,
     ];
   }, 'fl-dialog-wide');

@@ -10,19 +10,22 @@ export function exportFlow(id, name) {
   return download(`/flows/${id}/export`, `${name}.flow.json`);
 }
 
-/** Lets the builder pick a `.json` file; resolves with its text or null. */
-export function pickFile() {
-  return new Promise((resolve) => {
-    const input = /** @type {HTMLInputElement} */ (el('input', { type: 'file', accept: '.json,application/json', hidden: true }));
-    input.addEventListener('change', async () => {
-      const f = input.files?.[0];
-      input.remove();
-      resolve(f ? await f.text() : null);
-    });
-    input.addEventListener('cancel', () => { input.remove(); resolve(null); });
-    document.body.append(input);
-    input.click();
+/**
+ * A button that opens the file chooser for a `.json` file and hands its text to `onText`. The
+ * input stays in the page (visually hidden inside the label), so keyboard and assistive
+ * technology reach it and automation can set its file.
+ * @param {string} text @param {string} title @param {(text: string) => void} onText
+ */
+export function fileButton(text, title, onText) {
+  const input = /** @type {HTMLInputElement} */ (el('input', { type: 'file', accept: '.json,application/json', class: 'fl-file-input' }));
+  input.addEventListener('change', async () => {
+    const f = input.files?.[0];
+    if (!f) return;
+    const t = await f.text();
+    input.value = '';
+    onText(t);
   });
+  return el('label', { class: 'fl-btn fl-file', title }, text, input);
 }
 
 /**

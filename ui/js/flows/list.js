@@ -5,7 +5,7 @@
 
 import { api } from '../api.js';
 import { dialog, el, errorView } from './ui.js';
-import { importDialog, pickFile } from './io.js';
+import { fileButton, importDialog } from './io.js';
 
 /** @param {HTMLElement} root */
 export async function mountList(root) {
@@ -27,7 +27,7 @@ export async function mountList(root) {
       el('button', { class: 'fl-btn', type: 'button', text: '+ New function', onclick: () => createBlank(false) }),
       el('button', { class: 'fl-btn', type: 'button', text: 'CRUD from a table…', onclick: () => crud() }),
       el('button', { class: 'fl-btn', type: 'button', text: 'From a template…', onclick: () => fromTemplate() }),
-      el('button', { class: 'fl-btn', type: 'button', text: 'Import file…', onclick: () => importFile() }),
+      fileButton('Import file…', 'Create or replace a flow from a .flow.json file', (text) => importFile(text)),
       el('a', { class: 'fl-btn fl-link', href: '/api/docs', target: '_blank', rel: 'noopener', text: 'API docs ↗' })),
     filter);
   root.replaceChildren(el('div', { class: 'fl-list' }, head, body));
@@ -143,9 +143,8 @@ export async function mountList(root) {
     if (id) open(id);
   }
 
-  async function importFile() {
-    const text = await pickFile();
-    if (text === null) return;
+  /** @param {string} text */
+  async function importFile(text) {
     const id = await importDialog(text, flows);
     if (typeof id === 'number') open(id);
   }
