@@ -353,6 +353,21 @@ export class Canvas {
     return true;
   }
 
+  /** Moves the selected nodes by a few pixels (arrow keys). @param {number} dx @param {number} dy */
+  nudge(dx, dy) {
+    const pos = positions(this.host.doc());
+    const touched = new Set();
+    for (const id of this.selection) {
+      const el = this.nodeEls.get(id);
+      if (!el) continue;
+      const p = this.pos(id);
+      pos[id] = { x: p.x + dx, y: p.y + dy };
+      el.style.transform = `translate(${pos[id].x}px, ${pos[id].y}px)`;
+      for (const k of this.touching.get(id) || []) touched.add(k);
+    }
+    for (const k of touched) this.drawWire(k);
+  }
+
   // ---- gestures ---------------------------------------------------------------------------
 
   /** @param {PointerEvent} e */

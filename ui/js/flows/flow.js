@@ -468,6 +468,14 @@ export async function mountFlow(root, id) {
       remove([...canvas.selection]);
     } else if (e.key === 'Escape') {
       canvas.select([]);
+    } else if (e.key.startsWith('Arrow') && canvas.selection.size && !mod) {
+      e.preventDefault();
+      const step = e.shiftKey ? 50 : 10;
+      const dx = e.key === 'ArrowLeft' ? -step : e.key === 'ArrowRight' ? step : 0;
+      const dy = e.key === 'ArrowUp' ? -step : e.key === 'ArrowDown' ? step : 0;
+      history.push(doc);
+      canvas.nudge(dx, dy);
+      refreshState();
     } else if ((e.key === '+' || e.key === '=') && !mod) canvas.zoom(1.2);
     else if (e.key === '-' && !mod) canvas.zoom(1 / 1.2);
   };
