@@ -36,35 +36,27 @@ pub fn router() -> Router<AppState> {
         .merge(super::rows::router())
         .merge(super::csv::router())
         .merge(super::env::router())
+        .merge(super::session::router())
+        .merge(super::api_tokens::router())
         .merge(super::flow_versions::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
-/// A signed-in editor, from `Authorization: Bearer <token>`.
+/// A signed-in editor, from `Authorization: Bearer <token>` (a login token or an admin API
+/// token) or from the editor's session cookie, whose state-changing requests must carry the
+/// session's `X-CSRF-Token` (see `session::authenticate`).
 pub struct Editor {
     pub user_id: i64,
-    token: String,
+    /// The bearer token, when the request carried one.
+    token: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Editor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(ApiError::unauthorized)?;
-        let user_id = crate::auth::authenticate(&state.db, token)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Editor {
-            user_id,
-            token: token.to_string(),
-        })
+        let (user_id, token) = super::session::authenticate(parts, state).await?;
+        Ok(Editor { user_id, token })
     }
 }
 
@@ -90,7 +82,9 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, editor: Editor) -> Result<StatusCode, ApiError> {
-    crate::auth::logout(&state.db, &editor.token).await?;
+    if let Some(token) = &editor.token {
+        crate::auth::logout(&state.db, token).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
