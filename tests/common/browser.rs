@@ -466,6 +466,11 @@ impl Browser {
             .await
     }
 
+    /// Performs W3C WebDriver input actions (pointer drags, key chords) as one sequence.
+    pub async fn perform(&self, actions: Value) {
+        self.post("/actions", json!({ "actions": actions })).await;
+    }
+
     /// The whole page's HTML as the browser has it now (after scripts ran).
     pub async fn page_source(&self) -> String {
         self.get("/source")

@@ -45,18 +45,18 @@ export async function mountFlow(root, id) {
   const nameEl = el('h1', { class: 'fl-title', text: doc.name });
   const routeEl = el('span', { class: 'fl-route' });
   const stateEl = el('span', { class: 'fl-state', 'aria-live': 'polite' });
-  const btn = (text, title, onclick, cls = 'fl-btn') => el('button', { class: cls, type: 'button', text, title, onclick });
-  const saveBtn = btn('Save', 'Save the draft (Ctrl+S)', () => save());
-  const publishBtn = btn('Publish', 'Save and publish: serve this draft', () => publish(), 'fl-btn fl-primary');
-  const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => unpublish());
-  const runToggle = btn('Run ▸', 'Open the run panel', () => toggleRun());
+  const btn = (text, title, onclick, cls = 'fl-btn', id = undefined) => el('button', { class: cls, type: 'button', text, title, onclick, id });
+  const saveBtn = btn('Save', 'Save the draft (Ctrl+S)', () => save(), 'fl-btn', 'fl-save');
+  const publishBtn = btn('Publish', 'Save and publish: serve this draft', () => publish(), 'fl-btn fl-primary', 'fl-publish');
+  const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => unpublish(), 'fl-btn', 'fl-unpublish');
+  const runToggle = btn('Run ▸', 'Open the run panel', () => toggleRun(), 'fl-btn', 'fl-run-toggle');
   const toolbar = el('header', { class: 'fl-toolbar' },
     el('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', text: '←' }),
     el('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
     el('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Flow actions' },
       btn('↶', 'Undo (Ctrl+Z)', () => undo(), 'fl-btn fl-icon'), btn('↷', 'Redo (Ctrl+Shift+Z)', () => redo(), 'fl-btn fl-icon'),
-      saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => versions()),
-      btn('Export', 'Download the canonical JSON file', () => exportFlow(id, record.name).catch((e) => toast(e.message, 'error'))),
+      saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => versions(), 'fl-btn', 'fl-versions'),
+      btn('Export', 'Download the canonical JSON file', () => exportFlow(id, record.name).catch((e) => toast(e.message, 'error')), 'fl-btn', 'fl-export'),
       fileButton('Import…', 'Replace this flow (or create one) from a JSON file', (text) => importInto(text)),
       unpublishBtn, publishBtn));
 
@@ -352,7 +352,7 @@ export async function mountFlow(root, id) {
   const token = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-run-token', placeholder: 'end-user bearer token (optional)', spellcheck: false }));
   const commit = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'fl-run-commit' }));
   const result = el('div', { class: 'fl-run-result', 'aria-live': 'polite' });
-  const runBtn = el('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Run draft', onclick: () => run() });
+  const runBtn = el('button', { class: 'fl-btn fl-primary', type: 'button', id: 'fl-run', text: 'Run draft', onclick: () => run() });
   runPanel.append(
     el('div', { class: 'fl-run-inputs' },
       el('div', { class: 'fl-run-col' }, pl, params, ql, query),
