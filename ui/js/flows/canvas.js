@@ -83,6 +83,10 @@ export class Canvas {
       host.addNode(type, p.x - NODE_W / 2, p.y - HEAD / 2);
     });
     root.addEventListener('mouseover', (e) => this.hover(e));
+    // Until the builder pans or zooms, the view keeps the whole flow fitted as the canvas
+    // changes size (first layout, run panel opening, window resizing).
+    this.userView = false;
+    new ResizeObserver(() => { if (!this.userView && this.nodeEls.size) this.fit(); }).observe(root);
     this.applyView();
   }
 
@@ -297,8 +301,10 @@ export class Canvas {
       x1 = Math.max(x1, p.x + NODE_W); y1 = Math.max(y1, p.y + this.height(id));
     }
     const r = this.root.getBoundingClientRect();
+    if (r.width < 10 || r.height < 10) return;
+    this.userView = false;
     const w = Math.max(200, r.width), hgt = Math.max(200, r.height);
-    this.z = clamp(Math.min((w - 60) / (x1 - x0), (hgt - 60) / (y1 - y0)), 0.2, 1.25);
+    this.z = clamp(Math.min((w - 40) / (x1 - x0), (hgt - 40) / (y1 - y0)), 0.1, 1.25);
     this.tx = (w - (x1 - x0) * this.z) / 2 - x0 * this.z;
     this.ty = (hgt - (y1 - y0) * this.z) / 2 - y0 * this.z;
     this.applyView();
@@ -309,11 +315,21 @@ export class Canvas {
     const r = this.root.getBoundingClientRect();
     const px = cx === undefined ? r.width / 2 : cx - r.left;
     const py = cy === undefined ? r.height / 2 : cy - r.top;
-    const z = clamp(this.z * factor, 0.2, 2.5);
+    const z = clamp(this.z * factor, 0.1, 2.5);
+    this.userView = true;
     this.tx = px - ((px - this.tx) * z) / this.z;
     this.ty = py - ((py - this.ty) * z) / this.z;
     this.z = z;
     this.applyView();
+  }
+
+  /** Fits the view if any of `ids` is outside it. @param {Iterable<string>} ids */
+  ensureVisible(ids) {
+    const c = this.root.getBoundingClientRect();
+    for (const id of ids) {
+      const r = this.nodeEls.get(id)?.getBoundingClientRect();
+      if (r && (r.left < c.left || r.right > c.right || r.top < c.top || r.bottom > c.bottom)) { this.fit(); return; }
+    }
   }
 
   /** The world point at the middle of the view. */
@@ -326,7 +342,7 @@ export class Canvas {
   wheel(e) {
     e.preventDefault();
     if (e.ctrlKey || e.metaKey || !e.shiftKey) this.zoom(Math.exp(-e.deltaY * 0.0015), e.clientX, e.clientY);
-    else { this.tx -= e.deltaX || e.deltaY; this.applyView(); }
+    else { this.tx -= e.deltaX || e.deltaY; this.userView = true; this.applyView(); }
   }
 
   // ---- selection --------------------------------------------------------------------------
@@ -417,7 +433,7 @@ export class Canvas {
     let moved = false;
     this.root.classList.add('is-panning');
     this.track(e, (ev) => {
-      if (Math.abs(ev.clientX - sx) + Math.abs(ev.clientY - sy) > 3) moved = true;
+      if (Math.abs(ev.clientX - sx) + Math.abs(ev.clientY - sy) > 3) { moved = true; this.userView = true; }
       this.tx = tx + ev.clientX - sx;
       this.ty = ty + ev.clientY - sy;
       this.applyView();

@@ -389,6 +389,7 @@ export async function mountFlow(root, id) {
       const r = (await api('POST', `/flows/${id}/run`, { body: req })).body;
       lastRun = r;
       canvas.setTrace(r.trace, r.error);
+      canvas.ensureVisible(r.trace.map((t) => t.node));
       showRun(r);
       inspect();
       screen.dataset.lastStatus = String(r.response?.status);
