@@ -80,7 +80,9 @@ async fn flow_by_name(app: &TestApp, name: &str) -> Value {
         .find(|f| f["name"] == name)
         .and_then(|f| f["id"].as_i64())
         .unwrap_or_else(|| panic!("flow {name} exists: {list}"));
-    let (_, flow) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
+    let (_, flow) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
     flow
 }
 
@@ -137,28 +139,53 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
         6,
     )
     .await;
-    drag(&b, ".fl-start .fl-out[data-port=entry]", ".fl-node[data-id=script] .fl-node-head").await;
-    drag(&b, ".fl-node[data-id=script] .fl-out[data-port=ok]", ".fl-node[data-id=insert] .fl-node-head").await;
+    drag(
+        &b,
+        ".fl-start .fl-out[data-port=entry]",
+        ".fl-node[data-id=script] .fl-node-head",
+    )
+    .await;
+    drag(
+        &b,
+        ".fl-node[data-id=script] .fl-out[data-port=ok]",
+        ".fl-node[data-id=insert] .fl-node-head",
+    )
+    .await;
     let doc = b.execute("return window.sluiceFlow.doc()", json!([])).await;
     assert_eq!(doc["entry"], "script", "{doc}");
     assert_eq!(doc["nodes"]["script"]["next"]["ok"], "insert", "{doc}");
 
     // A Rhai typo is flagged on the node and under the code field, with its position.
     b.click(".fl-node[data-id=script] .fl-id").await;
-    set_text(&b, ".fl-inspector textarea.fl-code", "let t = requets.body.title;\nt").await;
+    set_text(
+        &b,
+        ".fl-inspector textarea.fl-code",
+        "let t = requets.body.title;\nt",
+    )
+    .await;
     b.wait_for(".fl-node[data-id=script].has-problem").await;
-    let diag = b.wait_for_text(".fl-inspector .fl-diag-item", "requets").await;
+    let diag = b
+        .wait_for_text(".fl-inspector .fl-diag-item", "requets")
+        .await;
     let text = diag.text().await;
     assert!(text.contains("line 1, column"), "{text}");
     b.screenshot_as("flow_canvas_typo_flagged").await;
-    set_text(&b, ".fl-inspector textarea.fl-code", "let t = request.body.title;\nt").await;
+    set_text(
+        &b,
+        ".fl-inspector textarea.fl-code",
+        "let t = request.body.title;\nt",
+    )
+    .await;
     b.wait_gone(".fl-node.has-problem").await;
 
     // Save with Ctrl+S: the server has the script node.
     b.execute("document.activeElement.blur()", json!([])).await;
     chord(&b, "s").await;
-    b.wait_until("the draft is saved", "return document.querySelector('.fl-screen').dataset.dirty === 'false'")
-        .await;
+    b.wait_until(
+        "the draft is saved",
+        "return document.querySelector('.fl-screen').dataset.dirty === 'false'",
+    )
+    .await;
     let saved = flow_by_name(&app, "todos_create").await;
     assert_eq!(saved["document"]["nodes"]["script"]["type"], "script");
     assert_eq!(saved["document"]["entry"], "script");
@@ -171,11 +198,15 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
     b.wait_for(".fl-node[data-id=script].was-run").await;
     b.wait_for(".fl-node[data-id=insert].was-run").await;
     let fired = b
-        .execute("return document.querySelectorAll('.fl-wire.is-fired').length", json!([]))
+        .execute(
+            "return document.querySelectorAll('.fl-wire.is-fired').length",
+            json!([]),
+        )
         .await;
     assert_eq!(fired, json!(3), "entry → script → insert → reply fired");
     b.click(".fl-node[data-id=script] .fl-id").await;
-    b.wait_for_text(".fl-inspector .fl-trace", "from the canvas").await;
+    b.wait_for_text(".fl-inspector .fl-trace", "from the canvas")
+        .await;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM app.todos")
         .fetch_one(&app.db)
         .await
@@ -231,7 +262,8 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
         .await
         .type_text(&broken_file.to_string_lossy())
         .await;
-    b.wait_for_text("dialog[open] .fl-import-status", "todoz").await;
+    b.wait_for_text("dialog[open] .fl-import-status", "todoz")
+        .await;
     let create_disabled = b
         .execute(
             "return [...document.querySelectorAll('dialog[open] button')].find(x => x.textContent === 'Create new flow').disabled",
@@ -247,7 +279,8 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
         .await
         .type_text(&file.to_string_lossy())
         .await;
-    b.wait_for_text("dialog[open] .fl-import-status", "compiles").await;
+    b.wait_for_text("dialog[open] .fl-import-status", "compiles")
+        .await;
     set_text(&b, "#fl-imp-name", "list_todos_again").await;
     set_text(&b, "#fl-imp-path", "/todos-again").await;
     b.wait_until(
@@ -285,7 +318,10 @@ async fn a_version_is_diffed_and_rolled_back_in_one_click() {
     let (status, body) = app
         .send(
             app.admin(Method::PUT, &format!("/flows/{id}"))
-                .header("if-match", format!("\"{}\"", flow["rev"].as_str().unwrap_or_default()))
+                .header(
+                    "if-match",
+                    format!("\"{}\"", flow["rev"].as_str().unwrap_or_default()),
+                )
                 .json(&doc),
         )
         .await;
@@ -302,10 +338,14 @@ async fn a_version_is_diffed_and_rolled_back_in_one_click() {
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for_text(".fl-state", "published v2").await;
     b.click("#fl-versions").await;
-    b.wait_for_text("dialog[open] .fl-table", "admin@example.com").await;
-    // Diff v1 → v2: the changed body key, as removed and added lines.
-    b.execute("document.querySelector('dialog[open] .fl-table tbody tr:first-child button').click()", json!([]))
+    b.wait_for_text("dialog[open] .fl-table", "admin@example.com")
         .await;
+    // Diff v1 → v2: the changed body key, as removed and added lines.
+    b.execute(
+        "document.querySelector('dialog[open] .fl-table tbody tr:first-child button').click()",
+        json!([]),
+    )
+    .await;
     b.wait_for_text("dialog[open] .fl-diff", "v1 → v2").await;
     let removed = b.wait_for_text("dialog[open] .fl-del", "\"items\"").await;
     assert!(removed.text().await.contains("items"));
@@ -390,9 +430,16 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
         .await;
     assert_eq!(outside, json!("none"));
     let wires = b
-        .execute("return document.querySelectorAll('.fl-wire:not(.fl-wire-temp)').length", json!([]))
+        .execute(
+            "return document.querySelectorAll('.fl-wire:not(.fl-wire-temp)').length",
+            json!([]),
+        )
         .await;
-    assert_eq!(wires, json!(115), "114 wires between nodes and the entry wire");
+    assert_eq!(
+        wires,
+        json!(115),
+        "114 wires between nodes and the entry wire"
+    );
 
     // Drag one node in many small steps: it and its wires move; the rev does not change.
     let before = b
@@ -414,18 +461,180 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
         )
         .await;
     let z = before["z"].as_f64().expect("zoom");
-    let moved_x = after["p"]["x"].as_f64().unwrap_or(0.0) - before["p"]["x"].as_f64().unwrap_or(0.0);
-    let moved_y = after["p"]["y"].as_f64().unwrap_or(0.0) - before["p"]["y"].as_f64().unwrap_or(0.0);
-    assert!((moved_x - 90.0 / z).abs() <= 2.0, "moved {moved_x} at zoom {z}");
-    assert!((moved_y - 60.0 / z).abs() <= 2.0, "moved {moved_y} at zoom {z}");
+    let moved_x =
+        after["p"]["x"].as_f64().unwrap_or(0.0) - before["p"]["x"].as_f64().unwrap_or(0.0);
+    let moved_y =
+        after["p"]["y"].as_f64().unwrap_or(0.0) - before["p"]["y"].as_f64().unwrap_or(0.0);
+    assert!(
+        (moved_x - 90.0 / z).abs() <= 2.0,
+        "moved {moved_x} at zoom {z}"
+    );
+    assert!(
+        (moved_y - 60.0 / z).abs() <= 2.0,
+        "moved {moved_y} at zoom {z}"
+    );
     assert_ne!(before["d"], after["d"], "the node's wire follows it");
 
     chord(&b, "s").await;
-    b.wait_until("the layout is saved", "return document.querySelector('.fl-screen').dataset.dirty === 'false'")
+    b.wait_until(
+        "the layout is saved",
+        "return document.querySelector('.fl-screen').dataset.dirty === 'false'",
+    )
+    .await;
+    let (_, saved) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
         .await;
-    let (_, saved) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
-    assert_eq!(saved["rev"], rev.as_str(), "moving nodes is not a logic change");
+    assert_eq!(
+        saved["rev"],
+        rev.as_str(),
+        "moving nodes is not a logic change"
+    );
     assert_eq!(saved["document"]["ui"]["nodes"]["n5_3"], after["p"]);
+    no_script_errors(&b).await;
+    b.screenshot().await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder_chooses() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let flow = flow_by_name(&app, "get_todo").await;
+    let id = flow["id"].as_i64().expect("id");
+    let b = Browser::start("flow_stale_save_conflict").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=load]").await;
+
+    // Someone else saves meanwhile.
+    let mut theirs = flow["document"].clone();
+    theirs["description"] = json!("their change");
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, &format!("/flows/{id}"))
+                .header("if-match", format!("\"{}\"", flow["rev"].as_str().unwrap_or_default()))
+                .json(&theirs),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Our edit: the endpoint's description, then Ctrl+S.
+    set_text(&b, ".fl-inspector textarea[id][rows='2']", "my change").await;
+    b.execute("document.activeElement.blur()", json!([])).await;
+    chord(&b, "s").await;
+    b.wait_for_text("dialog[open]", "changed elsewhere").await;
+    let mine = b
+        .execute("return window.sluiceFlow.doc().description", json!([]))
+        .await;
+    assert_eq!(mine, "my change", "nothing local is lost");
+    let (_, stored) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
+    assert_eq!(stored["document"]["description"], "their change", "the stale save wrote nothing");
+    b.screenshot_as("flow_stale_save_dialog").await;
+
+    b.execute(
+        "[...document.querySelectorAll('dialog[open] button')].find(x => x.textContent === 'Overwrite with mine').click()",
+        json!([]),
+    )
+    .await;
+    b.wait_until("the draft is saved", "return document.querySelector('.fl-screen').dataset.dirty === 'false'")
+        .await;
+    let (_, stored) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
+    assert_eq!(stored["document"]["description"], "my change");
+    no_script_errors(&b).await;
+    b.screenshot().await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let flow = flow_by_name(&app, "create_todo").await;
+    let id = flow["id"].as_i64().expect("id");
+    let b = Browser::start("flow_keyboard_editing").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=reply]").await;
+    let nodes = "return Object.keys(window.sluiceFlow.doc().nodes).sort()";
+    let original = b.execute(nodes, json!([])).await;
+
+    // Shift-drag on empty canvas selects an area: here, every node.
+    let canvas = b
+        .execute(
+            "const r = document.querySelector('.fl-canvas').getBoundingClientRect();
+             return [Math.round(r.left + 4), Math.round(r.top + 4), Math.round(r.right - 4), Math.round(r.bottom - 4)];",
+            json!([]),
+        )
+        .await;
+    let (x0, y0, x1, y1) = (
+        canvas[0].as_i64().unwrap_or(0),
+        canvas[1].as_i64().unwrap_or(0),
+        canvas[2].as_i64().unwrap_or(0),
+        canvas[3].as_i64().unwrap_or(0),
+    );
+    b.perform(json!([
+        {"type": "key", "id": "kbd", "actions": [{"type": "keyDown", "value": "\u{E008}"}, {"type": "pause", "duration": 0},
+            {"type": "pause", "duration": 0}, {"type": "pause", "duration": 0}, {"type": "pause", "duration": 0},
+            {"type": "keyUp", "value": "\u{E008}"}]},
+        {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerMove", "x": x0, "y": y0, "duration": 0}, {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "x": x1, "y": y1, "duration": 50}, {"type": "pointerUp", "button": 0},
+            {"type": "pause", "duration": 0}]}
+    ]))
+    .await;
+    let selected = b
+        .execute("return document.querySelectorAll('.fl-node.is-selected:not(.fl-start)').length", json!([]))
+        .await;
+    assert_eq!(selected, json!(original.as_array().map(Vec::len)), "the band selects every node");
+
+    // Escape clears; click + shift-click selects two.
+    b.press(common::browser::ESCAPE).await;
+    b.click(".fl-node[data-id=reply] .fl-id").await;
+    b.execute(
+        "const el = document.querySelector('.fl-node[data-id=blank] .fl-id'); const r = el.getBoundingClientRect();
+         el.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, shiftKey: true, button: 0, pointerId: 1,
+           clientX: r.x + 2, clientY: r.y + 2}));",
+        json!([]),
+    )
+    .await;
+    let selected = b
+        .execute("return [...window.sluiceFlow.canvas.selection].sort()", json!([]))
+        .await;
+    assert_eq!(selected, json!(["blank", "reply"]));
+
+    // Copy, paste: two new nodes; undo removes them, redo brings them back; Delete removes.
+    chord(&b, "c").await;
+    chord(&b, "v").await;
+    let pasted = b.execute(nodes, json!([])).await;
+    assert_eq!(pasted.as_array().map(Vec::len), original.as_array().map(|a| a.len() + 2), "{pasted}");
+    assert!(pasted.as_array().into_iter().flatten().any(|n| n == "reply_2"), "{pasted}");
+    chord(&b, "z").await;
+    assert_eq!(b.execute(nodes, json!([])).await, original);
+    b.perform(json!([{"type": "key", "id": "kbd", "actions": [
+        {"type": "keyDown", "value": "\u{E009}"}, {"type": "keyDown", "value": "\u{E008}"},
+        {"type": "keyDown", "value": "z"}, {"type": "keyUp", "value": "z"},
+        {"type": "keyUp", "value": "\u{E008}"}, {"type": "keyUp", "value": "\u{E009}"}]}]))
+        .await;
+    assert_eq!(b.execute(nodes, json!([])).await, pasted);
+    b.execute("window.sluiceFlow.canvas.select(['reply_2', 'blank_2'])", json!([])).await;
+    b.perform(json!([{"type": "key", "id": "kbd", "actions": [
+        {"type": "keyDown", "value": "\u{E017}"}, {"type": "keyUp", "value": "\u{E017}"}]}]))
+        .await;
+    assert_eq!(b.execute(nodes, json!([])).await, original);
+
+    // Disconnect a wire by clicking it, then Delete; the flow now has a problem.
+    let (x, y) = center(&b, ".fl-node[data-id=reply] .fl-in").await;
+    b.perform(json!([{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+        {"type": "pointerMove", "x": x - 8, "y": y, "duration": 0}, {"type": "pointerDown", "button": 0},
+        {"type": "pointerUp", "button": 0}]}]))
+        .await;
+    b.wait_for(".fl-unwire").await;
+    b.click(".fl-unwire").await;
+    let next = b
+        .execute("return window.sluiceFlow.doc().nodes.insert.next || null", json!([]))
+        .await;
+    assert_eq!(next, Value::Null, "insert → reply is disconnected");
+    b.wait_for(".fl-node[data-id=insert].has-problem").await;
     no_script_errors(&b).await;
     b.screenshot().await;
     b.quit().await;
