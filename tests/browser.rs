@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::browser::{Browser, ENTER, ESCAPE, spawn_first_run_app};
+use common::browser::{Browser, ENTER, ESCAPE, SELECT_ALL, spawn_first_run_app};
 use common::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
 use serde_json::json;
 
@@ -90,7 +90,7 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         .await;
     submit_dialog(&b).await;
     b.wait_for("#add-field").await;
-    b.wait_for_text(".field-row.system", "created_at").await;
+    b.wait_for_text(".fields", "created_at").await;
 
     b.click("#add-field").await;
     b.fill(".field-row.new [data-role=name]", "email").await;
@@ -167,14 +167,16 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     // Inline edit: focus the cell, Enter opens the editor, Enter saves.
     b.click("#rows tbody td[data-col=title]").await;
     b.press(ENTER).await;
-    b.fill("#rows td.editing input", "buy oat milk").await;
+    b.wait_for("#rows td.editing input").await;
+    b.press(&format!("{SELECT_ALL}buy oat milk")).await;
     b.press(ENTER).await;
     b.wait_for_text("#rows tbody td[data-col=title]", "buy oat milk")
         .await;
     // Escape cancels an edit without saving.
     b.click("#rows tbody td[data-col=priority]").await;
     b.press(ENTER).await;
-    b.fill("#rows td.editing input", "99").await;
+    b.wait_for("#rows td.editing input").await;
+    b.press(&format!("{SELECT_ALL}99")).await;
     b.press(ESCAPE).await;
     b.wait_gone("#rows td.editing").await;
 
@@ -194,7 +196,7 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
         )
         .await;
     }
-    b.goto(&format!("{}/_/#/tables/todos", app.base)).await;
+    b.refresh().await;
     b.wait_for_text("#rows tbody", "zulu").await;
     b.click("#rows th button[aria-label='Sort by title']").await;
     b.wait_for_text("#rows tbody tr:first-child td[data-col=title]", "alpha")
@@ -280,7 +282,7 @@ async fn a_secret_value_never_reaches_the_page() {
     b.wait_for_text("#env-list", "https://example.com").await;
     assert!(!b.page_source().await.contains(secret));
     // Not after a reload either, and not when editing it.
-    b.goto(&format!("{}/_/#/settings", app.base)).await;
+    b.refresh().await;
     b.wait_for_text("#env-list", "STRIPE_KEY").await;
     b.click("#env-list li[data-name=STRIPE_KEY] button.btn")
         .await;
@@ -301,6 +303,52 @@ async fn a_secret_value_never_reaches_the_page() {
             .await
             .expect("stored");
     assert_eq!(stored, secret);
+    b.screenshot().await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "books", "fields": [
+        {"name": "title", "type": "text", "required": true},
+        {"name": "note", "type": "text"}
+    ]}))
+    .await;
+    let (status, body) = app
+        .send(
+            app.admin(reqwest::Method::POST, "/tables/books/crud")
+                .json(&json!({"publish": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let b = Browser::start("table_breaks_flows").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/tables/books/schema", app.base))
+        .await;
+    b.click("button[aria-label='Drop note']").await;
+    b.wait_for(".field-row.dropped").await;
+    b.click("#review-changes").await;
+    b.wait_for_text("#plan-preview", "DROP COLUMN").await;
+    // The preview already names the endpoints that would break.
+    b.wait_for_text("dialog[open] #breaks", "books_create")
+        .await;
+    b.click("#apply-changes").await;
+    b.wait_for("#force-apply").await;
+    b.wait_for_text("dialog[open] .breaks[role=alert]", "books_create")
+        .await;
+    let (_, def) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/books"))
+        .await;
+    assert_eq!(def["fields"].as_array().map(Vec::len), Some(2), "refused");
+    b.screenshot_as("table_breaks_flows_refused").await;
+    b.click("#force-apply").await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_gone(".field-row[data-field=note]").await;
+    let (_, def) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/books"))
+        .await;
+    assert_eq!(def["fields"].as_array().map(Vec::len), Some(1), "{def}");
     b.screenshot().await;
     b.quit().await;
 }

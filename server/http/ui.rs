@@ -171,12 +171,11 @@ fn render(name: &str, context: &serde_json::Value) -> Result<String, ApiError> {
 fn load_templates() -> Result<tera::Tera, String> {
     let mut tera = tera::Tera::new();
     tera.autoescape_on([".html"]);
-    for name in ["index.html"] {
-        let bytes = file(&format!("templates/{name}")).ok_or(format!("{name} is missing"))?;
-        let text = String::from_utf8(bytes.into_owned()).map_err(|e| e.to_string())?;
-        tera.add_raw_template(name, &text)
-            .map_err(|e| e.to_string())?;
-    }
+    let name = "index.html";
+    let bytes = file(&format!("templates/{name}")).ok_or(format!("{name} is missing"))?;
+    let text = String::from_utf8(bytes.into_owned()).map_err(|e| e.to_string())?;
+    tera.add_raw_template(name, &text)
+        .map_err(|e| e.to_string())?;
     Ok(tera)
 }
 

@@ -24,6 +24,9 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub const ESCAPE: &str = "\u{E00C}";
 /// The WebDriver key for Enter.
 pub const ENTER: &str = "\u{E007}";
+/// Control+A (select all) then releasing the modifiers: typed before text, replaces the
+/// focused field's content without `clear`, which would blur the field.
+pub const SELECT_ALL: &str = "\u{E009}a\u{E000}";
 /// The WebDriver key for Tab.
 pub const TAB: &str = "\u{E004}";
 
@@ -296,6 +299,11 @@ impl Browser {
     /// Opens a URL and waits for the document to load.
     pub async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// Reloads the page (a `goto` to the URL already shown only moves to its fragment).
+    pub async fn refresh(&self) {
+        self.post("/refresh", json!({})).await;
     }
 
     pub async fn current_url(&self) -> String {

@@ -210,17 +210,23 @@ function previewAndApply(original, body, plan, etag) {
       const breaks = plan.breaks || [];
       const apply = h('button', { type: 'button', class: 'btn btn-primary', id: 'apply-changes' }, 'Apply changes');
       const force = h('button', { type: 'button', class: 'btn btn-danger', id: 'force-apply', hidden: true }, 'Apply anyway');
+      const preview = breaks.length ? breaksBox(breaks, 'This change would break published endpoints:') : null;
+      const rewrite = h('input', { type: 'checkbox', id: 'update-flows' });
+      const rewriteLabel = breaks.length
+        ? h('label', { class: 'check' }, rewrite, 'Rewrite those endpoints for renamed tables and fields (works for renames, not drops)')
+        : null;
       const put = async (/** @type {boolean} */ forced) => {
         apply.setAttribute('disabled', '');
         try {
           const res = await api('PUT', `/tables/${encodeURIComponent(original.name)}`, {
-            body: { ...body, force: forced },
+            body: { ...body, force: forced, update_flows: /** @type {HTMLInputElement} */ (rewrite).checked },
             ifMatch: etag || `"${original.version}"`,
           });
           close(res.body);
         } catch (e) {
           const err = /** @type {any} */ (e);
-          replace(problems, err.code === 'table.breaks_flows' ? breaksBox(err.details, err.message) : errorBox(err));
+          if (err.code === 'table.breaks_flows') preview?.remove();
+          replace(problems, err.code === 'table.breaks_flows' ? breaksBox(err.details, 'Not applied: this change would break published endpoints.') : errorBox(err));
           if (err.code === 'table.breaks_flows') force.hidden = false;
           apply.removeAttribute('disabled');
         }
@@ -234,7 +240,8 @@ function previewAndApply(original, body, plan, etag) {
                 h('div', { class: 'summary', text: `${i + 1}. ${s.summary}` }),
                 h('pre', { text: s.sql })))
             : h('p', { class: 'plan-empty', text: 'Nothing to change in the database.' })),
-        breaks.length ? breaksBox(breaks, 'This change would break published endpoints:') : null,
+        preview,
+        rewriteLabel,
         problems,
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Back to editing'),

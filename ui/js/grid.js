@@ -154,7 +154,7 @@ export async function mount(el, ctx) {
       dataset: { col: c },
       title: display(v),
       tabindex: editable.has(c) ? '0' : null,
-    }, v === null || v === undefined ? 'NULL' : display(v));
+    }, v === null || v === undefined ? 'NULL' : shown(v, t));
     if (editable.has(c)) {
       td.addEventListener('dblclick', () => edit(td, r, c));
       td.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === 'F2') { ev.preventDefault(); edit(td, r, c); } });
@@ -196,7 +196,14 @@ export async function mount(el, ctx) {
       try {
         const res = await api('PATCH', `/tables/${encodeURIComponent(name)}/rows/${encodeURIComponent(r.id)}`, { body: { [c]: parsed.value } });
         Object.assign(r, res.body);
+        const tr = td.parentElement;
         td.replaceWith(cell(r, c));
+        // Other cells may change too (updated_at).
+        for (const other of columns) {
+          if (other === c) continue;
+          const old = tr?.querySelector(`td[data-col="${other}"]`);
+          if (old) old.replaceWith(cell(r, other));
+        }
         toast('Saved.', 'success');
       } catch (e) {
         toast(/** @type {any} */ (e).details?.[0]?.message ? `${c}: ${/** @type {any} */ (e).details[0].message}` : /** @type {any} */ (e).message, 'error');
@@ -342,6 +349,15 @@ function reportTable(/** @type {any[]} */ errors) {
       h('td', { class: 'num', text: String(e.row ?? '') }),
       h('td', { class: 'mono', text: e.field ?? '(whole row)' }),
       h('td', { text: e.message }))))));
+}
+
+/** A value as a cell shows it: timestamps to the second, in UTC; the full value is the title. */
+function shown(/** @type {any} */ v, /** @type {string} */ type) {
+  if (type === 'timestamp' && typeof v === 'string') {
+    const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(v);
+    if (m) return `${m[1]} ${m[2]}`;
+  }
+  return display(v);
 }
 
 /** How a value shows in a cell. */
