@@ -512,7 +512,10 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
     let (status, body) = app
         .send(
             app.admin(Method::PUT, &format!("/flows/{id}"))
-                .header("if-match", format!("\"{}\"", flow["rev"].as_str().unwrap_or_default()))
+                .header(
+                    "if-match",
+                    format!("\"{}\"", flow["rev"].as_str().unwrap_or_default()),
+                )
                 .json(&theirs),
         )
         .await;
@@ -527,8 +530,13 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
         .execute("return window.sluiceFlow.doc().description", json!([]))
         .await;
     assert_eq!(mine, "my change", "nothing local is lost");
-    let (_, stored) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
-    assert_eq!(stored["document"]["description"], "their change", "the stale save wrote nothing");
+    let (_, stored) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(
+        stored["document"]["description"], "their change",
+        "the stale save wrote nothing"
+    );
     b.screenshot_as("flow_stale_save_dialog").await;
 
     b.execute(
@@ -536,9 +544,14 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
         json!([]),
     )
     .await;
-    b.wait_until("the draft is saved", "return document.querySelector('.fl-screen').dataset.dirty === 'false'")
+    b.wait_until(
+        "the draft is saved",
+        "return document.querySelector('.fl-screen').dataset.dirty === 'false'",
+    )
+    .await;
+    let (_, stored) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
         .await;
-    let (_, stored) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
     assert_eq!(stored["document"]["description"], "my change");
     no_script_errors(&b).await;
     b.screenshot().await;
@@ -583,9 +596,16 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     ]))
     .await;
     let selected = b
-        .execute("return document.querySelectorAll('.fl-node.is-selected:not(.fl-start)').length", json!([]))
+        .execute(
+            "return document.querySelectorAll('.fl-node.is-selected:not(.fl-start)').length",
+            json!([]),
+        )
         .await;
-    assert_eq!(selected, json!(original.as_array().map(Vec::len)), "the band selects every node");
+    assert_eq!(
+        selected,
+        json!(original.as_array().map(Vec::len)),
+        "the band selects every node"
+    );
 
     // Escape clears; click + shift-click selects two.
     b.press(common::browser::ESCAPE).await;
@@ -598,7 +618,10 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     )
     .await;
     let selected = b
-        .execute("return [...window.sluiceFlow.canvas.selection].sort()", json!([]))
+        .execute(
+            "return [...window.sluiceFlow.canvas.selection].sort()",
+            json!([]),
+        )
         .await;
     assert_eq!(selected, json!(["blank", "reply"]));
 
@@ -606,8 +629,19 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     chord(&b, "c").await;
     chord(&b, "v").await;
     let pasted = b.execute(nodes, json!([])).await;
-    assert_eq!(pasted.as_array().map(Vec::len), original.as_array().map(|a| a.len() + 2), "{pasted}");
-    assert!(pasted.as_array().into_iter().flatten().any(|n| n == "reply_2"), "{pasted}");
+    assert_eq!(
+        pasted.as_array().map(Vec::len),
+        original.as_array().map(|a| a.len() + 2),
+        "{pasted}"
+    );
+    assert!(
+        pasted
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n == "reply_2"),
+        "{pasted}"
+    );
     chord(&b, "z").await;
     assert_eq!(b.execute(nodes, json!([])).await, original);
     b.perform(json!([{"type": "key", "id": "kbd", "actions": [
@@ -616,7 +650,11 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
         {"type": "keyUp", "value": "\u{E008}"}, {"type": "keyUp", "value": "\u{E009}"}]}]))
         .await;
     assert_eq!(b.execute(nodes, json!([])).await, pasted);
-    b.execute("window.sluiceFlow.canvas.select(['reply_2', 'blank_2'])", json!([])).await;
+    b.execute(
+        "window.sluiceFlow.canvas.select(['reply_2', 'blank_2'])",
+        json!([]),
+    )
+    .await;
     b.perform(json!([{"type": "key", "id": "kbd", "actions": [
         {"type": "keyDown", "value": "\u{E017}"}, {"type": "keyUp", "value": "\u{E017}"}]}]))
         .await;
@@ -631,7 +669,10 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     b.wait_for(".fl-unwire").await;
     b.click(".fl-unwire").await;
     let next = b
-        .execute("return window.sluiceFlow.doc().nodes.insert.next || null", json!([]))
+        .execute(
+            "return window.sluiceFlow.doc().nodes.insert.next || null",
+            json!([]),
+        )
         .await;
     assert_eq!(next, Value::Null, "insert → reply is disconnected");
     b.wait_for(".fl-node[data-id=insert].has-problem").await;
