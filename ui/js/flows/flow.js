@@ -355,11 +355,13 @@ export async function mountFlow(root, id) {
   const runBtn = el('button', { class: 'fl-btn fl-primary', type: 'button', id: 'fl-run', text: 'Run draft', onclick: () => run() });
   runPanel.append(
     el('div', { class: 'fl-run-inputs' },
-      el('div', { class: 'fl-run-col' }, pl, params, ql, query),
-      el('div', { class: 'fl-run-col' }, bl, body),
-      el('div', { class: 'fl-run-col' }, el('label', { for: 'fl-run-token', text: 'Token' }), token,
-        el('label', { class: 'fl-check' }, commit, ' Keep writes (commit)'),
-        el('div', { class: 'fl-run-actions' }, runBtn,
+      el('div', { class: 'fl-run-field' }, pl, params),
+      el('div', { class: 'fl-run-field' }, ql, query),
+      el('div', { class: 'fl-run-field fl-span2' }, bl, body),
+      el('div', { class: 'fl-run-field' }, el('label', { for: 'fl-run-token', text: 'Token' }), token),
+      el('div', { class: 'fl-run-field fl-run-actions' },
+        el('label', { class: 'fl-check' }, commit, ' Keep writes'),
+        el('div', { class: 'fl-run-buttons' }, runBtn,
           el('button', { class: 'fl-btn', type: 'button', text: 'Clear trace', onclick: () => { lastRun = null; canvas.setTrace(null, null); result.replaceChildren(); inspect(); } })))),
     result);
   if (doc.endpoint?.method && !['GET', 'DELETE'].includes(doc.endpoint.method)) body.value = '{}';
