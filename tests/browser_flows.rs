@@ -680,3 +680,49 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     b.screenshot().await;
     b.quit().await;
 }
+
+#[tokio::test]
+async fn unsaved_edits_survive_leaving_the_flow_and_can_be_restored() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let flow = flow_by_name(&app, "get_todo").await;
+    let id = flow["id"].as_i64().expect("id");
+    let b = Browser::start("flow_unsaved_edits_restored").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=load]").await;
+    set_text(&b, ".fl-inspector textarea[id][rows='2']", "not saved yet").await;
+    b.wait_until(
+        "the edit is pending",
+        "return document.querySelector('.fl-screen').dataset.dirty === 'true'",
+    )
+    .await;
+
+    // Leave through the sidebar, come back.
+    b.click(".nav-link[href='#/flows']").await;
+    b.wait_for(".fl-row[data-flow=get_todo]").await;
+    b.click(".fl-row[data-flow=get_todo]").await;
+    b.wait_for_text("dialog[open]", "not saved").await;
+    b.execute(
+        "[...document.querySelectorAll('dialog[open] button')].find(x => x.textContent === 'Restore my edits').click()",
+        json!([]),
+    )
+    .await;
+    let description = b
+        .execute("return window.sluiceFlow.doc().description", json!([]))
+        .await;
+    assert_eq!(description, "not saved yet");
+    b.click("#fl-save").await;
+    b.wait_until(
+        "the draft is saved",
+        "return document.querySelector('.fl-screen').dataset.dirty === 'false'",
+    )
+    .await;
+    let (_, stored) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(stored["document"]["description"], "not saved yet");
+    no_script_errors(&b).await;
+    b.screenshot().await;
+    b.quit().await;
+}

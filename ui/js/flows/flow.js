@@ -12,6 +12,12 @@ import { showHistory } from './history.js';
 import { exportFlow, fileButton, importDialog } from './io.js';
 import { dialog, el, errorView, toast, diagList } from './ui.js';
 
+/** Copied nodes, kept across flows while the editor is open. */
+let clipboard = null;
+
+/** Where unsaved edits of a flow survive leaving its screen (this tab only). */
+const stashKey = (id) => `sluice.flow.unsaved.${id}`;
+
 const GROUPS = [
   ['Data', (t) => t.startsWith('db.')],
   ['Logic', (t) => ['if', 'switch', 'for_each', 'collect', 'set', 'script', 'validate', 'call'].includes(t)],
@@ -31,6 +37,8 @@ export async function mountFlow(root, id) {
     root.replaceChildren(errorView(e), el('p', {}, el('a', { href: '#/flows', text: '← All endpoints' })));
     return () => {};
   }
+  let kept = null;
+  try { kept = JSON.parse(sessionStorage.getItem(stashKey(id)) || 'null'); } catch { kept = null; }
   /** @type {Map<string, any>} */
   const types = new Map(typeList.map((t) => [t.type, t]));
   let doc = clone(record.document);
@@ -38,7 +46,6 @@ export async function mountFlow(root, id) {
   let savedText = '';
   let diags = [];
   let lastRun = null;
-  let clipboard = null;
   const history = new History();
 
   // ---- layout of the screen -----------------------------------------------------------------
@@ -209,6 +216,35 @@ export async function mountFlow(root, id) {
   }
 
   function dirty() { return JSON.stringify(doc) !== savedText; }
+
+  /** Keeps unsaved edits in sessionStorage so leaving the screen loses nothing. */
+  function stash() {
+    try {
+      if (dirty()) sessionStorage.setItem(stashKey(id), JSON.stringify({ rev, doc }));
+      else sessionStorage.removeItem(stashKey(id));
+    } catch { /* storage full or disabled: nothing to keep */ }
+  }
+
+  /** Offers the edits a previous visit left unsaved (read before this visit stashes). */
+  async function offerStash(kept) {
+    if (!kept?.doc || JSON.stringify(kept.doc) === savedText) return;
+    const choice = await dialog('Unsaved edits', (close) => [
+      el('p', { text: `You left ${kept.doc.name || 'this flow'} with edits that were not saved. They are kept in this browser tab.` }),
+      el('div', { class: 'fl-dialog-actions' },
+        el('button', { class: 'fl-btn', type: 'button', text: 'Discard them', onclick: () => close('discard') }),
+        el('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Restore my edits', onclick: () => close('restore') })),
+    ]);
+    if (choice === 'restore') {
+      history.push(doc);
+      doc = kept.doc;
+      // Saving goes through If-Match with the rev those edits started from, so a change made
+      // elsewhere meanwhile shows the conflict dialog instead of being overwritten.
+      rev = kept.rev;
+      canvas.render(); inspect(); changed();
+    } else if (choice === 'discard') {
+      sessionStorage.removeItem(stashKey(id));
+    }
+  }
   function refreshState() {
     const d = dirty();
     const pub = record.published_version;
@@ -217,6 +253,7 @@ export async function mountFlow(root, id) {
       el('span', { class: pub ? 'fl-pill fl-pill-live' : 'fl-pill', text: pub ? `published v${pub}` : 'draft only' }),
       d ? el('span', { class: 'fl-pill fl-pill-dirty', text: 'unsaved changes' }) : '');
     screen.dataset.dirty = String(d);
+    stash();
     saveBtn.disabled = !d;
     unpublishBtn.hidden = !pub;
   }
@@ -511,6 +548,7 @@ export async function mountFlow(root, id) {
   refreshState();
   validate();
 
+  offerStash(kept);
   // For tests and the curious: the live editor state.
   /** @type {any} */ (window).sluiceFlow = { doc: () => doc, canvas, save, run, publish, diagnostics: () => diags, lastRun: () => lastRun };
   return cleanup;
