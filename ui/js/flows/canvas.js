@@ -125,6 +125,8 @@ export class Canvas {
     this.world.style.transform = `translate(${this.tx}px, ${this.ty}px) scale(${this.z})`;
     this.root.style.setProperty('--zoom', String(this.z));
     this.root.dataset.zoom = this.z.toFixed(2);
+    // Zoomed far out, boxes show their ids large instead of unreadable port labels.
+    this.root.dataset.lod = this.z < 0.5 ? 'far' : 'near';
   }
 
   // ---- rendering --------------------------------------------------------------------------
