@@ -32,6 +32,7 @@ const key = (from, port) => `${from}\u0000${port}`;
  *   select: (ids: Set<string>) => void,
  *   say: (msg: string, loud?: boolean) => void,
  *   addNode: (type: string, x: number, y: number) => void,
+ *   quickAdd: (from: string, port: string, at: {x: number, y: number}, client: {x: number, y: number}) => void,
  * }} CanvasHost
  */
 
@@ -208,6 +209,9 @@ export class Canvas {
     const hit = /** @type {SVGPathElement} */ (document.createElementNS(SVG, 'path'));
     hit.classList.add('fl-wire-hit');
     hit.dataset.wire = k;
+    const title = document.createElementNS(SVG, 'title');
+    title.textContent = `${from === START ? 'request' : from}.${port} → ${to} (click to select)`;
+    hit.append(title);
     this.svg.append(path, hit);
     this.wireEls.set(k, { path, hit, from, port, to });
     for (const id of [from, to]) {
@@ -528,6 +532,11 @@ export class Canvas {
       for (const el of this.root.querySelectorAll('.is-drop-target')) el.classList.remove('is-drop-target');
       const over = document.elementFromPoint(ev.clientX, ev.clientY)?.closest('.fl-node');
       const to = over instanceof HTMLElement ? over.dataset.id : undefined;
+      const end = this.toWorld(ev.clientX, ev.clientY);
+      if (!over && Math.hypot(end.x - a.x, end.y - a.y) > 40 && ev.target instanceof Element && ev.target.closest('.fl-canvas') === this.root) {
+        this.host.quickAdd(from, port, end, { x: ev.clientX, y: ev.clientY });
+        return;
+      }
       if (!to || to === START || to === from) return;
       if (makesCycle(this.host.doc(), from, to)) {
         this.host.say(`${from} → ${to} would make a loop; flows are acyclic (repeat work with for_each).`, true);

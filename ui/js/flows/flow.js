@@ -94,6 +94,7 @@ export async function mountFlow(root, id) {
     select: () => inspect(),
     say: (m, loud) => { announce(m); if (loud) toast(m, 'error'); },
     addNode: (type, x, y) => addNode(type, x, y),
+    quickAdd: (from, port, at, client) => quickAdd(from, port, at, client),
   });
   const announcer = el('div', { class: 'fl-sr', role: 'status', 'aria-live': 'polite' });
   screen.append(announcer);
@@ -149,6 +150,46 @@ export async function mountFlow(root, id) {
     });
     canvas.select([nid]);
     announce(`Added ${type} node ${nid}`);
+  }
+
+  /** A wire dropped on empty canvas: pick a node type to create there, wired from that port. */
+  function quickAdd(from, port, at, client) {
+    const menu = el('div', { class: 'fl-quick', role: 'dialog', 'aria-label': `Add a node after ${from}.${port}` });
+    const filter = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', type: 'search', placeholder: `Add after ${port}…`, 'aria-label': 'Node type' }));
+    const list = el('div', { class: 'fl-quick-list', role: 'listbox' });
+    const close = () => { menu.remove(); document.removeEventListener('pointerdown', outside, true); };
+    const outside = (e) => { if (!menu.contains(/** @type {Node} */ (e.target))) close(); };
+    const choose = (type) => {
+      close();
+      addNode(type, at.x, at.y - 16);
+      const nid = [...canvas.selection][0];
+      if (!nid) return;
+      // One undo step for add + connect would be nicer; two steps keep each reversible.
+      edit((d) => {
+        if (from === START) d[port] = nid;
+        else d.nodes[from].next = { ...(d.nodes[from].next || {}), [port]: nid };
+      });
+      canvas.select([nid]);
+    };
+    const draw = () => {
+      const q = filter.value.trim().toLowerCase();
+      list.replaceChildren(...typeList.filter((t) => !q || t.type.includes(q) || String(t.title || '').toLowerCase().includes(q)).slice(0, 12)
+        .map((t) => el('button', { class: 'fl-quick-item', type: 'button', role: 'option', onclick: () => choose(t.type) },
+          el('span', { class: 'fl-type', text: t.type }), ' ', el('span', { class: 'fl-muted', text: t.title || '' }))));
+    };
+    filter.addEventListener('input', draw);
+    filter.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') { e.stopPropagation(); close(); }
+      if (e.key === 'Enter') { const first = list.querySelector('button'); if (first) /** @type {HTMLElement} */ (first).click(); }
+    });
+    draw();
+    menu.append(filter, list);
+    const host = stage.getBoundingClientRect();
+    menu.style.left = `${Math.min(client.x - host.left, host.width - 250)}px`;
+    menu.style.top = `${Math.min(client.y - host.top, host.height - 260)}px`;
+    stage.append(menu);
+    filter.focus();
+    setTimeout(() => document.addEventListener('pointerdown', outside, true));
   }
 
   function remove(ids) {
