@@ -23,6 +23,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     let b = Browser::start("setup_and_login").await;
     b.goto(&format!("{}/_/", app.base)).await;
     b.wait_for_text("h1", "Welcome to Sluice").await;
+    b.screenshot_as("setup_page").await;
     // A too-short password is refused by the server with the field named.
     b.fill("input[name=email]", "owner@example.com").await;
     b.fill("input[name=password]", "short").await;
@@ -51,6 +52,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     b.click("form.auth-form button[type=submit]").await;
     b.wait_for_text(".error-box", "email or password is wrong")
         .await;
+    b.screenshot_as("login_page").await;
     b.fill("input[name=password]", "a long enough password")
         .await;
     b.click("form.auth-form button[type=submit]").await;
@@ -134,7 +136,38 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         ]
     );
     b.wait_for(".field-row[data-field=full_name]").await;
+
+    // Rename one field and retype another: the data stays, the plan says how.
+    app.send(
+        app.admin(reqwest::Method::POST, "/tables/customers/rows")
+            .json(&json!({"email": "ada@example.com", "full_name": "Ada"})),
+    )
+    .await;
+    b.fill(
+        ".field-row[data-field=full_name] [data-role=name]",
+        "display_name",
+    )
+    .await;
+    choose(&b, ".field-row[data-field=email] [data-role=type]", "text").await;
+    b.click("#review-changes").await;
+    let plan = b.wait_for_text("#plan-preview", "RENAME COLUMN").await;
+    assert!(
+        plan.text().await.contains("TYPE text"),
+        "{}",
+        plan.text().await
+    );
+    b.click("#apply-changes").await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for(".field-row[data-field=display_name]").await;
+    let (_, rows) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/customers/rows"))
+        .await;
+    assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
+    assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
     b.screenshot().await;
+    b.click(".crumbs a").await;
+    b.wait_for(".card[data-table=customers]").await;
+    b.screenshot_as("tables_list").await;
     b.quit().await;
 }
 
@@ -349,6 +382,40 @@ async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced()
         .send(app.admin(reqwest::Method::GET, "/tables/books"))
         .await;
     assert_eq!(def["fields"].as_array().map(Vec::len), Some(1), "{def}");
+    b.screenshot().await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
+    let app = spawn_app().await;
+    let b = Browser::start("api_tokens").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/settings", app.base)).await;
+    b.click("#add-token").await;
+    b.fill("dialog[open] input[name=token_name]", "CI deploy")
+        .await;
+    submit_dialog(&b).await;
+    let token = b.wait_for("dialog[open] .token-value").await.text().await;
+    assert!(token.starts_with("sluice_at_"), "{token}");
+    let tables = |t: &str| {
+        app.client
+            .get(format!("{}/_/api/v1/tables", app.base))
+            .bearer_auth(t.to_string())
+    };
+    assert_eq!(app.send(tables(&token)).await.0, 200);
+    b.screenshot_as("api_tokens_created").await;
+    b.press(ESCAPE).await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for_text("#token-list", "CI deploy").await;
+    assert!(
+        !b.page_source().await.contains(&token),
+        "shown only once, in the dialog"
+    );
+    b.click("#token-list li button").await;
+    b.click("dialog[open] .btn-danger").await;
+    b.wait_for_text("#token-list", "No tokens").await;
+    assert_eq!(app.send(tables(&token)).await.0, 401);
     b.screenshot().await;
     b.quit().await;
 }
