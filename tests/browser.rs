@@ -60,9 +60,15 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     // The session survives a reload: the cookie is in Postgres, not in the page.
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.wait_for(".nav-link.active[href='#/settings']").await;
+    finish(b).await;
+}
+
+/// Ends a test: no script errors (uncaught exceptions, CSP violations), a screenshot of the
+/// final state, the browser closed.
+async fn finish(b: Browser) {
     let errors = b.script_errors().await;
-    assert!(errors.is_empty(), "script errors: {errors:?}");
     b.screenshot().await;
+    assert!(errors.is_empty(), "script errors: {errors:?}");
     b.quit().await;
 }
 
@@ -165,11 +171,10 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         .await;
     assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
     assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
-    b.screenshot().await;
+    b.screenshot_as("table_designer_applied").await;
     b.click(".crumbs a").await;
     b.wait_for(".card[data-table=customers]").await;
-    b.screenshot_as("tables_list").await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -244,8 +249,7 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     b.press(ENTER).await;
     b.wait_for_text(".grid-footer", "of 1 row").await;
     b.wait_for_text("#rows tbody", "buy oat milk").await;
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -281,8 +285,7 @@ async fn a_csv_import_reports_the_rows_it_rejected() {
     b.wait_for_text("#rows tbody", "Cy").await;
     let body = b.find("#rows tbody").await.text().await;
     assert!(body.contains("Ada") && !body.contains("Bob"), "{body}");
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
     let _ = std::fs::remove_file(&csv);
 }
 
@@ -337,8 +340,7 @@ async fn a_secret_value_never_reaches_the_page() {
             .await
             .expect("stored");
     assert_eq!(stored, secret);
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -383,8 +385,7 @@ async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced()
         .send(app.admin(reqwest::Method::GET, "/tables/books"))
         .await;
     assert_eq!(def["fields"].as_array().map(Vec::len), Some(1), "{def}");
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -417,6 +418,5 @@ async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
     b.click("dialog[open] .btn-danger").await;
     b.wait_for_text("#token-list", "No tokens").await;
     assert_eq!(app.send(tables(&token)).await.0, 401);
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
