@@ -172,6 +172,13 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
     assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
     assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
     b.screenshot_as("table_designer_applied").await;
+    // Each applied change is in the table's history with its SQL.
+    b.click("#tab-history").await;
+    b.wait_for_text("#history", "rename field customers.full_name")
+        .await;
+    b.wait_for_text("#history", "add field customers.email")
+        .await;
+    b.screenshot_as("table_history").await;
     b.click(".crumbs a").await;
     b.wait_for(".card[data-table=customers]").await;
     finish(b).await;
