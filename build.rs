@@ -1,6 +1,7 @@
 //! Release builds embed the editor (`ui/`) in the binary: this script lists its files into a
 //! table of `include_bytes!` that `server/http/ui.rs` includes. Debug builds read `ui/` from
-//! disk instead (so editing JavaScript needs no rebuild) and get an empty table.
+//! disk instead (so editing JavaScript needs no rebuild) and get an empty table, unless built
+//! with `SLUICE_EMBED_UI=1`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,10 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(sluice_embed_ui)");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("ui_files.rs");
-    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    // `SLUICE_EMBED_UI=1` embeds in any profile, to test the release path without a release build.
+    println!("cargo::rerun-if-env-changed=SLUICE_EMBED_UI");
+    let release = std::env::var("PROFILE").as_deref() == Ok("release")
+        || std::env::var("SLUICE_EMBED_UI").as_deref() == Ok("1");
     let mut table = String::from("pub static FILES: &[(&str, &[u8])] = &[\n");
     if release {
         println!("cargo::rustc-cfg=sluice_embed_ui");

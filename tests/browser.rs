@@ -23,6 +23,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     let b = Browser::start("setup_and_login").await;
     b.goto(&format!("{}/_/", app.base)).await;
     b.wait_for_text("h1", "Welcome to Sluice").await;
+    b.screenshot_as("setup_page").await;
     // A too-short password is refused by the server with the field named.
     b.fill("input[name=email]", "owner@example.com").await;
     b.fill("input[name=password]", "short").await;
@@ -51,6 +52,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     b.click("form.auth-form button[type=submit]").await;
     b.wait_for_text(".error-box", "email or password is wrong")
         .await;
+    b.screenshot_as("login_page").await;
     b.fill("input[name=password]", "a long enough password")
         .await;
     b.click("form.auth-form button[type=submit]").await;
@@ -58,9 +60,15 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     // The session survives a reload: the cookie is in Postgres, not in the page.
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.wait_for(".nav-link.active[href='#/settings']").await;
+    finish(b).await;
+}
+
+/// Ends a test: no script errors (uncaught exceptions, CSP violations), a screenshot of the
+/// final state, the browser closed.
+async fn finish(b: Browser) {
     let errors = b.script_errors().await;
-    assert!(errors.is_empty(), "script errors: {errors:?}");
     b.screenshot().await;
+    assert!(errors.is_empty(), "script errors: {errors:?}");
     b.quit().await;
 }
 
@@ -134,8 +142,46 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         ]
     );
     b.wait_for(".field-row[data-field=full_name]").await;
-    b.screenshot().await;
-    b.quit().await;
+
+    // Rename one field and retype another: the data stays, the plan says how.
+    app.send(
+        app.admin(reqwest::Method::POST, "/tables/customers/rows")
+            .json(&json!({"email": "ada@example.com", "full_name": "Ada"})),
+    )
+    .await;
+    b.fill(
+        ".field-row[data-field=full_name] [data-role=name]",
+        "display_name",
+    )
+    .await;
+    choose(&b, ".field-row[data-field=email] [data-role=type]", "text").await;
+    b.click("#review-changes").await;
+    let plan = b.wait_for_text("#plan-preview", "RENAME COLUMN").await;
+    // email → text keeps the column and drops the email check.
+    assert!(
+        plan.text().await.contains("DROP CONSTRAINT"),
+        "{}",
+        plan.text().await
+    );
+    b.click("#apply-changes").await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for(".field-row[data-field=display_name]").await;
+    let (_, rows) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/customers/rows"))
+        .await;
+    assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
+    assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
+    b.screenshot_as("table_designer_applied").await;
+    // Each applied change is in the table's history with its SQL.
+    b.click("#tab-history").await;
+    b.wait_for_text("#history", "rename field customers.full_name")
+        .await;
+    b.wait_for_text("#history", "add field customers.email")
+        .await;
+    b.screenshot_as("table_history").await;
+    b.click(".crumbs a").await;
+    b.wait_for(".card[data-table=customers]").await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -210,8 +256,7 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     b.press(ENTER).await;
     b.wait_for_text(".grid-footer", "of 1 row").await;
     b.wait_for_text("#rows tbody", "buy oat milk").await;
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -247,8 +292,7 @@ async fn a_csv_import_reports_the_rows_it_rejected() {
     b.wait_for_text("#rows tbody", "Cy").await;
     let body = b.find("#rows tbody").await.text().await;
     assert!(body.contains("Ada") && !body.contains("Bob"), "{body}");
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
     let _ = std::fs::remove_file(&csv);
 }
 
@@ -303,8 +347,7 @@ async fn a_secret_value_never_reaches_the_page() {
             .await
             .expect("stored");
     assert_eq!(stored, secret);
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
 }
 
 #[tokio::test]
@@ -349,6 +392,38 @@ async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced()
         .send(app.admin(reqwest::Method::GET, "/tables/books"))
         .await;
     assert_eq!(def["fields"].as_array().map(Vec::len), Some(1), "{def}");
-    b.screenshot().await;
-    b.quit().await;
+    finish(b).await;
+}
+
+#[tokio::test]
+async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
+    let app = spawn_app().await;
+    let b = Browser::start("api_tokens").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/settings", app.base)).await;
+    b.click("#add-token").await;
+    b.fill("dialog[open] input[name=token_name]", "CI deploy")
+        .await;
+    submit_dialog(&b).await;
+    let token = b.wait_for("dialog[open] .token-value").await.text().await;
+    assert!(token.starts_with("sluice_at_"), "{token}");
+    let tables = |t: &str| {
+        app.client
+            .get(format!("{}/_/api/v1/tables", app.base))
+            .bearer_auth(t.to_string())
+    };
+    assert_eq!(app.send(tables(&token)).await.0, 200);
+    b.screenshot_as("api_tokens_created").await;
+    b.press(ESCAPE).await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for_text("#token-list", "CI deploy").await;
+    assert!(
+        !b.page_source().await.contains(&token),
+        "shown only once, in the dialog"
+    );
+    b.click("#token-list li button").await;
+    b.click("dialog[open] .btn-danger").await;
+    b.wait_for_text("#token-list", "No tokens").await;
+    assert_eq!(app.send(tables(&token)).await.0, 401);
+    finish(b).await;
 }

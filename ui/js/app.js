@@ -143,7 +143,9 @@ function context(/** @type {string[]} */ params) {
   };
 }
 
-async function route() {
+/** Shows the screen of the current hash. `moveFocus`: after a navigation, focus goes to the
+ * new content so a screen reader announces it. */
+async function route(moveFocus = false) {
   if (!main) return;
   const hash = location.hash.replace(/^#\/?/, '');
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
@@ -185,6 +187,7 @@ async function route() {
     const m = await mod;
     const done = await m.mount(el, context(parts.slice(1)));
     cleanup = typeof done === 'function' ? done : null;
+    if (moveFocus === true && main && !document.querySelector('dialog[open]')) main.focus({ preventScroll: true });
   } catch (e) {
     // A 401 already brought up the sign-in form.
     if (e instanceof ApiError && e.status === 401) return;
@@ -194,16 +197,20 @@ async function route() {
     replace(el, h('div', { class: 'load-error', role: 'alert' },
       h('h1', { text: what }),
       h('p', { text: e instanceof ApiError ? e.message : String(e && /** @type {any} */ (e).message || e) }),
-      h('button', { type: 'button', class: 'btn', onclick: () => route() }, 'Try again')));
+      h('button', { type: 'button', class: 'btn', onclick: () => route(true) }, 'Try again')));
   }
 }
 
 async function boot() {
   setUnauthorizedHandler(showLogin);
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route(true));
   const page = document.body.dataset.page;
   if (page === 'setup') {
     showSetup();
+    return;
+  }
+  if (page === 'login') {
+    showLogin();
     return;
   }
   try {

@@ -16,6 +16,7 @@ export async function mount(el, ctx) {
   const tabs = [
     ['data', 'Data', `#/tables/${encodeURIComponent(name)}`],
     ['schema', 'Schema', `#/tables/${encodeURIComponent(name)}/schema`],
+    ['history', 'History', `#/tables/${encodeURIComponent(name)}/history`],
   ];
   replace(el,
     h('div', { class: 'crumbs' }, h('a', { href: '#/tables', text: 'Tables' }), ' / '),
@@ -29,8 +30,29 @@ export async function mount(el, ctx) {
     h('div', { class: 'tabs', role: 'tablist' }, tabs.map(([key, label, href]) =>
       h('a', { class: 'tab', role: 'tab', href, 'aria-selected': String(key === tab), id: `tab-${key}` }, label))),
     body);
+  if (tab === 'history') return history(body, def);
   const mod = tab === 'schema' ? await import('./designer.js') : await import('./grid.js');
   return mod.mount(body, { ...ctx, table: def, etag: res.etag });
+}
+
+/** Every applied schema change, newest first, with its SQL. */
+async function history(/** @type {HTMLElement} */ body, /** @type {any} */ def) {
+  const res = await api('GET', `/tables/${encodeURIComponent(def.name)}/history`);
+  const entries = res.body.history || [];
+  replace(body, h('section', { class: 'panel', 'aria-label': 'Schema history' },
+    entries.length
+      ? h('ol', { class: 'list history', id: 'history' }, entries.map((/** @type {any} */ e) => {
+          const steps = e.plan?.steps || [];
+          return h('li', null,
+            h('div', { class: 'grow' },
+              h('div', null, h('strong', { text: steps.map((/** @type {any} */ s) => s.summary).join('; ') || 'No database change' })),
+              h('div', { class: 'hint', text: `${new Date(e.applied_at).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}${e.user ? ` · ${e.user}` : ''}` }),
+              steps.length
+                ? h('details', null, h('summary', { text: `SQL (${steps.length} statement${steps.length === 1 ? '' : 's'})` }),
+                    h('pre', { class: 'sql', text: steps.map((/** @type {any} */ s) => `${s.sql};`).join('\n') }))
+                : null));
+        }))
+      : h('div', { class: 'empty' }, h('p', { text: 'No changes recorded yet.' }))));
 }
 
 async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
