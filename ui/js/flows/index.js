@@ -30,6 +30,8 @@ export async function mount(el, ctx = {}) {
   const raw = Array.isArray(p) ? p[0] : p?.id ?? ctx.id;
   const id = raw === undefined ? NaN : Number(raw);
   el.classList.add('fl-host');
+  // The flow screen uses the whole area (the shell's `full` screens); the list keeps the padding.
+  el.classList.toggle('full', Number.isInteger(id));
   cleanup = Number.isInteger(id) ? await mountFlow(el, id) : await mountList(el);
   return cleanup;
 }
