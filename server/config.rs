@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
+    /// Mark the editor's session cookie `Secure` (sent over HTTPS only). Turn it on whenever
+    /// the editor is reached over TLS, including through a TLS-terminating proxy.
+    #[arg(long, env = "SLUICE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 /// Non-public targets that outbound requests may reach anyway (`SLUICE_HTTP_ALLOW`).
@@ -131,6 +135,8 @@ pub struct Config {
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
+    /// The editor's session cookie is `Secure`.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +171,7 @@ impl Config {
             script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
+            secure_cookies: a.secure_cookies,
         })
     }
 
@@ -179,6 +186,7 @@ impl Config {
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
+            secure_cookies: false,
         }
     }
 }

@@ -102,6 +102,7 @@ impl App {
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
+            secure_cookies: config.secure_cookies,
         };
         http::env::reload(&state)
             .await

@@ -2,7 +2,9 @@
 //! editor accounts and sessions, token signing keys. Store functions that are part of a larger change take a
 //! transaction so the caller owns the commit. Knows sqlx, not axum.
 
+pub mod editor;
 pub mod env;
+pub mod flow_versions;
 pub mod flows;
 pub mod token_keys;
 pub mod users;

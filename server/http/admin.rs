@@ -25,7 +25,10 @@ pub fn router() -> Router<AppState> {
             "/flows/{id}",
             get(get_flow).put(update_flow).delete(delete_flow),
         )
-        .route("/flows/{id}/publish", post(publish_flow))
+        .route(
+            "/flows/{id}/publish",
+            post(publish_flow).delete(super::flow_versions::unpublish),
+        )
         .route("/flows/{id}/export", get(export_flow))
         .route("/flows/{id}/run", post(run_flow))
         .route("/node-types", get(node_types))
@@ -33,34 +36,27 @@ pub fn router() -> Router<AppState> {
         .merge(super::rows::router())
         .merge(super::csv::router())
         .merge(super::env::router())
+        .merge(super::session::router())
+        .merge(super::api_tokens::router())
+        .merge(super::flow_versions::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
-/// A signed-in editor, from `Authorization: Bearer <token>`.
+/// A signed-in editor, from `Authorization: Bearer <token>` (a login token or an admin API
+/// token) or from the editor's session cookie, whose state-changing requests must carry the
+/// session's `X-CSRF-Token` (see `session::authenticate`).
 pub struct Editor {
     pub user_id: i64,
-    token: String,
+    /// The bearer token, when the request carried one.
+    token: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Editor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(ApiError::unauthorized)?;
-        let user_id = crate::auth::authenticate(&state.db, token)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Editor {
-            user_id,
-            token: token.to_string(),
-        })
+        let (user_id, token) = super::session::authenticate(parts, state).await?;
+        Ok(Editor { user_id, token })
     }
 }
 
@@ -86,7 +82,9 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, editor: Editor) -> Result<StatusCode, ApiError> {
-    crate::auth::logout(&state.db, &editor.token).await?;
+    if let Some(token) = &editor.token {
+        crate::auth::logout(&state.db, token).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,7 +94,7 @@ async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Val
 
 /// Compiles a document against the current tables and published functions; 422 with every
 /// problem if it does not.
-async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiError> {
+pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiError> {
     let catalog = crate::flow::nodes::Catalog {
         tables: tables::all(&state.db).await?,
         functions: state.runtime.functions.load().keys().cloned().collect(),
@@ -104,7 +102,7 @@ async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiEr
     crate::flow::compile(doc, Some(&catalog)).map_err(invalid_flow)
 }
 
-fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
+pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", record.rev)).ok();
     let mut resp = (status, Json(record)).into_response();
     if let Some(etag) = etag {
@@ -135,7 +133,7 @@ async fn get_flow(
 }
 
 /// The rev a save or publish expects, from `If-Match` (quoted or bare).
-fn if_match(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::IF_MATCH)?.to_str().ok()?.trim();
     Some(v.trim_start_matches("W/").trim_matches('"').to_string())
 }
@@ -175,19 +173,32 @@ async fn publish_flow(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    publish_draft(&state, id, if_match(&headers), editor.user_id)
+        .await
+        .map(Json)
+}
+
+/// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
+/// version and reloads the route table. Returns what `POST /flows/{id}/publish` answers.
+pub(crate) async fn publish_draft(
+    state: &AppState,
+    id: i64,
+    expected: Option<String>,
+    user_id: i64,
+) -> Result<Value, ApiError> {
     let record = flows::get(&state.db, id).await?;
-    let plan = check(&state, &record.document).await?;
+    let plan = check(state, &record.document).await?;
     // A function (no endpoint) is published under its name, for `call` nodes.
     let route_key = plan
         .endpoint
         .as_ref()
         .map(|e| e.route_key())
         .unwrap_or_else(|| format!("function {}", plan.name));
-    let expected = if_match(&headers).unwrap_or(record.rev);
+    let expected = expected.unwrap_or(record.rev);
     let mut tx = state.db.begin().await?;
-    let version = flows::publish(&mut tx, id, &expected, &route_key, editor.user_id).await?;
+    let version = flows::publish(&mut tx, id, &expected, &route_key, user_id).await?;
     tx.commit().await?;
-    super::routes::reload(&state).await?;
+    super::routes::reload(state).await?;
     tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %route_key, "published");
     let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
     if let Some(ep) = &plan.endpoint {
@@ -197,7 +208,7 @@ async fn publish_flow(
     } else {
         out["function"] = json!(plan.name);
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 async fn export_flow(

@@ -2,16 +2,20 @@
 //! dispatcher and health probes. Nothing else depends on this module.
 
 pub mod admin;
+pub mod api_tokens;
 pub mod csv;
 pub mod env;
 pub mod error;
 pub mod extract;
+pub mod flow_versions;
 pub mod generated;
 pub mod health;
 pub mod openapi;
 pub mod routes;
 pub mod rows;
+pub mod session;
 pub mod tables;
+pub mod ui;
 
 use crate::engine::Runtime;
 use arc_swap::ArcSwap;
@@ -37,12 +41,19 @@ pub struct AppState {
     pub reload_lock: Arc<tokio::sync::Mutex<()>>,
     /// Largest body of a generated-API request.
     pub max_body: usize,
+    /// The editor's session cookie is `Secure` (HTTPS only).
+    pub secure_cookies: bool,
 }
 
 /// The whole application, top to bottom.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The editor's pages and admin API share the cookie session.
+    let editor = Router::new()
         .nest("/_/api/v1", admin::router())
+        .merge(ui::router())
+        .layer(session::layer(&state));
+    Router::new()
+        .merge(editor)
         .route("/api/openapi.json", get(openapi::serve_json))
         .route("/api/docs", get(openapi::serve_page))
         .route("/api", any(generated::dispatch))

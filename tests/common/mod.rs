@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::{Value, json};
 use sluice::config::{Config, Secret};
 use sluice::pg::EmbeddedPg;

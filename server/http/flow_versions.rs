@@ -1,0 +1,177 @@
+//! Admin routes around a flow's life after saving: checking a document without saving it,
+//! the history of published versions, rollback, unpublish, and the flow templates built into
+//! the binary. Store work is in `catalog::flow_versions`; compiling is `admin::check`'s.
+
+use super::AppState;
+use super::admin::{Editor, check, flow_response, if_match, publish_draft};
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath};
+use crate::catalog::{flow_versions, flows};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/flows/validate", post(validate))
+        .route("/flows/{id}/versions", get(list_versions))
+        .route("/flows/{id}/versions/{version}", get(get_version))
+        .route("/flows/{id}/rollback", post(rollback))
+        .route("/templates", get(templates))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateRequest {
+    document: Value,
+}
+
+/// Compiles a document against the current tables and published functions and reports the
+/// outcome; never writes. A document that does not compile is still a 200: the diagnostics are
+/// the answer, not an error of the request.
+async fn validate(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(match check(&state, &req.document).await {
+        Ok(plan) => json!({"ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": []}),
+        Err(e) if e.code == "flow.invalid" => {
+            json!({"ok": false, "diagnostics": e.details})
+        }
+        Err(e) => return Err(e),
+    }))
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let versions = flow_versions::list(&state.db, id).await?;
+    Ok(Json(json!({ "versions": versions })))
+}
+
+async fn get_version(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath((id, version)): ApiPath<(i64, i32)>,
+) -> Result<Json<flow_versions::VersionRecord>, ApiError> {
+    Ok(Json(
+        flow_versions::get(&state.db, id, version)
+            .await
+            .map_err(|e| match e {
+                crate::catalog::CatalogError::NotFound => ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "flow.version_not_found",
+                    format!("flow {id} has no published version {version}"),
+                ),
+                other => other.into(),
+            })?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    version: i32,
+    #[serde(default)]
+    publish: bool,
+}
+
+/// Makes a published version's document the draft again (If-Match protected, like a save),
+/// and publishes it when asked. The document is recompiled against today's tables first.
+async fn rollback(
+    State(state): State<AppState>,
+    editor: Editor,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RollbackRequest>,
+) -> Result<Response, ApiError> {
+    let expected = if_match(&headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "flow.rev_required",
+            "send the draft's rev in an If-Match header, so unsaved work is not overwritten",
+        )
+    })?;
+    flows::get(&state.db, id).await?;
+    let old = flow_versions::get(&state.db, id, req.version)
+        .await
+        .map_err(|e| match e {
+            crate::catalog::CatalogError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "flow.version_not_found",
+                format!("flow {id} has no published version {}", req.version),
+            ),
+            other => other.into(),
+        })?;
+    let plan = check(&state, &old.document).await?;
+    let record = flows::update(
+        &state.db,
+        id,
+        &expected,
+        &plan.name,
+        &old.document,
+        &plan.rev,
+    )
+    .await?;
+    tracing::info!(flow.id = id, version = req.version, "rolled back draft");
+    if !req.publish {
+        return Ok(flow_response(StatusCode::OK, record));
+    }
+    publish_draft(&state, id, Some(record.rev.clone()), editor.user_id).await?;
+    let record = flows::get(&state.db, id).await?;
+    Ok(flow_response(StatusCode::OK, record))
+}
+
+/// Takes a flow off the air: its route (or function) disappears at once; the draft and the
+/// version history stay. 204 whether or not it was published.
+pub async fn unpublish(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let was = flow_versions::unpublish(&state.db, id).await?;
+    super::routes::reload(&state).await?;
+    tracing::info!(flow.id = id, version = was, "unpublished");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A flow template file compiled into the binary: its path under `flows/examples/` and text.
+/// Adding a template is one line in `TEMPLATES`.
+macro_rules! template {
+    ($path:literal) => {
+        ($path, include_str!(concat!("../../flows/examples/", $path)))
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    template!("todo/list_todos.flow.json"),
+    template!("todo/get_todo.flow.json"),
+    template!("todo/create_todo.flow.json"),
+];
+
+/// The built-in flow templates, grouped by their folder, for "create from template".
+async fn templates(_: Editor) -> Result<Json<Value>, ApiError> {
+    let mut out = Vec::with_capacity(TEMPLATES.len());
+    for (path, text) in TEMPLATES {
+        let document: Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::internal("internal.template", format!("{path}: {e}")))?;
+        let group = path.split_once('/').map(|(g, _)| g).unwrap_or("");
+        out.push(json!({
+            "id": path.trim_end_matches(".flow.json"),
+            "group": group,
+            "name": document.get("name"),
+            "description": document.get("description"),
+            "method": document.pointer("/endpoint/method"),
+            "path": document.pointer("/endpoint/path"),
+            "document": document,
+        }));
+    }
+    Ok(Json(json!({ "templates": out })))
+}

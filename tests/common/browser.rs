@@ -1,0 +1,659 @@
+//! A small WebDriver client for browser tests: starts `chromedriver` on a free port with a
+//! headless Chromium and a fresh profile, and drives it over the W3C WebDriver protocol with
+//! reqwest. No crate of its own: the protocol is a handful of JSON requests.
+//!
+//! The browser and the driver are found at `SLUICE_CHROMEDRIVER` / `SLUICE_CHROMIUM`, else on
+//! the usual Debian paths (`chromium-driver` and `chromium` packages). When either is missing
+//! the test panics with a message that says what to install: browser tests never skip.
+//!
+//! Screenshots go to `<target dir>/screenshots/<test>.png`. The target dir is the parent of
+//! `CARGO_TARGET_TMPDIR` (which Cargo sets to `<target dir>/tmp` for integration tests), so it
+//! follows `CARGO_TARGET_DIR` when that is set.
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `wait_*` helpers poll before failing the test. An upper bound, never a timing
+/// that the test asserts.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// The WebDriver key for Escape (W3C "Normalized key value" table).
+pub const ESCAPE: &str = "\u{E00C}";
+/// The WebDriver key for Enter.
+pub const ENTER: &str = "\u{E007}";
+/// Control+A (select all) then releasing the modifiers: typed before text, replaces the
+/// focused field's content without `clear`, which would blur the field.
+pub const SELECT_ALL: &str = "\u{E009}a\u{E000}";
+/// The WebDriver key for Tab.
+pub const TAB: &str = "\u{E004}";
+
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,800",
+];
+
+fn find_program(env_var: &str, candidates: &[&str], package: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env_var) {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "{env_var} points at {}, which does not exist",
+            p.display()
+        );
+        return p;
+    }
+    for c in candidates {
+        let p = Path::new(c);
+        if p.is_file() {
+            return p.to_path_buf();
+        }
+        if !c.contains('/')
+            && let Some(path) = std::env::var_os("PATH")
+        {
+            for dir in std::env::split_paths(&path) {
+                let full = dir.join(c);
+                if full.is_file() {
+                    return full;
+                }
+            }
+        }
+    }
+    panic!(
+        "browser tests need {} (tried {:?}); install the Debian package `{package}` \
+         (`apt-get install chromium chromium-driver`) or set {env_var}",
+        candidates[0], candidates
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+/// Starts the real server on port 0 against a fresh database with no editor account at all,
+/// as a first run looks. `token` is empty: nobody is signed in.
+pub async fn spawn_first_run_app() -> super::TestApp {
+    let (url, db_name) = super::fresh_database().await;
+    let config = sluice::config::Config::for_database(&url);
+    let app = sluice::startup::App::build(config)
+        .await
+        .expect("the app builds");
+    let port = app.port();
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    super::TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        token: String::new(),
+        db,
+        db_name,
+    }
+}
+
+/// Where screenshots are written: `<target dir>/screenshots`.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target dir")
+        .join("screenshots")
+}
+
+/// One headless Chromium driven through its own chromedriver.
+pub struct Browser {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:PORT/session/ID`
+    session: String,
+    port: u16,
+    session_id: String,
+    driver: Child,
+    profile: PathBuf,
+    name: String,
+}
+
+/// An element found on the page (a WebDriver element reference).
+#[derive(Clone)]
+pub struct Element {
+    http: reqwest::Client,
+    url: String,
+    pub css: String,
+}
+
+async fn call(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Value) -> Value {
+    let mut req = http.request(method.clone(), url);
+    if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+        req = req.json(&body);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        panic!("WebDriver {method} {url} failed with {status}: {v}");
+    }
+    v.get("value").cloned().unwrap_or(Value::Null)
+}
+
+/// Like `call`, but a WebDriver error comes back as `Err(error name)` instead of a panic.
+async fn try_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Value,
+) -> Result<Value, String> {
+    let mut req = http.request(method.clone(), url);
+    if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+        req = req.json(&body);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("WebDriver {method} {url}: {e}"))?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    let value = v.get("value").cloned().unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(value["error"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_string())
+    }
+}
+
+fn element_id(v: &Value) -> Option<String> {
+    // The reference is the only member of the object, under the W3C element key.
+    v.as_object()?.values().next()?.as_str().map(str::to_string)
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium (1280×800) with a fresh profile. `name`
+    /// names the screenshot file; use the test's name.
+    pub async fn start(name: &str) -> Browser {
+        let driver_bin = find_program(
+            "SLUICE_CHROMEDRIVER",
+            &["/usr/bin/chromedriver", "chromedriver"],
+            "chromium-driver",
+        );
+        let chromium = find_program(
+            "SLUICE_CHROMIUM",
+            &[
+                "/usr/bin/chromium",
+                "chromium",
+                "chromium-browser",
+                "google-chrome",
+            ],
+            "chromium",
+        );
+        let port = free_port();
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chromedriver-{name}.log"));
+        let mut driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_bin.display()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = driver.try_wait() {
+                panic!(
+                    "chromedriver exited at start ({status}); see {}",
+                    log.display()
+                );
+            }
+            let ready = match http.get(format!("{base}/status")).send().await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .map(|v| v["value"]["ready"] == true)
+                    .unwrap_or(false),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = driver.kill();
+                panic!("chromedriver did not become ready; see {}", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("chromium-profile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "timeouts": {"script": 30000, "pageLoad": 30000, "implicit": 0},
+        }}});
+        let resp = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new WebDriver session");
+        let v: Value = resp.json().await.expect("session JSON");
+        let Some(session_id) = v["value"]["sessionId"].as_str().map(str::to_string) else {
+            let _ = driver.kill();
+            panic!(
+                "Chromium did not start ({}): {v}; see {}",
+                chromium.display(),
+                log.display()
+            );
+        };
+        Browser {
+            session: format!("{base}/session/{session_id}"),
+            http,
+            port,
+            session_id,
+            driver,
+            profile,
+            name: name.to_string(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        call(
+            &self.http,
+            reqwest::Method::GET,
+            &format!("{}{path}", self.session),
+            Value::Null,
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}{path}", self.session),
+            body,
+        )
+        .await
+    }
+
+    /// Opens a URL and waits for the document to load.
+    pub async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// Reloads the page (a `goto` to the URL already shown only moves to its fragment).
+    pub async fn refresh(&self) {
+        self.post("/refresh", json!({})).await;
+    }
+
+    pub async fn current_url(&self) -> String {
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The first element matching `css`, if there is one now.
+    pub async fn try_find(&self, css: &str) -> Option<Element> {
+        let v = try_call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/element", self.session),
+            json!({"using": "css selector", "value": css}),
+        )
+        .await
+        .ok()?;
+        Some(Element {
+            http: self.http.clone(),
+            url: format!("{}/element/{}", self.session, element_id(&v)?),
+            css: css.to_string(),
+        })
+    }
+
+    /// The first element matching `css`; fails the test if there is none now.
+    pub async fn find(&self, css: &str) -> Element {
+        match self.try_find(css).await {
+            Some(e) => e,
+            None => self.fail(&format!("no element matches `{css}`")).await,
+        }
+    }
+
+    /// Every element matching `css` now.
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        let v = self
+            .post("/elements", json!({"using": "css selector", "value": css}))
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(element_id)
+                    .map(|id| Element {
+                        http: self.http.clone(),
+                        url: format!("{}/element/{id}", self.session),
+                        css: css.to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Polls until an element matching `css` is present and visible.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.try_find(css).await
+                && e.is_displayed().await
+            {
+                return e;
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("`{css}` did not appear within {WAIT:?}"))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until no visible element matches `css`.
+    pub async fn wait_gone(&self, css: &str) {
+        let started = Instant::now();
+        loop {
+            let visible = match self.try_find(css).await {
+                Some(e) => e.is_displayed().await,
+                None => false,
+            };
+            if !visible {
+                return;
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("`{css}` was still shown after {WAIT:?}"))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until the text of the first element matching `css` contains `text`.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> Element {
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            if let Some(e) = self.try_find(css).await {
+                last = e.try_text().await.unwrap_or_default();
+                if last.contains(text) {
+                    return e;
+                }
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!(
+                    "`{css}` did not show {text:?} within {WAIT:?}; it showed {last:?}"
+                ))
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until `script` (a function body that returns a value) returns something truthy,
+    /// and returns that value. `what` names the condition in the failure message.
+    pub async fn wait_until(&self, what: &str, script: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.execute(script, json!([])).await;
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            if started.elapsed() > WAIT {
+                self.fail(&format!("waited {WAIT:?} for {what}")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await;
+    }
+
+    /// Clears the field matching `css` and types `text` into it.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.wait_for(css).await;
+        e.clear().await;
+        e.type_text(text).await;
+    }
+
+    /// Sends keys (text or the key constants above) to the focused element.
+    pub async fn press(&self, keys: &str) {
+        let v = self.get("/element/active").await;
+        let id = element_id(&v).expect("an active element");
+        call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/element/{id}/value", self.session),
+            json!({ "text": keys }),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its result.
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
+    }
+
+    /// Runs an async `script`: its last argument is the callback to call with the result.
+    pub async fn execute_async(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": args}))
+            .await
+    }
+
+    /// Performs W3C WebDriver input actions (pointer drags, key chords) as one sequence.
+    pub async fn perform(&self, actions: Value) {
+        self.post("/actions", json!({ "actions": actions })).await;
+    }
+
+    /// The whole page's HTML as the browser has it now (after scripts ran).
+    pub async fn page_source(&self) -> String {
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Messages the page logged to the console at level SEVERE (uncaught errors, failed
+    /// loads), since the last call.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let v = try_call(
+            &self.http,
+            reqwest::Method::POST,
+            &format!("{}/se/log", self.session),
+            json!({"type": "browser"}),
+        )
+        .await
+        .unwrap_or(Value::Null);
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Errors the page's scripts raised (uncaught exceptions, `console.error`), leaving out
+    /// the browser's own lines about HTTP error statuses, which are expected answers.
+    pub async fn script_errors(&self) -> Vec<String> {
+        self.console_errors()
+            .await
+            .into_iter()
+            .filter(|m| !m.contains("Failed to load resource"))
+            .collect()
+    }
+
+    /// Saves a PNG of the viewport to `<target>/screenshots/<name>.png` and returns its path.
+    pub async fn screenshot(&self) -> PathBuf {
+        self.screenshot_as(&self.name.clone()).await
+    }
+
+    /// Saves a PNG of the viewport to `<target>/screenshots/<file>.png`.
+    pub async fn screenshot_as(&self, file: &str) -> PathBuf {
+        use base64::Engine as _;
+        let v = self.get("/screenshot").await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("screenshot data"))
+            .expect("screenshot is base64");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(format!("{file}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Fails the test with `msg`, after saving a screenshot and the page's console errors.
+    pub async fn fail(&self, msg: &str) -> ! {
+        let shot = self.screenshot_as(&format!("{}-failed", self.name)).await;
+        let errors = self.console_errors().await;
+        panic!(
+            "{msg}\n  url: {}\n  screenshot: {}\n  console errors: {errors:?}",
+            self.current_url().await,
+            shot.display()
+        );
+    }
+
+    /// Ends the browser session and the driver.
+    pub async fn quit(mut self) {
+        let _ = try_call(
+            &self.http,
+            reqwest::Method::DELETE,
+            &self.session,
+            Value::Null,
+        )
+        .await;
+        self.session_id.clear();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // After a panic the async `quit` did not run: end the session with a plain blocking
+        // request so Chromium exits with its driver.
+        if !self.session_id.is_empty()
+            && let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port))
+        {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                self.session_id
+            );
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Element {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        call(&self.http, method, &format!("{}{path}", self.url), body).await
+    }
+
+    pub async fn click(&self) {
+        self.call(reqwest::Method::POST, "/click", json!({})).await;
+    }
+
+    pub async fn clear(&self) {
+        self.call(reqwest::Method::POST, "/clear", json!({})).await;
+    }
+
+    /// Types text (or key constants) into the element.
+    pub async fn type_text(&self, text: &str) {
+        self.call(reqwest::Method::POST, "/value", json!({ "text": text }))
+            .await;
+    }
+
+    /// The rendered text of the element.
+    pub async fn text(&self) -> String {
+        self.call(reqwest::Method::GET, "/text", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn try_text(&self) -> Option<String> {
+        try_call(
+            &self.http,
+            reqwest::Method::GET,
+            &format!("{}/text", self.url),
+            Value::Null,
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+    }
+
+    /// A DOM property (`value`, `checked`, ...).
+    pub async fn property(&self, name: &str) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/property/{name}"),
+            Value::Null,
+        )
+        .await
+    }
+
+    pub async fn attribute(&self, name: &str) -> Option<String> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/attribute/{name}"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
+    }
+
+    pub async fn is_displayed(&self) -> bool {
+        try_call(
+            &self.http,
+            reqwest::Method::GET,
+            &format!("{}/displayed", self.url),
+            Value::Null,
+        )
+        .await
+        .map(|v| v == true)
+        .unwrap_or(false)
+    }
+}

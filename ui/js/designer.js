@@ -1,0 +1,261 @@
+// @ts-check
+/**
+ * The table designer: add, rename, retype and drop fields. Nothing is applied until the plan
+ * (the exact SQL) has been previewed from `POST /tables/{name}/plan`; applying is a `PUT`
+ * with the version edited (`If-Match`). A change that would break published endpoints is
+ * refused by the server and shown with the endpoints it names, with the option to force it.
+ */
+import { api } from './api.js';
+import { h, replace, icon, uid } from './dom.js';
+import { dialog, toast, errorBox } from './ui.js';
+
+export const FIELD_TYPES = ['text', 'integer', 'decimal', 'boolean', 'timestamp', 'date', 'uuid', 'json', 'enum', 'email', 'password', 'reference'];
+
+/**
+ * @typedef {{id?: string, name: string, type: string, required?: boolean, unique?: boolean, indexed?: boolean,
+ *   default?: any, values?: string[], table?: string, on_delete?: string, description?: string,
+ *   precision?: number, scale?: number}} Field
+ */
+
+/**
+ * @param {HTMLElement} el
+ * @param {any} ctx
+ */
+export async function mount(el, ctx) {
+  const original = ctx.table;
+  const tables = (await api('GET', '/tables')).body.tables.map((/** @type {any} */ t) => t.name);
+  /** Working copy: fields with a `_dropped` mark and a `_key` for the DOM. */
+  /** @type {(Field & {_key: string, _dropped?: boolean, _defaultText?: string})[]} */
+  let fields = original.fields.map((/** @type {Field} */ f) => ({ ...f, _key: uid('fld'), _defaultText: f.default === undefined ? '' : (typeof f.default === 'string' ? f.default : JSON.stringify(f.default)) }));
+  const rows = h('div', { class: 'fields', role: 'table', 'aria-label': 'Fields' });
+  const problems = h('div');
+  const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes' }, 'Review changes');
+  const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
+
+  const byId = new Map(original.fields.map((/** @type {Field} */ f) => [f.id, f]));
+
+  function state(/** @type {any} */ f) {
+    if (f._dropped) return 'dropped';
+    if (!f.id) return 'new';
+    const o = byId.get(f.id);
+    const now = JSON.stringify(clean(f));
+    return now === JSON.stringify(o) ? '' : 'changed';
+  }
+
+  function draw() {
+    const head = h('div', { class: 'field-row head', role: 'row' },
+      h('span', { role: 'columnheader', 'aria-label': 'Change' }), h('span', { role: 'columnheader', text: 'Name' }), h('span', { role: 'columnheader', text: 'Type' }),
+      h('span', { role: 'columnheader', text: 'Options' }), h('span', { role: 'columnheader', text: 'Required' }), h('span', { role: 'columnheader', text: 'Unique' }),
+      h('span', { role: 'columnheader', text: 'Default' }), h('span', { role: 'columnheader', 'aria-label': 'Drop' }));
+    const system = [['id', original.id_type || 'bigint'], ['created_at', 'timestamp'], ['updated_at', 'timestamp']].map(([n, t]) =>
+      h('div', { class: 'field-row system', role: 'row' }, h('span', { class: 'dot' }), h('span', { class: 'mono', text: n }), h('span', { text: t }),
+        h('span', { class: 'hint', text: 'set by Sluice' }), h('span'), h('span'), h('span'), h('span')));
+    replace(rows, head, system, fields.map(row), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
+    const dirty = fields.some((f) => state(f) !== '');
+    if (dirty) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+  }
+
+  function row(/** @type {any} */ f) {
+    const st = state(f);
+    const name = h('input', { type: 'text', value: f.name, 'aria-label': 'Field name', class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
+    name.addEventListener('input', () => { f.name = /** @type {HTMLInputElement} */ (name).value.trim(); mark(); });
+    const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
+      FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
+    /** @type {HTMLSelectElement} */ (type).value = f.type;
+    type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw(); });
+    /** @type {HTMLElement} */
+    let options = h('span', { class: 'hint', text: '—' });
+    if (f.type === 'enum') {
+      options = h('input', { type: 'text', value: (f.values || []).join(', '), placeholder: 'draft, sent, paid', 'aria-label': 'Allowed values, comma-separated', disabled: !!f._dropped });
+      options.addEventListener('input', () => { f.values = /** @type {HTMLInputElement} */ (options).value.split(',').map((s) => s.trim()).filter(Boolean); mark(); });
+    } else if (f.type === 'reference') {
+      options = h('select', { 'aria-label': 'Referenced table', disabled: !!f._dropped }, h('option', { value: '', text: 'table…' }), tables.map((/** @type {string} */ t) => h('option', { value: t, text: t })));
+      /** @type {HTMLSelectElement} */ (options).value = f.table || '';
+      options.addEventListener('change', () => { f.table = /** @type {HTMLSelectElement} */ (options).value || undefined; mark(); });
+    }
+    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': 'Required', disabled: !!f._dropped });
+    required.addEventListener('change', () => { f.required = /** @type {HTMLInputElement} */ (required).checked; mark(); });
+    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': 'Unique', disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
+    unique.addEventListener('change', () => { f.unique = /** @type {HTMLInputElement} */ (unique).checked; mark(); });
+    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': 'Default value', style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
+    dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
+    const drop = f._dropped
+      ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
+      : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => {
+          if (!f.id) fields = fields.filter((x) => x !== f); else f._dropped = true;
+          draw();
+        } }, icon('trash'));
+    const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
+      h('span', { class: 'dot', title: st || 'unchanged' }), name, type, options,
+      h('span', null, required), h('span', null, unique), dflt, drop);
+    function mark() {
+      const s = state(f);
+      r.className = `field-row ${s}`;
+      const dirty = fields.some((x) => state(x) !== '');
+      if (dirty) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    }
+    return r;
+  }
+
+  const add = h('button', { type: 'button', class: 'btn', id: 'add-field', onclick: () => {
+    fields.push({ name: '', type: 'text', _key: uid('fld') });
+    draw();
+    const inputs = rows.querySelectorAll('[data-role=name]');
+    /** @type {HTMLInputElement} */ (inputs[inputs.length - 1])?.focus();
+  } }, icon('plus'), 'Add field');
+
+  reset.addEventListener('click', () => window.dispatchEvent(new HashChangeEvent('hashchange')));
+
+  review.addEventListener('click', async () => {
+    replace(problems);
+    const built = build();
+    if ('error' in built) {
+      replace(problems, errorBox({ message: built.error }));
+      return;
+    }
+    const body = { table: built.table, confirm_drop: built.dropped };
+    let plan;
+    try {
+      plan = (await api('POST', `/tables/${encodeURIComponent(original.name)}/plan`, { body })).body;
+    } catch (e) {
+      replace(problems, errorBox(e));
+      return;
+    }
+    const applied = await previewAndApply(original, body, plan, ctx.etag);
+    if (applied) {
+      toast(`${original.name} updated.`, 'success');
+      const newName = applied.table?.name || original.name;
+      // Reload with the new version.
+      ctx.navigate(`#/tables/${encodeURIComponent(newName)}/schema`);
+      if (newName === original.name) window.dispatchEvent(new HashChangeEvent('hashchange'));
+    }
+  });
+
+  /** The new definition from the working copy, or a message of what is wrong. */
+  function build() {
+    const out = [];
+    for (const f of fields) {
+      if (f._dropped) continue;
+      if (!/^[a-z][a-z0-9_]{0,62}$/.test(f.name)) return { error: `“${f.name || '(empty)'}” is not a valid field name: lowercase letters, digits and _, starting with a letter.` };
+      const c = clean(f);
+      if (f._defaultText !== undefined && f._defaultText !== '') {
+        const v = parseDefault(f.type, f._defaultText);
+        if (v === undefined) return { error: `The default of ${f.name} is not a ${f.type}.` };
+        c.default = v;
+      } else {
+        delete c.default;
+      }
+      out.push(c);
+    }
+    const dropped = fields.filter((f) => f._dropped && f.id).map((f) => byId.get(f.id)?.name || f.name);
+    const { fields: _old, ...rest } = original;
+    return { table: { ...rest, fields: out }, dropped };
+  }
+
+  replace(el,
+    h('section', { class: 'panel' },
+      h('div', { class: 'panel-head' },
+        h('div', null, h('h2', { text: 'Fields' }), h('p', { class: 'hint', text: 'Changes are previewed as SQL before anything is applied. Renames keep data.' })),
+        add),
+      rows,
+      h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
+  draw();
+}
+
+/** A field without the editor's working marks and empty options. */
+function clean(/** @type {any} */ f) {
+  /** @type {any} */
+  const c = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (k.startsWith('_') || v === undefined) continue;
+    if ((k === 'required' || k === 'unique' || k === 'indexed') && v === false) continue;
+    c[k] = v;
+  }
+  if (f._defaultText !== undefined && f._defaultText !== '') {
+    const v = parseDefault(f.type, f._defaultText);
+    if (v !== undefined) c.default = v;
+  } else {
+    delete c.default;
+  }
+  return c;
+}
+
+/** A default typed in the designer, as the JSON literal of the field's type. */
+function parseDefault(/** @type {string} */ type, /** @type {string} */ text) {
+  const t = text.trim();
+  switch (type) {
+    case 'integer': return /^-?\d+$/.test(t) ? Number(t) : undefined;
+    case 'decimal': return /^-?\d+(\.\d+)?$/.test(t) ? (Number.isSafeInteger(Math.trunc(Number(t))) && t.length < 16 ? Number(t) : t) : undefined;
+    case 'boolean': return t === 'true' ? true : t === 'false' ? false : undefined;
+    case 'json': try { return JSON.parse(t); } catch { return undefined; }
+    default: return text;
+  }
+}
+
+/**
+ * Shows the plan (each step's summary and SQL) and applies it on request. Resolves the PUT's
+ * answer when applied, else undefined.
+ * @param {any} original
+ * @param {any} body
+ * @param {any} plan
+ * @param {string | null} etag
+ */
+function previewAndApply(original, body, plan, etag) {
+  return dialog({
+    title: `Review changes to ${original.name}`,
+    wide: true,
+    body: (close) => {
+      const problems = h('div');
+      const steps = plan.plan?.steps || plan.steps || [];
+      const breaks = plan.breaks || [];
+      const apply = h('button', { type: 'button', class: 'btn btn-primary', id: 'apply-changes' }, 'Apply changes');
+      const force = h('button', { type: 'button', class: 'btn btn-danger', id: 'force-apply', hidden: true }, 'Apply anyway');
+      const preview = breaks.length ? breaksBox(breaks, 'This change would break published endpoints:') : null;
+      const rewrite = h('input', { type: 'checkbox', id: 'update-flows' });
+      const rewriteLabel = breaks.length
+        ? h('label', { class: 'check' }, rewrite, 'Rewrite those endpoints for renamed tables and fields (works for renames, not drops)')
+        : null;
+      const put = async (/** @type {boolean} */ forced) => {
+        apply.setAttribute('disabled', '');
+        try {
+          const res = await api('PUT', `/tables/${encodeURIComponent(original.name)}`, {
+            body: { ...body, force: forced, update_flows: /** @type {HTMLInputElement} */ (rewrite).checked },
+            ifMatch: etag || `"${original.version}"`,
+          });
+          close(res.body);
+        } catch (e) {
+          const err = /** @type {any} */ (e);
+          if (err.code === 'table.breaks_flows') preview?.remove();
+          replace(problems, err.code === 'table.breaks_flows' ? breaksBox(err.details, 'Not applied: this change would break published endpoints.') : errorBox(err));
+          if (err.code === 'table.breaks_flows') force.hidden = false;
+          apply.removeAttribute('disabled');
+        }
+      };
+      apply.addEventListener('click', () => put(false));
+      force.addEventListener('click', () => put(true));
+      return [
+        h('div', { class: 'plan', id: 'plan-preview' },
+          steps.length
+            ? steps.map((/** @type {any} */ s, /** @type {number} */ i) => h('div', { class: 'plan-step' },
+                h('div', { class: 'summary', text: `${i + 1}. ${s.summary}` }),
+                h('pre', { text: s.sql })))
+            : h('p', { class: 'plan-empty', text: 'Nothing to change in the database.' })),
+        preview,
+        rewriteLabel,
+        problems,
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Back to editing'),
+          force, apply),
+      ];
+    },
+  });
+}
+
+/** The endpoints a change would break, as the server named them. */
+function breaksBox(/** @type {any[]} */ breaks, /** @type {string} */ message) {
+  return h('div', { class: 'breaks', role: 'alert', id: 'breaks' },
+    h('strong', { text: message }),
+    h('ul', null, (breaks || []).map((b) => h('li', null,
+      h('a', { href: `#/flows/${b.flow_id}`, text: b.flow }), b.node ? ` (node ${b.node})` : '', b.reason ? `: ${b.reason}` : ''))),
+    h('p', { class: 'hint', text: 'Fix those endpoints first, or apply anyway: broken endpoints stop being served until fixed.' }));
+}

@@ -1,0 +1,127 @@
+// @ts-check
+/** One table: its data grid (`#/tables/{name}`) and its designer (`#/tables/{name}/schema`). */
+import { api } from './api.js';
+import { h, replace, icon } from './dom.js';
+import { confirmDialog, toast, dialog, errorBox } from './ui.js';
+
+/**
+ * @param {HTMLElement} el
+ * @param {any} ctx
+ */
+export async function mount(el, ctx) {
+  const [name, tab = 'data'] = ctx.params;
+  const res = await api('GET', `/tables/${encodeURIComponent(name)}`);
+  const def = res.body;
+  const body = h('div');
+  const tabs = [
+    ['data', 'Data', `#/tables/${encodeURIComponent(name)}`],
+    ['schema', 'Schema', `#/tables/${encodeURIComponent(name)}/schema`],
+    ['history', 'History', `#/tables/${encodeURIComponent(name)}/history`],
+  ];
+  replace(el,
+    h('div', { class: 'crumbs' }, h('a', { href: '#/tables', text: 'Tables' }), ' / '),
+    h('div', { class: 'page-head' },
+      h('div', null,
+        h('h1', { class: 'mono', text: def.name }),
+        h('p', { class: 'sub', text: def.description || `${def.fields.length} field${def.fields.length === 1 ? '' : 's'} · version ${def.version}` })),
+      h('div', { class: 'page-actions' },
+        h('button', { type: 'button', class: 'btn', onclick: () => generateCrud(def, ctx) }, icon('flow'), 'Create endpoints'),
+        h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': `Delete table ${def.name}`, onclick: () => dropTable(def, ctx) }, icon('trash')))),
+    h('div', { class: 'tabs', role: 'tablist' }, tabs.map(([key, label, href]) =>
+      h('a', { class: 'tab', role: 'tab', href, 'aria-selected': String(key === tab), id: `tab-${key}` }, label))),
+    body);
+  if (tab === 'history') return history(body, def);
+  const mod = tab === 'schema' ? await import('./designer.js') : await import('./grid.js');
+  return mod.mount(body, { ...ctx, table: def, etag: res.etag });
+}
+
+/** Every applied schema change, newest first, with its SQL. */
+async function history(/** @type {HTMLElement} */ body, /** @type {any} */ def) {
+  const res = await api('GET', `/tables/${encodeURIComponent(def.name)}/history`);
+  const entries = res.body.history || [];
+  replace(body, h('section', { class: 'panel', 'aria-label': 'Schema history' },
+    entries.length
+      ? h('ol', { class: 'list history', id: 'history' }, entries.map((/** @type {any} */ e) => {
+          const steps = e.plan?.steps || [];
+          return h('li', null,
+            h('div', { class: 'grow' },
+              h('div', null, h('strong', { text: steps.map((/** @type {any} */ s) => s.summary).join('; ') || 'No database change' })),
+              h('div', { class: 'hint', text: `${new Date(e.applied_at).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}${e.user ? ` · ${e.user}` : ''}` }),
+              steps.length
+                ? h('details', null, h('summary', { text: `SQL (${steps.length} statement${steps.length === 1 ? '' : 's'})` }),
+                    h('pre', { class: 'sql', text: steps.map((/** @type {any} */ s) => `${s.sql};`).join('\n') }))
+                : null));
+        }))
+      : h('div', { class: 'empty' }, h('p', { text: 'No changes recorded yet.' }))));
+}
+
+async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
+  const path = h('input', { type: 'text', name: 'crud_path', value: `/${def.name}` });
+  const publish = h('input', { type: 'checkbox', name: 'crud_publish' });
+  const problems = h('div');
+  const done = await dialog({
+    title: `Create endpoints for ${def.name}`,
+    body: (close) => {
+      const form = h('form', { novalidate: true },
+        h('p', { class: 'hint', text: 'Five editable endpoints: list, get, create, update and delete rows.' }),
+        h('div', { class: 'field' }, h('label', { for: 'crud-path', text: 'Path' }), Object.assign(path, { id: 'crud-path' })),
+        h('label', { class: 'check' }, publish, 'Publish them now (otherwise they are drafts)'),
+        problems,
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'),
+          h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create endpoints')));
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try {
+          const res = await api('POST', `/tables/${encodeURIComponent(def.name)}/crud`, {
+            body: { path: /** @type {HTMLInputElement} */ (path).value.trim(), publish: /** @type {HTMLInputElement} */ (publish).checked },
+          });
+          close(res.body.flows || []);
+        } catch (e) {
+          replace(problems, errorBox(e));
+        }
+      });
+      return form;
+    },
+  });
+  if (done) {
+    toast(`${done.length} endpoints created.`, 'success');
+    ctx.navigate('#/flows');
+  }
+}
+
+async function dropTable(/** @type {any} */ def, /** @type {any} */ ctx) {
+  const ok = await confirmDialog({
+    title: `Delete table ${def.name}?`,
+    message: 'The table and all its rows are deleted. This cannot be undone.',
+    confirm: 'Delete table',
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await api('DELETE', `/tables/${encodeURIComponent(def.name)}?confirm=${encodeURIComponent(def.name)}`);
+    toast(`Table ${def.name} deleted.`, 'success');
+    ctx.navigate('#/tables');
+  } catch (e) {
+    const err = /** @type {any} */ (e);
+    if (err.code === 'table.breaks_flows') {
+      const force = await confirmDialog({
+        title: 'Published endpoints use this table',
+        message: h('div', null, errorBox(err), h('p', { text: 'Delete anyway? Those endpoints stop being served until fixed.' })),
+        confirm: 'Delete anyway',
+        danger: true,
+      });
+      if (force) {
+        try {
+          await api('DELETE', `/tables/${encodeURIComponent(def.name)}?confirm=${encodeURIComponent(def.name)}&force=true`);
+          toast(`Table ${def.name} deleted.`, 'success');
+          ctx.navigate('#/tables');
+        } catch (e2) {
+          toast(/** @type {any} */ (e2).message, 'error');
+        }
+      }
+    } else {
+      toast(err.message, 'error');
+    }
+  }
+}

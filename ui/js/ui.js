@@ -1,0 +1,86 @@
+// @ts-check
+/** Toasts, dialogs and confirmations shared by every screen. */
+import { h } from './dom.js';
+
+/**
+ * Shows a short message in the corner. `kind`: `info`, `success` or `error`.
+ * @param {string} message
+ * @param {'info' | 'success' | 'error'} [kind]
+ */
+export function toast(message, kind = 'info') {
+  const box = document.getElementById('toasts');
+  if (!box) return;
+  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  box.append(t);
+  setTimeout(() => t.classList.add('leaving'), kind === 'error' ? 6000 : 3000);
+  setTimeout(() => t.remove(), kind === 'error' ? 6400 : 3400);
+}
+
+/**
+ * Opens a modal dialog (native `<dialog>`: focus is trapped, Escape closes it). Resolves with
+ * the value passed to `close`, or `undefined` when dismissed.
+ * @param {{title: string, body: (close: (v?: any) => void) => (Node | Node[]), wide?: boolean}} opts
+ * @returns {Promise<any>}
+ */
+export function dialog({ title, body, wide }) {
+  return new Promise((resolve) => {
+    const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+    /** @type {HTMLDialogElement} */
+    const dlg = /** @type {any} */ (h('dialog', { class: wide ? 'dialog wide' : 'dialog', 'aria-labelledby': titleId }));
+    let result;
+    const close = (/** @type {any} */ v) => {
+      result = v;
+      dlg.close();
+    };
+    const content = body(close);
+    dlg.append(
+      h('header', { class: 'dialog-head' },
+        h('h2', { id: titleId, text: title }),
+        h('button', { class: 'btn-icon', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, '×'),
+      ),
+      h('div', { class: 'dialog-body' }, content),
+    );
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      resolve(result);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    const first = /** @type {HTMLElement | null} */ (dlg.querySelector('.dialog-body input, .dialog-body select, .dialog-body textarea, .dialog-body button'));
+    first?.focus();
+  });
+}
+
+/**
+ * Asks a yes/no question. Resolves true when confirmed.
+ * @param {{title: string, message: string | Node, confirm?: string, danger?: boolean}} opts
+ */
+export function confirmDialog({ title, message, confirm = 'Confirm', danger = false }) {
+  return dialog({
+    title,
+    body: (close) => [
+      h('div', { class: 'confirm-message' }, message),
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn', onclick: () => close(false) }, 'Cancel'),
+        h('button', { type: 'button', class: danger ? 'btn btn-danger' : 'btn btn-primary', onclick: () => close(true) }, confirm),
+      ),
+    ],
+  }).then((v) => v === true);
+}
+
+/**
+ * Renders an API error for a form: the message and each detail.
+ * @param {any} err
+ */
+export function errorBox(err) {
+  const details = Array.isArray(err?.details) ? err.details : [];
+  return h('div', { class: 'error-box', role: 'alert' },
+    h('strong', { text: err?.message || String(err) }),
+    details.length
+      ? h('ul', null, details.slice(0, 50).map((d) => h('li', null,
+          d.pointer ? h('code', { text: d.pointer }) : null,
+          d.pointer ? ' ' : null,
+          d.message || d.reason || JSON.stringify(d))))
+      : null,
+  );
+}
