@@ -35,6 +35,21 @@ pub struct Endpoint {
     pub method: Method,
     /// Path below `/api`, with `{param}` segments (matchit syntax).
     pub path: String,
+    /// Who may call it.
+    pub auth: AuthLevel,
+}
+
+/// `endpoint.auth`: what a request must carry to be served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthLevel {
+    /// Anyone; the flow sees `auth` as `null`.
+    #[default]
+    Public,
+    /// A valid end-user bearer token.
+    User,
+    /// A valid end-user bearer token whose `role` claim is `"admin"`.
+    Admin,
 }
 
 impl Endpoint {

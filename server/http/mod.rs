@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod csv;
+pub mod enduser;
 pub mod env;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod routes;
 pub mod rows;
 pub mod tables;
+pub mod token_keys;
 
 use crate::engine::Runtime;
 use arc_swap::ArcSwap;

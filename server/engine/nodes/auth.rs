@@ -107,7 +107,8 @@ pub fn issue_token(
             "claims cannot set `{k}`; the node sets sub, exp and iat"
         )));
     }
-    let Some(key) = cx.rt.token_key.load_full() else {
+    let ring = cx.rt.token_keys.load();
+    let Some(key) = ring.current() else {
         return Err(RunError::Auth {
             node: cx.node_id().to_string(),
             message: "there is no token signing key".into(),
@@ -121,7 +122,7 @@ pub fn issue_token(
     all.insert("sub".into(), Value::String(sub));
     all.insert("iat".into(), Value::from(now));
     all.insert("exp".into(), Value::from(exp));
-    let token = crate::auth::jwt::sign(&key, &all);
+    let token = crate::auth::jwt::sign(key, &all);
     cx.keep_secret(&token);
     Ok(Step::Next {
         port: "ok",
