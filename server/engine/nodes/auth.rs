@@ -2,9 +2,10 @@
 //! hashes and tokens are marked secret, so debug runs never show them.
 
 use crate::engine::error::RunError;
-use crate::engine::run::{Cx, Step};
+use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sandbox::format_rfc3339;
 use crate::flow::expr::Template;
+use crate::flow::plan::Credential;
 use crate::flow::nodes::auth_issue_token::RESERVED_CLAIMS;
 use serde_json::{Map, Value, json};
 
@@ -46,14 +47,32 @@ pub async fn hash_password(
 pub async fn verify_password(
     cx: &mut Cx<'_>,
     password: &Template,
-    hash: &Template,
+    against: &Credential,
     valid: usize,
     invalid: Option<usize>,
 ) -> Result<Step, RunError> {
     let password = cx.eval(password)?;
-    let hash = cx.eval(hash)?;
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
-    let (password, hash) = (text(&password), text(&hash));
+    // The table form looks the account up; no account is an empty hash (same work, invalid).
+    let (hash, row) = match against {
+        Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
+        Credential::Account { email, .. } => {
+            let email = cx.eval(email)?;
+            cx.note_input(|| json!({"email": email}));
+            let found = match &email {
+                Value::String(s) if !s.is_empty() => cx.fetch(vec![bind_text(&email)], false).await?,
+                _ => None,
+            };
+            match found {
+                Some(Value::Object(mut m)) => {
+                    let hash = m.remove("hash").as_ref().map(text).unwrap_or_default();
+                    (hash, m.remove("row"))
+                }
+                _ => (String::new(), None),
+            }
+        }
+    };
+    let password = text(&password);
     cx.keep_secret(&password);
     cx.keep_secret(&hash);
     let usable = !password.is_empty() && password.len() <= MAX_PASSWORD_BYTES;
@@ -68,7 +87,7 @@ pub async fn verify_password(
         (true, _) => Ok(Step::Next {
             port: "valid",
             to: valid,
-            bind: None,
+            bind: row,
         }),
         (false, Some(to)) => Ok(Step::Next {
             port: "invalid",
