@@ -166,7 +166,10 @@ async fn missing_garbage_expired_tampered_and_wrong_alg_tokens_get_401() {
     assert_eq!(status, 201);
     let good = token_for(&app, "ann@example.com", "correct horse").await;
     let (kid, secret) = current_key(&app).await;
-    assert_eq!(header_of(&good), json!({"alg": "HS256", "typ": "JWT", "kid": kid.to_string()}));
+    assert_eq!(
+        header_of(&good),
+        json!({"alg": "HS256", "typ": "JWT", "kid": kid.to_string()})
+    );
     let sub = claims_of(&good)["sub"].clone();
     let hs256 = json!({"alg": "HS256", "typ": "JWT", "kid": kid.to_string()});
 
@@ -214,17 +217,57 @@ async fn missing_garbage_expired_tampered_and_wrong_alg_tokens_get_401() {
 
     let cases: [(&str, Option<String>, &str); 12] = [
         ("no header", None, "auth.token_missing"),
-        ("other scheme", Some(format!("Basic {good}")), "auth.token_missing"),
+        (
+            "other scheme",
+            Some(format!("Basic {good}")),
+            "auth.token_missing",
+        ),
         ("empty bearer", Some("Bearer ".into()), "auth.token_missing"),
-        ("garbage", Some("Bearer garbage".into()), "auth.token_invalid"),
-        ("expired", Some(format!("Bearer {expired}")), "auth.token_expired"),
-        ("not yet valid", Some(format!("Bearer {not_yet}")), "auth.token_invalid"),
-        ("tampered", Some(format!("Bearer {tampered}")), "auth.token_invalid"),
-        ("wrong alg", Some(format!("Bearer {wrong_alg}")), "auth.token_invalid"),
-        ("alg none", Some(format!("Bearer {none_alg}")), "auth.token_invalid"),
-        ("other key", Some(format!("Bearer {other_key}")), "auth.token_invalid"),
-        ("unknown kid", Some(format!("Bearer {unknown_kid}")), "auth.token_invalid"),
-        ("no exp", Some(format!("Bearer {no_exp}")), "auth.token_invalid"),
+        (
+            "garbage",
+            Some("Bearer garbage".into()),
+            "auth.token_invalid",
+        ),
+        (
+            "expired",
+            Some(format!("Bearer {expired}")),
+            "auth.token_expired",
+        ),
+        (
+            "not yet valid",
+            Some(format!("Bearer {not_yet}")),
+            "auth.token_invalid",
+        ),
+        (
+            "tampered",
+            Some(format!("Bearer {tampered}")),
+            "auth.token_invalid",
+        ),
+        (
+            "wrong alg",
+            Some(format!("Bearer {wrong_alg}")),
+            "auth.token_invalid",
+        ),
+        (
+            "alg none",
+            Some(format!("Bearer {none_alg}")),
+            "auth.token_invalid",
+        ),
+        (
+            "other key",
+            Some(format!("Bearer {other_key}")),
+            "auth.token_invalid",
+        ),
+        (
+            "unknown kid",
+            Some(format!("Bearer {unknown_kid}")),
+            "auth.token_invalid",
+        ),
+        (
+            "no exp",
+            Some(format!("Bearer {no_exp}")),
+            "auth.token_invalid",
+        ),
     ];
     for (what, header, code) in cases {
         let (status, body, challenge) = get_with(&app, "/me", header.as_deref()).await;
@@ -236,7 +279,12 @@ async fn missing_garbage_expired_tampered_and_wrong_alg_tokens_get_401() {
         }
     }
     // A token forged with the real key is accepted: the cases above fail for their own reason.
-    let forged_good = forge(hs256, json!({"sub": sub, "exp": now() + 60}), &secret, false);
+    let forged_good = forge(
+        hs256,
+        json!({"sub": sub, "exp": now() + 60}),
+        &secret,
+        false,
+    );
     let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {forged_good}"))).await;
     assert_eq!(status, 200);
     let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {good}"))).await;
@@ -258,7 +306,10 @@ async fn admin_endpoints_refuse_non_admins_with_403_and_serve_admins() {
     assert_eq!(body["error"]["code"], "auth.forbidden");
     assert_eq!(challenge, "Bearer error=\"insufficient_scope\"");
     let (status, body, _) = get_with(&app, "/admin/users", None).await;
-    assert_eq!((status, body["error"]["code"].clone()), (401, json!("auth.token_missing")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.token_missing"))
+    );
 
     sqlx::query("UPDATE app.users SET role = 'admin' WHERE email = 'ann@example.com'")
         .execute(&app.db)
@@ -266,8 +317,12 @@ async fn admin_endpoints_refuse_non_admins_with_403_and_serve_admins() {
         .expect("promote");
     let admin = token_for(&app, "ann@example.com", "correct horse").await;
     assert_eq!(claims_of(&admin)["role"], "admin");
-    let (status, body, _) =
-        get_with(&app, "/admin/users?limit=10", Some(&format!("Bearer {admin}"))).await;
+    let (status, body, _) = get_with(
+        &app,
+        "/admin/users?limit=10",
+        Some(&format!("Bearer {admin}")),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let users = body["users"].as_array().expect("users");
     assert_eq!(users.len(), 2);
@@ -292,16 +347,27 @@ async fn rotation_keeps_old_tokens_until_their_key_is_purged() {
 
     // Rotation needs an editor.
     let (status, body) = app
-        .send(app.client.post(format!("{}/_/api/v1/token-keys/rotate", app.base)))
+        .send(
+            app.client
+                .post(format!("{}/_/api/v1/token-keys/rotate", app.base)),
+        )
         .await;
-    assert_eq!((status, body["error"]["code"].clone()), (401, json!("auth.unauthorized")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.unauthorized"))
+    );
 
-    let (status, rotated) = app.send(app.admin(Method::POST, "/token-keys/rotate")).await;
+    let (status, rotated) = app
+        .send(app.admin(Method::POST, "/token-keys/rotate"))
+        .await;
     assert_eq!(status, 200, "{rotated}");
     let keys = rotated["keys"].as_array().expect("keys");
     assert_eq!(keys.len(), 2);
     assert_eq!(keys.iter().filter(|k| k["current"] == true).count(), 1);
-    assert_eq!(rotated["rotation"]["retired"].to_string(), first_kid.as_str().expect("kid"));
+    assert_eq!(
+        rotated["rotation"]["retired"].to_string(),
+        first_kid.as_str().expect("kid")
+    );
     assert!(keys.iter().all(|k| k["verifies"] == true), "{rotated}");
 
     // The old token still works; new tokens carry the new kid.
@@ -319,16 +385,30 @@ async fn rotation_keeps_old_tokens_until_their_key_is_purged() {
     sqlx::query(
         "UPDATE sluice.token_keys SET retired_at = now() - interval '32 days' WHERE id = $1",
     )
-    .bind(first_kid.as_str().expect("kid").parse::<i64>().expect("numeric kid"))
+    .bind(
+        first_kid
+            .as_str()
+            .expect("kid")
+            .parse::<i64>()
+            .expect("numeric kid"),
+    )
     .execute(&app.db)
     .await
     .expect("age the key");
-    let (status, rotated) = app.send(app.admin(Method::POST, "/token-keys/rotate")).await;
+    let (status, rotated) = app
+        .send(app.admin(Method::POST, "/token-keys/rotate"))
+        .await;
     assert_eq!(status, 200, "{rotated}");
-    assert_eq!(rotated["rotation"]["purged"].to_string(), format!("[{}]", first_kid.as_str().expect("kid")));
+    assert_eq!(
+        rotated["rotation"]["purged"].to_string(),
+        format!("[{}]", first_kid.as_str().expect("kid"))
+    );
     assert_eq!(rotated["keys"].as_array().map(Vec::len), Some(2));
     let (status, body, _) = get_with(&app, "/me", Some(&format!("Bearer {before}"))).await;
-    assert_eq!((status, body["error"]["code"].clone()), (401, json!("auth.token_invalid")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.token_invalid"))
+    );
     let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {after}"))).await;
     assert_eq!(status, 200, "the second key is retired but young");
 }
@@ -357,12 +437,19 @@ async fn flows_see_the_caller_as_auth_and_debug_runs_take_a_token() {
     assert_eq!(body["auth"]["claims"]["sub"], sub);
     assert!(body["auth"]["claims"]["exp"].is_i64());
     // Public endpoints do not read tokens, good or bad.
-    for header in [Some(format!("Bearer {token}")), Some("Bearer junk".into()), None] {
+    for header in [
+        Some(format!("Bearer {token}")),
+        Some("Bearer junk".into()),
+        None,
+    ] {
         let (status, body, _) = get_with(&app, "/whoami-public", header.as_deref()).await;
         assert_eq!((status, body), (200, json!({"auth": null})));
     }
 
-    let run = |body: Value| app.admin(Method::POST, &format!("/flows/{user_flow}/run")).json(&body);
+    let run = |body: Value| {
+        app.admin(Method::POST, &format!("/flows/{user_flow}/run"))
+            .json(&body)
+    };
     let (status, out) = app.send(run(json!({"token": token}))).await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["response"]["status"], 200);
@@ -371,9 +458,15 @@ async fn flows_see_the_caller_as_auth_and_debug_runs_take_a_token() {
     assert_eq!(out["response"]["status"], 401);
     assert_eq!(out["error"]["code"], "auth.token_missing");
     let (_, out) = app.send(run(json!({"token": "junk"}))).await;
-    assert_eq!(out["response"]["body"]["error"]["code"], "auth.token_invalid");
+    assert_eq!(
+        out["response"]["body"]["error"]["code"],
+        "auth.token_invalid"
+    );
     let (status, out) = app.send(run(json!({"token": 7}))).await;
-    assert_eq!((status, out["error"]["code"].clone()), (400, json!("request.invalid_body")));
+    assert_eq!(
+        (status, out["error"]["code"].clone()),
+        (400, json!("request.invalid_body"))
+    );
 }
 
 #[tokio::test]
@@ -382,14 +475,18 @@ async fn a_called_function_sees_the_callers_auth() {
     load_auth_example(&app).await;
     let (_, signed_up) = signup(&app, "ann@example.com", "correct horse").await;
     let token = signed_up["token"].as_str().expect("token").to_string();
-    app.publish(&json!({"format": "sluice.flow", "format_version": 1, "name": "caller_id",
-        "entry": "r", "nodes": {"r": {"type": "respond", "body": {"$rhai": "auth.id"}}}}))
-        .await;
-    app.publish(&json!({"format": "sluice.flow", "format_version": 1, "name": "calls",
+    app.publish(
+        &json!({"format": "sluice.flow", "format_version": 1, "name": "caller_id",
+        "entry": "r", "nodes": {"r": {"type": "respond", "body": {"$rhai": "auth.id"}}}}),
+    )
+    .await;
+    app.publish(
+        &json!({"format": "sluice.flow", "format_version": 1, "name": "calls",
         "endpoint": {"method": "GET", "path": "/calls", "auth": "user"}, "entry": "c",
         "nodes": {"c": {"type": "call", "flow": "caller_id", "as": "who", "next": {"ok": "r"}},
-                  "r": {"type": "respond", "body": {"who": {"$rhai": "who"}}}}}))
-        .await;
+                  "r": {"type": "respond", "body": {"who": {"$rhai": "who"}}}}}),
+    )
+    .await;
     let (status, body, _) = get_with(&app, "/calls", Some(&format!("Bearer {token}"))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["who"], signed_up["user"]["id"].to_string());
@@ -409,7 +506,14 @@ async fn the_auth_examples_are_in_canonical_form() {
             .text()
             .await
             .expect("text");
-        let path = format!("{}/flows/examples/auth/{f}.flow.json", env!("CARGO_MANIFEST_DIR"));
-        assert_eq!(exported, std::fs::read_to_string(path).expect("file"), "{f}");
+        let path = format!(
+            "{}/flows/examples/auth/{f}.flow.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert_eq!(
+            exported,
+            std::fs::read_to_string(path).expect("file"),
+            "{f}"
+        );
     }
 }

@@ -130,7 +130,13 @@ mod tests {
         );
         let lower = format!("bearer  {good} ");
         assert!(check(AuthLevel::User, Some(&lower), &r, 1000).is_ok());
-        for missing in [None, Some(""), Some("Bearer"), Some("Bearer   "), Some("Basic abc")] {
+        for missing in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer   "),
+            Some("Basic abc"),
+        ] {
             assert_eq!(
                 check(AuthLevel::User, missing, &r, 1000),
                 Err(BearerError::Missing),
@@ -147,7 +153,12 @@ mod tests {
         );
         let numeric_sub = token(&k, json!({"sub": 42, "exp": 2000}));
         assert_eq!(
-            check(AuthLevel::User, Some(&format!("Bearer {numeric_sub}")), &r, 1000),
+            check(
+                AuthLevel::User,
+                Some(&format!("Bearer {numeric_sub}")),
+                &r,
+                1000
+            ),
             Err(BearerError::NoSubject)
         );
     }

@@ -2,7 +2,9 @@
 //! always quoted; values are `$n` parameters cast to the column type. Reads never return
 //! password fields; writes to password fields are hashed before binding.
 
-use crate::flow::plan::{ColumnValue, Credential, Filter, FilterOp, Op, OrderTerm, Query, Statement};
+use crate::flow::plan::{
+    ColumnValue, Credential, Filter, FilterOp, Op, OrderTerm, Query, Statement,
+};
 use crate::flow::sqlscan::Shape;
 use crate::tables::ddl::qualified;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};

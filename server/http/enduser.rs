@@ -10,11 +10,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-/// The flow's `auth` value for a request to `program`, or the response that refuses it.
-#[allow(clippy::result_large_err)]
-pub fn authenticate(rt: &Runtime, program: &Program, headers: &HeaderMap) -> Result<Value, Response> {
-    check(rt, program, headers.get(header::AUTHORIZATION).map(|v| v.to_str()))
-        .map_err(refusal)
+/// The flow's `auth` value for a request to `program`, or why it is refused (answered with
+/// [`refusal`]).
+pub fn authenticate(
+    rt: &Runtime,
+    program: &Program,
+    headers: &HeaderMap,
+) -> Result<Value, BearerError> {
+    check(
+        rt,
+        program,
+        headers.get(header::AUTHORIZATION).map(|v| v.to_str()),
+    )
 }
 
 /// The same check for a token given as text (debug runs); `None` means no token.

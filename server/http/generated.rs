@@ -56,7 +56,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     drop(routes);
     let auth = match super::enduser::authenticate(&state.runtime, &program, req.headers()) {
         Ok(auth) => auth,
-        Err(refused) => return Ok(refused),
+        Err(refused) => return Ok(super::enduser::refusal(refused)),
     };
 
     let mut params = Map::new();

@@ -5,8 +5,8 @@ use crate::engine::error::RunError;
 use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sandbox::format_rfc3339;
 use crate::flow::expr::Template;
-use crate::flow::plan::Credential;
 use crate::flow::nodes::auth_issue_token::RESERVED_CLAIMS;
+use crate::flow::plan::Credential;
 use serde_json::{Map, Value, json};
 
 /// Longest password the nodes accept, in bytes.
@@ -60,7 +60,9 @@ pub async fn verify_password(
             let email = cx.eval(email)?;
             cx.note_input(|| json!({"email": email}));
             let found = match &email {
-                Value::String(s) if !s.is_empty() => cx.fetch(vec![bind_text(&email)], false).await?,
+                Value::String(s) if !s.is_empty() => {
+                    cx.fetch(vec![bind_text(&email)], false).await?
+                }
                 _ => None,
             };
             match found {

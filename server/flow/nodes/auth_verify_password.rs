@@ -118,10 +118,7 @@ pub fn account_fields(
             )),
             None => match of_type.as_slice() {
                 [one] => Ok((*one).clone()),
-                [] => Err((
-                    "table",
-                    format!("table `{}` has no{what} field", def.name),
-                )),
+                [] => Err(("table", format!("table `{}` has no{what} field", def.name))),
                 _ => Err((
                     at,
                     format!(
@@ -133,7 +130,12 @@ pub fn account_fields(
         }
     };
     let email = pick(email_field, FieldType::Email, "n email", "email_field")?;
-    let password = pick(password_field, FieldType::Password, " password", "password_field")?;
+    let password = pick(
+        password_field,
+        FieldType::Password,
+        " password",
+        "password_field",
+    )?;
     let unique = def.field(email.as_str()).is_some_and(|f| f.unique)
         || def
             .indexes
@@ -178,7 +180,10 @@ mod tests {
         );
     }
 
-    fn problems_with(node: Value, tables: &crate::tables::def::Tables) -> Vec<(&'static str, String)> {
+    fn problems_with(
+        node: Value,
+        tables: &crate::tables::def::Tables,
+    ) -> Vec<(&'static str, String)> {
         match crate::flow::compile(&flow_with(node), Some(tables)) {
             Ok(_) => Vec::new(),
             Err(d) => d.into_iter().map(|d| (d.code, d.pointer)).collect(),
@@ -223,8 +228,9 @@ mod tests {
         let unique_index = users(json!([
             {"name": "email", "type": "email"}, {"name": "password", "type": "password"}]));
         let mut with_index = unique_index.clone();
-        with_index.get_mut("users").expect("users").indexes =
-            vec![serde_json::from_value(json!({"fields": ["email"], "unique": true})).expect("index")];
+        with_index.get_mut("users").expect("users").indexes = vec![
+            serde_json::from_value(json!({"fields": ["email"], "unique": true})).expect("index"),
+        ];
         assert_eq!(problems_with(node.clone(), &with_index), []);
         let no_password = users(json!([{"name": "email", "type": "email", "unique": true}]));
         assert_eq!(
@@ -257,7 +263,8 @@ mod tests {
             problems(&flow_with(both)),
             [("flow.schema", "/nodes/n".to_string())]
         );
-        let neither = json!({"type": "auth.verify_password", "password": "a", "next": {"valid": "r"}});
+        let neither =
+            json!({"type": "auth.verify_password", "password": "a", "next": {"valid": "r"}});
         assert_eq!(
             problems(&flow_with(neither)),
             [("flow.schema", "/nodes/n".to_string())]
