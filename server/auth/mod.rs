@@ -115,14 +115,16 @@ pub async fn key_ring(pool: &PgPool) -> Result<jwt::KeyRing, AuthError> {
 }
 
 /// Retires the current signing key and makes a new one (32 random bytes), deleting keys
-/// retired longer than [`RETIRED_KEY_HORIZON_SECS`] ago; one transaction.
+/// retired longer than [`RETIRED_KEY_HORIZON_SECS`] ago, or with `revoke` every retired key
+/// (so no token issued so far verifies any more); one transaction.
 pub async fn rotate_token_keys(
     pool: &PgPool,
+    revoke: bool,
 ) -> Result<crate::catalog::token_keys::Rotation, AuthError> {
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
-    let rotation =
-        crate::catalog::token_keys::rotate(pool, &secret, RETIRED_KEY_HORIZON_SECS).await?;
+    let horizon = if revoke { 0 } else { RETIRED_KEY_HORIZON_SECS };
+    let rotation = crate::catalog::token_keys::rotate(pool, &secret, horizon).await?;
     tracing::info!(
         key.current = rotation.current,
         key.retired = ?rotation.retired,

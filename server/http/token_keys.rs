@@ -6,6 +6,7 @@
 use super::AppState;
 use super::admin::Editor;
 use super::error::ApiError;
+use super::extract::ApiQuery;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,8 +43,21 @@ async fn list(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, A
     Ok(Json(listing(&state).await?))
 }
 
-async fn rotate(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
-    let rotation = crate::auth::rotate_token_keys(&state.db).await?;
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateQuery {
+    /// Also delete every retired key, so every token issued so far stops working (a leaked
+    /// key, a compromised database backup).
+    #[serde(default)]
+    revoke: bool,
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiQuery(q): ApiQuery<RotateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rotation = crate::auth::rotate_token_keys(&state.db, q.revoke).await?;
     super::routes::reload(&state).await?;
     let mut out = listing(&state).await?;
     out["rotation"] = serde_json::to_value(&rotation).unwrap_or(Value::Null);
