@@ -416,17 +416,29 @@ async fn rotation_keeps_old_tokens_until_their_key_is_purged() {
     let (status, body) = app
         .send(app.admin(Method::POST, "/token-keys/rotate?revoke=maybe"))
         .await;
-    assert_eq!((status, body["error"]["code"].clone()), (400, json!("request.invalid_query")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("request.invalid_query"))
+    );
     let (status, revoked) = app
         .send(app.admin(Method::POST, "/token-keys/rotate?revoke=true"))
         .await;
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["keys"].as_array().map(Vec::len), Some(1));
-    assert_eq!(revoked["rotation"]["purged"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        revoked["rotation"]["purged"].as_array().map(Vec::len),
+        Some(2)
+    );
     let (status, body, _) = get_with(&app, "/me", Some(&format!("Bearer {after}"))).await;
-    assert_eq!((status, body["error"]["code"].clone()), (401, json!("auth.token_invalid")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.token_invalid"))
+    );
     let fresh = token_for(&app, "ann@example.com", "correct horse").await;
-    assert_eq!(header_of(&fresh)["kid"], revoked["rotation"]["current"].to_string());
+    assert_eq!(
+        header_of(&fresh)["kid"],
+        revoked["rotation"]["current"].to_string()
+    );
     let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {fresh}"))).await;
     assert_eq!(status, 200);
 }
