@@ -7,10 +7,12 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{TestApp, example, spawn_app};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, example, fresh_database, spawn_app};
 use hmac::Mac;
 use reqwest::Method;
 use serde_json::{Value, json};
+use sluice::config::{Config, Secret};
+use sluice::startup::App;
 
 async fn load_auth_example(app: &TestApp) {
     app.create_table(&example("auth/users.table.json")).await;
@@ -546,4 +548,89 @@ async fn the_auth_examples_are_in_canonical_form() {
             "{f}"
         );
     }
+}
+
+/// Starts another instance on the same database, as a second Sluice behind a load balancer.
+async fn second_instance(first: &TestApp, url: &str) -> TestApp {
+    let app = App::build(Config::for_database(url))
+        .await
+        .expect("the second instance builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base,
+        client: first.client.clone(),
+        // Editor sessions live in the database, so the first instance's token works here too.
+        token: first.token.clone(),
+        db,
+        db_name: first.db_name.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_token_signed_with_a_key_rotated_on_another_instance_is_accepted() {
+    let (url, db_name) = fresh_database().await;
+    let mut config = Config::for_database(&url);
+    config.admin = Some((ADMIN_EMAIL.into(), Secret::new(ADMIN_PASSWORD)));
+    let built = App::build(config).await.expect("builds");
+    let base = format!("http://127.0.0.1:{}", built.port());
+    let db = built.state().db.clone();
+    tokio::spawn(built.run_until(std::future::pending()));
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/_/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("body");
+    let a = TestApp {
+        base,
+        client,
+        token: login["token"].as_str().expect("token").to_string(),
+        db,
+        db_name,
+    };
+    load_auth_example(&a).await;
+    let (status, _) = signup(&a, "ann@example.com", "correct horse").await;
+    assert_eq!(status, 201);
+    // B loads the published flows and the key ring when it starts.
+    let b = second_instance(&a, &url).await;
+    let before = token_for(&a, "ann@example.com", "correct horse").await;
+    let (status, _, _) = get_with(&b, "/me", Some(&format!("Bearer {before}"))).await;
+    assert_eq!(status, 200);
+
+    // A rotates and signs with the new key; B has not reloaded. B's ring must be older than
+    // the refresh limit for an unknown kid to make it look again.
+    let (status, rotated) = a.send(a.admin(Method::POST, "/token-keys/rotate")).await;
+    assert_eq!(status, 200, "{rotated}");
+    let after = token_for(&a, "ann@example.com", "correct horse").await;
+    assert_eq!(
+        header_of(&after)["kid"],
+        rotated["rotation"]["current"].to_string()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body, _) = get_with(&b, "/me", Some(&format!("Bearer {after}"))).await;
+    assert_eq!(status, 200, "{body}");
+    // Its listing now shows both keys as verifying.
+    let (_, listed) = b.send(b.admin(Method::GET, "/token-keys")).await;
+    let keys = listed["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k["verifies"] == true), "{listed}");
+    // A made-up kid is still refused after the reload.
+    let (kid, secret) = current_key(&a).await;
+    let made_up = forge(
+        json!({"alg": "HS256", "kid": (kid + 100).to_string()}),
+        json!({"sub": "1", "exp": now() + 60}),
+        &secret,
+        false,
+    );
+    let (status, body, _) = get_with(&b, "/me", Some(&format!("Bearer {made_up}"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.token_invalid"))
+    );
 }

@@ -62,11 +62,18 @@ pub enum JwtError {
 
 /// The keys tokens are checked against: the current one (which also signs) and the retired
 /// ones that may still have live tokens. Built from the catalog, swapped as a whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyRing {
     current: Option<SigningKey>,
     /// Every key, current included, by `kid` (the row id as text).
     by_kid: std::collections::HashMap<String, SigningKey>,
+    loaded_at: std::time::Instant,
+}
+
+impl Default for KeyRing {
+    fn default() -> KeyRing {
+        KeyRing::new(None, Vec::new())
+    }
 }
 
 impl KeyRing {
@@ -76,7 +83,16 @@ impl KeyRing {
             .chain(current.clone())
             .map(|k| (k.id.to_string(), k))
             .collect();
-        KeyRing { current, by_kid }
+        KeyRing {
+            current,
+            by_kid,
+            loaded_at: std::time::Instant::now(),
+        }
+    }
+
+    /// How long ago this ring was built.
+    pub fn age(&self) -> std::time::Duration {
+        self.loaded_at.elapsed()
     }
 
     /// The key new tokens are signed with.

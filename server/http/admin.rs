@@ -264,17 +264,18 @@ async fn run_flow(
             })
             .collect()
     };
-    let auth = match super::enduser::check_token(&state.runtime, &program, req.token.as_deref()) {
-        Ok(auth) => auth,
-        Err(e) => {
-            let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
-            let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
-            return Ok(Json(json!({
-                "response": refused, "error": error, "trace": [], "duration_us": 0,
-                "committed": false,
-            })));
-        }
-    };
+    let auth =
+        match super::enduser::check_token(&state.runtime, &program, req.token.as_deref()).await {
+            Ok(auth) => auth,
+            Err(e) => {
+                let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
+                let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
+                return Ok(Json(json!({
+                    "response": refused, "error": error, "trace": [], "duration_us": 0,
+                    "committed": false,
+                })));
+            }
+        };
     let request = crate::engine::Request {
         auth,
         params: as_text(req.params),
