@@ -1,5 +1,6 @@
-//! Keys that sign end-user API tokens (`sluice.token_keys`). The secret is random bytes made by
-//! Sluice; it is read into memory at startup and never logged.
+//! Keys that sign end-user API tokens (`sluice.token_keys`): the current one, retired ones that
+//! still verify, listing and rotation. The secret is random bytes made by Sluice; it is read
+//! into memory (the key ring) and never logged or returned by a listing.
 
 use sqlx::PgPool;
 

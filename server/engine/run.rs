@@ -34,6 +34,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// `token_key` starts the key ring with the current key only; `http::routes::reload`
+    /// replaces it with the whole ring (retired keys included).
     pub fn new(
         db: PgPool,
         limits: super::sandbox::ScriptLimits,
