@@ -634,3 +634,40 @@ async fn a_token_signed_with_a_key_rotated_on_another_instance_is_accepted() {
         (401, json!("auth.token_invalid"))
     );
 }
+
+#[tokio::test]
+async fn a_debug_run_of_login_shows_neither_the_password_nor_its_hash() {
+    let app = spawn_app().await;
+    load_auth_example(&app).await;
+    let (status, _) = signup(&app, "ann@example.com", "correct horse").await;
+    assert_eq!(status, 201);
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    let login_id = flows["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .find(|f| f["name"] == "login")
+        .and_then(|f| f["id"].as_i64())
+        .expect("the login flow");
+    let (status, out) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{login_id}/run"))
+                .json(&json!({"body": {"email": "ann@example.com", "password": "correct horse"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["response"]["status"], 200, "{out}");
+    let check = out["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .find(|t| t["node"] == "check")
+        .expect("the check node ran");
+    assert_eq!(check["port"], "valid");
+    assert_eq!(check["output"]["email"], "ann@example.com");
+    assert_eq!(out["response"]["body"]["token"], "***");
+    let text = out.to_string();
+    assert!(!text.contains("correct horse"), "{text}");
+    assert!(!text.contains("$argon2"), "{text}");
+    assert!(!text.contains("eyJ"), "{text}");
+}
