@@ -280,6 +280,20 @@ async fn missing_garbage_expired_tampered_and_wrong_alg_tokens_get_401() {
             assert_eq!(challenge, "Bearer error=\"invalid_token\"", "{what}");
         }
     }
+    // The token is checked before the body is read: no token and a broken body is still 401,
+    // while a good token with the same body gets the body's error.
+    let (status, body) = app.send(app.api(Method::GET, "/me").body("{")).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("auth.token_missing"))
+    );
+    let (status, body) = app
+        .send(app.api(Method::GET, "/me").bearer_auth(&good).body("{"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("request.invalid_json"))
+    );
     // A token forged with the real key is accepted: the cases above fail for their own reason.
     let forged_good = forge(
         hs256,
