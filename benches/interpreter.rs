@@ -54,6 +54,7 @@ fn request() -> Request {
             ("content-type", "application/json"),
             ("user-agent", "bench/1.0"),
         ]),
+        auth: Value::Null,
     }
 }
 

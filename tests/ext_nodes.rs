@@ -528,8 +528,10 @@ async fn the_first_token_key_is_created_once_and_kept_across_restarts() {
     let key = first
         .state()
         .runtime
-        .token_key
-        .load_full()
+        .token_keys
+        .load()
+        .current()
+        .cloned()
         .expect("a key is loaded");
     drop(first);
     let second = App::build(Config::for_database(&url))
@@ -538,8 +540,10 @@ async fn the_first_token_key_is_created_once_and_kept_across_restarts() {
     let again = second
         .state()
         .runtime
-        .token_key
-        .load_full()
+        .token_keys
+        .load()
+        .current()
+        .cloned()
         .expect("a key is loaded");
     assert_eq!(key.id, again.id);
     let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM sluice.token_keys")

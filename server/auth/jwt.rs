@@ -4,9 +4,11 @@
 //! either brings RSA and elliptic-curve crates or aws-lc (10.x), or, in 9.x (on ring), has a
 //! claim-validation advisory (CVE-2026-25537). HS256 alone is small enough to own.
 //!
-//! Verification is strict: the header must say `HS256`, the signature is compared in constant
-//! time, and `exp` must be an integer in the future (a claim of the wrong type is an invalid
-//! token, never a missing one).
+//! Verification is strict: the header must say `HS256` (the algorithm is pinned, never taken
+//! from the token), `crit` is refused, the signature is compared in constant time, `exp` must
+//! be an integer in the future and `nbf`, when present, an integer not in the future (a claim
+//! of the wrong type is an invalid token, never a missing one). [`KeyRing`] picks the key by
+//! the header's `kid`, so tokens signed by a retired key stay valid until they expire.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,8 +54,69 @@ pub enum JwtError {
     Signature,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token names no known signing key")]
+    UnknownKey,
 }
 
+/// The keys tokens are checked against: the current one (which also signs) and the retired
+/// ones that may still have live tokens. Built from the catalog, swapped as a whole.
+#[derive(Debug)]
+pub struct KeyRing {
+    current: Option<SigningKey>,
+    /// Every key, current included, by `kid` (the row id as text).
+    by_kid: std::collections::HashMap<String, SigningKey>,
+    loaded_at: std::time::Instant,
+}
+
+impl Default for KeyRing {
+    fn default() -> KeyRing {
+        KeyRing::new(None, Vec::new())
+    }
+}
+
+impl KeyRing {
+    pub fn new(current: Option<SigningKey>, retired: Vec<SigningKey>) -> KeyRing {
+        let by_kid = retired
+            .into_iter()
+            .chain(current.clone())
+            .map(|k| (k.id.to_string(), k))
+            .collect();
+        KeyRing {
+            current,
+            by_kid,
+            loaded_at: std::time::Instant::now(),
+        }
+    }
+
+    /// How long ago this ring was built.
+    pub fn age(&self) -> std::time::Duration {
+        self.loaded_at.elapsed()
+    }
+
+    /// The key new tokens are signed with.
+    pub fn current(&self) -> Option<&SigningKey> {
+        self.current.as_ref()
+    }
+
+    /// Ids of every key tokens are accepted from.
+    pub fn ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.by_kid.values().map(|k| k.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Checks a token with the key its `kid` names, at time `now` (unix seconds).
+    pub fn verify(&self, token: &str, now: i64) -> Result<Map<String, Value>, JwtError> {
+        let parts = Parts::split(token)?;
+        let kid = parts.header.get("kid").and_then(Value::as_str);
+        let key = kid
+            .and_then(|k| self.by_kid.get(k))
+            .ok_or(JwtError::UnknownKey)?;
+        parts.verify(key, now)
+    }
+}
 /// Signs `claims` (an object) as a compact JWT: `base64url(header).base64url(claims).sig`.
 pub fn sign(key: &SigningKey, claims: &Map<String, Value>) -> String {
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": key.id.to_string()});
@@ -70,29 +133,68 @@ pub fn sign(key: &SigningKey, claims: &Map<String, Value>) -> String {
 
 /// Checks a token against `key` at time `now` (unix seconds) and returns its claims.
 pub fn verify(key: &SigningKey, token: &str, now: i64) -> Result<Map<String, Value>, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let header: Value = decode_json(h)?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(JwtError::Algorithm);
+    Parts::split(token)?.verify(key, now)
+}
+
+/// A compact token cut into its parts, with the header decoded and checked.
+struct Parts<'t> {
+    header: Map<String, Value>,
+    /// `base64url(header).base64url(claims)`: what the signature covers.
+    signed: &'t str,
+    claims: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Parts<'t> {
+    fn split(token: &'t str) -> Result<Parts<'t>, JwtError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Malformed);
+        };
+        let Value::Object(header) = decode_json(h)? else {
+            return Err(JwtError::Malformed);
+        };
+        // Pinned: whatever else the header says, only HS256 is checked.
+        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+            return Err(JwtError::Algorithm);
+        }
+        // No extension is understood, so none may be marked critical (RFC 7515, 4.1.11).
+        if header.contains_key("crit") {
+            return Err(JwtError::Malformed);
+        }
+        Ok(Parts {
+            header,
+            signed: &token[..h.len() + 1 + c.len()],
+            claims: c,
+            signature: s,
+        })
     }
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed)?;
-    let mut mac = key.mac();
-    mac.update(&token.as_bytes()[..h.len() + 1 + c.len()]);
-    // `verify_slice` compares in constant time.
-    mac.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
-    let Value::Object(claims) = decode_json(c)? else {
-        return Err(JwtError::Malformed);
-    };
-    match claims.get("exp").map(Value::as_i64) {
-        Some(Some(exp)) if exp > now => Ok(claims),
-        Some(Some(_)) => Err(JwtError::Expired),
-        // Missing or not an integer: never treated as "does not expire".
-        _ => Err(JwtError::Malformed),
+
+    fn verify(&self, key: &SigningKey, now: i64) -> Result<Map<String, Value>, JwtError> {
+        let sig = URL_SAFE_NO_PAD
+            .decode(self.signature)
+            .map_err(|_| JwtError::Malformed)?;
+        let mut mac = key.mac();
+        mac.update(self.signed.as_bytes());
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
+        let Value::Object(claims) = decode_json(self.claims)? else {
+            return Err(JwtError::Malformed);
+        };
+        match claims.get("nbf").map(Value::as_i64) {
+            None => {}
+            Some(Some(nbf)) if nbf <= now => {}
+            Some(Some(_)) => return Err(JwtError::NotYetValid),
+            Some(None) => return Err(JwtError::Malformed),
+        }
+        match claims.get("exp").map(Value::as_i64) {
+            Some(Some(exp)) if exp > now => Ok(claims),
+            Some(Some(_)) => Err(JwtError::Expired),
+            // Missing or not an integer: never treated as "does not expire".
+            _ => Err(JwtError::Malformed),
+        }
     }
 }
 
@@ -172,6 +274,85 @@ mod tests {
         assert_eq!(verify(&k, &no_exp, 1000), Err(JwtError::Malformed));
         assert_eq!(verify(&k, "a.b", 1000), Err(JwtError::Malformed));
         assert_eq!(verify(&k, "a.b.c.d", 1000), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn not_before_is_honoured_when_present() {
+        let k = key(b"0123456789abcdef0123456789abcdef");
+        let t = |nbf: Value| {
+            sign(
+                &k,
+                json!({"sub": "a", "exp": 5000, "nbf": nbf})
+                    .as_object()
+                    .expect("o"),
+            )
+        };
+        assert!(verify(&k, &t(json!(1000)), 1000).is_ok());
+        assert_eq!(
+            verify(&k, &t(json!(1001)), 1000),
+            Err(JwtError::NotYetValid)
+        );
+        assert_eq!(
+            verify(&k, &t(json!("soon")), 1000),
+            Err(JwtError::Malformed)
+        );
+    }
+
+    /// Builds a token with any header, signed with `k`.
+    fn with_header(k: &SigningKey, header: Value, claims: Value) -> String {
+        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut mac = k.mac();
+        mac.update(out.as_bytes());
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        out
+    }
+
+    #[test]
+    fn the_algorithm_is_pinned_and_critical_extensions_are_refused() {
+        let k = key(b"0123456789abcdef0123456789abcdef");
+        let claims = json!({"sub": "a", "exp": 5000});
+        for alg in ["HS384", "HS512", "RS256", "none", "hs256"] {
+            let t = with_header(&k, json!({"alg": alg, "kid": "1"}), claims.clone());
+            assert_eq!(verify(&k, &t, 1000), Err(JwtError::Algorithm), "{alg}");
+        }
+        let t = with_header(
+            &k,
+            json!({"alg": "HS256", "kid": "1", "crit": ["b64"], "b64": false}),
+            claims.clone(),
+        );
+        assert_eq!(verify(&k, &t, 1000), Err(JwtError::Malformed));
+        let t = with_header(&k, json!(["HS256"]), claims);
+        assert_eq!(verify(&k, &t, 1000), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn a_key_ring_picks_the_key_by_kid_and_accepts_retired_keys() {
+        let old = SigningKey::new(1, b"an old key, retired but still in the ring".to_vec());
+        let new = SigningKey::new(2, b"the current key, which signs new tokens".to_vec());
+        let claims = json!({"sub": "7", "exp": 5000});
+        let by_old = sign(&old, claims.as_object().expect("o"));
+        let by_new = sign(&new, claims.as_object().expect("o"));
+        let ring = KeyRing::new(Some(new.clone()), vec![old.clone()]);
+        assert_eq!(ring.current().map(|k| k.id), Some(2));
+        assert_eq!(ring.ids(), [1, 2]);
+        assert_eq!(ring.verify(&by_old, 1000).expect("old")["sub"], "7");
+        assert_eq!(ring.verify(&by_new, 1000).expect("new")["sub"], "7");
+        // A purged key's tokens fail, and a kid cannot point a token at another key.
+        let purged = KeyRing::new(Some(new.clone()), vec![]);
+        assert_eq!(purged.verify(&by_old, 1000), Err(JwtError::UnknownKey));
+        let lying = with_header(&old, json!({"alg": "HS256", "kid": "2"}), claims.clone());
+        assert_eq!(ring.verify(&lying, 1000), Err(JwtError::Signature));
+        let no_kid = with_header(&new, json!({"alg": "HS256"}), claims.clone());
+        assert_eq!(ring.verify(&no_kid, 1000), Err(JwtError::UnknownKey));
+        let number_kid = with_header(&new, json!({"alg": "HS256", "kid": 2}), claims);
+        assert_eq!(ring.verify(&number_kid, 1000), Err(JwtError::UnknownKey));
+        assert_eq!(
+            KeyRing::default().verify(&by_new, 1000),
+            Err(JwtError::UnknownKey)
+        );
     }
 
     #[test]

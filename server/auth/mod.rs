@@ -1,7 +1,10 @@
 //! Editor accounts: argon2id password hashes, the first admin from the environment, login
 //! sessions as random bearer tokens of which only a SHA-256 hash is stored. End-user API tokens
-//! (`jwt`) and the key that signs them. Knows sqlx, not axum.
+//! (`jwt`), the keys that sign them (`token_key`, `key_ring`, `rotate_token_keys`) and the
+//! check of a request's bearer token against an endpoint's `auth` level (`bearer`). Knows sqlx,
+//! not axum.
 
+pub mod bearer;
 pub mod jwt;
 
 use crate::catalog::users;
@@ -86,6 +89,49 @@ pub async fn token_key(pool: &PgPool) -> Result<jwt::SigningKey, AuthError> {
         .await?
         .ok_or(AuthError::NoTokenKey)?;
     Ok(jwt::SigningKey::new(id, secret))
+}
+
+/// How long a retired key keeps verifying tokens: the longest lifetime `auth.issue_token`
+/// allows (a token signed just before the rotation lives that long), plus an hour for
+/// instances that still signed with the old key until they reloaded and for clock skew.
+/// Keys retired longer ago are left out of the ring and deleted by the next rotation.
+pub const RETIRED_KEY_HORIZON_SECS: i64 =
+    crate::flow::nodes::auth_issue_token::MAX_EXPIRES_IN as i64 + 3600;
+
+/// The keys tokens are checked against, from the catalog.
+pub async fn key_ring(pool: &PgPool) -> Result<jwt::KeyRing, AuthError> {
+    let rows = crate::catalog::token_keys::usable(pool, RETIRED_KEY_HORIZON_SECS).await?;
+    let mut current = None;
+    let mut retired = Vec::new();
+    for (id, secret, is_retired) in rows {
+        let key = jwt::SigningKey::new(id, secret);
+        if is_retired {
+            retired.push(key);
+        } else {
+            current = Some(key);
+        }
+    }
+    Ok(jwt::KeyRing::new(current, retired))
+}
+
+/// Retires the current signing key and makes a new one (32 random bytes), deleting keys
+/// retired longer than [`RETIRED_KEY_HORIZON_SECS`] ago, or with `revoke` every retired key
+/// (so no token issued so far verifies any more); one transaction.
+pub async fn rotate_token_keys(
+    pool: &PgPool,
+    revoke: bool,
+) -> Result<crate::catalog::token_keys::Rotation, AuthError> {
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let horizon = if revoke { 0 } else { RETIRED_KEY_HORIZON_SECS };
+    let rotation = crate::catalog::token_keys::rotate(pool, &secret, horizon).await?;
+    tracing::info!(
+        key.current = rotation.current,
+        key.retired = ?rotation.retired,
+        key.purged = ?rotation.purged,
+        "rotated the token signing key"
+    );
+    Ok(rotation)
 }
 
 /// Creates the first admin account from configuration when no account exists yet.

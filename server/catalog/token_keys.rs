@@ -1,5 +1,6 @@
-//! Keys that sign end-user API tokens (`sluice.token_keys`). The secret is random bytes made by
-//! Sluice; it is read into memory at startup and never logged.
+//! Keys that sign end-user API tokens (`sluice.token_keys`): the current one, retired ones that
+//! still verify, listing and rotation. The secret is random bytes made by Sluice; it is read
+//! into memory (the key ring) and never logged or returned by a listing.
 
 use sqlx::PgPool;
 
@@ -22,4 +23,88 @@ pub async fn create_if_none(pool: &PgPool, secret: &[u8]) -> Result<bool, sqlx::
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A key as the admin API shows it: never its secret.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub created_at: String,
+    pub retired_at: Option<String>,
+}
+
+/// Every key, newest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, to_jsonb(created_at) #>> '{}' AS created_at, \
+                to_jsonb(retired_at) #>> '{}' AS retired_at \
+         FROM sluice.token_keys ORDER BY id DESC",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// `(id, secret, retired)` of the keys tokens may still be checked with: the current one and
+/// those retired less than `horizon_secs` ago.
+pub async fn usable(
+    pool: &PgPool,
+    horizon_secs: i64,
+) -> Result<Vec<(i64, Vec<u8>, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, secret, retired_at IS NOT NULL FROM sluice.token_keys \
+         WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)",
+    )
+    .bind(horizon_secs as f64)
+    .fetch_all(pool)
+    .await
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rotation {
+    /// The new current key.
+    pub current: i64,
+    /// The key that was current before, now retired.
+    pub retired: Option<i64>,
+    /// Keys deleted because they were retired more than the horizon ago.
+    pub purged: Vec<i64>,
+}
+
+/// Retires the current key, stores `secret` as the new current one and deletes keys retired
+/// more than `horizon_secs` ago, in one transaction. Concurrent rotations (also from other
+/// instances) queue on a table lock, so each retires exactly the key before it.
+pub async fn rotate(
+    pool: &PgPool,
+    secret: &[u8],
+    horizon_secs: i64,
+) -> Result<Rotation, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Readers (token checks loading the ring) are not blocked; other writers wait.
+    sqlx::query("LOCK TABLE sluice.token_keys IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let retired: Option<i64> = sqlx::query_scalar(
+        "UPDATE sluice.token_keys SET retired_at = now() WHERE retired_at IS NULL RETURNING id",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let current: i64 =
+        sqlx::query_scalar("INSERT INTO sluice.token_keys (secret) VALUES ($1) RETURNING id")
+            .bind(secret)
+            .fetch_one(&mut *tx)
+            .await?;
+    let purged: Vec<i64> = sqlx::query_scalar(
+        "DELETE FROM sluice.token_keys \
+         WHERE retired_at IS NOT NULL AND retired_at <= now() - make_interval(secs => $1) \
+         RETURNING id",
+    )
+    .bind(horizon_secs as f64)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Rotation {
+        current,
+        retired,
+        purged,
+    })
 }

@@ -8,10 +8,10 @@ use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
-use crate::auth::jwt::SigningKey;
+use crate::auth::jwt::{KeyRing, SigningKey};
 use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -28,12 +28,14 @@ pub struct Runtime {
     pub env: std::sync::Arc<arc_swap::ArcSwap<super::env::Env>>,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
-    /// The key `auth.issue_token` signs with, loaded at startup. Swappable so that rotation
-    /// (issue 5) can replace it without a restart.
-    pub token_key: ArcSwapOption<SigningKey>,
+    /// The token keys: the current one signs (`auth.issue_token`), all of them verify
+    /// (`endpoint.auth`). Swapped by `http::routes::reload`, so a rotation needs no restart.
+    pub token_keys: ArcSwap<KeyRing>,
 }
 
 impl Runtime {
+    /// `token_key` starts the key ring with the current key only; `http::routes::reload`
+    /// replaces it with the whole ring (retired keys included).
     pub fn new(
         db: PgPool,
         limits: super::sandbox::ScriptLimits,
@@ -47,7 +49,7 @@ impl Runtime {
             functions: arc_swap::ArcSwap::from_pointee(Default::default()),
             env,
             outbound,
-            token_key: ArcSwapOption::new(token_key.map(std::sync::Arc::new)),
+            token_keys: ArcSwap::from_pointee(KeyRing::new(token_key, Vec::new())),
         }
     }
 }
@@ -60,6 +62,9 @@ pub struct Request {
     pub body: Value,
     /// Lowercase names; credentials (authorization, cookie) are never included.
     pub headers: Map<String, Value>,
+    /// The caller, as `endpoint.auth` checked it: `{"id", "claims"}`, or `null` on public
+    /// endpoints.
+    pub auth: Value,
 }
 
 /// The response a flow produced.
@@ -244,7 +249,7 @@ async fn walk(
     }
     let mut scope = Scope::new();
     scope.push_constant_dynamic("request", Dynamic::from_map(request));
-    scope.push_constant_dynamic("auth", Dynamic::UNIT);
+    scope.push_constant_dynamic("auth", sandbox::to_dynamic(req.auth));
     scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
     let mut cx = Cx {

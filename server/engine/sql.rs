@@ -2,7 +2,9 @@
 //! always quoted; values are `$n` parameters cast to the column type. Reads never return
 //! password fields; writes to password fields are hashed before binding.
 
-use crate::flow::plan::{ColumnValue, Filter, FilterOp, Op, OrderTerm, Query, Statement};
+use crate::flow::plan::{
+    ColumnValue, Credential, Filter, FilterOp, Op, OrderTerm, Query, Statement,
+};
 use crate::flow::sqlscan::Shape;
 use crate::tables::ddl::qualified;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};
@@ -178,6 +180,32 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
             ))
         }
         Op::DbQuery { query, .. } => query_sql(query, tables)?,
+        Op::AuthVerifyPassword {
+            against:
+                Credential::Account {
+                    table: t,
+                    email_field,
+                    password_field,
+                    ..
+                },
+            ..
+        } => {
+            let def = table(tables, t)?;
+            let (email, password) = crate::flow::nodes::auth_verify_password::account_fields(
+                def,
+                email_field.as_ref(),
+                password_field.as_ref(),
+            )
+            .map_err(|_| BuildError(t.to_string()))?;
+            // The hash leaves the database only into the node, never into the row.
+            plain(format!(
+                "SELECT jsonb_build_object('row', {}, 'hash', t.{}) FROM {} AS t WHERE t.{} = $1::text",
+                row_json(def, "t"),
+                password.quoted(),
+                qualified(t),
+                email.quoted()
+            ))
+        }
         Op::DbUpsert {
             table: t,
             values,

@@ -547,7 +547,11 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
             ));
         }
     }
-    Some(Endpoint { method, path })
+    let auth = ep
+        .get("auth")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    Some(Endpoint { method, path, auth })
 }
 
 fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {

@@ -35,6 +35,21 @@ pub struct Endpoint {
     pub method: Method,
     /// Path below `/api`, with `{param}` segments (matchit syntax).
     pub path: String,
+    /// Who may call it.
+    pub auth: AuthLevel,
+}
+
+/// `endpoint.auth`: what a request must carry to be served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthLevel {
+    /// Anyone; the flow sees `auth` as `null`.
+    #[default]
+    Public,
+    /// A valid end-user bearer token.
+    User,
+    /// A valid end-user bearer token whose `role` claim is `"admin"`.
+    Admin,
 }
 
 impl Endpoint {
@@ -319,6 +334,21 @@ impl Op {
     }
 }
 
+/// What `auth.verify_password` checks the password against.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An argon2 hash the flow computed or loaded.
+    Hash(Template),
+    /// The password field of the account whose email field equals `email`. Fields left out
+    /// are the table's only email and password fields (resolved against the catalog).
+    Account {
+        table: Ident,
+        email: Template,
+        email_field: Option<Ident>,
+        password_field: Option<Ident>,
+    },
+}
+
 /// How a `respond` body is sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -492,7 +522,7 @@ pub enum Op {
     },
     AuthVerifyPassword {
         password: Template,
-        hash: Template,
+        against: Credential,
         valid: usize,
         invalid: Option<usize>,
     },

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::session::router())
         .merge(super::api_tokens::router())
         .merge(super::flow_versions::router())
+        .merge(super::token_keys::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
@@ -248,6 +249,9 @@ struct RunRequest {
     /// Keep the writes; by default a debug run rolls everything back.
     #[serde(default)]
     commit: bool,
+    /// An end-user token to run a `user` or `admin` endpoint as; checked as a real request's.
+    #[serde(default)]
+    token: Option<String>,
 }
 
 /// Runs the draft of a flow with a given request and returns the response and a trace of
@@ -271,7 +275,20 @@ async fn run_flow(
             })
             .collect()
     };
+    let auth =
+        match super::enduser::check_token(&state.runtime, &program, req.token.as_deref()).await {
+            Ok(auth) => auth,
+            Err(e) => {
+                let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
+                let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
+                return Ok(Json(json!({
+                    "response": refused, "error": error, "trace": [], "duration_us": 0,
+                    "committed": false,
+                })));
+            }
+        };
     let request = crate::engine::Request {
+        auth,
         params: as_text(req.params),
         query: as_text(req.query),
         body: req.body,

@@ -154,6 +154,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     template!("todo/list_todos.flow.json"),
     template!("todo/get_todo.flow.json"),
     template!("todo/create_todo.flow.json"),
+    template!("auth/signup.flow.json"),
+    template!("auth/login.flow.json"),
+    template!("auth/me.flow.json"),
+    template!("auth/list_users.flow.json"),
 ];
 
 /// The built-in flow templates, grouped by their folder, for "create from template".

@@ -54,6 +54,10 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
         Lookup::NotFound => return Err(route_not_found(req.method().as_str(), req.uri().path())),
     };
     drop(routes);
+    let auth = match super::enduser::authenticate(&state.runtime, &program, req.headers()).await {
+        Ok(auth) => auth,
+        Err(refused) => return Ok(super::enduser::refusal(refused)),
+    };
 
     let mut params = Map::new();
     for (k, v) in raw_params {
@@ -104,6 +108,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             query,
             body,
             headers,
+            auth,
         },
     )
     .await

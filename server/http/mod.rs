@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api_tokens;
 pub mod csv;
+pub mod enduser;
 pub mod env;
 pub mod error;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod rows;
 pub mod session;
 pub mod tables;
 pub mod ui;
+pub mod token_keys;
 
 use crate::engine::Runtime;
 use arc_swap::ArcSwap;

@@ -63,10 +63,13 @@ impl RouteTable {
 }
 
 /// Rebuilds the route table and the function registry from the published versions in the
-/// catalog and swaps them in. Serialized, so two publishes cannot swap in each other's older
+/// catalog and swaps them in, and reloads the token key ring. Serialized, so two publishes cannot swap in each other's older
 /// view.
 pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let _guard = state.reload_lock.lock().await;
+    // Token keys first: a rotation reloads through here, on every instance.
+    let ring = crate::auth::key_ring(&state.db).await?;
+    state.runtime.token_keys.store(Arc::new(ring));
     let tables = crate::tables::store::all(&state.db).await?;
     let published = crate::catalog::flows::published(&state.db).await?;
     let mut table = RouteTable::default();
@@ -106,7 +109,7 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
             Some(openapi::Operation {
                 method: ep.method,
                 path: ep.path.clone(),
-                requires_auth: false,
+                requires_auth: ep.auth != crate::flow::plan::AuthLevel::Public,
                 tag: None,
                 plan: &p.plan,
                 document: doc,

@@ -319,7 +319,8 @@ async fn republish(
     Ok(())
 }
 
-/// Database nodes of a flow on `table`: `(node id, node, its as-name)`.
+/// Database nodes of a flow on `table`, and `auth.verify_password` nodes reading accounts from
+/// it: `(node id, node, its as-name)`.
 fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<&'d str>)> {
     doc.get("nodes")
         .and_then(Value::as_object)
@@ -328,7 +329,7 @@ fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<
         .filter(|(_, n)| {
             n.get("type")
                 .and_then(Value::as_str)
-                .is_some_and(|t| t.starts_with("db."))
+                .is_some_and(|t| t.starts_with("db.") || t == "auth.verify_password")
                 && n.get("table").and_then(Value::as_str) == Some(table)
         })
         .map(|(id, n)| (id.as_str(), n, n.get("as").and_then(Value::as_str)))
@@ -476,6 +477,13 @@ pub fn rewrite_for_renames(
     for (id, node) in nodes.iter_mut() {
         if ids.contains(id) {
             node["table"] = Value::String(new.name.to_string());
+            for key in ["email_field", "password_field"] {
+                for (from, to) in &renames {
+                    if node.get(key).and_then(Value::as_str) == Some(*from) {
+                        node[key] = Value::String(to.to_string());
+                    }
+                }
+            }
             for key in ["values", "where"] {
                 if let Some(map) = node.get_mut(key).and_then(Value::as_object_mut) {
                     for (from, to) in &renames {
@@ -590,6 +598,38 @@ mod tests {
         assert_eq!(out["nodes"]["u"]["on"], json!(["remark"]));
         assert_eq!(out["nodes"]["u"]["values"], json!({"remark": 1}));
         assert_eq!(out["nodes"]["other"]["select"], json!(["note"]));
+    }
+
+    #[test]
+    fn renames_follow_the_account_fields_and_reads_of_verify_password() {
+        use serde_json::json;
+        let old: TableDef = serde_json::from_value(json!({"name": "users", "fields": [
+            {"id": "f_000000000001", "name": "email", "type": "email", "unique": true},
+            {"id": "f_000000000002", "name": "password", "type": "password"},
+            {"id": "f_000000000003", "name": "role", "type": "text"}]}))
+        .expect("definition");
+        let mut new = old.clone();
+        new.fields[0].name = crate::tables::Ident::parse("login").expect("name");
+        new.fields[2].name = crate::tables::Ident::parse("kind").expect("name");
+        let doc = json!({"nodes": {
+            "check": {"type": "auth.verify_password", "as": "user", "table": "users",
+                      "email_field": "email", "email": "a@b.c", "password": "x",
+                      "next": {"valid": "r"}},
+            "r": {"type": "respond", "body": {"$rhai": "user.role"}}
+        }});
+        let changes = [
+            Change::RenameField {
+                from: "email".into(),
+                to: "login".into(),
+            },
+            Change::RenameField {
+                from: "role".into(),
+                to: "kind".into(),
+            },
+        ];
+        let out = rewrite_for_renames(&doc, &old, &new, &changes);
+        assert_eq!(out["nodes"]["check"]["email_field"], "login");
+        assert_eq!(out["nodes"]["r"]["body"]["$rhai"], "user.kind");
     }
 
     #[test]

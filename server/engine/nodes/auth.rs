@@ -2,10 +2,11 @@
 //! hashes and tokens are marked secret, so debug runs never show them.
 
 use crate::engine::error::RunError;
-use crate::engine::run::{Cx, Step};
+use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sandbox::format_rfc3339;
 use crate::flow::expr::Template;
 use crate::flow::nodes::auth_issue_token::RESERVED_CLAIMS;
+use crate::flow::plan::Credential;
 use serde_json::{Map, Value, json};
 
 /// Longest password the nodes accept, in bytes.
@@ -46,14 +47,34 @@ pub async fn hash_password(
 pub async fn verify_password(
     cx: &mut Cx<'_>,
     password: &Template,
-    hash: &Template,
+    against: &Credential,
     valid: usize,
     invalid: Option<usize>,
 ) -> Result<Step, RunError> {
     let password = cx.eval(password)?;
-    let hash = cx.eval(hash)?;
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
-    let (password, hash) = (text(&password), text(&hash));
+    // The table form looks the account up; no account is an empty hash (same work, invalid).
+    let (hash, row) = match against {
+        Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
+        Credential::Account { email, .. } => {
+            let email = cx.eval(email)?;
+            cx.note_input(|| json!({"email": email}));
+            let found = match &email {
+                Value::String(s) if !s.is_empty() => {
+                    cx.fetch(vec![bind_text(&email)], false).await?
+                }
+                _ => None,
+            };
+            match found {
+                Some(Value::Object(mut m)) => {
+                    let hash = m.remove("hash").as_ref().map(text).unwrap_or_default();
+                    (hash, m.remove("row"))
+                }
+                _ => (String::new(), None),
+            }
+        }
+    };
+    let password = text(&password);
     cx.keep_secret(&password);
     cx.keep_secret(&hash);
     let usable = !password.is_empty() && password.len() <= MAX_PASSWORD_BYTES;
@@ -68,7 +89,7 @@ pub async fn verify_password(
         (true, _) => Ok(Step::Next {
             port: "valid",
             to: valid,
-            bind: None,
+            bind: row,
         }),
         (false, Some(to)) => Ok(Step::Next {
             port: "invalid",
@@ -107,7 +128,8 @@ pub fn issue_token(
             "claims cannot set `{k}`; the node sets sub, exp and iat"
         )));
     }
-    let Some(key) = cx.rt.token_key.load_full() else {
+    let ring = cx.rt.token_keys.load();
+    let Some(key) = ring.current() else {
         return Err(RunError::Auth {
             node: cx.node_id().to_string(),
             message: "there is no token signing key".into(),
@@ -121,7 +143,7 @@ pub fn issue_token(
     all.insert("sub".into(), Value::String(sub));
     all.insert("iat".into(), Value::from(now));
     all.insert("exp".into(), Value::from(exp));
-    let token = crate::auth::jwt::sign(&key, &all);
+    let token = crate::auth::jwt::sign(key, &all);
     cx.keep_secret(&token);
     Ok(Step::Next {
         port: "ok",

@@ -38,7 +38,12 @@ pub async fn run(
         "request",
         rhai::serde::to_dynamic(&request).map_err(|e| cx.type_error(e.to_string()))?,
     );
-    scope.push_constant_dynamic("auth", Dynamic::UNIT);
+    // The function runs for the same caller: it sees the calling request's `auth`.
+    let auth = cx
+        .scope
+        .get_value::<Dynamic>("auth")
+        .unwrap_or(Dynamic::UNIT);
+    scope.push_constant_dynamic("auth", auth);
     scope.push_constant_dynamic("env", cx.rt.env.load().public.clone());
 
     // The callee borrows the caller's database state and gives it back afterwards.

@@ -103,10 +103,10 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
         Op::AuthHashPassword { password, ok } => auth::hash_password(cx, password, *ok).await,
         Op::AuthVerifyPassword {
             password,
-            hash,
+            against,
             valid,
             invalid,
-        } => auth::verify_password(cx, password, hash, *valid, *invalid).await,
+        } => auth::verify_password(cx, password, against, *valid, *invalid).await,
         Op::AuthIssueToken {
             sub,
             claims,

@@ -1,10 +1,18 @@
-//! `auth.verify_password`: checks a password against an argon2 hash; `valid` or `invalid`.
-//! A password that is not text, and a hash that is null or malformed, are `invalid` after the
-//! same hashing work as a real check, so response times do not tell the cases apart. Unwired,
-//! `invalid` ends the request with 401 `auth.invalid_credentials`.
+//! `auth.verify_password`: checks a password; `valid` or `invalid`. Two forms:
+//!
+//! - hash form (`hash`): against an argon2 hash the flow has;
+//! - table form (`table` + `email`): against the password field of the account whose email
+//!   field equals `email`, in any managed table with an email field and a password field;
+//!   `valid` binds `as` to that row (without its password fields). Hashes of password fields
+//!   never reach the flow this way.
+//!
+//! A password that is not text, a hash that is null or malformed, and an email no account has
+//! are `invalid` after the same hashing work as a real check, so response times do not tell
+//! the cases apart. Unwired, `invalid` ends the request with 401 `auth.invalid_credentials`.
 
 use super::{NodeCx, NodeType, Port};
-use crate::flow::plan::Op;
+use crate::flow::plan::{Credential, Op};
+use crate::tables::{FieldType, Ident, TableDef};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,7 +22,7 @@ pub const TYPE: NodeType = NodeType {
         Port {
             name: "valid",
             required: true,
-            binds: false,
+            binds: true,
         },
         Port {
             name: "invalid",
@@ -22,7 +30,7 @@ pub const TYPE: NodeType = NodeType {
             binds: false,
         },
     ],
-    binds: false,
+    binds: true,
     dynamic_ports: None,
     compile,
 };
@@ -31,24 +39,124 @@ pub const TYPE: NodeType = NodeType {
 #[serde(deny_unknown_fields)]
 struct Config {
     password: Value,
-    hash: Value,
+    hash: Option<Value>,
+    table: Option<String>,
+    email: Option<Value>,
+    email_field: Option<String>,
+    password_field: Option<String>,
 }
 
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let password = cx.template(&cfg.password, "password");
-    let hash = cx.template(&cfg.hash, "hash");
+    let against = match (&cfg.hash, &cfg.table, &cfg.email) {
+        (Some(hash), None, None) => {
+            // The schema refuses `as` here already; the hash form binds nothing.
+            Credential::Hash(cx.template(hash, "hash")?)
+        }
+        (None, Some(table), Some(email)) => {
+            let email = cx.template(email, "email");
+            let (table, def) = cx.table(table)?;
+            let mut named = |field: &Option<String>, at: &str| match field {
+                None => Some(None),
+                Some(f) => cx.column(None, f, at).map(Some),
+            };
+            let email_field = named(&cfg.email_field, "email_field")?;
+            let password_field = named(&cfg.password_field, "password_field")?;
+            if let Some(def) = &def
+                && let Err((at, message)) =
+                    account_fields(def, email_field.as_ref(), password_field.as_ref())
+            {
+                cx.problem("flow.bad_auth_table", at, message);
+                return None;
+            }
+            Credential::Account {
+                table,
+                email: email?,
+                email_field,
+                password_field,
+            }
+        }
+        _ => {
+            cx.problem(
+                "flow.bad_config",
+                "hash",
+                "give either `hash`, or `table` and `email`",
+            );
+            return None;
+        }
+    };
     Some(Op::AuthVerifyPassword {
         password: password?,
-        hash: hash?,
+        against,
         valid: cx.required("valid"),
         invalid: cx.port("invalid"),
     })
 }
 
+/// The email and password fields of an account table: the named ones, or the table's only
+/// field of each type. The email field must be unique (its own flag, or a unique index on it
+/// alone), so an email names at most one account. On failure: the config field at fault and
+/// why.
+pub fn account_fields(
+    def: &TableDef,
+    email_field: Option<&Ident>,
+    password_field: Option<&Ident>,
+) -> Result<(Ident, Ident), (&'static str, String)> {
+    let pick = |named: Option<&Ident>, ty: FieldType, what: &str, at: &'static str| {
+        let of_type: Vec<&Ident> = def
+            .fields
+            .iter()
+            .filter(|f| f.ty == ty)
+            .map(|f| &f.name)
+            .collect();
+        match named {
+            Some(n) if of_type.contains(&n) => Ok(n.clone()),
+            Some(n) => Err((
+                at,
+                format!("`{n}` is not a{what} field of table `{}`", def.name),
+            )),
+            None => match of_type.as_slice() {
+                [one] => Ok((*one).clone()),
+                [] => Err(("table", format!("table `{}` has no{what} field", def.name))),
+                _ => Err((
+                    at,
+                    format!(
+                        "table `{}` has several{what} fields; name one in `{at}`",
+                        def.name
+                    ),
+                )),
+            },
+        }
+    };
+    let email = pick(email_field, FieldType::Email, "n email", "email_field")?;
+    let password = pick(
+        password_field,
+        FieldType::Password,
+        " password",
+        "password_field",
+    )?;
+    let unique = def.field(email.as_str()).is_some_and(|f| f.unique)
+        || def
+            .indexes
+            .iter()
+            .any(|i| i.unique && i.fields.len() == 1 && i.fields[0] == email);
+    if !unique {
+        return Err((
+            "email_field",
+            format!(
+                "field `{email}` of table `{}` must be unique, so that an email names one account",
+                def.name
+            ),
+        ));
+    }
+    Ok((email, password))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{flow_with, op, problems};
+    use super::*;
     use crate::flow::plan::Op;
     use serde_json::json;
 
@@ -58,7 +166,11 @@ mod tests {
                           "hash": "$argon2id$...", "next": {"valid": "r"}});
         assert!(matches!(
             op(&flow_with(node.clone())),
-            Op::AuthVerifyPassword { invalid: None, .. }
+            Op::AuthVerifyPassword {
+                invalid: None,
+                against: Credential::Hash(_),
+                ..
+            }
         ));
         let mut unwired = node.clone();
         unwired["next"] = json!({"invalid": "r"});
@@ -68,8 +180,99 @@ mod tests {
         );
     }
 
+    fn problems_with(
+        node: Value,
+        tables: &crate::tables::def::Tables,
+    ) -> Vec<(&'static str, String)> {
+        match crate::flow::compile(&flow_with(node), Some(tables)) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| (d.code, d.pointer)).collect(),
+        }
+    }
+
+    fn users(fields: Value) -> crate::tables::def::Tables {
+        let def: TableDef =
+            serde_json::from_value(json!({"name": "users", "fields": fields})).expect("def");
+        std::collections::BTreeMap::from([("users".to_string(), def)])
+    }
+
     #[test]
-    fn it_binds_nothing() {
+    fn the_table_form_finds_the_email_and_password_fields() {
+        let node = json!({"type": "auth.verify_password", "as": "user", "table": "users",
+                          "email": {"$rhai": "request.body.email"},
+                          "password": {"$rhai": "request.body.password"},
+                          "next": {"valid": "r"}});
+        let good = users(json!([
+            {"name": "login", "type": "email", "unique": true, "required": true},
+            {"name": "secret", "type": "password"},
+            {"name": "name", "type": "text"}]));
+        assert_eq!(problems_with(node.clone(), &good), []);
+        assert!(matches!(
+            op(&flow_with(node.clone())),
+            Op::AuthVerifyPassword {
+                against: Credential::Account { .. },
+                ..
+            }
+        ));
+        let def = &good["users"];
+        assert_eq!(
+            account_fields(def, None, None).map(|(e, p)| (e.to_string(), p.to_string())),
+            Ok(("login".to_string(), "secret".to_string()))
+        );
+        let not_unique = users(json!([
+            {"name": "email", "type": "email"}, {"name": "password", "type": "password"}]));
+        assert_eq!(
+            problems_with(node.clone(), &not_unique),
+            [("flow.bad_auth_table", "/nodes/n/email_field".to_string())]
+        );
+        let unique_index = users(json!([
+            {"name": "email", "type": "email"}, {"name": "password", "type": "password"}]));
+        let mut with_index = unique_index.clone();
+        with_index.get_mut("users").expect("users").indexes = vec![
+            serde_json::from_value(json!({"fields": ["email"], "unique": true})).expect("index"),
+        ];
+        assert_eq!(problems_with(node.clone(), &with_index), []);
+        let no_password = users(json!([{"name": "email", "type": "email", "unique": true}]));
+        assert_eq!(
+            problems_with(node.clone(), &no_password),
+            [("flow.bad_auth_table", "/nodes/n/table".to_string())]
+        );
+        let two_emails = users(json!([
+            {"name": "email", "type": "email", "unique": true},
+            {"name": "backup", "type": "email"},
+            {"name": "password", "type": "password"}]));
+        assert_eq!(
+            problems_with(node.clone(), &two_emails),
+            [("flow.bad_auth_table", "/nodes/n/email_field".to_string())]
+        );
+        let mut named = node.clone();
+        named["email_field"] = json!("email");
+        assert_eq!(problems_with(named.clone(), &two_emails), []);
+        named["email_field"] = json!("backup");
+        assert_eq!(
+            problems_with(named, &two_emails),
+            [("flow.bad_auth_table", "/nodes/n/email_field".to_string())]
+        );
+    }
+
+    #[test]
+    fn one_form_at_a_time() {
+        let both = json!({"type": "auth.verify_password", "password": "a", "hash": "b",
+                          "table": "users", "email": "x@y.z", "next": {"valid": "r"}});
+        assert_eq!(
+            problems(&flow_with(both)),
+            [("flow.schema", "/nodes/n".to_string())]
+        );
+        let neither =
+            json!({"type": "auth.verify_password", "password": "a", "next": {"valid": "r"}});
+        assert_eq!(
+            problems(&flow_with(neither)),
+            [("flow.schema", "/nodes/n".to_string())]
+        );
+    }
+
+    #[test]
+    fn the_hash_form_binds_nothing() {
         let node = json!({"type": "auth.verify_password", "password": "a", "hash": "b",
                           "as": "ok", "next": {"valid": "r"}});
         assert_eq!(

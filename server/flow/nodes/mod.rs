@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 mod auth_hash_password;
 pub mod auth_issue_token;
-mod auth_verify_password;
+pub mod auth_verify_password;
 mod call;
 mod collect;
 mod db_delete;

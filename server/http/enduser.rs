@@ -1,0 +1,113 @@
+//! The HTTP edge of `endpoint.auth`: runs [`crate::auth::bearer::check`] on a request's
+//! `Authorization` header with the runtime's key ring, and turns a refusal into Sluice's error
+//! envelope with a `WWW-Authenticate` header (401 for a missing or bad token, 403 for a valid
+//! token that may not call the endpoint).
+//!
+//! A token whose `kid` the ring does not know makes the ring reload from the catalog (at most
+//! once per [`RING_REFRESH_MIN_AGE`]) and is checked again: another instance may have rotated
+//! the keys and signed it with the new one before this instance heard of the rotation.
+
+use super::error::ApiError;
+use crate::auth::bearer::{self, BearerError};
+use crate::auth::jwt::JwtError;
+use crate::engine::{Program, Runtime};
+use crate::flow::plan::AuthLevel;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A ring younger than this is not reloaded for an unknown `kid`, so tokens with made-up kids
+/// cannot turn into a query per request.
+pub const RING_REFRESH_MIN_AGE: Duration = Duration::from_secs(1);
+
+/// The flow's `auth` value for a request to `program`, or why it is refused (answered with
+/// [`refusal`]).
+pub async fn authenticate(
+    rt: &Runtime,
+    program: &Program,
+    headers: &HeaderMap,
+) -> Result<Value, BearerError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| ()));
+    match check(rt, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(rt).await => {
+            check(rt, program, authorization)
+        }
+        other => other,
+    }
+}
+
+/// The same check for a token given as text (debug runs; a leading `Bearer ` is allowed);
+/// `None` means no token.
+pub async fn check_token(
+    rt: &Runtime,
+    program: &Program,
+    token: Option<&str>,
+) -> Result<Value, BearerError> {
+    let header = token.map(|t| match t.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => t.to_string(),
+        _ => format!("Bearer {t}"),
+    });
+    let authorization = header.as_deref().map(Ok);
+    match check(rt, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(rt).await => {
+            check(rt, program, authorization)
+        }
+        other => other,
+    }
+}
+
+/// Reloads the key ring if it is old enough; returns whether it did.
+async fn refresh_ring(rt: &Runtime) -> bool {
+    if rt.token_keys.load().age() < RING_REFRESH_MIN_AGE {
+        return false;
+    }
+    match crate::auth::key_ring(&rt.db).await {
+        Ok(ring) => {
+            rt.token_keys.store(Arc::new(ring));
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reload the token key ring");
+            false
+        }
+    }
+}
+
+fn check(
+    rt: &Runtime,
+    program: &Program,
+    authorization: Option<Result<&str, ()>>,
+) -> Result<Value, BearerError> {
+    let level = program
+        .plan
+        .endpoint
+        .as_ref()
+        .map(|e| e.auth)
+        .unwrap_or_default();
+    // Public endpoints, most of them, cost nothing here: no clock, no key ring.
+    if level == AuthLevel::Public {
+        return Ok(Value::Null);
+    }
+    let authorization = match authorization {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        // Not visible ASCII: no token of ours looks like that.
+        Some(Err(())) => return Err(BearerError::Invalid(JwtError::Malformed)),
+    };
+    bearer::check(level, authorization, &rt.token_keys.load(), bearer::now())
+}
+
+/// The envelope of a refusal, with its challenge.
+pub fn refusal(e: BearerError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut resp = ApiError::new(status, e.code(), e.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(e.challenge()),
+    );
+    resp
+}

@@ -1,0 +1,65 @@
+//! `/_/api/v1/token-keys`: the keys that sign end-user tokens. Lists them (never their
+//! secrets) and rotates: the current key is retired and a new one made in one transaction,
+//! then the key ring is reloaded (`routes::reload`), so new tokens carry the new `kid` at once
+//! and tokens of retired keys stay valid until they expire.
+
+use super::AppState;
+use super::admin::Editor;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/token-keys", get(list))
+        .route("/token-keys/rotate", post(rotate))
+}
+
+async fn listing(state: &AppState) -> Result<Value, ApiError> {
+    let keys = crate::catalog::token_keys::list(&state.db).await?;
+    let verifying = state.runtime.token_keys.load().ids();
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "created_at": k.created_at,
+                "retired_at": k.retired_at,
+                "current": k.retired_at.is_none(),
+                "verifies": verifying.contains(&k.id),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "keys": keys,
+        "retired_key_horizon_secs": crate::auth::RETIRED_KEY_HORIZON_SECS,
+    }))
+}
+
+async fn list(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
+    Ok(Json(listing(&state).await?))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateQuery {
+    /// Also delete every retired key, so every token issued so far stops working (a leaked
+    /// key, a compromised database backup).
+    #[serde(default)]
+    revoke: bool,
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiQuery(q): ApiQuery<RotateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rotation = crate::auth::rotate_token_keys(&state.db, q.revoke).await?;
+    super::routes::reload(&state).await?;
+    let mut out = listing(&state).await?;
+    out["rotation"] = serde_json::to_value(&rotation).unwrap_or(Value::Null);
+    Ok(Json(out))
+}
