@@ -15,10 +15,7 @@ use sluice::config::{Config, Secret};
 use sluice::startup::App;
 
 async fn load_auth_example(app: &TestApp) {
-    app.create_table(&example("auth/users.table.json")).await;
-    for f in ["signup", "login", "me", "list_users"] {
-        app.publish(&example(&format!("auth/{f}.flow.json"))).await;
-    }
+    app.load_auth_example().await;
 }
 
 async fn signup(app: &TestApp, email: &str, password: &str) -> (u16, Value) {

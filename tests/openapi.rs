@@ -111,6 +111,18 @@ async fn the_todo_app_is_described_by_a_valid_openapi_document() {
 }
 
 #[tokio::test]
+async fn the_auth_app_is_described_with_its_bearer_scheme() {
+    let app = spawn_app().await;
+    app.load_auth_example().await;
+    let (doc, _) = openapi(&app).await;
+    assert_valid_openapi(&doc);
+    assert_eq!(doc["paths"]["/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
+    assert!(doc["paths"]["/auth/login"]["post"].get("security").is_none());
+    let text = serde_json::to_string_pretty(&doc).expect("serializes");
+    insta::assert_snapshot!("auth_app_openapi", text);
+}
+
+#[tokio::test]
 async fn generated_crud_endpoints_are_described_by_a_valid_openapi_document() {
     let app = spawn_app().await;
     let (status, body) = app

@@ -192,4 +192,12 @@ impl TestApp {
             self.publish(&example(&format!("todo/{f}.flow.json"))).await;
         }
     }
+
+    /// The auth example app: a users table and the signup, login, me and list_users flows.
+    pub async fn load_auth_example(&self) {
+        self.create_table(&example("auth/users.table.json")).await;
+        for f in ["signup", "login", "me", "list_users"] {
+            self.publish(&example(&format!("auth/{f}.flow.json"))).await;
+        }
+    }
 }
