@@ -1,6 +1,8 @@
 //! Configuration, read in one place: command-line flags with environment fallbacks. Nothing else
 //! in Sluice reads the environment. Secrets are wrapped so they cannot be printed by accident.
 
+use crate::catalog::request_log::LogConfig;
+use crate::flow::plan::{RateLimit, RateRule};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +65,111 @@ pub struct ServeArgs {
     /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// Limits, metrics and the request log (docs/OPERATIONS.md).
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Server-wide budget per client address over all generated endpoints, `REQUESTS/SECONDS`
+    /// (e.g. `600/60`). Unset: none.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_PER_IP")]
+    pub rate_limit_per_ip: Option<String>,
+    /// Server-wide budget per bearer token over all generated endpoints, `REQUESTS/SECONDS`.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_PER_TOKEN")]
+    pub rate_limit_per_token: Option<String>,
+    /// Most clients the rate limiter remembers at once.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_MAX_KEYS", default_value_t = 100_000)]
+    pub rate_limit_max_keys: usize,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses or CIDR ranges.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Most generated-endpoint requests served at once; more get 503. 0: no limit.
+    #[arg(long, env = "SLUICE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// Share of successful requests written to the request log, 0 to 1 (errors always are).
+    #[arg(long, env = "SLUICE_REQUEST_LOG_SAMPLE", default_value_t = 0.1)]
+    pub request_log_sample: f64,
+    /// Request log rows older than this many hours are deleted.
+    #[arg(long, env = "SLUICE_REQUEST_LOG_MAX_AGE_HOURS", default_value_t = 168)]
+    pub request_log_max_age_hours: u64,
+    /// The request log keeps at most this many rows.
+    #[arg(long, env = "SLUICE_REQUEST_LOG_MAX_ROWS", default_value_t = 100_000)]
+    pub request_log_max_rows: u64,
+}
+
+/// Validated settings of limits, metrics and the request log.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    /// Server-wide rate limits over all generated endpoints.
+    pub rate_limit: RateLimit,
+    pub rate_limit_max_keys: usize,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// 0: no limit.
+    pub max_in_flight: usize,
+    pub metrics_token: Option<Secret>,
+    pub request_log: LogConfig,
+}
+
+impl Default for OpsConfig {
+    fn default() -> OpsConfig {
+        OpsConfig {
+            rate_limit: RateLimit::default(),
+            rate_limit_max_keys: 100_000,
+            trusted_proxies: Vec::new(),
+            max_in_flight: 512,
+            metrics_token: None,
+            request_log: LogConfig::default(),
+        }
+    }
+}
+
+impl OpsConfig {
+    fn from_args(a: OpsArgs) -> Result<OpsConfig, ConfigError> {
+        let rule = |name: &'static str, v: Option<String>| {
+            v.filter(|s| !s.trim().is_empty())
+                .map(|s| parse_rate(&s).ok_or(ConfigError::RateLimit(name, s)))
+                .transpose()
+        };
+        let nets = HttpAllow::parse(&a.trusted_proxies).map_err(|_| {
+            ConfigError::TrustedProxies(a.trusted_proxies.join(","))
+        })?;
+        if !nets.hosts.is_empty() {
+            return Err(ConfigError::TrustedProxies(nets.hosts.join(",")));
+        }
+        if !(0.0..=1.0).contains(&a.request_log_sample) {
+            return Err(ConfigError::Sample(a.request_log_sample));
+        }
+        Ok(OpsConfig {
+            rate_limit: RateLimit {
+                per_ip: rule("SLUICE_RATE_LIMIT_PER_IP", a.rate_limit_per_ip)?,
+                per_token: rule("SLUICE_RATE_LIMIT_PER_TOKEN", a.rate_limit_per_token)?,
+            },
+            rate_limit_max_keys: a.rate_limit_max_keys.max(16),
+            trusted_proxies: nets.nets,
+            max_in_flight: a.max_in_flight,
+            metrics_token: a.metrics_token.filter(|t| !t.expose().is_empty()),
+            request_log: LogConfig {
+                sample: a.request_log_sample,
+                max_age: Duration::from_secs(a.request_log_max_age_hours.saturating_mul(3600)),
+                max_rows: a.request_log_max_rows,
+            },
+        })
+    }
+}
+
+/// `REQUESTS/SECONDS`, both positive.
+fn parse_rate(s: &str) -> Option<RateRule> {
+    let (n, w) = s.trim().split_once('/')?;
+    let rule = RateRule {
+        requests: n.trim().parse().ok().filter(|n| *n > 0)?,
+        window_secs: w.trim().trim_end_matches('s').parse().ok().filter(|w| *w > 0)?,
+    };
+    Some(rule)
 }
 
 /// Non-public targets that outbound requests may reach anyway (`SLUICE_HTTP_ALLOW`).
@@ -131,6 +238,7 @@ pub struct Config {
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
+    pub ops: OpsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +251,12 @@ pub enum ConfigError {
         "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
     )]
     HttpAllow(String),
+    #[error("{0}: `{1}` is not REQUESTS/SECONDS with both above zero (e.g. 600/60)")]
+    RateLimit(&'static str, String),
+    #[error("SLUICE_TRUSTED_PROXIES: `{0}` must be IP addresses or CIDR ranges")]
+    TrustedProxies(String),
+    #[error("SLUICE_REQUEST_LOG_SAMPLE: {0} is not between 0 and 1")]
+    Sample(f64),
 }
 
 impl Config {
@@ -165,6 +279,7 @@ impl Config {
             script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
+            ops: OpsConfig::from_args(a.ops)?,
         })
     }
 
@@ -179,6 +294,7 @@ impl Config {
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -202,6 +318,20 @@ mod tests {
         assert_eq!(allow.hosts, ["api.internal", "*.svc.local"]);
         let nets: Vec<String> = allow.nets.iter().map(|n| n.to_string()).collect();
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+    }
+
+    #[test]
+    fn rates_are_requests_per_seconds() {
+        assert_eq!(
+            parse_rate(" 600/60s "),
+            Some(RateRule {
+                requests: 600,
+                window_secs: 60
+            })
+        );
+        for bad in ["0/60", "10/0", "10", "ten/60", "10/-1"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
+        }
     }
 
     #[test]

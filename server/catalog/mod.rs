@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod flows;
+pub mod request_log;
 pub mod token_keys;
 pub mod users;
 

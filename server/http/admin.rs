@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::rows::router())
         .merge(super::csv::router())
         .merge(super::env::router())
+        .merge(super::request_log::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

@@ -8,6 +8,10 @@ pub mod error;
 pub mod extract;
 pub mod generated;
 pub mod health;
+pub mod limits;
+pub mod metrics;
+pub mod ops;
+pub mod request_log;
 pub mod routes;
 pub mod rows;
 pub mod tables;
@@ -36,6 +40,8 @@ pub struct AppState {
     pub reload_lock: Arc<tokio::sync::Mutex<()>>,
     /// Largest body of a generated-API request.
     pub max_body: usize,
+    /// Rate limits, the in-flight limit, metrics and the request log.
+    pub ops: Arc<ops::Ops>,
 }
 
 /// The whole application, top to bottom.
@@ -46,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*path}", any(generated::dispatch))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(ops::metrics))
         .route("/", get(|| async { Redirect::temporary("/_/") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

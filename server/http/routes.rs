@@ -3,6 +3,7 @@
 //! (they keep the table they started with).
 
 use super::AppState;
+use super::ops::RouteOps;
 use crate::engine::Program;
 use crate::flow::Method;
 use std::collections::HashMap;
@@ -11,26 +12,32 @@ use std::sync::Arc;
 /// Published endpoints by method and path.
 #[derive(Default)]
 pub struct RouteTable {
-    methods: HashMap<Method, matchit::Router<Arc<Program>>>,
+    methods: HashMap<Method, matchit::Router<Arc<Route>>>,
+}
+
+/// One served endpoint: its program, and its metrics slot and rate limits.
+pub struct Route {
+    pub program: Program,
+    pub ops: RouteOps,
 }
 
 /// Result of looking up a request.
 pub enum Lookup {
-    Found(Arc<Program>, Vec<(String, String)>),
+    Found(Arc<Route>, Vec<(String, String)>),
     /// The path exists for other methods.
     MethodNotAllowed(Vec<Method>),
     NotFound,
 }
 
 impl RouteTable {
-    pub fn insert(&mut self, program: Program) -> Result<(), String> {
+    pub fn insert(&mut self, program: Program, ops: RouteOps) -> Result<(), String> {
         let Some(ep) = program.plan.endpoint.clone() else {
             return Err(format!("flow `{}` has no endpoint", program.plan.name));
         };
         self.methods
             .entry(ep.method)
             .or_default()
-            .insert(ep.path.clone(), Arc::new(program))
+            .insert(ep.path.clone(), Arc::new(Route { program, ops }))
             .map_err(|e| e.to_string())
     }
 
@@ -80,7 +87,8 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
             .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()));
         let placed = program.and_then(|p| {
             if p.plan.endpoint.is_some() {
-                table.insert(p)
+                let ops = state.ops.route_ops(&p.plan, None);
+                table.insert(p, ops)
             } else {
                 functions.insert(p.plan.name.clone(), Arc::new(p));
                 Ok(())
