@@ -138,8 +138,8 @@ impl Ops {
         Ok(Admitted { _permit: permit })
     }
 
-    /// Counts an answered request and queues it for the request log. `started` is when the
-    /// request was routed.
+    /// Counts an answered request and queues it for the request log. `path` is the part
+    /// after `/api`; `started` is when the request was routed.
     pub fn record(&self, route: &RouteOps, path: &str, resp: &Response, started: Instant) {
         let took = started.elapsed();
         let status = resp.status().as_u16();
@@ -150,7 +150,7 @@ impl Ops {
                 at: SystemTime::now() - took,
                 flow: route.metrics.flow().to_string(),
                 method: route.metrics.method(),
-                path: path.to_string(),
+                path: format!("/api{path}"),
                 status,
                 duration_ms: took.as_secs_f64() * 1000.0,
                 error_code: code.map(str::to_string),
