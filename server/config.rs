@@ -135,9 +135,8 @@ impl OpsConfig {
                 .map(|s| parse_rate(&s).ok_or(ConfigError::RateLimit(name, s)))
                 .transpose()
         };
-        let nets = HttpAllow::parse(&a.trusted_proxies).map_err(|_| {
-            ConfigError::TrustedProxies(a.trusted_proxies.join(","))
-        })?;
+        let nets = HttpAllow::parse(&a.trusted_proxies)
+            .map_err(|_| ConfigError::TrustedProxies(a.trusted_proxies.join(",")))?;
         if !nets.hosts.is_empty() {
             return Err(ConfigError::TrustedProxies(nets.hosts.join(",")));
         }
@@ -167,7 +166,12 @@ fn parse_rate(s: &str) -> Option<RateRule> {
     let (n, w) = s.trim().split_once('/')?;
     let rule = RateRule {
         requests: n.trim().parse().ok().filter(|n| *n > 0)?,
-        window_secs: w.trim().trim_end_matches('s').parse().ok().filter(|w| *w > 0)?,
+        window_secs: w
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .ok()
+            .filter(|w| *w > 0)?,
     };
     Some(rule)
 }

@@ -52,7 +52,10 @@ fn retry_after(resp: &reqwest::Response) -> u64 {
 
 async fn code(resp: reqwest::Response) -> String {
     let body: Value = resp.json().await.expect("a JSON body");
-    body["error"]["code"].as_str().unwrap_or_default().to_string()
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn metrics(app: &TestApp) -> String {
@@ -254,12 +257,9 @@ async fn past_the_in_flight_limit_requests_get_503_with_retry_after() {
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_and_refuses_new_connections() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (app, server) = spawn_app_until(
-        |_| {},
-        async move {
-            let _ = stop_rx.await;
-        },
-    )
+    let (app, server) = spawn_app_until(|_| {}, async move {
+        let _ = stop_rx.await;
+    })
     .await;
     app.publish(&slow("slow", 1.5)).await;
     let in_flight = tokio::spawn({

@@ -170,7 +170,9 @@ async fn writer(
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    stats.failed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    stats
+                        .failed
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     tracing::warn!(error = %e, rows = chunk.len(), "cannot write the request log");
                 }
             }

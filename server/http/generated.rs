@@ -67,7 +67,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             drop(admitted);
             resp
         }
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     };
     state.ops.record(&route.ops, &path, &resp, started);
     Ok(resp)
@@ -80,7 +80,6 @@ async fn serve(
     raw_params: Vec<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
-
     let mut params = Map::new();
     for (k, v) in raw_params {
         let decoded = percent_encoding::percent_decode_str(&v)

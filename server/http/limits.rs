@@ -310,7 +310,11 @@ mod tests {
             Err(Duration::from_secs(20))
         );
         assert_eq!(l.check_at(&[&s], &client(2), 5 * S), Ok(()), "other ip");
-        assert_eq!(l.check_at(&[&s], &client(1), 25 * S), Ok(()), "refilled one");
+        assert_eq!(
+            l.check_at(&[&s], &client(1), 25 * S),
+            Ok(()),
+            "refilled one"
+        );
         assert!(l.check_at(&[&s], &client(1), 25 * S).is_err());
     }
 

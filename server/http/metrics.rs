@@ -120,7 +120,12 @@ impl Metrics {
     }
 
     /// The text exposition format, version 0.0.4.
-    pub fn render(&self, pool: &PoolUse, log: &LogStats, in_flight: Option<(usize, usize)>) -> String {
+    pub fn render(
+        &self,
+        pool: &PoolUse,
+        log: &LogStats,
+        in_flight: Option<(usize, usize)>,
+    ) -> String {
         let endpoints: Vec<Arc<EndpointMetrics>> = self
             .endpoints
             .lock()
@@ -132,7 +137,12 @@ impl Metrics {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let class_name = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-        head(&mut out, "sluice_http_requests_total", "counter", "Requests answered by generated endpoints, by flow, method and status class.");
+        head(
+            &mut out,
+            "sluice_http_requests_total",
+            "counter",
+            "Requests answered by generated endpoints, by flow, method and status class.",
+        );
         for e in &endpoints {
             for (i, c) in e.classes.iter().enumerate() {
                 let n = load(c);
@@ -148,7 +158,12 @@ impl Metrics {
             }
         }
 
-        head(&mut out, "sluice_http_request_duration_seconds", "histogram", "Time from routing to response of generated endpoints.");
+        head(
+            &mut out,
+            "sluice_http_request_duration_seconds",
+            "histogram",
+            "Time from routing to response of generated endpoints.",
+        );
         for e in &endpoints {
             let flow = esc(&e.flow);
             let mut cumulative = 0;
@@ -174,7 +189,12 @@ impl Metrics {
             );
         }
 
-        head(&mut out, "sluice_http_errors_total", "counter", "Error answers (status 400 and up) of generated endpoints, by error code.");
+        head(
+            &mut out,
+            "sluice_http_errors_total",
+            "counter",
+            "Error answers (status 400 and up) of generated endpoints, by error code.",
+        );
         for e in &endpoints {
             let errors = e
                 .errors
@@ -192,7 +212,12 @@ impl Metrics {
             }
         }
 
-        head(&mut out, "sluice_rate_limit_rejections_total", "counter", "Requests refused with 429 by a rate limit.");
+        head(
+            &mut out,
+            "sluice_rate_limit_rejections_total",
+            "counter",
+            "Requests refused with 429 by a rate limit.",
+        );
         for e in &endpoints {
             let n = load(&e.rate_limited);
             if n > 0 {
@@ -205,7 +230,12 @@ impl Metrics {
             }
         }
 
-        head(&mut out, "sluice_http_unmatched_requests_total", "counter", "Requests under /api that matched no endpoint (404, 405), by status class.");
+        head(
+            &mut out,
+            "sluice_http_unmatched_requests_total",
+            "counter",
+            "Requests under /api that matched no endpoint (404, 405), by status class.",
+        );
         for (i, c) in self.unmatched.iter().enumerate() {
             let n = load(c);
             if n > 0 {
@@ -217,16 +247,40 @@ impl Metrics {
             }
         }
 
-        head(&mut out, "sluice_http_busy_rejections_total", "counter", "Requests refused with 503 because too many were in flight.");
-        let _ = writeln!(out, "sluice_http_busy_rejections_total {}", load(&self.busy));
+        head(
+            &mut out,
+            "sluice_http_busy_rejections_total",
+            "counter",
+            "Requests refused with 503 because too many were in flight.",
+        );
+        let _ = writeln!(
+            out,
+            "sluice_http_busy_rejections_total {}",
+            load(&self.busy)
+        );
         if let Some((used, max)) = in_flight {
-            head(&mut out, "sluice_http_in_flight", "gauge", "Generated-endpoint requests being served now.");
+            head(
+                &mut out,
+                "sluice_http_in_flight",
+                "gauge",
+                "Generated-endpoint requests being served now.",
+            );
             let _ = writeln!(out, "sluice_http_in_flight {used}");
-            head(&mut out, "sluice_http_in_flight_max", "gauge", "Most generated-endpoint requests served at once.");
+            head(
+                &mut out,
+                "sluice_http_in_flight_max",
+                "gauge",
+                "Most generated-endpoint requests served at once.",
+            );
             let _ = writeln!(out, "sluice_http_in_flight_max {max}");
         }
 
-        head(&mut out, "sluice_db_pool_connections", "gauge", "Open database connections of this instance, by state.");
+        head(
+            &mut out,
+            "sluice_db_pool_connections",
+            "gauge",
+            "Open database connections of this instance, by state.",
+        );
         let idle = pool.idle.min(pool.size as usize);
         let _ = writeln!(out, "sluice_db_pool_connections{{state=\"idle\"}} {idle}");
         let _ = writeln!(
@@ -234,14 +288,42 @@ impl Metrics {
             "sluice_db_pool_connections{{state=\"in_use\"}} {}",
             pool.size as usize - idle
         );
-        head(&mut out, "sluice_db_pool_max_connections", "gauge", "Most database connections this instance opens.");
+        head(
+            &mut out,
+            "sluice_db_pool_max_connections",
+            "gauge",
+            "Most database connections this instance opens.",
+        );
         let _ = writeln!(out, "sluice_db_pool_max_connections {}", pool.max);
 
-        head(&mut out, "sluice_request_log_written_total", "counter", "Request log rows written.");
-        let _ = writeln!(out, "sluice_request_log_written_total {}", load(&log.written));
-        head(&mut out, "sluice_request_log_dropped_total", "counter", "Request log entries dropped because the write queue was full.");
-        let _ = writeln!(out, "sluice_request_log_dropped_total {}", load(&log.dropped));
-        head(&mut out, "sluice_request_log_failed_total", "counter", "Request log entries lost to a failed database write.");
+        head(
+            &mut out,
+            "sluice_request_log_written_total",
+            "counter",
+            "Request log rows written.",
+        );
+        let _ = writeln!(
+            out,
+            "sluice_request_log_written_total {}",
+            load(&log.written)
+        );
+        head(
+            &mut out,
+            "sluice_request_log_dropped_total",
+            "counter",
+            "Request log entries dropped because the write queue was full.",
+        );
+        let _ = writeln!(
+            out,
+            "sluice_request_log_dropped_total {}",
+            load(&log.dropped)
+        );
+        head(
+            &mut out,
+            "sluice_request_log_failed_total",
+            "counter",
+            "Request log entries lost to a failed database write.",
+        );
         let _ = writeln!(out, "sluice_request_log_failed_total {}", load(&log.failed));
         out
     }

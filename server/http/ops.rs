@@ -49,7 +49,8 @@ pub struct Admitted {
 impl Ops {
     /// Builds the limits and starts the request-log writer.
     pub fn start(config: &OpsConfig, db: PgPool) -> Ops {
-        let server_scope = Some(Scope::new("server", "", config.rate_limit)).filter(|s| !s.is_empty());
+        let server_scope =
+            Some(Scope::new("server", "", config.rate_limit)).filter(|s| !s.is_empty());
         Ops {
             limiter: Limiter::new(config.rate_limit_max_keys),
             server_scope,
@@ -75,7 +76,10 @@ impl Ops {
             .iter()
             .cloned()
             .chain(group.map(|(slug, rules)| Scope::new("group", slug, rules)))
-            .chain(plan.rate_limit.map(|r| Scope::new("endpoint", &plan.name, r)))
+            .chain(
+                plan.rate_limit
+                    .map(|r| Scope::new("endpoint", &plan.name, r)),
+            )
             .filter(|s| !s.is_empty())
             .collect();
         RouteOps {
@@ -85,7 +89,7 @@ impl Ops {
     }
 
     /// Lets a request run, or answers 429 (a rate limit) or 503 (too many in flight).
-    pub fn admit(&self, route: &RouteOps, req: &Request) -> Result<Admitted, Response> {
+    pub fn admit(&self, route: &RouteOps, req: &Request) -> Result<Admitted, Refusal> {
         if !route.scopes.is_empty() {
             let scopes: Vec<&Scope> = route.scopes.iter().collect();
             let headers = req.headers();
@@ -105,15 +109,9 @@ impl Ops {
             };
             if let Err(wait) = self.limiter.check(&scopes, &client) {
                 route.metrics.rate_limited();
-                let secs = limits::retry_after_secs(wait);
-                return Err(with_retry_after(
-                    ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limit.exceeded",
-                        format!("too many requests; retry in {secs} s"),
-                    ),
-                    secs,
-                ));
+                return Err(Refusal::RateLimited {
+                    retry_after_secs: limits::retry_after_secs(wait),
+                });
             }
         }
         let permit = match &self.in_flight {
@@ -124,14 +122,7 @@ impl Ops {
                     self.metrics
                         .busy
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Err(with_retry_after(
-                        ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "server.busy",
-                            "too many requests in flight; retry shortly",
-                        ),
-                        BUSY_RETRY_SECS,
-                    ));
+                    return Err(Refusal::Busy);
                 }
             },
         };
@@ -167,15 +158,44 @@ impl Ops {
     }
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// Why a request was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 429: a rate limit of one of the route's scopes.
+    RateLimited { retry_after_secs: u64 },
+    /// 503: the in-flight limit.
+    Busy,
 }
 
-fn with_retry_after(e: ApiError, secs: u64) -> Response {
-    let mut resp = e.into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (error, secs) = match self {
+            Refusal::RateLimited { retry_after_secs } => (
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit.exceeded",
+                    format!("too many requests; retry in {retry_after_secs} s"),
+                ),
+                retry_after_secs,
+            ),
+            Refusal::Busy => (
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server.busy",
+                    "too many requests in flight; retry shortly",
+                ),
+                BUSY_RETRY_SECS,
+            ),
+        };
+        let mut resp = error.into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// `GET /metrics`: open, or behind `SLUICE_METRICS_TOKEN` when it is set.
@@ -200,9 +220,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .in_flight
         .as_ref()
         .map(|(sem, max)| (max.saturating_sub(sem.available_permits()), *max));
-    let text = ops
-        .metrics
-        .render(&pool, &ops.request_log.stats, in_flight);
+    let text = ops.metrics.render(&pool, &ops.request_log.stats, in_flight);
     (
         [(
             header::CONTENT_TYPE,

@@ -31,7 +31,11 @@ struct Query {
 }
 
 fn invalid(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "request_log.invalid_filter", message)
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "request_log.invalid_filter",
+        message,
+    )
 }
 
 async fn list(
@@ -62,7 +66,9 @@ async fn list(
     let next_before = (entries.len() as i64 == limit)
         .then(|| entries.last().and_then(|e| e.get("id")).cloned())
         .flatten();
-    Ok(Json(json!({ "entries": entries, "next_before": next_before })))
+    Ok(Json(
+        json!({ "entries": entries, "next_before": next_before }),
+    ))
 }
 
 /// `404` → an exact status; `4xx` → a class.
