@@ -72,11 +72,12 @@ async fn metrics(app: &TestApp) -> String {
 #[tokio::test]
 async fn an_address_over_the_endpoint_budget_gets_429_with_retry_after() {
     let app = spawn_app().await;
-    app.publish(&endpoint(
-        "limited",
-        json!({"rate_limit": {"per_ip": {"requests": 2, "window_secs": 60}}}),
-    ))
-    .await;
+    let id = app
+        .publish(&endpoint(
+            "limited",
+            json!({"rate_limit": {"per_ip": {"requests": 2, "window_secs": 60}}}),
+        ))
+        .await;
     for _ in 0..2 {
         assert_eq!(get(&app, "/limited", &[]).await.status(), 200);
     }
@@ -88,10 +89,16 @@ async fn an_address_over_the_endpoint_budget_gets_429_with_retry_after() {
     // Without trusted proxies, a forwarded address is the client's own claim and changes nothing.
     let spoofed = get(&app, "/limited", &[("x-forwarded-for", "198.51.100.1")]).await;
     assert_eq!(spoofed.status(), 429);
+    // Publishing again rebuilds the route table but keeps the budget spent.
+    let (status, body) = app
+        .send(app.admin(Method::POST, &format!("/flows/{id}/publish")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&app, "/limited", &[]).await.status(), 429);
     let text = metrics(&app).await;
     assert!(
         text.lines()
-            .any(|l| l == "sluice_rate_limit_rejections_total{flow=\"limited\",method=\"GET\"} 2"),
+            .any(|l| l == "sluice_rate_limit_rejections_total{flow=\"limited\",method=\"GET\"} 3"),
         "{text}"
     );
 }

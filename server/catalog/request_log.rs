@@ -142,6 +142,8 @@ async fn writer(
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune: Option<tokio::time::Instant> = None;
+    // Rows only need pruning after new ones arrive, so an idle instance touches nothing.
+    let mut unpruned = false;
     loop {
         let stopping = tokio::select! {
             got = rx.recv() => match got {
@@ -165,6 +167,7 @@ async fn writer(
         for chunk in batch.chunks(BATCH) {
             match insert(&db, chunk).await {
                 Ok(()) => {
+                    unpruned = true;
                     stats
                         .written
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -181,8 +184,9 @@ async fn writer(
         if stopping {
             return;
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        if unpruned && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             last_prune = Some(tokio::time::Instant::now());
+            unpruned = false;
             if let Err(e) = prune(&db, config.max_age, config.max_rows).await {
                 tracing::warn!(error = %e, "cannot prune the request log");
             }

@@ -110,16 +110,12 @@ impl Limiter {
     }
 
     /// Admits a request under every scope, or says how long to wait.
-    pub fn check(&self, scopes: &[&Scope], client: &Client) -> Result<(), Duration> {
+    pub fn check(&self, scopes: &[Scope], client: &Client) -> Result<(), Duration> {
         self.check_at(scopes, client, self.now())
     }
 
-    fn check_at(&self, scopes: &[&Scope], client: &Client, now: u64) -> Result<(), Duration> {
-        let mut ip = [0u8; 16];
-        ip.copy_from_slice(&match client.ip {
-            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-            IpAddr::V6(v6) => v6.octets(),
-        });
+    fn check_at(&self, scopes: &[Scope], client: &Client, now: u64) -> Result<(), Duration> {
+        let ip = address_key(client.ip);
         let keys = scopes.iter().flat_map(|s| {
             let by_ip = s.rules.per_ip.map(|r| {
                 (
@@ -200,6 +196,19 @@ impl Limiter {
     }
 }
 
+/// The key of an address. IPv6 clients are counted per /64 network: one host usually holds a
+/// whole /64, and could otherwise get a fresh budget with every address in it.
+fn address_key(ip: IpAddr) -> [u8; 16] {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => {
+            let mut key = v6.octets();
+            key[8..].fill(0);
+            key
+        }
+    }
+}
+
 /// One step of GCRA: the new theoretical arrival time, or the nanoseconds to wait.
 fn gcra(stored: u64, now: u64, rule: RateRule) -> Result<u64, u64> {
     let window = u64::from(rule.window_secs) * 1_000_000_000;
@@ -220,7 +229,7 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 }
 
 /// Whether any scope needs the token hash.
-pub fn needs_token(scopes: &[&Scope]) -> bool {
+pub fn needs_token(scopes: &[Scope]) -> bool {
     scopes.iter().any(|s| s.needs_token())
 }
 
@@ -303,19 +312,29 @@ mod tests {
         let l = Limiter::new(1000);
         let s = per_ip(3, 60);
         for _ in 0..3 {
-            assert_eq!(l.check_at(&[&s], &client(1), 5 * S), Ok(()));
+            assert_eq!(
+                l.check_at(std::slice::from_ref(&s), &client(1), 5 * S),
+                Ok(())
+            );
         }
         assert_eq!(
-            l.check_at(&[&s], &client(1), 5 * S),
+            l.check_at(std::slice::from_ref(&s), &client(1), 5 * S),
             Err(Duration::from_secs(20))
         );
-        assert_eq!(l.check_at(&[&s], &client(2), 5 * S), Ok(()), "other ip");
         assert_eq!(
-            l.check_at(&[&s], &client(1), 25 * S),
+            l.check_at(std::slice::from_ref(&s), &client(2), 5 * S),
+            Ok(()),
+            "other ip"
+        );
+        assert_eq!(
+            l.check_at(std::slice::from_ref(&s), &client(1), 25 * S),
             Ok(()),
             "refilled one"
         );
-        assert!(l.check_at(&[&s], &client(1), 25 * S).is_err());
+        assert!(
+            l.check_at(std::slice::from_ref(&s), &client(1), 25 * S)
+                .is_err()
+        );
     }
 
     #[test]
@@ -330,11 +349,23 @@ mod tests {
             },
         );
         let narrow = per_ip(1, 60);
-        assert_eq!(l.check_at(&[&wide, &narrow], &client(1), S), Ok(()));
-        assert!(l.check_at(&[&wide, &narrow], &client(1), S).is_err());
+        assert_eq!(
+            l.check_at(&[wide.clone(), narrow.clone()], &client(1), S),
+            Ok(())
+        );
+        assert!(
+            l.check_at(&[wide.clone(), narrow.clone()], &client(1), S)
+                .is_err()
+        );
         // The wide scope still has its second request.
-        assert_eq!(l.check_at(&[&wide], &client(1), S), Ok(()));
-        assert!(l.check_at(&[&wide], &client(1), S).is_err());
+        assert_eq!(
+            l.check_at(std::slice::from_ref(&wide), &client(1), S),
+            Ok(())
+        );
+        assert!(
+            l.check_at(std::slice::from_ref(&wide), &client(1), S)
+                .is_err()
+        );
     }
 
     #[test]
@@ -356,12 +387,12 @@ mod tests {
             token: token_key(Some("bearer bbb")),
             ..a
         };
-        assert_eq!(l.check_at(&[&s], &a, S), Ok(()));
-        assert!(l.check_at(&[&s], &a, S).is_err());
-        assert_eq!(l.check_at(&[&s], &b, S), Ok(()));
+        assert_eq!(l.check_at(std::slice::from_ref(&s), &a, S), Ok(()));
+        assert!(l.check_at(std::slice::from_ref(&s), &a, S).is_err());
+        assert_eq!(l.check_at(std::slice::from_ref(&s), &b, S), Ok(()));
         // No token: the per-token rule does not apply.
-        assert_eq!(l.check_at(&[&s], &client(1), S), Ok(()));
-        assert_eq!(l.check_at(&[&s], &client(1), S), Ok(()));
+        assert_eq!(l.check_at(std::slice::from_ref(&s), &client(1), S), Ok(()));
+        assert_eq!(l.check_at(std::slice::from_ref(&s), &client(1), S), Ok(()));
     }
 
     #[test]
@@ -369,14 +400,45 @@ mod tests {
         let l = Limiter::new(SHARDS * 4);
         let s = per_ip(1, 10);
         for i in 0..=255u8 {
-            let _ = l.check_at(&[&s], &client(i), S);
+            let _ = l.check_at(std::slice::from_ref(&s), &client(i), S);
         }
         assert!(l.len() <= SHARDS * 4, "{}", l.len());
         // Once every budget has refilled, entries are swept on the next writes.
         for i in 0..=255u8 {
-            let _ = l.check_at(&[&s], &client(i), 100 * S);
+            let _ = l.check_at(std::slice::from_ref(&s), &client(i), 100 * S);
         }
         assert!(l.len() <= SHARDS * 4);
+    }
+
+    #[test]
+    fn ipv6_clients_share_the_budget_of_their_64_network() {
+        let l = Limiter::new(1000);
+        let s = per_ip(1, 60);
+        let host = |ip: &str| Client {
+            ip: ip.parse().expect("ip"),
+            token: None,
+        };
+        assert_eq!(
+            l.check_at(std::slice::from_ref(&s), &host("2001:db8:1:2::1"), S),
+            Ok(())
+        );
+        assert!(
+            l.check_at(std::slice::from_ref(&s), &host("2001:db8:1:2::ffff"), S)
+                .is_err()
+        );
+        assert_eq!(
+            l.check_at(std::slice::from_ref(&s), &host("2001:db8:1:3::1"), S),
+            Ok(())
+        );
+        // An IPv4 address, however written, is one client.
+        assert_eq!(
+            l.check_at(std::slice::from_ref(&s), &host("192.0.2.1"), S),
+            Ok(())
+        );
+        assert!(
+            l.check_at(std::slice::from_ref(&s), &host("::ffff:192.0.2.1"), S)
+                .is_err()
+        );
     }
 
     #[test]

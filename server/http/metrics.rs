@@ -290,6 +290,13 @@ impl Metrics {
         );
         head(
             &mut out,
+            "sluice_db_pool_size",
+            "gauge",
+            "Open database connections of this instance.",
+        );
+        let _ = writeln!(out, "sluice_db_pool_size {}", pool.size);
+        head(
+            &mut out,
             "sluice_db_pool_max_connections",
             "gauge",
             "Most database connections this instance opens.",

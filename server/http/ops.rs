@@ -91,23 +91,29 @@ impl Ops {
     /// Lets a request run, or answers 429 (a rate limit) or 503 (too many in flight).
     pub fn admit(&self, route: &RouteOps, req: &Request) -> Result<Admitted, Refusal> {
         if !route.scopes.is_empty() {
-            let scopes: Vec<&Scope> = route.scopes.iter().collect();
             let headers = req.headers();
             let peer = req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0);
+            // Read only for trusted proxies; several header lines count as one list, in order.
+            let forwarded = (!self.trusted_proxies.is_empty())
+                .then(|| {
+                    let lines: Vec<&str> = headers
+                        .get_all("x-forwarded-for")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
+                    (!lines.is_empty()).then(|| lines.join(","))
+                })
+                .flatten();
             let client = Client {
-                ip: limits::client_ip(
-                    peer,
-                    header_str(headers, "x-forwarded-for"),
-                    &self.trusted_proxies,
-                ),
-                token: limits::needs_token(&scopes)
+                ip: limits::client_ip(peer, forwarded.as_deref(), &self.trusted_proxies),
+                token: limits::needs_token(&route.scopes)
                     .then(|| limits::token_key(header_str(headers, "authorization")))
                     .flatten(),
             };
-            if let Err(wait) = self.limiter.check(&scopes, &client) {
+            if let Err(wait) = self.limiter.check(&route.scopes, &client) {
                 route.metrics.rate_limited();
                 return Err(Refusal::RateLimited {
                     retry_after_secs: limits::retry_after_secs(wait),
