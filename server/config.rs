@@ -324,6 +324,46 @@ mod tests {
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
     }
 
+    fn ops_args() -> OpsArgs {
+        OpsArgs {
+            rate_limit_per_ip: Some("600/60".into()),
+            rate_limit_per_token: None,
+            rate_limit_max_keys: 100_000,
+            trusted_proxies: vec!["10.0.0.0/8".into(), "192.0.2.7".into()],
+            max_in_flight: 512,
+            metrics_token: Some(Secret::new("")),
+            request_log_sample: 0.5,
+            request_log_max_age_hours: 2,
+            request_log_max_rows: 10,
+        }
+    }
+
+    #[test]
+    fn ops_settings_are_checked_once_at_start() {
+        let ops = OpsConfig::from_args(ops_args()).expect("valid");
+        assert_eq!(ops.rate_limit.per_ip.map(|r| r.requests), Some(600));
+        assert_eq!(ops.trusted_proxies.len(), 2);
+        assert!(ops.metrics_token.is_none(), "an empty token means none");
+        assert_eq!(ops.request_log.max_age, Duration::from_secs(7200));
+        let bad = |f: fn(&mut OpsArgs)| {
+            let mut a = ops_args();
+            f(&mut a);
+            OpsConfig::from_args(a).map(|_| ())
+        };
+        assert!(matches!(
+            bad(|a| a.rate_limit_per_token = Some("fast".into())),
+            Err(ConfigError::RateLimit("SLUICE_RATE_LIMIT_PER_TOKEN", _))
+        ));
+        assert!(matches!(
+            bad(|a| a.trusted_proxies = vec!["proxy.internal".into()]),
+            Err(ConfigError::TrustedProxies(_))
+        ));
+        assert!(matches!(
+            bad(|a| a.request_log_sample = 1.5),
+            Err(ConfigError::Sample(_))
+        ));
+    }
+
     #[test]
     fn rates_are_requests_per_seconds() {
         assert_eq!(
