@@ -1,6 +1,8 @@
 //! Configuration, read in one place: command-line flags with environment fallbacks. Nothing else
 //! in Sluice reads the environment. Secrets are wrapped so they cannot be printed by accident.
 
+use crate::catalog::request_log::LogConfig;
+use crate::flow::plan::{RateLimit, RateRule};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +69,115 @@ pub struct ServeArgs {
     /// the editor is reached over TLS, including through a TLS-terminating proxy.
     #[arg(long, env = "SLUICE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// Limits, metrics and the request log (docs/OPERATIONS.md).
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Server-wide budget per client address over all generated endpoints, `REQUESTS/SECONDS`
+    /// (e.g. `600/60`). Unset: none.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_PER_IP")]
+    pub rate_limit_per_ip: Option<String>,
+    /// Server-wide budget per bearer token over all generated endpoints, `REQUESTS/SECONDS`.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_PER_TOKEN")]
+    pub rate_limit_per_token: Option<String>,
+    /// Most clients the rate limiter remembers at once.
+    #[arg(long, env = "SLUICE_RATE_LIMIT_MAX_KEYS", default_value_t = 100_000)]
+    pub rate_limit_max_keys: usize,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses or CIDR ranges.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Most generated-endpoint requests served at once; more get 503. 0: no limit.
+    #[arg(long, env = "SLUICE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`.
+    #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// Share of successful requests written to the request log, 0 to 1 (errors always are).
+    #[arg(long, env = "SLUICE_REQUEST_LOG_SAMPLE", default_value_t = 0.1)]
+    pub request_log_sample: f64,
+    /// Request log rows older than this many hours are deleted.
+    #[arg(long, env = "SLUICE_REQUEST_LOG_MAX_AGE_HOURS", default_value_t = 168)]
+    pub request_log_max_age_hours: u64,
+    /// The request log keeps at most this many rows.
+    #[arg(long, env = "SLUICE_REQUEST_LOG_MAX_ROWS", default_value_t = 100_000)]
+    pub request_log_max_rows: u64,
+}
+
+/// Validated settings of limits, metrics and the request log.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    /// Server-wide rate limits over all generated endpoints.
+    pub rate_limit: RateLimit,
+    pub rate_limit_max_keys: usize,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// 0: no limit.
+    pub max_in_flight: usize,
+    pub metrics_token: Option<Secret>,
+    pub request_log: LogConfig,
+}
+
+impl Default for OpsConfig {
+    fn default() -> OpsConfig {
+        OpsConfig {
+            rate_limit: RateLimit::default(),
+            rate_limit_max_keys: 100_000,
+            trusted_proxies: Vec::new(),
+            max_in_flight: 512,
+            metrics_token: None,
+            request_log: LogConfig::default(),
+        }
+    }
+}
+
+impl OpsConfig {
+    fn from_args(a: OpsArgs) -> Result<OpsConfig, ConfigError> {
+        let rule = |name: &'static str, v: Option<String>| {
+            v.filter(|s| !s.trim().is_empty())
+                .map(|s| parse_rate(&s).ok_or(ConfigError::RateLimit(name, s)))
+                .transpose()
+        };
+        let nets = HttpAllow::parse(&a.trusted_proxies)
+            .map_err(|_| ConfigError::TrustedProxies(a.trusted_proxies.join(",")))?;
+        if !nets.hosts.is_empty() {
+            return Err(ConfigError::TrustedProxies(nets.hosts.join(",")));
+        }
+        if !(0.0..=1.0).contains(&a.request_log_sample) {
+            return Err(ConfigError::Sample(a.request_log_sample));
+        }
+        Ok(OpsConfig {
+            rate_limit: RateLimit {
+                per_ip: rule("SLUICE_RATE_LIMIT_PER_IP", a.rate_limit_per_ip)?,
+                per_token: rule("SLUICE_RATE_LIMIT_PER_TOKEN", a.rate_limit_per_token)?,
+            },
+            rate_limit_max_keys: a.rate_limit_max_keys.max(16),
+            trusted_proxies: nets.nets,
+            max_in_flight: a.max_in_flight,
+            metrics_token: a.metrics_token.filter(|t| !t.expose().is_empty()),
+            request_log: LogConfig {
+                sample: a.request_log_sample,
+                max_age: Duration::from_secs(a.request_log_max_age_hours.saturating_mul(3600)),
+                max_rows: a.request_log_max_rows,
+            },
+        })
+    }
+}
+
+/// `REQUESTS/SECONDS`, both positive.
+fn parse_rate(s: &str) -> Option<RateRule> {
+    let (n, w) = s.trim().split_once('/')?;
+    let rule = RateRule {
+        requests: n.trim().parse().ok().filter(|n| *n > 0)?,
+        window_secs: w
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .ok()
+            .filter(|w| *w > 0)?,
+    };
+    Some(rule)
 }
 
 /// Non-public targets that outbound requests may reach anyway (`SLUICE_HTTP_ALLOW`).
@@ -137,6 +248,7 @@ pub struct Config {
     pub http_allow: HttpAllow,
     /// The editor's session cookie is `Secure`.
     pub secure_cookies: bool,
+    pub ops: OpsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +261,12 @@ pub enum ConfigError {
         "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
     )]
     HttpAllow(String),
+    #[error("{0}: `{1}` is not REQUESTS/SECONDS with both above zero (e.g. 600/60)")]
+    RateLimit(&'static str, String),
+    #[error("SLUICE_TRUSTED_PROXIES: `{0}` must be IP addresses or CIDR ranges")]
+    TrustedProxies(String),
+    #[error("SLUICE_REQUEST_LOG_SAMPLE: {0} is not between 0 and 1")]
+    Sample(f64),
 }
 
 impl Config {
@@ -172,6 +290,7 @@ impl Config {
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
+            ops: OpsConfig::from_args(a.ops)?,
         })
     }
 
@@ -187,6 +306,7 @@ impl Config {
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
             secure_cookies: false,
+            ops: OpsConfig::default(),
         }
     }
 }
@@ -210,6 +330,60 @@ mod tests {
         assert_eq!(allow.hosts, ["api.internal", "*.svc.local"]);
         let nets: Vec<String> = allow.nets.iter().map(|n| n.to_string()).collect();
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+    }
+
+    fn ops_args() -> OpsArgs {
+        OpsArgs {
+            rate_limit_per_ip: Some("600/60".into()),
+            rate_limit_per_token: None,
+            rate_limit_max_keys: 100_000,
+            trusted_proxies: vec!["10.0.0.0/8".into(), "192.0.2.7".into()],
+            max_in_flight: 512,
+            metrics_token: Some(Secret::new("")),
+            request_log_sample: 0.5,
+            request_log_max_age_hours: 2,
+            request_log_max_rows: 10,
+        }
+    }
+
+    #[test]
+    fn ops_settings_are_checked_once_at_start() {
+        let ops = OpsConfig::from_args(ops_args()).expect("valid");
+        assert_eq!(ops.rate_limit.per_ip.map(|r| r.requests), Some(600));
+        assert_eq!(ops.trusted_proxies.len(), 2);
+        assert!(ops.metrics_token.is_none(), "an empty token means none");
+        assert_eq!(ops.request_log.max_age, Duration::from_secs(7200));
+        let bad = |f: fn(&mut OpsArgs)| {
+            let mut a = ops_args();
+            f(&mut a);
+            OpsConfig::from_args(a).map(|_| ())
+        };
+        assert!(matches!(
+            bad(|a| a.rate_limit_per_token = Some("fast".into())),
+            Err(ConfigError::RateLimit("SLUICE_RATE_LIMIT_PER_TOKEN", _))
+        ));
+        assert!(matches!(
+            bad(|a| a.trusted_proxies = vec!["proxy.internal".into()]),
+            Err(ConfigError::TrustedProxies(_))
+        ));
+        assert!(matches!(
+            bad(|a| a.request_log_sample = 1.5),
+            Err(ConfigError::Sample(_))
+        ));
+    }
+
+    #[test]
+    fn rates_are_requests_per_seconds() {
+        assert_eq!(
+            parse_rate(" 600/60s "),
+            Some(RateRule {
+                requests: 600,
+                window_secs: 60
+            })
+        );
+        for bad in ["0/60", "10/0", "10", "ten/60", "10/-1"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
+        }
     }
 
     #[test]

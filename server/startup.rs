@@ -96,6 +96,7 @@ impl App {
             config.http_allow.nets.clone(),
         );
         let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
+        let ops = Arc::new(http::ops::Ops::start(&config.ops, db.clone()));
         let state = AppState {
             runtime: Arc::new(Runtime::new(db.clone(), limits, outbound, Some(token_key))),
             db,
@@ -103,6 +104,7 @@ impl App {
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
             secure_cookies: config.secure_cookies,
+            ops,
         };
         http::env::reload(&state)
             .await
@@ -140,13 +142,16 @@ impl App {
             _data_lock,
         } = self;
         let db = state.db.clone();
+        let ops = state.ops.clone();
         // In-flight requests get a bounded time to finish once shutdown starts.
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             let _ = started_tx.send(());
         };
-        let serving = axum::serve(listener, http::router(state))
+        // The peer address is the client address for rate limits.
+        let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let serving = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .into_future();
         let drained = async move {
@@ -163,6 +168,7 @@ impl App {
                 Ok(())
             }
         };
+        ops.shutdown().await;
         db.close().await;
         if let Some(pg) = pg {
             pg.stop().await?;

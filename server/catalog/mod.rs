@@ -6,6 +6,7 @@ pub mod editor;
 pub mod env;
 pub mod flow_versions;
 pub mod flows;
+pub mod request_log;
 pub mod token_keys;
 pub mod users;
 

@@ -202,7 +202,16 @@ async fn run_inner(
     )
     .await
     {
-        Ok(result) => result,
+        // The answer is decided within the deadline; its commit or rollback then runs to the
+        // end even past it. Cut off mid-COMMIT, the writes could be stored while the client
+        // is told 504: the answer must agree with the database.
+        Ok(Ok(mut done)) => done
+            .db
+            .finish(done.keep)
+            .await
+            .map(|()| done.response)
+            .map_err(|e| RunError::from_db(&done.last, e)),
+        Ok(Err(e)) => Err(e),
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
     };
@@ -229,6 +238,16 @@ fn handleable(e: &RunError) -> bool {
     )
 }
 
+/// A run that reached its answer: what to send, and the transaction to end first.
+struct Finished {
+    response: Response,
+    db: Db,
+    /// Commit (rather than roll back) the request's writes.
+    keep: bool,
+    /// The terminal node, for the error of a failed commit.
+    last: String,
+}
+
 async fn walk(
     program: &Program,
     rt: &Runtime,
@@ -236,7 +255,7 @@ async fn walk(
     deadline: Instant,
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
-) -> Result<Response, RunError> {
+) -> Result<Finished, RunError> {
     // Built straight from the parsed parts, which the request owns and no longer needs.
     let mut request = rhai::Map::new();
     for (name, part) in [
@@ -277,11 +296,13 @@ async fn walk(
                 .get(cx.node)
                 .map(|n| n.id.clone())
                 .unwrap_or_default();
-            cx.db
-                .finish(keep)
-                .await
-                .map_err(|e| RunError::from_db(&last, e))?;
-            Ok(response)
+            let db = std::mem::replace(&mut cx.db, Db::detached(rt.db.clone()));
+            Ok(Finished {
+                response,
+                db,
+                keep,
+                last,
+            })
         }
         End::Collected(_) => Err(RunError::Type {
             node: String::new(),

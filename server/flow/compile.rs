@@ -136,6 +136,10 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
         entry,
         on_error,
         nodes,
+        // The envelope schema has checked the shape, so decoding cannot fail here.
+        rate_limit: doc
+            .pointer("/settings/rate_limit")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     })
 }
 

@@ -84,6 +84,27 @@ pub struct Plan {
     /// Where a node's failure goes when its `error` port is unwired.
     pub on_error: Option<usize>,
     pub nodes: Vec<PlanNode>,
+    /// `settings.rate_limit`: the endpoint's own request budgets.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Request budgets of one scope (an endpoint, a group, the server): per client address and
+/// per bearer token. Each is enforced on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_ip: Option<RateRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_token: Option<RateRule>,
+}
+
+/// `requests` per `window_secs`: a burst of up to `requests`, refilled evenly over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateRule {
+    pub requests: u32,
+    pub window_secs: u32,
 }
 
 impl Plan {

@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::api_tokens::router())
         .merge(super::flow_versions::router())
         .merge(super::token_keys::router())
+        .merge(super::request_log::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

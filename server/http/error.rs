@@ -18,6 +18,10 @@ tokio::task_local! {
 #[derive(Clone, Debug)]
 pub struct InternalDetail(pub String);
 
+/// The `code` of an error response, in its extensions, for metrics and the request log.
+#[derive(Clone, Debug)]
+pub struct ErrorCode(pub String);
+
 /// An error response.
 #[derive(Debug)]
 pub struct ApiError {
@@ -87,6 +91,7 @@ impl IntoResponse for ApiError {
             resp.extensions_mut()
                 .insert(InternalDetail(format!("{}: {detail}", self.code)));
         }
+        resp.extensions_mut().insert(ErrorCode(self.code));
         resp
     }
 }

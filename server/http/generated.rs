@@ -2,10 +2,10 @@
 //! engine. Every error is Sluice's JSON envelope.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{parse_json, read_body};
 use super::routes::Lookup;
-use crate::engine::{self, Request as FlowRequest};
+use crate::engine::{self, Program, Request as FlowRequest};
 use crate::flow::Method;
 use crate::flow::plan::ContentType;
 use axum::extract::{Request, State};
@@ -32,8 +32,8 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
         .unwrap_or("/")
         .to_string();
     let routes = state.routes.load();
-    let (program, raw_params) = match routes.find(method, &path) {
-        Lookup::Found(p, params) => (p, params),
+    let (route, raw_params) = match routes.find(method, &path) {
+        Lookup::Found(r, params) => (r, params),
         Lookup::MethodNotAllowed(allowed) => {
             let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             let mut resp = ApiError::new(
@@ -49,16 +49,41 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
             if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
+            state.ops.metrics.unmatched(resp.status().as_u16());
             return Ok(resp);
         }
-        Lookup::NotFound => return Err(route_not_found(req.method().as_str(), req.uri().path())),
+        Lookup::NotFound => {
+            state.ops.metrics.unmatched(StatusCode::NOT_FOUND.as_u16());
+            return Err(route_not_found(req.method().as_str(), req.uri().path()));
+        }
     };
     drop(routes);
-    let auth = match super::enduser::authenticate(&state.runtime, &program, req.headers()).await {
+    let started = std::time::Instant::now();
+    let resp = match state.ops.admit(&route.ops, &req) {
+        Ok(admitted) => {
+            let resp = serve(&state, &route.program, raw_params, req)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            drop(admitted);
+            resp
+        }
+        Err(refused) => refused.into_response(),
+    };
+    state.ops.record(&route.ops, &path, &resp, started);
+    Ok(resp)
+}
+
+/// Runs a routed request's flow and shapes its answer.
+async fn serve(
+    state: &AppState,
+    program: &Program,
+    raw_params: Vec<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let auth = match super::enduser::authenticate(&state.runtime, program, req.headers()).await {
         Ok(auth) => auth,
         Err(refused) => return Ok(super::enduser::refusal(refused)),
     };
-
     let mut params = Map::new();
     for (k, v) in raw_params {
         let decoded = percent_encoding::percent_decode_str(&v)
@@ -101,7 +126,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     let body = parse_json(&bytes)?;
 
     let out = engine::run(
-        &program,
+        program,
         &state.runtime,
         FlowRequest {
             params,
@@ -122,6 +147,10 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     })?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
     let mut body = out.body;
+    let code = (status.as_u16() >= 400)
+        .then(|| body.pointer("/error/code").and_then(Value::as_str))
+        .flatten()
+        .map(|c| ErrorCode(c.to_string()));
     if status.is_server_error()
         && let Some(error) = body.get_mut("error").and_then(Value::as_object_mut)
         && let Ok(id) = super::error::REQUEST_ID.try_with(Clone::clone)
@@ -163,6 +192,9 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
                 tracing::warn!(flow = %program.plan.name, header = %k, "respond header is not a valid HTTP header; dropped")
             }
         }
+    }
+    if let Some(code) = code {
+        resp.extensions_mut().insert(code);
     }
     Ok(resp)
 }

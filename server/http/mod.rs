@@ -12,6 +12,10 @@ pub mod flow_versions;
 pub mod generated;
 pub mod health;
 pub mod openapi;
+pub mod limits;
+pub mod metrics;
+pub mod ops;
+pub mod request_log;
 pub mod routes;
 pub mod rows;
 pub mod session;
@@ -45,6 +49,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The editor's session cookie is `Secure` (HTTPS only).
     pub secure_cookies: bool,
+    /// Rate limits, the in-flight limit, metrics and the request log.
+    pub ops: Arc<ops::Ops>,
 }
 
 /// The whole application, top to bottom.
@@ -62,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*path}", any(generated::dispatch))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(ops::metrics))
         .route("/", get(|| async { Redirect::temporary("/_/") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::openapi::{self, ApiDocs};
+use super::ops::RouteOps;
 use crate::engine::Program;
 use crate::flow::Method;
 use std::collections::HashMap;
@@ -12,28 +13,34 @@ use std::sync::Arc;
 /// Published endpoints by method and path.
 #[derive(Default)]
 pub struct RouteTable {
-    methods: HashMap<Method, matchit::Router<Arc<Program>>>,
+    methods: HashMap<Method, matchit::Router<Arc<Route>>>,
     /// `/api/openapi.json` and `/api/docs` for exactly these endpoints, built with the table.
     pub docs: Arc<ApiDocs>,
 }
 
+/// One served endpoint: its program, and its metrics slot and rate limits.
+pub struct Route {
+    pub program: Arc<Program>,
+    pub ops: RouteOps,
+}
+
 /// Result of looking up a request.
 pub enum Lookup {
-    Found(Arc<Program>, Vec<(String, String)>),
+    Found(Arc<Route>, Vec<(String, String)>),
     /// The path exists for other methods.
     MethodNotAllowed(Vec<Method>),
     NotFound,
 }
 
 impl RouteTable {
-    pub fn insert(&mut self, program: Arc<Program>) -> Result<(), String> {
+    pub fn insert(&mut self, program: Arc<Program>, ops: RouteOps) -> Result<(), String> {
         let Some(ep) = program.plan.endpoint.clone() else {
             return Err(format!("flow `{}` has no endpoint", program.plan.name));
         };
         self.methods
             .entry(ep.method)
             .or_default()
-            .insert(ep.path.clone(), program)
+            .insert(ep.path.clone(), Arc::new(Route { program, ops }))
             .map_err(|e| e.to_string())
     }
 
@@ -88,7 +95,8 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
         let placed = program.and_then(|p| {
             let p = Arc::new(p);
             if p.plan.endpoint.is_some() {
-                table.insert(p.clone())?;
+                let ops = state.ops.route_ops(&p.plan, None);
+                table.insert(p.clone(), ops)?;
                 endpoints.push((p, doc));
             } else {
                 functions.insert(p.plan.name.clone(), p);

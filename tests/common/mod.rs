@@ -105,6 +105,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the real server on port 0 against a fresh database, signed in as the first admin.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_until(adjust, std::future::pending()).await.0
+}
+
+/// Like [`spawn_app_with`], serving until `shutdown` completes; the handle ends when the
+/// server has stopped.
+pub async fn spawn_app_until(
+    adjust: impl FnOnce(&mut Config),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    TestApp,
+    tokio::task::JoinHandle<Result<(), sluice::startup::StartupError>>,
+) {
     let (url, db_name) = fresh_database().await;
     let mut config = Config::for_database(&url);
     config.admin = Some((ADMIN_EMAIL.into(), Secret::new(ADMIN_PASSWORD)));
@@ -112,7 +124,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = App::build(config).await.expect("the app builds");
     let port = app.port();
     let db = app.state().db.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let server = tokio::spawn(app.run_until(shutdown));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -128,13 +140,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("login body");
     let token = login["token"].as_str().expect("a token").to_string();
-    TestApp {
-        base,
-        client,
-        token,
-        db,
-        db_name,
-    }
+    (
+        TestApp {
+            base,
+            client,
+            token,
+            db,
+            db_name,
+        },
+        server,
+    )
 }
 
 /// Reads a file of the shipped example app.
