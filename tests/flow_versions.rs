@@ -279,6 +279,7 @@ async fn unpublishing_stops_serving_and_keeps_draft_and_history() {
 async fn templates_are_the_examples_and_each_one_compiles() {
     let app = spawn_app().await;
     app.create_table(&example("todo/todos.table.json")).await;
+    app.create_table(&example("auth/users.table.json")).await;
     let (status, body) = app.send(app.admin(Method::GET, "/templates")).await;
     assert_eq!(status, 200, "{body}");
     let templates = body["templates"].as_array().expect("templates");
