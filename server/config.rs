@@ -63,6 +63,13 @@ pub struct ServeArgs {
     /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
+    /// Listen for catalog changes made by other instances (`false`: rely on the periodic check).
+    #[arg(long, env = "SLUICE_RELOAD_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reload_listen: bool,
+    /// How often to compare the catalog's serving generation with the one served, in
+    /// milliseconds; heals a missed change notification.
+    #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
+    pub reload_check_ms: u64,
 }
 
 /// Non-public targets that outbound requests may reach anyway (`SLUICE_HTTP_ALLOW`).
@@ -131,6 +138,10 @@ pub struct Config {
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
+    /// Listen on the catalog's change channel.
+    pub reload_listen: bool,
+    /// Period of the serving-generation check.
+    pub reload_check: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +176,8 @@ impl Config {
             script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
+            reload_listen: a.reload_listen,
+            reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })
     }
 
@@ -179,6 +192,8 @@ impl Config {
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
+            reload_listen: true,
+            reload_check: Duration::from_secs(5),
         }
     }
 }

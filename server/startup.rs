@@ -52,6 +52,8 @@ pub struct App {
     state: AppState,
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
+    /// Following other instances' changes; stops when the app is dropped.
+    _sync: http::instances::SyncTasks,
 }
 
 impl App {
@@ -102,6 +104,7 @@ impl App {
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
+            serving: Arc::new(Default::default()),
         };
         http::env::reload(&state)
             .await
@@ -110,11 +113,19 @@ impl App {
             .await
             .map_err(StartupError::Routes)?;
         tracing::info!(endpoints = served, "loaded published flows");
+        let sync = http::instances::start(
+            state.clone(),
+            http::instances::SyncOptions {
+                listen: config.reload_listen,
+                check_every: config.reload_check,
+            },
+        );
         Ok(App {
             listener,
             state,
             pg,
             _data_lock: lock,
+            _sync: sync,
         })
     }
 
@@ -137,6 +148,7 @@ impl App {
             state,
             pg,
             _data_lock,
+            _sync: sync,
         } = self;
         let db = state.db.clone();
         // In-flight requests get a bounded time to finish once shutdown starts.
@@ -162,6 +174,8 @@ impl App {
                 Ok(())
             }
         };
+        // The listener holds a pooled connection, which `close` would wait for.
+        drop(sync);
         db.close().await;
         if let Some(pg) = pg {
             pg.stop().await?;

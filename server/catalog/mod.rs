@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod flows;
+pub mod groups;
 pub mod token_keys;
 pub mod users;
 
@@ -34,6 +35,8 @@ pub enum CatalogError {
     NameTaken(String),
     #[error("another published flow already serves {0}")]
     RouteTaken(String),
+    #[error("no API group named `{0}`; create it before publishing into it")]
+    UnknownGroup(String),
     #[error("the flow changed since rev {expected}; its current rev is {current}")]
     Stale { expected: String, current: String },
     #[error(transparent)]

@@ -528,7 +528,12 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
             ));
         }
     }
-    Some(Endpoint { method, path })
+    let group = ep.get("group").and_then(Value::as_str).map(str::to_string);
+    Some(Endpoint {
+        method,
+        path,
+        group,
+    })
 }
 
 fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{parse_json, read_body};
-use super::routes::Lookup;
+use super::routes::{Lookup, Route};
 use crate::engine::{self, Request as FlowRequest};
 use crate::flow::Method;
 use crate::flow::plan::ContentType;
@@ -16,45 +16,116 @@ use serde_json::{Map, Value};
 /// Headers a flow never sees: credentials stay out of scripts and traces.
 const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
-pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let method = match req.method().as_str() {
-        "GET" => Some(Method::GET),
-        "POST" => Some(Method::POST),
-        "PUT" => Some(Method::PUT),
-        "PATCH" => Some(Method::PATCH),
-        "DELETE" => Some(Method::DELETE),
-        _ => None,
-    };
+/// Serves a generated-API request: `OPTIONS` (plain or CORS preflight) is answered from the
+/// route table, `HEAD` runs the `GET` endpoint (axum drops the body), everything else runs the
+/// matched flow. Responses of a group with CORS rules carry its CORS headers, errors included.
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let path = req
         .uri()
         .path()
         .strip_prefix("/api")
         .unwrap_or("/")
         .to_string();
+    if req.method() == axum::http::Method::OPTIONS {
+        return options(&state, &path, &req);
+    }
+    let method = match req.method().as_str() {
+        "GET" | "HEAD" => Some(Method::GET),
+        "POST" => Some(Method::POST),
+        "PUT" => Some(Method::PUT),
+        "PATCH" => Some(Method::PATCH),
+        "DELETE" => Some(Method::DELETE),
+        _ => None,
+    };
     let routes = state.routes.load();
-    let (program, raw_params) = match routes.find(method, &path) {
-        Lookup::Found(p, params) => (p, params),
+    let (route, raw_params) = match routes.find(method, &path) {
+        Lookup::Found(r, params) => (r, params),
         Lookup::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let list = allow_list(&allowed);
             let mut resp = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "route.method_not_allowed",
-                format!(
-                    "{} is not allowed here; allowed: {}",
-                    req.method(),
-                    list.join(", ")
-                ),
+                format!("{} is not allowed here; allowed: {list}", req.method()),
             )
             .into_response();
-            if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+            if let Ok(v) = HeaderValue::from_str(&list) {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
-            return Ok(resp);
+            return resp;
         }
-        Lookup::NotFound => return Err(route_not_found(req.method().as_str(), req.uri().path())),
+        Lookup::NotFound => {
+            return route_not_found(req.method().as_str(), req.uri().path()).into_response();
+        }
     };
     drop(routes);
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut resp = run(&state, &route, raw_params, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(cors) = &route.group.cors {
+        cors.decorate(origin.as_ref(), resp.headers_mut());
+    }
+    resp
+}
 
+/// The `Allow` list of a path: its methods, `HEAD` where `GET` is, and `OPTIONS`.
+fn allow_list(methods: &[Method]) -> String {
+    let mut list: Vec<&str> = Vec::with_capacity(methods.len() + 2);
+    for m in methods {
+        list.push(m.as_str());
+        if *m == Method::GET {
+            list.push("HEAD");
+        }
+    }
+    list.push("OPTIONS");
+    list.join(", ")
+}
+
+/// `OPTIONS`: 204 with `Allow` for a path that exists (404 otherwise). With `Origin` and
+/// `Access-Control-Request-Method` it is a CORS preflight, answered by the rules of the group
+/// whose endpoint would serve the requested method: CORS headers when allowed, none when not.
+fn options(state: &AppState, path: &str, req: &Request) -> Response {
+    let routes = state.routes.load();
+    let Lookup::MethodNotAllowed(allowed) = routes.find(None, path) else {
+        return route_not_found("OPTIONS", req.uri().path()).into_response();
+    };
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow_list(&allowed)) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    let h = req.headers();
+    let (Some(origin), Some(requested)) = (
+        h.get(header::ORIGIN),
+        h.get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return resp;
+    };
+    let method = serde_json::from_value::<Method>(Value::String(requested.to_string())).ok();
+    if let Lookup::Found(route, _) = routes.find(method, path)
+        && let Some(cors) = &route.group.cors
+    {
+        resp.headers_mut()
+            .insert(header::VARY, super::cors::Cors::preflight_vary());
+        if let Some(allowed) = cors.preflight(
+            origin,
+            requested,
+            h.get(header::ACCESS_CONTROL_REQUEST_HEADERS),
+        ) {
+            resp.headers_mut().extend(allowed);
+        }
+    }
+    resp
+}
+
+/// Runs the matched flow: decodes path parameters, query and body, and shapes its response.
+async fn run(
+    state: &AppState,
+    route: &Route,
+    raw_params: Vec<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let program = &route.program;
     let mut params = Map::new();
     for (k, v) in raw_params {
         let decoded = percent_encoding::percent_decode_str(&v)
@@ -97,7 +168,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
     let body = parse_json(&bytes)?;
 
     let out = engine::run(
-        &program,
+        program,
         &state.runtime,
         FlowRequest {
             params,

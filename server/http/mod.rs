@@ -2,12 +2,15 @@
 //! dispatcher and health probes. Nothing else depends on this module.
 
 pub mod admin;
+pub mod cors;
 pub mod csv;
 pub mod env;
 pub mod error;
 pub mod extract;
 pub mod generated;
+pub mod groups;
 pub mod health;
+pub mod instances;
 pub mod routes;
 pub mod rows;
 pub mod tables;
@@ -36,6 +39,8 @@ pub struct AppState {
     pub reload_lock: Arc<tokio::sync::Mutex<()>>,
     /// Largest body of a generated-API request.
     pub max_body: usize,
+    /// The catalog generation served, and the bell that wakes the reloader.
+    pub serving: Arc<instances::Serving>,
 }
 
 /// The whole application, top to bottom.

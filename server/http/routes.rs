@@ -3,34 +3,69 @@
 //! (they keep the table they started with).
 
 use super::AppState;
+use super::cors::Cors;
+use crate::catalog::groups::{GroupRecord, RateLimit};
 use crate::engine::Program;
 use crate::flow::Method;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Published endpoints by method and path.
+/// An enabled API group as the dispatcher needs it, compiled once per reload.
+#[derive(Debug)]
+pub struct ServedGroup {
+    pub name: String,
+    pub base_path: String,
+    pub cors: Option<Cors>,
+    /// The group's limits, for the rate limiter.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl ServedGroup {
+    pub fn compile(g: &GroupRecord) -> ServedGroup {
+        ServedGroup {
+            name: g.def.name.clone(),
+            base_path: g.def.base_path.clone(),
+            cors: g.def.cors.as_ref().map(Cors::compile),
+            rate_limit: g.def.rate_limit.clone(),
+        }
+    }
+}
+
+/// A served endpoint: its program and its group.
+pub struct Route {
+    pub program: Arc<Program>,
+    pub group: Arc<ServedGroup>,
+}
+
+/// Published endpoints by method and full path below `/api` (group base path + endpoint path).
 #[derive(Default)]
 pub struct RouteTable {
-    methods: HashMap<Method, matchit::Router<Arc<Program>>>,
+    methods: HashMap<Method, matchit::Router<Arc<Route>>>,
 }
 
 /// Result of looking up a request.
 pub enum Lookup {
-    Found(Arc<Program>, Vec<(String, String)>),
+    Found(Arc<Route>, Vec<(String, String)>),
     /// The path exists for other methods.
     MethodNotAllowed(Vec<Method>),
     NotFound,
 }
 
 impl RouteTable {
-    pub fn insert(&mut self, program: Program) -> Result<(), String> {
+    /// Serves `program` at `/api` + the group's base path + the endpoint's path.
+    pub fn insert(&mut self, program: Program, group: Arc<ServedGroup>) -> Result<(), String> {
         let Some(ep) = program.plan.endpoint.clone() else {
             return Err(format!("flow `{}` has no endpoint", program.plan.name));
+        };
+        let path = format!("{}{}", group.base_path, ep.path);
+        let route = Route {
+            program: Arc::new(program),
+            group,
         };
         self.methods
             .entry(ep.method)
             .or_default()
-            .insert(ep.path.clone(), Arc::new(program))
+            .insert(path, Arc::new(route))
             .map_err(|e| e.to_string())
     }
 
@@ -59,12 +94,25 @@ impl RouteTable {
     }
 }
 
-/// Rebuilds the route table and the function registry from the published versions in the
-/// catalog and swaps them in. Serialized, so two publishes cannot swap in each other's older
-/// view.
+/// Rebuilds the route table and the function registry from the published versions and the API
+/// groups in the catalog and swaps them in. Serialized, so two publishes cannot swap in each
+/// other's older view. Endpoints of a disabled group are not served (they answer 404).
 pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let _guard = state.reload_lock.lock().await;
+    // Read first: what is loaded below is at least this new, so a later check that sees the
+    // same generation has nothing to do.
+    let generation = crate::catalog::groups::generation(&state.db).await?;
     let tables = crate::tables::store::all(&state.db).await?;
+    let groups: HashMap<String, GroupRecord> = crate::catalog::groups::all(&state.db)
+        .await?
+        .into_iter()
+        .map(|g| (g.def.name.clone(), g))
+        .collect();
+    let served_groups: HashMap<&str, Arc<ServedGroup>> = groups
+        .values()
+        .filter(|g| g.def.enabled)
+        .map(|g| (g.def.name.as_str(), Arc::new(ServedGroup::compile(g))))
+        .collect();
     let published = crate::catalog::flows::published(&state.db).await?;
     let mut table = RouteTable::default();
     let mut functions = std::collections::HashMap::new();
@@ -78,16 +126,23 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
                     .join("; ")
             })
             .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()));
-        let placed = program.and_then(|p| {
-            if p.plan.endpoint.is_some() {
-                table.insert(p)
-            } else {
+        let placed = program.and_then(|p| match &p.plan.endpoint {
+            Some(ep) => match served_groups.get(ep.group_name()) {
+                Some(group) => table.insert(p, group.clone()).map(|()| true),
+                None if groups.contains_key(ep.group_name()) => Ok(false),
+                None => Err(format!(
+                    "its API group `{}` does not exist",
+                    ep.group_name()
+                )),
+            },
+            None => {
                 functions.insert(p.plan.name.clone(), Arc::new(p));
-                Ok(())
+                Ok(true)
             }
         });
         match placed {
-            Ok(()) => served += 1,
+            Ok(true) => served += 1,
+            Ok(false) => {}
             Err(problem) => {
                 tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served")
             }
@@ -95,5 +150,6 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     }
     state.runtime.functions.store(Arc::new(functions));
     state.routes.store(Arc::new(table));
+    state.serving.loaded(generation);
     Ok(served)
 }

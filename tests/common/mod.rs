@@ -95,6 +95,7 @@ pub struct TestApp {
     pub token: String,
     pub db: PgPool,
     pub db_name: String,
+    pub db_url: String,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -104,6 +105,13 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the real server on port 0 against a fresh database, signed in as the first admin.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (url, db_name) = fresh_database().await;
+    spawn_app_on(&url, &db_name, adjust).await
+}
+
+/// Starts another instance of the server on an existing database (e.g. `app.db_url`), signed
+/// in as the first admin.
+pub async fn spawn_app_on(url: &str, db_name: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, db_name) = (url.to_string(), db_name.to_string());
     let mut config = Config::for_database(&url);
     config.admin = Some((ADMIN_EMAIL.into(), Secret::new(ADMIN_PASSWORD)));
     adjust(&mut config);
@@ -132,6 +140,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         token,
         db,
         db_name,
+        db_url: url,
     }
 }
 
