@@ -592,3 +592,72 @@ async fn path_and_query_values_are_coerced_to_the_declared_types() {
         assert!(pointers.contains(&p), "{p} in {body}");
     }
 }
+
+#[tokio::test]
+async fn groups_travel_with_their_flows_through_export_and_import() {
+    let a = spawn_app().await;
+    create_group(
+        &a,
+        json!({"name": "shop", "base_path": "/shop/v1",
+        "cors": {"allowed_origins": ["https://shop.example.com"]}}),
+    )
+    .await;
+    a.publish(&hello("items", "GET", "/items", Some("shop"), "items"))
+        .await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("routing-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |app: &TestApp, args: Vec<String>| {
+        let (base, token) = (app.base.clone(), app.token.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args(&args)
+                .args(["--url", &base, "--token", &token])
+                .output()
+                .expect("runs")
+        })
+    };
+    let out = run(&a, vec!["export".into(), dir.display().to_string()])
+        .await
+        .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("shop.group.json")).expect("group file"),
+    )
+    .expect("JSON");
+    assert_eq!(file["base_path"], "/shop/v1");
+    assert_eq!(file.get("version"), None);
+    assert!(dir.join("default.group.json").exists());
+
+    let b = spawn_app().await;
+    let out = run(
+        &b,
+        vec![
+            "import".into(),
+            dir.display().to_string(),
+            "--publish".into(),
+        ],
+    )
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("created group shop"), "{stdout}");
+    assert!(stdout.contains("created items and published"), "{stdout}");
+    let (status, body) = b.send(b.api(Method::GET, "/shop/v1/items")).await;
+    assert_eq!((status, body), (200, json!({"says": "items"})));
+    let (_, group) = b.send(b.admin(Method::GET, "/groups/shop")).await;
+    assert_eq!(
+        group["cors"]["allowed_origins"],
+        json!(["https://shop.example.com"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
