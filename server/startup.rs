@@ -174,7 +174,7 @@ impl App {
                 Ok(())
             }
         };
-        // The listener holds a pooled connection, which `close` would wait for.
+        // No reload may start on a closing pool.
         drop(sync);
         db.close().await;
         if let Some(pg) = pg {

@@ -37,10 +37,13 @@ async fn until_served(app: &TestApp, path: &str, status: u16, body: Value) {
     panic!("GET /api{path} never answered {status} {body}; last: {last:?}");
 }
 
+/// No periodic check within any test's lifetime: only notifications can carry a change.
+const NEVER: Duration = Duration::from_secs(3600);
+
 #[tokio::test]
 async fn a_publish_on_one_instance_is_served_by_the_other() {
-    let a = spawn_app().await;
-    let b = spawn_app_on(&a.db_url, &a.db_name, |_| {}).await;
+    let a = spawn_app_with(|c| c.reload_check = NEVER).await;
+    let b = spawn_app_on(&a.db_url, &a.db_name, |c| c.reload_check = NEVER).await;
     let (status, _) = b.send(b.api(Method::GET, "/hello")).await;
     assert_eq!(status, 404);
 
@@ -77,6 +80,27 @@ async fn a_publish_on_one_instance_is_served_by_the_other() {
     // And a change made on B is served by A.
     b.publish(&hello("back", "/back", "from b")).await;
     until_served(&a, "/back", 200, json!({"says": "from b"})).await;
+}
+
+#[tokio::test]
+async fn a_listener_whose_connection_is_killed_reconnects_and_catches_up() {
+    let a = spawn_app_with(|c| c.reload_check = NEVER).await;
+    let b = spawn_app_on(&a.db_url, &a.db_name, |c| c.reload_check = NEVER).await;
+    a.publish(&hello("first", "/first", "1")).await;
+    until_served(&b, "/first", 200, json!({"says": "1"})).await;
+
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&a.db)
+    .await
+    .expect("terminate the listeners");
+    assert_eq!(killed, [true, true], "both instances listen");
+    // Published while B may still be reconnecting: the notification can be lost, the check
+    // after reconnecting is not.
+    a.publish(&hello("second", "/second", "2")).await;
+    until_served(&b, "/second", 200, json!({"says": "2"})).await;
 }
 
 #[tokio::test]
@@ -145,6 +169,7 @@ async fn a_request_in_flight_during_a_publish_completes() {
     .await;
     let b = spawn_app_on(&a.db_url, &a.db_name, |c| {
         c.http_allow = HttpAllow::parse(&["127.0.0.1"]).expect("allow list");
+        c.reload_check = NEVER;
     })
     .await;
     let slow = json!({

@@ -1,12 +1,12 @@
 //! Keeping several instances on one database serving the same thing. Every change that affects
 //! serving moves the catalog's serving generation and notifies channel `sluice_reload` (triggers
 //! of migration 0008, inside the changing transaction). Each instance listens on that channel
-//! (reconnecting when the connection drops) and also checks the generation periodically, so a
+//! over one connection of its own (reconnecting when it drops) and also checks the generation periodically, so a
 //! missed notification heals; both only wake one reloader, so a burst of changes costs one or two
 //! reloads, and a reload happens only when the generation moved past what is loaded.
 
 use super::AppState;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -104,8 +104,15 @@ pub async fn reload_if_moved(state: &AppState) -> Result<bool, super::error::Api
 
 async fn listen(state: AppState) {
     let wake = || state.serving.wake.notify_one();
+    // A connection of its own, outside the request pool: a listener holds its connection for
+    // good, which would starve a small pool. Its one-connection pool only serves reconnects.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with((*state.db.connect_options()).clone());
     loop {
-        let mut listener = match PgListener::connect_with(&state.db).await {
+        let mut listener = match PgListener::connect_with(&own).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot connect to listen for catalog changes; retrying");
