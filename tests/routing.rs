@@ -661,3 +661,36 @@ async fn groups_travel_with_their_flows_through_export_and_import() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_query_parameter_declared_as_a_list_collects_its_repeated_values() {
+    let app = spawn_app().await;
+    let doc = json!({
+        "format": "sluice.flow", "format_version": 1, "name": "pick",
+        "endpoint": {"method": "GET", "path": "/pick"},
+        "input": {"query": {"type": "object", "properties": {
+            "id": {"type": "array", "items": {"type": "integer"}},
+            "tag": {"type": "string"}
+        }}},
+        "entry": "reply",
+        "nodes": {"reply": {"type": "respond", "body": {
+            "ids": {"$rhai": "request.query.id"}, "tag": {"$rhai": "request.query.tag"}
+        }}}
+    });
+    app.publish(&doc).await;
+    let (status, body) = app
+        .send(app.api(Method::GET, "/pick?id=1&id=2&id=40&tag=a&tag=b"))
+        .await;
+    // Undeclared-as-list keys keep their last value, as before.
+    assert_eq!(
+        (status, body),
+        (200, json!({"ids": [1, 2, 40], "tag": "b"}))
+    );
+    let (status, body) = app.send(app.api(Method::GET, "/pick?id=7&tag=x")).await;
+    assert_eq!((status, body), (200, json!({"ids": [7], "tag": "x"})));
+    let (status, body) = app
+        .send(app.api(Method::GET, "/pick?id=1&id=two&tag=x"))
+        .await;
+    assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
+    assert_eq!(body["error"]["details"][0]["pointer"], "/query/id/1");
+}

@@ -139,20 +139,28 @@ async fn run(
             })?;
         params.insert(k, Value::String(decoded.into_owned()));
     }
-    let query: Map<String, Value> = match req.uri().query() {
-        None => Map::new(),
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "request.invalid_query",
-                    format!("the query string is malformed: {e}"),
-                )
-            })?
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
+    let pairs = match req.uri().query() {
+        None => Vec::new(),
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_query",
+                format!("the query string is malformed: {e}"),
+            )
+        })?,
     };
+    // A repeated key keeps its last value, unless the input schema declares it a list.
+    let mut query = Map::new();
+    for (k, v) in pairs {
+        if program.query_is_list(&k) {
+            if let Value::Array(items) = query.entry(k).or_insert_with(|| Value::Array(Vec::new()))
+            {
+                items.push(Value::String(v));
+            }
+        } else {
+            query.insert(k, Value::String(v));
+        }
+    }
     let headers: Map<String, Value> = req
         .headers()
         .iter()
