@@ -65,6 +65,7 @@ async fn a_publish_on_one_instance_is_served_by_the_other() {
     let (status, _) = a
         .send(
             a.admin(Method::PUT, "/groups/g")
+                .header("if-match", "\"1\"")
                 .json(&json!({"base_path": "/g", "enabled": false})),
         )
         .await;

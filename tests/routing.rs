@@ -123,6 +123,7 @@ async fn routes_that_collide_after_base_paths_are_refused() {
     let (status, body) = app
         .send(
             app.admin(Method::PUT, "/groups/v2")
+                .header("if-match", "\"1\"")
                 .json(&json!({"base_path": "/v1"})),
         )
         .await;
@@ -136,6 +137,7 @@ async fn routes_that_collide_after_base_paths_are_refused() {
     let (status, body) = app
         .send(
             app.admin(Method::PUT, "/groups/v2")
+                .header("if-match", "\"1\"")
                 .json(&json!({"base_path": "/v3"})),
         )
         .await;
@@ -189,10 +191,23 @@ async fn changing_a_base_path_moves_the_group_s_endpoints_at_once() {
     );
     let (status, _) = app.send(app.api(Method::GET, "/store/v2/items")).await;
     assert_eq!(status, 200);
+    // A save that does not say which version it edits is refused.
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/groups/shop")
+                .json(&json!({"base_path": "/elsewhere"})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (428, "group.version_required"),
+        "{body}"
+    );
     // A group keeps its name.
     let (status, body) = app
         .send(
             app.admin(Method::PUT, "/groups/shop")
+                .header("if-match", "\"2\"")
                 .json(&json!({"name": "other", "base_path": "/store/v2"})),
         )
         .await;
@@ -208,6 +223,7 @@ async fn a_disabled_group_answers_404_until_enabled_again() {
     let (status, body) = app
         .send(
             app.admin(Method::PUT, "/groups/beta")
+                .header("if-match", "\"1\"")
                 .json(&json!({"base_path": "/beta", "enabled": false})),
         )
         .await;
@@ -217,6 +233,7 @@ async fn a_disabled_group_answers_404_until_enabled_again() {
     let (status, _) = app
         .send(
             app.admin(Method::PUT, "/groups/beta")
+                .header("if-match", "\"2\"")
                 .json(&json!({"base_path": "/beta"})),
         )
         .await;
@@ -468,9 +485,13 @@ async fn actual_responses_carry_allow_origin_and_vary_errors_included() {
 async fn changing_a_group_s_cors_rules_applies_at_once() {
     let app = cors_app().await;
     let (status, body) = app
-        .send(app.admin(Method::PUT, "/groups/web").json(&json!({
-            "base_path": "/web", "cors": {"allowed_origins": ["*"]}
-        })))
+        .send(
+            app.admin(Method::PUT, "/groups/web")
+                .header("if-match", "1")
+                .json(&json!({
+                    "base_path": "/web", "cors": {"allowed_origins": ["*"]}
+                })),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let resp = preflight(&app, "/web/things", "https://anyone.example", "POST")

@@ -58,7 +58,7 @@ fn versioned(status: StatusCode, record: GroupRecord) -> Response {
     resp
 }
 
-/// The version a change expects, from `If-Match` (`"3"` or `3`); optional.
+/// The version a change expects, from `If-Match` (`"3"` or `3`).
 fn expected_version(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -114,7 +114,8 @@ async fn read(
     ))
 }
 
-/// Replaces the whole definition; the body may omit `name`, which cannot change.
+/// Replaces the whole definition if `If-Match` is still its version; the body may omit `name`,
+/// which cannot change.
 async fn replace(
     State(state): State<AppState>,
     _: Editor,
@@ -122,7 +123,13 @@ async fn replace(
     headers: HeaderMap,
     ApiJson(mut body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
-    let expected = expected_version(&headers)?;
+    let expected = expected_version(&headers)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "group.version_required",
+            "send the version you edited in an If-Match header, so a concurrent change is not overwritten",
+        )
+    })?;
     if let Some(obj) = body.as_object_mut() {
         match obj.get("name") {
             None => {
@@ -139,7 +146,7 @@ async fn replace(
         }
     }
     let def = decode(body)?;
-    let record = groups::update(&state.db, &def, expected).await?;
+    let record = groups::update(&state.db, &def, Some(expected)).await?;
     super::routes::reload(&state).await?;
     tracing::info!(group = %name, version = record.version, "API group changed");
     Ok(versioned(StatusCode::OK, record))
