@@ -29,16 +29,8 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     if req.method() == axum::http::Method::OPTIONS {
         return options(&state, &path, &req);
     }
-    let method = match req.method().as_str() {
-        "GET" | "HEAD" => Some(Method::GET),
-        "POST" => Some(Method::POST),
-        "PUT" => Some(Method::PUT),
-        "PATCH" => Some(Method::PATCH),
-        "DELETE" => Some(Method::DELETE),
-        _ => None,
-    };
     let routes = state.routes.load();
-    let (route, raw_params) = match routes.find(method, &path) {
+    let (route, raw_params) = match routes.find(served_by(req.method().as_str()), &path) {
         Lookup::Found(r, params) => (r, params),
         Lookup::MethodNotAllowed(allowed) => {
             let list = allow_list(&allowed);
@@ -66,6 +58,18 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         cors.decorate(origin.as_ref(), resp.headers_mut());
     }
     resp
+}
+
+/// The endpoint method that serves an HTTP method: itself, or `GET` for `HEAD`.
+fn served_by(method: &str) -> Option<Method> {
+    match method {
+        "GET" | "HEAD" => Some(Method::GET),
+        "POST" => Some(Method::POST),
+        "PUT" => Some(Method::PUT),
+        "PATCH" => Some(Method::PATCH),
+        "DELETE" => Some(Method::DELETE),
+        _ => None,
+    }
 }
 
 /// The `Allow` list of a path: its methods, `HEAD` where `GET` is, and `OPTIONS`.
@@ -101,8 +105,7 @@ fn options(state: &AppState, path: &str, req: &Request) -> Response {
     ) else {
         return resp;
     };
-    let method = serde_json::from_value::<Method>(Value::String(requested.to_string())).ok();
-    if let Lookup::Found(route, _) = routes.find(method, path)
+    if let Lookup::Found(route, _) = routes.find(served_by(requested), path)
         && let Some(cors) = &route.group.cors
     {
         resp.headers_mut()
