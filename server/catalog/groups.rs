@@ -129,9 +129,11 @@ fn is_origin(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once("://") else {
         return false;
     };
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
-        _ => (rest, None),
+    // An IPv6 host is bracketed; a port follows the last `:` outside the brackets.
+    let after_host = rest.rfind(']').map_or(0, |i| i + 1);
+    let (host, port) = match rest[after_host..].find(':') {
+        Some(i) => (&rest[..after_host + i], Some(&rest[after_host + i + 1..])),
+        None => (rest, None),
     };
     matches!(scheme, "http" | "https")
         && !host.is_empty()
@@ -579,6 +581,7 @@ mod tests {
             "https://app.example.com",
             "http://localhost:5173",
             "http://[::1]:8080",
+            "http://[::1]",
         ] {
             assert!(is_origin(ok), "{ok}");
         }
