@@ -26,15 +26,17 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Write every flow (canonical JSON) and table definition of a running Sluice into DIR.
+    /// Write every flow (canonical JSON), table definition and API group of a running Sluice
+    /// into DIR.
     Export {
         dir: PathBuf,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Create or replace flows from files (checked offline first; all or nothing on errors).
+    /// Create or replace API groups and flows from files (checked offline first; all or nothing
+    /// on errors).
     Import {
-        /// Flow files, or directories to search for *.flow.json files.
+        /// Flow and group files, or directories to search for *.flow.json and *.group.json files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Publish each imported flow.
@@ -62,7 +64,7 @@ pub fn run() -> ExitCode {
         } => {
             let mut files = Vec::new();
             for p in &paths {
-                collect(p, &mut files);
+                collect(p, &[".flow.json", ".group.json"], &mut files);
             }
             let result = block_on(crate::client::import(&client, &files, publish));
             report(result.map(|done| {
@@ -72,7 +74,7 @@ pub fn run() -> ExitCode {
                         d.file.display(),
                         d.action,
                         d.name,
-                        if publish { " and published" } else { "" }
+                        if d.published { " and published" } else { "" }
                     );
                 }
             }))
@@ -157,7 +159,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 fn validate(paths: &[PathBuf]) -> ExitCode {
     let mut files = Vec::new();
     for p in paths {
-        collect(p, &mut files);
+        collect(p, &[".flow.json"], &mut files);
     }
     if files.is_empty() {
         eprintln!("sluice validate: no flow files (*.flow.json) found");
@@ -194,8 +196,9 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     ExitCode::from(worst)
 }
 
-/// Files to validate: named files as they are; directories are searched for `*.flow.json`.
-fn collect(p: &PathBuf, out: &mut Vec<PathBuf>) {
+/// Files to read: named files as they are; directories are searched for files whose names end
+/// with one of `endings` (`.flow.json`, and for import `.group.json`).
+fn collect(p: &PathBuf, endings: &[&str], out: &mut Vec<PathBuf>) {
     if !p.is_dir() {
         out.push(p.clone());
         return;
@@ -208,12 +211,12 @@ fn collect(p: &PathBuf, out: &mut Vec<PathBuf>) {
         .collect();
     entries.sort();
     for e in entries {
-        let is_flow = e
+        let wanted = e
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".flow.json"));
-        if e.is_dir() || is_flow {
-            collect(&e, out);
+            .is_some_and(|n| endings.iter().any(|end| n.ends_with(end)));
+        if e.is_dir() || wanted {
+            collect(&e, endings, out);
         }
     }
 }

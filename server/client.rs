@@ -1,7 +1,8 @@
 //! The command line's side of the admin API: `sluice export DIR` writes every flow (canonical
-//! JSON) and table definition of a running Sluice into files; `sluice import PATH...` checks
-//! flow files offline, all of them first, then creates or replaces each flow by name (and
-//! publishes it when asked). Files are the unit of review in git.
+//! JSON), table definition and API group of a running Sluice into files; `sluice import PATH...`
+//! checks flow and group files offline, all of them first, then creates or replaces each group
+//! and then each flow by name (and publishes flows when asked). Files are the unit of review in
+//! git.
 
 use crate::config::ClientArgs;
 use serde_json::{Value, json};
@@ -167,6 +168,24 @@ pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError>
         write(&dir.join(format!("{name}.table.json")), &text)?;
         written += 1;
     }
+    let groups = admin
+        .send(reqwest::Method::GET, "/groups", None, "list API groups")
+        .await?;
+    for g in groups["groups"].as_array().into_iter().flatten() {
+        let Some(name) = g["name"].as_str() else {
+            continue;
+        };
+        let mut def = g.clone();
+        if let Some(o) = def.as_object_mut() {
+            for bookkeeping in ["version", "created_at", "updated_at"] {
+                o.remove(bookkeeping);
+            }
+        }
+        let mut text = serde_json::to_string_pretty(&def).unwrap_or_default();
+        text.push('\n');
+        write(&dir.join(format!("{name}.group.json")), &text)?;
+        written += 1;
+    }
     Ok(written)
 }
 
@@ -179,6 +198,71 @@ pub struct Imported {
     pub file: PathBuf,
     pub name: String,
     pub action: &'static str,
+    /// Whether the flow was also published.
+    pub published: bool,
+}
+
+/// Whether a file holds an API group (`<name>.group.json`) rather than a flow.
+pub fn is_group_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".group.json"))
+}
+
+/// Creates or replaces each API group of `groups` (checked already), by name.
+async fn import_groups(
+    admin: &Admin,
+    groups: Vec<(PathBuf, crate::catalog::groups::GroupDef)>,
+) -> Result<Vec<Imported>, ClientError> {
+    let mut done = Vec::new();
+    for (file, def) in groups {
+        let name = def.name.clone();
+        let body = serde_json::to_value(&def).unwrap_or(Value::Null);
+        let (status, text) = admin
+            .raw(reqwest::Method::GET, &format!("/groups/{name}"), None, None)
+            .await?;
+        let action = match status {
+            200 => {
+                let current: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                let version = current["version"].to_string();
+                admin
+                    .send_if(
+                        reqwest::Method::PUT,
+                        &format!("/groups/{name}"),
+                        Some(body),
+                        Some(&version),
+                        &format!("replace group {name}"),
+                    )
+                    .await?;
+                "replaced group"
+            }
+            404 => {
+                admin
+                    .send(
+                        reqwest::Method::POST,
+                        "/groups",
+                        Some(body),
+                        &format!("create group {name}"),
+                    )
+                    .await?;
+                "created group"
+            }
+            _ => {
+                return Err(ClientError::Api {
+                    what: format!("read group {name}"),
+                    status,
+                    body: text,
+                });
+            }
+        };
+        done.push(Imported {
+            file,
+            name,
+            action,
+            published: false,
+        });
+    }
+    Ok(done)
 }
 
 /// Imports flow files: every file is read and checked offline first, and nothing is written
@@ -190,12 +274,29 @@ pub async fn import(
     publish: bool,
 ) -> Result<Vec<Imported>, ClientError> {
     let mut docs = Vec::new();
+    let mut groups = Vec::new();
     let mut problems = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| ClientError::Files(format!("{}: {e}", file.display())))?;
         match serde_json::from_str::<Value>(&text) {
             Err(e) => problems.push(format!("{}: not JSON: {e}", file.display())),
+            Ok(doc) if is_group_file(file) => {
+                match serde_json::from_value::<crate::catalog::groups::GroupDef>(doc) {
+                    Err(e) => problems.push(format!("{}: not an API group: {e}", file.display())),
+                    Ok(def) => {
+                        let found = def.problems();
+                        if found.is_empty() {
+                            groups.push((file.clone(), def));
+                        }
+                        problems.extend(
+                            found.into_iter().map(|p| {
+                                format!("{}: {}: {}", file.display(), p.pointer, p.message)
+                            }),
+                        );
+                    }
+                }
+            }
             Ok(doc) => match crate::flow::compile(&doc, None) {
                 Err(diags) => {
                     problems.extend(diags.iter().map(|d| format!("{}: {d}", file.display())))
@@ -214,7 +315,8 @@ pub async fn import(
     let existing = admin
         .send(reqwest::Method::GET, "/flows", None, "list flows")
         .await?;
-    let mut done = Vec::new();
+    // Groups first: the flows' publishes need them.
+    let mut done = import_groups(&admin, groups).await?;
     for (file, name, doc) in docs {
         let current = existing["flows"]
             .as_array()
@@ -263,7 +365,12 @@ pub async fn import(
                 )
                 .await?;
         }
-        done.push(Imported { file, name, action });
+        done.push(Imported {
+            file,
+            name,
+            action,
+            published: publish,
+        });
     }
     Ok(done)
 }

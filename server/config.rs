@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// the editor is reached over TLS, including through a TLS-terminating proxy.
     #[arg(long, env = "SLUICE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Listen for catalog changes made by other instances (`false`: rely on the periodic check).
+    #[arg(long, env = "SLUICE_RELOAD_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub reload_listen: bool,
+    /// How often to compare the catalog's serving generation with the one served, in
+    /// milliseconds; heals a missed change notification.
+    #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
+    pub reload_check_ms: u64,
     #[command(flatten)]
     pub ops: OpsArgs,
 }
@@ -249,6 +256,10 @@ pub struct Config {
     /// The editor's session cookie is `Secure`.
     pub secure_cookies: bool,
     pub ops: OpsConfig,
+    /// Listen on the catalog's change channel.
+    pub reload_listen: bool,
+    /// Period of the serving-generation check.
+    pub reload_check: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +302,8 @@ impl Config {
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
             ops: OpsConfig::from_args(a.ops)?,
+            reload_listen: a.reload_listen,
+            reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })
     }
 
@@ -307,6 +320,8 @@ impl Config {
             http_allow: HttpAllow::default(),
             secure_cookies: false,
             ops: OpsConfig::default(),
+            reload_listen: true,
+            reload_check: Duration::from_secs(5),
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct App {
     state: AppState,
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
+    /// Following other instances' changes; stops when the app is dropped.
+    _sync: http::instances::SyncTasks,
 }
 
 impl App {
@@ -105,6 +107,7 @@ impl App {
             max_body: config.max_body_bytes,
             secure_cookies: config.secure_cookies,
             ops,
+            serving: Arc::new(Default::default()),
         };
         http::env::reload(&state)
             .await
@@ -113,11 +116,19 @@ impl App {
             .await
             .map_err(StartupError::Routes)?;
         tracing::info!(endpoints = served, "loaded published flows");
+        let sync = http::instances::start(
+            state.clone(),
+            http::instances::SyncOptions {
+                listen: config.reload_listen,
+                check_every: config.reload_check,
+            },
+        );
         Ok(App {
             listener,
             state,
             pg,
             _data_lock: lock,
+            _sync: sync,
         })
     }
 
@@ -140,6 +151,7 @@ impl App {
             state,
             pg,
             _data_lock,
+            _sync: sync,
         } = self;
         let db = state.db.clone();
         let ops = state.ops.clone();
@@ -169,6 +181,8 @@ impl App {
             }
         };
         ops.shutdown().await;
+        // No reload may start on a closing pool.
+        drop(sync);
         db.close().await;
         if let Some(pg) = pg {
             pg.stop().await?;

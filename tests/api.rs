@@ -169,7 +169,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(
         resp.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, POST")
+        Some("GET, HEAD, POST, OPTIONS")
     );
     let (status, body) = app.send(app.client.get(format!("{}/nope", app.base))).await;
     assert_eq!((status, error_code(&body)), (404, "route.not_found"));

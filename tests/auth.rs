@@ -7,12 +7,10 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, example, fresh_database, spawn_app};
+use common::{TestApp, example, fresh_database, spawn_app};
 use hmac::Mac;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice::config::{Config, Secret};
-use sluice::startup::App;
 
 async fn load_auth_example(app: &TestApp) {
     app.load_auth_example().await;
@@ -561,50 +559,21 @@ async fn the_auth_examples_are_in_canonical_form() {
     }
 }
 
-/// Starts another instance on the same database, as a second Sluice behind a load balancer.
+/// Starts another instance on the same database, as a second Sluice behind a load balancer,
+/// that does not follow catalog changes on its own (no listener, a check once an hour), so only
+/// the unknown-`kid` refresh can teach it a new key.
 async fn second_instance(first: &TestApp, url: &str) -> TestApp {
-    let app = App::build(Config::for_database(url))
-        .await
-        .expect("the second instance builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let db = app.state().db.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
-        base,
-        client: first.client.clone(),
-        // Editor sessions live in the database, so the first instance's token works here too.
-        token: first.token.clone(),
-        db,
-        db_name: first.db_name.clone(),
-    }
+    common::spawn_app_on(url, &first.db_name, |c| {
+        c.reload_listen = false;
+        c.reload_check = std::time::Duration::from_secs(3600);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_token_signed_with_a_key_rotated_on_another_instance_is_accepted() {
     let (url, db_name) = fresh_database().await;
-    let mut config = Config::for_database(&url);
-    config.admin = Some((ADMIN_EMAIL.into(), Secret::new(ADMIN_PASSWORD)));
-    let built = App::build(config).await.expect("builds");
-    let base = format!("http://127.0.0.1:{}", built.port());
-    let db = built.state().db.clone();
-    tokio::spawn(built.run_until(std::future::pending()));
-    let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/_/api/v1/auth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("body");
-    let a = TestApp {
-        base,
-        client,
-        token: login["token"].as_str().expect("token").to_string(),
-        db,
-        db_name,
-    };
+    let a = common::spawn_app_on(&url, &db_name, |_| {}).await;
     load_auth_example(&a).await;
     let (status, _) = signup(&a, "ann@example.com", "correct horse").await;
     assert_eq!(status, 201);

@@ -116,8 +116,15 @@ async fn the_auth_app_is_described_with_its_bearer_scheme() {
     app.load_auth_example().await;
     let (doc, _) = openapi(&app).await;
     assert_valid_openapi(&doc);
-    assert_eq!(doc["paths"]["/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
-    assert!(doc["paths"]["/auth/login"]["post"].get("security").is_none());
+    assert_eq!(
+        doc["paths"]["/me"]["get"]["security"][0]["bearer"],
+        serde_json::json!([])
+    );
+    assert!(
+        doc["paths"]["/auth/login"]["post"]
+            .get("security")
+            .is_none()
+    );
     let text = serde_json::to_string_pretty(&doc).expect("serializes");
     insta::assert_snapshot!("auth_app_openapi", text);
 }

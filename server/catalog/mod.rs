@@ -6,6 +6,7 @@ pub mod editor;
 pub mod env;
 pub mod flow_versions;
 pub mod flows;
+pub mod groups;
 pub mod request_log;
 pub mod token_keys;
 pub mod users;
@@ -37,6 +38,8 @@ pub enum CatalogError {
     NameTaken(String),
     #[error("another published flow already serves {0}")]
     RouteTaken(String),
+    #[error("no API group named `{0}`; create it before publishing into it")]
+    UnknownGroup(String),
     #[error("the flow changed since rev {expected}; its current rev is {current}")]
     Stale { expected: String, current: String },
     #[error(transparent)]

@@ -21,6 +21,12 @@ pub struct Program {
 struct PartCheck {
     validator: jsonschema::Validator,
     types: Map<String, Value>,
+    /// `items.type` of properties declared as arrays (repeated query keys).
+    item_types: Map<String, Value>,
+}
+
+fn wants(ty: &Value, t: &str) -> bool {
+    ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t))
 }
 
 impl Program {
@@ -33,16 +39,21 @@ impl Program {
         let part = |s: &Option<Value>| {
             let s = s.as_ref()?;
             let validator = jsonschema::validator_for(s).ok()?;
-            let types = s
-                .get("properties")
-                .and_then(Value::as_object)
-                .map(|p| {
-                    p.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.get("type")?.clone())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(PartCheck { validator, types })
+            let declared = |key: &str| -> Map<String, Value> {
+                s.get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.pointer(key)?.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            Some(PartCheck {
+                validator,
+                types: declared("/type"),
+                item_types: declared("/items/type"),
+            })
         };
         Ok(Program {
             params: part(&plan.input.params),
@@ -55,6 +66,15 @@ impl Program {
             sql,
             plan,
         })
+    }
+
+    /// Whether the query parameter `key` is declared as an array, so that its repeated
+    /// occurrences (`?tag=a&tag=b`) are collected into a list instead of the last one winning.
+    pub fn query_is_list(&self, key: &str) -> bool {
+        self.query
+            .as_ref()
+            .and_then(|q| q.types.get(key))
+            .is_some_and(|ty| wants(ty, "array"))
     }
 
     /// Coerces path and query strings to their declared types, then validates every part.
@@ -71,7 +91,23 @@ impl Program {
         ] {
             let Some(check) = check else { continue };
             for (k, v) in part.iter_mut() {
-                if let (Some(ty), Value::String(s)) = (check.types.get(k), &*v) {
+                let Some(ty) = check.types.get(k) else {
+                    continue;
+                };
+                if wants(ty, "array") {
+                    // One occurrence of a list parameter is a list of one.
+                    if let Value::String(s) = &*v {
+                        *v = Value::Array(vec![Value::String(s.clone())]);
+                    }
+                    if let (Value::Array(items), Some(item_ty)) = (&mut *v, check.item_types.get(k))
+                    {
+                        for item in items.iter_mut() {
+                            if let Value::String(s) = &*item {
+                                *item = coerce(s, item_ty);
+                            }
+                        }
+                    }
+                } else if let Value::String(s) = &*v {
                     *v = coerce(s, ty);
                 }
             }
@@ -107,8 +143,7 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
 /// Turns wire text into the declared JSON type when it parses; otherwise leaves the text for
 /// the validator to report.
 fn coerce(s: &str, ty: &Value) -> Value {
-    let wants =
-        |t: &str| ty.as_str() == Some(t) || ty.as_array().is_some_and(|a| a.iter().any(|x| x == t));
+    let wants = |t: &str| wants(ty, t);
     if wants("integer")
         && let Ok(i) = s.parse::<i64>()
     {
@@ -138,6 +173,32 @@ mod tests {
         assert_eq!(coerce("true", &json!("boolean")), json!(true));
         assert_eq!(coerce("abc", &json!("integer")), json!("abc"));
         assert_eq!(coerce("42", &json!("string")), json!("42"));
+    }
+
+    #[test]
+    fn a_query_list_is_collected_and_its_items_coerced() {
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "l", "entry": "r",
+            "endpoint": {"method": "GET", "path": "/l"},
+            "input": {"query": {"type": "object", "properties": {
+                "n": {"type": "array", "items": {"type": "number"}}, "s": {"type": "string"}}}},
+            "nodes": {"r": {"type": "respond", "body": null}}});
+        let plan = crate::flow::compile(&doc, None).expect("compiles");
+        let program = Program::build(plan, &Default::default()).expect("builds");
+        assert!(program.query_is_list("n"));
+        assert!(!program.query_is_list("s"));
+        let mut query = Map::from_iter([
+            ("n".to_string(), json!(["1", "2.5"])),
+            ("s".to_string(), json!("x")),
+        ]);
+        program
+            .check_input(&mut Map::new(), &mut query, &Value::Null)
+            .expect("valid");
+        assert_eq!(Value::Object(query), json!({"n": [1.0, 2.5], "s": "x"}));
+        let mut one = Map::from_iter([("n".to_string(), json!("3"))]);
+        program
+            .check_input(&mut Map::new(), &mut one, &Value::Null)
+            .expect("valid");
+        assert_eq!(Value::Object(one), json!({"n": [3.0]}));
     }
 
     #[test]

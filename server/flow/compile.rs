@@ -555,7 +555,13 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
         .get("auth")
         .and_then(|a| serde_json::from_value(a.clone()).ok())
         .unwrap_or_default();
-    Some(Endpoint { method, path, auth })
+    let group = ep.get("group").and_then(Value::as_str).map(str::to_string);
+    Some(Endpoint {
+        method,
+        path,
+        auth,
+        group,
+    })
 }
 
 fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {

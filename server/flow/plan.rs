@@ -29,12 +29,17 @@ impl Method {
     }
 }
 
+/// The API group of endpoints that name none; it always exists.
+pub const DEFAULT_GROUP: &str = "default";
+
 /// Where an endpoint is served.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub method: Method,
-    /// Path below `/api`, with `{param}` segments (matchit syntax).
+    /// Path below `/api` and the group's base path, with `{param}` segments (matchit syntax).
     pub path: String,
+    /// The API group (`endpoint.group`); `None` is the group `default`.
+    pub group: Option<String>,
     /// Who may call it.
     pub auth: AuthLevel,
 }
@@ -53,14 +58,24 @@ pub enum AuthLevel {
 }
 
 impl Endpoint {
+    /// The name of the endpoint's API group.
+    pub fn group_name(&self) -> &str {
+        self.group.as_deref().unwrap_or(DEFAULT_GROUP)
+    }
+
     /// The route with parameter names erased, so `/a/{x}` and `/a/{y}` are known to collide.
     pub fn route_key(&self) -> String {
+        self.route_key_under("")
+    }
+
+    /// [`Endpoint::route_key`] of the endpoint served below a group's base path.
+    pub fn route_key_under(&self, base_path: &str) -> String {
         let shape: Vec<&str> = self
             .path
             .split('/')
             .map(|s| if s.starts_with('{') { "{}" } else { s })
             .collect();
-        format!("{} {}", self.method.as_str(), shape.join("/"))
+        format!("{} {base_path}{}", self.method.as_str(), shape.join("/"))
     }
 }
 

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::flow_versions::router())
         .merge(super::token_keys::router())
         .merge(super::request_log::router())
+        .merge(super::groups::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
@@ -190,14 +191,10 @@ pub(crate) async fn publish_draft(
 ) -> Result<Value, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let plan = check(state, &record.document).await?;
-    // A function (no endpoint) is published under its name, for `call` nodes.
-    let route_key = plan
-        .endpoint
-        .as_ref()
-        .map(|e| e.route_key())
-        .unwrap_or_else(|| format!("function {}", plan.name));
     let expected = expected.unwrap_or(record.rev);
     let mut tx = state.db.begin().await?;
+    // A function (no endpoint) is published under its name, for `call` nodes.
+    let (route_key, base_path) = crate::catalog::groups::published_route(&mut tx, &plan).await?;
     let version = flows::publish(&mut tx, id, &expected, &route_key, user_id).await?;
     tx.commit().await?;
     super::routes::reload(state).await?;
@@ -206,7 +203,8 @@ pub(crate) async fn publish_draft(
     if let Some(ep) = &plan.endpoint {
         out["method"] = json!(ep.method.as_str());
         out["path"] = json!(ep.path);
-        out["url"] = json!(format!("/api{}", ep.path));
+        out["group"] = json!(ep.group_name());
+        out["url"] = json!(format!("/api{base_path}{}", ep.path));
     } else {
         out["function"] = json!(plan.name);
     }

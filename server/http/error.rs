@@ -109,6 +109,11 @@ impl From<CatalogError> for ApiError {
             CatalogError::Stale { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "flow.stale_rev", e.to_string())
             }
+            CatalogError::UnknownGroup(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "flow.unknown_group",
+                e.to_string(),
+            ),
             CatalogError::Db(db) => ApiError::internal("db.error", db),
         }
     }

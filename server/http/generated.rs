@@ -4,8 +4,8 @@
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{parse_json, read_body};
-use super::routes::Lookup;
-use crate::engine::{self, Program, Request as FlowRequest};
+use super::routes::{Lookup, Route};
+use crate::engine::{self, Request as FlowRequest};
 use crate::flow::Method;
 use crate::flow::plan::ContentType;
 use axum::extract::{Request, State};
@@ -16,52 +16,47 @@ use serde_json::{Map, Value};
 /// Headers a flow never sees: credentials stay out of scripts and traces.
 const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
-pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let method = match req.method().as_str() {
-        "GET" => Some(Method::GET),
-        "POST" => Some(Method::POST),
-        "PUT" => Some(Method::PUT),
-        "PATCH" => Some(Method::PATCH),
-        "DELETE" => Some(Method::DELETE),
-        _ => None,
-    };
+/// Serves a generated-API request: `OPTIONS` (plain or CORS preflight) is answered from the
+/// route table, `HEAD` runs the `GET` endpoint (axum drops the body), everything else runs the
+/// matched flow. Responses of a group with CORS rules carry its CORS headers, errors included.
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let path = req
         .uri()
         .path()
         .strip_prefix("/api")
         .unwrap_or("/")
         .to_string();
+    if req.method() == axum::http::Method::OPTIONS {
+        return options(&state, &path, &req);
+    }
     let routes = state.routes.load();
-    let (route, raw_params) = match routes.find(method, &path) {
+    let (route, raw_params) = match routes.find(served_by(req.method().as_str()), &path) {
         Lookup::Found(r, params) => (r, params),
         Lookup::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            let list = allow_list(&allowed);
             let mut resp = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "route.method_not_allowed",
-                format!(
-                    "{} is not allowed here; allowed: {}",
-                    req.method(),
-                    list.join(", ")
-                ),
+                format!("{} is not allowed here; allowed: {list}", req.method()),
             )
             .into_response();
-            if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+            if let Ok(v) = HeaderValue::from_str(&list) {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
             state.ops.metrics.unmatched(resp.status().as_u16());
-            return Ok(resp);
+            return resp;
         }
         Lookup::NotFound => {
             state.ops.metrics.unmatched(StatusCode::NOT_FOUND.as_u16());
-            return Err(route_not_found(req.method().as_str(), req.uri().path()));
+            return route_not_found(req.method().as_str(), req.uri().path()).into_response();
         }
     };
     drop(routes);
+    let origin = req.headers().get(header::ORIGIN).cloned();
     let started = std::time::Instant::now();
-    let resp = match state.ops.admit(&route.ops, &req) {
+    let mut resp = match state.ops.admit(&route.ops, &req) {
         Ok(admitted) => {
-            let resp = serve(&state, &route.program, raw_params, req)
+            let resp = run(&state, &route, raw_params, req)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
             drop(admitted);
@@ -70,16 +65,81 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Result<Res
         Err(refused) => refused.into_response(),
     };
     state.ops.record(&route.ops, &path, &resp, started);
-    Ok(resp)
+    if let Some(cors) = &route.group.cors {
+        cors.decorate(origin.as_ref(), resp.headers_mut());
+    }
+    resp
 }
 
-/// Runs a routed request's flow and shapes its answer.
-async fn serve(
+/// The endpoint method that serves an HTTP method: itself, or `GET` for `HEAD`.
+fn served_by(method: &str) -> Option<Method> {
+    match method {
+        "GET" | "HEAD" => Some(Method::GET),
+        "POST" => Some(Method::POST),
+        "PUT" => Some(Method::PUT),
+        "PATCH" => Some(Method::PATCH),
+        "DELETE" => Some(Method::DELETE),
+        _ => None,
+    }
+}
+
+/// The `Allow` list of a path: its methods, `HEAD` where `GET` is, and `OPTIONS`.
+fn allow_list(methods: &[Method]) -> String {
+    let mut list: Vec<&str> = Vec::with_capacity(methods.len() + 2);
+    for m in methods {
+        list.push(m.as_str());
+        if *m == Method::GET {
+            list.push("HEAD");
+        }
+    }
+    list.push("OPTIONS");
+    list.join(", ")
+}
+
+/// `OPTIONS`: 204 with `Allow` for a path that exists (404 otherwise). With `Origin` and
+/// `Access-Control-Request-Method` it is a CORS preflight, answered by the rules of the group
+/// whose endpoint would serve the requested method: CORS headers when allowed, none when not.
+fn options(state: &AppState, path: &str, req: &Request) -> Response {
+    let routes = state.routes.load();
+    let Lookup::MethodNotAllowed(allowed) = routes.find(None, path) else {
+        return route_not_found("OPTIONS", req.uri().path()).into_response();
+    };
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow_list(&allowed)) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    let h = req.headers();
+    let (Some(origin), Some(requested)) = (
+        h.get(header::ORIGIN),
+        h.get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return resp;
+    };
+    if let Lookup::Found(route, _) = routes.find(served_by(requested), path)
+        && let Some(cors) = &route.group.cors
+    {
+        resp.headers_mut()
+            .insert(header::VARY, super::cors::Cors::preflight_vary());
+        if let Some(allowed) = cors.preflight(
+            origin,
+            requested,
+            h.get(header::ACCESS_CONTROL_REQUEST_HEADERS),
+        ) {
+            resp.headers_mut().extend(allowed);
+        }
+    }
+    resp
+}
+
+/// Runs the matched flow: decodes path parameters, query and body, and shapes its response.
+async fn run(
     state: &AppState,
-    program: &Program,
+    route: &Route,
     raw_params: Vec<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let program = &route.program;
     let auth = match super::enduser::authenticate(&state.runtime, program, req.headers()).await {
         Ok(auth) => auth,
         Err(refused) => return Ok(super::enduser::refusal(refused)),
@@ -97,20 +157,28 @@ async fn serve(
             })?;
         params.insert(k, Value::String(decoded.into_owned()));
     }
-    let query: Map<String, Value> = match req.uri().query() {
-        None => Map::new(),
-        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "request.invalid_query",
-                    format!("the query string is malformed: {e}"),
-                )
-            })?
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
+    let pairs = match req.uri().query() {
+        None => Vec::new(),
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_query",
+                format!("the query string is malformed: {e}"),
+            )
+        })?,
     };
+    // A repeated key keeps its last value, unless the input schema declares it a list.
+    let mut query = Map::new();
+    for (k, v) in pairs {
+        if program.query_is_list(&k) {
+            if let Value::Array(items) = query.entry(k).or_insert_with(|| Value::Array(Vec::new()))
+            {
+                items.push(Value::String(v));
+            }
+        } else {
+            query.insert(k, Value::String(v));
+        }
+    }
     let headers: Map<String, Value> = req
         .headers()
         .iter()

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api_tokens;
+pub mod cors;
 pub mod csv;
 pub mod enduser;
 pub mod env;
@@ -10,18 +11,20 @@ pub mod error;
 pub mod extract;
 pub mod flow_versions;
 pub mod generated;
+pub mod groups;
 pub mod health;
-pub mod openapi;
+pub mod instances;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod request_log;
 pub mod routes;
 pub mod rows;
 pub mod session;
 pub mod tables;
-pub mod ui;
 pub mod token_keys;
+pub mod ui;
 
 use crate::engine::Runtime;
 use arc_swap::ArcSwap;
@@ -51,6 +54,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Rate limits, the in-flight limit, metrics and the request log.
     pub ops: Arc<ops::Ops>,
+    /// The catalog generation served, and the bell that wakes the reloader.
+    pub serving: Arc<instances::Serving>,
 }
 
 /// The whole application, top to bottom.

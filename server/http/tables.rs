@@ -133,10 +133,9 @@ async fn crud_flows(
     for (doc, plan) in docs.iter().zip(&plans) {
         let record = flows::insert_in(&mut tx, &plan.name, doc, &plan.rev).await?;
         let mut version = None;
-        if publish && let Some(ep) = &plan.endpoint {
-            version = Some(
-                flows::publish(&mut tx, record.id, &plan.rev, &ep.route_key(), user_id).await?,
-            );
+        if publish && plan.endpoint.is_some() {
+            let (route, _) = crate::catalog::groups::published_route(&mut tx, plan).await?;
+            version = Some(flows::publish(&mut tx, record.id, &plan.rev, &route, user_id).await?);
         }
         out.push(json!({"id": record.id, "name": record.name, "rev": record.rev, "published_version": version,
                         "method": plan.endpoint.as_ref().map(|e| e.method.as_str()), "path": plan.endpoint.as_ref().map(|e| e.path.clone())}));

@@ -309,10 +309,7 @@ async fn republish(
         .execute(&mut **tx)
         .await?;
     let route = match crate::flow::compile(doc, None).ok() {
-        Some(plan) => plan
-            .endpoint
-            .map(|e| e.route_key())
-            .unwrap_or_else(|| format!("function {}", plan.name)),
+        Some(plan) => crate::catalog::groups::published_route(tx, &plan).await?.0,
         None => String::new(),
     };
     flows::publish(tx, id, &rev, &route, user_id).await?;

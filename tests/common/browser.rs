@@ -98,6 +98,7 @@ pub async fn spawn_first_run_app() -> super::TestApp {
         token: String::new(),
         db,
         db_name,
+        db_url: url,
     }
 }
 

@@ -97,6 +97,7 @@ pub struct TestApp {
     pub token: String,
     pub db: PgPool,
     pub db_name: String,
+    pub db_url: String,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -118,6 +119,28 @@ pub async fn spawn_app_until(
     tokio::task::JoinHandle<Result<(), sluice::startup::StartupError>>,
 ) {
     let (url, db_name) = fresh_database().await;
+    spawn_app_on_until(&url, &db_name, adjust, shutdown).await
+}
+
+/// Starts another instance of the server on an existing database (e.g. `app.db_url`), signed
+/// in as the first admin.
+pub async fn spawn_app_on(url: &str, db_name: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on_until(url, db_name, adjust, std::future::pending())
+        .await
+        .0
+}
+
+/// Like [`spawn_app_on`], serving until `shutdown` completes.
+pub async fn spawn_app_on_until(
+    url: &str,
+    db_name: &str,
+    adjust: impl FnOnce(&mut Config),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    TestApp,
+    tokio::task::JoinHandle<Result<(), sluice::startup::StartupError>>,
+) {
+    let (url, db_name) = (url.to_string(), db_name.to_string());
     let mut config = Config::for_database(&url);
     config.admin = Some((ADMIN_EMAIL.into(), Secret::new(ADMIN_PASSWORD)));
     adjust(&mut config);
@@ -147,6 +170,7 @@ pub async fn spawn_app_until(
             token,
             db,
             db_name,
+            db_url: url,
         },
         server,
     )
