@@ -155,7 +155,10 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
     )
     .await;
     choose(&b, ".field-row[data-field=email] [data-role=type]", "text").await;
-    b.click("#review-changes").await;
+    // Ctrl+S opens the review, like the button.
+    b.click(".field-row[data-field=display_name] [data-role=name]")
+        .await;
+    b.press("\u{E009}s\u{E000}").await;
     let plan = b.wait_for_text("#plan-preview", "RENAME COLUMN").await;
     // email → text keeps the column and drops the email check.
     assert!(
@@ -171,6 +174,8 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         .await;
     assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
     assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
+    // After applying, nothing is pending.
+    b.wait_gone(".field-row.changed, .field-row.new").await;
     b.screenshot_as("table_designer_applied").await;
     // Each applied change is in the table's history with its SQL.
     b.click("#tab-history").await;
