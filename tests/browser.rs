@@ -261,6 +261,24 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     b.press(ENTER).await;
     b.wait_for_text(".grid-footer", "of 1 row").await;
     b.wait_for_text("#rows tbody", "buy oat milk").await;
+    b.screenshot_as("data_grid_filtered").await;
+    // Select what the filter shows and delete it in one go.
+    b.click("#select-all").await;
+    b.wait_for_text("#delete-selected", "Delete 1 selected")
+        .await;
+    b.click("#delete-selected").await;
+    b.click("dialog[open] .btn-danger").await;
+    b.wait_for_text("#rows", "No rows match the filter").await;
+    let (_, rows) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/todos/rows?sort=title"))
+        .await;
+    let titles: Vec<&str> = rows["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["alpha", "zulu"]);
     finish(b).await;
 }
 
