@@ -57,7 +57,7 @@ export async function mount(el, ctx) {
 
   function row(/** @type {any} */ f) {
     const st = state(f);
-    const name = h('input', { type: 'text', value: f.name, 'aria-label': 'Field name', class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
+    const name = h('input', { type: 'text', value: f.name, 'aria-label': `Name of ${f.name || 'new field'}`, class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
     name.addEventListener('input', () => { f.name = /** @type {HTMLInputElement} */ (name).value.trim(); mark(); });
     const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
       FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
@@ -86,11 +86,11 @@ export async function mount(el, ctx) {
       indexed.addEventListener('change', () => { f.indexed = /** @type {HTMLInputElement} */ (indexed).checked; mark(); });
       options = h('label', { class: 'check', title: 'Adds an index: faster filters and sorting on this field' }, indexed, 'indexed');
     }
-    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': 'Required', disabled: !!f._dropped });
+    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': `${f.name || 'New field'} is required`, disabled: !!f._dropped });
     required.addEventListener('change', () => { f.required = /** @type {HTMLInputElement} */ (required).checked; mark(); });
-    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': 'Unique', disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
+    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': `${f.name || 'New field'} is unique`, disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
     unique.addEventListener('change', () => { f.unique = /** @type {HTMLInputElement} */ (unique).checked; mark(); });
-    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': 'Default value', style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
+    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
     dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
     const drop = f._dropped
       ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
