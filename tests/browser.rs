@@ -155,7 +155,10 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
     )
     .await;
     choose(&b, ".field-row[data-field=email] [data-role=type]", "text").await;
-    b.click("#review-changes").await;
+    // Ctrl+S opens the review, like the button.
+    b.click(".field-row[data-field=display_name] [data-role=name]")
+        .await;
+    b.press("\u{E009}s\u{E000}").await;
     let plan = b.wait_for_text("#plan-preview", "RENAME COLUMN").await;
     // email → text keeps the column and drops the email check.
     assert!(
@@ -171,6 +174,8 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
         .await;
     assert_eq!(rows["rows"][0]["display_name"], "Ada", "{rows}");
     assert_eq!(rows["rows"][0]["email"], "ada@example.com", "{rows}");
+    // After applying, nothing is pending.
+    b.wait_gone(".field-row.changed, .field-row.new").await;
     b.screenshot_as("table_designer_applied").await;
     // Each applied change is in the table's history with its SQL.
     b.click("#tab-history").await;
@@ -256,6 +261,24 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     b.press(ENTER).await;
     b.wait_for_text(".grid-footer", "of 1 row").await;
     b.wait_for_text("#rows tbody", "buy oat milk").await;
+    b.screenshot_as("data_grid_filtered").await;
+    // Select what the filter shows and delete it in one go.
+    b.click("#select-all").await;
+    b.wait_for_text("#delete-selected", "Delete 1 selected")
+        .await;
+    b.click("#delete-selected").await;
+    b.click("dialog[open] .btn-danger").await;
+    b.wait_for_text("#rows", "No rows match the filter").await;
+    let (_, rows) = app
+        .send(app.admin(reqwest::Method::GET, "/tables/todos/rows?sort=title"))
+        .await;
+    let titles: Vec<&str> = rows["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["alpha", "zulu"]);
     finish(b).await;
 }
 
@@ -292,6 +315,26 @@ async fn a_csv_import_reports_the_rows_it_rejected() {
     b.wait_for_text("#rows tbody", "Cy").await;
     let body = b.find("#rows tbody").await.text().await;
     assert!(body.contains("Ada") && !body.contains("Bob"), "{body}");
+    // Export: the button's download is the CSV of what was imported. The page fetches it
+    // the way the button does (headless Chromium keeps downloads out of reach).
+    b.click("#export-csv").await;
+    let csv_text = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/_/api/v1/tables/people/export', {credentials: 'same-origin'})
+               .then((r) => r.text()).then(done, (e) => done(String(e)));",
+            json!([]),
+        )
+        .await;
+    let csv_text = csv_text.as_str().unwrap_or_default();
+    assert!(
+        csv_text.starts_with("id,created_at,updated_at,name,age\n"),
+        "{csv_text}"
+    );
+    assert!(
+        csv_text.contains(",Ada,36\n") && csv_text.contains(",Cy,40\n"),
+        "{csv_text}"
+    );
     finish(b).await;
     let _ = std::fs::remove_file(&csv);
 }

@@ -131,6 +131,21 @@ async fn sessions_are_kept_in_postgres_and_a_bad_bearer_never_falls_back_to_the_
         .await
         .expect("count");
     assert_eq!(n, 1);
+    // Using the session moves its expiry on: it ends after 12 idle hours, not 12 in all.
+    let expiry = || async {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT extract(epoch FROM expiry_date)::float8 FROM sluice.editor_sessions",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("expiry")
+    };
+    let first = expiry().await;
+    let (status, _) = app
+        .send(with_cookie(&app, Method::GET, "/tables", &cookie))
+        .await;
+    assert_eq!(status, 200);
+    assert!(expiry().await > first);
     let (status, _) = app
         .send(with_cookie(&app, Method::GET, "/tables", &cookie).bearer_auth("nonsense"))
         .await;

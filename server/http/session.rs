@@ -53,6 +53,9 @@ pub fn layer(state: &AppState) -> SessionManagerLayer<PostgresStore> {
         .with_expiry(Expiry::OnInactivity(Duration::seconds(
             crate::auth::SESSION_TTL_SECS,
         )))
+        // Each request of a signed-in browser moves the expiry on (one small write), so the
+        // 12 hours count from the last use, not from sign-in.
+        .with_always_save(true)
 }
 
 fn session_error(e: tower_sessions::session::Error) -> ApiError {

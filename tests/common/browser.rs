@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// How long `wait_*` helpers poll before failing the test. An upper bound, never a timing
 /// that the test asserts.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The WebDriver key for Escape (W3C "Normalized key value" table).
 pub const ESCAPE: &str = "\u{E00C}";

@@ -26,20 +26,20 @@ export async function mount(el, ctx) {
   const tables = (await api('GET', '/tables')).body.tables.map((/** @type {any} */ t) => t.name);
   /** Working copy: fields with a `_dropped` mark and a `_key` for the DOM. */
   /** @type {(Field & {_key: string, _dropped?: boolean, _defaultText?: string})[]} */
-  let fields = original.fields.map((/** @type {Field} */ f) => ({ ...f, _key: uid('fld'), _defaultText: f.default === undefined ? '' : (typeof f.default === 'string' ? f.default : JSON.stringify(f.default)) }));
+  let fields = original.fields.map((/** @type {Field} */ f) => ({ ...f, _key: uid('fld'), _defaultText: defaultText(f) }));
   const rows = h('div', { class: 'fields', role: 'table', 'aria-label': 'Fields' });
   const problems = h('div');
-  const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes' }, 'Review changes');
+  const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes', title: 'Ctrl+S' }, 'Review changes');
   const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
 
   const byId = new Map(original.fields.map((/** @type {Field} */ f) => [f.id, f]));
+  /** The saved form of each field, normalised like the working copy. */
+  const savedForm = new Map(original.fields.map((/** @type {any} */ f) => [f.id, normal({ ...f, _defaultText: defaultText(f) })]));
 
   function state(/** @type {any} */ f) {
     if (f._dropped) return 'dropped';
     if (!f.id) return 'new';
-    const o = byId.get(f.id);
-    const now = JSON.stringify(clean(f));
-    return now === JSON.stringify(o) ? '' : 'changed';
+    return normal(f) === savedForm.get(f.id) ? '' : 'changed';
   }
 
   function draw() {
@@ -57,7 +57,7 @@ export async function mount(el, ctx) {
 
   function row(/** @type {any} */ f) {
     const st = state(f);
-    const name = h('input', { type: 'text', value: f.name, 'aria-label': 'Field name', class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
+    const name = h('input', { type: 'text', value: f.name, 'aria-label': `Name of ${f.name || 'new field'}`, class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
     name.addEventListener('input', () => { f.name = /** @type {HTMLInputElement} */ (name).value.trim(); mark(); });
     const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
       FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
@@ -69,15 +69,28 @@ export async function mount(el, ctx) {
       options = h('input', { type: 'text', value: (f.values || []).join(', '), placeholder: 'draft, sent, paid', 'aria-label': 'Allowed values, comma-separated', disabled: !!f._dropped });
       options.addEventListener('input', () => { f.values = /** @type {HTMLInputElement} */ (options).value.split(',').map((s) => s.trim()).filter(Boolean); mark(); });
     } else if (f.type === 'reference') {
-      options = h('select', { 'aria-label': 'Referenced table', disabled: !!f._dropped }, h('option', { value: '', text: 'table…' }), tables.map((/** @type {string} */ t) => h('option', { value: t, text: t })));
-      /** @type {HTMLSelectElement} */ (options).value = f.table || '';
-      options.addEventListener('change', () => { f.table = /** @type {HTMLSelectElement} */ (options).value || undefined; mark(); });
+      const target = h('select', { 'aria-label': 'Referenced table', disabled: !!f._dropped }, h('option', { value: '', text: 'table…' }), tables.map((/** @type {string} */ t) => h('option', { value: t, text: t })));
+      /** @type {HTMLSelectElement} */ (target).value = f.table || '';
+      target.addEventListener('change', () => { f.table = /** @type {HTMLSelectElement} */ (target).value || undefined; mark(); });
+      const onDelete = h('select', { 'aria-label': 'When the referenced row is deleted', title: 'When the referenced row is deleted', disabled: !!f._dropped },
+        h('option', { value: 'restrict', text: 'refuse delete' }), h('option', { value: 'cascade', text: 'delete too' }), h('option', { value: 'set_null', text: 'set empty' }));
+      /** @type {HTMLSelectElement} */ (onDelete).value = f.on_delete || 'restrict';
+      onDelete.addEventListener('change', () => {
+        const v = /** @type {HTMLSelectElement} */ (onDelete).value;
+        if (v === 'restrict') delete f.on_delete; else f.on_delete = v;
+        mark();
+      });
+      options = h('span', { class: 'option-pair' }, target, onDelete);
+    } else if (f.type !== 'password') {
+      const indexed = h('input', { type: 'checkbox', checked: !!f.indexed, disabled: !!f._dropped });
+      indexed.addEventListener('change', () => { f.indexed = /** @type {HTMLInputElement} */ (indexed).checked; mark(); });
+      options = h('label', { class: 'check', title: 'Adds an index: faster filters and sorting on this field' }, indexed, 'indexed');
     }
-    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': 'Required', disabled: !!f._dropped });
+    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': `${f.name || 'New field'} is required`, disabled: !!f._dropped });
     required.addEventListener('change', () => { f.required = /** @type {HTMLInputElement} */ (required).checked; mark(); });
-    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': 'Unique', disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
+    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': `${f.name || 'New field'} is unique`, disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
     unique.addEventListener('change', () => { f.unique = /** @type {HTMLInputElement} */ (unique).checked; mark(); });
-    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': 'Default value', style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
+    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
     dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
     const drop = f._dropped
       ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
@@ -152,6 +165,15 @@ export async function mount(el, ctx) {
     return { table: { ...rest, fields: out }, dropped };
   }
 
+  /** Ctrl/Cmd+S: review the changes (nothing is applied without the preview). */
+  const onKey = (/** @type {KeyboardEvent} */ ev) => {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 's' && !document.querySelector('dialog[open]')) {
+      ev.preventDefault();
+      if (!review.hasAttribute('disabled')) review.click();
+    }
+  };
+  document.addEventListener('keydown', onKey);
+
   replace(el,
     h('section', { class: 'panel' },
       h('div', { class: 'panel-head' },
@@ -160,6 +182,19 @@ export async function mount(el, ctx) {
       rows,
       h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
   draw();
+  return () => document.removeEventListener('keydown', onKey);
+}
+
+/** A default as the designer shows it. */
+function defaultText(/** @type {any} */ f) {
+  if (f.default === undefined || f.default === null) return '';
+  return typeof f.default === 'string' ? f.default : JSON.stringify(f.default);
+}
+
+/** A field as comparable text: cleaned, keys sorted. */
+function normal(/** @type {any} */ f) {
+  const c = clean(f);
+  return JSON.stringify(Object.keys(c).sort().map((k) => [k, c[k]]));
 }
 
 /** A field without the editor's working marks and empty options. */
@@ -169,6 +204,7 @@ function clean(/** @type {any} */ f) {
   for (const [k, v] of Object.entries(f)) {
     if (k.startsWith('_') || v === undefined) continue;
     if ((k === 'required' || k === 'unique' || k === 'indexed') && v === false) continue;
+    if (k === 'on_delete' && v === 'restrict') continue;
     c[k] = v;
   }
   if (f._defaultText !== undefined && f._defaultText !== '') {

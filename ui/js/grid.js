@@ -36,6 +36,9 @@ export async function mount(el, ctx) {
     /** @type {any[]} */ rows: [],
   };
 
+  /** Ids of the rows ticked on this page. */
+  const selected = new Set();
+  const deleteSelected = h('button', { type: 'button', class: 'btn btn-sm btn-danger', id: 'delete-selected', hidden: true, onclick: () => deleteMany() });
   const tableEl = h('table', { class: 'data', id: 'rows', 'aria-label': `Rows of ${name}` });
   const status = h('span', { 'aria-live': 'polite' });
   const prev = h('button', { type: 'button', class: 'btn btn-sm', onclick: () => page(-1) }, '← Previous');
@@ -59,6 +62,7 @@ export async function mount(el, ctx) {
     h('button', { type: 'submit', class: 'btn btn-sm' }, 'Filter'),
     h('button', { type: 'button', class: 'btn btn-sm btn-ghost', onclick: () => { view.filter = null; /** @type {HTMLInputElement} */ (fValue).value = ''; reload(); } }, 'Clear'),
     h('span', { class: 'spacer' }),
+    deleteSelected,
     h('button', { type: 'button', class: 'btn btn-sm', id: 'import-csv', onclick: () => importCsv() }, icon('upload'), 'Import CSV'),
     h('button', { type: 'button', class: 'btn btn-sm', id: 'export-csv', onclick: () => download(`/tables/${encodeURIComponent(name)}/export`, `${name}.csv`).catch((e) => toast(e.message, 'error')) }, icon('download'), 'Export CSV'),
     h('button', { type: 'button', class: 'btn btn-sm btn-primary', id: 'add-row', onclick: () => insertRow() }, icon('plus'), 'Add row'));
@@ -127,7 +131,19 @@ export async function mount(el, ctx) {
   function draw() {
     const sortCol = view.sort.replace(/^-/, '');
     const desc = view.sort.startsWith('-');
-    const head = h('tr', null, columns.map((c) => {
+    selected.clear();
+    syncSelection();
+    const all = h('input', { type: 'checkbox', 'aria-label': 'Select all rows on this page', id: 'select-all' });
+    all.addEventListener('change', () => {
+      const on = /** @type {HTMLInputElement} */ (all).checked;
+      for (const box of tableEl.querySelectorAll('tbody input[type=checkbox]')) {
+        /** @type {HTMLInputElement} */ (box).checked = on;
+        const id = /** @type {HTMLElement} */ (box).dataset.id;
+        if (on) selected.add(id); else selected.delete(id);
+      }
+      syncSelection();
+    });
+    const head = h('tr', null, h('th', { scope: 'col', class: 'pick' }, all), columns.map((c) => {
       const sortable = types[c] !== 'json';
       const ariaSort = sortCol === c ? (desc ? 'descending' : 'ascending') : 'none';
       return h('th', { scope: 'col', 'aria-sort': ariaSort },
@@ -137,9 +153,10 @@ export async function mount(el, ctx) {
         h('span', { class: 'type', text: types[c] }));
     }), h('th', { scope: 'col' }, h('span', { class: 'sr-only', text: 'Actions' })));
     const body = view.rows.map((r) => h('tr', { dataset: { id: String(r.id) } },
+      h('td', { class: 'pick' }, pick(r)),
       columns.map((c) => cell(r, c)),
       h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Delete row ${r.id}`, onclick: () => deleteRow(r) }, icon('trash')))));
-    replace(tableEl, h('thead', null, head), h('tbody', null, body.length ? body : h('tr', null, h('td', { colspan: String(columns.length + 1), class: 'null', text: view.filter ? 'No rows match the filter.' : 'No rows yet. Add one or import a CSV.' }))));
+    replace(tableEl, h('thead', null, head), h('tbody', null, body.length ? body : h('tr', null, h('td', { colspan: String(columns.length + 2), class: 'null', text: view.filter ? 'No rows match the filter.' : 'No rows yet. Add one or import a CSV.' }))));
     const first = view.stack.length * PAGE + (view.rows.length ? 1 : 0);
     status.textContent = `${first}–${view.stack.length * PAGE + view.rows.length} of ${view.total} row${view.total === 1 ? '' : 's'}`;
     if (view.stack.length) prev.removeAttribute('disabled'); else prev.setAttribute('disabled', '');
@@ -160,6 +177,33 @@ export async function mount(el, ctx) {
       td.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === 'F2') { ev.preventDefault(); edit(td, r, c); } });
     }
     return td;
+  }
+
+  function pick(/** @type {any} */ r) {
+    const box = h('input', { type: 'checkbox', 'aria-label': `Select row ${r.id}`, dataset: { id: String(r.id) } });
+    box.addEventListener('change', () => {
+      if (/** @type {HTMLInputElement} */ (box).checked) selected.add(String(r.id)); else selected.delete(String(r.id));
+      syncSelection();
+    });
+    return box;
+  }
+
+  function syncSelection() {
+    deleteSelected.hidden = selected.size === 0;
+    deleteSelected.textContent = `Delete ${selected.size} selected`;
+  }
+
+  async function deleteMany() {
+    const ids = [...selected];
+    const ok = await confirmDialog({ title: `Delete ${ids.length} row${ids.length === 1 ? '' : 's'}?`, message: 'They are deleted together, or not at all. This cannot be undone.', confirm: 'Delete', danger: true });
+    if (!ok) return;
+    try {
+      const res = await api('POST', `/tables/${encodeURIComponent(name)}/rows/delete`, { body: { ids } });
+      toast(`${res.body.deleted} row${res.body.deleted === 1 ? '' : 's'} deleted.`, 'success');
+      await load();
+    } catch (e) {
+      toast(/** @type {any} */ (e).message, 'error');
+    }
   }
 
   /** Inline edit of one cell. */

@@ -80,7 +80,17 @@ export function errorBox(err) {
       ? h('ul', null, details.slice(0, 50).map((d) => h('li', null,
           d.pointer ? h('code', { text: d.pointer }) : null,
           d.pointer ? ' ' : null,
-          d.message || d.reason || JSON.stringify(d))))
+          detailText(d))))
       : null,
   );
+}
+
+/** One `details` item of an error as a sentence. */
+function detailText(/** @type {any} */ d) {
+  if (typeof d !== 'object' || d === null) return String(d);
+  if (d.message) return d.row ? `line ${d.row}${d.field ? `, ${d.field}` : ''}: ${d.message}` : d.message;
+  if (Array.isArray(d.rows)) return `${d.cause || 'blocked'}${d.rows.length ? ` (rows ${d.rows.join(', ')})` : ''}`;
+  if (d.reason) return d.flow ? `${d.flow}: ${d.reason}` : d.reason;
+  if (d.detail) return d.detail;
+  return JSON.stringify(d);
 }
