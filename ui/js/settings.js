@@ -203,9 +203,9 @@ async function renderCors(/** @type {HTMLElement} */ box) {
   }
   replace(box, head, groups.length
     ? h('ul', { class: 'list', id: 'cors-list' }, groups.map((/** @type {any} */ g) => {
-        const key = g.slug || g.name || g.id;
+        const key = g.name;
         const c = g.cors || null;
-        const origins = c && (c.allow_origins || c.origins);
+        const origins = c && c.allowed_origins;
         return h('li', null,
           h('div', { class: 'grow' },
             h('div', { class: 'name', text: key }),
@@ -216,15 +216,15 @@ async function renderCors(/** @type {HTMLElement} */ box) {
 }
 
 async function editCors(/** @type {HTMLElement} */ box, /** @type {any} */ group) {
-  const key = group.slug || group.name || group.id;
+  const key = group.name;
   const text = h('textarea', { rows: '8', spellcheck: 'false', name: 'cors' });
-  /** @type {HTMLTextAreaElement} */ (text).value = JSON.stringify(group.cors || { allow_origins: [] }, null, 2);
+  /** @type {HTMLTextAreaElement} */ (text).value = JSON.stringify(group.cors || { allowed_origins: [] }, null, 2);
   const problems = h('div');
   const saved = await dialog({
     title: `CORS of ${key}`,
     body: (close) => {
       const form = h('form', { novalidate: true },
-        field('CORS settings (JSON)', text, 'As documented for API groups, e.g. {"allow_origins": ["https://app.example.com"]}.'),
+        field('CORS settings (JSON)', text, 'As documented for API groups, e.g. {"allowed_origins": ["https://app.example.com"]}; null turns CORS off.'),
         problems,
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'),
@@ -239,7 +239,11 @@ async function editCors(/** @type {HTMLElement} */ box, /** @type {any} */ group
           return;
         }
         try {
-          await api('PUT', `/groups/${encodeURIComponent(key)}`, { body: { ...group, cors } });
+          const { name, base_path, enabled, description, rate_limit } = group;
+          await api('PUT', `/groups/${encodeURIComponent(key)}`, {
+            body: { name, base_path, enabled, description, rate_limit, cors },
+            ifMatch: `"${group.version}"`,
+          });
           close(true);
         } catch (e) {
           replace(problems, errorBox(e));
@@ -283,7 +287,7 @@ async function renderKeys(/** @type {HTMLElement} */ box) {
 async function rotate(/** @type {HTMLElement} */ box) {
   const ok = await confirmDialog({
     title: 'Rotate the signing key?',
-    message: 'New tokens are signed with a new key. Tokens signed with the old key stay valid only as long as the server keeps accepting the previous key.',
+    message: 'New tokens are signed with a new key. Tokens signed with the old key stay valid until they expire (at most 30 days); nobody is signed out.',
     confirm: 'Rotate',
   });
   if (!ok) return;
