@@ -603,7 +603,12 @@ mod tests {
             .expect("runtime");
         rt.block_on(async {
             tokio::spawn(async move {
-                let sandbox = Sandbox::new(ScriptLimits::default());
+                // A generous wall-clock limit: this test is about where the script runs, and a
+                // loaded machine must not turn it into a timeout.
+                let sandbox = Sandbox::new(ScriptLimits {
+                    timeout: Duration::from_secs(60),
+                    ..ScriptLimits::default()
+                });
                 let ast = compiled(src, &["env"]);
                 let mut scope = Scope::new();
                 scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
