@@ -6,9 +6,8 @@
 //! the usual Debian paths (`chromium-driver` and `chromium` packages). When either is missing
 //! the test panics with a message that says what to install: browser tests never skip.
 //!
-//! Screenshots go to `<target dir>/screenshots/<test>.png`. The target dir is the parent of
-//! `CARGO_TARGET_TMPDIR` (which Cargo sets to `<target dir>/tmp` for integration tests), so it
-//! follows `CARGO_TARGET_DIR` when that is set.
+//! Screenshots go to `target/screenshots/<test>.png` in the checkout, whatever
+//! `CARGO_TARGET_DIR` says, so they are found in one place after any run.
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -102,12 +101,9 @@ pub async fn spawn_first_run_app() -> super::TestApp {
     }
 }
 
-/// Where screenshots are written: `<target dir>/screenshots`.
+/// Where screenshots are written: `target/screenshots` in the checkout.
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR is inside the target dir")
-        .join("screenshots")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
 /// One headless Chromium driven through its own chromedriver.
@@ -520,12 +516,12 @@ impl Browser {
             .collect()
     }
 
-    /// Saves a PNG of the viewport to `<target>/screenshots/<name>.png` and returns its path.
+    /// Saves a PNG of the viewport to `target/screenshots/<name>.png` and returns its path.
     pub async fn screenshot(&self) -> PathBuf {
         self.screenshot_as(&self.name.clone()).await
     }
 
-    /// Saves a PNG of the viewport to `<target>/screenshots/<file>.png`.
+    /// Saves a PNG of the viewport to `target/screenshots/<file>.png`.
     pub async fn screenshot_as(&self, file: &str) -> PathBuf {
         use base64::Engine as _;
         let v = self.get("/screenshot").await;
