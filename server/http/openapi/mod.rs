@@ -522,10 +522,23 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
     if op.requires_auth {
         let a = by_status.entry(401).or_default();
         a.note = Some("Missing, malformed or expired bearer token");
-        a.content
-            .entry("application/json")
-            .or_default()
-            .push(Some(json!({"$ref": "#/components/schemas/Error"})));
+        for code in ["auth.token_missing", "auth.token_expired", "auth.token_invalid"] {
+            a.error(code);
+        }
+    }
+    if plan
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| e.auth == crate::flow::plan::AuthLevel::Admin)
+    {
+        let f = by_status.entry(403).or_default();
+        f.note = Some("The token is valid but its `role` claim is not `admin`");
+        f.error("auth.forbidden");
+    }
+    if plan.rate_limit.is_some() {
+        let r = by_status.entry(429).or_default();
+        r.note = Some("Over the endpoint's rate limit; `Retry-After` says when to try again");
+        r.error("rate_limit.exceeded");
     }
     let internal = by_status.entry(500).or_default();
     internal.note = Some("Internal error; the body carries a `request_id` found in the server log");
