@@ -290,6 +290,12 @@ async fn templates_are_the_examples_and_each_one_compiles() {
     assert_eq!(create["group"], "todo");
     assert_eq!(create["method"], "POST");
     assert_eq!(create["document"], example("todo/create_todo.flow.json"));
+    assert_eq!(create["tables"], json!([example("todo/todos.table.json")]));
+    let signup = templates
+        .iter()
+        .find(|t| t["id"] == "auth/signup")
+        .expect("the auth example is a template");
+    assert_eq!(signup["tables"], json!([example("auth/users.table.json")]));
     for t in templates {
         let (status, checked) = app
             .send(

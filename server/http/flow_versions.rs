@@ -160,13 +160,29 @@ const TEMPLATES: &[(&str, &str)] = &[
     template!("auth/list_users.flow.json"),
 ];
 
-/// The built-in flow templates, grouped by their folder, for "create from template".
+/// The tables the templates use, by folder: "create from template" creates the missing ones.
+const TABLE_TEMPLATES: &[(&str, &str)] = &[
+    template!("todo/todos.table.json"),
+    template!("auth/users.table.json"),
+];
+
+/// The built-in flow templates, grouped by their folder, for "create from template". Each
+/// carries the table definitions of its folder, which the editor creates when they are missing.
 async fn templates(_: Editor) -> Result<Json<Value>, ApiError> {
     let mut out = Vec::with_capacity(TEMPLATES.len());
     for (path, text) in TEMPLATES {
         let document: Value = serde_json::from_str(text)
             .map_err(|e| ApiError::internal("internal.template", format!("{path}: {e}")))?;
         let group = path.split_once('/').map(|(g, _)| g).unwrap_or("");
+        let mut tables = Vec::new();
+        for (table_path, table_text) in TABLE_TEMPLATES {
+            if table_path.split_once('/').map(|(g, _)| g) == Some(group) {
+                let def: Value = serde_json::from_str(table_text).map_err(|e| {
+                    ApiError::internal("internal.template", format!("{table_path}: {e}"))
+                })?;
+                tables.push(def);
+            }
+        }
         out.push(json!({
             "id": path.trim_end_matches(".flow.json"),
             "group": group,
@@ -175,6 +191,7 @@ async fn templates(_: Editor) -> Result<Json<Value>, ApiError> {
             "method": document.pointer("/endpoint/method"),
             "path": document.pointer("/endpoint/path"),
             "document": document,
+            "tables": tables,
         }));
     }
     Ok(Json(json!({ "templates": out })))

@@ -130,9 +130,16 @@ export async function mountList(root) {
         let n = doc.name;
         for (let i = 2; taken.has(n); i++) n = `${doc.name}_${i}`;
         doc.name = n;
-        try { close((await api('POST', '/flows', { body: doc })).body.id); } catch (err) { out.replaceChildren(errorView(err)); }
+        try {
+          // Tables the template reads are created first when this instance lacks them.
+          const have = new Set(((await api('GET', '/tables')).body.tables || []).map((x) => x.name));
+          for (const def of t.tables || []) {
+            if (!have.has(def.name)) await api('POST', '/tables', { body: def });
+          }
+          close((await api('POST', '/flows', { body: doc })).body.id);
+        } catch (err) { out.replaceChildren(errorView(err)); }
       };
-      return [el('p', { class: 'fl-hint', text: 'A template becomes an ordinary draft. Tables it uses must exist.' }),
+      return [el('p', { class: 'fl-hint', text: 'A template becomes an ordinary draft. Tables it uses are created when they do not exist yet.' }),
         ...[...groups].map(([g, ts]) => el('section', {}, el('h3', { text: g }), el('ul', { class: 'fl-rows' }, ...ts.map((t) => el('li', {},
           el('button', { class: 'fl-row', type: 'button', onclick: () => use(t) },
             el('span', { class: `fl-method fl-m-${(t.method || 'fn').toLowerCase()}`, text: t.method || 'ƒ' }),
