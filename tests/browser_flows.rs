@@ -726,3 +726,45 @@ async fn unsaved_edits_survive_leaving_the_flow_and_can_be_restored() {
     b.screenshot().await;
     b.quit().await;
 }
+
+#[tokio::test]
+async fn the_auth_templates_create_their_table_and_run_on_an_empty_instance() {
+    let app = spawn_app().await;
+    let b = Browser::start("flow_auth_template").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/flows", app.base)).await;
+    b.wait_for_text(".fl-list", "No endpoints yet").await;
+
+    // signup from the auth templates: the users table does not exist yet.
+    b.execute(
+        "[...document.querySelectorAll('.fl-list-head button')].find(x => x.textContent.startsWith('From a template')).click()",
+        json!([]),
+    )
+    .await;
+    b.wait_for_text("dialog[open]", "/auth/signup").await;
+    b.execute(
+        "[...document.querySelectorAll('dialog[open] .fl-row')].find(x => x.textContent.includes('/auth/signup')).click()",
+        json!([]),
+    )
+    .await;
+    b.wait_for(".fl-node").await;
+    let (status, table) = app.send(app.admin(Method::GET, "/tables/users")).await;
+    assert_eq!(status, 200, "the template created its table: {table}");
+
+    // Run the draft from the run panel: a new account is created (and rolled back).
+    let flow = flow_by_name(&app, "signup").await;
+    assert_eq!(flow["document"]["endpoint"]["path"], "/auth/signup");
+    let id = flow["id"].as_i64().expect("id");
+    let (status, run) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({
+                    "body": {"email": "ann@example.com", "password": "correct horse", "name": "Ann"}
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["response"]["status"], 201, "{run}");
+    no_script_errors(&b).await;
+    b.screenshot().await;
+}

@@ -522,7 +522,11 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
     if op.requires_auth {
         let a = by_status.entry(401).or_default();
         a.note = Some("Missing, malformed or expired bearer token");
-        for code in ["auth.token_missing", "auth.token_expired", "auth.token_invalid"] {
+        for code in [
+            "auth.token_missing",
+            "auth.token_expired",
+            "auth.token_invalid",
+        ] {
             a.error(code);
         }
     }
