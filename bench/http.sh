@@ -201,6 +201,8 @@ run_wrk() {
 
 echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+RSS_IDLE="$(awk '/^VmRSS/ {print $2}' "/proc/$SLUICE_PID/status")"
+echo "   Sluice RSS before the load: $(( RSS_IDLE / 1024 )) MiB"
 for endpoint in $ENDPOINTS; do
     # The baseline first, then Sluice, so both see the table in the same state for reads;
     # the POST run of each inserts its own rows (the list endpoint reads the first 20 only).

@@ -262,6 +262,7 @@ async fn walk(
         trace,
         steps: 0,
         depth: 0,
+        bound: Bound::default(),
     };
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
     match result? {
@@ -340,8 +341,7 @@ pub fn walk_graph<'c, 'a>(
                         t.port = Some("error");
                         t.error = Some(cx.redact(&value));
                     }
-                    cx.scope
-                        .push_constant_dynamic("error", sandbox::to_dynamic(value));
+                    cx.bind("error", value);
                     at = match node.error {
                         Some(to) => to,
                         None => {
@@ -368,8 +368,7 @@ pub fn walk_graph<'c, 'a>(
                     }
                     cx.record(entry);
                     if let (Some(name), Some(value)) = (&node.bind, bind) {
-                        cx.scope
-                            .push_constant_dynamic(name.as_str(), sandbox::to_dynamic(value));
+                        cx.bind(name.as_str(), value);
                     }
                     at = to;
                 }
@@ -431,9 +430,51 @@ pub struct Cx<'a> {
     pub steps: usize,
     /// How many `call`s deep this walk is.
     pub depth: usize,
+    /// Values bound by `as`, loops and error handlers (see [`Bound`]).
+    pub bound: Bound,
+}
+
+/// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
+/// and handed to Rhai only when an expression runs. A value that only bare-name templates read
+/// (a `respond` body `{"$rhai": "item"}`, the usual end of a flow) is never converted to Rhai
+/// and back: for a list of rows that conversion was most of the interpreter's work.
+#[derive(Default)]
+pub struct Bound {
+    vars: Vec<(String, Value)>,
+    /// How many of `vars`, from the start, are in the Rhai scope (after the built-ins, in order).
+    in_scope: usize,
 }
 
 impl<'a> Cx<'a> {
+    /// Binds a value to a name for the rest of the walk (or of the loop iteration).
+    pub fn bind(&mut self, name: &str, value: Value) {
+        self.bound.vars.push((name.to_string(), value));
+    }
+
+    /// A position to [`rewind`](Self::rewind) bindings to.
+    pub fn bound_mark(&self) -> usize {
+        self.bound.vars.len()
+    }
+
+    /// Forgets the bindings made since `mark`, in the Rhai scope too.
+    pub fn rewind(&mut self, mark: usize) {
+        if self.bound.in_scope > mark {
+            let drop = self.bound.in_scope - mark;
+            self.scope.rewind(self.scope.len().saturating_sub(drop));
+            self.bound.in_scope = mark;
+        }
+        self.bound.vars.truncate(mark);
+    }
+
+    /// Puts the bindings Rhai has not seen yet into its scope, in the order they were made.
+    fn sync_scope(&mut self) {
+        for (name, value) in &self.bound.vars[self.bound.in_scope..] {
+            self.scope
+                .push_constant_dynamic(name.clone(), sandbox::to_dynamic_ref(value));
+        }
+        self.bound.in_scope = self.bound.vars.len();
+    }
+
     pub fn node_id(&self) -> &str {
         &self.program.plan.nodes[self.node].id
     }
@@ -562,6 +603,15 @@ impl<'a> Cx<'a> {
                 let d = self.eval_ast(ast, false)?;
                 self.to_json(&d)
             }
+            Template::Var(name, ast) => {
+                match self.bound.vars.iter().rev().find(|(n, _)| n == name) {
+                    Some((_, v)) => Ok(v.clone()),
+                    None => {
+                        let d = self.eval_ast(ast, false)?;
+                        self.to_json(&d)
+                    }
+                }
+            }
             Template::Object(parts) => {
                 let mut m = Map::new();
                 for (k, t) in parts {
@@ -579,6 +629,7 @@ impl<'a> Cx<'a> {
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
     pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
+        self.sync_scope();
         let result = self
             .rt
             .sandbox

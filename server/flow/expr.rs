@@ -35,6 +35,11 @@ pub enum Template {
     /// A subtree without expressions, used as is.
     Literal(Value),
     Expr(Arc<AST>),
+    /// An expression that is only a name (`{"$rhai": "item"}`, the usual `respond` body). The
+    /// engine hands over the value bound to that name as it is, without running Rhai or
+    /// converting the value to Rhai and back; the AST is the fallback for names the engine
+    /// does not hold as JSON (`request`, `auth`, `env`).
+    Var(String, Arc<AST>),
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
 }
@@ -86,6 +91,9 @@ impl<'a> ExprCompiler<'a> {
                 let at = format!("{pointer}/$rhai");
                 match (map.len(), map.get("$rhai")) {
                     (1, Some(Value::String(src))) => match self.expression(src, &at) {
+                        Some(ast) if self.is_name(src.trim()) => {
+                            Template::Var(src.trim().to_string(), Arc::new(ast))
+                        }
                         Some(ast) => Template::Expr(Arc::new(ast)),
                         None => Template::Literal(Value::Null),
                     },
@@ -126,6 +134,18 @@ impl<'a> ExprCompiler<'a> {
         }
     }
 
+    /// Whether `src` is just a name in scope (a literal such as `true` is not, even if some
+    /// `as` were called so).
+    fn is_name(&self, src: &str) -> bool {
+        let mut chars = src.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !matches!(src, "true" | "false" | "this")
+            && self.scope.contains(src)
+    }
+
     /// Compiles one expression (no statements).
     pub fn expression(&mut self, src: &str, pointer: &str) -> Option<AST> {
         match self.engine.compile_expression_with_scope(&self.scope, src) {
@@ -164,6 +184,20 @@ impl<'a> ExprCompiler<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bare_name_is_a_variable_but_a_literal_keyword_is_not() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", ["todo", "true"]);
+        let t = c.template(&json!({"$rhai": " todo "}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "todo"));
+        let t = c.template(&json!({"$rhai": "request"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "request"));
+        let t = c.template(&json!({"$rhai": "true"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Expr(_))));
+        let t = c.template(&json!({"$rhai": "todo.id"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Expr(_))));
+    }
 
     #[test]
     fn literal_subtrees_stay_literal_and_expressions_compile() {
