@@ -254,7 +254,12 @@ async fn walk(
         db: Db {
             pool: rt.db.clone(),
             tx: None,
-            writes: plan.writes(),
+            // A debug run that must not commit always needs its transaction to roll back.
+            writes: if commit {
+                program.needs_transaction
+            } else {
+                plan.writes()
+            },
         },
         deadline,
         node: 0,

@@ -48,6 +48,16 @@ impl Template {
     pub fn is_literal(&self) -> bool {
         matches!(self, Template::Literal(_))
     }
+
+    /// Whether evaluating it cannot fail: literals and bare names, however nested.
+    pub fn cannot_fail(&self) -> bool {
+        match self {
+            Template::Literal(_) | Template::Var(..) => true,
+            Template::Expr(_) => false,
+            Template::Object(parts) => parts.iter().all(|(_, t)| t.cannot_fail()),
+            Template::Array(items) => items.iter().all(Template::cannot_fail),
+        }
+    }
 }
 
 /// Compiles values against a fixed set of visible names and collects diagnostics.
