@@ -106,10 +106,13 @@ wait_ready() {
     echo "the server did not become ready:"; cat "$log"; exit 1
 }
 wait_ready "$SLUICE_URL/readyz" "$SLUICE_PID" "$WORK/sluice.log"
+rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SLUICE_PID/status"; }
+RSS_STAGES="started $(rss_mib)"
 
 TOKEN="$(curl -fsS -X POST "$SLUICE_URL/_/api/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"email\": \"$EMAIL\", \"password\": \"$PASSWORD\"}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
+RSS_STAGES="$RSS_STAGES, signed in $(rss_mib)"
 
 echo "== creating table items and importing 10,000 rows"
 curl -fsS -X POST "$SLUICE_URL/_/api/v1/tables" -H "authorization: Bearer $TOKEN" \
@@ -126,10 +129,12 @@ curl -fsS -X POST "$SLUICE_URL/_/api/v1/tables/items/import?mode=all" \
     --data-binary @"$WORK/items.csv" -o /dev/null
 # Fresh statistics, as autovacuum would give a table that has been in use for a while.
 psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c 'VACUUM ANALYZE app.items' >/dev/null
+RSS_STAGES="$RSS_STAGES, table seeded $(rss_mib)"
 
 echo "== publishing bench/http/flows"
 "$SLUICE" import bench/http/flows --publish --url "$SLUICE_URL" --email "$EMAIL" --password "$PASSWORD" \
     >"$WORK/import.log" 2>&1 || { cat "$WORK/import.log"; exit 1; }
+RSS_STAGES="$RSS_STAGES, flows published $(rss_mib)"
 
 echo "== starting the baseline on 127.0.0.1:$BASE_PORT"
 BASE_URL="http://127.0.0.1:$BASE_PORT"
@@ -201,8 +206,7 @@ run_wrk() {
 
 echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-RSS_IDLE="$(awk '/^VmRSS/ {print $2}' "/proc/$SLUICE_PID/status")"
-echo "   Sluice RSS before the load: $(( RSS_IDLE / 1024 )) MiB"
+echo "   Sluice RSS (MiB) after each step: $RSS_STAGES"
 for endpoint in $ENDPOINTS; do
     # The baseline first, then Sluice, so both see the table in the same state for reads;
     # the POST run of each inserts its own rows (the list endpoint reads the first 20 only).
