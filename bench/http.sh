@@ -23,6 +23,7 @@ THREADS="${THREADS:-2}"          # wrk threads
 CONNECTIONS="${CONNECTIONS:-32}" # wrk connections (both servers have a pool of 16)
 POOL="${POOL:-16}"               # database connections of each server
 ENDPOINTS="${ENDPOINTS:-get_item list_items create_item}"
+FIRST="${FIRST:-baseline}"       # which server is loaded first for each endpoint
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sluice-target}"
 PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 
@@ -208,10 +209,15 @@ echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${W
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   Sluice RSS (MiB) after each step: $RSS_STAGES"
 for endpoint in $ENDPOINTS; do
-    # The baseline first, then Sluice, so both see the table in the same state for reads;
-    # the POST run of each inserts its own rows (the list endpoint reads the first 20 only).
-    run_wrk baseline "$BASE_URL" "$endpoint"
-    run_wrk sluice "$SLUICE_URL" "$endpoint"
+    # Both servers see the table in the same state for reads; the POST run of each inserts its
+    # own rows (the list endpoint reads the first 20 only). FIRST=sluice swaps the order.
+    if [ "$FIRST" = sluice ]; then
+        run_wrk sluice "$SLUICE_URL" "$endpoint"
+        run_wrk baseline "$BASE_URL" "$endpoint"
+    else
+        run_wrk baseline "$BASE_URL" "$endpoint"
+        run_wrk sluice "$SLUICE_URL" "$endpoint"
+    fi
 done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 HWM="$(awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status")"
