@@ -232,18 +232,14 @@ async fn walk(
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Response, RunError> {
-    // Built straight from the parsed parts, which the request owns and no longer needs.
-    let mut request = rhai::Map::new();
-    for (name, part) in [
-        ("params", Value::Object(req.params)),
-        ("query", Value::Object(req.query)),
-        ("body", req.body),
-        ("headers", Value::Object(req.headers)),
-    ] {
-        request.insert(name.into(), sandbox::to_dynamic(part));
-    }
+    // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
+    // expression runs, and paths such as `request.params.id` read it as JSON.
+    let mut request = Map::new();
+    request.insert("params".into(), Value::Object(req.params));
+    request.insert("query".into(), Value::Object(req.query));
+    request.insert("body".into(), req.body);
+    request.insert("headers".into(), Value::Object(req.headers));
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("request", Dynamic::from_map(request));
     scope.push_constant_dynamic("auth", Dynamic::UNIT);
     scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
@@ -269,6 +265,7 @@ async fn walk(
         depth: 0,
         bound: Bound::default(),
     };
+    cx.bind("request", Value::Object(request));
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
     match result? {
         End::Respond { response, respond } => {
@@ -608,9 +605,18 @@ impl<'a> Cx<'a> {
                 let d = self.eval_ast(ast, false)?;
                 self.to_json(&d)
             }
-            Template::Var(name, ast) => {
-                match self.bound.vars.iter().rev().find(|(n, _)| n == name) {
-                    Some((_, v)) => Ok(v.clone()),
+            Template::Var(path, ast) => {
+                let mut steps = path.split('.');
+                let head = steps.next().unwrap_or_default();
+                let found = self
+                    .bound
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == head)
+                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
+                match found {
+                    Some(v) => Ok(v.clone()),
                     None => {
                         let d = self.eval_ast(ast, false)?;
                         self.to_json(&d)

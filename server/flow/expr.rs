@@ -35,10 +35,12 @@ pub enum Template {
     /// A subtree without expressions, used as is.
     Literal(Value),
     Expr(Arc<AST>),
-    /// An expression that is only a name (`{"$rhai": "item"}`, the usual `respond` body). The
-    /// engine hands over the value bound to that name as it is, without running Rhai or
-    /// converting the value to Rhai and back; the AST is the fallback for names the engine
-    /// does not hold as JSON (`request`, `auth`, `env`).
+    /// An expression that is only a name or a path of properties (`{"$rhai": "item"}`, the
+    /// usual `respond` body; `request.params.id`). The engine hands over the JSON value found
+    /// there as it is, without running Rhai or converting values to Rhai and back. The AST is
+    /// the fallback whenever the path does not lead to a value (a missing property, a property
+    /// of a non-object such as `text.len`, a name not held as JSON), so results and errors are
+    /// Rhai's.
     Var(String, Arc<AST>),
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
@@ -144,16 +146,23 @@ impl<'a> ExprCompiler<'a> {
         }
     }
 
-    /// Whether `src` is just a name in scope (a literal such as `true` is not, even if some
-    /// `as` were called so).
+    /// Whether `src` is a name in scope followed by zero or more `.property` steps (a literal
+    /// such as `true` is not, even if some `as` were called so).
     fn is_name(&self, src: &str) -> bool {
-        let mut chars = src.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && !matches!(src, "true" | "false" | "this")
-            && self.scope.contains(src)
+        let word = |w: &str| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let mut steps = src.split('.');
+        let head = steps.next().unwrap_or_default();
+        head.chars().all(|c| !c.is_ascii_uppercase())
+            && word(head)
+            && !matches!(head, "true" | "false" | "this")
+            && self.scope.contains(head)
+            && steps.all(word)
     }
 
     /// Compiles one expression (no statements).
@@ -206,7 +215,11 @@ mod tests {
         let t = c.template(&json!({"$rhai": "true"}), "/nodes/n/body");
         assert!(matches!(t, Some(Template::Expr(_))));
         let t = c.template(&json!({"$rhai": "todo.id"}), "/nodes/n/body");
-        assert!(matches!(t, Some(Template::Expr(_))));
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "todo.id"));
+        for src in ["todo.id + 1", "todo[\"id\"]", "todo?.id", "true.x"] {
+            let t = c.template(&json!({"$rhai": src}), "/nodes/n/body");
+            assert!(!matches!(t, Some(Template::Var(..))), "{src}");
+        }
     }
 
     #[test]
