@@ -12,6 +12,8 @@ pub struct Program {
     pub plan: Plan,
     /// SQL of each node, by node index; `None` for nodes that do not touch the database.
     pub sql: Vec<Option<Prepared>>,
+    /// [`Plan::needs_transaction`], computed once.
+    pub needs_transaction: bool,
     params: Option<PartCheck>,
     query: Option<PartCheck>,
     body: Option<jsonschema::Validator>,
@@ -56,6 +58,7 @@ impl Program {
             })
         };
         Ok(Program {
+            needs_transaction: plan.needs_transaction(),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
             body: plan
@@ -173,6 +176,50 @@ mod tests {
         assert_eq!(coerce("true", &json!("boolean")), json!(true));
         assert_eq!(coerce("abc", &json!("integer")), json!("abc"));
         assert_eq!(coerce("42", &json!("string")), json!("42"));
+    }
+
+    fn needs_transaction(nodes: serde_json::Value) -> bool {
+        let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
+            {"name": "title", "type": "text", "required": true}]}))
+        .expect("definition");
+        let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "w",
+            "entry": "w", "nodes": nodes});
+        let plan = crate::flow::compile(&doc, Some(&cat)).expect("compiles");
+        Program::build(plan, &cat)
+            .expect("builds")
+            .needs_transaction
+    }
+
+    #[test]
+    fn one_write_straight_into_a_plain_respond_runs_without_begin_and_commit() {
+        let insert = json!({"type": "db.insert", "table": "todos", "as": "todo",
+            "values": {"title": {"$rhai": "request.body.title"}}, "next": {"ok": "r"}});
+        let plain = |body: serde_json::Value, status: u16| json!({"w": insert, "r": {"type": "respond", "status": status, "body": body}});
+        assert!(!needs_transaction(plain(json!({"$rhai": "todo"}), 201)));
+        assert!(!needs_transaction(plain(
+            json!({"item": {"$rhai": "todo"}, "ok": true}),
+            200
+        )));
+        // A body that can fail, or a status that rolls back, keeps the transaction.
+        assert!(needs_transaction(plain(
+            json!({"$rhai": "todo.id + 1"}),
+            201
+        )));
+        assert!(needs_transaction(plain(json!({"$rhai": "todo"}), 409)));
+        // So does anything between the write and the respond, or a second statement.
+        assert!(needs_transaction(json!({
+            "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
+                  "next": {"ok": "c"}},
+            "c": {"type": "if", "condition": {"$rhai": "todo.id > 1"},
+                  "next": {"then": "r", "else": "r"}},
+            "r": {"type": "respond", "body": {"$rhai": "todo"}}})));
+        assert!(needs_transaction(json!({
+            "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
+                  "next": {"ok": "g"}},
+            "g": {"type": "db.get", "table": "todos", "as": "again", "id": {"$rhai": "todo.id"},
+                  "next": {"found": "r"}},
+            "r": {"type": "respond", "body": {"$rhai": "again"}}})));
     }
 
     #[test]

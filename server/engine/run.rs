@@ -256,18 +256,14 @@ async fn walk(
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Finished, RunError> {
-    // Built straight from the parsed parts, which the request owns and no longer needs.
-    let mut request = rhai::Map::new();
-    for (name, part) in [
-        ("params", Value::Object(req.params)),
-        ("query", Value::Object(req.query)),
-        ("body", req.body),
-        ("headers", Value::Object(req.headers)),
-    ] {
-        request.insert(name.into(), sandbox::to_dynamic(part));
-    }
+    // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
+    // expression runs, and paths such as `request.params.id` read it as JSON.
+    let mut request = Map::new();
+    request.insert("params".into(), Value::Object(req.params));
+    request.insert("query".into(), Value::Object(req.query));
+    request.insert("body".into(), req.body);
+    request.insert("headers".into(), Value::Object(req.headers));
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("request", Dynamic::from_map(request));
     scope.push_constant_dynamic("auth", sandbox::to_dynamic(req.auth));
     scope.push_constant_dynamic("env", rt.env.load().public.clone());
     let plan = &program.plan;
@@ -278,7 +274,12 @@ async fn walk(
         db: Db {
             pool: rt.db.clone(),
             tx: None,
-            writes: plan.writes(),
+            // A debug run that must not commit always needs its transaction to roll back.
+            writes: if commit {
+                program.needs_transaction
+            } else {
+                plan.writes()
+            },
         },
         deadline,
         node: 0,
@@ -286,7 +287,9 @@ async fn walk(
         trace,
         steps: 0,
         depth: 0,
+        bound: Bound::default(),
     };
+    cx.bind("request", Value::Object(request));
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
     match result? {
         End::Respond { response, respond } => {
@@ -366,8 +369,7 @@ pub fn walk_graph<'c, 'a>(
                         t.port = Some("error");
                         t.error = Some(cx.redact(&value));
                     }
-                    cx.scope
-                        .push_constant_dynamic("error", sandbox::to_dynamic(value));
+                    cx.bind("error", value);
                     at = match node.error {
                         Some(to) => to,
                         None => {
@@ -394,8 +396,7 @@ pub fn walk_graph<'c, 'a>(
                     }
                     cx.record(entry);
                     if let (Some(name), Some(value)) = (&node.bind, bind) {
-                        cx.scope
-                            .push_constant_dynamic(name.as_str(), sandbox::to_dynamic(value));
+                        cx.bind(name.as_str(), value);
                     }
                     at = to;
                 }
@@ -457,9 +458,51 @@ pub struct Cx<'a> {
     pub steps: usize,
     /// How many `call`s deep this walk is.
     pub depth: usize,
+    /// Values bound by `as`, loops and error handlers (see [`Bound`]).
+    pub bound: Bound,
+}
+
+/// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
+/// and handed to Rhai only when an expression runs. A value that only bare-name templates read
+/// (a `respond` body `{"$rhai": "item"}`, the usual end of a flow) is never converted to Rhai
+/// and back: for a list of rows that conversion was most of the interpreter's work.
+#[derive(Default)]
+pub struct Bound {
+    vars: Vec<(String, Value)>,
+    /// How many of `vars`, from the start, are in the Rhai scope (after the built-ins, in order).
+    in_scope: usize,
 }
 
 impl<'a> Cx<'a> {
+    /// Binds a value to a name for the rest of the walk (or of the loop iteration).
+    pub fn bind(&mut self, name: &str, value: Value) {
+        self.bound.vars.push((name.to_string(), value));
+    }
+
+    /// A position to [`rewind`](Self::rewind) bindings to.
+    pub fn bound_mark(&self) -> usize {
+        self.bound.vars.len()
+    }
+
+    /// Forgets the bindings made since `mark`, in the Rhai scope too.
+    pub fn rewind(&mut self, mark: usize) {
+        if self.bound.in_scope > mark {
+            let drop = self.bound.in_scope - mark;
+            self.scope.rewind(self.scope.len().saturating_sub(drop));
+            self.bound.in_scope = mark;
+        }
+        self.bound.vars.truncate(mark);
+    }
+
+    /// Puts the bindings Rhai has not seen yet into its scope, in the order they were made.
+    fn sync_scope(&mut self) {
+        for (name, value) in &self.bound.vars[self.bound.in_scope..] {
+            self.scope
+                .push_constant_dynamic(name.clone(), sandbox::to_dynamic_ref(value));
+        }
+        self.bound.in_scope = self.bound.vars.len();
+    }
+
     pub fn node_id(&self) -> &str {
         &self.program.plan.nodes[self.node].id
     }
@@ -588,6 +631,24 @@ impl<'a> Cx<'a> {
                 let d = self.eval_ast(ast, false)?;
                 self.to_json(&d)
             }
+            Template::Var(path, ast) => {
+                let mut steps = path.split('.');
+                let head = steps.next().unwrap_or_default();
+                let found = self
+                    .bound
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == head)
+                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
+                match found {
+                    Some(v) => Ok(v.clone()),
+                    None => {
+                        let d = self.eval_ast(ast, false)?;
+                        self.to_json(&d)
+                    }
+                }
+            }
             Template::Object(parts) => {
                 let mut m = Map::new();
                 for (k, t) in parts {
@@ -605,6 +666,7 @@ impl<'a> Cx<'a> {
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
     pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
+        self.sync_scope();
         let result = self
             .rt
             .sandbox

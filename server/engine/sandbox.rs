@@ -323,6 +323,25 @@ pub fn to_dynamic(v: Value) -> Dynamic {
     }
 }
 
+/// [`to_dynamic`] of a borrowed value (the same conversion, copying strings).
+pub fn to_dynamic_ref(v: &Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic_ref).collect()),
+        Value::Object(map) => Dynamic::from_map(
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), to_dynamic_ref(v)))
+                .collect(),
+        ),
+    }
+}
+
 /// A Rhai value as JSON: `()` is `null`, characters are strings, non-finite floats are `null`
 /// (as `rhai::serde::from_dynamic` gives). Values with no JSON form (functions, timestamps,
 /// BLOBs, custom types) are an error whose text is serde's.

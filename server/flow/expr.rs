@@ -35,6 +35,13 @@ pub enum Template {
     /// A subtree without expressions, used as is.
     Literal(Value),
     Expr(Arc<AST>),
+    /// An expression that is only a name or a path of properties (`{"$rhai": "item"}`, the
+    /// usual `respond` body; `request.params.id`). The engine hands over the JSON value found
+    /// there as it is, without running Rhai or converting values to Rhai and back. The AST is
+    /// the fallback whenever the path does not lead to a value (a missing property, a property
+    /// of a non-object such as `text.len`, a name not held as JSON), so results and errors are
+    /// Rhai's.
+    Var(String, Arc<AST>),
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
 }
@@ -42,6 +49,16 @@ pub enum Template {
 impl Template {
     pub fn is_literal(&self) -> bool {
         matches!(self, Template::Literal(_))
+    }
+
+    /// Whether evaluating it cannot fail: literals and bare names, however nested.
+    pub fn cannot_fail(&self) -> bool {
+        match self {
+            Template::Literal(_) | Template::Var(..) => true,
+            Template::Expr(_) => false,
+            Template::Object(parts) => parts.iter().all(|(_, t)| t.cannot_fail()),
+            Template::Array(items) => items.iter().all(Template::cannot_fail),
+        }
     }
 }
 
@@ -86,6 +103,9 @@ impl<'a> ExprCompiler<'a> {
                 let at = format!("{pointer}/$rhai");
                 match (map.len(), map.get("$rhai")) {
                     (1, Some(Value::String(src))) => match self.expression(src, &at) {
+                        Some(ast) if self.is_name(src.trim()) => {
+                            Template::Var(src.trim().to_string(), Arc::new(ast))
+                        }
                         Some(ast) => Template::Expr(Arc::new(ast)),
                         None => Template::Literal(Value::Null),
                     },
@@ -126,6 +146,25 @@ impl<'a> ExprCompiler<'a> {
         }
     }
 
+    /// Whether `src` is a name in scope followed by zero or more `.property` steps (a literal
+    /// such as `true` is not, even if some `as` were called so).
+    fn is_name(&self, src: &str) -> bool {
+        let word = |w: &str| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let mut steps = src.split('.');
+        let head = steps.next().unwrap_or_default();
+        head.chars().all(|c| !c.is_ascii_uppercase())
+            && word(head)
+            && !matches!(head, "true" | "false" | "this")
+            && self.scope.contains(head)
+            && steps.all(word)
+    }
+
     /// Compiles one expression (no statements).
     pub fn expression(&mut self, src: &str, pointer: &str) -> Option<AST> {
         match self.engine.compile_expression_with_scope(&self.scope, src) {
@@ -164,6 +203,24 @@ impl<'a> ExprCompiler<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_bare_name_is_a_variable_but_a_literal_keyword_is_not() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", ["todo", "true"]);
+        let t = c.template(&json!({"$rhai": " todo "}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "todo"));
+        let t = c.template(&json!({"$rhai": "request"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "request"));
+        let t = c.template(&json!({"$rhai": "true"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Expr(_))));
+        let t = c.template(&json!({"$rhai": "todo.id"}), "/nodes/n/body");
+        assert!(matches!(t, Some(Template::Var(ref n, _)) if n == "todo.id"));
+        for src in ["todo.id + 1", "todo[\"id\"]", "todo?.id", "true.x"] {
+            let t = c.template(&json!({"$rhai": src}), "/nodes/n/body");
+            assert!(!matches!(t, Some(Template::Var(..))), "{src}");
+        }
+    }
 
     #[test]
     fn literal_subtrees_stay_literal_and_expressions_compile() {

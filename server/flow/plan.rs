@@ -127,6 +127,41 @@ impl Plan {
     pub fn writes(&self) -> bool {
         self.nodes.iter().any(|n| n.op.writes())
     }
+
+    /// Whether the writes of a run need an explicit transaction. Not when the flow's only
+    /// database node is one `db.insert`, `db.update`, `db.delete` or `db.upsert` (no `call`,
+    /// which may write, no `for_each`, which could repeat it) whose success port leads straight
+    /// to a `respond` with a status below 400 and a body that cannot fail (literals and bare
+    /// names only): such a run commits exactly when its one statement succeeds, and Postgres
+    /// runs a single statement atomically, so `BEGIN` and `COMMIT` would only add two round
+    /// trips.
+    pub fn needs_transaction(&self) -> bool {
+        if !self.writes() {
+            return false;
+        }
+        let mut db_nodes = self.nodes.iter().filter(|n| n.op.touches_db());
+        let (Some(write), None) = (db_nodes.next(), db_nodes.next()) else {
+            return true;
+        };
+        let single = matches!(
+            write.op,
+            Op::DbInsert { .. } | Op::DbUpdate { .. } | Op::DbDelete { .. } | Op::DbUpsert { .. }
+        );
+        let nested = self
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::Call { .. } | Op::ForEach { .. }));
+        let ends_well = write
+            .op
+            .targets()
+            .into_iter()
+            .filter(|(port, _)| *port == "ok")
+            .all(|(_, to)| match self.nodes.get(to).map(|n| &n.op) {
+                Some(Op::Respond { status, body, .. }) => *status < 400 && body.cannot_fail(),
+                _ => false,
+            });
+        !(single && !nested && ends_well)
+    }
 }
 
 /// One node: its id (for traces and errors), the variable it sets, what it does.
@@ -367,6 +402,11 @@ impl Op {
                 | Op::DbUpsert { .. }
                 | Op::DbSql { .. }
         )
+    }
+
+    /// Whether the node runs a database statement.
+    pub fn touches_db(&self) -> bool {
+        self.writes() || matches!(self, Op::DbGet { .. } | Op::DbQuery { .. })
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn run(
         trace: cx.trace,
         steps: cx.steps,
         depth: cx.depth + 1,
+        bound: Default::default(),
     };
     let end = walk_graph(&mut inner, function.plan.entry, function.plan.on_error).await;
     cx.steps = inner.steps;

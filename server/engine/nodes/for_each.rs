@@ -5,7 +5,6 @@ use crate::engine::error::RunError;
 use crate::engine::run::{Cx, End, Step, walk_graph};
 use crate::flow::expr::Template;
 use crate::flow::nodes::MAX_LOOP_ITEMS;
-use rhai::Dynamic;
 use serde_json::Value;
 
 pub async fn run(
@@ -28,13 +27,11 @@ pub async fn run(
     let me = cx.node;
     let mut results = Vec::with_capacity(list.len());
     for (i, value) in list.into_iter().enumerate() {
-        let mark = cx.scope.len();
-        let d = crate::engine::sandbox::to_dynamic(value);
-        cx.scope.push_constant_dynamic(item.to_string(), d);
-        cx.scope
-            .push_constant_dynamic("index", Dynamic::from(i as i64));
+        let mark = cx.bound_mark();
+        cx.bind(item, value);
+        cx.bind("index", Value::from(i));
         let end = walk_graph(cx, body, None).await;
-        cx.scope.rewind(mark);
+        cx.rewind(mark);
         cx.node = me;
         match end? {
             End::Collected(v) => results.push(v),

@@ -141,7 +141,9 @@ fn url_spec(t: Template, cx: &mut NodeCx<'_>) -> Option<UrlSpec> {
             ));
             return None;
         }
-        computed @ Template::Expr(_) => return Some(UrlSpec::Computed(computed)),
+        computed @ (Template::Expr(_) | Template::Var(..)) => {
+            return Some(UrlSpec::Computed(computed));
+        }
     };
     match parse_url(&text) {
         Ok(u) => Some(UrlSpec::Fixed(u)),
