@@ -103,7 +103,7 @@ pub struct OpsArgs {
     #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
     /// Share of successful requests written to the request log, 0 to 1 (errors always are).
-    #[arg(long, env = "SLUICE_REQUEST_LOG_SAMPLE", default_value_t = 0.1)]
+    #[arg(long, env = "SLUICE_REQUEST_LOG_SAMPLE", default_value_t = 0.01)]
     pub request_log_sample: f64,
     /// Request log rows older than this many hours are deleted.
     #[arg(long, env = "SLUICE_REQUEST_LOG_MAX_AGE_HOURS", default_value_t = 168)]

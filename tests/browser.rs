@@ -5,7 +5,7 @@
 mod common;
 
 use common::browser::{Browser, ENTER, ESCAPE, SELECT_ALL, spawn_first_run_app};
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, example, spawn_app};
 use serde_json::json;
 
 /// Signs in through the login form of a fresh browser.
@@ -468,5 +468,59 @@ async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
     b.click("dialog[open] .btn-danger").await;
     b.wait_for_text("#token-list", "No tokens").await;
     assert_eq!(app.send(tables(&token)).await.0, 401);
+    finish(b).await;
+}
+
+#[tokio::test]
+async fn an_api_group_with_cors_is_created_in_settings_and_serves_preflights() {
+    let app = spawn_app().await;
+    let b = Browser::start("api_groups").await;
+    sign_in(&b, &app.base).await;
+    b.goto(&format!("{}/_/#/settings", app.base)).await;
+    b.wait_for_text("#cors-list", "default").await;
+    b.click("#add-group").await;
+    b.wait_for("dialog[open] textarea[name=group]").await;
+    // A wrong origin is refused with the problem's place shown, and nothing is created.
+    b.fill(
+        "dialog[open] textarea[name=group]",
+        r#"{"name": "shop", "base_path": "/shop/v1", "cors": {"allowed_origins": ["not an origin"]}}"#,
+    )
+    .await;
+    submit_dialog(&b).await;
+    b.wait_for_text("dialog[open] .error-box", "/cors/allowed_origins/0")
+        .await;
+    b.fill(
+        "dialog[open] textarea[name=group]",
+        r#"{"name": "shop", "base_path": "/shop/v1", "cors": {"allowed_origins": ["http://localhost:5173"]}}"#,
+    )
+    .await;
+    submit_dialog(&b).await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for_text("#cors-list li[data-name=shop]", "/api/shop/v1/")
+        .await;
+    b.wait_for_text("#cors-list li[data-name=shop]", "http://localhost:5173")
+        .await;
+
+    // An endpoint in the group answers a preflight from that origin.
+    let mut doc = example("todo/list_todos.flow.json");
+    doc["endpoint"]["group"] = json!("shop");
+    app.create_table(&example("todo/todos.table.json")).await;
+    app.publish(&doc).await;
+    let resp = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/shop/v1/todos", app.base),
+        )
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
     finish(b).await;
 }

@@ -33,7 +33,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> LogConfig {
         LogConfig {
-            sample: 0.1,
+            sample: 0.01,
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_rows: 100_000,
         }

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Settings: environment values and secrets (secret values are write-only: the server never
- * sends them back), CORS of API groups, token signing key rotation, admin API tokens.
+ * sends them back), API groups with their CORS rules, token signing key rotation, admin API
+ * tokens.
  */
 import { api, ApiError } from './api.js';
 import { h, replace, field, icon } from './dom.js';
@@ -183,67 +184,81 @@ async function revokeToken(/** @type {HTMLElement} */ box, /** @type {any} */ t)
   await renderTokens(box);
 }
 
-// ---------- CORS (API groups) ----------
+// ---------- API groups and their CORS ----------
+
+/** The editable part of a group, as `PUT /groups/{name}` takes it. */
+function editable(/** @type {any} */ g) {
+  const { name, base_path, enabled, description, cors, rate_limit } = g;
+  return { name, base_path, enabled, description, cors, rate_limit };
+}
 
 async function renderCors(/** @type {HTMLElement} */ box) {
   const head = h('div', { class: 'panel-head' },
-    h('div', null, h('h2', { id: 'cors-title', text: 'CORS' }),
-      h('p', { class: 'hint', text: 'Which browser origins may call your endpoints, per API group.' })));
+    h('div', null, h('h2', { id: 'cors-title', text: 'API groups and CORS' }),
+      h('p', { class: 'hint', text: 'A group gives its endpoints a base path under /api, an on/off switch, CORS rules (which browser origins may call them) and rate limits.' })));
   let groups;
   try {
     const res = await api('GET', '/groups');
-    groups = res.body.groups || (Array.isArray(res.body) ? res.body : []);
+    groups = res.body.groups || [];
   } catch (e) {
     const unavailable = e instanceof ApiError && (e.status === 404 || e.status === 405);
     replace(box, head, h('div', { class: 'panel-body' },
       h('p', { class: 'notice', id: 'cors-unavailable', text: unavailable
         ? 'API groups are not available on this server, so CORS cannot be set here.'
-        : `CORS settings could not be loaded: ${/** @type {any} */ (e).message}` })));
+        : `API groups could not be loaded: ${/** @type {any} */ (e).message}` })));
     return;
   }
-  replace(box, head, groups.length
-    ? h('ul', { class: 'list', id: 'cors-list' }, groups.map((/** @type {any} */ g) => {
-        const key = g.name;
-        const c = g.cors || null;
-        const origins = c && c.allowed_origins;
-        return h('li', null,
-          h('div', { class: 'grow' },
-            h('div', { class: 'name', text: key }),
-            h('div', { class: 'hint', text: origins && origins.length ? `Allowed origins: ${origins.join(', ')}` : 'No browser origins allowed (same-origin only)' })),
-          h('button', { type: 'button', class: 'btn btn-sm', onclick: () => editCors(box, g) }, 'Edit'));
-      }))
-    : h('div', { class: 'empty' }, h('p', { text: 'No API groups yet. Endpoints without a group are same-origin only.' })));
+  head.append(h('button', { type: 'button', class: 'btn btn-primary btn-sm', id: 'add-group', onclick: () => editGroup(box, null) }, icon('plus'), 'New group'));
+  replace(box, head, h('ul', { class: 'list', id: 'cors-list' }, groups.map((/** @type {any} */ g) => {
+    const origins = g.cors && g.cors.allowed_origins;
+    const where = `/api${g.base_path || ''}/…`;
+    return h('li', { dataset: { name: g.name } },
+      h('div', { class: 'grow' },
+        h('div', { class: 'name', text: `${g.name}  ·  ${where}` }),
+        h('div', { class: 'hint', text: origins && origins.length ? `CORS: ${origins.join(', ')}` : 'CORS off: same-origin pages only' })),
+      g.enabled ? h('span', { class: 'tag tag-success', text: 'on' }) : h('span', { class: 'tag', text: 'off' }),
+      h('button', { type: 'button', class: 'btn btn-sm', onclick: () => editGroup(box, g) }, 'Edit'),
+      g.name === 'default' ? null : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Delete group ${g.name}`, onclick: () => deleteGroup(box, g) }, icon('trash')));
+  })));
 }
 
-async function editCors(/** @type {HTMLElement} */ box, /** @type {any} */ group) {
-  const key = group.name;
-  const text = h('textarea', { rows: '8', spellcheck: 'false', name: 'cors' });
-  /** @type {HTMLTextAreaElement} */ (text).value = JSON.stringify(group.cors || { allowed_origins: [] }, null, 2);
+/**
+ * Creates (`group` null) or edits a group as JSON, in the documented shape.
+ * @param {HTMLElement} box
+ * @param {any} group
+ */
+async function editGroup(box, group) {
+  const text = h('textarea', { rows: '14', spellcheck: 'false', name: 'group' });
+  const start = group ? editable(group) : {
+    name: 'shop', base_path: '/shop/v1', enabled: true, description: '',
+    cors: { allowed_origins: ['http://localhost:5173'] }, rate_limit: null,
+  };
+  /** @type {HTMLTextAreaElement} */ (text).value = JSON.stringify(start, null, 2);
   const problems = h('div');
   const saved = await dialog({
-    title: `CORS of ${key}`,
+    title: group ? `Group ${group.name}` : 'New API group',
     body: (close) => {
       const form = h('form', { novalidate: true },
-        field('CORS settings (JSON)', text, 'As documented for API groups, e.g. {"allowed_origins": ["https://app.example.com"]}; null turns CORS off.'),
+        field('Group (JSON)', text, 'name, base_path ("" or /segments), enabled, description, cors {allowed_origins, allowed_methods, allowed_headers, allow_credentials, max_age_secs} or null, rate_limit {per_ip, per_token: {requests, window_secs}} or null. Endpoints join a group with their Group field.'),
         problems,
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'),
           h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save')));
       form.addEventListener('submit', async (ev) => {
         ev.preventDefault();
-        let cors;
+        let body;
         try {
-          cors = JSON.parse(/** @type {HTMLTextAreaElement} */ (text).value);
+          body = JSON.parse(/** @type {HTMLTextAreaElement} */ (text).value);
         } catch {
           replace(problems, errorBox({ message: 'That is not valid JSON.' }));
           return;
         }
         try {
-          const { name, base_path, enabled, description, rate_limit } = group;
-          await api('PUT', `/groups/${encodeURIComponent(key)}`, {
-            body: { name, base_path, enabled, description, rate_limit, cors },
-            ifMatch: `"${group.version}"`,
-          });
+          if (group) {
+            await api('PUT', `/groups/${encodeURIComponent(group.name)}`, { body, ifMatch: `"${group.version}"` });
+          } else {
+            await api('POST', '/groups', { body });
+          }
           close(true);
         } catch (e) {
           replace(problems, errorBox(e));
@@ -253,9 +268,25 @@ async function editCors(/** @type {HTMLElement} */ box, /** @type {any} */ group
     },
   });
   if (saved) {
-    toast('CORS saved.', 'success');
+    toast('Group saved.', 'success');
     await renderCors(box);
   }
+}
+
+async function deleteGroup(/** @type {HTMLElement} */ box, /** @type {any} */ group) {
+  const ok = await confirmDialog({
+    title: `Delete the group ${group.name}?`,
+    message: 'Published endpoints that use it must be moved to another group first.',
+    confirm: 'Delete',
+  });
+  if (!ok) return;
+  try {
+    await api('DELETE', `/groups/${encodeURIComponent(group.name)}`);
+    toast('Group deleted.', 'success');
+  } catch (e) {
+    toast(/** @type {any} */ (e).message, 'error');
+  }
+  await renderCors(box);
 }
 
 // ---------- token signing keys ----------
