@@ -5,18 +5,10 @@
 mod common;
 
 use common::browser::{Browser, ENTER, ESCAPE, SELECT_ALL, spawn_first_run_app};
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, example, spawn_app};
+use common::{example, spawn_app};
 use serde_json::json;
 
 /// Signs in through the login form of a fresh browser.
-async fn sign_in(b: &Browser, base: &str) {
-    b.goto(&format!("{base}/_/")).await;
-    b.fill("input[name=email]", ADMIN_EMAIL).await;
-    b.fill("input[name=password]", ADMIN_PASSWORD).await;
-    b.click("form.auth-form button[type=submit]").await;
-    b.wait_for(".sidebar").await;
-}
-
 #[tokio::test]
 async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     let app = spawn_first_run_app().await;
@@ -60,16 +52,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     // The session survives a reload: the cookie is in Postgres, not in the page.
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.wait_for(".nav-link.active[href='#/settings']").await;
-    finish(b).await;
-}
-
-/// Ends a test: no script errors (uncaught exceptions, CSP violations), a screenshot of the
-/// final state, the browser closed.
-async fn finish(b: Browser) {
-    let errors = b.script_errors().await;
-    b.screenshot().await;
-    assert!(errors.is_empty(), "script errors: {errors:?}");
-    b.quit().await;
+    b.finish().await;
 }
 
 /// Clicks the submit button of the open dialog.
@@ -91,7 +74,7 @@ async fn choose(b: &Browser, css: &str, value: &str) {
 async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
     let app = spawn_app().await;
     let b = Browser::start("table_designer").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.wait_for_text(".table-list", "No tables yet").await;
     b.click("#new-table").await;
     b.fill("dialog[open] input[name=table_name]", "customers")
@@ -186,7 +169,7 @@ async fn a_new_table_gets_a_field_after_its_plan_is_previewed() {
     b.screenshot_as("table_history").await;
     b.click(".crumbs a").await;
     b.wait_for(".card[data-table=customers]").await;
-    finish(b).await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -199,7 +182,7 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
     ]}))
     .await;
     let b = Browser::start("data_grid").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/tables/todos", app.base)).await;
     b.wait_for_text("#rows", "No rows yet").await;
 
@@ -279,7 +262,7 @@ async fn rows_are_inserted_and_edited_in_the_grid() {
         .filter_map(|r| r["title"].as_str())
         .collect();
     assert_eq!(titles, ["alpha", "zulu"]);
-    finish(b).await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -294,7 +277,7 @@ async fn a_csv_import_reports_the_rows_it_rejected() {
         .join(format!("people-{}.csv", std::process::id()));
     std::fs::write(&csv, "name,age\nAda,36\nBob,not a number\nCy,40\n").expect("write csv");
     let b = Browser::start("csv_import").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/tables/people", app.base)).await;
     b.wait_for_text("#rows", "No rows yet").await;
     b.click("#import-csv").await;
@@ -335,7 +318,7 @@ async fn a_csv_import_reports_the_rows_it_rejected() {
         csv_text.contains(",Ada,36\n") && csv_text.contains(",Cy,40\n"),
         "{csv_text}"
     );
-    finish(b).await;
+    b.finish().await;
     let _ = std::fs::remove_file(&csv);
 }
 
@@ -344,7 +327,7 @@ async fn a_secret_value_never_reaches_the_page() {
     let app = spawn_app().await;
     let secret = "sk_live_do_not_show_4f9a2c";
     let b = Browser::start("secrets").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.click("#add-env").await;
     b.fill("dialog[open] input[name=env_name]", "STRIPE_KEY")
@@ -390,7 +373,7 @@ async fn a_secret_value_never_reaches_the_page() {
             .await
             .expect("stored");
     assert_eq!(stored, secret);
-    finish(b).await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -409,7 +392,7 @@ async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced()
         .await;
     assert_eq!(status, 201, "{body}");
     let b = Browser::start("table_breaks_flows").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/tables/books/schema", app.base))
         .await;
     b.click("button[aria-label='Drop note']").await;
@@ -435,14 +418,14 @@ async fn a_change_that_breaks_published_endpoints_names_them_and_can_be_forced()
         .send(app.admin(reqwest::Method::GET, "/tables/books"))
         .await;
     assert_eq!(def["fields"].as_array().map(Vec::len), Some(1), "{def}");
-    finish(b).await;
+    b.finish().await;
 }
 
 #[tokio::test]
 async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
     let app = spawn_app().await;
     let b = Browser::start("api_tokens").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.click("#add-token").await;
     b.fill("dialog[open] input[name=token_name]", "CI deploy")
@@ -468,14 +451,14 @@ async fn an_admin_api_token_is_shown_once_in_settings_and_revoked_there() {
     b.click("dialog[open] .btn-danger").await;
     b.wait_for_text("#token-list", "No tokens").await;
     assert_eq!(app.send(tables(&token)).await.0, 401);
-    finish(b).await;
+    b.finish().await;
 }
 
 #[tokio::test]
 async fn an_api_group_with_cors_is_created_in_settings_and_serves_preflights() {
     let app = spawn_app().await;
     let b = Browser::start("api_groups").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.wait_for_text("#cors-list", "default").await;
     b.click("#add-group").await;
@@ -522,5 +505,5 @@ async fn an_api_group_with_cors_is_created_in_settings_and_serves_preflights() {
         resp.headers()["access-control-allow-origin"],
         "http://localhost:5173"
     );
-    finish(b).await;
+    b.finish().await;
 }

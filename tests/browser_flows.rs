@@ -6,17 +6,9 @@
 mod common;
 
 use common::browser::Browser;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, example, spawn_app};
+use common::{TestApp, example, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn sign_in(b: &Browser, base: &str) {
-    b.goto(&format!("{base}/_/")).await;
-    b.fill("input[name=email]", ADMIN_EMAIL).await;
-    b.fill("input[name=password]", ADMIN_PASSWORD).await;
-    b.click("form.auth-form button[type=submit]").await;
-    b.wait_for(".sidebar").await;
-}
 
 /// The middle of the element matching `css`, in viewport pixels.
 async fn center(b: &Browser, css: &str) -> (i64, i64) {
@@ -99,17 +91,12 @@ async fn fetch_from_page(b: &Browser, method: &str, path: &str, body: Value) -> 
     .await
 }
 
-async fn no_script_errors(b: &Browser) {
-    let errors = b.script_errors().await;
-    assert!(errors.is_empty(), "script errors: {errors:?}");
-}
-
 #[tokio::test]
 async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_called() {
     let app = spawn_app().await;
     app.create_table(&example("todo/todos.table.json")).await;
     let b = Browser::start("flow_canvas_script_run_publish").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows", app.base)).await;
     b.wait_for_text(".fl-list", "No endpoints yet").await;
 
@@ -219,9 +206,7 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
     let called = fetch_from_page(&b, "POST", "/api/todos", json!({"title": "via fetch"})).await;
     assert_eq!(called[0], 201, "{called}");
     assert_eq!(called[1]["title"], "via fetch");
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -231,7 +216,7 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
     let list_todos = flow_by_name(&app, "list_todos").await;
     let id = list_todos["id"].as_i64().expect("id");
     let b = Browser::start("flow_export_import").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for(".fl-node[data-id=reply]").await;
     b.click("#fl-export").await;
@@ -302,9 +287,7 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
     let copy = flow_by_name(&app, "list_todos_again").await;
     assert_eq!(copy["document"]["nodes"], list_todos["document"]["nodes"]);
     let _ = std::fs::remove_dir_all(&dir);
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -334,7 +317,7 @@ async fn a_version_is_diffed_and_rolled_back_in_one_click() {
     assert_eq!(served, json!({"todos": []}));
 
     let b = Browser::start("flow_versions_rollback").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for_text(".fl-state", "published v2").await;
     b.click("#fl-versions").await;
@@ -365,9 +348,7 @@ async fn a_version_is_diffed_and_rolled_back_in_one_click() {
         .execute("return window.sluiceFlow.doc().nodes.reply.body", json!([]))
         .await;
     assert_eq!(body, json!({"items": {"$rhai": "todos"}}));
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 /// 6 × 10 `if`/`respond` nodes behind a `switch`: 61 nodes, 114 wires, no positions.
@@ -410,7 +391,7 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
     let id = created["id"].as_i64().expect("id");
     let rev = created["rev"].as_str().expect("rev").to_string();
     let b = Browser::start("flow_sixty_nodes").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_until(
         "all nodes are drawn",
@@ -490,9 +471,7 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
         "moving nodes is not a logic change"
     );
     assert_eq!(saved["document"]["ui"]["nodes"]["n5_3"], after["p"]);
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -502,7 +481,7 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
     let flow = flow_by_name(&app, "get_todo").await;
     let id = flow["id"].as_i64().expect("id");
     let b = Browser::start("flow_stale_save_conflict").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for(".fl-node[data-id=load]").await;
 
@@ -553,9 +532,7 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
         .send(app.admin(Method::GET, &format!("/flows/{id}")))
         .await;
     assert_eq!(stored["document"]["description"], "my change");
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -565,7 +542,7 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     let flow = flow_by_name(&app, "create_todo").await;
     let id = flow["id"].as_i64().expect("id");
     let b = Browser::start("flow_keyboard_editing").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for(".fl-node[data-id=reply]").await;
     let nodes = "return Object.keys(window.sluiceFlow.doc().nodes).sort()";
@@ -676,9 +653,7 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
         .await;
     assert_eq!(next, Value::Null, "insert → reply is disconnected");
     b.wait_for(".fl-node[data-id=insert].has-problem").await;
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
@@ -688,7 +663,7 @@ async fn unsaved_edits_survive_leaving_the_flow_and_can_be_restored() {
     let flow = flow_by_name(&app, "get_todo").await;
     let id = flow["id"].as_i64().expect("id");
     let b = Browser::start("flow_unsaved_edits_restored").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for(".fl-node[data-id=load]").await;
     set_text(&b, ".fl-inspector textarea[id][rows='2']", "not saved yet").await;
@@ -722,16 +697,14 @@ async fn unsaved_edits_survive_leaving_the_flow_and_can_be_restored() {
         .send(app.admin(Method::GET, &format!("/flows/{id}")))
         .await;
     assert_eq!(stored["document"]["description"], "not saved yet");
-    no_script_errors(&b).await;
-    b.screenshot().await;
-    b.quit().await;
+    b.finish().await;
 }
 
 #[tokio::test]
 async fn the_auth_templates_create_their_table_and_run_on_an_empty_instance() {
     let app = spawn_app().await;
     let b = Browser::start("flow_auth_template").await;
-    sign_in(&b, &app.base).await;
+    b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows", app.base)).await;
     b.wait_for_text(".fl-list", "No endpoints yet").await;
 
@@ -765,6 +738,5 @@ async fn the_auth_templates_create_their_table_and_run_on_an_empty_instance() {
         .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["response"]["status"], 201, "{run}");
-    no_script_errors(&b).await;
-    b.screenshot().await;
+    b.finish().await;
 }

@@ -47,10 +47,13 @@ fn file(rel: &str) -> Option<Cow<'static, [u8]>> {
     }
     #[cfg(not(sluice_embed_ui))]
     {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("ui")
-            .join(rel);
-        std::fs::read(path).ok().map(Cow::Owned)
+        // The checkout being run: `cargo run` and `cargo test` name it at run time. The path
+        // compiled in is only a fallback, since Cargo may reuse a build made from another
+        // checkout of the same code (a shared target dir) without recompiling.
+        let root = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        std::fs::read(root.join("ui").join(rel)).ok().map(Cow::Owned)
     }
 }
 

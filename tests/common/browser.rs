@@ -546,6 +546,25 @@ impl Browser {
         );
     }
 
+    /// Signs in to the editor at `base` as the test admin and waits for the app shell.
+    pub async fn sign_in(&self, base: &str) {
+        self.goto(&format!("{base}/_/")).await;
+        self.fill("input[name=email]", super::ADMIN_EMAIL).await;
+        self.fill("input[name=password]", super::ADMIN_PASSWORD)
+            .await;
+        self.click("form.auth-form button[type=submit]").await;
+        self.wait_for(".sidebar").await;
+    }
+
+    /// Ends a test: a screenshot of the final state, then no script errors (uncaught
+    /// exceptions, CSP violations), then the browser closed.
+    pub async fn finish(self) {
+        let errors = self.script_errors().await;
+        self.screenshot().await;
+        assert!(errors.is_empty(), "script errors: {errors:?}");
+        self.quit().await;
+    }
+
     /// Ends the browser session and the driver.
     pub async fn quit(mut self) {
         let _ = try_call(
