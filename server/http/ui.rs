@@ -53,7 +53,9 @@ fn file(rel: &str) -> Option<Cow<'static, [u8]>> {
         let root = std::env::var_os("CARGO_MANIFEST_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-        std::fs::read(root.join("ui").join(rel)).ok().map(Cow::Owned)
+        std::fs::read(root.join("ui").join(rel))
+            .ok()
+            .map(Cow::Owned)
     }
 }
 
