@@ -78,6 +78,59 @@ pub struct ServeArgs {
     pub reload_check_ms: u64,
     #[command(flatten)]
     pub ops: OpsArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// Connections, deadlines of slow clients and the editor's own address (docs/OPERATIONS.md).
+#[derive(Debug, Clone, Args)]
+pub struct EdgeArgs {
+    /// Serve the editor and the admin API (`/_/`) only on this address; the main address then
+    /// answers 404 under `/_/`. Unset: everything on the main address.
+    #[arg(long, env = "SLUICE_EDITOR_ADDR")]
+    pub editor_addr: Option<SocketAddr>,
+    /// Longest wait for a request's headers, in milliseconds; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "SLUICE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body, in milliseconds, from the end of its headers.
+    #[arg(long, env = "SLUICE_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// Most open connections per client address (trusted proxies are not counted). 0: no cap.
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+}
+
+/// Validated [`EdgeArgs`].
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub editor_addr: Option<SocketAddr>,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    /// 0: no cap.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> EdgeConfig {
+        EdgeConfig {
+            editor_addr: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 64,
+        }
+    }
+}
+
+impl EdgeConfig {
+    fn from_args(a: EdgeArgs) -> EdgeConfig {
+        EdgeConfig {
+            editor_addr: a.editor_addr,
+            header_timeout: Duration::from_millis(a.header_timeout_ms.max(100)),
+            body_timeout: Duration::from_millis(a.body_timeout_ms.max(100)),
+            max_connections_per_ip: a.max_connections_per_ip,
+        }
+    }
 }
 
 /// Limits, metrics and the request log (docs/OPERATIONS.md).
@@ -256,6 +309,7 @@ pub struct Config {
     /// The editor's session cookie is `Secure`.
     pub secure_cookies: bool,
     pub ops: OpsConfig,
+    pub edge: EdgeConfig,
     /// Listen on the catalog's change channel.
     pub reload_listen: bool,
     /// Period of the serving-generation check.
@@ -302,6 +356,7 @@ impl Config {
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
             ops: OpsConfig::from_args(a.ops)?,
+            edge: EdgeConfig::from_args(a.edge),
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })
@@ -320,6 +375,7 @@ impl Config {
             http_allow: HttpAllow::default(),
             secure_cookies: false,
             ops: OpsConfig::default(),
+            edge: EdgeConfig::default(),
             reload_listen: true,
             reload_check: Duration::from_secs(5),
         }

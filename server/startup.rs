@@ -10,7 +10,6 @@ use crate::pg::EmbeddedPg;
 use arc_swap::ArcSwap;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
-use std::future::IntoFuture;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +48,10 @@ pub enum StartupError {
 /// A built, not yet serving, Sluice.
 pub struct App {
     listener: TcpListener,
+    /// The editor's own listener, when `SLUICE_EDITOR_ADDR` is set.
+    editor_listener: Option<TcpListener>,
+    edge: crate::config::EdgeConfig,
+    trusted_proxies: Vec<ipnet::IpNet>,
     state: AppState,
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
@@ -65,6 +68,14 @@ impl App {
                     addr: config.addr,
                     source,
                 })?;
+        let editor_listener = match config.edge.editor_addr {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Bind { addr, source })?,
+            ),
+        };
         let (url, pg, lock) = match &config.database_url {
             Some(url) => (url.expose().to_string(), None, None),
             None => {
@@ -98,7 +109,11 @@ impl App {
             config.http_allow.nets.clone(),
         );
         let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
-        let ops = Arc::new(http::ops::Ops::start(&config.ops, db.clone()));
+        let ops = Arc::new(http::ops::Ops::start(
+            &config.ops,
+            db.clone(),
+            !config.addr.ip().is_loopback(),
+        ));
         let state = AppState {
             runtime: Arc::new(Runtime::new(db.clone(), limits, outbound, Some(token_key))),
             db,
@@ -125,6 +140,9 @@ impl App {
         );
         Ok(App {
             listener,
+            editor_listener,
+            edge: config.edge.clone(),
+            trusted_proxies: config.ops.trusted_proxies.clone(),
             state,
             pg,
             _data_lock: lock,
@@ -134,6 +152,14 @@ impl App {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the editor's own listener, when it has one.
+    pub fn editor_port(&self) -> Option<u16> {
+        self.editor_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -148,6 +174,9 @@ impl App {
     ) -> Result<(), StartupError> {
         let App {
             listener,
+            editor_listener,
+            edge,
+            trusted_proxies,
             state,
             pg,
             _data_lock,
@@ -161,11 +190,18 @@ impl App {
             shutdown.await;
             let _ = started_tx.send(());
         };
-        // The peer address is the client address for rate limits.
-        let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let serving = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let (main, editor) = http::routers(state, editor_listener.is_some());
+        let mut listeners = vec![(listener, main)];
+        if let (Some(l), Some(r)) = (editor_listener, editor) {
+            listeners.push((l, r));
+        }
+        let limits = http::listener::ConnLimits {
+            header_timeout: edge.header_timeout,
+            body_timeout: edge.body_timeout,
+            per_ip: edge.max_connections_per_ip,
+            exempt: trusted_proxies,
+        };
+        let serving = http::listener::serve(listeners, limits, signal);
         let drained = async move {
             if started_rx.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -173,8 +209,8 @@ impl App {
                 std::future::pending::<()>().await;
             }
         };
-        let served = tokio::select! {
-            r = serving => r,
+        let served: Result<(), std::io::Error> = tokio::select! {
+            () = serving => Ok(()),
             _ = drained => {
                 tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "in-flight requests did not finish in time; stopping anyway");
                 Ok(())

@@ -29,8 +29,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Reads a whole body up to `limit` bytes.
+/// Reads a whole body up to `limit` bytes, within the body deadline of the listener.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    read_body_of(&parts.headers, body, limit).await
+}
+
+/// [`read_body`] of a request already taken apart.
+pub async fn read_body_of(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -38,17 +48,30 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
             format!("the body is larger than {limit} bytes"),
         )
     };
-    let declared = req
-        .headers()
+    let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large())
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if super::listener::is_body_timeout(&e) {
+            body_timeout()
+        } else {
+            too_large()
+        }
+    })
+}
+
+/// 408 `request.body_timeout`: the body did not arrive within the body deadline. The
+/// connection is closed after it (the rest of the body is never read).
+fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request.body_timeout",
+        "the request body did not arrive in time",
+    )
 }
 
 /// Parses JSON text; an empty body is `null`.

@@ -54,21 +54,36 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     drop(routes);
     let origin = req.headers().get(header::ORIGIN).cloned();
     let started = std::time::Instant::now();
-    let mut resp = match state.ops.admit(&route.ops, &req) {
-        Ok(admitted) => {
-            let resp = run(&state, &route, raw_params, req)
-                .await
-                .unwrap_or_else(IntoResponse::into_response);
-            drop(admitted);
-            resp
-        }
+    // Rate limits first; the in-flight slot only once the whole body is here (under the
+    // listener's body deadline), so stalled bodies hold no slot.
+    let mut resp = match state.ops.limit(&route.ops, &req) {
         Err(refused) => refused.into_response(),
+        Ok(()) => match buffered(req, state.max_body).await {
+            Err(e) => e.into_response(),
+            Ok(req) => match state.ops.admit() {
+                Ok(admitted) => {
+                    let resp = run(&state, &route, raw_params, req)
+                        .await
+                        .unwrap_or_else(IntoResponse::into_response);
+                    drop(admitted);
+                    resp
+                }
+                Err(refused) => refused.into_response(),
+            },
+        },
     };
     state.ops.record(&route.ops, &path, &resp, started);
     if let Some(cors) = &route.group.cors {
         cors.decorate(origin.as_ref(), resp.headers_mut());
     }
     resp
+}
+
+/// The request with its whole body read into memory (at most `limit` bytes).
+async fn buffered(req: Request, limit: usize) -> Result<Request, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = super::extract::read_body_of(&parts.headers, body, limit).await?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// The endpoint method that serves an HTTP method: itself, or `GET` for `HEAD`.

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod health;
 pub mod instances;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
@@ -60,21 +61,36 @@ pub struct AppState {
 
 /// The whole application, top to bottom.
 pub fn router(state: AppState) -> Router {
+    routers(state, false).0
+}
+
+/// The application as served: with `editor_apart`, the editor and admin API (`/_/`) form a
+/// second router for their own listener and the first answers 404 under `/_/`.
+pub fn routers(state: AppState, editor_apart: bool) -> (Router, Option<Router>) {
     // The editor's pages and admin API share the cookie session.
     let editor = Router::new()
         .nest("/_/api/v1", admin::router())
         .merge(ui::router())
+        .route("/", get(|| async { Redirect::temporary("/_/") }))
         .layer(session::layer(&state));
-    Router::new()
-        .merge(editor)
+    let api = Router::new()
         .route("/api/openapi.json", get(openapi::serve_json))
         .route("/api/docs", get(openapi::serve_page))
         .route("/api", any(generated::dispatch))
         .route("/api/{*path}", any(generated::dispatch))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/metrics", get(ops::metrics))
-        .route("/", get(|| async { Redirect::temporary("/_/") }))
+        .route("/metrics", get(ops::metrics));
+    if editor_apart {
+        (finish(api, state.clone()), Some(finish(editor, state)))
+    } else {
+        (finish(api.merge(editor), state), None)
+    }
+}
+
+/// The fallbacks and layers every served router has.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

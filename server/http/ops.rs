@@ -30,6 +30,8 @@ pub struct Ops {
     trusted_proxies: Vec<IpNet>,
     in_flight: Option<(Arc<Semaphore>, usize)>,
     metrics_token: Option<Secret>,
+    /// The server listens on a non-loopback address: `/metrics` needs a token.
+    metrics_need_token: bool,
     pub metrics: Metrics,
     pub request_log: RequestLog,
 }
@@ -47,8 +49,9 @@ pub struct Admitted {
 }
 
 impl Ops {
-    /// Builds the limits and starts the request-log writer.
-    pub fn start(config: &OpsConfig, db: PgPool) -> Ops {
+    /// Builds the limits and starts the request-log writer. `public`: the server listens on a
+    /// non-loopback address.
+    pub fn start(config: &OpsConfig, db: PgPool, public: bool) -> Ops {
         let server_scope =
             Some(Scope::new("server", "", config.rate_limit)).filter(|s| !s.is_empty());
         Ops {
@@ -62,6 +65,7 @@ impl Ops {
                 )
             }),
             metrics_token: config.metrics_token.clone(),
+            metrics_need_token: public,
             metrics: Metrics::default(),
             request_log: RequestLog::start(db, config.request_log),
         }
@@ -88,8 +92,9 @@ impl Ops {
         }
     }
 
-    /// Lets a request run, or answers 429 (a rate limit) or 503 (too many in flight).
-    pub fn admit(&self, route: &RouteOps, req: &Request) -> Result<Admitted, Refusal> {
+    /// Checks the route's rate limits: 429 when one is exceeded. Called before the body is
+    /// read; [`Ops::admit`] after.
+    pub fn limit(&self, route: &RouteOps, req: &Request) -> Result<(), Refusal> {
         if !route.scopes.is_empty() {
             let headers = req.headers();
             let peer = req
@@ -120,6 +125,12 @@ impl Ops {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Lets a request whose body has fully arrived run, or answers 503 (too many in flight).
+    /// A client that stalls its body therefore never holds a slot.
+    pub fn admit(&self) -> Result<Admitted, Refusal> {
         let permit = match &self.in_flight {
             None => None,
             Some((sem, _)) => match sem.clone().try_acquire_owned() {
@@ -204,9 +215,18 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `GET /metrics`: open, or behind `SLUICE_METRICS_TOKEN` when it is set.
+/// `GET /metrics`: behind `SLUICE_METRICS_TOKEN` when it is set; without it, open on a
+/// loopback address and refused (403 `metrics.token_required`) on any other.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let ops = &state.ops;
+    if ops.metrics_token.is_none() && ops.metrics_need_token {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "metrics.token_required",
+            "the server listens on a non-loopback address: set SLUICE_METRICS_TOKEN to read metrics",
+        )
+        .into_response();
+    }
     if let Some(expected) = &ops.metrics_token {
         let given = header_str(&headers, "authorization")
             .and_then(|v| v.split_once(' '))

@@ -93,6 +93,7 @@ pub async fn spawn_first_run_app() -> super::TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
     super::TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        editor_base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         token: String::new(),
         db,

@@ -93,6 +93,8 @@ pub async fn fresh_database() -> (String, String) {
 
 pub struct TestApp {
     pub base: String,
+    /// Where the editor and admin API answer: `base`, or the editor's own address when set.
+    pub editor_base: String,
     pub client: reqwest::Client,
     pub token: String,
     pub db: PgPool,
@@ -146,6 +148,7 @@ pub async fn spawn_app_on_until(
     adjust(&mut config);
     let app = App::build(config).await.expect("the app builds");
     let port = app.port();
+    let editor_port = app.editor_port().unwrap_or(port);
     let db = app.state().db.clone();
     let server = tokio::spawn(app.run_until(shutdown));
     let client = reqwest::Client::builder()
@@ -153,8 +156,9 @@ pub async fn spawn_app_on_until(
         .build()
         .expect("client");
     let base = format!("http://127.0.0.1:{port}");
+    let editor_base = format!("http://127.0.0.1:{editor_port}");
     let login: Value = client
-        .post(format!("{base}/_/api/v1/auth/login"))
+        .post(format!("{editor_base}/_/api/v1/auth/login"))
         .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
         .send()
         .await
@@ -166,6 +170,7 @@ pub async fn spawn_app_on_until(
     (
         TestApp {
             base,
+            editor_base,
             client,
             token,
             db,
@@ -186,7 +191,7 @@ pub fn example(path: &str) -> Value {
 impl TestApp {
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}/_/api/v1{path}", self.base))
+            .request(method, format!("{}/_/api/v1{path}", self.editor_base))
             .bearer_auth(&self.token)
     }
 
