@@ -5,12 +5,14 @@
 //! not axum.
 
 pub mod bearer;
+pub mod hasher;
 pub mod jwt;
+pub mod throttle;
+
+pub use hasher::MAX_PASSWORD_BYTES;
 
 use crate::catalog::users;
-use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -21,6 +23,15 @@ pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every hashing thread stayed busy (503 `server.busy`).
+    #[error("every password hashing thread is busy")]
+    Busy,
+    /// Too many failed logins from this address or for this account (429 `auth.throttled`).
+    #[error("too many failed logins; retry in {0} s")]
+    Throttled(u64),
+    /// A password longer than [`MAX_PASSWORD_BYTES`] (400 `auth.password_too_long`).
+    #[error("a password must be at most {MAX_PASSWORD_BYTES} bytes")]
+    PasswordTooLong,
     #[error("the catalog has no token signing key")]
     NoTokenKey,
     #[error(transparent)]
@@ -34,46 +45,54 @@ pub struct Session {
     pub expires_at: String,
 }
 
-/// Hashes a password with argon2id off the async workers (it is deliberately slow).
+/// Hashes a password with argon2id on the bounded hasher ([`hasher`]).
 pub async fn hash_password(password: String) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AuthError::Hash(e.to_string()))
-    })
-    .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::PasswordTooLong);
+    }
+    hasher::hash(password).await.map_err(AuthError::from)
 }
 
-/// Checks a password against an argon2 hash off the async workers. A malformed hash is
+/// Checks a password against an argon2 hash on the bounded hasher. A malformed hash is
 /// `false`, after the same hashing work as a real check, so timing does not tell them apart.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let argon2 = Argon2::default();
-        match PasswordHash::new(&hash) {
-            Ok(h) => argon2.verify_password(password.as_bytes(), &h).is_ok(),
-            Err(_) => {
-                if let Ok(h) = PasswordHash::new(&DUMMY_HASH) {
-                    let _ = argon2.verify_password(password.as_bytes(), &h);
-                }
-                false
-            }
-        }
-    })
-    .await
-    .unwrap_or(false)
+pub async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
+    hasher::verify(password, hash).await.map_err(AuthError::from)
 }
 
-/// A hash with the default parameters, to spend the same time on malformed hashes.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let salt = SaltString::encode_b64(b"sluice-dummy-salt").expect("a valid salt");
-    Argon2::default()
-        .hash_password(b"sluice dummy password", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-});
+impl From<hasher::HashError> for AuthError {
+    fn from(e: hasher::HashError) -> AuthError {
+        match e {
+            hasher::HashError::Busy => AuthError::Busy,
+            hasher::HashError::Failed(m) => AuthError::Hash(m),
+        }
+    }
+}
+
+/// Checks an editor's credentials under the login throttle: refused while throttled, the
+/// password's length checked, and the outcome counted.
+async fn checked_credentials(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+) -> Result<Option<i64>, AuthError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::PasswordTooLong);
+    }
+    let attempt = throttle::attempt("editor", Some(email))
+        .map_err(|wait| AuthError::Throttled(throttle::retry_after_secs(wait)))?;
+    let user = match users::find_by_email(pool, email).await? {
+        Some((user_id, hash)) => verify_password(password.to_string(), hash)
+            .await?
+            .then_some(user_id),
+        None => {
+            // Unknown emails cost the same hashing work as wrong passwords.
+            verify_password(password.to_string(), String::new()).await?;
+            None
+        }
+    };
+    attempt.finish(user.is_some());
+    Ok(user)
+}
 
 /// The current token signing key, created (32 random bytes) when the catalog has none.
 pub async fn token_key(pool: &PgPool) -> Result<jwt::SigningKey, AuthError> {
@@ -152,23 +171,16 @@ pub async fn bootstrap_admin(
 }
 
 /// Checks credentials and opens a session. Unknown emails cost the same hashing work as wrong
-/// passwords, so response times do not reveal which accounts exist.
+/// passwords, so response times do not reveal which accounts exist; failures are throttled
+/// ([`throttle`]).
 pub async fn login(
     pool: &PgPool,
     email: &str,
     password: &str,
 ) -> Result<Option<Session>, AuthError> {
-    let found = users::find_by_email(pool, email).await?;
-    let (user_id, hash) = match found {
-        Some(f) => f,
-        None => {
-            let _ = hash_password(password.to_string()).await;
-            return Ok(None);
-        }
-    };
-    if !verify_password(password.to_string(), hash).await {
+    let Some(user_id) = checked_credentials(pool, email, password).await? else {
         return Ok(None);
-    }
+    };
     let mut raw = [0u8; 32];
     OsRng.fill_bytes(&mut raw);
     let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -178,21 +190,14 @@ pub async fn login(
 }
 
 /// The account these credentials belong to, without opening a bearer session (the editor's
-/// cookie sessions are kept by tower-sessions). Unknown emails cost the same hashing work.
+/// cookie sessions are kept by tower-sessions). Unknown emails cost the same hashing work;
+/// failures are throttled.
 pub async fn check_credentials(
     pool: &PgPool,
     email: &str,
     password: &str,
 ) -> Result<Option<i64>, AuthError> {
-    match users::find_by_email(pool, email).await? {
-        Some((user_id, hash)) => Ok(verify_password(password.to_string(), hash)
-            .await
-            .then_some(user_id)),
-        None => {
-            let _ = hash_password(password.to_string()).await;
-            Ok(None)
-        }
-    }
+    checked_credentials(pool, email, password).await
 }
 
 /// The user id behind a bearer token, if the session is live.

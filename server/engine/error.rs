@@ -94,6 +94,12 @@ pub enum RunError {
     /// `auth.issue_token` has no key to sign with, or hashing failed inside.
     #[error("node `{node}`: {message}")]
     Auth { node: String, message: String },
+    /// Every password hashing thread stayed busy.
+    #[error("the server is busy; retry shortly")]
+    Busy { node: String },
+    /// `auth.verify_password`: too many failed checks from this address or for this account.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    Throttled { node: String, retry_after_secs: u64 },
 }
 
 impl RunError {
@@ -111,6 +117,8 @@ impl RunError {
             RunError::CallFailed { status, .. } => *status,
             RunError::AuthValue { .. } => 400,
             RunError::InvalidCredentials { .. } => 401,
+            RunError::Throttled { .. } => 429,
+            RunError::Busy { .. } => 503,
             RunError::Http { kind, .. } => match kind {
                 HttpFailure::Timeout => 504,
                 HttpFailure::InvalidRequest => 500,
@@ -160,6 +168,8 @@ impl RunError {
             RunError::AuthValue { .. } => "auth.invalid_value",
             RunError::InvalidCredentials { .. } => "auth.invalid_credentials",
             RunError::Auth { .. } => "auth.error",
+            RunError::Busy { .. } => "server.busy",
+            RunError::Throttled { .. } => "auth.throttled",
         }
     }
 
@@ -168,6 +178,17 @@ impl RunError {
         match self {
             RunError::CallFailed { code, .. } => code,
             other => other.code(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for `Retry-After`.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            RunError::Busy { .. } => Some(1),
+            RunError::Throttled {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -193,7 +214,9 @@ impl RunError {
             | RunError::Template { node, .. }
             | RunError::AuthValue { node, .. }
             | RunError::InvalidCredentials { node }
-            | RunError::Auth { node, .. } => Some(node),
+            | RunError::Auth { node, .. }
+            | RunError::Busy { node }
+            | RunError::Throttled { node, .. } => Some(node),
         }
     }
 

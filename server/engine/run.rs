@@ -529,7 +529,12 @@ impl<'a> Cx<'a> {
             (ParamKind::Password, Value::String(s)) if !s.is_empty() => {
                 let hash = crate::auth::hash_password(s.clone())
                     .await
-                    .map_err(|e| self.type_error(e.to_string()))?;
+                    .map_err(|e| match e {
+                        crate::auth::AuthError::Busy => RunError::Busy {
+                            node: self.node_id().to_string(),
+                        },
+                        e => self.type_error(e.to_string()),
+                    })?;
                 Ok(Some(hash))
             }
             (ParamKind::Password, _) => Err(RunError::InvalidValue {

@@ -31,6 +31,8 @@ pub struct ApiError {
     pub details: Vec<Value>,
     /// For the log only.
     pub internal: Option<String>,
+    /// Seconds for a `Retry-After` header (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -45,7 +47,33 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             internal: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// 503 `server.busy`: every password hashing thread stayed busy.
+    pub fn busy() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server.busy",
+            "the server is busy; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+
+    /// 429 `auth.throttled`: too many failed logins from this address or for this account.
+    pub fn throttled(secs: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "auth.throttled",
+            format!("too many failed logins; retry in {secs} s"),
+        )
+        .with_retry_after(secs)
     }
 
     pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
@@ -87,6 +115,12 @@ impl IntoResponse for ApiError {
             }
         }
         let mut resp = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if let Some(detail) = self.internal.filter(|_| self.status.is_server_error()) {
             resp.extensions_mut()
                 .insert(InternalDetail(format!("{}: {detail}", self.code)));
@@ -185,7 +219,18 @@ impl From<crate::tables::changes::ChangeError> for ApiError {
 
 impl From<crate::auth::AuthError> for ApiError {
     fn from(e: crate::auth::AuthError) -> ApiError {
-        ApiError::internal("auth.error", e)
+        use crate::auth::AuthError;
+        match e {
+            AuthError::Busy => ApiError::busy(),
+            AuthError::Throttled(secs) => ApiError::throttled(secs),
+            AuthError::PasswordTooLong => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "auth.password_too_long",
+                e.to_string(),
+            )
+            .with_details(vec![json!({"pointer": "/password", "message": e.to_string()})]),
+            e => ApiError::internal("auth.error", e),
+        }
     }
 }
 
@@ -210,6 +255,7 @@ impl From<RunError> for ApiError {
         if let Some(node) = e.node() {
             out.details.push(json!({"node": node}));
         }
+        out.retry_after = e.retry_after_secs();
         if status.is_server_error() {
             out.internal = Some(e.to_string());
         }

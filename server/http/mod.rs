@@ -93,12 +93,29 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("internal.panic", "a handler panicked").into_response()
         }))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(state, caller_context))
         .layer(middleware::from_fn(request_context))
+}
+
+/// Makes the client address and the server's login-failure table known to the code that
+/// checks passwords ([`crate::auth::throttle`]).
+async fn caller_context(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let caller = crate::auth::throttle::Caller {
+        ip: Some(state.ops.client_ip(&req)),
+        logins: state.ops.logins.clone(),
+    };
+    crate::auth::throttle::CALLER
+        .scope(caller, next.run(req))
+        .await
 }
 
 async fn not_found(req: Request) -> ApiError {

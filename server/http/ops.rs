@@ -34,6 +34,8 @@ pub struct Ops {
     metrics_need_token: bool,
     pub metrics: Metrics,
     pub request_log: RequestLog,
+    /// Failed logins of this server, throttled per address and account.
+    pub logins: Arc<crate::auth::throttle::Logins>,
 }
 
 /// What one endpoint needs at request time, resolved when the route table is built.
@@ -68,6 +70,7 @@ impl Ops {
             metrics_need_token: public,
             metrics: Metrics::default(),
             request_log: RequestLog::start(db, config.request_log),
+            logins: Arc::default(),
         }
     }
 
@@ -97,23 +100,8 @@ impl Ops {
     pub fn limit(&self, route: &RouteOps, req: &Request) -> Result<(), Refusal> {
         if !route.scopes.is_empty() {
             let headers = req.headers();
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0);
-            // Read only for trusted proxies; several header lines count as one list, in order.
-            let forwarded = (!self.trusted_proxies.is_empty())
-                .then(|| {
-                    let lines: Vec<&str> = headers
-                        .get_all("x-forwarded-for")
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .collect();
-                    (!lines.is_empty()).then(|| lines.join(","))
-                })
-                .flatten();
             let client = Client {
-                ip: limits::client_ip(peer, forwarded.as_deref(), &self.trusted_proxies),
+                ip: self.client_ip(req),
                 token: limits::needs_token(&route.scopes)
                     .then(|| limits::token_key(header_str(headers, "authorization")))
                     .flatten(),
@@ -126,6 +114,27 @@ impl Ops {
             }
         }
         Ok(())
+    }
+
+    /// The client address of a request: the peer, or what trusted proxies forwarded.
+    pub fn client_ip(&self, req: &Request) -> std::net::IpAddr {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        // Read only for trusted proxies; several header lines count as one list, in order.
+        let forwarded = (!self.trusted_proxies.is_empty())
+            .then(|| {
+                let lines: Vec<&str> = req
+                    .headers()
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (!lines.is_empty()).then(|| lines.join(","))
+            })
+            .flatten();
+        limits::client_ip(peer, forwarded.as_deref(), &self.trusted_proxies)
     }
 
     /// Lets a request whose body has fully arrived run, or answers 503 (too many in flight).

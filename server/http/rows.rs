@@ -202,6 +202,7 @@ impl From<RowError> for ApiError {
             RowError::Conflict(_) => (StatusCode::CONFLICT, "row.conflict"),
             RowError::Reference(_) => (StatusCode::CONFLICT, "row.reference"),
             RowError::Hash(_) => return ApiError::internal("auth.error", msg),
+            RowError::Busy => return ApiError::busy(),
             // `Table` was converted above.
             RowError::Db(_) | RowError::Table(_) => return ApiError::internal("db.error", msg),
         };

@@ -85,6 +85,9 @@ pub enum RowError {
     Reference(Vec<Problem>),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every password hashing thread stayed busy.
+    #[error("the server is busy; retry shortly")]
+    Busy,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -1063,7 +1066,10 @@ pub async fn hash_passwords(values: &mut [ColumnValue]) -> Result<(), RowError> 
             v.value = Some(
                 crate::auth::hash_password(clear)
                     .await
-                    .map_err(|e| RowError::Hash(e.to_string()))?,
+                    .map_err(|e| match e {
+                        crate::auth::AuthError::Busy => RowError::Busy,
+                        e => RowError::Hash(e.to_string()),
+                    })?,
             );
         }
     }

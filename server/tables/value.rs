@@ -109,6 +109,10 @@ fn from_str(spec: &ColumnSpec, s: &str, from_csv: bool) -> Result<Option<String>
     }
     let ok = |v: String| Ok(Some(v));
     match spec.ty {
+        FieldType::Password if s.len() > crate::auth::MAX_PASSWORD_BYTES => Err(format!(
+            "a password must be at most {} bytes",
+            crate::auth::MAX_PASSWORD_BYTES
+        )),
         FieldType::Text | FieldType::Password => ok(s.to_string()),
         FieldType::Integer => match s.trim().parse::<i64>() {
             Ok(n) if from_csv => ok(n.to_string()),

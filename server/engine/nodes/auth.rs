@@ -10,7 +10,19 @@ use crate::flow::plan::Credential;
 use serde_json::{Map, Value, json};
 
 /// Longest password the nodes accept, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 4096;
+pub const MAX_PASSWORD_BYTES: usize = crate::auth::MAX_PASSWORD_BYTES;
+
+/// The node's error for a failure of the password hasher.
+fn hash_error(cx: &Cx<'_>, e: crate::auth::AuthError) -> RunError {
+    let node = cx.node_id().to_string();
+    match e {
+        crate::auth::AuthError::Busy => RunError::Busy { node },
+        e => RunError::Auth {
+            node,
+            message: e.to_string(),
+        },
+    }
+}
 
 pub async fn hash_password(
     cx: &mut Cx<'_>,
@@ -32,10 +44,7 @@ pub async fn hash_password(
     cx.keep_secret(&password);
     let hash = crate::auth::hash_password(password)
         .await
-        .map_err(|e| RunError::Auth {
-            node: cx.node_id().to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| hash_error(cx, e))?;
     cx.keep_secret(&hash);
     Ok(Step::Next {
         port: "ok",
@@ -53,11 +62,14 @@ pub async fn verify_password(
 ) -> Result<Step, RunError> {
     let password = cx.eval(password)?;
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+    // Failures are throttled per client address and, in the table form, per account.
+    let mut account = None;
     // The table form looks the account up; no account is an empty hash (same work, invalid).
     let (hash, row) = match against {
         Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
         Credential::Account { email, .. } => {
             let email = cx.eval(email)?;
+            account = email.as_str().map(str::to_string);
             cx.note_input(|| json!({"email": email}));
             let found = match &email {
                 Value::String(s) if !s.is_empty() => {
@@ -84,7 +96,17 @@ pub async fn verify_password(
     } else {
         (String::new(), String::new())
     };
-    let matches = crate::auth::verify_password(password, hash).await && usable;
+    let attempt = crate::auth::throttle::attempt("app", account.as_deref()).map_err(|wait| {
+        RunError::Throttled {
+            node: cx.node_id().to_string(),
+            retry_after_secs: crate::auth::throttle::retry_after_secs(wait),
+        }
+    })?;
+    let matches = crate::auth::verify_password(password, hash)
+        .await
+        .map_err(|e| hash_error(cx, e))?
+        && usable;
+    attempt.finish(matches);
     match (matches, invalid) {
         (true, _) => Ok(Step::Next {
             port: "valid",
