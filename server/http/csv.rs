@@ -202,6 +202,7 @@ impl From<CsvError> for ApiError {
             CsvError::Table(t) => t.into(),
             CsvError::Change(c) => c.into(),
             CsvError::Hash(detail) => ApiError::internal("auth.error", detail),
+            CsvError::Busy => ApiError::busy(),
             CsvError::Db(db) => ApiError::internal("db.error", db),
         }
     }

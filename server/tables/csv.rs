@@ -134,6 +134,9 @@ pub enum CsvError {
     Change(#[from] ChangeError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every password hashing thread stayed busy.
+    #[error("the server is busy; retry shortly")]
+    Busy,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -452,7 +455,10 @@ where
                 if let Some(clear) = values[i].take() {
                     let hash = crate::auth::hash_password(clear)
                         .await
-                        .map_err(|e| CsvError::Hash(e.to_string()))?;
+                        .map_err(|e| match e {
+                            crate::auth::AuthError::Busy => CsvError::Busy,
+                            e => CsvError::Hash(e.to_string()),
+                        })?;
                     values[i] = Some(hash);
                 }
             }
