@@ -76,10 +76,12 @@ pub struct ServeArgs {
     /// milliseconds; heals a missed change notification.
     #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
     pub reload_check_ms: u64,
+    /// Boxed, as `edge`: they keep `ServeArgs` small next to the other commands' arguments
+    /// (clippy's `large_enum_variant` on the CLI's command enum).
     #[command(flatten)]
-    pub ops: OpsArgs,
+    pub ops: Box<OpsArgs>,
     #[command(flatten)]
-    pub edge: EdgeArgs,
+    pub edge: Box<EdgeArgs>,
 }
 
 /// Connections, deadlines of slow clients and the editor's own address (docs/OPERATIONS.md).
@@ -355,8 +357,8 @@ impl Config {
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
-            ops: OpsConfig::from_args(a.ops)?,
-            edge: EdgeConfig::from_args(a.edge),
+            ops: OpsConfig::from_args(*a.ops)?,
+            edge: EdgeConfig::from_args(*a.edge),
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })

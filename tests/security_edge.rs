@@ -117,20 +117,30 @@ async fn stalled_bodies_and_slow_headers_neither_block_the_api_nor_stay_open() {
             .send()
             .await
             .expect("answered");
-        assert!(resp.status().is_success(), "write probe {i}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "write probe {i}: {}",
+            resp.status()
+        );
     }
 
     // Every stalled connection is closed within a generous bound of its deadline; a stalled
     // body is told why.
     let closing: Vec<_> = stalled
         .into_iter()
-        .map(|(body, s)| tokio::spawn(async move { (body, until_closed(s, Duration::from_secs(40)).await) }))
+        .map(|(body, s)| {
+            tokio::spawn(async move { (body, until_closed(s, Duration::from_secs(40)).await) })
+        })
         .collect();
     for task in closing {
         let (body, seen) = task.await.expect("task");
-        let seen = seen.unwrap_or_else(|| panic!("a stalled connection (body: {body}) is still open"));
+        let seen =
+            seen.unwrap_or_else(|| panic!("a stalled connection (body: {body}) is still open"));
         if body {
-            assert!(seen.starts_with("HTTP/1.1 408"), "stalled body answered: {seen}");
+            assert!(
+                seen.starts_with("HTTP/1.1 408"),
+                "stalled body answered: {seen}"
+            );
             assert!(seen.contains("request.body_timeout"), "{seen}");
         }
     }
@@ -197,7 +207,9 @@ async fn connections_beyond_the_cap_of_one_address_are_closed() {
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await
             .expect("write");
-        let seen = until_closed(s, Duration::from_secs(5)).await.unwrap_or_default();
+        let seen = until_closed(s, Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
         if seen.starts_with("HTTP/1.1 200") {
             break;
         }
@@ -243,8 +255,8 @@ async fn on_a_public_address_metrics_need_a_token() {
 #[tokio::test]
 async fn with_an_editor_address_the_editor_is_served_only_there() {
     let _shared = HASHER.read().await;
-    let app = spawn_app_with(|c| c.edge.editor_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0))))
-        .await;
+    let app =
+        spawn_app_with(|c| c.edge.editor_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)))).await;
     assert_ne!(app.editor_base, app.base);
     // The editor address serves the admin API (the harness signed in there) and the pages.
     let (status, _) = app.send(app.admin(Method::GET, "/flows")).await;
@@ -356,7 +368,10 @@ async fn a_burst_of_wrong_logins_keeps_memory_bounded_and_the_api_answering() {
     let mut statuses = std::collections::BTreeMap::new();
     for task in burst {
         let (status, retry) = task.await.expect("task");
-        assert!(matches!(status, 401 | 503), "a wrong login answered {status}");
+        assert!(
+            matches!(status, 401 | 503),
+            "a wrong login answered {status}"
+        );
         if status == 503 {
             assert!(retry, "503 carries Retry-After");
         }
@@ -368,7 +383,10 @@ async fn a_burst_of_wrong_logins_keeps_memory_bounded_and_the_api_answering() {
     // The old code kept 200 argon2 areas of 19 MiB at once (gigabytes); the pool holds one per
     // core. A generous bound, far from both.
     assert!(grew < 400.0, "resident memory grew by {grew:.1} MiB");
-    assert!(statuses.get(&401).copied().unwrap_or(0) > 0, "some were checked");
+    assert!(
+        statuses.get(&401).copied().unwrap_or(0) > 0,
+        "some were checked"
+    );
     let resp = probe
         .get(format!("{}/api/todos", app.base))
         .send()
@@ -397,7 +415,10 @@ async fn login_from(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let code = body["error"]["code"].as_str().unwrap_or_default().to_string();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     (status, retry, code)
 }
 
@@ -410,7 +431,11 @@ async fn repeated_wrong_logins_of_one_account_are_throttled_with_growing_delays(
     let admin = common::ADMIN_EMAIL;
     for i in 0..6 {
         let (status, _, code) = login_from(&attacker, &url, admin, "guess").await;
-        assert_eq!((status, code.as_str()), (401, "auth.invalid_credentials"), "guess {i}");
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "auth.invalid_credentials"),
+            "guess {i}"
+        );
     }
     let (status, retry, code) = login_from(&attacker, &url, admin, "guess").await;
     assert_eq!((status, code.as_str()), (429, "auth.throttled"));
@@ -445,12 +470,22 @@ async fn one_address_guessing_many_accounts_is_throttled_and_end_users_too() {
     // End users: one account, several addresses.
     let url = format!("{}/api/auth/login", app.base);
     for i in 0..6u8 {
-        let (status, _, _) =
-            login_from(&client_from([127, 0, 4, i]), &url, "victim@example.com", "guess").await;
+        let (status, _, _) = login_from(
+            &client_from([127, 0, 4, i]),
+            &url,
+            "victim@example.com",
+            "guess",
+        )
+        .await;
         assert_eq!(status, 401, "guess {i}");
     }
-    let (status, retry, code) =
-        login_from(&client_from([127, 0, 4, 9]), &url, "victim@example.com", "guess").await;
+    let (status, retry, code) = login_from(
+        &client_from([127, 0, 4, 9]),
+        &url,
+        "victim@example.com",
+        "guess",
+    )
+    .await;
     assert_eq!((status, code.as_str()), (429, "auth.throttled"));
     assert!(retry.is_some());
     // One address, a new account each time: 20 free failures, then the address waits.
@@ -492,7 +527,10 @@ async fn overlong_passwords_are_refused_with_a_pointer() {
                 .json(&json!({"email": common::ADMIN_EMAIL, "password": long})),
         )
         .await;
-    assert_eq!((status, &body["error"]["code"]), (400, &json!("auth.password_too_long")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("auth.password_too_long"))
+    );
     // Password fields written through the rows API.
     app.load_auth_example().await;
     let (status, body) = app

@@ -101,11 +101,9 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
         }
         let outcome = match job.work {
             Work::Hash(password) => Outcome::Hashed(hash_with(&mut memory, &password)),
-            Work::Verify(password, hash) => Outcome::Verified(verify_with(
-                &mut memory,
-                &password,
-                &hash,
-            )),
+            Work::Verify(password, hash) => {
+                Outcome::Verified(verify_with(&mut memory, &password, &hash))
+            }
         };
         let _ = job.reply.send(outcome);
     }
@@ -267,7 +265,10 @@ mod tests {
         assert_eq!(verify("correct horse".into(), h.clone()).await, Ok(true));
         assert_eq!(verify("wrong".into(), h).await, Ok(false));
         assert_eq!(verify("x".into(), "not a hash".into()).await, Ok(false));
-        assert_eq!(verify("x".repeat(2000), DUMMY_HASH.clone()).await, Ok(false));
+        assert_eq!(
+            verify("x".repeat(2000), DUMMY_HASH.clone()).await,
+            Ok(false)
+        );
         assert!(matches!(
             hash("x".repeat(MAX_PASSWORD_BYTES + 1)).await,
             Err(HashError::Failed(_))

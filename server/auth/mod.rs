@@ -56,7 +56,9 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
 /// Checks a password against an argon2 hash on the bounded hasher. A malformed hash is
 /// `false`, after the same hashing work as a real check, so timing does not tell them apart.
 pub async fn verify_password(password: String, hash: String) -> Result<bool, AuthError> {
-    hasher::verify(password, hash).await.map_err(AuthError::from)
+    hasher::verify(password, hash)
+        .await
+        .map_err(AuthError::from)
 }
 
 impl From<hasher::HashError> for AuthError {

@@ -228,7 +228,9 @@ impl From<crate::auth::AuthError> for ApiError {
                 "auth.password_too_long",
                 e.to_string(),
             )
-            .with_details(vec![json!({"pointer": "/password", "message": e.to_string()})]),
+            .with_details(vec![
+                json!({"pointer": "/password", "message": e.to_string()}),
+            ]),
             e => ApiError::internal("auth.error", e),
         }
     }

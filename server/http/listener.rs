@@ -167,13 +167,12 @@ async fn accept_loop(
         let alive = alive.clone();
         tokio::spawn(async move {
             let body_timeout = limits.body_timeout;
-            let service =
-                hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    let req = req.map(|body| with_deadline(body, body_timeout));
-                    let mut router = router.clone();
-                    router.call(req)
-                });
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let req = req.map(|body| with_deadline(body, body_timeout));
+                let mut router = router.clone();
+                router.call(req)
+            });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -281,7 +280,10 @@ mod tests {
         let _three = table.enter(a).expect("a closed connection frees its slot");
         let proxy: IpAddr = "10.1.2.3".parse().expect("ip");
         let held: Vec<_> = (0..5).map(|_| table.enter(proxy)).collect();
-        assert!(held.iter().all(Option::is_some), "trusted proxies are not counted");
+        assert!(
+            held.iter().all(Option::is_some),
+            "trusted proxies are not counted"
+        );
         // An IPv4-mapped IPv6 address is the same client as its IPv4 form.
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
         assert!(table.enter(mapped).is_none());
