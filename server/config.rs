@@ -65,10 +65,18 @@ pub struct ServeArgs {
     /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
-    /// Mark the editor's session cookie `Secure` (sent over HTTPS only). Turn it on whenever
-    /// the editor is reached over TLS, including through a TLS-terminating proxy.
-    #[arg(long, env = "SLUICE_SECURE_COOKIES")]
-    pub secure_cookies: bool,
+    /// Mark the editor's session cookie `Secure` (HTTPS only) and name it `__Host-sluice_session`.
+    /// Default: on, unless the server listens on a loopback address (plain http://127.0.0.1).
+    #[arg(long, env = "SLUICE_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub secure_cookies: Option<bool>,
+    /// Accept the first-run setup (`/_/setup`) from clients that are not on this machine.
+    #[arg(long, env = "SLUICE_SETUP_ALLOW_REMOTE", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub setup_allow_remote: bool,
+    /// The one-time setup token of a fresh instance, instead of a random one (provisioning).
+    #[arg(long, env = "SLUICE_SETUP_TOKEN", hide_env_values = true)]
+    pub setup_token: Option<Secret>,
     /// Listen for catalog changes made by other instances (`false`: rely on the periodic check).
     #[arg(long, env = "SLUICE_RELOAD_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
     pub reload_listen: bool,
@@ -253,8 +261,12 @@ pub struct Config {
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
-    /// The editor's session cookie is `Secure`.
-    pub secure_cookies: bool,
+    /// The editor's session cookie is `Secure` and `__Host-` (`None`: unless bound to loopback).
+    pub secure_cookies: Option<bool>,
+    /// First-run setup is accepted from non-loopback clients.
+    pub setup_allow_remote: bool,
+    /// The setup token of a fresh instance (`None`: a random one, printed in the log).
+    pub setup_token: Option<Secret>,
     pub ops: OpsConfig,
     /// Listen on the catalog's change channel.
     pub reload_listen: bool,
@@ -268,6 +280,8 @@ pub enum ConfigError {
     HalfAdmin,
     #[error("SLUICE_ADMIN_PASSWORD must be at least 8 characters")]
     ShortPassword,
+    #[error("SLUICE_SETUP_TOKEN must be at least 16 characters")]
+    ShortSetupToken,
     #[error(
         "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
     )]
@@ -301,10 +315,25 @@ impl Config {
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
+            setup_allow_remote: a.setup_allow_remote,
+            setup_token: match a.setup_token {
+                Some(t) if t.expose().chars().count() < 16 => {
+                    return Err(ConfigError::ShortSetupToken);
+                }
+                t => t,
+            },
             ops: OpsConfig::from_args(a.ops)?,
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })
+    }
+
+    /// Whether the editor's session cookie is `Secure` (and named `__Host-sluice_session`): as
+    /// configured, else unless the server listens on a loopback address, where plain
+    /// `http://127.0.0.1` must keep working.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or_else(|| !self.addr.ip().is_loopback())
     }
 
     /// Defaults for embedding and tests: a free port, a given database, no admin.
@@ -318,7 +347,9 @@ impl Config {
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
-            secure_cookies: false,
+            secure_cookies: None,
+            setup_allow_remote: false,
+            setup_token: None,
             ops: OpsConfig::default(),
             reload_listen: true,
             reload_check: Duration::from_secs(5),

@@ -14,6 +14,11 @@ pub fn strip_defaults(doc: &mut Value) {
     {
         ep.remove("auth");
     }
+    if let Some(ep) = obj.get_mut("endpoint").and_then(Value::as_object_mut)
+        && ep.get("sandbox").and_then(Value::as_bool) == Some(true)
+    {
+        ep.remove("sandbox");
+    }
     if let Some(settings) = obj.get_mut("settings").and_then(Value::as_object_mut)
         && settings.get("timeout_ms").and_then(Value::as_u64) == Some(10_000)
     {
