@@ -63,7 +63,10 @@ async fn the_session_cookie_is_http_only_strict_and_secure_when_configured() {
     let (_, _, set_cookie) = sign_in(&tls).await;
     let c = set_cookie.to_str().expect("ascii");
     assert!(c.starts_with("__Host-sluice_session="), "{c}");
-    assert!(c.contains("Secure") && c.split("; ").any(|a| a == "Path=/"), "{c}");
+    assert!(
+        c.contains("Secure") && c.split("; ").any(|a| a == "Path=/"),
+        "{c}"
+    );
 }
 
 #[tokio::test]

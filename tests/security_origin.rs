@@ -69,7 +69,9 @@ async fn cookie_changes_from_another_origin_are_refused_even_with_the_csrf_token
         ("sec-fetch-site", "garbage"),
     ];
     for (name, value) in refused {
-        let (status, body) = app.send(mint(&app, &cookie, &csrf).header(name, value)).await;
+        let (status, body) = app
+            .send(mint(&app, &cookie, &csrf).header(name, value))
+            .await;
         assert_eq!(status, 403, "{name}: {value}: {body}");
         assert_eq!(body["error"]["code"], "auth.cross_origin", "{body}");
     }
@@ -189,8 +191,13 @@ async fn generated_responses_get_an_opaque_origin_unless_the_endpoint_opts_out_v
         json!({"Content-Security-Policy": "default-src 'self'"}),
     ))
     .await;
-    app.publish(&page_flow("trusted_page", "/trusted", Some(false), json!({})))
-        .await;
+    app.publish(&page_flow(
+        "trusted_page",
+        "/trusted",
+        Some(false),
+        json!({}),
+    ))
+    .await;
     app.load_todo_example().await;
 
     let policies = |resp: &reqwest::Response| -> Vec<String> {
@@ -202,7 +209,8 @@ async fn generated_responses_get_an_opaque_origin_unless_the_endpoint_opts_out_v
     };
     let sandboxed = |p: &[String]| {
         p.iter().any(|p| {
-            p.split(';').any(|d| d.trim().starts_with("sandbox")) && !p.contains("allow-same-origin")
+            p.split(';').any(|d| d.trim().starts_with("sandbox"))
+                && !p.contains("allow-same-origin")
         })
     };
     // HTML, JSON, errors and unknown paths alike.
@@ -210,7 +218,11 @@ async fn generated_responses_get_an_opaque_origin_unless_the_endpoint_opts_out_v
         let resp = app.api(Method::GET, path).send().await.expect("answered");
         let p = policies(&resp);
         assert!(sandboxed(&p), "{path}: {p:?}");
-        assert_eq!(resp.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
     }
     // A policy the flow sets is kept, and the sandbox still applies next to it.
     let resp = app
@@ -231,7 +243,11 @@ async fn generated_responses_get_an_opaque_origin_unless_the_endpoint_opts_out_v
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     let (_, doc) = app.send(app.api(Method::GET, "/openapi.json")).await;
     assert_eq!(doc["paths"]["/trusted"]["get"]["x-sluice-sandbox"], false);
-    assert!(doc["paths"]["/page"]["get"].get("x-sluice-sandbox").is_none());
+    assert!(
+        doc["paths"]["/page"]["get"]
+            .get("x-sluice-sandbox")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -253,8 +269,11 @@ async fn validate_warns_about_an_endpoint_that_is_not_sandboxed() {
         "{text}"
     );
     let sandboxed = dir.join("page.flow.json");
-    std::fs::write(&sandboxed, page_flow("page", "/page", None, json!({})).to_string())
-        .expect("write");
+    std::fs::write(
+        &sandboxed,
+        page_flow("page", "/page", None, json!({})).to_string(),
+    )
+    .expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("validate")
         .arg(&sandboxed)
@@ -324,14 +343,21 @@ async fn the_session_cookie_is_host_prefixed_and_secure_unless_bound_to_loopback
 /// returns its base URL on 127.0.0.1, the token, and the database pool.
 async fn fresh_instance(
     adjust: impl FnOnce(&mut sluice::config::Config),
-) -> (String, u16, String, std::sync::Arc<sluice::http::session::SetupGate>) {
+) -> (
+    String,
+    u16,
+    String,
+    std::sync::Arc<sluice::http::session::SetupGate>,
+) {
     let (url, _) = common::fresh_database().await;
     let mut config = sluice::config::Config::for_database(&url);
     adjust(&mut config);
     let app = sluice::startup::App::build(config)
         .await
         .expect("the app builds");
-    let token = app.setup_token().expect("a fresh instance has a setup token");
+    let token = app
+        .setup_token()
+        .expect("a fresh instance has a setup token");
     let gate = app.state().setup.clone();
     let port = app.port();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -355,7 +381,8 @@ async fn setup_needs_the_one_time_token_from_the_log() {
     let (base, _, token, gate) = fresh_instance(|_| {}).await;
     assert_eq!(token.len(), 64, "{token}");
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
-    let account = |t: &str| json!({"email": "owner@example.com", "password": "long enough", "token": t});
+    let account =
+        |t: &str| json!({"email": "owner@example.com", "password": "long enough", "token": t});
     for bad in [
         json!({"email": "owner@example.com", "password": "long enough"}),
         account(""),
@@ -367,7 +394,12 @@ async fn setup_needs_the_one_time_token_from_the_log() {
         assert_eq!(body["error"]["code"], "setup.token");
     }
     // Another site's page cannot use a token it learned.
-    let (status, body) = post_setup(&base, account(&token), Some(("origin", "http://evil.example"))).await;
+    let (status, body) = post_setup(
+        &base,
+        account(&token),
+        Some(("origin", "http://evil.example")),
+    )
+    .await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "auth.cross_origin");
     let (status, body) = post_setup(&base, account(&token), None).await;
@@ -388,7 +420,10 @@ async fn setup_needs_the_one_time_token_from_the_log() {
 async fn an_instance_with_an_account_has_no_setup_token() {
     let (url, _) = common::fresh_database().await;
     let mut config = sluice::config::Config::for_database(&url);
-    config.admin = Some((ADMIN_EMAIL.into(), sluice::config::Secret::new(ADMIN_PASSWORD)));
+    config.admin = Some((
+        ADMIN_EMAIL.into(),
+        sluice::config::Secret::new(ADMIN_PASSWORD),
+    ));
     let app = sluice::startup::App::build(config)
         .await
         .expect("the app builds");
@@ -424,7 +459,8 @@ async fn setup_is_refused_to_other_machines_unless_allowed() {
             std::net::IpAddr::V4(v4) => v4.to_string(),
             std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         };
-        let (status, body) = post_setup(&format!("http://{host}:{port}"), account.clone(), None).await;
+        let (status, body) =
+            post_setup(&format!("http://{host}:{port}"), account.clone(), None).await;
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["error"]["code"], "setup.remote");
     }

@@ -83,6 +83,17 @@ mod tests {
     }
 
     #[test]
+    fn a_sandboxed_endpoint_says_nothing_and_an_opted_out_one_shows() {
+        let on = json!({"endpoint": {"path": "/x", "method": "GET", "sandbox": true}});
+        let plain = json!({"endpoint": {"path": "/x", "method": "GET"}});
+        assert_eq!(to_canonical_string(&on), to_canonical_string(&plain));
+        assert_eq!(rev(&on), rev(&plain));
+        let off = json!({"endpoint": {"path": "/x", "method": "GET", "sandbox": false}});
+        assert!(to_canonical_string(&off).contains("\"sandbox\": false"));
+        assert_ne!(rev(&off), rev(&plain));
+    }
+
+    #[test]
     fn layout_changes_do_not_change_the_rev() {
         let a = json!({"name": "x", "ui": {"nodes": {"a": {"x": 1}}}});
         let b = json!({"name": "x", "ui": {"nodes": {"a": {"x": 99}}}});

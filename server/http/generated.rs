@@ -101,7 +101,12 @@ async fn serve(state: &AppState, req: Request) -> (Response, bool) {
     if let Some(cors) = &route.group.cors {
         cors.decorate(origin.as_ref(), resp.headers_mut());
     }
-    let sandbox = route.program.plan.endpoint.as_ref().is_none_or(|e| e.sandbox);
+    let sandbox = route
+        .program
+        .plan
+        .endpoint
+        .as_ref()
+        .is_none_or(|e| e.sandbox);
     (resp, sandbox)
 }
 

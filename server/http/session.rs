@@ -426,6 +426,83 @@ mod tests {
         assert_eq!(check_new_account("a b@c.d", "12345678").len(), 1);
     }
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_editors_own_origin_or_no_browser_may_change_things() {
+        let uri: Uri = "/_/api/v1/tables".parse().expect("uri");
+        let ok =
+            |pairs: &[(&'static str, &'static str)]| same_origin(&headers(pairs), &uri).is_ok();
+        assert!(ok(&[]));
+        assert!(ok(&[("host", "sluice.example:8080")]));
+        assert!(ok(&[
+            ("host", "sluice.example"),
+            ("origin", "https://sluice.example")
+        ]));
+        assert!(ok(&[
+            ("host", "Sluice.Example"),
+            ("origin", "https://sluice.example")
+        ]));
+        assert!(ok(&[("sec-fetch-site", "same-origin")]));
+        assert!(ok(&[("sec-fetch-site", "none")]));
+        assert!(!ok(&[
+            ("host", "sluice.example"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!ok(&[("host", "sluice.example"), ("origin", "null")]));
+        assert!(!ok(&[
+            ("host", "sluice.example:8080"),
+            ("origin", "http://sluice.example")
+        ]));
+        assert!(!ok(&[("origin", "http://sluice.example")]));
+        assert!(!ok(&[("sec-fetch-site", "same-site")]));
+        assert!(!ok(&[("sec-fetch-site", "cross-site")]));
+        // The fetch metadata header wins over a matching Origin.
+        assert!(!ok(&[
+            ("host", "sluice.example"),
+            ("origin", "https://sluice.example"),
+            ("sec-fetch-site", "cross-site"),
+        ]));
+        let err = same_origin(&headers(&[("origin", "null")]), &uri).expect_err("refused");
+        assert_eq!(err.code, "auth.cross_origin");
+    }
+
+    #[test]
+    fn setup_is_local_only_for_a_loopback_peer_that_is_not_a_proxy() {
+        let peer = |s: &str| Some(s.parse::<std::net::SocketAddr>().expect("addr"));
+        assert!(is_local(peer("127.0.0.1:5000"), &headers(&[])));
+        assert!(is_local(peer("[::1]:5000"), &headers(&[])));
+        assert!(is_local(peer("[::ffff:127.0.0.1]:5000"), &headers(&[])));
+        assert!(!is_local(peer("192.0.2.7:5000"), &headers(&[])));
+        assert!(!is_local(None, &headers(&[])));
+        for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            assert!(!is_local(
+                peer("127.0.0.1:5000"),
+                &headers(&[(h, "203.0.113.1")])
+            ));
+        }
+    }
+
+    #[test]
+    fn the_setup_token_is_accepted_until_spent() {
+        let gate = SetupGate::new(Some("a".repeat(64)), false);
+        assert!(!gate.accepts(""));
+        assert!(!gate.accepts(&"a".repeat(63)));
+        assert!(gate.accepts(&"a".repeat(64)));
+        gate.consume();
+        assert!(!gate.accepts(&"a".repeat(64)));
+        assert!(!SetupGate::new(None, false).accepts(""));
+        let t = SetupGate::random_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, SetupGate::random_token());
+    }
+
     #[test]
     fn secrets_compare_equal_only_when_identical() {
         assert!(same_secret(b"abc", b"abc"));
