@@ -18,6 +18,7 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     b.wait_for_text("h1", "Welcome to Sluice").await;
     b.wait_for_text(".lead", "setup link").await;
     assert!(b.try_find("input[name=password]").await.is_none());
+    b.screenshot_as("setup_needs_the_link").await;
     b.goto(&format!("{}/_/setup?token={SETUP_TOKEN}", app.base))
         .await;
     b.wait_for("input[name=password]").await;
