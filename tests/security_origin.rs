@@ -488,3 +488,41 @@ async fn setup_is_refused_to_other_machines_unless_allowed() {
     .await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn an_endpoint_cannot_plant_the_editors_session_cookie() {
+    let app = spawn_app().await;
+    for (name, path, cookie) in [
+        (
+            "plant_plain",
+            "/plant-plain",
+            "sluice_session=chosen; Path=/_/",
+        ),
+        (
+            "plant_host",
+            "/plant-host",
+            "__Host-sluice_session=chosen; Secure; Path=/",
+        ),
+        ("own_cookie", "/own-cookie", "theme=dark; Path=/"),
+    ] {
+        app.publish(&page_flow(name, path, None, json!({"Set-Cookie": cookie})))
+            .await;
+        let resp = app
+            .api(Method::GET, &format!("{path}?name=x"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        let set: Vec<&str> = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii"))
+            .collect();
+        if name == "own_cookie" {
+            assert_eq!(set, [cookie]);
+        } else {
+            assert!(set.is_empty(), "{name}: {set:?}");
+        }
+    }
+}

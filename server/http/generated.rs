@@ -287,6 +287,9 @@ async fn run(
     };
     for (k, v) in out.headers {
         match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {
+            (Ok(name), _) if name == header::SET_COOKIE && sets_editor_cookie(&v) => {
+                tracing::warn!(flow = %program.plan.name, "respond header would set the editor's session cookie; dropped")
+            }
             (Ok(name), Ok(value)) => {
                 resp.headers_mut().insert(name, value);
             }
@@ -299,6 +302,15 @@ async fn run(
         resp.extensions_mut().insert(code);
     }
     Ok(resp)
+}
+
+/// Whether a `Set-Cookie` value names the editor's session cookie: an endpoint must not plant
+/// a session (of an account of someone else's choosing) in an editor's browser.
+fn sets_editor_cookie(value: &str) -> bool {
+    let name = value.split('=').next().unwrap_or_default().trim();
+    [super::session::COOKIE, super::session::SECURE_COOKIE]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 pub fn route_not_found(method: &str, path: &str) -> ApiError {
