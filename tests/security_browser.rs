@@ -123,7 +123,7 @@ async fn a_script_injected_into_a_generated_page_cannot_take_over_the_signed_in_
 #[tokio::test]
 async fn the_same_script_takes_over_the_editor_from_a_page_that_opted_out_of_the_sandbox() {
     let app = spawn_app().await;
-    app.publish(&reflecting_page(false)).await;
+    let id = app.publish(&reflecting_page(false)).await;
     let before = token_count(&app).await;
     let b = Browser::start("xss_unsandboxed_page").await;
     b.sign_in(&app.base).await;
@@ -131,5 +131,18 @@ async fn the_same_script_takes_over_the_editor_from_a_page_that_opted_out_of_the
     assert!(result.contains("session:200"), "{result}");
     assert!(result.contains("mint:201"), "{result}");
     assert_eq!(token_count(&app).await, before + 1, "{result}");
-    b.quit().await;
+    // The editor shows the opt-out in the endpoint's settings.
+    let _ = b.console_errors().await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    let shown = b
+        .wait_until(
+            "the endpoint's sandbox setting",
+            "const s = [...document.querySelectorAll('select')]
+               .find((s) => s.querySelector('option[value=off]'));
+             return s && s.value;",
+        )
+        .await;
+    assert_eq!(shown, "off");
+    b.screenshot_as("xss_unsandboxed_page_settings").await;
+    b.finish().await;
 }
