@@ -378,6 +378,57 @@ mod tests {
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
     }
 
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn serve(argv: &[&str]) -> Result<Config, ConfigError> {
+        use clap::Parser;
+        let all = ["sluice"].iter().chain(argv).copied();
+        Config::from_args(Serve::try_parse_from(all).expect("parses").args)
+    }
+
+    #[test]
+    fn the_cookie_is_secure_unless_bound_to_loopback_or_told() {
+        let secure = |argv: &[&str]| serve(argv).expect("valid").cookies_secure();
+        assert!(!secure(&[]), "the default address is loopback");
+        assert!(!secure(&["--addr", "[::1]:8080"]));
+        assert!(secure(&["--addr", "0.0.0.0:8080"]));
+        assert!(secure(&["--addr", "192.0.2.7:8080"]));
+        assert!(secure(&["--secure-cookies"]));
+        assert!(secure(&["--secure-cookies", "--addr", "127.0.0.1:1"]));
+        assert!(secure(&["--secure-cookies=yes"]));
+        assert!(!secure(&[
+            "--addr",
+            "0.0.0.0:8080",
+            "--secure-cookies",
+            "false"
+        ]));
+        assert!(!secure(&["--addr", "0.0.0.0:8080", "--secure-cookies=off"]));
+    }
+
+    #[test]
+    fn setup_settings_default_to_local_and_random() {
+        let c = serve(&[]).expect("valid");
+        assert!(!c.setup_allow_remote && c.setup_token.is_none());
+        assert!(
+            serve(&["--setup-allow-remote"])
+                .expect("valid")
+                .setup_allow_remote
+        );
+        let c = serve(&["--setup-token", "0123456789abcdef"]).expect("valid");
+        assert_eq!(
+            c.setup_token.map(|t| t.expose().to_string()).as_deref(),
+            Some("0123456789abcdef")
+        );
+        assert!(matches!(
+            serve(&["--setup-token", "short"]),
+            Err(ConfigError::ShortSetupToken)
+        ));
+    }
+
     fn ops_args() -> OpsArgs {
         OpsArgs {
             rate_limit_per_ip: Some("600/60".into()),
