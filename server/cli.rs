@@ -17,6 +17,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing the serve settings buys nothing"
+)]
 enum Command {
     /// Run the server: editor at /_/, admin API at /_/api/v1, endpoints at /api (the default).
     Serve(ServeArgs),
@@ -184,7 +188,17 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             }
         };
         match crate::flow::compile(&doc, None) {
-            Ok(_) => println!("{}: ok", file.display()),
+            Ok(plan) => {
+                println!("{}: ok", file.display());
+                if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {
+                    println!(
+                        "{}: warning at /endpoint/sandbox: not sandboxed; a script injected \
+                         into its pages runs with the server's origin and can act as a \
+                         signed-in editor",
+                        file.display()
+                    );
+                }
+            }
             Err(problems) => {
                 worst = worst.max(1);
                 for p in problems {

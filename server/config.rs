@@ -65,10 +65,18 @@ pub struct ServeArgs {
     /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
-    /// Mark the editor's session cookie `Secure` (sent over HTTPS only). Turn it on whenever
-    /// the editor is reached over TLS, including through a TLS-terminating proxy.
-    #[arg(long, env = "SLUICE_SECURE_COOKIES")]
-    pub secure_cookies: bool,
+    /// Mark the editor's session cookie `Secure` (HTTPS only) and name it `__Host-sluice_session`.
+    /// Default: on, unless the server listens on a loopback address (plain http://127.0.0.1).
+    #[arg(long, env = "SLUICE_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub secure_cookies: Option<bool>,
+    /// Accept the first-run setup (`/_/setup`) from clients that are not on this machine.
+    #[arg(long, env = "SLUICE_SETUP_ALLOW_REMOTE", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub setup_allow_remote: bool,
+    /// The one-time setup token of a fresh instance, instead of a random one (provisioning).
+    #[arg(long, env = "SLUICE_SETUP_TOKEN", hide_env_values = true)]
+    pub setup_token: Option<Secret>,
     /// Listen for catalog changes made by other instances (`false`: rely on the periodic check).
     #[arg(long, env = "SLUICE_RELOAD_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
     pub reload_listen: bool,
@@ -308,8 +316,12 @@ pub struct Config {
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
-    /// The editor's session cookie is `Secure`.
-    pub secure_cookies: bool,
+    /// The editor's session cookie is `Secure` and `__Host-` (`None`: unless bound to loopback).
+    pub secure_cookies: Option<bool>,
+    /// First-run setup is accepted from non-loopback clients.
+    pub setup_allow_remote: bool,
+    /// The setup token of a fresh instance (`None`: a random one, printed in the log).
+    pub setup_token: Option<Secret>,
     pub ops: OpsConfig,
     pub edge: EdgeConfig,
     /// Listen on the catalog's change channel.
@@ -324,6 +336,8 @@ pub enum ConfigError {
     HalfAdmin,
     #[error("SLUICE_ADMIN_PASSWORD must be at least 8 characters")]
     ShortPassword,
+    #[error("SLUICE_SETUP_TOKEN must be at least 16 characters")]
+    ShortSetupToken,
     #[error(
         "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
     )]
@@ -357,11 +371,27 @@ impl Config {
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
             secure_cookies: a.secure_cookies,
+            setup_allow_remote: a.setup_allow_remote,
+            setup_token: match a.setup_token {
+                Some(t) if t.expose().chars().count() < 16 => {
+                    return Err(ConfigError::ShortSetupToken);
+                }
+                t => t,
+            },
             ops: OpsConfig::from_args(*a.ops)?,
             edge: EdgeConfig::from_args(*a.edge),
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
         })
+    }
+
+    /// Whether the editor's session cookie is `Secure` (and named `__Host-sluice_session`): as
+    /// configured, else unless the editor listens on a loopback address (its own address when
+    /// one is set), where plain `http://127.0.0.1` must keep working.
+    pub fn cookies_secure(&self) -> bool {
+        let editor = self.edge.editor_addr.unwrap_or(self.addr);
+        self.secure_cookies
+            .unwrap_or_else(|| !editor.ip().is_loopback())
     }
 
     /// Defaults for embedding and tests: a free port, a given database, no admin.
@@ -375,7 +405,9 @@ impl Config {
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),
-            secure_cookies: false,
+            secure_cookies: None,
+            setup_allow_remote: false,
+            setup_token: None,
             ops: OpsConfig::default(),
             edge: EdgeConfig::default(),
             reload_listen: true,
@@ -403,6 +435,57 @@ mod tests {
         assert_eq!(allow.hosts, ["api.internal", "*.svc.local"]);
         let nets: Vec<String> = allow.nets.iter().map(|n| n.to_string()).collect();
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+    }
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn serve(argv: &[&str]) -> Result<Config, ConfigError> {
+        use clap::Parser;
+        let all = ["sluice"].iter().chain(argv).copied();
+        Config::from_args(Serve::try_parse_from(all).expect("parses").args)
+    }
+
+    #[test]
+    fn the_cookie_is_secure_unless_bound_to_loopback_or_told() {
+        let secure = |argv: &[&str]| serve(argv).expect("valid").cookies_secure();
+        assert!(!secure(&[]), "the default address is loopback");
+        assert!(!secure(&["--addr", "[::1]:8080"]));
+        assert!(secure(&["--addr", "0.0.0.0:8080"]));
+        assert!(secure(&["--addr", "192.0.2.7:8080"]));
+        assert!(secure(&["--secure-cookies"]));
+        assert!(secure(&["--secure-cookies", "--addr", "127.0.0.1:1"]));
+        assert!(secure(&["--secure-cookies=yes"]));
+        assert!(!secure(&[
+            "--addr",
+            "0.0.0.0:8080",
+            "--secure-cookies",
+            "false"
+        ]));
+        assert!(!secure(&["--addr", "0.0.0.0:8080", "--secure-cookies=off"]));
+    }
+
+    #[test]
+    fn setup_settings_default_to_local_and_random() {
+        let c = serve(&[]).expect("valid");
+        assert!(!c.setup_allow_remote && c.setup_token.is_none());
+        assert!(
+            serve(&["--setup-allow-remote"])
+                .expect("valid")
+                .setup_allow_remote
+        );
+        let c = serve(&["--setup-token", "0123456789abcdef"]).expect("valid");
+        assert_eq!(
+            c.setup_token.map(|t| t.expose().to_string()).as_deref(),
+            Some("0123456789abcdef")
+        );
+        assert!(matches!(
+            serve(&["--setup-token", "short"]),
+            Err(ConfigError::ShortSetupToken)
+        ));
     }
 
     fn ops_args() -> OpsArgs {

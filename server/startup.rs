@@ -104,6 +104,15 @@ impl App {
             ..ScriptLimits::default()
         };
         let token_key = crate::auth::token_key(&db).await?;
+        // A fresh instance opens setup only to whoever holds the token printed in the log.
+        let fresh = crate::catalog::users::count(&db)
+            .await
+            .map_err(StartupError::Connect)?
+            == 0;
+        let setup_token = fresh.then(|| match &config.setup_token {
+            Some(t) => t.expose().to_string(),
+            None => http::session::SetupGate::random_token(),
+        });
         let allow = AllowList::new(
             config.http_allow.hosts.clone(),
             config.http_allow.nets.clone(),
@@ -120,7 +129,11 @@ impl App {
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
-            secure_cookies: config.secure_cookies,
+            secure_cookies: config.cookies_secure(),
+            setup: Arc::new(http::session::SetupGate::new(
+                setup_token,
+                config.setup_allow_remote,
+            )),
             ops,
             serving: Arc::new(Default::default()),
         };
@@ -164,6 +177,11 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The one-time setup token while no editor account exists (it is printed in the log).
+    pub fn setup_token(&self) -> Option<String> {
+        self.state.setup.token()
     }
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool
@@ -256,6 +274,19 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     tracing::info!(
         "Sluice is ready: admin API http://{addr}/_/api/v1 · endpoints http://{addr}/api"
     );
+    if let Some(token) = app.setup_token() {
+        // The one secret Sluice prints on purpose: whoever reads the log owns the instance.
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            local.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        tracing::warn!(
+            "No editor account yet. Create the first one at http://{local}/_/setup?token={token} (one-time link)"
+        );
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

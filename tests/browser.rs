@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::browser::{Browser, ENTER, ESCAPE, SELECT_ALL, spawn_first_run_app};
+use common::browser::{Browser, ENTER, ESCAPE, SELECT_ALL, SETUP_TOKEN, spawn_first_run_app};
 use common::{example, spawn_app};
 use serde_json::json;
 
@@ -13,8 +13,15 @@ use serde_json::json;
 async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     let app = spawn_first_run_app().await;
     let b = Browser::start("setup_and_login").await;
+    // Without the link from the log, the page only says where to find it.
     b.goto(&format!("{}/_/", app.base)).await;
     b.wait_for_text("h1", "Welcome to Sluice").await;
+    b.wait_for_text(".lead", "setup link").await;
+    assert!(b.try_find("input[name=password]").await.is_none());
+    b.screenshot_as("setup_needs_the_link").await;
+    b.goto(&format!("{}/_/setup?token={SETUP_TOKEN}", app.base))
+        .await;
+    b.wait_for("input[name=password]").await;
     b.screenshot_as("setup_page").await;
     // A too-short password is refused by the server with the field named.
     b.fill("input[name=email]", "owner@example.com").await;
@@ -26,12 +33,15 @@ async fn a_first_run_creates_the_admin_then_signs_out_and_in_again() {
     b.click("form.auth-form button[type=submit]").await;
     b.wait_for_text(".account-email", "owner@example.com").await;
     b.wait_for(".nav-link.active[href='#/tables']").await;
-    // Setup is closed now, for everyone.
+    // The spent token is gone from the address bar.
+    let url = b.current_url().await;
+    assert!(!url.contains("token"), "{url}");
+    // Setup is closed now, for everyone, even with the token.
     let (status, body) = app
         .send(
             app.client
                 .post(format!("{}/_/api/v1/setup", app.base))
-                .json(&json!({"email": "late@example.com", "password": "another password"})),
+                .json(&json!({"email": "late@example.com", "password": "another password", "token": SETUP_TOKEN})),
         )
         .await;
     assert_eq!(status, 409, "{body}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::browser::spawn_first_run_app;
+use common::browser::{SETUP_TOKEN, spawn_first_run_app};
 use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -59,9 +59,14 @@ async fn the_session_cookie_is_http_only_strict_and_secure_when_configured() {
     assert!(c.contains("Path=/_/"), "{c}");
     assert!(!c.contains("Secure"), "{c}");
 
-    let tls = spawn_app_with(|c| c.secure_cookies = true).await;
+    let tls = spawn_app_with(|c| c.secure_cookies = Some(true)).await;
     let (_, _, set_cookie) = sign_in(&tls).await;
-    assert!(set_cookie.to_str().expect("ascii").contains("Secure"));
+    let c = set_cookie.to_str().expect("ascii");
+    assert!(c.starts_with("__Host-sluice_session="), "{c}");
+    assert!(
+        c.contains("Secure") && c.split("; ").any(|a| a == "Path=/"),
+        "{c}"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +177,7 @@ async fn setup_creates_exactly_one_first_account_even_when_raced() {
         .send(
             app.client
                 .post(format!("{}/_/api/v1/setup", app.base))
-                .json(&json!({"email": "nobody", "password": "short"})),
+                .json(&json!({"email": "nobody", "password": "short", "token": SETUP_TOKEN})),
         )
         .await;
     assert_eq!(status, 422, "{body}");
@@ -183,7 +188,7 @@ async fn setup_creates_exactly_one_first_account_even_when_raced() {
         let req = app
             .client
             .post(format!("{}/_/api/v1/setup", app.base))
-            .json(&json!({"email": format!("admin{i}@example.com"), "password": "long enough password"}));
+            .json(&json!({"email": format!("admin{i}@example.com"), "password": "long enough password", "token": SETUP_TOKEN}));
         async move { req.send().await.expect("answered").status().as_u16() }
     });
     let mut statuses = futures_join(attempts).await;

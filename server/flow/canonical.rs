@@ -14,6 +14,11 @@ pub fn strip_defaults(doc: &mut Value) {
     {
         ep.remove("auth");
     }
+    if let Some(ep) = obj.get_mut("endpoint").and_then(Value::as_object_mut)
+        && ep.get("sandbox").and_then(Value::as_bool) == Some(true)
+    {
+        ep.remove("sandbox");
+    }
     if let Some(settings) = obj.get_mut("settings").and_then(Value::as_object_mut)
         && settings.get("timeout_ms").and_then(Value::as_u64) == Some(10_000)
     {
@@ -75,6 +80,17 @@ mod tests {
             to_canonical_string(&doc),
             "{\n  \"endpoint\": {\n    \"method\": \"GET\",\n    \"path\": \"/x\"\n  },\n  \"format\": \"sluice.flow\",\n  \"nodes\": {\n    \"b\": {\n      \"type\": \"respond\"\n    }\n  }\n}\n"
         );
+    }
+
+    #[test]
+    fn a_sandboxed_endpoint_says_nothing_and_an_opted_out_one_shows() {
+        let on = json!({"endpoint": {"path": "/x", "method": "GET", "sandbox": true}});
+        let plain = json!({"endpoint": {"path": "/x", "method": "GET"}});
+        assert_eq!(to_canonical_string(&on), to_canonical_string(&plain));
+        assert_eq!(rev(&on), rev(&plain));
+        let off = json!({"endpoint": {"path": "/x", "method": "GET", "sandbox": false}});
+        assert!(to_canonical_string(&off).contains("\"sandbox\": false"));
+        assert_ne!(rev(&off), rev(&plain));
     }
 
     #[test]

@@ -556,11 +556,13 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
         .and_then(|a| serde_json::from_value(a.clone()).ok())
         .unwrap_or_default();
     let group = ep.get("group").and_then(Value::as_str).map(str::to_string);
+    let sandbox = ep.get("sandbox").and_then(Value::as_bool).unwrap_or(true);
     Some(Endpoint {
         method,
         path,
         auth,
         group,
+        sandbox,
     })
 }
 

@@ -42,6 +42,9 @@ pub struct Endpoint {
     pub group: Option<String>,
     /// Who may call it.
     pub auth: AuthLevel,
+    /// `endpoint.sandbox` (default true): responses carry `Content-Security-Policy: sandbox`
+    /// without `allow-same-origin`, so pages they render get an opaque origin.
+    pub sandbox: bool,
 }
 
 /// `endpoint.auth`: what a request must carry to be served.

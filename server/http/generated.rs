@@ -1,5 +1,10 @@
 //! The generated API: `/api/...` requests are matched against the route table and run by the
 //! engine. Every error is Sluice's JSON envelope.
+//!
+//! Every response here is sandboxed (`Content-Security-Policy: sandbox ...` without
+//! `allow-same-origin`): a page a flow renders gets an opaque origin, so a script injected into
+//! it cannot use the editor's session on the same host. An endpoint opts out with
+//! `"endpoint": {"sandbox": false}` (docs/FLOW-FORMAT.md).
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -16,10 +21,37 @@ use serde_json::{Map, Value};
 /// Headers a flow never sees: credentials stay out of scripts and traces.
 const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
+/// The policy of generated responses: scripts, forms and popups work, but in an opaque origin
+/// (no `allow-same-origin`), never in the editor's; no top-level navigation of other pages.
+pub const SANDBOX: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Adds the sandbox policy (next to any policy the flow set itself; browsers enforce each) and
+/// forbids content sniffing, unless the endpoint opted out of the sandbox.
+fn protect(headers: &mut axum::http::HeaderMap, sandbox: bool) {
+    if sandbox {
+        headers.append(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SANDBOX),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
 /// Serves a generated-API request: `OPTIONS` (plain or CORS preflight) is answered from the
 /// route table, `HEAD` runs the `GET` endpoint (axum drops the body), everything else runs the
 /// matched flow. Responses of a group with CORS rules carry its CORS headers, errors included.
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    let (mut resp, sandbox) = serve(&state, req).await;
+    protect(resp.headers_mut(), sandbox);
+    resp
+}
+
+/// The response of [`dispatch`], and whether it is sandboxed (all but opted-out endpoints).
+async fn serve(state: &AppState, req: Request) -> (Response, bool) {
     let path = req
         .uri()
         .path()
@@ -27,7 +59,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         .unwrap_or("/")
         .to_string();
     if req.method() == axum::http::Method::OPTIONS {
-        return options(&state, &path, &req);
+        return (options(state, &path, &req), true);
     }
     let routes = state.routes.load();
     let (route, raw_params) = match routes.find(served_by(req.method().as_str()), &path) {
@@ -44,11 +76,12 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
             state.ops.metrics.unmatched(resp.status().as_u16());
-            return resp;
+            return (resp, true);
         }
         Lookup::NotFound => {
             state.ops.metrics.unmatched(StatusCode::NOT_FOUND.as_u16());
-            return route_not_found(req.method().as_str(), req.uri().path()).into_response();
+            let resp = route_not_found(req.method().as_str(), req.uri().path()).into_response();
+            return (resp, true);
         }
     };
     drop(routes);
@@ -62,7 +95,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
             Err(e) => e.into_response(),
             Ok(req) => match state.ops.admit() {
                 Ok(admitted) => {
-                    let resp = run(&state, &route, raw_params, req)
+                    let resp = run(state, &route, raw_params, req)
                         .await
                         .unwrap_or_else(IntoResponse::into_response);
                     drop(admitted);
@@ -76,7 +109,13 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     if let Some(cors) = &route.group.cors {
         cors.decorate(origin.as_ref(), resp.headers_mut());
     }
-    resp
+    let sandbox = route
+        .program
+        .plan
+        .endpoint
+        .as_ref()
+        .is_none_or(|e| e.sandbox);
+    (resp, sandbox)
 }
 
 /// The request with its whole body read into memory (at most `limit` bytes).
@@ -252,15 +291,10 @@ async fn run(
                     other => other.to_string(),
                 };
                 let mut resp = (status, text).into_response();
-                let h = resp.headers_mut();
-                h.insert(
+                // The flow chose the type; browsers must not guess another (`protect`).
+                resp.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(ct.header_value()),
-                );
-                // The flow chose the type; browsers must not guess another.
-                h.insert(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
                 );
                 resp
             }
@@ -268,6 +302,9 @@ async fn run(
     };
     for (k, v) in out.headers {
         match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {
+            (Ok(name), _) if name == header::SET_COOKIE && sets_editor_cookie(&v) => {
+                tracing::warn!(flow = %program.plan.name, "respond header would set the editor's session cookie; dropped")
+            }
             (Ok(name), Ok(value)) => {
                 resp.headers_mut().insert(name, value);
             }
@@ -280,6 +317,15 @@ async fn run(
         resp.extensions_mut().insert(code);
     }
     Ok(resp)
+}
+
+/// Whether a `Set-Cookie` value names the editor's session cookie: an endpoint must not plant
+/// a session (of an account of someone else's choosing) in an editor's browser.
+fn sets_editor_cookie(value: &str) -> bool {
+    let name = value.split('=').next().unwrap_or_default().trim();
+    [super::session::COOKIE, super::session::SECURE_COOKIE]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 pub fn route_not_found(method: &str, path: &str) -> ApiError {

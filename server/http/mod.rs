@@ -51,8 +51,10 @@ pub struct AppState {
     pub reload_lock: Arc<tokio::sync::Mutex<()>>,
     /// Largest body of a generated-API request.
     pub max_body: usize,
-    /// The editor's session cookie is `Secure` (HTTPS only).
+    /// The editor's session cookie is `Secure` (HTTPS only) and named `__Host-sluice_session`.
     pub secure_cookies: bool,
+    /// First-run setup: the one-time token and who may use it.
+    pub setup: Arc<session::SetupGate>,
     /// Rate limits, the in-flight limit, metrics and the request log.
     pub ops: Arc<ops::Ops>,
     /// The catalog generation served, and the bell that wakes the reloader.

@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/_", get(|| async { Redirect::permanent("/_/") }))
         .route("/_/", get(shell))
+        // The one-time link a fresh instance prints: `/_/setup?token=...`.
+        .route("/_/setup", get(shell))
         .route("/_/{*path}", any(asset))
 }
 

@@ -80,11 +80,16 @@ fn free_port() -> u16 {
         .expect("a free local port")
 }
 
+/// The one-time setup token of [`spawn_first_run_app`] (`SLUICE_SETUP_TOKEN`).
+pub const SETUP_TOKEN: &str = "test-setup-token-0123456789abcdef";
+
 /// Starts the real server on port 0 against a fresh database with no editor account at all,
-/// as a first run looks. `token` is empty: nobody is signed in.
+/// as a first run looks, with [`SETUP_TOKEN`] as its setup token. `token` is empty: nobody is
+/// signed in.
 pub async fn spawn_first_run_app() -> super::TestApp {
     let (url, db_name) = super::fresh_database().await;
-    let config = sluice::config::Config::for_database(&url);
+    let mut config = sluice::config::Config::for_database(&url);
+    config.setup_token = Some(sluice::config::Secret::new(SETUP_TOKEN));
     let app = sluice::startup::App::build(config)
         .await
         .expect("the app builds");

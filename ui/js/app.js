@@ -42,8 +42,9 @@ function authCard(/** @type {string} */ title, /** @type {string} */ lead, /** @
  * @param {string} path
  * @param {string} submitLabel
  * @param {boolean} newPassword
+ * @param {Record<string, string>} [extra] more fields of the request body
  */
-function credentialsForm(path, submitLabel, newPassword) {
+function credentialsForm(path, submitLabel, newPassword, extra = {}) {
   const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'username', placeholder: 'you@example.com' });
   const password = h('input', {
     type: 'password', name: 'password', required: true,
@@ -63,11 +64,13 @@ function credentialsForm(path, submitLabel, newPassword) {
     submit.setAttribute('disabled', '');
     try {
       const res = await api('POST', path, {
-        body: { email: /** @type {HTMLInputElement} */ (email).value, password: /** @type {HTMLInputElement} */ (password).value },
+        body: { ...extra, email: /** @type {HTMLInputElement} */ (email).value, password: /** @type {HTMLInputElement} */ (password).value },
         noRedirect: true,
       });
       setCsrfToken(res.body.csrf_token);
       user = res.body.user;
+      // The setup link's token is spent: drop it from the address bar and the history.
+      if (location.pathname !== '/_/') history.replaceState(null, '', '/_/' + location.hash);
       if (!location.hash || location.hash === '#/') history.replaceState(null, '', '#/tables');
       showApp();
     } catch (e) {
@@ -79,8 +82,14 @@ function credentialsForm(path, submitLabel, newPassword) {
 }
 
 function showSetup() {
+  const token = new URLSearchParams(location.search).get('token');
+  if (!token) {
+    authCard('Welcome to Sluice', 'To create the admin account, open the one-time setup link that Sluice printed in its log when it started (it ends in /_/setup?token=…), in a browser on the machine Sluice runs on.',
+      h('p', { class: 'setup-hint', text: 'No setup link? Restart Sluice and look for “Create the first one at” in its output.' }));
+    return;
+  }
   authCard('Welcome to Sluice', 'Create the admin account for this instance. You can add API tokens for scripts later, in Settings.',
-    credentialsForm('/setup', 'Create account', true));
+    credentialsForm('/setup', 'Create account', true, { token }));
 }
 
 function showLogin() {

@@ -366,6 +366,10 @@ fn operation(
     if op.requires_auth {
         out.insert("security".into(), json!([{"bearer": []}]));
     }
+    // An endpoint whose pages run with the server's own origin says so (`endpoint.sandbox`).
+    if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {
+        out.insert("x-sluice-sandbox".into(), Value::Bool(false));
+    }
     let (responses, used) = responses(op);
     out.insert("responses".into(), responses);
     (out, used)

@@ -303,6 +303,13 @@ function flowSettings(panel, host) {
     auth.addEventListener('change', () => host.change((d) => { if (auth.value === 'public') delete d.endpoint.auth; else d.endpoint.auth = auth.value; }));
     a.control(auth);
     str('Group', '/endpoint/group', () => doc.endpoint.group, (d, v) => { if (v) d.endpoint.group = v; else delete d.endpoint.group; }, 'Optional API group slug.');
+    const sb = field(panel, 'Sandbox', '/endpoint/sandbox',
+      'On: pages this endpoint serves run in an opaque origin, so a script injected into them cannot act as you. Turn off only when the editor has its own address.');
+    const sandbox = /** @type {HTMLSelectElement} */ (h('select', 'fl-input'));
+    sandbox.append(new Option('on (default)', 'on'), new Option('off (editor\u2019s origin)', 'off'));
+    sandbox.value = doc.endpoint.sandbox === false ? 'off' : 'on';
+    sandbox.addEventListener('change', () => host.change((d) => { if (sandbox.value === 'on') delete d.endpoint.sandbox; else d.endpoint.sandbox = false; }));
+    sb.control(sandbox);
   }
   const descF = field(panel, 'Description', '/description');
   const desc = /** @type {HTMLTextAreaElement} */ (h('textarea', 'fl-input'));
