@@ -103,7 +103,7 @@ pub struct EdgeArgs {
     /// keep-alive connection stays open.
     #[arg(long, env = "SLUICE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,
-    /// Longest wait for a whole request body, in milliseconds, from the end of its headers.
+    /// Longest wait in all for the bytes of one request body, in milliseconds.
     #[arg(long, env = "SLUICE_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
     /// Most open connections per client address (trusted proxies are not counted). 0: no cap.

@@ -154,6 +154,37 @@ async fn stalled_bodies_and_slow_headers_neither_block_the_api_nor_stay_open() {
 }
 
 #[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off_at_its_budget() {
+    let _shared = HASHER.read().await;
+    let app = spawn_app_with(|c| c.edge.body_timeout = Duration::from_secs(2)).await;
+    app.load_todo_example().await;
+    let mut s = connect_from(&app, [127, 0, 0, 10]).await;
+    s.write_all(b"POST /api/todos HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .expect("write");
+    // One byte every 300 ms: never idle for long, never done.
+    let started = Instant::now();
+    let (mut read, mut write) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if write.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut seen)).await;
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 408"), "{seen}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "cut off in time"
+    );
+    trickle.abort();
+}
+
+#[tokio::test]
 async fn idle_keep_alive_connections_are_closed_after_the_header_deadline() {
     let _shared = HASHER.read().await;
     let app = spawn_app_with(|c| c.edge.header_timeout = Duration::from_secs(1)).await;

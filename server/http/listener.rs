@@ -1,6 +1,6 @@
 //! Accepting connections, so that slow or stalled clients cannot hold the server: a deadline
 //! on request headers (which is also how long an idle keep-alive connection stays open), a
-//! deadline on each request body (from the end of its headers to its last byte), and a cap on
+//! budget of waiting time for each request body, and a cap on
 //! the open connections of one client address (trusted proxies are not counted). On shutdown
 //! every connection stops taking new requests and finishes the ones in flight.
 //!
@@ -200,16 +200,20 @@ async fn accept_loop(
     }
 }
 
-/// The body of a request, failing with [`BodyTimeout`] once `timeout` has passed. Bodies known
-/// to be empty are left alone (no timer).
-fn with_deadline(body: Incoming, timeout: Duration) -> Body {
+/// The body of a request, failing with [`BodyTimeout`] once the server has waited `budget` in
+/// all for the client's bytes. Only waiting counts: time the handler spends between reads (a
+/// CSV import hashing password cells while it streams) does not. Bodies known to be empty are
+/// left alone (no timer).
+fn with_deadline(body: Incoming, budget: Duration) -> Body {
     if body.is_end_stream() || body.size_hint().exact() == Some(0) {
         return Body::new(body);
     }
     Body::new(Deadline {
         inner: body,
-        sleep: Box::pin(tokio::time::sleep(timeout)),
-        timeout,
+        sleep: Box::pin(tokio::time::sleep(budget)),
+        budget,
+        waited: Duration::ZERO,
+        waiting_since: None,
     })
 }
 
@@ -233,7 +237,11 @@ pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
 struct Deadline {
     inner: Incoming,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
+    budget: Duration,
+    /// Time spent waiting for the client in earlier reads.
+    waited: Duration,
+    /// When the current wait began, while a read is pending.
+    waiting_since: Option<tokio::time::Instant>,
 }
 
 impl HttpBody for Deadline {
@@ -246,11 +254,25 @@ impl HttpBody for Deadline {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(Into::into))),
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(this.timeout).into()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Ready(r) => {
+                if let Some(since) = this.waiting_since.take() {
+                    this.waited += since.elapsed();
+                }
+                Poll::Ready(r.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let since = *this
+                    .waiting_since
+                    .get_or_insert_with(tokio::time::Instant::now);
+                let deadline = since + this.budget.saturating_sub(this.waited);
+                if this.sleep.deadline() != deadline {
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(this.budget).into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
