@@ -56,8 +56,9 @@ pub async fn verify_password(
     // The table form looks the account up; no account is an empty hash (same work, invalid).
     let (hash, row) = match against {
         Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
-        Credential::Account { email, .. } => {
-            let email = cx.eval(email)?;
+        Credential::Account { email: source, .. } => {
+            let email = cx.eval(source)?;
+            cx.check_storable(&email, source, None, || "email".into())?;
             cx.note_input(|| json!({"email": email}));
             let found = match &email {
                 Value::String(s) if !s.is_empty() => {

@@ -1,0 +1,344 @@
+//! Hostile and odd values from anonymous clients: each must end in a 4xx in the JSON envelope
+//! with a pointer to the value at fault, never a 500, and never name Sluice's internal
+//! constraints, relations or sequences. Also: input schema formats, integers, OpenAPI bounds,
+//! CSV formula cells and ids, and column renames reaching input schemas.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or("<no error envelope>")
+}
+
+fn pointers(body: &Value) -> Vec<&str> {
+    body["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["pointer"].as_str())
+        .collect()
+}
+
+/// A 400 `db.invalid_value` (or `input.invalid`) naming `pointer`, with nothing internal.
+#[track_caller]
+fn assert_refused(status: u16, body: &Value, want_code: &str, pointer: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(code(body), want_code, "{body}");
+    assert!(pointers(body).contains(&pointer), "{pointer} in {body}");
+    assert_no_internal_names(body);
+}
+
+#[track_caller]
+fn assert_no_internal_names(body: &Value) {
+    let text = body.to_string();
+    for internal in [
+        "app.",
+        "_pkey",
+        "_key\"",
+        "_fkey",
+        "_seq",
+        "constraint",
+        "relation",
+        "t_0",
+    ] {
+        assert!(!text.contains(internal), "`{internal}` in {body}");
+    }
+}
+
+fn flow(name: &str, method: &str, path: &str, input: Value, nodes: Value, entry: &str) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+           "endpoint": {"method": method, "path": path}, "input": input,
+           "entry": entry, "nodes": nodes})
+}
+
+/// A table of every type a value can be refused by; `POST /things` inserts the values an
+/// expression computes from the body, `POST /things/named` binds `request.body.name` as it is.
+async fn things(app: &TestApp) {
+    app.create_table(&json!({"name": "things", "fields": [
+        {"name": "name", "type": "text"},
+        {"name": "at", "type": "timestamp"},
+        {"name": "day", "type": "date"},
+        {"name": "n", "type": "integer"},
+        {"name": "u", "type": "uuid"},
+        {"name": "meta", "type": "json"},
+        {"name": "level", "type": "enum", "values": ["low", "high"]},
+        {"name": "code", "type": "text", "unique": true}
+    ]}))
+    .await;
+    let fields = ["name", "at", "day", "n", "u", "meta", "level", "code"];
+    let values: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| {
+            let e = format!("if \"{f}\" in request.body {{ request.body.{f} }} else {{ () }}");
+            (f.to_string(), json!({"$rhai": e}))
+        })
+        .collect();
+    app.publish(&flow(
+        "create_named_thing",
+        "POST",
+        "/things/named",
+        json!({}),
+        json!({
+            "insert": {"type": "db.insert", "table": "things", "as": "row",
+                       "values": {"name": {"$rhai": "request.body.name"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
+        }),
+        "insert",
+    ))
+    .await;
+    app.publish(&flow(
+        "create_thing",
+        "POST",
+        "/things",
+        json!({}),
+        json!({
+            "insert": {"type": "db.insert", "table": "things", "as": "row",
+                       "values": values, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
+        }),
+        "insert",
+    ))
+    .await;
+    app.publish(&flow(
+        "patch_thing",
+        "PATCH",
+        "/things/{id}",
+        json!({}),
+        json!({
+            "update": {"type": "db.update", "table": "things", "id": {"$rhai": "request.params.id"},
+                       "patch": {"$rhai": "request.body"}, "as": "row",
+                       "next": {"ok": "reply", "not_found": "missing"}},
+            "reply": {"type": "respond", "body": {"$rhai": "row"}},
+            "missing": {"type": "fail", "status": 404, "code": "thing.not_found", "message": "no such thing"}
+        }),
+        "update",
+    ))
+    .await;
+    app.publish(&flow(
+        "find_things",
+        "GET",
+        "/things",
+        json!({}),
+        json!({
+            "find": {"type": "db.query", "table": "things", "as": "rows",
+                     "filter": {"and": [{"field": "name", "op": "eq",
+                                         "value": {"$rhai": "if \"name\" in request.query { request.query.name } else { () }"}}]},
+                     "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "rows"}}
+        }),
+        "find",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn nul_bytes_in_created_updated_and_filtered_values_are_400_with_a_pointer() {
+    let app = spawn_app().await;
+    things(&app).await;
+    let post = |path: &str, body: Value| app.api(Method::POST, path).json(&body);
+
+    let (status, body) = app
+        .send(post("/things/named", json!({"name": "a\u{0}b"})))
+        .await;
+    assert_refused(status, &body, "db.invalid_value", "/body/name");
+    let (status, body) = app
+        .send(post("/things", json!({"meta": {"k": ["x\u{0}"]}})))
+        .await;
+    assert_refused(
+        status,
+        &body,
+        "db.invalid_value",
+        "/nodes/insert/values/meta",
+    );
+    let (status, body) = app
+        .send(post("/things", json!({"meta": {"k\u{0}": 1}})))
+        .await;
+    assert_refused(
+        status,
+        &body,
+        "db.invalid_value",
+        "/nodes/insert/values/meta",
+    );
+    let (status, body) = app.send(post("/things", json!({"name": "a\u{0}b"}))).await;
+    assert_refused(
+        status,
+        &body,
+        "db.invalid_value",
+        "/nodes/insert/values/name",
+    );
+
+    let (status, body) = app.send(post("/things", json!({"name": "ok"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let (status, body) = app
+        .send(
+            app.api(Method::PATCH, &format!("/things/{id}"))
+                .json(&json!({"name": "\u{0}"})),
+        )
+        .await;
+    assert_refused(status, &body, "db.invalid_value", "/body/name");
+
+    let (status, body) = app.send(app.api(Method::GET, "/things?name=a%00b")).await;
+    assert_refused(status, &body, "db.invalid_value", "/nodes/find/filter");
+    let (status, body) = app.send(app.api(Method::GET, "/things?name=ok")).await;
+    assert_eq!((status, body[0]["name"].clone()), (200, json!("ok")));
+}
+
+#[tokio::test]
+async fn nul_bytes_in_signup_and_login_are_400_with_a_pointer() {
+    let app = spawn_app().await;
+    app.load_auth_example().await;
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/auth/signup")
+                .json(&json!({"email": "a\u{0}@example.com", "password": "long enough"})),
+        )
+        .await;
+    assert_refused(
+        status,
+        &body,
+        "db.invalid_value",
+        "/nodes/insert/values/email",
+    );
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/auth/signup").json(
+                &json!({"email": "a@example.com", "password": "long enough", "name": "x\u{0}"}),
+            ),
+        )
+        .await;
+    assert_refused(
+        status,
+        &body,
+        "db.invalid_value",
+        "/nodes/insert/values/name",
+    );
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/auth/login")
+                .json(&json!({"email": "a\u{0}@example.com", "password": "long enough"})),
+        )
+        .await;
+    assert_refused(status, &body, "db.invalid_value", "/nodes/check/email");
+}
+
+#[tokio::test]
+async fn values_postgres_refuses_are_400_naming_the_node_never_500() {
+    let app = spawn_app().await;
+    things(&app).await;
+    for (body, what) in [
+        (
+            json!({"at": "2026-01-01T00:00:00+16:00"}),
+            "offset beyond 15:59",
+        ),
+        (
+            json!({"at": "2026-01-01T00:00:00-23:59"}),
+            "negative offset beyond 15:59",
+        ),
+        (json!({"at": "300000-01-01T00:00:00Z"}), "year 300000"),
+        (json!({"at": "infinity and beyond"}), "not a timestamp"),
+        (
+            json!({"day": "5874898-01-01"}),
+            "date beyond Postgres' range",
+        ),
+        (json!({"day": "2026-02-30"}), "no such day"),
+        (json!({"n": 9223372036854775808u64}), "integer beyond int64"),
+        (json!({"n": 1e300}), "huge float into an integer"),
+        (json!({"n": "twelve"}), "text into an integer"),
+        (json!({"u": "not-a-uuid"}), "invalid uuid"),
+        (json!({"level": "medium"}), "enum value"),
+    ] {
+        let (status, answer) = app.send(app.api(Method::POST, "/things").json(&body)).await;
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert_eq!(code(&answer), "db.invalid_value", "{what}: {answer}");
+        assert!(!pointers(&answer).is_empty(), "{what}: {answer}");
+        assert_no_internal_names(&answer);
+    }
+    // Nothing was written by any of them.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app.things")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_data_api_refuses_the_same_values_with_the_field_pointer() {
+    let app = spawn_app().await;
+    things(&app).await;
+    for (row, pointer) in [
+        (json!({"name": "a\u{0}"}), "/name"),
+        (json!({"at": "2026-01-01T00:00:00+16:00"}), "/at"),
+        (json!({"meta": {"a": "\u{0}"}}), "/meta"),
+        (json!({"n": 9223372036854775808u64}), "/n"),
+    ] {
+        let (status, body) = app
+            .send(app.admin(Method::POST, "/tables/things/rows").json(&row))
+            .await;
+        assert_eq!(status, 400, "{row}: {body}");
+        assert!(pointers(&body).contains(&pointer), "{row}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_and_missing_reference_answers_name_the_field_not_the_constraint() {
+    let app = spawn_app().await;
+    things(&app).await;
+    let (status, body) = app
+        .send(app.api(Method::POST, "/things").json(&json!({"code": "x"})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .send(app.api(Method::POST, "/things").json(&json!({"code": "x"})))
+        .await;
+    assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`code`"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["details"]
+            .as_array()
+            .is_some_and(|d| d.contains(&json!({"field": "code"}))),
+        "{body}"
+    );
+    assert_no_internal_names(&body);
+
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "thing", "type": "reference", "table": "things", "required": true}
+    ]}))
+    .await;
+    app.publish(&flow(
+        "create_note",
+        "POST",
+        "/notes",
+        json!({}),
+        json!({
+            "insert": {"type": "db.insert", "table": "notes", "as": "row",
+                       "values": {"thing": {"$rhai": "request.body.thing"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
+        }),
+        "insert",
+    ))
+    .await;
+    let (status, body) = app
+        .send(app.api(Method::POST, "/notes").json(&json!({"thing": 999})))
+        .await;
+    assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`thing`"),
+        "{body}"
+    );
+    assert_no_internal_names(&body);
+}
