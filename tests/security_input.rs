@@ -342,3 +342,108 @@ async fn duplicate_and_missing_reference_answers_name_the_field_not_the_constrai
     );
     assert_no_internal_names(&body);
 }
+
+/// `POST /typed` checks a body with formats and an integer, inserts `n` and `at` into
+/// `things`, and answers the row.
+async fn typed(app: &TestApp) {
+    app.publish(&flow(
+        "typed",
+        "POST",
+        "/typed",
+        json!({"body": {"type": "object", "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date"},
+            "email": {"type": "string", "format": "email"},
+            "u": {"type": "string", "format": "uuid"},
+            "n": {"type": "integer"},
+            "list": {"type": "array", "items": {"type": "integer"}}
+        }}}),
+        json!({
+            "insert": {"type": "db.insert", "table": "things", "as": "row",
+                       "values": {
+                           "n": {"$rhai": "if \"n\" in request.body { request.body.n } else { () }"},
+                           "meta": {"$rhai": "if \"list\" in request.body { request.body.list } else { () }"}},
+                       "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 201, "body": {"row": {"$rhai": "row"}, "n": {"$rhai": "if \"n\" in request.body { request.body.n } else { () }"}}}
+        }),
+        "insert",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn input_schemas_enforce_their_formats() {
+    let app = spawn_app().await;
+    things(&app).await;
+    typed(&app).await;
+    for (body, pointer) in [
+        (json!({"at": "yesterday"}), "/body/at"),
+        (json!({"at": "2026-13-01T00:00:00Z"}), "/body/at"),
+        (json!({"day": "2026-02-30"}), "/body/day"),
+        (json!({"email": "not an address"}), "/body/email"),
+        (json!({"u": "0b3c2f1e-8d4a"}), "/body/u"),
+    ] {
+        let (status, answer) = app.send(app.api(Method::POST, "/typed").json(&body)).await;
+        assert_refused(status, &answer, "input.invalid", pointer);
+    }
+    let (status, answer) = app
+        .send(app.api(Method::POST, "/typed").json(&json!({
+            "at": "2026-01-31T12:00:00Z", "day": "2026-01-31", "email": "a@example.com",
+            "u": "0b3c2f1e-8d4a-4c7b-9e2f-1a2b3c4d5e6f"})))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+#[tokio::test]
+async fn integers_written_with_a_zero_fraction_are_integers_and_beyond_int64_are_refused() {
+    let app = spawn_app().await;
+    things(&app).await;
+    typed(&app).await;
+    let (status, answer) = app
+        .send(
+            app.api(Method::POST, "/typed")
+                .json(&json!({"n": 3.0, "list": [1.0, 2e0]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["n"], json!(3), "{answer}");
+    assert_eq!(answer["row"]["n"], json!(3), "{answer}");
+    assert_eq!(answer["row"]["meta"], json!([1, 2]), "{answer}");
+
+    for (body, pointer) in [
+        (json!({"n": 9223372036854775808u64}), "/body/n"),
+        (json!({"n": -1e19}), "/body/n"),
+        (json!({"list": [1, 1e30]}), "/body/list/1"),
+    ] {
+        let (status, answer) = app.send(app.api(Method::POST, "/typed").json(&body)).await;
+        assert_refused(status, &answer, "input.invalid", pointer);
+    }
+    let (status, answer) = app
+        .send(app.api(Method::POST, "/typed").json(&json!({"n": 3.5})))
+        .await;
+    assert_refused(status, &answer, "input.invalid", "/body/n");
+}
+
+#[tokio::test]
+async fn openapi_says_int64_where_the_server_refuses_beyond_it() {
+    let app = spawn_app().await;
+    things(&app).await;
+    typed(&app).await;
+    let (status, doc) = app.send(app.api(Method::GET, "/openapi.json")).await;
+    assert_eq!(status, 200);
+    let body =
+        &doc["paths"]["/typed"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        body["properties"]["n"],
+        json!({"type": "integer", "format": "int64"})
+    );
+    assert_eq!(
+        body["properties"]["list"]["items"],
+        json!({"type": "integer", "format": "int64"})
+    );
+    let text = doc.to_string();
+    assert!(
+        !text.contains(r#"{"type":"integer"}"#),
+        "an integer without int64 in {text}"
+    );
+}

@@ -189,7 +189,7 @@ async fn run_inner(
     commit: bool,
 ) -> Result<Response, RunError> {
     program
-        .check_input(&mut req.params, &mut req.query, &req.body)
+        .check_input(&mut req.params, &mut req.query, &mut req.body)
         .map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     // The trace lives outside the timed walk, so a run that times out still shows its steps.
