@@ -447,3 +447,161 @@ async fn openapi_says_int64_where_the_server_refuses_beyond_it() {
         "an integer without int64 in {text}"
     );
 }
+
+async fn export_csv(app: &TestApp, query: &str) -> String {
+    let resp = app
+        .admin(Method::GET, &format!("/tables/sheet/export{query}"))
+        .send()
+        .await
+        .expect("export is answered");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.expect("body")
+}
+
+#[tokio::test]
+async fn csv_export_neutralises_formula_cells_unless_asked_to_keep_them() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "sheet", "fields": [
+        {"name": "cell", "type": "text"},
+        {"name": "n", "type": "integer"},
+        {"name": "meta", "type": "json"}
+    ]}))
+    .await;
+    let cells = [
+        "=HYPERLINK(\"http://evil.example\",\"x\")",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "plain",
+        "'already",
+    ];
+    for c in cells {
+        let (status, body) = app
+            .send(
+                app.admin(Method::POST, "/tables/sheet/rows")
+                    .json(&json!({"cell": c, "n": -5, "meta": -1})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let read = |text: &str| -> Vec<(String, String, String)> {
+        let mut r = csv_reader(text);
+        r.iter_mut()
+            .map(|row| (row[3].clone(), row[4].clone(), row[5].clone()))
+            .collect()
+    };
+    let escaped = read(&export_csv(&app, "").await);
+    let got: Vec<&str> = escaped.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'+1+1",
+            "'-2+3",
+            "'@SUM(A1)",
+            "'\tx",
+            "'\rx",
+            "plain",
+            "'already",
+        ]
+    );
+    assert!(escaped.iter().all(|(_, n, m)| n == "-5" && m == "-1"));
+    let kept = read(&export_csv(&app, "?formulas=keep").await);
+    let got: Vec<&str> = kept.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(got, cells);
+    let (status, body) = app
+        .send(app.admin(Method::GET, "/tables/sheet/export?formulas=maybe"))
+        .await;
+    assert_eq!((status, code(&body)), (400, "request.invalid_query"));
+}
+
+/// A small CSV reader for the tests: quoted cells with doubled quotes and newlines inside.
+fn csv_reader(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut cell, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows.remove(0); // the header
+    rows
+}
+
+async fn import_csv(app: &TestApp, table: &str, csv: &str) -> (u16, Value) {
+    app.send(
+        app.admin(Method::POST, &format!("/tables/{table}/import"))
+            .header("content-type", "text/csv")
+            .body(csv.to_string()),
+    )
+    .await
+}
+
+async fn insert_todo(app: &TestApp) -> (u16, Value) {
+    app.send(
+        app.admin(Method::POST, "/tables/todos/rows")
+            .json(&json!({"title": "after"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_csv_import_cannot_use_up_the_id_sequence() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "todos", "fields": [{"name": "title", "type": "text"}]}))
+        .await;
+    for id in ["9223372036854775807", "4611686018427387905", "0", "-3"] {
+        let (status, body) = import_csv(&app, "todos", &format!("id,title\n{id},x\n")).await;
+        assert_eq!(
+            (status, code(&body)),
+            (422, "csv.invalid_rows"),
+            "{id}: {body}"
+        );
+        assert_eq!(body["error"]["details"][0]["field"], json!("id"), "{body}");
+    }
+    // The largest allowed id imports, and later inserts still get ids.
+    let (status, body) = import_csv(&app, "todos", "id,title\n4611686018427387904,x\n").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = insert_todo(&app).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], json!(4611686018427387905i64), "{body}");
+}
+
+#[tokio::test]
+async fn a_table_whose_id_sequence_is_used_up_is_repaired_by_an_import() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "todos", "fields": [{"name": "title", "type": "text"}]}))
+        .await;
+    let (status, _) = insert_todo(&app).await;
+    assert_eq!(status, 201);
+    // What an import of id 2^63 - 1 did before ids were bounded.
+    sqlx::query("SELECT setval(pg_get_serial_sequence('app.todos', 'id'), 9223372036854775807)")
+        .execute(&app.db)
+        .await
+        .expect("setval");
+    let (status, body) = insert_todo(&app).await;
+    assert_eq!((status, code(&body)), (500, "db.error"), "{body}");
+    assert_no_internal_names(&body);
+
+    // A header line alone repairs it: the sequence goes back to the largest id.
+    let (status, body) = import_csv(&app, "todos", "title\n").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = insert_todo(&app).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], json!(2), "{body}");
+}
