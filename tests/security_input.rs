@@ -605,3 +605,184 @@ async fn a_table_whose_id_sequence_is_used_up_is_repaired_by_an_import() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["id"], json!(2), "{body}");
 }
+
+/// `books` with generated, published CRUD, one row, and an unpublished draft flow that
+/// writes `pages`. Returns the table as stored.
+async fn books_with_crud(app: &TestApp) -> Value {
+    let def = json!({"name": "books", "fields": [
+        {"name": "title", "type": "text", "required": true},
+        {"name": "pages", "type": "integer", "required": true}
+    ]});
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/tables?crud=publish").json(&def))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, row) = app
+        .send(
+            app.api(Method::POST, "/books")
+                .json(&json!({"title": "Dune", "pages": 412})),
+        )
+        .await;
+    assert_eq!(status, 201, "{row}");
+    let draft = flow(
+        "bulk_pages",
+        "POST",
+        "/bulk",
+        json!({}),
+        json!({
+            "insert": {"type": "db.insert", "table": "books", "as": "row",
+                       "values": {"title": "t", "pages": {"$rhai": "1 + 1"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"n": {"$rhai": "row.pages"}}}
+        }),
+        "insert",
+    );
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&draft))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, table) = app.send(app.admin(Method::GET, "/tables/books")).await;
+    assert_eq!(status, 200);
+    table
+}
+
+fn renamed(t: &Value) -> Value {
+    let mut def = json!({"name": t["name"], "fields": t["fields"]});
+    def["fields"][1]["name"] = json!("page_count");
+    def
+}
+
+fn flows_named<'v>(list: &'v Value, key: &str) -> Vec<&'v str> {
+    list[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["flow"].as_str().or(b.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rename_reports_endpoints_whose_input_names_the_field_and_the_drafts_it_breaks() {
+    let app = spawn_app().await;
+    let t = books_with_crud(&app).await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/books/plan")
+                .json(&json!({"table": renamed(&t)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let breaks = flows_named(&body, "breaks");
+    assert!(breaks.contains(&"books_update"), "{body}");
+    assert!(
+        flows_named(&body, "draft_breaks").contains(&"bulk_pages"),
+        "{body}"
+    );
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/books")
+                .header("if-match", t["version"].to_string())
+                .json(&json!({"table": renamed(&t)})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (409, "table.breaks_flows"), "{body}");
+}
+
+#[tokio::test]
+async fn update_flows_renames_input_properties_with_their_field_and_rewrites_drafts() {
+    let app = spawn_app().await;
+    let t = books_with_crud(&app).await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/books")
+                .header("if-match", t["version"].to_string())
+                .json(&json!({"table": renamed(&t), "update_flows": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let changed: Vec<(&str, &str, &str)> = body["api_changes"]
+        .as_array()
+        .expect("api_changes")
+        .iter()
+        .map(|c| {
+            (
+                c["flow"].as_str().unwrap_or(""),
+                c["from"].as_str().unwrap_or(""),
+                c["to"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        changed.contains(&("books_update", "pages", "page_count")),
+        "{body}"
+    );
+    assert!(
+        changed.contains(&("books_create", "pages", "page_count")),
+        "{body}"
+    );
+    assert_eq!(body["updated_drafts"], json!(["bulk_pages"]), "{body}");
+    assert_eq!(body["draft_breaks"], json!([]), "{body}");
+
+    // The served endpoints take the new name, and only it.
+    let (status, row) = app
+        .send(
+            app.api(Method::PATCH, "/books/1")
+                .json(&json!({"page_count": 300})),
+        )
+        .await;
+    assert_eq!(
+        (status, row["page_count"].clone()),
+        (200, json!(300)),
+        "{row}"
+    );
+    let (status, body) = app
+        .send(
+            app.api(Method::PATCH, "/books/1")
+                .json(&json!({"pages": 300})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
+    let (status, row) = app
+        .send(
+            app.api(Method::POST, "/books")
+                .json(&json!({"title": "Emma", "page_count": 474})),
+        )
+        .await;
+    assert_eq!(
+        (status, row["page_count"].clone()),
+        (201, json!(474)),
+        "{row}"
+    );
+
+    // OpenAPI documents and requires the new name.
+    let (_, doc) = app.send(app.api(Method::GET, "/openapi.json")).await;
+    let schema = |method: &str, path: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    let patch = schema("patch", "/books/{id}");
+    assert!(patch["properties"].get("page_count").is_some(), "{patch}");
+    assert!(patch["properties"].get("pages").is_none(), "{patch}");
+    let create = schema("post", "/books");
+    assert!(
+        create["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("page_count"))),
+        "{create}"
+    );
+
+    // The draft was rewritten and still compiles; it publishes.
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    let id = flows
+        .as_array()
+        .or(flows["flows"].as_array())
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "bulk_pages")
+        .and_then(|f| f["id"].as_i64())
+        .expect("the draft");
+    let (status, body) = app
+        .send(app.admin(Method::POST, &format!("/flows/{id}/publish")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.send(app.api(Method::POST, "/bulk")).await;
+    assert_eq!((status, body), (200, json!({"n": 2})));
+}
