@@ -786,3 +786,56 @@ async fn update_flows_renames_input_properties_with_their_field_and_rewrites_dra
     let (status, body) = app.send(app.api(Method::POST, "/bulk")).await;
     assert_eq!((status, body), (200, json!({"n": 2})));
 }
+
+#[tokio::test]
+async fn a_reserved_field_name_is_refused_with_a_pointer_to_it() {
+    let app = spawn_app().await;
+    let fields = |last: &str| {
+        json!([
+            {"name": "a", "type": "text"},
+            {"name": "b", "type": "text"},
+            {"name": "c", "type": "text"},
+            {"name": last, "type": "text"}
+        ])
+    };
+    for reserved in ["user", "select", "xmin", "order"] {
+        let (status, body) = app
+            .send(
+                app.admin(Method::POST, "/tables")
+                    .json(&json!({"name": "people", "fields": fields(reserved)})),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (400, "request.invalid_body"),
+            "{body}"
+        );
+        assert_eq!(pointers(&body), ["/fields/3/name"], "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("reserved"),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables")
+                .json(&json!({"name": "user", "fields": fields("d")})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(pointers(&body), ["/name"], "{body}");
+
+    app.create_table(&json!({"name": "people", "fields": fields("d")}))
+        .await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/people/plan")
+                .json(&json!({"table": {"name": "people", "fields": fields("user")}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(pointers(&body), ["/table/fields/3/name"], "{body}");
+}
