@@ -568,6 +568,9 @@ fn copy_error(e: sqlx::Error, def: &TableDef, lines: &LineMap) -> CsvError {
         "23503" => ConstraintKind::Reference,
         "23502" => ConstraintKind::Required,
         "23514" => ConstraintKind::Check,
+        // The id sequence is used up (and could not be repaired): its message names the
+        // sequence, and it is not the file's fault.
+        "2200H" => return CsvError::Db(e),
         code if code.starts_with("22") => {
             return CsvError::InvalidValue {
                 row,
