@@ -40,8 +40,23 @@ pub enum RunError {
     Type { node: String, message: String },
     #[error("{message}")]
     InvalidValue { node: String, message: String },
+    /// A unique or foreign key refused the write; `fields` are the table's own field names.
     #[error("{message}")]
-    Conflict { node: String, message: String },
+    Conflict {
+        node: String,
+        fields: Vec<String>,
+        message: String,
+    },
+    /// A value the database cannot take (text with NUL, a time-zone offset or a date out of
+    /// Postgres' range, a number too large for its column). `pointer` names where it came
+    /// from: the request (`/body/title`) when the node bound a request value as it is, else
+    /// the flow document (`/nodes/insert/values/title`).
+    #[error("{message}")]
+    BadValue {
+        node: String,
+        pointer: String,
+        message: String,
+    },
     #[error("no row matched")]
     NotFound { node: String },
     #[error("{message}")]
@@ -105,9 +120,10 @@ pub enum RunError {
 impl RunError {
     pub fn status(&self) -> u16 {
         match self {
-            RunError::Input(_) | RunError::InvalidValue { .. } | RunError::InvalidCursor { .. } => {
-                400
-            }
+            RunError::Input(_)
+            | RunError::InvalidValue { .. }
+            | RunError::BadValue { .. }
+            | RunError::InvalidCursor { .. } => 400,
             RunError::NotFound { .. } => 404,
             RunError::Conflict { .. } => 409,
             RunError::Timeout => 504,
@@ -144,7 +160,7 @@ impl RunError {
             RunError::Script { .. } => "script.error",
             RunError::ScriptLimit { .. } => "script.limit_exceeded",
             RunError::Type { .. } => "flow.type_error",
-            RunError::InvalidValue { .. } => "db.invalid_value",
+            RunError::InvalidValue { .. } | RunError::BadValue { .. } => "db.invalid_value",
             RunError::Conflict { .. } => "db.conflict",
             RunError::NotFound { .. } => "db.not_found",
             RunError::InvalidCursor { .. } => "db.invalid_cursor",
@@ -200,6 +216,7 @@ impl RunError {
             | RunError::ScriptLimit { node, .. }
             | RunError::Type { node, .. }
             | RunError::InvalidValue { node, .. }
+            | RunError::BadValue { node, .. }
             | RunError::Conflict { node, .. }
             | RunError::NotFound { node }
             | RunError::Db { node, .. }
@@ -221,27 +238,118 @@ impl RunError {
     }
 
     /// Sorts a database error into what the client did wrong and what went wrong inside.
-    /// Constraint and conversion failures carry only the client's own values, never SQL.
+    /// Messages speak of the table's fields, never of constraints, relations, sequences or SQL
+    /// (Postgres' own messages name those); the values themselves are not repeated either.
     pub fn from_db(node: &str, e: sqlx::Error) -> RunError {
         let node = node.to_string();
-        let (code, message) = match &e {
-            sqlx::Error::Database(db) => {
-                (db.code().map(|c| c.to_string()), db.message().to_string())
-            }
-            _ => (None, String::new()),
+        let Some(pg) = e
+            .as_database_error()
+            .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        else {
+            return RunError::Db { node, source: e };
         };
-        match code.as_deref() {
-            // unique_violation, foreign_key_violation
-            Some("23505") | Some("23503") => RunError::Conflict { node, message },
-            // invalid text representation, datetime format/overflow, numeric out of range,
-            // not null / check violations, invalid JSON, string too long
-            Some(
-                "22P02" | "22007" | "22008" | "22003" | "23502" | "23514" | "22P05" | "22001"
-                | "22023",
-            ) => RunError::InvalidValue { node, message },
+        let code = pg.code();
+        let key = key_fields(pg.detail().unwrap_or(""));
+        let list = |f: &[String]| {
+            f.iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match code {
+            "23505" => {
+                let message = match key.len() {
+                    0 => "another row already has these values".to_string(),
+                    1 => format!("another row already has this value of {}", list(&key)),
+                    _ => format!("another row already has these values of {}", list(&key)),
+                };
+                RunError::Conflict {
+                    node,
+                    fields: key,
+                    message,
+                }
+            }
+            // A delete (or an id change) of a row other rows still point at.
+            "23503"
+                if pg
+                    .detail()
+                    .is_some_and(|d| d.contains("is still referenced")) =>
+            {
+                RunError::Conflict {
+                    node,
+                    fields: Vec::new(),
+                    message: "the row is still referenced by other rows".into(),
+                }
+            }
+            "23503" => RunError::Conflict {
+                message: format!("there is no referenced row with this id for {}", list(&key)),
+                node,
+                fields: key,
+            },
+            "23502" => {
+                let field = pg.column().unwrap_or("").to_string();
+                RunError::BadValue {
+                    pointer: format!("/nodes/{node}"),
+                    message: format!("a value is required for `{field}`"),
+                    node,
+                }
+            }
+            "23514" => RunError::BadValue {
+                pointer: format!("/nodes/{node}"),
+                message: "a value is not one the table allows".into(),
+                node,
+            },
+            // The id sequence of a table is used up: not the client's doing (see the CSV
+            // import in docs/API.md for the repair).
+            "2200H" => RunError::Db { node, source: e },
+            // Data exceptions (class 22): a value Postgres cannot read or store. Their
+            // messages name the type and the value, never a relation.
+            c if c.starts_with("22") => RunError::BadValue {
+                pointer: format!("/nodes/{node}"),
+                message: format!("the database refused a value: {}", pg.message()),
+                node,
+            },
             // insufficient_privilege: only `db.sql` runs with a restricted role.
-            Some("42501") => RunError::Forbidden { node, message },
+            "42501" => RunError::Forbidden {
+                message: pg.message().to_string(),
+                node,
+            },
             _ => RunError::Db { node, source: e },
         }
+    }
+}
+
+/// The columns of a key violation's detail, `Key (a, b)=(1, 2) already exists.`: field
+/// names are identifiers (`^[a-z][a-z0-9_]*$`), so Postgres never quotes them.
+fn key_fields(detail: &str) -> Vec<String> {
+    let Some(rest) = detail.strip_prefix("Key (") else {
+        return Vec::new();
+    };
+    let Some((cols, _)) = rest.split_once(")=(") else {
+        return Vec::new();
+    };
+    cols.split(", ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_fields;
+
+    #[test]
+    fn key_details_yield_the_field_names() {
+        assert_eq!(key_fields("Key (email)=(a@b.c) already exists."), ["email"]);
+        assert_eq!(
+            key_fields("Key (title, owner)=(x, 5) already exists."),
+            ["title", "owner"]
+        );
+        assert_eq!(
+            key_fields("Key (author)=(9) is not present in table \"authors\"."),
+            ["author"]
+        );
+        assert!(key_fields("something else").is_empty());
     }
 }

@@ -4,6 +4,7 @@
 use super::error::InputProblem;
 use super::sql::{self, BuildError, Prepared};
 use crate::flow::plan::Plan;
+use crate::flow::schema::{user_validator, wants_integer};
 use crate::tables::def::Tables;
 use serde_json::{Map, Value};
 
@@ -17,6 +18,8 @@ pub struct Program {
     params: Option<PartCheck>,
     query: Option<PartCheck>,
     body: Option<jsonschema::Validator>,
+    /// The body schema, to find the integers it declares.
+    body_schema: Option<Value>,
 }
 
 /// Validator of an object of strings (path or query) plus the types to coerce them to.
@@ -40,7 +43,7 @@ impl Program {
             .collect::<Result<Vec<_>, _>>()?;
         let part = |s: &Option<Value>| {
             let s = s.as_ref()?;
-            let validator = jsonschema::validator_for(s).ok()?;
+            let validator = user_validator(s).ok()?;
             let declared = |key: &str| -> Map<String, Value> {
                 s.get("properties")
                     .and_then(Value::as_object)
@@ -65,7 +68,8 @@ impl Program {
                 .input
                 .body
                 .as_ref()
-                .and_then(|s| jsonschema::validator_for(s).ok()),
+                .and_then(|s| user_validator(s).ok()),
+            body_schema: plan.input.body.clone(),
             sql,
             plan,
         })
@@ -85,9 +89,12 @@ impl Program {
         &self,
         params: &mut Map<String, Value>,
         query: &mut Map<String, Value>,
-        body: &Value,
+        body: &mut Value,
     ) -> Result<(), Vec<InputProblem>> {
         let mut problems = Vec::new();
+        if let Some(schema) = &self.body_schema {
+            integers(schema, body, &mut String::from("/body"), &mut problems);
+        }
         for (name, part, check) in [
             ("params", params, &self.params),
             ("query", query, &self.query),
@@ -136,6 +143,58 @@ impl Program {
     }
 }
 
+/// Where the body schema declares an integer, a JSON number written with a fraction of zero or
+/// an exponent (`3.0`, `1e3`) becomes that integer, so the flow and Postgres see `3`, as JSON
+/// Schema counts it an integer. Integers must fit in 64 bits (OpenAPI says `format: int64`):
+/// a larger one is an input problem here rather than a refusal by the database later.
+fn integers(schema: &Value, v: &mut Value, at: &mut String, out: &mut Vec<InputProblem>) {
+    match v {
+        Value::Number(n) if wants_integer(schema) && !n.is_i64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // i64::MAX as f64 rounds up to 2^63, itself out of range.
+            if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                *v = Value::from(f as i64);
+            } else if f.fract() == 0.0 || n.is_u64() {
+                out.push(InputProblem {
+                    pointer: at.clone(),
+                    message: format!(
+                        "{n} is outside the 64-bit integer range ({} to {})",
+                        i64::MIN,
+                        i64::MAX
+                    ),
+                });
+            }
+        }
+        Value::Object(m) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let extra = schema.get("additionalProperties").filter(|s| s.is_object());
+            for (k, item) in m.iter_mut() {
+                let Some(sub) = props.and_then(|p| p.get(k)).or(extra) else {
+                    continue;
+                };
+                let len = at.len();
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                integers(sub, item, at, out);
+                at.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            let Some(sub) = schema.get("items").filter(|s| s.is_object()) else {
+                return;
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&i.to_string());
+                integers(sub, item, at, out);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
     InputProblem {
         pointer: format!("/{part}{}", e.instance_path().as_str()),
@@ -151,6 +210,16 @@ fn coerce(s: &str, ty: &Value) -> Value {
         && let Ok(i) = s.parse::<i64>()
     {
         return Value::from(i);
+    }
+    // `3.0` is an integer to JSON Schema, as in a body (see [`integers`]).
+    if wants("integer")
+        && !wants("number")
+        && let Ok(f) = s.parse::<f64>()
+        && f.fract() == 0.0
+        && f >= i64::MIN as f64
+        && f < i64::MAX as f64
+    {
+        return Value::from(f as i64);
     }
     if wants("number")
         && let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
@@ -238,12 +307,12 @@ mod tests {
             ("s".to_string(), json!("x")),
         ]);
         program
-            .check_input(&mut Map::new(), &mut query, &Value::Null)
+            .check_input(&mut Map::new(), &mut query, &mut Value::Null)
             .expect("valid");
         assert_eq!(Value::Object(query), json!({"n": [1.0, 2.5], "s": "x"}));
         let mut one = Map::from_iter([("n".to_string(), json!("3"))]);
         program
-            .check_input(&mut Map::new(), &mut one, &Value::Null)
+            .check_input(&mut Map::new(), &mut one, &mut Value::Null)
             .expect("valid");
         assert_eq!(Value::Object(one), json!({"n": [3.0]}));
     }

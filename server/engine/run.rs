@@ -189,7 +189,7 @@ async fn run_inner(
     commit: bool,
 ) -> Result<Response, RunError> {
     program
-        .check_input(&mut req.params, &mut req.query, &req.body)
+        .check_input(&mut req.params, &mut req.query, &mut req.body)
         .map_err(RunError::Input)?;
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     // The trace lives outside the timed walk, so a run that times out still shows its steps.
@@ -585,6 +585,47 @@ impl<'a> Cx<'a> {
         plan.nodes[self.node].error.is_some() || plan.on_error.is_some()
     }
 
+    /// Refuses a value no column can store, before it is bound: text with a NUL character
+    /// (Postgres' text and jsonb cannot hold U+0000, in strings or keys). The pointer names
+    /// the request part when `source` reads one as it is (`request.body.title` → `/body/title`),
+    /// else the place in the flow document, `/nodes/<node>/<at>`.
+    /// `key` is a property of what `source` reads (a `patch` object's column).
+    pub fn check_storable(
+        &self,
+        v: &Value,
+        source: &Template,
+        key: Option<&str>,
+        at: impl FnOnce() -> String,
+    ) -> Result<(), RunError> {
+        if !has_nul(v) {
+            return Ok(());
+        }
+        let pointer = match (source, key) {
+            (Template::Var(path, _), None) => request_pointer(path),
+            (Template::Var(path, _), Some(k)) => request_pointer(&format!("{path}.{k}")),
+            _ => None,
+        }
+        .unwrap_or_else(|| format!("/nodes/{}/{}", self.node_id(), at()));
+        Err(RunError::BadValue {
+            node: self.node_id().to_string(),
+            pointer,
+            message: "text must not contain NUL characters (\\u0000)".into(),
+        })
+    }
+
+    /// The last check before Postgres, for values no node checked with
+    /// [`check_storable`](Self::check_storable) (ids, filters, credentials, `db.sql`).
+    fn check_binds(&self, binds: &[Option<String>]) -> Result<(), RunError> {
+        if binds.iter().flatten().any(|b| b.contains('\0')) {
+            return Err(RunError::BadValue {
+                node: self.node_id().to_string(),
+                pointer: format!("/nodes/{}", self.node_id()),
+                message: "text must not contain NUL characters (\\u0000)".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs the node's statement; `guarded` wraps it in a savepoint so a refused write (wired to
     /// a `conflict` port) does not abort the request's transaction.
     pub async fn fetch(
@@ -598,6 +639,7 @@ impl<'a> Cx<'a> {
             &program.plan.nodes[self.node].id
         };
         let guarded = guarded || self.failure_handled();
+        self.check_binds(&binds)?;
         self.db
             .one(sql, binds, guarded)
             .await
@@ -617,6 +659,7 @@ impl<'a> Cx<'a> {
         };
         let left = self.deadline.saturating_duration_since(Instant::now());
         let timeout_ms = left.as_millis().clamp(1, i32::MAX as u128);
+        self.check_binds(&binds)?;
         match self.db.as_app(sql, binds, timeout_ms).await {
             Ok(v) => Ok(v),
             Err(AppSqlError::Unavailable(message)) => Err(RunError::SqlUnavailable {
@@ -723,6 +766,28 @@ impl<'a> Cx<'a> {
             message: message.into(),
         }
     }
+}
+
+/// Whether a JSON value holds U+0000 in a string or a key.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// `request.body.a.b` → `/body/a/b`: where a value bound as it is came from in the request.
+fn request_pointer(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("request.")?;
+    let mut out = String::new();
+    for step in rest.split('.') {
+        out.push('/');
+        out.push_str(&step.replace('~', "~0").replace('/', "~1"));
+    }
+    let part = rest.split('.').next().unwrap_or("");
+    matches!(part, "body" | "query" | "params").then_some(out)
 }
 
 /// Values bound to SQL placeholders: text that Postgres casts to the column type.

@@ -569,7 +569,7 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
 fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {
     let mut part = |name: &str| {
         let s = doc.get("input")?.get(name)?;
-        if let Err(e) = jsonschema::validator_for(s) {
+        if let Err(e) = super::schema::user_validator(s) {
             diags.push(Diagnostic::new(
                 "flow.bad_schema",
                 format!("/input/{name}"),

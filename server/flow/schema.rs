@@ -100,6 +100,49 @@ pub const NODE_SCHEMAS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The validator of a schema a builder wrote (endpoint inputs, `validate` nodes): `format` is
+/// asserted (`date-time`, `date`, `time`, `email`, `uuid`, `uri`, `ipv4` ... as jsonschema
+/// knows them; unknown formats are ignored), not only an annotation.
+pub fn user_validator(
+    schema: &Value,
+) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+}
+
+/// Whether a schema's `type` allows integers but not other numbers.
+pub fn wants_integer(schema: &Value) -> bool {
+    let has = |t: &str| match schema.get("type") {
+        Some(Value::String(s)) => s == t,
+        Some(Value::Array(a)) => a.iter().any(|x| x == t),
+        _ => false,
+    };
+    has("integer") && !has("number")
+}
+
+/// Visits `schema` and every subschema an instance's value at a known place is checked
+/// against: `properties`, `additionalProperties`, `items`, `prefixItems`, and the branches of
+/// `allOf`/`anyOf`/`oneOf`.
+pub fn for_each_subschema(schema: &mut Value, f: &mut impl FnMut(&mut Value)) {
+    f(schema);
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    for (key, sub) in obj.iter_mut() {
+        match (key.as_str(), sub) {
+            ("properties", Value::Object(props)) => {
+                props.values_mut().for_each(|s| for_each_subschema(s, f))
+            }
+            ("additionalProperties" | "items", s @ Value::Object(_)) => for_each_subschema(s, f),
+            ("prefixItems" | "allOf" | "anyOf" | "oneOf", Value::Array(list)) => {
+                list.iter_mut().for_each(|s| for_each_subschema(s, f))
+            }
+            _ => {}
+        }
+    }
+}
+
 fn compile(text: &str) -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(text).expect("embedded schema is JSON");
     jsonschema::validator_for(&schema).expect("embedded schema compiles")

@@ -5,7 +5,7 @@ use super::AppState;
 use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::ApiPath;
-use crate::tables::csv::{self, CsvError, Mode, Report};
+use crate::tables::csv::{self, CsvError, Formulas, Mode, Report};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -35,6 +35,13 @@ struct ImportQuery {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ExportQuery {
+    #[serde(default)]
+    formulas: Formulas,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ImportNewQuery {
     name: Option<String>,
     #[serde(default)]
@@ -47,7 +54,9 @@ fn query<T: DeserializeOwned>(raw: Option<String>) -> Result<T, ApiError> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "request.invalid_query",
-            format!("the query string is invalid: {e} (mode is `all` or `valid`)"),
+            format!(
+                "the query string is invalid: {e} (mode is `all` or `valid`, formulas is `escape` or `keep`)"
+            ),
         )
     })
 }
@@ -126,8 +135,10 @@ async fn export(
     State(state): State<AppState>,
     _: Editor,
     ApiPath(name): ApiPath<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let stream = csv::export(&state.db, &name).await?;
+    let q: ExportQuery = query(raw)?;
+    let stream = csv::export(&state.db, &name, q.formulas).await?;
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -254,6 +254,17 @@ impl From<RunError> for ApiError {
             let fields: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
             out.message = format!("invalid input at {}", fields.join(", "));
         }
+        if let RunError::BadValue {
+            pointer, message, ..
+        } = &e
+        {
+            out.details
+                .push(json!({"pointer": pointer, "message": message}));
+        }
+        if let RunError::Conflict { fields, .. } = &e {
+            out.details
+                .extend(fields.iter().map(|f| json!({"field": f})));
+        }
         if let Some(node) = e.node() {
             out.details.push(json!({"node": node}));
         }

@@ -19,14 +19,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let bytes = read_body(req, ADMIN_BODY_LIMIT).await?;
         let value = parse_json(&bytes)?;
-        serde_json::from_value(value).map(ApiJson).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "request.invalid_body",
-                format!("the body does not have the expected shape: {e}"),
-            )
-        })
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let pointer = pointer(e.path());
+                let inner = e.into_inner();
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_body",
+                    format!("the body does not have the expected shape: {inner}"),
+                )
+                .with_details(vec![
+                    serde_json::json!({"pointer": pointer, "message": inner.to_string()}),
+                ])
+            })
     }
+}
+
+/// A serde path (`fields[3].name`) as a JSON pointer into the body (`/fields/3/name`).
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        let step = match seg {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } | Segment::Enum { variant: key } => key.clone(),
+            Segment::Unknown => continue,
+        };
+        out.push('/');
+        out.push_str(&step.replace('~', "~0").replace('/', "~1"));
+    }
+    out
 }
 
 /// Reads a whole body up to `limit` bytes, within the body deadline of the listener.

@@ -38,6 +38,21 @@ pub struct Break {
     pub reason: String,
 }
 
+/// A public contract of an endpoint that a rewrite for renames changed: a property of its
+/// input schema now has the field's new name (clients must send the new name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiChange {
+    pub flow_id: i64,
+    pub flow: String,
+    /// Whether the change is to the draft only (the flow's published version is not affected
+    /// or is rewritten separately).
+    pub draft: bool,
+    /// JSON pointer of the renamed property in the flow document.
+    pub pointer: String,
+    pub from: String,
+    pub to: String,
+}
+
 /// What a change did (or would do, for a preview).
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -47,6 +62,15 @@ pub struct Outcome {
     pub breaks: Vec<Break>,
     /// Flows rewritten and republished for renames.
     pub updated_flows: Vec<String>,
+    /// Drafts (unpublished flows, or drafts that differ from what is published) that the
+    /// change breaks. They never block a change: nothing serves them, but their next publish
+    /// would fail.
+    pub draft_breaks: Vec<Break>,
+    /// Drafts rewritten for renames (saved, not published).
+    pub updated_drafts: Vec<String>,
+    /// Input schema properties renamed with their field by `update_flows`: the public API of
+    /// those endpoints changed.
+    pub api_changes: Vec<ApiChange>,
     pub applied: bool,
 }
 
@@ -177,15 +201,50 @@ pub async fn change(
 
     tables.insert(new.name.to_string(), new.clone());
     let published = load_published(&mut tx).await?;
+    // Drafts that are not what is published: unpublished flows and edited drafts.
+    let drafts: Vec<(i64, String, Value)> = load_drafts(&mut tx)
+        .await?
+        .into_iter()
+        .filter(|(id, _, doc)| !published.iter().any(|(p, _, d)| p == id && d == doc))
+        .collect();
     let mut rewritten = Vec::new();
+    let mut rewritten_drafts = Vec::new();
+    let mut api_changes = Vec::new();
     if req.update_flows {
-        for (id, flow_name, doc) in &published {
-            let renamed = rewrite_for_renames(doc, &old, &new, &plan.changes);
-            if &renamed != doc && crate::flow::compile(&renamed, Some(&tables)).is_ok() {
-                rewritten.push((*id, flow_name.clone(), renamed));
+        for (draft, list) in [(false, &published), (true, &drafts)] {
+            for (id, flow_name, doc) in list {
+                let renamed = rewrite_for_renames(doc, &old, &new, &plan.changes);
+                if &renamed != doc && crate::flow::compile(&renamed, Some(&tables)).is_ok() {
+                    api_changes.extend(input_renames(doc, &renamed).into_iter().map(
+                        |(pointer, from, to)| ApiChange {
+                            flow_id: *id,
+                            flow: flow_name.clone(),
+                            draft,
+                            pointer,
+                            from,
+                            to,
+                        },
+                    ));
+                    let target = if draft {
+                        &mut rewritten_drafts
+                    } else {
+                        &mut rewritten
+                    };
+                    target.push((*id, flow_name.clone(), renamed));
+                }
             }
         }
     }
+    let drafts_after: Vec<(i64, String, Value)> = drafts
+        .iter()
+        .map(
+            |(id, n, doc)| match rewritten_drafts.iter().find(|(rid, _, _)| rid == id) {
+                Some((_, _, d)) => (*id, n.clone(), d.clone()),
+                None => (*id, n.clone(), doc.clone()),
+            },
+        )
+        .collect();
+    let draft_breaks = impact(&old, &plan.changes, &tables, &drafts_after);
     let after: Vec<(i64, String, Value)> = published
         .iter()
         .map(
@@ -208,6 +267,9 @@ pub async fn change(
             plan,
             breaks,
             updated_flows: rewritten.into_iter().map(|(_, n, _)| n).collect(),
+            draft_breaks,
+            updated_drafts: rewritten_drafts.into_iter().map(|(_, n, _)| n).collect(),
+            api_changes,
             applied: false,
         });
     }
@@ -215,9 +277,22 @@ pub async fn change(
     let version = store::update_def(&mut tx, &new).await?;
     store::record(&mut tx, &new.id, user_id, &plan).await?;
     let mut updated_flows = Vec::new();
+    let updated_ids: Vec<i64> = rewritten.iter().map(|(id, _, _)| *id).collect();
     for (id, flow_name, doc) in rewritten {
         republish(&mut tx, id, &doc, user_id).await?;
         updated_flows.push(flow_name);
+    }
+    // Republishing wrote the published document as the draft; put every draft that differed
+    // back (rewritten when it was).
+    let mut updated_drafts = Vec::new();
+    for (id, flow_name, doc) in &drafts_after {
+        let was_rewritten = rewritten_drafts.iter().any(|(rid, _, _)| rid == id);
+        if was_rewritten || updated_ids.contains(id) {
+            save_draft(&mut tx, *id, doc).await?;
+        }
+        if was_rewritten {
+            updated_drafts.push(flow_name.clone());
+        }
     }
     tx.commit().await?;
     Ok(Outcome {
@@ -225,6 +300,9 @@ pub async fn change(
         plan,
         breaks,
         updated_flows,
+        draft_breaks,
+        updated_drafts,
+        api_changes,
         applied: true,
     })
 }
@@ -293,6 +371,32 @@ async fn load_published(
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.into_iter().map(|(id, n, d)| (id, n, d.0)).collect())
+}
+
+/// Every flow's draft (`sluice.flows.document`).
+async fn load_drafts(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<Vec<(i64, String, Value)>, ChangeError> {
+    let rows: Vec<(i64, String, sqlx::types::Json<Value>)> =
+        sqlx::query_as("SELECT id, name, document FROM sluice.flows ORDER BY id")
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(id, n, d)| (id, n, d.0)).collect())
+}
+
+/// Writes a flow's draft with its rev, leaving what is published alone.
+async fn save_draft(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    doc: &Value,
+) -> Result<(), ChangeError> {
+    sqlx::query("UPDATE sluice.flows SET document = $2, rev = $3 WHERE id = $1")
+        .bind(id)
+        .bind(sqlx::types::Json(doc))
+        .bind(crate::flow::canonical::rev(doc))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn republish(
@@ -402,6 +506,29 @@ pub fn impact(
                 });
             }
             continue;
+        }
+        for (node_id, node, _) in db_nodes(doc, old.name.as_str()) {
+            if !patches_from_body(node) {
+                continue;
+            }
+            for c in changes {
+                let (field, what) = match c {
+                    Change::RenameField { from, to } => (from, format!("renamed to `{to}`")),
+                    Change::DropField { field } => (field, "dropped".to_string()),
+                    _ => continue,
+                };
+                if body_property(doc, field.as_str()).is_some() {
+                    breaks.push(Break {
+                        flow_id: *id,
+                        flow: name.clone(),
+                        node: Some(node_id.to_string()),
+                        reason: format!(
+                            "the input schema accepts `{field}`, which `{node_id}` patches into `{}` by name, and `{field}` is {what}",
+                            old.name
+                        ),
+                    });
+                }
+            }
         }
         for (node_id, _, bind) in db_nodes(doc, old.name.as_str()) {
             let Some(var) = bind else { continue };
@@ -517,7 +644,112 @@ pub fn rewrite_for_renames(
         }
         rewrite_sources(node, &vars, &renames);
     }
+    rename_body_properties(doc, &mut out, old, &renames);
     out
+}
+
+/// Whether a database node takes its `patch` from the request body as it is: the body's keys
+/// are then column names, so a body property has to follow a rename of its field.
+fn patches_from_body(node: &Value) -> bool {
+    node.get("patch")
+        .and_then(|p| p.get("$rhai"))
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim() == "request.body")
+}
+
+/// The schema of property `name` of the flow's input body.
+fn body_property<'d>(doc: &'d Value, name: &str) -> Option<&'d Value> {
+    doc.pointer("/input/body/properties")?.get(name)
+}
+
+/// Renames input body properties with the fields they fill: where a node on the table patches
+/// from `request.body`, or a node's value for the field reads `request.body.<field>`. The
+/// property, its `required` entry and every `request.body.<field>` read (and the generated
+/// `"<field>" in request.body` test) follow. A property whose new name is already taken is
+/// left alone (the impact check then reports the flow).
+fn rename_body_properties(doc: &Value, out: &mut Value, old: &TableDef, renames: &[(&str, &str)]) {
+    let nodes = db_nodes(doc, old.name.as_str());
+    for (from, to) in renames {
+        let fills = nodes.iter().any(|(_, node, _)| {
+            patches_from_body(node)
+                || node
+                    .get("values")
+                    .and_then(|v| v.get(*from))
+                    .is_some_and(|v| {
+                        let mut srcs = Vec::new();
+                        rhai_sources(v, &mut srcs);
+                        srcs.iter().any(|s| reads(s, "request.body", from))
+                    })
+        });
+        if !fills || body_property(out, from).is_none() || body_property(out, to).is_some() {
+            continue;
+        }
+        if let Some(props) = out
+            .pointer_mut("/input/body/properties")
+            .and_then(Value::as_object_mut)
+            && let Some(schema) = props.remove(*from)
+        {
+            props.insert(to.to_string(), schema);
+        }
+        for name in out
+            .pointer_mut("/input/body/required")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if name == *from {
+                *name = Value::String(to.to_string());
+            }
+        }
+        let test_from = format!("\"{from}\" in request.body");
+        let test_to = format!("\"{to}\" in request.body");
+        if let Some(nodes) = out.get_mut("nodes") {
+            map_sources(nodes, &|s: &str| {
+                replace_reads(s, "request.body", from, to).replace(&test_from, &test_to)
+            });
+        }
+    }
+}
+
+/// Applies `fix` to every Rhai source under `v` (`$rhai` values and scripts' `code`).
+fn map_sources(v: &mut Value, fix: &impl Fn(&str) -> String) {
+    match v {
+        Value::Object(m) => {
+            let is_script = m.get("type").and_then(Value::as_str) == Some("script");
+            for (k, child) in m.iter_mut() {
+                match child {
+                    Value::String(s) if k == "$rhai" || (is_script && k == "code") => *s = fix(s),
+                    other => map_sources(other, fix),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| map_sources(x, fix)),
+        _ => {}
+    }
+}
+
+/// The input body properties `after` names differently from `before`:
+/// `(pointer in after, old name, new name)`.
+fn input_renames(before: &Value, after: &Value) -> Vec<(String, String, String)> {
+    let props = |d: &Value| -> Vec<String> {
+        d.pointer("/input/body/properties")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let (was, now) = (props(before), props(after));
+    let gone: Vec<&String> = was.iter().filter(|p| !now.contains(p)).collect();
+    let added: Vec<&String> = now.iter().filter(|p| !was.contains(p)).collect();
+    gone.into_iter()
+        .zip(added)
+        .map(|(from, to)| {
+            (
+                format!("/input/body/properties/{to}"),
+                from.clone(),
+                to.clone(),
+            )
+        })
+        .collect()
 }
 
 /// Follows renames in the `field` of every condition of a `db.query` filter.

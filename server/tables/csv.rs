@@ -38,6 +38,12 @@ const COPY_BATCH_BYTES: usize = 1 << 20;
 /// message per row).
 const EXPORT_CHUNK_BYTES: usize = 64 << 10;
 
+/// The largest id an import may give a row explicitly: 2^62, half of the bigint range. An id
+/// near 2^63 − 1 would move the table's id sequence to its end, and every later insert would
+/// fail; this bound leaves 2^62 ids after the largest imported one (and admits any real
+/// external id, such as 64-bit "snowflake" ids, which are far below it).
+pub const MAX_IMPORTED_ID: i64 = 1 << 62;
+
 /// What to do with a file that has invalid rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -286,7 +292,8 @@ pub fn check_row(
     for (i, col) in columns.iter().enumerate() {
         let checked = std::str::from_utf8(rec.field(i))
             .map_err(|_| "is not valid UTF-8 (send the file as UTF-8)".to_string())
-            .and_then(|s| value::from_text(&col.spec, s));
+            .and_then(|s| value::from_text(&col.spec, s))
+            .and_then(|v| check_id(col, v));
         match checked {
             Ok(v) => values.push(v),
             Err(message) => {
@@ -296,6 +303,19 @@ pub fn check_row(
         }
     }
     ok
+}
+
+/// Refuses an explicit bigint id above [`MAX_IMPORTED_ID`] (or below 1).
+fn check_id(col: &Column, v: Option<String>) -> Result<Option<String>, String> {
+    if col.name.as_str() != "id" || col.spec.ty != FieldType::Integer {
+        return Ok(v);
+    }
+    match v.as_deref().map(str::parse::<i64>) {
+        Some(Ok(n)) if !(1..=MAX_IMPORTED_ID).contains(&n) => Err(format!(
+            "an id must be between 1 and {MAX_IMPORTED_ID}, so that the table keeps ids for new rows"
+        )),
+        _ => Ok(v),
+    }
 }
 
 /// Appends one row in COPY text format: tab-separated, `\N` for NULL, backslash escapes.
@@ -376,6 +396,9 @@ where
     let def = store::get_for_update(&mut tx, table).await?.def;
     let tables = store::all_in(&mut tx).await?;
     let columns = columns_for(&def, &tables, &header)?;
+    if def.id_type == IdType::Bigint {
+        repair_identity(&mut tx, &def).await?;
+    }
     let report = copy_rows(&mut tx, &def, &columns, &mut src, mode).await?;
     tx.commit().await?;
     Ok(report)
@@ -496,6 +519,26 @@ where
     Ok(report)
 }
 
+/// Moves the id sequence of a table back from beyond [`MAX_IMPORTED_ID`] (where an import of
+/// an id near 2^63 − 1 left it before that bound existed, and where every insert soon fails)
+/// to the largest id, when that id is within the bound. Any import into the table runs it, a
+/// header line alone is enough.
+async fn repair_identity(conn: &mut PgConnection, def: &TableDef) -> Result<(), sqlx::Error> {
+    let table = qualified(&def.name);
+    sqlx::query(&format!(
+        "SELECT setval(s, COALESCE(m, 1), m IS NOT NULL) FROM (SELECT \
+         pg_get_serial_sequence($1, 'id')::regclass AS s, \
+         (SELECT max(\"id\") FROM {table}) AS m) x \
+         WHERE pg_sequence_last_value(s) > $2 AND COALESCE(m, 0) <= $2"
+    ))
+    .bind(&table)
+    .bind(MAX_IMPORTED_ID)
+    .persistent(false)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// After rows with explicit ids, moves the id sequence past the largest id (never back), so
 /// later inserts do not collide.
 async fn advance_identity(conn: &mut PgConnection, def: &TableDef) -> Result<(), sqlx::Error> {
@@ -531,6 +574,9 @@ fn copy_error(e: sqlx::Error, def: &TableDef, lines: &LineMap) -> CsvError {
         "23503" => ConstraintKind::Reference,
         "23502" => ConstraintKind::Required,
         "23514" => ConstraintKind::Check,
+        // The id sequence is used up (and could not be repaired): its message names the
+        // sequence, and it is not the file's fault.
+        "2200H" => return CsvError::Db(e),
         code if code.starts_with("22") => {
             return CsvError::InvalidValue {
                 row,
@@ -593,22 +639,37 @@ pub fn constraint_field(def: &TableDef, constraint: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Export.
 
+/// What an export does with text cells a spreadsheet would run as a formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Formulas {
+    /// A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'`
+    /// in front, so Excel, LibreOffice and Google Sheets show it as text instead of running
+    /// it (CSV injection).
+    #[default]
+    Escape,
+    /// Cells exactly as stored, for a file that re-imports unchanged.
+    Keep,
+}
+
 /// `COPY (SELECT ...) TO STDOUT` of a table in CSV with a header: `id`, `created_at`,
 /// `updated_at`, then every field but passwords, ordered by id. NULL is an empty cell, empty
 /// text is `""`; timestamps are UTC (`2026-01-31T12:00:00.5Z`), dates `YYYY-MM-DD`, booleans
-/// `true`/`false`, JSON as JSON text: the forms import reads.
-pub fn export_sql(def: &TableDef) -> String {
+/// `true`/`false`, JSON as JSON text: the forms import reads. Text, email and enum cells are
+/// escaped as `formulas` says (numbers, dates, JSON never start a formula: a leading `-` there
+/// is a sign).
+pub fn export_sql(def: &TableDef, formulas: Formulas) -> String {
     let mut cols = vec!["\"id\"".to_string()];
     for name in ["created_at", "updated_at"] {
         if let Ok(ident) = Ident::parse(name) {
-            cols.push(export_expr(&ident, FieldType::Timestamp));
+            cols.push(export_expr(&ident, FieldType::Timestamp, formulas));
         }
     }
     cols.extend(
         def.fields
             .iter()
             .filter(|f| f.ty != FieldType::Password)
-            .map(|f| export_expr(&f.name, f.ty)),
+            .map(|f| export_expr(&f.name, f.ty, formulas)),
     );
     format!(
         "COPY (SELECT {} FROM {} ORDER BY \"id\") TO STDOUT WITH (FORMAT csv, HEADER true)",
@@ -617,9 +678,15 @@ pub fn export_sql(def: &TableDef) -> String {
     )
 }
 
-fn export_expr(name: &Ident, ty: FieldType) -> String {
+fn export_expr(name: &Ident, ty: FieldType, formulas: Formulas) -> String {
     let q = name.quoted();
     match ty {
+        FieldType::Text | FieldType::Email | FieldType::Enum if formulas == Formulas::Escape => {
+            format!(
+                "CASE WHEN left({q}::text, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') \
+                 THEN '''' || {q}::text ELSE {q}::text END AS {q}"
+            )
+        }
         // Microseconds with trailing zeros (and a bare point) trimmed, then `Z`.
         FieldType::Timestamp => format!(
             "rtrim(rtrim(to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '0'), '.') || 'Z' AS {q}"
@@ -636,9 +703,10 @@ fn export_expr(name: &Ident, ty: FieldType) -> String {
 pub async fn export(
     pool: &PgPool,
     table: &str,
+    formulas: Formulas,
 ) -> Result<impl Stream<Item = Result<Vec<u8>, sqlx::Error>> + Send + Unpin + 'static, CsvError> {
     let def = store::get(pool, table).await?.def;
-    let inner = pool.copy_out_raw(&export_sql(&def)).await?;
+    let inner = pool.copy_out_raw(&export_sql(&def, formulas)).await?;
     Ok(Batched {
         inner,
         buf: Vec::new(),
@@ -869,7 +937,7 @@ mod tests {
 
     #[test]
     fn export_selects_system_columns_and_fields_but_never_passwords() {
-        let sql = export_sql(&table());
+        let sql = export_sql(&table(), Formulas::Keep);
         assert!(sql.starts_with("COPY (SELECT \"id\", rtrim(rtrim(to_char(\"created_at\""));
         assert!(sql.contains("\"name\", \"age\", \"email\", \"level\" FROM \"app\".\"people\""));
         assert!(!sql.contains("secret"));

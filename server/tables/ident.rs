@@ -163,6 +163,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_reserved_word_is_documented() {
+        let api = include_str!("../../docs/API.md");
+        let list = api
+            .lines()
+            .skip_while(|l| !l.contains("The reserved words are"))
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for word in RESERVED {
+            assert!(
+                list.contains(&format!("`{word}`")),
+                "`{word}` in docs/API.md"
+            );
+        }
+    }
+
+    #[test]
     fn plain_lowercase_names_are_accepted() {
         assert_eq!(
             Ident::parse("todos").map(|i| i.quoted()),

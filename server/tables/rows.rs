@@ -1415,6 +1415,9 @@ fn from_db(e: sqlx::Error, def: &TableDef, tables: &Tables, write: Write) -> Row
                 "a value is required",
             )])
         }
+        // sequence_generator_limit_exceeded: the table's ids are used up (see the CSV import's
+        // repair); not the client's doing, and its message names the sequence.
+        "2200H" => RowError::Db(e),
         // data exceptions: a checked value Postgres still refuses (a date out of its range,
         // a number too large for its column). The message names the value, never SQL.
         c if c.starts_with("22") && write != Write::Delete => {

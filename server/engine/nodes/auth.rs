@@ -67,8 +67,9 @@ pub async fn verify_password(
     // The table form looks the account up; no account is an empty hash (same work, invalid).
     let (hash, row) = match against {
         Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
-        Credential::Account { email, .. } => {
-            let email = cx.eval(email)?;
+        Credential::Account { email: source, .. } => {
+            let email = cx.eval(source)?;
+            cx.check_storable(&email, source, None, || "email".into())?;
             account = email.as_str().map(str::to_string);
             cx.note_input(|| json!({"email": email}));
             let found = match &email {

@@ -26,11 +26,11 @@ pub async fn run(
             name: flow.to_string(),
         });
     };
-    let body = cx.eval(input)?;
+    let mut body = cx.eval(input)?;
     cx.note_input(|| body.clone());
     let (mut params, mut query) = (Map::new(), Map::new());
     function
-        .check_input(&mut params, &mut query, &body)
+        .check_input(&mut params, &mut query, &mut body)
         .map_err(RunError::Input)?;
     let request = serde_json::json!({"params": {}, "query": {}, "body": body, "headers": {}});
     let mut scope = Scope::new();

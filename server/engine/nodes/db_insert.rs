@@ -14,6 +14,7 @@ pub async fn run(
     let mut binds = Vec::with_capacity(values.len());
     for (v, kind) in values.iter().zip(kinds) {
         let value = cx.eval(&v.value)?;
+        cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
         binds.push(cx.param(*kind, &value).await?);
     }
     match cx.fetch(binds, conflict.is_some()).await {

@@ -18,7 +18,9 @@ pub async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError
     let prepared = cx.prepared();
     let mut where_values = Vec::with_capacity(q.filters.len());
     for f in &q.filters {
-        where_values.push(cx.eval(&f.value)?);
+        let v = cx.eval(&f.value)?;
+        cx.check_storable(&v, &f.value, None, || format!("where/{}", f.column))?;
+        where_values.push(v);
     }
     let conditions = q
         .filter
@@ -27,7 +29,9 @@ pub async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError
         .unwrap_or_default();
     let mut cond_values = Vec::with_capacity(conditions.len());
     for c in &conditions {
-        cond_values.push(cx.eval(&c.value)?);
+        let v = cx.eval(&c.value)?;
+        cx.check_storable(&v, &c.value, None, || "filter".into())?;
+        cond_values.push(v);
     }
     let limit = whole(cx, &q.limit, "limit", 1, MAX_LIMIT)?;
     let offset = whole(cx, &q.offset, "offset", 0, i64::MAX)?;

@@ -23,6 +23,7 @@ pub async fn run(
     let mut binds = vec![bind_text(&id)];
     for (v, kind) in values.iter().zip(&prepared.kinds) {
         let value = cx.eval(&v.value)?;
+        cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
         binds.push(cx.param(*kind, &value).await?);
     }
     if let Some(patch) = patch {
@@ -42,6 +43,7 @@ pub async fn run(
         for col in &prepared.patch {
             match given.get(&col.name) {
                 Some(v) => {
+                    cx.check_storable(v, patch, Some(&col.name), || format!("patch/{}", col.name))?;
                     binds.push(Some("true".into()));
                     binds.push(cx.param(col.kind, v).await?);
                 }

@@ -37,7 +37,7 @@ struct Config {
 fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
     let value = cx.template(&cfg.value, "value");
-    let schema = match jsonschema::validator_for(&cfg.schema) {
+    let schema = match crate::flow::schema::user_validator(&cfg.schema) {
         Ok(v) => Some(Arc::new(v)),
         Err(e) => {
             let at = format!("{}/schema", cx.pointer);

@@ -360,7 +360,8 @@ fn operation(
     if let Some(body) = &plan.input.body {
         out.insert(
             "requestBody".into(),
-            json!({"required": true, "content": {"application/json": {"schema": body}}}),
+            json!({"required": true, "content": {"application/json": {
+                "schema": schema::documented_input(body.clone())}}}),
         );
     }
     if op.requires_auth {
@@ -414,6 +415,7 @@ fn parameters<'a>(op: &'a Operation<'_>, listed: &'a str) -> Vec<Value> {
 }
 
 fn parameter(name: &str, location: &str, required: bool, schema: Value) -> Value {
+    let schema = schema::documented_input(schema);
     let mut p = json!({"name": name, "in": location, "required": required, "schema": schema});
     if let Some(d) = schema_description(&p["schema"]) {
         p["description"] = Value::String(d);

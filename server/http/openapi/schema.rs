@@ -24,7 +24,7 @@ pub fn row_schema(def: &TableDef, tables: &dyn TableCatalog) -> Value {
         }
         let mut s = match f.ty {
             FieldType::Text | FieldType::Password => json!({"type": "string"}),
-            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Integer => json!({"type": "integer", "format": "int64"}),
             FieldType::Decimal => json!({"type": "number"}),
             FieldType::Boolean => json!({"type": "boolean"}),
             FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
@@ -64,9 +64,23 @@ pub fn row_schema(def: &TableDef, tables: &dyn TableCatalog) -> Value {
     schema
 }
 
+/// An input schema as documented: every integer says `format: int64`, the range the server
+/// enforces (larger integers are refused as input, see `engine::program`).
+pub fn documented_input(mut schema: Value) -> Value {
+    crate::flow::schema::for_each_subschema(&mut schema, &mut |s| {
+        if crate::flow::schema::wants_integer(s)
+            && s.get("format").is_none()
+            && let Some(obj) = s.as_object_mut()
+        {
+            obj.insert("format".into(), Value::String("int64".into()));
+        }
+    });
+    schema
+}
+
 fn id_schema(t: IdType) -> Value {
     match t {
-        IdType::Bigint => json!({"type": "integer"}),
+        IdType::Bigint => json!({"type": "integer", "format": "int64", "minimum": 1}),
         IdType::Uuid => json!({"type": "string", "format": "uuid"}),
     }
 }

@@ -185,7 +185,7 @@ fn an_operation_carries_its_flow_name_summary_and_parameters() {
     assert_eq!(
         get["parameters"],
         json!([{"name": "id", "in": "path", "required": true, "description": "The todo's id.",
-                "schema": {"type": "integer", "minimum": 1, "description": "The todo's id."}}])
+                "schema": {"type": "integer", "format": "int64", "minimum": 1, "description": "The todo's id."}}])
     );
     assert!(get.get("requestBody").is_none());
     assert!(get.get("security").is_none());
@@ -195,7 +195,7 @@ fn an_operation_carries_its_flow_name_summary_and_parameters() {
     assert_eq!(
         search["parameters"],
         json!([
-            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "maximum": 100}},
+            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "format": "int64", "maximum": 100}},
             {"name": "q", "in": "query", "required": true, "schema": {"type": "string"}}
         ])
     );
@@ -260,7 +260,7 @@ fn rows_of_database_nodes_become_table_schemas() {
             "type": "object",
             "description": "Things to do.",
             "properties": {
-                "id": {"type": "integer"},
+                "id": {"type": "integer", "format": "int64", "minimum": 1},
                 "title": {"type": "string", "description": "What to do."},
                 "done": {"type": "boolean"},
                 "level": {"type": ["string", "null"], "enum": ["low", "high", null]},
@@ -489,7 +489,7 @@ fn paths_that_differ_only_in_parameter_names_are_listed_once() {
     let item = &doc["paths"]["/things/{id}"];
     assert_eq!(
         item["get"]["parameters"],
-        json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]),
+        json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}]),
         "the name follows the listed path, the schema stays the flow's own"
     );
     assert_eq!(
