@@ -58,7 +58,7 @@ impl Program {
             })
         };
         Ok(Program {
-            needs_transaction: plan.needs_transaction(),
+            needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
             body: plan
@@ -143,6 +143,25 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
     }
 }
 
+/// Whether a write node's table has a json field. Such a row may hold JSON nested deeper than
+/// the engine parses, and a write that runs without a transaction commits before its row is
+/// parsed: so it runs in one, and a row that cannot be read rolls its write back instead of
+/// leaving a stored write behind a 500.
+fn writes_json(plan: &Plan, tables: &Tables) -> bool {
+    use crate::flow::plan::Op;
+    plan.nodes.iter().any(|n| match &n.op {
+        Op::DbInsert { table, .. }
+        | Op::DbUpdate { table, .. }
+        | Op::DbDelete { table, .. }
+        | Op::DbUpsert { table, .. } => tables.get(table.as_str()).is_some_and(|def| {
+            def.fields
+                .iter()
+                .any(|f| f.ty == crate::tables::FieldType::Json)
+        }),
+        _ => false,
+    })
+}
+
 /// Turns wire text into the declared JSON type when it parses; otherwise leaves the text for
 /// the validator to report.
 fn coerce(s: &str, ty: &Value) -> Value {
@@ -152,10 +171,14 @@ fn coerce(s: &str, ty: &Value) -> Value {
     {
         return Value::from(i);
     }
-    if wants("number")
-        && let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
-    {
-        return Value::Number(n);
+    if wants("number") {
+        // The digits as sent (exact), else what a float reading makes of it (`1.`, `.5`).
+        if let Ok(n) = s.parse::<serde_json::Number>() {
+            return Value::Number(n);
+        }
+        if let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+            return Value::Number(n);
+        }
     }
     if wants("boolean") && (s == "true" || s == "false") {
         return Value::Bool(s == "true");
@@ -271,7 +294,7 @@ mod tests {
         assert_eq!(
             program.sql[q].as_ref().map(|p| p.text.as_str()),
             Some(
-                "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
+                "SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
             )
         );
     }

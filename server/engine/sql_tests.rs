@@ -177,7 +177,7 @@ fn a_db_sql_node_prepares_its_wrapped_statement_once() {
         "params": {"t": {"$rhai": "request.query.t"}, "min": 0}}));
     assert_eq!(
         p.text,
-        "SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]'::jsonb) FROM (select * from todos where title = $1  \n and id > $2::bigint) AS q"
+        "SELECT coalesce(jsonb_agg(to_jsonb(q.*)), '[]'::jsonb) FROM (select * from todos where title = $1  \n and id > $2::bigint) AS q"
     );
 }
 

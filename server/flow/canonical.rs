@@ -1,5 +1,6 @@
 //! Canonical JSON: the one byte form in which flows are exported and hashed. Keys are sorted
-//! (serde_json's map is ordered), defaults are omitted, two-space indent, trailing newline.
+//! (serde_json's map is ordered), defaults are omitted, numbers are in plain notation as
+//! Postgres prints them, two-space indent, trailing newline.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -46,6 +47,9 @@ pub fn strip_defaults(doc: &mut Value) {
 pub fn to_canonical_string(doc: &Value) -> String {
     let mut doc = doc.clone();
     strip_defaults(&mut doc);
+    // Numbers keep their digits (serde_json's `arbitrary_precision`), so `1e3` and the `1000`
+    // that Postgres' jsonb gives back must hash alike.
+    crate::tables::decimal::normalize_numbers(&mut doc);
     let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
     out.push('\n');
     out
