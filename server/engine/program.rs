@@ -172,12 +172,18 @@ fn coerce(s: &str, ty: &Value) -> Value {
         return Value::from(i);
     }
     if wants("number") {
-        // The digits as sent (exact), else what a float reading makes of it (`1.`, `.5`).
-        if let Ok(n) = s.parse::<serde_json::Number>() {
-            return Value::Number(n);
-        }
-        if let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            return Value::Number(n);
+        // A float, as always (`1` is `1.0` for Rhai), unless the float would lose digits: then
+        // the digits as sent, so a decimal bound to SQL stays exact.
+        let float = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+        match (float, s.parse::<serde_json::Number>()) {
+            (Some(f), Ok(exact))
+                if !crate::tables::decimal::same_number(&f.to_string(), &exact.to_string()) =>
+            {
+                return Value::Number(exact);
+            }
+            (Some(f), _) => return Value::Number(f),
+            (None, Ok(exact)) => return Value::Number(exact),
+            (None, Err(_)) => {}
         }
     }
     if wants("boolean") && (s == "true" || s == "false") {
@@ -294,7 +300,7 @@ mod tests {
         assert_eq!(
             program.sql[q].as_ref().map(|p| p.text.as_str()),
             Some(
-                "SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
+                "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
             )
         );
     }

@@ -283,7 +283,7 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"n": 12345678901234567890123, "i": -3, "f": 0.5}"#)
             .expect("json");
         let text = serde_json::to_string(&Plain(&v)).expect("serializes");
-        assert_eq!(text, r#"{"f":0.5,"i":-3,"n":1.2345678901234568e22}"#);
+        assert_eq!(text, r#"{"f":0.5,"i":-3,"n":1.2345678901234568e+22}"#);
         let mut doc: Value = serde_json::from_str(r#"{"a": 1e3, "b": [1.50, -0]}"#).expect("json");
         normalize_numbers(&mut doc);
         assert_eq!(doc.to_string(), r#"{"a":1000,"b":[1.50,0]}"#);
