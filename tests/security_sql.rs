@@ -155,16 +155,32 @@ async fn fields_named_like_sql_aliases_never_replace_the_row_in_flows() {
                  "order_by": [{"column": "code"}], "as": "page", "next": {"ok": "reply"}},
         "reply": {"type": "respond", "body": {"$rhai": "page"}}
     }), "list")).await;
-    app.publish(&flow("upd", "PATCH", "/aliases/{id}", "public", json!({
-        "upd": {"type": "db.update", "table": "aliases", "id": {"$rhai": "request.params.id"},
-                "patch": {"$rhai": "request.body"}, "as": "row", "next": {"ok": "reply"}},
-        "reply": {"type": "respond", "body": {"$rhai": "row"}}
-    }), "upd")).await;
-    app.publish(&flow("ups", "PUT", "/aliases", "public", json!({
-        "ups": {"type": "db.upsert", "table": "aliases", "on": ["code"], "values": values,
-                "as": "row", "next": {"ok": "reply"}},
-        "reply": {"type": "respond", "body": {"$rhai": "row"}}
-    }), "ups")).await;
+    app.publish(&flow(
+        "upd",
+        "PATCH",
+        "/aliases/{id}",
+        "public",
+        json!({
+            "upd": {"type": "db.update", "table": "aliases", "id": {"$rhai": "request.params.id"},
+                    "patch": {"$rhai": "request.body"}, "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "row"}}
+        }),
+        "upd",
+    ))
+    .await;
+    app.publish(&flow(
+        "ups",
+        "PUT",
+        "/aliases",
+        "public",
+        json!({
+            "ups": {"type": "db.upsert", "table": "aliases", "on": ["code"], "values": values,
+                    "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "row"}}
+        }),
+        "ups",
+    ))
+    .await;
     app.publish(&flow("sql", "GET", "/aliases-sql", "public", json!({
         "sql": {"type": "db.sql", "sql": "select t, s, code as q from aliases order by id", "as": "rows", "next": {"ok": "reply"}},
         "reply": {"type": "respond", "body": {"$rhai": "rows"}}
@@ -229,11 +245,19 @@ async fn a_json_field_named_t_cannot_forge_a_login_token() {
             .await;
     }
     // A profile endpoint that lets users store any JSON in their own `t`.
-    app.publish(&flow("profile", "PUT", "/me/t", "user", json!({
-        "save": {"type": "db.update", "table": "users", "id": {"$rhai": "auth.id"},
-                 "values": {"t": {"$rhai": "request.body"}}, "next": {"ok": "reply"}},
-        "reply": {"type": "respond", "status": 204}
-    }), "save")).await;
+    app.publish(&flow(
+        "profile",
+        "PUT",
+        "/me/t",
+        "user",
+        json!({
+            "save": {"type": "db.update", "table": "users", "id": {"$rhai": "auth.id"},
+                     "values": {"t": {"$rhai": "request.body"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 204}
+        }),
+        "save",
+    ))
+    .await;
     let victim = end_user(&app, "victim@example.com").await;
     let victim_id = claims(&victim)["sub"].clone();
     let token = end_user(&app, "mallory@example.com").await;
@@ -388,7 +412,7 @@ async fn a_thirty_digit_decimal_round_trips_exactly() {
         .expect("answered");
     assert_eq!(resp.status().as_u16(), 201);
     assert!(resp.text().await.expect("body").contains(exact));
-    // Generated CRUD: update and read (create goes through a Rhai expression, see FLOW-FORMAT).
+    // Generated CRUD: create, update and read.
     app.create_table(&common::example("auth/users.table.json"))
         .await;
     app.publish(&common::example("auth/signup.flow.json")).await;
@@ -400,6 +424,26 @@ async fn a_thirty_digit_decimal_round_trips_exactly() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    let resp = app
+        .api(Method::POST, "/crud/payments")
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(raw(exact))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(resp.status().as_u16(), 201);
+    assert!(resp.text().await.expect("body").contains(exact));
+    let exact_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM app.payments WHERE amount::text = $1")
+            .bind(exact)
+            .fetch_one(&app.db)
+            .await
+            .expect("count");
+    assert_eq!(
+        exact_rows, 3,
+        "flow, data API and CRUD all stored every digit"
+    );
     let id: i64 = sqlx::query_scalar("SELECT min(id) FROM app.payments")
         .fetch_one(&app.db)
         .await
@@ -438,13 +482,21 @@ async fn a_write_whose_row_cannot_be_read_stores_nothing() {
         .await;
     // JSON nested deeper than the engine parses, built by a script; the write goes straight
     // to a plain respond (the single-write shortcut).
-    app.publish(&flow("deep", "POST", "/deep", "public", json!({
-        "build": {"type": "script", "as": "deep",
-                  "code": "let a = []; for i in 0..200 { a = [a]; } a", "next": {"ok": "ins"}},
-        "ins": {"type": "db.insert", "table": "docs", "values": {"body": {"$rhai": "deep"}},
-                "as": "row", "next": {"ok": "reply"}},
-        "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
-    }), "build")).await;
+    app.publish(&flow(
+        "deep",
+        "POST",
+        "/deep",
+        "public",
+        json!({
+            "build": {"type": "script", "as": "deep",
+                      "code": "let a = []; for i in 0..200 { a = [a]; } a", "next": {"ok": "ins"}},
+            "ins": {"type": "db.insert", "table": "docs", "values": {"body": {"$rhai": "deep"}},
+                    "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
+        }),
+        "build",
+    ))
+    .await;
     let (status, body) = app.send(app.api(Method::POST, "/deep")).await;
     assert!(status >= 500, "{status} {body}");
     assert_eq!(count(&app, "docs").await, 0, "a 5xx write was stored");
@@ -467,11 +519,19 @@ async fn a_db_sql_result_over_the_cap_is_refused_before_it_is_sent() {
     let app = spawn_app().await;
     app.create_table(&json!({"name": "notes", "fields": [{"name": "body", "type": "text"}]}))
         .await;
-    app.publish(&flow("big", "GET", "/big", "public", json!({
-        "sql": {"type": "db.sql", "as": "rows", "next": {"ok": "reply"},
-                "sql": "select repeat('x', 1048576) as s from generate_series(1, 50)"},
-        "reply": {"type": "respond", "body": {"n": {"$rhai": "rows.len()"}}}
-    }), "sql")).await;
+    app.publish(&flow(
+        "big",
+        "GET",
+        "/big",
+        "public",
+        json!({
+            "sql": {"type": "db.sql", "as": "rows", "next": {"ok": "reply"},
+                    "sql": "select repeat('x', 1048576) as s from generate_series(1, 50)"},
+            "reply": {"type": "respond", "body": {"n": {"$rhai": "rows.len()"}}}
+        }),
+        "sql",
+    ))
+    .await;
     let before = resident_bytes();
     let (status, body) = app.send(app.api(Method::GET, "/big")).await;
     let after = resident_bytes();
@@ -497,10 +557,12 @@ async fn a_public_list_of_large_rows_is_refused() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    sqlx::query("INSERT INTO app.blobs (body) SELECT repeat('x', 1048576) FROM generate_series(1, 100)")
-        .execute(&app.db)
-        .await
-        .expect("rows");
+    sqlx::query(
+        "INSERT INTO app.blobs (body) SELECT repeat('x', 1048576) FROM generate_series(1, 100)",
+    )
+    .execute(&app.db)
+    .await
+    .expect("rows");
     let before = resident_bytes();
     let (status, body) = app
         .send(app.api(Method::GET, "/blobs?limit=100").bearer_auth(&token))
@@ -544,9 +606,16 @@ async fn single_rows_over_a_small_cap_are_refused_and_their_writes_rolled_back()
         .await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "db.result_too_large", "{body}");
-    assert_eq!(count(&app, "notes").await, 0, "the refused write is rolled back");
+    assert_eq!(
+        count(&app, "notes").await,
+        0,
+        "the refused write is rolled back"
+    );
     let (status, _) = app
-        .send(app.api(Method::POST, "/notes").json(&json!({"body": "small"})))
+        .send(
+            app.api(Method::POST, "/notes")
+                .json(&json!({"body": "small"})),
+        )
         .await;
     assert_eq!(status, 201);
     let id: i64 = sqlx::query_scalar(

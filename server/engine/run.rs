@@ -632,7 +632,9 @@ impl<'a> Cx<'a> {
             }),
             // division_by_zero: only the size guard of a write raises it in statements Sluice
             // builds.
-            Err(ReadError::Db(sqlx::Error::Database(e))) if e.code().as_deref() == Some("22012") => {
+            Err(ReadError::Db(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some("22012") =>
+            {
                 Err(RunError::ResultTooLarge {
                     node: node.to_string(),
                     bytes: None,
@@ -697,6 +699,25 @@ impl<'a> Cx<'a> {
                     .rev()
                     .find(|(n, _)| n == head)
                     .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
+                match found {
+                    Some(v) => Ok(v.clone()),
+                    None => {
+                        let d = self.eval_ast(ast, false)?;
+                        self.to_json(&d)
+                    }
+                }
+            }
+            Template::Pick { path, key, ast } => {
+                let mut steps = path.split('.');
+                let head = steps.next().unwrap_or_default();
+                let found = self
+                    .bound
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == head)
+                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
+                    .and_then(|v| v.as_object()?.get(key.as_str()));
                 match found {
                     Some(v) => Ok(v.clone()),
                     None => {

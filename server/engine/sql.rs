@@ -137,9 +137,7 @@ pub const RESULT_CAP: &str =
 /// within the cap: a larger one yields no row at all, so Postgres never sends it. The statements
 /// wrapped this way (aggregates) always yield one row otherwise.
 fn capped(select: &str) -> String {
-    format!(
-        "SELECT r FROM ({select}) AS sluice_result(r) WHERE pg_column_size(r) <= {RESULT_CAP}"
-    )
+    format!("SELECT r FROM ({select}) AS sluice_result(r) WHERE pg_column_size(r) <= {RESULT_CAP}")
 }
 
 /// The row a write returns, refused inside the statement when larger than the cap: the write
@@ -164,7 +162,10 @@ fn row_json(def: &TableDef, alias: &str) -> String {
         format!("to_jsonb({alias}.*)")
     } else {
         let names: Vec<String> = hidden.iter().map(|n| format!("'{n}'")).collect();
-        format!("(to_jsonb({alias}.*) - ARRAY[{}]::text[])", names.join(", "))
+        format!(
+            "(to_jsonb({alias}.*) - ARRAY[{}]::text[])",
+            names.join(", ")
+        )
     }
 }
 

@@ -98,7 +98,14 @@ async fn run_list(state: &AppState, name: &str, req: &ListRequest) -> Result<Res
         page
     } else {
         let mut conn = state.db.acquire().await?;
-        rows::list(&mut conn, def, &tables, &plan, state.runtime.max_result_bytes).await?
+        rows::list(
+            &mut conn,
+            def,
+            &tables,
+            &plan,
+            state.runtime.max_result_bytes,
+        )
+        .await?
     };
     Ok(Json(page).into_response())
 }

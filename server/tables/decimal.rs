@@ -114,7 +114,11 @@ impl Decimal {
     fn trimmed(&self) -> (bool, &str, i64) {
         let t = self.digits.trim_end_matches('0');
         let scale = self.scale - (self.digits.len() - t.len()) as i64;
-        (self.negative && !t.is_empty(), t, if t.is_empty() { 0 } else { scale })
+        (
+            self.negative && !t.is_empty(),
+            t,
+            if t.is_empty() { 0 } else { scale },
+        )
     }
 }
 
@@ -246,11 +250,31 @@ mod tests {
             ("1.5E-2", "0.015"),
             ("+.5", "0.5"),
             ("5.", "5"),
-            ("-12345678901234567890.123456789012", "-12345678901234567890.123456789012"),
+            (
+                "-12345678901234567890.123456789012",
+                "-12345678901234567890.123456789012",
+            ),
         ] {
-            assert_eq!(Decimal::parse(given).map(|d| d.plain()).as_deref(), Some(plain), "{given}");
+            assert_eq!(
+                Decimal::parse(given).map(|d| d.plain()).as_deref(),
+                Some(plain),
+                "{given}"
+            );
         }
-        for bad in ["", "-", ".", "e5", "1e", "1e+", "NaN", "Infinity", "0x10", "1.2.3", "1e99999999999", " 1"] {
+        for bad in [
+            "",
+            "-",
+            ".",
+            "e5",
+            "1e",
+            "1e+",
+            "NaN",
+            "Infinity",
+            "0x10",
+            "1.2.3",
+            "1e99999999999",
+            " 1",
+        ] {
             assert!(Decimal::parse(bad).is_none(), "{bad}");
         }
     }

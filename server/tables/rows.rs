@@ -215,9 +215,9 @@ fn column(def: &TableDef, tables: &Tables, name: &str) -> Option<Column> {
     let mut spec = def.column_spec(name, tables)?;
     let not_null = spec.required || SYSTEM_COLUMNS.contains(&name);
     // Filters never write: NULL is handled by the operators, and a decimal may be compared
-    // with one wider than its column.
+    // with one wider than its column (up to what Postgres' numeric reads).
     spec.required = false;
-    spec.precision = None;
+    spec.precision = (spec.ty == FieldType::Decimal).then_some(1000);
     spec.scale = None;
     Some(Column {
         ty: spec.ty,
