@@ -563,6 +563,7 @@ async fn a_db_sql_result_over_the_cap_is_refused_before_it_is_sent() {
     let before = resident_bytes();
     let (status, body) = app.send(app.api(Method::GET, "/big")).await;
     let after = resident_bytes();
+    eprintln!("resident memory: {before} -> {after} bytes");
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"]["code"], "db.result_too_large", "{body}");
     assert!(
@@ -603,6 +604,7 @@ async fn a_public_list_of_large_rows_is_refused() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "row.result_too_large", "{body}");
     let after = resident_bytes();
+    eprintln!("resident memory: {before} -> {after} bytes");
     assert!(
         after < before + 150 * 1024 * 1024,
         "resident memory grew from {before} to {after}"
