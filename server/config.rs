@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Largest result one database node (and one data API page) may read, in bytes.
+    #[arg(long, env = "SLUICE_MAX_RESULT_BYTES", default_value_t = 16 << 20)]
+    pub max_result_bytes: usize,
     /// Wall-clock limit of one Rhai expression or script, in milliseconds.
     #[arg(long, env = "SLUICE_SCRIPT_TIMEOUT_MS", default_value_t = 1000)]
     pub script_timeout_ms: u64,
@@ -313,6 +316,8 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub admin: Option<(String, Secret)>,
     pub max_body_bytes: usize,
+    /// `SLUICE_MAX_RESULT_BYTES`: what one database node or data API page may read.
+    pub max_result_bytes: usize,
     pub script_timeout: Duration,
     pub db_max_connections: u32,
     pub http_allow: HttpAllow,
@@ -367,6 +372,7 @@ impl Config {
             database_url: a.database_url.filter(|u| !u.expose().is_empty()),
             admin,
             max_body_bytes: a.max_body_bytes,
+            max_result_bytes: a.max_result_bytes.max(1024),
             script_timeout: Duration::from_millis(a.script_timeout_ms.max(1)),
             db_max_connections: a.db_max_connections.max(2),
             http_allow: HttpAllow::parse(&a.http_allow)?,
@@ -402,6 +408,7 @@ impl Config {
             database_url: Some(Secret::new(url)),
             admin: None,
             max_body_bytes: 1 << 20,
+            max_result_bytes: 16 << 20,
             script_timeout: Duration::from_millis(1000),
             db_max_connections: 8,
             http_allow: HttpAllow::default(),

@@ -88,7 +88,15 @@ impl App {
         // user is called; every statement of Sluice names its schema anyway.
         let options = PgConnectOptions::from_str(&url)
             .map_err(StartupError::Connect)?
-            .options([("search_path", crate::catalog::SCHEMA)]);
+            .options([
+                ("search_path", crate::catalog::SCHEMA.to_string()),
+                // Read by the statements of database nodes (`engine::sql::RESULT_CAP`), so
+                // Postgres refuses to send a result over the cap.
+                (
+                    "sluice.max_result_bytes",
+                    config.max_result_bytes.to_string(),
+                ),
+            ]);
         let db = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -124,7 +132,10 @@ impl App {
             !config.addr.ip().is_loopback(),
         ));
         let state = AppState {
-            runtime: Arc::new(Runtime::new(db.clone(), limits, outbound, Some(token_key))),
+            runtime: Arc::new(Runtime {
+                max_result_bytes: config.max_result_bytes,
+                ..Runtime::new(db.clone(), limits, outbound, Some(token_key))
+            }),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),

@@ -69,6 +69,14 @@ pub enum RunError {
     SqlUnavailable { node: String, message: String },
     #[error("node `{node}`: database error: {source}")]
     Db { node: String, source: sqlx::Error },
+    /// The node's result is larger than `SLUICE_MAX_RESULT_BYTES` (`bytes` when known: a
+    /// result Postgres refused to send has no size here).
+    #[error("node `{node}`: the result is larger than {limit} bytes{}", .bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default())]
+    ResultTooLarge {
+        node: String,
+        bytes: Option<usize>,
+        limit: usize,
+    },
     #[error("the flow did not finish within its timeout")]
     Timeout,
     #[error(
@@ -147,6 +155,7 @@ impl RunError {
             | RunError::ScriptLimit { .. }
             | RunError::Type { .. }
             | RunError::Db { .. }
+            | RunError::ResultTooLarge { .. }
             | RunError::Forbidden { .. }
             | RunError::SqlUnavailable { .. }
             | RunError::Template { .. }
@@ -167,6 +176,7 @@ impl RunError {
             RunError::Forbidden { .. } => "db.forbidden",
             RunError::SqlUnavailable { .. } => "db.sql_unavailable",
             RunError::Db { .. } => "db.error",
+            RunError::ResultTooLarge { .. } => "db.result_too_large",
             RunError::Timeout => "flow.timeout",
             RunError::StepBudget { .. } => "flow.step_budget",
             RunError::UnknownFunction { .. } => "flow.unknown_function",
@@ -220,6 +230,7 @@ impl RunError {
             | RunError::Conflict { node, .. }
             | RunError::NotFound { node }
             | RunError::Db { node, .. }
+            | RunError::ResultTooLarge { node, .. }
             | RunError::InvalidCursor { node, .. }
             | RunError::Forbidden { node, .. }
             | RunError::SqlUnavailable { node, .. }

@@ -61,7 +61,7 @@ impl Program {
             })
         };
         Ok(Program {
-            needs_transaction: plan.needs_transaction(),
+            needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
             body: plan
@@ -202,6 +202,25 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
     }
 }
 
+/// Whether a write node's table has a json field. Such a row may hold JSON nested deeper than
+/// the engine parses, and a write that runs without a transaction commits before its row is
+/// parsed: so it runs in one, and a row that cannot be read rolls its write back instead of
+/// leaving a stored write behind a 500.
+fn writes_json(plan: &Plan, tables: &Tables) -> bool {
+    use crate::flow::plan::Op;
+    plan.nodes.iter().any(|n| match &n.op {
+        Op::DbInsert { table, .. }
+        | Op::DbUpdate { table, .. }
+        | Op::DbDelete { table, .. }
+        | Op::DbUpsert { table, .. } => tables.get(table.as_str()).is_some_and(|def| {
+            def.fields
+                .iter()
+                .any(|f| f.ty == crate::tables::FieldType::Json)
+        }),
+        _ => false,
+    })
+}
+
 /// Turns wire text into the declared JSON type when it parses; otherwise leaves the text for
 /// the validator to report.
 fn coerce(s: &str, ty: &Value) -> Value {
@@ -221,10 +240,20 @@ fn coerce(s: &str, ty: &Value) -> Value {
     {
         return Value::from(f as i64);
     }
-    if wants("number")
-        && let Some(n) = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
-    {
-        return Value::Number(n);
+    if wants("number") {
+        // A float, as always (`1` is `1.0` for Rhai), unless the float would lose digits: then
+        // the digits as sent, so a decimal bound to SQL stays exact.
+        let float = s.parse::<f64>().ok().and_then(serde_json::Number::from_f64);
+        match (float, s.parse::<serde_json::Number>()) {
+            (Some(f), Ok(exact))
+                if !crate::tables::decimal::same_number(&f.to_string(), &exact.to_string()) =>
+            {
+                return Value::Number(exact);
+            }
+            (Some(f), _) => return Value::Number(f),
+            (None, Ok(exact)) => return Value::Number(exact),
+            (None, Err(_)) => {}
+        }
     }
     if wants("boolean") && (s == "true" || s == "false") {
         return Value::Bool(s == "true");
@@ -340,7 +369,7 @@ mod tests {
         assert_eq!(
             program.sql[q].as_ref().map(|p| p.text.as_str()),
             Some(
-                "SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s"
+                "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
             )
         );
     }

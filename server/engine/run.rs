@@ -14,7 +14,6 @@ use crate::flow::plan::ContentType;
 use arc_swap::ArcSwap;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
-use sqlx::types::Json;
 use sqlx::{Executor, PgPool, Postgres, Transaction};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,16 @@ pub struct Runtime {
     /// The token keys: the current one signs (`auth.issue_token`), all of them verify
     /// (`endpoint.auth`). Swapped by `http::routes::reload`, so a rotation needs no restart.
     pub token_keys: ArcSwap<KeyRing>,
+    /// The most bytes of JSON one database node may read (`SLUICE_MAX_RESULT_BYTES`).
+    pub max_result_bytes: usize,
 }
+
+/// Default of [`Runtime::max_result_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 16 << 20;
+
+/// Results larger than this are parsed on the blocking pool, so a large result does not hold an
+/// async worker for the milliseconds its parsing takes.
+pub const PARSE_INLINE_MAX: usize = 256 * 1024;
 
 impl Runtime {
     /// `token_key` starts the key ring with the current key only; `http::routes::reload`
@@ -50,6 +58,7 @@ impl Runtime {
             env,
             outbound,
             token_keys: ArcSwap::from_pointee(KeyRing::new(token_key, Vec::new())),
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 }
@@ -541,6 +550,20 @@ impl<'a> Cx<'a> {
                 node: self.node_id().to_string(),
                 message: "a password must be non-empty text".into(),
             }),
+            // Exact: the number's own digits (or a string of them), never a float.
+            (ParamKind::Decimal { precision, scale }, v) => {
+                let text = match v {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.clone(),
+                    _ => String::new(),
+                };
+                crate::tables::decimal::check(&text, precision, scale)
+                    .map(Some)
+                    .map_err(|message| RunError::InvalidValue {
+                        node: self.node_id().to_string(),
+                        message: format!("a decimal field: {message}, got {v}"),
+                    })
+            }
             (ParamKind::Text, v) => Ok(bind_text(v)),
         }
     }
@@ -640,10 +663,33 @@ impl<'a> Cx<'a> {
         };
         let guarded = guarded || self.failure_handled();
         self.check_binds(&binds)?;
-        self.db
-            .one(sql, binds, guarded)
-            .await
-            .map_err(|e| RunError::from_db(node, e))
+        let limit = self.rt.max_result_bytes;
+        // A write that runs without a transaction has committed once its statement returned:
+        // its result must not be refused after that. Its size was checked inside the statement
+        // (`engine::sql::guarded_row`), and its table has no json field, so nothing in it can
+        // fail to parse (`Program::build`).
+        let committed_alone = !self.db.writes && self.program.plan.nodes[self.node].op.writes();
+        let cap = if committed_alone { usize::MAX } else { limit };
+        match self.db.one(sql, binds, guarded, cap).await {
+            Ok(v) => Ok(v),
+            Err(ReadError::TooLarge(bytes)) => Err(RunError::ResultTooLarge {
+                node: node.to_string(),
+                bytes,
+                limit,
+            }),
+            // division_by_zero: only the size guard of a write raises it in statements Sluice
+            // builds.
+            Err(ReadError::Db(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some("22012") =>
+            {
+                Err(RunError::ResultTooLarge {
+                    node: node.to_string(),
+                    bytes: None,
+                    limit,
+                })
+            }
+            Err(ReadError::Db(e)) => Err(RunError::from_db(node, e)),
+        }
     }
 
     /// Runs the node's statement as role [`APP_ROLE`] (`db.sql`), in its own savepoint, with
@@ -660,8 +706,20 @@ impl<'a> Cx<'a> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         let timeout_ms = left.as_millis().clamp(1, i32::MAX as u128);
         self.check_binds(&binds)?;
-        match self.db.as_app(sql, binds, timeout_ms).await {
+        let limit = self.rt.max_result_bytes;
+        match self.db.as_app(sql, binds, timeout_ms, limit).await {
+            // The statement's aggregate always yields a row, unless it was over the cap.
+            Ok(None) => Err(RunError::ResultTooLarge {
+                node: node.to_string(),
+                bytes: None,
+                limit,
+            }),
             Ok(v) => Ok(v),
+            Err(AppSqlError::TooLarge(bytes)) => Err(RunError::ResultTooLarge {
+                node: node.to_string(),
+                bytes,
+                limit,
+            }),
             Err(AppSqlError::Unavailable(message)) => Err(RunError::SqlUnavailable {
                 node: node.to_string(),
                 message,
@@ -689,6 +747,25 @@ impl<'a> Cx<'a> {
                     .rev()
                     .find(|(n, _)| n == head)
                     .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
+                match found {
+                    Some(v) => Ok(v.clone()),
+                    None => {
+                        let d = self.eval_ast(ast, false)?;
+                        self.to_json(&d)
+                    }
+                }
+            }
+            Template::Pick { path, key, ast } => {
+                let mut steps = path.split('.');
+                let head = steps.next().unwrap_or_default();
+                let found = self
+                    .bound
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == head)
+                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
+                    .and_then(|v| v.as_object()?.get(key.as_str()));
                 match found {
                     Some(v) => Ok(v.clone()),
                     None => {
@@ -828,6 +905,57 @@ pub enum AppSqlError {
     /// The role switch failed or would be unsafe; the detail is for the log.
     Unavailable(String),
     Statement(sqlx::Error),
+    /// The result is larger than the cap.
+    TooLarge(Option<usize>),
+}
+
+/// Why a statement's JSON result could not be read.
+pub enum ReadError {
+    Db(sqlx::Error),
+    /// Larger than the cap (its size when known).
+    TooLarge(Option<usize>),
+}
+
+impl From<sqlx::Error> for ReadError {
+    fn from(e: sqlx::Error) -> ReadError {
+        ReadError::Db(e)
+    }
+}
+
+/// The JSON value in the first column of `row` (`None` for SQL `NULL`), refused when its text
+/// is longer than `cap` bytes, before it is parsed. A large one is parsed on the blocking pool.
+async fn read_json(row: sqlx::postgres::PgRow, cap: usize) -> Result<Option<Value>, ReadError> {
+    use sqlx::{Row, ValueRef};
+    fn text(row: &sqlx::postgres::PgRow) -> Result<Option<&[u8]>, sqlx::Error> {
+        let raw = row.try_get_raw(0)?;
+        if raw.is_null() {
+            return Ok(None);
+        }
+        let binary = matches!(raw.format(), sqlx::postgres::PgValueFormat::Binary);
+        let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+        // jsonb in binary format is a version byte (1) and the JSON text.
+        Ok(Some(if binary {
+            bytes.get(1..).unwrap_or_default()
+        } else {
+            bytes
+        }))
+    }
+    fn parse(text: &[u8]) -> Result<Value, sqlx::Error> {
+        serde_json::from_slice(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+    match text(&row)? {
+        None => return Ok(None),
+        Some(t) if t.len() > cap => return Err(ReadError::TooLarge(Some(t.len()))),
+        Some(t) if t.len() <= PARSE_INLINE_MAX => return Ok(Some(parse(t)?)),
+        Some(_) => {}
+    }
+    let parsed = tokio::task::spawn_blocking(move || match text(&row)? {
+        Some(t) => parse(t).map(Some),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| sqlx::Error::Decode(Box::new(e)))??;
+    Ok(parsed)
 }
 
 /// query_canceled: the statement timeout fired.
@@ -853,43 +981,50 @@ impl Db {
         }
     }
 
-    /// Runs a statement that yields at most one JSON value.
+    /// Runs a statement that yields at most one JSON value of at most `cap` bytes.
     pub async fn one(
         &mut self,
         sql: &str,
         binds: Vec<Option<String>>,
         guarded: bool,
-    ) -> Result<Option<Value>, sqlx::Error> {
-        let mut q = sqlx::query_scalar::<_, Json<Value>>(sql);
+        cap: usize,
+    ) -> Result<Option<Value>, ReadError> {
+        let mut q = sqlx::query(sql);
         for b in binds {
             q = q.bind(b);
         }
-        if !self.writes {
-            return Ok(q.fetch_optional(&self.pool).await?.map(|Json(v)| v));
-        }
-        let tx = match &mut self.tx {
-            Some(tx) => tx,
-            None => self.tx.insert(self.pool.begin().await?),
+        let row = if !self.writes {
+            q.fetch_optional(&self.pool).await?
+        } else {
+            let tx = match &mut self.tx {
+                Some(tx) => tx,
+                None => self.tx.insert(self.pool.begin().await?),
+            };
+            if !guarded {
+                q.fetch_optional(&mut **tx).await?
+            } else {
+                sqlx::query("SAVEPOINT sluice_node")
+                    .execute(&mut **tx)
+                    .await?;
+                match q.fetch_optional(&mut **tx).await {
+                    Ok(row) => {
+                        sqlx::query("RELEASE SAVEPOINT sluice_node")
+                            .execute(&mut **tx)
+                            .await?;
+                        row
+                    }
+                    Err(e) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT sluice_node")
+                            .execute(&mut **tx)
+                            .await?;
+                        return Err(e.into());
+                    }
+                }
+            }
         };
-        if !guarded {
-            return Ok(q.fetch_optional(&mut **tx).await?.map(|Json(v)| v));
-        }
-        sqlx::query("SAVEPOINT sluice_node")
-            .execute(&mut **tx)
-            .await?;
-        match q.fetch_optional(&mut **tx).await {
-            Ok(row) => {
-                sqlx::query("RELEASE SAVEPOINT sluice_node")
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(row.map(|Json(v)| v))
-            }
-            Err(e) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT sluice_node")
-                    .execute(&mut **tx)
-                    .await?;
-                Err(e)
-            }
+        match row {
+            Some(row) => read_json(row, cap).await,
+            None => Ok(None),
         }
     }
 
@@ -902,6 +1037,7 @@ impl Db {
         sql: &str,
         binds: Vec<Option<String>>,
         timeout_ms: u128,
+        cap: usize,
     ) -> Result<Option<Value>, AppSqlError> {
         let tx = match &mut self.tx {
             Some(tx) => tx,
@@ -931,17 +1067,23 @@ impl Db {
                 .map_err(AppSqlError::Statement)?;
             return Err(AppSqlError::Unavailable(why));
         }
-        let mut q = sqlx::query_scalar::<_, Json<Value>>(sql);
+        let mut q = sqlx::query(sql);
         for b in binds {
             q = q.bind(b);
         }
         match q.fetch_optional(&mut **tx).await {
-            Ok(v) => {
+            Ok(row) => {
                 (&mut **tx)
                     .execute(LEAVE_APP_ROLE)
                     .await
                     .map_err(AppSqlError::Statement)?;
-                Ok(v.map(|Json(v)| v))
+                match row {
+                    Some(row) => read_json(row, cap).await.map_err(|e| match e {
+                        ReadError::Db(e) => AppSqlError::Statement(e),
+                        ReadError::TooLarge(n) => AppSqlError::TooLarge(n),
+                    }),
+                    None => Ok(None),
+                }
             }
             Err(e) => {
                 (&mut **tx)

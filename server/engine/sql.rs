@@ -15,6 +15,12 @@ use crate::tables::{FieldType, Ident, TableDef};
 pub enum ParamKind {
     /// Strings as they are, other JSON as JSON text; Postgres casts.
     Text,
+    /// A value written to a decimal field: a number (or its text) checked against the field's
+    /// digits and bound exactly (`tables::decimal::check`).
+    Decimal {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     /// Always JSON text, so a JSON string stays a JSON string.
     Json,
     /// Hashed with argon2id first.
@@ -104,18 +110,62 @@ fn kind(def: &TableDef, c: &str) -> ParamKind {
     }
 }
 
-fn kinds(def: &TableDef, cols: &[ColumnValue]) -> Vec<ParamKind> {
-    cols.iter().map(|c| kind(def, c.column.as_str())).collect()
+/// The kind of a value written to column `c`: [`kind`], and decimals checked against the field.
+/// (Filters compare with any number, so they keep [`ParamKind::Text`] for decimals.)
+fn write_kind(def: &TableDef, c: &str) -> ParamKind {
+    match def.field(c) {
+        Some(f) if f.ty == FieldType::Decimal => ParamKind::Decimal {
+            precision: f.precision,
+            scale: f.scale,
+        },
+        _ => kind(def, c),
+    }
 }
 
-/// The JSON of a row, without its password fields.
+fn kinds(def: &TableDef, cols: &[ColumnValue]) -> Vec<ParamKind> {
+    cols.iter()
+        .map(|c| write_kind(def, c.column.as_str()))
+        .collect()
+}
+
+/// The result cap of the connection: `SLUICE_MAX_RESULT_BYTES`, set on every pooled connection
+/// as the custom setting `sluice.max_result_bytes` (`startup`); no cap where it is not set.
+pub const RESULT_CAP: &str =
+    "coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)";
+
+/// The one-row JSON result of a statement (`SELECT <json> ...`), sent only when its size is
+/// within the cap: a larger one yields no row at all, so Postgres never sends it. The statements
+/// wrapped this way (aggregates) always yield one row otherwise.
+fn capped(select: &str) -> String {
+    format!("SELECT r FROM ({select}) AS sluice_result(r) WHERE pg_column_size(r) <= {RESULT_CAP}")
+}
+
+/// The row a write returns, refused inside the statement when larger than the cap: the write
+/// must fail in Postgres, not after it, because a single write may run without `BEGIN` and
+/// commit with its statement ([`crate::flow::plan::Plan::needs_transaction`]). The refusal is
+/// a division by zero on the row's size, the one error Postgres offers in plain SQL that no
+/// statement Sluice builds can otherwise raise (`22012`, mapped to `db.result_too_large`).
+fn guarded_row(def: &TableDef) -> String {
+    format!(
+        "(SELECT CASE WHEN pg_column_size(j) <= {RESULT_CAP} THEN j \
+         ELSE to_jsonb(pg_column_size(j) / 0) END FROM (SELECT {} AS j) AS sluice_guard)",
+        row_json(def, "t")
+    )
+}
+
+/// The JSON of a row, without its password fields. The row is named `alias.*`, never by the
+/// bare alias: Postgres reads a bare name as a column first, so a field named like the alias
+/// (`t`, `s`, `i0`) would stand in for the whole row.
 fn row_json(def: &TableDef, alias: &str) -> String {
     let hidden = def.password_fields();
     if hidden.is_empty() {
-        format!("to_jsonb({alias})")
+        format!("to_jsonb({alias}.*)")
     } else {
         let names: Vec<String> = hidden.iter().map(|n| format!("'{n}'")).collect();
-        format!("(to_jsonb({alias}) - ARRAY[{}]::text[])", names.join(", "))
+        format!(
+            "(to_jsonb({alias}.*) - ARRAY[{}]::text[])",
+            names.join(", ")
+        )
     }
 }
 
@@ -221,7 +271,7 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
                 format!(
                     "INSERT INTO {} AS t DEFAULT VALUES RETURNING {}",
                     qualified(t),
-                    row_json(def, "t")
+                    guarded_row(def)
                 )
             } else {
                 let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
@@ -230,7 +280,7 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
                     qualified(t),
                     cols.join(", "),
                     placeholders(def, values, 1, tables)?.join(", "),
-                    row_json(def, "t")
+                    guarded_row(def)
                 )
             };
             Prepared {
@@ -267,7 +317,7 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
                     ));
                     patch_cols.push(PatchColumn {
                         name: f.name.to_string(),
-                        kind: kind(def, f.name.as_str()),
+                        kind: write_kind(def, f.name.as_str()),
                     });
                     n += 2;
                 }
@@ -284,7 +334,7 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
                     qualified(t),
                     sets.join(", "),
                     id_condition(def, tables)?,
-                    row_json(def, "t")
+                    guarded_row(def)
                 ))
             }
         }
@@ -294,7 +344,7 @@ pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
                 "DELETE FROM {} AS t WHERE {} RETURNING {}",
                 qualified(t),
                 id_condition(def, tables)?,
-                row_json(def, "t")
+                guarded_row(def)
             ))
         }
         _ => return Ok(None),
@@ -570,12 +620,12 @@ fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
     if !q.page {
         return Ok(Prepared {
             slots: params.slots,
-            ..plain(format!(
+            ..plain(capped(&format!(
                 "SELECT coalesce(jsonb_agg({row} ORDER BY {}), '[]'::jsonb) FROM \
                  (SELECT * FROM {from} AS t{matching} ORDER BY {} LIMIT {limit} OFFSET {offset}) AS s",
                 order_clause(&q.order, "s"),
                 order_clause(&q.order, "t"),
-            ))
+            )))
         });
     }
     let id = Ident::parse("id").map_err(|e| BuildError(e.to_string()))?;
@@ -631,7 +681,7 @@ fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
             fingerprint: format!("{}:{}", q.table, fingerprint.join(",")),
             keys: keys.len(),
         }),
-        ..plain(format!(
+        ..plain(capped(&format!(
             "SELECT jsonb_build_object(\
              'rows', coalesce(jsonb_agg(p.r ORDER BY p.n) FILTER (WHERE p.n <= {limit}), '[]'::jsonb), \
              'more', count(*) > {limit}, \
@@ -641,7 +691,7 @@ fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
             key_cols.join(", "),
             order_clause(&q.order, "s"),
             order_clause(&q.order, "t"),
-        ))
+        )))
     })
 }
 
@@ -679,7 +729,7 @@ fn upsert_sql(
             placeholders(def, values, 1, tables)?.join(", "),
             target.join(", "),
             sets.join(", "),
-            row_json(def, "t")
+            guarded_row(def)
         ))
     })
 }
@@ -687,20 +737,22 @@ fn upsert_sql(
 /// The name of the CTE a `db.sql` statement runs in when it cannot be a subquery.
 const STATEMENT_CTE: &str = "\"sluice_statement\"";
 
-/// `db.sql`: the statement with its rows aggregated into one JSON array. A query becomes a
-/// subquery; a data-modifying statement (which Postgres allows only at the top level) becomes
-/// a CTE, added to the statement's own `WITH` list if it has one.
+/// `db.sql`: the statement with its rows aggregated into one JSON array, sent only within the
+/// result cap ([`capped`]). A query becomes a subquery; a data-modifying statement (which
+/// Postgres allows only at the top level) becomes a CTE, added to the statement's own `WITH`
+/// list if it has one.
 pub fn statement_sql(st: &Statement) -> String {
-    let rows = "coalesce(jsonb_agg(to_jsonb(q)), '[]'::jsonb)";
+    // `q.*`: the statement's own columns may be called `q`.
+    let rows = "coalesce(jsonb_agg(to_jsonb(q.*)), '[]'::jsonb)";
     let collect = |returns: bool| {
         if returns {
-            format!("SELECT {rows} FROM {STATEMENT_CTE} AS q")
+            capped(&format!("SELECT {rows} FROM {STATEMENT_CTE} AS q"))
         } else {
             "SELECT '[]'::jsonb".to_string()
         }
     };
     match &st.shape {
-        Shape::Query => format!("SELECT {rows} FROM ({}) AS q", st.text),
+        Shape::Query => capped(&format!("SELECT {rows} FROM ({}) AS q", st.text)),
         Shape::Modify { returning } => format!(
             "WITH {STATEMENT_CTE} AS ({}) {}",
             st.text,

@@ -177,7 +177,8 @@ fn a_db_sql_node_prepares_its_wrapped_statement_once() {
         "params": {"t": {"$rhai": "request.query.t"}, "min": 0}}));
     assert_eq!(
         p.text,
-        "SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]'::jsonb) FROM (select * from todos where title = $1  \n and id > $2::bigint) AS q"
+        "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(q.*)), '[]'::jsonb) FROM (select * from todos where title = $1  \n and id > $2::bigint) AS q) AS sluice_result(r) \
+         WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
     );
 }
 

@@ -1,5 +1,6 @@
 //! Canonical JSON: the one byte form in which flows are exported and hashed. Keys are sorted
-//! (serde_json's map is ordered), defaults are omitted, two-space indent, trailing newline.
+//! (serde_json's map is ordered), defaults are omitted, numbers are in plain notation as
+//! Postgres prints them, two-space indent, trailing newline.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -50,6 +51,9 @@ pub fn strip_defaults(doc: &mut Value) {
 /// The canonical text of a document.
 pub fn to_canonical_string(doc: &Value) -> String {
     let mut doc = doc.clone();
+    // Numbers keep their digits (serde_json's `arbitrary_precision`), so `1e3` and the `1000`
+    // that Postgres' jsonb gives back must hash alike (and `1e4` is the default timeout).
+    crate::tables::decimal::normalize_numbers(&mut doc);
     strip_defaults(&mut doc);
     let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
     out.push('\n');
@@ -101,5 +105,18 @@ mod tests {
         assert_eq!(rev(&a), rev(&b));
         assert_ne!(rev(&a), rev(&c));
         assert_eq!(rev(&a).len(), 20);
+    }
+
+    #[test]
+    fn numbers_hash_alike_however_they_are_spelled() {
+        let a: Value =
+            serde_json::from_str(r#"{"settings": {"timeout_ms": 1e4}, "n": [1.5e1, 0.10]}"#)
+                .expect("json");
+        let b: Value = serde_json::from_str(r#"{"n": [15, 0.10]}"#).expect("json");
+        assert_eq!(rev(&a), rev(&b));
+        assert_eq!(
+            to_canonical_string(&a),
+            "{\n  \"n\": [\n    15,\n    0.10\n  ]\n}\n"
+        );
     }
 }

@@ -42,6 +42,15 @@ pub enum Template {
     /// of a non-object such as `text.len`, a name not held as JSON), so results and errors are
     /// Rhai's.
     Var(String, Arc<AST>),
+    /// `if "key" in path { path.key } else { fallback }` (what generated CRUD writes for an
+    /// optional field), with `path` a name or path and a fallback without braces: when `path`
+    /// is an object that has `key`, its JSON value as it is (so a decimal keeps its digits);
+    /// otherwise the AST, so results and errors are Rhai's.
+    Pick {
+        path: String,
+        key: String,
+        ast: Arc<AST>,
+    },
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
 }
@@ -55,7 +64,7 @@ impl Template {
     pub fn cannot_fail(&self) -> bool {
         match self {
             Template::Literal(_) | Template::Var(..) => true,
-            Template::Expr(_) => false,
+            Template::Expr(_) | Template::Pick { .. } => false,
             Template::Object(parts) => parts.iter().all(|(_, t)| t.cannot_fail()),
             Template::Array(items) => items.iter().all(Template::cannot_fail),
         }
@@ -106,6 +115,11 @@ impl<'a> ExprCompiler<'a> {
                         Some(ast) if self.is_name(src.trim()) => {
                             Template::Var(src.trim().to_string(), Arc::new(ast))
                         }
+                        Some(ast) if let Some((path, key)) = self.pick(src) => Template::Pick {
+                            path,
+                            key,
+                            ast: Arc::new(ast),
+                        },
                         Some(ast) => Template::Expr(Arc::new(ast)),
                         None => Template::Literal(Value::Null),
                     },
@@ -165,6 +179,27 @@ impl<'a> ExprCompiler<'a> {
             && steps.all(word)
     }
 
+    /// The path and key of `if "key" in path { path.key } else { fallback }`, written exactly so
+    /// (see [`Template::Pick`]). The fallback holds no brace, so the text cannot continue past
+    /// the `if` expression.
+    fn pick(&self, src: &str) -> Option<(String, String)> {
+        let rest = src.trim().strip_prefix("if \"")?;
+        let (key, rest) = rest.split_once('"')?;
+        let (path, rest) = rest.strip_prefix(" in ")?.split_once(" { ")?;
+        let fallback = rest
+            .strip_prefix(&format!("{path}.{key} }} else {{ "))?
+            .strip_suffix(" }")?;
+        let key_ok = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        (key_ok && self.is_name(path) && !fallback.contains(['{', '}']))
+            .then(|| (path.to_string(), key.to_string()))
+    }
+
     /// Compiles one expression (no statements).
     pub fn expression(&mut self, src: &str, pointer: &str) -> Option<AST> {
         match self.engine.compile_expression_with_scope(&self.scope, src) {
@@ -203,6 +238,28 @@ impl<'a> ExprCompiler<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_optional_property_with_a_plain_fallback_is_picked_as_json() {
+        let engine = base_engine();
+        let mut c = ExprCompiler::new(&engine, "n", ["request"]);
+        let t = c.template(
+            &json!({"$rhai": "if \"amount\" in request.body { request.body.amount } else { () }"}),
+            "/v",
+        );
+        assert!(
+            matches!(t, Some(Template::Pick { ref path, ref key, .. }) if path == "request.body" && key == "amount")
+        );
+        for src in [
+            "if \"amount\" in request.body { request.body.amount } else { #{a: 1} }",
+            "if \"amount\" in request.body { request.body.other } else { () }",
+            "if \"amount\" in request.body { request.body.amount } else { 1 } + { 2 }",
+            "if \"amount\" in request.body { request.body.amount + 1 } else { () }",
+        ] {
+            let t = c.template(&json!({"$rhai": src}), "/v");
+            assert!(!matches!(t, Some(Template::Pick { .. })), "{src}");
+        }
+    }
 
     #[test]
     fn a_bare_name_is_a_variable_but_a_literal_keyword_is_not() {

@@ -93,12 +93,19 @@ async fn run_list(state: &AppState, name: &str, req: &ListRequest) -> Result<Res
     let plan = rows::plan_list(def, &tables, req)?;
     let page = if plan.count.is_some() {
         let mut tx = rows::snapshot(&state.db).await?;
-        let page = rows::list(&mut tx, def, &tables, &plan).await?;
+        let page = rows::list(&mut tx, def, &tables, &plan, state.runtime.max_result_bytes).await?;
         tx.commit().await?;
         page
     } else {
         let mut conn = state.db.acquire().await?;
-        rows::list(&mut conn, def, &tables, &plan).await?
+        rows::list(
+            &mut conn,
+            def,
+            &tables,
+            &plan,
+            state.runtime.max_result_bytes,
+        )
+        .await?
     };
     Ok(Json(page).into_response())
 }
@@ -201,6 +208,7 @@ impl From<RowError> for ApiError {
             RowError::NotFound(_) => (StatusCode::NOT_FOUND, "row.not_found"),
             RowError::Conflict(_) => (StatusCode::CONFLICT, "row.conflict"),
             RowError::Reference(_) => (StatusCode::CONFLICT, "row.reference"),
+            RowError::TooLarge(_) => (StatusCode::BAD_REQUEST, "row.result_too_large"),
             RowError::Hash(_) => return ApiError::internal("auth.error", msg),
             RowError::Busy => return ApiError::busy(),
             // `Table` was converted above.

@@ -78,7 +78,13 @@ fn session_error(e: tower_sessions::session::Error) -> ApiError {
 
 /// The account signed in through this session, if any.
 pub async fn session_user(session: &Session) -> Result<Option<i64>, ApiError> {
-    session.get::<i64>(USER_KEY).await.map_err(session_error)
+    let stored: Option<Value> = session.get(USER_KEY).await.map_err(session_error)?;
+    Ok(match stored {
+        Some(Value::String(s)) => s.parse().ok(),
+        // Sessions written before the id was stored as text.
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
+    })
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -256,7 +262,9 @@ async fn sign_in(state: &AppState, session: &Session, user: i64) -> Result<Value
     session.cycle_id().await.map_err(session_error)?;
     let csrf = random_hex(32);
     session
-        .insert(USER_KEY, user)
+        // As text: the session store writes MessagePack, which cannot carry serde_json's
+        // exact numbers (they would come back as a one-element array).
+        .insert(USER_KEY, user.to_string())
         .await
         .map_err(session_error)?;
     session

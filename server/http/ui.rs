@@ -156,7 +156,9 @@ async fn asset(method: Method, Path(rel): Path<String>, headers: HeaderMap) -> R
 /// Renders `templates/<name>` with `context`. Release builds parse the templates once.
 fn render(name: &str, context: &serde_json::Value) -> Result<String, ApiError> {
     let ctx =
-        tera::Context::from_serialize(context).map_err(|e| ApiError::internal("ui.template", e))?;
+        // `Plain`: Tera would see serde_json's exact numbers as objects.
+        tera::Context::from_serialize(&crate::tables::decimal::Plain(context))
+            .map_err(|e| ApiError::internal("ui.template", e))?;
     #[cfg(sluice_embed_ui)]
     {
         static TERA: std::sync::LazyLock<Result<tera::Tera, String>> =

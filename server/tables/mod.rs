@@ -1,10 +1,11 @@
 //! Managed user tables in schema `app`: validated identifiers, field types, definitions, the
 //! pure DDL planner, and the store that applies plans in one transaction. Knows no axum.
-//! `ident`, `types`, `def` and `ddl` are pure and may be used by the flow compiler.
+//! `ident`, `types`, `def`, `ddl` and `decimal` are pure and may be used by the flow compiler.
 
 pub mod changes;
 pub mod csv;
 pub mod ddl;
+pub mod decimal;
 pub mod def;
 pub mod ident;
 pub mod rows;

@@ -88,6 +88,11 @@ pub enum RowError {
     /// Every password hashing thread stayed busy.
     #[error("the server is busy; retry shortly")]
     Busy,
+    /// The rows of one page add up to more than the result cap (`SLUICE_MAX_RESULT_BYTES`).
+    #[error(
+        "the rows of this page are larger than {0} bytes (SLUICE_MAX_RESULT_BYTES); ask for fewer rows with `limit`"
+    )]
+    TooLarge(usize),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -179,7 +184,8 @@ fn from(def: &TableDef) -> String {
 }
 
 /// The JSON of row `t` without its password fields. The names are validated identifiers, so
-/// they can stand in a literal.
+/// they can stand in a literal. `t.*`, not `t`: a bare `t` is a field named `t` when the table
+/// has one.
 fn row_json(def: &TableDef) -> String {
     let hidden: Vec<String> = def
         .password_fields()
@@ -187,9 +193,9 @@ fn row_json(def: &TableDef) -> String {
         .map(|n| format!("'{n}'"))
         .collect();
     if hidden.is_empty() {
-        "to_jsonb(t)".into()
+        "to_jsonb(t.*)".into()
     } else {
-        format!("(to_jsonb(t) - ARRAY[{}]::text[])", hidden.join(", "))
+        format!("(to_jsonb(t.*) - ARRAY[{}]::text[])", hidden.join(", "))
     }
 }
 
@@ -212,9 +218,9 @@ fn column(def: &TableDef, tables: &Tables, name: &str) -> Option<Column> {
     let mut spec = def.column_spec(name, tables)?;
     let not_null = spec.required || SYSTEM_COLUMNS.contains(&name);
     // Filters never write: NULL is handled by the operators, and a decimal may be compared
-    // with one wider than its column.
+    // with one wider than its column (up to what Postgres' numeric reads).
     spec.required = false;
-    spec.precision = None;
+    spec.precision = (spec.ty == FieldType::Decimal).then_some(1000);
     spec.scale = None;
     Some(Column {
         ty: spec.ty,
@@ -922,21 +928,33 @@ pub async fn list(
     def: &TableDef,
     tables: &Tables,
     plan: &ListPlan,
+    max_bytes: usize,
 ) -> Result<Page, RowError> {
-    use sqlx::Row as _;
-    let fetched = plan
-        .rows
-        .query()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| from_db(e, def, tables, Write::Read))?;
-    let mut rows = Vec::with_capacity(fetched.len());
-    for r in &fetched {
+    use futures_core::Stream;
+    use sqlx::{Row as _, ValueRef as _};
+    // Rows are read one at a time as Postgres sends them, and the page is refused as soon as
+    // they add up to more than `max_bytes`: the rest is never held.
+    let query = plan.rows.query();
+    let mut fetched = Box::pin(query.fetch(&mut *conn));
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(r) = std::future::poll_fn(|cx| fetched.as_mut().poll_next(cx)).await {
+        let r = r.map_err(|e| from_db(e, def, tables, Write::Read))?;
+        let raw = r.try_get_raw("row")?;
+        bytes += if raw.is_null() {
+            0
+        } else {
+            raw.as_bytes().map_or(0, <[u8]>::len)
+        };
+        if bytes > max_bytes {
+            return Err(RowError::TooLarge(max_bytes));
+        }
         let row: Json<Row> = r.try_get("row")?;
         let key: Option<String> = r.try_get("sort_key")?;
         let id: String = r.try_get("id")?;
         rows.push((row.0, key, id));
     }
+    drop(fetched);
     let more = rows.len() as i64 > plan.limit;
     rows.truncate(plan.limit as usize);
     let next_cursor = match rows.last() {
@@ -1662,7 +1680,7 @@ mod tests {
         let plan = plan_list(&todos(), &tables(), &ListRequest::default()).expect("plan");
         assert_eq!(
             plan.rows.text,
-            "SELECT (to_jsonb(t) - ARRAY['secret']::text[]) AS row, t.\"id\"::text AS sort_key, t.\"id\"::text AS id \
+            "SELECT (to_jsonb(t.*) - ARRAY['secret']::text[]) AS row, t.\"id\"::text AS sort_key, t.\"id\"::text AS id \
              FROM \"app\".\"todos\" AS t ORDER BY t.\"id\" ASC LIMIT $1::bigint"
         );
         assert_eq!(plan.rows.binds, [t("51")]);
@@ -1917,7 +1935,7 @@ mod tests {
         assert_eq!(
             sql.text,
             "INSERT INTO \"app\".\"todos\" AS t (\"title\", \"priority\", \"owner\") VALUES ($1::text, $2::bigint, $3::uuid) \
-             RETURNING (to_jsonb(t) - ARRAY['secret']::text[])"
+             RETURNING (to_jsonb(t.*) - ARRAY['secret']::text[])"
         );
         assert_eq!(sql.binds[0], t("x'); DROP TABLE todos; --"));
         let id = parse_id(&def, "9").expect("id");
@@ -1925,7 +1943,7 @@ mod tests {
         assert_eq!(
             sql.text,
             "UPDATE \"app\".\"todos\" AS t SET \"priority\" = $1::bigint WHERE t.\"id\" = $2::bigint \
-             RETURNING (to_jsonb(t) - ARRAY['secret']::text[])"
+             RETURNING (to_jsonb(t.*) - ARRAY['secret']::text[])"
         );
         assert_eq!(sql.binds, [t("2"), t("9")]);
     }

@@ -163,28 +163,13 @@ fn from_str(spec: &ColumnSpec, s: &str, from_csv: bool) -> Result<Option<String>
     }
 }
 
+/// A decimal exactly as given, in plain notation, within the field's digits (see
+/// [`super::decimal`]).
 fn check_decimal(spec: &ColumnSpec, s: &str) -> Result<String, String> {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || !(frac.is_empty() || digits(frac)) || body.ends_with('.') {
-        // Exponent forms (1e3) come from JSON numbers; let Postgres read those.
-        if s.parse::<f64>().is_ok_and(f64::is_finite) && !s.contains(['n', 'N', 'i', 'I']) {
-            return Ok(s.to_string());
-        }
-        return Err(expected(spec));
-    }
-    if let Some(p) = spec.precision {
-        let scale = spec.scale.unwrap_or(0);
-        let int_digits = int.trim_start_matches('0').len() as u32;
-        if int_digits > p.saturating_sub(scale) {
-            return Err(format!(
-                "expected at most {} digits before the decimal point",
-                p.saturating_sub(scale)
-            ));
-        }
-    }
-    Ok(s.to_string())
+    super::decimal::check(s, spec.precision, spec.scale).map_err(|e| match e.as_str() {
+        "expected a number" => expected(spec),
+        _ => e,
+    })
 }
 
 /// `YYYY-MM-DD` with a real month and day.

@@ -34,10 +34,7 @@ pub async fn run(
         .map_err(RunError::Input)?;
     let request = serde_json::json!({"params": {}, "query": {}, "body": body, "headers": {}});
     let mut scope = Scope::new();
-    scope.push_constant_dynamic(
-        "request",
-        rhai::serde::to_dynamic(&request).map_err(|e| cx.type_error(e.to_string()))?,
-    );
+    scope.push_constant_dynamic("request", crate::engine::sandbox::to_dynamic(request));
     // The function runs for the same caller: it sees the calling request's `auth`.
     let auth = cx
         .scope

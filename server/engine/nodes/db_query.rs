@@ -67,7 +67,15 @@ pub async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError
         json!({"where": where_values, "filter": cond_values, "limit": limit, "offset": offset,
                "cursor": cursor_value})
     });
-    let out = cx.fetch(binds, false).await?.unwrap_or(Value::Null);
+    // The statement's aggregate always yields a row, unless Postgres held it back for being
+    // over the result cap (`engine::sql::capped`).
+    let Some(out) = cx.fetch(binds, false).await? else {
+        return Err(RunError::ResultTooLarge {
+            node: cx.node_id().to_string(),
+            bytes: None,
+            limit: cx.rt.max_result_bytes,
+        });
+    };
     let bind = match (q.page, &prepared.cursor) {
         (true, Some(spec)) => page(out, spec, q.count),
         _ => match out {

@@ -1,4 +1,4 @@
-//! `switch` at run time: the first case whose literal equals the value.
+//! `switch` at run time: the first case whose literal equals the value (numbers by value).
 
 use crate::engine::error::RunError;
 use crate::engine::run::{Cx, Step};
@@ -15,7 +15,8 @@ pub fn run(
     cx.note_input(|| v.clone());
     let to = cases
         .iter()
-        .find(|(literal, _)| literal == &v)
+        // Numbers by value: `1.50` from a body matches a case `1.5`.
+        .find(|(literal, _)| crate::tables::decimal::json_eq(literal, &v))
         .map(|(_, to)| *to)
         .unwrap_or(default);
     // The port's name is the case's name, which only the document knows; traces show `case`.

@@ -26,7 +26,9 @@ pub fn run(
         node: cx.node_id().to_string(),
         message,
     };
-    let ctx = tera::Context::from_serialize(&context).map_err(|e| error(cx, e.to_string()))?;
+    // `Plain`: Tera would see serde_json's exact numbers as objects.
+    let ctx = tera::Context::from_serialize(&crate::tables::decimal::Plain(&context))
+        .map_err(|e| error(cx, e.to_string()))?;
     let mut out = Capped::default();
     if let Err(e) = template.tera.render_to(template.name, &ctx, &mut out) {
         let message = if out.over {

@@ -141,7 +141,7 @@ fn url_spec(t: Template, cx: &mut NodeCx<'_>) -> Option<UrlSpec> {
             ));
             return None;
         }
-        computed @ (Template::Expr(_) | Template::Var(..)) => {
+        computed @ (Template::Expr(_) | Template::Var(..) | Template::Pick { .. }) => {
             return Some(UrlSpec::Computed(computed));
         }
     };
