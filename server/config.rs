@@ -62,7 +62,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Private hosts the `http.request` node may reach: comma-separated host names
-    /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
+    /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges, each optionally with
+    /// a port that is then the only one allowed (`name:8443`, `10.0.0.0/8:5432`, `[fd00::1]:443`).
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
     /// Mark the editor's session cookie `Secure` (sent over HTTPS only). Turn it on whenever
@@ -148,8 +149,8 @@ impl OpsConfig {
         };
         let nets = HttpAllow::parse(&a.trusted_proxies)
             .map_err(|_| ConfigError::TrustedProxies(a.trusted_proxies.join(",")))?;
-        if !nets.hosts.is_empty() {
-            return Err(ConfigError::TrustedProxies(nets.hosts.join(",")));
+        if !nets.hosts.is_empty() || !nets.host_ports.is_empty() || !nets.net_ports.is_empty() {
+            return Err(ConfigError::TrustedProxies(a.trusted_proxies.join(",")));
         }
         if !(0.0..=1.0).contains(&a.request_log_sample) {
             return Err(ConfigError::Sample(a.request_log_sample));
@@ -195,6 +196,10 @@ pub struct HttpAllow {
     pub hosts: Vec<String>,
     /// Address ranges; a bare address is a range of one.
     pub nets: Vec<ipnet::IpNet>,
+    /// Host name patterns allowed on one port only (`billing.internal:8443`).
+    pub host_ports: Vec<(String, u16)>,
+    /// Address ranges allowed on one port only (`10.0.0.0/8:5432`, `[fd00::1]:443`).
+    pub net_ports: Vec<(ipnet::IpNet, u16)>,
 }
 
 impl HttpAllow {
@@ -204,6 +209,20 @@ impl HttpAllow {
         for raw in entries {
             let entry = raw.as_ref().trim();
             if entry.is_empty() {
+                continue;
+            }
+            if let Some((target, port)) = split_port(entry) {
+                let bracketed = target.starts_with('[');
+                let target = target.trim_start_matches('[').trim_end_matches(']');
+                if let Some(net) = parse_net(target) {
+                    allow.net_ports.push((net, port));
+                } else if !bracketed && is_host_pattern(target) {
+                    allow
+                        .host_ports
+                        .push((target.trim_end_matches('.').to_ascii_lowercase(), port));
+                } else {
+                    return Err(ConfigError::HttpAllow(entry.to_string()));
+                }
                 continue;
             }
             if let Ok(net) = entry.parse::<ipnet::IpNet>() {
@@ -224,6 +243,34 @@ impl HttpAllow {
         }
         Ok(allow)
     }
+}
+
+/// Splits `target:port` where the entry names a port: `name:443`, `10.0.0.1:443`,
+/// `10.0.0.0/8:443`, `[fd00::1]:443`, `[fd00::/8]:443`. A bare IPv6 address or range (which
+/// holds colons itself) names no port; an entry whose port is not 1 to 65535 names none either
+/// and is then refused as malformed.
+fn split_port(entry: &str) -> Option<(&str, u16)> {
+    let (target, port) = if entry.starts_with('[') {
+        let close = entry.find(']')?;
+        let port = entry[close + 1..].strip_prefix(':')?;
+        (&entry[..=close], port)
+    } else {
+        let (target, port) = entry.rsplit_once(':')?;
+        if target.contains(':') {
+            return None;
+        }
+        (target, port)
+    };
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    Some((target, port))
+}
+
+/// An address or a CIDR range (truncated to its network).
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// A DNS name, optionally starting with `*.`: labels of letters, digits, `-` and `_`.
@@ -269,7 +316,7 @@ pub enum ConfigError {
     #[error("SLUICE_ADMIN_PASSWORD must be at least 8 characters")]
     ShortPassword,
     #[error(
-        "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
+        "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8), optionally with a port (name:8443, 10.0.0.0/8:5432, [fd00::1]:443)"
     )]
     HttpAllow(String),
     #[error("{0}: `{1}` is not REQUESTS/SECONDS with both above zero (e.g. 600/60)")]
@@ -402,8 +449,51 @@ mod tests {
     }
 
     #[test]
+    fn http_allow_entries_can_name_a_port() {
+        let allow = HttpAllow::parse(&[
+            "billing.internal:8443",
+            "*.svc.local:80",
+            "10.0.0.0/8:5432",
+            "10.1.2.3:80",
+            "[fd00::1]:443",
+            "[fd00::/8]:8080",
+            "fd00::2",
+            "[::1]",
+        ])
+        .expect("valid");
+        assert_eq!(
+            allow.host_ports,
+            vec![
+                ("billing.internal".to_string(), 8443),
+                ("*.svc.local".to_string(), 80)
+            ]
+        );
+        let net = |s: &str| s.parse::<ipnet::IpNet>().expect("net");
+        assert_eq!(
+            allow.net_ports,
+            vec![
+                (net("10.0.0.0/8"), 5432),
+                (net("10.1.2.3/32"), 80),
+                (net("fd00::1/128"), 443),
+                (net("fd00::/8"), 8080)
+            ]
+        );
+        assert_eq!(allow.nets, vec![net("fd00::2/128"), net("::1/128")]);
+        assert!(allow.hosts.is_empty());
+    }
+
+    #[test]
     fn a_malformed_http_allow_entry_is_a_configuration_error() {
         for bad in [
+            "host:0",
+            "host:65536",
+            "host:http",
+            "10.0.0.1:",
+            "[fd00::1]:",
+            "[fd00::1]x",
+            "[host]:80",
+            "fd00::1:80:",
+            "a b:80",
             "10.0.0/8",
             "http://x",
             "a b",

@@ -96,6 +96,10 @@ impl App {
         let allow = AllowList::new(
             config.http_allow.hosts.clone(),
             config.http_allow.nets.clone(),
+        )
+        .with_ports(
+            config.http_allow.host_ports.clone(),
+            config.http_allow.net_ports.clone(),
         );
         let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
         let ops = Arc::new(http::ops::Ops::start(&config.ops, db.clone()));

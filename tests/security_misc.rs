@@ -181,3 +181,72 @@ async fn user_level_crud_leaves_an_optional_password_field_out_of_writes() {
         .await;
     assert_eq!((status, code(&body)), (400, "request.invalid_query"), "{body}");
 }
+
+/// A small upstream on 127.0.0.1: `/ok` answers JSON, `/hop?to=URL` redirects.
+async fn upstream() -> u16 {
+    use axum::routing::get;
+    async fn hop(uri: axum::http::Uri) -> axum::response::Redirect {
+        let to = uri
+            .query()
+            .and_then(|q| q.strip_prefix("to="))
+            .unwrap_or("/");
+        axum::response::Redirect::to(to)
+    }
+    let app = axum::Router::new()
+        .route("/ok", get(|| async { axum::Json(json!({"ok": true})) }))
+        .route("/hop", get(hop));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the upstream");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// Symptom: `SLUICE_HTTP_ALLOW` could only open a whole host or range, every port of it (an
+/// internal API host also exposed its database and admin ports to flows). Fix: entries name
+/// a port (`host:port`, `addr:port`, `cidr:port`, `[v6]:port`) and then allow only that port,
+/// on the first URL and on every redirect hop.
+#[tokio::test]
+async fn an_allow_list_entry_with_a_port_opens_only_that_port() {
+    let open = upstream().await;
+    let closed = upstream().await;
+    let allow = sluice::config::HttpAllow::parse(&[
+        format!("127.0.0.1:{open}"),
+        format!("localhost:{open}"),
+    ])
+    .expect("allow list");
+    let app = common::spawn_app_with(move |c| c.http_allow = allow).await;
+    app.publish(&json!({
+        "format": "sluice.flow", "format_version": 1, "name": "caller",
+        "endpoint": {"method": "POST", "path": "/call"}, "entry": "call",
+        "nodes": {
+            "call": {"type": "http.request", "url": {"$rhai": "request.body.url"}, "as": "resp",
+                     "timeout_ms": 10000, "next": {"ok": "reply", "error": "failed"}},
+            "reply": {"type": "respond", "body": {"status": {"$rhai": "resp.status"}}},
+            "failed": {"type": "respond", "status": 502,
+                       "body": {"code": {"$rhai": "error.code"}, "message": {"$rhai": "error.message"}}}
+        }
+    }))
+    .await;
+    let call = |url: String| {
+        let req = app
+            .api(Method::POST, "/call")
+            .json(&json!({ "url": url }));
+        async { app.send(req).await }
+    };
+    for host in ["127.0.0.1", "localhost"] {
+        let (status, body) = call(format!("http://{host}:{open}/ok")).await;
+        assert_eq!((status, &body["status"]), (200, &json!(200)), "{host}: {body}");
+        let (status, body) = call(format!("http://{host}:{closed}/ok")).await;
+        assert_eq!((status, &body["code"]), (502, &json!("http.refused")), "{host}: {body}");
+        let message = body["message"].as_str().unwrap_or("");
+        assert!(message.contains(&format!("only on port {open}")), "{message}");
+        // A redirect from the open port to a closed one is refused at the hop.
+        let (status, body) = call(format!(
+            "http://{host}:{open}/hop?to=http://{host}:{closed}/ok"
+        ))
+        .await;
+        assert_eq!((status, &body["code"]), (502, &json!("http.refused")), "{host}: {body}");
+    }
+}
