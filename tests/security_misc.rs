@@ -250,3 +250,103 @@ async fn an_allow_list_entry_with_a_port_opens_only_that_port() {
         assert_eq!((status, &body["code"]), (502, &json!("http.refused")), "{host}: {body}");
     }
 }
+
+/// Publishes `POST /sql/<name>` running `statement` through `db.sql`; answers its rows, or the
+/// error's code with status 599 when the node failed.
+async fn publish_sql(app: &TestApp, name: &str, statement: &str) {
+    app.publish(&json!({
+        "format": "sluice.flow", "format_version": 1, "name": format!("sql_{name}"),
+        "endpoint": {"method": "POST", "path": format!("/sql/{name}")}, "entry": "q",
+        "nodes": {
+            "q": {"type": "db.sql", "sql": statement, "as": "rows",
+                  "next": {"ok": "reply", "error": "failed"}},
+            "reply": {"type": "respond", "body": {"rows": {"$rhai": "rows"}}},
+            "failed": {"type": "respond", "status": 599, "body": {"code": {"$rhai": "error.code"}}}
+        }
+    }))
+    .await;
+}
+
+async fn run_sql(app: &TestApp, name: &str) -> (u16, Value) {
+    app.send(app.api(Method::POST, &format!("/sql/{name}")))
+        .await
+}
+
+/// Symptom: any `db.sql` node could read the password hashes of an accounts table
+/// (`SELECT password FROM users`, `SELECT *`, `to_jsonb(users)`), for offline cracking.
+/// Cause: role `sluice_app` had SELECT on every column of every managed table. Fix: on a
+/// table with a password field it has SELECT on the other columns only, kept in step with the
+/// definition by a trigger on the catalog; Postgres refuses the rest.
+#[tokio::test]
+async fn db_sql_cannot_read_password_columns_in_any_form() {
+    let app = spawn_app().await;
+    app.load_auth_example().await;
+    signup_and_login(&app, "ann@example.com").await;
+    let refused = [
+        ("plain", "SELECT password FROM users"),
+        ("star", "SELECT * FROM users"),
+        ("qualified_star", "SELECT u.* FROM users u"),
+        ("whole_row", "SELECT to_jsonb(users) AS r FROM users"),
+        ("row_to_json", "SELECT row_to_json(u) AS r FROM users u"),
+        ("oracle", "SELECT id FROM users WHERE password LIKE '$argon2%'"),
+        ("returning", "UPDATE users SET name = 'x' RETURNING *"),
+        ("cte", "WITH x AS (SELECT * FROM app.users) SELECT email FROM x"),
+        ("table", "TABLE users"),
+    ];
+    for (name, statement) in refused {
+        publish_sql(&app, name, statement).await;
+    }
+    publish_sql(&app, "allowed", "SELECT id, email, role FROM users").await;
+    publish_sql(
+        &app,
+        "write",
+        "UPDATE users SET name = 'Ann' WHERE email = 'ann@example.com' RETURNING id, name",
+    )
+    .await;
+    for (name, statement) in refused {
+        let (status, body) = run_sql(&app, name).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (599, Some("db.forbidden")),
+            "{statement}: {body}"
+        );
+    }
+    let (status, body) = run_sql(&app, "allowed").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][0]["email"], "ann@example.com");
+    let (status, body) = run_sql(&app, "write").await;
+    assert_eq!((status, &body["rows"][0]["name"]), (200, &json!("Ann")), "{body}");
+
+    // A change to the table keeps the rule: a new password field is closed, a new other field
+    // is readable, and a renamed password field stays closed.
+    let (status, t) = app.send(app.admin(Method::GET, "/tables/users")).await;
+    assert_eq!(status, 200, "{t}");
+    let version = t["version"].as_i64().expect("version");
+    let mut def = t.clone();
+    def.as_object_mut().expect("object").remove("version");
+    let fields = def["fields"].as_array_mut().expect("fields");
+    fields.push(json!({"name": "pin", "type": "password"}));
+    fields.push(json!({"name": "nickname", "type": "text"}));
+    for f in fields.iter_mut() {
+        if f["name"] == "password" {
+            f["name"] = json!("secret");
+        }
+    }
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/users")
+                .header("if-match", version.to_string())
+                .json(&json!({"table": def, "force": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    publish_sql(&app, "pin", "SELECT pin FROM users").await;
+    publish_sql(&app, "secret", "SELECT secret FROM users").await;
+    publish_sql(&app, "nickname", "SELECT nickname, name FROM users").await;
+    for name in ["pin", "secret"] {
+        let (status, body) = run_sql(&app, name).await;
+        assert_eq!((status, body["code"].as_str()), (599, Some("db.forbidden")), "{name}: {body}");
+    }
+    let (status, body) = run_sql(&app, "nickname").await;
+    assert_eq!(status, 200, "{body}");
+}
