@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// milliseconds; heals a missed change notification.
     #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
     pub reload_check_ms: u64,
+    /// 32 bytes (64 hex digits, or base64) that encrypt the token signing keys stored in the
+    /// database (AES-256-GCM). Without it they are stored in plaintext.
+    #[arg(long, env = "SLUICE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<Secret>,
     #[command(flatten)]
     pub ops: OpsArgs,
 }
@@ -307,6 +311,43 @@ pub struct Config {
     pub reload_listen: bool,
     /// Period of the serving-generation check.
     pub reload_check: Duration,
+    /// Encrypts token signing keys at rest (`SLUICE_KEY_ENCRYPTION_KEY`).
+    pub key_encryption_key: Option<KeyEncryptionKey>,
+}
+
+/// The 32-byte key that encrypts token signing keys at rest; `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(***)")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// 64 hex digits, or base64 (standard or URL-safe, padding optional) of 32 bytes.
+    pub fn parse(s: &str) -> Result<KeyEncryptionKey, ConfigError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let s = s.trim();
+        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .ok()
+        } else {
+            let unpadded = s.trim_end_matches('=');
+            STANDARD_NO_PAD
+                .decode(unpadded)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
+                .ok()
+        };
+        bytes
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(KeyEncryptionKey)
+            .ok_or(ConfigError::KeyEncryptionKey)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +366,10 @@ pub enum ConfigError {
     TrustedProxies(String),
     #[error("SLUICE_REQUEST_LOG_SAMPLE: {0} is not between 0 and 1")]
     Sample(f64),
+    #[error(
+        "SLUICE_KEY_ENCRYPTION_KEY must be 32 bytes written as 64 hex digits or in base64 (e.g. the output of `openssl rand -base64 32`)"
+    )]
+    KeyEncryptionKey,
 }
 
 impl Config {
@@ -351,6 +396,11 @@ impl Config {
             ops: OpsConfig::from_args(a.ops)?,
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
+            key_encryption_key: a
+                .key_encryption_key
+                .filter(|k| !k.expose().is_empty())
+                .map(|k| KeyEncryptionKey::parse(k.expose()))
+                .transpose()?,
         })
     }
 
@@ -369,6 +419,7 @@ impl Config {
             ops: OpsConfig::default(),
             reload_listen: true,
             reload_check: Duration::from_secs(5),
+            key_encryption_key: None,
         }
     }
 }
@@ -446,6 +497,23 @@ mod tests {
         for bad in ["0/60", "10/0", "10", "ten/60", "10/-1"] {
             assert_eq!(parse_rate(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_32_bytes_in_hex_or_base64() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let k = KeyEncryptionKey::parse(hex).expect("hex");
+        assert_eq!(k.0[1], 0x11);
+        assert_eq!(k.0[31], 0xff);
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode([0xfbu8; 32]);
+        assert_eq!(KeyEncryptionKey::parse(&b64).expect("base64").0, [0xfb; 32]);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
+        assert_eq!(KeyEncryptionKey::parse(&url).expect("base64url").0, [0xfb; 32]);
+        for bad in ["", "short", &hex[..62], &base64::engine::general_purpose::STANDARD.encode([1u8; 31])] {
+            assert!(KeyEncryptionKey::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format!("{k:?}"), "KeyEncryptionKey(***)");
     }
 
     #[test]

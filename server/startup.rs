@@ -92,7 +92,11 @@ impl App {
             timeout: config.script_timeout,
             ..ScriptLimits::default()
         };
-        let token_key = crate::auth::token_key(&db).await?;
+        let key_sealer = config
+            .key_encryption_key
+            .as_ref()
+            .map(|k| crate::auth::key_seal::KeySealer::new(&k.0));
+        let token_key = crate::auth::token_key(&db, key_sealer.as_ref()).await?;
         let allow = AllowList::new(
             config.http_allow.hosts.clone(),
             config.http_allow.nets.clone(),
@@ -104,7 +108,10 @@ impl App {
         let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
         let ops = Arc::new(http::ops::Ops::start(&config.ops, db.clone()));
         let state = AppState {
-            runtime: Arc::new(Runtime::new(db.clone(), limits, outbound, Some(token_key))),
+            runtime: Arc::new(
+                Runtime::new(db.clone(), limits, outbound, Some(token_key))
+                    .with_key_sealer(key_sealer),
+            ),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),

@@ -350,3 +350,89 @@ async fn db_sql_cannot_read_password_columns_in_any_form() {
     let (status, body) = run_sql(&app, "nickname").await;
     assert_eq!(status, 200, "{body}");
 }
+
+async fn stored_keys(app: &TestApp) -> Vec<(i64, Vec<u8>)> {
+    sqlx::query_as("SELECT id, secret FROM sluice.token_keys ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .expect("keys")
+}
+
+async fn me(app: &TestApp, token: &str) -> (u16, Value) {
+    app.send(app.api(Method::GET, "/me").bearer_auth(token))
+        .await
+}
+
+/// Symptom: the token signing keys sat in plaintext in `sluice.token_keys`, so anyone with a
+/// database backup could forge tokens for any account. Fix: with `SLUICE_KEY_ENCRYPTION_KEY`,
+/// keys are stored sealed (AES-256-GCM), existing ones are sealed at start-up, tokens keep
+/// verifying, and a wrong or missing key stops start-up with a clear message.
+#[tokio::test]
+async fn token_signing_keys_are_encrypted_at_rest_with_the_configured_key() {
+    use sluice::config::{Config, KeyEncryptionKey};
+    let plain = spawn_app().await;
+    plain.load_auth_example().await;
+    let ann = signup_and_login(&plain, "ann@example.com").await;
+    let before = stored_keys(&plain).await;
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].1.len(), 32, "without the setting keys stay plaintext");
+
+    let kek = KeyEncryptionKey::parse(&"ab".repeat(32)).expect("key");
+    let sealed = {
+        let kek = kek.clone();
+        common::spawn_app_on(&plain.db_url, &plain.db_name, move |c| {
+            c.key_encryption_key = Some(kek)
+        })
+        .await
+    };
+    let after = stored_keys(&sealed).await;
+    assert_eq!(after[0].0, before[0].0, "the same key, sealed in place");
+    assert!(after[0].1.starts_with(b"SLK1"), "sealed at start-up");
+    assert!(
+        !after[0]
+            .1
+            .windows(before[0].1.len())
+            .any(|w| w == before[0].1.as_slice()),
+        "the plaintext is gone from the row"
+    );
+    let (status, body) = me(&sealed, &ann).await;
+    assert_eq!(status, 200, "a token signed before still verifies: {body}");
+
+    // A rotation stores the new key sealed; tokens it signs verify.
+    let (status, body) = sealed
+        .send(sealed.admin(Method::POST, "/token-keys/rotate"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let keys = stored_keys(&sealed).await;
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|(_, s)| s.starts_with(b"SLK1")), "every key sealed");
+    let (status, body) = sealed
+        .send(
+            sealed
+                .api(Method::POST, "/auth/login")
+                .json(&json!({"email": "ann@example.com", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["token"].as_str().expect("token").to_string();
+    let (status, body) = me(&sealed, &fresh).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = me(&sealed, &ann).await;
+    assert_eq!(status, 200, "the retired key still verifies: {body}");
+
+    // A wrong key, or none, stops start-up and says why.
+    let wrong = KeyEncryptionKey::parse(&"cd".repeat(32)).expect("key");
+    for (kek, expected) in [
+        (Some(wrong), "does not decrypt token signing key"),
+        (None, "set SLUICE_KEY_ENCRYPTION_KEY"),
+    ] {
+        let mut config = Config::for_database(&plain.db_url);
+        config.key_encryption_key = kek;
+        let err = match sluice::startup::App::build(config).await {
+            Ok(_) => panic!("start-up must fail"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(expected), "{err}");
+    }
+    assert_eq!(stored_keys(&plain).await, keys, "a failed start changes no key");
+}

@@ -31,6 +31,8 @@ pub struct Runtime {
     /// The token keys: the current one signs (`auth.issue_token`), all of them verify
     /// (`endpoint.auth`). Swapped by `http::routes::reload`, so a rotation needs no restart.
     pub token_keys: ArcSwap<KeyRing>,
+    /// Seals and opens the stored token keys (`SLUICE_KEY_ENCRYPTION_KEY`), if configured.
+    pub key_sealer: Option<crate::auth::key_seal::KeySealer>,
 }
 
 impl Runtime {
@@ -50,7 +52,17 @@ impl Runtime {
             env,
             outbound,
             token_keys: ArcSwap::from_pointee(KeyRing::new(token_key, Vec::new())),
+            key_sealer: None,
         }
+    }
+
+    /// Reads and writes token keys sealed with `sealer`.
+    pub fn with_key_sealer(
+        mut self,
+        sealer: Option<crate::auth::key_seal::KeySealer>,
+    ) -> Runtime {
+        self.key_sealer = sealer;
+        self
     }
 }
 
