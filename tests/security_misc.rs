@@ -558,3 +558,47 @@ async fn after_a_handled_conflict_later_database_nodes_run_and_earlier_writes_co
         .expect("count");
     assert_eq!(n, 3, "the write before the conflict committed");
 }
+
+/// The admin API's OpenAPI document is served without a token, and every operation it lists is
+/// a route of the running server, with no other method on its path (probed anonymously: a
+/// route answers 401 or its own error, never 404 `route.not_found` or 405).
+#[tokio::test]
+async fn the_admin_openapi_document_matches_the_running_router() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(format!("{}/_/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let doc: Value = resp.json().await.expect("JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let all = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{version}", "1")
+            .replace("{name}", "probe");
+        let url = format!("{}/_/api/v1{concrete}", app.base);
+        for method in all {
+            let documented = item.get(method.to_ascii_lowercase()).is_some();
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            let (status, body) = app.send(app.client.request(m, &url)).await;
+            if documented {
+                assert!(
+                    status != 405 && code(&body) != "route.not_found",
+                    "{method} {path} is documented but answers {status} {body}"
+                );
+            } else {
+                assert_eq!(status, 405, "{method} {path} is routed but not documented: {body}");
+            }
+        }
+    }
+}
