@@ -509,8 +509,16 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode([0xfbu8; 32]);
         assert_eq!(KeyEncryptionKey::parse(&b64).expect("base64").0, [0xfb; 32]);
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
-        assert_eq!(KeyEncryptionKey::parse(&url).expect("base64url").0, [0xfb; 32]);
-        for bad in ["", "short", &hex[..62], &base64::engine::general_purpose::STANDARD.encode([1u8; 31])] {
+        assert_eq!(
+            KeyEncryptionKey::parse(&url).expect("base64url").0,
+            [0xfb; 32]
+        );
+        for bad in [
+            "",
+            "short",
+            &hex[..62],
+            &base64::engine::general_purpose::STANDARD.encode([1u8; 31]),
+        ] {
             assert!(KeyEncryptionKey::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(format!("{k:?}"), "KeyEncryptionKey(***)");

@@ -44,8 +44,7 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
 /// wrote every field. Fix: an auth level (default admin for tables with a password field) and
 /// password fields writable only at the admin level.
 #[tokio::test]
-async fn generated_crud_on_the_users_table_lets_no_one_but_admins_make_admins_or_reset_passwords()
-{
+async fn generated_crud_on_the_users_table_lets_no_one_but_admins_make_admins_or_reset_passwords() {
     let app = spawn_app().await;
     app.load_auth_example().await;
     let ann = signup_and_login(&app, "ann@example.com").await;
@@ -75,12 +74,14 @@ async fn generated_crud_on_the_users_table_lets_no_one_but_admins_make_admins_or
     assert_eq!(status, 201, "{body}");
 
     let evil = json!({"email": "evil@example.com", "password": "hunter2hunter2", "role": "admin"});
-    let (status, body) = app
-        .send(app.api(Method::POST, "/users").json(&evil))
-        .await;
+    let (status, body) = app.send(app.api(Method::POST, "/users").json(&evil)).await;
     assert_eq!((status, code(&body)), (401, "auth.token_missing"), "{body}");
     let (status, body) = app
-        .send(app.api(Method::POST, "/users").bearer_auth(&ann).json(&evil))
+        .send(
+            app.api(Method::POST, "/users")
+                .bearer_auth(&ann)
+                .json(&evil),
+        )
         .await;
     assert_eq!((status, code(&body)), (403, "auth.forbidden"), "{body}");
     let (status, body) = app
@@ -179,7 +180,11 @@ async fn user_level_crud_leaves_an_optional_password_field_out_of_writes() {
                 .json(&json!({"name": "other", "fields": []})),
         )
         .await;
-    assert_eq!((status, code(&body)), (400, "request.invalid_query"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "request.invalid_query"),
+        "{body}"
+    );
 }
 
 /// A small upstream on 127.0.0.1: `/ok` answers JSON, `/hop?to=URL` redirects.
@@ -230,24 +235,37 @@ async fn an_allow_list_entry_with_a_port_opens_only_that_port() {
     }))
     .await;
     let call = |url: String| {
-        let req = app
-            .api(Method::POST, "/call")
-            .json(&json!({ "url": url }));
+        let req = app.api(Method::POST, "/call").json(&json!({ "url": url }));
         async { app.send(req).await }
     };
     for host in ["127.0.0.1", "localhost"] {
         let (status, body) = call(format!("http://{host}:{open}/ok")).await;
-        assert_eq!((status, &body["status"]), (200, &json!(200)), "{host}: {body}");
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &json!(200)),
+            "{host}: {body}"
+        );
         let (status, body) = call(format!("http://{host}:{closed}/ok")).await;
-        assert_eq!((status, &body["code"]), (502, &json!("http.refused")), "{host}: {body}");
+        assert_eq!(
+            (status, &body["code"]),
+            (502, &json!("http.refused")),
+            "{host}: {body}"
+        );
         let message = body["message"].as_str().unwrap_or("");
-        assert!(message.contains(&format!("only on port {open}")), "{message}");
+        assert!(
+            message.contains(&format!("only on port {open}")),
+            "{message}"
+        );
         // A redirect from the open port to a closed one is refused at the hop.
         let (status, body) = call(format!(
             "http://{host}:{open}/hop?to=http://{host}:{closed}/ok"
         ))
         .await;
-        assert_eq!((status, &body["code"]), (502, &json!("http.refused")), "{host}: {body}");
+        assert_eq!(
+            (status, &body["code"]),
+            (502, &json!("http.refused")),
+            "{host}: {body}"
+        );
     }
 }
 
@@ -288,9 +306,15 @@ async fn db_sql_cannot_read_password_columns_in_any_form() {
         ("qualified_star", "SELECT u.* FROM users u"),
         ("whole_row", "SELECT to_jsonb(users) AS r FROM users"),
         ("row_to_json", "SELECT row_to_json(u) AS r FROM users u"),
-        ("oracle", "SELECT id FROM users WHERE password LIKE '$argon2%'"),
+        (
+            "oracle",
+            "SELECT id FROM users WHERE password LIKE '$argon2%'",
+        ),
         ("returning", "UPDATE users SET name = 'x' RETURNING *"),
-        ("cte", "WITH x AS (SELECT * FROM app.users) SELECT email FROM x"),
+        (
+            "cte",
+            "WITH x AS (SELECT * FROM app.users) SELECT email FROM x",
+        ),
         ("table", "TABLE users"),
     ];
     for (name, statement) in refused {
@@ -315,7 +339,11 @@ async fn db_sql_cannot_read_password_columns_in_any_form() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"][0]["email"], "ann@example.com");
     let (status, body) = run_sql(&app, "write").await;
-    assert_eq!((status, &body["rows"][0]["name"]), (200, &json!("Ann")), "{body}");
+    assert_eq!(
+        (status, &body["rows"][0]["name"]),
+        (200, &json!("Ann")),
+        "{body}"
+    );
 
     // A change to the table keeps the rule: a new password field is closed, a new other field
     // is readable, and a renamed password field stays closed.
@@ -345,7 +373,11 @@ async fn db_sql_cannot_read_password_columns_in_any_form() {
     publish_sql(&app, "nickname", "SELECT nickname, name FROM users").await;
     for name in ["pin", "secret"] {
         let (status, body) = run_sql(&app, name).await;
-        assert_eq!((status, body["code"].as_str()), (599, Some("db.forbidden")), "{name}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (599, Some("db.forbidden")),
+            "{name}: {body}"
+        );
     }
     let (status, body) = run_sql(&app, "nickname").await;
     assert_eq!(status, 200, "{body}");
@@ -375,7 +407,11 @@ async fn token_signing_keys_are_encrypted_at_rest_with_the_configured_key() {
     let ann = signup_and_login(&plain, "ann@example.com").await;
     let before = stored_keys(&plain).await;
     assert_eq!(before.len(), 1);
-    assert_eq!(before[0].1.len(), 32, "without the setting keys stay plaintext");
+    assert_eq!(
+        before[0].1.len(),
+        32,
+        "without the setting keys stay plaintext"
+    );
 
     let kek = KeyEncryptionKey::parse(&"ab".repeat(32)).expect("key");
     let sealed = {
@@ -405,7 +441,10 @@ async fn token_signing_keys_are_encrypted_at_rest_with_the_configured_key() {
     assert_eq!(status, 200, "{body}");
     let keys = stored_keys(&sealed).await;
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|(_, s)| s.starts_with(b"SLK1")), "every key sealed");
+    assert!(
+        keys.iter().all(|(_, s)| s.starts_with(b"SLK1")),
+        "every key sealed"
+    );
     let (status, body) = sealed
         .send(
             sealed
@@ -434,7 +473,11 @@ async fn token_signing_keys_are_encrypted_at_rest_with_the_configured_key() {
         };
         assert!(err.contains(expected), "{err}");
     }
-    assert_eq!(stored_keys(&plain).await, keys, "a failed start changes no key");
+    assert_eq!(
+        stored_keys(&plain).await,
+        keys,
+        "a failed start changes no key"
+    );
 }
 
 /// Symptom: `sluice import --help` promised "all or nothing", but a refusal by the server
@@ -493,7 +536,14 @@ async fn import_says_which_files_stayed_imported_when_the_server_refuses_one() {
         let dir = dir.clone();
         move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-                .args(["import", &dir.display().to_string(), "--url", &base, "--token", &token])
+                .args([
+                    "import",
+                    &dir.display().to_string(),
+                    "--url",
+                    &base,
+                    "--token",
+                    &token,
+                ])
                 .output()
                 .expect("runs")
         }
@@ -544,14 +594,23 @@ async fn after_a_handled_conflict_later_database_nodes_run_and_earlier_writes_co
     }))
     .await;
     let (status, body) = app
-        .send(app.api(Method::POST, "/claim").json(&json!({"first": "a", "slug": "x"})))
+        .send(
+            app.api(Method::POST, "/claim")
+                .json(&json!({"first": "a", "slug": "x"})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app
-        .send(app.api(Method::POST, "/claim").json(&json!({"first": "b", "slug": "x"})))
+        .send(
+            app.api(Method::POST, "/claim")
+                .json(&json!({"first": "b", "slug": "x"})),
+        )
         .await;
     assert_eq!((status, &body["taken"]), (200, &json!(true)), "{body}");
-    assert_eq!(body["rows"], 3, "the query after the conflict sees a, x and b: {body}");
+    assert_eq!(
+        body["rows"], 3,
+        "the query after the conflict sees a, x and b: {body}"
+    );
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app.slugs")
         .fetch_one(&app.db)
         .await
@@ -597,7 +656,10 @@ async fn the_admin_openapi_document_matches_the_running_router() {
                     "{method} {path} is documented but answers {status} {body}"
                 );
             } else {
-                assert_eq!(status, 405, "{method} {path} is routed but not documented: {body}");
+                assert_eq!(
+                    status, 405,
+                    "{method} {path} is routed but not documented: {body}"
+                );
             }
         }
     }

@@ -436,8 +436,11 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
     ]});
     let (status, body) = app
         .send(
-            app.admin(Method::POST, "/tables?crud=publish&crud_path=/people&crud_auth=admin")
-                .json(&def),
+            app.admin(
+                Method::POST,
+                "/tables?crud=publish&crud_path=/people&crud_auth=admin",
+            )
+            .json(&def),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -470,32 +473,22 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
     assert!(stored.starts_with("$argon2id$"), "stored hashed: {stored}");
 
     let (status, body) = app
-        .send(
-            api(Method::POST, "/people")
-                .json(&json!({"email": "not-an-email"})),
-        )
+        .send(api(Method::POST, "/people").json(&json!({"email": "not-an-email"})))
         .await;
     assert_eq!((status, code(&body)), (400, "db.invalid_value"), "{body}");
     let (status, body) = app
-        .send(
-            api(Method::POST, "/people")
-                .json(&json!({"email": "ada@example.com"})),
-        )
+        .send(api(Method::POST, "/people").json(&json!({"email": "ada@example.com"})))
         .await;
     assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
     let (status, body) = app
         .send(
-            api(Method::POST, "/people")
-                .json(&json!({"email": "b@example.com", "level": "gold"})),
+            api(Method::POST, "/people").json(&json!({"email": "b@example.com", "level": "gold"})),
         )
         .await;
     assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
 
     let (status, updated) = app
-        .send(
-            api(Method::PATCH, &format!("/people/{id}"))
-                .json(&json!({"level": "pro"})),
-        )
+        .send(api(Method::PATCH, &format!("/people/{id}")).json(&json!({"level": "pro"})))
         .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(
@@ -525,9 +518,7 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
         0,
         "204 has no body"
     );
-    let (status, body) = app
-        .send(api(Method::GET, &format!("/people/{id}")))
-        .await;
+    let (status, body) = app.send(api(Method::GET, &format!("/people/{id}"))).await;
     assert_eq!((status, code(&body)), (404, "db.not_found"));
 }
 

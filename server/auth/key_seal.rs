@@ -94,7 +94,10 @@ mod tests {
         let secret = [42u8; 32];
         let sealed = sealer.seal(&secret);
         assert!(is_sealed(&sealed));
-        assert!(!is_sealed(&secret), "a plaintext key is not taken for a sealed one");
+        assert!(
+            !is_sealed(&secret),
+            "a plaintext key is not taken for a sealed one"
+        );
         assert_ne!(&sealed[MAGIC.len() + NONCE_LEN..][..32], &secret[..]);
         assert_eq!(sealer.open(&sealed), Ok(secret.to_vec()));
         assert_ne!(sealer.seal(&secret), sealed, "every seal has its own nonce");

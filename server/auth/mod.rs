@@ -94,8 +94,13 @@ pub async fn token_key(
         let mut sealed = 0;
         for (id, stored) in crate::catalog::token_keys::all_secrets(pool).await? {
             if !key_seal::is_sealed(&stored)
-                && crate::catalog::token_keys::replace_secret(pool, id, &stored, &sealer.seal(&stored))
-                    .await?
+                && crate::catalog::token_keys::replace_secret(
+                    pool,
+                    id,
+                    &stored,
+                    &sealer.seal(&stored),
+                )
+                .await?
             {
                 sealed += 1;
             }
@@ -113,7 +118,10 @@ pub async fn token_key(
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     if crate::catalog::token_keys::create_if_none(pool, &stored_form(&secret, sealer)).await? {
-        tracing::info!(encrypted = sealer.is_some(), "created the token signing key");
+        tracing::info!(
+            encrypted = sealer.is_some(),
+            "created the token signing key"
+        );
     }
     let (id, stored) = crate::catalog::token_keys::current(pool)
         .await?

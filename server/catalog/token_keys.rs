@@ -27,12 +27,13 @@ pub async fn replace_secret(
     old: &[u8],
     new: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE sluice.token_keys SET secret = $3 WHERE id = $1 AND secret = $2")
-        .bind(id)
-        .bind(old)
-        .bind(new)
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE sluice.token_keys SET secret = $3 WHERE id = $1 AND secret = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

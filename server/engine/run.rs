@@ -57,10 +57,7 @@ impl Runtime {
     }
 
     /// Reads and writes token keys sealed with `sealer`.
-    pub fn with_key_sealer(
-        mut self,
-        sealer: Option<crate::auth::key_seal::KeySealer>,
-    ) -> Runtime {
+    pub fn with_key_sealer(mut self, sealer: Option<crate::auth::key_seal::KeySealer>) -> Runtime {
         self.key_sealer = sealer;
         self
     }

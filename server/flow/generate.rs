@@ -272,11 +272,13 @@ mod tests {
     }
 
     fn accounts() -> TableDef {
-        serde_json::from_value(json!({"id": "t_000000000001", "name": "accounts", "fields": [
-            {"id": "f_000000000001", "name": "email", "type": "email", "required": true},
-            {"id": "f_000000000002", "name": "secret", "type": "password"},
-            {"id": "f_000000000003", "name": "role", "type": "text"}
-        ]}))
+        serde_json::from_value(
+            json!({"id": "t_000000000001", "name": "accounts", "fields": [
+                {"id": "f_000000000001", "name": "email", "type": "email", "required": true},
+                {"id": "f_000000000002", "name": "secret", "type": "password"},
+                {"id": "f_000000000003", "name": "role", "type": "text"}
+            ]}),
+        )
         .expect("definition")
     }
 
@@ -293,7 +295,11 @@ mod tests {
             let docs = crud(&def, "/accounts", auth, |_| IdType::Bigint).expect("generated");
             for doc in &docs[2..4] {
                 let schema = &doc["input"]["body"]["properties"];
-                assert_eq!(schema.get("secret").is_some(), writable, "{auth:?} {schema}");
+                assert_eq!(
+                    schema.get("secret").is_some(),
+                    writable,
+                    "{auth:?} {schema}"
+                );
                 assert_eq!(doc["input"]["body"]["additionalProperties"], json!(false));
                 let values = &doc["nodes"]["insert"]["values"];
                 if !values.is_null() {

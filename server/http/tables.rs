@@ -122,9 +122,8 @@ async fn create(
             .crud_path
             .unwrap_or_else(|| format!("/{}", table.def.name));
         let level = auth.unwrap_or_else(|| generate::default_auth(&table.def));
-        body["flows"] = json!(
-            crud_flows(&state, &table.def, &path, level, publish, editor.user_id).await?
-        );
+        body["flows"] =
+            json!(crud_flows(&state, &table.def, &path, level, publish, editor.user_id).await?);
     }
     Ok(versioned(StatusCode::CREATED, body, table.version))
 }
@@ -151,7 +150,15 @@ async fn generate_crud(
     let level = req
         .auth
         .unwrap_or_else(|| generate::default_auth(&table.def));
-    let created = crud_flows(&state, &table.def, &path, level, req.publish, editor.user_id).await?;
+    let created = crud_flows(
+        &state,
+        &table.def,
+        &path,
+        level,
+        req.publish,
+        editor.user_id,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "flows": created }))).into_response())
 }
 
