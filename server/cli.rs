@@ -17,6 +17,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; the serve settings are simply the largest"
+)]
 enum Command {
     /// Run the server: editor at /_/, admin API at /_/api/v1, endpoints at /api (the default).
     Serve(ServeArgs),
