@@ -121,6 +121,23 @@ fn rhai_literal(v: &Value) -> String {
     }
 }
 
+/// The fields the generated create and update flows may write at `auth`: all of them for admins,
+/// all but password fields below. Refused when a field every insert must give is left out.
+pub fn writable_fields(def: &TableDef, auth: AuthLevel) -> Result<Vec<&FieldDef>, CrudError> {
+    let writable: Vec<&FieldDef> = def
+        .fields
+        .iter()
+        .filter(|f| auth == AuthLevel::Admin || f.ty != FieldType::Password)
+        .collect();
+    match def
+        .must_be_given()
+        .find(|f| !writable.iter().any(|w| w.name == f.name))
+    {
+        Some(f) => Err(CrudError::PasswordNeedsAdmin(f.name.to_string())),
+        None => Ok(writable),
+    }
+}
+
 /// The five CRUD flows of `def`, served under `path` (like `/todos`) at the auth level `auth`.
 /// `target_id` gives the id type of referenced tables. Below `admin`, password fields are not
 /// writable (see the module comment).
@@ -132,18 +149,7 @@ pub fn crud(
 ) -> Result<Vec<Value>, CrudError> {
     let t = def.name.as_str();
     let item = format!("{path}/{{id}}");
-    // The fields the create and update flows may write.
-    let writable: Vec<&FieldDef> = def
-        .fields
-        .iter()
-        .filter(|f| auth == AuthLevel::Admin || f.ty != FieldType::Password)
-        .collect();
-    if let Some(f) = def
-        .must_be_given()
-        .find(|f| !writable.iter().any(|w| w.name == f.name))
-    {
-        return Err(CrudError::PasswordNeedsAdmin(f.name.to_string()));
-    }
+    let writable = writable_fields(def, auth)?;
     let props: serde_json::Map<String, Value> = writable
         .iter()
         .map(|f| {

@@ -113,7 +113,7 @@ async fn create(
     if publish.is_some() {
         // Checked before the table is made, so a refusal leaves nothing behind.
         let level = auth.unwrap_or_else(|| generate::default_auth(&def));
-        generate::crud(&def, "/", level, |_| IdType::Bigint).map_err(crud_error)?;
+        generate::writable_fields(&def, level).map_err(crud_error)?;
     }
     let (table, plan) = changes::create(&state.db, def, editor.user_id).await?;
     let mut body = json!({"table": table, "plan": plan});
