@@ -664,3 +664,27 @@ async fn the_admin_openapi_document_matches_the_running_router() {
         }
     }
 }
+
+/// docs/FLOW-FORMAT.md called this a known gap: a script adding a property to a visible name
+/// (`request.headers.new = "v"`) was said to change what later nodes see. It changes only the
+/// script's copy; this keeps the docs' new claim true.
+#[tokio::test]
+async fn a_script_adding_a_property_to_a_visible_name_does_not_change_later_nodes() {
+    let app = spawn_app().await;
+    app.publish(&json!({
+        "format": "sluice.flow", "format_version": 1, "name": "adds",
+        "endpoint": {"method": "GET", "path": "/adds"}, "entry": "s",
+        "nodes": {
+            "s": {"type": "script", "as": "x",
+                  "code": "request.headers.injected = \"v\"; request.query.extra = 1; 1",
+                  "next": {"ok": "r"}},
+            "r": {"type": "respond", "body": {"headers": {"$rhai": "request.headers"},
+                                               "query": {"$rhai": "request.query"}}}
+        }
+    }))
+    .await;
+    let (status, body) = app.send(app.api(Method::GET, "/adds")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["headers"].get("injected").is_none(), "{body}");
+    assert!(body["query"].get("extra").is_none(), "{body}");
+}
