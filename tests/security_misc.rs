@@ -688,3 +688,69 @@ async fn a_script_adding_a_property_to_a_visible_name_does_not_change_later_node
     assert!(body["headers"].get("injected").is_none(), "{body}");
     assert!(body["query"].get("extra").is_none(), "{body}");
 }
+
+/// The table screen's "Create endpoints" dialog proposes admins for a table with a password
+/// field, and a lower level is refused with the server's reason, creating nothing.
+#[tokio::test]
+async fn the_table_screen_proposes_admin_endpoints_for_an_accounts_table() {
+    let app = spawn_app().await;
+    app.create_table(&common::example("auth/users.table.json"))
+        .await;
+    let b = common::browser::Browser::start("crud_auth_dialog").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/users/schema", app.base))
+        .await;
+    b.wait_until(
+        "the table screen shows its buttons",
+        "return [...document.querySelectorAll('button')].some(x => x.textContent.includes('Create endpoints'))",
+    )
+    .await;
+    b.execute(
+        "[...document.querySelectorAll('button')].find(x => x.textContent.includes('Create endpoints')).click()",
+        json!([]),
+    )
+    .await;
+    b.wait_for("dialog[open] #crud-auth").await;
+    let proposed = b
+        .execute(
+            "return document.querySelector('#crud-auth').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(proposed, "admin");
+    b.execute(
+        "document.querySelector('#crud-auth').value = 'user'",
+        json!([]),
+    )
+    .await;
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_for_text("dialog[open]", "only be written by admin endpoints")
+        .await;
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    assert_eq!(flows["flows"], json!([]), "nothing was created");
+    b.execute(
+        "document.querySelector('#crud-auth').value = 'admin'",
+        json!([]),
+    )
+    .await;
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_gone("dialog[open]").await;
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    let names: Vec<&str> = flows["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(names.contains(&"users_create"), "{names:?}");
+    let id = flows["flows"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["name"] == "users_create"))
+        .and_then(|f| f["id"].as_i64())
+        .expect("id");
+    let (_, flow) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(flow["document"]["endpoint"]["auth"], "admin", "{flow}");
+    b.finish().await;
+}
