@@ -754,3 +754,25 @@ async fn the_table_screen_proposes_admin_endpoints_for_an_accounts_table() {
     assert_eq!(flow["document"]["endpoint"]["auth"], "admin", "{flow}");
     b.finish().await;
 }
+
+/// Found by the admin API fuzzing: a NUL byte in the email of an editor login answered 500
+/// (`invalid byte sequence for encoding "UTF8": 0x00` from the account lookup). No account
+/// can have such an email, so it is a wrong login like any other.
+#[tokio::test]
+async fn an_editor_login_with_a_nul_byte_in_the_email_is_a_wrong_login() {
+    let app = spawn_app().await;
+    for path in ["/auth/login", "/session"] {
+        let (status, body) = app
+            .send(
+                app.client
+                    .post(format!("{}/_/api/v1{path}", app.base))
+                    .json(&json!({"email": "a\u{0}b@example.com", "password": "whatever-long"})),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (401, "auth.invalid_credentials"),
+            "{path}: {body}"
+        );
+    }
+}
