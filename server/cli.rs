@@ -37,8 +37,10 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Create or replace API groups and flows from files (checked offline first; all or nothing
-    /// on errors).
+    /// Create or replace API groups and flows from files. Every file is checked offline first
+    /// and nothing is sent if any has a problem; then the files are sent one by one, and a
+    /// refusal by the server stops the import at that file: the files before it stay imported
+    /// and are listed.
     Import {
         /// Flow and group files, or directories to search for *.flow.json and *.group.json files.
         #[arg(required = true)]
@@ -71,7 +73,7 @@ pub fn run() -> ExitCode {
                 collect(p, &[".flow.json", ".group.json"], &mut files);
             }
             let result = block_on(crate::client::import(&client, &files, publish));
-            report(result.map(|done| {
+            let print = |done: &[crate::client::Imported]| {
                 for d in done {
                     println!(
                         "{}: {} {}{}",
@@ -81,7 +83,11 @@ pub fn run() -> ExitCode {
                         if d.published { " and published" } else { "" }
                     );
                 }
-            }))
+            };
+            if let Err(crate::client::ClientError::Partial { done, .. }) = &result {
+                print(done);
+            }
+            report(result.map(|done| print(&done)))
         }
     }
 }

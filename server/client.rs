@@ -23,6 +23,16 @@ pub enum ClientError {
     NoCredentials,
     #[error("{0}")]
     Files(String),
+    /// The server refused a file after earlier files were imported; those stay imported
+    /// (each file is its own request, there is no rollback across files).
+    #[error(
+        "{source}\nthe import stopped there; {} earlier file(s) were imported and stay imported (listed above)",
+        done.len()
+    )]
+    Partial {
+        done: Vec<Imported>,
+        source: Box<ClientError>,
+    },
 }
 
 struct Admin {
@@ -194,6 +204,7 @@ fn write(path: &Path, text: &str) -> Result<(), ClientError> {
 }
 
 /// What `import` did with one file.
+#[derive(Debug)]
 pub struct Imported {
     pub file: PathBuf,
     pub name: String,
@@ -213,8 +224,8 @@ pub fn is_group_file(path: &Path) -> bool {
 async fn import_groups(
     admin: &Admin,
     groups: Vec<(PathBuf, crate::catalog::groups::GroupDef)>,
-) -> Result<Vec<Imported>, ClientError> {
-    let mut done = Vec::new();
+    done: &mut Vec<Imported>,
+) -> Result<(), ClientError> {
     for (file, def) in groups {
         let name = def.name.clone();
         let body = serde_json::to_value(&def).unwrap_or(Value::Null);
@@ -262,12 +273,14 @@ async fn import_groups(
             published: false,
         });
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Imports flow files: every file is read and checked offline first, and nothing is written
 /// unless all pass; then each flow is created, or replaced when a flow of that name exists,
-/// and published when `publish` is set. The server checks each again against its tables.
+/// and published when `publish` is set. The server checks each again against its tables; a
+/// refusal stops the import at that file, and the files imported before it stay imported
+/// ([`ClientError::Partial`] lists them).
 pub async fn import(
     args: &ClientArgs,
     files: &[PathBuf],
@@ -315,8 +328,28 @@ pub async fn import(
     let existing = admin
         .send(reqwest::Method::GET, "/flows", None, "list flows")
         .await?;
+    let mut done = Vec::new();
+    match import_checked(&admin, groups, docs, &existing, publish, &mut done).await {
+        Ok(()) => Ok(done),
+        Err(e) if done.is_empty() => Err(e),
+        Err(e) => Err(ClientError::Partial {
+            done,
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// Sends checked groups and flows one by one, recording each in `done` as it lands.
+async fn import_checked(
+    admin: &Admin,
+    groups: Vec<(PathBuf, crate::catalog::groups::GroupDef)>,
+    docs: Vec<(PathBuf, String, Value)>,
+    existing: &Value,
+    publish: bool,
+    done: &mut Vec<Imported>,
+) -> Result<(), ClientError> {
     // Groups first: the flows' publishes need them.
-    let mut done = import_groups(&admin, groups).await?;
+    import_groups(admin, groups, done).await?;
     for (file, name, doc) in docs {
         let current = existing["flows"]
             .as_array()
@@ -372,5 +405,5 @@ pub async fn import(
             published: publish,
         });
     }
-    Ok(done)
+    Ok(())
 }

@@ -65,7 +65,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Private hosts the `http.request` node may reach: comma-separated host names
-    /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges.
+    /// (`*.example.internal` for subdomains), IP addresses or CIDR ranges, each optionally with
+    /// a port that is then the only one allowed (`name:8443`, `10.0.0.0/8:5432`, `[fd00::1]:443`).
     #[arg(long, env = "SLUICE_HTTP_ALLOW", value_delimiter = ',')]
     pub http_allow: Vec<String>,
     /// Mark the editor's session cookie `Secure` (HTTPS only) and name it `__Host-sluice_session`.
@@ -87,6 +88,10 @@ pub struct ServeArgs {
     /// milliseconds; heals a missed change notification.
     #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
     pub reload_check_ms: u64,
+    /// 32 bytes (64 hex digits, or base64) that encrypt the token signing keys stored in the
+    /// database (AES-256-GCM). Without it they are stored in plaintext.
+    #[arg(long, env = "SLUICE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<Secret>,
     /// Boxed, as `edge`: they keep `ServeArgs` small next to the other commands' arguments
     /// (clippy's `large_enum_variant` on the CLI's command enum).
     #[command(flatten)]
@@ -214,8 +219,8 @@ impl OpsConfig {
         };
         let nets = HttpAllow::parse(&a.trusted_proxies)
             .map_err(|_| ConfigError::TrustedProxies(a.trusted_proxies.join(",")))?;
-        if !nets.hosts.is_empty() {
-            return Err(ConfigError::TrustedProxies(nets.hosts.join(",")));
+        if !nets.hosts.is_empty() || !nets.host_ports.is_empty() || !nets.net_ports.is_empty() {
+            return Err(ConfigError::TrustedProxies(a.trusted_proxies.join(",")));
         }
         if !(0.0..=1.0).contains(&a.request_log_sample) {
             return Err(ConfigError::Sample(a.request_log_sample));
@@ -261,6 +266,10 @@ pub struct HttpAllow {
     pub hosts: Vec<String>,
     /// Address ranges; a bare address is a range of one.
     pub nets: Vec<ipnet::IpNet>,
+    /// Host name patterns allowed on one port only (`billing.internal:8443`).
+    pub host_ports: Vec<(String, u16)>,
+    /// Address ranges allowed on one port only (`10.0.0.0/8:5432`, `[fd00::1]:443`).
+    pub net_ports: Vec<(ipnet::IpNet, u16)>,
 }
 
 impl HttpAllow {
@@ -270,6 +279,20 @@ impl HttpAllow {
         for raw in entries {
             let entry = raw.as_ref().trim();
             if entry.is_empty() {
+                continue;
+            }
+            if let Some((target, port)) = split_port(entry) {
+                let bracketed = target.starts_with('[');
+                let target = target.trim_start_matches('[').trim_end_matches(']');
+                if let Some(net) = parse_net(target) {
+                    allow.net_ports.push((net, port));
+                } else if !bracketed && is_host_pattern(target) {
+                    allow
+                        .host_ports
+                        .push((target.trim_end_matches('.').to_ascii_lowercase(), port));
+                } else {
+                    return Err(ConfigError::HttpAllow(entry.to_string()));
+                }
                 continue;
             }
             if let Ok(net) = entry.parse::<ipnet::IpNet>() {
@@ -290,6 +313,34 @@ impl HttpAllow {
         }
         Ok(allow)
     }
+}
+
+/// Splits `target:port` where the entry names a port: `name:443`, `10.0.0.1:443`,
+/// `10.0.0.0/8:443`, `[fd00::1]:443`, `[fd00::/8]:443`. A bare IPv6 address or range (which
+/// holds colons itself) names no port; an entry whose port is not 1 to 65535 names none either
+/// and is then refused as malformed.
+fn split_port(entry: &str) -> Option<(&str, u16)> {
+    let (target, port) = if entry.starts_with('[') {
+        let close = entry.find(']')?;
+        let port = entry[close + 1..].strip_prefix(':')?;
+        (&entry[..=close], port)
+    } else {
+        let (target, port) = entry.rsplit_once(':')?;
+        if target.contains(':') {
+            return None;
+        }
+        (target, port)
+    };
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    Some((target, port))
+}
+
+/// An address or a CIDR range (truncated to its network).
+fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// A DNS name, optionally starting with `*.`: labels of letters, digits, `-` and `_`.
@@ -333,6 +384,43 @@ pub struct Config {
     pub reload_listen: bool,
     /// Period of the serving-generation check.
     pub reload_check: Duration,
+    /// Encrypts token signing keys at rest (`SLUICE_KEY_ENCRYPTION_KEY`).
+    pub key_encryption_key: Option<KeyEncryptionKey>,
+}
+
+/// The 32-byte key that encrypts token signing keys at rest; `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(***)")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// 64 hex digits, or base64 (standard or URL-safe, padding optional) of 32 bytes.
+    pub fn parse(s: &str) -> Result<KeyEncryptionKey, ConfigError> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let s = s.trim();
+        let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .ok()
+        } else {
+            let unpadded = s.trim_end_matches('=');
+            STANDARD_NO_PAD
+                .decode(unpadded)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
+                .ok()
+        };
+        bytes
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(KeyEncryptionKey)
+            .ok_or(ConfigError::KeyEncryptionKey)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -344,7 +432,7 @@ pub enum ConfigError {
     #[error("SLUICE_SETUP_TOKEN must be at least 16 characters")]
     ShortSetupToken,
     #[error(
-        "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8)"
+        "SLUICE_HTTP_ALLOW: `{0}` is not a host name, an IP address or a CIDR range (e.g. 10.0.0.0/8), optionally with a port (name:8443, 10.0.0.0/8:5432, [fd00::1]:443)"
     )]
     HttpAllow(String),
     #[error("{0}: `{1}` is not REQUESTS/SECONDS with both above zero (e.g. 600/60)")]
@@ -353,6 +441,10 @@ pub enum ConfigError {
     TrustedProxies(String),
     #[error("SLUICE_REQUEST_LOG_SAMPLE: {0} is not between 0 and 1")]
     Sample(f64),
+    #[error(
+        "SLUICE_KEY_ENCRYPTION_KEY must be 32 bytes written as 64 hex digits or in base64 (e.g. the output of `openssl rand -base64 32`)"
+    )]
+    KeyEncryptionKey,
 }
 
 impl Config {
@@ -388,6 +480,11 @@ impl Config {
             edge: EdgeConfig::from_args(*a.edge),
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
+            key_encryption_key: a
+                .key_encryption_key
+                .filter(|k| !k.expose().is_empty())
+                .map(|k| KeyEncryptionKey::parse(k.expose()))
+                .transpose()?,
         })
     }
 
@@ -419,6 +516,7 @@ impl Config {
             edge: EdgeConfig::default(),
             reload_listen: true,
             reload_check: Duration::from_secs(5),
+            key_encryption_key: None,
         }
     }
 }
@@ -550,8 +648,76 @@ mod tests {
     }
 
     #[test]
+    fn the_key_encryption_key_is_32_bytes_in_hex_or_base64() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let k = KeyEncryptionKey::parse(hex).expect("hex");
+        assert_eq!(k.0[1], 0x11);
+        assert_eq!(k.0[31], 0xff);
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode([0xfbu8; 32]);
+        assert_eq!(KeyEncryptionKey::parse(&b64).expect("base64").0, [0xfb; 32]);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
+        assert_eq!(
+            KeyEncryptionKey::parse(&url).expect("base64url").0,
+            [0xfb; 32]
+        );
+        for bad in [
+            "",
+            "short",
+            &hex[..62],
+            &base64::engine::general_purpose::STANDARD.encode([1u8; 31]),
+        ] {
+            assert!(KeyEncryptionKey::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format!("{k:?}"), "KeyEncryptionKey(***)");
+    }
+
+    #[test]
+    fn http_allow_entries_can_name_a_port() {
+        let allow = HttpAllow::parse(&[
+            "billing.internal:8443",
+            "*.svc.local:80",
+            "10.0.0.0/8:5432",
+            "10.1.2.3:80",
+            "[fd00::1]:443",
+            "[fd00::/8]:8080",
+            "fd00::2",
+            "[::1]",
+        ])
+        .expect("valid");
+        assert_eq!(
+            allow.host_ports,
+            vec![
+                ("billing.internal".to_string(), 8443),
+                ("*.svc.local".to_string(), 80)
+            ]
+        );
+        let net = |s: &str| s.parse::<ipnet::IpNet>().expect("net");
+        assert_eq!(
+            allow.net_ports,
+            vec![
+                (net("10.0.0.0/8"), 5432),
+                (net("10.1.2.3/32"), 80),
+                (net("fd00::1/128"), 443),
+                (net("fd00::/8"), 8080)
+            ]
+        );
+        assert_eq!(allow.nets, vec![net("fd00::2/128"), net("::1/128")]);
+        assert!(allow.hosts.is_empty());
+    }
+
+    #[test]
     fn a_malformed_http_allow_entry_is_a_configuration_error() {
         for bad in [
+            "host:0",
+            "host:65536",
+            "host:http",
+            "10.0.0.1:",
+            "[fd00::1]:",
+            "[fd00::1]x",
+            "[host]:80",
+            "fd00::1:80:",
+            "a b:80",
             "10.0.0/8",
             "http://x",
             "a b",

@@ -111,7 +111,11 @@ impl App {
             timeout: config.script_timeout,
             ..ScriptLimits::default()
         };
-        let token_key = crate::auth::token_key(&db).await?;
+        let key_sealer = config
+            .key_encryption_key
+            .as_ref()
+            .map(|k| crate::auth::key_seal::KeySealer::new(&k.0));
+        let token_key = crate::auth::token_key(&db, key_sealer.as_ref()).await?;
         // A fresh instance opens setup only to whoever holds the token printed in the log.
         let fresh = crate::catalog::users::count(&db)
             .await
@@ -124,6 +128,10 @@ impl App {
         let allow = AllowList::new(
             config.http_allow.hosts.clone(),
             config.http_allow.nets.clone(),
+        )
+        .with_ports(
+            config.http_allow.host_ports.clone(),
+            config.http_allow.net_ports.clone(),
         );
         let outbound = Outbound::new(allow).map_err(StartupError::HttpClient)?;
         let ops = Arc::new(http::ops::Ops::start(
@@ -132,10 +140,13 @@ impl App {
             !config.addr.ip().is_loopback(),
         ));
         let state = AppState {
-            runtime: Arc::new(Runtime {
-                max_result_bytes: config.max_result_bytes,
-                ..Runtime::new(db.clone(), limits, outbound, Some(token_key))
-            }),
+            runtime: Arc::new(
+                Runtime {
+                    max_result_bytes: config.max_result_bytes,
+                    ..Runtime::new(db.clone(), limits, outbound, Some(token_key))
+                }
+                .with_key_sealer(key_sealer),
+            ),
             db,
             routes: Arc::new(ArcSwap::from_pointee(Default::default())),
             reload_lock: Arc::new(tokio::sync::Mutex::new(())),

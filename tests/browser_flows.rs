@@ -107,6 +107,20 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
     )
     .await;
     b.wait_for("dialog[open] #fl-crud-table").await;
+    // The dialog proposes signed-in users for a table without a password field; this test
+    // calls the endpoints anonymously, so it picks "Anyone".
+    let proposed = b
+        .execute(
+            "return document.querySelector('#fl-crud-auth').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(proposed, "user");
+    b.execute(
+        "document.querySelector('#fl-crud-auth').value = 'public'",
+        json!([]),
+    )
+    .await;
     b.click("dialog[open] button[type=submit]").await;
     b.wait_for(".fl-row[data-flow=todos_create]").await;
     b.wait_for_text(".fl-list", "todos_delete").await;

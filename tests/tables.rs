@@ -21,7 +21,10 @@ async fn books(app: &TestApp) -> Value {
         {"name": "note", "type": "text"}
     ]});
     let (status, body) = app
-        .send(app.admin(Method::POST, "/tables?crud=publish").json(&def))
+        .send(
+            app.admin(Method::POST, "/tables?crud=publish&crud_auth=public")
+                .json(&def),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     for (title, pages) in [("Dune", "412"), ("Emma", "abc"), ("Ulysses", "x1")] {
@@ -411,6 +414,23 @@ async fn dropping_a_table_needs_its_name_and_refuses_while_referenced() {
     );
 }
 
+/// An end-user token with `role: admin`, issued by a throwaway public flow.
+async fn end_user_admin_token(app: &TestApp) -> String {
+    app.publish(&json!({
+        "format": "sluice.flow", "format_version": 1, "name": "mint_admin",
+        "endpoint": {"method": "POST", "path": "/test/mint-admin"}, "entry": "issue",
+        "nodes": {
+            "issue": {"type": "auth.issue_token", "as": "t", "sub": "1",
+                      "claims": {"role": "admin"}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"token": {"$rhai": "t.token"}}}
+        }
+    }))
+    .await;
+    let (status, body) = app.send(app.api(Method::POST, "/test/mint-admin")).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
 #[tokio::test]
 async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
     let app = spawn_app().await;
@@ -423,15 +443,21 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
     ]});
     let (status, body) = app
         .send(
-            app.admin(Method::POST, "/tables?crud=publish&crud_path=/people")
-                .json(&def),
+            app.admin(
+                Method::POST,
+                "/tables?crud=publish&crud_path=/people&crud_auth=admin",
+            )
+            .json(&def),
         )
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["flows"].as_array().map(Vec::len), Some(5));
+    // Password fields are writable only through admin endpoints: call them as an admin.
+    let token = end_user_admin_token(&app).await;
+    let api = |m: Method, p: &str| app.api(m, p).bearer_auth(&token);
 
     let (status, created) = app
-        .send(app.api(Method::POST, "/people").json(
+        .send(api(Method::POST, "/people").json(
             &json!({"email": "ada@example.com", "secret": "hunter2hunter2", "prefs": "dark"}),
         ))
         .await;
@@ -454,33 +480,23 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
     assert!(stored.starts_with("$argon2id$"), "stored hashed: {stored}");
 
     let (status, body) = app
-        .send(
-            app.api(Method::POST, "/people")
-                .json(&json!({"email": "not-an-email"})),
-        )
+        .send(api(Method::POST, "/people").json(&json!({"email": "not-an-email"})))
         .await;
     // The generated input schema says `format: email`, and formats are asserted.
     assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
     let (status, body) = app
-        .send(
-            app.api(Method::POST, "/people")
-                .json(&json!({"email": "ada@example.com"})),
-        )
+        .send(api(Method::POST, "/people").json(&json!({"email": "ada@example.com"})))
         .await;
     assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
     let (status, body) = app
         .send(
-            app.api(Method::POST, "/people")
-                .json(&json!({"email": "b@example.com", "level": "gold"})),
+            api(Method::POST, "/people").json(&json!({"email": "b@example.com", "level": "gold"})),
         )
         .await;
     assert_eq!((status, code(&body)), (400, "input.invalid"), "{body}");
 
     let (status, updated) = app
-        .send(
-            app.api(Method::PATCH, &format!("/people/{id}"))
-                .json(&json!({"level": "pro"})),
-        )
+        .send(api(Method::PATCH, &format!("/people/{id}")).json(&json!({"level": "pro"})))
         .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(
@@ -497,11 +513,10 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
         "a patch leaves fields it does not name alone"
     );
 
-    let (status, list) = app.send(app.api(Method::GET, "/people?limit=10")).await;
+    let (status, list) = app.send(api(Method::GET, "/people?limit=10")).await;
     assert_eq!(status, 200);
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
-    let resp = app
-        .api(Method::DELETE, &format!("/people/{id}"))
+    let resp = api(Method::DELETE, &format!("/people/{id}"))
         .send()
         .await
         .expect("delete");
@@ -511,9 +526,7 @@ async fn generated_crud_endpoints_work_and_passwords_stay_write_only() {
         0,
         "204 has no body"
     );
-    let (status, body) = app
-        .send(app.api(Method::GET, &format!("/people/{id}")))
-        .await;
+    let (status, body) = app.send(api(Method::GET, &format!("/people/{id}"))).await;
     assert_eq!((status, code(&body)), (404, "db.not_found"));
 }
 

@@ -7,9 +7,11 @@
 pub mod bearer;
 pub mod hasher;
 pub mod jwt;
+pub mod key_seal;
 pub mod throttle;
 
 pub use hasher::MAX_PASSWORD_BYTES;
+use key_seal::KeySealer;
 
 use crate::catalog::users;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -34,6 +36,9 @@ pub enum AuthError {
     PasswordTooLong,
     #[error("the catalog has no token signing key")]
     NoTokenKey,
+    /// A token signing key cannot be read with the configured key encryption key.
+    #[error("{0}")]
+    KeySealing(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -97,19 +102,74 @@ async fn checked_credentials(
 }
 
 /// The current token signing key, created (32 random bytes) when the catalog has none.
-pub async fn token_key(pool: &PgPool) -> Result<jwt::SigningKey, AuthError> {
-    if let Some((id, secret)) = crate::catalog::token_keys::current(pool).await? {
-        return Ok(jwt::SigningKey::new(id, secret));
+///
+/// With a key encryption key (`SLUICE_KEY_ENCRYPTION_KEY`), keys stored in plaintext are sealed
+/// first, and every stored key must open with it: a wrong key stops here, at start-up, rather
+/// than at the first token. Without one, sealed keys are refused the same way.
+pub async fn token_key(
+    pool: &PgPool,
+    sealer: Option<&KeySealer>,
+) -> Result<jwt::SigningKey, AuthError> {
+    if let Some(sealer) = sealer {
+        let mut sealed = 0;
+        for (id, stored) in crate::catalog::token_keys::all_secrets(pool).await? {
+            if !key_seal::is_sealed(&stored)
+                && crate::catalog::token_keys::replace_secret(
+                    pool,
+                    id,
+                    &stored,
+                    &sealer.seal(&stored),
+                )
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+        if sealed > 0 {
+            tracing::info!(keys = sealed, "encrypted token signing keys at rest");
+        }
+    }
+    for (id, stored) in crate::catalog::token_keys::all_secrets(pool).await? {
+        unseal(id, stored, sealer)?;
+    }
+    if let Some((id, stored)) = crate::catalog::token_keys::current(pool).await? {
+        return Ok(jwt::SigningKey::new(id, unseal(id, stored, sealer)?));
     }
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
-    if crate::catalog::token_keys::create_if_none(pool, &secret).await? {
-        tracing::info!("created the token signing key");
+    if crate::catalog::token_keys::create_if_none(pool, &stored_form(&secret, sealer)).await? {
+        tracing::info!(
+            encrypted = sealer.is_some(),
+            "created the token signing key"
+        );
     }
-    let (id, secret) = crate::catalog::token_keys::current(pool)
+    let (id, stored) = crate::catalog::token_keys::current(pool)
         .await?
         .ok_or(AuthError::NoTokenKey)?;
-    Ok(jwt::SigningKey::new(id, secret))
+    Ok(jwt::SigningKey::new(id, unseal(id, stored, sealer)?))
+}
+
+/// What is stored for a new key: sealed when a key encryption key is configured.
+fn stored_form(secret: &[u8], sealer: Option<&KeySealer>) -> Vec<u8> {
+    match sealer {
+        Some(s) => s.seal(secret),
+        None => secret.to_vec(),
+    }
+}
+
+/// The secret of a stored key.
+fn unseal(id: i64, stored: Vec<u8>, sealer: Option<&KeySealer>) -> Result<Vec<u8>, AuthError> {
+    match (key_seal::is_sealed(&stored), sealer) {
+        (false, _) => Ok(stored),
+        (true, Some(s)) => s.open(&stored).map_err(|_| {
+            AuthError::KeySealing(format!(
+                "SLUICE_KEY_ENCRYPTION_KEY does not decrypt token signing key {id}: it is not the key the token keys were encrypted with"
+            ))
+        }),
+        (true, None) => Err(AuthError::KeySealing(format!(
+            "token signing key {id} is encrypted at rest: set SLUICE_KEY_ENCRYPTION_KEY to the key it was encrypted with"
+        ))),
+    }
 }
 
 /// How long a retired key keeps verifying tokens: the longest lifetime `auth.issue_token`
@@ -120,12 +180,15 @@ pub const RETIRED_KEY_HORIZON_SECS: i64 =
     crate::flow::nodes::auth_issue_token::MAX_EXPIRES_IN as i64 + 3600;
 
 /// The keys tokens are checked against, from the catalog.
-pub async fn key_ring(pool: &PgPool) -> Result<jwt::KeyRing, AuthError> {
+pub async fn key_ring(
+    pool: &PgPool,
+    sealer: Option<&KeySealer>,
+) -> Result<jwt::KeyRing, AuthError> {
     let rows = crate::catalog::token_keys::usable(pool, RETIRED_KEY_HORIZON_SECS).await?;
     let mut current = None;
     let mut retired = Vec::new();
-    for (id, secret, is_retired) in rows {
-        let key = jwt::SigningKey::new(id, secret);
+    for (id, stored, is_retired) in rows {
+        let key = jwt::SigningKey::new(id, unseal(id, stored, sealer)?);
         if is_retired {
             retired.push(key);
         } else {
@@ -141,11 +204,13 @@ pub async fn key_ring(pool: &PgPool) -> Result<jwt::KeyRing, AuthError> {
 pub async fn rotate_token_keys(
     pool: &PgPool,
     revoke: bool,
+    sealer: Option<&KeySealer>,
 ) -> Result<crate::catalog::token_keys::Rotation, AuthError> {
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let horizon = if revoke { 0 } else { RETIRED_KEY_HORIZON_SECS };
-    let rotation = crate::catalog::token_keys::rotate(pool, &secret, horizon).await?;
+    let rotation =
+        crate::catalog::token_keys::rotate(pool, &stored_form(&secret, sealer), horizon).await?;
     tracing::info!(
         key.current = rotation.current,
         key.retired = ?rotation.retired,

@@ -1,6 +1,7 @@
 //! Keys that sign end-user API tokens (`sluice.token_keys`): the current one, retired ones that
-//! still verify, listing and rotation. The secret is random bytes made by Sluice; it is read
-//! into memory (the key ring) and never logged or returned by a listing.
+//! still verify, listing and rotation. The secret is random bytes made by Sluice, stored as is
+//! or sealed (`auth::key_seal`); it is read into memory (the key ring) and never logged or
+//! returned by a listing.
 
 use sqlx::PgPool;
 
@@ -9,6 +10,31 @@ pub async fn current(pool: &PgPool) -> Result<Option<(i64, Vec<u8>)>, sqlx::Erro
     sqlx::query_as("SELECT id, secret FROM sluice.token_keys WHERE retired_at IS NULL")
         .fetch_optional(pool)
         .await
+}
+
+/// `(id, stored secret)` of every key, sealed or not (see `auth::key_seal`).
+pub async fn all_secrets(pool: &PgPool) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, secret FROM sluice.token_keys ORDER BY id")
+        .fetch_all(pool)
+        .await
+}
+
+/// Replaces a key's stored secret with `new` if it is still `old` (an instance starting at the
+/// same time may have sealed it first); returns whether this call replaced it.
+pub async fn replace_secret(
+    pool: &PgPool,
+    id: i64,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE sluice.token_keys SET secret = $3 WHERE id = $1 AND secret = $2")
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Stores `secret` as the current key unless one exists (the partial unique index

@@ -24,6 +24,11 @@ pub async fn find_by_email(
     pool: &PgPool,
     email: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
+    // Postgres text cannot hold NUL, so no account has such an email; asking would fail the
+    // query (a 500 on login) instead of finding nothing.
+    if email.contains('\0') {
+        return Ok(None);
+    }
     let row = sqlx::query("SELECT id, password_hash FROM sluice.users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)

@@ -13,6 +13,11 @@
 //!   before the request is sent, and the redirect policy vets every hop the same way (host
 //!   names of later hops go through the resolver again).
 //! - Proxies from the environment are ignored, so the connection goes where it was vetted.
+//! - An entry may name a port (`billing.internal:8443`, `10.0.0.0/8:5432`). Ports are checked
+//!   by [`Outbound::check_url`] on the URL and every redirect hop, before anything resolves or
+//!   connects; the resolver never learns the port, so a host name entry with a port admits the
+//!   name there once its URL passed the port check, and a range with a port admits only IP
+//!   literals (a name that resolves into such a range needs its own `name:port` entry).
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,6 +40,8 @@ pub struct Outbound {
 pub struct AllowList {
     hosts: Vec<String>,
     nets: Vec<ipnet::IpNet>,
+    host_ports: Vec<(String, u16)>,
+    net_ports: Vec<(ipnet::IpNet, u16)>,
 }
 
 /// A target refused by the guard. Carried as the source of the client's error, so the node
@@ -46,18 +53,63 @@ pub struct Refused(pub String);
 impl AllowList {
     /// `hosts` are lowercase names (`*.name` for subdomains); `nets` are address ranges.
     pub fn new(hosts: Vec<String>, nets: Vec<ipnet::IpNet>) -> AllowList {
-        AllowList { hosts, nets }
+        AllowList {
+            hosts,
+            nets,
+            ..AllowList::default()
+        }
     }
 
-    /// Whether a host name was allowed by name.
+    /// Adds entries allowed on one port only: host name patterns and address ranges.
+    pub fn with_ports(
+        mut self,
+        host_ports: Vec<(String, u16)>,
+        net_ports: Vec<(ipnet::IpNet, u16)>,
+    ) -> AllowList {
+        self.host_ports = host_ports;
+        self.net_ports = net_ports;
+        self
+    }
+
+    /// Whether a host name was allowed by name, on some port. Only the resolver asks this,
+    /// for names whose URL passed [`AllowList::host_port_refusal`].
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|h| match h.strip_prefix("*.") {
-            Some(parent) => host
-                .strip_suffix(parent)
-                .is_some_and(|rest| rest.ends_with('.')),
-            None => *h == host,
-        })
+        self.hosts.iter().any(|h| name_matches(h, &host))
+            || self.host_ports.iter().any(|(h, _)| name_matches(h, &host))
+    }
+
+    /// Why a host name may not be requested on `port`: it is allowed by name only on other
+    /// ports. A name no entry mentions is judged by its addresses, by the resolver.
+    fn host_port_refusal(&self, host: &str, port: u16) -> Option<Refused> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if self.hosts.iter().any(|h| name_matches(h, &host)) {
+            return None;
+        }
+        let ports: Vec<u16> = self
+            .host_ports
+            .iter()
+            .filter(|(h, _)| name_matches(h, &host))
+            .map(|(_, p)| *p)
+            .collect();
+        if ports.is_empty() || ports.contains(&port) {
+            return None;
+        }
+        Some(Refused(format!(
+            "{host} is allowed by SLUICE_HTTP_ALLOW only on port {}, not {port}",
+            join_ports(&ports)
+        )))
+    }
+
+    /// Whether an IP literal may be requested on `port`: public, inside an allowed range, or
+    /// inside a range allowed on that port.
+    pub fn allows_ip_port(&self, ip: IpAddr, port: u16) -> bool {
+        let canonical = ip.to_canonical();
+        self.allows_ip(ip)
+            || self
+                .net_ports
+                .iter()
+                .any(|(n, p)| *p == port && n.contains(&canonical))
     }
 
     /// Whether an address may be connected to: public, or inside an allowed range.
@@ -107,19 +159,57 @@ fn check_url(allow: &AllowList, url: &url::Url) -> Result<(), Refused> {
             url.scheme()
         )));
     }
+    let Some(port) = url.port_or_known_default() else {
+        return Err(Refused("the URL has no port".into()));
+    };
     let ip = match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-        Some(url::Host::Domain(_)) => return Ok(()),
+        Some(url::Host::Domain(name)) => {
+            return match allow.host_port_refusal(name, port) {
+                Some(refused) => Err(refused),
+                None => Ok(()),
+            };
+        }
         None => return Err(Refused("the URL has no host".into())),
     };
-    if allow.allows_ip(ip) {
-        Ok(())
-    } else {
+    if allow.allows_ip_port(ip, port) {
+        return Ok(());
+    }
+    let ports: Vec<u16> = allow
+        .net_ports
+        .iter()
+        .filter(|(n, _)| n.contains(&ip.to_canonical()))
+        .map(|(_, p)| *p)
+        .collect();
+    if ports.is_empty() {
         Err(Refused(format!(
             "{ip} is not a public address; allow it with SLUICE_HTTP_ALLOW"
         )))
+    } else {
+        Err(Refused(format!(
+            "{ip} is allowed by SLUICE_HTTP_ALLOW only on port {}, not {port}",
+            join_ports(&ports)
+        )))
     }
+}
+
+/// Whether `host` (lowercase, no trailing dot) matches an entry (`*.name` for subdomains).
+fn name_matches(entry: &str, host: &str) -> bool {
+    match entry.strip_prefix("*.") {
+        Some(parent) => host
+            .strip_suffix(parent)
+            .is_some_and(|rest| rest.ends_with('.')),
+        None => entry == host,
+    }
+}
+
+fn join_ports(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// The client's DNS resolver: resolves with the system resolver and returns only the
@@ -307,6 +397,52 @@ mod tests {
         ] {
             assert!(is_global(ip(a)), "{a} is public");
         }
+    }
+
+    #[test]
+    fn entries_with_a_port_allow_only_that_port() {
+        let allow = AllowList::new(vec!["open.internal".into()], vec![]).with_ports(
+            vec![
+                ("billing.internal".into(), 8443),
+                ("*.svc.local".into(), 80),
+                ("open.internal".into(), 9000),
+            ],
+            vec![
+                ("10.0.0.0/8".parse().expect("net"), 5432),
+                ("fd00::1/128".parse().expect("net"), 443),
+            ],
+        );
+        let check = |u: &str| check_url(&allow, &url::Url::parse(u).expect("url"));
+        for ok in [
+            "https://billing.internal:8443/x",
+            "http://a.svc.local/",
+            "http://a.svc.local:80/",
+            "http://10.1.2.3:5432/",
+            "http://[::ffff:10.1.2.3]:5432/",
+            "https://[fd00::1]/",
+            "http://open.internal:1234/",
+            "https://example.com:22/",
+        ] {
+            assert!(check(ok).is_ok(), "{ok} is allowed");
+        }
+        for refused in [
+            "https://billing.internal/x",
+            "http://billing.internal:8080/",
+            "https://a.svc.local/",
+            "http://10.1.2.3/",
+            "http://10.1.2.3:5433/",
+            "http://[fd00::1]:8443/",
+            "http://[fd00::2]:443/",
+            "http://127.0.0.1:5432/",
+        ] {
+            assert!(check(refused).is_err(), "{refused} must be refused");
+        }
+        let why = check("http://10.1.2.3:22/").expect_err("refused").0;
+        assert!(why.contains("only on port 5432"), "{why}");
+        // The resolver admits names of ported entries (their port was checked first), but
+        // never addresses that only a ported range allows: it cannot see the port.
+        assert!(allow.allows_host("billing.internal"));
+        assert!(!allow.allows_ip(ip("10.1.2.3")));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Runtime {
     pub token_keys: ArcSwap<KeyRing>,
     /// The most bytes of JSON one database node may read (`SLUICE_MAX_RESULT_BYTES`).
     pub max_result_bytes: usize,
+    /// Seals and opens the stored token keys (`SLUICE_KEY_ENCRYPTION_KEY`), if configured.
+    pub key_sealer: Option<crate::auth::key_seal::KeySealer>,
 }
 
 /// Default of [`Runtime::max_result_bytes`]: 16 MiB.
@@ -59,7 +61,14 @@ impl Runtime {
             outbound,
             token_keys: ArcSwap::from_pointee(KeyRing::new(token_key, Vec::new())),
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            key_sealer: None,
         }
+    }
+
+    /// Reads and writes token keys sealed with `sealer`.
+    pub fn with_key_sealer(mut self, sealer: Option<crate::auth::key_seal::KeySealer>) -> Runtime {
+        self.key_sealer = sealer;
+        self
     }
 }
 

@@ -1,6 +1,13 @@
 //! Generated CRUD endpoints for a managed table: five ordinary flow documents (list, get,
 //! create, update, delete) that a builder can edit like any other. Pure.
+//!
+//! Every generated endpoint carries an `endpoint.auth` level chosen by the caller; the default
+//! ([`default_auth`]) is signed-in users, and admins for a table with a password field. A
+//! password field is writable through the generated create and update flows only at the
+//! `admin` level: below it, the field is left out of their input schemas and values, so no
+//! client can set or reset a password through them.
 
+use super::plan::AuthLevel;
 use crate::tables::def::FieldDef;
 use crate::tables::{FieldType, IdType, TableDef};
 use serde_json::{Value, json};
@@ -48,15 +55,37 @@ fn envelope(
     name: String,
     method: &str,
     path: &str,
+    auth: AuthLevel,
     input: Value,
     entry: &str,
     nodes: Value,
 ) -> Value {
     json!({
         "format": "sluice.flow", "format_version": 1, "name": name,
-        "endpoint": {"method": method, "path": path},
+        "endpoint": {"method": method, "path": path, "auth": auth},
         "input": input, "entry": entry, "nodes": nodes,
     })
+}
+
+/// The auth level of generated endpoints when the builder names none: admins for a table with
+/// a password field (its rows are accounts), signed-in users otherwise.
+pub fn default_auth(def: &TableDef) -> AuthLevel {
+    if def.password_fields().is_empty() {
+        AuthLevel::User
+    } else {
+        AuthLevel::Admin
+    }
+}
+
+/// Why the CRUD flows of a table cannot be generated at an auth level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrudError {
+    /// A required password field without default can only be written at the admin level, and
+    /// a create endpoint that cannot write it could never insert a row.
+    #[error(
+        "the required password field `{0}` can only be written by admin endpoints: generate with auth level admin, or write a signup flow"
+    )]
+    PasswordNeedsAdmin(String),
 }
 
 /// What an insert writes for a field the client left out: its default, or null.
@@ -92,13 +121,36 @@ fn rhai_literal(v: &Value) -> String {
     }
 }
 
-/// The five CRUD flows of `def`, served under `path` (like `/todos`). `targets` gives the id
-/// type of referenced tables.
-pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> Vec<Value> {
+/// The fields the generated create and update flows may write at `auth`: all of them for admins,
+/// all but password fields below. Refused when a field every insert must give is left out.
+pub fn writable_fields(def: &TableDef, auth: AuthLevel) -> Result<Vec<&FieldDef>, CrudError> {
+    let writable: Vec<&FieldDef> = def
+        .fields
+        .iter()
+        .filter(|f| auth == AuthLevel::Admin || f.ty != FieldType::Password)
+        .collect();
+    match def
+        .must_be_given()
+        .find(|f| !writable.iter().any(|w| w.name == f.name))
+    {
+        Some(f) => Err(CrudError::PasswordNeedsAdmin(f.name.to_string())),
+        None => Ok(writable),
+    }
+}
+
+/// The five CRUD flows of `def`, served under `path` (like `/todos`) at the auth level `auth`.
+/// `target_id` gives the id type of referenced tables. Below `admin`, password fields are not
+/// writable (see the module comment).
+pub fn crud(
+    def: &TableDef,
+    path: &str,
+    auth: AuthLevel,
+    target_id: impl Fn(&str) -> IdType,
+) -> Result<Vec<Value>, CrudError> {
     let t = def.name.as_str();
     let item = format!("{path}/{{id}}");
-    let props: serde_json::Map<String, Value> = def
-        .fields
+    let writable = writable_fields(def, auth)?;
+    let props: serde_json::Map<String, Value> = writable
         .iter()
         .map(|f| {
             (
@@ -120,6 +172,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
         format!("{t}_list"),
         "GET",
         path,
+        auth,
         json!({"query": {"type": "object", "additionalProperties": false, "properties": {
             "limit": {"type": "integer", "minimum": 1, "maximum": 100},
             "offset": {"type": "integer", "minimum": 0}}}}),
@@ -136,6 +189,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
         format!("{t}_get"),
         "GET",
         &item,
+        auth,
         json!({"params": id_schema(def)}),
         "load",
         json!({
@@ -143,8 +197,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
             "reply": {"type": "respond", "body": {"$rhai": "row"}}
         }),
     );
-    let values: serde_json::Map<String, Value> = def
-        .fields
+    let values: serde_json::Map<String, Value> = writable
         .iter()
         .map(|f| {
             let n = f.name.as_str();
@@ -159,6 +212,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
         format!("{t}_create"),
         "POST",
         path,
+        auth,
         json!({"body": {"type": "object", "additionalProperties": false, "required": required, "properties": props}}),
         "insert",
         json!({
@@ -170,6 +224,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
         format!("{t}_update"),
         "PATCH",
         &item,
+        auth,
         json!({"params": id_schema(def),
                "body": {"type": "object", "additionalProperties": false, "minProperties": 1, "properties": props}}),
         "update",
@@ -182,6 +237,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
         format!("{t}_delete"),
         "DELETE",
         &item,
+        auth,
         json!({"params": id_schema(def)}),
         "delete",
         json!({
@@ -189,7 +245,7 @@ pub fn crud(def: &TableDef, path: &str, target_id: impl Fn(&str) -> IdType) -> V
             "reply": {"type": "respond", "status": 204}
         }),
     );
-    vec![list, get, create, update, delete]
+    Ok(vec![list, get, create, update, delete])
 }
 
 #[cfg(test)]
@@ -208,12 +264,68 @@ mod tests {
         ]}))
         .expect("definition");
         let tables = BTreeMap::from([("books".to_string(), def.clone())]);
-        let docs = crud(&def, "/books", |_| IdType::Bigint);
-        assert_eq!(docs.len(), 5);
-        for doc in &docs {
-            if let Err(d) = crate::flow::compile(doc, Some(&tables)) {
-                panic!("{} does not compile: {d:?}", doc["name"]);
+        for auth in [AuthLevel::Public, AuthLevel::User, AuthLevel::Admin] {
+            let docs = crud(&def, "/books", auth, |_| IdType::Bigint).expect("generated");
+            assert_eq!(docs.len(), 5);
+            for doc in &docs {
+                match crate::flow::compile(doc, Some(&tables)) {
+                    Ok(plan) => assert_eq!(plan.endpoint.map(|e| e.auth), Some(auth)),
+                    Err(d) => panic!("{} does not compile: {d:?}", doc["name"]),
+                }
             }
         }
+        assert_eq!(default_auth(&def), AuthLevel::User);
+    }
+
+    fn accounts() -> TableDef {
+        serde_json::from_value(
+            json!({"id": "t_000000000001", "name": "accounts", "fields": [
+                {"id": "f_000000000001", "name": "email", "type": "email", "required": true},
+                {"id": "f_000000000002", "name": "secret", "type": "password"},
+                {"id": "f_000000000003", "name": "role", "type": "text"}
+            ]}),
+        )
+        .expect("definition")
+    }
+
+    #[test]
+    fn password_fields_are_writable_only_by_admin_endpoints() {
+        let def = accounts();
+        assert_eq!(default_auth(&def), AuthLevel::Admin);
+        let tables = BTreeMap::from([("accounts".to_string(), def.clone())]);
+        for (auth, writable) in [
+            (AuthLevel::Public, false),
+            (AuthLevel::User, false),
+            (AuthLevel::Admin, true),
+        ] {
+            let docs = crud(&def, "/accounts", auth, |_| IdType::Bigint).expect("generated");
+            for doc in &docs[2..4] {
+                let schema = &doc["input"]["body"]["properties"];
+                assert_eq!(
+                    schema.get("secret").is_some(),
+                    writable,
+                    "{auth:?} {schema}"
+                );
+                assert_eq!(doc["input"]["body"]["additionalProperties"], json!(false));
+                let values = &doc["nodes"]["insert"]["values"];
+                if !values.is_null() {
+                    assert_eq!(values.get("secret").is_some(), writable, "{auth:?}");
+                }
+                crate::flow::compile(doc, Some(&tables)).expect("compiles");
+            }
+        }
+    }
+
+    #[test]
+    fn a_required_password_field_needs_the_admin_level() {
+        let mut def = accounts();
+        def.fields[1].required = true;
+        for auth in [AuthLevel::Public, AuthLevel::User] {
+            assert_eq!(
+                crud(&def, "/accounts", auth, |_| IdType::Bigint),
+                Err(CrudError::PasswordNeedsAdmin("secret".into()))
+            );
+        }
+        assert!(crud(&def, "/accounts", AuthLevel::Admin, |_| IdType::Bigint).is_ok());
     }
 }

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/flows/{id}/export", get(export_flow))
         .route("/flows/{id}/run", post(run_flow))
         .route("/node-types", get(node_types))
+        .route("/openapi.json", get(super::admin_openapi::serve))
         .merge(super::tables::router())
         .merge(super::rows::router())
         .merge(super::csv::router())

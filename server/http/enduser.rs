@@ -65,7 +65,7 @@ async fn refresh_ring(rt: &Runtime) -> bool {
     if rt.token_keys.load().age() < RING_REFRESH_MIN_AGE {
         return false;
     }
-    match crate::auth::key_ring(&rt.db).await {
+    match crate::auth::key_ring(&rt.db, rt.key_sealer.as_ref()).await {
         Ok(ring) => {
             rt.token_keys.store(Arc::new(ring));
             true

@@ -2,6 +2,7 @@
 //! dispatcher and health probes. Nothing else depends on this module.
 
 pub mod admin;
+pub mod admin_openapi;
 pub mod api_tokens;
 pub mod cors;
 pub mod csv;

@@ -114,7 +114,7 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     // same generation has nothing to do.
     let generation = crate::catalog::groups::generation(&state.db).await?;
     // Token keys first: a rotation reloads through here, on every instance.
-    let ring = crate::auth::key_ring(&state.db).await?;
+    let ring = crate::auth::key_ring(&state.db, state.runtime.key_sealer.as_ref()).await?;
     state.runtime.token_keys.store(Arc::new(ring));
     let tables = crate::tables::store::all(&state.db).await?;
     let groups: HashMap<String, GroupRecord> = crate::catalog::groups::all(&state.db)

@@ -6,6 +6,8 @@ use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::catalog::flows;
+use crate::flow::generate;
+use crate::flow::plan::AuthLevel;
 use crate::tables::changes::{self, ChangeRequest};
 use crate::tables::store;
 use crate::tables::{IdType, TableDef};
@@ -61,6 +63,24 @@ struct CreateQuery {
     crud: Option<String>,
     /// Base path of the generated endpoints; defaults to `/<table name>`.
     crud_path: Option<String>,
+    /// Auth level of the generated endpoints (`public`, `user`, `admin`); defaults to
+    /// [`crate::flow::generate::default_auth`].
+    crud_auth: Option<String>,
+}
+
+/// Parses an auth level given in a query string or body.
+fn auth_level(v: Option<&str>, field: &str) -> Result<Option<AuthLevel>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some("public") => Ok(Some(AuthLevel::Public)),
+        Some("user") => Ok(Some(AuthLevel::User)),
+        Some("admin") => Ok(Some(AuthLevel::Admin)),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_query",
+            format!("{field} must be public, user or admin, not `{other}`"),
+        )),
+    }
 }
 
 async fn create(
@@ -81,14 +101,29 @@ async fn create(
             ));
         }
     };
+    let auth = auth_level(q.crud_auth.as_deref(), "crud_auth")?;
+    if publish.is_none() && auth.is_some() {
+        // Refuse rather than silently ignore: the caller believed endpoints would be made.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_query",
+            "crud_auth needs crud=draft or crud=publish",
+        ));
+    }
+    if publish.is_some() {
+        // Checked before the table is made, so a refusal leaves nothing behind.
+        let level = auth.unwrap_or_else(|| generate::default_auth(&def));
+        generate::writable_fields(&def, level).map_err(crud_error)?;
+    }
     let (table, plan) = changes::create(&state.db, def, editor.user_id).await?;
     let mut body = json!({"table": table, "plan": plan});
     if let Some(publish) = publish {
         let path = q
             .crud_path
             .unwrap_or_else(|| format!("/{}", table.def.name));
+        let level = auth.unwrap_or_else(|| generate::default_auth(&table.def));
         body["flows"] =
-            json!(crud_flows(&state, &table.def, &path, publish, editor.user_id).await?);
+            json!(crud_flows(&state, &table.def, &path, level, publish, editor.user_id).await?);
     }
     Ok(versioned(StatusCode::CREATED, body, table.version))
 }
@@ -99,6 +134,9 @@ struct CrudRequest {
     path: Option<String>,
     #[serde(default)]
     publish: bool,
+    /// Auth level of the generated endpoints; defaults to
+    /// [`crate::flow::generate::default_auth`].
+    auth: Option<AuthLevel>,
 }
 
 async fn generate_crud(
@@ -109,7 +147,18 @@ async fn generate_crud(
 ) -> Result<Response, ApiError> {
     let table = store::get(&state.db, &name).await?;
     let path = req.path.unwrap_or_else(|| format!("/{name}"));
-    let created = crud_flows(&state, &table.def, &path, req.publish, editor.user_id).await?;
+    let level = req
+        .auth
+        .unwrap_or_else(|| generate::default_auth(&table.def));
+    let created = crud_flows(
+        &state,
+        &table.def,
+        &path,
+        level,
+        req.publish,
+        editor.user_id,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "flows": created }))).into_response())
 }
 
@@ -118,12 +167,13 @@ async fn crud_flows(
     state: &AppState,
     def: &TableDef,
     path: &str,
+    auth: AuthLevel,
     publish: bool,
     user_id: i64,
 ) -> Result<Vec<Value>, ApiError> {
     let tables = store::all(&state.db).await?;
     let target = |t: &str| tables.get(t).map(|d| d.id_type).unwrap_or(IdType::Bigint);
-    let docs = crate::flow::generate::crud(def, path, target);
+    let docs = generate::crud(def, path, auth, target).map_err(crud_error)?;
     let mut plans = Vec::new();
     for doc in &docs {
         plans.push(crate::flow::compile(doc, Some(&tables)).map_err(super::error::invalid_flow)?);
@@ -145,6 +195,14 @@ async fn crud_flows(
         super::routes::reload(state).await?;
     }
     Ok(out)
+}
+
+fn crud_error(e: generate::CrudError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "table.crud_password_needs_admin",
+        e.to_string(),
+    )
 }
 
 /// The table version a change expects, from `If-Match` (`"3"` or `3`).

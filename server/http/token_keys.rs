@@ -57,7 +57,9 @@ async fn rotate(
     _: Editor,
     ApiQuery(q): ApiQuery<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let rotation = crate::auth::rotate_token_keys(&state.db, q.revoke).await?;
+    let rotation =
+        crate::auth::rotate_token_keys(&state.db, q.revoke, state.runtime.key_sealer.as_ref())
+            .await?;
     super::routes::reload(&state).await?;
     let mut out = listing(&state).await?;
     out["rotation"] = serde_json::to_value(&rotation).unwrap_or(Value::Null);

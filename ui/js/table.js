@@ -58,6 +58,13 @@ async function history(/** @type {HTMLElement} */ body, /** @type {any} */ def) 
 async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
   const path = h('input', { type: 'text', name: 'crud_path', value: `/${def.name}` });
   const publish = h('input', { type: 'checkbox', name: 'crud_publish' });
+  // The server's default: admins for a table with a password field, signed-in users otherwise.
+  const accounts = (def.fields || []).some((/** @type {any} */ f) => f.type === 'password');
+  const auth = h('select', { name: 'crud_auth', id: 'crud-auth' },
+    h('option', { value: 'user', text: 'Signed-in users (user token)' }),
+    h('option', { value: 'admin', text: 'Admins (token with role admin)' }),
+    h('option', { value: 'public', text: 'Anyone (public)' }));
+  /** @type {HTMLSelectElement} */ (auth).value = accounts ? 'admin' : 'user';
   const problems = h('div');
   const done = await dialog({
     title: `Create endpoints for ${def.name}`,
@@ -65,6 +72,8 @@ async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
       const form = h('form', { novalidate: true },
         h('p', { class: 'hint', text: 'Five editable endpoints: list, get, create, update and delete rows.' }),
         h('div', { class: 'field' }, h('label', { for: 'crud-path', text: 'Path' }), Object.assign(path, { id: 'crud-path' })),
+        h('div', { class: 'field' }, h('label', { for: 'crud-auth', text: 'Who may call them' }), auth),
+        accounts ? h('p', { class: 'hint', text: 'This table has a password field: only admin endpoints may write it.' }) : null,
         h('label', { class: 'check' }, publish, 'Publish them now (otherwise they are drafts)'),
         problems,
         h('div', { class: 'dialog-actions' },
@@ -74,7 +83,7 @@ async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
         ev.preventDefault();
         try {
           const res = await api('POST', `/tables/${encodeURIComponent(def.name)}/crud`, {
-            body: { path: /** @type {HTMLInputElement} */ (path).value.trim(), publish: /** @type {HTMLInputElement} */ (publish).checked },
+            body: { path: /** @type {HTMLInputElement} */ (path).value.trim(), publish: /** @type {HTMLInputElement} */ (publish).checked, auth: /** @type {HTMLSelectElement} */ (auth).value },
           });
           close(res.body.flows || []);
         } catch (e) {

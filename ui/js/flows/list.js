@@ -96,14 +96,24 @@ export async function mountList(root) {
       const table = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', id: 'fl-crud-table' }, ...tables.map((t) => new Option(t.name, t.name))));
       const path = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-crud-path', spellcheck: false }));
       const publish = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'fl-crud-publish', checked: true }));
-      const sync = () => { path.value = `/${table.value}`; };
+      const auth = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', id: 'fl-crud-auth' },
+        new Option('Signed-in users (user token)', 'user'), new Option('Admins (token with role admin)', 'admin'), new Option('Anyone (public)', 'public')));
+      const authHint = el('p', { class: 'fl-hint' });
+      // The server's default: admins for a table with a password field, signed-in users otherwise.
+      const sync = () => {
+        path.value = `/${table.value}`;
+        const t = tables.find((x) => x.name === table.value);
+        const accounts = !!(t && (t.fields || []).some((/** @type {any} */ f) => f.type === 'password'));
+        auth.value = accounts ? 'admin' : 'user';
+        authHint.textContent = accounts ? 'This table has a password field: only admin endpoints may write it.' : '';
+      };
       table.addEventListener('change', sync);
       sync();
       const out = el('div', { 'aria-live': 'polite' });
       const go = async (e) => {
         e.preventDefault();
         try {
-          const r = await api('POST', `/tables/${encodeURIComponent(table.value)}/crud`, { body: { path: path.value.trim(), publish: publish.checked } });
+          const r = await api('POST', `/tables/${encodeURIComponent(table.value)}/crud`, { body: { path: path.value.trim(), publish: publish.checked, auth: auth.value } });
           close(r.body.flows);
         } catch (err) { out.replaceChildren(errorView(err)); }
       };
@@ -111,6 +121,8 @@ export async function mountList(root) {
         el('p', { class: 'fl-hint', text: 'Creates list, get, create, update and delete endpoints as ordinary flows you can edit.' }),
         el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-table', text: 'Table' }), table),
         el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-path', text: 'Path' }), path),
+        el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-auth', text: 'Who may call them' }), auth),
+        authHint,
         el('label', { class: 'fl-check' }, publish, ' Publish them now'),
         out, el('div', { class: 'fl-dialog-actions' }, el('button', { class: 'fl-btn fl-primary', type: 'submit', text: 'Create endpoints' })))];
     });
