@@ -623,55 +623,129 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Computes a value.
-    pub fn eval(&mut self, t: &Template) -> Result<Value, RunError> {
+    /// Computes a value. Its expressions run inline first; when one outlasts its inline
+    /// slice, the whole value is computed again with each expression free to move off the
+    /// async worker (expressions have no effects, so the second computation gives the same).
+    pub async fn eval(&mut self, t: &Template) -> Result<Value, RunError> {
+        match self.eval_inline(t) {
+            Ok(v) => Ok(v),
+            Err(Inline::Failed(e)) => Err(e),
+            Err(Inline::Moved) => self.eval_moving(t).await,
+        }
+    }
+
+    fn eval_inline(&mut self, t: &Template) -> Result<Value, Inline> {
         match t {
             Template::Literal(v) => Ok(v.clone()),
             Template::Expr(ast) => {
-                let d = self.eval_ast(ast, false)?;
-                self.to_json(&d)
+                let d = self.eval_ast_inline(ast, false)?;
+                Ok(self.to_json(&d)?)
             }
-            Template::Var(path, ast) => {
-                let mut steps = path.split('.');
-                let head = steps.next().unwrap_or_default();
-                let found = self
-                    .bound
-                    .vars
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == head)
-                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
-                match found {
-                    Some(v) => Ok(v.clone()),
-                    None => {
-                        let d = self.eval_ast(ast, false)?;
-                        self.to_json(&d)
-                    }
+            Template::Var(path, ast) => match self.bound_path(path) {
+                Some(v) => Ok(v),
+                None => {
+                    let d = self.eval_ast_inline(ast, false)?;
+                    Ok(self.to_json(&d)?)
                 }
-            }
+            },
             Template::Object(parts) => {
                 let mut m = Map::new();
                 for (k, t) in parts {
-                    m.insert(k.clone(), self.eval(t)?);
+                    m.insert(k.clone(), self.eval_inline(t)?);
                 }
                 Ok(Value::Object(m))
             }
             Template::Array(items) => items
                 .iter()
-                .map(|t| self.eval(t))
+                .map(|t| self.eval_inline(t))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
         }
     }
 
+    /// [`Cx::eval`] after an expression had to move: every expression may move.
+    fn eval_moving<'t>(
+        &'t mut self,
+        t: &'t Template,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, RunError>> + Send + 't>>
+    {
+        Box::pin(async move {
+            match t {
+                Template::Literal(v) => Ok(v.clone()),
+                Template::Expr(ast) => {
+                    let d = self.eval_ast(ast, false).await?;
+                    self.to_json(&d)
+                }
+                Template::Var(path, ast) => match self.bound_path(path) {
+                    Some(v) => Ok(v),
+                    None => {
+                        let d = self.eval_ast(ast, false).await?;
+                        self.to_json(&d)
+                    }
+                },
+                Template::Object(parts) => {
+                    let mut m = Map::new();
+                    for (k, t) in parts {
+                        m.insert(k.clone(), self.eval_moving(t).await?);
+                    }
+                    Ok(Value::Object(m))
+                }
+                Template::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for t in items {
+                        out.push(self.eval_moving(t).await?);
+                    }
+                    Ok(Value::Array(out))
+                }
+            }
+        })
+    }
+
+    /// The JSON value at a bare name or property path, when the run holds it as JSON.
+    fn bound_path(&self, path: &str) -> Option<Value> {
+        let mut steps = path.split('.');
+        let head = steps.next().unwrap_or_default();
+        self.bound
+            .vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == head)
+            .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
+            .cloned()
+    }
+
     /// Runs an expression or script; scripts may declare variables, which end with the script.
-    pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
+    /// It starts inline and moves off the async worker when it outlasts its inline slice.
+    pub async fn eval_ast(
+        &mut self,
+        ast: &std::sync::Arc<rhai::AST>,
+        script: bool,
+    ) -> Result<Dynamic, RunError> {
+        match self.eval_ast_inline(ast, script) {
+            Ok(d) => Ok(d),
+            Err(Inline::Failed(e)) => Err(e),
+            Err(Inline::Moved) => {
+                let result = self
+                    .rt
+                    .sandbox
+                    .eval_off_worker(self.deadline, &mut self.scope, ast, script)
+                    .await;
+                result.map_err(|e| self.script_error(*e))
+            }
+        }
+    }
+
+    fn eval_ast_inline(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, Inline> {
         self.sync_scope();
         let result = self
             .rt
             .sandbox
-            .eval_ast(self.deadline, &mut self.scope, ast, script);
-        result.map_err(|e| self.script_error(*e))
+            .eval_inline(self.deadline, &mut self.scope, ast, script);
+        match result {
+            Ok(d) => Ok(d),
+            Err(e) if sandbox::is_moved(&e) => Err(Inline::Moved),
+            Err(e) => Err(Inline::Failed(self.script_error(*e))),
+        }
     }
 
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
@@ -717,6 +791,19 @@ impl<'a> Cx<'a> {
             node: self.node_id().to_string(),
             message: message.into(),
         }
+    }
+}
+
+/// Why an inline evaluation did not give a value.
+enum Inline {
+    /// It outlasted its inline slice and must run again off the async worker.
+    Moved,
+    Failed(RunError),
+}
+
+impl From<RunError> for Inline {
+    fn from(e: RunError) -> Inline {
+        Inline::Failed(e)
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn run(
             name: flow.to_string(),
         });
     };
-    let body = cx.eval(input)?;
+    let body = cx.eval(input).await?;
     cx.note_input(|| body.clone());
     let (mut params, mut query) = (Map::new(), Map::new());
     function

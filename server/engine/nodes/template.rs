@@ -11,13 +11,13 @@ use std::io::Write;
 /// Largest rendered text, in bytes (the sandbox's string limit).
 pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
-pub fn run(
+pub async fn run(
     cx: &mut Cx<'_>,
     template: &CompiledTemplate,
     context: &Template,
     ok: usize,
 ) -> Result<Step, RunError> {
-    let context = cx.eval(context)?;
+    let context = cx.eval(context).await?;
     if !context.is_object() {
         return Err(cx.type_error("the template context must be an object"));
     }
