@@ -1,0 +1,229 @@
+//! Escapes from the script and template budgets, replayed against the real server.
+//!
+//! - Rhai's own `sort` and `dedup` swallowed their comparator's errors, and the sandbox's stop
+//!   fired on one progress call only, so `loop { a.sort(|x, y| { ...; x - y }) }` ran far past
+//!   its deadline on an async worker; two such requests froze the server, `/healthz` included,
+//!   and SIGTERM did not end the process. Stops are now sticky, `sort` and `dedup` pass errors
+//!   on, slow evaluations leave the async workers, and the process exits after its grace.
+//! - A comparator sort above about 1,000 elements answered 500: the swallowed "move off the
+//!   worker" stop made the comparator inconsistent and Rust's sort panicked.
+//!
+//! Bounds on time are generous upper bounds for a loaded machine, never performance claims.
+
+mod common;
+
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or("<no error envelope>")
+}
+
+/// A flow whose `script` node runs `code` and answers with its value.
+fn script_flow(name: &str, code: &str) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+    "endpoint": {"method": "POST", "path": format!("/{name}")}, "entry": "main",
+    "nodes": {
+        "main": {"type": "script", "code": code, "as": "out", "next": {"ok": "reply"}},
+        "reply": {"type": "respond", "body": {"$rhai": "out"}}
+    }})
+}
+
+fn ping_flow() -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": "ping",
+           "endpoint": {"method": "GET", "path": "/ping"}, "entry": "main",
+           "nodes": {"main": {"type": "respond", "body": {"pong": true}}}})
+}
+
+/// Each iteration sorts (or dedups) with a comparator that does a little work, so nearly every
+/// operation of the script runs inside the comparator, where Rhai swallowed the stop.
+const HOSTILE_SORT: &str = "let a = []; for i in 0..300 { a.push(300 - i) } \
+     loop { a.sort(|x, y| { let n = 0; while n < 20 { n += 1 } x - y }) }";
+const HOSTILE_DEDUP: &str = "let a = []; for i in 0..300 { a.push(i % 2) } \
+     loop { a.dedup(|x, y| { let n = 0; while n < 20 { n += 1 } x == y }) }";
+
+/// Runs `hostile` requests concurrently while `/healthz` and a probe endpoint are polled; every
+/// poll must answer 200 within its own bound. Returns the hostile answers.
+async fn alongside_probes(app: &TestApp, hostile: Vec<reqwest::RequestBuilder>) -> Vec<(u16, Value)> {
+    let done = AtomicBool::new(false);
+    let probes = async {
+        let quick = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let mut answered = 0;
+        for i in 0..5000 {
+            if i >= 3 && done.load(Ordering::Acquire) {
+                break;
+            }
+            for url in [format!("{}/healthz", app.base), format!("{}/api/ping", app.base)] {
+                let status = quick
+                    .get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or_else(|e| panic!("{url} did not answer within 5 s: {e}"));
+                assert_eq!(status, 200, "{url}");
+            }
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answered
+    };
+    let hostile = async {
+        let tasks: Vec<_> = hostile
+            .into_iter()
+            .map(|r| {
+                tokio::spawn(async move {
+                    let resp = r.send().await.expect("answered");
+                    let status = resp.status().as_u16();
+                    (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("the request task ends"));
+        }
+        done.store(true, Ordering::Release);
+        answers
+    };
+    let (answers, answered) = tokio::join!(hostile, probes);
+    assert!(answered >= 3);
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comparator_loops_end_at_the_deadline_while_health_and_a_probe_answer() {
+    let app = spawn_app_with(|c| c.script_timeout = Duration::from_millis(1000)).await;
+    app.publish(&ping_flow()).await;
+    app.publish(&script_flow("hostile_sort", HOSTILE_SORT)).await;
+    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP)).await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let answers = alongside_probes(
+            &app,
+            vec![
+                app.api(Method::POST, "/hostile_sort"),
+                app.api(Method::POST, "/hostile_dedup"),
+            ],
+        )
+        .await;
+        for (status, body) in answers {
+            assert_eq!(
+                (status, code(&body)),
+                (500, "script.limit_exceeded"),
+                "{body}"
+            );
+        }
+        // The limit is 1 s; far more means the deadline did not hold.
+        assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comparator_sort_of_ten_thousand_elements_succeeds() {
+    // A generous limit: this is about the answer, and a debug build on a loaded machine is slow.
+    let app = spawn_app_with(|c| c.script_timeout = Duration::from_secs(9)).await;
+    app.publish(&script_flow(
+        "big_sort",
+        "let a = []; for i in 0..10000 { a.push((i * 7919) % 10000) } \
+         a.sort(|x, y| x - y); \
+         let sorted = true; for i in 0..10000 { if a[i] != i { sorted = false } } \
+         let b = [3, 1, 3, 2, 1]; b.sort(|x, y| y - x); b.dedup(|x, y| x == y); \
+         #{sorted: sorted, first: a[0], last: a[9999], b: b}",
+    ))
+    .await;
+    let (status, body) = app.send(app.api(Method::POST, "/big_sort")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"sorted": true, "first": 0, "last": 9999, "b": [3, 2, 1]})
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_running_hostile_scripts_exits_after_sigterm_within_its_grace() {
+    let (url, _) = common::fresh_database().await;
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("SLUICE_DATABASE_URL", &url)
+        .env("SLUICE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SLUICE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SLUICE_SCRIPT_TIMEOUT_MS", "2000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let ready = Instant::now() + Duration::from_secs(60);
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < ready, "/readyz never answered 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let login: Value = client
+        .post(format!("{base}/_/api/v1/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let app = TestApp {
+        base: base.clone(),
+        client: client.clone(),
+        token: login["token"].as_str().expect("a token").to_string(),
+        db: sqlx::PgPool::connect_lazy(&url).expect("pool"),
+        db_name: String::new(),
+        db_url: url.clone(),
+    };
+    app.publish(&script_flow("hostile_sort", HOSTILE_SORT)).await;
+    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP)).await;
+    let mut inflight = Vec::new();
+    for path in ["/hostile_sort", "/hostile_dedup", "/hostile_sort", "/hostile_dedup"] {
+        inflight.push(tokio::spawn(app.api(Method::POST, path).send()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().expect("a pid").to_string();
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let bound = sluice::startup::SHUTDOWN_GRACE + sluice::cli::EXIT_MARGIN + Duration::from_secs(15);
+    let exit = tokio::time::timeout(bound, child.wait()).await;
+    assert!(
+        exit.is_ok(),
+        "the server still ran {bound:?} after SIGTERM"
+    );
+    // Usually the scripts end at their 2 s limit and the server stops well inside its grace.
+    assert!(signalled.elapsed() < bound);
+    for task in inflight {
+        task.abort();
+    }
+}
