@@ -227,3 +227,118 @@ async fn a_server_running_hostile_scripts_exits_after_sigterm_within_its_grace()
         task.abort();
     }
 }
+
+/// A flow whose `template` node renders `source` (text) and answers with the text, with a
+/// whole-request timeout of `timeout_ms`.
+fn template_flow(name: &str, source: &str, timeout_ms: u64) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+    "endpoint": {"method": "POST", "path": format!("/{name}")}, "entry": "main",
+    "settings": {"timeout_ms": timeout_ms},
+    "nodes": {
+        "main": {"type": "template", "template": source, "format": "text", "as": "out",
+                 "next": {"ok": "reply"}},
+        "reply": {"type": "respond", "body": {"$rhai": "out.len()"}}
+    }})
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Nested `range` loops ran seconds past a 200 ms timeout on an async worker, and chained
+/// `replace` built a 256 MiB string: renders now run off the workers under budgets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_loops_and_growing_values_end_in_typed_errors_while_others_answer() {
+    let app = spawn_app_with(|_| {}).await;
+    app.publish(&ping_flow()).await;
+    let replace = "| replace(from=\"x\", to=\"xxxxxxxx\") ".repeat(9);
+    let flows = [
+        (
+            "nested_range",
+            "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}"
+                .to_string(),
+        ),
+        ("chained_replace", format!("{{{{ \"xxxxxxxx\" {replace}}}}}")),
+        (
+            "doubling",
+            "{% set s = \"ab\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}"
+                .to_string(),
+        ),
+        // Within the iteration budget, but far longer than the 200 ms the flow may take.
+        (
+            "slow_loops",
+            "{% for i in range(end=1000) %}{% for j in range(end=990) %}{% set x = \"ab\" | upper | lower | upper %}{% endfor %}{% endfor %}"
+                .to_string(),
+        ),
+    ];
+    for (name, source) in &flows {
+        // Budgets, not the deadline, must end the first three.
+        let timeout_ms = if *name == "slow_loops" { 200 } else { 10_000 };
+        app.publish(&template_flow(name, source, timeout_ms)).await;
+    }
+    let before = resident_kib();
+    let started = Instant::now();
+    let answers = alongside_probes(
+        &app,
+        flows
+            .iter()
+            .flat_map(|(name, _)| [name, name])
+            .map(|name| app.api(Method::POST, &format!("/{name}")))
+            .collect(),
+    )
+    .await;
+    let names: Vec<_> = flows.iter().flat_map(|(name, _)| [name, name]).collect();
+    for (name, (status, body)) in names.iter().zip(answers) {
+        let got = (status, code(&body));
+        match **name {
+            "slow_loops" => assert!(
+                got == (504, "flow.timeout") || got == (500, "template.limit_exceeded"),
+                "{name}: {body}"
+            ),
+            _ => assert_eq!(got, (500, "template.limit_exceeded"), "{name}: {body}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    // 256 MiB per chained replace before; generous for everything else this process holds.
+    let grown = resident_kib().saturating_sub(before);
+    assert!(grown < 200 * 1024, "resident memory grew by {grown} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_that_stay_in_budget_render_as_before() {
+    let app = spawn_app_with(|_| {}).await;
+    app.publish(&json!({"format": "sluice.flow", "format_version": 1, "name": "page",
+    "endpoint": {"method": "POST", "path": "/page"}, "entry": "main",
+    "nodes": {
+        "main": {"type": "template", "as": "out", "next": {"ok": "reply"},
+                 "context": {"items": {"$rhai": "request.body.items"}},
+                 "template": "<ul>{% for i in items | sort %}<li>{{ i | replace(from=\"<\", to=\"[\") }}</li>{% endfor %}</ul>{{ [i for i in range(end=3)] | join(sep=\",\") }}"},
+        "reply": {"type": "respond", "body": {"$rhai": "out"}}
+    }}))
+    .await;
+    let (status, body) = app
+        .send(app.api(Method::POST, "/page").json(&json!({"items": ["b<", "a"]})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!("<ul><li>a</li><li>b[</li></ul>0,1,2"));
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&template_flow(
+            "captures",
+            "{% filter upper %}x{% endfilter %}",
+            1000,
+        )))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["code"],
+        json!("flow.template_unsupported"),
+        "{body}"
+    );
+}

@@ -85,6 +85,9 @@ pub enum RunError {
     },
     #[error("node `{node}`: template: {message}")]
     Template { node: String, message: String },
+    /// A render used up one of its budgets (`flow::tera_guard`).
+    #[error("node `{node}`: template stopped: {what}")]
+    TemplateLimit { node: String, what: String },
     /// A value an auth node cannot use (a password that is not non-empty text).
     #[error("{message}")]
     AuthValue { node: String, message: String },
@@ -126,6 +129,7 @@ impl RunError {
             | RunError::Forbidden { .. }
             | RunError::SqlUnavailable { .. }
             | RunError::Template { .. }
+            | RunError::TemplateLimit { .. }
             | RunError::Auth { .. } => 500,
         }
     }
@@ -157,6 +161,7 @@ impl RunError {
                 HttpFailure::InvalidRequest => "http.invalid_request",
             },
             RunError::Template { .. } => "template.error",
+            RunError::TemplateLimit { .. } => "template.limit_exceeded",
             RunError::AuthValue { .. } => "auth.invalid_value",
             RunError::InvalidCredentials { .. } => "auth.invalid_credentials",
             RunError::Auth { .. } => "auth.error",
@@ -191,6 +196,7 @@ impl RunError {
             | RunError::CallFailed { node, .. }
             | RunError::Http { node, .. }
             | RunError::Template { node, .. }
+            | RunError::TemplateLimit { node, .. }
             | RunError::AuthValue { node, .. }
             | RunError::InvalidCredentials { node }
             | RunError::Auth { node, .. } => Some(node),

@@ -277,37 +277,52 @@ impl Sandbox {
         script: bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
+        let engine = self.engine.clone();
+        let ast = ast.clone();
+        let mut owned = std::mem::take(scope);
+        let job = move || {
+            // A panic inside Rhai must not lose the scope: the flow may handle the error.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                eval_once(&engine, Budget::until(deadline), &mut owned, &ast, script)
+            }))
+            .unwrap_or_else(|_| Err("the evaluation failed inside the engine".into()));
+            (result, owned)
+        };
+        match self.off_worker(deadline, job).await {
+            Some((result, owned)) => {
+                *scope = owned;
+                result
+            }
+            None => Err(terminated(DEADLINE_TOKEN)),
+        }
+    }
+
+    /// Runs `job` on a blocking thread once one of the [`Sandbox::off_worker_slots`] is free;
+    /// `None` when no slot was free before `deadline` (or the runtime is shutting down). The
+    /// job must end by itself, under its own budget: it is never interrupted.
+    pub async fn off_worker<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
                 let wait =
                     tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned());
                 let Ok(Ok(slot)) = wait.await else {
-                    return Err(terminated(DEADLINE_TOKEN));
+                    return None;
                 };
                 slot
             }
         };
-        let engine = self.engine.clone();
-        let ast = ast.clone();
-        let mut owned = std::mem::take(scope);
-        let job = tokio::task::spawn_blocking(move || {
-            // A panic inside Rhai must not lose the scope: the flow may handle the error.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                eval_once(&engine, Budget::until(deadline), &mut owned, &ast, script)
-            }))
-            .unwrap_or_else(|_| Err("the evaluation failed inside the engine".into()));
+        let done = tokio::task::spawn_blocking(move || {
+            let out = job();
             drop(slot);
-            (result, owned)
+            out
         });
-        match job.await {
-            Ok((result, owned)) => {
-                *scope = owned;
-                result
-            }
-            // Only a runtime shutting down cancels a blocking task.
-            Err(_) => Err(terminated(DEADLINE_TOKEN)),
-        }
+        // Only a runtime shutting down cancels a blocking task; a panic is the job's to catch.
+        done.await.ok()
     }
 }
 
