@@ -342,3 +342,126 @@ async fn templates_that_stay_in_budget_render_as_before() {
         "{body}"
     );
 }
+
+// Secrets (issue item 11): a debug run showed a secret verbatim in its response and error, and
+// derived forms reached error messages and the log.
+
+const SECRET: &str = "sk_live_7f3a9c2e41b8d6";
+
+fn encoded_forms() -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    vec![SECRET.to_string(), b64, hex]
+}
+
+fn assert_hidden(text: &str) {
+    for form in encoded_forms() {
+        assert!(!text.contains(&form), "{form} shown in {text}");
+    }
+}
+
+async fn app_with_secret() -> TestApp {
+    let app = spawn_app_with(|_| {}).await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/env/API_KEY")
+                .json(&json!({"value": SECRET, "secret": true})),
+        )
+        .await;
+    assert!(status < 300, "{body}");
+    app
+}
+
+fn flow_of(name: &str, nodes: Value) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+           "endpoint": {"method": "POST", "path": format!("/{name}")}, "entry": "main",
+           "nodes": nodes})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_runs_hide_secrets_in_their_response_and_error() {
+    let app = app_with_secret().await;
+    let leak = app
+        .publish(&flow_of(
+            "leak",
+            json!({"main": {"type": "respond",
+                "body": {"key": {"$rhai": "secret(\"API_KEY\")"},
+                         "bearer": {"$rhai": "`Bearer ${secret(\"API_KEY\")}`"}}}}),
+        ))
+        .await;
+    let (status, run) = app
+        .send(app.admin(Method::POST, &format!("/flows/{leak}/run")).json(&json!({})))
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["response"]["status"], json!(200), "{run}");
+    assert_eq!(run["response"]["body"]["key"], json!("***"), "{run}");
+    assert_hidden(&run.to_string());
+
+    let throws = app
+        .publish(&flow_of(
+            "throws",
+            json!({
+                "main": {"type": "script", "as": "x", "next": {"ok": "reply"},
+                         "code": "let k = secret(\"API_KEY\"); throw `bad key ${k}`;"},
+                "reply": {"type": "respond", "body": {"$rhai": "x"}}
+            }),
+        ))
+        .await;
+    let (status, run) = app
+        .send(app.admin(Method::POST, &format!("/flows/{throws}/run")).json(&json!({})))
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["error"]["code"], json!("script.error"), "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hidden because this run read a secret")),
+        "{run}"
+    );
+    assert_hidden(&run.to_string());
+
+    // A real request whose error handler answers with the message sees the same.
+    let mut doc = flow_of(
+        "handled",
+        json!({
+            "main": {"type": "script", "as": "x", "next": {"ok": "reply"},
+                     "code": "let k = secret(\"API_KEY\"); throw k.to_upper();"},
+            "reply": {"type": "respond", "body": {"$rhai": "x"}},
+            "failed": {"type": "respond", "status": 500,
+                       "body": {"message": {"$rhai": "error.message"}}}
+        }),
+    );
+    doc["on_error"] = json!("failed");
+    app.publish(&doc).await;
+    let (status, body) = app.send(app.api(Method::POST, "/handled")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("line 1")),
+        "{body}"
+    );
+    assert_hidden(&body.to_string());
+    // No form a redactor could know: only hiding the whole message keeps it out.
+    assert!(!body.to_string().contains(&SECRET.to_uppercase()), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_errors_that_quote_encoded_secrets_are_scrubbed() {
+    let app = app_with_secret().await;
+    for (name, encoding) in [("as_base64", "base64"), ("as_hex", "hex")] {
+        app.publish(&flow_of(
+            name,
+            json!({"main": {"type": "db.sql", "as": "rows", "next": {"ok": "reply"},
+                    "sql": format!("select (encode(convert_to(:k, 'UTF8'), '{encoding}'))::int as v"),
+                    "params": {"k": {"$rhai": "secret(\"API_KEY\")"}}},
+                   "reply": {"type": "respond", "body": {"$rhai": "rows"}}}),
+        ))
+        .await;
+        let (status, body) = app.send(app.api(Method::POST, &format!("/{name}"))).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.to_string().contains("***"), "{name}: {body}");
+        assert_hidden(&body.to_string());
+    }
+}

@@ -135,9 +135,22 @@ pub async fn run_traced(
         mut entries,
         secrets,
     } = trace;
+    // The answer a debug run shows: secrets of the environment hidden like in the trace.
+    let env = rt.env.load();
+    let result = result.map(|mut r| {
+        if env.has_hidden() {
+            r.body = env.redact(&r.body);
+            for (_, v) in &mut r.headers {
+                *v = env.redact_text(v);
+            }
+        }
+        r
+    });
     if secrets.is_empty() {
         return (result, entries);
     }
+    let forms = super::env::hidden_forms(secrets.iter().map(String::as_str));
+    let result = result.map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)));
     for e in &mut entries {
         for v in [&mut e.input, &mut e.output, &mut e.error]
             .into_iter()
@@ -148,6 +161,11 @@ pub async fn run_traced(
     }
     let result = result.map(|mut r| {
         scrub(&mut r.body, &secrets);
+        for (_, v) in &mut r.headers {
+            if secrets.iter().any(|x| v == x || (x.len() >= SECRET_SUBSTRING_MIN && v.contains(x.as_str()))) {
+                *v = "***".into();
+            }
+        }
         r
     });
     (result, entries)
@@ -217,6 +235,12 @@ async fn run_inner(
     };
     if let (Some(t), Some(sink)) = (trace, sink) {
         *t = sink.into_inner().unwrap_or_default();
+    }
+    // Error messages go to the log, to error responses below 500 and to debug runs: none may
+    // show a secret (a script's message can hold any value, `db` errors quote values).
+    let env = rt.env.load();
+    if env.has_hidden() {
+        return result.map_err(|e| e.redacted(&|text| env.redact_text(text)));
     }
     result
 }
@@ -288,6 +312,7 @@ async fn walk(
         steps: 0,
         depth: 0,
         bound: Bound::default(),
+        read_secret: false,
     };
     cx.bind("request", Value::Object(request));
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
@@ -460,6 +485,9 @@ pub struct Cx<'a> {
     pub depth: usize,
     /// Values bound by `as`, loops and error handlers (see [`Bound`]).
     pub bound: Bound,
+    /// Whether an expression of this run has read a secret: script error messages are then
+    /// hidden (they can embed any value the script held).
+    pub read_secret: bool,
 }
 
 /// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
@@ -728,7 +756,13 @@ impl<'a> Cx<'a> {
                 let result = self
                     .rt
                     .sandbox
-                    .eval_off_worker(self.deadline, &mut self.scope, ast, script)
+                    .eval_off_worker(
+                        self.deadline,
+                        &mut self.scope,
+                        ast,
+                        script,
+                        &mut self.read_secret,
+                    )
                     .await;
                 result.map_err(|e| self.script_error(*e))
             }
@@ -737,10 +771,13 @@ impl<'a> Cx<'a> {
 
     fn eval_ast_inline(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, Inline> {
         self.sync_scope();
-        let result = self
-            .rt
-            .sandbox
-            .eval_inline(self.deadline, &mut self.scope, ast, script);
+        let result = self.rt.sandbox.eval_inline(
+            self.deadline,
+            &mut self.scope,
+            ast,
+            script,
+            &mut self.read_secret,
+        );
         match result {
             Ok(d) => Ok(d),
             Err(e) if sandbox::is_moved(&e) => Err(Inline::Moved),
@@ -779,6 +816,20 @@ impl<'a> Cx<'a> {
                 node,
                 what: e.to_string(),
             },
+            other if self.read_secret => {
+                let at = other.position();
+                let at = match (at.line(), at.position()) {
+                    (Some(line), Some(col)) => format!(" at line {line}, position {col}"),
+                    (Some(line), None) => format!(" at line {line}"),
+                    _ => String::new(),
+                };
+                RunError::Script {
+                    node,
+                    message: format!(
+                        "the script failed{at}; its message is hidden because this run read a secret"
+                    ),
+                }
+            }
             other => RunError::Script {
                 node,
                 message: other.to_string(),

@@ -74,6 +74,8 @@ struct Budget {
     operations: u64,
     /// The token that stopped the evaluation; every later progress call returns it again.
     stopped: Option<&'static str>,
+    /// Whether the evaluation called `secret(name)`: its errors are then not shown.
+    read_secret: bool,
 }
 
 impl Budget {
@@ -82,6 +84,7 @@ impl Budget {
         inline_until: None,
         operations: 0,
         stopped: None,
+        read_secret: false,
     };
 
     fn until(deadline: Instant) -> Budget {
@@ -178,6 +181,11 @@ impl Sandbox {
         engine.register_fn(
             "secret",
             move |name: &str| -> Result<String, Box<rhai::EvalAltResult>> {
+                BUDGET.with(|b| {
+                    let mut budget = b.get();
+                    budget.read_secret = true;
+                    b.set(budget);
+                });
                 env.load()
                     .secrets
                     .get(name)
@@ -216,7 +224,7 @@ impl Sandbox {
         f: impl FnOnce(&Engine) -> Result<T, Box<EvalAltResult>>,
     ) -> Result<T, Box<EvalAltResult>> {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
-        with_budget(Budget::until(deadline), || f(&self.engine))
+        with_budget(Budget::until(deadline), || f(&self.engine)).0
     }
 
     /// Evaluates `ast` against `scope`, stopping it at `min(now + timeout, request_deadline)`.
@@ -231,10 +239,11 @@ impl Sandbox {
         scope: &mut Scope<'static>,
         ast: &Arc<AST>,
         script: bool,
+        read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        match self.eval_inline(request_deadline, scope, ast, script) {
+        match self.eval_inline(request_deadline, scope, ast, script, read_secret) {
             Err(e) if is_moved(&e) => {
-                self.eval_off_worker(request_deadline, scope, ast, script)
+                self.eval_off_worker(request_deadline, scope, ast, script, read_secret)
                     .await
             }
             done => done,
@@ -247,19 +256,22 @@ impl Sandbox {
     /// gives what it would have given. An evaluation sees only constants, and its only effects
     /// are its own variables (rewound) and keys that Rhai lets an assignment add to a constant
     /// map ([`remove_added_keys`]), apart from the clock and the random generator.
+    /// `read_secret` is set when the evaluation called `secret(name)`.
     pub fn eval_inline(
         &self,
         request_deadline: Instant,
         scope: &mut Scope<'_>,
         ast: &AST,
         script: bool,
+        read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let now = Instant::now();
         let budget = Budget {
             inline_until: Some(now + INLINE_SLICE),
             ..Budget::until((now + self.limits.timeout).min(request_deadline))
         };
-        let result = eval_once(&self.engine, budget, scope, ast, script);
+        let (result, secret) = eval_once(&self.engine, budget, scope, ast, script);
+        *read_secret |= secret;
         if matches!(&result, Err(e) if is_moved(e)) {
             remove_added_keys(scope);
         }
@@ -275,6 +287,7 @@ impl Sandbox {
         scope: &mut Scope<'static>,
         ast: &Arc<AST>,
         script: bool,
+        read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
         let engine = self.engine.clone();
@@ -282,15 +295,17 @@ impl Sandbox {
         let mut owned = std::mem::take(scope);
         let job = move || {
             // A panic inside Rhai must not lose the scope: the flow may handle the error.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (result, secret) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 eval_once(&engine, Budget::until(deadline), &mut owned, &ast, script)
             }))
-            .unwrap_or_else(|_| Err("the evaluation failed inside the engine".into()));
-            (result, owned)
+            // A panic inside Rhai may have followed a secret read: assume it did.
+            .unwrap_or_else(|_| (Err("the evaluation failed inside the engine".into()), true));
+            (result, secret, owned)
         };
         match self.off_worker(deadline, job).await {
-            Some((result, owned)) => {
+            Some((result, secret, owned)) => {
                 *scope = owned;
+                *read_secret |= secret;
                 result
             }
             None => Err(terminated(DEADLINE_TOKEN)),
@@ -327,13 +342,14 @@ impl Sandbox {
 }
 
 /// One evaluation of `ast` under `budget`; a script's variables are dropped when it ends.
+/// Also says whether it read a secret.
 fn eval_once(
     engine: &Engine,
     budget: Budget,
     scope: &mut Scope<'_>,
     ast: &AST,
     script: bool,
-) -> Result<Dynamic, Box<EvalAltResult>> {
+) -> (Result<Dynamic, Box<EvalAltResult>>, bool) {
     let len = scope.len();
     let result = with_budget(budget, || engine.eval_ast_with_scope::<Dynamic>(scope, ast));
     if script {
@@ -494,18 +510,19 @@ fn without_added_keys(v: &Dynamic) -> Dynamic {
 }
 
 /// Runs `f` under `budget`; when a stop fired, it is the result, whatever `f` returned (Rhai
-/// may have swallowed it on the way out).
+/// may have swallowed it on the way out). Also says whether `f` read a secret.
 fn with_budget<T>(
     budget: Budget,
     f: impl FnOnce() -> Result<T, Box<EvalAltResult>>,
-) -> Result<T, Box<EvalAltResult>> {
+) -> (Result<T, Box<EvalAltResult>>, bool) {
     let before = BUDGET.with(|b| b.replace(budget));
     let out = f();
     let after = BUDGET.with(|b| b.replace(before));
-    match after.stopped {
+    let out = match after.stopped {
         Some(token) if !matches!(&out, Err(e) if is_token(e, token)) => Err(terminated(token)),
         _ => out,
-    }
+    };
+    (out, after.read_secret)
 }
 
 /// Whether an evaluation error is the progress callback's `token`, looking through the calls
@@ -921,7 +938,7 @@ mod tests {
                 let mut scope = Scope::new();
                 scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
                 let out = sandbox
-                    .eval_ast(far(), &mut scope, &Arc::new(ast), true)
+                    .eval_ast(far(), &mut scope, &Arc::new(ast), true, &mut false)
                     .await
                     .map_err(|e| e.to_string());
                 let env = scope.get_value::<Dynamic>("env").unwrap_or_default();

@@ -62,8 +62,10 @@ pub async fn run(
         steps: cx.steps,
         depth: cx.depth + 1,
         bound: Default::default(),
+        read_secret: cx.read_secret,
     };
     let end = walk_graph(&mut inner, function.plan.entry, function.plan.on_error).await;
+    cx.read_secret |= inner.read_secret;
     cx.steps = inner.steps;
     cx.db = inner.db;
     match end? {
