@@ -49,7 +49,10 @@ const HOSTILE_DEDUP: &str = "let a = []; for i in 0..300 { a.push(i % 2) } \
 
 /// Runs `hostile` requests concurrently while `/healthz` and a probe endpoint are polled; every
 /// poll must answer 200 within its own bound. Returns the hostile answers.
-async fn alongside_probes(app: &TestApp, hostile: Vec<reqwest::RequestBuilder>) -> Vec<(u16, Value)> {
+async fn alongside_probes(
+    app: &TestApp,
+    hostile: Vec<reqwest::RequestBuilder>,
+) -> Vec<(u16, Value)> {
     let done = AtomicBool::new(false);
     let probes = async {
         let quick = reqwest::Client::builder()
@@ -61,7 +64,10 @@ async fn alongside_probes(app: &TestApp, hostile: Vec<reqwest::RequestBuilder>) 
             if i >= 3 && done.load(Ordering::Acquire) {
                 break;
             }
-            for url in [format!("{}/healthz", app.base), format!("{}/api/ping", app.base)] {
+            for url in [
+                format!("{}/healthz", app.base),
+                format!("{}/api/ping", app.base),
+            ] {
                 let status = quick
                     .get(&url)
                     .send()
@@ -102,8 +108,10 @@ async fn alongside_probes(app: &TestApp, hostile: Vec<reqwest::RequestBuilder>) 
 async fn comparator_loops_end_at_the_deadline_while_health_and_a_probe_answer() {
     let app = spawn_app_with(|c| c.script_timeout = Duration::from_millis(1000)).await;
     app.publish(&ping_flow()).await;
-    app.publish(&script_flow("hostile_sort", HOSTILE_SORT)).await;
-    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP)).await;
+    app.publish(&script_flow("hostile_sort", HOSTILE_SORT))
+        .await;
+    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP))
+        .await;
     for _ in 0..2 {
         let started = Instant::now();
         let answers = alongside_probes(
@@ -122,7 +130,11 @@ async fn comparator_loops_end_at_the_deadline_while_health_and_a_probe_answer() 
             );
         }
         // The limit is 1 s; far more means the deadline did not hold.
-        assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -201,10 +213,17 @@ async fn a_server_running_hostile_scripts_exits_after_sigterm_within_its_grace()
         db_name: String::new(),
         db_url: url.clone(),
     };
-    app.publish(&script_flow("hostile_sort", HOSTILE_SORT)).await;
-    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP)).await;
+    app.publish(&script_flow("hostile_sort", HOSTILE_SORT))
+        .await;
+    app.publish(&script_flow("hostile_dedup", HOSTILE_DEDUP))
+        .await;
     let mut inflight = Vec::new();
-    for path in ["/hostile_sort", "/hostile_dedup", "/hostile_sort", "/hostile_dedup"] {
+    for path in [
+        "/hostile_sort",
+        "/hostile_dedup",
+        "/hostile_sort",
+        "/hostile_dedup",
+    ] {
         inflight.push(tokio::spawn(app.api(Method::POST, path).send()));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -215,12 +234,10 @@ async fn a_server_running_hostile_scripts_exits_after_sigterm_within_its_grace()
         .status()
         .expect("kill");
     assert!(status.success());
-    let bound = sluice::startup::SHUTDOWN_GRACE + sluice::cli::EXIT_MARGIN + Duration::from_secs(15);
+    let bound =
+        sluice::startup::SHUTDOWN_GRACE + sluice::cli::EXIT_MARGIN + Duration::from_secs(15);
     let exit = tokio::time::timeout(bound, child.wait()).await;
-    assert!(
-        exit.is_ok(),
-        "the server still ran {bound:?} after SIGTERM"
-    );
+    assert!(exit.is_ok(), "the server still ran {bound:?} after SIGTERM");
     // Usually the scripts end at their 2 s limit and the server stops well inside its grace.
     assert!(signalled.elapsed() < bound);
     for task in inflight {
@@ -305,7 +322,11 @@ async fn template_loops_and_growing_values_end_in_typed_errors_while_others_answ
             _ => assert_eq!(got, (500, "template.limit_exceeded"), "{name}: {body}"),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
     // 256 MiB per chained replace before; generous for everything else this process holds.
     let grown = resident_kib().saturating_sub(before);
     assert!(grown < 200 * 1024, "resident memory grew by {grown} KiB");
@@ -324,7 +345,10 @@ async fn templates_that_stay_in_budget_render_as_before() {
     }}))
     .await;
     let (status, body) = app
-        .send(app.api(Method::POST, "/page").json(&json!({"items": ["b<", "a"]})))
+        .send(
+            app.api(Method::POST, "/page")
+                .json(&json!({"items": ["b<", "a"]})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!("<ul><li>a</li><li>b[</li></ul>0,1,2"));
@@ -391,7 +415,10 @@ async fn debug_runs_hide_secrets_in_their_response_and_error() {
         ))
         .await;
     let (status, run) = app
-        .send(app.admin(Method::POST, &format!("/flows/{leak}/run")).json(&json!({})))
+        .send(
+            app.admin(Method::POST, &format!("/flows/{leak}/run"))
+                .json(&json!({})),
+        )
         .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["response"]["status"], json!(200), "{run}");
@@ -409,7 +436,10 @@ async fn debug_runs_hide_secrets_in_their_response_and_error() {
         ))
         .await;
     let (status, run) = app
-        .send(app.admin(Method::POST, &format!("/flows/{throws}/run")).json(&json!({})))
+        .send(
+            app.admin(Method::POST, &format!("/flows/{throws}/run"))
+                .json(&json!({})),
+        )
         .await;
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["error"]["code"], json!("script.error"), "{run}");

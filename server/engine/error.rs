@@ -209,33 +209,86 @@ impl RunError {
     pub fn redacted(self, hide: &dyn Fn(&str) -> String) -> RunError {
         use RunError as E;
         match self {
-            E::Script { node, message } => E::Script { node, message: hide(&message) },
-            E::ScriptLimit { node, what } => E::ScriptLimit { node, what: hide(&what) },
-            E::Type { node, message } => E::Type { node, message: hide(&message) },
-            E::InvalidValue { node, message } => E::InvalidValue { node, message: hide(&message) },
-            E::Conflict { node, message } => E::Conflict { node, message: hide(&message) },
-            E::InvalidCursor { node, message } => E::InvalidCursor { node, message: hide(&message) },
-            E::Forbidden { node, message } => E::Forbidden { node, message: hide(&message) },
-            E::SqlUnavailable { node, message } => {
-                E::SqlUnavailable { node, message: hide(&message) }
-            }
+            E::Script { node, message } => E::Script {
+                node,
+                message: hide(&message),
+            },
+            E::ScriptLimit { node, what } => E::ScriptLimit {
+                node,
+                what: hide(&what),
+            },
+            E::Type { node, message } => E::Type {
+                node,
+                message: hide(&message),
+            },
+            E::InvalidValue { node, message } => E::InvalidValue {
+                node,
+                message: hide(&message),
+            },
+            E::Conflict { node, message } => E::Conflict {
+                node,
+                message: hide(&message),
+            },
+            E::InvalidCursor { node, message } => E::InvalidCursor {
+                node,
+                message: hide(&message),
+            },
+            E::Forbidden { node, message } => E::Forbidden {
+                node,
+                message: hide(&message),
+            },
+            E::SqlUnavailable { node, message } => E::SqlUnavailable {
+                node,
+                message: hide(&message),
+            },
             E::Db { node, source } => {
                 let text = source.to_string();
                 let shown = hide(&text);
                 if shown == text {
                     E::Db { node, source }
                 } else {
-                    E::Db { node, source: sqlx::Error::Protocol(shown) }
+                    E::Db {
+                        node,
+                        source: sqlx::Error::Protocol(shown),
+                    }
                 }
             }
-            E::CallFailed { node, status, code, message } => {
-                E::CallFailed { node, status, code, message: hide(&message) }
-            }
-            E::Http { node, kind, message } => E::Http { node, kind, message: hide(&message) },
-            E::Template { node, message } => E::Template { node, message: hide(&message) },
-            E::TemplateLimit { node, what } => E::TemplateLimit { node, what: hide(&what) },
-            E::AuthValue { node, message } => E::AuthValue { node, message: hide(&message) },
-            E::Auth { node, message } => E::Auth { node, message: hide(&message) },
+            E::CallFailed {
+                node,
+                status,
+                code,
+                message,
+            } => E::CallFailed {
+                node,
+                status,
+                code,
+                message: hide(&message),
+            },
+            E::Http {
+                node,
+                kind,
+                message,
+            } => E::Http {
+                node,
+                kind,
+                message: hide(&message),
+            },
+            E::Template { node, message } => E::Template {
+                node,
+                message: hide(&message),
+            },
+            E::TemplateLimit { node, what } => E::TemplateLimit {
+                node,
+                what: hide(&what),
+            },
+            E::AuthValue { node, message } => E::AuthValue {
+                node,
+                message: hide(&message),
+            },
+            E::Auth { node, message } => E::Auth {
+                node,
+                message: hide(&message),
+            },
             other @ (E::Input(_)
             | E::NotFound { .. }
             | E::Timeout

@@ -162,7 +162,10 @@ pub async fn run_traced(
     let result = result.map(|mut r| {
         scrub(&mut r.body, &secrets);
         for (_, v) in &mut r.headers {
-            if secrets.iter().any(|x| v == x || (x.len() >= SECRET_SUBSTRING_MIN && v.contains(x.as_str()))) {
+            if secrets
+                .iter()
+                .any(|x| v == x || (x.len() >= SECRET_SUBSTRING_MIN && v.contains(x.as_str())))
+            {
                 *v = "***".into();
             }
         }

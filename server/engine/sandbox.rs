@@ -798,18 +798,39 @@ mod tests {
     fn sort_and_dedup_give_rhais_answers() {
         let sandbox = Sandbox::new(ScriptLimits::default());
         for (src, want) in [
-            ("let a = [3, 1, 2]; a.sort(|x, y| x - y); a", serde_json::json!([1, 2, 3])),
-            ("let a = [3, 1, 2]; a.sort(|x, y| y - x); a", serde_json::json!([3, 2, 1])),
-            ("let a = [1.5, -2.0, 0.25]; a.sort(|x, y| x - y); a", serde_json::json!([-2.0, 0.25, 1.5])),
-            ("let a = [3, 1, 2]; a.sort_by(|x, y| x < y); a", serde_json::json!([1, 2, 3])),
+            (
+                "let a = [3, 1, 2]; a.sort(|x, y| x - y); a",
+                serde_json::json!([1, 2, 3]),
+            ),
+            (
+                "let a = [3, 1, 2]; a.sort(|x, y| y - x); a",
+                serde_json::json!([3, 2, 1]),
+            ),
+            (
+                "let a = [1.5, -2.0, 0.25]; a.sort(|x, y| x - y); a",
+                serde_json::json!([-2.0, 0.25, 1.5]),
+            ),
+            (
+                "let a = [3, 1, 2]; a.sort_by(|x, y| x < y); a",
+                serde_json::json!([1, 2, 3]),
+            ),
             // Stable: equal keys keep their order.
             (
                 "let a = [#{k: 1, n: \"a\"}, #{k: 0, n: \"b\"}, #{k: 1, n: \"c\"}, #{k: 0, n: \"d\"}]; a.sort(|x, y| x.k - y.k); a.map(|x| x.n)",
                 serde_json::json!(["b", "d", "a", "c"]),
             ),
-            ("let a = [1, 1, 2, 2, 2, 3, 1]; a.dedup(|x, y| x == y); a", serde_json::json!([1, 2, 3, 1])),
-            ("let a = [1, 2, 4, 5, 9]; a.dedup(|p, x| x - p == 1); a", serde_json::json!([1, 4, 9])),
-            ("let a = []; a.sort(|x, y| x - y); a.dedup(|x, y| x == y); a", serde_json::json!([])),
+            (
+                "let a = [1, 1, 2, 2, 2, 3, 1]; a.dedup(|x, y| x == y); a",
+                serde_json::json!([1, 2, 3, 1]),
+            ),
+            (
+                "let a = [1, 2, 4, 5, 9]; a.dedup(|p, x| x - p == 1); a",
+                serde_json::json!([1, 4, 9]),
+            ),
+            (
+                "let a = []; a.sort(|x, y| x - y); a.dedup(|x, y| x == y); a",
+                serde_json::json!([]),
+            ),
         ] {
             let v = run(&sandbox, src).expect(src);
             assert_eq!(to_json(&v), Ok(want), "{src}");

@@ -81,12 +81,7 @@ thread_local! {
 /// Runs `render` under a fresh budget ending at `deadline`; returns its result and the stop
 /// that fired, if one did (which then decides the outcome, whatever `render` returned).
 pub fn with_budget<T>(deadline: Option<Instant>, render: impl FnOnce() -> T) -> (T, Option<Stop>) {
-    let before = BUDGET.with(|b| {
-        b.replace(Budget {
-            deadline,
-            ..FRESH
-        })
-    });
+    let before = BUDGET.with(|b| b.replace(Budget { deadline, ..FRESH }));
     let out = render();
     let after = BUDGET.with(|b| b.replace(before));
     (out, after.stopped)
@@ -180,16 +175,19 @@ pub fn install(tera: &mut Tera) {
             charge(0, 0).map(|()| v.clone())
         },
     );
-    tera.register_filter("__sluice_pre_join", |v: &Value, kwargs: Kwargs, _: &State| {
-        let items = v.as_array().unwrap_or_default();
-        let sep = text_of(&kwargs, "sep")?.len() as u64;
-        let out = items
-            .iter()
-            .map(|i| weight(i) + sep)
-            .fold(0u64, u64::saturating_add);
-        too_large(out)?;
-        charge(0, 0).map(|()| v.clone())
-    });
+    tera.register_filter(
+        "__sluice_pre_join",
+        |v: &Value, kwargs: Kwargs, _: &State| {
+            let items = v.as_array().unwrap_or_default();
+            let sep = text_of(&kwargs, "sep")?.len() as u64;
+            let out = items
+                .iter()
+                .map(|i| weight(i) + sep)
+                .fold(0u64, u64::saturating_add);
+            too_large(out)?;
+            charge(0, 0).map(|()| v.clone())
+        },
+    );
     tera.register_filter(
         "__sluice_pre_indent",
         |v: &Value, kwargs: Kwargs, _: &State| {
@@ -295,7 +293,9 @@ pub fn instrument(source: &str) -> Result<String, String> {
             "filter" => return Err("`filter` sections are not available in templates".into()),
             "component" => return Err("components are not available in templates".into()),
             "include" | "extends" => {
-                return Err(format!("`{word}` is not available: a node has one template"));
+                return Err(format!(
+                    "`{word}` is not available: a node has one template"
+                ));
             }
             _ => expr(core)?,
         };
@@ -327,7 +327,10 @@ fn scan_to(s: &str, close: &str) -> Option<usize> {
 
 /// The index after the string literal opening at `i` with quote `q`.
 fn skip_string(b: &[u8], i: usize, q: u8) -> Option<usize> {
-    b[i + 1..].iter().position(|&c| c == q).map(|p| i + 1 + p + 1)
+    b[i + 1..]
+        .iter()
+        .position(|&c| c == q)
+        .map(|p| i + 1 + p + 1)
 }
 
 fn find_endraw(s: &str) -> Option<usize> {
@@ -369,7 +372,10 @@ fn tokens(s: &str) -> Vec<(usize, usize)> {
         i = match b[i] {
             q @ (b'"' | b'\'' | b'`') => skip_string(b, i, q).unwrap_or(b.len()),
             c if is_ident_start(c) => {
-                i + b[i..].iter().position(|&c| !is_ident(c)).unwrap_or(b.len() - i)
+                i + b[i..]
+                    .iter()
+                    .position(|&c| !is_ident(c))
+                    .unwrap_or(b.len() - i)
             }
             c if c.is_ascii_digit() => {
                 i + b[i..]
@@ -436,10 +442,7 @@ fn expr(s: &str) -> Result<String, String> {
             }
             let (args, next) = if toks.get(m).is_some_and(|&(c, d)| &s[c..d] == "(") {
                 let close = matching(s, &toks, m).ok_or("a filter's arguments are not closed")?;
-                (
-                    Some(expr(&s[toks[m].1..toks[close].0])?),
-                    close + 1,
-                )
+                (Some(expr(&s[toks[m].1..toks[close].0])?), close + 1)
             } else {
                 (None, n + 1)
             };
@@ -533,14 +536,26 @@ mod tests {
             ("Hi {{ name }}!", "Hi Ada!"),
             ("{{ name | upper | replace(from=\"A\", to=\"a\") }}", "aDa"),
             ("{% for i in items | sort %}{{ i }},{% endfor %}", "1,2,3,"),
-            ("{%- for i in range(end=3) -%}\n {{ i }}\n{%- endfor %}", "012"),
+            (
+                "{%- for i in range(end=3) -%}\n {{ i }}\n{%- endfor %}",
+                "012",
+            ),
             ("{% for k, v in m %}{{ k }}={{ v }}{% endfor %}", "a=1"),
             ("{% set x = name ~ \"|\" ~ name %}{{ x }}", "Ada|Ada"),
-            ("{{ [i * 2 for i in items if i > 1] | join(sep=\"-\") }}", "6-4"),
+            (
+                "{{ [i * 2 for i in items if i > 1] | join(sep=\"-\") }}",
+                "6-4",
+            ),
             ("{{ \"a|b\" }}{# {{ x | y }} #}", "a|b"),
-            ("{% raw %}{{ not | touched }}{% endraw %}", "{{ not | touched }}"),
+            (
+                "{% raw %}{{ not | touched }}{% endraw %}",
+                "{{ not | touched }}",
+            ),
             ("{{ \"x\" | indent(width=2, first=true) }}", "  x"),
-            ("{% if items | length > 2 %}many{% else %}few{% endif %}", "many"),
+            (
+                "{% if items | length > 2 %}many{% else %}few{% endif %}",
+                "many",
+            ),
         ] {
             let (out, stop) = render(source, ctx.clone());
             assert_eq!((out, stop), (Ok(want.to_string()), None), "{source}");
@@ -559,7 +574,10 @@ mod tests {
                 "{% for a in xs %}{% for b in xs %}{% endfor %}{% endfor %}",
                 Stop::Iterations,
             ),
-            ("{{ [[1 for b in xs] for a in xs] | length }}", Stop::Iterations),
+            (
+                "{{ [[1 for b in xs] for a in xs] | length }}",
+                Stop::Iterations,
+            ),
             (
                 "{% set s = \"xxxxxxxx\" %}{% for i in range(end=30) %}{% set_global s = s | replace(from=\"x\", to=\"xxxxxxxx\") %}{% endfor %}{{ s | length }}",
                 Stop::ValueSize,
@@ -587,13 +605,12 @@ mod tests {
     fn a_render_past_its_deadline_stops_at_its_next_check() {
         let mut tera = Tera::new();
         install(&mut tera);
-        let source = "{% for i in range(end=1000) %}{% for j in range(end=10) %}{% endfor %}{% endfor %}";
+        let source =
+            "{% for i in range(end=1000) %}{% for j in range(end=10) %}{% endfor %}{% endfor %}";
         tera.add_raw_template("t.txt", &instrument(source).expect("instruments"))
             .expect("parses");
         let past = Instant::now();
-        let (out, stop) = with_budget(Some(past), || {
-            tera.render("t.txt", &tera::Context::new())
-        });
+        let (out, stop) = with_budget(Some(past), || tera.render("t.txt", &tera::Context::new()));
         assert!(out.is_err());
         assert_eq!(stop, Some(Stop::Deadline));
     }

@@ -194,7 +194,13 @@ fn condition_param(
 
 /// A limit or offset: an integer within bounds (a client-supplied value out of bounds is the
 /// client's mistake, so it is a 400).
-async fn whole(cx: &mut Cx<'_>, t: &Template, what: &str, min: i64, max: i64) -> Result<i64, RunError> {
+async fn whole(
+    cx: &mut Cx<'_>,
+    t: &Template,
+    what: &str,
+    min: i64,
+    max: i64,
+) -> Result<i64, RunError> {
     let v = cx.eval(t).await?;
     match v.as_i64() {
         Some(n) if (min..=max).contains(&n) => Ok(n),

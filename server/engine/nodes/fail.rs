@@ -6,7 +6,12 @@ use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
 use serde_json::{Value, json};
 
-pub async fn run(cx: &mut Cx<'_>, status: u16, code: &str, message: &Template) -> Result<Step, RunError> {
+pub async fn run(
+    cx: &mut Cx<'_>,
+    status: u16,
+    code: &str,
+    message: &Template,
+) -> Result<Step, RunError> {
     let message = match cx.eval(message).await? {
         Value::String(s) => s,
         other => other.to_string(),

@@ -38,11 +38,8 @@ pub async fn run(
         let template = template.clone();
         move || render(&template, &ctx, deadline)
     };
-    let rendered = tokio::time::timeout_at(
-        deadline.into(),
-        cx.rt.sandbox.off_worker(deadline, job),
-    )
-    .await;
+    let rendered =
+        tokio::time::timeout_at(deadline.into(), cx.rt.sandbox.off_worker(deadline, job)).await;
     let text = match rendered {
         Ok(Some(Ok(text))) => text,
         Ok(Some(Err(Failure::Stopped(Stop::Deadline)))) | Ok(None) | Err(_) => {
