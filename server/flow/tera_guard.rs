@@ -29,8 +29,9 @@ use tera::{Kwargs, State, Tera, Value};
 /// Most loop iterations (elements of the lists looped over) of one render.
 pub const MAX_ITERATIONS: u64 = 1_000_000;
 
-/// Largest value a filter or `set` may make, in bytes (the sandbox's string limit).
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Largest value a filter or `set` may make, in bytes (roughly, for lists and maps). Larger
+/// than the output cap, so that a template can still sort or filter a large list it was given.
+pub const MAX_VALUE_BYTES: usize = 8 << 20;
 
 /// Most bytes of values that filters and `set`s may make in one render.
 pub const MAX_MADE_BYTES: u64 = 64 << 20;
@@ -130,16 +131,39 @@ fn too_large(bytes: u64) -> Result<(), tera::Error> {
     Err(stopped(Stop::ValueSize))
 }
 
-/// Roughly the bytes a value holds: text length, plus a few bytes per element.
+/// Roughly the bytes a value holds (text length, plus a few bytes per element), counted up to
+/// just past [`MAX_VALUE_BYTES`]: lists share their elements, so `[a, a]` nested n times holds
+/// little memory but 2^n elements, and counting must not walk them all.
 fn weight(v: &Value) -> u64 {
+    let mut left = MAX_VALUE_BYTES as u64 + 1;
+    weigh(v, &mut left);
+    MAX_VALUE_BYTES as u64 + 1 - left
+}
+
+fn weigh(v: &Value, left: &mut u64) {
+    if *left == 0 {
+        return;
+    }
     if let Some(s) = v.as_str() {
-        s.len() as u64
+        *left = left.saturating_sub(s.len() as u64);
     } else if let Some(items) = v.as_array() {
-        items.iter().map(|i| 8 + weight(i)).sum()
+        for i in items {
+            *left = left.saturating_sub(8);
+            weigh(i, left);
+            if *left == 0 {
+                return;
+            }
+        }
     } else if let Some(map) = v.as_map() {
-        map.values().map(|i| 16 + weight(i)).sum()
+        for i in map.values() {
+            *left = left.saturating_sub(16);
+            weigh(i, left);
+            if *left == 0 {
+                return;
+            }
+        }
     } else {
-        8
+        *left = left.saturating_sub(8);
     }
 }
 
@@ -180,10 +204,7 @@ pub fn install(tera: &mut Tera) {
         |v: &Value, kwargs: Kwargs, _: &State| {
             let items = v.as_array().unwrap_or_default();
             let sep = text_of(&kwargs, "sep")?.len() as u64;
-            let out = items
-                .iter()
-                .map(|i| weight(i) + sep)
-                .fold(0u64, u64::saturating_add);
+            let out = weight(v).saturating_add(sep.saturating_mul(items.len() as u64));
             too_large(out)?;
             charge(0, 0).map(|()| v.clone())
         },
@@ -588,6 +609,11 @@ mod tests {
             ),
             (
                 "{% set s = \"ab\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}",
+                Stop::ValueSize,
+            ),
+            // Shared elements: little memory, but 2^n of them to walk or print.
+            (
+                "{% set a = [1] %}{% for i in range(end=80) %}{% set_global a = [a, a] %}{% endfor %}{{ a | length }}",
                 Stop::ValueSize,
             ),
             (
