@@ -68,10 +68,6 @@ struct Budget {
     deadline: Option<Instant>,
     /// Set while running inline on an async worker.
     inline_until: Option<Instant>,
-    /// Operations so far, counted by the progress callback itself: Rhai drops the operations
-    /// done inside a closure that a native function calls (`map`, `filter`, `sort`, ...), so the
-    /// count it reports can stand still forever.
-    operations: u64,
     /// The token that stopped the evaluation; every later progress call returns it again.
     stopped: Option<&'static str>,
     /// Whether the evaluation called `secret(name)`: its errors are then not shown.
@@ -82,7 +78,6 @@ impl Budget {
     const IDLE: Budget = Budget {
         deadline: None,
         inline_until: None,
-        operations: 0,
         stopped: None,
         read_secret: false,
     };
@@ -99,7 +94,16 @@ thread_local! {
     /// The budget of the evaluation running on this thread. Evaluations are synchronous, so
     /// the progress callback sees its own budget.
     static BUDGET: Cell<Budget> = const { Cell::new(Budget::IDLE) };
+    /// Operations of the evaluation running on this thread, counted by the progress callback
+    /// itself: Rhai drops the operations done inside a closure that a native function calls
+    /// (`map`, `filter`, `sort`, ...), so the count it reports can stand still forever. Kept
+    /// apart from [`BUDGET`] because it is the only part touched on every operation; a stop
+    /// sets it to [`STOPPED`], past every limit, so that every later call looks at the budget.
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The operation count of a stopped evaluation.
+const STOPPED: u64 = u64::MAX / 2;
 
 /// The value the progress callback returns to stop an evaluation at its deadline.
 pub const DEADLINE_TOKEN: &str = "sluice.deadline";
@@ -112,31 +116,42 @@ const MOVE_TOKEN: &str = "sluice.move";
 
 /// The progress callback: counts, and says whether (and why) the evaluation must stop.
 fn progress(max_operations: u64) -> Option<&'static str> {
+    let ops = OPERATIONS.with(|n| {
+        let ops = n.get().saturating_add(1);
+        n.set(ops);
+        ops
+    });
+    let limit = if max_operations > 0 {
+        max_operations.min(STOPPED - 1)
+    } else {
+        STOPPED - 1
+    };
+    if !ops.is_multiple_of(CHECK_EVERY) && ops <= limit {
+        return None;
+    }
     BUDGET.with(|cell| {
         let mut b = cell.get();
-        if b.stopped.is_some() {
-            return b.stopped;
-        }
-        b.operations = b.operations.wrapping_add(1);
-        let stop = if max_operations > 0 && b.operations > max_operations {
-            Some(OPERATIONS_TOKEN)
-        } else if !b.operations.is_multiple_of(CHECK_EVERY)
-            || (b.deadline.is_none() && b.inline_until.is_none())
-        {
-            None
-        } else {
-            let now = Instant::now();
-            if b.deadline.is_some_and(|t| now >= t) {
-                Some(DEADLINE_TOKEN)
-            } else if b.inline_until.is_some_and(|t| now >= t) {
-                Some(MOVE_TOKEN)
-            } else {
+        if b.stopped.is_none() {
+            b.stopped = if ops > limit {
+                Some(OPERATIONS_TOKEN)
+            } else if b.deadline.is_none() && b.inline_until.is_none() {
                 None
+            } else {
+                let now = Instant::now();
+                if b.deadline.is_some_and(|t| now >= t) {
+                    Some(DEADLINE_TOKEN)
+                } else if b.inline_until.is_some_and(|t| now >= t) {
+                    Some(MOVE_TOKEN)
+                } else {
+                    None
+                }
+            };
+            if b.stopped.is_some() {
+                cell.set(b);
+                OPERATIONS.with(|n| n.set(STOPPED));
             }
-        };
-        b.stopped = stop;
-        cell.set(b);
-        stop
+        }
+        b.stopped
     })
 }
 
@@ -516,8 +531,10 @@ fn with_budget<T>(
     f: impl FnOnce() -> Result<T, Box<EvalAltResult>>,
 ) -> (Result<T, Box<EvalAltResult>>, bool) {
     let before = BUDGET.with(|b| b.replace(budget));
+    let ops_before = OPERATIONS.with(|n| n.replace(0));
     let out = f();
     let after = BUDGET.with(|b| b.replace(before));
+    OPERATIONS.with(|n| n.set(ops_before));
     let out = match after.stopped {
         Some(token) if !matches!(&out, Err(e) if is_token(e, token)) => Err(terminated(token)),
         _ => out,
