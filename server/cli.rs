@@ -4,6 +4,7 @@ use crate::config::{ClientArgs, Config, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,13 +156,51 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::startup::serve(config)) {
+    runtime.spawn(exit_after_grace());
+    let served = runtime.block_on(crate::startup::serve(config));
+    // Blocking threads still running (a script or render near its deadline, a password hash)
+    // are not waited for: dropping the runtime would wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// How long after the shutdown grace period the cleanup (closing the pool, stopping a private
+/// Postgres with a fast shutdown) may take before the process exits anyway.
+pub const EXIT_MARGIN: Duration = Duration::from_secs(10);
+
+/// Once a shutdown signal arrives, ends the process [`SHUTDOWN_GRACE`] + [`EXIT_MARGIN`] later
+/// whatever still runs. A plain thread does it, so busy async workers cannot delay it; a
+/// private Postgres left behind this way is stopped by the next start (`pg::cluster`).
+///
+/// [`SHUTDOWN_GRACE`]: crate::startup::SHUTDOWN_GRACE
+async fn exit_after_grace() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = interrupt => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = interrupt.await;
+        }
+    }
+    let limit = crate::startup::SHUTDOWN_GRACE + EXIT_MARGIN;
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        tracing::error!(
+            limit_s = limit.as_secs(),
+            "shutdown did not finish in time; exiting"
+        );
+        std::process::exit(1);
+    });
 }
 
 /// `sluice validate`: exit 0 when every file compiles, 1 when any has problems, 2 when a file

@@ -1,5 +1,9 @@
 //! Environment values and secrets as flows see them: plain values in the `env` map, secrets
-//! only through `secret("NAME")`. Traces replace secret values with `***` wherever they appear.
+//! only through `secret("NAME")`. Traces, debug-run answers and run errors (in responses and in
+//! the log) replace secret values with `***` wherever they appear, in the forms a flow most
+//! often passes them on: as they are, base64 (standard and URL-safe, with and without padding),
+//! hex (either case) and percent-encoded. Any other transformation (a hash, a substring, a
+//! value combined with others before encoding) cannot be recognised; docs/FLOW-FORMAT.md says so.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -10,6 +14,9 @@ pub struct Env {
     /// `env` as Rhai sees it (built once per change, cloned per request).
     pub public: rhai::Dynamic,
     pub secrets: HashMap<String, String>,
+    /// Every form of every secret that is hidden, longest first (so a longer form is replaced
+    /// before a shorter one inside it).
+    hidden: Vec<String>,
 }
 
 /// Secret values shorter than this are not redacted in traces: they would blank out common
@@ -28,15 +35,22 @@ impl Env {
                 public.insert(name.into(), value.into());
             }
         }
+        let hidden = hidden_forms(secrets.values().map(String::as_str));
         Env {
             public: rhai::Dynamic::from_map(public),
             secrets,
+            hidden,
         }
+    }
+
+    /// Whether any secret is long enough to be hidden.
+    pub fn has_hidden(&self) -> bool {
+        !self.hidden.is_empty()
     }
 
     /// A copy of `v` with every secret value inside its strings replaced by `***`.
     pub fn redact(&self, v: &Value) -> Value {
-        if self.secrets.values().all(|s| s.len() < MIN_REDACTED_LEN) {
+        if self.hidden.is_empty() {
             return v.clone();
         }
         match v {
@@ -51,19 +65,53 @@ impl Env {
         }
     }
 
+    /// `s` with every form of every secret replaced by `***`.
     pub fn redact_text(&self, s: &str) -> String {
-        let mut out = s.to_string();
-        for secret in self
-            .secrets
-            .values()
-            .filter(|s| s.len() >= MIN_REDACTED_LEN)
-        {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "***");
-            }
-        }
-        out
+        hide(s, &self.hidden)
     }
+}
+
+/// `s` with every one of `forms` (longest first) replaced by `***`.
+pub fn hide(s: &str, forms: &[String]) -> String {
+    let mut out = std::borrow::Cow::Borrowed(s);
+    for form in forms {
+        if out.contains(form.as_str()) {
+            out = std::borrow::Cow::Owned(out.replace(form.as_str(), "***"));
+        }
+    }
+    out.into_owned()
+}
+
+/// The forms of `secrets` that are hidden: each as it is, base64 (standard and URL-safe, padded
+/// or not), hex (lower and upper case) and percent-encoded; secrets shorter than
+/// [`MIN_REDACTED_LEN`] are left out. Sorted longest first, without repeats.
+pub fn hidden_forms<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut forms = Vec::new();
+    for secret in secrets.into_iter().filter(|s| s.len() >= MIN_REDACTED_LEN) {
+        let bytes = secret.as_bytes();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        forms.extend([
+            secret.to_string(),
+            STANDARD.encode(bytes),
+            STANDARD_NO_PAD.encode(bytes),
+            URL_SAFE.encode(bytes),
+            URL_SAFE_NO_PAD.encode(bytes),
+            hex.to_ascii_uppercase(),
+            hex,
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            // What `application/x-www-form-urlencoded` and most URL builders make.
+            serde_urlencoded::to_string([("", secret)])
+                .map(|s| s.trim_start_matches('=').to_string())
+                .unwrap_or_default(),
+        ]);
+    }
+    forms.retain(|f| f.len() >= MIN_REDACTED_LEN);
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]
@@ -83,5 +131,33 @@ mod tests {
             json!({"auth": "Bearer ***", "list": ["x", "***"], "n": 1})
         );
         assert!(env.public.is_map());
+    }
+
+    #[test]
+    fn encoded_forms_of_secrets_are_redacted_too() {
+        let secret = "s3cr3t/+?&= value";
+        let env = Env::from_entries(vec![("KEY".into(), secret.into(), true)]);
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let hex: String = secret.bytes().map(|b| format!("{b:02X}")).collect();
+        let url = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+        let form = serde_urlencoded::to_string([("k", secret)]).expect("encodes");
+        for text in [
+            format!("Basic {b64}"),
+            format!("x={b64url}."),
+            format!("sig {hex}"),
+            format!("sig {}", hex.to_lowercase()),
+            format!("https://h/?q={url}"),
+            form.clone(),
+        ] {
+            let shown = env.redact_text(&text);
+            assert!(shown.contains("***"), "{text} -> {shown}");
+            for f in [secret, &b64, &b64url, &hex, &url] {
+                assert!(!shown.contains(f), "{text} -> {shown}");
+            }
+        }
+        assert_eq!(env.redact_text("nothing here"), "nothing here");
     }
 }

@@ -108,6 +108,9 @@ pub enum RunError {
     },
     #[error("node `{node}`: template: {message}")]
     Template { node: String, message: String },
+    /// A render used up one of its budgets (`flow::tera_guard`).
+    #[error("node `{node}`: template stopped: {what}")]
+    TemplateLimit { node: String, what: String },
     /// A value an auth node cannot use (a password that is not non-empty text).
     #[error("{message}")]
     AuthValue { node: String, message: String },
@@ -159,6 +162,7 @@ impl RunError {
             | RunError::Forbidden { .. }
             | RunError::SqlUnavailable { .. }
             | RunError::Template { .. }
+            | RunError::TemplateLimit { .. }
             | RunError::Auth { .. } => 500,
         }
     }
@@ -191,6 +195,7 @@ impl RunError {
                 HttpFailure::InvalidRequest => "http.invalid_request",
             },
             RunError::Template { .. } => "template.error",
+            RunError::TemplateLimit { .. } => "template.limit_exceeded",
             RunError::AuthValue { .. } => "auth.invalid_value",
             RunError::InvalidCredentials { .. } => "auth.invalid_credentials",
             RunError::Auth { .. } => "auth.error",
@@ -240,11 +245,108 @@ impl RunError {
             | RunError::CallFailed { node, .. }
             | RunError::Http { node, .. }
             | RunError::Template { node, .. }
+            | RunError::TemplateLimit { node, .. }
             | RunError::AuthValue { node, .. }
             | RunError::InvalidCredentials { node }
             | RunError::Auth { node, .. }
             | RunError::Busy { node }
             | RunError::Throttled { node, .. } => Some(node),
+        }
+    }
+
+    /// The same error with `hide` applied to every message it carries (and to a database
+    /// error's text, which then loses its source). Input problems are the client's own values
+    /// and are kept.
+    pub fn redacted(self, hide: &dyn Fn(&str) -> String) -> RunError {
+        use RunError as E;
+        match self {
+            E::Script { node, message } => E::Script {
+                node,
+                message: hide(&message),
+            },
+            E::ScriptLimit { node, what } => E::ScriptLimit {
+                node,
+                what: hide(&what),
+            },
+            E::Type { node, message } => E::Type {
+                node,
+                message: hide(&message),
+            },
+            E::InvalidValue { node, message } => E::InvalidValue {
+                node,
+                message: hide(&message),
+            },
+            E::Conflict { node, message } => E::Conflict {
+                node,
+                message: hide(&message),
+            },
+            E::InvalidCursor { node, message } => E::InvalidCursor {
+                node,
+                message: hide(&message),
+            },
+            E::Forbidden { node, message } => E::Forbidden {
+                node,
+                message: hide(&message),
+            },
+            E::SqlUnavailable { node, message } => E::SqlUnavailable {
+                node,
+                message: hide(&message),
+            },
+            E::Db { node, source } => {
+                let text = source.to_string();
+                let shown = hide(&text);
+                if shown == text {
+                    E::Db { node, source }
+                } else {
+                    E::Db {
+                        node,
+                        source: sqlx::Error::Protocol(shown),
+                    }
+                }
+            }
+            E::CallFailed {
+                node,
+                status,
+                code,
+                message,
+            } => E::CallFailed {
+                node,
+                status,
+                code,
+                message: hide(&message),
+            },
+            E::Http {
+                node,
+                kind,
+                message,
+            } => E::Http {
+                node,
+                kind,
+                message: hide(&message),
+            },
+            E::Template { node, message } => E::Template {
+                node,
+                message: hide(&message),
+            },
+            E::TemplateLimit { node, what } => E::TemplateLimit {
+                node,
+                what: hide(&what),
+            },
+            E::AuthValue { node, message } => E::AuthValue {
+                node,
+                message: hide(&message),
+            },
+            E::Auth { node, message } => E::Auth {
+                node,
+                message: hide(&message),
+            },
+            other @ (E::Input(_)
+            | E::NotFound { .. }
+            | E::Timeout
+            | E::StepBudget { .. }
+            | E::UnknownFunction { .. }
+            | E::CallDepth { .. }
+            | E::InvalidCredentials { .. }) => other,
         }
     }
 

@@ -153,9 +153,22 @@ pub async fn run_traced(
         mut entries,
         secrets,
     } = trace;
+    // The answer a debug run shows: secrets of the environment hidden like in the trace.
+    let env = rt.env.load();
+    let result = result.map(|mut r| {
+        if env.has_hidden() {
+            r.body = env.redact(&r.body);
+            for (_, v) in &mut r.headers {
+                *v = env.redact_text(v);
+            }
+        }
+        r
+    });
     if secrets.is_empty() {
         return (result, entries);
     }
+    let forms = super::env::hidden_forms(secrets.iter().map(String::as_str));
+    let result = result.map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)));
     for e in &mut entries {
         for v in [&mut e.input, &mut e.output, &mut e.error]
             .into_iter()
@@ -166,6 +179,14 @@ pub async fn run_traced(
     }
     let result = result.map(|mut r| {
         scrub(&mut r.body, &secrets);
+        for (_, v) in &mut r.headers {
+            if secrets
+                .iter()
+                .any(|x| v == x || (x.len() >= SECRET_SUBSTRING_MIN && v.contains(x.as_str())))
+            {
+                *v = "***".into();
+            }
+        }
         r
     });
     (result, entries)
@@ -235,6 +256,12 @@ async fn run_inner(
     };
     if let (Some(t), Some(sink)) = (trace, sink) {
         *t = sink.into_inner().unwrap_or_default();
+    }
+    // Error messages go to the log, to error responses below 500 and to debug runs: none may
+    // show a secret (a script's message can hold any value, `db` errors quote values).
+    let env = rt.env.load();
+    if env.has_hidden() {
+        return result.map_err(|e| e.redacted(&|text| env.redact_text(text)));
     }
     result
 }
@@ -306,6 +333,7 @@ async fn walk(
         steps: 0,
         depth: 0,
         bound: Bound::default(),
+        read_secret: false,
     };
     cx.bind("request", Value::Object(request));
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
@@ -478,6 +506,9 @@ pub struct Cx<'a> {
     pub depth: usize,
     /// Values bound by `as`, loops and error handlers (see [`Bound`]).
     pub bound: Bound,
+    /// Whether an expression of this run has read a secret: script error messages are then
+    /// hidden (they can embed any value the script held).
+    pub read_secret: bool,
 }
 
 /// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
@@ -738,74 +769,167 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Computes a value.
-    pub fn eval(&mut self, t: &Template) -> Result<Value, RunError> {
+    /// Computes a value. Its expressions run inline first; when one outlasts its inline
+    /// slice, the whole value is computed again with each expression free to move off the
+    /// async worker (expressions have no effects, so the second computation gives the same).
+    pub async fn eval(&mut self, t: &Template) -> Result<Value, RunError> {
+        match self.eval_inline(t) {
+            Ok(v) => Ok(v),
+            Err(Inline::Failed(e)) => Err(e),
+            Err(Inline::Moved) => self.eval_moving(t).await,
+        }
+    }
+
+    fn eval_inline(&mut self, t: &Template) -> Result<Value, Inline> {
         match t {
             Template::Literal(v) => Ok(v.clone()),
             Template::Expr(ast) => {
-                let d = self.eval_ast(ast, false)?;
-                self.to_json(&d)
+                let d = self.eval_ast_inline(ast, false)?;
+                Ok(self.to_json(&d)?)
             }
-            Template::Var(path, ast) => {
-                let mut steps = path.split('.');
-                let head = steps.next().unwrap_or_default();
-                let found = self
-                    .bound
-                    .vars
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == head)
-                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)));
-                match found {
-                    Some(v) => Ok(v.clone()),
-                    None => {
-                        let d = self.eval_ast(ast, false)?;
-                        self.to_json(&d)
-                    }
+            Template::Var(path, ast) => match self.bound_path(path) {
+                Some(v) => Ok(v),
+                None => {
+                    let d = self.eval_ast_inline(ast, false)?;
+                    Ok(self.to_json(&d)?)
                 }
-            }
-            Template::Pick { path, key, ast } => {
-                let mut steps = path.split('.');
-                let head = steps.next().unwrap_or_default();
-                let found = self
-                    .bound
-                    .vars
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == head)
-                    .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
-                    .and_then(|v| v.as_object()?.get(key.as_str()));
-                match found {
-                    Some(v) => Ok(v.clone()),
-                    None => {
-                        let d = self.eval_ast(ast, false)?;
-                        self.to_json(&d)
-                    }
+            },
+            Template::Pick { path, key, ast } => match self.bound_pick(path, key) {
+                Some(v) => Ok(v),
+                None => {
+                    let d = self.eval_ast_inline(ast, false)?;
+                    Ok(self.to_json(&d)?)
                 }
-            }
+            },
             Template::Object(parts) => {
                 let mut m = Map::new();
                 for (k, t) in parts {
-                    m.insert(k.clone(), self.eval(t)?);
+                    m.insert(k.clone(), self.eval_inline(t)?);
                 }
                 Ok(Value::Object(m))
             }
             Template::Array(items) => items
                 .iter()
-                .map(|t| self.eval(t))
+                .map(|t| self.eval_inline(t))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
         }
     }
 
+    /// [`Cx::eval`] after an expression had to move: every expression may move.
+    fn eval_moving<'t>(
+        &'t mut self,
+        t: &'t Template,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, RunError>> + Send + 't>>
+    {
+        Box::pin(async move {
+            match t {
+                Template::Literal(v) => Ok(v.clone()),
+                Template::Expr(ast) => {
+                    let d = self.eval_ast(ast, false).await?;
+                    self.to_json(&d)
+                }
+                Template::Var(path, ast) => match self.bound_path(path) {
+                    Some(v) => Ok(v),
+                    None => {
+                        let d = self.eval_ast(ast, false).await?;
+                        self.to_json(&d)
+                    }
+                },
+                Template::Pick { path, key, ast } => match self.bound_pick(path, key) {
+                    Some(v) => Ok(v),
+                    None => {
+                        let d = self.eval_ast(ast, false).await?;
+                        self.to_json(&d)
+                    }
+                },
+                Template::Object(parts) => {
+                    let mut m = Map::new();
+                    for (k, t) in parts {
+                        m.insert(k.clone(), self.eval_moving(t).await?);
+                    }
+                    Ok(Value::Object(m))
+                }
+                Template::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for t in items {
+                        out.push(self.eval_moving(t).await?);
+                    }
+                    Ok(Value::Array(out))
+                }
+            }
+        })
+    }
+
+    /// The JSON value at a bare name or property path, when the run holds it as JSON.
+    fn bound_path(&self, path: &str) -> Option<Value> {
+        let mut steps = path.split('.');
+        let head = steps.next().unwrap_or_default();
+        self.bound
+            .vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == head)
+            .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
+            .cloned()
+    }
+
+    /// The JSON value of `key` in the object at a bound path (`request.body` + `title`), when
+    /// the run holds it as JSON and the key is there.
+    fn bound_pick(&self, path: &str, key: &str) -> Option<Value> {
+        let mut steps = path.split('.');
+        let head = steps.next().unwrap_or_default();
+        self.bound
+            .vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == head)
+            .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
+            .and_then(|v| v.as_object()?.get(key))
+            .cloned()
+    }
+
     /// Runs an expression or script; scripts may declare variables, which end with the script.
-    pub fn eval_ast(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, RunError> {
+    /// It starts inline and moves off the async worker when it outlasts its inline slice.
+    pub async fn eval_ast(
+        &mut self,
+        ast: &std::sync::Arc<rhai::AST>,
+        script: bool,
+    ) -> Result<Dynamic, RunError> {
+        match self.eval_ast_inline(ast, script) {
+            Ok(d) => Ok(d),
+            Err(Inline::Failed(e)) => Err(e),
+            Err(Inline::Moved) => {
+                let result = self
+                    .rt
+                    .sandbox
+                    .eval_off_worker(
+                        self.deadline,
+                        &mut self.scope,
+                        ast,
+                        script,
+                        &mut self.read_secret,
+                    )
+                    .await;
+                result.map_err(|e| self.script_error(*e))
+            }
+        }
+    }
+
+    fn eval_ast_inline(&mut self, ast: &rhai::AST, script: bool) -> Result<Dynamic, Inline> {
         self.sync_scope();
-        let result = self
-            .rt
-            .sandbox
-            .eval_ast(self.deadline, &mut self.scope, ast, script);
-        result.map_err(|e| self.script_error(*e))
+        let result = self.rt.sandbox.eval_inline(
+            self.deadline,
+            &mut self.scope,
+            ast,
+            script,
+            &mut self.read_secret,
+        );
+        match result {
+            Ok(d) => Ok(d),
+            Err(e) if sandbox::is_moved(&e) => Err(Inline::Moved),
+            Err(e) => Err(Inline::Failed(self.script_error(*e))),
+        }
     }
 
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
@@ -839,6 +963,20 @@ impl<'a> Cx<'a> {
                 node,
                 what: e.to_string(),
             },
+            other if self.read_secret => {
+                let at = other.position();
+                let at = match (at.line(), at.position()) {
+                    (Some(line), Some(col)) => format!(" at line {line}, position {col}"),
+                    (Some(line), None) => format!(" at line {line}"),
+                    _ => String::new(),
+                };
+                RunError::Script {
+                    node,
+                    message: format!(
+                        "the script failed{at}; its message is hidden because this run read a secret"
+                    ),
+                }
+            }
             other => RunError::Script {
                 node,
                 message: other.to_string(),
@@ -874,6 +1012,19 @@ fn request_pointer(path: &str) -> Option<String> {
     }
     let part = rest.split('.').next().unwrap_or("");
     matches!(part, "body" | "query" | "params").then_some(out)
+}
+
+/// Why an inline evaluation did not give a value.
+enum Inline {
+    /// It outlasted its inline slice and must run again off the async worker.
+    Moved,
+    Failed(RunError),
+}
+
+impl From<RunError> for Inline {
+    fn from(e: RunError) -> Inline {
+        Inline::Failed(e)
+    }
 }
 
 /// Values bound to SQL placeholders: text that Postgres casts to the column type.

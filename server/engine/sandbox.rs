@@ -3,15 +3,22 @@
 //! strict variables, failing on missing properties, explicit limits, and a wall-clock deadline.
 //! Limits are set explicitly because Rhai's defaults differ between debug and release builds.
 //!
+//! Stopping is sticky: once the deadline or the operations limit fires, every later progress
+//! call of that evaluation fails again, and an evaluation that fired ends in that error whatever
+//! it returned. Rhai swallows some errors (a `sort` or `dedup` comparator's, a `try`/`catch`
+//! around a function), so a single refusal is not enough to stop a script. Those two functions
+//! are replaced by ones that pass the comparator's error on, and `sort` by a merge sort that
+//! never panics on an inconsistent comparator.
+//!
 //! It also owns how values cross the boundary: JSON to Rhai and back, and the host functions
 //! (`now`, `uuid`, `parse_json`, `to_json`). Rhai's own `sleep` blocks the thread past every
 //! deadline and its `parse_json` evaluates Rhai expressions, so both are replaced.
 //!
-//! On a multi-threaded tokio runtime, an evaluation starts inline on the async worker; one
-//! still running after [`INLINE_SLICE`] is stopped and run again from the start inside
-//! `tokio::task::block_in_place`, so slow scripts do not hold a worker that other requests need
-//! (see [`Sandbox::eval_ast`]). The deadline lives in a thread-local, and `block_in_place` keeps
-//! the thread, so it holds either way.
+//! An evaluation starts inline on the async worker; one still running after [`INLINE_SLICE`]
+//! is stopped, its traces are removed from the scope, and it runs again from the start on a
+//! blocking thread, at most [`Sandbox::off_worker_slots`] at once, under the same deadline
+//! (waiting for a slot counts against it). The async worker is free meanwhile. The budget
+//! lives in a thread-local set around each run, so the progress callback sees its own.
 
 use super::env::Env;
 use arc_swap::ArcSwap;
@@ -51,26 +58,52 @@ impl Default for ScriptLimits {
 /// How long an evaluation may run inline on an async worker before it is moved off it.
 pub const INLINE_SLICE: Duration = Duration::from_micros(500);
 
-/// The clock is read every this many operations.
+/// The clock is read every this many operations (the operations limit is checked on every one,
+/// and a stop, once fired, on every one after it).
 const CHECK_EVERY: u64 = 32;
 
-/// When the evaluation running on this thread must stop or move.
+/// The state of the evaluation running on this thread.
 #[derive(Debug, Clone, Copy)]
 struct Budget {
     deadline: Option<Instant>,
     /// Set while running inline on an async worker.
     inline_until: Option<Instant>,
+    /// The token that stopped the evaluation; every later progress call returns it again.
+    stopped: Option<&'static str>,
+    /// Whether the evaluation called `secret(name)`: its errors are then not shown.
+    read_secret: bool,
+}
+
+impl Budget {
+    const IDLE: Budget = Budget {
+        deadline: None,
+        inline_until: None,
+        stopped: None,
+        read_secret: false,
+    };
+
+    fn until(deadline: Instant) -> Budget {
+        Budget {
+            deadline: Some(deadline),
+            ..Budget::IDLE
+        }
+    }
 }
 
 thread_local! {
-    /// The budget of the evaluation running on this thread. Evaluations are synchronous (and
-    /// `block_in_place` keeps the thread), so the progress callback sees its own budget.
-    static BUDGET: Cell<Budget> = const { Cell::new(Budget { deadline: None, inline_until: None }) };
+    /// The budget of the evaluation running on this thread. Evaluations are synchronous, so
+    /// the progress callback sees its own budget.
+    static BUDGET: Cell<Budget> = const { Cell::new(Budget::IDLE) };
     /// Operations of the evaluation running on this thread, counted by the progress callback
     /// itself: Rhai drops the operations done inside a closure that a native function calls
-    /// (`map`, `filter`, `sort`, ...), so the count it reports can stand still forever.
+    /// (`map`, `filter`, `sort`, ...), so the count it reports can stand still forever. Kept
+    /// apart from [`BUDGET`] because it is the only part touched on every operation; a stop
+    /// sets it to [`STOPPED`], past every limit, so that every later call looks at the budget.
     static OPERATIONS: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The operation count of a stopped evaluation.
+const STOPPED: u64 = u64::MAX / 2;
 
 /// The value the progress callback returns to stop an evaluation at its deadline.
 pub const DEADLINE_TOKEN: &str = "sluice.deadline";
@@ -81,15 +114,64 @@ pub const OPERATIONS_TOKEN: &str = "sluice.operations";
 /// The value the progress callback returns to move an evaluation off the async worker.
 const MOVE_TOKEN: &str = "sluice.move";
 
+/// The progress callback: counts, and says whether (and why) the evaluation must stop.
+fn progress(max_operations: u64) -> Option<&'static str> {
+    let ops = OPERATIONS.with(|n| {
+        let ops = n.get().saturating_add(1);
+        n.set(ops);
+        ops
+    });
+    let limit = if max_operations > 0 {
+        max_operations.min(STOPPED - 1)
+    } else {
+        STOPPED - 1
+    };
+    if !ops.is_multiple_of(CHECK_EVERY) && ops <= limit {
+        return None;
+    }
+    BUDGET.with(|cell| {
+        let mut b = cell.get();
+        if b.stopped.is_none() {
+            b.stopped = if ops > limit {
+                Some(OPERATIONS_TOKEN)
+            } else if b.deadline.is_none() && b.inline_until.is_none() {
+                None
+            } else {
+                let now = Instant::now();
+                if b.deadline.is_some_and(|t| now >= t) {
+                    Some(DEADLINE_TOKEN)
+                } else if b.inline_until.is_some_and(|t| now >= t) {
+                    Some(MOVE_TOKEN)
+                } else {
+                    None
+                }
+            };
+            if b.stopped.is_some() {
+                cell.set(b);
+                OPERATIONS.with(|n| n.set(STOPPED));
+            }
+        }
+        b.stopped
+    })
+}
+
 /// A configured engine plus its limits.
 pub struct Sandbox {
-    engine: Engine,
+    engine: Arc<Engine>,
     pub limits: ScriptLimits,
+    /// Evaluations running on blocking threads, at most [`Sandbox::off_worker_slots`].
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Sandbox {
     pub fn new(limits: ScriptLimits) -> Sandbox {
         Sandbox::with_env(limits, Arc::new(ArcSwap::from_pointee(Env::default())))
+    }
+
+    /// How many evaluations may run off the async workers at once: one per core (at least
+    /// two). More would only share the same cores, slower each, with the async workers.
+    pub fn off_worker_slots() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
     }
 
     /// A sandbox whose `secret(name)` reads from `env`.
@@ -105,31 +187,7 @@ impl Sandbox {
             .set_max_variables(1_000)
             .set_max_functions(100);
         let max_operations = limits.max_operations;
-        engine.on_progress(move |_| {
-            let ops = OPERATIONS.with(|n| {
-                let ops = n.get().wrapping_add(1);
-                n.set(ops);
-                ops
-            });
-            if !ops.is_multiple_of(CHECK_EVERY) {
-                return None;
-            }
-            if max_operations > 0 && ops > max_operations {
-                return Some(Dynamic::from(OPERATIONS_TOKEN));
-            }
-            let budget = BUDGET.with(Cell::get);
-            if budget.deadline.is_none() && budget.inline_until.is_none() {
-                return None;
-            }
-            let now = Instant::now();
-            if budget.deadline.is_some_and(|t| now >= t) {
-                return Some(Dynamic::from(DEADLINE_TOKEN));
-            }
-            budget
-                .inline_until
-                .is_some_and(|t| now >= t)
-                .then(|| Dynamic::from(MOVE_TOKEN))
-        });
+        engine.on_progress(move |_| progress(max_operations).map(Dynamic::from));
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
         // Functions registered on the engine are found before the standard package's.
@@ -138,6 +196,11 @@ impl Sandbox {
         engine.register_fn(
             "secret",
             move |name: &str| -> Result<String, Box<rhai::EvalAltResult>> {
+                BUDGET.with(|b| {
+                    let mut budget = b.get();
+                    budget.read_secret = true;
+                    b.set(budget);
+                });
                 env.load()
                     .secrets
                     .get(name)
@@ -157,68 +220,255 @@ impl Sandbox {
         engine.register_fn("to_json", |m: &mut rhai::Map| {
             to_json_text(&Dynamic::from_map(m.clone()))
         });
-        Sandbox { engine, limits }
+        // Rhai's `sort` and `dedup` with a function ignore the function's errors.
+        engine.register_fn("sort", sort_by);
+        engine.register_fn("sort_by", sort_by);
+        engine.register_fn("dedup", dedup_by);
+        Sandbox {
+            engine: Arc::new(engine),
+            limits,
+            slots: Arc::new(tokio::sync::Semaphore::new(Sandbox::off_worker_slots())),
+        }
     }
 
     /// Runs `f` inline with the engine, stopping it at `min(now + timeout, request_deadline)`.
-    pub fn with_deadline<T>(&self, request_deadline: Instant, f: impl FnOnce(&Engine) -> T) -> T {
+    /// The result of `f` is replaced by the stop when one fired, however `f` ended.
+    pub fn with_deadline<T>(
+        &self,
+        request_deadline: Instant,
+        f: impl FnOnce(&Engine) -> Result<T, Box<EvalAltResult>>,
+    ) -> Result<T, Box<EvalAltResult>> {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
-        with_budget(
-            Budget {
-                deadline: Some(deadline),
-                inline_until: None,
-            },
-            || f(&self.engine),
-        )
+        with_budget(Budget::until(deadline), || f(&self.engine)).0
     }
 
     /// Evaluates `ast` against `scope`, stopping it at `min(now + timeout, request_deadline)`.
     /// A script (`script: true`) may declare variables; they are dropped when it ends.
     ///
-    /// On a multi-threaded runtime the evaluation starts inline. If it outlasts
-    /// [`INLINE_SLICE`], it is stopped, its traces are removed from `scope`, and it runs again
-    /// from the start inside `block_in_place` under the same deadline. The second run gives
-    /// what the first would have: an evaluation sees only constants, and its only effects are
-    /// its own variables (rewound) and keys that Rhai lets an assignment add to a constant map
-    /// ([`remove_added_keys`]), apart from the clock and the random generator. On a
-    /// current-thread runtime (`#[tokio::test]`), where `block_in_place` is not allowed, it runs
-    /// inline to the end.
-    pub fn eval_ast(
+    /// The evaluation starts inline ([`Sandbox::eval_inline`]); one that outlasts
+    /// [`INLINE_SLICE`] runs again from the start off the async worker
+    /// ([`Sandbox::eval_off_worker`]).
+    pub async fn eval_ast(
+        &self,
+        request_deadline: Instant,
+        scope: &mut Scope<'static>,
+        ast: &Arc<AST>,
+        script: bool,
+        read_secret: &mut bool,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        match self.eval_inline(request_deadline, scope, ast, script, read_secret) {
+            Err(e) if is_moved(&e) => {
+                self.eval_off_worker(request_deadline, scope, ast, script, read_secret)
+                    .await
+            }
+            done => done,
+        }
+    }
+
+    /// Evaluates `ast` on this thread for at most [`INLINE_SLICE`]. An evaluation that needs
+    /// longer is stopped with an error for which [`is_moved`] holds, and what it left in
+    /// `scope` is removed: running it again from the start ([`Sandbox::eval_off_worker`])
+    /// gives what it would have given. An evaluation sees only constants, and its only effects
+    /// are its own variables (rewound) and keys that Rhai lets an assignment add to a constant
+    /// map ([`remove_added_keys`]), apart from the clock and the random generator.
+    /// `read_secret` is set when the evaluation called `secret(name)`.
+    pub fn eval_inline(
         &self,
         request_deadline: Instant,
         scope: &mut Scope<'_>,
         ast: &AST,
         script: bool,
+        read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        let len = scope.len();
-        let once = |scope: &mut Scope<'_>, budget| {
-            let result = with_budget(budget, || {
-                self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
-            });
-            if script {
-                scope.rewind(len);
-            }
-            result
-        };
         let now = Instant::now();
-        let off_worker = Budget {
-            deadline: Some((now + self.limits.timeout).min(request_deadline)),
-            inline_until: None,
-        };
-        if !may_block_in_place() {
-            return once(scope, off_worker);
-        }
-        let inline = Budget {
+        let budget = Budget {
             inline_until: Some(now + INLINE_SLICE),
-            ..off_worker
+            ..Budget::until((now + self.limits.timeout).min(request_deadline))
         };
-        match once(scope, inline) {
-            Err(e) if is_token(&e, MOVE_TOKEN) => {}
-            done => return done,
+        let (result, secret) = eval_once(&self.engine, budget, scope, ast, script);
+        *read_secret |= secret;
+        if matches!(&result, Err(e) if is_moved(e)) {
+            remove_added_keys(scope);
         }
-        remove_added_keys(scope);
-        tokio::task::block_in_place(|| once(scope, off_worker))
+        result
     }
+
+    /// Evaluates `ast` on a blocking thread, once one of the [`Sandbox::off_worker_slots`]
+    /// is free, stopping it at `min(now + timeout, request_deadline)`; the wait for a slot
+    /// counts against that deadline. `scope` travels to the thread and back.
+    pub async fn eval_off_worker(
+        &self,
+        request_deadline: Instant,
+        scope: &mut Scope<'static>,
+        ast: &Arc<AST>,
+        script: bool,
+        read_secret: &mut bool,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
+        let engine = self.engine.clone();
+        let ast = ast.clone();
+        let mut owned = std::mem::take(scope);
+        let job = move || {
+            // A panic inside Rhai must not lose the scope: the flow may handle the error.
+            let (result, secret) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                eval_once(&engine, Budget::until(deadline), &mut owned, &ast, script)
+            }))
+            // A panic inside Rhai may have followed a secret read: assume it did.
+            .unwrap_or_else(|_| (Err("the evaluation failed inside the engine".into()), true));
+            (result, secret, owned)
+        };
+        match self.off_worker(deadline, job).await {
+            Some((result, secret, owned)) => {
+                *scope = owned;
+                *read_secret |= secret;
+                result
+            }
+            None => Err(terminated(DEADLINE_TOKEN)),
+        }
+    }
+
+    /// Runs `job` on a blocking thread once one of the [`Sandbox::off_worker_slots`] is free;
+    /// `None` when no slot was free before `deadline` (or the runtime is shutting down). The
+    /// job must end by itself, under its own budget: it is never interrupted.
+    pub async fn off_worker<T: Send + 'static>(
+        &self,
+        deadline: Instant,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let wait =
+                    tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned());
+                let Ok(Ok(slot)) = wait.await else {
+                    return None;
+                };
+                slot
+            }
+        };
+        let done = tokio::task::spawn_blocking(move || {
+            let out = job();
+            drop(slot);
+            out
+        });
+        // Only a runtime shutting down cancels a blocking task; a panic is the job's to catch.
+        done.await.ok()
+    }
+}
+
+/// One evaluation of `ast` under `budget`; a script's variables are dropped when it ends.
+/// Also says whether it read a secret.
+fn eval_once(
+    engine: &Engine,
+    budget: Budget,
+    scope: &mut Scope<'_>,
+    ast: &AST,
+    script: bool,
+) -> (Result<Dynamic, Box<EvalAltResult>>, bool) {
+    let len = scope.len();
+    let result = with_budget(budget, || engine.eval_ast_with_scope::<Dynamic>(scope, ast));
+    if script {
+        scope.rewind(len);
+    }
+    result
+}
+
+/// Whether an evaluation was stopped to move it off the async worker.
+pub fn is_moved(e: &EvalAltResult) -> bool {
+    is_token(e, MOVE_TOKEN)
+}
+
+fn terminated(token: &'static str) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(token), rhai::Position::NONE).into()
+}
+
+/// The outcome of a comparator, as Rhai's own `sort` reads it: a number's sign (an integer or,
+/// unlike Rhai's, a float), or a boolean (`true`: the first goes first).
+fn ordering(v: &Dynamic) -> Result<std::cmp::Ordering, Box<EvalAltResult>> {
+    use std::cmp::Ordering;
+    if let Ok(i) = v.as_int() {
+        return Ok(i.cmp(&0));
+    }
+    if let Ok(f) = v.as_float()
+        && let Some(o) = f.partial_cmp(&0.0)
+    {
+        return Ok(o);
+    }
+    if let Ok(b) = v.as_bool() {
+        return Ok(if b { Ordering::Less } else { Ordering::Greater });
+    }
+    Err(format!(
+        "a sort comparator must return a number or a boolean, not {}",
+        v.type_name()
+    )
+    .into())
+}
+
+/// `array.sort(f)` / `array.sort_by(f)`: a stable merge sort (over indices) whose comparator's
+/// first error ends the sort and is returned. Unlike `slice::sort_by`, it cannot panic on a
+/// comparator that is not a total order; it simply gives some order.
+fn sort_by(
+    ctx: rhai::NativeCallContext,
+    array: &mut rhai::Array,
+    f: rhai::FnPtr,
+) -> Result<(), Box<EvalAltResult>> {
+    let n = array.len();
+    if n <= 1 {
+        return Ok(());
+    }
+    let cmp = |a: usize, b: usize| -> Result<bool, Box<EvalAltResult>> {
+        let out = f.call_raw(&ctx, None, [array[a].clone(), array[b].clone()])?;
+        Ok(ordering(&out)? == std::cmp::Ordering::Greater)
+    };
+    let mut src: Vec<usize> = (0..n).collect();
+    let mut dst = vec![0; n];
+    let mut width = 1;
+    while width < n {
+        for start in (0..n).step_by(2 * width) {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut i, mut j) = (start, mid);
+            for slot in &mut dst[start..end] {
+                // Ties keep the left run's element first: the sort is stable.
+                let right = j < end && (i >= mid || cmp(src[i], src[j])?);
+                if right {
+                    *slot = src[j];
+                    j += 1;
+                } else {
+                    *slot = src[i];
+                    i += 1;
+                }
+            }
+        }
+        std::mem::swap(&mut src, &mut dst);
+        width *= 2;
+    }
+    let mut items: Vec<Dynamic> = array.iter_mut().map(std::mem::take).collect();
+    for (slot, from) in array.iter_mut().zip(src) {
+        *slot = std::mem::take(&mut items[from]);
+    }
+    Ok(())
+}
+
+/// `array.dedup(f)`: removes each element for which `f(previous kept, element)` is true; the
+/// first error of `f` ends it, leaving the array as it was, and is returned.
+fn dedup_by(
+    ctx: rhai::NativeCallContext,
+    array: &mut rhai::Array,
+    f: rhai::FnPtr,
+) -> Result<(), Box<EvalAltResult>> {
+    let mut kept: rhai::Array = Vec::with_capacity(array.len());
+    for item in array.iter() {
+        if let Some(last) = kept.last() {
+            let same = f.call_raw(&ctx, None, [last.clone(), item.clone()])?;
+            if same.as_bool().unwrap_or(false) {
+                continue;
+            }
+        }
+        kept.push(item.clone());
+    }
+    *array = kept;
+    Ok(())
 }
 
 /// Undoes what a stopped evaluation may have left in `scope`. Constants are read-only all the
@@ -274,19 +524,22 @@ fn without_added_keys(v: &Dynamic) -> Dynamic {
     }
 }
 
-fn with_budget<T>(budget: Budget, f: impl FnOnce() -> T) -> T {
+/// Runs `f` under `budget`; when a stop fired, it is the result, whatever `f` returned (Rhai
+/// may have swallowed it on the way out). Also says whether `f` read a secret.
+fn with_budget<T>(
+    budget: Budget,
+    f: impl FnOnce() -> Result<T, Box<EvalAltResult>>,
+) -> (Result<T, Box<EvalAltResult>>, bool) {
     let before = BUDGET.with(|b| b.replace(budget));
     let ops_before = OPERATIONS.with(|n| n.replace(0));
     let out = f();
-    BUDGET.with(|b| b.set(before));
+    let after = BUDGET.with(|b| b.replace(before));
     OPERATIONS.with(|n| n.set(ops_before));
-    out
-}
-
-/// `block_in_place` panics outside a multi-threaded runtime (tests run on current-thread ones).
-fn may_block_in_place() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    let out = match after.stopped {
+        Some(token) if !matches!(&out, Err(e) if is_token(e, token)) => Err(terminated(token)),
+        _ => out,
+    };
+    (out, after.read_secret)
 }
 
 /// Whether an evaluation error is the progress callback's `token`, looking through the calls
@@ -519,6 +772,96 @@ mod tests {
         assert!(is_token(&e, OPERATIONS_TOKEN), "{e:?}");
     }
 
+    /// Rhai's own `sort` and `dedup` ignore their comparator's errors, and `catch` takes a
+    /// function's: a stop that fires inside them must still end the script, and stay fired.
+    #[test]
+    fn stops_hold_inside_comparators_and_catch() {
+        let sandbox = Sandbox::new(ScriptLimits {
+            timeout: Duration::from_millis(50),
+            ..Default::default()
+        });
+        for src in [
+            "let a = []; for i in 0..200 { a.push(200 - i) } loop { a.sort(|x, y| { let n = 0; while n < 10 { n += 1 } x - y }) }",
+            "let a = []; for i in 0..200 { a.push(i % 3) } loop { a.dedup(|x, y| { let n = 0; while n < 10 { n += 1 } x == y }) }",
+            "let a = [3, 1, 2]; loop { a.sort_by(|x, y| { loop { } }) }",
+            "fn f() { loop { } } loop { try { f() } catch { } }",
+            "fn f() { loop { } } try { f() } catch { } 42",
+        ] {
+            let started = Instant::now();
+            let e = run(&sandbox, src).expect_err("stopped");
+            assert!(is_token(&e, DEADLINE_TOKEN), "{src}: {e:?}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{src}");
+        }
+        let few = Sandbox::new(ScriptLimits {
+            max_operations: 10_000,
+            ..Default::default()
+        });
+        let e = run(&few, "let a = [3, 1, 2]; loop { a.sort(|x, y| x - y) }").expect_err("stop");
+        assert!(is_token(&e, OPERATIONS_TOKEN), "{e:?}");
+    }
+
+    #[test]
+    fn sort_and_dedup_pass_their_comparators_errors_on() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        let e = run(&sandbox, "[2, 1].sort(|x, y| throw \"boom\")").expect_err("thrown");
+        assert!(e.to_string().contains("boom"), "{e}");
+        let e = run(&sandbox, "[1, 1].dedup(|x, y| throw \"bang\")").expect_err("thrown");
+        assert!(e.to_string().contains("bang"), "{e}");
+        let e = run(&sandbox, "[2, 1].sort(|x, y| \"x\")").expect_err("not a number");
+        assert!(e.to_string().contains("number or a boolean"), "{e}");
+    }
+
+    #[test]
+    fn sort_and_dedup_give_rhais_answers() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        for (src, want) in [
+            (
+                "let a = [3, 1, 2]; a.sort(|x, y| x - y); a",
+                serde_json::json!([1, 2, 3]),
+            ),
+            (
+                "let a = [3, 1, 2]; a.sort(|x, y| y - x); a",
+                serde_json::json!([3, 2, 1]),
+            ),
+            (
+                "let a = [1.5, -2.0, 0.25]; a.sort(|x, y| x - y); a",
+                serde_json::json!([-2.0, 0.25, 1.5]),
+            ),
+            (
+                "let a = [3, 1, 2]; a.sort_by(|x, y| x < y); a",
+                serde_json::json!([1, 2, 3]),
+            ),
+            // Stable: equal keys keep their order.
+            (
+                "let a = [#{k: 1, n: \"a\"}, #{k: 0, n: \"b\"}, #{k: 1, n: \"c\"}, #{k: 0, n: \"d\"}]; a.sort(|x, y| x.k - y.k); a.map(|x| x.n)",
+                serde_json::json!(["b", "d", "a", "c"]),
+            ),
+            (
+                "let a = [1, 1, 2, 2, 2, 3, 1]; a.dedup(|x, y| x == y); a",
+                serde_json::json!([1, 2, 3, 1]),
+            ),
+            (
+                "let a = [1, 2, 4, 5, 9]; a.dedup(|p, x| x - p == 1); a",
+                serde_json::json!([1, 4, 9]),
+            ),
+            (
+                "let a = []; a.sort(|x, y| x - y); a.dedup(|x, y| x == y); a",
+                serde_json::json!([]),
+            ),
+        ] {
+            let v = run(&sandbox, src).expect(src);
+            assert_eq!(to_json(&v), Ok(want), "{src}");
+        }
+    }
+
+    #[test]
+    fn a_comparator_sort_of_ten_thousand_moves_off_the_worker_and_sorts() {
+        let (v, _) = on_worker(
+            "let a = []; for i in 0..10000 { a.push((i * 7919) % 10000) } a.sort(|x, y| x - y); let ok = true; for i in 0..10000 { if a[i] != i { ok = false } } ok",
+        );
+        assert_eq!(v.map(|d| d.as_bool()), Ok(Ok(true)));
+    }
+
     #[test]
     fn huge_strings_and_deep_recursion_are_refused() {
         let sandbox = Sandbox::new(ScriptLimits::default());
@@ -620,6 +963,7 @@ mod tests {
     fn on_worker(src: &'static str) -> (Result<Dynamic, String>, Dynamic) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .enable_time()
             .build()
             .expect("runtime");
         rt.block_on(async {
@@ -634,7 +978,8 @@ mod tests {
                 let mut scope = Scope::new();
                 scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
                 let out = sandbox
-                    .eval_ast(far(), &mut scope, &ast, true)
+                    .eval_ast(far(), &mut scope, &Arc::new(ast), true, &mut false)
+                    .await
                     .map_err(|e| e.to_string());
                 let env = scope.get_value::<Dynamic>("env").unwrap_or_default();
                 (out, env)

@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod plan;
 pub mod schema;
 pub mod sqlscan;
+pub mod tera_guard;
 
 pub use compile::compile;
 pub use diag::Diagnostic;

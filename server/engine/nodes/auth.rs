@@ -29,7 +29,7 @@ pub async fn hash_password(
     password: &Template,
     ok: usize,
 ) -> Result<Step, RunError> {
-    let password = match cx.eval(password)? {
+    let password = match cx.eval(password).await? {
         Value::String(s) if !s.is_empty() && s.len() <= MAX_PASSWORD_BYTES => s,
         other => {
             if let Value::String(s) = &other {
@@ -60,15 +60,15 @@ pub async fn verify_password(
     valid: usize,
     invalid: Option<usize>,
 ) -> Result<Step, RunError> {
-    let password = cx.eval(password)?;
+    let password = cx.eval(password).await?;
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
     // Failures are throttled per client address and, in the table form, per account.
     let mut account = None;
     // The table form looks the account up; no account is an empty hash (same work, invalid).
     let (hash, row) = match against {
-        Credential::Hash(hash) => (text(&cx.eval(hash)?), None),
+        Credential::Hash(hash) => (text(&cx.eval(hash).await?), None),
         Credential::Account { email: source, .. } => {
-            let email = cx.eval(source)?;
+            let email = cx.eval(source).await?;
             cx.check_storable(&email, source, None, || "email".into())?;
             account = email.as_str().map(str::to_string);
             cx.note_input(|| json!({"email": email}));
@@ -125,14 +125,14 @@ pub async fn verify_password(
     }
 }
 
-pub fn issue_token(
+pub async fn issue_token(
     cx: &mut Cx<'_>,
     sub: &Template,
     claims: Option<&Template>,
     expires_in: u32,
     ok: usize,
 ) -> Result<Step, RunError> {
-    let sub = match cx.eval(sub)? {
+    let sub = match cx.eval(sub).await? {
         Value::String(s) if !s.is_empty() => s,
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         other => {
@@ -141,7 +141,11 @@ pub fn issue_token(
             )));
         }
     };
-    let mut all = match claims.map(|c| cx.eval(c)).transpose()? {
+    let claims = match claims {
+        Some(c) => Some(cx.eval(c).await?),
+        None => None,
+    };
+    let mut all = match claims {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => return Err(cx.type_error("claims must be an object")),

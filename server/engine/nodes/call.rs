@@ -26,7 +26,7 @@ pub async fn run(
             name: flow.to_string(),
         });
     };
-    let mut body = cx.eval(input)?;
+    let mut body = cx.eval(input).await?;
     cx.note_input(|| body.clone());
     let (mut params, mut query) = (Map::new(), Map::new());
     function
@@ -59,8 +59,10 @@ pub async fn run(
         steps: cx.steps,
         depth: cx.depth + 1,
         bound: Default::default(),
+        read_secret: cx.read_secret,
     };
     let end = walk_graph(&mut inner, function.plan.entry, function.plan.on_error).await;
+    cx.read_secret |= inner.read_secret;
     cx.steps = inner.steps;
     cx.db = inner.db;
     match end? {

@@ -12,7 +12,7 @@ pub async fn run(
     not_found: Option<usize>,
     conflict: Option<usize>,
 ) -> Result<Step, RunError> {
-    let id = cx.eval(id)?;
+    let id = cx.eval(id).await?;
     if id.is_null() {
         return missing(cx, not_found);
     }

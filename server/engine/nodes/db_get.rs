@@ -10,7 +10,7 @@ pub async fn run(
     found: usize,
     not_found: Option<usize>,
 ) -> Result<Step, RunError> {
-    let id = cx.eval(id)?;
+    let id = cx.eval(id).await?;
     if id.is_null() {
         return missing(cx, not_found);
     }

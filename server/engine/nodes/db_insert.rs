@@ -13,7 +13,7 @@ pub async fn run(
     let kinds = &cx.prepared().kinds;
     let mut binds = Vec::with_capacity(values.len());
     for (v, kind) in values.iter().zip(kinds) {
-        let value = cx.eval(&v.value)?;
+        let value = cx.eval(&v.value).await?;
         cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
         binds.push(cx.param(*kind, &value).await?);
     }

@@ -18,7 +18,7 @@ pub async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError
     let prepared = cx.prepared();
     let mut where_values = Vec::with_capacity(q.filters.len());
     for f in &q.filters {
-        let v = cx.eval(&f.value)?;
+        let v = cx.eval(&f.value).await?;
         cx.check_storable(&v, &f.value, None, || format!("where/{}", f.column))?;
         where_values.push(v);
     }
@@ -29,14 +29,14 @@ pub async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError
         .unwrap_or_default();
     let mut cond_values = Vec::with_capacity(conditions.len());
     for c in &conditions {
-        let v = cx.eval(&c.value)?;
+        let v = cx.eval(&c.value).await?;
         cx.check_storable(&v, &c.value, None, || "filter".into())?;
         cond_values.push(v);
     }
-    let limit = whole(cx, &q.limit, "limit", 1, MAX_LIMIT)?;
-    let offset = whole(cx, &q.offset, "offset", 0, i64::MAX)?;
+    let limit = whole(cx, &q.limit, "limit", 1, MAX_LIMIT).await?;
+    let offset = whole(cx, &q.offset, "offset", 0, i64::MAX).await?;
     let cursor_value = match &q.cursor {
-        Some(t) => cx.eval(t)?,
+        Some(t) => cx.eval(t).await?,
         None => Value::Null,
     };
     let cursor = match &prepared.cursor {
@@ -206,8 +206,14 @@ fn condition_param(
 
 /// A limit or offset: an integer within bounds (a client-supplied value out of bounds is the
 /// client's mistake, so it is a 400).
-fn whole(cx: &mut Cx<'_>, t: &Template, what: &str, min: i64, max: i64) -> Result<i64, RunError> {
-    let v = cx.eval(t)?;
+async fn whole(
+    cx: &mut Cx<'_>,
+    t: &Template,
+    what: &str,
+    min: i64,
+    max: i64,
+) -> Result<i64, RunError> {
+    let v = cx.eval(t).await?;
     match v.as_i64() {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(RunError::InvalidValue {

@@ -16,7 +16,7 @@ pub async fn run(
     let mut binds = Vec::with_capacity(params.len());
     let mut seen = Map::new();
     for (name, t) in statement.names.iter().zip(params) {
-        let v = cx.eval(t)?;
+        let v = cx.eval(t).await?;
         binds.push(bind_text(&v));
         seen.insert(name.clone(), v);
     }

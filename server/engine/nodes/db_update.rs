@@ -16,18 +16,18 @@ pub async fn run(
 ) -> Result<Step, RunError> {
     let (ok, not_found, conflict) = ports;
     let prepared = cx.prepared();
-    let id = cx.eval(id)?;
+    let id = cx.eval(id).await?;
     if id.is_null() {
         return missing(cx, not_found);
     }
     let mut binds = vec![bind_text(&id)];
     for (v, kind) in values.iter().zip(&prepared.kinds) {
-        let value = cx.eval(&v.value)?;
+        let value = cx.eval(&v.value).await?;
         cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
         binds.push(cx.param(*kind, &value).await?);
     }
     if let Some(patch) = patch {
-        let given = match cx.eval(patch)? {
+        let given = match cx.eval(patch).await? {
             Value::Object(m) => m,
             other => return Err(cx.type_error(format!("patch must be an object, got {other}"))),
         };

@@ -16,7 +16,7 @@ pub async fn run(
     let mut binds = Vec::with_capacity(values.len());
     let mut seen = Map::new();
     for (v, kind) in values.iter().zip(kinds) {
-        let value = cx.eval(&v.value)?;
+        let value = cx.eval(&v.value).await?;
         cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
         binds.push(cx.param(*kind, &value).await?);
         // Clear-text passwords never reach a trace.

@@ -6,8 +6,13 @@ use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
 use serde_json::{Value, json};
 
-pub fn run(cx: &mut Cx<'_>, status: u16, code: &str, message: &Template) -> Result<Step, RunError> {
-    let message = match cx.eval(message)? {
+pub async fn run(
+    cx: &mut Cx<'_>,
+    status: u16,
+    code: &str,
+    message: &Template,
+) -> Result<Step, RunError> {
+    let message = match cx.eval(message).await? {
         Value::String(s) => s,
         other => other.to_string(),
     };

@@ -14,7 +14,7 @@ pub async fn run(
     body: usize,
     ok: usize,
 ) -> Result<Step, RunError> {
-    let list = match cx.eval(items)? {
+    let list = match cx.eval(items).await? {
         Value::Array(a) => a,
         other => return Err(cx.type_error(format!("items must be an array, got {other}"))),
     };

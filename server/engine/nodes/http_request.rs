@@ -18,7 +18,7 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
     };
     let mut url = match &op.url {
         UrlSpec::Fixed(u) => u.clone(),
-        UrlSpec::Computed(t) => match cx.eval(t)? {
+        UrlSpec::Computed(t) => match cx.eval(t).await? {
             Value::String(s) => {
                 parse_url(&s).map_err(|m| fail(cx, HttpFailure::InvalidRequest, m))?
             }
@@ -31,7 +31,7 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
     if !op.query.is_empty() {
         let mut pairs = Vec::new();
         for (name, t) in &op.query {
-            let v = cx.eval(t)?;
+            let v = cx.eval(t).await?;
             let items = match v {
                 Value::Array(items) => items,
                 other => vec![other],
@@ -59,7 +59,7 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
 
     let mut headers = http::HeaderMap::with_capacity(op.headers.len() + 1);
     for (name, t) in &op.headers {
-        let v = cx.eval(t)?;
+        let v = cx.eval(t).await?;
         let text = match scalar_text(&v) {
             Ok(Some(text)) => text,
             Ok(None) => continue,
@@ -77,7 +77,7 @@ pub async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> 
     let body = match &op.body {
         None => None,
         Some(t) => {
-            let v = cx.eval(t)?;
+            let v = cx.eval(t).await?;
             let (bytes, content_type) = encode_body(&v, op.body_format)
                 .map_err(|m| fail(cx, HttpFailure::InvalidRequest, m))?;
             if !headers.contains_key(CONTENT_TYPE) {

@@ -33,7 +33,7 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             schema,
             ok,
             invalid,
-        } => validate::run(cx, value, schema, *ok, *invalid),
+        } => validate::run(cx, value, schema, *ok, *invalid).await,
         Op::DbGet {
             id,
             found,
@@ -74,32 +74,32 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             conflict,
             ..
         } => db_delete::run(cx, id, *ok, *not_found, *conflict).await,
-        Op::Set { value, ok } => set::run(cx, value, *ok),
+        Op::Set { value, ok } => set::run(cx, value, *ok).await,
         Op::Switch {
             value,
             cases,
             default,
-        } => switch::run(cx, value, cases, *default),
+        } => switch::run(cx, value, cases, *default).await,
         Op::ForEach {
             items,
             item,
             body,
             ok,
         } => for_each::run(cx, items, item, *body, *ok).await,
-        Op::Collect { value } => collect::run(cx, value),
+        Op::Collect { value } => collect::run(cx, value).await,
         Op::Call { flow, input, ok } => call::run(cx, flow, input, *ok).await,
-        Op::Script { ast, ok } => script::run(cx, ast, *ok),
+        Op::Script { ast, ok } => script::run(cx, ast, *ok).await,
         Op::If {
             condition,
             then,
             otherwise,
-        } => if_::run(cx, condition, *then, *otherwise),
+        } => if_::run(cx, condition, *then, *otherwise).await,
         Op::HttpRequest(op) => http_request::run(cx, op).await,
         Op::Template {
             template,
             context,
             ok,
-        } => template::run(cx, template, context, *ok),
+        } => template::run(cx, template, context, *ok).await,
         Op::AuthHashPassword { password, ok } => auth::hash_password(cx, password, *ok).await,
         Op::AuthVerifyPassword {
             password,
@@ -112,17 +112,17 @@ pub async fn run(op: &Op, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             claims,
             expires_in,
             ok,
-        } => auth::issue_token(cx, sub, claims.as_ref(), *expires_in, *ok),
+        } => auth::issue_token(cx, sub, claims.as_ref(), *expires_in, *ok).await,
         Op::Respond {
             status,
             headers,
             body,
             content_type,
-        } => respond::run(cx, *status, headers, body, *content_type),
+        } => respond::run(cx, *status, headers, body, *content_type).await,
         Op::Fail {
             status,
             code,
             message,
-        } => fail::run(cx, *status, code, message),
+        } => fail::run(cx, *status, code, message).await,
     }
 }

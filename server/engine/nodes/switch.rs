@@ -5,13 +5,13 @@ use crate::engine::run::{Cx, Step};
 use crate::flow::expr::Template;
 use serde_json::Value;
 
-pub fn run(
+pub async fn run(
     cx: &mut Cx<'_>,
     value: &Template,
     cases: &[(Value, usize)],
     default: usize,
 ) -> Result<Step, RunError> {
-    let v = cx.eval(value)?;
+    let v = cx.eval(value).await?;
     cx.note_input(|| v.clone());
     let to = cases
         .iter()

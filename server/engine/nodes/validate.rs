@@ -4,14 +4,14 @@ use crate::engine::error::{InputProblem, RunError};
 use crate::engine::run::{Cx, Step};
 use crate::flow::expr::Template;
 
-pub fn run(
+pub async fn run(
     cx: &mut Cx<'_>,
     value: &Template,
     schema: &jsonschema::Validator,
     ok: usize,
     invalid: Option<usize>,
 ) -> Result<Step, RunError> {
-    let v = cx.eval(value)?;
+    let v = cx.eval(value).await?;
     let problems: Vec<InputProblem> = schema
         .iter_errors(&v)
         .map(|e| InputProblem {

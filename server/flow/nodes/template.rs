@@ -4,11 +4,14 @@
 //! `autoescape` is turned off; `format: "text"` does not escape.
 //!
 //! Tera here has no access to files or the environment: one template per node, no includes of
-//! other templates, only tera's built-in filters, tests and `range`/`throw` functions.
+//! other templates, only tera's built-in filters, tests and `range`/`throw` functions. Renders
+//! run under budgets of iterations, value sizes and time (see [`tera_guard`]); constructs
+//! those budgets cannot reach are refused at save with `flow.template_unsupported`.
 
 use super::{NodeCx, NodeType, Port};
 use crate::flow::diag::Diagnostic;
 use crate::flow::plan::{CompiledTemplate, Op};
+use crate::flow::tera_guard;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -79,14 +82,25 @@ fn compile(node: &Value, cx: &mut NodeCx<'_>) -> Option<Op> {
     })
 }
 
-/// Parses a template into its own tera instance. Errors carry line and column when tera
-/// knows them; the pointer is filled in by the caller.
+/// Parses a template into its own tera instance, rewritten to report to the render budget
+/// ([`tera_guard`]). Errors carry line and column when tera knows them (of the source as
+/// written: it is parsed as written first); the pointer is filled in by the caller.
 pub fn compile_template(source: &str, escape: bool) -> Result<CompiledTemplate, Diagnostic> {
     let mut tera = tera::Tera::new();
     tera.autoescape_on([".html"]);
+    tera_guard::install(&mut tera);
     let name = if escape { "node.html" } else { "node.txt" };
-    match tera.add_raw_template(name, source) {
-        Ok(()) => Ok(CompiledTemplate { tera, name }),
+    let unsupported = |message: String| Diagnostic::new("flow.template_unsupported", "", message);
+    let parsed = tera.add_raw_template(name, source).map(|()| {
+        let instrumented = tera_guard::instrument(source).map_err(unsupported)?;
+        // The rewrite keeps the template's meaning; should tera still refuse it, say so
+        // rather than serve a template without its budget.
+        tera.add_raw_template(name, &instrumented)
+            .map_err(|e| unsupported(format!("the template cannot be budgeted: {e}")))
+    });
+    match parsed {
+        Ok(Ok(())) => Ok(CompiledTemplate { tera, name }),
+        Ok(Err(d)) => Err(d),
         Err(e) => {
             let mut d = match e.kind() {
                 tera::ErrorKind::SyntaxError(report) => {
