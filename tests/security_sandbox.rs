@@ -75,6 +75,7 @@ fn serve_on_own_runtime(
     let served = server.block_on(spawn_app_with(adjust));
     let app = TestApp {
         base: served.base.clone(),
+        editor_base: served.editor_base.clone(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -267,6 +268,7 @@ async fn a_server_running_hostile_scripts_exits_after_sigterm_within_its_grace()
         .expect("login body");
     let app = TestApp {
         base: base.clone(),
+        editor_base: base.clone(),
         client: client.clone(),
         token: login["token"].as_str().expect("a token").to_string(),
         db: sqlx::PgPool::connect_lazy(&url).expect("pool"),

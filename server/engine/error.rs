@@ -276,8 +276,22 @@ impl RunError {
                 node,
                 message: hide(&message),
             },
-            E::Conflict { node, message } => E::Conflict {
+            E::Conflict {
                 node,
+                fields,
+                message,
+            } => E::Conflict {
+                node,
+                fields,
+                message: hide(&message),
+            },
+            E::BadValue {
+                node,
+                pointer,
+                message,
+            } => E::BadValue {
+                node,
+                pointer,
                 message: hide(&message),
             },
             E::InvalidCursor { node, message } => E::InvalidCursor {
@@ -346,7 +360,10 @@ impl RunError {
             | E::StepBudget { .. }
             | E::UnknownFunction { .. }
             | E::CallDepth { .. }
-            | E::InvalidCredentials { .. }) => other,
+            | E::InvalidCredentials { .. }
+            | E::ResultTooLarge { .. }
+            | E::Busy { .. }
+            | E::Throttled { .. }) => other,
         }
     }
 
