@@ -614,7 +614,10 @@ async fn books_with_crud(app: &TestApp) -> Value {
         {"name": "pages", "type": "integer", "required": true}
     ]});
     let (status, body) = app
-        .send(app.admin(Method::POST, "/tables?crud=publish&crud_auth=public").json(&def))
+        .send(
+            app.admin(Method::POST, "/tables?crud=publish&crud_auth=public")
+                .json(&def),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (status, row) = app
