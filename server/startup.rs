@@ -291,6 +291,9 @@ fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartupError> {
 
 /// `sluice serve`: build, log where to go, serve until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartupError> {
+    // Listen for the signals before anything starts: a signal that arrives while the server
+    // starts (or just after it answers its first request) must still stop it.
+    let shutdown = shutdown_signal();
     let app = App::build(config).await?;
     let addr = app.listener.local_addr().map_err(StartupError::Serve)?;
     tracing::info!(
@@ -309,26 +312,30 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             "No editor account yet. Create the first one at http://{local}/_/setup?token={token} (one-time link)"
         );
     }
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Ctrl-C or SIGTERM. The listeners are registered when this is called, not when the future is
+/// first polled, so no signal between the two is lost.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let term = signal(SignalKind::terminate()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = wait(interrupt) => {},
+            _ = wait(term) => {},
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -179,11 +179,12 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
             .expect("kill");
         assert!(status.success());
         let exit = child.wait().expect("exits");
-        let mut log = String::new();
+        let mut bytes = Vec::new();
         if let Some(mut e) = child.stderr.take() {
             use std::io::Read;
-            let _ = e.read_to_string(&mut log);
+            let _ = e.read_to_end(&mut bytes);
         }
+        let log = String::from_utf8_lossy(&bytes);
         assert!(exit.success(), "round {round}: exit {exit:?}\n{log}");
         assert!(
             postmaster_pid(&data).is_none(),

@@ -544,7 +544,8 @@ mod tests {
         let instrumented = instrument(source).expect("instruments");
         tera.add_raw_template("t.txt", &instrumented)
             .unwrap_or_else(|e| panic!("{instrumented}: {e:?}"));
-        let ctx = tera::Context::from_serialize(&context).expect("context");
+        let ctx = tera::Context::from_serialize(&crate::tables::decimal::Plain(&context))
+            .expect("context");
         let deadline = Instant::now() + std::time::Duration::from_secs(20);
         let (out, stop) = with_budget(Some(deadline), || tera.render("t.txt", &ctx));
         (out.map_err(|e| format!("{e:?}")), stop)
