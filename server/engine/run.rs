@@ -660,7 +660,7 @@ impl<'a> Cx<'a> {
         key: Option<&str>,
         at: impl FnOnce() -> String,
     ) -> Result<(), RunError> {
-        if !has_nul(v) {
+        if !crate::tables::value::has_nul(v) {
             return Ok(());
         }
         let pointer = match (source, key) {
@@ -863,6 +863,10 @@ impl<'a> Cx<'a> {
 
     /// The JSON value at a bare name or property path, when the run holds it as JSON.
     fn bound_path(&self, path: &str) -> Option<Value> {
+        self.bound_ref(path).cloned()
+    }
+
+    fn bound_ref(&self, path: &str) -> Option<&Value> {
         let mut steps = path.split('.');
         let head = steps.next().unwrap_or_default();
         self.bound
@@ -871,22 +875,12 @@ impl<'a> Cx<'a> {
             .rev()
             .find(|(n, _)| n == head)
             .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
-            .cloned()
     }
 
     /// The JSON value of `key` in the object at a bound path (`request.body` + `title`), when
     /// the run holds it as JSON and the key is there.
     fn bound_pick(&self, path: &str, key: &str) -> Option<Value> {
-        let mut steps = path.split('.');
-        let head = steps.next().unwrap_or_default();
-        self.bound
-            .vars
-            .iter()
-            .rev()
-            .find(|(n, _)| n == head)
-            .and_then(|(_, v)| steps.try_fold(v, |v, step| v.as_object()?.get(step)))
-            .and_then(|v| v.as_object()?.get(key))
-            .cloned()
+        self.bound_ref(path)?.as_object()?.get(key).cloned()
     }
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
@@ -989,16 +983,6 @@ impl<'a> Cx<'a> {
             node: self.node_id().to_string(),
             message: message.into(),
         }
-    }
-}
-
-/// Whether a JSON value holds U+0000 in a string or a key.
-fn has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(a) => a.iter().any(has_nul),
-        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
     }
 }
 

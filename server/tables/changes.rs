@@ -235,25 +235,9 @@ pub async fn change(
             }
         }
     }
-    let drafts_after: Vec<(i64, String, Value)> = drafts
-        .iter()
-        .map(
-            |(id, n, doc)| match rewritten_drafts.iter().find(|(rid, _, _)| rid == id) {
-                Some((_, _, d)) => (*id, n.clone(), d.clone()),
-                None => (*id, n.clone(), doc.clone()),
-            },
-        )
-        .collect();
+    let drafts_after = with_rewrites(&drafts, &rewritten_drafts);
     let draft_breaks = impact(&old, &plan.changes, &tables, &drafts_after);
-    let after: Vec<(i64, String, Value)> = published
-        .iter()
-        .map(
-            |(id, n, doc)| match rewritten.iter().find(|(rid, _, _)| rid == id) {
-                Some((_, _, d)) => (*id, n.clone(), d.clone()),
-                None => (*id, n.clone(), doc.clone()),
-            },
-        )
-        .collect();
+    let after = with_rewrites(&published, &rewritten);
     let breaks = impact(&old, &plan.changes, &tables, &after);
     if apply && !breaks.is_empty() && !req.force {
         return Err(ChangeError::Breaks(breaks));
@@ -876,4 +860,20 @@ mod tests {
             "todo.name == mytodo.title || todo.titles"
         );
     }
+}
+
+/// Flow documents `(id, name, document)` with the rewritten ones in place of their originals.
+fn with_rewrites(
+    docs: &[(i64, String, Value)],
+    rewritten: &[(i64, String, Value)],
+) -> Vec<(i64, String, Value)> {
+    docs.iter()
+        .map(|(id, n, doc)| {
+            let doc = rewritten
+                .iter()
+                .find(|(rid, _, _)| rid == id)
+                .map_or(doc, |(_, _, d)| d);
+            (*id, n.clone(), doc.clone())
+        })
+        .collect()
 }

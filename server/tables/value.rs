@@ -64,8 +64,9 @@ pub fn from_text(spec: &ColumnSpec, s: &str) -> Result<Option<String>, String> {
     from_str(spec, s, true)
 }
 
-/// Postgres' jsonb cannot store the NUL character, in keys or strings.
-fn has_nul(v: &Value) -> bool {
+/// Whether a JSON value holds U+0000 in a string or a key: Postgres' text and jsonb cannot
+/// store it.
+pub fn has_nul(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains('\0'),
         Value::Array(a) => a.iter().any(has_nul),
