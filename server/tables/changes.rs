@@ -777,6 +777,22 @@ fn rewrite_sources(v: &mut Value, vars: &[String], renames: &[(&str, &str)]) {
     }
 }
 
+/// Flow documents `(id, name, document)` with the rewritten ones in place of their originals.
+fn with_rewrites(
+    docs: &[(i64, String, Value)],
+    rewritten: &[(i64, String, Value)],
+) -> Vec<(i64, String, Value)> {
+    docs.iter()
+        .map(|(id, n, doc)| {
+            let doc = rewritten
+                .iter()
+                .find(|(rid, _, _)| rid == id)
+                .map_or(doc, |(_, _, d)| d);
+            (*id, n.clone(), doc.clone())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -860,20 +876,4 @@ mod tests {
             "todo.name == mytodo.title || todo.titles"
         );
     }
-}
-
-/// Flow documents `(id, name, document)` with the rewritten ones in place of their originals.
-fn with_rewrites(
-    docs: &[(i64, String, Value)],
-    rewritten: &[(i64, String, Value)],
-) -> Vec<(i64, String, Value)> {
-    docs.iter()
-        .map(|(id, n, doc)| {
-            let doc = rewritten
-                .iter()
-                .find(|(rid, _, _)| rid == id)
-                .map_or(doc, |(_, _, d)| d);
-            (*id, n.clone(), doc.clone())
-        })
-        .collect()
 }
