@@ -1,8 +1,7 @@
 //! Configuration, read in one place: command-line flags with environment fallbacks. Nothing else
 //! in Sluice reads the environment. Secrets are wrapped so they cannot be printed by accident.
 
-use crate::catalog::request_log::LogConfig;
-use crate::flow::plan::{RateLimit, RateRule};
+use crate::base::{RateLimit, RateRule};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -517,6 +516,27 @@ impl Config {
             reload_listen: true,
             reload_check: Duration::from_secs(5),
             key_encryption_key: None,
+        }
+    }
+}
+
+/// Settings of the request log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogConfig {
+    /// Share of successful requests kept, 0.0 to 1.0. Errors (status 400 and up) are always kept.
+    pub sample: f64,
+    /// Rows older than this are deleted.
+    pub max_age: Duration,
+    /// At most this many rows are kept (the newest).
+    pub max_rows: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            sample: 0.01,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_rows: 100_000,
         }
     }
 }

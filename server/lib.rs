@@ -4,6 +4,7 @@
 //! Dependencies point one way: `flow` (pure) <- `engine`, `tables`, `catalog`, `auth` <- `http`.
 
 pub mod auth;
+pub mod base;
 pub mod catalog;
 pub mod cli;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod flow;
 pub mod http;
+pub mod passwords;
 pub mod pg;
 pub mod startup;
 pub mod tables;

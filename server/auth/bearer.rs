@@ -4,7 +4,7 @@
 //! the same [`check`], so a debug run fails exactly as a real request would.
 
 use super::jwt::{JwtError, KeyRing};
-use crate::flow::plan::AuthLevel;
+use crate::base::AuthLevel;
 use serde_json::{Value, json};
 
 /// The claim and value an `admin` endpoint requires.

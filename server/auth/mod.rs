@@ -5,12 +5,13 @@
 //! not axum.
 
 pub mod bearer;
-pub mod hasher;
+
 pub mod jwt;
 pub mod key_seal;
 pub mod throttle;
 
-pub use hasher::MAX_PASSWORD_BYTES;
+use crate::passwords as hasher;
+pub use crate::passwords::MAX_PASSWORD_BYTES;
 use key_seal::KeySealer;
 
 use crate::catalog::users;
@@ -176,8 +177,7 @@ fn unseal(id: i64, stored: Vec<u8>, sealer: Option<&KeySealer>) -> Result<Vec<u8
 /// allows (a token signed just before the rotation lives that long), plus an hour for
 /// instances that still signed with the old key until they reloaded and for clock skew.
 /// Keys retired longer ago are left out of the ring and deleted by the next rotation.
-pub const RETIRED_KEY_HORIZON_SECS: i64 =
-    crate::flow::nodes::auth_issue_token::MAX_EXPIRES_IN as i64 + 3600;
+pub const RETIRED_KEY_HORIZON_SECS: i64 = crate::base::MAX_TOKEN_EXPIRES_IN as i64 + 3600;
 
 /// The keys tokens are checked against, from the catalog.
 pub async fn key_ring(

@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-pub use crate::flow::plan::DEFAULT_GROUP;
+pub use crate::base::DEFAULT_GROUP;
 
 /// The methods an endpoint can have, which a CORS rule may allow.
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -72,20 +72,12 @@ fn default_max_age() -> u32 {
 }
 
 /// Request limits of a group: the same shape and rules as a flow's `settings.rate_limit`.
-pub use crate::flow::plan::RateLimit;
+pub use crate::base::RateLimit;
 
-/// One problem with a definition: where (JSON pointer) and what.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Problem {
-    pub pointer: String,
-    pub message: String,
-}
+pub use crate::base::Problem;
 
 fn problem(pointer: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem {
-        pointer: pointer.into(),
-        message: message.into(),
-    }
+    Problem::new(pointer, message)
 }
 
 fn is_slug(s: &str) -> bool {

@@ -46,10 +46,4 @@ pub enum CatalogError {
     Db(#[from] sqlx::Error),
 }
 
-/// The name of the constraint a database error violated, if any.
-pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
-    match e {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
-    }
-}
+pub use crate::tables::store::violated_constraint;

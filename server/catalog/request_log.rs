@@ -19,26 +19,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// How often old rows are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
-/// Settings of the request log.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LogConfig {
-    /// Share of successful requests kept, 0.0 to 1.0. Errors (status 400 and up) are always kept.
-    pub sample: f64,
-    /// Rows older than this are deleted.
-    pub max_age: Duration,
-    /// At most this many rows are kept (the newest).
-    pub max_rows: u64,
-}
-
-impl Default for LogConfig {
-    fn default() -> LogConfig {
-        LogConfig {
-            sample: 0.01,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            max_rows: 100_000,
-        }
-    }
-}
+pub use crate::config::LogConfig;
 
 /// One request.
 #[derive(Debug, Clone)]

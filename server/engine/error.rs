@@ -1,15 +1,9 @@
 //! What can go wrong while running a flow. Each error knows its HTTP status and stable code;
 //! the HTTP layer only wraps them in the envelope. Messages of 5xx errors are for the log.
 
-use serde::Serialize;
-
-/// One violation of an endpoint's input schema.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InputProblem {
-    /// JSON pointer into the request, starting with `/params`, `/query` or `/body`.
-    pub pointer: String,
-    pub message: String,
-}
+/// One violation of an endpoint's input schema; its pointer starts with `/params`, `/query` or
+/// `/body`.
+pub use crate::base::Problem as InputProblem;
 
 /// How an outbound request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

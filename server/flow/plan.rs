@@ -1,36 +1,13 @@
 //! The compiled, immutable form of a flow. Built once at save/publish; every request reuses it.
 //! Node references are indices, expressions are compiled ASTs, names are validated [`Ident`]s.
 
+pub use crate::base::{AuthLevel, DEFAULT_GROUP, Method, RateLimit, RateRule};
+
 use super::expr::Template;
 use crate::tables::Ident;
 use rhai::AST;
 use serde_json::Value;
 use std::sync::Arc;
-
-/// HTTP methods an endpoint can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Method {
-    GET,
-    POST,
-    PUT,
-    PATCH,
-    DELETE,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::PATCH => "PATCH",
-            Method::DELETE => "DELETE",
-        }
-    }
-}
-
-/// The API group of endpoints that name none; it always exists.
-pub const DEFAULT_GROUP: &str = "default";
 
 /// Where an endpoint is served.
 #[derive(Debug, Clone)]
@@ -45,19 +22,6 @@ pub struct Endpoint {
     /// `endpoint.sandbox` (default true): responses carry `Content-Security-Policy: sandbox`
     /// without `allow-same-origin`, so pages they render get an opaque origin.
     pub sandbox: bool,
-}
-
-/// `endpoint.auth`: what a request must carry to be served.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthLevel {
-    /// Anyone; the flow sees `auth` as `null`.
-    #[default]
-    Public,
-    /// A valid end-user bearer token.
-    User,
-    /// A valid end-user bearer token whose `role` claim is `"admin"`.
-    Admin,
 }
 
 impl Endpoint {
@@ -104,25 +68,6 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// `settings.rate_limit`: the endpoint's own request budgets.
     pub rate_limit: Option<RateLimit>,
-}
-
-/// Request budgets of one scope (an endpoint, a group, the server): per client address and
-/// per bearer token. Each is enforced on its own.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_ip: Option<RateRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_token: Option<RateRule>,
-}
-
-/// `requests` per `window_secs`: a burst of up to `requests`, refilled evenly over the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateRule {
-    pub requests: u32,
-    pub window_secs: u32,
 }
 
 impl Plan {

@@ -476,12 +476,10 @@ where
             }
             for &i in &passwords {
                 if let Some(clear) = values[i].take() {
-                    let hash = crate::auth::hash_password(clear)
-                        .await
-                        .map_err(|e| match e {
-                            crate::auth::AuthError::Busy => CsvError::Busy,
-                            e => CsvError::Hash(e.to_string()),
-                        })?;
+                    let hash = crate::passwords::hash(clear).await.map_err(|e| match e {
+                        crate::passwords::HashError::Busy => CsvError::Busy,
+                        e => CsvError::Hash(e.to_string()),
+                    })?;
                     values[i] = Some(hash);
                 }
             }

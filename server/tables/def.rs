@@ -94,20 +94,7 @@ pub struct TableDef {
 }
 
 /// One problem with a table definition, pointing into the request body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DefProblem {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl DefProblem {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> DefProblem {
-        DefProblem {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::base::Problem as DefProblem;
 
 /// The other managed tables, for checking references.
 pub type Tables = BTreeMap<String, TableDef>;

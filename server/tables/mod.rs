@@ -7,6 +7,7 @@ pub mod csv;
 pub mod ddl;
 pub mod decimal;
 pub mod def;
+pub mod formats;
 pub mod ident;
 pub mod rows;
 pub mod store;

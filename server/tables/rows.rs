@@ -1081,14 +1081,10 @@ pub fn check_values(
 pub async fn hash_passwords(values: &mut [ColumnValue]) -> Result<(), RowError> {
     for v in values.iter_mut().filter(|v| v.password) {
         if let Some(clear) = v.value.take() {
-            v.value = Some(
-                crate::auth::hash_password(clear)
-                    .await
-                    .map_err(|e| match e {
-                        crate::auth::AuthError::Busy => RowError::Busy,
-                        e => RowError::Hash(e.to_string()),
-                    })?,
-            );
+            v.value = Some(crate::passwords::hash(clear).await.map_err(|e| match e {
+                crate::passwords::HashError::Busy => RowError::Busy,
+                e => RowError::Hash(e.to_string()),
+            })?);
         }
     }
     Ok(())
@@ -1350,7 +1346,7 @@ fn from_db(e: sqlx::Error, def: &TableDef, tables: &Tables, write: Write) -> Row
         return RowError::Db(e);
     };
     let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-    let constraint = crate::catalog::violated_constraint(&e).unwrap_or("");
+    let constraint = super::store::violated_constraint(&e).unwrap_or("");
     let this = std::iter::once(def);
     match code.as_str() {
         // unique_violation

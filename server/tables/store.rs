@@ -125,6 +125,14 @@ pub async fn get_for_update(
     parse(&row)?.ok_or_else(|| TableError::NotFound(name.to_string()))
 }
 
+/// The name of the constraint a database error violated, if any.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}
+
 /// Runs every step of a plan. A failing step is rolled back to its savepoint and, when it has
 /// an offenders query, explained with the rows that stand in the way; the caller's transaction
 /// is then rolled back, so nothing changes.
@@ -187,7 +195,7 @@ pub async fn insert_def(
         .bind(sqlx::types::Json(def))
         .execute(&mut **tx)
         .await
-        .map_err(|e| match crate::catalog::violated_constraint(&e) {
+        .map_err(|e| match violated_constraint(&e) {
             Some("tables_name_key") => TableError::Exists(def.name.to_string()),
             _ => TableError::Db(e),
         })?;
@@ -205,7 +213,7 @@ pub async fn update_def(
         .bind(sqlx::types::Json(def))
         .fetch_one(&mut **tx)
         .await
-        .map_err(|e| match crate::catalog::violated_constraint(&e) {
+        .map_err(|e| match violated_constraint(&e) {
             Some("tables_name_key") => TableError::Exists(def.name.to_string()),
             _ => TableError::Db(e),
         })

@@ -1,6 +1,8 @@
 //! Field types of managed tables: what each is called in a definition, how it is stored in
 //! Postgres, and how a value of it is checked. One place per type, so adding a type is local.
 
+pub use super::formats::is_email;
+
 use serde::{Deserialize, Serialize};
 
 /// A field's type as a builder chooses it.
@@ -134,29 +136,18 @@ impl FieldType {
                 Some("now()".into())
             }
             (FieldType::Uuid, J::String(s)) if s == "uuid()" => Some("gen_random_uuid()".into()),
-            (FieldType::Timestamp, J::String(s)) if super::value::parse_timestamp(s).is_some() => {
+            (FieldType::Timestamp, J::String(s))
+                if super::formats::parse_timestamp(s).is_some() =>
+            {
                 quoted(s, "timestamptz")
             }
-            (FieldType::Date, J::String(s)) if super::value::parse_date(s).is_some() => {
+            (FieldType::Date, J::String(s)) if super::formats::parse_date(s).is_some() => {
                 quoted(s, "date")
             }
-            (FieldType::Uuid, J::String(s)) if super::value::is_uuid(s) => quoted(s, "uuid"),
+            (FieldType::Uuid, J::String(s)) if super::formats::is_uuid(s) => quoted(s, "uuid"),
             _ => None,
         }
     }
-}
-
-/// Whether text looks like an email address (same rule as [`EMAIL_PATTERN`]).
-pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    let clean = |p: &str| !p.is_empty() && !p.contains('@') && !p.chars().any(char::is_whitespace);
-    clean(local)
-        && clean(domain)
-        && domain
-            .rsplit_once('.')
-            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
 }
 
 #[cfg(test)]

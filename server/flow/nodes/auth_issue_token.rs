@@ -24,7 +24,7 @@ pub const TYPE: NodeType = NodeType {
 
 /// Default and longest lifetime of a token, in seconds.
 pub const DEFAULT_EXPIRES_IN: u32 = 3600;
-pub const MAX_EXPIRES_IN: u32 = 30 * 24 * 3600;
+pub use crate::base::MAX_TOKEN_EXPIRES_IN as MAX_EXPIRES_IN;
 
 /// Claims the node sets itself.
 pub const RESERVED_CLAIMS: [&str; 3] = ["sub", "exp", "iat"];
