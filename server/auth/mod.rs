@@ -177,7 +177,7 @@ fn unseal(id: i64, stored: Vec<u8>, sealer: Option<&KeySealer>) -> Result<Vec<u8
 /// instances that still signed with the old key until they reloaded and for clock skew.
 /// Keys retired longer ago are left out of the ring and deleted by the next rotation.
 pub const RETIRED_KEY_HORIZON_SECS: i64 =
-    crate::flow::nodes::auth_issue_token::MAX_EXPIRES_IN as i64 + 3600;
+    crate::nodes::auth_issue_token::MAX_EXPIRES_IN as i64 + 3600;
 
 /// The keys tokens are checked against, from the catalog.
 pub async fn key_ring(

@@ -268,7 +268,7 @@ mod tests {
             let docs = crud(&def, "/books", auth, |_| IdType::Bigint).expect("generated");
             assert_eq!(docs.len(), 5);
             for doc in &docs {
-                match crate::flow::compile(doc, Some(&tables)) {
+                match crate::nodes::compile(doc, Some(&tables)) {
                     Ok(plan) => assert_eq!(plan.endpoint.map(|e| e.auth), Some(auth)),
                     Err(d) => panic!("{} does not compile: {d:?}", doc["name"]),
                 }
@@ -311,7 +311,7 @@ mod tests {
                 if !values.is_null() {
                     assert_eq!(values.get("secret").is_some(), writable, "{auth:?}");
                 }
-                crate::flow::compile(doc, Some(&tables)).expect("compiles");
+                crate::nodes::compile(doc, Some(&tables)).expect("compiles");
             }
         }
     }

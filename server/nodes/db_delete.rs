@@ -1,0 +1,131 @@
+//! `db.delete`: deletes one row by id. `ok` binds `as` to the deleted row; unwired `not_found`
+//! is 404 `db.not_found`; unwired `conflict` (another row still references it) is 409.
+
+use super::db_get::{NOT_FOUND, missing, not_found_fact};
+use super::db_insert::{CONFLICT, conflict_fact};
+use crate::engine::run::{Cx, Step, bind_text};
+use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::flow::expr::Template;
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    row_ref,
+};
+use crate::flow::schema::NodeSchema;
+use crate::tables::Ident;
+use crate::tables::def::Tables;
+use serde::Deserialize;
+use serde_json::Value;
+
+const OK: Port = Port::success("ok");
+
+pub static TYPE: NodeType<Op> = NodeType {
+    name: "db.delete",
+    ports: &[OK, NOT_FOUND, CONFLICT],
+    binds: true,
+    dynamic_ports: None,
+    schema: NodeSchema::new(include_str!(
+        "../../flows/schema/nodes/db.delete.v1.schema.json"
+    )),
+    nested: None,
+    placement: Placement::Anywhere,
+    compile,
+    rename: Some(rename),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    table: String,
+    id: Value,
+}
+
+/// A compiled `db.delete`.
+#[derive(Debug)]
+pub struct DbDeleteOp {
+    table: Ident,
+    id: Template,
+    ok: usize,
+    not_found: Option<usize>,
+    conflict: Option<usize>,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let table = cx.table(&cfg.table);
+    let id = cx.template(&cfg.id, "id");
+    Some(Box::new(DbDeleteOp {
+        table: table?.0,
+        id: id?,
+        ok: cx.required(OK.name),
+        not_found: cx.port(NOT_FOUND.name),
+        conflict: cx.port(CONFLICT.name),
+    }))
+}
+
+/// Only the table name follows a rename (done by the caller).
+fn rename(_: &mut Value, _: &Renames<'_>) {}
+
+impl CompiledOp for DbDeleteOp {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        ports_to(
+            (OK.name, self.ok),
+            &[
+                (NOT_FOUND.name, self.not_found),
+                (CONFLICT.name, self.conflict),
+            ],
+        )
+    }
+    fn writes(&self) -> bool {
+        true
+    }
+    fn single_write(&self) -> Option<usize> {
+        Some(self.ok)
+    }
+    fn row_table(&self) -> Option<&str> {
+        Some(self.table.as_str())
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        not_found_fact(self.not_found)
+            .into_iter()
+            .chain(conflict_fact(self.conflict))
+            .collect()
+    }
+    fn output(&self) -> OutputShape {
+        OutputShape::Fixed(Some(row_ref(self.table.as_str())))
+    }
+}
+
+impl Runnable for DbDeleteOp {
+    fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        sql::delete_sql(&self.table, tables).map(Some)
+    }
+
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let id = cx.eval(&self.id).await?;
+            if id.is_null() {
+                return missing(cx, self.not_found);
+            }
+            match cx.fetch(vec![bind_text(&id)], self.conflict.is_some()).await {
+                Ok(Some(row)) => Ok(Step::Next {
+                    port: OK.name,
+                    to: self.ok,
+                    bind: Some(row),
+                }),
+                Ok(None) => missing(cx, self.not_found),
+                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => {
+                    Ok(Step::Next {
+                        port: CONFLICT.name,
+                        to,
+                        bind: None,
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+}

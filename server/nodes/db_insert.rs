@@ -1,0 +1,150 @@
+//! `db.insert`: inserts one row. `ok` binds `as` to the inserted row; unwired `conflict` (a
+//! unique constraint refused the row) ends the request with 409 `db.conflict`.
+
+use crate::engine::run::{Cx, Step};
+use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::flow::diag::Diagnostic;
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact,
+    rename_keys, ports_to, row_ref,
+};
+use crate::flow::plan::ColumnValue;
+use crate::flow::schema::NodeSchema;
+use crate::tables::Ident;
+use crate::tables::def::Tables;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const OK: Port = Port::success("ok");
+/// The port of a write a constraint refused (`db.insert`, `db.update`, `db.delete`,
+/// `db.upsert`).
+pub(crate) const CONFLICT: Port = Port::optional("conflict");
+
+pub static TYPE: NodeType<Op> = NodeType {
+    name: "db.insert",
+    ports: &[OK, CONFLICT],
+    binds: true,
+    dynamic_ports: None,
+    schema: NodeSchema::new(include_str!(
+        "../../flows/schema/nodes/db.insert.v1.schema.json"
+    )),
+    nested: None,
+    placement: Placement::Anywhere,
+    compile,
+    rename: Some(rename),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    table: String,
+    values: BTreeMap<String, Value>,
+}
+
+/// A compiled `db.insert`.
+#[derive(Debug)]
+pub struct DbInsertOp {
+    table: Ident,
+    values: Vec<ColumnValue>,
+    ok: usize,
+    conflict: Option<usize>,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let (table, def) = cx.table(&cfg.table)?;
+    let mut ok = cx.writable(&cfg.values);
+    if let Some(def) = &def {
+        for f in def
+            .must_be_given()
+            .filter(|f| !cfg.values.contains_key(f.name.as_str()))
+        {
+            let at = format!("{}/values", cx.pointer);
+            let msg = format!(
+                "required column `{}` of table `{}` is not given",
+                f.name, def.name
+            );
+            cx.expr
+                .push(Diagnostic::new("flow.missing_column", at, msg));
+            ok = false;
+        }
+    }
+    let values = cx.column_values(def.as_ref(), &cfg.values, "values")?;
+    ok.then(|| -> Op {
+        Box::new(DbInsertOp {
+            table,
+            values,
+            ok: cx.required(OK.name),
+            conflict: cx.port(CONFLICT.name),
+        })
+    })
+}
+
+fn rename(node: &mut Value, r: &Renames<'_>) {
+    rename_keys(node, "values", r);
+}
+
+/// The standard 409 of a write with an unwired `conflict` port.
+pub(crate) fn conflict_fact(conflict: Option<usize>) -> Option<ResponseFact> {
+    conflict.is_none().then_some(ResponseFact::Error {
+        status: 409,
+        code: "db.conflict",
+    })
+}
+
+impl CompiledOp for DbInsertOp {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        ports_to((OK.name, self.ok), &[(CONFLICT.name, self.conflict)])
+    }
+    fn writes(&self) -> bool {
+        true
+    }
+    fn single_write(&self) -> Option<usize> {
+        Some(self.ok)
+    }
+    fn row_table(&self) -> Option<&str> {
+        Some(self.table.as_str())
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        conflict_fact(self.conflict).into_iter().collect()
+    }
+    fn output(&self) -> OutputShape {
+        OutputShape::Fixed(Some(row_ref(self.table.as_str())))
+    }
+}
+
+impl Runnable for DbInsertOp {
+    fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        sql::insert_sql(&self.table, &self.values, tables).map(Some)
+    }
+
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let kinds = &cx.prepared().kinds;
+            let mut binds = Vec::with_capacity(self.values.len());
+            for (v, kind) in self.values.iter().zip(kinds) {
+                let value = cx.eval(&v.value).await?;
+                cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
+                binds.push(cx.param(*kind, &value).await?);
+            }
+            match cx.fetch(binds, self.conflict.is_some()).await {
+                Ok(row) => Ok(Step::Next {
+                    port: OK.name,
+                    to: self.ok,
+                    bind: row,
+                }),
+                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => Ok(Step::Next {
+                    port: CONFLICT.name,
+                    to,
+                    bind: None,
+                }),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! `script`: runs Rhai statements; `ok` binds `as` to the value of the last statement.
+//! The script sees the same names as expressions, read-only.
+
+use crate::engine::run::{Cx, Step};
+use crate::engine::{Op, Runnable, StepFuture};
+use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
+use crate::flow::schema::NodeSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+const OK: Port = Port::success("ok");
+
+pub static TYPE: NodeType<Op> = NodeType {
+    name: "script",
+    ports: &[OK],
+    binds: true,
+    dynamic_ports: None,
+    schema: NodeSchema::new(include_str!(
+        "../../flows/schema/nodes/script.v1.schema.json"
+    )),
+    nested: None,
+    placement: Placement::Anywhere,
+    compile,
+    rename: None,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    code: String,
+}
+
+/// A compiled `script`.
+#[derive(Debug)]
+pub struct ScriptOp {
+    ast: std::sync::Arc<rhai::AST>,
+    ok: usize,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let at = format!("{}/code", cx.pointer);
+    let ast = cx.expr.script(&cfg.code, &at)?;
+    Some(Box::new(ScriptOp {
+        ast: std::sync::Arc::new(ast),
+        ok: cx.required(OK.name),
+    }))
+}
+
+impl CompiledOp for ScriptOp {
+    fn type_name(&self) -> &'static str {
+        TYPE.name
+    }
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        vec![(OK.name, self.ok)]
+    }
+}
+
+impl Runnable for ScriptOp {
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let d = cx.eval_ast(&self.ast, true).await?;
+            let v = cx.to_json(&d)?;
+            Ok(Step::Next {
+                port: OK.name,
+                to: self.ok,
+                bind: Some(v),
+            })
+        })
+    }
+}
