@@ -2,8 +2,8 @@
 //! and every value a bound parameter, and the input schemas compiled into validators.
 
 use super::error::InputProblem;
-use super::sql::{BuildError, Prepared};
 use super::op::Plan;
+use super::sql::{BuildError, Prepared};
 use crate::flow::CompiledOp;
 use crate::flow::schema::{user_validator, wants_integer};
 use crate::tables::def::Tables;

@@ -3,12 +3,12 @@
 //! `respond` with a status below 500; `fail`, errors and timeouts roll it back.
 
 use super::error::RunError;
-use crate::flow::CompiledOp;
 use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
 use crate::auth::jwt::{KeyRing, SigningKey};
+use crate::flow::CompiledOp;
 use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
 use arc_swap::ArcSwap;

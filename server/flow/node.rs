@@ -462,4 +462,3 @@ impl<O: CompiledOp> NodeCx<'_, O> {
         ok.then_some(out)
     }
 }
-

@@ -149,10 +149,7 @@ impl<O: CompiledOp> Plan<O> {
             return true;
         };
         let nested = self.nodes.iter().any(|n| n.op.runs_nested());
-        let ends_well = self
-            .nodes
-            .get(success)
-            .is_some_and(|n| n.op.ends_cleanly());
+        let ends_well = self.nodes.get(success).is_some_and(|n| n.op.ends_cleanly());
         nested || !ends_well
     }
 }

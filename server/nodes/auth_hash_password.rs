@@ -66,11 +66,7 @@ impl Runnable for HashPasswordOp {
 }
 
 /// Passwords and hashes are marked secret, so debug runs never show them.
-async fn hash_password(
-    cx: &mut Cx<'_>,
-    password: &Template,
-    ok: usize,
-) -> Result<Step, RunError> {
+async fn hash_password(cx: &mut Cx<'_>, password: &Template, ok: usize) -> Result<Step, RunError> {
     let password = match cx.eval(password).await? {
         Value::String(s) if !s.is_empty() && s.len() <= MAX_PASSWORD_BYTES => s,
         other => {

@@ -84,12 +84,7 @@ impl Runnable for CallOp {
 
 /// The function runs on the caller's connection and transaction, under the caller's deadline
 /// and step budget, with its own scope.
-async fn run(
-    cx: &mut Cx<'_>,
-    flow: &str,
-    input: &Template,
-    ok: usize,
-) -> Result<Step, RunError> {
+async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result<Step, RunError> {
     let node = cx.node_id().to_string();
     if cx.depth >= MAX_CALL_DEPTH {
         return Err(RunError::CallDepth { node });

@@ -110,20 +110,21 @@ impl Runnable for DbDeleteOp {
             if id.is_null() {
                 return missing(cx, self.not_found);
             }
-            match cx.fetch(vec![bind_text(&id)], self.conflict.is_some()).await {
+            match cx
+                .fetch(vec![bind_text(&id)], self.conflict.is_some())
+                .await
+            {
                 Ok(Some(row)) => Ok(Step::Next {
                     port: OK.name,
                     to: self.ok,
                     bind: Some(row),
                 }),
                 Ok(None) => missing(cx, self.not_found),
-                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => {
-                    Ok(Step::Next {
-                        port: CONFLICT.name,
-                        to,
-                        bind: None,
-                    })
-                }
+                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => Ok(Step::Next {
+                    port: CONFLICT.name,
+                    to,
+                    bind: None,
+                }),
                 Err(e) => Err(e),
             }
         })

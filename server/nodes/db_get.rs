@@ -77,7 +77,10 @@ impl CompiledOp for DbGetOp {
         TYPE.name
     }
     fn targets(&self) -> Vec<(&'static str, usize)> {
-        ports_to((FOUND.name, self.found), &[(NOT_FOUND.name, self.not_found)])
+        ports_to(
+            (FOUND.name, self.found),
+            &[(NOT_FOUND.name, self.not_found)],
+        )
     }
     fn touches_db(&self) -> bool {
         true

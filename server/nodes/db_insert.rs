@@ -6,8 +6,8 @@ use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact,
-    rename_keys, ports_to, row_ref,
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::flow::schema::NodeSchema;

@@ -13,8 +13,8 @@ use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::seg;
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, rename_keys,
-    rename_list, rename_name, row_ref,
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, rename_keys, rename_list,
+    rename_name, row_ref,
 };
 use crate::flow::plan::{Condition, Filter, FilterOp, OrderTerm, Query};
 use crate::flow::schema::NodeSchema;

@@ -9,8 +9,8 @@ use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact,
-    rename_keys, ports_to, row_ref,
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::flow::schema::NodeSchema;

@@ -9,8 +9,8 @@ use crate::engine::run::{Cx, Step};
 use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact,
-    rename_keys, rename_list, ports_to, row_ref,
+    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    rename_keys, rename_list, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::flow::schema::NodeSchema;

@@ -65,9 +65,9 @@ impl Runnable for IfOp {
                     to: if b { self.then } else { self.otherwise },
                     bind: None,
                 }),
-                other => Err(cx.type_error(format!(
-                    "condition must be true or false, got {other}"
-                ))),
+                other => {
+                    Err(cx.type_error(format!("condition must be true or false, got {other}")))
+                }
             }
         })
     }

@@ -1,9 +1,9 @@
 //! The statements database nodes prepare, as snapshots: what reviewers read to see that every
 //! name is quoted, every value a parameter, and each node one statement.
 
-use super::program::Program;
-use super::sql::{Prepared, statement_sql};
-use crate::flow::plan::{Op, Statement};
+use crate::engine::Program;
+use crate::engine::sql::{Prepared, statement_sql};
+use crate::flow::plan::Statement;
 use crate::flow::sqlscan;
 use crate::tables::TableDef;
 use crate::tables::def::Tables;
@@ -200,16 +200,13 @@ fn every_writing_node_makes_its_flow_transactional() {
             "nodes": {"n": n, "r": {"type": "respond"}}});
         let plan = crate::nodes::compile(&doc, Some(&cat)).expect("compiles");
         assert_eq!(plan.writes(), ty != "db.query", "{ty}");
+        // A database node: it prepares a statement.
         assert!(matches!(
-            plan.nodes.iter().find(|n| n.id == "n").map(|n| &n.op),
-            Some(
-                Op::DbInsert { .. }
-                    | Op::DbUpdate { .. }
-                    | Op::DbDelete { .. }
-                    | Op::DbUpsert { .. }
-                    | Op::DbSql { .. }
-                    | Op::DbQuery { .. }
-            )
+            plan.nodes
+                .iter()
+                .find(|n| n.id == "n")
+                .map(|n| n.op.prepare(&cat)),
+            Some(Ok(Some(_)))
         ));
     }
 }

@@ -1,10 +1,13 @@
-//! Compiler checks, one scenario each. Documents are built from a valid base and broken on
-//! purpose; the assertions name the codes and pointers a builder would see.
+//! Compiler checks, one scenario each, with the built-in node types. Documents are built from
+//! a valid base and broken on purpose; the assertions name the codes and pointers a builder
+//! would see. Then what plan analysis and the program builder make of compiled flows.
 
 use super::compile;
-use super::diag::Diagnostic;
+use crate::engine::{Plan, Program};
+use crate::flow::CompiledOp;
+use crate::flow::diag::Diagnostic;
 use crate::tables::TableDef;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 fn catalog() -> BTreeMap<String, TableDef> {
@@ -365,7 +368,7 @@ fn a_call_to_an_unknown_function_is_reported_when_functions_are_known() {
         compile(&doc, None).is_ok(),
         "offline, functions are not known"
     );
-    let known = super::nodes::Catalog {
+    let known = crate::flow::node::Catalog {
         tables: catalog(),
         functions: Default::default(),
     };
@@ -381,7 +384,7 @@ fn a_call_to_an_unknown_function_is_reported_when_functions_are_known() {
 }
 
 /// A readable rendering of a plan: one line per node with its type, binding and wiring.
-fn render(plan: &super::Plan) -> String {
+fn render(plan: &Plan) -> String {
     let mut out = format!(
         "entry: {}\non_error: {:?}\n",
         plan.nodes[plan.entry].id,
@@ -397,9 +400,9 @@ fn render(plan: &super::Plan) -> String {
             .error
             .map(|e| format!(" error->{}", plan.nodes[e].id))
             .unwrap_or_default();
-        let body = match &n.op {
-            super::Op::ForEach { body, .. } => format!(" body->{}", plan.nodes[*body].id),
-            _ => String::new(),
+        let body = match n.op.body() {
+            Some(body) => format!(" body->{}", plan.nodes[body].id),
+            None => String::new(),
         };
         out.push_str(&format!(
             "{i}: {} {}{} [{}]{error}{body}\n",
@@ -586,4 +589,104 @@ fn the_new_database_nodes_compile_offline() {
             compile(&doc, None).err()
         );
     }
+}
+
+// What the program builder makes of compiled flows.
+
+fn needs_transaction(nodes: serde_json::Value) -> bool {
+    let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
+        {"name": "title", "type": "text", "required": true}]}))
+    .expect("definition");
+    let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
+    let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "w",
+        "entry": "w", "nodes": nodes});
+    let plan = compile(&doc, Some(&cat)).expect("compiles");
+    Program::build(plan, &cat)
+        .expect("builds")
+        .needs_transaction
+}
+
+#[test]
+fn one_write_straight_into_a_plain_respond_runs_without_begin_and_commit() {
+    let insert = json!({"type": "db.insert", "table": "todos", "as": "todo",
+        "values": {"title": {"$rhai": "request.body.title"}}, "next": {"ok": "r"}});
+    let plain = |body: serde_json::Value, status: u16| json!({"w": insert, "r": {"type": "respond", "status": status, "body": body}});
+    assert!(!needs_transaction(plain(json!({"$rhai": "todo"}), 201)));
+    assert!(!needs_transaction(plain(
+        json!({"item": {"$rhai": "todo"}, "ok": true}),
+        200
+    )));
+    // A body that can fail, or a status that rolls back, keeps the transaction.
+    assert!(needs_transaction(plain(
+        json!({"$rhai": "todo.id + 1"}),
+        201
+    )));
+    assert!(needs_transaction(plain(json!({"$rhai": "todo"}), 409)));
+    // So does anything between the write and the respond, or a second statement.
+    assert!(needs_transaction(json!({
+        "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
+              "next": {"ok": "c"}},
+        "c": {"type": "if", "condition": {"$rhai": "todo.id > 1"},
+              "next": {"then": "r", "else": "r"}},
+        "r": {"type": "respond", "body": {"$rhai": "todo"}}})));
+    assert!(needs_transaction(json!({
+        "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
+              "next": {"ok": "g"}},
+        "g": {"type": "db.get", "table": "todos", "as": "again", "id": {"$rhai": "todo.id"},
+              "next": {"found": "r"}},
+        "r": {"type": "respond", "body": {"$rhai": "again"}}})));
+}
+
+#[test]
+fn a_query_list_is_collected_and_its_items_coerced() {
+    let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "l", "entry": "r",
+        "endpoint": {"method": "GET", "path": "/l"},
+        "input": {"query": {"type": "object", "properties": {
+            "n": {"type": "array", "items": {"type": "number"}}, "s": {"type": "string"}}}},
+        "nodes": {"r": {"type": "respond", "body": null}}});
+    let plan = compile(&doc, None).expect("compiles");
+    let program = Program::build(plan, &Default::default()).expect("builds");
+    assert!(program.query_is_list("n"));
+    assert!(!program.query_is_list("s"));
+    let mut query = Map::from_iter([
+        ("n".to_string(), json!(["1", "2.5"])),
+        ("s".to_string(), json!("x")),
+    ]);
+    program
+        .check_input(&mut Map::new(), &mut query, &mut Value::Null)
+        .expect("valid");
+    assert_eq!(Value::Object(query), json!({"n": [1.0, 2.5], "s": "x"}));
+    let mut one = Map::from_iter([("n".to_string(), json!("3"))]);
+    program
+        .check_input(&mut Map::new(), &mut one, &mut Value::Null)
+        .expect("valid");
+    assert_eq!(Value::Object(one), json!({"n": [3.0]}));
+}
+
+#[test]
+fn database_nodes_get_quoted_parameterised_sql() {
+    let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
+        {"name": "title", "type": "text", "required": true},
+        {"name": "done", "type": "boolean"}]}))
+    .expect("definition");
+    let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
+    let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "q", "entry": "q",
+        "nodes": {"q": {"type": "db.query", "table": "todos", "as": "rows",
+                        "where": {"done": {"$rhai": "request.query.done"}},
+                        "order_by": [{"column": "title", "desc": true}], "next": {"ok": "r"}},
+                  "r": {"type": "respond", "body": {"$rhai": "rows"}}}});
+    let plan = compile(&doc, Some(&cat)).expect("compiles");
+    let program = Program::build(plan, &cat).expect("builds");
+    let q = program
+        .plan
+        .nodes
+        .iter()
+        .position(|n| n.id == "q")
+        .expect("node q");
+    assert_eq!(
+        program.sql[q].as_ref().map(|p| p.text.as_str()),
+        Some(
+            "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
+        )
+    );
 }

@@ -10,10 +10,10 @@
 pub mod page;
 pub mod schema;
 
-use crate::flow::node::TableCatalog;
 use crate::engine::Plan;
 use crate::flow::CompiledOp;
 use crate::flow::node::ResponseFact;
+use crate::flow::node::TableCatalog;
 use crate::flow::plan::{ContentType, Method};
 use axum::body::Bytes;
 use axum::extract::State;

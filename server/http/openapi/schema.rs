@@ -2,10 +2,10 @@
 //! of managed tables read or written by database nodes, literal parts of `respond` bodies, and
 //! the request body echoed back. Anything else is left open (`{}`) rather than guessed.
 
-use crate::flow::node::TableCatalog;
 use crate::engine::Plan;
 use crate::flow::CompiledOp;
 use crate::flow::node::OutputShape;
+use crate::flow::node::TableCatalog;
 use crate::tables::{FieldType, IdType, TableDef};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
