@@ -6,6 +6,9 @@ use super::compile;
 use crate::engine::{Plan, Program};
 use crate::flow::CompiledOp;
 use crate::flow::diag::Diagnostic;
+use crate::flow::generate::{crud, default_auth};
+use crate::flow::plan::AuthLevel;
+use crate::tables::IdType;
 use crate::tables::TableDef;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -689,4 +692,70 @@ fn database_nodes_get_quoted_parameterised_sql() {
             "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
         )
     );
+}
+
+// Flows generated for a table compile with the node types.
+
+#[test]
+fn generated_flows_compile_against_their_table() {
+    let def: TableDef =
+        serde_json::from_value(json!({"id": "t_000000000001", "name": "books", "fields": [
+            {"id": "f_000000000001", "name": "title", "type": "text", "required": true},
+            {"id": "f_000000000002", "name": "pages", "type": "integer", "default": 100},
+            {"id": "f_000000000003", "name": "tags", "type": "json", "default": {"a": [1, "x\"y"]}},
+            {"id": "f_000000000004", "name": "kind", "type": "enum", "values": ["novel", "essay"]},
+            {"id": "f_000000000005", "name": "added", "type": "timestamp", "default": "now()"}
+        ]}))
+        .expect("definition");
+    let tables = BTreeMap::from([("books".to_string(), def.clone())]);
+    for auth in [AuthLevel::Public, AuthLevel::User, AuthLevel::Admin] {
+        let docs = crud(&def, "/books", auth, |_| IdType::Bigint).expect("generated");
+        assert_eq!(docs.len(), 5);
+        for doc in &docs {
+            match crate::nodes::compile(doc, Some(&tables)) {
+                Ok(plan) => assert_eq!(plan.endpoint.map(|e| e.auth), Some(auth)),
+                Err(d) => panic!("{} does not compile: {d:?}", doc["name"]),
+            }
+        }
+    }
+    assert_eq!(default_auth(&def), AuthLevel::User);
+}
+
+fn accounts() -> TableDef {
+    serde_json::from_value(
+        json!({"id": "t_000000000001", "name": "accounts", "fields": [
+            {"id": "f_000000000001", "name": "email", "type": "email", "required": true},
+            {"id": "f_000000000002", "name": "secret", "type": "password"},
+            {"id": "f_000000000003", "name": "role", "type": "text"}
+        ]}),
+    )
+    .expect("definition")
+}
+
+#[test]
+fn password_fields_are_writable_only_by_admin_endpoints() {
+    let def = accounts();
+    assert_eq!(default_auth(&def), AuthLevel::Admin);
+    let tables = BTreeMap::from([("accounts".to_string(), def.clone())]);
+    for (auth, writable) in [
+        (AuthLevel::Public, false),
+        (AuthLevel::User, false),
+        (AuthLevel::Admin, true),
+    ] {
+        let docs = crud(&def, "/accounts", auth, |_| IdType::Bigint).expect("generated");
+        for doc in &docs[2..4] {
+            let schema = &doc["input"]["body"]["properties"];
+            assert_eq!(
+                schema.get("secret").is_some(),
+                writable,
+                "{auth:?} {schema}"
+            );
+            assert_eq!(doc["input"]["body"]["additionalProperties"], json!(false));
+            let values = &doc["nodes"]["insert"]["values"];
+            if !values.is_null() {
+                assert_eq!(values.get("secret").is_some(), writable, "{auth:?}");
+            }
+            crate::nodes::compile(doc, Some(&tables)).expect("compiles");
+        }
+    }
 }
