@@ -190,8 +190,12 @@ fn ports_of<O>(ty: &NodeType<O>, raw: &Value) -> Vec<(String, bool, bool)> {
         .iter()
         .map(|p| (p.name.to_string(), p.required, p.binds))
         .collect();
-    if let Some(dynamic) = ty.dynamic_ports {
-        ports.extend(dynamic(raw).into_iter().map(|p| (p, true, ty.binds)));
+    if let Some(dynamic) = ty.options.dynamic_ports {
+        ports.extend(
+            dynamic(raw)
+                .into_iter()
+                .map(|p| (p, true, ty.options.binds)),
+        );
     }
     if !ty.is_terminal() {
         ports.push((ERROR_PORT.name.to_string(), false, false));
@@ -245,7 +249,7 @@ fn compile_graph<O: CompiledOp>(
                 let mut body = raw.clone();
                 if let Some(o) = body.as_object_mut() {
                     o.remove("next");
-                    if let Some(key) = t.nested {
+                    if let Some(key) = t.options.nested {
                         // The body's nodes are checked node by node, with their own pointers.
                         if let Some(b) = o.get_mut(key).and_then(Value::as_object_mut) {
                             b.insert("nodes".into(), Value::Object(Default::default()));
@@ -255,7 +259,7 @@ fn compile_graph<O: CompiledOp>(
                 let found = t.schema.check(&body, &at);
                 well_formed &= found.is_empty();
                 diags.extend(found.into_iter().map(|d| d.at_node(id)));
-                let misplaced = match (t.placement, spec.kind) {
+                let misplaced = match (t.options.placement, spec.kind) {
                     (Placement::TopOnly(why), GraphKind::Body)
                     | (Placement::BodyOnly(why), GraphKind::Top) => Some(why),
                     _ => None,

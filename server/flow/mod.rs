@@ -17,5 +17,5 @@ pub mod tera_guard;
 
 pub use compile::compile;
 pub use diag::Diagnostic;
-pub use node::{CompiledOp, NodeCx, NodeType, Port, Registry, TableCatalog};
+pub use node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port, Registry, TableCatalog};
 pub use plan::{Method, Plan};

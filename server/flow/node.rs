@@ -70,21 +70,45 @@ pub type Renames<'r> = [(&'r str, &'r str)];
 pub struct NodeType<O: 'static> {
     pub name: &'static str,
     pub ports: &'static [Port],
+    /// The node's JSON Schema (from `flows/schema/nodes/`).
+    pub schema: NodeSchema,
+    pub compile: fn(&Value, &mut NodeCx<'_, O>) -> Option<O>,
+    pub options: NodeOptions,
+}
+
+/// What sets a node type apart beyond its ports and compile step; most types take
+/// [`NodeOptions::DEFAULT`] and change a field or two.
+#[derive(Clone, Copy)]
+pub struct NodeOptions {
     /// Whether the node may have an `as` name.
     pub binds: bool,
     /// Extra required ports named by the node's config (for `switch`).
     pub dynamic_ports: Option<fn(&Value) -> Vec<String>>,
-    /// The node's JSON Schema (from `flows/schema/nodes/`).
-    pub schema: NodeSchema,
     /// The config key holding a nested graph whose nodes are checked node by node
     /// (`for_each`'s `body`), so the node's own schema check skips them.
     pub nested: Option<&'static str>,
     pub placement: Placement,
-    pub compile: fn(&Value, &mut NodeCx<'_, O>) -> Option<O>,
     /// Follows a table's field renames in a node that reads or writes that table (called only
     /// for nodes whose `table` is the renamed one, after their `table` was renamed); `None`
     /// for node types that name no table.
     pub rename: Option<fn(&mut Value, &Renames<'_>)>,
+}
+
+impl NodeOptions {
+    /// A node that may bind `as`, stands anywhere, has fixed ports and names no table.
+    pub const DEFAULT: NodeOptions = NodeOptions {
+        binds: true,
+        dynamic_ports: None,
+        nested: None,
+        placement: Placement::Anywhere,
+        rename: None,
+    };
+
+    /// [`NodeOptions::DEFAULT`] without an `as` name.
+    pub const UNBOUND: NodeOptions = NodeOptions {
+        binds: false,
+        ..NodeOptions::DEFAULT
+    };
 }
 
 /// Every node type that continues the flow also has this optional port: it fires when the node

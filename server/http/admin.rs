@@ -343,7 +343,7 @@ async fn node_types(_: Editor) -> Json<Value> {
                 ports.push(json!({"name": e.name, "required": e.required, "binds": false}));
             }
             json!({
-                "type": t.name, "v": 1, "binds": t.binds, "terminal": t.is_terminal(),
+                "type": t.name, "v": 1, "binds": t.options.binds, "terminal": t.is_terminal(),
                 "title": schema.get("title").cloned().unwrap_or(Value::Null),
                 "ports": ports, "schema": schema,
             })

@@ -5,26 +5,14 @@
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "auth.hash_password",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/auth.hash_password.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> =
+    node_type!("auth.hash_password", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,26 +8,14 @@ use crate::engine::sandbox::format_rfc3339;
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::{Diagnostic, seg};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "auth.issue_token",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/auth.issue_token.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> =
+    node_type!("auth.issue_token", &[OK], compile, NodeOptions::DEFAULT);
 
 /// Default and longest lifetime of a token, in seconds.
 pub const DEFAULT_EXPIRES_IN: u32 = 3600;

@@ -16,9 +16,8 @@ use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, Placement, Port, Renames, ResponseFact, ports_to, rename_name,
+    CompiledOp, NodeCx, NodeOptions, NodeType, Port, Renames, ResponseFact, ports_to, rename_name,
 };
-use crate::flow::schema::NodeSchema;
 use crate::tables::def::Tables;
 use crate::tables::{FieldType, Ident, TableDef};
 use serde::Deserialize;
@@ -27,19 +26,15 @@ use serde_json::{Value, json};
 const VALID: Port = Port::success("valid");
 const INVALID: Port = Port::optional("invalid");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "auth.verify_password",
-    ports: &[VALID, INVALID],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/auth.verify_password.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "auth.verify_password",
+    &[VALID, INVALID],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 /// What the password is checked against.
 #[derive(Debug)]

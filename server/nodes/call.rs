@@ -7,25 +7,14 @@ use crate::engine::run::{Cx, Db, End, MAX_CALL_DEPTH, Step, walk_graph};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use rhai::{Dynamic, Scope};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "call",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!("../../flows/schema/nodes/call.v1.schema.json")),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("call", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,24 +3,21 @@
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Placement};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "collect",
-    ports: &[],
-    binds: false,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/collect.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::BodyOnly("`collect` ends an iteration and belongs in a for_each body"),
+pub static TYPE: NodeType<Op> = node_type!(
+    "collect",
+    &[],
     compile,
-    rename: None,
-};
+    NodeOptions {
+        placement: Placement::BodyOnly(
+            "`collect` ends an iteration and belongs in a for_each body"
+        ),
+        ..NodeOptions::UNBOUND
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,36 +2,29 @@
 //! is 404 `db.not_found`; unwired `conflict` (another row still references it) is 409.
 
 use super::db_get::{NOT_FOUND, missing, not_found_fact};
-use super::db_insert::{CONFLICT, conflict_fact};
-use crate::engine::run::{Cx, Step, bind_text};
+use super::db_insert::{CONFLICT, OK, conflict_fact, write};
+use crate::engine::run::{Cx, bind_text};
 use crate::engine::sql::{self, BuildError, Prepared};
-use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
     row_ref,
 };
-use crate::flow::schema::NodeSchema;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde::Deserialize;
 use serde_json::Value;
 
-const OK: Port = Port::success("ok");
-
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.delete",
-    ports: &[OK, NOT_FOUND, CONFLICT],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.delete.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.delete",
+    &[OK, NOT_FOUND, CONFLICT],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,23 +103,8 @@ impl Runnable for DbDeleteOp {
             if id.is_null() {
                 return missing(cx, self.not_found);
             }
-            match cx
-                .fetch(vec![bind_text(&id)], self.conflict.is_some())
-                .await
-            {
-                Ok(Some(row)) => Ok(Step::Next {
-                    port: OK.name,
-                    to: self.ok,
-                    bind: Some(row),
-                }),
-                Ok(None) => missing(cx, self.not_found),
-                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => Ok(Step::Next {
-                    port: CONFLICT.name,
-                    to,
-                    bind: None,
-                }),
-                Err(e) => Err(e),
-            }
+            let binds = vec![bind_text(&id)];
+            write(cx, binds, self.ok, Some(self.not_found), self.conflict).await
         })
     }
 }

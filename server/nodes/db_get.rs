@@ -6,10 +6,9 @@ use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact, ports_to,
     row_ref,
 };
-use crate::flow::schema::NodeSchema;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde::Deserialize;
@@ -19,19 +18,15 @@ const FOUND: Port = Port::success("found");
 /// The port of a node that found no row by its id (`db.get`, `db.update`, `db.delete`).
 pub(crate) const NOT_FOUND: Port = Port::optional("not_found");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.get",
-    ports: &[FOUND, NOT_FOUND],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.get.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.get",
+    &[FOUND, NOT_FOUND],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

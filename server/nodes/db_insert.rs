@@ -1,40 +1,37 @@
 //! `db.insert`: inserts one row. `ok` binds `as` to the inserted row; unwired `conflict` (a
 //! unique constraint refused the row) ends the request with 409 `db.conflict`.
 
+use super::db_get::missing;
 use crate::engine::run::{Cx, Step};
 use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact, ports_to,
     rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
-use crate::flow::schema::NodeSchema;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-const OK: Port = Port::success("ok");
+/// The success port of every write (`db.insert`, `db.update`, `db.delete`, `db.upsert`).
+pub(crate) const OK: Port = Port::success("ok");
 /// The port of a write a constraint refused (`db.insert`, `db.update`, `db.delete`,
 /// `db.upsert`).
 pub(crate) const CONFLICT: Port = Port::optional("conflict");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.insert",
-    ports: &[OK, CONFLICT],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.insert.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.insert",
+    &[OK, CONFLICT],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,19 +129,32 @@ impl Runnable for DbInsertOp {
                 cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
                 binds.push(cx.param(*kind, &value).await?);
             }
-            match cx.fetch(binds, self.conflict.is_some()).await {
-                Ok(row) => Ok(Step::Next {
-                    port: OK.name,
-                    to: self.ok,
-                    bind: row,
-                }),
-                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => Ok(Step::Next {
-                    port: CONFLICT.name,
-                    to,
-                    bind: None,
-                }),
-                Err(e) => Err(e),
-            }
+            write(cx, binds, self.ok, None, self.conflict).await
         })
+    }
+}
+
+/// Runs a write's statement: the row goes to `ok`; no row goes to `not_found` when the write
+/// names one (`Some`: by id), a write a constraint refused goes to `conflict` when wired.
+pub(crate) async fn write(
+    cx: &mut Cx<'_>,
+    binds: Vec<Option<String>>,
+    ok: usize,
+    not_found: Option<Option<usize>>,
+    conflict: Option<usize>,
+) -> Result<Step, RunError> {
+    match cx.fetch(binds, conflict.is_some()).await {
+        Ok(None) if let Some(not_found) = not_found => missing(cx, not_found),
+        Ok(row) => Ok(Step::Next {
+            port: OK.name,
+            to: ok,
+            bind: row,
+        }),
+        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
+            port: CONFLICT.name,
+            to,
+            bind: None,
+        }),
+        Err(e) => Err(e),
     }
 }

@@ -13,11 +13,10 @@ use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::seg;
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, rename_keys, rename_list,
-    rename_name, row_ref,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, rename_keys,
+    rename_list, rename_name, row_ref,
 };
 use crate::flow::plan::{Condition, Filter, FilterOp, OrderTerm, Query};
-use crate::flow::schema::NodeSchema;
 use crate::tables::def::Tables;
 use crate::tables::rows::escape_like;
 use crate::tables::{FieldType, TableDef};
@@ -27,19 +26,15 @@ use std::collections::BTreeMap;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.query",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.query.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.query",
+    &[OK],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 /// Rows returned when the flow gives no limit.
 pub const DEFAULT_LIMIT: i64 = 100;

@@ -9,9 +9,8 @@ use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::diag::{Diagnostic, seg};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use crate::flow::plan::Statement;
-use crate::flow::schema::NodeSchema;
 use crate::flow::sqlscan;
 use crate::tables::def::Tables;
 use serde::Deserialize;
@@ -20,19 +19,7 @@ use std::collections::BTreeMap;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.sql",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.sql.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("db.sql", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,38 +3,31 @@
 //! unwired `not_found` is 404 `db.not_found`, unwired `conflict` is 409 `db.conflict`.
 
 use super::db_get::{NOT_FOUND, missing, not_found_fact};
-use super::db_insert::{CONFLICT, conflict_fact};
+use super::db_insert::{CONFLICT, OK, conflict_fact, write};
 use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
     rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
-use crate::flow::schema::NodeSchema;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-const OK: Port = Port::success("ok");
-
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.update",
-    ports: &[OK, NOT_FOUND, CONFLICT],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.update.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.update",
+    &[OK, NOT_FOUND, CONFLICT],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,18 +162,5 @@ async fn run(op: &DbUpdateOp, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             }
         }
     }
-    match cx.fetch(binds, conflict.is_some()).await {
-        Ok(Some(row)) => Ok(Step::Next {
-            port: OK.name,
-            to: ok,
-            bind: Some(row),
-        }),
-        Ok(None) => missing(cx, not_found),
-        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
-            port: CONFLICT.name,
-            to,
-            bind: None,
-        }),
-        Err(e) => Err(e),
-    }
+    write(cx, binds, ok, Some(not_found), conflict).await
 }

@@ -4,37 +4,30 @@
 //! `{"row": <the row>, "inserted": true|false}`; unwired `conflict` (another unique constraint
 //! or a reference refused the row) is 409 `db.conflict`.
 
-use super::db_insert::{CONFLICT, conflict_fact};
-use crate::engine::run::{Cx, Step};
+use super::db_insert::{CONFLICT, OK, conflict_fact, write};
+use crate::engine::run::Cx;
 use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
-use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, Renames, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
     rename_keys, rename_list, row_ref,
 };
 use crate::flow::plan::ColumnValue;
-use crate::flow::schema::NodeSchema;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};
 use crate::tables::{Ident, TableDef};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-const OK: Port = Port::success("ok");
-
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "db.upsert",
-    ports: &[OK, CONFLICT],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/db.upsert.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.upsert",
+    &[OK, CONFLICT],
     compile,
-    rename: Some(rename),
-};
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,19 +203,7 @@ impl Runnable for DbUpsertOp {
                 seen.insert(v.column.to_string(), shown);
             }
             cx.note_input(|| Value::Object(seen));
-            match cx.fetch(binds, self.conflict.is_some()).await {
-                Ok(row) => Ok(Step::Next {
-                    port: OK.name,
-                    to: self.ok,
-                    bind: row,
-                }),
-                Err(RunError::Conflict { .. }) if let Some(to) = self.conflict => Ok(Step::Next {
-                    port: CONFLICT.name,
-                    to,
-                    bind: None,
-                }),
-                Err(e) => Err(e),
-            }
+            write(cx, binds, self.ok, None, self.conflict).await
         })
     }
 }

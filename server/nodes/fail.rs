@@ -4,23 +4,12 @@
 use crate::engine::run::{Cx, Response, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, ResponseFact};
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, ResponseFact};
 use crate::flow::plan::ContentType;
-use crate::flow::schema::NodeSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "fail",
-    ports: &[],
-    binds: false,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!("../../flows/schema/nodes/fail.v1.schema.json")),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("fail", &[], compile, NodeOptions::UNBOUND);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,26 +6,21 @@ use crate::engine::run::{Cx, End, Step, walk_graph};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::expr::{RESERVED, Template};
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use serde::Deserialize;
 use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "for_each",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/for_each.v1.schema.json"
-    )),
-    nested: Some("body"),
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "for_each",
+    &[OK],
     compile,
-    rename: None,
-};
+    NodeOptions {
+        nested: Some("body"),
+        ..NodeOptions::DEFAULT
+    }
+);
 
 /// The most items one `for_each` runs.
 pub const MAX_ITEMS: usize = 10_000;

@@ -8,8 +8,7 @@ use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::diag::{Diagnostic, seg};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -18,19 +17,7 @@ use std::time::{Duration, Instant};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "http.request",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/http.request.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("http.request", &[OK], compile, NodeOptions::DEFAULT);
 
 /// How an `http.request` sends its body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]

@@ -3,25 +3,14 @@
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use serde::Deserialize;
 use serde_json::Value;
 
 const THEN: Port = Port::branch("then");
 const ELSE: Port = Port::branch("else");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "if",
-    ports: &[THEN, ELSE],
-    binds: false,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!("../../flows/schema/nodes/if.v1.schema.json")),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("if", &[THEN, ELSE], compile, NodeOptions::UNBOUND);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,25 @@ use crate::engine::Op;
 use crate::flow::{Diagnostic, NodeType, Plan, TableCatalog};
 use serde_json::Value;
 
+/// A node type's descriptor: its name, ports, compile step and options, with its JSON Schema
+/// included from `flows/schema/nodes/<name>.v1.schema.json` (the file the CLI and the editor
+/// validate with too).
+macro_rules! node_type {
+    ($name:literal, $ports:expr, $compile:expr, $options:expr) => {
+        crate::flow::NodeType {
+            name: $name,
+            ports: $ports,
+            schema: crate::flow::schema::NodeSchema::new(include_str!(concat!(
+                "../../flows/schema/nodes/",
+                $name,
+                ".v1.schema.json"
+            ))),
+            compile: $compile,
+            options: $options,
+        }
+    };
+}
+
 pub mod auth_hash_password;
 pub mod auth_issue_token;
 pub mod auth_verify_password;

@@ -4,26 +4,23 @@
 use crate::engine::run::{Cx, Response, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, ResponseFact};
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Placement, ResponseFact};
 use crate::flow::plan::ContentType;
-use crate::flow::schema::NodeSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "respond",
-    ports: &[],
-    binds: false,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/respond.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::TopOnly("a for_each body cannot respond; `collect` a value or `fail`"),
+pub static TYPE: NodeType<Op> = node_type!(
+    "respond",
+    &[],
     compile,
-    rename: None,
-};
+    NodeOptions {
+        placement: Placement::TopOnly(
+            "a for_each body cannot respond; `collect` a value or `fail`"
+        ),
+        ..NodeOptions::UNBOUND
+    }
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,26 +3,13 @@
 
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Port};
 use serde::Deserialize;
 use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "script",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/script.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("script", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

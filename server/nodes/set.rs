@@ -3,24 +3,13 @@
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port};
 use serde::Deserialize;
 use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "set",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!("../../flows/schema/nodes/set.v1.schema.json")),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("set", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,8 +5,7 @@ use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::diag::{Diagnostic, seg};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, ERROR_PORT, NodeCx, NodeOptions, NodeType, Port};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -14,19 +13,15 @@ const DEFAULT: Port = Port::branch("default");
 /// How traces and plans name the port of any case (its own name only the document knows).
 const CASE: &str = "case";
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "switch",
-    ports: &[DEFAULT],
-    binds: false,
-    dynamic_ports: Some(case_ports),
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/switch.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
+pub static TYPE: NodeType<Op> = node_type!(
+    "switch",
+    &[DEFAULT],
     compile,
-    rename: None,
-};
+    NodeOptions {
+        dynamic_ports: Some(case_ports),
+        ..NodeOptions::UNBOUND
+    }
+);
 
 fn case_ports(node: &Value) -> Vec<String> {
     node.get("cases")

@@ -12,8 +12,7 @@ use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port};
-use crate::flow::schema::NodeSchema;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port};
 use crate::flow::tera_guard::{self, Stop};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,19 +22,7 @@ use std::time::Instant;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "template",
-    ports: &[OK],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/template.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> = node_type!("template", &[OK], compile, NodeOptions::DEFAULT);
 
 /// A compiled tera template: one template in its own tera instance, parsed once.
 #[derive(Clone)]

@@ -7,28 +7,16 @@ use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeType, OutputShape, Placement, Port, ResponseFact, ports_to,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, ResponseFact, ports_to,
 };
-use crate::flow::schema::NodeSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 const INVALID: Port = Port::optional("invalid");
 
-pub static TYPE: NodeType<Op> = NodeType {
-    name: "validate",
-    ports: &[OK, INVALID],
-    binds: true,
-    dynamic_ports: None,
-    schema: NodeSchema::new(include_str!(
-        "../../flows/schema/nodes/validate.v1.schema.json"
-    )),
-    nested: None,
-    placement: Placement::Anywhere,
-    compile,
-    rename: None,
-};
+pub static TYPE: NodeType<Op> =
+    node_type!("validate", &[OK, INVALID], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

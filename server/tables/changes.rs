@@ -421,7 +421,7 @@ fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<
 /// The rename step of a node's type, if it names a table.
 fn renamer(node: &Value) -> Option<fn(&mut Value, &crate::flow::node::Renames<'_>)> {
     let ty = node.get("type").and_then(Value::as_str)?;
-    crate::nodes::lookup(ty)?.rename
+    crate::nodes::lookup(ty)?.options.rename
 }
 
 /// Every Rhai source in a node: `$rhai` values at any depth and a script's `code`.
