@@ -4,7 +4,7 @@
 use super::error::RunError;
 use super::run::{Cx, Step};
 use super::sql::{BuildError, Prepared};
-use crate::flow::node::{CompiledOp, OutputShape, ResponseFact};
+use crate::flow::node::{CompiledOp, OutputShape, ResponseFact, TableWrite};
 use crate::tables::def::Tables;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,9 +30,6 @@ pub type Op = Box<dyn Runnable>;
 pub type Plan = crate::flow::Plan<Op>;
 
 impl CompiledOp for Box<dyn Runnable> {
-    fn type_name(&self) -> &'static str {
-        (**self).type_name()
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         (**self).targets()
     }
@@ -42,8 +39,8 @@ impl CompiledOp for Box<dyn Runnable> {
     fn touches_db(&self) -> bool {
         (**self).touches_db()
     }
-    fn single_write(&self) -> Option<usize> {
-        (**self).single_write()
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        (**self).table_write()
     }
     fn runs_nested(&self) -> bool {
         (**self).runs_nested()
@@ -53,9 +50,6 @@ impl CompiledOp for Box<dyn Runnable> {
     }
     fn is_respond(&self) -> bool {
         (**self).is_respond()
-    }
-    fn row_table(&self) -> Option<&str> {
-        (**self).row_table()
     }
     fn responses(&self) -> Vec<ResponseFact> {
         (**self).responses()

@@ -209,8 +209,8 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
 /// leaving a stored write behind a 500.
 fn writes_json(plan: &Plan, tables: &Tables) -> bool {
     plan.nodes.iter().any(|n| {
-        n.op.row_table()
-            .and_then(|t| tables.get(t))
+        n.op.table_write()
+            .and_then(|w| tables.get(w.table))
             .is_some_and(|def| {
                 def.fields
                     .iter()

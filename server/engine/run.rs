@@ -400,7 +400,7 @@ pub fn walk_graph<'c, 'a>(
             cx.node = at;
             let mut entry = cx.trace.map(|_| TraceEntry {
                 node: node.id.clone(),
-                node_type: node.op.type_name(),
+                node_type: node.type_name,
                 port: None,
                 duration_us: started.map_or(0, |t| t.elapsed().as_micros() as u64),
                 input: cx.input.take().map(|v| cx.redact(&v)),

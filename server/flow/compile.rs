@@ -455,6 +455,7 @@ fn compile_graph<O: CompiledOp>(
         if let Some(op) = op {
             out[base + i] = Some(PlanNode {
                 id: node.id.to_string(),
+                type_name: ty.name,
                 bind: node.bind.map(str::to_string),
                 op,
                 error: node

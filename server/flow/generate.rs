@@ -249,10 +249,11 @@ pub fn crud(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn accounts() -> TableDef {
+    /// An account table: an email, a password and a role.
+    pub(crate) fn accounts() -> TableDef {
         serde_json::from_value(
             json!({"id": "t_000000000001", "name": "accounts", "fields": [
                 {"id": "f_000000000001", "name": "email", "type": "email", "required": true},

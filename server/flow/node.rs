@@ -169,30 +169,37 @@ pub fn row_ref(table: &str) -> Value {
     serde_json::json!({"$ref": format!("#/components/schemas/{table}")})
 }
 
-/// A compiled node, as the graph compiler and plan analysis see it. Default methods describe a
-/// node that touches nothing and answers nothing itself.
-pub trait CompiledOp: std::fmt::Debug + Send + Sync + 'static {
-    /// The node type, as written in documents.
-    fn type_name(&self) -> &'static str;
+/// A write of rows of one table by one statement (`db.insert`, `db.update`, `db.delete`,
+/// `db.upsert`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableWrite<'a> {
+    pub table: &'a str,
+    /// The target of the success port.
+    pub success: usize,
+}
 
+/// A compiled node, as the graph compiler and plan analysis see it (its type's name is in
+/// [`PlanNode::type_name`], from the type's descriptor). Default methods describe a node that
+/// touches nothing and answers nothing itself.
+pub trait CompiledOp: std::fmt::Debug + Send + Sync + 'static {
     /// The ports this node can fire and their targets (fixed ports only; switch cases are
     /// listed as `case`).
     fn targets(&self) -> Vec<(&'static str, usize)>;
 
     /// Whether the node may write, so its flow runs in a transaction.
     fn writes(&self) -> bool {
-        false
+        self.table_write().is_some()
+    }
+
+    /// For a node that writes rows of one table with exactly one statement: the table, and
+    /// the target of its success port (see [`super::Plan::needs_transaction`]).
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        None
     }
 
     /// Whether the node runs a database statement.
     fn touches_db(&self) -> bool {
         self.writes()
-    }
-
-    /// For a node that writes with exactly one statement and commits with it: the target of
-    /// its success port (see [`super::Plan::needs_transaction`]).
-    fn single_write(&self) -> Option<usize> {
-        None
     }
 
     /// Whether the node runs other nodes or flows (`call`, `for_each`), which may write or
@@ -210,11 +217,6 @@ pub trait CompiledOp: std::fmt::Debug + Send + Sync + 'static {
     /// Whether the node is a `respond` (its answer commits a 4xx run's writes).
     fn is_respond(&self) -> bool {
         false
-    }
-
-    /// The table a write node writes rows of.
-    fn row_table(&self) -> Option<&str> {
-        None
     }
 
     /// The answers the endpoint may give because of this node.

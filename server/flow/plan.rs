@@ -145,7 +145,7 @@ impl<O: CompiledOp> Plan<O> {
         let (Some(write), None) = (db_nodes.next(), db_nodes.next()) else {
             return true;
         };
-        let Some(success) = write.op.single_write() else {
+        let Some(success) = write.op.table_write().map(|w| w.success) else {
             return true;
         };
         let nested = self.nodes.iter().any(|n| n.op.runs_nested());
@@ -158,6 +158,8 @@ impl<O: CompiledOp> Plan<O> {
 #[derive(Debug)]
 pub struct PlanNode<O> {
     pub id: String,
+    /// The node type, as written in documents.
+    pub type_name: &'static str,
     pub bind: Option<String>,
     pub op: O,
     /// Target of the node's `error` port.

@@ -184,9 +184,6 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 impl CompiledOp for VerifyPasswordOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to((VALID.name, self.valid), &[(INVALID.name, self.invalid)])
     }

@@ -1,19 +1,18 @@
 //! `db.delete`: deletes one row by id. `ok` binds `as` to the deleted row; unwired `not_found`
 //! is 404 `db.not_found`; unwired `conflict` (another row still references it) is 409.
 
-use super::db_get::{NOT_FOUND, missing, not_found_fact};
+use super::db_get::{NOT_FOUND, by_id, missing, not_found_fact};
 use super::db_insert::{CONFLICT, OK, conflict_fact, write};
 use crate::engine::run::{Cx, bind_text};
 use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
-    row_ref,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, TableWrite,
+    ports_to, row_ref,
 };
 use crate::tables::Ident;
 use crate::tables::def::Tables;
-use serde::Deserialize;
 use serde_json::Value;
 
 pub static TYPE: NodeType<Op> = node_type!(
@@ -26,13 +25,6 @@ pub static TYPE: NodeType<Op> = node_type!(
     }
 );
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    table: String,
-    id: Value,
-}
-
 /// A compiled `db.delete`.
 #[derive(Debug)]
 pub struct DbDeleteOp {
@@ -44,12 +36,10 @@ pub struct DbDeleteOp {
 }
 
 fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
-    let cfg: Config = cx.config(node)?;
-    let table = cx.table(&cfg.table);
-    let id = cx.template(&cfg.id, "id");
+    let (table, id) = by_id(node, cx)?;
     Some(Box::new(DbDeleteOp {
-        table: table?.0,
-        id: id?,
+        table,
+        id,
         ok: cx.required(OK.name),
         not_found: cx.port(NOT_FOUND.name),
         conflict: cx.port(CONFLICT.name),
@@ -60,9 +50,6 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 fn rename(_: &mut Value, _: &Renames<'_>) {}
 
 impl CompiledOp for DbDeleteOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to(
             (OK.name, self.ok),
@@ -72,14 +59,11 @@ impl CompiledOp for DbDeleteOp {
             ],
         )
     }
-    fn writes(&self) -> bool {
-        true
-    }
-    fn single_write(&self) -> Option<usize> {
-        Some(self.ok)
-    }
-    fn row_table(&self) -> Option<&str> {
-        Some(self.table.as_str())
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        Some(TableWrite {
+            table: self.table.as_str(),
+            success: self.ok,
+        })
     }
     fn responses(&self) -> Vec<ResponseFact> {
         not_found_fact(self.not_found)

@@ -28,11 +28,20 @@ pub static TYPE: NodeType<Op> = node_type!(
     }
 );
 
+/// The config of a node on one row by id (`db.get`, `db.delete`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+struct ById {
     table: String,
     id: Value,
+}
+
+/// Compiles the config of a node on one row by id: its table and the id's template.
+pub(crate) fn by_id(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<(Ident, Template)> {
+    let cfg: ById = cx.config(node)?;
+    let table = cx.table(&cfg.table);
+    let id = cx.template(&cfg.id, "id");
+    Some((table?.0, id?))
 }
 
 /// A compiled `db.get`.
@@ -45,12 +54,10 @@ pub struct DbGetOp {
 }
 
 fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
-    let cfg: Config = cx.config(node)?;
-    let table = cx.table(&cfg.table);
-    let id = cx.template(&cfg.id, "id");
+    let (table, id) = by_id(node, cx)?;
     Some(Box::new(DbGetOp {
-        table: table?.0,
-        id: id?,
+        table,
+        id,
         found: cx.required(FOUND.name),
         not_found: cx.port(NOT_FOUND.name),
     }))
@@ -68,9 +75,6 @@ pub(crate) fn not_found_fact(not_found: Option<usize>) -> Option<ResponseFact> {
 }
 
 impl CompiledOp for DbGetOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to(
             (FOUND.name, self.found),

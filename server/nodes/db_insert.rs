@@ -3,18 +3,18 @@
 
 use super::db_get::missing;
 use crate::engine::run::{Cx, Step};
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact, ports_to,
-    rename_keys, row_ref,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact,
+    TableWrite, ports_to, rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The success port of every write (`db.insert`, `db.update`, `db.delete`, `db.upsert`).
@@ -92,20 +92,14 @@ pub(crate) fn conflict_fact(conflict: Option<usize>) -> Option<ResponseFact> {
 }
 
 impl CompiledOp for DbInsertOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to((OK.name, self.ok), &[(CONFLICT.name, self.conflict)])
     }
-    fn writes(&self) -> bool {
-        true
-    }
-    fn single_write(&self) -> Option<usize> {
-        Some(self.ok)
-    }
-    fn row_table(&self) -> Option<&str> {
-        Some(self.table.as_str())
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        Some(TableWrite {
+            table: self.table.as_str(),
+            success: self.ok,
+        })
     }
     fn responses(&self) -> Vec<ResponseFact> {
         conflict_fact(self.conflict).into_iter().collect()
@@ -122,13 +116,8 @@ impl Runnable for DbInsertOp {
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(async move {
-            let kinds = &cx.prepared().kinds;
             let mut binds = Vec::with_capacity(self.values.len());
-            for (v, kind) in self.values.iter().zip(kinds) {
-                let value = cx.eval(&v.value).await?;
-                cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
-                binds.push(cx.param(*kind, &value).await?);
-            }
+            bind_values(cx, &self.values, &mut binds, None).await?;
             write(cx, binds, self.ok, None, self.conflict).await
         })
     }
@@ -157,4 +146,28 @@ pub(crate) async fn write(
         }),
         Err(e) => Err(e),
     }
+}
+
+/// Evaluates a write's `values` and binds each by its column's kind in the prepared
+/// statement; with `seen`, also keeps them for the trace (clear-text passwords hidden).
+pub(crate) async fn bind_values(
+    cx: &mut Cx<'_>,
+    values: &[ColumnValue],
+    binds: &mut Vec<Option<String>>,
+    mut seen: Option<&mut Map<String, Value>>,
+) -> Result<(), RunError> {
+    let kinds = &cx.prepared().kinds;
+    for (v, kind) in values.iter().zip(kinds) {
+        let value = cx.eval(&v.value).await?;
+        cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
+        binds.push(cx.param(*kind, &value).await?);
+        if let Some(seen) = seen.as_deref_mut() {
+            let shown = match kind {
+                ParamKind::Password => Value::String("[hidden]".into()),
+                _ => value,
+            };
+            seen.insert(v.column.to_string(), shown);
+        }
+    }
+    Ok(())
 }

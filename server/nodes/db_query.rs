@@ -255,9 +255,6 @@ pub struct DbQueryOp {
 }
 
 impl CompiledOp for DbQueryOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }

@@ -3,14 +3,14 @@
 //! unwired `not_found` is 404 `db.not_found`, unwired `conflict` is 409 `db.conflict`.
 
 use super::db_get::{NOT_FOUND, missing, not_found_fact};
-use super::db_insert::{CONFLICT, OK, conflict_fact, write};
+use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write};
 use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
-    rename_keys, row_ref,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, TableWrite,
+    ports_to, rename_keys, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::tables::Ident;
@@ -78,9 +78,6 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 impl CompiledOp for DbUpdateOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to(
             (OK.name, self.ok),
@@ -90,14 +87,11 @@ impl CompiledOp for DbUpdateOp {
             ],
         )
     }
-    fn writes(&self) -> bool {
-        true
-    }
-    fn single_write(&self) -> Option<usize> {
-        Some(self.ok)
-    }
-    fn row_table(&self) -> Option<&str> {
-        Some(self.table.as_str())
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        Some(TableWrite {
+            table: self.table.as_str(),
+            success: self.ok,
+        })
     }
     fn responses(&self) -> Vec<ResponseFact> {
         not_found_fact(self.not_found)
@@ -129,11 +123,7 @@ async fn run(op: &DbUpdateOp, cx: &mut Cx<'_>) -> Result<Step, RunError> {
         return missing(cx, not_found);
     }
     let mut binds = vec![bind_text(&id)];
-    for (v, kind) in op.values.iter().zip(&prepared.kinds) {
-        let value = cx.eval(&v.value).await?;
-        cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
-        binds.push(cx.param(*kind, &value).await?);
-    }
+    bind_values(cx, &op.values, &mut binds, None).await?;
     if let Some(patch) = &op.patch {
         let given = match cx.eval(patch).await? {
             Value::Object(m) => m,

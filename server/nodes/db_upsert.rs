@@ -4,13 +4,13 @@
 //! `{"row": <the row>, "inserted": true|false}`; unwired `conflict` (another unique constraint
 //! or a reference refused the row) is 409 `db.conflict`.
 
-use super::db_insert::{CONFLICT, OK, conflict_fact, write};
+use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write};
 use crate::engine::run::Cx;
-use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
+use crate::engine::sql::{self, BuildError, Prepared};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::node::{
-    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, ports_to,
-    rename_keys, rename_list, row_ref,
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, TableWrite,
+    ports_to, rename_keys, rename_list, row_ref,
 };
 use crate::flow::plan::ColumnValue;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};
@@ -154,20 +154,14 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 impl CompiledOp for DbUpsertOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to((OK.name, self.ok), &[(CONFLICT.name, self.conflict)])
     }
-    fn writes(&self) -> bool {
-        true
-    }
-    fn single_write(&self) -> Option<usize> {
-        Some(self.ok)
-    }
-    fn row_table(&self) -> Option<&str> {
-        Some(self.table.as_str())
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        Some(TableWrite {
+            table: self.table.as_str(),
+            success: self.ok,
+        })
     }
     fn responses(&self) -> Vec<ResponseFact> {
         conflict_fact(self.conflict).into_iter().collect()
@@ -188,20 +182,9 @@ impl Runnable for DbUpsertOp {
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(async move {
-            let kinds = &cx.prepared().kinds;
             let mut binds = Vec::with_capacity(self.values.len());
             let mut seen = Map::new();
-            for (v, kind) in self.values.iter().zip(kinds) {
-                let value = cx.eval(&v.value).await?;
-                cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
-                binds.push(cx.param(*kind, &value).await?);
-                // Clear-text passwords never reach a trace.
-                let shown = match kind {
-                    ParamKind::Password => Value::String("[hidden]".into()),
-                    _ => value,
-                };
-                seen.insert(v.column.to_string(), shown);
-            }
+            bind_values(cx, &self.values, &mut binds, Some(&mut seen)).await?;
             cx.note_input(|| Value::Object(seen));
             write(cx, binds, self.ok, None, self.conflict).await
         })

@@ -200,9 +200,6 @@ pub fn parse_url(text: &str) -> Result<url::Url, String> {
 }
 
 impl CompiledOp for HttpRequestOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }

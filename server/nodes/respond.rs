@@ -60,9 +60,6 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 }
 
 impl CompiledOp for RespondOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         Vec::new()
     }

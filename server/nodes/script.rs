@@ -35,9 +35,6 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 }
 
 impl CompiledOp for ScriptOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }

@@ -79,9 +79,6 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 }
 
 impl CompiledOp for SwitchOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         self.cases
             .iter()

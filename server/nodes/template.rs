@@ -136,9 +136,6 @@ pub fn compile_template(source: &str, escape: bool) -> Result<CompiledTemplate, 
 }
 
 impl CompiledOp for TemplateOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }

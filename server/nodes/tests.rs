@@ -6,6 +6,7 @@ use super::compile;
 use crate::engine::{Plan, Program};
 use crate::flow::CompiledOp;
 use crate::flow::diag::Diagnostic;
+use crate::flow::generate::tests::accounts;
 use crate::flow::generate::{crud, default_auth};
 use crate::flow::plan::AuthLevel;
 use crate::tables::IdType;
@@ -410,7 +411,7 @@ fn render(plan: &Plan) -> String {
         out.push_str(&format!(
             "{i}: {} {}{} [{}]{error}{body}\n",
             n.id,
-            n.op.type_name(),
+            n.type_name,
             n.bind
                 .as_ref()
                 .map(|b| format!(" as {b}"))
@@ -719,17 +720,6 @@ fn generated_flows_compile_against_their_table() {
         }
     }
     assert_eq!(default_auth(&def), AuthLevel::User);
-}
-
-fn accounts() -> TableDef {
-    serde_json::from_value(
-        json!({"id": "t_000000000001", "name": "accounts", "fields": [
-            {"id": "f_000000000001", "name": "email", "type": "email", "required": true},
-            {"id": "f_000000000002", "name": "secret", "type": "password"},
-            {"id": "f_000000000003", "name": "role", "type": "text"}
-        ]}),
-    )
-    .expect("definition")
 }
 
 #[test]

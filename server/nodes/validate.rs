@@ -55,9 +55,6 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 }
 
 impl CompiledOp for ValidateOp {
-    fn type_name(&self) -> &'static str {
-        TYPE.name
-    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to((OK.name, self.ok), &[(INVALID.name, self.invalid)])
     }
