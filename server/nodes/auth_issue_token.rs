@@ -19,7 +19,7 @@ pub static TYPE: NodeType<Op> =
 
 /// Default and longest lifetime of a token, in seconds.
 pub const DEFAULT_EXPIRES_IN: u32 = 3600;
-pub const MAX_EXPIRES_IN: u32 = 30 * 24 * 3600;
+pub const MAX_EXPIRES_IN: u32 = crate::auth::MAX_TOKEN_LIFETIME_SECS;
 
 /// Claims the node sets itself.
 pub const RESERVED_CLAIMS: [&str; 3] = ["sub", "exp", "iat"];
