@@ -15,7 +15,7 @@ use std::sync::Arc;
 fn program(nodes: Value, entry: &str) -> Program {
     let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "bench",
         "endpoint": {"method": "POST", "path": "/bench"}, "entry": entry, "nodes": nodes});
-    let plan = sluice::flow::compile(&doc, None).expect("the benchmark flow compiles");
+    let plan = sluice::nodes::compile(&doc, None).expect("the benchmark flow compiles");
     Program::build(plan, &Tables::new()).expect("the benchmark flow builds")
 }
 

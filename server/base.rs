@@ -29,10 +29,6 @@ impl Method {
 /// The API group of endpoints that name none; it always exists.
 pub const DEFAULT_GROUP: &str = "default";
 
-/// Longest lifetime of an end-user token (`auth.issue_token`), in seconds; signing keys are
-/// kept this long (plus a margin) after they are retired.
-pub const MAX_TOKEN_EXPIRES_IN: u32 = 30 * 24 * 3600;
-
 /// `endpoint.auth`: what a request must carry to be served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

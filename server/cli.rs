@@ -232,7 +232,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
                 continue;
             }
         };
-        match crate::flow::compile(&doc, None) {
+        match crate::nodes::compile(&doc, None) {
             Ok(plan) => {
                 println!("{}: ok", file.display());
                 if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {

@@ -310,7 +310,7 @@ pub async fn import(
                     }
                 }
             }
-            Ok(doc) => match crate::flow::compile(&doc, None) {
+            Ok(doc) => match crate::nodes::compile(&doc, None) {
                 Err(diags) => {
                     problems.extend(diags.iter().map(|d| format!("{}: {d}", file.display())))
                 }

@@ -10,8 +10,8 @@ pub mod jwt;
 pub mod key_seal;
 pub mod throttle;
 
-use crate::passwords as hasher;
 pub use crate::passwords::MAX_PASSWORD_BYTES;
+use crate::passwords as hasher;
 use key_seal::KeySealer;
 
 use crate::catalog::users;
@@ -173,11 +173,14 @@ fn unseal(id: i64, stored: Vec<u8>, sealer: Option<&KeySealer>) -> Result<Vec<u8
     }
 }
 
+/// The longest lifetime of a token `auth.issue_token` signs, in seconds.
+pub const MAX_TOKEN_LIFETIME_SECS: u32 = 30 * 24 * 3600;
+
 /// How long a retired key keeps verifying tokens: the longest lifetime `auth.issue_token`
 /// allows (a token signed just before the rotation lives that long), plus an hour for
 /// instances that still signed with the old key until they reloaded and for clock skew.
 /// Keys retired longer ago are left out of the ring and deleted by the next rotation.
-pub const RETIRED_KEY_HORIZON_SECS: i64 = crate::base::MAX_TOKEN_EXPIRES_IN as i64 + 3600;
+pub const RETIRED_KEY_HORIZON_SECS: i64 = MAX_TOKEN_LIFETIME_SECS as i64 + 3600;
 
 /// The keys tokens are checked against, from the catalog.
 pub async fn key_ring(

@@ -490,7 +490,7 @@ pub async fn delete(pool: &PgPool, name: &str, expected: Option<i32>) -> Result<
 /// function.
 pub async fn published_route(
     tx: &mut Transaction<'_, Postgres>,
-    plan: &crate::flow::Plan,
+    plan: &crate::engine::Plan,
 ) -> Result<(String, String), CatalogError> {
     let Some(ep) = &plan.endpoint else {
         return Ok((format!("function {}", plan.name), String::new()));

@@ -82,7 +82,7 @@ pub enum RunError {
     UnknownFunction { node: String, name: String },
     #[error(
         "node `{node}`: calls nest more than {} deep",
-        super::nodes::call::MAX_DEPTH
+        super::run::MAX_CALL_DEPTH
     )]
     CallDepth { node: String },
     /// The called function ended with an error status; the caller answers the same.

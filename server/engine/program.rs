@@ -2,8 +2,9 @@
 //! and every value a bound parameter, and the input schemas compiled into validators.
 
 use super::error::InputProblem;
-use super::sql::{self, BuildError, Prepared};
-use crate::flow::plan::Plan;
+use super::op::Plan;
+use super::sql::{BuildError, Prepared};
+use crate::flow::CompiledOp;
 use crate::flow::schema::{user_validator, wants_integer};
 use crate::tables::def::Tables;
 use serde_json::{Map, Value};
@@ -39,7 +40,7 @@ impl Program {
         let sql = plan
             .nodes
             .iter()
-            .map(|n| sql::build(&n.op, tables))
+            .map(|n| n.op.prepare(tables))
             .collect::<Result<Vec<_>, _>>()?;
         let part = |s: &Option<Value>| {
             let s = s.as_ref()?;
@@ -207,17 +208,14 @@ fn problem(part: &str, e: &jsonschema::ValidationError<'_>) -> InputProblem {
 /// parsed: so it runs in one, and a row that cannot be read rolls its write back instead of
 /// leaving a stored write behind a 500.
 fn writes_json(plan: &Plan, tables: &Tables) -> bool {
-    use crate::flow::plan::Op;
-    plan.nodes.iter().any(|n| match &n.op {
-        Op::DbInsert { table, .. }
-        | Op::DbUpdate { table, .. }
-        | Op::DbDelete { table, .. }
-        | Op::DbUpsert { table, .. } => tables.get(table.as_str()).is_some_and(|def| {
-            def.fields
-                .iter()
-                .any(|f| f.ty == crate::tables::FieldType::Json)
-        }),
-        _ => false,
+    plan.nodes.iter().any(|n| {
+        n.op.table_write()
+            .and_then(|w| tables.get(w.table))
+            .is_some_and(|def| {
+                def.fields
+                    .iter()
+                    .any(|f| f.ty == crate::tables::FieldType::Json)
+            })
     })
 }
 
@@ -264,7 +262,6 @@ fn coerce(s: &str, ty: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tables::TableDef;
     use serde_json::json;
 
     #[test]
@@ -274,103 +271,5 @@ mod tests {
         assert_eq!(coerce("true", &json!("boolean")), json!(true));
         assert_eq!(coerce("abc", &json!("integer")), json!("abc"));
         assert_eq!(coerce("42", &json!("string")), json!("42"));
-    }
-
-    fn needs_transaction(nodes: serde_json::Value) -> bool {
-        let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
-            {"name": "title", "type": "text", "required": true}]}))
-        .expect("definition");
-        let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
-        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "w",
-            "entry": "w", "nodes": nodes});
-        let plan = crate::flow::compile(&doc, Some(&cat)).expect("compiles");
-        Program::build(plan, &cat)
-            .expect("builds")
-            .needs_transaction
-    }
-
-    #[test]
-    fn one_write_straight_into_a_plain_respond_runs_without_begin_and_commit() {
-        let insert = json!({"type": "db.insert", "table": "todos", "as": "todo",
-            "values": {"title": {"$rhai": "request.body.title"}}, "next": {"ok": "r"}});
-        let plain = |body: serde_json::Value, status: u16| json!({"w": insert, "r": {"type": "respond", "status": status, "body": body}});
-        assert!(!needs_transaction(plain(json!({"$rhai": "todo"}), 201)));
-        assert!(!needs_transaction(plain(
-            json!({"item": {"$rhai": "todo"}, "ok": true}),
-            200
-        )));
-        // A body that can fail, or a status that rolls back, keeps the transaction.
-        assert!(needs_transaction(plain(
-            json!({"$rhai": "todo.id + 1"}),
-            201
-        )));
-        assert!(needs_transaction(plain(json!({"$rhai": "todo"}), 409)));
-        // So does anything between the write and the respond, or a second statement.
-        assert!(needs_transaction(json!({
-            "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
-                  "next": {"ok": "c"}},
-            "c": {"type": "if", "condition": {"$rhai": "todo.id > 1"},
-                  "next": {"then": "r", "else": "r"}},
-            "r": {"type": "respond", "body": {"$rhai": "todo"}}})));
-        assert!(needs_transaction(json!({
-            "w": {"type": "db.insert", "table": "todos", "as": "todo", "values": {"title": "x"},
-                  "next": {"ok": "g"}},
-            "g": {"type": "db.get", "table": "todos", "as": "again", "id": {"$rhai": "todo.id"},
-                  "next": {"found": "r"}},
-            "r": {"type": "respond", "body": {"$rhai": "again"}}})));
-    }
-
-    #[test]
-    fn a_query_list_is_collected_and_its_items_coerced() {
-        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "l", "entry": "r",
-            "endpoint": {"method": "GET", "path": "/l"},
-            "input": {"query": {"type": "object", "properties": {
-                "n": {"type": "array", "items": {"type": "number"}}, "s": {"type": "string"}}}},
-            "nodes": {"r": {"type": "respond", "body": null}}});
-        let plan = crate::flow::compile(&doc, None).expect("compiles");
-        let program = Program::build(plan, &Default::default()).expect("builds");
-        assert!(program.query_is_list("n"));
-        assert!(!program.query_is_list("s"));
-        let mut query = Map::from_iter([
-            ("n".to_string(), json!(["1", "2.5"])),
-            ("s".to_string(), json!("x")),
-        ]);
-        program
-            .check_input(&mut Map::new(), &mut query, &mut Value::Null)
-            .expect("valid");
-        assert_eq!(Value::Object(query), json!({"n": [1.0, 2.5], "s": "x"}));
-        let mut one = Map::from_iter([("n".to_string(), json!("3"))]);
-        program
-            .check_input(&mut Map::new(), &mut one, &mut Value::Null)
-            .expect("valid");
-        assert_eq!(Value::Object(one), json!({"n": [3.0]}));
-    }
-
-    #[test]
-    fn database_nodes_get_quoted_parameterised_sql() {
-        let def: TableDef = serde_json::from_value(json!({"name": "todos", "fields": [
-            {"name": "title", "type": "text", "required": true},
-            {"name": "done", "type": "boolean"}]}))
-        .expect("definition");
-        let cat = std::collections::BTreeMap::from([("todos".to_string(), def)]);
-        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "q", "entry": "q",
-            "nodes": {"q": {"type": "db.query", "table": "todos", "as": "rows",
-                            "where": {"done": {"$rhai": "request.query.done"}},
-                            "order_by": [{"column": "title", "desc": true}], "next": {"ok": "r"}},
-                      "r": {"type": "respond", "body": {"$rhai": "rows"}}}});
-        let plan = crate::flow::compile(&doc, Some(&cat)).expect("compiles");
-        let program = Program::build(plan, &cat).expect("builds");
-        let q = program
-            .plan
-            .nodes
-            .iter()
-            .position(|n| n.id == "q")
-            .expect("node q");
-        assert_eq!(
-            program.sql[q].as_ref().map(|p| p.text.as_str()),
-            Some(
-                "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
-            )
-        );
     }
 }

@@ -3,12 +3,12 @@
 //! `respond` with a status below 500; `fail`, errors and timeouts roll it back.
 
 use super::error::RunError;
-use super::nodes;
 use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
 use crate::auth::jwt::{KeyRing, SigningKey};
+use crate::flow::CompiledOp;
 use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
 use arc_swap::ArcSwap;
@@ -368,6 +368,9 @@ pub enum End {
     Collected(Value),
 }
 
+/// How deep calls may nest (a function calling a function ...).
+pub const MAX_CALL_DEPTH: usize = 8;
+
 /// The most node executions of one request, loops and calls included.
 pub const STEP_BUDGET: usize = 100_000;
 
@@ -393,11 +396,11 @@ pub fn walk_graph<'c, 'a>(
             cx.input = None;
             let node = &plan.nodes[at];
             let started = cx.trace.is_some().then(Instant::now);
-            let outcome = nodes::run(&node.op, cx).await;
+            let outcome = node.op.run(cx).await;
             cx.node = at;
             let mut entry = cx.trace.map(|_| TraceEntry {
                 node: node.id.clone(),
-                node_type: node.op.type_name(),
+                node_type: node.type_name,
                 port: None,
                 duration_us: started.map_or(0, |t| t.elapsed().as_micros() as u64),
                 input: cx.input.take().map(|v| cx.redact(&v)),
@@ -453,7 +456,7 @@ pub fn walk_graph<'c, 'a>(
                         );
                     }
                     cx.record(entry);
-                    let respond = matches!(node.op, crate::flow::Op::Respond { .. });
+                    let respond = node.op.is_respond();
                     return Ok(End::Respond { response, respond });
                 }
                 Step::Collected(value) => {

@@ -2,9 +2,7 @@
 //! always quoted; values are `$n` parameters cast to the column type. Reads never return
 //! password fields; writes to password fields are hashed before binding.
 
-use crate::flow::plan::{
-    ColumnValue, Credential, Filter, FilterOp, Op, OrderTerm, Query, Statement,
-};
+use crate::flow::plan::{ColumnValue, Filter, FilterOp, OrderTerm, Query, Statement};
 use crate::flow::sqlscan::Shape;
 use crate::tables::ddl::qualified;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};
@@ -217,138 +215,132 @@ fn plain(text: String) -> Prepared {
     }
 }
 
-/// The statement of a database node, or `None` for other nodes.
-pub fn build(op: &Op, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-    Ok(Some(match op {
-        Op::DbGet { table: t, .. } => {
-            let def = table(tables, t)?;
-            plain(format!(
-                "SELECT {} FROM {} AS t WHERE {}",
-                row_json(def, "t"),
-                qualified(t),
-                id_condition(def, tables)?
-            ))
+/// `db.get`: the row with the given id.
+pub fn get_sql(t: &Ident, tables: &Tables) -> Result<Prepared, BuildError> {
+    let def = table(tables, t)?;
+    Ok(plain(format!(
+        "SELECT {} FROM {} AS t WHERE {}",
+        row_json(def, "t"),
+        qualified(t),
+        id_condition(def, tables)?
+    )))
+}
+
+/// `auth.verify_password` against a table: the account row and its password hash, found by
+/// the account's email.
+pub fn account_sql(
+    t: &Ident,
+    email: &Ident,
+    password: &Ident,
+    tables: &Tables,
+) -> Result<Prepared, BuildError> {
+    let def = table(tables, t)?;
+    // The hash leaves the database only into the node, never into the row.
+    Ok(plain(format!(
+        "SELECT jsonb_build_object('row', {}, 'hash', t.{}) FROM {} AS t WHERE t.{} = $1::text",
+        row_json(def, "t"),
+        password.quoted(),
+        qualified(t),
+        email.quoted()
+    )))
+}
+
+/// `db.insert`: one row, returned as written.
+pub fn insert_sql(
+    t: &Ident,
+    values: &[ColumnValue],
+    tables: &Tables,
+) -> Result<Prepared, BuildError> {
+    let def = table(tables, t)?;
+    let text = if values.is_empty() {
+        format!(
+            "INSERT INTO {} AS t DEFAULT VALUES RETURNING {}",
+            qualified(t),
+            guarded_row(def)
+        )
+    } else {
+        let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
+        format!(
+            "INSERT INTO {} AS t ({}) VALUES ({}) RETURNING {}",
+            qualified(t),
+            cols.join(", "),
+            placeholders(def, values, 1, tables)?.join(", "),
+            guarded_row(def)
+        )
+    };
+    Ok(Prepared {
+        kinds: kinds(def, values),
+        ..plain(text)
+    })
+}
+
+/// `db.update`: the row with the given id, its `values` set and, with `patch`, every other
+/// column the patch names.
+pub fn update_sql(
+    t: &Ident,
+    values: &[ColumnValue],
+    patch: bool,
+    tables: &Tables,
+) -> Result<Prepared, BuildError> {
+    let def = table(tables, t)?;
+    let marks = placeholders(def, values, 2, tables)?;
+    let mut sets: Vec<String> = values
+        .iter()
+        .zip(&marks)
+        .map(|(v, m)| format!("{} = {m}", v.column.quoted()))
+        .collect();
+    let mut patch_cols = Vec::new();
+    if patch {
+        let mut n = values.len() + 2;
+        for f in def
+            .fields
+            .iter()
+            .filter(|f| !values.iter().any(|v| v.column == f.name))
+        {
+            let c = f.name.quoted();
+            let ty = cast(def, f.name.as_str(), tables)?;
+            sets.push(format!(
+                "{c} = CASE WHEN ${n}::boolean THEN ${}::{ty} ELSE t.{c} END",
+                n + 1
+            ));
+            patch_cols.push(PatchColumn {
+                name: f.name.to_string(),
+                kind: write_kind(def, f.name.as_str()),
+            });
+            n += 2;
         }
-        Op::DbQuery { query, .. } => query_sql(query, tables)?,
-        Op::AuthVerifyPassword {
-            against:
-                Credential::Account {
-                    table: t,
-                    email_field,
-                    password_field,
-                    ..
-                },
-            ..
-        } => {
-            let def = table(tables, t)?;
-            let (email, password) = crate::flow::nodes::auth_verify_password::account_fields(
-                def,
-                email_field.as_ref(),
-                password_field.as_ref(),
-            )
-            .map_err(|_| BuildError(t.to_string()))?;
-            // The hash leaves the database only into the node, never into the row.
-            plain(format!(
-                "SELECT jsonb_build_object('row', {}, 'hash', t.{}) FROM {} AS t WHERE t.{} = $1::text",
-                row_json(def, "t"),
-                password.quoted(),
-                qualified(t),
-                email.quoted()
-            ))
-        }
-        Op::DbUpsert {
-            table: t,
-            values,
-            on,
-            ..
-        } => upsert_sql(t, values, on, tables)?,
-        Op::DbSql { statement, .. } => plain(statement_sql(statement)),
-        Op::DbInsert {
-            table: t, values, ..
-        } => {
-            let def = table(tables, t)?;
-            let text = if values.is_empty() {
-                format!(
-                    "INSERT INTO {} AS t DEFAULT VALUES RETURNING {}",
-                    qualified(t),
-                    guarded_row(def)
-                )
-            } else {
-                let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
-                format!(
-                    "INSERT INTO {} AS t ({}) VALUES ({}) RETURNING {}",
-                    qualified(t),
-                    cols.join(", "),
-                    placeholders(def, values, 1, tables)?.join(", "),
-                    guarded_row(def)
-                )
-            };
-            Prepared {
-                kinds: kinds(def, values),
-                ..plain(text)
-            }
-        }
-        Op::DbUpdate {
-            table: t,
-            values,
-            patch,
-            ..
-        } => {
-            let def = table(tables, t)?;
-            let marks = placeholders(def, values, 2, tables)?;
-            let mut sets: Vec<String> = values
-                .iter()
-                .zip(&marks)
-                .map(|(v, m)| format!("{} = {m}", v.column.quoted()))
-                .collect();
-            let mut patch_cols = Vec::new();
-            if patch.is_some() {
-                let mut n = values.len() + 2;
-                for f in def
-                    .fields
-                    .iter()
-                    .filter(|f| !values.iter().any(|v| v.column == f.name))
-                {
-                    let c = f.name.quoted();
-                    let ty = cast(def, f.name.as_str(), tables)?;
-                    sets.push(format!(
-                        "{c} = CASE WHEN ${n}::boolean THEN ${}::{ty} ELSE t.{c} END",
-                        n + 1
-                    ));
-                    patch_cols.push(PatchColumn {
-                        name: f.name.to_string(),
-                        kind: write_kind(def, f.name.as_str()),
-                    });
-                    n += 2;
-                }
-            }
-            if sets.is_empty() {
-                // Nothing to write: still touch the row so `ok`/`not_found` mean the same.
-                sets.push("\"updated_at\" = now()".into());
-            }
-            Prepared {
-                kinds: kinds(def, values),
-                patch: patch_cols,
-                ..plain(format!(
-                    "UPDATE {} AS t SET {} WHERE {} RETURNING {}",
-                    qualified(t),
-                    sets.join(", "),
-                    id_condition(def, tables)?,
-                    guarded_row(def)
-                ))
-            }
-        }
-        Op::DbDelete { table: t, .. } => {
-            let def = table(tables, t)?;
-            plain(format!(
-                "DELETE FROM {} AS t WHERE {} RETURNING {}",
-                qualified(t),
-                id_condition(def, tables)?,
-                guarded_row(def)
-            ))
-        }
-        _ => return Ok(None),
-    }))
+    }
+    if sets.is_empty() {
+        // Nothing to write: still touch the row so `ok`/`not_found` mean the same.
+        sets.push("\"updated_at\" = now()".into());
+    }
+    Ok(Prepared {
+        kinds: kinds(def, values),
+        patch: patch_cols,
+        ..plain(format!(
+            "UPDATE {} AS t SET {} WHERE {} RETURNING {}",
+            qualified(t),
+            sets.join(", "),
+            id_condition(def, tables)?,
+            guarded_row(def)
+        ))
+    })
+}
+
+/// `db.delete`: the row with the given id, returned as it was.
+pub fn delete_sql(t: &Ident, tables: &Tables) -> Result<Prepared, BuildError> {
+    let def = table(tables, t)?;
+    Ok(plain(format!(
+        "DELETE FROM {} AS t WHERE {} RETURNING {}",
+        qualified(t),
+        id_condition(def, tables)?,
+        guarded_row(def)
+    )))
+}
+
+/// `db.sql`: the builder's statement, wrapped by its shape ([`statement_sql`]).
+pub fn sql_statement(st: &Statement) -> Prepared {
+    plain(statement_sql(st))
 }
 
 /// Parameters of a statement being built: each `add` is the next `$n`.
@@ -595,7 +587,7 @@ fn row_expr(q: &Query, def: &TableDef, tables: &Tables) -> Result<String, BuildE
 /// `db.query`: one statement. Parameters are `where` values, filter values, then limit and
 /// offset, then the cursor keys; the total (with `count`) reuses the filter's parameters in a
 /// scalar subquery, so page and total come from one snapshot in one round trip.
-fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
+pub fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
     let def = table(tables, &q.table)?;
     let mut params = Params::default();
     let mut conds = Vec::new();
@@ -698,7 +690,7 @@ fn query_sql(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
 /// `db.upsert`: `INSERT … ON CONFLICT (on) DO UPDATE`, returning the row and whether it was
 /// inserted. A row version written by the insert has `xmax = 0`; one written by the update
 /// carries the updating transaction in `xmax`.
-fn upsert_sql(
+pub fn upsert_sql(
     t: &Ident,
     values: &[ColumnValue],
     on: &[Ident],

@@ -11,7 +11,7 @@
 use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
-use super::nodes::{self, ERROR_PORT, NodeCx, NodeType, TableCatalog};
+use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
 use super::plan::{Endpoint, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use serde_json::Value;
@@ -42,10 +42,10 @@ struct Edge {
     binds: bool,
 }
 
-struct Node<'d> {
+struct Node<'d, O: 'static> {
     id: &'d str,
     raw: &'d Value,
-    ty: Option<&'static NodeType>,
+    ty: Option<&'static NodeType<O>>,
     bind: Option<&'d str>,
     /// The node's own schema passed, so its config can be compiled.
     well_formed: bool,
@@ -73,9 +73,13 @@ pub struct GraphSpec<'d> {
     pub depth: usize,
 }
 
-/// Compiles a flow document. Without a catalog, table and column checks are skipped (offline
-/// validation) and the plan must not be run.
-pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, Vec<Diagnostic>> {
+/// Compiles a flow document with the node types of `registry`. Without a catalog, table and
+/// column checks are skipped (offline validation) and the plan must not be run.
+pub fn compile<O: CompiledOp>(
+    doc: &Value,
+    catalog: Option<&dyn TableCatalog>,
+    registry: &Registry<O>,
+) -> Result<Plan<O>, Vec<Diagnostic>> {
     let mut diags = schema::check_envelope(doc);
     // Only a document that is not a flow of this format version stops the check early; other
     // envelope problems are reported together with everything else.
@@ -97,8 +101,8 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
         kind: GraphKind::Top,
         depth: 0,
     };
-    let mut out: Vec<Option<PlanNode>> = Vec::new();
-    let roots = compile_graph(&spec, catalog, &mut out, &mut diags);
+    let mut out: Vec<Option<PlanNode<O>>> = Vec::new();
+    let roots = compile_graph(&spec, catalog, registry, &mut out, &mut diags);
     let endpoint = endpoint(doc, &mut diags);
     let input = input(doc, &mut diags);
     if !diags.is_empty() {
@@ -111,7 +115,7 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
             "the flow has no entry",
         )]);
     };
-    let nodes: Option<Vec<PlanNode>> = out.into_iter().collect();
+    let nodes: Option<Vec<PlanNode<O>>> = out.into_iter().collect();
     let Some(nodes) = nodes else {
         // Every node is reachable and well formed here, so each compiled or reported a problem.
         return Err(vec![Diagnostic::new(
@@ -145,13 +149,15 @@ pub fn compile(doc: &Value, catalog: Option<&dyn TableCatalog>) -> Result<Plan, 
 
 /// Compiles the body of a `for_each` at `pointer` (the body object) with the names visible in
 /// the loop; returns the index of its entry node in the flat node list.
-pub fn compile_body(
+#[allow(clippy::too_many_arguments)]
+pub fn compile_body<O: CompiledOp>(
     body: &Value,
     pointer: &str,
     names: BTreeSet<String>,
     depth: usize,
     catalog: Option<&dyn TableCatalog>,
-    out: &mut Vec<Option<PlanNode>>,
+    registry: &Registry<O>,
+    out: &mut Vec<Option<PlanNode<O>>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<usize> {
     if depth > MAX_BODY_DEPTH {
@@ -173,19 +179,23 @@ pub fn compile_body(
         kind: GraphKind::Body,
         depth,
     };
-    compile_graph(&spec, catalog, out, diags).map(|(entry, _)| entry)
+    compile_graph(&spec, catalog, registry, out, diags).map(|(entry, _)| entry)
 }
 
 /// The ports of a node: its type's, the dynamic ones its config declares (`switch`), and the
 /// generic `error` port for nodes that continue the flow.
-fn ports_of(ty: &NodeType, raw: &Value) -> Vec<(String, bool, bool)> {
+fn ports_of<O>(ty: &NodeType<O>, raw: &Value) -> Vec<(String, bool, bool)> {
     let mut ports: Vec<(String, bool, bool)> = ty
         .ports
         .iter()
         .map(|p| (p.name.to_string(), p.required, p.binds))
         .collect();
-    if let Some(dynamic) = ty.dynamic_ports {
-        ports.extend(dynamic(raw).into_iter().map(|p| (p, true, ty.binds)));
+    if let Some(dynamic) = ty.options.dynamic_ports {
+        ports.extend(
+            dynamic(raw)
+                .into_iter()
+                .map(|p| (p, true, ty.options.binds)),
+        );
     }
     if !ty.is_terminal() {
         ports.push((ERROR_PORT.name.to_string(), false, false));
@@ -194,10 +204,11 @@ fn ports_of(ty: &NodeType, raw: &Value) -> Vec<(String, bool, bool)> {
 }
 
 /// Compiles one graph into `out`; returns the global indices of its entry and error handler.
-fn compile_graph(
+fn compile_graph<O: CompiledOp>(
     spec: &GraphSpec<'_>,
     catalog: Option<&dyn TableCatalog>,
-    out: &mut Vec<Option<PlanNode>>,
+    registry: &Registry<O>,
+    out: &mut Vec<Option<PlanNode<O>>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(usize, Option<usize>)> {
     let raw_nodes = spec.nodes;
@@ -211,15 +222,15 @@ fn compile_graph(
     let pointer = |id: &str| format!("{}/{}", spec.prefix, seg(id));
 
     // Node types and node schemas.
-    let mut graph: Vec<Node<'_>> = Vec::with_capacity(raw_nodes.len());
+    let mut graph: Vec<Node<'_, O>> = Vec::with_capacity(raw_nodes.len());
     for (id, raw) in raw_nodes {
         let at = pointer(id);
         let ty_name = raw.get("type").and_then(Value::as_str).unwrap_or("");
-        let ty = nodes::lookup(ty_name);
+        let ty = registry.iter().find(|t| t.name == ty_name).copied();
         let mut well_formed = raw.is_object();
         match ty {
             None if raw.is_object() && !ty_name.is_empty() => {
-                let known: Vec<&str> = nodes::builtin().iter().map(|t| t.name).collect();
+                let known: Vec<&str> = registry.iter().map(|t| t.name).collect();
                 diags.push(
                     Diagnostic::new(
                         "flow.unknown_node_type",
@@ -238,23 +249,19 @@ fn compile_graph(
                 let mut body = raw.clone();
                 if let Some(o) = body.as_object_mut() {
                     o.remove("next");
-                    if t.name == "for_each" {
+                    if let Some(key) = t.options.nested {
                         // The body's nodes are checked node by node, with their own pointers.
-                        if let Some(b) = o.get_mut("body").and_then(Value::as_object_mut) {
+                        if let Some(b) = o.get_mut(key).and_then(Value::as_object_mut) {
                             b.insert("nodes".into(), Value::Object(Default::default()));
                         }
                     }
                 }
-                let found = schema::check_node(t.name, &body, &at).unwrap_or_default();
+                let found = t.schema.check(&body, &at);
                 well_formed &= found.is_empty();
                 diags.extend(found.into_iter().map(|d| d.at_node(id)));
-                let misplaced = match (t.name, spec.kind) {
-                    ("respond", GraphKind::Body) => {
-                        Some("a for_each body cannot respond; `collect` a value or `fail`")
-                    }
-                    ("collect", GraphKind::Top) => {
-                        Some("`collect` ends an iteration and belongs in a for_each body")
-                    }
+                let misplaced = match (t.options.placement, spec.kind) {
+                    (Placement::TopOnly(why), GraphKind::Body)
+                    | (Placement::BodyOnly(why), GraphKind::Top) => Some(why),
                     _ => None,
                 };
                 if let Some(msg) = misplaced {
@@ -438,6 +445,7 @@ fn compile_graph(
             names: names.clone(),
             depth: spec.depth,
             out: &mut *out,
+            registry,
             body_diags: Vec::new(),
         };
         let op = (ty.compile)(node.raw, &mut cx);
@@ -447,6 +455,7 @@ fn compile_graph(
         if let Some(op) = op {
             out[base + i] = Some(PlanNode {
                 id: node.id.to_string(),
+                type_name: ty.name,
                 bind: node.bind.map(str::to_string),
                 op,
                 error: node
@@ -462,8 +471,8 @@ fn compile_graph(
 
 /// Nodes reachable from the roots in an order where every node comes after its predecessors;
 /// `None` (with a diagnostic per back edge) when the graph has a cycle.
-fn topo_order(
-    graph: &[Node<'_>],
+fn topo_order<O>(
+    graph: &[Node<'_, O>],
     roots: &[usize],
     prefix: &str,
     diags: &mut Vec<Diagnostic>,

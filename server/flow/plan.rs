@@ -4,10 +4,9 @@
 pub use crate::base::{AuthLevel, DEFAULT_GROUP, Method, RateLimit, RateRule};
 
 use super::expr::Template;
+use super::node::CompiledOp;
 use crate::tables::Ident;
-use rhai::AST;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Where an endpoint is served.
 #[derive(Debug, Clone)]
@@ -54,9 +53,9 @@ pub struct InputSchemas {
     pub body: Option<Value>,
 }
 
-/// A compiled flow.
-#[derive(Debug, Clone)]
-pub struct Plan {
+/// A compiled flow; `O` is the compiled node (the engine's runnable op).
+#[derive(Debug)]
+pub struct Plan<O> {
     pub name: String,
     pub rev: String,
     pub endpoint: Option<Endpoint>,
@@ -65,12 +64,12 @@ pub struct Plan {
     pub entry: usize,
     /// Where a node's failure goes when its `error` port is unwired.
     pub on_error: Option<usize>,
-    pub nodes: Vec<PlanNode>,
+    pub nodes: Vec<PlanNode<O>>,
     /// `settings.rate_limit`: the endpoint's own request budgets.
     pub rate_limit: Option<RateLimit>,
 }
 
-impl Plan {
+impl<O: CompiledOp> Plan<O> {
     /// Whether any node writes, so read-only flows can skip the transaction.
     pub fn writes(&self) -> bool {
         self.nodes.iter().any(|n| n.op.writes())
@@ -91,33 +90,23 @@ impl Plan {
         let (Some(write), None) = (db_nodes.next(), db_nodes.next()) else {
             return true;
         };
-        let single = matches!(
-            write.op,
-            Op::DbInsert { .. } | Op::DbUpdate { .. } | Op::DbDelete { .. } | Op::DbUpsert { .. }
-        );
-        let nested = self
-            .nodes
-            .iter()
-            .any(|n| matches!(n.op, Op::Call { .. } | Op::ForEach { .. }));
-        let ends_well = write
-            .op
-            .targets()
-            .into_iter()
-            .filter(|(port, _)| *port == "ok")
-            .all(|(_, to)| match self.nodes.get(to).map(|n| &n.op) {
-                Some(Op::Respond { status, body, .. }) => *status < 400 && body.cannot_fail(),
-                _ => false,
-            });
-        !(single && !nested && ends_well)
+        let Some(success) = write.op.table_write().map(|w| w.success) else {
+            return true;
+        };
+        let nested = self.nodes.iter().any(|n| n.op.runs_nested());
+        let ends_well = self.nodes.get(success).is_some_and(|n| n.op.ends_cleanly());
+        nested || !ends_well
     }
 }
 
 /// One node: its id (for traces and errors), the variable it sets, what it does.
-#[derive(Debug, Clone)]
-pub struct PlanNode {
+#[derive(Debug)]
+pub struct PlanNode<O> {
     pub id: String,
+    /// The node type, as written in documents.
+    pub type_name: &'static str,
     pub bind: Option<String>,
-    pub op: Op,
+    pub op: O,
     /// Target of the node's `error` port.
     pub error: Option<usize>,
 }
@@ -240,139 +229,6 @@ pub struct Statement {
     pub names: Vec<String>,
 }
 
-impl Op {
-    /// The ports this node can fire and their targets (fixed ports only; switch cases are
-    /// listed as `case`).
-    pub fn targets(&self) -> Vec<(&'static str, usize)> {
-        let opt = |name, t: &Option<usize>| t.map(|t| (name, t));
-        match self {
-            Op::Validate { ok, invalid, .. } => [Some(("ok", *ok)), opt("invalid", invalid)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Op::DbGet {
-                found, not_found, ..
-            } => [Some(("found", *found)), opt("not_found", not_found)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Op::DbQuery { ok, .. }
-            | Op::Script { ok, .. }
-            | Op::Set { ok, .. }
-            | Op::ForEach { ok, .. }
-            | Op::Call { ok, .. } => vec![("ok", *ok)],
-            Op::DbInsert { ok, conflict, .. } => [Some(("ok", *ok)), opt("conflict", conflict)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Op::DbUpdate {
-                ok,
-                not_found,
-                conflict,
-                ..
-            }
-            | Op::DbDelete {
-                ok,
-                not_found,
-                conflict,
-                ..
-            } => [
-                Some(("ok", *ok)),
-                opt("not_found", not_found),
-                opt("conflict", conflict),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            Op::Switch { cases, default, .. } => cases
-                .iter()
-                .map(|(_, t)| ("case", *t))
-                .chain([("default", *default)])
-                .collect(),
-            Op::If {
-                then, otherwise, ..
-            } => vec![("then", *then), ("else", *otherwise)],
-            Op::HttpRequest(h) => vec![("ok", h.ok)],
-            Op::Template { ok, .. }
-            | Op::AuthHashPassword { ok, .. }
-            | Op::AuthIssueToken { ok, .. } => vec![("ok", *ok)],
-            Op::AuthVerifyPassword { valid, invalid, .. } => {
-                [Some(("valid", *valid)), opt("invalid", invalid)]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }
-            Op::DbUpsert { ok, conflict, .. } => [Some(("ok", *ok)), opt("conflict", conflict)]
-                .into_iter()
-                .flatten()
-                .collect(),
-            Op::DbSql { ok, .. } => vec![("ok", *ok)],
-            Op::Respond { .. } | Op::Fail { .. } | Op::Collect { .. } => Vec::new(),
-        }
-    }
-
-    /// The node type, as written in documents.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Op::Validate { .. } => "validate",
-            Op::DbGet { .. } => "db.get",
-            Op::DbQuery { .. } => "db.query",
-            Op::DbInsert { .. } => "db.insert",
-            Op::DbUpdate { .. } => "db.update",
-            Op::DbDelete { .. } => "db.delete",
-            Op::DbUpsert { .. } => "db.upsert",
-            Op::DbSql { .. } => "db.sql",
-            Op::Script { .. } => "script",
-            Op::Set { .. } => "set",
-            Op::Switch { .. } => "switch",
-            Op::ForEach { .. } => "for_each",
-            Op::Collect { .. } => "collect",
-            Op::Call { .. } => "call",
-            Op::If { .. } => "if",
-            Op::HttpRequest(_) => "http.request",
-            Op::Template { .. } => "template",
-            Op::AuthHashPassword { .. } => "auth.hash_password",
-            Op::AuthVerifyPassword { .. } => "auth.verify_password",
-            Op::AuthIssueToken { .. } => "auth.issue_token",
-            Op::Respond { .. } => "respond",
-            Op::Fail { .. } => "fail",
-        }
-    }
-
-    /// Whether the node may write, so its flow runs in a transaction. `db.sql` always counts:
-    /// its statement is the builder's, and its role switch needs a transaction.
-    pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Op::DbInsert { .. }
-                | Op::DbUpdate { .. }
-                | Op::DbDelete { .. }
-                | Op::DbUpsert { .. }
-                | Op::DbSql { .. }
-        )
-    }
-
-    /// Whether the node runs a database statement.
-    pub fn touches_db(&self) -> bool {
-        self.writes() || matches!(self, Op::DbGet { .. } | Op::DbQuery { .. })
-    }
-}
-
-/// What `auth.verify_password` checks the password against.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// An argon2 hash the flow computed or loaded.
-    Hash(Template),
-    /// The password field of the account whose email field equals `email`. Fields left out
-    /// are the table's only email and password fields (resolved against the catalog).
-    Account {
-        table: Ident,
-        email: Template,
-        email_field: Option<Ident>,
-        password_field: Option<Ident>,
-    },
-}
-
 /// How a `respond` body is sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -395,176 +251,4 @@ impl ContentType {
             ContentType::Html => "text/html; charset=utf-8",
         }
     }
-}
-
-/// How an `http.request` sends its body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BodyFormat {
-    /// JSON text, `application/json`.
-    #[default]
-    Json,
-    /// A string as is, `text/plain; charset=utf-8`.
-    Text,
-    /// An object as `application/x-www-form-urlencoded`.
-    Form,
-}
-
-/// The URL of an `http.request`: parsed at compile time when it is a literal.
-#[derive(Debug, Clone)]
-pub enum UrlSpec {
-    Fixed(url::Url),
-    Computed(Template),
-}
-
-/// A compiled `http.request` (boxed in [`Op`]: it is the largest op).
-#[derive(Debug, Clone)]
-pub struct HttpRequestOp {
-    pub method: http::Method,
-    pub url: UrlSpec,
-    pub headers: Vec<(http::HeaderName, Template)>,
-    pub query: Vec<(String, Template)>,
-    pub body: Option<Template>,
-    pub body_format: BodyFormat,
-    pub timeout: std::time::Duration,
-    pub ok: usize,
-}
-
-/// A compiled tera template: one template in its own tera instance, parsed once.
-#[derive(Clone)]
-pub struct CompiledTemplate {
-    pub tera: tera::Tera,
-    /// The template's name inside `tera`; its suffix decides autoescaping.
-    pub name: &'static str,
-}
-
-impl std::fmt::Debug for CompiledTemplate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CompiledTemplate({})", self.name)
-    }
-}
-
-/// What a node does; ports are indices into [`Plan::nodes`], optional ports fall back to the
-/// standard error response.
-#[derive(Debug, Clone)]
-pub enum Op {
-    Validate {
-        value: Template,
-        schema: Arc<jsonschema::Validator>,
-        ok: usize,
-        invalid: Option<usize>,
-    },
-    DbGet {
-        table: Ident,
-        id: Template,
-        found: usize,
-        not_found: Option<usize>,
-    },
-    DbQuery {
-        query: Box<Query>,
-        ok: usize,
-    },
-    DbInsert {
-        table: Ident,
-        values: Vec<ColumnValue>,
-        ok: usize,
-        conflict: Option<usize>,
-    },
-    DbUpdate {
-        table: Ident,
-        id: Template,
-        values: Vec<ColumnValue>,
-        patch: Option<Template>,
-        ok: usize,
-        not_found: Option<usize>,
-        conflict: Option<usize>,
-    },
-    DbDelete {
-        table: Ident,
-        id: Template,
-        ok: usize,
-        not_found: Option<usize>,
-        conflict: Option<usize>,
-    },
-    DbUpsert {
-        table: Ident,
-        values: Vec<ColumnValue>,
-        /// The conflict target: columns covered by a unique constraint or index.
-        on: Vec<Ident>,
-        ok: usize,
-        conflict: Option<usize>,
-    },
-    DbSql {
-        statement: Statement,
-        /// One value per `$n`, in order.
-        params: Vec<Template>,
-        ok: usize,
-    },
-    Script {
-        ast: Arc<AST>,
-        ok: usize,
-    },
-    Set {
-        value: Template,
-        ok: usize,
-    },
-    Switch {
-        value: Template,
-        /// The literal of each case and its port's target, in order.
-        cases: Vec<(Value, usize)>,
-        default: usize,
-    },
-    ForEach {
-        items: Template,
-        item: String,
-        /// Entry of the body in the plan's node list.
-        body: usize,
-        ok: usize,
-    },
-    Collect {
-        value: Template,
-    },
-    Call {
-        flow: String,
-        input: Template,
-        ok: usize,
-    },
-    If {
-        condition: Template,
-        then: usize,
-        otherwise: usize,
-    },
-    HttpRequest(Box<HttpRequestOp>),
-    Template {
-        template: Arc<CompiledTemplate>,
-        context: Template,
-        ok: usize,
-    },
-    AuthHashPassword {
-        password: Template,
-        ok: usize,
-    },
-    AuthVerifyPassword {
-        password: Template,
-        against: Credential,
-        valid: usize,
-        invalid: Option<usize>,
-    },
-    AuthIssueToken {
-        sub: Template,
-        claims: Option<Template>,
-        expires_in: u32,
-        ok: usize,
-    },
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Template,
-        content_type: ContentType,
-    },
-    Fail {
-        status: u16,
-        code: String,
-        message: Template,
-    },
 }

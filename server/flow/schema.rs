@@ -8,97 +8,35 @@ use std::sync::LazyLock;
 /// The envelope schema text.
 pub const FLOW_SCHEMA: &str = include_str!("../../flows/schema/flow.v1.schema.json");
 
-/// Node schemas by type name (version 1).
-pub const NODE_SCHEMAS: &[(&str, &str)] = &[
-    (
-        "validate",
-        include_str!("../../flows/schema/nodes/validate.v1.schema.json"),
-    ),
-    (
-        "db.get",
-        include_str!("../../flows/schema/nodes/db.get.v1.schema.json"),
-    ),
-    (
-        "db.query",
-        include_str!("../../flows/schema/nodes/db.query.v1.schema.json"),
-    ),
-    (
-        "db.insert",
-        include_str!("../../flows/schema/nodes/db.insert.v1.schema.json"),
-    ),
-    (
-        "db.update",
-        include_str!("../../flows/schema/nodes/db.update.v1.schema.json"),
-    ),
-    (
-        "db.upsert",
-        include_str!("../../flows/schema/nodes/db.upsert.v1.schema.json"),
-    ),
-    (
-        "db.delete",
-        include_str!("../../flows/schema/nodes/db.delete.v1.schema.json"),
-    ),
-    (
-        "db.sql",
-        include_str!("../../flows/schema/nodes/db.sql.v1.schema.json"),
-    ),
-    (
-        "script",
-        include_str!("../../flows/schema/nodes/script.v1.schema.json"),
-    ),
-    (
-        "set",
-        include_str!("../../flows/schema/nodes/set.v1.schema.json"),
-    ),
-    (
-        "switch",
-        include_str!("../../flows/schema/nodes/switch.v1.schema.json"),
-    ),
-    (
-        "for_each",
-        include_str!("../../flows/schema/nodes/for_each.v1.schema.json"),
-    ),
-    (
-        "collect",
-        include_str!("../../flows/schema/nodes/collect.v1.schema.json"),
-    ),
-    (
-        "call",
-        include_str!("../../flows/schema/nodes/call.v1.schema.json"),
-    ),
-    (
-        "if",
-        include_str!("../../flows/schema/nodes/if.v1.schema.json"),
-    ),
-    (
-        "http.request",
-        include_str!("../../flows/schema/nodes/http.request.v1.schema.json"),
-    ),
-    (
-        "template",
-        include_str!("../../flows/schema/nodes/template.v1.schema.json"),
-    ),
-    (
-        "auth.hash_password",
-        include_str!("../../flows/schema/nodes/auth.hash_password.v1.schema.json"),
-    ),
-    (
-        "auth.verify_password",
-        include_str!("../../flows/schema/nodes/auth.verify_password.v1.schema.json"),
-    ),
-    (
-        "auth.issue_token",
-        include_str!("../../flows/schema/nodes/auth.issue_token.v1.schema.json"),
-    ),
-    (
-        "respond",
-        include_str!("../../flows/schema/nodes/respond.v1.schema.json"),
-    ),
-    (
-        "fail",
-        include_str!("../../flows/schema/nodes/fail.v1.schema.json"),
-    ),
-];
+/// A node type's JSON Schema (version 1): its text, embedded by the node's module from
+/// `flows/schema/nodes/`, and its validator, compiled on first use.
+pub struct NodeSchema {
+    text: &'static str,
+    compiled: std::sync::OnceLock<jsonschema::Validator>,
+}
+
+impl NodeSchema {
+    pub const fn new(text: &'static str) -> NodeSchema {
+        NodeSchema {
+            text,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The schema document, as served to the editor.
+    pub fn document(&self) -> Value {
+        serde_json::from_str(self.text).unwrap_or(Value::Null)
+    }
+
+    fn validator(&self) -> &jsonschema::Validator {
+        self.compiled.get_or_init(|| compile(self.text))
+    }
+
+    /// Every violation of the schema by `node`; `prefix` is the node's pointer.
+    pub fn check(&self, node: &Value, prefix: &str) -> Vec<Diagnostic> {
+        violations(self.validator(), node, prefix)
+    }
+}
 
 /// The validator of a schema a builder wrote (endpoint inputs, `validate` nodes): `format` is
 /// asserted (`date-time`, `date`, `time`, `email`, `uuid`, `uri`, `ipv4` ... as jsonschema
@@ -149,27 +87,9 @@ fn compile(text: &str) -> jsonschema::Validator {
 }
 
 static FLOW: LazyLock<jsonschema::Validator> = LazyLock::new(|| compile(FLOW_SCHEMA));
-static NODES: LazyLock<Vec<(&'static str, jsonschema::Validator)>> =
-    LazyLock::new(|| NODE_SCHEMAS.iter().map(|(n, t)| (*n, compile(t))).collect());
-
-/// The schema document of a node type, as served to the editor.
-pub fn node_schema(ty: &str) -> Option<Value> {
-    NODE_SCHEMAS
-        .iter()
-        .find(|(n, _)| *n == ty)
-        .and_then(|(_, t)| serde_json::from_str(t).ok())
-}
-
 /// Every envelope violation, as `flow.schema` diagnostics.
 pub fn check_envelope(doc: &Value) -> Vec<Diagnostic> {
     violations(&FLOW, doc, "")
-}
-
-/// Every violation of a node's own schema; `prefix` is the node's pointer.
-/// Returns `None` when the type has no schema (an unknown type).
-pub fn check_node(ty: &str, node: &Value, prefix: &str) -> Option<Vec<Diagnostic>> {
-    let validator = NODES.iter().find(|(n, _)| *n == ty).map(|(_, v)| v)?;
-    Some(violations(validator, node, prefix))
 }
 
 fn violations(v: &jsonschema::Validator, doc: &Value, prefix: &str) -> Vec<Diagnostic> {
@@ -187,8 +107,7 @@ fn violations(v: &jsonschema::Validator, doc: &Value, prefix: &str) -> Vec<Diagn
 #[cfg(test)]
 mod tests {
     #[test]
-    fn every_embedded_schema_compiles() {
+    fn the_envelope_schema_compiles() {
         let _ = &*super::FLOW;
-        assert_eq!(super::NODES.len(), super::NODE_SCHEMAS.len());
     }
 }

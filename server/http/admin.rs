@@ -98,12 +98,12 @@ async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Val
 
 /// Compiles a document against the current tables and published functions; 422 with every
 /// problem if it does not.
-pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::flow::Plan, ApiError> {
-    let catalog = crate::flow::nodes::Catalog {
+pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::engine::Plan, ApiError> {
+    let catalog = crate::flow::node::Catalog {
         tables: tables::all(&state.db).await?,
         functions: state.runtime.functions.load().keys().cloned().collect(),
     };
-    crate::flow::compile(doc, Some(&catalog)).map_err(invalid_flow)
+    crate::nodes::compile(doc, Some(&catalog)).map_err(invalid_flow)
 }
 
 pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
@@ -264,7 +264,7 @@ async fn run_flow(
 ) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
     let tables = tables::all(&state.db).await?;
-    let plan = crate::flow::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
+    let plan = crate::nodes::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
     let program = crate::engine::Program::build(plan, &tables)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
     let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
@@ -329,21 +329,21 @@ async fn run_flow(
 
 /// The node types with their ports and config schemas, for the editor's palette and forms.
 async fn node_types(_: Editor) -> Json<Value> {
-    let types: Vec<Value> = crate::flow::nodes::builtin()
+    let types: Vec<Value> = crate::nodes::builtin()
         .iter()
         .map(|t| {
-            let schema = crate::flow::schema::node_schema(t.name).unwrap_or(Value::Null);
+            let schema = t.schema.document();
             let mut ports: Vec<Value> = t
                 .ports
                 .iter()
                 .map(|p| json!({"name": p.name, "required": p.required, "binds": p.binds}))
                 .collect();
             if !t.is_terminal() {
-                let e = crate::flow::nodes::ERROR_PORT;
+                let e = crate::flow::node::ERROR_PORT;
                 ports.push(json!({"name": e.name, "required": e.required, "binds": false}));
             }
             json!({
-                "type": t.name, "v": 1, "binds": t.binds, "terminal": t.is_terminal(),
+                "type": t.name, "v": 1, "binds": t.options.binds, "terminal": t.is_terminal(),
                 "title": schema.get("title").cloned().unwrap_or(Value::Null),
                 "ports": ports, "schema": schema,
             })

@@ -133,7 +133,7 @@ pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
     let mut served = 0;
     let mut endpoints = Vec::new();
     for (id, doc) in published {
-        let program = crate::flow::compile(&doc, Some(&tables))
+        let program = crate::nodes::compile(&doc, Some(&tables))
             .map_err(|d| {
                 d.iter()
                     .map(ToString::to_string)

@@ -176,7 +176,7 @@ async fn crud_flows(
     let docs = generate::crud(def, path, auth, target).map_err(crud_error)?;
     let mut plans = Vec::new();
     for doc in &docs {
-        plans.push(crate::flow::compile(doc, Some(&tables)).map_err(super::error::invalid_flow)?);
+        plans.push(crate::nodes::compile(doc, Some(&tables)).map_err(super::error::invalid_flow)?);
     }
     let mut tx = state.db.begin().await?;
     let mut out = Vec::new();

@@ -214,7 +214,7 @@ pub async fn change(
         for (draft, list) in [(false, &published), (true, &drafts)] {
             for (id, flow_name, doc) in list {
                 let renamed = rewrite_for_renames(doc, &old, &new, &plan.changes);
-                if &renamed != doc && crate::flow::compile(&renamed, Some(&tables)).is_ok() {
+                if &renamed != doc && crate::nodes::compile(&renamed, Some(&tables)).is_ok() {
                     api_changes.extend(input_renames(doc, &renamed).into_iter().map(
                         |(pointer, from, to)| ApiChange {
                             flow_id: *id,
@@ -396,7 +396,7 @@ async fn republish(
         .bind(&rev)
         .execute(&mut **tx)
         .await?;
-    let route = match crate::flow::compile(doc, None).ok() {
+    let route = match crate::nodes::compile(doc, None).ok() {
         Some(plan) => crate::catalog::groups::published_route(tx, &plan).await?.0,
         None => String::new(),
     };
@@ -404,21 +404,24 @@ async fn republish(
     Ok(())
 }
 
-/// Database nodes of a flow on `table`, and `auth.verify_password` nodes reading accounts from
-/// it: `(node id, node, its as-name)`.
+/// Nodes of a flow that name `table` and whose type follows renames of it (database nodes,
+/// `auth.verify_password` reading accounts from it): `(node id, node, its as-name)`.
 fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<&'d str>)> {
     doc.get("nodes")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
         .filter(|(_, n)| {
-            n.get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.starts_with("db.") || t == "auth.verify_password")
-                && n.get("table").and_then(Value::as_str) == Some(table)
+            renamer(n).is_some() && n.get("table").and_then(Value::as_str) == Some(table)
         })
         .map(|(id, n)| (id.as_str(), n, n.get("as").and_then(Value::as_str)))
         .collect()
+}
+
+/// The rename step of a node's type, if it names a table.
+fn renamer(node: &Value) -> Option<fn(&mut Value, &crate::flow::node::Renames<'_>)> {
+    let ty = node.get("type").and_then(Value::as_str)?;
+    crate::nodes::lookup(ty)?.options.rename
 }
 
 /// Every Rhai source in a node: `$rhai` values at any depth and a script's `code`.
@@ -480,7 +483,7 @@ pub fn impact(
 ) -> Vec<Break> {
     let mut breaks = Vec::new();
     for (id, name, doc) in published {
-        if let Err(diags) = crate::flow::compile(doc, Some(tables_after)) {
+        if let Err(diags) = crate::nodes::compile(doc, Some(tables_after)) {
             for d in diags {
                 breaks.push(Break {
                     flow_id: *id,
@@ -585,45 +588,8 @@ pub fn rewrite_for_renames(
     for (id, node) in nodes.iter_mut() {
         if ids.contains(id) {
             node["table"] = Value::String(new.name.to_string());
-            for key in ["email_field", "password_field"] {
-                for (from, to) in &renames {
-                    if node.get(key).and_then(Value::as_str) == Some(*from) {
-                        node[key] = Value::String(to.to_string());
-                    }
-                }
-            }
-            for key in ["values", "where"] {
-                if let Some(map) = node.get_mut(key).and_then(Value::as_object_mut) {
-                    for (from, to) in &renames {
-                        if let Some(v) = map.remove(*from) {
-                            map.insert(to.to_string(), v);
-                        }
-                    }
-                }
-            }
-            if let Some(order) = node.get_mut("order_by").and_then(Value::as_array_mut) {
-                for term in order {
-                    for (from, to) in &renames {
-                        if term.get("column").and_then(Value::as_str) == Some(*from) {
-                            term["column"] = Value::String(to.to_string());
-                        }
-                    }
-                }
-            }
-            for key in ["select", "include", "on"] {
-                for name in node
-                    .get_mut(key)
-                    .and_then(Value::as_array_mut)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some((_, to)) = renames.iter().find(|(f, _)| name == *f) {
-                        *name = Value::String(to.to_string());
-                    }
-                }
-            }
-            if let Some(filter) = node.get_mut("filter") {
-                rename_filter_fields(filter, &renames);
+            if let Some(rename) = renamer(node) {
+                rename(node, &renames);
             }
         }
         rewrite_sources(node, &vars, &renames);
@@ -734,22 +700,6 @@ fn input_renames(before: &Value, after: &Value) -> Vec<(String, String, String)>
             )
         })
         .collect()
-}
-
-/// Follows renames in the `field` of every condition of a `db.query` filter.
-fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
-    for key in ["and", "or"] {
-        if let Some(items) = f.get_mut(key).and_then(Value::as_array_mut) {
-            items
-                .iter_mut()
-                .for_each(|i| rename_filter_fields(i, renames));
-        }
-    }
-    if let Some(field) = f.get_mut("field")
-        && let Some((_, to)) = renames.iter().find(|(from, _)| field == *from)
-    {
-        *field = Value::String(to.to_string());
-    }
 }
 
 fn rewrite_sources(v: &mut Value, vars: &[String], renames: &[(&str, &str)]) {

@@ -10,8 +10,11 @@
 pub mod page;
 pub mod schema;
 
-use crate::flow::nodes::TableCatalog;
-use crate::flow::plan::{ContentType, Method, Op, Plan};
+use crate::engine::Plan;
+use crate::flow::CompiledOp;
+use crate::flow::node::ResponseFact;
+use crate::flow::node::TableCatalog;
+use crate::flow::plan::{ContentType, Method};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -445,77 +448,61 @@ fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|d| !d.is_empty());
-        if let (Op::Respond { status, .. } | Op::Fail { status, .. }, Some(d)) =
-            (&node.op, described)
-        {
-            by_status
-                .entry(*status)
-                .or_default()
-                .described
-                .insert(d.to_string());
+        let facts = node.op.responses();
+        for fact in &facts {
+            if let (
+                ResponseFact::Respond { status, .. } | ResponseFact::Fail { status, .. },
+                Some(d),
+            ) = (fact, described)
+            {
+                by_status
+                    .entry(*status)
+                    .or_default()
+                    .described
+                    .insert(d.to_string());
+            }
         }
-        match &node.op {
-            Op::Respond {
-                status,
-                headers,
-                content_type,
-                ..
-            } => {
-                let a = by_status.entry(*status).or_default();
-                let raw = op
-                    .document
-                    .get("nodes")
-                    .and_then(|n| n.get(&node.id))
-                    .and_then(|n| n.get("body"));
-                let (media, schema) = match content_type {
-                    ContentType::Json => ("application/json", raw.and_then(|b| vars.body(b))),
-                    ContentType::Text => ("text/plain", Some(json!({"type": "string"}))),
-                    ContentType::Html => ("text/html", Some(json!({"type": "string"}))),
-                };
-                // The document is public: what an endpoint behind a token answers is not shown
-                // as an example, only its shape.
-                if *content_type == ContentType::Json
-                    && !op.requires_auth
-                    && let Some(b) = raw
-                    && !contains_expression(b)
-                {
-                    a.examples.push(b.clone());
-                }
-                a.content.entry(media).or_default().push(schema);
-                for (h, _) in headers {
-                    if !h.eq_ignore_ascii_case("content-type") {
-                        a.headers.insert(h.to_ascii_lowercase());
+        for fact in facts {
+            match fact {
+                ResponseFact::Respond {
+                    status,
+                    headers,
+                    content_type,
+                } => {
+                    let a = by_status.entry(status).or_default();
+                    let raw = op
+                        .document
+                        .get("nodes")
+                        .and_then(|n| n.get(&node.id))
+                        .and_then(|n| n.get("body"));
+                    let (media, schema) = match content_type {
+                        ContentType::Json => ("application/json", raw.and_then(|b| vars.body(b))),
+                        ContentType::Text => ("text/plain", Some(json!({"type": "string"}))),
+                        ContentType::Html => ("text/html", Some(json!({"type": "string"}))),
+                    };
+                    // The document is public: what an endpoint behind a token answers is not
+                    // shown as an example, only its shape.
+                    if content_type == ContentType::Json
+                        && !op.requires_auth
+                        && let Some(b) = raw
+                        && !contains_expression(b)
+                    {
+                        a.examples.push(b.clone());
+                    }
+                    a.content.entry(media).or_default().push(schema);
+                    for h in headers {
+                        if !h.eq_ignore_ascii_case("content-type") {
+                            a.headers.insert(h.to_ascii_lowercase());
+                        }
                     }
                 }
-            }
-            Op::Fail { status, code, .. } => by_status.entry(*status).or_default().error(code),
-            Op::DbGet { not_found, .. } if not_found.is_none() => {
-                by_status.entry(404).or_default().error("db.not_found")
-            }
-            Op::DbUpdate {
-                not_found,
-                conflict,
-                ..
-            }
-            | Op::DbDelete {
-                not_found,
-                conflict,
-                ..
-            } => {
-                if not_found.is_none() {
-                    by_status.entry(404).or_default().error("db.not_found");
+                ResponseFact::Fail { status, code } => {
+                    by_status.entry(status).or_default().error(&code)
                 }
-                if conflict.is_none() {
-                    by_status.entry(409).or_default().error("db.conflict");
+                ResponseFact::Error { status, code } => {
+                    by_status.entry(status).or_default().error(code)
                 }
             }
-            Op::DbInsert { conflict, .. } | Op::DbUpsert { conflict, .. } if conflict.is_none() => {
-                by_status.entry(409).or_default().error("db.conflict")
-            }
-            Op::Validate { invalid, .. } if invalid.is_none() => {
-                by_status.entry(400).or_default().error("input.invalid")
-            }
-            _ => {}
         }
     }
     let bad = by_status.entry(400).or_default();

@@ -2,15 +2,17 @@
 //! of managed tables read or written by database nodes, literal parts of `respond` bodies, and
 //! the request body echoed back. Anything else is left open (`{}`) rather than guessed.
 
-use crate::flow::nodes::TableCatalog;
-use crate::flow::plan::{Op, Plan};
+use crate::engine::Plan;
+use crate::flow::CompiledOp;
+use crate::flow::node::OutputShape;
+use crate::flow::node::TableCatalog;
 use crate::tables::{FieldType, IdType, TableDef};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// The component name of a managed table's row schema.
 pub fn row_ref(table: &str) -> Value {
-    json!({"$ref": format!("#/components/schemas/{table}")})
+    crate::flow::node::row_ref(table)
 }
 
 /// A row of `def` as database nodes return it (`to_jsonb`): every readable column, `null` for
@@ -125,15 +127,18 @@ impl<'p> Vars<'p> {
             };
             // Only top-level nodes are found under `/nodes`; a loop body's are left open.
             let raw = document.get("nodes").and_then(|n| n.get(&node.id));
-            let source = match (&node.op, raw) {
-                (Op::Set { .. }, Some(raw)) => raw.get("value").map(Source::Set),
-                (Op::Validate { .. }, Some(raw)) => Some(Source::Fixed(raw.get("schema").cloned())),
+            let source = match (node.op.output(), raw) {
+                (OutputShape::ConfigValue(key), Some(raw)) => raw.get(key).map(Source::Set),
+                (OutputShape::ConfigSchema(key), Some(raw)) => {
+                    Some(Source::Fixed(raw.get(key).cloned()))
+                }
+                (OutputShape::Fixed(schema), _) => Some(Source::Fixed(schema)),
                 _ => None,
             };
             bound
                 .entry(name)
                 .or_default()
-                .push(source.unwrap_or_else(|| Source::Fixed(output_schema(&node.op))));
+                .push(source.unwrap_or(Source::Fixed(None)));
         }
         Vars {
             bound,
@@ -236,54 +241,6 @@ impl<'p> Vars<'p> {
             Value::Number(_) => Some(json!({"type": "number"})),
             Value::Null => Some(json!({"type": "null"})),
         }
-    }
-}
-
-/// The schema of what a node binds to its `as` name, where the node type fixes it: rows of
-/// managed tables, tokens, rendered text.
-fn output_schema(op: &Op) -> Option<Value> {
-    match op {
-        Op::DbGet { table, .. }
-        | Op::DbInsert { table, .. }
-        | Op::DbUpdate { table, .. }
-        | Op::DbDelete { table, .. } => Some(row_ref(table.as_str())),
-        Op::DbUpsert { table, .. } => Some(json!({
-            "type": "object",
-            "properties": {"row": row_ref(table.as_str()), "inserted": {"type": "boolean"}},
-            "required": ["inserted", "row"],
-        })),
-        Op::AuthIssueToken { .. } => Some(json!({
-            "type": "object",
-            "properties": {
-                "token": {"type": "string"},
-                "expires_at": {"type": "string", "format": "date-time"},
-            },
-            "required": ["expires_at", "token"],
-        })),
-        Op::Template { .. } | Op::AuthHashPassword { .. } => Some(json!({"type": "string"})),
-        Op::DbQuery { query, .. } => {
-            // A selection or inlined references change the row's shape; leave it open.
-            let row = if query.select.is_empty() && query.include.is_empty() {
-                row_ref(query.table.as_str())
-            } else {
-                json!({"type": "object"})
-            };
-            let rows = json!({"type": "array", "items": row});
-            if !query.page {
-                return Some(rows);
-            }
-            let mut props = json!({
-                "rows": rows,
-                "next_cursor": {"type": ["string", "null"]},
-            });
-            let mut required = vec!["rows", "next_cursor"];
-            if query.count {
-                props["total"] = json!({"type": "integer"});
-                required.push("total");
-            }
-            Some(json!({"type": "object", "properties": props, "required": required}))
-        }
-        _ => None,
     }
 }
 

@@ -112,7 +112,7 @@ fn build(docs: &[(Value, bool)]) -> Value {
     let tables = tables();
     let plans: Vec<Plan> = docs
         .iter()
-        .map(|(d, _)| crate::flow::compile(d, Some(&tables)).expect("the flow compiles"))
+        .map(|(d, _)| crate::nodes::compile(d, Some(&tables)).expect("the flow compiles"))
         .collect();
     let ops: Vec<Operation<'_>> = plans
         .iter()
@@ -410,7 +410,7 @@ fn endpoints_that_need_a_token_carry_the_bearer_scheme() {
 fn a_given_tag_wins_over_the_path() {
     let tables = tables();
     let doc = hello();
-    let plan = crate::flow::compile(&doc, Some(&tables)).expect("compiles");
+    let plan = crate::nodes::compile(&doc, Some(&tables)).expect("compiles");
     let op = Operation {
         method: Method::GET,
         path: "/v2/hello".into(),
@@ -519,7 +519,7 @@ fn upserts_tokens_and_deletions_have_their_own_shapes() {
     let mut tables = tables();
     let people = tables.get_mut("people").expect("people");
     people.fields[0].unique = true;
-    let plan = crate::flow::compile(&doc, Some(&tables)).expect("compiles");
+    let plan = crate::nodes::compile(&doc, Some(&tables)).expect("compiles");
     let op = Operation {
         method: Method::POST,
         path: "/sync".into(),

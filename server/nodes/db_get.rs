@@ -1,0 +1,130 @@
+//! `db.get`: reads one row by id. `found` binds `as` to the row; unwired `not_found` ends the
+//! request with 404 `db.not_found`.
+
+use crate::engine::run::{Cx, Step, bind_text};
+use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::flow::expr::Template;
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact, ports_to,
+    row_ref,
+};
+use crate::tables::Ident;
+use crate::tables::def::Tables;
+use serde::Deserialize;
+use serde_json::Value;
+
+const FOUND: Port = Port::success("found");
+/// The port of a node that found no row by its id (`db.get`, `db.update`, `db.delete`).
+pub(crate) const NOT_FOUND: Port = Port::optional("not_found");
+
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.get",
+    &[FOUND, NOT_FOUND],
+    compile,
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
+
+/// The config of a node on one row by id (`db.get`, `db.delete`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ById {
+    table: String,
+    id: Value,
+}
+
+/// Compiles the config of a node on one row by id: its table and the id's template.
+pub(crate) fn by_id(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<(Ident, Template)> {
+    let cfg: ById = cx.config(node)?;
+    let table = cx.table(&cfg.table);
+    let id = cx.template(&cfg.id, "id");
+    Some((table?.0, id?))
+}
+
+/// A compiled `db.get`.
+#[derive(Debug)]
+pub struct DbGetOp {
+    table: Ident,
+    id: Template,
+    found: usize,
+    not_found: Option<usize>,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let (table, id) = by_id(node, cx)?;
+    Some(Box::new(DbGetOp {
+        table,
+        id,
+        found: cx.required(FOUND.name),
+        not_found: cx.port(NOT_FOUND.name),
+    }))
+}
+
+/// Only the table name follows a rename (done by the caller).
+fn rename(_: &mut Value, _: &Renames<'_>) {}
+
+/// The standard 404 of a node with an unwired `not_found` port.
+pub(crate) fn not_found_fact(not_found: Option<usize>) -> Option<ResponseFact> {
+    not_found.is_none().then_some(ResponseFact::Error {
+        status: 404,
+        code: "db.not_found",
+    })
+}
+
+impl CompiledOp for DbGetOp {
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        ports_to(
+            (FOUND.name, self.found),
+            &[(NOT_FOUND.name, self.not_found)],
+        )
+    }
+    fn touches_db(&self) -> bool {
+        true
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        not_found_fact(self.not_found).into_iter().collect()
+    }
+    fn output(&self) -> OutputShape {
+        OutputShape::Fixed(Some(row_ref(self.table.as_str())))
+    }
+}
+
+impl Runnable for DbGetOp {
+    fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        sql::get_sql(&self.table, tables).map(Some)
+    }
+
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let id = cx.eval(&self.id).await?;
+            if id.is_null() {
+                return missing(cx, self.not_found);
+            }
+            match cx.fetch(vec![bind_text(&id)], false).await? {
+                Some(row) => Ok(Step::Next {
+                    port: FOUND.name,
+                    to: self.found,
+                    bind: Some(row),
+                }),
+                None => missing(cx, self.not_found),
+            }
+        })
+    }
+}
+
+/// The `not_found` port, or the standard 404.
+pub(crate) fn missing(cx: &Cx<'_>, not_found: Option<usize>) -> Result<Step, RunError> {
+    match not_found {
+        Some(to) => Ok(Step::Next {
+            port: NOT_FOUND.name,
+            to,
+            bind: None,
+        }),
+        None => Err(RunError::NotFound {
+            node: cx.node_id().to_string(),
+        }),
+    }
+}

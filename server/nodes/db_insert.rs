@@ -1,0 +1,173 @@
+//! `db.insert`: inserts one row. `ok` binds `as` to the inserted row; unwired `conflict` (a
+//! unique constraint refused the row) ends the request with 409 `db.conflict`.
+
+use super::db_get::missing;
+use crate::engine::run::{Cx, Step};
+use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
+use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::flow::diag::Diagnostic;
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact,
+    TableWrite, ports_to, rename_keys, row_ref,
+};
+use crate::flow::plan::ColumnValue;
+use crate::tables::Ident;
+use crate::tables::def::Tables;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The success port of every write (`db.insert`, `db.update`, `db.delete`, `db.upsert`).
+pub(crate) const OK: Port = Port::success("ok");
+/// The port of a write a constraint refused (`db.insert`, `db.update`, `db.delete`,
+/// `db.upsert`).
+pub(crate) const CONFLICT: Port = Port::optional("conflict");
+
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.insert",
+    &[OK, CONFLICT],
+    compile,
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    table: String,
+    values: BTreeMap<String, Value>,
+}
+
+/// A compiled `db.insert`.
+#[derive(Debug)]
+pub struct DbInsertOp {
+    table: Ident,
+    values: Vec<ColumnValue>,
+    ok: usize,
+    conflict: Option<usize>,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let (table, def) = cx.table(&cfg.table)?;
+    let mut ok = cx.writable(&cfg.values);
+    if let Some(def) = &def {
+        for f in def
+            .must_be_given()
+            .filter(|f| !cfg.values.contains_key(f.name.as_str()))
+        {
+            let at = format!("{}/values", cx.pointer);
+            let msg = format!(
+                "required column `{}` of table `{}` is not given",
+                f.name, def.name
+            );
+            cx.expr
+                .push(Diagnostic::new("flow.missing_column", at, msg));
+            ok = false;
+        }
+    }
+    let values = cx.column_values(def.as_ref(), &cfg.values, "values")?;
+    ok.then(|| -> Op {
+        Box::new(DbInsertOp {
+            table,
+            values,
+            ok: cx.required(OK.name),
+            conflict: cx.port(CONFLICT.name),
+        })
+    })
+}
+
+fn rename(node: &mut Value, r: &Renames<'_>) {
+    rename_keys(node, "values", r);
+}
+
+/// The standard 409 of a write with an unwired `conflict` port.
+pub(crate) fn conflict_fact(conflict: Option<usize>) -> Option<ResponseFact> {
+    conflict.is_none().then_some(ResponseFact::Error {
+        status: 409,
+        code: "db.conflict",
+    })
+}
+
+impl CompiledOp for DbInsertOp {
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        ports_to((OK.name, self.ok), &[(CONFLICT.name, self.conflict)])
+    }
+    fn table_write(&self) -> Option<TableWrite<'_>> {
+        Some(TableWrite {
+            table: self.table.as_str(),
+            success: self.ok,
+        })
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        conflict_fact(self.conflict).into_iter().collect()
+    }
+    fn output(&self) -> OutputShape {
+        OutputShape::Fixed(Some(row_ref(self.table.as_str())))
+    }
+}
+
+impl Runnable for DbInsertOp {
+    fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        sql::insert_sql(&self.table, &self.values, tables).map(Some)
+    }
+
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut binds = Vec::with_capacity(self.values.len());
+            bind_values(cx, &self.values, &mut binds, None).await?;
+            write(cx, binds, self.ok, None, self.conflict).await
+        })
+    }
+}
+
+/// Runs a write's statement: the row goes to `ok`; no row goes to `not_found` when the write
+/// names one (`Some`: by id), a write a constraint refused goes to `conflict` when wired.
+pub(crate) async fn write(
+    cx: &mut Cx<'_>,
+    binds: Vec<Option<String>>,
+    ok: usize,
+    not_found: Option<Option<usize>>,
+    conflict: Option<usize>,
+) -> Result<Step, RunError> {
+    match cx.fetch(binds, conflict.is_some()).await {
+        Ok(None) if let Some(not_found) = not_found => missing(cx, not_found),
+        Ok(row) => Ok(Step::Next {
+            port: OK.name,
+            to: ok,
+            bind: row,
+        }),
+        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
+            port: CONFLICT.name,
+            to,
+            bind: None,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Evaluates a write's `values` and binds each by its column's kind in the prepared
+/// statement; with `seen`, also keeps them for the trace (clear-text passwords hidden).
+pub(crate) async fn bind_values(
+    cx: &mut Cx<'_>,
+    values: &[ColumnValue],
+    binds: &mut Vec<Option<String>>,
+    mut seen: Option<&mut Map<String, Value>>,
+) -> Result<(), RunError> {
+    let kinds = &cx.prepared().kinds;
+    for (v, kind) in values.iter().zip(kinds) {
+        let value = cx.eval(&v.value).await?;
+        cx.check_storable(&value, &v.value, None, || format!("values/{}", v.column))?;
+        binds.push(cx.param(*kind, &value).await?);
+        if let Some(seen) = seen.as_deref_mut() {
+            let shown = match kind {
+                ParamKind::Password => Value::String("[hidden]".into()),
+                _ => value,
+            };
+            seen.insert(v.column.to_string(), shown);
+        }
+    }
+    Ok(())
+}

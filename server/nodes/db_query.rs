@@ -1,0 +1,652 @@
+//! `db.query`: reads rows of a managed table. Equality `where`, a nested `filter` with the
+//! table data API's operators, `order_by`, `limit`/`offset` or cursor paging, an optional
+//! total, a column selection and referenced rows inlined by `include`. `ok` binds `as` to the
+//! array of rows, or with `page: true` to `{"rows", "next_cursor"[, "total"]}`.
+//!
+//! Every name is checked here against the table; the statement is built once from the result
+//! (`engine::sql`). A condition whose value is `null` at run time is skipped, so optional
+//! request parameters need no branching.
+
+use crate::engine::run::{Cx, Step, bind_text};
+use crate::engine::sql::{self, BuildError, CondParam, CursorSpec, Prepared, Slot};
+use crate::engine::{Op, RunError, Runnable, StepFuture};
+use crate::flow::diag::seg;
+use crate::flow::expr::Template;
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, rename_keys,
+    rename_list, rename_name, row_ref,
+};
+use crate::flow::plan::{Condition, Filter, FilterOp, OrderTerm, Query};
+use crate::tables::def::Tables;
+use crate::tables::rows::escape_like;
+use crate::tables::{FieldType, TableDef};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+const OK: Port = Port::success("ok");
+
+pub static TYPE: NodeType<Op> = node_type!(
+    "db.query",
+    &[OK],
+    compile,
+    NodeOptions {
+        rename: Some(rename),
+        ..NodeOptions::DEFAULT
+    }
+);
+
+/// Rows returned when the flow gives no limit.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// How deep `and`/`or` groups may nest (as in the table data API).
+pub const MAX_DEPTH: usize = 4;
+/// Conditions in one filter.
+pub const MAX_CONDITIONS: usize = 50;
+/// Values of a literal `in` list.
+pub const MAX_IN_VALUES: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    table: String,
+    #[serde(default, rename = "where")]
+    filters: BTreeMap<String, Value>,
+    filter: Option<Value>,
+    #[serde(default)]
+    order_by: Vec<Order>,
+    limit: Option<Value>,
+    offset: Option<Value>,
+    #[serde(default)]
+    select: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    page: bool,
+    #[serde(default)]
+    count: bool,
+    cursor: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Order {
+    column: String,
+    #[serde(default)]
+    desc: bool,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let (table, def) = cx.table(&cfg.table)?;
+    let def = def.as_ref();
+    let mut ok = true;
+
+    let filters = cx.column_values(def, &cfg.filters, "where");
+    for col in cfg.filters.keys() {
+        ok &= readable(cx, def, col, &format!("where/{}", seg(col)), "filtered");
+    }
+    let filter = match &cfg.filter {
+        Some(f) => {
+            let mut count = 0;
+            let parsed = parse_filter(cx, def, f, "filter", 0, &mut count);
+            if count > MAX_CONDITIONS {
+                cx.problem(
+                    "flow.bad_filter",
+                    "filter",
+                    format!(
+                        "a filter has at most {MAX_CONDITIONS} conditions, this one has {count}"
+                    ),
+                );
+                ok = false;
+            }
+            ok &= parsed.is_some();
+            parsed
+        }
+        None => None,
+    };
+
+    let mut order = Vec::new();
+    for (i, o) in cfg.order_by.iter().enumerate() {
+        let field = format!("order_by/{i}/column");
+        let Some(column) = cx.column(def, &o.column, &field) else {
+            ok = false;
+            continue;
+        };
+        match def.and_then(|d| d.column_type(&o.column)) {
+            Some(FieldType::Password) => {
+                readable(cx, def, &o.column, &field, "sorted");
+                ok = false;
+            }
+            Some(FieldType::Json) => {
+                cx.problem(
+                    "flow.unsortable_column",
+                    &field,
+                    format!("`{}` is a json field; json fields have no order", o.column),
+                );
+                ok = false;
+            }
+            _ => order.push(OrderTerm {
+                column,
+                desc: o.desc,
+            }),
+        }
+    }
+
+    let mut select = Vec::new();
+    for (i, name) in cfg.select.iter().enumerate() {
+        let field = format!("select/{i}");
+        match cx.column(def, name, &field) {
+            Some(c) if readable(cx, def, name, &field, "read") => select.push(c),
+            _ => ok = false,
+        }
+    }
+
+    let mut include = Vec::new();
+    for (i, name) in cfg.include.iter().enumerate() {
+        let field = format!("include/{i}");
+        let Some(column) = cx.column(def, name, &field) else {
+            ok = false;
+            continue;
+        };
+        if let Some(d) = def
+            && d.field(name).is_none_or(|f| f.ty != FieldType::Reference)
+        {
+            cx.problem(
+                "flow.not_a_reference",
+                &field,
+                format!(
+                    "`{name}` is not a reference field of `{}`; only references can be included",
+                    d.name
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        include.push(column);
+    }
+
+    for (given, field, why) in [
+        (
+            cfg.count,
+            "count",
+            "`count` adds `total` to a page; set `page: true`",
+        ),
+        (
+            cfg.cursor.is_some(),
+            "cursor",
+            "a cursor continues a page; set `page: true` so the node returns `next_cursor`",
+        ),
+    ] {
+        if given && !cfg.page {
+            cx.problem("flow.bad_option", field, why);
+            ok = false;
+        }
+    }
+    if cfg.cursor.is_some() && cfg.offset.is_some() {
+        cx.problem(
+            "flow.bad_option",
+            "offset",
+            "page with either `offset` or `cursor`, not both",
+        );
+        ok = false;
+    }
+
+    let limit = cx.template(cfg.limit.as_ref().unwrap_or(&json!(DEFAULT_LIMIT)), "limit");
+    let offset = cx.template(cfg.offset.as_ref().unwrap_or(&json!(0)), "offset");
+    let cursor = match &cfg.cursor {
+        Some(c) => Some(cx.template(c, "cursor")?),
+        None => None,
+    };
+    let query = Query {
+        table,
+        filters: filters?,
+        filter,
+        order,
+        select,
+        include,
+        limit: limit?,
+        offset: offset?,
+        page: cfg.page,
+        count: cfg.count,
+        cursor,
+    };
+    ok.then(|| -> Op {
+        Box::new(DbQueryOp {
+            query,
+            ok: cx.required(OK.name),
+        })
+    })
+}
+
+fn rename(node: &mut Value, r: &Renames<'_>) {
+    rename_keys(node, "where", r);
+    for term in node
+        .get_mut("order_by")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        rename_name(term, "column", r);
+    }
+    rename_list(node, "select", r);
+    rename_list(node, "include", r);
+    if let Some(filter) = node.get_mut("filter") {
+        rename_filter_fields(filter, r);
+    }
+}
+
+/// Follows renames in the `field` of every condition of a filter.
+fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
+    for key in ["and", "or"] {
+        if let Some(items) = f.get_mut(key).and_then(Value::as_array_mut) {
+            items
+                .iter_mut()
+                .for_each(|i| rename_filter_fields(i, renames));
+        }
+    }
+    rename_name(f, "field", renames);
+}
+
+/// A compiled `db.query`.
+#[derive(Debug)]
+pub struct DbQueryOp {
+    query: Query,
+    ok: usize,
+}
+
+impl CompiledOp for DbQueryOp {
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        vec![(OK.name, self.ok)]
+    }
+    fn touches_db(&self) -> bool {
+        true
+    }
+    fn output(&self) -> OutputShape {
+        let query = &self.query;
+        // A selection or inlined references change the row's shape; leave it open.
+        let row = if query.select.is_empty() && query.include.is_empty() {
+            row_ref(query.table.as_str())
+        } else {
+            json!({"type": "object"})
+        };
+        let rows = json!({"type": "array", "items": row});
+        if !query.page {
+            return OutputShape::Fixed(Some(rows));
+        }
+        let mut props = json!({
+            "rows": rows,
+            "next_cursor": {"type": ["string", "null"]},
+        });
+        let mut required = vec!["rows", "next_cursor"];
+        if query.count {
+            props["total"] = json!({"type": "integer"});
+            required.push("total");
+        }
+        OutputShape::Fixed(Some(
+            json!({"type": "object", "properties": props, "required": required}),
+        ))
+    }
+}
+
+impl Runnable for DbQueryOp {
+    fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        sql::query_sql(&self.query, tables).map(Some)
+    }
+
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(run(cx, &self.query, self.ok))
+    }
+}
+
+/// Password fields are write-only: reads never filter, sort or return them.
+fn readable(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    name: &str,
+    field: &str,
+    verb: &str,
+) -> bool {
+    if def.and_then(|d| d.column_type(name)) == Some(FieldType::Password) {
+        cx.problem(
+            "flow.password_column",
+            field,
+            format!("`{name}` is a password field; password fields cannot be {verb}"),
+        );
+        return false;
+    }
+    true
+}
+
+fn is_text_like(ty: FieldType) -> bool {
+    matches!(ty, FieldType::Text | FieldType::Email | FieldType::Enum)
+}
+
+/// Checks one filter node at `at` (a pointer suffix below the node), reporting every problem.
+fn parse_filter(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    v: &Value,
+    at: &str,
+    depth: usize,
+    count: &mut usize,
+) -> Option<Filter> {
+    let Some(m) = v.as_object() else {
+        cx.problem(
+            "flow.bad_filter",
+            at,
+            "expected a condition or an and/or group",
+        );
+        return None;
+    };
+    for (key, and) in [("and", true), ("or", false)] {
+        let Some(items) = m.get(key) else { continue };
+        if depth + 1 > MAX_DEPTH {
+            cx.problem(
+                "flow.bad_filter",
+                at,
+                format!("and/or groups nest at most {MAX_DEPTH} levels deep"),
+            );
+            return None;
+        }
+        let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut children = Vec::with_capacity(items.len());
+        let mut all = true;
+        for (i, item) in items.iter().enumerate() {
+            match parse_filter(cx, def, item, &format!("{at}/{key}/{i}"), depth + 1, count) {
+                Some(f) => children.push(f),
+                None => all = false,
+            }
+        }
+        return all.then_some(if and {
+            Filter::And(children)
+        } else {
+            Filter::Or(children)
+        });
+    }
+    *count += 1;
+    condition(cx, def, m, at)
+}
+
+fn condition(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    m: &Map<String, Value>,
+    at: &str,
+) -> Option<Filter> {
+    let name = m.get("field").and_then(Value::as_str).unwrap_or_default();
+    let op_name = m.get("op").and_then(Value::as_str).unwrap_or_default();
+    let raw = m.get("value").unwrap_or(&Value::Null);
+    let column = cx.column(def, name, &format!("{at}/field"));
+    let op = FilterOp::parse(op_name);
+    if op.is_none() {
+        let names: Vec<&str> = FilterOp::ALL.iter().map(|(n, _)| *n).collect();
+        cx.problem(
+            "flow.bad_filter",
+            &format!("{at}/op"),
+            format!("unknown op `{op_name}`; use one of {}", names.join(", ")),
+        );
+    }
+    let value = cx.template(raw, &format!("{at}/value"));
+    let (column, op, value) = (column?, op?, value?);
+    let mut ok = readable(cx, def, name, &format!("{at}/field"), "filtered");
+    let ty = def.and_then(|d| d.column_type(name));
+    let op_at = format!("{at}/op");
+    match (op, ty) {
+        (FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge, Some(t))
+            if ok && !t.is_ordered() =>
+        {
+            cx.problem(
+                "flow.bad_filter",
+                &op_at,
+                format!("`{name}` has no order, so it cannot be compared with {op_name}"),
+            );
+            ok = false;
+        }
+        (FilterOp::Contains | FilterOp::StartsWith, Some(t)) if ok && !is_text_like(t) => {
+            cx.problem(
+                "flow.bad_filter",
+                &op_at,
+                format!("{op_name} applies to text, email and enum fields; `{name}` is not one"),
+            );
+            ok = false;
+        }
+        _ => {}
+    }
+    if let Template::Literal(lit) = &value {
+        let value_at = format!("{at}/value");
+        let problem = match (op, lit) {
+            (_, Value::Null) => Some(
+                "a literal null would always skip this condition; use {\"op\": \"is_null\", \"value\": true}"
+                    .to_string(),
+            ),
+            (FilterOp::IsNull, v) if !v.is_boolean() => Some("is_null takes true or false".into()),
+            (FilterOp::In, Value::Array(a)) if a.len() > MAX_IN_VALUES => {
+                Some(format!("in takes at most {MAX_IN_VALUES} values"))
+            }
+            (FilterOp::In, v) if !v.is_array() => Some("in takes an array of values".into()),
+            (FilterOp::Contains | FilterOp::StartsWith, v) if !v.is_string() => {
+                Some(format!("{op_name} takes text"))
+            }
+            _ => None,
+        };
+        if let Some(p) = problem {
+            cx.problem("flow.bad_filter", &value_at, p);
+            ok = false;
+        }
+    }
+    ok.then_some(Filter::Cond(Condition { column, op, value }))
+}
+
+/// The most rows one query returns.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// Evaluates the values, binds them to the prepared statement's parameters (see [`Slot`]),
+/// and shapes the result (the array, or a page with its cursor).
+async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
+    let prepared = cx.prepared();
+    let mut where_values = Vec::with_capacity(q.filters.len());
+    for f in &q.filters {
+        let v = cx.eval(&f.value).await?;
+        cx.check_storable(&v, &f.value, None, || format!("where/{}", f.column))?;
+        where_values.push(v);
+    }
+    let conditions = q
+        .filter
+        .as_ref()
+        .map(Filter::conditions)
+        .unwrap_or_default();
+    let mut cond_values = Vec::with_capacity(conditions.len());
+    for c in &conditions {
+        let v = cx.eval(&c.value).await?;
+        cx.check_storable(&v, &c.value, None, || "filter".into())?;
+        cond_values.push(v);
+    }
+    let limit = whole(cx, &q.limit, "limit", 1, MAX_LIMIT).await?;
+    let offset = whole(cx, &q.offset, "offset", 0, i64::MAX).await?;
+    let cursor_value = match &q.cursor {
+        Some(t) => cx.eval(t).await?,
+        None => Value::Null,
+    };
+    let cursor = match &prepared.cursor {
+        Some(spec) => decode_cursor(cx, &cursor_value, spec)?,
+        None => None,
+    };
+    let mut binds = Vec::with_capacity(prepared.slots.len());
+    for slot in &prepared.slots {
+        binds.push(match *slot {
+            Slot::Where(i, kind) => {
+                let v = where_values.get(i).unwrap_or(&Value::Null);
+                cx.param(kind, v).await?
+            }
+            Slot::Cond(i, conv) => {
+                let v = cond_values.get(i).unwrap_or(&Value::Null);
+                let op = conditions.get(i).map(|c| c.op.name()).unwrap_or("?");
+                match conv {
+                    CondParam::Value(kind) => cx.param(kind, v).await?,
+                    other => condition_param(cx, op, other, v)?,
+                }
+            }
+            Slot::Limit => Some(limit.to_string()),
+            Slot::Offset => Some(offset.to_string()),
+            Slot::CursorKey(i) => cursor.as_ref().and_then(|k| k.get(i).cloned().flatten()),
+        });
+    }
+    cx.note_input(|| {
+        json!({"where": where_values, "filter": cond_values, "limit": limit, "offset": offset,
+               "cursor": cursor_value})
+    });
+    // The statement's aggregate always yields a row, unless Postgres held it back for being
+    // over the result cap (`engine::sql::capped`).
+    let Some(out) = cx.fetch(binds, false).await? else {
+        return Err(RunError::ResultTooLarge {
+            node: cx.node_id().to_string(),
+            bytes: None,
+            limit: cx.rt.max_result_bytes,
+        });
+    };
+    let bind = match (q.page, &prepared.cursor) {
+        (true, Some(spec)) => page(out, spec, q.count),
+        _ => match out {
+            Value::Array(_) => out,
+            _ => Value::Array(Vec::new()),
+        },
+    };
+    Ok(Step::Next {
+        port: OK.name,
+        to: ok,
+        bind: Some(bind),
+    })
+}
+
+/// `{"rows", "next_cursor"[, "total"]}` from the statement's `{"rows", "more", "last"[, "total"]}`.
+fn page(mut out: Value, spec: &CursorSpec, count: bool) -> Value {
+    let more = out.get("more").and_then(Value::as_bool).unwrap_or(false);
+    let next_cursor = match out.get_mut("last").map(Value::take) {
+        Some(Value::Array(keys)) if more => Value::String(encode_cursor(spec, keys)),
+        _ => Value::Null,
+    };
+    let mut page = json!({
+        "rows": out.get_mut("rows").map(Value::take).unwrap_or_else(|| json!([])),
+        "next_cursor": next_cursor,
+    });
+    if count {
+        page["total"] = out.get_mut("total").map(Value::take).unwrap_or(json!(0));
+    }
+    page
+}
+
+/// A cursor is opaque to clients: hex of `[fingerprint, key…]`, so it survives a URL unchanged.
+fn encode_cursor(spec: &CursorSpec, keys: Vec<Value>) -> String {
+    let mut all = vec![Value::String(spec.fingerprint.clone())];
+    all.extend(keys);
+    Value::Array(all)
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The keys of a cursor (`None` without one: the first page).
+fn decode_cursor(
+    cx: &Cx<'_>,
+    v: &Value,
+    spec: &CursorSpec,
+) -> Result<Option<Vec<Option<String>>>, RunError> {
+    let bad = |why: &str| RunError::InvalidCursor {
+        node: cx.node_id().to_string(),
+        message: format!("the cursor {why}"),
+    };
+    let text = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) if s.is_empty() => return Ok(None),
+        Value::String(s) => s,
+        _ => return Err(bad("must be the text of a next_cursor")),
+    };
+    if !text.len().is_multiple_of(2) || text.len() > 200_000 {
+        return Err(bad("is not one this endpoint returned"));
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| bad("is not one this endpoint returned"))?;
+    let Ok(Value::Array(mut items)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(bad("is not one this endpoint returned"));
+    };
+    if items.first().and_then(Value::as_str) != Some(spec.fingerprint.as_str()) {
+        return Err(bad("belongs to another query or ordering"));
+    }
+    items.remove(0);
+    if items.len() != spec.keys || !items.last().is_some_and(Value::is_string) {
+        return Err(bad("is not one this endpoint returned"));
+    }
+    items
+        .into_iter()
+        .map(|k| match k {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(bad("is not one this endpoint returned")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The parameter of an `in`, `contains`, `starts_with` or `is_null` condition.
+fn condition_param(
+    cx: &Cx<'_>,
+    op: &str,
+    conv: CondParam,
+    v: &Value,
+) -> Result<Option<String>, RunError> {
+    let invalid = |message: String| RunError::InvalidValue {
+        node: cx.node_id().to_string(),
+        message,
+    };
+    match (conv, v) {
+        (_, Value::Null) => Ok(None),
+        (CondParam::Like { contains }, Value::String(s)) => {
+            let e = escape_like(s);
+            Ok(Some(if contains {
+                format!("%{e}%")
+            } else {
+                format!("{e}%")
+            }))
+        }
+        (CondParam::Like { .. }, other) => Err(invalid(format!("{op} takes text, got {other}"))),
+        (CondParam::List, Value::Array(items)) if items.len() > MAX_IN_VALUES => {
+            Err(invalid(format!(
+                "in takes at most {MAX_IN_VALUES} values, got {}",
+                items.len()
+            )))
+        }
+        (CondParam::List, list @ Value::Array(_)) => Ok(Some(list.to_string())),
+        (CondParam::List, other) => Err(invalid(format!("in takes an array, got {other}"))),
+        (CondParam::Flag, Value::Bool(_)) => Ok(bind_text(v)),
+        (CondParam::Flag, other) => {
+            Err(invalid(format!("is_null takes true or false, got {other}")))
+        }
+        (CondParam::Value(_), v) => Ok(bind_text(v)),
+    }
+}
+
+/// A limit or offset: an integer within bounds (a client-supplied value out of bounds is the
+/// client's mistake, so it is a 400).
+async fn whole(
+    cx: &mut Cx<'_>,
+    t: &Template,
+    what: &str,
+    min: i64,
+    max: i64,
+) -> Result<i64, RunError> {
+    let v = cx.eval(t).await?;
+    match v.as_i64() {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(RunError::InvalidValue {
+            node: cx.node_id().to_string(),
+            message: format!("{what} must be an integer from {min} to {max}, got {v}"),
+        }),
+    }
+}

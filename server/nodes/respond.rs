@@ -1,0 +1,129 @@
+//! `respond`: ends the flow with a status, headers and a body: JSON by default, or a string
+//! sent as `text/plain` or `text/html` (`content_type`).
+
+use crate::engine::run::{Cx, Response, Step};
+use crate::engine::{Op, Runnable, StepFuture};
+use crate::flow::expr::Template;
+use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Placement, ResponseFact};
+use crate::flow::plan::ContentType;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub static TYPE: NodeType<Op> = node_type!(
+    "respond",
+    &[],
+    compile,
+    NodeOptions {
+        placement: Placement::TopOnly(
+            "a for_each body cannot respond; `collect` a value or `fail`"
+        ),
+        ..NodeOptions::UNBOUND
+    }
+);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "ok_status")]
+    status: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: Value,
+    #[serde(default)]
+    content_type: ContentType,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// A compiled `respond`.
+#[derive(Debug)]
+pub struct RespondOp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Template,
+    content_type: ContentType,
+}
+
+fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
+    let cfg: Config = cx.config(node)?;
+    let body = cx.template(&cfg.body, "body")?;
+    Some(Box::new(RespondOp {
+        status: cfg.status,
+        headers: cfg.headers.into_iter().collect(),
+        body,
+        content_type: cfg.content_type,
+    }))
+}
+
+impl CompiledOp for RespondOp {
+    fn targets(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
+    fn ends_cleanly(&self) -> bool {
+        self.status < 400 && self.body.cannot_fail()
+    }
+    fn is_respond(&self) -> bool {
+        true
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        vec![ResponseFact::Respond {
+            status: self.status,
+            content_type: self.content_type,
+            headers: self.headers.iter().map(|(h, _)| h.clone()).collect(),
+        }]
+    }
+}
+
+impl Runnable for RespondOp {
+    fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut body = cx.eval(&self.body).await?;
+            // Text and HTML bodies are strings; anything else is sent as its JSON text.
+            if self.content_type != ContentType::Json && !body.is_string() {
+                body = Value::String(body.to_string());
+            }
+            Ok(Step::Done(Response {
+                status: self.status,
+                headers: self.headers.clone(),
+                body,
+                content_type: self.content_type,
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{op, problems};
+    use super::RespondOp;
+    use crate::flow::plan::ContentType;
+    use serde_json::json;
+
+    fn doc(respond: serde_json::Value) -> serde_json::Value {
+        json!({"format": "sluice.flow", "format_version": 1, "name": "t", "entry": "n",
+               "nodes": {"n": respond}})
+    }
+
+    #[test]
+    fn content_type_defaults_to_json_and_takes_text_or_html() {
+        for (given, want) in [
+            (None, ContentType::Json),
+            (Some("text"), ContentType::Text),
+            (Some("html"), ContentType::Html),
+        ] {
+            let mut node = json!({"type": "respond", "body": "hi"});
+            if let Some(g) = given {
+                node["content_type"] = json!(g);
+            }
+            assert_eq!(op::<RespondOp>(&doc(node)).content_type, want);
+        }
+        assert_eq!(
+            problems(&doc(json!({"type": "respond", "content_type": "xml"}))),
+            [("flow.schema", "/nodes/n/content_type".to_string())]
+        );
+    }
+}
