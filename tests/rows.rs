@@ -850,7 +850,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
                 .json(&json!({"email": "ann@example.com"})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.conflict"), "{body}");
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"), "{body}");
     assert_eq!(pointers(&body), ["/email"]);
     let (status, body) = app
         .send(
@@ -861,7 +861,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
             .json(&json!({"email": "ann@example.com"})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.conflict"));
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"));
 
     let (status, body) = app
         .send(
@@ -871,7 +871,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
         .await;
     assert_eq!(
         (status, error_code(&body)),
-        (409, "row.reference"),
+        (409, "db.conflict"),
         "{body}"
     );
     assert_eq!(pointers(&body), ["/owner"]);
@@ -883,7 +883,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
         .await;
     assert_eq!(
         (status, error_code(&body)),
-        (409, "row.reference"),
+        (409, "db.conflict"),
         "{body}"
     );
     assert!(
@@ -898,7 +898,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
                 .json(&json!({"ids": [bob["id"], ann_id]})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.reference"));
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"));
     assert_eq!(
         count(&app, "SELECT count(*) FROM app.owners").await,
         2,
