@@ -116,6 +116,12 @@ pub trait Slot {
     fn may_skip(&self) -> bool {
         false
     }
+
+    /// Whether the slot of an `in` condition is bound as JSON text of an array (a node's
+    /// binds are all text) instead of an array of the column's type.
+    fn json_list(&self) -> bool {
+        false
+    }
 }
 
 /// A statement and the slot of each `$n`, in order.
@@ -318,6 +324,19 @@ fn condition<S: Slot + Clone>(c: &Cond<S>, params: &mut Params<S>) -> Rendered {
                 (Some(p), sql)
             }
         },
+        FilterOp::In if c.value.json_list() => {
+            let p = params.add(c.value.clone(), "jsonb");
+            let list = if c.cast == "jsonb" {
+                format!("SELECT value FROM jsonb_array_elements({p})")
+            } else {
+                format!(
+                    "SELECT value::{} FROM jsonb_array_elements_text({p})",
+                    c.cast
+                )
+            };
+            let sql = format!("{col} IN ({list})");
+            (Some(p), sql)
+        }
         FilterOp::In => {
             let p = params.add(c.value.clone(), &format!("{}[]", c.cast));
             let sql = format!("{col} = ANY({p})");
@@ -512,6 +531,209 @@ pub fn select<S: Slot + Clone>(s: Select<'_, S>) -> Statement<S> {
     ))
 }
 
+/// One `ORDER BY` key of a [`JsonSelect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub column: Column,
+    pub desc: bool,
+}
+
+/// The paging of a [`JsonSelect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paging<S> {
+    /// The keys of the row to start after: one slot per order key, then the id. All of them
+    /// SQL NULL is the first page.
+    pub after: Option<Vec<S>>,
+    /// Adds the number of matching rows as `total`.
+    pub count: bool,
+}
+
+/// A query answered as one JSON value, as a flow node reads it: the rows as an array, or (with
+/// `paging`) `{"rows", "more", "last"[, "total"]}` where `last` holds the keys of the page's
+/// last row for the next cursor. Built once; its values are all slots.
+#[derive(Debug, Clone)]
+pub struct JsonSelect<'a, S> {
+    pub def: &'a TableDef,
+    pub tables: &'a Tables,
+    /// Equality conditions (`column = value`; a NULL value matches nothing), before the filter.
+    pub equal: Vec<(Column, S)>,
+    pub filter: Option<&'a Filter<S>>,
+    /// The columns to return; empty is every readable column.
+    pub columns: &'a [Ident],
+    /// References to replace by the referenced row.
+    pub include: &'a [Ident],
+    /// Order keys; `id` (ascending) always ends the order.
+    pub order: &'a [OrderKey],
+    pub limit: S,
+    pub offset: S,
+    pub paging: Option<Paging<S>>,
+}
+
+/// A reference of `def` that [`JsonSelect::include`] cannot follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a reference of an existing table")]
+pub struct NotAReference(pub String);
+
+/// The statement of a [`JsonSelect`], sent only within the result cap ([`capped`]). The total
+/// reuses the filter's parameters in a scalar subquery, so page and total come from one
+/// snapshot in one round trip.
+pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>, NotAReference> {
+    let mut params = Params::default();
+    let mut conds = Vec::new();
+    let row = row_expr(&q)?;
+    for (c, v) in q.equal {
+        let p = params.add(v, c.cast);
+        conds.push(format!("t.{} = {p}", c.ident.quoted()));
+    }
+    if let Some(f) = q.filter {
+        conds.push(render_filter(f, &mut params));
+    }
+    let matching = where_clause(&conds);
+    let from = from(q.def);
+    let limit = params.add(q.limit, "bigint");
+    let offset = params.add(q.offset, "bigint");
+    let order = |alias: &str| {
+        q.order
+            .iter()
+            .map(|o| {
+                let dir = if o.desc { " DESC" } else { "" };
+                format!("{alias}.{}{dir}", o.column.ident.quoted())
+            })
+            .chain(std::iter::once(format!("{alias}.\"id\"")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(paging) = q.paging else {
+        return Ok(params.statement(capped(&format!(
+            "SELECT coalesce(jsonb_agg({row} ORDER BY {}), '[]'::jsonb) FROM \
+             (SELECT * FROM {from}{matching} ORDER BY {} LIMIT {limit} OFFSET {offset}) AS s",
+            order("s"),
+            order("t"),
+        ))));
+    };
+    let id = column(q.def, q.tables, "id").ok_or_else(|| NotAReference("id".into()))?;
+    let keys: Vec<OrderKey> = q
+        .order
+        .iter()
+        .cloned()
+        .chain(std::iter::once(OrderKey {
+            column: id,
+            desc: false,
+        }))
+        .collect();
+    let mut scan = conds;
+    if let Some(after) = paging.after {
+        let marks: Vec<String> = after
+            .into_iter()
+            .zip(&keys)
+            .map(|(v, k)| params.add(v, k.column.cast))
+            .collect();
+        let last = marks.last().cloned().unwrap_or_default();
+        scan.push(format!("({last} IS NULL OR {})", after_keys(&keys, &marks)));
+    }
+    let key_cols: Vec<String> = keys
+        .iter()
+        .map(|k| format!("s.{}::text", k.column.ident.quoted()))
+        .collect();
+    let total = if paging.count {
+        format!(", 'total', (SELECT count(*) FROM {from}{matching})")
+    } else {
+        String::new()
+    };
+    Ok(params.statement(capped(&format!(
+        "SELECT jsonb_build_object(\
+         'rows', coalesce(jsonb_agg(p.r ORDER BY p.n) FILTER (WHERE p.n <= {limit}), '[]'::jsonb), \
+         'more', count(*) > {limit}, \
+         'last', (jsonb_agg(p.k ORDER BY p.n DESC) FILTER (WHERE p.n <= {limit})) -> 0{total}) \
+         FROM (SELECT {row} AS r, jsonb_build_array({}) AS k, row_number() OVER (ORDER BY {}) AS n \
+         FROM (SELECT * FROM {from}{} ORDER BY {} LIMIT {limit} + 1 OFFSET {offset}) AS s) AS p",
+        key_cols.join(", "),
+        order("s"),
+        where_clause(&scan),
+        order("t"),
+    ))))
+}
+
+/// The condition "after the cursor row" for `keys` (already `$n::type` placeholders in
+/// `marks`), with Postgres' NULL placement: last when ascending, first when descending.
+fn after_keys(keys: &[OrderKey], marks: &[String]) -> String {
+    let col = |k: &OrderKey| format!("t.{}", k.column.ident.quoted());
+    if keys.iter().all(|k| k.column.not_null && !k.desc) {
+        let cols: Vec<String> = keys.iter().map(col).collect();
+        return format!("({}) > ({})", cols.join(", "), marks.join(", "));
+    }
+    let mut alternatives = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let mut terms: Vec<String> = keys[..i]
+            .iter()
+            .zip(marks)
+            .map(|(e, m)| {
+                if e.column.not_null {
+                    format!("{} = {m}", col(e))
+                } else {
+                    format!("{} IS NOT DISTINCT FROM {m}", col(e))
+                }
+            })
+            .collect();
+        let (c, m) = (col(k), &marks[i]);
+        terms.push(match (k.desc, k.column.not_null) {
+            (false, true) => format!("{c} > {m}"),
+            (true, true) => format!("{c} < {m}"),
+            (false, false) => format!("({c} > {m} OR ({m} IS NOT NULL AND {c} IS NULL))"),
+            (true, false) => format!("({c} < {m} OR ({m} IS NULL AND {c} IS NOT NULL))"),
+        });
+        alternatives.push(if terms.len() == 1 {
+            terms.concat()
+        } else {
+            format!("({})", terms.join(" AND "))
+        });
+    }
+    format!("({})", alternatives.join(" OR "))
+}
+
+/// The JSON of one output row `s` of a [`JsonSelect`]: all readable columns or the chosen
+/// ones, each included reference replaced by the referenced row (a correlated subquery on its
+/// primary key, evaluated for the returned rows only).
+fn row_expr<S>(q: &JsonSelect<'_, S>) -> Result<String, NotAReference> {
+    let mut includes = Vec::with_capacity(q.include.len());
+    for (n, c) in q.include.iter().enumerate() {
+        let not_ref = || NotAReference(format!("{}.{c}", q.def.name));
+        let target = q
+            .def
+            .field(c.as_str())
+            .and_then(|f| f.table.as_ref())
+            .ok_or_else(not_ref)?;
+        let tdef = q.tables.get(target.as_str()).ok_or_else(not_ref)?;
+        let alias = format!("i{n}");
+        includes.push((
+            c,
+            format!(
+                "(SELECT {} FROM {} AS {alias} WHERE {alias}.\"id\" = s.{})",
+                row_json(tdef, &alias),
+                super::ddl::qualified(target),
+                c.quoted()
+            ),
+        ));
+    }
+    let pairs: Vec<String> = q
+        .columns
+        .iter()
+        .filter(|c| !q.include.contains(c))
+        .map(|c| format!("'{c}', s.{}", c.quoted()))
+        .chain(includes.iter().map(|(c, sub)| format!("'{c}', {sub}")))
+        .collect();
+    // jsonb_build_object takes at most 100 arguments.
+    let objects: Vec<String> = pairs
+        .chunks(50)
+        .map(|c| format!("jsonb_build_object({})", c.join(", ")))
+        .collect();
+    Ok(match (q.columns.is_empty(), objects.is_empty()) {
+        (true, true) => row_json(q.def, "s"),
+        (true, false) => format!("({} || {})", row_json(q.def, "s"), objects.join(" || ")),
+        (false, _) => objects.join(" || "),
+    })
+}
+
 /// The number of rows matching `filter`.
 pub fn count<S: Slot + Clone>(def: &TableDef, filter: Option<&Filter<S>>) -> Statement<S> {
     let mut params = Params::default();
@@ -569,15 +791,57 @@ impl<S> Write<S> {
     }
 }
 
-/// `INSERT ... RETURNING <row JSON>`; with no values, the row of the defaults.
-pub fn insert<S>(def: &TableDef, values: Vec<Write<S>>) -> Statement<S> {
+/// What a write statement returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returning {
+    Nothing,
+    /// The row as [`row_json`].
+    Row,
+    /// The row as [`row_json`], refused inside the statement when larger than the result cap
+    /// ([`guarded_row`]).
+    CappedRow,
+}
+
+impl Returning {
+    fn clause(self, def: &TableDef) -> String {
+        match self {
+            Returning::Nothing => String::new(),
+            Returning::Row => format!(" RETURNING {}", row_json(def, "t")),
+            Returning::CappedRow => format!(" RETURNING {}", guarded_row(def)),
+        }
+    }
+}
+
+/// The result cap of the connection: `SLUICE_MAX_RESULT_BYTES`, set on every pooled connection
+/// as the custom setting `sluice.max_result_bytes`; no cap where it is not set.
+pub const RESULT_CAP: &str =
+    "coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)";
+
+/// The one-row JSON result of a statement (`SELECT <json> ...`), sent only when its size is
+/// within the cap: a larger one yields no row at all, so Postgres never sends it.
+pub fn capped(select: &str) -> String {
+    format!("SELECT r FROM ({select}) AS sluice_result(r) WHERE pg_column_size(r) <= {RESULT_CAP}")
+}
+
+/// The row a write returns, refused inside the statement when larger than the cap: the write
+/// must fail in Postgres, not after it, because a single write may commit with its statement.
+/// The refusal is a division by zero on the row's size (`22012`), which no statement built
+/// here can otherwise raise.
+pub fn guarded_row(def: &TableDef) -> String {
+    format!(
+        "(SELECT CASE WHEN pg_column_size(j) <= {RESULT_CAP} THEN j \
+         ELSE to_jsonb(pg_column_size(j) / 0) END FROM (SELECT {} AS j) AS sluice_guard)",
+        row_json(def, "t")
+    )
+}
+
+/// `INSERT`; with no values, the row of the defaults.
+pub fn insert<S>(def: &TableDef, values: Vec<Write<S>>, returning: Returning) -> Statement<S> {
     let target = super::ddl::qualified(&def.name);
-    let row = row_json(def, "t");
+    let ret = returning.clause(def);
     let mut params = Params::default();
     if values.is_empty() {
-        return params.statement(format!(
-            "INSERT INTO {target} AS t DEFAULT VALUES RETURNING {row}"
-        ));
+        return params.statement(format!("INSERT INTO {target} AS t DEFAULT VALUES{ret}"));
     }
     let mut cols = Vec::with_capacity(values.len());
     let mut marks = Vec::with_capacity(values.len());
@@ -586,37 +850,99 @@ pub fn insert<S>(def: &TableDef, values: Vec<Write<S>>) -> Statement<S> {
         marks.push(params.add(w.value, w.cast));
     }
     params.statement(format!(
-        "INSERT INTO {target} AS t ({}) VALUES ({}) RETURNING {row}",
+        "INSERT INTO {target} AS t ({}) VALUES ({}){ret}",
         cols.join(", "),
         marks.join(", "),
     ))
 }
 
-/// An update of the given columns of row `id`, `RETURNING <row JSON>`. With no values, a plain
-/// read ([`get`]): an empty patch changes nothing, not even `updated_at`.
-pub fn update<S>(def: &TableDef, id: S, values: Vec<Write<S>>) -> Statement<S> {
-    if values.is_empty() {
-        return get(def, id);
-    }
+/// A column a patch may write: its value is written only when `given` is true.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch<S> {
+    pub write: Write<S>,
+    pub given: S,
+}
+
+/// An update of row `id`: `values` always, each of `patch` when given. With nothing to write
+/// the row is still touched (`updated_at`), so a missing row is told apart from an empty
+/// write; a caller that must not change anything then reads instead ([`get`]).
+pub fn update<S>(
+    def: &TableDef,
+    id: S,
+    values: Vec<Write<S>>,
+    patch: Vec<Patch<S>>,
+    returning: Returning,
+) -> Statement<S> {
     let mut params = Params::default();
-    let sets: Vec<String> = values
+    let mut sets: Vec<String> = values
         .into_iter()
         .map(|w| format!("{} = {}", w.column.quoted(), params.add(w.value, w.cast)))
         .collect();
+    for p in patch {
+        let c = p.write.column.quoted();
+        let given = params.add(p.given, "boolean");
+        let value = params.add(p.write.value, p.write.cast);
+        sets.push(format!(
+            "{c} = CASE WHEN {given} THEN {value} ELSE t.{c} END"
+        ));
+    }
+    if sets.is_empty() {
+        sets.push("\"updated_at\" = now()".into());
+    }
     let cond = id_condition(def, id, &mut params);
     params.statement(format!(
-        "UPDATE {} SET {} WHERE {cond} RETURNING {}",
+        "UPDATE {} SET {} WHERE {cond}{}",
         from(def),
         sets.join(", "),
-        row_json(def, "t")
+        returning.clause(def)
+    ))
+}
+
+/// `INSERT ... ON CONFLICT (on) DO UPDATE`, returning `{"row": <capped row>, "inserted": bool}`.
+/// A row version written by the insert has `xmax = 0`; one written by the update carries the
+/// updating transaction in `xmax`.
+pub fn upsert<S>(def: &TableDef, values: Vec<Write<S>>, on: &[Ident]) -> Statement<S> {
+    let mut params = Params::default();
+    let mut cols = Vec::with_capacity(values.len());
+    let mut marks = Vec::with_capacity(values.len());
+    let mut sets = Vec::new();
+    for w in values {
+        let c = w.column.quoted();
+        if !on.contains(&w.column) {
+            sets.push(format!("{c} = EXCLUDED.{c}"));
+        }
+        cols.push(c);
+        marks.push(params.add(w.value, w.cast));
+    }
+    if sets.is_empty() {
+        // Nothing else to write: still update, so the existing row is locked and returned.
+        sets.extend(
+            on.first()
+                .map(|c| format!("{q} = EXCLUDED.{q}", q = c.quoted())),
+        );
+    }
+    let target: Vec<String> = on.iter().map(Ident::quoted).collect();
+    params.statement(format!(
+        "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
+         RETURNING jsonb_build_object('row', {}, 'inserted', t.xmax = 0)",
+        super::ddl::qualified(&def.name),
+        cols.join(", "),
+        marks.join(", "),
+        target.join(", "),
+        sets.join(", "),
+        guarded_row(def)
     ))
 }
 
 /// A delete of row `id`.
-pub fn delete<S>(def: &TableDef, id: S) -> Statement<S> {
+pub fn delete<S>(def: &TableDef, id: S, returning: Returning) -> Statement<S> {
     let mut params = Params::default();
     let cond = id_condition(def, id, &mut params);
-    params.statement(format!("DELETE FROM {} WHERE {cond}", from(def)))
+    params.statement(format!(
+        "DELETE FROM {} WHERE {cond}{}",
+        from(def),
+        returning.clause(def)
+    ))
 }
 
 /// One statement for all ids (an array slot), so a bulk delete is all or nothing.

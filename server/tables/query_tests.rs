@@ -15,14 +15,25 @@ fn todos() -> TableDef {
             {"id": "f_00000000000b", "name": "done", "type": "boolean", "required": true, "default": false},
             {"id": "f_00000000000c", "name": "priority", "type": "integer"},
             {"id": "f_00000000000d", "name": "secret", "type": "password"},
-            {"id": "f_00000000000e", "name": "meta", "type": "json"}
+            {"id": "f_00000000000e", "name": "meta", "type": "json"},
+            {"id": "f_00000000000f", "name": "owner", "type": "reference", "table": "people"}
         ]
     }))
     .expect("a valid definition")
 }
 
 fn tables() -> Tables {
-    [("todos".to_string(), todos())].into_iter().collect()
+    let people: TableDef = serde_json::from_value(json!({
+        "id": "t_000000000002", "name": "people", "id_type": "uuid",
+        "fields": [{"id": "f_000000000010", "name": "pin", "type": "password"}]
+    }))
+    .expect("people");
+    [
+        ("todos".to_string(), todos()),
+        ("people".to_string(), people),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// A value known while building, as the data API binds it.
@@ -47,6 +58,10 @@ struct Late(&'static str);
 
 impl Slot for Late {
     fn may_skip(&self) -> bool {
+        true
+    }
+
+    fn json_list(&self) -> bool {
         true
     }
 }
@@ -155,23 +170,106 @@ fn writes_by_id() {
         let ident = Ident::parse(c).expect("ident");
         Write::new(&def, &ts, ident, Late(v)).expect("a field")
     };
+    let patch = |c: &str| Patch {
+        write: w(c, "patch value"),
+        given: Late("patch names it"),
+    };
+    let on = [Ident::parse("title").expect("ident")];
     let mut out = String::new();
     for st in [
         insert(
             &def,
             vec![w("title", "a"), w("priority", "b"), w("meta", "c")],
+            Returning::Row,
         ),
-        insert(&def, vec![]),
+        insert(&def, vec![], Returning::CappedRow),
         get(&def, Late("id")),
-        update(&def, Late("id"), vec![w("done", "d"), w("secret", "hash")]),
-        update(&def, Late("id"), vec![]),
-        delete(&def, Late("id")),
+        update(
+            &def,
+            Late("id"),
+            vec![w("done", "d"), w("secret", "hash")],
+            vec![],
+            Returning::Row,
+        ),
+        update(
+            &def,
+            Late("id"),
+            vec![w("done", "d")],
+            vec![patch("title"), patch("meta")],
+            Returning::CappedRow,
+        ),
+        update(&def, Late("id"), vec![], vec![], Returning::Nothing),
+        upsert(&def, vec![w("title", "a"), w("priority", "b")], &on),
+        upsert(&def, vec![w("title", "a")], &on),
+        delete(&def, Late("id"), Returning::Nothing),
+        delete(&def, Late("id"), Returning::CappedRow),
         delete_many(&def, Late("ids")),
     ] {
         out.push_str(&show(&st));
         out.push_str("\n\n");
     }
     insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_node_query_as_one_json_value() {
+    let def = todos();
+    let ts = tables();
+    let col = |n: &str| super::column(&def, &ts, n).expect("column");
+    let f = Filter::Or(vec![
+        cond("priority", FilterOp::In, Late("request.query.p")),
+        cond("title", FilterOp::StartsWith, Late("request.query.t")),
+    ]);
+    let order = [OrderKey {
+        column: col("priority"),
+        desc: true,
+    }];
+    let base = JsonSelect {
+        def: &def,
+        tables: &ts,
+        equal: vec![(col("done"), Late("request.query.done"))],
+        filter: Some(&f),
+        columns: &[],
+        include: &[],
+        order: &order,
+        limit: Late("limit"),
+        offset: Late("offset"),
+        paging: None,
+    };
+    insta::assert_snapshot!(show(&select_json(base.clone()).expect("builds")));
+    let paged = JsonSelect {
+        equal: vec![],
+        paging: Some(Paging {
+            after: Some(vec![Late("cursor key 0"), Late("cursor key 1")]),
+            count: true,
+        }),
+        ..base.clone()
+    };
+    insta::assert_snapshot!(show(&select_json(paged).expect("builds")));
+    let owner = [Ident::parse("owner").expect("ident")];
+    let title = [
+        Ident::parse("title").expect("ident"),
+        Ident::parse("owner").expect("ident"),
+    ];
+    let shaped = JsonSelect {
+        equal: vec![],
+        filter: None,
+        columns: &title,
+        include: &owner,
+        order: &[],
+        ..base.clone()
+    };
+    insta::assert_snapshot!(show(&select_json(shaped).expect("builds")));
+    let bad = [Ident::parse("title").expect("ident")];
+    let e = select_json(JsonSelect {
+        include: &bad,
+        ..base
+    })
+    .expect_err("title is no reference");
+    assert_eq!(
+        e.to_string(),
+        "`todos.title` is not a reference of an existing table"
+    );
 }
 
 #[test]

@@ -786,17 +786,21 @@ pub fn get_sql(def: &TableDef, id: &RowId) -> Sql {
 }
 
 pub fn insert_sql(def: &TableDef, values: &[ColumnValue]) -> Sql {
-    query::insert(def, writes(values))
+    query::insert(def, writes(values), query::Returning::Row)
 }
 
 /// An update of the given columns only. With none, a plain read: an empty patch changes
 /// nothing, not even `updated_at`.
 pub fn update_sql(def: &TableDef, id: &RowId, values: &[ColumnValue]) -> Sql {
-    query::update(def, Bind::text(id.0.clone()), writes(values))
+    if values.is_empty() {
+        return get_sql(def, id);
+    }
+    let id = Bind::text(id.0.clone());
+    query::update(def, id, writes(values), Vec::new(), query::Returning::Row)
 }
 
 pub fn delete_sql(def: &TableDef, id: &RowId) -> Sql {
-    query::delete(def, Bind::text(id.0.clone()))
+    query::delete(def, Bind::text(id.0.clone()), query::Returning::Nothing)
 }
 
 /// Checks the ids of a bulk delete, reporting every bad one.
