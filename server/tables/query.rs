@@ -13,6 +13,7 @@ use super::def::{SYSTEM_COLUMNS, TableDef, Tables};
 use super::ident::Ident;
 use super::types::FieldType;
 use super::value::ColumnSpec;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// A comparison of a filter condition: the operators of the data API and of `db.query`.
@@ -458,9 +459,27 @@ impl Sort {
     }
 }
 
-/// Where a page ended: the sort it was made with, the sort column's value of its last row as
-/// Postgres prints it (`None` is NULL), and that row's id. Sent to clients hex-encoded: it is
-/// opaque to them and must survive a URL unchanged.
+/// The one cursor encoding: hex of a JSON payload. Opaque to clients, and it survives a URL
+/// unchanged.
+pub fn encode_cursor<T: Serialize>(payload: &T) -> String {
+    let text = serde_json::to_string(payload).unwrap_or_default();
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The payload of a cursor made by [`encode_cursor`]; `None` for anything else.
+pub fn decode_cursor<T: DeserializeOwned>(s: &str) -> Option<T> {
+    if !s.len().is_multiple_of(2) || s.len() > 200_000 {
+        return None;
+    }
+    let bytes = (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Where a data API page ended: the sort it was made with, the sort column's value of its
+/// last row as Postgres prints it (`None` is NULL), and that row's id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
@@ -471,21 +490,81 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let text = serde_json::to_string(self).unwrap_or_default();
-        text.bytes().map(|b| format!("{b:02x}")).collect()
+        encode_cursor(self)
     }
 
     /// `None` for anything [`Cursor::encode`] did not make.
     pub fn decode(s: &str) -> Option<Cursor> {
-        if !s.len().is_multiple_of(2) || s.len() > 200_000 {
-            return None;
-        }
-        let bytes = (0..s.len())
-            .step_by(2)
-            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .collect::<Option<Vec<u8>>>()?;
-        serde_json::from_slice(&bytes).ok()
+        decode_cursor(s)
     }
+}
+
+/// Where a [`JsonSelect`] page ended: the keys of its last row (the order keys, then the id, as
+/// Postgres prints them), under the fingerprint of the query ([`fingerprint`]) so a cursor of
+/// another query or order is refused instead of silently starting somewhere else. Encoded as
+/// `[fingerprint, key…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    pub fingerprint: String,
+    pub keys: Vec<Option<String>>,
+}
+
+/// Why a [`Keyset`] cursor was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadKeyset {
+    #[error("is not one this endpoint returned")]
+    Foreign,
+    #[error("belongs to another query or ordering")]
+    OtherQuery,
+}
+
+impl Keyset {
+    pub fn encode(&self) -> String {
+        let mut all = vec![serde_json::Value::String(self.fingerprint.clone())];
+        all.extend(self.keys.iter().map(|k| match k {
+            Some(s) => serde_json::Value::String(s.clone()),
+            None => serde_json::Value::Null,
+        }));
+        encode_cursor(&all)
+    }
+
+    /// The keys of `s` for a query with `fingerprint` and `keys` keys (the last is the id,
+    /// never NULL).
+    pub fn decode(s: &str, fingerprint: &str, keys: usize) -> Result<Keyset, BadKeyset> {
+        let items: Vec<serde_json::Value> = decode_cursor(s).ok_or(BadKeyset::Foreign)?;
+        let Some((first, rest)) = items.split_first() else {
+            return Err(BadKeyset::Foreign);
+        };
+        if first.as_str() != Some(fingerprint) {
+            return Err(BadKeyset::OtherQuery);
+        }
+        if rest.len() != keys || !rest.last().is_some_and(serde_json::Value::is_string) {
+            return Err(BadKeyset::Foreign);
+        }
+        let keys = rest
+            .iter()
+            .map(|k| match k {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(BadKeyset::Foreign),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Keyset {
+            fingerprint: fingerprint.to_string(),
+            keys,
+        })
+    }
+}
+
+/// The fingerprint of a [`JsonSelect`] page's cursors: the table and its order keys, then `id`
+/// (`todos:priority desc,title,id`).
+pub fn fingerprint(def: &TableDef, order: &[OrderKey]) -> String {
+    let keys: Vec<String> = order
+        .iter()
+        .map(|k| format!("{}{}", k.column.ident, if k.desc { " desc" } else { "" }))
+        .chain(std::iter::once("id".to_string()))
+        .collect();
+    format!("{}:{}", def.name, keys.join(","))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -289,3 +289,30 @@ fn operators_round_trip_their_names_and_patterns_match_literally() {
     assert_eq!(Cursor::decode(&c.encode()), Some(c));
     assert_eq!(Cursor::decode("zz"), None);
 }
+
+#[test]
+fn keyset_cursors_carry_their_query() {
+    let def = todos();
+    let order = [OrderKey {
+        column: super::column(&def, &tables(), "priority").expect("column"),
+        desc: true,
+    }];
+    let fp = fingerprint(&def, &order);
+    assert_eq!(fp, "todos:priority desc,id");
+    let k = Keyset {
+        fingerprint: fp.clone(),
+        keys: vec![None, Some("7".into())],
+    };
+    let text = k.encode();
+    // The encoding node cursors have always had: hex of `[fingerprint, key…]`.
+    assert_eq!(
+        decode_cursor::<serde_json::Value>(&text),
+        Some(json!(["todos:priority desc,id", null, "7"]))
+    );
+    assert_eq!(Keyset::decode(&text, &fp, 2), Ok(k));
+    assert_eq!(Keyset::decode(&text, "todos:id", 1), Err(BadKeyset::OtherQuery));
+    assert_eq!(Keyset::decode(&text, &fp, 3), Err(BadKeyset::Foreign));
+    assert_eq!(Keyset::decode("7a", &fp, 2), Err(BadKeyset::Foreign));
+    let no_id = encode_cursor(&json!([fp, "1", null]));
+    assert_eq!(Keyset::decode(&no_id, &fp, 2), Err(BadKeyset::Foreign));
+}
