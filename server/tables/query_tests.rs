@@ -310,7 +310,10 @@ fn keyset_cursors_carry_their_query() {
         Some(json!(["todos:priority desc,id", null, "7"]))
     );
     assert_eq!(Keyset::decode(&text, &fp, 2), Ok(k));
-    assert_eq!(Keyset::decode(&text, "todos:id", 1), Err(BadKeyset::OtherQuery));
+    assert_eq!(
+        Keyset::decode(&text, "todos:id", 1),
+        Err(BadKeyset::OtherQuery)
+    );
     assert_eq!(Keyset::decode(&text, &fp, 3), Err(BadKeyset::Foreign));
     assert_eq!(Keyset::decode("7a", &fp, 2), Err(BadKeyset::Foreign));
     let no_id = encode_cursor(&json!([fp, "1", null]));

@@ -743,16 +743,12 @@ pub fn check_values(
 /// Replaces clear-text passwords by their argon2id hashes.
 pub async fn hash_passwords(values: &mut [ColumnValue]) -> Result<(), RowError> {
     for v in values.iter_mut().filter(|v| v.password) {
-        if let Some(clear) = v.value.take() {
-            v.value = Some(
-                crate::auth::hash_password(clear)
-                    .await
-                    .map_err(|e| match e {
-                        crate::auth::AuthError::Busy => RowError::Busy,
-                        e => RowError::Hash(e.to_string()),
-                    })?,
-            );
-        }
+        v.value = value::for_storage(FieldType::Password, v.value.take())
+            .await
+            .map_err(|e| match e {
+                value::StoreError::Busy => RowError::Busy,
+                value::StoreError::Hash(e) => RowError::Hash(e),
+            })?;
     }
     Ok(())
 }
