@@ -850,7 +850,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
                 .json(&json!({"email": "ann@example.com"})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.conflict"), "{body}");
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"), "{body}");
     assert_eq!(pointers(&body), ["/email"]);
     let (status, body) = app
         .send(
@@ -861,7 +861,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
             .json(&json!({"email": "ann@example.com"})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.conflict"));
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"));
 
     let (status, body) = app
         .send(
@@ -869,11 +869,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
                 .json(&json!({"name": "Rex", "owner": "0b3c2f1e-8d4a-4c7b-9e2f-1a2b3c4d5e6f"})),
         )
         .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (409, "row.reference"),
-        "{body}"
-    );
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"), "{body}");
     assert_eq!(pointers(&body), ["/owner"]);
     insert(&app, "pets", json!({"name": "Rex", "owner": ann["id"]})).await;
 
@@ -881,11 +877,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
     let (status, body) = app
         .send(app.admin(Method::DELETE, &format!("/tables/owners/rows/{ann_id}")))
         .await;
-    assert_eq!(
-        (status, error_code(&body)),
-        (409, "row.reference"),
-        "{body}"
-    );
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"), "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -898,7 +890,7 @@ async fn unique_and_reference_violations_are_clean_409s() {
                 .json(&json!({"ids": [bob["id"], ann_id]})),
         )
         .await;
-    assert_eq!((status, error_code(&body)), (409, "row.reference"));
+    assert_eq!((status, error_code(&body)), (409, "db.conflict"));
     assert_eq!(
         count(&app, "SELECT count(*) FROM app.owners").await,
         2,

@@ -361,119 +361,41 @@ impl RunError {
         }
     }
 
-    /// Sorts a database error into what the client did wrong and what went wrong inside.
-    /// Messages speak of the table's fields, never of constraints, relations, sequences or SQL
-    /// (Postgres' own messages name those); the values themselves are not repeated either.
+    /// Sorts a database error into what the client did wrong and what went wrong inside. The
+    /// violations of a table's rules are classified as the data API classifies them
+    /// ([`crate::tables::violation`]): the same status, code, message and field pointers. Key
+    /// violations become [`RunError::Conflict`] (a node's `conflict` port takes them), the rest
+    /// [`RunError::BadValue`] pointing at the node's value of the field (`/nodes/<id>/values/<field>`),
+    /// or at the node when no one field is to blame.
     pub fn from_db(node: &str, e: sqlx::Error) -> RunError {
+        use crate::tables::violation::{self, Action};
         let node = node.to_string();
-        let Some(pg) = e
-            .as_database_error()
-            .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
-        else {
+        let Some(facts) = violation::facts(&e) else {
             return RunError::Db { node, source: e };
         };
-        let code = pg.code();
-        let key = key_fields(pg.detail().unwrap_or(""));
-        let list = |f: &[String]| {
-            f.iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match code {
-            "23505" => {
-                let message = match key.len() {
-                    0 => "another row already has these values".to_string(),
-                    1 => format!("another row already has this value of {}", list(&key)),
-                    _ => format!("another row already has these values of {}", list(&key)),
-                };
-                RunError::Conflict {
-                    node,
-                    fields: key,
-                    message,
-                }
-            }
-            // A delete (or an id change) of a row other rows still point at.
-            "23503"
-                if pg
-                    .detail()
-                    .is_some_and(|d| d.contains("is still referenced")) =>
-            {
-                RunError::Conflict {
-                    node,
-                    fields: Vec::new(),
-                    message: "the row is still referenced by other rows".into(),
-                }
-            }
-            "23503" => RunError::Conflict {
-                message: format!("there is no referenced row with this id for {}", list(&key)),
-                node,
-                fields: key,
-            },
-            "23502" => {
-                let field = pg.column().unwrap_or("").to_string();
-                RunError::BadValue {
-                    pointer: format!("/nodes/{node}"),
-                    message: format!("a value is required for `{field}`"),
-                    node,
-                }
-            }
-            "23514" => RunError::BadValue {
-                pointer: format!("/nodes/{node}"),
-                message: "a value is not one the table allows".into(),
+        // A flow's statement may touch any table; the definitions are not at hand here, so
+        // the fields come from what Postgres reports beside its message.
+        let tables = crate::tables::def::Tables::new();
+        match violation::classify(&facts, None, &tables, Action::Unknown) {
+            Some(v) if v.kind.is_conflict() => RunError::Conflict {
+                fields: v.fields(),
+                message: v.message(),
                 node,
             },
-            // The id sequence of a table is used up: not the client's doing (see the CSV
-            // import in docs/API.md for the repair).
-            "2200H" => RunError::Db { node, source: e },
-            // Data exceptions (class 22): a value Postgres cannot read or store. Their
-            // messages name the type and the value, never a relation.
-            c if c.starts_with("22") => RunError::BadValue {
-                pointer: format!("/nodes/{node}"),
-                message: format!("the database refused a value: {}", pg.message()),
+            Some(v) => RunError::BadValue {
+                pointer: match v.fields().first() {
+                    Some(f) => format!("/nodes/{node}/values/{f}"),
+                    None => format!("/nodes/{node}"),
+                },
+                message: v.message(),
                 node,
             },
             // insufficient_privilege: only `db.sql` runs with a restricted role.
-            "42501" => RunError::Forbidden {
-                message: pg.message().to_string(),
+            None if facts.code == "42501" => RunError::Forbidden {
+                message: facts.message.to_string(),
                 node,
             },
-            _ => RunError::Db { node, source: e },
+            None => RunError::Db { node, source: e },
         }
-    }
-}
-
-/// The columns of a key violation's detail, `Key (a, b)=(1, 2) already exists.`: field
-/// names are identifiers (`^[a-z][a-z0-9_]*$`), so Postgres never quotes them.
-fn key_fields(detail: &str) -> Vec<String> {
-    let Some(rest) = detail.strip_prefix("Key (") else {
-        return Vec::new();
-    };
-    let Some((cols, _)) = rest.split_once(")=(") else {
-        return Vec::new();
-    };
-    cols.split(", ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(str::to_string)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_fields;
-
-    #[test]
-    fn key_details_yield_the_field_names() {
-        assert_eq!(key_fields("Key (email)=(a@b.c) already exists."), ["email"]);
-        assert_eq!(
-            key_fields("Key (title, owner)=(x, 5) already exists."),
-            ["title", "owner"]
-        );
-        assert_eq!(
-            key_fields("Key (author)=(9) is not present in table \"authors\"."),
-            ["author"]
-        );
-        assert!(key_fields("something else").is_empty());
     }
 }

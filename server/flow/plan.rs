@@ -125,47 +125,7 @@ pub struct OrderTerm {
     pub desc: bool,
 }
 
-/// A comparison of a `db.query` filter condition (the operators of the table data API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilterOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
-    Contains,
-    StartsWith,
-    IsNull,
-}
-
-impl FilterOp {
-    pub const ALL: [(&'static str, FilterOp); 10] = [
-        ("eq", FilterOp::Eq),
-        ("ne", FilterOp::Ne),
-        ("lt", FilterOp::Lt),
-        ("le", FilterOp::Le),
-        ("gt", FilterOp::Gt),
-        ("ge", FilterOp::Ge),
-        ("in", FilterOp::In),
-        ("contains", FilterOp::Contains),
-        ("starts_with", FilterOp::StartsWith),
-        ("is_null", FilterOp::IsNull),
-    ];
-
-    pub fn parse(s: &str) -> Option<FilterOp> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
-    }
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, op)| *op == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
-    }
-}
+pub use crate::tables::query::FilterOp;
 
 /// One condition of a `db.query` filter. At run time a `null` value skips the condition.
 #[derive(Debug, Clone)]

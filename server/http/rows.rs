@@ -206,8 +206,11 @@ impl From<RowError> for ApiError {
             RowError::InvalidId(_) => (StatusCode::BAD_REQUEST, "row.invalid_id"),
             RowError::TooManyIds(_) => (StatusCode::BAD_REQUEST, "row.too_many_ids"),
             RowError::NotFound(_) => (StatusCode::NOT_FOUND, "row.not_found"),
-            RowError::Conflict(_) => (StatusCode::CONFLICT, "row.conflict"),
-            RowError::Reference(_) => (StatusCode::CONFLICT, "row.reference"),
+            // The same status and code a flow answers the violation with.
+            RowError::Violation(v) => (
+                StatusCode::from_u16(v.kind.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                v.kind.code(),
+            ),
             RowError::TooLarge(_) => (StatusCode::BAD_REQUEST, "row.result_too_large"),
             RowError::Hash(_) => return ApiError::internal("auth.error", msg),
             RowError::Busy => return ApiError::busy(),

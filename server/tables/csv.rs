@@ -475,13 +475,12 @@ where
                 continue;
             }
             for &i in &passwords {
-                if let Some(clear) = values[i].take() {
-                    let hash = crate::passwords::hash(clear).await.map_err(|e| match e {
-                        crate::passwords::HashError::Busy => CsvError::Busy,
-                        e => CsvError::Hash(e.to_string()),
+                values[i] = value::for_storage(FieldType::Password, values[i].take())
+                    .await
+                    .map_err(|e| match e {
+                        value::StoreError::Busy => CsvError::Busy,
+                        value::StoreError::Hash(e) => CsvError::Hash(e),
                     })?;
-                    values[i] = Some(hash);
-                }
             }
             encode_row(&values, &mut buf);
             sent += 1;

@@ -9,10 +9,12 @@ pub mod decimal;
 pub mod def;
 pub mod formats;
 pub mod ident;
+pub mod query;
 pub mod rows;
 pub mod store;
 pub mod types;
 pub mod value;
+pub mod violation;
 
 pub use def::{FieldDef, TableDef};
 pub use ident::Ident;

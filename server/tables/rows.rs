@@ -1,23 +1,27 @@
-//! Rows of managed tables for the admin data API: a pure builder that turns a list request
-//! (filter, sort, paging) or a write into parameterised SQL, and the sqlx functions that run it.
+//! Rows of managed tables for the admin data API: checks a list request (filter, sort,
+//! paging) or a write against the table definition, builds its statement through the
+//! table-query layer ([`super::query`]) and runs it with sqlx.
 //!
-//! Every identifier in SQL text comes from the table definition (a validated [`Ident`]) and is
-//! quoted; every value is a bound parameter, checked against its column by
-//! [`value::from_json`](super::value::from_json) first and cast in SQL (`$1::bigint`). Reads never
-//! return password fields; writes hash them. Postgres errors are sorted by SQLSTATE and by the
-//! constraint names Sluice generates, never by their messages. Knows sqlx, not axum.
+//! Every value is checked against its column by [`value::from_json`](super::value::from_json)
+//! first and bound as text, cast in SQL (`$1::bigint`). Reads never return password fields;
+//! writes hash them. Postgres errors are classified by [`super::violation`]. Knows sqlx, not
+//! axum.
 
 use super::def::{SYSTEM_COLUMNS, TableDef, Tables};
-use super::ident::Ident;
+use super::query::{self, Column, FilterOp, Sort, Statement};
 use super::store::{self, TableError};
 use super::types::{FieldType, IdType};
 use super::value::{self, ColumnSpec};
+use super::violation::{self, Action, Violation, summary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sqlx::postgres::{PgArguments, PgDatabaseError};
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+pub use super::query::{Cursor, escape_like};
+pub use super::violation::Problem;
 
 /// Rows per page when the request names no `limit`.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -35,22 +39,6 @@ pub const MAX_BULK_IDS: usize = 10_000;
 /// A row as Postgres rendered it (`to_jsonb` without password fields). Kept as raw JSON text so
 /// numbers (large decimals) reach the client exactly as stored.
 pub type Row = Box<RawValue>;
-
-/// One thing wrong with a request, pointing into it (`/title`, `/filter/and/1/value`, `/ids/3`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// What went wrong with a row request.
 #[derive(Debug, thiserror::Error)]
@@ -76,13 +64,10 @@ pub enum RowError {
     TooManyIds(usize),
     #[error("there is no row with id {0}")]
     NotFound(String),
-    /// A unique constraint refused the write.
-    #[error("{}", summary(.0))]
-    Conflict(Vec<Problem>),
-    /// A foreign key refused the write: a referenced row is missing, or the row is still
-    /// referenced.
-    #[error("{}", summary(.0))]
-    Reference(Vec<Problem>),
+    /// The database refused the statement by one of the table's rules (a unique or foreign
+    /// key, a check, a required field, a value it cannot take).
+    #[error("{}", .0.message())]
+    Violation(Violation),
     #[error("password hashing failed: {0}")]
     Hash(String),
     /// Every password hashing thread stayed busy.
@@ -104,28 +89,11 @@ impl RowError {
             RowError::Invalid(p)
             | RowError::UnknownField(p)
             | RowError::Filter(p)
-            | RowError::InvalidId(p)
-            | RowError::Conflict(p)
-            | RowError::Reference(p) => p,
+            | RowError::InvalidId(p) => p,
+            RowError::Violation(v) => &v.problems,
             _ => &[],
         }
     }
-}
-
-/// The first few problems in one line; `details` has them all.
-fn summary(problems: &[Problem]) -> String {
-    let mut parts: Vec<String> = problems
-        .iter()
-        .take(3)
-        .map(|p| match p.pointer.as_str() {
-            "" => p.message.clone(),
-            at => format!("{at}: {}", p.message),
-        })
-        .collect();
-    if problems.len() > 3 {
-        parts.push(format!("and {} more", problems.len() - 3));
-    }
-    parts.join("; ")
 }
 
 /// A key of a request object as a JSON pointer token (RFC 6901).
@@ -142,6 +110,8 @@ fn token(key: &str) -> String {
 pub enum Bind {
     Text(Option<String>),
     Array(Vec<String>),
+    /// The flag of an `is_null` condition, written into the statement, never bound.
+    Flag(bool),
 }
 
 impl Bind {
@@ -150,85 +120,35 @@ impl Bind {
     }
 }
 
-/// A statement and its parameters, in `$n` order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sql {
-    pub text: String,
-    pub binds: Vec<Bind>,
-}
-
-impl Sql {
-    /// Adds a parameter and returns its placeholder with the cast, e.g. `$3::bigint`.
-    fn param(&mut self, b: Bind, cast: &str) -> String {
-        self.binds.push(b);
-        format!("${}::{cast}", self.binds.len())
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, Postgres, PgArguments> {
-        // Filters make the text vary per request; caching each shape per connection would only
-        // evict the statements that are worth caching.
-        let mut q = sqlx::query(&self.text).persistent(false);
-        for b in &self.binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t.clone()),
-                Bind::Array(a) => q.bind(a.clone()),
-            };
+impl query::Slot for Bind {
+    fn known_flag(&self) -> Option<bool> {
+        match self {
+            Bind::Flag(b) => Some(*b),
+            _ => None,
         }
-        q
     }
 }
 
-/// `"app"."table" AS t`.
-fn from(def: &TableDef) -> String {
-    format!("{} AS t", super::ddl::qualified(&def.name))
-}
+/// A statement of the data API: its values are known when it is built.
+pub type Sql = Statement<Bind>;
 
-/// The JSON of row `t` without its password fields. The names are validated identifiers, so
-/// they can stand in a literal. `t.*`, not `t`: a bare `t` is a field named `t` when the table
-/// has one.
-fn row_json(def: &TableDef) -> String {
-    let hidden: Vec<String> = def
-        .password_fields()
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect();
-    if hidden.is_empty() {
-        "to_jsonb(t.*)".into()
-    } else {
-        format!("(to_jsonb(t.*) - ARRAY[{}]::text[])", hidden.join(", "))
+/// The statement ready to run with its values bound.
+fn bound(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    // Filters make the text vary per request; caching each shape per connection would only
+    // evict the statements that are worth caching.
+    let mut q = sqlx::query(&sql.text).persistent(false);
+    for b in &sql.slots {
+        q = match b {
+            Bind::Text(t) => q.bind(t.clone()),
+            Bind::Array(a) => q.bind(a.clone()),
+            Bind::Flag(f) => q.bind(*f),
+        };
     }
-}
-
-/// A column of a table (system columns included) as filters and sorts see it.
-#[derive(Debug, Clone, PartialEq)]
-struct Column {
-    ident: Ident,
-    ty: FieldType,
-    spec: ColumnSpec,
-    cast: &'static str,
-    not_null: bool,
+    q
 }
 
 fn column(def: &TableDef, tables: &Tables, name: &str) -> Option<Column> {
-    let ident = match def.field(name) {
-        Some(f) => f.name.clone(),
-        None if SYSTEM_COLUMNS.contains(&name) => Ident::parse(name).ok()?,
-        None => return None,
-    };
-    let mut spec = def.column_spec(name, tables)?;
-    let not_null = spec.required || SYSTEM_COLUMNS.contains(&name);
-    // Filters never write: NULL is handled by the operators, and a decimal may be compared
-    // with one wider than its column (up to what Postgres' numeric reads).
-    spec.required = false;
-    spec.precision = (spec.ty == FieldType::Decimal).then_some(1000);
-    spec.scale = None;
-    Some(Column {
-        ty: spec.ty,
-        cast: spec.ty.cast_type(spec.target_id),
-        ident,
-        spec,
-        not_null,
-    })
+    query::column(def, tables, name)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,93 +196,8 @@ fn id_from_json(def: &TableDef, v: &Value) -> Option<RowId> {
 // ---------------------------------------------------------------------------------------------
 // Filters
 
-/// A comparison of a filter condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
-    Contains,
-    StartsWith,
-    IsNull,
-}
-
-impl Op {
-    const ALL: [(&'static str, Op); 10] = [
-        ("eq", Op::Eq),
-        ("ne", Op::Ne),
-        ("lt", Op::Lt),
-        ("le", Op::Le),
-        ("gt", Op::Gt),
-        ("ge", Op::Ge),
-        ("in", Op::In),
-        ("contains", Op::Contains),
-        ("starts_with", Op::StartsWith),
-        ("is_null", Op::IsNull),
-    ];
-
-    fn parse(s: &str) -> Option<Op> {
-        Op::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
-    }
-
-    fn name(self) -> &'static str {
-        Op::ALL
-            .iter()
-            .find(|(_, op)| *op == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
-    }
-}
-
 /// A checked filter: every column is the table's, every value checked against its column.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Filter {
-    And(Vec<Filter>),
-    Or(Vec<Filter>),
-    Cond(Cond),
-}
-
-/// One condition, ready to render.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cond {
-    column: Ident,
-    cast: &'static str,
-    test: Test,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Test {
-    /// `=`, `<>`-with-nulls, `<`, `<=`, `>`, `>=` against one value.
-    Compare(Op, String),
-    In(Vec<String>),
-    /// An escaped LIKE pattern; `contains` is case-insensitive.
-    Like {
-        insensitive: bool,
-        pattern: String,
-    },
-    IsNull(bool),
-}
-
-/// Escapes `\`, `%` and `_` so a value matches literally inside a LIKE pattern (whose escape
-/// character is Postgres' default, the backslash).
-pub fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn is_text_like(ty: FieldType) -> bool {
-    matches!(ty, FieldType::Text | FieldType::Email | FieldType::Enum)
-}
+pub type Filter = query::Filter<Bind>;
 
 struct FilterParser<'a> {
     def: &'a TableDef,
@@ -510,9 +345,9 @@ impl FilterParser<'_> {
         };
         let op = match m.get("op") {
             Some(Value::String(s)) => {
-                let op = Op::parse(s);
+                let op = FilterOp::parse(s);
                 if op.is_none() {
-                    let names: Vec<&str> = Op::ALL.iter().map(|(n, _)| *n).collect();
+                    let names: Vec<&str> = FilterOp::ALL.iter().map(|(n, _)| *n).collect();
                     self.bad(
                         format!("{at}/op"),
                         format!("unknown op `{s}`; use one of {}", names.join(", ")),
@@ -534,16 +369,17 @@ impl FilterParser<'_> {
             return None;
         };
         let (col, op) = (col?, op?);
-        let test = self.test(&col, op, value, at)?;
-        Some(Filter::Cond(Cond {
+        let value = self.value(&col, op, value, at)?;
+        Some(Filter::Cond(query::Cond {
             column: col.ident,
             cast: col.cast,
-            test,
+            op,
+            value,
         }))
     }
 
-    /// The test of a condition at `cond` (a pointer to the condition object).
-    fn test(&mut self, col: &Column, op: Op, v: &Value, cond: &str) -> Option<Test> {
+    /// The bound value of a condition at `cond` (a pointer to the condition object).
+    fn value(&mut self, col: &Column, op: FilterOp, v: &Value, cond: &str) -> Option<Bind> {
         let (at, op_at) = (&format!("{cond}/value"), format!("{cond}/op"));
         let check = |spec: &ColumnSpec, v: &Value| match v {
             Value::Null => Err(
@@ -553,28 +389,21 @@ impl FilterParser<'_> {
             v => value::from_json(spec, v).and_then(|t| t.ok_or_else(|| "expected a value".into())),
         };
         match op {
-            Op::IsNull => match v {
-                Value::Bool(b) => Some(Test::IsNull(*b)),
+            FilterOp::IsNull => match v {
+                Value::Bool(b) => Some(Bind::Flag(*b)),
                 _ => {
                     self.bad(at, "is_null takes true or false");
                     None
                 }
             },
-            Op::Lt | Op::Le | Op::Gt | Op::Ge if !col.ty.is_ordered() => {
+            op if op.is_ordering() && !col.ty.is_ordered() => {
                 self.bad(
                     op_at,
                     format!("`{}` cannot be compared with {}", col.ident, op.name()),
                 );
                 None
             }
-            Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => match check(&col.spec, v) {
-                Ok(t) => Some(Test::Compare(op, t)),
-                Err(e) => {
-                    self.bad(at, e);
-                    None
-                }
-            },
-            Op::In => {
+            FilterOp::In => {
                 let Value::Array(items) = v else {
                     self.bad(at, "in takes an array of values");
                     return None;
@@ -590,10 +419,10 @@ impl FilterParser<'_> {
                         Err(e) => self.bad(format!("{at}/{i}"), e),
                     }
                 }
-                (out.len() == items.len()).then_some(Test::In(out))
+                (out.len() == items.len()).then_some(Bind::Array(out))
             }
-            Op::Contains | Op::StartsWith => {
-                if !is_text_like(col.ty) {
+            FilterOp::Contains | FilterOp::StartsWith => {
+                if !query::is_text_like(col.ty) {
                     self.bad(
                         op_at,
                         format!(
@@ -606,15 +435,7 @@ impl FilterParser<'_> {
                 }
                 match v {
                     Value::String(s) if !s.contains('\0') => {
-                        let e = escape_like(s);
-                        Some(Test::Like {
-                            insensitive: op == Op::Contains,
-                            pattern: if op == Op::Contains {
-                                format!("%{e}%")
-                            } else {
-                                format!("{e}%")
-                            },
-                        })
+                        Some(Bind::text(query::like_pattern(op, s)))
                     }
                     _ => {
                         self.bad(at, "expected text (without NUL characters)");
@@ -622,76 +443,19 @@ impl FilterParser<'_> {
                     }
                 }
             }
-        }
-    }
-}
-
-/// Renders a filter as a condition on row `t`, adding its values to `sql` in order.
-fn render(f: &Filter, sql: &mut Sql) -> String {
-    let group = |items: &[Filter], sep: &str, empty: &str, sql: &mut Sql| {
-        if items.is_empty() {
-            return empty.to_string();
-        }
-        let parts: Vec<String> = items.iter().map(|f| render(f, sql)).collect();
-        format!("({})", parts.join(sep))
-    };
-    match f {
-        Filter::And(items) => group(items, " AND ", "TRUE", sql),
-        Filter::Or(items) => group(items, " OR ", "FALSE", sql),
-        Filter::Cond(c) => {
-            let col = format!("t.{}", c.column.quoted());
-            match &c.test {
-                Test::Compare(op, v) => {
-                    let sym = match op {
-                        Op::Eq => "=",
-                        // A field that is null differs from any value.
-                        Op::Ne => "IS DISTINCT FROM",
-                        Op::Lt => "<",
-                        Op::Le => "<=",
-                        Op::Gt => ">",
-                        _ => ">=",
-                    };
-                    let p = sql.param(Bind::text(v.clone()), c.cast);
-                    format!("{col} {sym} {p}")
+            _ => match check(&col.spec, v) {
+                Ok(t) => Some(Bind::text(t)),
+                Err(e) => {
+                    self.bad(at, e);
+                    None
                 }
-                Test::In(values) => {
-                    let p = sql.param(Bind::Array(values.clone()), &format!("{}[]", c.cast));
-                    format!("{col} = ANY({p})")
-                }
-                Test::Like {
-                    insensitive,
-                    pattern,
-                } => {
-                    let p = sql.param(Bind::text(pattern.clone()), "text");
-                    let like = if *insensitive { "ILIKE" } else { "LIKE" };
-                    format!("{col} {like} {p}")
-                }
-                Test::IsNull(true) => format!("{col} IS NULL"),
-                Test::IsNull(false) => format!("{col} IS NOT NULL"),
-            }
+            },
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Sort and cursor
-
-/// The order of a list: one column, then `id` in the same direction.
-#[derive(Debug, Clone, PartialEq)]
-struct Sort {
-    column: Column,
-    desc: bool,
-}
-
-impl Sort {
-    fn spec(&self) -> String {
-        format!("{}{}", if self.desc { "-" } else { "" }, self.column.ident)
-    }
-
-    fn is_id(&self) -> bool {
-        self.column.ident.as_str() == "id"
-    }
-}
 
 fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowError> {
     let (desc, name) = match spec.strip_prefix('-') {
@@ -712,69 +476,10 @@ fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowEr
     Ok(Sort { column, desc })
 }
 
-/// Where a page ended: the sort it was made with, the sort column's value of its last row as
-/// Postgres prints it (`None` is NULL), and that row's id. Sent to clients hex-encoded: it is
-/// opaque to them and must survive a URL unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cursor {
-    sort: String,
-    key: Option<String>,
-    id: String,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        let text = serde_json::to_string(self).unwrap_or_default();
-        text.bytes().map(|b| format!("{b:02x}")).collect()
-    }
-
-    pub fn decode(s: &str) -> Result<Cursor, RowError> {
-        let bad = || RowError::Cursor("the cursor is not one this API returned".into());
-        if !s.len().is_multiple_of(2) || s.len() > 200_000 {
-            return Err(bad());
-        }
-        let bytes = (0..s.len())
-            .step_by(2)
-            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(bad)?;
-        serde_json::from_slice(&bytes).map_err(|_| bad())
-    }
-}
-
-/// The condition that selects the rows after `cursor` in `sort` order. Postgres puts NULLs last
-/// ascending and first descending; the ORDER BY says so explicitly and this follows it.
-fn after(sort: &Sort, cursor: &Cursor, id_cast: &str, sql: &mut Sql) -> String {
-    let (cmp, id) = (if sort.desc { "<" } else { ">" }, "t.\"id\"");
-    if sort.is_id() {
-        let p = sql.param(Bind::text(cursor.id.clone()), id_cast);
-        return format!("{id} {cmp} {p}");
-    }
-    let col = format!("t.{}", sort.column.ident.quoted());
-    let cast = sort.column.cast;
-    match (&cursor.key, sort.column.not_null, sort.desc) {
-        (Some(k), true, _) | (Some(k), false, true) => {
-            let pk = sql.param(Bind::text(k.clone()), cast);
-            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
-            // Descending, NULLs came first and are behind us; the row comparison is NULL (not
-            // true) for them.
-            format!("({col}, {id}) {cmp} ({pk}, {pi})")
-        }
-        (Some(k), false, false) => {
-            let pk = sql.param(Bind::text(k.clone()), cast);
-            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
-            format!("(({col}, {id}) > ({pk}, {pi}) OR {col} IS NULL)")
-        }
-        (None, _, false) => {
-            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
-            format!("({col} IS NULL AND {id} > {pi})")
-        }
-        (None, _, true) => {
-            let pi = sql.param(Bind::text(cursor.id.clone()), id_cast);
-            format!("(({col} IS NULL AND {id} < {pi}) OR {col} IS NOT NULL)")
-        }
-    }
+/// Reads a cursor this API returned.
+fn decode_cursor(s: &str) -> Result<Cursor, RowError> {
+    Cursor::decode(s)
+        .ok_or_else(|| RowError::Cursor("the cursor is not one this API returned".into()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -820,7 +525,7 @@ pub fn plan_list(def: &TableDef, tables: &Tables, req: &ListRequest) -> Result<L
             "offset must be 0 or more, not {offset}"
         )));
     }
-    let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let cursor = req.cursor.as_deref().map(decode_cursor).transpose()?;
     if cursor.is_some() && req.offset.is_some() {
         return Err(RowError::Query(
             "page with either offset or cursor, not both".into(),
@@ -851,59 +556,17 @@ pub fn plan_list(def: &TableDef, tables: &Tables, req: &ListRequest) -> Result<L
         ));
     }
     let filter = parse_filter(def, tables, &req.filter)?;
-    let id_cast = def.id_type.sql_type();
-
-    let mut rows = Sql::default();
-    let mut conds = Vec::new();
-    if let Some(f) = &filter {
-        conds.push(render(f, &mut rows));
-    }
-    if let Some(c) = &cursor {
-        conds.push(after(&sort, c, id_cast, &mut rows));
-    }
-    let where_ = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    let (dir, nulls) = if sort.desc {
-        ("DESC", "NULLS FIRST")
-    } else {
-        ("ASC", "NULLS LAST")
-    };
-    let order = if sort.is_id() {
-        format!("t.\"id\" {dir}")
-    } else {
-        format!(
-            "t.{} {dir} {nulls}, t.\"id\" {dir}",
-            sort.column.ident.quoted()
-        )
-    };
-    let limit_p = rows.param(Bind::text((limit + 1).to_string()), "bigint");
-    let offset_sql = if offset > 0 {
-        format!(
-            " OFFSET {}",
-            rows.param(Bind::text(offset.to_string()), "bigint")
-        )
-    } else {
-        String::new()
-    };
-    rows.text = format!(
-        "SELECT {} AS row, t.{}::text AS sort_key, t.\"id\"::text AS id FROM {}{where_} ORDER BY {order} LIMIT {limit_p}{offset_sql}",
-        row_json(def),
-        sort.column.ident.quoted(),
-        from(def),
-    );
-
-    let count = req.count.then(|| {
-        let mut sql = Sql::default();
-        let where_ = match &filter {
-            Some(f) => format!(" WHERE {}", render(f, &mut sql)),
-            None => String::new(),
-        };
-        sql.text = format!("SELECT count(*) FROM {}{where_}", from(def));
-        sql
+    let rows = query::select(query::Select {
+        def,
+        filter: filter.as_ref(),
+        sort: &sort,
+        after: cursor
+            .as_ref()
+            .map(|c| (c.key.clone().map(Bind::text), Bind::text(c.id.clone()))),
+        limit: Bind::text((limit + 1).to_string()),
+        offset: (offset > 0).then(|| Bind::text(offset.to_string())),
     });
+    let count = req.count.then(|| query::count(def, filter.as_ref()));
     Ok(ListPlan {
         rows,
         count,
@@ -934,12 +597,12 @@ pub async fn list(
     use sqlx::{Row as _, ValueRef as _};
     // Rows are read one at a time as Postgres sends them, and the page is refused as soon as
     // they add up to more than `max_bytes`: the rest is never held.
-    let query = plan.rows.query();
+    let query = bound(&plan.rows);
     let mut fetched = Box::pin(query.fetch(&mut *conn));
     let mut rows = Vec::new();
     let mut bytes = 0usize;
     while let Some(r) = std::future::poll_fn(|cx| fetched.as_mut().poll_next(cx)).await {
-        let r = r.map_err(|e| from_db(e, def, tables, Write::Read))?;
+        let r = r.map_err(|e| from_db(e, def, tables, Action::Read))?;
         let raw = r.try_get_raw("row")?;
         bytes += if raw.is_null() {
             0
@@ -970,10 +633,10 @@ pub async fn list(
     };
     let total = match &plan.count {
         Some(sql) => Some(
-            sql.query()
+            bound(sql)
                 .fetch_one(&mut *conn)
                 .await
-                .map_err(|e| from_db(e, def, tables, Write::Read))?
+                .map_err(|e| from_db(e, def, tables, Action::Read))?
                 .try_get::<i64, _>(0)?,
         ),
         None => None,
@@ -1000,7 +663,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, s
 /// A checked value for one column, ready to bind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnValue {
-    column: Ident,
+    column: super::ident::Ident,
     cast: &'static str,
     value: Option<String>,
     password: bool,
@@ -1080,12 +743,12 @@ pub fn check_values(
 /// Replaces clear-text passwords by their argon2id hashes.
 pub async fn hash_passwords(values: &mut [ColumnValue]) -> Result<(), RowError> {
     for v in values.iter_mut().filter(|v| v.password) {
-        if let Some(clear) = v.value.take() {
-            v.value = Some(crate::passwords::hash(clear).await.map_err(|e| match e {
-                crate::passwords::HashError::Busy => RowError::Busy,
-                e => RowError::Hash(e.to_string()),
-            })?);
-        }
+        v.value = value::for_storage(FieldType::Password, v.value.take())
+            .await
+            .map_err(|e| match e {
+                value::StoreError::Busy => RowError::Busy,
+                value::StoreError::Hash(e) => RowError::Hash(e),
+            })?;
     }
     Ok(())
 }
@@ -1103,40 +766,23 @@ pub async fn prepare(
     Ok(values)
 }
 
-fn id_condition(def: &TableDef, id: &RowId, sql: &mut Sql) -> String {
-    let p = sql.param(Bind::text(id.0.clone()), def.id_type.sql_type());
-    format!("t.\"id\" = {p}")
+fn writes(values: &[ColumnValue]) -> Vec<query::Write<Bind>> {
+    values
+        .iter()
+        .map(|v| query::Write {
+            column: v.column.clone(),
+            cast: v.cast,
+            value: Bind::Text(v.value.clone()),
+        })
+        .collect()
 }
 
 pub fn get_sql(def: &TableDef, id: &RowId) -> Sql {
-    let mut sql = Sql::default();
-    let cond = id_condition(def, id, &mut sql);
-    sql.text = format!("SELECT {} FROM {} WHERE {cond}", row_json(def), from(def));
-    sql
+    query::get(def, Bind::text(id.0.clone()))
 }
 
 pub fn insert_sql(def: &TableDef, values: &[ColumnValue]) -> Sql {
-    let mut sql = Sql::default();
-    let target = super::ddl::qualified(&def.name);
-    sql.text = if values.is_empty() {
-        format!(
-            "INSERT INTO {target} AS t DEFAULT VALUES RETURNING {}",
-            row_json(def)
-        )
-    } else {
-        let cols: Vec<String> = values.iter().map(|v| v.column.quoted()).collect();
-        let marks: Vec<String> = values
-            .iter()
-            .map(|v| sql.param(Bind::Text(v.value.clone()), v.cast))
-            .collect();
-        format!(
-            "INSERT INTO {target} AS t ({}) VALUES ({}) RETURNING {}",
-            cols.join(", "),
-            marks.join(", "),
-            row_json(def)
-        )
-    };
-    sql
+    query::insert(def, writes(values), query::Returning::Row)
 }
 
 /// An update of the given columns only. With none, a plain read: an empty patch changes
@@ -1145,29 +791,12 @@ pub fn update_sql(def: &TableDef, id: &RowId, values: &[ColumnValue]) -> Sql {
     if values.is_empty() {
         return get_sql(def, id);
     }
-    let mut sql = Sql::default();
-    let sets: Vec<String> = values
-        .iter()
-        .map(|v| {
-            let p = sql.param(Bind::Text(v.value.clone()), v.cast);
-            format!("{} = {p}", v.column.quoted())
-        })
-        .collect();
-    let cond = id_condition(def, id, &mut sql);
-    sql.text = format!(
-        "UPDATE {} SET {} WHERE {cond} RETURNING {}",
-        from(def),
-        sets.join(", "),
-        row_json(def)
-    );
-    sql
+    let id = Bind::text(id.0.clone());
+    query::update(def, id, writes(values), Vec::new(), query::Returning::Row)
 }
 
 pub fn delete_sql(def: &TableDef, id: &RowId) -> Sql {
-    let mut sql = Sql::default();
-    let cond = id_condition(def, id, &mut sql);
-    sql.text = format!("DELETE FROM {} WHERE {cond}", from(def));
-    sql
+    query::delete(def, Bind::text(id.0.clone()), query::Returning::Nothing)
 }
 
 /// Checks the ids of a bulk delete, reporting every bad one.
@@ -1192,13 +821,7 @@ pub fn parse_ids(def: &TableDef, ids: &[Value]) -> Result<Vec<RowId>, RowError> 
 
 /// One statement for all ids, so a bulk delete is all or nothing.
 pub fn delete_many_sql(def: &TableDef, ids: &[RowId]) -> Sql {
-    let mut sql = Sql::default();
-    let p = sql.param(
-        Bind::Array(ids.iter().map(|i| i.0.clone()).collect()),
-        &format!("{}[]", def.id_type.sql_type()),
-    );
-    sql.text = format!("DELETE FROM {} WHERE t.\"id\" = ANY({p})", from(def));
-    sql
+    query::delete_many(def, Bind::Array(ids.iter().map(|i| i.0.clone()).collect()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1221,14 +844,13 @@ async fn one_row(
     sql: &Sql,
     def: &TableDef,
     tables: &Tables,
-    write: Write,
+    action: Action,
 ) -> Result<Option<Row>, RowError> {
     use sqlx::Row as _;
-    let row = sql
-        .query()
+    let row = bound(sql)
         .fetch_optional(conn)
         .await
-        .map_err(|e| from_db(e, def, tables, write))?;
+        .map_err(|e| from_db(e, def, tables, action))?;
     Ok(match row {
         Some(r) => Some(r.try_get::<Json<Row>, _>(0)?.0),
         None => None,
@@ -1236,7 +858,7 @@ async fn one_row(
 }
 
 pub async fn get(conn: &mut PgConnection, def: &TableDef, id: &RowId) -> Result<Row, RowError> {
-    one_row(conn, &get_sql(def, id), def, &Tables::new(), Write::Read)
+    one_row(conn, &get_sql(def, id), def, &Tables::new(), Action::Read)
         .await?
         .ok_or_else(|| RowError::NotFound(id.0.clone()))
 }
@@ -1247,7 +869,7 @@ pub async fn insert(
     tables: &Tables,
     values: &[ColumnValue],
 ) -> Result<Row, RowError> {
-    one_row(conn, &insert_sql(def, values), def, tables, Write::Insert)
+    one_row(conn, &insert_sql(def, values), def, tables, Action::Write)
         .await?
         .ok_or_else(|| RowError::Db(sqlx::Error::RowNotFound))
 }
@@ -1264,7 +886,7 @@ pub async fn update(
         &update_sql(def, id, values),
         def,
         tables,
-        Write::Update,
+        Action::Write,
     )
     .await?
     .ok_or_else(|| RowError::NotFound(id.0.clone()))
@@ -1276,11 +898,10 @@ pub async fn delete(
     tables: &Tables,
     id: &RowId,
 ) -> Result<(), RowError> {
-    let done = delete_sql(def, id)
-        .query()
+    let done = bound(&delete_sql(def, id))
         .execute(conn)
         .await
-        .map_err(|e| from_db(e, def, tables, Write::Delete))?;
+        .map_err(|e| from_db(e, def, tables, Action::Delete))?;
     if done.rows_affected() == 0 {
         return Err(RowError::NotFound(id.0.clone()));
     }
@@ -1297,150 +918,22 @@ pub async fn delete_many(
     if ids.is_empty() {
         return Ok(0);
     }
-    let done = delete_many_sql(def, ids)
-        .query()
+    let done = bound(&delete_many_sql(def, ids))
         .execute(conn)
         .await
-        .map_err(|e| from_db(e, def, tables, Write::Delete))?;
+        .map_err(|e| from_db(e, def, tables, Action::Delete))?;
     Ok(done.rows_affected())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Database errors
 
-/// What the failed statement was doing, to explain a constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Write {
-    Read,
-    Insert,
-    Update,
-    Delete,
-}
-
-/// The table and field a generated constraint name (`<table id>_<field id>_<suffix>`) belongs to.
-fn constraint_field<'t>(
-    tables: impl IntoIterator<Item = &'t TableDef>,
-    name: &str,
-    suffix: &str,
-) -> Option<(&'t TableDef, &'t super::def::FieldDef)> {
-    tables.into_iter().find_map(|t| {
-        t.fields
-            .iter()
-            .find(|f| name == format!("{}_{}_{suffix}", t.id, f.id))
-            .map(|f| (t, f))
-    })
-}
-
-/// The fields of a unique table index by its generated name.
-fn constraint_index<'t>(def: &'t TableDef, name: &str) -> Option<&'t [Ident]> {
-    def.indexes
-        .iter()
-        .find(|ix| name == format!("{}_{}_idx", def.id, ix.id))
-        .map(|ix| ix.fields.as_slice())
-}
-
-/// Sorts a database error into what the client did wrong and what went wrong inside, by
-/// SQLSTATE and constraint name.
-fn from_db(e: sqlx::Error, def: &TableDef, tables: &Tables, write: Write) -> RowError {
-    let sqlx::Error::Database(db) = &e else {
-        return RowError::Db(e);
-    };
-    let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-    let constraint = super::store::violated_constraint(&e).unwrap_or("");
-    let this = std::iter::once(def);
-    match code.as_str() {
-        // unique_violation
-        "23505" => {
-            let problems = if let Some((_, f)) = constraint_field(this, constraint, "key") {
-                vec![Problem::new(
-                    format!("/{}", f.name),
-                    format!("another row already has this `{}`", f.name),
-                )]
-            } else if let Some(fields) = constraint_index(def, constraint) {
-                let names: Vec<&str> = fields.iter().map(Ident::as_str).collect();
-                fields
-                    .iter()
-                    .map(|f| {
-                        Problem::new(
-                            format!("/{f}"),
-                            format!(
-                                "another row already has these values of ({})",
-                                names.join(", ")
-                            ),
-                        )
-                    })
-                    .collect()
-            } else {
-                vec![Problem::new("", "another row already has these values")]
-            };
-            RowError::Conflict(problems)
-        }
-        // foreign_key_violation
-        "23503" if write == Write::Delete => {
-            let by = constraint_field(tables.values().chain(this), constraint, "fkey")
-                .map(|(t, f)| format!(" by `{}.{}`", t.name, f.name))
-                .unwrap_or_default();
-            RowError::Reference(vec![Problem::new(
-                "",
-                format!(
-                    "the row is still referenced{by}; delete or change the referencing rows first"
-                ),
-            )])
-        }
-        "23503" => {
-            let problem = match constraint_field(this, constraint, "fkey") {
-                Some((_, f)) => Problem::new(
-                    format!("/{}", f.name),
-                    format!(
-                        "there is no row with this id in `{}`",
-                        f.table.as_ref().map(Ident::as_str).unwrap_or("?")
-                    ),
-                ),
-                None => Problem::new("", "a referenced row does not exist"),
-            };
-            RowError::Reference(vec![problem])
-        }
-        // check_violation: the enum and email checks, which values are checked against first
-        "23514" => {
-            let problem = [
-                ("enum", "is not one of the allowed values"),
-                ("email", "is not an email address"),
-            ]
-            .iter()
-            .find_map(|(suffix, what)| {
-                constraint_field(this.clone(), constraint, suffix)
-                    .map(|(_, f)| Problem::new(format!("/{}", f.name), format!("the value {what}")))
-            })
-            .unwrap_or_else(|| Problem::new("", "the row violates a check constraint"));
-            RowError::Invalid(vec![problem])
-        }
-        // not_null_violation
-        "23502" => {
-            let col = db
-                .try_downcast_ref::<PgDatabaseError>()
-                .and_then(|p| p.column())
-                .unwrap_or("");
-            RowError::Invalid(vec![Problem::new(
-                if col.is_empty() {
-                    String::new()
-                } else {
-                    format!("/{col}")
-                },
-                "a value is required",
-            )])
-        }
-        // sequence_generator_limit_exceeded: the table's ids are used up (see the CSV import's
-        // repair); not the client's doing, and its message names the sequence.
-        "2200H" => RowError::Db(e),
-        // data exceptions: a checked value Postgres still refuses (a date out of its range,
-        // a number too large for its column). The message names the value, never SQL.
-        c if c.starts_with("22") && write != Write::Delete => {
-            RowError::Invalid(vec![Problem::new(
-                "",
-                format!("the database refused a value: {}", db.message()),
-            )])
-        }
-        _ => RowError::Db(e),
+/// Sorts a database error into what the client did wrong ([`violation::classify`]) and what
+/// went wrong inside.
+fn from_db(e: sqlx::Error, def: &TableDef, tables: &Tables, action: Action) -> RowError {
+    match violation::facts(&e).and_then(|f| violation::classify(&f, Some(def), tables, action)) {
+        Some(v) => RowError::Violation(v),
+        None => RowError::Db(e),
     }
 }
 
@@ -1482,9 +975,9 @@ mod tests {
     fn filter(doc: Value) -> Result<(String, Vec<Bind>), RowError> {
         let def = todos();
         let f = parse_filter(&def, &tables(), &doc)?.expect("a filter");
-        let mut sql = Sql::default();
-        let text = render(&f, &mut sql);
-        Ok((text, sql.binds))
+        let mut params = query::Params::default();
+        let text = query::render_filter(&f, &mut params);
+        Ok((text, params.statement(String::new()).slots))
     }
 
     fn t(s: &str) -> Bind {
@@ -1679,7 +1172,7 @@ mod tests {
             "SELECT (to_jsonb(t.*) - ARRAY['secret']::text[]) AS row, t.\"id\"::text AS sort_key, t.\"id\"::text AS id \
              FROM \"app\".\"todos\" AS t ORDER BY t.\"id\" ASC LIMIT $1::bigint"
         );
-        assert_eq!(plan.rows.binds, [t("51")]);
+        assert_eq!(plan.rows.slots, [t("51")]);
         assert_eq!(plan.count, None);
     }
 
@@ -1710,13 +1203,13 @@ mod tests {
             "{}",
             plan.rows.text
         );
-        assert_eq!(plan.rows.binds, [t("%x%"), t("5"), t("42"), t("11")]);
+        assert_eq!(plan.rows.slots, [t("%x%"), t("5"), t("42"), t("11")]);
         let count = plan.count.expect("count");
         assert_eq!(
             count.text,
             "SELECT count(*) FROM \"app\".\"todos\" AS t WHERE t.\"title\" ILIKE $1::text"
         );
-        assert_eq!(count.binds, [t("%x%")]);
+        assert_eq!(count.slots, [t("%x%")]);
 
         let req = ListRequest {
             offset: Some(20),
@@ -1728,7 +1221,7 @@ mod tests {
                 .text
                 .ends_with("LIMIT $1::bigint OFFSET $2::bigint")
         );
-        assert_eq!(plan.rows.binds, [t("51"), t("20")]);
+        assert_eq!(plan.rows.slots, [t("51"), t("20")]);
     }
 
     #[test]
@@ -1771,9 +1264,15 @@ mod tests {
             ),
         ];
         for (s, key, want) in cases {
-            let mut sql = Sql::default();
+            let mut params = query::Params::default();
+            let c = cur(key);
             assert_eq!(
-                after(&sort(s), &cur(key), "bigint", &mut sql),
+                sort(s).after(
+                    c.key.map(Bind::text),
+                    Bind::text(c.id),
+                    "bigint",
+                    &mut params
+                ),
                 want,
                 "{s} {key:?}"
             );
@@ -1933,7 +1432,7 @@ mod tests {
             "INSERT INTO \"app\".\"todos\" AS t (\"title\", \"priority\", \"owner\") VALUES ($1::text, $2::bigint, $3::uuid) \
              RETURNING (to_jsonb(t.*) - ARRAY['secret']::text[])"
         );
-        assert_eq!(sql.binds[0], t("x'); DROP TABLE todos; --"));
+        assert_eq!(sql.slots[0], t("x'); DROP TABLE todos; --"));
         let id = parse_id(&def, "9").expect("id");
         let sql = update_sql(&def, &id, &values[1..2]);
         assert_eq!(
@@ -1941,7 +1440,7 @@ mod tests {
             "UPDATE \"app\".\"todos\" AS t SET \"priority\" = $1::bigint WHERE t.\"id\" = $2::bigint \
              RETURNING (to_jsonb(t.*) - ARRAY['secret']::text[])"
         );
-        assert_eq!(sql.binds, [t("2"), t("9")]);
+        assert_eq!(sql.slots, [t("2"), t("9")]);
     }
 
     #[test]
@@ -1965,20 +1464,10 @@ mod tests {
             sql.text,
             "DELETE FROM \"app\".\"todos\" AS t WHERE t.\"id\" = ANY($1::bigint[])"
         );
-        assert_eq!(sql.binds, [Bind::Array(vec!["1".into(), "2".into()])]);
+        assert_eq!(sql.slots, [Bind::Array(vec!["1".into(), "2".into()])]);
         assert!(matches!(
             parse_ids(&def, &vec![json!(1); MAX_BULK_IDS + 1]),
             Err(RowError::TooManyIds(_))
         ));
-    }
-
-    #[test]
-    fn generated_constraint_names_lead_back_to_their_field() {
-        let def = todos();
-        let ts = tables();
-        let (t, f) = constraint_field(ts.values(), "t_000000000001_f_000000000010_fkey", "fkey")
-            .expect("found");
-        assert_eq!((t.name.as_str(), f.name.as_str()), ("todos", "owner"));
-        assert!(constraint_field(std::iter::once(&def), "todos_pkey", "key").is_none());
     }
 }

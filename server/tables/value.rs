@@ -165,6 +165,36 @@ fn from_str(spec: &ColumnSpec, s: &str, from_csv: bool) -> Result<Option<String>
     }
 }
 
+/// Why a checked value could not be made ready to store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Every password hashing thread stayed busy.
+    #[error("the server is busy; retry shortly")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The text stored for a checked value (from [`from_json`] or [`from_text`]) of a column of type
+/// `ty`: a password field's clear text becomes its argon2id hash, so a password is never stored
+/// in clear; any other value is stored as checked. The one rule of every writer of rows (data
+/// API, CSV import; database nodes hash the same way).
+pub async fn for_storage(
+    ty: FieldType,
+    text: Option<String>,
+) -> Result<Option<String>, StoreError> {
+    match (ty, text) {
+        (FieldType::Password, Some(clear)) => crate::passwords::hash(clear)
+            .await
+            .map(Some)
+            .map_err(|e| match e {
+                crate::passwords::HashError::Busy => StoreError::Busy,
+                e => StoreError::Hash(e.to_string()),
+            }),
+        (_, text) => Ok(text),
+    }
+}
+
 /// A decimal exactly as given, in plain notation, within the field's digits (see
 /// [`super::decimal`]).
 fn check_decimal(spec: &ColumnSpec, s: &str) -> Result<String, String> {
