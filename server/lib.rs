@@ -1,7 +1,8 @@
 //! Sluice: a self-hosted low-code API builder. Postgres tables and JSON flow graphs, compiled
 //! once and served as REST endpoints. The binary is a thin shell over this library.
 //!
-//! Dependencies point one way: `flow` (pure) <- `engine`, `tables`, `catalog`, `auth` <- `http`.
+//! Dependencies point one way: `flow` (pure) <- `engine`, `tables`, `catalog`, `auth` <- `serving`
+//! <- `http`.
 
 pub mod auth;
 pub mod catalog;
@@ -12,6 +13,7 @@ pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod pg;
+pub mod serving;
 pub mod startup;
 pub mod tables;
 pub mod telemetry;

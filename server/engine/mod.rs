@@ -16,5 +16,5 @@ mod sql_tests;
 
 pub use error::{InputProblem, RunError};
 pub use program::Program;
-pub use run::{Request, Response, Runtime, run};
+pub use run::{Live, Request, Response, Runtime, run};
 pub use sandbox::{Sandbox, ScriptLimits};

@@ -20,7 +20,7 @@ pub async fn run(
     if cx.depth >= MAX_DEPTH {
         return Err(RunError::CallDepth { node });
     }
-    let Some(function) = cx.rt.functions.load().get(flow).cloned() else {
+    let Some(function) = cx.live.functions.get(flow).cloned() else {
         return Err(RunError::UnknownFunction {
             node,
             name: flow.to_string(),
@@ -41,7 +41,7 @@ pub async fn run(
         .get_value::<Dynamic>("auth")
         .unwrap_or(Dynamic::UNIT);
     scope.push_constant_dynamic("auth", auth);
-    scope.push_constant_dynamic("env", cx.rt.env.load().public.clone());
+    scope.push_constant_dynamic("env", cx.live.env.public.clone());
 
     // The callee borrows the caller's database state and gives it back afterwards.
     let writes = cx.db.writes || function.plan.writes();
@@ -49,6 +49,7 @@ pub async fn run(
     db.writes = writes;
     let mut inner = Cx {
         rt: cx.rt,
+        live: cx.live,
         program: &function,
         scope,
         db,
