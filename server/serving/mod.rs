@@ -312,7 +312,7 @@ impl<R: Routes> Serving<R> {
 /// under its name, for `call` nodes) and the version recorded. The catalog's triggers move the
 /// serving generation and notify the instances on commit; the caller reloads after committing
 /// (or leaves it to [`Serving::change`]). Returns the version, route key and base path.
-pub async fn publish_in(
+pub(crate) async fn publish_in(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
     expected: &str,
@@ -327,7 +327,7 @@ pub async fn publish_in(
 /// Replaces the draft of published flow `id` by `doc` and publishes it, inside the caller's
 /// transaction (a table change rewriting the flows that read a renamed field). A document
 /// that does not compile on its own keeps an empty route key until it is published again.
-pub async fn republish_in(
+pub(crate) async fn republish_in(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
     doc: &Value,
