@@ -378,13 +378,29 @@ fn eval_once(
     script: bool,
 ) -> (Result<Dynamic, Box<EvalAltResult>>, bool) {
     let len = scope.len();
-    let before = SECRETS.with(|s| s.replace(Some(env.clone())));
+    let _secrets = SecretsOf::set(env);
     let result = with_budget(budget, || engine.eval_ast_with_scope::<Dynamic>(scope, ast));
-    SECRETS.with(|s| s.replace(before));
     if script {
         scope.rewind(len);
     }
     result
+}
+
+/// Makes `env` the one `secret(name)` reads on this thread until dropped, also when the
+/// evaluation panics (so a blocking thread keeps no environment of an earlier run).
+struct SecretsOf(Option<Arc<Env>>);
+
+impl SecretsOf {
+    fn set(env: &Arc<Env>) -> SecretsOf {
+        SecretsOf(SECRETS.with(|s| s.replace(Some(env.clone()))))
+    }
+}
+
+impl Drop for SecretsOf {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        let _ = SECRETS.try_with(|s| s.replace(before));
+    }
 }
 
 /// Whether an evaluation was stopped to move it off the async worker.
@@ -1008,6 +1024,26 @@ mod tests {
             .await
             .expect("the task ends")
         })
+    }
+
+    #[test]
+    fn secret_reads_the_environment_each_evaluation_is_given() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        let ast = compiled("secret(\"KEY\")", &[]);
+        let env = |v: &str| Arc::new(Env::from_entries(vec![("KEY".into(), v.into(), true)]));
+        let read = |env: &Arc<Env>| {
+            let mut read_secret = false;
+            let out = sandbox
+                .eval_inline(far(), &mut Scope::new(), &ast, false, env, &mut read_secret)
+                .map(|d| d.to_string())
+                .map_err(|e| e.to_string());
+            assert!(read_secret);
+            out
+        };
+        assert_eq!(read(&env("old")), Ok("old".into()));
+        assert_eq!(read(&env("new")), Ok("new".into()));
+        let none = read(&Arc::default()).expect_err("no secret");
+        assert!(none.contains("there is no secret `KEY`"), "{none}");
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub(crate) fn flow_request(
 ) -> FlowRequest {
     let headers = headers
         .into_iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .map(|(mut name, value)| {
+            name.make_ascii_lowercase();
+            (name, value)
+        })
         .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
         .collect();
     FlowRequest {
@@ -262,20 +265,16 @@ async fn run(
             query.insert(k, Value::String(v));
         }
     }
-    let headers: Vec<(String, Value)> = req
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| {
-            Some((
-                n.as_str().to_string(),
-                Value::String(v.to_str().ok()?.to_string()),
-            ))
-        })
-        .collect();
+    let headers = req.headers().iter().filter_map(|(n, v)| {
+        Some((
+            n.as_str().to_string(),
+            Value::String(v.to_str().ok()?.to_string()),
+        ))
+    });
+    let mut request = flow_request(auth, params, query, headers, Value::Null);
     let bytes = read_body(req, state.max_body).await?;
-    let body = parse_json(&bytes)?;
+    request.body = parse_json(&bytes)?;
 
-    let request = flow_request(auth, params, query, headers, body);
     let out = engine::run(program, &state.runtime, live, request)
         .await
         .map_err(|e| {
