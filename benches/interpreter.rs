@@ -5,7 +5,7 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 use sluice::engine::outbound::{AllowList, Outbound};
-use sluice::engine::{Program, Request, Runtime, ScriptLimits, run};
+use sluice::engine::{Live, Program, Request, Runtime, ScriptLimits, run};
 use sluice::tables::def::Tables;
 use sqlx::PgPool;
 use std::hint::black_box;
@@ -62,7 +62,7 @@ fn runtime() -> Runtime {
     // Never connected: no benchmark flow has a database node.
     let db = PgPool::connect_lazy("postgres://unused@127.0.0.1:1/x").expect("a lazy pool");
     let outbound = Outbound::new(AllowList::new(Vec::new(), Vec::new())).expect("an http client");
-    Runtime::new(db, ScriptLimits::default(), outbound, None)
+    Runtime::new(db, ScriptLimits::default(), outbound)
 }
 
 fn bench_flow(c: &mut Criterion, name: &str, program: &Program) {
@@ -71,7 +71,7 @@ fn bench_flow(c: &mut Criterion, name: &str, program: &Program) {
         .build()
         .expect("runtime");
     let engine = rt.block_on(async { runtime() });
-    let answer = rt.block_on(run(program, &engine, request()));
+    let answer = rt.block_on(run(program, &engine, &Live::default(), request()));
     assert!(
         matches!(&answer, Ok(r) if r.status == 200),
         "{name}: {answer:?}"
@@ -79,7 +79,7 @@ fn bench_flow(c: &mut Criterion, name: &str, program: &Program) {
     c.bench_function(name, |b| {
         b.iter_batched(
             request,
-            |req| black_box(rt.block_on(run(program, &engine, req))),
+            |req| black_box(rt.block_on(run(program, &engine, &Live::default(), req))),
             BatchSize::SmallInput,
         )
     });
@@ -98,7 +98,7 @@ fn bench_flow_multi_thread(c: &mut Criterion, name: &str, program: Program) {
     let once = |req: Request| {
         let (program, engine) = (program.clone(), engine.clone());
         rt.block_on(async move {
-            tokio::spawn(async move { run(&program, &engine, req).await })
+            tokio::spawn(async move { run(&program, &engine, &Live::default(), req).await })
                 .await
                 .expect("the run ends")
         })

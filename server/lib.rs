@@ -1,8 +1,8 @@
 //! Sluice: a self-hosted low-code API builder. Postgres tables and JSON flow graphs, compiled
 //! once and served as REST endpoints. The binary is a thin shell over this library.
 //!
-//! Dependencies point one way: `flow` (pure) <- `engine`, `tables`, `catalog`, `auth` <- `nodes`
-//! (the node types, over `flow` and `engine`) <- `http`.
+//! Dependencies point one way; docs/ARCHITECTURE.md states the rule and `tests/layers.rs`
+//! checks it.
 
 pub mod auth;
 pub mod base;
@@ -16,6 +16,7 @@ pub mod http;
 pub mod nodes;
 pub mod passwords;
 pub mod pg;
+pub mod serving;
 pub mod startup;
 pub mod tables;
 pub mod telemetry;

@@ -7,7 +7,6 @@ use crate::engine::outbound::{AllowList, Outbound};
 use crate::engine::{Runtime, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
-use arc_swap::ArcSwap;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -56,7 +55,7 @@ pub struct App {
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
     /// Following other instances' changes; stops when the app is dropped.
-    _sync: http::instances::SyncTasks,
+    _sync: crate::serving::follow::SyncTasks,
 }
 
 impl App {
@@ -115,7 +114,8 @@ impl App {
             .key_encryption_key
             .as_ref()
             .map(|k| crate::auth::key_seal::KeySealer::new(&k.0));
-        let token_key = crate::auth::token_key(&db, key_sealer.as_ref()).await?;
+        // Makes the first signing key if there is none; the reload below loads the ring.
+        crate::auth::token_key(&db, key_sealer.as_ref()).await?;
         // A fresh instance opens setup only to whoever holds the token printed in the log.
         let fresh = crate::catalog::users::count(&db)
             .await
@@ -140,16 +140,12 @@ impl App {
             !config.addr.ip().is_loopback(),
         ));
         let state = AppState {
-            runtime: Arc::new(
-                Runtime {
-                    max_result_bytes: config.max_result_bytes,
-                    ..Runtime::new(db.clone(), limits, outbound, Some(token_key))
-                }
-                .with_key_sealer(key_sealer),
-            ),
+            runtime: Arc::new(Runtime {
+                max_result_bytes: config.max_result_bytes,
+                ..Runtime::new(db.clone(), limits, outbound)
+            }),
+            serving: Arc::new(http::Serving::new(db.clone(), key_sealer, ops.clone())),
             db,
-            routes: Arc::new(ArcSwap::from_pointee(Default::default())),
-            reload_lock: Arc::new(tokio::sync::Mutex::new(())),
             max_body: config.max_body_bytes,
             secure_cookies: config.cookies_secure(),
             setup: Arc::new(http::session::SetupGate::new(
@@ -157,18 +153,16 @@ impl App {
                 config.setup_allow_remote,
             )),
             ops,
-            serving: Arc::new(Default::default()),
         };
-        http::env::reload(&state)
+        let served = state
+            .serving
+            .reload()
             .await
             .map_err(|e| StartupError::Routes(e.into()))?;
-        let served = http::routes::reload(&state)
-            .await
-            .map_err(StartupError::Routes)?;
         tracing::info!(endpoints = served, "loaded published flows");
-        let sync = http::instances::start(
-            state.clone(),
-            http::instances::SyncOptions {
+        let sync = crate::serving::follow::start(
+            state.serving.clone(),
+            crate::serving::follow::SyncOptions {
                 listen: config.reload_listen,
                 check_every: config.reload_check,
             },

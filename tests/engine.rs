@@ -429,3 +429,54 @@ async fn an_update_followed_by_fail_is_rolled_back_and_debug_runs_of_deletes_cha
         .expect("count");
     assert_eq!(n, 1, "a debug run rolls its delete back");
 }
+
+/// Symptom: a debug run showed a flow the `authorization` and `cookie` headers it was given,
+/// which a real request never shows a flow. Cause: the debug run built its request apart from
+/// the generated API. Fix: both build it with one function; this runs the same headers both
+/// ways and compares what the flow saw.
+#[tokio::test]
+async fn a_debug_run_hides_the_credential_headers_a_real_request_hides() {
+    let app = spawn_app().await;
+    let doc = flow(
+        "echo_headers",
+        "/echo-headers",
+        "reply",
+        json!({"reply": {"type": "respond", "body": {"$rhai": "request.headers"}}}),
+    );
+    let id = app.publish(&doc).await;
+    let (status, real) = app
+        .send(
+            app.api(Method::POST, "/echo-headers")
+                .header("Authorization", "Bearer not-a-token")
+                .header("Cookie", "session=abc")
+                .header("Proxy-Authorization", "Basic eDp5")
+                .header("X-Probe", "seen"),
+        )
+        .await;
+    assert_eq!(status, 200, "{real}");
+    let (status, debug) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({"headers": {
+                    "Authorization": "Bearer not-a-token",
+                    "cookie": "session=abc",
+                    "Proxy-Authorization": "Basic eDp5",
+                    "X-Probe": "seen",
+                }})),
+        )
+        .await;
+    assert_eq!(status, 200, "{debug}");
+    let seen = &debug["response"]["body"];
+    for hidden in ["authorization", "cookie", "proxy-authorization"] {
+        assert!(
+            real.get(hidden).is_none(),
+            "a request shows `{hidden}`: {real}"
+        );
+        assert!(
+            seen.get(hidden).is_none(),
+            "a debug run shows `{hidden}`: {seen}"
+        );
+    }
+    assert_eq!(real["x-probe"], "seen", "{real}");
+    assert_eq!(seen["x-probe"], "seen", "{seen}");
+}

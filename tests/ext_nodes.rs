@@ -527,9 +527,10 @@ async fn the_first_token_key_is_created_once_and_kept_across_restarts() {
         .expect("builds");
     let key = first
         .state()
-        .runtime
-        .token_keys
+        .serving
         .load()
+        .live
+        .token_keys
         .current()
         .cloned()
         .expect("a key is loaded");
@@ -539,9 +540,10 @@ async fn the_first_token_key_is_created_once_and_kept_across_restarts() {
         .expect("builds again");
     let again = second
         .state()
-        .runtime
-        .token_keys
+        .serving
         .load()
+        .live
+        .token_keys
         .current()
         .cloned()
         .expect("a key is loaded");

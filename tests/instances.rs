@@ -1,6 +1,7 @@
 //! Several Sluice instances on one database: a change made through one is served by the others
 //! (through the catalog's change notification, or the periodic generation check when that is
-//! off), and a request in flight during a publish completes. Waiting is by polling with a
+//! off), whether it is a publish, a group, an environment value or a token key, and a request
+//! in flight during a publish completes. Waiting is by polling with a
 //! generous upper bound; no assertion depends on how fast anything is.
 
 mod common;
@@ -130,6 +131,46 @@ async fn without_the_listener_the_periodic_check_heals() {
         json!({"error": {"code": "route.not_found", "message": "no route for GET /api/hello", "details": []}}),
     )
     .await;
+}
+
+#[tokio::test]
+async fn environment_values_and_token_keys_changed_on_one_instance_are_served_by_the_other() {
+    let a = spawn_app_with(|c| c.reload_check = NEVER).await;
+    let b = spawn_app_on(&a.db_url, &a.db_name, |c| c.reload_check = NEVER).await;
+    let put = |value: &str| {
+        a.admin(Method::PUT, "/env/GREETING")
+            .json(&json!({"value": value}))
+    };
+    assert_eq!(a.send(put("hi")).await.0, 204);
+    let mut doc = hello("greet", "/greet", "");
+    doc["nodes"]["reply"]["body"]["says"] = json!({"$rhai": "env.GREETING"});
+    a.publish(&doc).await;
+    until_served(&b, "/greet", 200, json!({"says": "hi"})).await;
+    // A change of a value alone, with nothing published, is followed too.
+    assert_eq!(a.send(put("hello")).await.0, 204);
+    until_served(&b, "/greet", 200, json!({"says": "hello"})).await;
+
+    let (status, rotated) = a.send(a.admin(Method::POST, "/token-keys/rotate")).await;
+    assert_eq!(status, 200, "{rotated}");
+    let current = rotated["rotation"]["current"].clone();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, listed) = b.send(b.admin(Method::GET, "/token-keys")).await;
+        assert_eq!(status, 200, "{listed}");
+        let verifies = listed["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["id"] == current && k["verifies"] == true);
+        if verifies {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never loaded the key {current}: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// An upstream whose answer waits until the test releases it, to hold a request in flight.

@@ -152,6 +152,23 @@ pub async fn update(
     }
 }
 
+/// Replaces the draft of flow `id` whatever its rev, inside the caller's transaction (a table
+/// change rewriting the flows that read a renamed field).
+pub async fn replace_draft_in(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    document: &Value,
+    rev: &str,
+) -> Result<(), CatalogError> {
+    sqlx::query("UPDATE sluice.flows SET document = $2, rev = $3 WHERE id = $1")
+        .bind(id)
+        .bind(sqlx::types::Json(document))
+        .bind(rev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn delete(pool: &PgPool, id: i64) -> Result<(), CatalogError> {
     let done = sqlx::query("DELETE FROM sluice.flows WHERE id = $1")
         .bind(id)

@@ -15,5 +15,5 @@ pub mod sql;
 pub use error::{InputProblem, RunError};
 pub use op::{Op, Plan, Runnable, StepFuture};
 pub use program::Program;
-pub use run::{Request, Response, Runtime, run};
+pub use run::{Live, Request, Response, Runtime, run};
 pub use sandbox::{Sandbox, ScriptLimits};

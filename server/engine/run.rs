@@ -11,29 +11,36 @@ use crate::auth::jwt::{KeyRing, SigningKey};
 use crate::flow::CompiledOp;
 use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
-use arc_swap::ArcSwap;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::{Executor, PgPool, Postgres, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What a flow runs against.
+/// What a flow runs against that lasts as long as the server: the pool, the sandbox, the
+/// outbound client. What changes with publishing is in [`Live`], given to each run.
 pub struct Runtime {
     pub db: PgPool,
     pub sandbox: Sandbox,
-    /// Published function flows by name, for `call`; swapped on every publish.
-    pub functions: arc_swap::ArcSwap<std::collections::HashMap<String, std::sync::Arc<Program>>>,
-    /// Environment values and secrets; swapped when an entry changes.
-    pub env: std::sync::Arc<arc_swap::ArcSwap<super::env::Env>>,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
-    /// The token keys: the current one signs (`auth.issue_token`), all of them verify
-    /// (`endpoint.auth`). Swapped by `http::routes::reload`, so a rotation needs no restart.
-    pub token_keys: ArcSwap<KeyRing>,
     /// The most bytes of JSON one database node may read (`SLUICE_MAX_RESULT_BYTES`).
     pub max_result_bytes: usize,
-    /// Seals and opens the stored token keys (`SLUICE_KEY_ENCRYPTION_KEY`), if configured.
-    pub key_sealer: Option<crate::auth::key_seal::KeySealer>,
+}
+
+/// What a run reads from the generation being served: published functions, token keys and
+/// environment values. One immutable value; a run gets it once and keeps it to its end, so a
+/// request never mixes two generations (the serving layer builds and swaps it).
+#[derive(Clone, Default)]
+pub struct Live {
+    /// Published function flows by name, for `call`.
+    pub functions: Arc<HashMap<String, Arc<Program>>>,
+    /// The token keys: the current one signs (`auth.issue_token`), all of them verify
+    /// (`endpoint.auth`).
+    pub token_keys: Arc<KeyRing>,
+    /// Environment values and secrets.
+    pub env: Arc<super::env::Env>,
 }
 
 /// Default of [`Runtime::max_result_bytes`]: 16 MiB.
@@ -44,31 +51,13 @@ pub const DEFAULT_MAX_RESULT_BYTES: usize = 16 << 20;
 pub const PARSE_INLINE_MAX: usize = 256 * 1024;
 
 impl Runtime {
-    /// `token_key` starts the key ring with the current key only; `http::routes::reload`
-    /// replaces it with the whole ring (retired keys included).
-    pub fn new(
-        db: PgPool,
-        limits: super::sandbox::ScriptLimits,
-        outbound: Outbound,
-        token_key: Option<SigningKey>,
-    ) -> Runtime {
-        let env = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(super::env::Env::default()));
+    pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits, outbound: Outbound) -> Runtime {
         Runtime {
             db,
-            sandbox: Sandbox::with_env(limits, env.clone()),
-            functions: arc_swap::ArcSwap::from_pointee(Default::default()),
-            env,
+            sandbox: Sandbox::new(limits),
             outbound,
-            token_keys: ArcSwap::from_pointee(KeyRing::new(token_key, Vec::new())),
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
-            key_sealer: None,
         }
-    }
-
-    /// Reads and writes token keys sealed with `sealer`.
-    pub fn with_key_sealer(mut self, sealer: Option<crate::auth::key_seal::KeySealer>) -> Runtime {
-        self.key_sealer = sealer;
-        self
     }
 }
 
@@ -133,9 +122,14 @@ pub struct RunOptions {
     pub commit: bool,
 }
 
-/// Runs a program for one request.
-pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Response, RunError> {
-    run_inner(program, rt, req, None, true).await
+/// Runs a program for one request, against the generation `live`.
+pub async fn run(
+    program: &Program,
+    rt: &Runtime,
+    live: &Live,
+    req: Request,
+) -> Result<Response, RunError> {
+    run_inner(program, rt, live, req, None, true).await
 }
 
 /// Runs a program with a trace of every node, for the editor's debug runs. Values that nodes
@@ -144,17 +138,18 @@ pub async fn run(program: &Program, rt: &Runtime, req: Request) -> Result<Respon
 pub async fn run_traced(
     program: &Program,
     rt: &Runtime,
+    live: &Live,
     req: Request,
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
     let mut trace = Trace::default();
-    let result = run_inner(program, rt, req, Some(&mut trace), opts.commit).await;
+    let result = run_inner(program, rt, live, req, Some(&mut trace), opts.commit).await;
     let Trace {
         mut entries,
         secrets,
     } = trace;
     // The answer a debug run shows: secrets of the environment hidden like in the trace.
-    let env = rt.env.load();
+    let env = &live.env;
     let result = result.map(|mut r| {
         if env.has_hidden() {
             r.body = env.redact(&r.body);
@@ -223,6 +218,7 @@ fn scrub(v: &mut Value, secrets: &[String]) {
 async fn run_inner(
     program: &Program,
     rt: &Runtime,
+    live: &Live,
     mut req: Request,
     trace: Option<&mut Trace>,
     commit: bool,
@@ -237,7 +233,7 @@ async fn run_inner(
         .map(|_| std::sync::Mutex::new(Trace::default()));
     let result = match tokio::time::timeout_at(
         deadline.into(),
-        walk(program, rt, req, deadline, sink.as_ref(), commit),
+        walk(program, rt, live, req, deadline, sink.as_ref(), commit),
     )
     .await
     {
@@ -259,7 +255,7 @@ async fn run_inner(
     }
     // Error messages go to the log, to error responses below 500 and to debug runs: none may
     // show a secret (a script's message can hold any value, `db` errors quote values).
-    let env = rt.env.load();
+    let env = &live.env;
     if env.has_hidden() {
         return result.map_err(|e| e.redacted(&|text| env.redact_text(text)));
     }
@@ -296,6 +292,7 @@ struct Finished {
 async fn walk(
     program: &Program,
     rt: &Runtime,
+    live: &Live,
     req: Request,
     deadline: Instant,
     trace: Option<&std::sync::Mutex<Trace>>,
@@ -310,10 +307,11 @@ async fn walk(
     request.insert("headers".into(), Value::Object(req.headers));
     let mut scope = Scope::new();
     scope.push_constant_dynamic("auth", sandbox::to_dynamic(req.auth));
-    scope.push_constant_dynamic("env", rt.env.load().public.clone());
+    scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
     let mut cx = Cx {
         rt,
+        live,
         program,
         scope,
         db: Db {
@@ -493,6 +491,8 @@ fn redact(v: &Value) -> Value {
 /// The state of one run that node steps use.
 pub struct Cx<'a> {
     pub rt: &'a Runtime,
+    /// The generation this run serves, for all of its steps (calls included).
+    pub live: &'a Live,
     pub program: &'a Program,
     pub scope: Scope<'static>,
     pub db: Db,
@@ -613,7 +613,7 @@ impl<'a> Cx<'a> {
 
     /// A value as a trace may show it: secrets replaced, large values cut down.
     pub fn redact(&self, v: &Value) -> Value {
-        redact(&self.rt.env.load().redact(v))
+        redact(&self.live.env.redact(v))
     }
 
     /// Adds an entry to the trace, if one is kept (at most [`TRACE_LIMIT`] entries).
@@ -905,6 +905,7 @@ impl<'a> Cx<'a> {
                         &mut self.scope,
                         ast,
                         script,
+                        &self.live.env,
                         &mut self.read_secret,
                     )
                     .await;
@@ -920,6 +921,7 @@ impl<'a> Cx<'a> {
             &mut self.scope,
             ast,
             script,
+            &self.live.env,
             &mut self.read_secret,
         );
         match result {

@@ -21,12 +21,11 @@
 //! lives in a thread-local set around each run, so the progress callback sees its own.
 
 use super::env::Env;
-use arc_swap::ArcSwap;
 use rhai::packages::{Package, StandardPackage};
 use rhai::{AST, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Scope};
 use serde_json::Value;
 use std::any::TypeId;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -100,6 +99,9 @@ thread_local! {
     /// apart from [`BUDGET`] because it is the only part touched on every operation; a stop
     /// sets it to [`STOPPED`], past every limit, so that every later call looks at the budget.
     static OPERATIONS: Cell<u64> = const { Cell::new(0) };
+    /// The environment of the evaluation running on this thread, read by `secret(name)`: each
+    /// run passes the one of the generation it serves, so a script never mixes two.
+    static SECRETS: RefCell<Option<Arc<Env>>> = const { RefCell::new(None) };
 }
 
 /// The operation count of a stopped evaluation.
@@ -164,18 +166,14 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new(limits: ScriptLimits) -> Sandbox {
-        Sandbox::with_env(limits, Arc::new(ArcSwap::from_pointee(Env::default())))
-    }
-
     /// How many evaluations may run off the async workers at once: one per core (at least
     /// two). More would only share the same cores, slower each, with the async workers.
     pub fn off_worker_slots() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
     }
 
-    /// A sandbox whose `secret(name)` reads from `env`.
-    pub fn with_env(limits: ScriptLimits, env: Arc<ArcSwap<Env>>) -> Sandbox {
+    /// A sandbox whose `secret(name)` reads the environment each evaluation is given.
+    pub fn new(limits: ScriptLimits) -> Sandbox {
         let mut engine = crate::flow::expr::base_engine();
         engine.register_global_module(StandardPackage::new().as_shared_module());
         engine
@@ -201,10 +199,12 @@ impl Sandbox {
                     budget.read_secret = true;
                     b.set(budget);
                 });
-                env.load()
-                    .secrets
-                    .get(name)
-                    .cloned()
+                SECRETS
+                    .with(|s| {
+                        s.borrow()
+                            .as_ref()
+                            .and_then(|env| env.secrets.get(name).cloned())
+                    })
                     .ok_or_else(|| format!("there is no secret `{name}`").into())
             },
         );
@@ -254,11 +254,12 @@ impl Sandbox {
         scope: &mut Scope<'static>,
         ast: &Arc<AST>,
         script: bool,
+        env: &Arc<Env>,
         read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        match self.eval_inline(request_deadline, scope, ast, script, read_secret) {
+        match self.eval_inline(request_deadline, scope, ast, script, env, read_secret) {
             Err(e) if is_moved(&e) => {
-                self.eval_off_worker(request_deadline, scope, ast, script, read_secret)
+                self.eval_off_worker(request_deadline, scope, ast, script, env, read_secret)
                     .await
             }
             done => done,
@@ -278,6 +279,7 @@ impl Sandbox {
         scope: &mut Scope<'_>,
         ast: &AST,
         script: bool,
+        env: &Arc<Env>,
         read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let now = Instant::now();
@@ -285,7 +287,7 @@ impl Sandbox {
             inline_until: Some(now + INLINE_SLICE),
             ..Budget::until((now + self.limits.timeout).min(request_deadline))
         };
-        let (result, secret) = eval_once(&self.engine, budget, scope, ast, script);
+        let (result, secret) = eval_once(&self.engine, budget, env, scope, ast, script);
         *read_secret |= secret;
         if matches!(&result, Err(e) if is_moved(e)) {
             remove_added_keys(scope);
@@ -302,16 +304,25 @@ impl Sandbox {
         scope: &mut Scope<'static>,
         ast: &Arc<AST>,
         script: bool,
+        env: &Arc<Env>,
         read_secret: &mut bool,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let deadline = (Instant::now() + self.limits.timeout).min(request_deadline);
         let engine = self.engine.clone();
+        let env = env.clone();
         let ast = ast.clone();
         let mut owned = std::mem::take(scope);
         let job = move || {
             // A panic inside Rhai must not lose the scope: the flow may handle the error.
             let (result, secret) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                eval_once(&engine, Budget::until(deadline), &mut owned, &ast, script)
+                eval_once(
+                    &engine,
+                    Budget::until(deadline),
+                    &env,
+                    &mut owned,
+                    &ast,
+                    script,
+                )
             }))
             // A panic inside Rhai may have followed a secret read: assume it did.
             .unwrap_or_else(|_| (Err("the evaluation failed inside the engine".into()), true));
@@ -357,20 +368,39 @@ impl Sandbox {
 }
 
 /// One evaluation of `ast` under `budget`; a script's variables are dropped when it ends.
-/// Also says whether it read a secret.
+/// `secret(name)` reads `env`. Also says whether it read a secret.
 fn eval_once(
     engine: &Engine,
     budget: Budget,
+    env: &Arc<Env>,
     scope: &mut Scope<'_>,
     ast: &AST,
     script: bool,
 ) -> (Result<Dynamic, Box<EvalAltResult>>, bool) {
     let len = scope.len();
+    let _secrets = SecretsOf::set(env);
     let result = with_budget(budget, || engine.eval_ast_with_scope::<Dynamic>(scope, ast));
     if script {
         scope.rewind(len);
     }
     result
+}
+
+/// Makes `env` the one `secret(name)` reads on this thread until dropped, also when the
+/// evaluation panics (so a blocking thread keeps no environment of an earlier run).
+struct SecretsOf(Option<Arc<Env>>);
+
+impl SecretsOf {
+    fn set(env: &Arc<Env>) -> SecretsOf {
+        SecretsOf(SECRETS.with(|s| s.replace(Some(env.clone()))))
+    }
+}
+
+impl Drop for SecretsOf {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        let _ = SECRETS.try_with(|s| s.replace(before));
+    }
 }
 
 /// Whether an evaluation was stopped to move it off the async worker.
@@ -978,7 +1008,14 @@ mod tests {
                 let mut scope = Scope::new();
                 scope.push_constant_dynamic("env", Dynamic::from_map(rhai::Map::new()));
                 let out = sandbox
-                    .eval_ast(far(), &mut scope, &Arc::new(ast), true, &mut false)
+                    .eval_ast(
+                        far(),
+                        &mut scope,
+                        &Arc::new(ast),
+                        true,
+                        &Arc::default(),
+                        &mut false,
+                    )
                     .await
                     .map_err(|e| e.to_string());
                 let env = scope.get_value::<Dynamic>("env").unwrap_or_default();
@@ -987,6 +1024,26 @@ mod tests {
             .await
             .expect("the task ends")
         })
+    }
+
+    #[test]
+    fn secret_reads_the_environment_each_evaluation_is_given() {
+        let sandbox = Sandbox::new(ScriptLimits::default());
+        let ast = compiled("secret(\"KEY\")", &[]);
+        let env = |v: &str| Arc::new(Env::from_entries(vec![("KEY".into(), v.into(), true)]));
+        let read = |env: &Arc<Env>| {
+            let mut read_secret = false;
+            let out = sandbox
+                .eval_inline(far(), &mut Scope::new(), &ast, false, env, &mut read_secret)
+                .map(|d| d.to_string())
+                .map_err(|e| e.to_string());
+            assert!(read_secret);
+            out
+        };
+        assert_eq!(read(&env("old")), Ok("old".into()));
+        assert_eq!(read(&env("new")), Ok("new".into()));
+        let none = read(&Arc::default()).expect_err("no secret");
+        assert!(none.contains("there is no secret `KEY`"), "{none}");
     }
 
     #[test]

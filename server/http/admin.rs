@@ -99,11 +99,7 @@ async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Val
 /// Compiles a document against the current tables and published functions; 422 with every
 /// problem if it does not.
 pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::engine::Plan, ApiError> {
-    let catalog = crate::flow::node::Catalog {
-        tables: tables::all(&state.db).await?,
-        functions: state.runtime.functions.load().keys().cloned().collect(),
-    };
-    crate::nodes::compile(doc, Some(&catalog)).map_err(invalid_flow)
+    Ok(state.serving.compile(doc).await?)
 }
 
 pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
@@ -166,8 +162,7 @@ async fn delete_flow(
     _: Editor,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    flows::delete(&state.db, id).await?;
-    super::routes::reload(&state).await?;
+    state.serving.change(flows::delete(&state.db, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,23 +178,19 @@ async fn publish_flow(
 }
 
 /// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
-/// version and reloads the route table. Returns what `POST /flows/{id}/publish` answers.
+/// version and serves it. Returns what `POST /flows/{id}/publish` answers.
 pub(crate) async fn publish_draft(
     state: &AppState,
     id: i64,
     expected: Option<String>,
     user_id: i64,
 ) -> Result<Value, ApiError> {
-    let record = flows::get(&state.db, id).await?;
-    let plan = check(state, &record.document).await?;
-    let expected = expected.unwrap_or(record.rev);
-    let mut tx = state.db.begin().await?;
-    // A function (no endpoint) is published under its name, for `call` nodes.
-    let (route_key, base_path) = crate::catalog::groups::published_route(&mut tx, &plan).await?;
-    let version = flows::publish(&mut tx, id, &expected, &route_key, user_id).await?;
-    tx.commit().await?;
-    super::routes::reload(state).await?;
-    tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %route_key, "published");
+    let crate::serving::Publication {
+        plan,
+        version,
+        base_path,
+        ..
+    } = state.serving.publish(id, expected, user_id).await?;
     let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
     if let Some(ep) = &plan.endpoint {
         out["method"] = json!(ep.method.as_str());
@@ -263,6 +254,9 @@ async fn run_flow(
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
+    // The snapshot served now: the run calls the functions and uses the keys and environment
+    // values a request would.
+    let served = state.serving.load();
     let tables = tables::all(&state.db).await?;
     let plan = crate::nodes::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
     let program = crate::engine::Program::build(plan, &tables)
@@ -275,33 +269,36 @@ async fn run_flow(
             })
             .collect()
     };
-    let auth =
-        match super::enduser::check_token(&state.runtime, &program, req.token.as_deref()).await {
-            Ok(auth) => auth,
-            Err(e) => {
-                let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
-                let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
-                return Ok(Json(json!({
-                    "response": refused, "error": error, "trace": [], "duration_us": 0,
-                    "committed": false,
-                })));
-            }
-        };
-    let request = crate::engine::Request {
-        auth,
-        params: as_text(req.params),
-        query: as_text(req.query),
-        body: req.body,
-        headers: req
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
+    let checked = super::enduser::check_token(
+        &state.serving,
+        &served.live.token_keys,
+        &program,
+        req.token.as_deref(),
+    )
+    .await;
+    let auth = match checked {
+        Ok(auth) => auth,
+        Err(e) => {
+            let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
+            let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
+            return Ok(Json(json!({
+                "response": refused, "error": error, "trace": [], "duration_us": 0,
+                "committed": false,
+            })));
+        }
     };
+    // Built as production builds it: a debug run never sees credentials a request would hide.
+    let request = super::generated::flow_request(
+        auth,
+        as_text(req.params),
+        as_text(req.query),
+        as_text(req.headers),
+        req.body,
+    );
     let opts = crate::engine::run::RunOptions { commit: req.commit };
     let started = std::time::Instant::now();
     let (result, trace) =
-        crate::engine::run::run_traced(&program, &state.runtime, request, opts).await;
+        crate::engine::run::run_traced(&program, &state.runtime, &served.live, request, opts).await;
     let duration_us = started.elapsed().as_micros() as u64;
     let (response, error) = match result {
         Ok(r) => (

@@ -4,37 +4,40 @@
 //! token that may not call the endpoint).
 //!
 //! A token whose `kid` the ring does not know makes the ring reload from the catalog (at most
-//! once per [`RING_REFRESH_MIN_AGE`]) and is checked again: another instance may have rotated
+//! once per [`RING_REFRESH_MIN_AGE`], [`crate::serving::Serving::refresh_keys`]) and is checked
+//! again: another instance may have rotated
 //! the keys and signed it with the new one before this instance heard of the rotation.
 
+use super::Serving;
 use super::error::ApiError;
 use crate::auth::bearer::{self, BearerError};
 use crate::auth::jwt::JwtError;
-use crate::engine::{Program, Runtime};
+use crate::auth::jwt::KeyRing;
+use crate::engine::Program;
 use crate::flow::plan::AuthLevel;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A ring younger than this is not reloaded for an unknown `kid`, so tokens with made-up kids
 /// cannot turn into a query per request.
 pub const RING_REFRESH_MIN_AGE: Duration = Duration::from_secs(1);
 
-/// The flow's `auth` value for a request to `program`, or why it is refused (answered with
-/// [`refusal`]).
+/// The flow's `auth` value for a request to `program`, checked with `keys` (those of the
+/// request's snapshot of `serving`), or why it is refused (answered with [`refusal`]).
 pub async fn authenticate(
-    rt: &Runtime,
+    serving: &Serving,
+    keys: &KeyRing,
     program: &Program,
     headers: &HeaderMap,
 ) -> Result<Value, BearerError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| ()));
-    match check(rt, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(rt).await => {
-            check(rt, program, authorization)
+    match check(keys, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
+            check(&serving.load().live.token_keys, program, authorization)
         }
         other => other,
     }
@@ -43,7 +46,8 @@ pub async fn authenticate(
 /// The same check for a token given as text (debug runs; a leading `Bearer ` is allowed);
 /// `None` means no token.
 pub async fn check_token(
-    rt: &Runtime,
+    serving: &Serving,
+    keys: &KeyRing,
     program: &Program,
     token: Option<&str>,
 ) -> Result<Value, BearerError> {
@@ -52,33 +56,24 @@ pub async fn check_token(
         _ => format!("Bearer {t}"),
     });
     let authorization = header.as_deref().map(Ok);
-    match check(rt, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(rt).await => {
-            check(rt, program, authorization)
+    match check(keys, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
+            check(&serving.load().live.token_keys, program, authorization)
         }
         other => other,
     }
 }
 
-/// Reloads the key ring if it is old enough; returns whether it did.
-async fn refresh_ring(rt: &Runtime) -> bool {
-    if rt.token_keys.load().age() < RING_REFRESH_MIN_AGE {
+/// Reloads the key ring if the one served is old enough; returns whether it did.
+async fn refresh_ring(serving: &Serving) -> bool {
+    if serving.load().live.token_keys.age() < RING_REFRESH_MIN_AGE {
         return false;
     }
-    match crate::auth::key_ring(&rt.db, rt.key_sealer.as_ref()).await {
-        Ok(ring) => {
-            rt.token_keys.store(Arc::new(ring));
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot reload the token key ring");
-            false
-        }
-    }
+    serving.refresh_keys().await
 }
 
 fn check(
-    rt: &Runtime,
+    keys: &KeyRing,
     program: &Program,
     authorization: Option<Result<&str, ()>>,
 ) -> Result<Value, BearerError> {
@@ -98,7 +93,7 @@ fn check(
         // Not visible ASCII: no token of ours looks like that.
         Some(Err(())) => return Err(BearerError::Invalid(JwtError::Malformed)),
     };
-    bearer::check(level, authorization, &rt.token_keys.load(), bearer::now())
+    bearer::check(level, authorization, keys, bearer::now())
 }
 
 /// The envelope of a refusal, with its challenge.

@@ -5,29 +5,17 @@ use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use crate::catalog::env;
-use crate::engine::env::Env;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/env", get(list))
         .route("/env/{name}", axum::routing::put(put).delete(delete))
-}
-
-/// Loads the entries into the runtime.
-pub async fn reload(state: &AppState) -> Result<(), sqlx::Error> {
-    let entries = env::load(&state.db).await?;
-    state
-        .runtime
-        .env
-        .store(Arc::new(Env::from_entries(entries)));
-    Ok(())
 }
 
 async fn list(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {
@@ -73,8 +61,10 @@ async fn put(
             "values are text of at most 64 KiB without NUL",
         ));
     }
-    env::put(&state.db, &name, &body.value, body.secret).await?;
-    reload(&state).await?;
+    state
+        .serving
+        .change(env::put(&state.db, &name, &body.value, body.secret))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -83,13 +73,12 @@ async fn delete(
     _: Editor,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !env::delete(&state.db, &name).await? {
+    if !state.serving.change(env::delete(&state.db, &name)).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "env.not_found",
             format!("there is no entry `{name}`"),
         ));
     }
-    reload(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -136,9 +136,7 @@ pub async fn unpublish(
     _: Editor,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let was = flow_versions::unpublish(&state.db, id).await?;
-    super::routes::reload(&state).await?;
-    tracing::info!(flow.id = id, version = was, "unpublished");
+    state.serving.unpublish(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,7 @@
 //! The generated API: `/api/...` requests are matched against the route table and run by the
-//! engine. Every error is Sluice's JSON envelope.
+//! engine. Every error is Sluice's JSON envelope. A request loads what is served once and uses
+//! that snapshot (routes, functions, keys, env) to its end. [`flow_request`] builds what a flow
+//! sees of a request, for these requests and for the editor's debug runs alike.
 //!
 //! Every response here is sandboxed (`Content-Security-Policy: sandbox ...` without
 //! `allow-same-origin`): a page a flow renders gets an opaque origin, so a script injected into
@@ -9,8 +11,8 @@
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{parse_json, read_body};
-use super::routes::{Lookup, Route};
-use crate::engine::{self, Request as FlowRequest};
+use super::routes::{Lookup, Route, RouteTable};
+use crate::engine::{self, Live, Request as FlowRequest};
 use crate::flow::Method;
 use crate::flow::plan::ContentType;
 use axum::extract::{Request, State};
@@ -20,6 +22,33 @@ use serde_json::{Map, Value};
 
 /// Headers a flow never sees: credentials stay out of scripts and traces.
 const HIDDEN_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// The request a flow sees, built the same way for a request to a generated endpoint and for
+/// an editor's debug run, so a debug run shows what production would: header names in lower
+/// case, credentials ([`HIDDEN_HEADERS`]) left out.
+pub(crate) fn flow_request(
+    auth: Value,
+    params: Map<String, Value>,
+    query: Map<String, Value>,
+    headers: impl IntoIterator<Item = (String, Value)>,
+    body: Value,
+) -> FlowRequest {
+    let headers = headers
+        .into_iter()
+        .map(|(mut name, value)| {
+            name.make_ascii_lowercase();
+            (name, value)
+        })
+        .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
+        .collect();
+    FlowRequest {
+        params,
+        query,
+        body,
+        headers,
+        auth,
+    }
+}
 
 /// The policy of generated responses: scripts, forms and popups work, but in an opaque origin
 /// (no `allow-same-origin`), never in the editor's; no top-level navigation of other pages.
@@ -58,11 +87,12 @@ async fn serve(state: &AppState, req: Request) -> (Response, bool) {
         .strip_prefix("/api")
         .unwrap_or("/")
         .to_string();
+    // The one snapshot this request uses, from its route to its end.
+    let served = state.serving.load();
     if req.method() == axum::http::Method::OPTIONS {
-        return (options(state, &path, &req), true);
+        return (options(&served.routes, &path, &req), true);
     }
-    let routes = state.routes.load();
-    let (route, raw_params) = match routes.find(served_by(req.method().as_str()), &path) {
+    let (route, raw_params) = match served.routes.find(served_by(req.method().as_str()), &path) {
         Lookup::Found(r, params) => (r, params),
         Lookup::MethodNotAllowed(allowed) => {
             let list = allow_list(&allowed);
@@ -84,7 +114,6 @@ async fn serve(state: &AppState, req: Request) -> (Response, bool) {
             return (resp, true);
         }
     };
-    drop(routes);
     let origin = req.headers().get(header::ORIGIN).cloned();
     let started = std::time::Instant::now();
     // Rate limits first; the in-flight slot only once the whole body is here (under the
@@ -95,7 +124,7 @@ async fn serve(state: &AppState, req: Request) -> (Response, bool) {
             Err(e) => e.into_response(),
             Ok(req) => match state.ops.admit() {
                 Ok(admitted) => {
-                    let resp = run(state, &route, raw_params, req)
+                    let resp = run(state, &served.live, &route, raw_params, req)
                         .await
                         .unwrap_or_else(IntoResponse::into_response);
                     drop(admitted);
@@ -153,8 +182,7 @@ fn allow_list(methods: &[Method]) -> String {
 /// `OPTIONS`: 204 with `Allow` for a path that exists (404 otherwise). With `Origin` and
 /// `Access-Control-Request-Method` it is a CORS preflight, answered by the rules of the group
 /// whose endpoint would serve the requested method: CORS headers when allowed, none when not.
-fn options(state: &AppState, path: &str, req: &Request) -> Response {
-    let routes = state.routes.load();
+fn options(routes: &RouteTable, path: &str, req: &Request) -> Response {
     let Lookup::MethodNotAllowed(allowed) = routes.find(None, path) else {
         return route_not_found("OPTIONS", req.uri().path()).into_response();
     };
@@ -189,12 +217,16 @@ fn options(state: &AppState, path: &str, req: &Request) -> Response {
 /// Runs the matched flow: decodes path parameters, query and body, and shapes its response.
 async fn run(
     state: &AppState,
+    live: &Live,
     route: &Route,
     raw_params: Vec<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let program = &route.program;
-    let auth = match super::enduser::authenticate(&state.runtime, program, req.headers()).await {
+    let authenticated =
+        super::enduser::authenticate(&state.serving, &live.token_keys, program, req.headers())
+            .await;
+    let auth = match authenticated {
         Ok(auth) => auth,
         Err(refused) => return Ok(super::enduser::refusal(refused)),
     };
@@ -233,40 +265,26 @@ async fn run(
             query.insert(k, Value::String(v));
         }
     }
-    let headers: Map<String, Value> = req
-        .headers()
-        .iter()
-        .filter(|(n, _)| !HIDDEN_HEADERS.contains(&n.as_str()))
-        .filter_map(|(n, v)| {
-            Some((
-                n.as_str().to_string(),
-                Value::String(v.to_str().ok()?.to_string()),
-            ))
-        })
-        .collect();
+    let headers = req.headers().iter().filter_map(|(n, v)| {
+        Some((
+            n.as_str().to_string(),
+            Value::String(v.to_str().ok()?.to_string()),
+        ))
+    });
+    let mut request = flow_request(auth, params, query, headers, Value::Null);
     let bytes = read_body(req, state.max_body).await?;
-    let body = parse_json(&bytes)?;
+    request.body = parse_json(&bytes)?;
 
-    let out = engine::run(
-        program,
-        &state.runtime,
-        FlowRequest {
-            params,
-            query,
-            body,
-            headers,
-            auth,
-        },
-    )
-    .await
-    .map_err(|e| {
-        // The log line of a failure must not carry secret values a script put into its message.
-        let mut err = ApiError::from(e);
-        if let Some(detail) = err.internal.take() {
-            err.internal = Some(state.runtime.env.load().redact_text(&detail));
-        }
-        err
-    })?;
+    let out = engine::run(program, &state.runtime, live, request)
+        .await
+        .map_err(|e| {
+            // The log line of a failure must not carry secret values a script put into its message.
+            let mut err = ApiError::from(e);
+            if let Some(detail) = err.internal.take() {
+                err.internal = Some(live.env.redact_text(&detail));
+            }
+            err
+        })?;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
     let mut body = out.body;
     let code = (status.as_u16() >= 400)

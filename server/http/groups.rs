@@ -97,8 +97,10 @@ async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let def = decode(body)?;
-    let record = groups::insert(&state.db, &def).await?;
-    super::routes::reload(&state).await?;
+    let record = state
+        .serving
+        .change(groups::insert(&state.db, &def))
+        .await?;
     tracing::info!(group = %def.name, base_path = %def.base_path, "API group created");
     Ok(versioned(StatusCode::CREATED, record))
 }
@@ -146,8 +148,10 @@ async fn replace(
         }
     }
     let def = decode(body)?;
-    let record = groups::update(&state.db, &def, Some(expected)).await?;
-    super::routes::reload(&state).await?;
+    let record = state
+        .serving
+        .change(groups::update(&state.db, &def, Some(expected)))
+        .await?;
     tracing::info!(group = %name, version = record.version, "API group changed");
     Ok(versioned(StatusCode::OK, record))
 }
@@ -158,8 +162,11 @@ async fn remove(
     ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    groups::delete(&state.db, &name, expected_version(&headers)?).await?;
-    super::routes::reload(&state).await?;
+    let expected = expected_version(&headers)?;
+    state
+        .serving
+        .change(groups::delete(&state.db, &name, expected))
+        .await?;
     tracing::info!(group = %name, "API group deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,6 @@ pub mod flow_versions;
 pub mod generated;
 pub mod groups;
 pub mod health;
-pub mod instances;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
@@ -29,7 +28,6 @@ pub mod token_keys;
 pub mod ui;
 
 use crate::engine::Runtime;
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
@@ -37,19 +35,22 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use error::{ApiError, InternalDetail, REQUEST_ID};
-use routes::RouteTable;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// What is served (`crate::serving`) with this layer's route table.
+pub type Serving = crate::serving::Serving<routes::RouteTable>;
+
 /// State shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub routes: Arc<ArcSwap<RouteTable>>,
+    /// What is served: routes, functions, token keys, environment values, API documents, as
+    /// one value. Every change to any of them goes through it.
+    pub serving: Arc<Serving>,
     pub runtime: Arc<Runtime>,
-    pub reload_lock: Arc<tokio::sync::Mutex<()>>,
     /// Largest body of a generated-API request.
     pub max_body: usize,
     /// The editor's session cookie is `Secure` (HTTPS only) and named `__Host-sluice_session`.
@@ -58,8 +59,28 @@ pub struct AppState {
     pub setup: Arc<session::SetupGate>,
     /// Rate limits, the in-flight limit, metrics and the request log.
     pub ops: Arc<ops::Ops>,
-    /// The catalog generation served, and the bell that wakes the reloader.
-    pub serving: Arc<instances::Serving>,
+}
+
+impl From<crate::serving::ServeError> for ApiError {
+    fn from(e: crate::serving::ServeError) -> ApiError {
+        use crate::serving::ServeError;
+        match e {
+            ServeError::Db(e) => e.into(),
+            ServeError::Catalog(e) => e.into(),
+            ServeError::Table(e) => e.into(),
+            ServeError::Auth(e) => e.into(),
+            ServeError::Invalid(problems) => error::invalid_flow(problems),
+        }
+    }
+}
+
+impl<E: Into<ApiError>> From<crate::serving::Changed<E>> for ApiError {
+    fn from(e: crate::serving::Changed<E>) -> ApiError {
+        match e {
+            crate::serving::Changed::Change(e) => e.into(),
+            crate::serving::Changed::Reload(e) => e.into(),
+        }
+    }
 }
 
 /// The whole application, top to bottom.

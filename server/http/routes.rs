@@ -1,8 +1,10 @@
-//! The live route table of published flows: compiled programs in a matchit router per method,
-//! swapped atomically so publishing never restarts the server or disturbs in-flight requests
-//! (they keep the table they started with).
+//! The route table of published flows: compiled programs in a matchit router per method, with
+//! the API documents of exactly those endpoints. It is the HTTP part of what is served
+//! (`crate::serving`), built on every reload and swapped with the rest, so publishing never
+//! restarts the server or disturbs in-flight requests (they keep the snapshot they started
+//! with). It stays in `http` because its groups carry CORS rules and rate-limit slots of this
+//! layer.
 
-use super::AppState;
 use super::cors::Cors;
 use super::openapi::{self, ApiDocs};
 use super::ops::RouteOps;
@@ -105,88 +107,66 @@ impl RouteTable {
     }
 }
 
-/// Rebuilds the route table and the function registry from the published versions and the API
-/// groups in the catalog and swaps them in. Serialized, so two publishes cannot swap in each
-/// other's older view. Endpoints of a disabled group are not served (they answer 404).
-pub async fn reload(state: &AppState) -> Result<usize, super::error::ApiError> {
-    let _guard = state.reload_lock.lock().await;
-    // Read first: what is loaded below is at least this new, so a later check that sees the
-    // same generation has nothing to do.
-    let generation = crate::catalog::groups::generation(&state.db).await?;
-    // Token keys first: a rotation reloads through here, on every instance.
-    let ring = crate::auth::key_ring(&state.db, state.runtime.key_sealer.as_ref()).await?;
-    state.runtime.token_keys.store(Arc::new(ring));
-    let tables = crate::tables::store::all(&state.db).await?;
-    let groups: HashMap<String, GroupRecord> = crate::catalog::groups::all(&state.db)
-        .await?
-        .into_iter()
-        .map(|g| (g.def.name.clone(), g))
-        .collect();
-    let served_groups: HashMap<&str, Arc<ServedGroup>> = groups
-        .values()
-        .filter(|g| g.def.enabled)
-        .map(|g| (g.def.name.as_str(), Arc::new(ServedGroup::compile(g))))
-        .collect();
-    let published = crate::catalog::flows::published(&state.db).await?;
-    let mut table = RouteTable::default();
-    let mut functions = std::collections::HashMap::new();
-    let mut served = 0;
-    let mut endpoints = Vec::new();
-    for (id, doc) in published {
-        let program = crate::nodes::compile(&doc, Some(&tables))
-            .map_err(|d| {
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .and_then(|plan| Program::build(plan, &tables).map_err(|e| e.to_string()));
-        let placed = program.and_then(|p| match &p.plan.endpoint {
-            Some(ep) => match served_groups.get(ep.group_name()) {
+/// The HTTP layer's part of what is served: built by the serving layer on every reload, from
+/// the published endpoints and the API groups. Endpoints of a disabled group are not placed
+/// (they answer 404).
+impl crate::serving::Routes for RouteTable {
+    type Builder = Arc<super::ops::Ops>;
+
+    fn build(
+        ops: &Arc<super::ops::Ops>,
+        catalog: &crate::serving::Catalog<'_>,
+    ) -> (RouteTable, usize) {
+        let groups: HashMap<&str, &GroupRecord> = catalog
+            .groups
+            .iter()
+            .map(|g| (g.def.name.as_str(), g))
+            .collect();
+        let served_groups: HashMap<&str, Arc<ServedGroup>> = catalog
+            .groups
+            .iter()
+            .filter(|g| g.def.enabled)
+            .map(|g| (g.def.name.as_str(), Arc::new(ServedGroup::compile(g))))
+            .collect();
+        let mut table = RouteTable::default();
+        let mut placed = Vec::new();
+        for e in catalog.endpoints {
+            let p = &e.program;
+            let Some(ep) = &p.plan.endpoint else { continue };
+            let outcome = match served_groups.get(ep.group_name()) {
                 Some(group) => {
                     let limits = group.rate_limit.map(|r| (group.name.as_str(), r));
-                    let ops = state.ops.route_ops(&p.plan, limits);
-                    let p = Arc::new(p);
-                    table.insert(p.clone(), group.clone(), ops)?;
-                    endpoints.push((p, group.clone(), doc));
-                    Ok(true)
+                    let route_ops = ops.route_ops(&p.plan, limits);
+                    table
+                        .insert(p.clone(), group.clone(), route_ops)
+                        .map(|()| placed.push((p, group.clone(), &e.document)))
                 }
-                None if groups.contains_key(ep.group_name()) => Ok(false),
+                None if groups.contains_key(ep.group_name()) => Ok(()),
                 None => Err(format!(
                     "its API group `{}` does not exist",
                     ep.group_name()
                 )),
-            },
-            None => {
-                functions.insert(p.plan.name.clone(), Arc::new(p));
-                Ok(true)
-            }
-        });
-        match placed {
-            Ok(true) => served += 1,
-            Ok(false) => {}
-            Err(problem) => {
-                tracing::error!(flow.id = id, %problem, "a published flow no longer compiles; it is not served")
+            };
+            if let Err(problem) = outcome {
+                tracing::error!(flow.id = e.flow_id, %problem, "a published flow no longer compiles; it is not served");
             }
         }
-    }
-    let operations: Vec<openapi::Operation<'_>> = endpoints
-        .iter()
-        .filter_map(|(p, group, doc)| {
-            let ep = p.plan.endpoint.as_ref()?;
-            Some(openapi::Operation {
-                method: ep.method,
-                path: format!("{}{}", group.base_path, ep.path),
-                requires_auth: ep.auth != crate::flow::plan::AuthLevel::Public,
-                tag: ep.group.is_some().then(|| group.name.clone()),
-                plan: &p.plan,
-                document: doc,
+        let operations: Vec<openapi::Operation<'_>> = placed
+            .iter()
+            .filter_map(|(p, group, doc)| {
+                let ep = p.plan.endpoint.as_ref()?;
+                Some(openapi::Operation {
+                    method: ep.method,
+                    path: format!("{}{}", group.base_path, ep.path),
+                    requires_auth: ep.auth != crate::flow::plan::AuthLevel::Public,
+                    tag: ep.group.is_some().then(|| group.name.clone()),
+                    plan: &p.plan,
+                    document: doc,
+                })
             })
-        })
-        .collect();
-    table.docs = Arc::new(ApiDocs::build(&operations, &tables));
-    state.runtime.functions.store(Arc::new(functions));
-    state.routes.store(Arc::new(table));
-    state.serving.loaded(generation);
-    Ok(served)
+            .collect();
+        table.docs = Arc::new(ApiDocs::build(&operations, catalog.tables));
+        let served = placed.len();
+        (table, served)
+    }
 }

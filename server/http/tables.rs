@@ -178,23 +178,29 @@ async fn crud_flows(
     for doc in &docs {
         plans.push(crate::nodes::compile(doc, Some(&tables)).map_err(super::error::invalid_flow)?);
     }
-    let mut tx = state.db.begin().await?;
-    let mut out = Vec::new();
-    for (doc, plan) in docs.iter().zip(&plans) {
-        let record = flows::insert_in(&mut tx, &plan.name, doc, &plan.rev).await?;
-        let mut version = None;
-        if publish && plan.endpoint.is_some() {
-            let (route, _) = crate::catalog::groups::published_route(&mut tx, plan).await?;
-            version = Some(flows::publish(&mut tx, record.id, &plan.rev, &route, user_id).await?);
+    let save = async {
+        let mut tx = state.db.begin().await?;
+        let mut out = Vec::new();
+        for (doc, plan) in docs.iter().zip(&plans) {
+            let record = flows::insert_in(&mut tx, &plan.name, doc, &plan.rev).await?;
+            let mut version = None;
+            if publish && plan.endpoint.is_some() {
+                let published =
+                    crate::serving::publish_in(&mut tx, record.id, &plan.rev, plan, user_id)
+                        .await?;
+                version = Some(published.0);
+            }
+            out.push(json!({"id": record.id, "name": record.name, "rev": record.rev, "published_version": version,
+                            "method": plan.endpoint.as_ref().map(|e| e.method.as_str()), "path": plan.endpoint.as_ref().map(|e| e.path.clone())}));
         }
-        out.push(json!({"id": record.id, "name": record.name, "rev": record.rev, "published_version": version,
-                        "method": plan.endpoint.as_ref().map(|e| e.method.as_str()), "path": plan.endpoint.as_ref().map(|e| e.path.clone())}));
-    }
-    tx.commit().await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(out)
+    };
     if publish {
-        super::routes::reload(state).await?;
+        Ok(state.serving.change(save).await?)
+    } else {
+        save.await
     }
-    Ok(out)
 }
 
 fn crud_error(e: generate::CrudError) -> ApiError {
@@ -250,16 +256,18 @@ async fn update(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ChangeRequest>,
 ) -> Result<Response, ApiError> {
-    let outcome = changes::change(
-        &state.db,
-        &name,
-        expected_version(&headers)?,
-        req,
-        editor.user_id,
-        true,
-    )
-    .await?;
-    super::routes::reload(&state).await?;
+    let expected = expected_version(&headers)?;
+    let outcome = state
+        .serving
+        .change(changes::change(
+            &state.db,
+            &name,
+            expected,
+            req,
+            editor.user_id,
+            true,
+        ))
+        .await?;
     let version = outcome.table.version;
     Ok(versioned(
         StatusCode::OK,
@@ -282,15 +290,16 @@ async fn drop_table(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<DropQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let plan = changes::drop_table(
-        &state.db,
-        &name,
-        q.confirm.as_deref(),
-        q.force,
-        editor.user_id,
-    )
-    .await?;
-    super::routes::reload(&state).await?;
+    let plan = state
+        .serving
+        .change(changes::drop_table(
+            &state.db,
+            &name,
+            q.confirm.as_deref(),
+            q.force,
+            editor.user_id,
+        ))
+        .await?;
     Ok(Json(json!({ "plan": plan })))
 }
 

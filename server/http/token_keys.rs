@@ -1,6 +1,6 @@
 //! `/_/api/v1/token-keys`: the keys that sign end-user tokens. Lists them (never their
 //! secrets) and rotates: the current key is retired and a new one made in one transaction,
-//! then the key ring is reloaded (`routes::reload`), so new tokens carry the new `kid` at once
+//! then what is served is reloaded (`crate::serving`), so new tokens carry the new `kid` at once
 //! and tokens of retired keys stay valid until they expire.
 
 use super::AppState;
@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 
 async fn listing(state: &AppState) -> Result<Value, ApiError> {
     let keys = crate::catalog::token_keys::list(&state.db).await?;
-    let verifying = state.runtime.token_keys.load().ids();
+    let verifying = state.serving.load().live.token_keys.ids();
     let keys: Vec<Value> = keys
         .into_iter()
         .map(|k| {
@@ -57,10 +57,14 @@ async fn rotate(
     _: Editor,
     ApiQuery(q): ApiQuery<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let rotation =
-        crate::auth::rotate_token_keys(&state.db, q.revoke, state.runtime.key_sealer.as_ref())
-            .await?;
-    super::routes::reload(&state).await?;
+    let rotation = state
+        .serving
+        .change(crate::auth::rotate_token_keys(
+            &state.db,
+            q.revoke,
+            state.serving.key_sealer(),
+        ))
+        .await?;
     let mut out = listing(&state).await?;
     out["rotation"] = serde_json::to_value(&rotation).unwrap_or(Value::Null);
     Ok(Json(out))

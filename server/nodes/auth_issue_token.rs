@@ -149,7 +149,7 @@ async fn issue_token(
             "claims cannot set `{k}`; the node sets sub, exp and iat"
         )));
     }
-    let ring = cx.rt.token_keys.load();
+    let ring = &cx.live.token_keys;
     let Some(key) = ring.current() else {
         return Err(RunError::Auth {
             node: cx.node_id().to_string(),

@@ -75,7 +75,7 @@ async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result
     if cx.depth >= MAX_CALL_DEPTH {
         return Err(RunError::CallDepth { node });
     }
-    let Some(function) = cx.rt.functions.load().get(flow).cloned() else {
+    let Some(function) = cx.live.functions.get(flow).cloned() else {
         return Err(RunError::UnknownFunction {
             node,
             name: flow.to_string(),
@@ -96,7 +96,7 @@ async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result
         .get_value::<Dynamic>("auth")
         .unwrap_or(Dynamic::UNIT);
     scope.push_constant_dynamic("auth", auth);
-    scope.push_constant_dynamic("env", cx.rt.env.load().public.clone());
+    scope.push_constant_dynamic("env", cx.live.env.public.clone());
 
     // The callee borrows the caller's database state and gives it back afterwards.
     let writes = cx.db.writes || function.plan.writes();
@@ -104,6 +104,7 @@ async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result
     db.writes = writes;
     let mut inner = Cx {
         rt: cx.rt,
+        live: cx.live,
         program: &function,
         scope,
         db,

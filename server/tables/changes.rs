@@ -6,7 +6,6 @@
 use super::ddl::{self, Change, Plan};
 use super::def::{DefProblem, TableDef, Tables};
 use super::store::{self, StoredTable, TableError};
-use crate::catalog::flows;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -389,19 +388,7 @@ async fn republish(
     doc: &Value,
     user_id: i64,
 ) -> Result<(), ChangeError> {
-    let rev = crate::flow::canonical::rev(doc);
-    sqlx::query("UPDATE sluice.flows SET document = $2, rev = $3 WHERE id = $1")
-        .bind(id)
-        .bind(sqlx::types::Json(doc))
-        .bind(&rev)
-        .execute(&mut **tx)
-        .await?;
-    let route = match crate::nodes::compile(doc, None).ok() {
-        Some(plan) => crate::catalog::groups::published_route(tx, &plan).await?.0,
-        None => String::new(),
-    };
-    flows::publish(tx, id, &rev, &route, user_id).await?;
-    Ok(())
+    Ok(crate::serving::republish_in(tx, id, doc, user_id).await?)
 }
 
 /// Nodes of a flow that name `table` and whose type follows renames of it (database nodes,

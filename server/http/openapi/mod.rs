@@ -73,13 +73,13 @@ impl ApiDocs {
 
 /// `GET /api/openapi.json`.
 pub async fn serve_json(State(state): State<super::AppState>, headers: HeaderMap) -> Response {
-    let docs = state.routes.load().docs.clone();
+    let docs = state.serving.load().routes.docs.clone();
     answer(&docs, &headers, "application/json", docs.json.clone())
 }
 
 /// `GET /api/docs`.
 pub async fn serve_page(State(state): State<super::AppState>, headers: HeaderMap) -> Response {
-    let docs = state.routes.load().docs.clone();
+    let docs = state.serving.load().routes.docs.clone();
     let mut resp = answer(
         &docs,
         &headers,
