@@ -7,10 +7,9 @@
 import { h } from '../dom.js';
 import { START, START_PORTS, makesCycle, outPorts, wires, positions } from './model.js';
 
-export const NODE_W = 210;
-const HEAD = 32;
-const ROW = 22;
-const PAD = 8;
+import { HEAD, NODE_W, PAD, ROW } from './layout.js';
+
+export { NODE_W };
 const SVG = 'http://www.w3.org/2000/svg';
 
 const key = (from, port) => `${from}\u0000${port}`;
@@ -352,6 +351,18 @@ export class Canvas {
     this.selectedWire = null;
     this.paintSelection();
     this.host.select(this.selection);
+  }
+
+  /**
+   * Shows a selection made elsewhere (the state, the keyboard) without reporting it back; the
+   * same selection is left alone, so a selected wire stays selected.
+   * @param {Set<string>} ids
+   */
+  showSelection(ids) {
+    if (ids.size === this.selection.size && [...ids].every((i) => this.selection.has(i))) return;
+    this.selection = new Set(ids);
+    this.selectedWire = null;
+    this.paintSelection();
   }
 
   deleteWire() {
