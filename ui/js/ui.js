@@ -32,8 +32,11 @@ export function dialog({ title, body, wide, cls }) {
     /** @type {HTMLDialogElement} */
     const dlg = /** @type {any} */ (h('dialog', { class: ['dialog', wide ? 'wide' : '', cls || ''].filter(Boolean).join(' '), 'aria-labelledby': titleId }));
     let result;
+    // Resolves at once, not on the `close` event (a later task): what the choice does is
+    // done before anything else runs, as the caller would expect.
     const close = (/** @type {any} */ v) => {
       result = v;
+      resolve(v);
       dlg.close();
     };
     const content = body(close);

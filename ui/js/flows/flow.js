@@ -109,6 +109,30 @@ function mountScreen(root, state) {
     if (n instanceof HTMLElement && n.dataset.id && !state.selection.has(n.dataset.id)) state.select([n.dataset.id]);
   });
 
+  const inspect = subscribe(state, { screen, canvas, inspector, problems, remove });
+  const cleanup = flowKeys(screen, state, canvas, {
+    save: actions.save, run: () => { toggleRun(true); run.run(); }, undo, redo, remove, announce,
+  });
+
+  canvas.render();
+  requestAnimationFrame(() => canvas.fit());
+  inspect();
+  state.touched();
+  state.validate();
+  // For tests and the curious: the live editor state.
+  /** @type {any} */ (window).sluiceFlow = {
+    doc: () => state.doc, state, canvas, save: actions.save, run: run.run, publish: actions.publish,
+    diagnostics: () => state.diagnostics, lastRun: () => state.lastRun,
+  };
+  return { actions, cleanup };
+}
+
+/**
+ * Redraws the views from the state's events; returns the inspector's redraw.
+ * @param {FlowState} state
+ * @param {{screen: HTMLElement, canvas: Canvas, inspector: HTMLElement, problems: HTMLElement, remove: (ids: string[]) => void}} v
+ */
+function subscribe(state, { screen, canvas, inspector, problems, remove }) {
   const inspect = () => {
     renderInspector(inspector, {
       doc: () => state.doc, types: state.types,
@@ -121,12 +145,7 @@ function mountScreen(root, state) {
     showDiagnostics(inspector, state.diagnostics);
   };
 
-  state.on('doc', () => {
-    canvas.render();
-    // Rendering drops selected nodes that no longer exist (an undone add).
-    state.selection = new Set(canvas.selection);
-    inspect();
-  });
+  state.on('doc', () => { canvas.render(); inspect(); });
   state.on('fields', (/** @type {{canvas: boolean}} */ d) => { if (d.canvas) canvas.render(); else canvas.paintMarks(); });
   state.on('selection', () => { canvas.showSelection(state.selection); inspect(); });
   state.on('dirty', () => { screen.dataset.dirty = String(state.dirty()); });
@@ -150,19 +169,5 @@ function mountScreen(root, state) {
     inspect();
   });
 
-  const cleanup = flowKeys(screen, state, canvas, {
-    save: actions.save, run: () => { toggleRun(true); run.run(); }, undo, redo, remove, announce,
-  });
-
-  canvas.render();
-  requestAnimationFrame(() => canvas.fit());
-  inspect();
-  state.touched();
-  state.validate();
-  // For tests and the curious: the live editor state.
-  /** @type {any} */ (window).sluiceFlow = {
-    doc: () => state.doc, state, canvas, save: actions.save, run: run.run, publish: actions.publish,
-    diagnostics: () => state.diagnostics, lastRun: () => state.lastRun,
-  };
-  return { actions, cleanup };
+  return inspect;
 }

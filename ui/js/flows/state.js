@@ -12,6 +12,7 @@
  * - `fields`: a field changed in place (`{canvas}`: whether the node boxes show it).
  * - `dirty`: the saved/unsaved state or the published version may have changed.
  * - `selection`, `diagnostics`, `run`: what their names say.
+ * - `problem`: a message for the builder (the server could not be asked).
  */
 import { api, ApiError } from '../api.js';
 import { layered, nodeHeight } from './layout.js';
@@ -80,6 +81,12 @@ export class FlowState {
     for (const fn of this.listeners.get(event) || []) fn(detail);
   }
 
+  /** The document changed in structure: forget selected nodes that are gone, then tell the views. */
+  redraw() {
+    this.selection = new Set([...this.selection].filter((i) => i === START || this.doc.nodes[i]));
+    this.emit('doc');
+  }
+
   // ---- editing ------------------------------------------------------------------------------
 
   /** An undo step before a change that is applied in several moves (a drag, a focused field). */
@@ -89,7 +96,7 @@ export class FlowState {
   edit(fn) {
     this.snapshot();
     fn(this.doc);
-    this.emit('doc');
+    this.redraw();
     this.changed();
   }
 
@@ -129,7 +136,7 @@ export class FlowState {
   restore(doc) {
     if (!doc) return false;
     this.doc = doc;
-    this.emit('doc');
+    this.redraw();
     this.changed();
     return true;
   }
@@ -296,7 +303,7 @@ export class FlowState {
     this.doc = clone(record.document);
     this.layoutMissing();
     this.savedText = JSON.stringify(this.doc);
-    this.emit('doc');
+    this.redraw();
     this.changed();
   }
 
