@@ -35,7 +35,8 @@ export const WIDGETS = {
  */
 export function widgetName(schema) {
   const hint = schema['x-widget'];
-  if (typeof hint === 'string' && Object.hasOwn(WIDGETS, hint)) return hint;
+  // `enum` draws the schema's list, so without one the hint cannot be honoured.
+  if (typeof hint === 'string' && Object.hasOwn(WIDGETS, hint) && (hint !== 'enum' || Array.isArray(schema.enum))) return hint;
   if (schema.enum) return 'enum';
   const type = firstType(schema);
   if (type === undefined) return 'expression';
