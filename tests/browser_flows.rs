@@ -270,7 +270,7 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
         )
         .await;
     assert_eq!(create_disabled, json!(true));
-    b.click("dialog[open] .fl-icon-btn").await;
+    b.click("dialog[open] .dialog-close").await;
     b.wait_gone("dialog[open]").await;
 
     // The real export, under a new name and path.

@@ -32,7 +32,6 @@ export async function mount(el, ctx) {
   const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes', title: 'Ctrl+S' }, 'Review changes');
   const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
 
-  const byId = new Map(original.fields.map((/** @type {Field} */ f) => [f.id, f]));
   /** The saved form of each field, normalised like the working copy. */
   const savedForm = new Map(original.fields.map((/** @type {any} */ f) => [f.id, normal({ ...f, _defaultText: defaultText(f) })]));
 
@@ -50,65 +49,23 @@ export async function mount(el, ctx) {
     const system = [['id', original.id_type || 'bigint'], ['created_at', 'timestamp'], ['updated_at', 'timestamp']].map(([n, t]) =>
       h('div', { class: 'field-row system', role: 'row' }, h('span', { class: 'dot' }), h('span', { class: 'mono', text: n }), h('span', { text: t }),
         h('span', { class: 'hint', text: 'set by Sluice' }), h('span'), h('span'), h('span'), h('span')));
-    replace(rows, head, system, fields.map(row), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
-    const dirty = fields.some((f) => state(f) !== '');
-    if (dirty) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    replace(rows, head, system, fields.map((f) => fieldRow(f, host)), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
+    changed();
   }
 
-  function row(/** @type {any} */ f) {
-    const st = state(f);
-    const name = h('input', { type: 'text', value: f.name, 'aria-label': `Name of ${f.name || 'new field'}`, class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
-    name.addEventListener('input', () => { f.name = /** @type {HTMLInputElement} */ (name).value.trim(); mark(); });
-    const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
-      FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
-    /** @type {HTMLSelectElement} */ (type).value = f.type;
-    type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw(); });
-    /** @type {HTMLElement} */
-    let options = h('span', { class: 'hint', text: '—' });
-    if (f.type === 'enum') {
-      options = h('input', { type: 'text', value: (f.values || []).join(', '), placeholder: 'draft, sent, paid', 'aria-label': 'Allowed values, comma-separated', disabled: !!f._dropped });
-      options.addEventListener('input', () => { f.values = /** @type {HTMLInputElement} */ (options).value.split(',').map((s) => s.trim()).filter(Boolean); mark(); });
-    } else if (f.type === 'reference') {
-      const target = h('select', { 'aria-label': 'Referenced table', disabled: !!f._dropped }, h('option', { value: '', text: 'table…' }), tables.map((/** @type {string} */ t) => h('option', { value: t, text: t })));
-      /** @type {HTMLSelectElement} */ (target).value = f.table || '';
-      target.addEventListener('change', () => { f.table = /** @type {HTMLSelectElement} */ (target).value || undefined; mark(); });
-      const onDelete = h('select', { 'aria-label': 'When the referenced row is deleted', title: 'When the referenced row is deleted', disabled: !!f._dropped },
-        h('option', { value: 'restrict', text: 'refuse delete' }), h('option', { value: 'cascade', text: 'delete too' }), h('option', { value: 'set_null', text: 'set empty' }));
-      /** @type {HTMLSelectElement} */ (onDelete).value = f.on_delete || 'restrict';
-      onDelete.addEventListener('change', () => {
-        const v = /** @type {HTMLSelectElement} */ (onDelete).value;
-        if (v === 'restrict') delete f.on_delete; else f.on_delete = v;
-        mark();
-      });
-      options = h('span', { class: 'option-pair' }, target, onDelete);
-    } else if (f.type !== 'password') {
-      const indexed = h('input', { type: 'checkbox', checked: !!f.indexed, disabled: !!f._dropped });
-      indexed.addEventListener('change', () => { f.indexed = /** @type {HTMLInputElement} */ (indexed).checked; mark(); });
-      options = h('label', { class: 'check', title: 'Adds an index: faster filters and sorting on this field' }, indexed, 'indexed');
-    }
-    const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': `${f.name || 'New field'} is required`, disabled: !!f._dropped });
-    required.addEventListener('change', () => { f.required = /** @type {HTMLInputElement} */ (required).checked; mark(); });
-    const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': `${f.name || 'New field'} is unique`, disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
-    unique.addEventListener('change', () => { f.unique = /** @type {HTMLInputElement} */ (unique).checked; mark(); });
-    const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
-    dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
-    const drop = f._dropped
-      ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
-      : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => {
-          if (!f.id) fields = fields.filter((x) => x !== f); else f._dropped = true;
-          draw();
-        } }, icon('trash'));
-    const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
-      h('span', { class: 'dot', title: st || 'unchanged' }), name, type, options,
-      h('span', null, required), h('span', null, unique), dflt, drop);
-    function mark() {
-      const s = state(f);
-      r.className = `field-row ${s}`;
-      const dirty = fields.some((x) => state(x) !== '');
-      if (dirty) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
-    }
-    return r;
+  /** Review is possible once anything differs from the saved table. */
+  function changed() {
+    if (fields.some((f) => state(f) !== '')) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
   }
+
+  /** @type {RowHost} */
+  const host = {
+    tables, state, draw, changed,
+    drop: (f) => {
+      if (!f.id) fields = fields.filter((x) => x !== f); else f._dropped = true;
+      draw();
+    },
+  };
 
   const add = h('button', { type: 'button', class: 'btn', id: 'add-field', onclick: () => {
     fields.push({ name: '', type: 'text', _key: uid('fld') });
@@ -121,7 +78,7 @@ export async function mount(el, ctx) {
 
   review.addEventListener('click', async () => {
     replace(problems);
-    const built = build();
+    const built = buildTable(original, fields);
     if ('error' in built) {
       replace(problems, errorBox({ message: built.error }));
       return;
@@ -144,27 +101,6 @@ export async function mount(el, ctx) {
     }
   });
 
-  /** The new definition from the working copy, or a message of what is wrong. */
-  function build() {
-    const out = [];
-    for (const f of fields) {
-      if (f._dropped) continue;
-      if (!/^[a-z][a-z0-9_]{0,62}$/.test(f.name)) return { error: `“${f.name || '(empty)'}” is not a valid field name: lowercase letters, digits and _, starting with a letter.` };
-      const c = clean(f);
-      if (f._defaultText !== undefined && f._defaultText !== '') {
-        const v = parseDefault(f.type, f._defaultText);
-        if (v === undefined) return { error: `The default of ${f.name} is not a ${f.type}.` };
-        c.default = v;
-      } else {
-        delete c.default;
-      }
-      out.push(c);
-    }
-    const dropped = fields.filter((f) => f._dropped && f.id).map((f) => byId.get(f.id)?.name || f.name);
-    const { fields: _old, ...rest } = original;
-    return { table: { ...rest, fields: out }, dropped };
-  }
-
   /** Ctrl/Cmd+S: review the changes (nothing is applied without the preview). */
   const onKey = (/** @type {KeyboardEvent} */ ev) => {
     if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === 's' && !document.querySelector('dialog[open]')) {
@@ -183,6 +119,93 @@ export async function mount(el, ctx) {
       h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
   draw();
   return () => document.removeEventListener('keydown', onKey);
+}
+
+/**
+ * What a field row needs from the designer.
+ * @typedef {{tables: string[], state: (f: any) => string, draw: () => void, changed: () => void, drop: (f: any) => void}} RowHost
+ */
+
+/**
+ * One editable field row of the working copy.
+ * @param {any} f the field (changed in place)
+ * @param {RowHost} host
+ */
+function fieldRow(f, host) {
+  const { tables, draw } = host;
+  const st = host.state(f);
+  const name = h('input', { type: 'text', value: f.name, 'aria-label': `Name of ${f.name || 'new field'}`, class: 'mono', spellcheck: 'false', autocomplete: 'off', dataset: { role: 'name' }, disabled: !!f._dropped });
+  name.addEventListener('input', () => { f.name = /** @type {HTMLInputElement} */ (name).value.trim(); mark(); });
+  const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
+    FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
+  /** @type {HTMLSelectElement} */ (type).value = f.type;
+  type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw(); });
+  /** @type {HTMLElement} */
+  let options = h('span', { class: 'hint', text: '—' });
+  if (f.type === 'enum') {
+    options = h('input', { type: 'text', value: (f.values || []).join(', '), placeholder: 'draft, sent, paid', 'aria-label': 'Allowed values, comma-separated', disabled: !!f._dropped });
+    options.addEventListener('input', () => { f.values = /** @type {HTMLInputElement} */ (options).value.split(',').map((s) => s.trim()).filter(Boolean); mark(); });
+  } else if (f.type === 'reference') {
+    const target = h('select', { 'aria-label': 'Referenced table', disabled: !!f._dropped }, h('option', { value: '', text: 'table…' }), tables.map((/** @type {string} */ t) => h('option', { value: t, text: t })));
+    /** @type {HTMLSelectElement} */ (target).value = f.table || '';
+    target.addEventListener('change', () => { f.table = /** @type {HTMLSelectElement} */ (target).value || undefined; mark(); });
+    const onDelete = h('select', { 'aria-label': 'When the referenced row is deleted', title: 'When the referenced row is deleted', disabled: !!f._dropped },
+      h('option', { value: 'restrict', text: 'refuse delete' }), h('option', { value: 'cascade', text: 'delete too' }), h('option', { value: 'set_null', text: 'set empty' }));
+    /** @type {HTMLSelectElement} */ (onDelete).value = f.on_delete || 'restrict';
+    onDelete.addEventListener('change', () => {
+      const v = /** @type {HTMLSelectElement} */ (onDelete).value;
+      if (v === 'restrict') delete f.on_delete; else f.on_delete = v;
+      mark();
+    });
+    options = h('span', { class: 'option-pair' }, target, onDelete);
+  } else if (f.type !== 'password') {
+    const indexed = h('input', { type: 'checkbox', checked: !!f.indexed, disabled: !!f._dropped });
+    indexed.addEventListener('change', () => { f.indexed = /** @type {HTMLInputElement} */ (indexed).checked; mark(); });
+    options = h('label', { class: 'check', title: 'Adds an index: faster filters and sorting on this field' }, indexed, 'indexed');
+  }
+  const required = h('input', { type: 'checkbox', checked: !!f.required, 'aria-label': `${f.name || 'New field'} is required`, disabled: !!f._dropped });
+  required.addEventListener('change', () => { f.required = /** @type {HTMLInputElement} */ (required).checked; mark(); });
+  const unique = h('input', { type: 'checkbox', checked: !!f.unique, 'aria-label': `${f.name || 'New field'} is unique`, disabled: !!f._dropped || f.type === 'password' || f.type === 'json' });
+  unique.addEventListener('change', () => { f.unique = /** @type {HTMLInputElement} */ (unique).checked; mark(); });
+  const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
+  dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
+  const drop = f._dropped
+    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
+    : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => host.drop(f) }, icon('trash'));
+  const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
+    h('span', { class: 'dot', title: st || 'unchanged' }), name, type, options,
+    h('span', null, required), h('span', null, unique), dflt, drop);
+  function mark() {
+    r.className = `field-row ${host.state(f)}`;
+    host.changed();
+  }
+  return r;
+}
+
+/**
+ * The new definition from the working copy, or a message of what is wrong.
+ * @param {any} original the table as loaded @param {any[]} fields the working copy
+ * @returns {{table: any, dropped: string[]} | {error: string}}
+ */
+function buildTable(original, fields) {
+  const byId = new Map(original.fields.map((/** @type {Field} */ f) => [f.id, f]));
+  const out = [];
+  for (const f of fields) {
+    if (f._dropped) continue;
+    if (!/^[a-z][a-z0-9_]{0,62}$/.test(f.name)) return { error: `“${f.name || '(empty)'}” is not a valid field name: lowercase letters, digits and _, starting with a letter.` };
+    const c = clean(f);
+    if (f._defaultText !== undefined && f._defaultText !== '') {
+      const v = parseDefault(f.type, f._defaultText);
+      if (v === undefined) return { error: `The default of ${f.name} is not a ${f.type}.` };
+      c.default = v;
+    } else {
+      delete c.default;
+    }
+    out.push(c);
+  }
+  const dropped = fields.filter((f) => f._dropped && f.id).map((f) => byId.get(f.id)?.name || f.name);
+  const { fields: _old, ...rest } = original;
+  return { table: { ...rest, fields: out }, dropped };
 }
 
 /** A default as the designer shows it. */

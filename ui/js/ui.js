@@ -1,5 +1,8 @@
 // @ts-check
-/** Toasts, dialogs and confirmations shared by every screen. */
+/**
+ * Toasts, dialogs, confirmations and error boxes: the one set every screen uses (tables,
+ * settings, designer, flows). Builds on `dom.js`; knows nothing of any screen or of the API.
+ */
 import { h } from './dom.js';
 
 /**
@@ -19,24 +22,28 @@ export function toast(message, kind = 'info') {
 /**
  * Opens a modal dialog (native `<dialog>`: focus is trapped, Escape closes it). Resolves with
  * the value passed to `close`, or `undefined` when dismissed.
- * @param {{title: string, body: (close: (v?: any) => void) => (Node | Node[]), wide?: boolean}} opts
+ * `cls` adds classes to the `<dialog>` (a screen's own styles for what it puts inside).
+ * @param {{title: string, body: (close: (v?: any) => void) => (Node | string | (Node | string)[]), wide?: boolean, cls?: string}} opts
  * @returns {Promise<any>}
  */
-export function dialog({ title, body, wide }) {
+export function dialog({ title, body, wide, cls }) {
   return new Promise((resolve) => {
     const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
     /** @type {HTMLDialogElement} */
-    const dlg = /** @type {any} */ (h('dialog', { class: wide ? 'dialog wide' : 'dialog', 'aria-labelledby': titleId }));
+    const dlg = /** @type {any} */ (h('dialog', { class: ['dialog', wide ? 'wide' : '', cls || ''].filter(Boolean).join(' '), 'aria-labelledby': titleId }));
     let result;
+    // Resolves at once, not on the `close` event (a later task): what the choice does is
+    // done before anything else runs, as the caller would expect.
     const close = (/** @type {any} */ v) => {
       result = v;
+      resolve(v);
       dlg.close();
     };
     const content = body(close);
     dlg.append(
       h('header', { class: 'dialog-head' },
         h('h2', { id: titleId, text: title }),
-        h('button', { class: 'btn-icon', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, '×'),
+        h('button', { class: 'btn-icon dialog-close', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, '×'),
       ),
       h('div', { class: 'dialog-body' }, content),
     );
@@ -85,9 +92,22 @@ export function errorBox(err) {
   );
 }
 
+/**
+ * A flow's diagnostics (`{code, pointer, message, line?, column?}`) as a list: pointer, Rhai
+ * position, message, code.
+ * @param {any[]} diags
+ */
+export function diagList(diags) {
+  return h('ul', { class: 'diag-list' }, diags.map((d) => h('li', null,
+    h('code', { text: d.pointer || '/' }), ' ',
+    d.line ? `line ${d.line}, column ${d.column}: ` : '', d.message || d.code,
+    h('span', { class: 'muted', text: ` (${d.code})` }))));
+}
+
 /** One `details` item of an error as a sentence. */
 function detailText(/** @type {any} */ d) {
   if (typeof d !== 'object' || d === null) return String(d);
+  if (d.message && d.line) return `line ${d.line}, column ${d.column}: ${d.message}`;
   if (d.message) return d.row ? `line ${d.row}${d.field ? `, ${d.field}` : ''}: ${d.message}` : d.message;
   if (Array.isArray(d.rows)) return `${d.cause || 'blocked'}${d.rows.length ? ` (rows ${d.rows.join(', ')})` : ''}`;
   if (d.reason) return d.flow ? `${d.flow}: ${d.reason}` : d.reason;

@@ -4,21 +4,13 @@
 // geometry (no layout reads while dragging); a drag only redraws the wires of moved nodes,
 // once per animation frame.
 
+import { h } from '../dom.js';
 import { START, START_PORTS, makesCycle, outPorts, wires, positions } from './model.js';
 
-export const NODE_W = 210;
-const HEAD = 32;
-const ROW = 22;
-const PAD = 8;
-const SVG = 'http://www.w3.org/2000/svg';
+import { HEAD, NODE_W, PAD, ROW } from './layout.js';
 
-/** @param {string} tag @param {string} [cls] @param {string} [text] */
-function h(tag, cls, text) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
+export { NODE_W };
+const SVG = 'http://www.w3.org/2000/svg';
 
 const key = (from, port) => `${from}\u0000${port}`;
 
@@ -56,14 +48,14 @@ export class Canvas {
     root.tabIndex = 0;
     root.setAttribute('role', 'application');
     root.setAttribute('aria-label', 'Flow canvas. Drag from a port to connect; shift-drag to select several; Delete removes the selection.');
-    this.world = h('div', 'fl-world');
+    this.world = h('div', { class: 'fl-world' });
     this.svg = /** @type {SVGSVGElement} */ (document.createElementNS(SVG, 'svg'));
     this.svg.classList.add('fl-wires');
     this.svg.setAttribute('aria-hidden', 'true');
     this.temp = /** @type {SVGPathElement} */ (document.createElementNS(SVG, 'path'));
     this.temp.classList.add('fl-wire', 'fl-wire-temp');
-    this.band = h('div', 'fl-band');
-    this.unwire = h('button', 'fl-unwire', '✕');
+    this.band = h('div', { class: 'fl-band' });
+    this.unwire = h('button', { class: 'fl-unwire', text: '✕' });
     this.unwire.title = 'Disconnect this wire';
     this.unwire.setAttribute('aria-label', 'Disconnect the selected wire');
     this.unwire.hidden = true;
@@ -154,38 +146,38 @@ export class Canvas {
   nodeEl(id) {
     const doc = this.host.doc();
     const node = doc.nodes[id];
-    const el = h('div', id === START ? 'fl-node fl-start' : 'fl-node');
+    const el = h('div', { class: id === START ? 'fl-node fl-start' : 'fl-node' });
     el.dataset.id = id;
     el.tabIndex = 0;
     const type = id === START ? 'request' : node.type;
     el.dataset.type = type;
     el.setAttribute('role', 'group');
     el.setAttribute('aria-label', id === START ? 'Start: the request enters here' : `Node ${id}, ${type}`);
-    const head = h('div', 'fl-node-head');
+    const head = h('div', { class: 'fl-node-head' });
     if (id !== START) {
-      const inp = h('span', 'fl-port fl-in');
+      const inp = h('span', { class: 'fl-port fl-in' });
       inp.dataset.id = id;
       inp.title = `into ${id}`;
       head.append(inp);
     }
-    head.append(h('span', 'fl-type', id === START ? '▶ request' : type));
-    if (id !== START) head.append(h('span', 'fl-id', id));
-    head.append(h('span', 'fl-badge'));
+    head.append(h('span', { class: 'fl-type', text: id === START ? '▶ request' : type }));
+    if (id !== START) head.append(h('span', { class: 'fl-id', text: id }));
+    head.append(h('span', { class: 'fl-badge' }));
     el.append(head);
-    const list = h('ul', 'fl-ports');
+    const list = h('ul', { class: 'fl-ports' });
     const terminal = id !== START && this.host.types.get(node.type)?.terminal;
     const ports = this.ports(id);
     if (!ports.length) {
-      const li = h('li', 'fl-summary', terminal ? summary(node) : '');
+      const li = h('li', { class: 'fl-summary', text: terminal ? summary(node) : '' });
       list.append(li);
     }
     const req = new Set((this.host.types.get(node?.type)?.ports || []).filter((p) => p.required).map((p) => p.name));
     for (const p of ports) {
       const li = h('li');
-      const name = h('span', 'fl-port-name', p);
+      const name = h('span', { class: 'fl-port-name', text: p });
       if (req.has(p)) name.classList.add('fl-required');
       if (p === 'error' || p === 'on_error') name.classList.add('fl-error-port');
-      const dot = h('span', 'fl-port fl-out');
+      const dot = h('span', { class: 'fl-port fl-out' });
       dot.dataset.id = id;
       dot.dataset.port = p;
       dot.title = `${p}: drag to a node to connect`;
@@ -359,6 +351,18 @@ export class Canvas {
     this.selectedWire = null;
     this.paintSelection();
     this.host.select(this.selection);
+  }
+
+  /**
+   * Shows a selection made elsewhere (the state, the keyboard) without reporting it back; the
+   * same selection is left alone, so a selected wire stays selected.
+   * @param {Set<string>} ids
+   */
+  showSelection(ids) {
+    if (ids.size === this.selection.size && [...ids].every((i) => this.selection.has(i))) return;
+    this.selection = new Set(ids);
+    this.selectedWire = null;
+    this.paintSelection();
   }
 
   deleteWire() {
@@ -578,6 +582,17 @@ export function traceText(t) {
   if (t.error) lines.push(`error: ${typeof t.error === 'string' ? t.error : JSON.stringify(t.error)}`);
   if (t.output !== undefined) lines.push(`output: ${JSON.stringify(t.output).slice(0, 400)}`);
   return lines.join('\n');
+}
+
+/** Config fields each node type shows on its box (as ports or its summary line). */
+const DRAWN = { switch: ['cases'], respond: ['status'], fail: ['status', 'code'] };
+
+/**
+ * Whether editing `field` of a `type` node changes how its box looks, so the canvas redraws.
+ * @param {string} type @param {string} field
+ */
+export function drawnOnNode(type, field) {
+  return (/** @type {Record<string, string[]>} */ (DRAWN)[type] || []).includes(field);
 }
 
 /** One line about a respond/fail node. @param {any} node */

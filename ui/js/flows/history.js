@@ -5,7 +5,8 @@
 import { api } from '../api.js';
 import { canonical } from './model.js';
 import { diffLines, hunks } from './diff.js';
-import { dialog, el, errorView } from './ui.js';
+import { h } from '../dom.js';
+import { dialog, errorBox } from '../ui.js';
 
 /**
  * @param {number} id @param {() => any} draft the document being edited
@@ -16,7 +17,7 @@ export async function showHistory(id, draft, rollback) {
   try {
     versions = (await api('GET', `/flows/${id}/versions`)).body.versions;
   } catch (e) {
-    return dialog('Versions', () => [errorView(e)]);
+    return dialog({ title: 'Versions', cls: 'fl-dialog', body: () => [errorBox(e)] });
   }
   const cache = new Map();
   const docOf = async (v) => {
@@ -24,62 +25,62 @@ export async function showHistory(id, draft, rollback) {
     if (!cache.has(v)) cache.set(v, (await api('GET', `/flows/${id}/versions/${v}`)).body.document);
     return cache.get(v);
   };
-  return dialog('Versions', (close) => {
-    if (!versions.length) return [el('p', { class: 'fl-hint', text: 'This flow has never been published. Publishing creates version 1.' })];
-    const out = el('div', { class: 'fl-diff', 'aria-live': 'polite' });
+  return dialog({ title: 'Versions', cls: 'fl-dialog', wide: true, body: (close) => {
+    if (!versions.length) return [h('p', { class: 'fl-hint', text: 'This flow has never been published. Publishing creates version 1.' })];
+    const out = h('div', { class: 'fl-diff', 'aria-live': 'polite' });
     const opts = () => [new Option('draft (unsaved edits included)', 'draft'), ...versions.map((v) => new Option(`v${v.version}`, String(v.version)))];
-    const left = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', 'aria-label': 'Compare from' }, ...opts()));
-    const right = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', 'aria-label': 'Compare to' }, ...opts()));
-    const ignoreUi = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', checked: true }));
+    const left = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input', 'aria-label': 'Compare from' }, ...opts()));
+    const right = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input', 'aria-label': 'Compare to' }, ...opts()));
+    const ignoreUi = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', checked: true }));
     const strip = (d) => { if (!ignoreUi.checked || !d) return d; const { ui, ...rest } = d; return rest; };
     left.value = String(versions[0].version);
     right.value = 'draft';
     const compare = async () => {
-      out.replaceChildren(el('p', { class: 'fl-muted', text: 'Comparing…' }));
+      out.replaceChildren(h('p', { class: 'fl-muted', text: 'Comparing…' }));
       try {
         const [a, b] = await Promise.all([docOf(left.value === 'draft' ? 'draft' : Number(left.value)), docOf(right.value === 'draft' ? 'draft' : Number(right.value))]);
         out.replaceChildren(renderDiff(canonical(strip(a)), canonical(strip(b)), left.selectedOptions[0].text, right.selectedOptions[0].text));
-      } catch (e) { out.replaceChildren(errorView(e)); }
+      } catch (e) { out.replaceChildren(errorBox(e)); }
     };
     left.addEventListener('change', compare);
     right.addEventListener('change', compare);
     ignoreUi.addEventListener('change', compare);
-    const rows = versions.map((v, i) => el('tr', {},
-      el('td', {}, el('strong', { text: `v${v.version}` })),
-      el('td', {}, el('code', { text: v.rev.slice(0, 10) })),
-      el('td', { text: v.published_by || '(deleted account)' }),
-      el('td', { text: new Date(v.published_at).toLocaleString() }),
-      el('td', { class: 'fl-actions' },
-        el('button', { class: 'fl-btn', type: 'button', text: 'Diff', 'aria-label': `Diff v${v.version} with the previous version`,
+    const rows = versions.map((v, i) => h('tr', {},
+      h('td', {}, h('strong', { text: `v${v.version}` })),
+      h('td', {}, h('code', { text: v.rev.slice(0, 10) })),
+      h('td', { text: v.published_by || '(deleted account)' }),
+      h('td', { text: new Date(v.published_at).toLocaleString() }),
+      h('td', { class: 'fl-actions' },
+        h('button', { class: 'fl-btn', type: 'button', text: 'Diff', 'aria-label': `Diff v${v.version} with the previous version`,
           onclick: () => { left.value = versions[i + 1] ? String(versions[i + 1].version) : String(v.version); right.value = String(v.version); compare(); } }),
-        el('button', { class: 'fl-btn', type: 'button', text: 'Roll back', 'aria-label': `Make v${v.version} the draft`,
+        h('button', { class: 'fl-btn', type: 'button', text: 'Roll back', 'aria-label': `Make v${v.version} the draft`,
           onclick: async () => { close(null); await rollback(v.version, false); } }),
-        el('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Roll back & publish', 'aria-label': `Make v${v.version} the draft and publish it`,
+        h('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Roll back & publish', 'aria-label': `Make v${v.version} the draft and publish it`,
           onclick: async () => { close(null); await rollback(v.version, true); } }))));
     queueMicrotask(compare);
     return [
-      el('table', { class: 'fl-table' }, el('thead', {}, el('tr', {}, ...['Version', 'Rev', 'Published by', 'When', ''].map((t) => el('th', { text: t })))), el('tbody', {}, ...rows)),
-      el('div', { class: 'fl-diff-bar' }, el('span', { text: 'Compare' }), left, el('span', { text: 'with' }), right,
-        el('label', { class: 'fl-check' }, ignoreUi, ' ignore layout')),
+      h('table', { class: 'fl-table' }, h('thead', {}, h('tr', {}, ...['Version', 'Rev', 'Published by', 'When', ''].map((t) => h('th', { text: t })))), h('tbody', {}, ...rows)),
+      h('div', { class: 'fl-diff-bar' }, h('span', { text: 'Compare' }), left, h('span', { text: 'with' }), right,
+        h('label', { class: 'fl-check' }, ignoreUi, ' ignore layout')),
       out,
     ];
-  }, 'fl-dialog-wide');
+  } });
 }
 
 /** A unified diff with line numbers. @param {string} a @param {string} b @param {string} an @param {string} bn */
 export function renderDiff(a, b, an, bn) {
   const lines = diffLines(a.split('\n'), b.split('\n'));
   const hs = hunks(lines, 3);
-  if (!hs.length) return el('p', { class: 'fl-hint', text: `${an} and ${bn} are identical.` });
+  if (!hs.length) return h('p', { class: 'fl-hint', text: `${an} and ${bn} are identical.` });
   const add = lines.filter((l) => l.op === '+').length, del = lines.filter((l) => l.op === '-').length;
-  const table = el('table', { class: 'fl-diff-table' });
+  const table = h('table', { class: 'fl-diff-table' });
   for (const hunk of hs) {
-    table.append(el('tr', { class: 'fl-diff-hunk' }, el('td', { colspan: '3', text: `@@ ${an} line ${hunk[0].a ?? '-'} · ${bn} line ${hunk[0].b ?? '-'}` })));
+    table.append(h('tr', { class: 'fl-diff-hunk' }, h('td', { colspan: '3', text: `@@ ${an} line ${hunk[0].a ?? '-'} · ${bn} line ${hunk[0].b ?? '-'}` })));
     for (const l of hunk) {
-      table.append(el('tr', { class: l.op === '+' ? 'fl-add' : l.op === '-' ? 'fl-del' : '' },
-        el('td', { class: 'fl-ln', text: l.a ? String(l.a) : '' }), el('td', { class: 'fl-ln', text: l.b ? String(l.b) : '' }),
-        el('td', { class: 'fl-code-line', text: `${l.op} ${l.text}` })));
+      table.append(h('tr', { class: l.op === '+' ? 'fl-add' : l.op === '-' ? 'fl-del' : '' },
+        h('td', { class: 'fl-ln', text: l.a ? String(l.a) : '' }), h('td', { class: 'fl-ln', text: l.b ? String(l.b) : '' }),
+        h('td', { class: 'fl-code-line', text: `${l.op} ${l.text}` })));
     }
   }
-  return el('div', {}, el('p', { class: 'fl-muted', text: `${an} → ${bn}: ${add} line${add === 1 ? '' : 's'} added, ${del} removed` }), table);
+  return h('div', {}, h('p', { class: 'fl-muted', text: `${an} → ${bn}: ${add} line${add === 1 ? '' : 's'} added, ${del} removed` }), table);
 }

@@ -3,7 +3,8 @@
 // writes nothing) and every problem is shown before the builder chooses to create or replace.
 
 import { api, download } from '../api.js';
-import { dialog, el, errorView, diagList } from './ui.js';
+import { h } from '../dom.js';
+import { dialog, errorBox, diagList } from '../ui.js';
 
 /** Downloads the canonical JSON of a flow. @param {number} id @param {string} name */
 export function exportFlow(id, name) {
@@ -17,7 +18,7 @@ export function exportFlow(id, name) {
  * @param {string} text @param {string} title @param {(text: string) => void} onText
  */
 export function fileButton(text, title, onText) {
-  const input = /** @type {HTMLInputElement} */ (el('input', { type: 'file', accept: '.json,application/json', class: 'fl-file-input' }));
+  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'file', accept: '.json,application/json', class: 'fl-file-input' }));
   input.addEventListener('change', async () => {
     const f = input.files?.[0];
     if (!f) return;
@@ -25,7 +26,7 @@ export function fileButton(text, title, onText) {
     input.value = '';
     onText(t);
   });
-  return el('label', { class: 'fl-btn fl-file', title }, text, input);
+  return h('label', { class: 'fl-btn fl-file', title }, text, input);
 }
 
 /**
@@ -40,17 +41,17 @@ export function importDialog(text, flows, replaceId) {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    return dialog('Import a flow', () => [errorView({ message: `The file is not JSON: ${/** @type {Error} */ (e).message}`, code: 'request.invalid_json' })]);
+    return dialog({ title: 'Import a flow', cls: 'fl-dialog', body: () => [errorBox({ message: `The file is not JSON: ${/** @type {Error} */ (e).message}`, code: 'request.invalid_json' })] });
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
-    return dialog('Import a flow', () => [errorView({ message: 'The file is not a flow document (expected a JSON object).' })]);
+    return dialog({ title: 'Import a flow', cls: 'fl-dialog', body: () => [errorBox({ message: 'The file is not a flow document (expected a JSON object).' })] });
   }
-  return dialog('Import a flow', (close) => {
-    const name = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-imp-name', value: doc.name ?? '', spellcheck: false }));
-    const path = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-imp-path', value: doc.endpoint?.path ?? '', spellcheck: false }));
-    const status = el('div', { class: 'fl-import-status', 'aria-live': 'polite' });
-    const createBtn = /** @type {HTMLButtonElement} */ (el('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Create new flow', disabled: true }));
-    const replaceBtn = /** @type {HTMLButtonElement} */ (el('button', { class: 'fl-btn', type: 'button', text: 'Replace', disabled: true, hidden: true }));
+  return dialog({ title: 'Import a flow', cls: 'fl-dialog', body: (close) => {
+    const name = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-imp-name', value: doc.name ?? '', spellcheck: false }));
+    const path = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-imp-path', value: doc.endpoint?.path ?? '', spellcheck: false }));
+    const status = h('div', { class: 'fl-import-status', 'aria-live': 'polite' });
+    const createBtn = /** @type {HTMLButtonElement} */ (h('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Create new flow', disabled: true }));
+    const replaceBtn = /** @type {HTMLButtonElement} */ (h('button', { class: 'fl-btn', type: 'button', text: 'Replace', disabled: true, hidden: true }));
     let ok = false;
     let seq = 0;
     const current = () => {
@@ -65,19 +66,19 @@ export function importDialog(text, flows, replaceId) {
     };
     const check = async () => {
       const mine = ++seq;
-      status.replaceChildren(el('p', { class: 'fl-muted', text: 'Checking…' }));
+      status.replaceChildren(h('p', { class: 'fl-muted', text: 'Checking…' }));
       createBtn.disabled = replaceBtn.disabled = true;
       try {
         const r = (await api('POST', '/flows/validate', { body: { document: current() } })).body;
         if (mine !== seq) return;
         ok = r.ok;
         status.replaceChildren(r.ok
-          ? el('p', { class: 'fl-ok', text: '✓ The flow compiles. Nothing has been written yet.' })
-          : el('div', { class: 'fl-error', role: 'alert' }, el('strong', { text: `${r.diagnostics.length} problem${r.diagnostics.length === 1 ? '' : 's'}; nothing will be written until they are fixed in the file:` }), diagList(r.diagnostics)));
+          ? h('p', { class: 'fl-ok', text: '✓ The flow compiles. Nothing has been written yet.' })
+          : h('div', { class: 'fl-error', role: 'alert' }, h('strong', { text: `${r.diagnostics.length} problem${r.diagnostics.length === 1 ? '' : 's'}; nothing will be written until they are fixed in the file:` }), diagList(r.diagnostics)));
       } catch (e) {
         if (mine !== seq) return;
         ok = false;
-        status.replaceChildren(errorView(e));
+        status.replaceChildren(errorBox(e));
       }
       const t = target();
       const taken = flows.some((f) => f.name === name.value.trim());
@@ -104,7 +105,7 @@ export function importDialog(text, flows, replaceId) {
           close(r.body.id);
         }
       } catch (e) {
-        status.replaceChildren(errorView(e));
+        status.replaceChildren(errorBox(e));
         createBtn.disabled = replaceBtn.disabled = false;
       }
     };
@@ -112,10 +113,10 @@ export function importDialog(text, flows, replaceId) {
     replaceBtn.addEventListener('click', () => write(true));
     queueMicrotask(check);
     return [
-      el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-imp-name', text: 'Name' }), name),
-      doc.endpoint ? el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-imp-path', text: `Path (${doc.endpoint.method ?? '?'})` }), path) : '',
+      h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-imp-name', text: 'Name' }), name),
+      doc.endpoint ? h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-imp-path', text: `Path (${doc.endpoint.method ?? '?'})` }), path) : '',
       status,
-      el('div', { class: 'fl-dialog-actions' }, replaceBtn, createBtn),
+      h('div', { class: 'dialog-actions' }, replaceBtn, createBtn),
     ];
-  });
+  } });
 }

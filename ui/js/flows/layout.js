@@ -2,7 +2,22 @@
 // Automatic layered layout for flows without positions: layers by longest path from the start,
 // order inside a layer by the mean position of a node's parents (one barycentre sweep).
 
-import { START, wires } from './model.js';
+import { START, START_PORTS, outPorts, wires } from './model.js';
+
+/** Node box geometry, shared with the canvas (and flows.css): width, head, port row, padding. */
+export const NODE_W = 210;
+export const HEAD = 32;
+export const ROW = 22;
+export const PAD = 8;
+
+/**
+ * The height of a node's box: its head and one row per output port; `null` is the start box.
+ * @param {any} node @param {Map<string, any>} types
+ */
+export function nodeHeight(node, types) {
+  const ports = node === null ? START_PORTS : node ? outPorts(node, types) : [];
+  return HEAD + Math.max(1, ports.length) * ROW + PAD;
+}
 
 export const COL = 270;
 export const GAP = 36;

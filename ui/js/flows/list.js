@@ -4,170 +4,184 @@
 // template, from a built-in template, or from a file.
 
 import { api } from '../api.js';
-import { dialog, el, errorView } from './ui.js';
+import { h } from '../dom.js';
+import { dialog, errorBox } from '../ui.js';
 import { fileButton, importDialog } from './io.js';
 
 /** @param {HTMLElement} root */
 export async function mountList(root) {
-  root.replaceChildren(el('p', { class: 'fl-muted fl-loading', text: 'Loading endpoints…' }));
+  root.replaceChildren(h('p', { class: 'fl-muted fl-loading', text: 'Loading endpoints…' }));
   let flows;
   try {
     flows = (await api('GET', '/flows')).body.flows;
   } catch (e) {
-    root.replaceChildren(errorView(e));
+    root.replaceChildren(errorBox(e));
     return () => {};
   }
-  const open = (id) => { location.hash = `#/flows/${id}`; };
-  const filter = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', type: 'search', placeholder: 'Filter by name or path', 'aria-label': 'Filter endpoints' }));
-  const body = el('div', { class: 'fl-list-body' });
-  const head = el('header', { class: 'fl-list-head' },
-    el('h1', { text: 'Endpoints & functions' }),
-    el('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Create' },
-      el('button', { class: 'fl-btn fl-primary', type: 'button', text: '+ New endpoint', onclick: () => createBlank(true) }),
-      el('button', { class: 'fl-btn', type: 'button', text: '+ New function', onclick: () => createBlank(false) }),
-      el('button', { class: 'fl-btn', type: 'button', text: 'CRUD from a table…', onclick: () => crud() }),
-      el('button', { class: 'fl-btn', type: 'button', text: 'From a template…', onclick: () => fromTemplate() }),
-      fileButton('Import file…', 'Create or replace a flow from a .flow.json file', (text) => importFile(text)),
-      el('a', { class: 'fl-btn fl-link', href: '/api/docs', target: '_blank', rel: 'noopener', text: 'API docs ↗' })),
+  const filter = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', type: 'search', placeholder: 'Filter by name or path', 'aria-label': 'Filter endpoints' }));
+  const body = h('div', { class: 'fl-list-body' });
+  const head = h('header', { class: 'fl-list-head' },
+    h('h1', { text: 'Endpoints & functions' }),
+    h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Create' },
+      h('button', { class: 'fl-btn fl-primary', type: 'button', text: '+ New endpoint', onclick: () => createBlank(true) }),
+      h('button', { class: 'fl-btn', type: 'button', text: '+ New function', onclick: () => createBlank(false) }),
+      h('button', { class: 'fl-btn', type: 'button', text: 'CRUD from a table…', onclick: () => crud(() => mountList(root)) }),
+      h('button', { class: 'fl-btn', type: 'button', text: 'From a template…', onclick: () => fromTemplate(flows) }),
+      fileButton('Import file…', 'Create or replace a flow from a .flow.json file', (text) => importFile(flows, text)),
+      h('a', { class: 'fl-btn fl-link', href: '/api/docs', target: '_blank', rel: 'noopener', text: 'API docs ↗' })),
     filter);
-  root.replaceChildren(el('div', { class: 'fl-list' }, head, body));
+  root.replaceChildren(h('div', { class: 'fl-list' }, head, body));
 
-  const draw = () => {
-    const q = filter.value.trim().toLowerCase();
-    const shown = flows.filter((f) => !q || f.name.includes(q) || (f.path || '').toLowerCase().includes(q));
-    body.replaceChildren();
-    if (!flows.length) {
-      body.append(el('div', { class: 'fl-empty' }, el('h2', { text: 'No endpoints yet' }),
-        el('p', { text: 'Start with CRUD endpoints for one of your tables, a template, or a blank endpoint.' })));
-      return;
-    }
-    const groups = new Map();
-    for (const f of shown) {
-      const g = f.path ? (f.group || f.path.split('/').filter(Boolean)[0] || '/') : 'Functions';
-      if (!groups.has(g)) groups.set(g, []);
-      groups.get(g).push(f);
-    }
-    const names = [...groups.keys()].sort((a, b) => (a === 'Functions') - (b === 'Functions') || a.localeCompare(b));
-    for (const g of names) {
-      const items = groups.get(g).sort((a, b) => (a.path || a.name).localeCompare(b.path || b.name) || order(a.method) - order(b.method));
-      body.append(el('section', { class: 'fl-group', 'aria-label': `Group ${g}` },
-        el('h2', { class: 'fl-group-title', text: g === 'Functions' ? 'Functions' : f(g, groups.get(g)[0]) }),
-        el('ul', { class: 'fl-rows' }, ...items.map((fl) => el('li', {},
-          el('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
-            el('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, text: fl.method || 'ƒ' }),
-            el('span', { class: 'fl-row-path', text: fl.path || fl.name }),
-            el('span', { class: 'fl-row-name', text: fl.name }),
-            el('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' })))))));
-    }
-  };
-  const f = (g, first) => (first.group ? g : `/${g}`);
+  const draw = () => drawList(body, flows, filter.value.trim().toLowerCase());
   filter.addEventListener('input', draw);
   draw();
 
-  async function createBlank(endpoint) {
-    const id = await dialog(endpoint ? 'New endpoint' : 'New function', (close) => {
-      const name = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-new-name', required: true, spellcheck: false, placeholder: 'e.g. list_orders' }));
-      const method = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', id: 'fl-new-method' }, ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => new Option(m, m))));
-      const path = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-new-path', spellcheck: false, placeholder: '/orders/{id}' }));
-      const out = el('div', { 'aria-live': 'polite' });
-      const create = async (e) => {
-        e.preventDefault();
-        const doc = {
-          format: 'sluice.flow', format_version: 1, name: name.value.trim(), entry: 'reply',
-          nodes: { reply: { type: 'respond', status: 200, body: { ok: true } } },
-        };
-        if (endpoint) doc.endpoint = { method: method.value, path: path.value.trim() };
-        try { close((await api('POST', '/flows', { body: doc })).body.id); } catch (err) { out.replaceChildren(errorView(err)); }
-      };
-      return [el('form', { class: 'fl-form', onsubmit: create },
-        el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-new-name', text: 'Name' }), name),
-        endpoint ? el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-new-method', text: 'Method' }), method) : '',
-        endpoint ? el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-new-path', text: 'Path (under /api)' }), path) : '',
-        out, el('div', { class: 'fl-dialog-actions' }, el('button', { class: 'fl-btn fl-primary', type: 'submit', text: 'Create' })))];
-    });
-    if (id) open(id);
-  }
-
-  async function crud() {
-    let tables = [];
-    try { tables = (await api('GET', '/tables')).body.tables; } catch (e) { return dialog('CRUD endpoints', () => [errorView(e)]); }
-    const done = await dialog('CRUD endpoints from a table', (close) => {
-      if (!tables.length) return [el('p', { text: 'There are no tables yet. Create one under Tables first.' }), el('a', { href: '#/tables', class: 'fl-btn', text: 'Go to tables', onclick: () => close(null) })];
-      const table = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', id: 'fl-crud-table' }, ...tables.map((t) => new Option(t.name, t.name))));
-      const path = /** @type {HTMLInputElement} */ (el('input', { class: 'fl-input', id: 'fl-crud-path', spellcheck: false }));
-      const publish = /** @type {HTMLInputElement} */ (el('input', { type: 'checkbox', id: 'fl-crud-publish', checked: true }));
-      const auth = /** @type {HTMLSelectElement} */ (el('select', { class: 'fl-input', id: 'fl-crud-auth' },
-        new Option('Signed-in users (user token)', 'user'), new Option('Admins (token with role admin)', 'admin'), new Option('Anyone (public)', 'public')));
-      const authHint = el('p', { class: 'fl-hint' });
-      // The server's default: admins for a table with a password field, signed-in users otherwise.
-      const sync = () => {
-        path.value = `/${table.value}`;
-        const t = tables.find((x) => x.name === table.value);
-        const accounts = !!(t && (t.fields || []).some((/** @type {any} */ f) => f.type === 'password'));
-        auth.value = accounts ? 'admin' : 'user';
-        authHint.textContent = accounts ? 'This table has a password field: only admin endpoints may write it.' : '';
-      };
-      table.addEventListener('change', sync);
-      sync();
-      const out = el('div', { 'aria-live': 'polite' });
-      const go = async (e) => {
-        e.preventDefault();
-        try {
-          const r = await api('POST', `/tables/${encodeURIComponent(table.value)}/crud`, { body: { path: path.value.trim(), publish: publish.checked, auth: auth.value } });
-          close(r.body.flows);
-        } catch (err) { out.replaceChildren(errorView(err)); }
-      };
-      return [el('form', { class: 'fl-form', onsubmit: go },
-        el('p', { class: 'fl-hint', text: 'Creates list, get, create, update and delete endpoints as ordinary flows you can edit.' }),
-        el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-table', text: 'Table' }), table),
-        el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-path', text: 'Path' }), path),
-        el('div', { class: 'fl-form-row' }, el('label', { for: 'fl-crud-auth', text: 'Who may call them' }), auth),
-        authHint,
-        el('label', { class: 'fl-check' }, publish, ' Publish them now'),
-        out, el('div', { class: 'fl-dialog-actions' }, el('button', { class: 'fl-btn fl-primary', type: 'submit', text: 'Create endpoints' })))];
-    });
-    if (done) mountList(root);
-  }
-
-  async function fromTemplate() {
-    let templates = [];
-    try { templates = (await api('GET', '/templates')).body.templates; } catch (e) { return dialog('Templates', () => [errorView(e)]); }
-    const id = await dialog('Create from a template', (close) => {
-      const out = el('div', { 'aria-live': 'polite' });
-      const groups = new Map();
-      for (const t of templates) { if (!groups.has(t.group)) groups.set(t.group, []); groups.get(t.group).push(t); }
-      const use = async (t) => {
-        const doc = structuredClone(t.document);
-        const taken = new Set(flows.map((x) => x.name));
-        let n = doc.name;
-        for (let i = 2; taken.has(n); i++) n = `${doc.name}_${i}`;
-        doc.name = n;
-        try {
-          // Tables the template reads are created first when this instance lacks them.
-          const have = new Set(((await api('GET', '/tables')).body.tables || []).map((x) => x.name));
-          for (const def of t.tables || []) {
-            if (!have.has(def.name)) await api('POST', '/tables', { body: def });
-          }
-          close((await api('POST', '/flows', { body: doc })).body.id);
-        } catch (err) { out.replaceChildren(errorView(err)); }
-      };
-      return [el('p', { class: 'fl-hint', text: 'A template becomes an ordinary draft. Tables it uses are created when they do not exist yet.' }),
-        ...[...groups].map(([g, ts]) => el('section', {}, el('h3', { text: g }), el('ul', { class: 'fl-rows' }, ...ts.map((t) => el('li', {},
-          el('button', { class: 'fl-row', type: 'button', onclick: () => use(t) },
-            el('span', { class: `fl-method fl-m-${(t.method || 'fn').toLowerCase()}`, text: t.method || 'ƒ' }),
-            el('span', { class: 'fl-row-path', text: t.path || t.name }),
-            el('span', { class: 'fl-row-name', text: t.description || t.name }))))))),
-        out];
-    });
-    if (id) open(id);
-  }
-
-  /** @param {string} text */
-  async function importFile(text) {
-    const id = await importDialog(text, flows);
-    if (typeof id === 'number') open(id);
-  }
   return () => {};
 }
 
+/** Where a method sorts among the flows of one path. @param {string | undefined} m */
 const order = (m) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].indexOf(m || '');
+
+/**
+ * The list of flows matching `q`, grouped by API group or first path segment; functions last.
+ * @param {HTMLElement} body @param {any[]} flows @param {string} q
+ */
+function drawList(body, flows, q) {
+  const shown = flows.filter((f) => !q || f.name.includes(q) || (f.path || '').toLowerCase().includes(q));
+  body.replaceChildren();
+  if (!flows.length) {
+    body.append(h('div', { class: 'fl-empty' }, h('h2', { text: 'No endpoints yet' }),
+      h('p', { text: 'Start with CRUD endpoints for one of your tables, a template, or a blank endpoint.' })));
+    return;
+  }
+  const groups = new Map();
+  for (const f of shown) {
+    const g = f.path ? (f.group || f.path.split('/').filter(Boolean)[0] || '/') : 'Functions';
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g).push(f);
+  }
+  const names = [...groups.keys()].sort((a, b) => (a === 'Functions') - (b === 'Functions') || a.localeCompare(b));
+  for (const g of names) {
+    const items = groups.get(g).sort((a, b) => (a.path || a.name).localeCompare(b.path || b.name) || order(a.method) - order(b.method));
+    body.append(h('section', { class: 'fl-group', 'aria-label': `Group ${g}` },
+      h('h2', { class: 'fl-group-title', text: g === 'Functions' ? 'Functions' : groupTitle(g, groups.get(g)[0]) }),
+      h('ul', { class: 'fl-rows' }, ...items.map((fl) => h('li', {},
+        h('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
+          h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, text: fl.method || 'ƒ' }),
+          h('span', { class: 'fl-row-path', text: fl.path || fl.name }),
+          h('span', { class: 'fl-row-name', text: fl.name }),
+          h('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' })))))));
+  }
+}
+
+/** A group's title: its API group, or its first path segment. @param {string} g @param {any} first */
+const groupTitle = (g, first) => (first.group ? g : `/${g}`);
+
+/** @param {number} id */
+function open(id) { location.hash = `#/flows/${id}`; }
+
+async function createBlank(endpoint) {
+  const id = await dialog({ title: endpoint ? 'New endpoint' : 'New function', cls: 'fl-dialog', body: (close) => {
+    const name = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-new-name', required: true, spellcheck: false, placeholder: 'e.g. list_orders' }));
+    const method = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input', id: 'fl-new-method' }, ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => new Option(m, m))));
+    const path = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-new-path', spellcheck: false, placeholder: '/orders/{id}' }));
+    const out = h('div', { 'aria-live': 'polite' });
+    const create = async (e) => {
+      e.preventDefault();
+      const doc = {
+        format: 'sluice.flow', format_version: 1, name: name.value.trim(), entry: 'reply',
+        nodes: { reply: { type: 'respond', status: 200, body: { ok: true } } },
+      };
+      if (endpoint) doc.endpoint = { method: method.value, path: path.value.trim() };
+      try { close((await api('POST', '/flows', { body: doc })).body.id); } catch (err) { out.replaceChildren(errorBox(err)); }
+    };
+    return [h('form', { class: 'fl-form', onsubmit: create },
+      h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-new-name', text: 'Name' }), name),
+      endpoint ? h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-new-method', text: 'Method' }), method) : '',
+      endpoint ? h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-new-path', text: 'Path (under /api)' }), path) : '',
+      out, h('div', { class: 'dialog-actions' }, h('button', { class: 'fl-btn fl-primary', type: 'submit', text: 'Create' })))];
+  } });
+  if (id) open(id);
+}
+
+/** @param {() => void} onDone what to do when endpoints were created */
+async function crud(onDone) {
+  let tables = [];
+  try { tables = (await api('GET', '/tables')).body.tables; } catch (e) { return dialog({ title: 'CRUD endpoints', cls: 'fl-dialog', body: () => [errorBox(e)] }); }
+  const done = await dialog({ title: 'CRUD endpoints from a table', cls: 'fl-dialog', body: (close) => {
+    if (!tables.length) return [h('p', { text: 'There are no tables yet. Create one under Tables first.' }), h('a', { href: '#/tables', class: 'fl-btn', text: 'Go to tables', onclick: () => close(null) })];
+    const table = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input', id: 'fl-crud-table' }, ...tables.map((t) => new Option(t.name, t.name))));
+    const path = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-crud-path', spellcheck: false }));
+    const publish = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'fl-crud-publish', checked: true }));
+    const auth = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input', id: 'fl-crud-auth' },
+      new Option('Signed-in users (user token)', 'user'), new Option('Admins (token with role admin)', 'admin'), new Option('Anyone (public)', 'public')));
+    const authHint = h('p', { class: 'fl-hint' });
+    // The server's default: admins for a table with a password field, signed-in users otherwise.
+    const sync = () => {
+      path.value = `/${table.value}`;
+      const t = tables.find((x) => x.name === table.value);
+      const accounts = !!(t && (t.fields || []).some((/** @type {any} */ f) => f.type === 'password'));
+      auth.value = accounts ? 'admin' : 'user';
+      authHint.textContent = accounts ? 'This table has a password field: only admin endpoints may write it.' : '';
+    };
+    table.addEventListener('change', sync);
+    sync();
+    const out = h('div', { 'aria-live': 'polite' });
+    const go = async (e) => {
+      e.preventDefault();
+      try {
+        const r = await api('POST', `/tables/${encodeURIComponent(table.value)}/crud`, { body: { path: path.value.trim(), publish: publish.checked, auth: auth.value } });
+        close(r.body.flows);
+      } catch (err) { out.replaceChildren(errorBox(err)); }
+    };
+    return [h('form', { class: 'fl-form', onsubmit: go },
+      h('p', { class: 'fl-hint', text: 'Creates list, get, create, update and delete endpoints as ordinary flows you can edit.' }),
+      h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-crud-table', text: 'Table' }), table),
+      h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-crud-path', text: 'Path' }), path),
+      h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-crud-auth', text: 'Who may call them' }), auth),
+      authHint,
+      h('label', { class: 'fl-check' }, publish, ' Publish them now'),
+      out, h('div', { class: 'dialog-actions' }, h('button', { class: 'fl-btn fl-primary', type: 'submit', text: 'Create endpoints' })))];
+  } });
+  if (done) onDone();
+}
+
+/** @param {any[]} flows the existing flows (a template's name gets a suffix when taken) */
+async function fromTemplate(flows) {
+  let templates = [];
+  try { templates = (await api('GET', '/templates')).body.templates; } catch (e) { return dialog({ title: 'Templates', cls: 'fl-dialog', body: () => [errorBox(e)] }); }
+  const id = await dialog({ title: 'Create from a template', cls: 'fl-dialog', body: (close) => {
+    const out = h('div', { 'aria-live': 'polite' });
+    const groups = new Map();
+    for (const t of templates) { if (!groups.has(t.group)) groups.set(t.group, []); groups.get(t.group).push(t); }
+    const use = async (t) => {
+      const doc = structuredClone(t.document);
+      const taken = new Set(flows.map((x) => x.name));
+      let n = doc.name;
+      for (let i = 2; taken.has(n); i++) n = `${doc.name}_${i}`;
+      doc.name = n;
+      try {
+        // Tables the template reads are created first when this instance lacks them.
+        const have = new Set(((await api('GET', '/tables')).body.tables || []).map((x) => x.name));
+        for (const def of t.tables || []) {
+          if (!have.has(def.name)) await api('POST', '/tables', { body: def });
+        }
+        close((await api('POST', '/flows', { body: doc })).body.id);
+      } catch (err) { out.replaceChildren(errorBox(err)); }
+    };
+    return [h('p', { class: 'fl-hint', text: 'A template becomes an ordinary draft. Tables it uses are created when they do not exist yet.' }),
+      ...[...groups].map(([g, ts]) => h('section', {}, h('h3', { text: g }), h('ul', { class: 'fl-rows' }, ...ts.map((t) => h('li', {},
+        h('button', { class: 'fl-row', type: 'button', onclick: () => use(t) },
+          h('span', { class: `fl-method fl-m-${(t.method || 'fn').toLowerCase()}`, text: t.method || 'ƒ' }),
+          h('span', { class: 'fl-row-path', text: t.path || t.name }),
+          h('span', { class: 'fl-row-name', text: t.description || t.name }))))))),
+      out];
+  } });
+  if (id) open(id);
+}
+
+/** @param {any[]} flows @param {string} text */
+async function importFile(flows, text) {
+  const id = await importDialog(text, flows);
+  if (typeof id === 'number') open(id);
+}

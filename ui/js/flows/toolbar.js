@@ -1,0 +1,48 @@
+// @ts-check
+/**
+ * The flow screen's toolbar: back link, name and route, the saved/published pills, and the
+ * buttons (undo, redo, save, run, versions, export, import, unpublish, publish). Renders from
+ * `FlowState` on `dirty`, `fields` and `doc`; buttons call the state or the screen's actions.
+ */
+import { h } from '../dom.js';
+import { fileButton } from './io.js';
+
+/**
+ * @param {import('./state.js').FlowState} state
+ * @param {import('./actions.js').FlowActions & {undo: () => void, redo: () => void, toggleRun: () => void}} act
+ * @returns {{el: HTMLElement, runToggle: HTMLElement}}
+ */
+export function flowToolbar(state, act) {
+  const btn = (/** @type {string} */ text, /** @type {string} */ title, /** @type {() => void} */ onclick, cls = 'fl-btn', id = undefined) =>
+    h('button', { class: cls, type: 'button', text, title, onclick, id });
+  const nameEl = h('h1', { class: 'fl-title', text: state.doc.name });
+  const routeEl = h('span', { class: 'fl-route' });
+  const stateEl = h('span', { class: 'fl-state', 'aria-live': 'polite' });
+  const saveBtn = /** @type {HTMLButtonElement} */ (btn('Save', 'Save the draft (Ctrl+S)', () => act.save(), 'fl-btn', 'fl-save'));
+  const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => act.unpublish(), 'fl-btn', 'fl-unpublish');
+  const runToggle = btn('Run ▸', 'Open the run panel', () => act.toggleRun(), 'fl-btn', 'fl-run-toggle');
+  const el = h('header', { class: 'fl-toolbar' },
+    h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', text: '←' }),
+    h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
+    h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Flow actions' },
+      btn('↶', 'Undo (Ctrl+Z)', () => act.undo(), 'fl-btn fl-icon'), btn('↷', 'Redo (Ctrl+Shift+Z)', () => act.redo(), 'fl-btn fl-icon'),
+      saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => act.versions(), 'fl-btn', 'fl-versions'),
+      btn('Export', 'Download the canonical JSON file', () => act.exportFile(), 'fl-btn', 'fl-export'),
+      fileButton('Import…', 'Replace this flow (or create one) from a JSON file', (text) => act.importInto(text)),
+      unpublishBtn, btn('Publish', 'Save and publish: serve this draft', () => act.publish(), 'fl-btn fl-primary', 'fl-publish')));
+
+  const refresh = () => {
+    const dirty = state.dirty();
+    const pub = state.record.published_version;
+    routeEl.textContent = state.doc.endpoint ? `${state.doc.endpoint.method} /api${state.doc.endpoint.path}` : 'function';
+    stateEl.replaceChildren(
+      h('span', { class: pub ? 'fl-pill fl-pill-live' : 'fl-pill', text: pub ? `published v${pub}` : 'draft only' }),
+      dirty ? h('span', { class: 'fl-pill fl-pill-dirty', text: 'unsaved changes' }) : '');
+    saveBtn.disabled = !dirty;
+    unpublishBtn.hidden = !pub;
+  };
+  state.on('dirty', refresh);
+  state.on('fields', () => { nameEl.textContent = state.doc.name || '(unnamed)'; });
+  refresh();
+  return { el, runToggle };
+}
