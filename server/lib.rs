@@ -16,6 +16,7 @@ pub mod http;
 pub mod nodes;
 pub mod passwords;
 pub mod pg;
+pub mod project;
 pub mod serving;
 pub mod startup;
 pub mod tables;

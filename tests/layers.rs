@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("base", &[]),
     ("telemetry", &[]),
     ("pg", &[]),
-    ("passwords", &["base"]),
+    ("passwords", &[]),
     ("config", &["base"]),
     ("tables", &["base", "passwords"]),
     ("flow", &["base", "tables"]),
@@ -30,16 +30,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "serving",
         &[
-            "base",
-            "config",
-            "passwords",
-            "tables",
-            "flow",
-            "catalog",
-            "auth",
-            "engine",
-            "nodes",
+            "base", "config", "tables", "flow", "catalog", "auth", "engine", "nodes",
         ],
+    ),
+    (
+        "project",
+        &["base", "tables", "flow", "catalog", "nodes", "serving"],
     ),
     (
         "http",
@@ -55,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "engine",
             "nodes",
             "serving",
+            "project",
         ],
     ),
     (
@@ -76,6 +73,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "engine",
             "nodes",
             "serving",
+            "project",
             "http",
         ],
     ),

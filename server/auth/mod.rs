@@ -10,8 +10,8 @@ pub mod jwt;
 pub mod key_seal;
 pub mod throttle;
 
-pub use crate::passwords::MAX_PASSWORD_BYTES;
 use crate::passwords as hasher;
+pub use crate::passwords::MAX_PASSWORD_BYTES;
 use key_seal::KeySealer;
 
 use crate::catalog::users;

@@ -488,9 +488,9 @@ pub async fn delete(pool: &PgPool, name: &str, expected: Option<i32>) -> Result<
 /// under: `METHOD <base path><path>` for an endpoint (its group must exist; the row is locked so
 /// the group cannot be deleted or moved before the publish commits), `function <name>` for a
 /// function.
-pub async fn published_route(
+pub async fn published_route<O>(
     tx: &mut Transaction<'_, Postgres>,
-    plan: &crate::engine::Plan,
+    plan: &crate::flow::Plan<O>,
 ) -> Result<(String, String), CatalogError> {
     let Some(ep) = &plan.endpoint else {
         return Ok((format!("function {}", plan.name), String::new()));

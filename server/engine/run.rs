@@ -7,7 +7,7 @@ use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
 use super::sql::{ParamKind, Prepared};
-use crate::auth::jwt::{KeyRing, SigningKey};
+use crate::auth::jwt::KeyRing;
 use crate::flow::CompiledOp;
 use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;

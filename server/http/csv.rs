@@ -211,7 +211,6 @@ impl From<CsvError> for ApiError {
                     .with_details(vec![json!({"row": row, "message": message})])
             }
             CsvError::Table(t) => t.into(),
-            CsvError::Change(c) => c.into(),
             CsvError::Hash(detail) => ApiError::internal("auth.error", detail),
             CsvError::Busy => ApiError::busy(),
             CsvError::Db(db) => ApiError::internal("db.error", db),

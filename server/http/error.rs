@@ -193,9 +193,9 @@ impl From<TableError> for ApiError {
     }
 }
 
-impl From<crate::tables::changes::ChangeError> for ApiError {
-    fn from(e: crate::tables::changes::ChangeError) -> ApiError {
-        use crate::tables::changes::ChangeError;
+impl From<crate::project::table_changes::ChangeError> for ApiError {
+    fn from(e: crate::project::table_changes::ChangeError) -> ApiError {
+        use crate::project::table_changes::ChangeError;
         match e {
             ChangeError::Table(t) => t.into(),
             ChangeError::Catalog(c) => c.into(),

@@ -8,7 +8,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::catalog::flows;
 use crate::flow::generate;
 use crate::flow::plan::AuthLevel;
-use crate::tables::changes::{self, ChangeRequest};
+use crate::project::table_changes::{self as changes, ChangeRequest};
 use crate::tables::store;
 use crate::tables::{IdType, TableDef};
 use axum::extract::State;
@@ -115,7 +115,7 @@ async fn create(
         let level = auth.unwrap_or_else(|| generate::default_auth(&def));
         generate::writable_fields(&def, level).map_err(crud_error)?;
     }
-    let (table, plan) = changes::create(&state.db, def, editor.user_id).await?;
+    let (table, plan) = crate::tables::store::create(&state.db, def, editor.user_id).await?;
     let mut body = json!({"table": table, "plan": plan});
     if let Some(publish) = publish {
         let path = q

@@ -18,8 +18,9 @@ pub mod follow;
 use crate::auth::key_seal::KeySealer;
 use crate::catalog::groups::GroupRecord;
 use crate::catalog::{CatalogError, flows};
+use crate::engine::Plan;
 use crate::engine::{Live, Program};
-use crate::flow::{Diagnostic, Plan};
+use crate::flow::Diagnostic;
 use crate::tables::def::Tables;
 use crate::tables::store::TableError;
 use arc_swap::ArcSwap;
@@ -169,7 +170,7 @@ impl<R: Routes> Serving<R> {
         let mut functions = HashMap::new();
         let mut endpoints = Vec::new();
         for (flow_id, document) in flows::published(&self.db).await? {
-            let program = crate::flow::compile(&document, Some(&tables))
+            let program = crate::nodes::compile(&document, Some(&tables))
                 .map_err(|d| {
                     d.iter()
                         .map(ToString::to_string)
@@ -265,11 +266,11 @@ impl<R: Routes> Serving<R> {
 
     /// Compiles a document against the current tables and the published functions.
     pub async fn compile(&self, doc: &Value) -> Result<Plan, ServeError> {
-        let catalog = crate::flow::nodes::Catalog {
+        let catalog = crate::flow::node::Catalog {
             tables: crate::tables::store::all(&self.db).await?,
             functions: self.current.load().live.functions.keys().cloned().collect(),
         };
-        crate::flow::compile(doc, Some(&catalog)).map_err(ServeError::Invalid)
+        crate::nodes::compile(doc, Some(&catalog)).map_err(ServeError::Invalid)
     }
 
     /// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
@@ -335,7 +336,7 @@ pub(crate) async fn republish_in(
 ) -> Result<(), CatalogError> {
     let rev = crate::flow::canonical::rev(doc);
     flows::replace_draft_in(tx, id, doc, &rev).await?;
-    match crate::flow::compile(doc, None) {
+    match crate::nodes::compile(doc, None) {
         Ok(plan) => {
             publish_in(tx, id, &rev, &plan, user_id).await?;
         }

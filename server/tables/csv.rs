@@ -11,7 +11,6 @@
 
 mod records;
 
-use super::changes::{self, ChangeError};
 use super::ddl::qualified;
 use super::def::{FieldDef, SYSTEM_COLUMNS, TableDef, Tables};
 use super::ident::{Ident, IdentError};
@@ -136,8 +135,6 @@ pub enum CsvError {
     TableName(IdentError),
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error(transparent)]
-    Change(#[from] ChangeError),
     #[error("password hashing failed: {0}")]
     Hash(String),
     /// Every password hashing thread stayed busy.
@@ -423,7 +420,7 @@ where
     let header = src.header().await?;
     let def = def_from_header(name, &header)?;
     let mut tx = pool.begin().await?;
-    let (table, _) = changes::create_in(&mut tx, def, user_id).await?;
+    let (table, _) = super::store::create_in(&mut tx, def, user_id).await?;
     let columns = columns_for(&table.def, &Tables::new(), &header)?;
     let report = copy_rows(&mut tx, &table.def, &columns, &mut src, mode).await?;
     tx.commit().await?;

@@ -2,7 +2,6 @@
 //! pure DDL planner, and the store that applies plans in one transaction. Knows no axum.
 //! `ident`, `types`, `def`, `ddl` and `decimal` are pure and may be used by the flow compiler.
 
-pub mod changes;
 pub mod csv;
 pub mod ddl;
 pub mod decimal;

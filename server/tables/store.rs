@@ -279,3 +279,40 @@ pub fn new_id(prefix: &str) -> String {
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!("{prefix}_{hex}")
 }
+
+/// Creates a table.
+pub async fn create(
+    pool: &PgPool,
+    def: TableDef,
+    user_id: i64,
+) -> Result<(StoredTable, Plan), TableError> {
+    let mut tx = pool.begin().await?;
+    let created = create_in(&mut tx, def, user_id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Creates a table inside the caller's transaction, which then holds the schema-change lock
+/// until it ends (CSV import into a new table creates the table and fills it in one
+/// transaction, so a failed import leaves no table behind).
+pub async fn create_in(
+    tx: &mut Transaction<'_, Postgres>,
+    mut def: TableDef,
+    user_id: i64,
+) -> Result<(StoredTable, Plan), TableError> {
+    lock(tx).await?;
+    let tables = all_in(tx).await?;
+    let mut problems = def.assign_ids(None, new_id);
+    problems.extend(def.check(&tables));
+    if !problems.is_empty() {
+        return Err(TableError::Invalid(problems));
+    }
+    if tables.contains_key(def.name.as_str()) {
+        return Err(TableError::Exists(def.name.to_string()));
+    }
+    let plan = super::ddl::plan_create(&def, &tables);
+    apply(tx, &plan).await?;
+    insert_def(tx, &def).await?;
+    record(tx, &def.id, user_id, &plan).await?;
+    Ok((StoredTable { def, version: 1 }, plan))
+}

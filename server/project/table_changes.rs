@@ -1,11 +1,12 @@
 //! Table changes end to end: check the new definition, plan it, refuse it when it would break a
 //! published flow (unless forced, or the flows can be rewritten for renames), apply it with the
-//! catalog update and history in one transaction. This is the one place `tables` reaches into
-//! `flow` and `catalog`: to compile published flows against the changed tables.
+//! catalog update, the history and the republish of rewritten flows in one transaction. It sits
+//! above `tables`, `nodes` and `serving` because a change of a table is a change of the flows
+//! that use it. (Creating a table touches no flow: `tables::store::create`.)
 
-use super::ddl::{self, Change, Plan};
-use super::def::{DefProblem, TableDef, Tables};
-use super::store::{self, StoredTable, TableError};
+use crate::tables::ddl::{self, Change, Plan};
+use crate::tables::def::{DefProblem, TableDef, Tables};
+use crate::tables::store::{self, StoredTable, TableError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -87,43 +88,6 @@ impl From<sqlx::Error> for ChangeError {
     fn from(e: sqlx::Error) -> ChangeError {
         ChangeError::Table(TableError::Db(e))
     }
-}
-
-/// Creates a table.
-pub async fn create(
-    pool: &PgPool,
-    def: TableDef,
-    user_id: i64,
-) -> Result<(StoredTable, Plan), ChangeError> {
-    let mut tx = pool.begin().await?;
-    let created = create_in(&mut tx, def, user_id).await?;
-    tx.commit().await?;
-    Ok(created)
-}
-
-/// Creates a table inside the caller's transaction, which then holds the schema-change lock
-/// until it ends (CSV import into a new table creates the table and fills it in one
-/// transaction, so a failed import leaves no table behind).
-pub async fn create_in(
-    tx: &mut Transaction<'_, Postgres>,
-    mut def: TableDef,
-    user_id: i64,
-) -> Result<(StoredTable, Plan), ChangeError> {
-    store::lock(tx).await?;
-    let tables = store::all_in(tx).await?;
-    let mut problems = def.assign_ids(None, store::new_id);
-    problems.extend(def.check(&tables));
-    if !problems.is_empty() {
-        return Err(TableError::Invalid(problems).into());
-    }
-    if tables.contains_key(def.name.as_str()) {
-        return Err(TableError::Exists(def.name.to_string()).into());
-    }
-    let plan = ddl::plan_create(&def, &tables);
-    store::apply(tx, &plan).await?;
-    store::insert_def(tx, &def).await?;
-    store::record(tx, &def.id, user_id, &plan).await?;
-    Ok((StoredTable { def, version: 1 }, plan))
 }
 
 /// Changes a table; with `apply == false` only previews (nothing is written).
