@@ -4,6 +4,7 @@
 //! check of a request's bearer token against an endpoint's `auth` level (`bearer`). Knows sqlx,
 //! not axum.
 
+pub mod admin_tokens;
 pub mod bearer;
 
 pub mod jwt;

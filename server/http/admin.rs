@@ -3,12 +3,13 @@
 
 use super::AppState;
 use super::error::{ApiError, invalid_flow};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, if_match};
+use super::flow_versions::{check, flow_response, publish_draft};
+use super::session::Editor;
 use crate::catalog::flows;
 use crate::flow::canonical;
 use crate::tables::store as tables;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,24 +47,6 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
-/// A signed-in editor, from `Authorization: Bearer <token>` (a login token or an admin API
-/// token) or from the editor's session cookie, whose state-changing requests must carry the
-/// session's `X-CSRF-Token` (see `session::authenticate`).
-pub struct Editor {
-    pub user_id: i64,
-    /// The bearer token, when the request carried one.
-    token: Option<String>,
-}
-
-impl FromRequestParts<AppState> for Editor {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (user_id, token) = super::session::authenticate(parts, state).await?;
-        Ok(Editor { user_id, token })
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Login {
@@ -96,21 +79,6 @@ async fn list_flows(State(state): State<AppState>, _: Editor) -> Result<Json<Val
     Ok(Json(json!({ "flows": flows::list(&state.db).await? })))
 }
 
-/// Compiles a document against the current tables and published functions; 422 with every
-/// problem if it does not.
-pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::engine::Plan, ApiError> {
-    Ok(state.serving.compile(doc).await?)
-}
-
-pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", record.rev)).ok();
-    let mut resp = (status, Json(record)).into_response();
-    if let Some(etag) = etag {
-        resp.headers_mut().insert(header::ETAG, etag);
-    }
-    resp
-}
-
 async fn create_flow(
     State(state): State<AppState>,
     _: Editor,
@@ -130,12 +98,6 @@ async fn get_flow(
         StatusCode::OK,
         flows::get(&state.db, id).await?,
     ))
-}
-
-/// The rev a save or publish expects, from `If-Match` (quoted or bare).
-pub(crate) fn if_match(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::IF_MATCH)?.to_str().ok()?.trim();
-    Some(v.trim_start_matches("W/").trim_matches('"').to_string())
 }
 
 async fn update_flow(
@@ -175,32 +137,6 @@ async fn publish_flow(
     publish_draft(&state, id, if_match(&headers), editor.user_id)
         .await
         .map(Json)
-}
-
-/// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
-/// version and serves it. Returns what `POST /flows/{id}/publish` answers.
-pub(crate) async fn publish_draft(
-    state: &AppState,
-    id: i64,
-    expected: Option<String>,
-    user_id: i64,
-) -> Result<Value, ApiError> {
-    let crate::serving::Publication {
-        plan,
-        version,
-        base_path,
-        ..
-    } = state.serving.publish(id, expected, user_id).await?;
-    let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
-    if let Some(ep) = &plan.endpoint {
-        out["method"] = json!(ep.method.as_str());
-        out["path"] = json!(ep.path);
-        out["group"] = json!(ep.group_name());
-        out["url"] = json!(format!("/api{base_path}{}", ep.path));
-    } else {
-        out["function"] = json!(plan.name);
-    }
-    Ok(out)
 }
 
 async fn export_flow(

@@ -2,9 +2,10 @@
 //! editor's settings. The token is shown once, when created; only its SHA-256 hash is kept.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::session::Editor;
+use crate::auth::admin_tokens::{PREFIX, hash};
 use crate::catalog::editor as store;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,30 +14,11 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-/// Every admin API token starts with this, so it is recognisable (and findable by secret
-/// scanners) and cannot be mistaken for a login token.
-pub const PREFIX: &str = "sluice_at_";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api-tokens", get(list).post(create))
         .route("/api-tokens/{id}", delete(revoke))
-}
-
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// The account behind an admin API token.
-pub async fn user_of(db: &sqlx::PgPool, token: &str) -> Result<Option<i64>, ApiError> {
-    let well_formed = token.len() == PREFIX.len() + 64
-        && token[PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !well_formed {
-        return Ok(None);
-    }
-    Ok(store::api_token_user(db, &hash(token)).await?)
 }
 
 async fn list(State(state): State<AppState>, _: Editor) -> Result<Json<Value>, ApiError> {

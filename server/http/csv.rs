@@ -2,9 +2,9 @@
 //! streamed in and out (see `tables::csv`); nothing here buffers a file.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::ApiPath;
+use super::session::Editor;
 use crate::tables::csv::{self, CsvError, Formulas, Mode, Report};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};

@@ -1,9 +1,9 @@
 //! Admin API for environment values and secrets. Secret values go in and never come out.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::session::Editor;
 use crate::catalog::env;
 use axum::extract::State;
 use axum::http::StatusCode;

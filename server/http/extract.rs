@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 /// Largest admin API body (flow documents are small; CSV import will stream).
@@ -155,4 +155,10 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
                 )
             })
     }
+}
+
+/// The rev a save or publish expects, from `If-Match` (quoted or bare).
+pub(crate) fn if_match(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::IF_MATCH)?.to_str().ok()?.trim();
+    Some(v.trim_start_matches("W/").trim_matches('"').to_string())
 }

@@ -3,13 +3,14 @@
 //! the binary. Store work is in `catalog::flow_versions`; compiling is `admin::check`'s.
 
 use super::AppState;
-use super::admin::{Editor, check, flow_response, if_match, publish_draft};
 use super::error::ApiError;
+use super::extract::if_match;
 use super::extract::{ApiJson, ApiPath};
+use super::session::Editor;
 use crate::catalog::{flow_versions, flows};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -193,4 +194,45 @@ async fn templates(_: Editor) -> Result<Json<Value>, ApiError> {
         }));
     }
     Ok(Json(json!({ "templates": out })))
+}
+
+/// Compiles a document against the current tables and published functions; 422 with every
+/// problem if it does not.
+pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::engine::Plan, ApiError> {
+    Ok(state.serving.compile(doc).await?)
+}
+
+pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.rev)).ok();
+    let mut resp = (status, Json(record)).into_response();
+    if let Some(etag) = etag {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    resp
+}
+
+/// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
+/// version and serves it. Returns what `POST /flows/{id}/publish` answers.
+pub(crate) async fn publish_draft(
+    state: &AppState,
+    id: i64,
+    expected: Option<String>,
+    user_id: i64,
+) -> Result<Value, ApiError> {
+    let crate::serving::Publication {
+        plan,
+        version,
+        base_path,
+        ..
+    } = state.serving.publish(id, expected, user_id).await?;
+    let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
+    if let Some(ep) = &plan.endpoint {
+        out["method"] = json!(ep.method.as_str());
+        out["path"] = json!(ep.path);
+        out["group"] = json!(ep.group_name());
+        out["url"] = json!(format!("/api{base_path}{}", ep.path));
+    } else {
+        out["function"] = json!(plan.name);
+    }
+    Ok(out)
 }

@@ -3,9 +3,9 @@
 //! notification.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::session::Editor;
 use crate::catalog::groups::{self, GroupDef, GroupError, GroupRecord};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -2,9 +2,9 @@
 //! filtered by flow and status, paged with a `before` cursor.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use super::session::Editor;
 use crate::catalog::request_log::{self, Filter};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -3,9 +3,9 @@
 //! The handlers only decode requests and pick statuses; `tables::rows` does the work.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::session::Editor;
 use crate::tables::rows::{self, ListRequest, RowError, WriteKind};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

@@ -14,7 +14,6 @@
 //! comes only from this machine unless `SLUICE_SETUP_ALLOW_REMOTE` is on (`SetupGate`).
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -118,8 +117,8 @@ pub async fn authenticate(
 ) -> Result<(i64, Option<String>), ApiError> {
     if parts.headers.contains_key(header::AUTHORIZATION) {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let user = if token.starts_with(super::api_tokens::PREFIX) {
-            super::api_tokens::user_of(&state.db, token).await?
+        let user = if token.starts_with(crate::auth::admin_tokens::PREFIX) {
+            crate::auth::admin_tokens::user_of(&state.db, token).await?
         } else {
             crate::auth::authenticate(&state.db, token).await?
         };
@@ -418,6 +417,24 @@ async fn whoami(
 async fn logout(_: Editor, session: Session) -> Result<StatusCode, ApiError> {
     session.flush().await.map_err(session_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A signed-in editor, from `Authorization: Bearer <token>` (a login token or an admin API
+/// token) or from the editor's session cookie, whose state-changing requests must carry the
+/// session's `X-CSRF-Token` (see `session::authenticate`).
+pub struct Editor {
+    pub user_id: i64,
+    /// The bearer token, when the request carried one.
+    pub(crate) token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Editor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (user_id, token) = authenticate(parts, state).await?;
+        Ok(Editor { user_id, token })
+    }
 }
 
 #[cfg(test)]

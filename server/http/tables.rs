@@ -2,9 +2,9 @@
 //! preview and apply changes, drop, history.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::session::Editor;
 use crate::catalog::flows;
 use crate::flow::generate;
 use crate::flow::plan::AuthLevel;

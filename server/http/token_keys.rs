@@ -4,9 +4,9 @@
 //! and tokens of retired keys stay valid until they expire.
 
 use super::AppState;
-use super::admin::Editor;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use super::session::Editor;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
