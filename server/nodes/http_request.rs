@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 const OK: Port = Port::success("ok");
 
-pub(crate) static TYPE: NodeType<Op> = node_type!("http.request", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> =
+    node_type!("http.request", &[OK], compile, NodeOptions::DEFAULT);
 
 /// How an `http.request` sends its body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
