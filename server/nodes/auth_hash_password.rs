@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> =
+pub(crate) static TYPE: NodeType<Op> =
     node_type!("auth.hash_password", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
@@ -22,7 +22,7 @@ struct Config {
 
 /// A compiled `auth.hash_password`.
 #[derive(Debug)]
-pub struct HashPasswordOp {
+pub(crate) struct HashPasswordOp {
     password: Template,
     ok: usize,
 }

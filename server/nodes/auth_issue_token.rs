@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> =
+pub(crate) static TYPE: NodeType<Op> =
     node_type!("auth.issue_token", &[OK], compile, NodeOptions::DEFAULT);
 
 /// Default and longest lifetime of a token, in seconds.
@@ -39,7 +39,7 @@ fn default_expires_in() -> u32 {
 
 /// A compiled `auth.issue_token`.
 #[derive(Debug)]
-pub struct IssueTokenOp {
+pub(crate) struct IssueTokenOp {
     sub: Template,
     claims: Option<Template>,
     expires_in: u32,

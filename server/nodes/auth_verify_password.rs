@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 const VALID: Port = Port::success("valid");
 const INVALID: Port = Port::optional("invalid");
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "auth.verify_password",
     &[VALID, INVALID],
     compile,
@@ -38,7 +38,7 @@ pub static TYPE: NodeType<Op> = node_type!(
 
 /// What the password is checked against.
 #[derive(Debug)]
-pub enum Credential {
+pub(crate) enum Credential {
     /// An argon2 hash the flow computed or loaded.
     Hash(Template),
     /// The password field of the account whose email field equals `email`. Fields left out
@@ -53,7 +53,7 @@ pub enum Credential {
 
 /// A compiled `auth.verify_password`.
 #[derive(Debug)]
-pub struct VerifyPasswordOp {
+pub(crate) struct VerifyPasswordOp {
     password: Template,
     against: Credential,
     valid: usize,

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("call", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> = node_type!("call", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +26,7 @@ struct Config {
 
 /// A compiled `call`.
 #[derive(Debug)]
-pub struct CallOp {
+pub(crate) struct CallOp {
     flow: String,
     input: Template,
     ok: usize,

@@ -7,7 +7,7 @@ use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Placement};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "collect",
     &[],
     compile,
@@ -27,7 +27,7 @@ struct Config {
 
 /// A compiled `collect`.
 #[derive(Debug)]
-pub struct CollectOp {
+pub(crate) struct CollectOp {
     value: Template,
 }
 

@@ -15,7 +15,7 @@ use crate::tables::Ident;
 use crate::tables::def::Tables;
 use serde_json::Value;
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.delete",
     &[OK, NOT_FOUND, CONFLICT],
     compile,
@@ -27,7 +27,7 @@ pub static TYPE: NodeType<Op> = node_type!(
 
 /// A compiled `db.delete`.
 #[derive(Debug)]
-pub struct DbDeleteOp {
+pub(crate) struct DbDeleteOp {
     table: Ident,
     id: Template,
     ok: usize,

@@ -18,7 +18,7 @@ const FOUND: Port = Port::success("found");
 /// The port of a node that found no row by its id (`db.get`, `db.update`, `db.delete`).
 pub(crate) const NOT_FOUND: Port = Port::optional("not_found");
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.get",
     &[FOUND, NOT_FOUND],
     compile,
@@ -46,7 +46,7 @@ pub(crate) fn by_id(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<(Ident, Tem
 
 /// A compiled `db.get`.
 #[derive(Debug)]
-pub struct DbGetOp {
+pub(crate) struct DbGetOp {
     table: Ident,
     id: Template,
     found: usize,

@@ -23,7 +23,7 @@ pub(crate) const OK: Port = Port::success("ok");
 /// `db.upsert`).
 pub(crate) const CONFLICT: Port = Port::optional("conflict");
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.insert",
     &[OK, CONFLICT],
     compile,
@@ -42,7 +42,7 @@ struct Config {
 
 /// A compiled `db.insert`.
 #[derive(Debug)]
-pub struct DbInsertOp {
+pub(crate) struct DbInsertOp {
     table: Ident,
     values: Vec<ColumnValue>,
     ok: usize,

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.query",
     &[OK],
     compile,
@@ -249,7 +249,7 @@ fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
 
 /// A compiled `db.query`.
 #[derive(Debug)]
-pub struct DbQueryOp {
+pub(crate) struct DbQueryOp {
     query: Query,
     ok: usize,
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("db.sql", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> = node_type!("db.sql", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +31,7 @@ struct Config {
 
 /// A compiled `db.sql`.
 #[derive(Debug)]
-pub struct DbSqlOp {
+pub(crate) struct DbSqlOp {
     statement: Statement,
     /// One value per `$n`, in order.
     params: Vec<Template>,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.update",
     &[OK, NOT_FOUND, CONFLICT],
     compile,
@@ -41,7 +41,7 @@ struct Config {
 
 /// A compiled `db.update`.
 #[derive(Debug)]
-pub struct DbUpdateOp {
+pub(crate) struct DbUpdateOp {
     table: Ident,
     id: Template,
     values: Vec<ColumnValue>,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.upsert",
     &[OK, CONFLICT],
     compile,
@@ -55,7 +55,7 @@ pub fn unique_keys(def: &TableDef) -> Vec<BTreeSet<&str>> {
 
 /// A compiled `db.upsert`.
 #[derive(Debug)]
-pub struct DbUpsertOp {
+pub(crate) struct DbUpsertOp {
     table: Ident,
     values: Vec<ColumnValue>,
     /// The conflict target: columns covered by a unique constraint or index.

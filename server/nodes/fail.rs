@@ -9,7 +9,7 @@ use crate::flow::plan::ContentType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub static TYPE: NodeType<Op> = node_type!("fail", &[], compile, NodeOptions::UNBOUND);
+pub(crate) static TYPE: NodeType<Op> = node_type!("fail", &[], compile, NodeOptions::UNBOUND);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +26,7 @@ fn bad_request() -> u16 {
 
 /// A compiled `fail`.
 #[derive(Debug)]
-pub struct FailOp {
+pub(crate) struct FailOp {
     status: u16,
     code: String,
     message: Template,

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "for_each",
     &[OK],
     compile,
@@ -40,7 +40,7 @@ fn default_item() -> String {
 
 /// A compiled `for_each`.
 #[derive(Debug)]
-pub struct ForEachOp {
+pub(crate) struct ForEachOp {
     items: Template,
     item: String,
     /// Entry of the body in the plan's node list.

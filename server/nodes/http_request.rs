@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("http.request", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> =
+    node_type!("http.request", &[OK], compile, NodeOptions::DEFAULT);
 
 /// How an `http.request` sends its body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BodyFormat {
+pub(crate) enum BodyFormat {
     /// JSON text, `application/json`.
     #[default]
     Json,
@@ -34,14 +35,14 @@ pub enum BodyFormat {
 
 /// The URL of an `http.request`: parsed at compile time when it is a literal.
 #[derive(Debug, Clone)]
-pub enum UrlSpec {
+pub(crate) enum UrlSpec {
     Fixed(url::Url),
     Computed(Template),
 }
 
 /// A compiled `http.request`.
 #[derive(Debug, Clone)]
-pub struct HttpRequestOp {
+pub(crate) struct HttpRequestOp {
     pub method: http::Method,
     pub url: UrlSpec,
     pub headers: Vec<(http::HeaderName, Template)>,

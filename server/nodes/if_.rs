@@ -10,7 +10,8 @@ use serde_json::Value;
 const THEN: Port = Port::branch("then");
 const ELSE: Port = Port::branch("else");
 
-pub static TYPE: NodeType<Op> = node_type!("if", &[THEN, ELSE], compile, NodeOptions::UNBOUND);
+pub(crate) static TYPE: NodeType<Op> =
+    node_type!("if", &[THEN, ELSE], compile, NodeOptions::UNBOUND);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +21,7 @@ struct Config {
 
 /// A compiled `if`.
 #[derive(Debug)]
-pub struct IfOp {
+pub(crate) struct IfOp {
     condition: Template,
     then: usize,
     otherwise: usize,

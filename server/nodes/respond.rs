@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "respond",
     &[],
     compile,
@@ -41,7 +41,7 @@ fn ok_status() -> u16 {
 
 /// A compiled `respond`.
 #[derive(Debug)]
-pub struct RespondOp {
+pub(crate) struct RespondOp {
     status: u16,
     headers: Vec<(String, String)>,
     body: Template,

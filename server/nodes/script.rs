@@ -9,7 +9,7 @@ use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("script", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> = node_type!("script", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,7 @@ struct Config {
 
 /// A compiled `script`.
 #[derive(Debug)]
-pub struct ScriptOp {
+pub(crate) struct ScriptOp {
     ast: std::sync::Arc<rhai::AST>,
     ok: usize,
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("set", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> = node_type!("set", &[OK], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,7 @@ struct Config {
 
 /// A compiled `set`.
 #[derive(Debug)]
-pub struct SetOp {
+pub(crate) struct SetOp {
     value: Template,
     ok: usize,
 }

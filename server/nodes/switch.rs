@@ -13,7 +13,7 @@ const DEFAULT: Port = Port::branch("default");
 /// How traces and plans name the port of any case (its own name only the document knows).
 const CASE: &str = "case";
 
-pub static TYPE: NodeType<Op> = node_type!(
+pub(crate) static TYPE: NodeType<Op> = node_type!(
     "switch",
     &[DEFAULT],
     compile,
@@ -39,7 +39,7 @@ struct Config {
 
 /// A compiled `switch`.
 #[derive(Debug)]
-pub struct SwitchOp {
+pub(crate) struct SwitchOp {
     value: Template,
     /// The literal of each case and its port's target, in order.
     cases: Vec<(Value, usize)>,

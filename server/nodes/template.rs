@@ -22,11 +22,11 @@ use std::time::Instant;
 
 const OK: Port = Port::success("ok");
 
-pub static TYPE: NodeType<Op> = node_type!("template", &[OK], compile, NodeOptions::DEFAULT);
+pub(crate) static TYPE: NodeType<Op> = node_type!("template", &[OK], compile, NodeOptions::DEFAULT);
 
 /// A compiled tera template: one template in its own tera instance, parsed once.
 #[derive(Clone)]
-pub struct CompiledTemplate {
+pub(crate) struct CompiledTemplate {
     pub tera: tera::Tera,
     /// The template's name inside `tera`; its suffix decides autoescaping.
     pub name: &'static str,
@@ -40,7 +40,7 @@ impl std::fmt::Debug for CompiledTemplate {
 
 /// A compiled `template`.
 #[derive(Debug)]
-pub struct TemplateOp {
+pub(crate) struct TemplateOp {
     template: Arc<CompiledTemplate>,
     context: Template,
     ok: usize,
@@ -103,7 +103,7 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 /// Parses a template into its own tera instance, rewritten to report to the render budget
 /// ([`tera_guard`]). Errors carry line and column when tera knows them (of the source as
 /// written: it is parsed as written first); the pointer is filled in by the caller.
-pub fn compile_template(source: &str, escape: bool) -> Result<CompiledTemplate, Diagnostic> {
+pub(crate) fn compile_template(source: &str, escape: bool) -> Result<CompiledTemplate, Diagnostic> {
     let mut tera = tera::Tera::new();
     tera.autoescape_on([".html"]);
     tera_guard::install(&mut tera);

@@ -15,7 +15,7 @@ use serde_json::Value;
 const OK: Port = Port::success("ok");
 const INVALID: Port = Port::optional("invalid");
 
-pub static TYPE: NodeType<Op> =
+pub(crate) static TYPE: NodeType<Op> =
     node_type!("validate", &[OK, INVALID], compile, NodeOptions::DEFAULT);
 
 #[derive(Deserialize)]
@@ -27,7 +27,7 @@ struct Config {
 
 /// A compiled `validate`.
 #[derive(Debug)]
-pub struct ValidateOp {
+pub(crate) struct ValidateOp {
     value: Template,
     schema: jsonschema::Validator,
     ok: usize,
