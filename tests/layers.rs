@@ -94,6 +94,19 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Sub-modules that refer to each other's types by design, each group with the reason. Every
+/// other loop between sub-modules fails the test.
+const ALLOWED_LOOPS: &[(&[&str], &str)] = &[
+    (
+        &["engine::op", "engine::run", "engine::program"],
+        "the interpreter: a node's run step takes the run context, which holds the program of nodes",
+    ),
+    (
+        &["flow::compile", "flow::node", "flow::plan"],
+        "the compiler: nested bodies (for_each) compile through it, and plans hold compiled nodes",
+    ),
+];
+
 fn server_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("server")
 }
@@ -305,7 +318,10 @@ fn sub_modules_do_not_import_each_other_in_a_loop() {
     let mut loops = Vec::new();
     for ((from, to), at) in &seen_at {
         let back = reaches.get(to).is_some_and(|r| r.contains(from));
-        if back {
+        let allowed = ALLOWED_LOOPS
+            .iter()
+            .any(|(group, _)| group.contains(&from.as_str()) && group.contains(&to.as_str()));
+        if back && !allowed {
             loops.push(format!("{from} -> {to} (and back): {at}"));
         }
     }

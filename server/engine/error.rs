@@ -1,6 +1,12 @@
 //! What can go wrong while running a flow. Each error knows its HTTP status and stable code;
 //! the HTTP layer only wraps them in the envelope. Messages of 5xx errors are for the log.
 
+/// The most node executions of one request, loops and calls included.
+pub const STEP_BUDGET: usize = 100_000;
+
+/// How deep calls may nest (a function calling a function ...).
+pub const MAX_CALL_DEPTH: usize = 8;
+
 /// One violation of an endpoint's input schema; its pointer starts with `/params`, `/query` or
 /// `/body`.
 pub use crate::base::Problem as InputProblem;
@@ -73,17 +79,11 @@ pub enum RunError {
     },
     #[error("the flow did not finish within its timeout")]
     Timeout,
-    #[error(
-        "node `{node}`: the request ran more than {} nodes",
-        super::run::STEP_BUDGET
-    )]
+    #[error("node `{node}`: the request ran more than {} nodes", STEP_BUDGET)]
     StepBudget { node: String },
     #[error("node `{node}`: there is no published function flow `{name}`")]
     UnknownFunction { node: String, name: String },
-    #[error(
-        "node `{node}`: calls nest more than {} deep",
-        super::run::MAX_CALL_DEPTH
-    )]
+    #[error("node `{node}`: calls nest more than {} deep", MAX_CALL_DEPTH)]
     CallDepth { node: String },
     /// The called function ended with an error status; the caller answers the same.
     #[error("{message}")]

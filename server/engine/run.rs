@@ -366,11 +366,9 @@ pub enum End {
     Collected(Value),
 }
 
-/// How deep calls may nest (a function calling a function ...).
-pub const MAX_CALL_DEPTH: usize = 8;
+pub use super::error::MAX_CALL_DEPTH;
 
-/// The most node executions of one request, loops and calls included.
-pub const STEP_BUDGET: usize = 100_000;
+pub use super::error::STEP_BUDGET;
 
 /// Walks a graph of the current program from `entry` until a terminal node. `handler` is the
 /// graph's `on_error` node. Boxed because loop bodies and calls walk graphs recursively.
