@@ -368,15 +368,35 @@ impl RunError {
     /// [`RunError::BadValue`] pointing at the node's value of the field (`/nodes/<id>/values/<field>`),
     /// or at the node when no one field is to blame.
     pub fn from_db(node: &str, e: sqlx::Error) -> RunError {
-        use crate::tables::violation::{self, Action};
+        // Without the definitions the fields come from what Postgres reports beside its
+        // message.
+        let none = crate::tables::def::Tables::new();
+        RunError::from_db_on(
+            node,
+            e,
+            None,
+            &none,
+            crate::tables::violation::Action::Unknown,
+        )
+    }
+
+    /// [`RunError::from_db`] for a statement on table `def` (with every definition at hand in
+    /// `tables`) doing `action`: a node that knows its table passes it, so an enum or email
+    /// check names its field and a delete names the referencing `table.field`, exactly as the
+    /// data API answers them.
+    pub fn from_db_on(
+        node: &str,
+        e: sqlx::Error,
+        def: Option<&crate::tables::TableDef>,
+        tables: &crate::tables::def::Tables,
+        action: crate::tables::violation::Action,
+    ) -> RunError {
+        use crate::tables::violation;
         let node = node.to_string();
         let Some(facts) = violation::facts(&e) else {
             return RunError::Db { node, source: e };
         };
-        // A flow's statement may touch any table; the definitions are not at hand here, so
-        // the fields come from what Postgres reports beside its message.
-        let tables = crate::tables::def::Tables::new();
-        match violation::classify(&facts, None, &tables, Action::Unknown) {
+        match violation::classify(&facts, def, tables, action) {
             Some(v) if v.kind.is_conflict() => RunError::Conflict {
                 fields: v.fields(),
                 message: v.message(),

@@ -1,6 +1,8 @@
 //! Managed user tables in schema `app`: validated identifiers, field types, definitions, the
 //! pure DDL planner, and the store that applies plans in one transaction. Knows no axum.
-//! `ident`, `types`, `def`, `ddl` and `decimal` are pure and may be used by the flow compiler.
+//! `ident`, `types`, `def`, `ddl`, `decimal` and `query` (the table-query layer: statement text
+//! and parameter slots for the data API and database nodes) are pure and may be used by the flow
+//! compiler. `violation` classifies database errors on tables for the data API and flows.
 
 pub mod csv;
 pub mod ddl;

@@ -147,10 +147,6 @@ fn bound(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
     q
 }
 
-fn column(def: &TableDef, tables: &Tables, name: &str) -> Option<Column> {
-    query::column(def, tables, name)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Ids
 
@@ -316,7 +312,7 @@ impl FilterParser<'_> {
             }
         }
         let col = match m.get("field") {
-            Some(Value::String(name)) => match column(self.def, self.tables, name) {
+            Some(Value::String(name)) => match query::column(self.def, self.tables, name) {
                 None => {
                     self.unknown_field = true;
                     self.bad(
@@ -462,7 +458,7 @@ fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowEr
         Some(rest) => (true, rest),
         None => (false, spec),
     };
-    let column = column(def, tables, name).ok_or_else(|| {
+    let column = query::column(def, tables, name).ok_or_else(|| {
         RowError::UnknownField(vec![Problem::new(
             "/sort",
             format!("table `{}` has no field `{name}`", def.name),

@@ -1,0 +1,164 @@
+//! Filter trees of the table-query layer and their rendering: `and`/`or` groups of conditions on
+//! one table's columns, each value a parameter slot. Pure, like the rest of `query`.
+
+use super::{FilterOp, Ident, Params, Slot};
+
+/// A filter tree over columns of one table; each condition holds the slot of its value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter<S> {
+    And(Vec<Filter<S>>),
+    Or(Vec<Filter<S>>),
+    Cond(Cond<S>),
+}
+
+/// One condition: `column op value`. The slot of `in` is bound as an array of the column's
+/// type (`$n::bigint[]`), of `contains`/`starts_with` as the LIKE pattern ([`like_pattern`]),
+/// of `is_null` as a boolean.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond<S> {
+    pub column: Ident,
+    pub cast: &'static str,
+    pub op: FilterOp,
+    pub value: S,
+}
+
+/// A rendered filter node. `absent` is the SQL that is true when every condition below was
+/// skipped; `None` when some condition is always there.
+struct Rendered {
+    sql: String,
+    absent: Option<String>,
+    kind: Group,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Group {
+    Cond,
+    And,
+    Or,
+}
+
+/// Renders a filter as a condition on row `t`, adding its slots to `params` in order.
+///
+/// A skipped condition ([`Slot::may_skip`]) is neutral in its group: `TRUE` in an `and`,
+/// `FALSE` in an `or`, and a group whose conditions are all skipped is itself skipped. So a
+/// statement built once serves every request; which conditions apply is decided by the values
+/// (`$n IS NULL`). A written empty group is not skipped: `and` matches every row, `or` none.
+pub fn render_filter<S: Slot + Clone>(f: &Filter<S>, params: &mut Params<S>) -> String {
+    let r = render(f, params);
+    match r.absent {
+        Some(_) if r.kind != Group::And => in_group(&r, Group::And),
+        _ => r.sql,
+    }
+}
+
+fn render<S: Slot + Clone>(f: &Filter<S>, params: &mut Params<S>) -> Rendered {
+    let (items, kind) = match f {
+        Filter::And(items) => (items, Group::And),
+        Filter::Or(items) => (items, Group::Or),
+        Filter::Cond(c) => return condition(c, params),
+    };
+    if items.is_empty() {
+        let sql = if kind == Group::And { "TRUE" } else { "FALSE" };
+        return Rendered {
+            sql: sql.into(),
+            absent: None,
+            kind,
+        };
+    }
+    let mut parts = Vec::with_capacity(items.len());
+    let mut absents = Some(Vec::new());
+    for item in items {
+        let r = render(item, params);
+        parts.push(in_group(&r, kind));
+        match (&mut absents, r.absent) {
+            (Some(list), Some(a)) => list.push(a),
+            _ => absents = None,
+        }
+    }
+    let sep = if kind == Group::And { " AND " } else { " OR " };
+    Rendered {
+        sql: format!("({})", parts.join(sep)),
+        absent: absents.map(|a| {
+            if a.len() == 1 {
+                a.concat()
+            } else {
+                format!("({})", a.join(" AND "))
+            }
+        }),
+        kind,
+    }
+}
+
+fn condition<S: Slot + Clone>(c: &Cond<S>, params: &mut Params<S>) -> Rendered {
+    let col = format!("t.{}", c.column.quoted());
+    let skip = c.value.may_skip();
+    let (p, sql) = match c.op {
+        FilterOp::IsNull => match c.value.known_flag() {
+            Some(true) => (None, format!("{col} IS NULL")),
+            Some(false) => (None, format!("{col} IS NOT NULL")),
+            None => {
+                let p = params.add(c.value.clone(), "boolean");
+                let sql = format!("({col} IS NULL) = {p}");
+                (Some(p), sql)
+            }
+        },
+        FilterOp::In if c.value.json_list() => {
+            let p = params.add(c.value.clone(), "jsonb");
+            let list = if c.cast == "jsonb" {
+                format!("SELECT value FROM jsonb_array_elements({p})")
+            } else {
+                format!(
+                    "SELECT value::{} FROM jsonb_array_elements_text({p})",
+                    c.cast
+                )
+            };
+            let sql = format!("{col} IN ({list})");
+            (Some(p), sql)
+        }
+        FilterOp::In => {
+            let p = params.add(c.value.clone(), &format!("{}[]", c.cast));
+            let sql = format!("{col} = ANY({p})");
+            (Some(p), sql)
+        }
+        FilterOp::Contains | FilterOp::StartsWith => {
+            let p = params.add(c.value.clone(), "text");
+            let like = if c.op == FilterOp::Contains {
+                "ILIKE"
+            } else {
+                "LIKE"
+            };
+            let sql = format!("{col} {like} {p}");
+            (Some(p), sql)
+        }
+        op => {
+            let sym = match op {
+                FilterOp::Eq => "=",
+                // A field that is null differs from any value.
+                FilterOp::Ne => "IS DISTINCT FROM",
+                FilterOp::Lt => "<",
+                FilterOp::Le => "<=",
+                FilterOp::Gt => ">",
+                _ => ">=",
+            };
+            let p = params.add(c.value.clone(), c.cast);
+            let sql = format!("{col} {sym} {p}");
+            (Some(p), sql)
+        }
+    };
+    Rendered {
+        sql,
+        absent: p.filter(|_| skip).map(|p| format!("{p} IS NULL")),
+        kind: Group::Cond,
+    }
+}
+
+/// A filter node as a member of a group of `kind`: made neutral when it is skipped.
+fn in_group(r: &Rendered, kind: Group) -> String {
+    match (&r.absent, kind) {
+        (None, _) => r.sql.clone(),
+        // A group handles its own skipped members already when it is of the same kind.
+        (Some(_), k) if k == r.kind => r.sql.clone(),
+        (Some(a), Group::Or) => format!("(NOT {a} AND {})", r.sql),
+        (Some(a), _) => format!("({a} OR {})", r.sql),
+    }
+}

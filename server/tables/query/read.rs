@@ -1,0 +1,276 @@
+//! Reading statements of the table-query layer: the data API's page (`select`, `count`, `get`)
+//! and a node's query as one JSON value (`select_json`, with `include` and keyset pages over any
+//! order). Pure.
+
+use super::{
+    Column, Filter, Ident, Params, Slot, Sort, Statement, TableDef, Tables, capped, column, from,
+    id_condition, render_filter, row_json, where_clause,
+};
+
+/// A page of rows: filter, keyset cursor, order, limit and offset.
+#[derive(Debug, Clone)]
+pub struct Select<'a, S> {
+    pub def: &'a TableDef,
+    pub filter: Option<&'a Filter<S>>,
+    pub sort: &'a Sort,
+    /// The sort value and id of the row the page starts after.
+    pub after: Option<(Option<S>, S)>,
+    /// Bound as `bigint`: the rows to fetch.
+    pub limit: S,
+    pub offset: Option<S>,
+}
+
+/// `SELECT <row JSON> AS row, <sort key>::text AS sort_key, id::text AS id`, one result row
+/// per table row, so the caller can stop reading at its result cap and build the next cursor
+/// from the last row's `sort_key` and `id`.
+pub fn select<S: Slot + Clone>(s: Select<'_, S>) -> Statement<S> {
+    let mut params = Params::default();
+    let mut conds = Vec::new();
+    if let Some(f) = s.filter {
+        conds.push(render_filter(f, &mut params));
+    }
+    if let Some((key, id)) = s.after {
+        conds.push(s.sort.after(key, id, s.def.id_type.sql_type(), &mut params));
+    }
+    let limit = params.add(s.limit, "bigint");
+    let offset = s
+        .offset
+        .map(|o| format!(" OFFSET {}", params.add(o, "bigint")))
+        .unwrap_or_default();
+    params.statement(format!(
+        "SELECT {} AS row, t.{}::text AS sort_key, t.\"id\"::text AS id FROM {}{} ORDER BY {} LIMIT {limit}{offset}",
+        row_json(s.def, "t"),
+        s.sort.column.ident.quoted(),
+        from(s.def),
+        where_clause(&conds),
+        s.sort.order_by(),
+    ))
+}
+
+/// One `ORDER BY` key of a [`JsonSelect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKey {
+    pub column: Column,
+    pub desc: bool,
+}
+
+/// The paging of a [`JsonSelect`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paging<S> {
+    /// The keys of the row to start after: one slot per order key, then the id. All of them
+    /// SQL NULL is the first page.
+    pub after: Option<Vec<S>>,
+    /// Adds the number of matching rows as `total`.
+    pub count: bool,
+}
+
+/// A query answered as one JSON value, as a flow node reads it: the rows as an array, or (with
+/// `paging`) `{"rows", "more", "last"[, "total"]}` where `last` holds the keys of the page's
+/// last row for the next cursor. Built once; its values are all slots.
+#[derive(Debug, Clone)]
+pub struct JsonSelect<'a, S> {
+    pub def: &'a TableDef,
+    pub tables: &'a Tables,
+    /// Equality conditions (`column = value`; a NULL value matches nothing), before the filter.
+    pub equal: Vec<(Column, S)>,
+    pub filter: Option<&'a Filter<S>>,
+    /// The columns to return; empty is every readable column.
+    pub columns: &'a [Ident],
+    /// References to replace by the referenced row.
+    pub include: &'a [Ident],
+    /// Order keys; `id` (ascending) always ends the order.
+    pub order: &'a [OrderKey],
+    pub limit: S,
+    pub offset: S,
+    pub paging: Option<Paging<S>>,
+}
+
+/// A reference of `def` that [`JsonSelect::include`] cannot follow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a reference of an existing table")]
+pub struct NotAReference(pub String);
+
+/// The statement of a [`JsonSelect`], sent only within the result cap ([`capped`]). The total
+/// reuses the filter's parameters in a scalar subquery, so page and total come from one
+/// snapshot in one round trip.
+pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>, NotAReference> {
+    let mut params = Params::default();
+    let mut conds = Vec::new();
+    let row = row_expr(&q)?;
+    for (c, v) in q.equal {
+        let p = params.add(v, c.cast);
+        conds.push(format!("t.{} = {p}", c.ident.quoted()));
+    }
+    if let Some(f) = q.filter {
+        conds.push(render_filter(f, &mut params));
+    }
+    let matching = where_clause(&conds);
+    let from = from(q.def);
+    let limit = params.add(q.limit, "bigint");
+    let offset = params.add(q.offset, "bigint");
+    let order = |alias: &str| {
+        q.order
+            .iter()
+            .map(|o| {
+                let dir = if o.desc { " DESC" } else { "" };
+                format!("{alias}.{}{dir}", o.column.ident.quoted())
+            })
+            .chain(std::iter::once(format!("{alias}.\"id\"")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(paging) = q.paging else {
+        return Ok(params.statement(capped(&format!(
+            "SELECT coalesce(jsonb_agg({row} ORDER BY {}), '[]'::jsonb) FROM \
+             (SELECT * FROM {from}{matching} ORDER BY {} LIMIT {limit} OFFSET {offset}) AS s",
+            order("s"),
+            order("t"),
+        ))));
+    };
+    let id = column(q.def, q.tables, "id").ok_or_else(|| NotAReference("id".into()))?;
+    let keys: Vec<OrderKey> = q
+        .order
+        .iter()
+        .cloned()
+        .chain(std::iter::once(OrderKey {
+            column: id,
+            desc: false,
+        }))
+        .collect();
+    let mut scan = conds;
+    if let Some(after) = paging.after {
+        let marks: Vec<String> = after
+            .into_iter()
+            .zip(&keys)
+            .map(|(v, k)| params.add(v, k.column.cast))
+            .collect();
+        let last = marks.last().cloned().unwrap_or_default();
+        scan.push(format!("({last} IS NULL OR {})", after_keys(&keys, &marks)));
+    }
+    let key_cols: Vec<String> = keys
+        .iter()
+        .map(|k| format!("s.{}::text", k.column.ident.quoted()))
+        .collect();
+    let total = if paging.count {
+        format!(", 'total', (SELECT count(*) FROM {from}{matching})")
+    } else {
+        String::new()
+    };
+    Ok(params.statement(capped(&format!(
+        "SELECT jsonb_build_object(\
+         'rows', coalesce(jsonb_agg(p.r ORDER BY p.n) FILTER (WHERE p.n <= {limit}), '[]'::jsonb), \
+         'more', count(*) > {limit}, \
+         'last', (jsonb_agg(p.k ORDER BY p.n DESC) FILTER (WHERE p.n <= {limit})) -> 0{total}) \
+         FROM (SELECT {row} AS r, jsonb_build_array({}) AS k, row_number() OVER (ORDER BY {}) AS n \
+         FROM (SELECT * FROM {from}{} ORDER BY {} LIMIT {limit} + 1 OFFSET {offset}) AS s) AS p",
+        key_cols.join(", "),
+        order("s"),
+        where_clause(&scan),
+        order("t"),
+    ))))
+}
+
+/// The condition "after the cursor row" for `keys` (already `$n::type` placeholders in
+/// `marks`), with Postgres' NULL placement: last when ascending, first when descending.
+fn after_keys(keys: &[OrderKey], marks: &[String]) -> String {
+    let col = |k: &OrderKey| format!("t.{}", k.column.ident.quoted());
+    if keys.iter().all(|k| k.column.not_null && !k.desc) {
+        let cols: Vec<String> = keys.iter().map(col).collect();
+        return format!("({}) > ({})", cols.join(", "), marks.join(", "));
+    }
+    let mut alternatives = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let mut terms: Vec<String> = keys[..i]
+            .iter()
+            .zip(marks)
+            .map(|(e, m)| {
+                if e.column.not_null {
+                    format!("{} = {m}", col(e))
+                } else {
+                    format!("{} IS NOT DISTINCT FROM {m}", col(e))
+                }
+            })
+            .collect();
+        let (c, m) = (col(k), &marks[i]);
+        terms.push(match (k.desc, k.column.not_null) {
+            (false, true) => format!("{c} > {m}"),
+            (true, true) => format!("{c} < {m}"),
+            (false, false) => format!("({c} > {m} OR ({m} IS NOT NULL AND {c} IS NULL))"),
+            (true, false) => format!("({c} < {m} OR ({m} IS NULL AND {c} IS NOT NULL))"),
+        });
+        alternatives.push(if terms.len() == 1 {
+            terms.concat()
+        } else {
+            format!("({})", terms.join(" AND "))
+        });
+    }
+    format!("({})", alternatives.join(" OR "))
+}
+
+/// The JSON of one output row `s` of a [`JsonSelect`]: all readable columns or the chosen
+/// ones, each included reference replaced by the referenced row (a correlated subquery on its
+/// primary key, evaluated for the returned rows only).
+fn row_expr<S>(q: &JsonSelect<'_, S>) -> Result<String, NotAReference> {
+    let mut includes = Vec::with_capacity(q.include.len());
+    for (n, c) in q.include.iter().enumerate() {
+        let not_ref = || NotAReference(format!("{}.{c}", q.def.name));
+        let target = q
+            .def
+            .field(c.as_str())
+            .and_then(|f| f.table.as_ref())
+            .ok_or_else(not_ref)?;
+        let tdef = q.tables.get(target.as_str()).ok_or_else(not_ref)?;
+        let alias = format!("i{n}");
+        includes.push((
+            c,
+            format!(
+                "(SELECT {} FROM {} AS {alias} WHERE {alias}.\"id\" = s.{})",
+                row_json(tdef, &alias),
+                crate::tables::ddl::qualified(target),
+                c.quoted()
+            ),
+        ));
+    }
+    let pairs: Vec<String> = q
+        .columns
+        .iter()
+        .filter(|c| !q.include.contains(c))
+        .map(|c| format!("'{c}', s.{}", c.quoted()))
+        .chain(includes.iter().map(|(c, sub)| format!("'{c}', {sub}")))
+        .collect();
+    // jsonb_build_object takes at most 100 arguments.
+    let objects: Vec<String> = pairs
+        .chunks(50)
+        .map(|c| format!("jsonb_build_object({})", c.join(", ")))
+        .collect();
+    Ok(match (q.columns.is_empty(), objects.is_empty()) {
+        (true, true) => row_json(q.def, "s"),
+        (true, false) => format!("({} || {})", row_json(q.def, "s"), objects.join(" || ")),
+        (false, _) => objects.join(" || "),
+    })
+}
+
+/// The number of rows matching `filter`.
+pub fn count<S: Slot + Clone>(def: &TableDef, filter: Option<&Filter<S>>) -> Statement<S> {
+    let mut params = Params::default();
+    let conds: Vec<String> = filter
+        .map(|f| render_filter(f, &mut params))
+        .into_iter()
+        .collect();
+    params.statement(format!(
+        "SELECT count(*) FROM {}{}",
+        from(def),
+        where_clause(&conds)
+    ))
+}
+
+/// The row with id `id`, as [`row_json`].
+pub fn get<S>(def: &TableDef, id: S) -> Statement<S> {
+    let mut params = Params::default();
+    let cond = id_condition(def, id, &mut params);
+    params.statement(format!(
+        "SELECT {} FROM {} WHERE {cond}",
+        row_json(def, "t"),
+        from(def)
+    ))
+}
