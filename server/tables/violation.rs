@@ -14,23 +14,8 @@
 
 use super::def::{FieldDef, TableDef, Tables};
 use super::ident::Ident;
-use serde::Serialize;
 
-/// One thing wrong with a request, pointing into it (`/title`, `/filter/and/1/value`, `/ids/3`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::base::Problem;
 
 /// The first few problems in one line (`/title: a value is required; ...`); the details of an
 /// answer have them all.
