@@ -562,30 +562,32 @@ impl<'a> Cx<'a> {
     pub fn prepared(&self) -> &'a Prepared {
         static NONE: Prepared = Prepared {
             text: String::new(),
+            slots: Vec::new(),
             kinds: Vec::new(),
             patch: Vec::new(),
-            slots: Vec::new(),
             cursor: None,
+            on: None,
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
     }
 
-    /// The text bound for a value: JSON columns get JSON text, passwords are hashed.
+    /// The text bound for a value: JSON columns get JSON text, passwords are hashed by the
+    /// one rule of every writer of rows (`tables::value::for_storage`).
     pub async fn param(&self, kind: ParamKind, v: &Value) -> Result<Option<String>, RunError> {
         match (kind, v) {
             (_, Value::Null) => Ok(None),
             (ParamKind::Json, v) => Ok(Some(v.to_string())),
             (ParamKind::Password, Value::String(s)) if !s.is_empty() => {
-                let hash = crate::auth::hash_password(s.clone())
+                use crate::tables::value::{StoreError, for_storage};
+                for_storage(crate::tables::FieldType::Password, Some(s.clone()))
                     .await
                     .map_err(|e| match e {
-                        crate::auth::AuthError::Busy => RunError::Busy {
+                        StoreError::Busy => RunError::Busy {
                             node: self.node_id().to_string(),
                         },
-                        e => self.type_error(e.to_string()),
-                    })?;
-                Ok(Some(hash))
+                        StoreError::Hash(message) => self.type_error(message),
+                    })
             }
             (ParamKind::Password, _) => Err(RunError::InvalidValue {
                 node: self.node_id().to_string(),
@@ -697,7 +699,8 @@ impl<'a> Cx<'a> {
         binds: Vec<Option<String>>,
         guarded: bool,
     ) -> Result<Option<Value>, RunError> {
-        let sql = self.prepared().text.as_str();
+        let prepared = self.prepared();
+        let sql = prepared.text.as_str();
         let node: &'a str = {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
@@ -707,7 +710,7 @@ impl<'a> Cx<'a> {
         let limit = self.rt.max_result_bytes;
         // A write that runs without a transaction has committed once its statement returned:
         // its result must not be refused after that. Its size was checked inside the statement
-        // (`engine::sql::guarded_row`), and its table has no json field, so nothing in it can
+        // (`tables::query::guarded_row`), and its table has no json field, so nothing in it can
         // fail to parse (`Program::build`).
         let committed_alone = !self.db.writes && self.program.plan.nodes[self.node].op.writes();
         let cap = if committed_alone { usize::MAX } else { limit };
@@ -729,7 +732,11 @@ impl<'a> Cx<'a> {
                     limit,
                 })
             }
-            Err(ReadError::Db(e)) => Err(RunError::from_db(node, e)),
+            // Classified with the node's table, as the data API classifies it.
+            Err(ReadError::Db(e)) => Err(match &prepared.on {
+                Some(on) => RunError::from_db_on(node, e, Some(&on.def), &on.tables, on.action),
+                None => RunError::from_db(node, e),
+            }),
         }
     }
 

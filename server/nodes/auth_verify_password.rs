@@ -12,7 +12,7 @@
 
 use super::auth_hash_password::{MAX_PASSWORD_BYTES, hash_error};
 use crate::engine::run::{Cx, Step, bind_text};
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{BuildError, Prepared, Slot};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -208,7 +208,12 @@ impl Runnable for VerifyPasswordOp {
             .ok_or_else(|| BuildError(t.to_string()))?;
         let (email, password) = account_fields(def, email_field.as_ref(), password_field.as_ref())
             .map_err(|_| BuildError(t.to_string()))?;
-        sql::account_sql(t, &email, &password, tables).map(Some)
+        let st = crate::tables::query::credentials(def, &email, &password, Slot::Email);
+        Ok(Some(Prepared::new(st).on(
+            def,
+            tables,
+            crate::tables::violation::Action::Read,
+        )))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

@@ -1,10 +1,10 @@
 //! `db.delete`: deletes one row by id. `ok` binds `as` to the deleted row; unwired `not_found`
 //! is 404 `db.not_found`; unwired `conflict` (another row still references it) is 409.
 
-use super::db_get::{NOT_FOUND, by_id, missing, not_found_fact};
+use super::db_get::{NOT_FOUND, by_id, missing, not_found_fact, table_def};
 use super::db_insert::{CONFLICT, OK, conflict_fact, write};
 use crate::engine::run::{Cx, bind_text};
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{BuildError, Prepared, Slot};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -13,6 +13,8 @@ use crate::flow::node::{
 };
 use crate::tables::Ident;
 use crate::tables::def::Tables;
+use crate::tables::query::{self, Returning};
+use crate::tables::violation::Action;
 use serde_json::Value;
 
 pub(crate) static TYPE: NodeType<Op> = node_type!(
@@ -78,7 +80,9 @@ impl CompiledOp for DbDeleteOp {
 
 impl Runnable for DbDeleteOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::delete_sql(&self.table, tables).map(Some)
+        let def = table_def(tables, &self.table)?;
+        let st = query::delete(def, Slot::Id, Returning::CappedRow);
+        Ok(Some(Prepared::new(st).on(def, tables, Action::Delete)))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

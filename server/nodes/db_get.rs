@@ -2,7 +2,7 @@
 //! request with 404 `db.not_found`.
 
 use crate::engine::run::{Cx, Step, bind_text};
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{BuildError, Prepared, Slot};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -11,6 +11,8 @@ use crate::flow::node::{
 };
 use crate::tables::Ident;
 use crate::tables::def::Tables;
+use crate::tables::violation::Action;
+use crate::tables::{TableDef, query};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -66,6 +68,13 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 /// Only the table name follows a rename (done by the caller).
 fn rename(_: &mut Value, _: &Renames<'_>) {}
 
+/// The definition of a node's table at publish time.
+pub(crate) fn table_def<'t>(tables: &'t Tables, t: &Ident) -> Result<&'t TableDef, BuildError> {
+    tables
+        .get(t.as_str())
+        .ok_or_else(|| BuildError(t.to_string()))
+}
+
 /// The standard 404 of a node with an unwired `not_found` port.
 pub(crate) fn not_found_fact(not_found: Option<usize>) -> Option<ResponseFact> {
     not_found.is_none().then_some(ResponseFact::Error {
@@ -94,7 +103,10 @@ impl CompiledOp for DbGetOp {
 
 impl Runnable for DbGetOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::get_sql(&self.table, tables).map(Some)
+        let def = table_def(tables, &self.table)?;
+        Ok(Some(
+            Prepared::new(query::get(def, Slot::Id)).on(def, tables, Action::Read),
+        ))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

@@ -3,7 +3,8 @@
 
 use super::db_get::missing;
 use crate::engine::run::{Cx, Step};
-use crate::engine::sql::{self, BuildError, ParamKind, Prepared};
+use super::db_get::table_def;
+use crate::engine::sql::{BuildError, ParamKind, Prepared, Slot, write_kind};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::node::{
@@ -12,7 +13,10 @@ use crate::flow::node::{
 };
 use crate::flow::plan::ColumnValue;
 use crate::tables::Ident;
+use crate::tables::TableDef;
 use crate::tables::def::Tables;
+use crate::tables::query::{self, Returning, Write};
+use crate::tables::violation::Action;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -111,7 +115,9 @@ impl CompiledOp for DbInsertOp {
 
 impl Runnable for DbInsertOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::insert_sql(&self.table, &self.values, tables).map(Some)
+        let def = table_def(tables, &self.table)?;
+        let st = query::insert(def, writes(def, tables, &self.values)?, Returning::CappedRow);
+        Ok(Some(Prepared::new(st).on(def, tables, Action::Write)))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
@@ -121,6 +127,25 @@ impl Runnable for DbInsertOp {
             write(cx, binds, self.ok, None, self.conflict).await
         })
     }
+}
+
+/// The writes of a node's `values`: value `i` is [`Slot::Value`] `i`, bound by its column's
+/// kind.
+pub(crate) fn writes(
+    def: &TableDef,
+    tables: &Tables,
+    values: &[ColumnValue],
+) -> Result<Vec<Write<Slot>>, BuildError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c = v.column.as_str();
+            let slot = Slot::Value(i, write_kind(def, c));
+            Write::new(def, tables, v.column.clone(), slot)
+                .ok_or_else(|| BuildError(format!("{}.{c}", def.name)))
+        })
+        .collect()
 }
 
 /// Runs a write's statement: the row goes to `ok`; no row goes to `not_found` when the write

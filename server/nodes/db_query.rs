@@ -4,10 +4,12 @@
 //! array of rows, or with `page: true` to `{"rows", "next_cursor"[, "total"]}`.
 //!
 //! Every name is checked here against the table; the statement is built once from the result
-//! (`engine::sql`). A condition whose value is `null` at run time is skipped, so optional
+//! by the table-query layer (`tables::query::select_json`), its cursors are the layer's
+//! [`Keyset`]s. A condition whose value is `null` at run time is skipped, so optional
 //! request parameters need no branching.
 
 use crate::engine::run::{Cx, Step, bind_text};
+use super::db_get::table_def;
 use crate::engine::sql::{self, BuildError, CondParam, CursorSpec, Prepared, Slot};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::seg;
@@ -18,7 +20,8 @@ use crate::flow::node::{
 };
 use crate::flow::plan::{Condition, Filter, FilterOp, OrderTerm, Query};
 use crate::tables::def::Tables;
-use crate::tables::rows::escape_like;
+use crate::tables::query::{self, BadKeyset, JsonSelect, Keyset, OrderKey, Paging};
+use crate::tables::violation::Action;
 use crate::tables::{FieldType, TableDef};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -290,7 +293,7 @@ impl CompiledOp for DbQueryOp {
 
 impl Runnable for DbQueryOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::query_sql(&self.query, tables).map(Some)
+        prepare(&self.query, tables).map(Some)
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
@@ -437,6 +440,110 @@ fn condition(
     ok.then_some(Filter::Cond(Condition { column, op, value }))
 }
 
+/// The statement of `q`: parameters are `where` values, filter values, then limit and offset,
+/// then the cursor keys ([`query::select_json`]).
+fn prepare(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
+    let def = table_def(tables, &q.table)?;
+    let column = |name: &str| {
+        query::column(def, tables, name).ok_or_else(|| BuildError(format!("{}.{name}", def.name)))
+    };
+    let equal = q
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.column.as_str();
+            Ok((column(name)?, Slot::Where(i, sql::kind(def, name))))
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let filter = match &q.filter {
+        Some(f) => Some(layer_filter(f, def, tables, &mut 0)?),
+        None => None,
+    };
+    let order = q
+        .order
+        .iter()
+        .map(|o| {
+            Ok(OrderKey {
+                column: column(o.column.as_str())?,
+                desc: o.desc,
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    // The keys: the order's, then the id.
+    let keys = order.len() + 1;
+    let paging = q.page.then(|| Paging {
+        after: q
+            .cursor
+            .is_some()
+            .then(|| (0..keys).map(Slot::CursorKey).collect()),
+        count: q.count,
+    });
+    let st = query::select_json(JsonSelect {
+        def,
+        tables,
+        equal,
+        filter: filter.as_ref(),
+        columns: &q.select,
+        include: &q.include,
+        order: &order,
+        limit: Slot::Limit,
+        offset: Slot::Offset,
+        paging,
+    })
+    .map_err(|e| BuildError(e.0))?;
+    let mut prepared = Prepared::new(st).on(def, tables, Action::Read);
+    if q.page {
+        prepared.cursor = Some(CursorSpec {
+            fingerprint: query::fingerprint(def, &order),
+            keys,
+        });
+    }
+    Ok(prepared)
+}
+
+/// A `filter` as the layer's filter tree: condition `i` (in [`Filter::conditions`] order) is
+/// bound from [`Slot::Cond`] `i`.
+fn layer_filter(
+    f: &Filter,
+    def: &TableDef,
+    tables: &Tables,
+    next: &mut usize,
+) -> Result<query::Filter<Slot>, BuildError> {
+    let mut group = |items: &[Filter]| {
+        items
+            .iter()
+            .map(|f| layer_filter(f, def, tables, next))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match f {
+        Filter::And(items) => query::Filter::And(group(items)?),
+        Filter::Or(items) => query::Filter::Or(group(items)?),
+        Filter::Cond(c) => {
+            let i = *next;
+            *next += 1;
+            let name = c.column.as_str();
+            let cast = def
+                .cast_type(name, tables)
+                .ok_or_else(|| BuildError(format!("{}.{name}", def.name)))?;
+            let param = match c.op {
+                FilterOp::In => CondParam::List,
+                FilterOp::Contains | FilterOp::StartsWith => CondParam::Like {
+                    contains: c.op == FilterOp::Contains,
+                },
+                FilterOp::IsNull => CondParam::Flag,
+                _ => CondParam::Value(sql::kind(def, name)),
+            };
+            query::Filter::Cond(query::Cond {
+                column: c.column.clone(),
+                cast,
+                op: c.op,
+                value: Slot::Cond(i, param),
+            })
+        }
+    })
+}
+
 /// The most rows one query returns.
 pub const MAX_LIMIT: i64 = 1000;
 
@@ -480,7 +587,7 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
             }
             Slot::Cond(i, conv) => {
                 let v = cond_values.get(i).unwrap_or(&Value::Null);
-                let op = conditions.get(i).map(|c| c.op.name()).unwrap_or("?");
+                let op = conditions.get(i).map(|c| c.op).unwrap_or(FilterOp::Eq);
                 match conv {
                     CondParam::Value(kind) => cx.param(kind, v).await?,
                     other => condition_param(cx, op, other, v)?,
@@ -488,7 +595,11 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
             }
             Slot::Limit => Some(limit.to_string()),
             Slot::Offset => Some(offset.to_string()),
-            Slot::CursorKey(i) => cursor.as_ref().and_then(|k| k.get(i).cloned().flatten()),
+            Slot::CursorKey(i) => cursor
+                .as_ref()
+                .and_then(|k| k.keys.get(i).cloned().flatten()),
+            // Slots of other nodes' statements.
+            Slot::Id | Slot::Value(..) | Slot::Given(_) | Slot::Patch(..) | Slot::Email => None,
         });
     }
     cx.note_input(|| {
@@ -496,7 +607,7 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
                "cursor": cursor_value})
     });
     // The statement's aggregate always yields a row, unless Postgres held it back for being
-    // over the result cap (`engine::sql::capped`).
+    // over the result cap (`tables::query::capped`).
     let Some(out) = cx.fetch(binds, false).await? else {
         return Err(RunError::ResultTooLarge {
             node: cx.node_id().to_string(),
@@ -535,69 +646,41 @@ fn page(mut out: Value, spec: &CursorSpec, count: bool) -> Value {
     page
 }
 
-/// A cursor is opaque to clients: hex of `[fingerprint, key…]`, so it survives a URL unchanged.
+/// A cursor is opaque to clients: the layer's [`Keyset`] of the page's last row.
 fn encode_cursor(spec: &CursorSpec, keys: Vec<Value>) -> String {
-    let mut all = vec![Value::String(spec.fingerprint.clone())];
-    all.extend(keys);
-    Value::Array(all)
-        .to_string()
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Keyset {
+        fingerprint: spec.fingerprint.clone(),
+        keys: keys
+            .into_iter()
+            .map(|k| match k {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+    }
+    .encode()
 }
 
 /// The keys of a cursor (`None` without one: the first page).
-fn decode_cursor(
-    cx: &Cx<'_>,
-    v: &Value,
-    spec: &CursorSpec,
-) -> Result<Option<Vec<Option<String>>>, RunError> {
-    let bad = |why: &str| RunError::InvalidCursor {
+fn decode_cursor(cx: &Cx<'_>, v: &Value, spec: &CursorSpec) -> Result<Option<Keyset>, RunError> {
+    let bad = |why: &dyn std::fmt::Display| RunError::InvalidCursor {
         node: cx.node_id().to_string(),
         message: format!("the cursor {why}"),
     };
-    let text = match v {
-        Value::Null => return Ok(None),
-        Value::String(s) if s.is_empty() => return Ok(None),
-        Value::String(s) => s,
-        _ => return Err(bad("must be the text of a next_cursor")),
-    };
-    if !text.len().is_multiple_of(2) || text.len() > 200_000 {
-        return Err(bad("is not one this endpoint returned"));
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Keyset::decode(s, &spec.fingerprint, spec.keys)
+            .map(Some)
+            .map_err(|e: BadKeyset| bad(&e)),
+        _ => Err(bad(&"must be the text of a next_cursor")),
     }
-    let bytes = (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| bad("is not one this endpoint returned"))?;
-    let Ok(Value::Array(mut items)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Err(bad("is not one this endpoint returned"));
-    };
-    if items.first().and_then(Value::as_str) != Some(spec.fingerprint.as_str()) {
-        return Err(bad("belongs to another query or ordering"));
-    }
-    items.remove(0);
-    if items.len() != spec.keys || !items.last().is_some_and(Value::is_string) {
-        return Err(bad("is not one this endpoint returned"));
-    }
-    items
-        .into_iter()
-        .map(|k| match k {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            _ => Err(bad("is not one this endpoint returned")),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
 }
 
 /// The parameter of an `in`, `contains`, `starts_with` or `is_null` condition.
 fn condition_param(
     cx: &Cx<'_>,
-    op: &str,
+    op: FilterOp,
     conv: CondParam,
     v: &Value,
 ) -> Result<Option<String>, RunError> {
@@ -607,15 +690,11 @@ fn condition_param(
     };
     match (conv, v) {
         (_, Value::Null) => Ok(None),
-        (CondParam::Like { contains }, Value::String(s)) => {
-            let e = escape_like(s);
-            Ok(Some(if contains {
-                format!("%{e}%")
-            } else {
-                format!("{e}%")
-            }))
-        }
-        (CondParam::Like { .. }, other) => Err(invalid(format!("{op} takes text, got {other}"))),
+        (CondParam::Like { .. }, Value::String(s)) => Ok(Some(query::like_pattern(op, s))),
+        (CondParam::Like { .. }, other) => Err(invalid(format!(
+            "{} takes text, got {other}",
+            op.name()
+        ))),
         (CondParam::List, Value::Array(items)) if items.len() > MAX_IN_VALUES => {
             Err(invalid(format!(
                 "in takes at most {MAX_IN_VALUES} values, got {}",

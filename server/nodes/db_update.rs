@@ -2,10 +2,10 @@
 //! `request.body`) writes only the columns it names. `ok` binds `as` to the updated row;
 //! unwired `not_found` is 404 `db.not_found`, unwired `conflict` is 409 `db.conflict`.
 
-use super::db_get::{NOT_FOUND, missing, not_found_fact};
-use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write};
+use super::db_get::{NOT_FOUND, missing, not_found_fact, table_def};
+use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write, writes};
 use crate::engine::run::{Cx, Step, bind_text};
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{BuildError, PatchColumn, Prepared, Slot, write_kind};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -15,6 +15,8 @@ use crate::flow::node::{
 use crate::flow::plan::ColumnValue;
 use crate::tables::Ident;
 use crate::tables::def::Tables;
+use crate::tables::query::{self, Patch, Returning, Write};
+use crate::tables::violation::Action;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -106,7 +108,36 @@ impl CompiledOp for DbUpdateOp {
 
 impl Runnable for DbUpdateOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::update_sql(&self.table, &self.values, self.patch.is_some(), tables).map(Some)
+        let def = table_def(tables, &self.table)?;
+        let values = writes(def, tables, &self.values)?;
+        // With `patch`, every other field may be written: column `i` is written only when the
+        // patch names it (`Slot::Given(i)`).
+        let mut patch = Vec::new();
+        let mut columns = Vec::new();
+        if self.patch.is_some() {
+            for f in def
+                .fields
+                .iter()
+                .filter(|f| !self.values.iter().any(|v| v.column == f.name))
+            {
+                let i = columns.len();
+                let kind = write_kind(def, f.name.as_str());
+                let write = Write::new(def, tables, f.name.clone(), Slot::Patch(i, kind))
+                    .ok_or_else(|| BuildError(format!("{}.{}", def.name, f.name)))?;
+                patch.push(Patch {
+                    write,
+                    given: Slot::Given(i),
+                });
+                columns.push(PatchColumn {
+                    name: f.name.to_string(),
+                    kind,
+                });
+            }
+        }
+        let st = query::update(def, Slot::Id, values, patch, Returning::CappedRow);
+        let mut prepared = Prepared::new(st).on(def, tables, Action::Write);
+        prepared.patch = columns;
+        Ok(Some(prepared))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
@@ -122,7 +153,8 @@ async fn run(op: &DbUpdateOp, cx: &mut Cx<'_>) -> Result<Step, RunError> {
     if id.is_null() {
         return missing(cx, not_found);
     }
-    let mut binds = vec![bind_text(&id)];
+    // The statement's parameters are the values, the patch's, then the id (`query::update`).
+    let mut binds = Vec::with_capacity(prepared.slots.len());
     bind_values(cx, &op.values, &mut binds, None).await?;
     if let Some(patch) = &op.patch {
         let given = match cx.eval(patch).await? {
@@ -152,5 +184,6 @@ async fn run(op: &DbUpdateOp, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             }
         }
     }
+    binds.push(bind_text(&id));
     write(cx, binds, ok, Some(not_found), conflict).await
 }

@@ -4,9 +4,10 @@
 //! `{"row": <the row>, "inserted": true|false}`; unwired `conflict` (another unique constraint
 //! or a reference refused the row) is 409 `db.conflict`.
 
-use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write};
+use super::db_get::table_def;
+use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write, writes};
 use crate::engine::run::Cx;
-use crate::engine::sql::{self, BuildError, Prepared};
+use crate::engine::sql::{BuildError, Prepared};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::node::{
     CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Renames, ResponseFact, TableWrite,
@@ -14,7 +15,8 @@ use crate::flow::node::{
 };
 use crate::flow::plan::ColumnValue;
 use crate::tables::def::{SYSTEM_COLUMNS, Tables};
-use crate::tables::{Ident, TableDef};
+use crate::tables::violation::Action;
+use crate::tables::{Ident, TableDef, query};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,7 +179,9 @@ impl CompiledOp for DbUpsertOp {
 
 impl Runnable for DbUpsertOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        sql::upsert_sql(&self.table, &self.values, &self.on, tables).map(Some)
+        let def = table_def(tables, &self.table)?;
+        let st = query::upsert(def, writes(def, tables, &self.values)?, &self.on);
+        Ok(Some(Prepared::new(st).on(def, tables, Action::Write)))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

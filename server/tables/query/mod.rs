@@ -22,7 +22,8 @@ mod write;
 pub use cursor::{BadKeyset, Cursor, Keyset, Sort, decode_cursor, encode_cursor, fingerprint};
 pub use filter::{Cond, Filter, render_filter};
 pub use read::{
-    JsonSelect, NotAReference, OrderKey, Paging, Select, count, get, select, select_json,
+    JsonSelect, NotAReference, OrderKey, Paging, Select, count, credentials, get, select,
+    select_json,
 };
 pub use write::{
     Patch, RESULT_CAP, Returning, Write, capped, delete, delete_many, guarded_row, insert, update,

@@ -274,3 +274,18 @@ pub fn get<S>(def: &TableDef, id: S) -> Statement<S> {
         from(def)
     ))
 }
+
+/// The row whose `email` column equals the slot, as `{"row": <row JSON>, "hash": <password>}`:
+/// an account and its password hash for a password check. The hash leaves the database only
+/// into the caller, never inside the row.
+pub fn credentials<S>(def: &TableDef, email: &Ident, password: &Ident, value: S) -> Statement<S> {
+    let mut params = Params::default();
+    let p = params.add(value, "text");
+    params.statement(format!(
+        "SELECT jsonb_build_object('row', {}, 'hash', t.{}) FROM {} WHERE t.{} = {p}",
+        row_json(def, "t"),
+        password.quoted(),
+        from(def),
+        email.quoted()
+    ))
+}
