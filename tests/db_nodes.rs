@@ -932,3 +932,82 @@ async fn an_update_or_delete_followed_by_fail_is_rolled_back() {
     .expect("state");
     assert_eq!(state, ("alpha".to_string(), 4, "Ann".to_string()));
 }
+
+/// The `(status, code, fields)` of an error answer, each field as the data API points at it
+/// (`/email`). A flow's answer names a conflict's field as `{"field": "email"}` and a refused
+/// value by its place in the flow, `/nodes/<node>/values/<field>`.
+fn answer(status: u16, body: &Value) -> (u16, String, Vec<String>) {
+    let fields = body["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| match (d["pointer"].as_str(), d["field"].as_str()) {
+            (Some(p), _) => Some(match p.strip_prefix("/nodes/node/values") {
+                Some(rest) => rest.to_string(),
+                None => p.to_string(),
+            }),
+            (None, Some(f)) => Some(format!("/{f}")),
+            _ => None,
+        })
+        .collect();
+    (status, code(body).to_string(), fields)
+}
+
+/// A node that knows its table classifies a database error as the data API does: the same
+/// status, code and field for a taken unique key and for a value an enum check refuses.
+#[tokio::test]
+async fn a_flow_and_the_data_api_answer_the_same_violation_alike() {
+    let app = todo_app().await;
+    let insert = |name: &str, table: &str, values: &Value| {
+        let values: serde_json::Map<String, Value> = values
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| (k.clone(), json!({"$rhai": format!("request.body.{k}")})))
+            .collect();
+        flow(
+            name,
+            json!({"type": "db.insert", "table": table, "values": values}),
+        )
+    };
+    // Each case: the table, the row, and the status, the codes (the flow's, the data API's) and
+    // the field both answers name. The codes differ only where the data API refuses the value
+    // before Postgres does (`row.invalid`): a node's value check is Postgres' (`db.invalid_value`).
+    let cases = [
+        // A unique key: the email is taken.
+        (
+            "authors",
+            json!({"name": "Cat", "email": "ann@example.com"}),
+            (409, ("db.conflict", "db.conflict"), "/email"),
+        ),
+        // An enum check: a value the field does not allow.
+        (
+            "todos",
+            json!({"title": "delta", "level": "urgent"}),
+            (400, ("db.invalid_value", "row.invalid"), "/level"),
+        ),
+    ];
+    for (table, row, (status, (flow_code, api_code), field)) in cases {
+        let name = format!("add_{table}");
+        app.publish(&insert(&name, table, &row)).await;
+        let (s, body) = call(&app, &name, row.clone()).await;
+        let by_flow = answer(s, &body);
+        let (s, body) = app
+            .send(
+                app.admin(Method::POST, &format!("/tables/{table}/rows"))
+                    .json(&row),
+            )
+            .await;
+        let by_api = answer(s, &body);
+        assert_eq!(
+            by_flow,
+            (status, flow_code.to_string(), vec![field.to_string()]),
+            "{table}"
+        );
+        assert_eq!(
+            by_api,
+            (status, api_code.to_string(), vec![field.to_string()]),
+            "{table}"
+        );
+    }
+}

@@ -247,4 +247,3 @@ pub fn statement_sql(st: &Statement) -> String {
         }
     }
 }
-

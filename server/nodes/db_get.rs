@@ -104,9 +104,11 @@ impl CompiledOp for DbGetOp {
 impl Runnable for DbGetOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        Ok(Some(
-            Prepared::new(query::get(def, Slot::Id)).on(def, tables, Action::Read),
-        ))
+        Ok(Some(Prepared::new(query::get(def, Slot::Id)).on(
+            def,
+            tables,
+            Action::Read,
+        )))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

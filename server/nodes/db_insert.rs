@@ -2,8 +2,8 @@
 //! unique constraint refused the row) ends the request with 409 `db.conflict`.
 
 use super::db_get::missing;
-use crate::engine::run::{Cx, Step};
 use super::db_get::table_def;
+use crate::engine::run::{Cx, Step};
 use crate::engine::sql::{BuildError, ParamKind, Prepared, Slot, write_kind};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
@@ -116,7 +116,11 @@ impl CompiledOp for DbInsertOp {
 impl Runnable for DbInsertOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        let st = query::insert(def, writes(def, tables, &self.values)?, Returning::CappedRow);
+        let st = query::insert(
+            def,
+            writes(def, tables, &self.values)?,
+            Returning::CappedRow,
+        );
         Ok(Some(Prepared::new(st).on(def, tables, Action::Write)))
     }
 

@@ -8,8 +8,8 @@
 //! [`Keyset`]s. A condition whose value is `null` at run time is skipped, so optional
 //! request parameters need no branching.
 
-use crate::engine::run::{Cx, Step, bind_text};
 use super::db_get::table_def;
+use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sql::{self, BuildError, CondParam, CursorSpec, Prepared, Slot};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::seg;
@@ -691,10 +691,9 @@ fn condition_param(
     match (conv, v) {
         (_, Value::Null) => Ok(None),
         (CondParam::Like { .. }, Value::String(s)) => Ok(Some(query::like_pattern(op, s))),
-        (CondParam::Like { .. }, other) => Err(invalid(format!(
-            "{} takes text, got {other}",
-            op.name()
-        ))),
+        (CondParam::Like { .. }, other) => {
+            Err(invalid(format!("{} takes text, got {other}", op.name())))
+        }
         (CondParam::List, Value::Array(items)) if items.len() > MAX_IN_VALUES => {
             Err(invalid(format!(
                 "in takes at most {MAX_IN_VALUES} values, got {}",
