@@ -954,7 +954,8 @@ fn answer(status: u16, body: &Value) -> (u16, String, Vec<String>) {
 }
 
 /// A node that knows its table classifies a database error as the data API does: the same
-/// status, code and field for a taken unique key and for a value an enum check refuses.
+/// status and field for a taken unique key and for a value an enum check refuses, and the same
+/// referencing `table.field` for a delete of a row still referenced.
 #[tokio::test]
 async fn a_flow_and_the_data_api_answer_the_same_violation_alike() {
     let app = todo_app().await;
@@ -1009,5 +1010,30 @@ async fn a_flow_and_the_data_api_answer_the_same_violation_alike() {
             (status, api_code.to_string(), vec![field.to_string()]),
             "{table}"
         );
+    }
+
+    // A delete of a row another table still references: both name the referencing field.
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "author", "type": "reference", "table": "authors"}
+    ]}))
+    .await;
+    sqlx::query("INSERT INTO app.notes (author) VALUES (1)")
+        .execute(&app.db)
+        .await
+        .expect("note");
+    app.publish(&flow(
+        "drop_author",
+        json!({"type": "db.delete", "table": "authors", "id": 1}),
+    ))
+    .await;
+    let (s, by_flow) = call(&app, "drop_author", json!({})).await;
+    assert_eq!((s, code(&by_flow)), (409, "db.conflict"), "{by_flow}");
+    let (s, by_api) = app
+        .send(app.admin(Method::DELETE, "/tables/authors/rows/1"))
+        .await;
+    assert_eq!((s, code(&by_api)), (409, "db.conflict"), "{by_api}");
+    for body in [&by_flow, &by_api] {
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("`notes.author`"), "{body}");
     }
 }
