@@ -5,7 +5,8 @@ use super::error::InputProblem;
 use super::op::Plan;
 use super::sql::{BuildError, Prepared};
 use crate::flow::CompiledOp;
-use crate::flow::schema::{user_validator, wants_integer};
+use crate::flow::plan::InputSchema;
+use crate::flow::schema::wants_integer;
 use crate::tables::def::Tables;
 use serde_json::{Map, Value};
 
@@ -18,14 +19,14 @@ pub struct Program {
     pub needs_transaction: bool,
     params: Option<PartCheck>,
     query: Option<PartCheck>,
-    body: Option<jsonschema::Validator>,
+    body: Option<std::sync::Arc<jsonschema::Validator>>,
     /// The body schema, to find the integers it declares.
     body_schema: Option<Value>,
 }
 
 /// Validator of an object of strings (path or query) plus the types to coerce them to.
 struct PartCheck {
-    validator: jsonschema::Validator,
+    validator: std::sync::Arc<jsonschema::Validator>,
     types: Map<String, Value>,
     /// `items.type` of properties declared as arrays (repeated query keys).
     item_types: Map<String, Value>,
@@ -42,9 +43,12 @@ impl Program {
             .iter()
             .map(|n| n.op.prepare(tables))
             .collect::<Result<Vec<_>, _>>()?;
-        let part = |s: &Option<Value>| {
-            let s = s.as_ref()?;
-            let validator = user_validator(s).ok()?;
+        let part = |s: &Option<InputSchema>| {
+            let InputSchema {
+                schema: s,
+                validator,
+            } = s.as_ref()?;
+            let validator = validator.clone();
             let declared = |key: &str| -> Map<String, Value> {
                 s.get("properties")
                     .and_then(Value::as_object)
@@ -65,12 +69,8 @@ impl Program {
             needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
-            body: plan
-                .input
-                .body
-                .as_ref()
-                .and_then(|s| user_validator(s).ok()),
-            body_schema: plan.input.body.clone(),
+            body: plan.input.body.as_ref().map(|b| b.validator.clone()),
+            body_schema: plan.input.body.as_ref().map(|b| b.schema.clone()),
             sql,
             plan,
         })

@@ -12,7 +12,7 @@ use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
 use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
-use super::plan::{Endpoint, InputSchemas, Method, Plan, PlanNode};
+use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -578,14 +578,20 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
 fn input(doc: &Value, diags: &mut Vec<Diagnostic>) -> InputSchemas {
     let mut part = |name: &str| {
         let s = doc.get("input")?.get(name)?;
-        if let Err(e) = super::schema::user_validator(s) {
-            diags.push(Diagnostic::new(
-                "flow.bad_schema",
-                format!("/input/{name}"),
-                e.to_string(),
-            ));
+        match super::schema::user_validator(s) {
+            Ok(validator) => Some(InputSchema {
+                schema: s.clone(),
+                validator: std::sync::Arc::new(validator),
+            }),
+            Err(e) => {
+                diags.push(Diagnostic::new(
+                    "flow.bad_schema",
+                    format!("/input/{name}"),
+                    e.to_string(),
+                ));
+                None
+            }
         }
-        Some(s.clone())
     };
     InputSchemas {
         params: part("params"),

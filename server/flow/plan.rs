@@ -45,12 +45,27 @@ impl Endpoint {
     }
 }
 
-/// JSON Schemas of the request parts, as written in the document.
+/// JSON Schemas of the request parts, each compiled once by the flow compiler.
 #[derive(Debug, Clone, Default)]
 pub struct InputSchemas {
-    pub params: Option<Value>,
-    pub query: Option<Value>,
-    pub body: Option<Value>,
+    pub params: Option<InputSchema>,
+    pub query: Option<InputSchema>,
+    pub body: Option<InputSchema>,
+}
+
+/// One request part's schema, as written in the document and compiled into its validator.
+#[derive(Clone)]
+pub struct InputSchema {
+    pub schema: Value,
+    pub validator: std::sync::Arc<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for InputSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputSchema")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A compiled flow; `O` is the compiled node (the engine's runnable op).

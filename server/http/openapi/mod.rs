@@ -14,6 +14,7 @@ use crate::engine::Plan;
 use crate::flow::CompiledOp;
 use crate::flow::node::ResponseFact;
 use crate::flow::node::TableCatalog;
+use crate::flow::plan::InputSchema;
 use crate::flow::plan::{ContentType, Method};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -364,7 +365,7 @@ fn operation(
         out.insert(
             "requestBody".into(),
             json!({"required": true, "content": {"application/json": {
-                "schema": schema::documented_input(body.clone())}}}),
+                "schema": schema::documented_input(body.schema.clone())}}}),
         );
     }
     if op.requires_auth {
@@ -383,9 +384,9 @@ fn operation(
 /// properties by name.
 fn parameters<'a>(op: &'a Operation<'_>, listed: &'a str) -> Vec<Value> {
     let input = &op.plan.input;
-    let props = |s: &Option<Value>| {
+    let props = |s: &Option<InputSchema>| {
         s.as_ref()
-            .and_then(|s| s.get("properties"))
+            .and_then(|s| s.schema.get("properties"))
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()
@@ -406,7 +407,7 @@ fn parameters<'a>(op: &'a Operation<'_>, listed: &'a str) -> Vec<Value> {
     let query_required: BTreeSet<&str> = input
         .query
         .as_ref()
-        .and_then(|q| q.get("required"))
+        .and_then(|q| q.schema.get("required"))
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();

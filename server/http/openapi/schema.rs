@@ -196,7 +196,8 @@ impl<'p> Vars<'p> {
                 "params" => self.input.params.as_ref(),
                 "query" => self.input.query.as_ref(),
                 _ => None,
-            }?;
+            }
+            .map(|s| &s.schema)?;
             if property.is_empty() {
                 // Path and query values are coerced one by one; only the body is whole.
                 return (part == "body").then(|| schema.clone());
