@@ -1,9 +1,10 @@
 //! The one password hasher of the process: every argon2 hash and check (editor logins, the
 //! `auth.*_password` nodes, password fields written through flows, the rows API and CSV
 //! imports) runs here, on a fixed pool of threads, one per core. Each thread owns one argon2
-//! memory area that it reuses for every job, so resident memory is bounded by construction
-//! (threads × 19 MiB with the default parameters) and never grows with the load: nothing is
-//! allocated per hash, so nothing has to be returned to the system.
+//! memory area that it reuses for every job while jobs keep coming, so resident memory is
+//! bounded by construction (threads × 19 MiB with the default parameters) and never grows with
+//! the load. A thread that has had no job for [`KEEP_AREA_FOR`] frees its area, so a server
+//! that is not signing anyone in does not keep 19 MiB per core resident.
 //!
 //! Jobs wait in a bounded queue. A job not started within [`QUEUE_TIMEOUT`] (or refused by a
 //! full queue) fails with [`HashError::Busy`], which the edge answers 503 `server.busy`; a job
@@ -13,7 +14,7 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -22,6 +23,8 @@ use tokio::sync::oneshot;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest wait for a free hashing thread.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle hashing thread keeps its memory area for the next job.
+pub const KEEP_AREA_FOR: Duration = Duration::from_secs(2);
 /// Jobs that may wait per thread; more are refused at once.
 const QUEUE_PER_THREAD: usize = 32;
 /// Largest argon2 memory cost a stored hash may ask for, in KiB (1 KiB blocks). Sluice writes
@@ -80,16 +83,26 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
     Pool { queue }
 });
 
-/// Takes jobs until the process ends, with one memory area kept for all of them.
+/// Takes jobs until the process ends, with one memory area kept for all of them while they
+/// come, freed after [`KEEP_AREA_FOR`] without one.
 fn worker(rx: &Mutex<Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let job = {
+        let next = {
             let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            if memory.is_empty() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(KEEP_AREA_FOR)
             }
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                memory = Vec::new();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         if job.reply.is_closed()
             || job

@@ -913,8 +913,9 @@ async fn large_decimals_come_back_digit_for_digit() {
         .await
         .expect("answered");
     assert_eq!(resp.status().as_u16(), 201);
-    let text = resp.text().await.expect("body");
-    assert!(text.contains(&format!("\"amount\": {exact}")), "{text}");
+    // The row is Postgres's JSON text as it is: compare the digits, not the spacing.
+    let text = resp.text().await.expect("body").replace(": ", ":");
+    assert!(text.contains(&format!("\"amount\":{exact}")), "{text}");
     let text = app
         .admin(Method::GET, "/tables/ledger/rows")
         .send()
@@ -922,6 +923,7 @@ async fn large_decimals_come_back_digit_for_digit() {
         .expect("answered")
         .text()
         .await
-        .expect("body");
-    assert!(text.contains(&format!("\"amount\": {exact}")), "{text}");
+        .expect("body")
+        .replace(": ", ":");
+    assert!(text.contains(&format!("\"amount\":{exact}")), "{text}");
 }

@@ -802,7 +802,12 @@ impl<'a> Cx<'a> {
                     Ok(self.to_json(&d)?)
                 }
             },
-            Template::Pick { path, key, ast } => match self.bound_pick(path, key) {
+            Template::Pick {
+                path,
+                key,
+                fallback,
+                ast,
+            } => match self.bound_pick(path, key, fallback.as_ref()) {
                 Some(v) => Ok(v),
                 None => {
                     let d = self.eval_ast_inline(ast, false)?;
@@ -844,7 +849,12 @@ impl<'a> Cx<'a> {
                         self.to_json(&d)
                     }
                 },
-                Template::Pick { path, key, ast } => match self.bound_pick(path, key) {
+                Template::Pick {
+                    path,
+                    key,
+                    fallback,
+                    ast,
+                } => match self.bound_pick(path, key, fallback.as_ref()) {
                     Some(v) => Ok(v),
                     None => {
                         let d = self.eval_ast(ast, false).await?;
@@ -886,9 +896,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The JSON value of `key` in the object at a bound path (`request.body` + `title`), when
-    /// the run holds it as JSON and the key is there.
-    fn bound_pick(&self, path: &str, key: &str) -> Option<Value> {
-        self.bound_ref(path)?.as_object()?.get(key).cloned()
+    /// the run holds it as JSON: the key's value, or the plain `fallback` when the key is
+    /// absent (see [`Template::Pick`]).
+    fn bound_pick(&self, path: &str, key: &str, fallback: Option<&Value>) -> Option<Value> {
+        let object = self.bound_ref(path)?.as_object()?;
+        object.get(key).or(fallback).cloned()
     }
 
     /// Runs an expression or script; scripts may declare variables, which end with the script.
@@ -1085,10 +1097,11 @@ async fn read_json(row: sqlx::postgres::PgRow, cap: usize) -> Result<Option<Valu
         if raw.is_null() {
             return Ok(None);
         }
-        let binary = matches!(raw.format(), sqlx::postgres::PgValueFormat::Binary);
+        // jsonb in binary format is a version byte (1) and the JSON text; json is its text.
+        let jsonb_binary = matches!(raw.format(), sqlx::postgres::PgValueFormat::Binary)
+            && sqlx::TypeInfo::name(&*raw.type_info()) == "JSONB";
         let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
-        // jsonb in binary format is a version byte (1) and the JSON text.
-        Ok(Some(if binary {
+        Ok(Some(if jsonb_binary {
             bytes.get(1..).unwrap_or_default()
         } else {
             bytes

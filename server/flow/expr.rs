@@ -45,10 +45,13 @@ pub enum Template {
     /// `if "key" in path { path.key } else { fallback }` (what generated CRUD writes for an
     /// optional field), with `path` a name or path and a fallback without braces: when `path`
     /// is an object that has `key`, its JSON value as it is (so a decimal keeps its digits);
-    /// otherwise the AST, so results and errors are Rhai's.
+    /// when it is an object without `key` and the fallback is a plain literal (`()`, `true`,
+    /// `false`, an integer, a string without escapes), that literal's JSON value; otherwise the
+    /// AST, so results and errors are Rhai's. The common request runs no Rhai at all.
     Pick {
         path: String,
         key: String,
+        fallback: Option<Value>,
         ast: Arc<AST>,
     },
     Object(Vec<(String, Template)>),
@@ -115,11 +118,14 @@ impl<'a> ExprCompiler<'a> {
                         Some(ast) if self.is_name(src.trim()) => {
                             Template::Var(src.trim().to_string(), Arc::new(ast))
                         }
-                        Some(ast) if let Some((path, key)) = self.pick(src) => Template::Pick {
-                            path,
-                            key,
-                            ast: Arc::new(ast),
-                        },
+                        Some(ast) if let Some((path, key, fallback)) = self.pick(src) => {
+                            Template::Pick {
+                                path,
+                                key,
+                                fallback,
+                                ast: Arc::new(ast),
+                            }
+                        }
                         Some(ast) => Template::Expr(Arc::new(ast)),
                         None => Template::Literal(Value::Null),
                     },
@@ -179,10 +185,10 @@ impl<'a> ExprCompiler<'a> {
             && steps.all(word)
     }
 
-    /// The path and key of `if "key" in path { path.key } else { fallback }`, written exactly so
-    /// (see [`Template::Pick`]). The fallback holds no brace, so the text cannot continue past
-    /// the `if` expression.
-    fn pick(&self, src: &str) -> Option<(String, String)> {
+    /// The path, key and plain fallback of `if "key" in path { path.key } else { fallback }`,
+    /// written exactly so (see [`Template::Pick`]). The fallback holds no brace, so the text
+    /// cannot continue past the `if` expression.
+    fn pick(&self, src: &str) -> Option<(String, String, Option<Value>)> {
         let rest = src.trim().strip_prefix("if \"")?;
         let (key, rest) = rest.split_once('"')?;
         let (path, rest) = rest.strip_prefix(" in ")?.split_once(" { ")?;
@@ -197,7 +203,7 @@ impl<'a> ExprCompiler<'a> {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         (key_ok && self.is_name(path) && !fallback.contains(['{', '}']))
-            .then(|| (path.to_string(), key.to_string()))
+            .then(|| (path.to_string(), key.to_string(), plain_literal(fallback)))
     }
 
     /// Compiles one expression (no statements).
@@ -234,6 +240,27 @@ impl<'a> ExprCompiler<'a> {
     }
 }
 
+/// The JSON value of a Rhai literal whose value is the same in both: `()` (null), `true`,
+/// `false`, an integer that fits an `i64` (Rhai's `INT`), a double-quoted string without
+/// escapes. Anything else (floats, whose digits Rhai would round; calls; names) is `None`.
+fn plain_literal(src: &str) -> Option<Value> {
+    let src = src.trim();
+    match src {
+        "()" => return Some(Value::Null),
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    if let Some(inner) = src.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        return (!inner.contains(['"', '\\'])).then(|| Value::String(inner.to_string()));
+    }
+    let digits = src.strip_prefix('-').unwrap_or(src);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return src.parse::<i64>().ok().map(Value::from);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,8 +275,26 @@ mod tests {
             "/v",
         );
         assert!(
-            matches!(t, Some(Template::Pick { ref path, ref key, .. }) if path == "request.body" && key == "amount")
+            matches!(t, Some(Template::Pick { ref path, ref key, fallback: Some(Value::Null), .. }) if path == "request.body" && key == "amount")
         );
+        // Plain literals become the fallback's JSON; anything Rhai would compute stays Rhai's.
+        for (fallback, json) in [
+            ("20", Some(json!(20))),
+            ("-3", Some(json!(-3))),
+            ("true", Some(json!(true))),
+            ("\"draft\"", Some(json!("draft"))),
+            ("\"a\\\"b\"", None),
+            ("0.5", None),
+            ("now()", None),
+            ("99999999999999999999", None),
+        ] {
+            let src =
+                format!("if \"n\" in request.query {{ request.query.n }} else {{ {fallback} }}");
+            match c.template(&json!({"$rhai": src}), "/v") {
+                Some(Template::Pick { fallback: f, .. }) => assert_eq!(f, json, "{src}"),
+                other => assert!(json.is_none() && other.is_none(), "{src}: {other:?}"),
+            }
+        }
         for src in [
             "if \"amount\" in request.body { request.body.amount } else { #{a: 1} }",
             "if \"amount\" in request.body { request.body.other } else { () }",

@@ -690,7 +690,7 @@ fn database_nodes_get_quoted_parameterised_sql() {
     assert_eq!(
         program.sql[q].as_ref().map(|p| p.text.as_str()),
         Some(
-            "SELECT r FROM (SELECT coalesce(jsonb_agg(to_jsonb(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::jsonb) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
+            "SELECT r FROM (SELECT coalesce(json_agg(to_json(s.*) ORDER BY s.\"title\" DESC, s.\"id\"), '[]'::json) FROM (SELECT * FROM \"app\".\"todos\" AS t WHERE t.\"done\" = $1::boolean ORDER BY t.\"title\" DESC, t.\"id\" LIMIT $2::bigint OFFSET $3::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"
         )
     );
 }

@@ -121,7 +121,7 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
     };
     let Some(paging) = q.paging else {
         return Ok(params.statement(capped(&format!(
-            "SELECT coalesce(jsonb_agg({row} ORDER BY {}), '[]'::jsonb) FROM \
+            "SELECT coalesce(json_agg({row} ORDER BY {}), '[]'::json) FROM \
              (SELECT * FROM {from}{matching} ORDER BY {} LIMIT {limit} OFFSET {offset}) AS s",
             order("s"),
             order("t"),
@@ -157,11 +157,11 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
         String::new()
     };
     Ok(params.statement(capped(&format!(
-        "SELECT jsonb_build_object(\
-         'rows', coalesce(jsonb_agg(p.r ORDER BY p.n) FILTER (WHERE p.n <= {limit}), '[]'::jsonb), \
+        "SELECT json_build_object(\
+         'rows', coalesce(json_agg(p.r ORDER BY p.n) FILTER (WHERE p.n <= {limit}), '[]'::json), \
          'more', count(*) > {limit}, \
-         'last', (jsonb_agg(p.k ORDER BY p.n DESC) FILTER (WHERE p.n <= {limit})) -> 0{total}) \
-         FROM (SELECT {row} AS r, jsonb_build_array({}) AS k, row_number() OVER (ORDER BY {}) AS n \
+         'last', (json_agg(p.k ORDER BY p.n DESC) FILTER (WHERE p.n <= {limit})) -> 0{total}) \
+         FROM (SELECT {row} AS r, json_build_array({}) AS k, row_number() OVER (ORDER BY {}) AS n \
          FROM (SELECT * FROM {from}{} ORDER BY {} LIMIT {limit} + 1 OFFSET {offset}) AS s) AS p",
         key_cols.join(", "),
         order("s"),
@@ -245,7 +245,11 @@ fn row_expr<S>(q: &JsonSelect<'_, S>) -> Result<String, NotAReference> {
         .collect();
     Ok(match (q.columns.is_empty(), objects.is_empty()) {
         (true, true) => row_json(q.def, "s"),
-        (true, false) => format!("({} || {})", row_json(q.def, "s"), objects.join(" || ")),
+        (true, false) => format!(
+            "({}::jsonb || {})",
+            row_json(q.def, "s"),
+            objects.join(" || ")
+        ),
         (false, _) => objects.join(" || "),
     })
 }

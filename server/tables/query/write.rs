@@ -62,7 +62,7 @@ pub fn capped(select: &str) -> String {
 pub fn guarded_row(def: &TableDef) -> String {
     format!(
         "(SELECT CASE WHEN pg_column_size(j) <= {RESULT_CAP} THEN j \
-         ELSE to_jsonb(pg_column_size(j) / 0) END FROM (SELECT {} AS j) AS sluice_guard)",
+         ELSE (SELECT j WHERE pg_column_size(j) / 0 > 0) END FROM (SELECT {} AS j) AS sluice_guard)",
         row_json(def, "t")
     )
 }
@@ -156,7 +156,7 @@ pub fn upsert<S>(def: &TableDef, values: Vec<Write<S>>, on: &[Ident]) -> Stateme
     let target: Vec<String> = on.iter().map(Ident::quoted).collect();
     params.statement(format!(
         "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} \
-         RETURNING jsonb_build_object('row', {}, 'inserted', t.xmax = 0)",
+         RETURNING json_build_object('row', {}, 'inserted', t.xmax = 0)",
         crate::tables::ddl::qualified(&def.name),
         cols.join(", "),
         marks.join(", "),
