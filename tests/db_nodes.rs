@@ -1037,3 +1037,34 @@ async fn a_flow_and_the_data_api_answer_the_same_violation_alike() {
         assert!(message.contains("`notes.author`"), "{body}");
     }
 }
+
+/// A publish prepares the new flow's statements on the server's idle connections before it
+/// is served, so its first request does not pay for the prepare (the cold-start aim of the
+/// benchmark, bench/README.md). The `db.sql` flow below reads its own connection's prepared
+/// statements: the `db.get` statement is there although no request has run it yet.
+#[tokio::test]
+async fn a_published_flows_statements_are_prepared_before_its_first_request() {
+    let app = todo_app().await;
+    app.publish(&sql_flow(
+        "prepared_here",
+        "select count(*)::int as n from pg_prepared_statements \
+         where statement like '%FROM \"app\".\"todos\" AS t WHERE t.\"id\" = $1::bigint%' \
+         and statement not like '%pg_prepared_statements%'",
+        json!({}),
+    ))
+    .await;
+    let (status, rows) = call(&app, "prepared_here", json!({})).await;
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows, json!([{"n": 0}]), "nothing prepared it yet");
+    let mut get = flow(
+        "get_todo",
+        json!({"type": "db.get", "table": "todos", "id": 1}),
+    );
+    get["nodes"]["node"]["next"] = json!({"found": "reply"});
+    app.publish(&get).await;
+    for _ in 0..3 {
+        let (status, rows) = call(&app, "prepared_here", json!({})).await;
+        assert_eq!(status, 200, "{rows}");
+        assert_eq!(rows, json!([{"n": 1}]), "prepared on every idle connection");
+    }
+}

@@ -14,6 +14,7 @@
 //! of the layer above ([`Routes`]), so this module needs nothing of `http`.
 
 pub mod follow;
+pub mod warm;
 
 use crate::auth::key_seal::KeySealer;
 use crate::catalog::groups::GroupRecord;
@@ -124,6 +125,8 @@ pub struct Serving<R: Routes> {
     reload_lock: tokio::sync::Mutex<()>,
     /// Wakes the follower's reloader ([`follow`]).
     wake: Notify,
+    /// Whether a load has run (the first one opens the start connections, [`warm`]).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl<R: Routes> Serving<R> {
@@ -136,6 +139,7 @@ impl<R: Routes> Serving<R> {
             current: ArcSwap::from_pointee(Served::default()),
             reload_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -192,6 +196,18 @@ impl<R: Routes> Serving<R> {
                 }
             }
         }
+        // Prepared on the idle connections before the swap, so the first request of a new
+        // generation finds its statements ready; the first load (before the server answers
+        // ready) also opens the start connections.
+        let statements = warm::statements(
+            endpoints
+                .iter()
+                .map(|e| e.program.as_ref())
+                .chain(functions.values().map(Arc::as_ref)),
+        );
+        let first = !self.loaded.swap(true, std::sync::atomic::Ordering::AcqRel);
+        let open = if first { warm::START_CONNECTIONS } else { 0 };
+        warm::warm(&self.db, &statements, open).await;
         let catalog = Catalog {
             tables: &tables,
             groups: &groups,
