@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// A pooled connection idle for longer than this is checked before it is handed out.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(10);
+
 /// How long in-flight requests may run after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -99,6 +102,19 @@ impl App {
         let db = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection it hands out: one more round trip to Postgres per
+            // request. Only a connection that sat idle long enough for Postgres or the network
+            // to have dropped it is checked (and replaced when the check fails); a busy pool
+            // hands out connections it just used.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < CHECK_IDLE_AFTER {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(StartupError::Connect)?;
