@@ -155,12 +155,17 @@ impl App {
             db.clone(),
             !config.addr.ip().is_loopback(),
         ));
+        let runtime = Arc::new(Runtime {
+            max_result_bytes: config.max_result_bytes,
+            ..Runtime::new(db.clone(), limits, outbound)
+        });
         let state = AppState {
-            runtime: Arc::new(Runtime {
-                max_result_bytes: config.max_result_bytes,
-                ..Runtime::new(db.clone(), limits, outbound)
-            }),
-            serving: Arc::new(http::Serving::new(db.clone(), key_sealer, ops.clone())),
+            serving: Arc::new(http::Serving::new(
+                runtime.lane.clone(),
+                key_sealer,
+                ops.clone(),
+            )),
+            runtime,
             db,
             max_body: config.max_body_bytes,
             secure_cookies: config.cookies_secure(),

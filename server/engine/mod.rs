@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod error;
+pub mod lane;
 pub mod op;
 pub mod outbound;
 pub mod program;

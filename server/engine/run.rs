@@ -3,6 +3,7 @@
 //! `respond` with a status below 500; `fail`, errors and timeouts roll it back.
 
 use super::error::RunError;
+use super::lane::{Lane, LaneConn};
 use super::outbound::Outbound;
 use super::program::Program;
 use super::sandbox::{self, DEADLINE_TOKEN, OPERATIONS_TOKEN, Sandbox};
@@ -13,7 +14,7 @@ use crate::flow::expr::Template;
 use crate::flow::plan::ContentType;
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
-use sqlx::{Executor, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgPool};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 /// outbound client. What changes with publishing is in [`Live`], given to each run.
 pub struct Runtime {
     pub db: PgPool,
+    /// The connections flows run their statements on, taken from `db` ([`Lane`]).
+    pub lane: Arc<Lane>,
     pub sandbox: Sandbox,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
@@ -53,6 +56,7 @@ pub const PARSE_INLINE_MAX: usize = 256 * 1024;
 impl Runtime {
     pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits, outbound: Outbound) -> Runtime {
         Runtime {
+            lane: Lane::for_pool(db.clone()),
             db,
             sandbox: Sandbox::new(limits),
             outbound,
@@ -315,7 +319,7 @@ async fn walk(
         program,
         scope,
         db: Db {
-            pool: rt.db.clone(),
+            lane: rt.lane.clone(),
             tx: None,
             // A debug run that must not commit always needs its transaction to roll back.
             writes: if commit {
@@ -343,7 +347,7 @@ async fn walk(
                 .get(cx.node)
                 .map(|n| n.id.clone())
                 .unwrap_or_default();
-            let db = std::mem::replace(&mut cx.db, Db::detached(rt.db.clone()));
+            let db = std::mem::replace(&mut cx.db, Db::detached(rt.lane.clone()));
             Ok(Finished {
                 response,
                 db,
@@ -1130,22 +1134,48 @@ fn is_canceled(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
 }
 
-/// The database side of a run: the pool for read-only flows, else one lazily opened transaction.
+/// Runs `$call` (a statement future on `$c`, the `&mut PgConnection` of lane connection
+/// `$conn`) so that the connection is closed rather than reused when the statement does not
+/// settle cleanly ([`LaneConn::start`]).
+macro_rules! on {
+    ($conn:expr, |$c:ident| $call:expr) => {{
+        let conn: &mut LaneConn = $conn;
+        conn.start();
+        let $c: &mut sqlx::PgConnection = &mut *conn;
+        let result = $call.await;
+        conn.settle(&result);
+        result
+    }};
+}
+
+/// The database side of a run: a lane connection per statement for read-only flows, else one
+/// lazily opened transaction on one lane connection ([`Lane`]).
 pub struct Db {
-    pool: PgPool,
-    tx: Option<Transaction<'static, Postgres>>,
+    lane: Arc<Lane>,
+    /// The connection of the request's transaction, once opened.
+    tx: Option<LaneConn>,
     /// Whether statements run in the request's transaction (the flow writes).
     pub writes: bool,
 }
 
 impl Db {
     /// A database handle with no transaction, standing in while a call borrows the real one.
-    pub fn detached(pool: PgPool) -> Db {
+    pub fn detached(lane: Arc<Lane>) -> Db {
         Db {
-            pool,
+            lane,
             tx: None,
             writes: false,
         }
+    }
+
+    /// The connection of the request's transaction, opening it (`BEGIN`) on first use.
+    async fn tx(&mut self) -> Result<&mut LaneConn, sqlx::Error> {
+        if self.tx.is_none() {
+            let mut conn = self.lane.take().await?;
+            on!(&mut conn, |c| c.execute("BEGIN"))?;
+            self.tx = Some(conn);
+        }
+        Ok(self.tx.as_mut().unwrap_or_else(|| unreachable!()))
     }
 
     /// Runs a statement that yields at most one JSON value of at most `cap` bytes.
@@ -1161,29 +1191,23 @@ impl Db {
             q = q.bind(b);
         }
         let row = if !self.writes {
-            q.fetch_optional(&self.pool).await?
+            // Given back as soon as the statement is done: a read-only flow holds no
+            // connection while its scripts or outbound calls run.
+            let mut conn = self.lane.take().await?;
+            on!(&mut conn, |c| q.fetch_optional(c))?
         } else {
-            let tx = match &mut self.tx {
-                Some(tx) => tx,
-                None => self.tx.insert(self.pool.begin().await?),
-            };
+            let tx = self.tx().await?;
             if !guarded {
-                q.fetch_optional(&mut **tx).await?
+                on!(tx, |c| q.fetch_optional(c))?
             } else {
-                sqlx::query("SAVEPOINT sluice_node")
-                    .execute(&mut **tx)
-                    .await?;
-                match q.fetch_optional(&mut **tx).await {
+                on!(tx, |c| c.execute("SAVEPOINT sluice_node"))?;
+                match on!(tx, |c| q.fetch_optional(c)) {
                     Ok(row) => {
-                        sqlx::query("RELEASE SAVEPOINT sluice_node")
-                            .execute(&mut **tx)
-                            .await?;
+                        on!(tx, |c| c.execute("RELEASE SAVEPOINT sluice_node"))?;
                         row
                     }
                     Err(e) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT sluice_node")
-                            .execute(&mut **tx)
-                            .await?;
+                        on!(tx, |c| c.execute("ROLLBACK TO SAVEPOINT sluice_node"))?;
                         return Err(e.into());
                     }
                 }
@@ -1206,20 +1230,11 @@ impl Db {
         timeout_ms: u128,
         cap: usize,
     ) -> Result<Option<Value>, AppSqlError> {
-        let tx = match &mut self.tx {
-            Some(tx) => tx,
-            None => self
-                .tx
-                .insert(self.pool.begin().await.map_err(AppSqlError::Statement)?),
-        };
-        (&mut **tx)
-            .execute("SAVEPOINT sluice_sql")
-            .await
-            .map_err(AppSqlError::Statement)?;
-        let entered = sqlx::query_scalar::<_, bool>(ENTER_APP_ROLE)
+        let tx = self.tx().await.map_err(AppSqlError::Statement)?;
+        on!(tx, |c| c.execute("SAVEPOINT sluice_sql")).map_err(AppSqlError::Statement)?;
+        let entered = on!(tx, |c| sqlx::query_scalar::<_, bool>(ENTER_APP_ROLE)
             .bind(timeout_ms.to_string())
-            .fetch_one(&mut **tx)
-            .await;
+            .fetch_one(c));
         let refused = match entered {
             Ok(false) => None,
             Ok(true) => Some(format!(
@@ -1228,22 +1243,16 @@ impl Db {
             Err(e) => Some(format!("cannot switch to role {APP_ROLE}: {e}")),
         };
         if let Some(why) = refused {
-            (&mut **tx)
-                .execute(ABANDON_APP_ROLE)
-                .await
-                .map_err(AppSqlError::Statement)?;
+            on!(tx, |c| c.execute(ABANDON_APP_ROLE)).map_err(AppSqlError::Statement)?;
             return Err(AppSqlError::Unavailable(why));
         }
         let mut q = sqlx::query(sql);
         for b in binds {
             q = q.bind(b);
         }
-        match q.fetch_optional(&mut **tx).await {
+        match on!(tx, |c| q.fetch_optional(c)) {
             Ok(row) => {
-                (&mut **tx)
-                    .execute(LEAVE_APP_ROLE)
-                    .await
-                    .map_err(AppSqlError::Statement)?;
+                on!(tx, |c| c.execute(LEAVE_APP_ROLE)).map_err(AppSqlError::Statement)?;
                 match row {
                     Some(row) => read_json(row, cap).await.map_err(|e| match e {
                         ReadError::Db(e) => AppSqlError::Statement(e),
@@ -1253,20 +1262,42 @@ impl Db {
                 }
             }
             Err(e) => {
-                (&mut **tx)
-                    .execute(ABANDON_APP_ROLE)
-                    .await
-                    .map_err(AppSqlError::Statement)?;
+                on!(tx, |c| c.execute(ABANDON_APP_ROLE)).map_err(AppSqlError::Statement)?;
                 Err(AppSqlError::Statement(e))
             }
         }
     }
 
     async fn finish(&mut self, commit: bool) -> Result<(), sqlx::Error> {
-        match self.tx.take() {
-            Some(tx) if commit => tx.commit().await,
-            Some(tx) => tx.rollback().await,
-            None => Ok(()),
+        let Some(mut conn) = self.tx.take() else {
+            return Ok(());
+        };
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        on!(&mut conn, |c| c.execute(end)).map(|_| ())
+    }
+}
+
+impl Drop for Db {
+    /// A run that ends without [`Db::finish`] (an error, its deadline) rolls its transaction
+    /// back before the connection is reused. A connection cut off mid-statement, or one whose
+    /// rollback fails, is closed instead, which rolls the transaction back on the server: a
+    /// rollback sent after a cut-off statement would first receive that statement's answer.
+    fn drop(&mut self) {
+        let Some(mut conn) = self.tx.take() else {
+            return;
+        };
+        if conn.is_broken() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if on!(&mut conn, |c| c.execute("ROLLBACK")).is_err() {
+                        conn.start();
+                    }
+                });
+            }
+            Err(_) => conn.start(),
         }
     }
 }

@@ -100,7 +100,7 @@ async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result
 
     // The callee borrows the caller's database state and gives it back afterwards.
     let writes = cx.db.writes || function.plan.writes();
-    let mut db = std::mem::replace(&mut cx.db, Db::detached(cx.rt.db.clone()));
+    let mut db = std::mem::replace(&mut cx.db, Db::detached(cx.rt.lane.clone()));
     db.writes = writes;
     let mut inner = Cx {
         rt: cx.rt,

@@ -117,6 +117,8 @@ pub struct Publication {
 /// The one value served, and how it changes.
 pub struct Serving<R: Routes> {
     db: PgPool,
+    /// The flows' connections: given back to the pool before warming, so warming reaches them.
+    lane: Arc<crate::engine::lane::Lane>,
     /// Seals and opens the stored token keys (`SLUICE_KEY_ENCRYPTION_KEY`), if configured.
     key_sealer: Option<KeySealer>,
     builder: R::Builder,
@@ -130,10 +132,16 @@ pub struct Serving<R: Routes> {
 }
 
 impl<R: Routes> Serving<R> {
-    /// Serves nothing until the first [`Serving::reload`].
-    pub fn new(db: PgPool, key_sealer: Option<KeySealer>, builder: R::Builder) -> Serving<R> {
+    /// Serves nothing until the first [`Serving::reload`]. Reads the catalog through the pool
+    /// of `lane`, the flows' connections.
+    pub fn new(
+        lane: Arc<crate::engine::lane::Lane>,
+        key_sealer: Option<KeySealer>,
+        builder: R::Builder,
+    ) -> Serving<R> {
         Serving {
-            db,
+            db: lane.pool().clone(),
+            lane,
             key_sealer,
             builder,
             current: ArcSwap::from_pointee(Served::default()),
@@ -207,6 +215,7 @@ impl<R: Routes> Serving<R> {
         );
         let first = !self.loaded.swap(true, std::sync::atomic::Ordering::AcqRel);
         let open = if first { warm::START_CONNECTIONS } else { 0 };
+        self.lane.release_idle();
         warm::warm(&self.db, &statements, open).await;
         let catalog = Catalog {
             tables: &tables,

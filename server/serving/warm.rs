@@ -21,6 +21,11 @@ pub const START_CONNECTIONS: u32 = 4;
 /// How long opening one start connection may take before warming goes on without it.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often, and how long each time, warming waits for connections on their way back into
+/// the pool before it ends.
+const SETTLE_WAITS: u32 = 3;
+const SETTLE_WAIT: Duration = Duration::from_millis(3);
+
 /// A statement to prepare: its text and how many parameters it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Statement {
@@ -75,6 +80,7 @@ pub(crate) async fn warm(pool: &PgPool, statements: &[Statement], open: u32) {
     let mut held = Vec::new();
     let mut prepared = 0usize;
     let mut opening = open.min(pool.options().get_max_connections());
+    let mut waited = 0;
     loop {
         let mut fresh = Vec::new();
         while let Some(conn) = pool.try_acquire() {
@@ -92,13 +98,19 @@ pub(crate) async fn warm(pool: &PgPool, statements: &[Statement], open: u32) {
         }
         opening = 0;
         if fresh.is_empty() {
-            break;
+            // Connections given back a moment ago (by the flows' lane, or by a request) reach
+            // the pool after sqlx's check: wait a little for them before giving up.
+            if waited >= SETTLE_WAITS {
+                break;
+            }
+            waited += 1;
+            tokio::time::sleep(SETTLE_WAIT).await;
+            continue;
         }
         for conn in &mut fresh {
             prepared += prepare(conn, statements).await;
         }
         held.append(&mut fresh);
-        tokio::task::yield_now().await;
     }
     tracing::debug!(
         connections = held.len(),
