@@ -45,6 +45,19 @@ pub struct ServeArgs {
     /// Postgres to use. Without it, Sluice runs a private cluster under <data-dir>/pg.
     #[arg(long, env = "SLUICE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
+    /// A direct (or session-pooled) connection to the same database, for migrations and for
+    /// listening to catalog changes, when `SLUICE_DATABASE_URL` is a transaction pooler.
+    /// Default: `SLUICE_DATABASE_URL`.
+    #[arg(long, env = "SLUICE_DATABASE_DIRECT_URL", hide_env_values = true)]
+    pub database_direct_url: Option<Secret>,
+    /// A read replica: flows that do not write run their statements there.
+    #[arg(long, env = "SLUICE_DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<Secret>,
+    /// Keep named prepared statements per connection (`false` behind a transaction pooler that
+    /// does not track them, such as PgBouncer before 1.21).
+    #[arg(long, env = "SLUICE_DB_PREPARED", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub db_prepared: bool,
     /// Email of the first editor account, created when no account exists.
     #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -364,6 +377,12 @@ pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
+    /// `SLUICE_DATABASE_DIRECT_URL`: migrations and the catalog listener (`None`: the main URL).
+    pub database_direct_url: Option<Secret>,
+    /// `SLUICE_DATABASE_READ_URL`: where flows that do not write read (`None`: the main URL).
+    pub database_read_url: Option<Secret>,
+    /// `SLUICE_DB_PREPARED`: cache named prepared statements per connection.
+    pub db_prepared: bool,
     pub admin: Option<(String, Secret)>,
     pub max_body_bytes: usize,
     /// `SLUICE_MAX_RESULT_BYTES`: what one database node or data API page may read.
@@ -444,6 +463,8 @@ pub enum ConfigError {
         "SLUICE_KEY_ENCRYPTION_KEY must be 32 bytes written as 64 hex digits or in base64 (e.g. the output of `openssl rand -base64 32`)"
     )]
     KeyEncryptionKey,
+    #[error("{0} needs SLUICE_DATABASE_URL: the private cluster has no pooler or replica")]
+    WithoutDatabaseUrl(&'static str),
 }
 
 impl Config {
@@ -457,10 +478,26 @@ impl Config {
             (None, None) => None,
             _ => return Err(ConfigError::HalfAdmin),
         };
+        let database_url = a.database_url.filter(|u| !u.expose().is_empty());
+        let database_direct_url = a.database_direct_url.filter(|u| !u.expose().is_empty());
+        let database_read_url = a.database_read_url.filter(|u| !u.expose().is_empty());
+        if database_url.is_none() {
+            if database_direct_url.is_some() {
+                return Err(ConfigError::WithoutDatabaseUrl(
+                    "SLUICE_DATABASE_DIRECT_URL",
+                ));
+            }
+            if database_read_url.is_some() {
+                return Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_READ_URL"));
+            }
+        }
         Ok(Config {
             addr: a.addr,
             data_dir: a.data_dir,
-            database_url: a.database_url.filter(|u| !u.expose().is_empty()),
+            database_url,
+            database_direct_url,
+            database_read_url,
+            db_prepared: a.db_prepared,
             admin,
             max_body_bytes: a.max_body_bytes,
             max_result_bytes: a.max_result_bytes.max(1024),
@@ -502,6 +539,9 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: PathBuf::from("./sluice-data"),
             database_url: Some(Secret::new(url)),
+            database_direct_url: None,
+            database_read_url: None,
+            db_prepared: true,
             admin: None,
             max_body_bytes: 1 << 20,
             max_result_bytes: 16 << 20,
@@ -610,6 +650,41 @@ mod tests {
         assert!(matches!(
             serve(&["--setup-token", "short"]),
             Err(ConfigError::ShortSetupToken)
+        ));
+    }
+
+    #[test]
+    fn pooler_and_replica_urls_need_a_database_url() {
+        let c = serve(&[]).expect("valid");
+        assert!(c.db_prepared, "named prepared statements are on by default");
+        assert!(c.database_direct_url.is_none() && c.database_read_url.is_none());
+        let c = serve(&[
+            "--database-url",
+            "postgres://pooler/db",
+            "--database-direct-url",
+            "postgres://direct/db",
+            "--database-read-url",
+            "postgres://replica/db",
+            "--db-prepared",
+            "false",
+        ])
+        .expect("valid");
+        assert!(!c.db_prepared);
+        assert_eq!(
+            c.database_read_url
+                .map(|u| u.expose().to_string())
+                .as_deref(),
+            Some("postgres://replica/db")
+        );
+        assert!(matches!(
+            serve(&["--database-read-url", "postgres://replica/db"]),
+            Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_READ_URL"))
+        ));
+        assert!(matches!(
+            serve(&["--database-direct-url", "postgres://direct/db"]),
+            Err(ConfigError::WithoutDatabaseUrl(
+                "SLUICE_DATABASE_DIRECT_URL"
+            ))
         ));
     }
 

@@ -7,6 +7,7 @@ use crate::engine::outbound::{AllowList, Outbound};
 use crate::engine::{Runtime, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -83,26 +84,17 @@ impl App {
                 (pg.database_url().to_string(), Some(pg), Some(lock))
             }
         };
-        // A fixed search_path keeps sqlx's migration table in schema `sluice` whatever the
-        // user is called; every statement of Sluice names its schema anyway.
-        let options = PgConnectOptions::from_str(&url)
-            .map_err(StartupError::Connect)?
-            .options([
-                ("search_path", crate::catalog::SCHEMA.to_string()),
-                // Read by the statements of database nodes (`engine::sql::RESULT_CAP`), so
-                // Postgres refuses to send a result over the cap.
-                (
-                    "sluice.max_result_bytes",
-                    config.max_result_bytes.to_string(),
-                ),
-            ]);
-        let db = PgPoolOptions::new()
-            .max_connections(config.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(StartupError::Connect)?;
-        crate::catalog::migrate(&db).await?;
+        let direct_url = config
+            .database_direct_url
+            .as_ref()
+            .map_or(url.as_str(), |u| u.expose());
+        let direct = PgConnectOptions::from_str(direct_url).map_err(StartupError::Connect)?;
+        migrate(&direct).await?;
+        let db = pool(&config, &url).await?;
+        let read = match &config.database_read_url {
+            Some(u) => Some(pool(&config, u.expose()).await?),
+            None => None,
+        };
         if let Some((email, password)) = &config.admin {
             crate::auth::bootstrap_admin(&db, email, password.expose()).await?;
         }
@@ -142,6 +134,7 @@ impl App {
         let state = AppState {
             runtime: Arc::new(Runtime {
                 max_result_bytes: config.max_result_bytes,
+                read,
                 ..Runtime::new(db.clone(), limits, outbound)
             }),
             serving: Arc::new(http::Serving::new(db.clone(), key_sealer, ops.clone())),
@@ -165,6 +158,7 @@ impl App {
             crate::serving::follow::SyncOptions {
                 listen: config.reload_listen,
                 check_every: config.reload_check,
+                direct,
             },
         );
         Ok(App {
@@ -259,6 +253,81 @@ impl App {
         }
         served.map_err(StartupError::Serve)
     }
+}
+
+/// A pool of request connections to `url` (the database, or its read replica). Nothing is
+/// sent at connection start beyond what every pooler accepts: every statement names its
+/// schema, and the result cap is written into the statements
+/// ([`crate::engine::sql::Prepared::text_capped`]), so a transaction pooler may hand each
+/// transaction another server connection.
+async fn pool(config: &Config, url: &str) -> Result<PgPool, StartupError> {
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(StartupError::Connect)?
+        // PgBouncer refuses unknown startup parameters, and `extra_float_digits` is one; since
+        // PostgreSQL 12 its default already prints floats exactly.
+        .extra_float_digits(None);
+    let mut pool = PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(5));
+    if !config.db_prepared {
+        // Behind a transaction pooler: no statement cache (the next transaction may run on
+        // another server connection), and each checkout pinned ([`CHECKOUT`], [`CHECKIN`]).
+        options = options.statement_cache_capacity(0);
+        pool = pool
+            .after_connect(|conn, _| Box::pin(async move { checkout(conn).await }))
+            .before_acquire(|conn, _| Box::pin(async move { checkout(conn).await.map(|()| true) }))
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(CHECKIN).await.map(|_| true)
+                })
+            });
+    }
+    pool.connect_with(options)
+        .await
+        .map_err(StartupError::Connect)
+}
+
+/// What a checkout of a pooled connection sends behind a transaction pooler
+/// (`SLUICE_DB_PREPARED=false`). sqlx parses a statement and binds it in two exchanges with the
+/// server; between them a transaction pooler may hand the server connection to another client
+/// unless a transaction is open. So each checkout is one transaction: its statements stay on one
+/// server connection, and commit together when it is returned ([`CHECKIN`]). Before it, on the
+/// server connection it now holds: forget the statements others named there (sqlx names them
+/// per client connection, so names collide), and silence warnings, which only say that a
+/// transaction was already open (the caller's own `BEGIN`) or already closed (its `COMMIT`
+/// before the checkin). One message, so the pooler runs it on one server connection.
+const CHECKOUT: &str = "DEALLOCATE ALL; SET client_min_messages TO error; COMMIT; BEGIN";
+
+/// Commits the checkout's transaction ([`CHECKOUT`]); a failed one is rolled back.
+const CHECKIN: &str = "COMMIT";
+
+async fn checkout(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    conn.execute(CHECKOUT).await.map(|_| ())
+}
+
+/// Brings the catalog up to date over one session of its own (`SLUICE_DATABASE_DIRECT_URL`):
+/// sqlx's migration table is named without a schema and its lock is a session lock, so the
+/// session's `search_path` is set to the catalog's schema first, which a transaction pooler
+/// would not keep. Run before the request pool opens.
+async fn migrate(direct: &PgConnectOptions) -> Result<(), StartupError> {
+    use sqlx::Executor;
+    let session = PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET search_path TO \"{}\"", crate::catalog::SCHEMA).as_str())
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect_with(direct.clone().extra_float_digits(None))
+        .await
+        .map_err(StartupError::Connect)?;
+    let migrated = crate::catalog::migrate(&session).await;
+    session.close().await;
+    Ok(migrated?)
 }
 
 /// One Sluice per data directory: a second one would stop the first one's cluster.

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// outbound client. What changes with publishing is in [`Live`], given to each run.
 pub struct Runtime {
     pub db: PgPool,
+    /// The read replica's pool (`SLUICE_DATABASE_READ_URL`), for flows that do not write.
+    pub read: Option<PgPool>,
     pub sandbox: Sandbox,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
@@ -54,9 +56,21 @@ impl Runtime {
     pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits, outbound: Outbound) -> Runtime {
         Runtime {
             db,
+            read: None,
             sandbox: Sandbox::new(limits),
             outbound,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+        }
+    }
+}
+
+impl Runtime {
+    /// Where a run of `program` reads and writes: the replica when there is one and the flow
+    /// cannot write ([`Program::reads_only`]), else the primary.
+    pub fn pool_for(&self, program: &Program) -> &PgPool {
+        match &self.read {
+            Some(read) if program.reads_only => read,
+            _ => &self.db,
         }
     }
 }
@@ -315,7 +329,7 @@ async fn walk(
         program,
         scope,
         db: Db {
-            pool: rt.db.clone(),
+            pool: rt.pool_for(program).clone(),
             tx: None,
             // A debug run that must not commit always needs its transaction to roll back.
             writes: if commit {
@@ -567,6 +581,7 @@ impl<'a> Cx<'a> {
             patch: Vec::new(),
             cursor: None,
             on: None,
+            capped: std::sync::OnceLock::new(),
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
@@ -700,7 +715,7 @@ impl<'a> Cx<'a> {
         guarded: bool,
     ) -> Result<Option<Value>, RunError> {
         let prepared = self.prepared();
-        let sql = prepared.text.as_str();
+        let sql = prepared.text_capped(self.rt.max_result_bytes);
         let node: &'a str = {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
@@ -714,7 +729,7 @@ impl<'a> Cx<'a> {
         // fail to parse (`Program::build`).
         let committed_alone = !self.db.writes && self.program.plan.nodes[self.node].op.writes();
         let cap = if committed_alone { usize::MAX } else { limit };
-        match self.db.one(sql, binds, guarded, cap).await {
+        match self.db.one(&sql, binds, guarded, cap).await {
             Ok(v) => Ok(v),
             Err(ReadError::TooLarge(bytes)) => Err(RunError::ResultTooLarge {
                 node: node.to_string(),
@@ -746,7 +761,7 @@ impl<'a> Cx<'a> {
         &mut self,
         binds: Vec<Option<String>>,
     ) -> Result<Option<Value>, RunError> {
-        let sql = self.prepared().text.as_str();
+        let sql = self.prepared().text_capped(self.rt.max_result_bytes);
         let node: &'a str = {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
@@ -755,7 +770,7 @@ impl<'a> Cx<'a> {
         let timeout_ms = left.as_millis().clamp(1, i32::MAX as u128);
         self.check_binds(&binds)?;
         let limit = self.rt.max_result_bytes;
-        match self.db.as_app(sql, binds, timeout_ms, limit).await {
+        match self.db.as_app(&sql, binds, timeout_ms, limit).await {
             // The statement's aggregate always yields a row, unless it was over the cap.
             Ok(None) => Err(RunError::ResultTooLarge {
                 node: node.to_string(),
