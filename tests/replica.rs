@@ -2,7 +2,8 @@
 //! (made with `pg_basebackup -R`), with Sluice on both URLs. Flows that cannot write read on
 //! the replica: with the replica's replay paused, a row written on the primary is not seen by
 //! a read flow, but is by a flow that writes and by the data API, which run on the primary; once
-//! replay resumes, the read flow sees it. Waiting is by polling with a generous upper bound; no
+//! replay resumes, the read flow sees it. A read flow with `settings.read_from: "primary"` sees
+//! it at once. Waiting is by polling with a generous upper bound; no
 //! assertion depends on how fast anything is.
 
 mod common;
@@ -34,6 +35,11 @@ async fn flows_that_do_not_write_read_on_the_replica() {
     })
     .await;
     app.load_todo_example().await;
+    let mut fresh = common::example("todo/get_todo.flow.json");
+    fresh["name"] = json!("get_todo_fresh");
+    fresh["endpoint"]["path"] = json!("/fresh/todos/{id}");
+    fresh["settings"] = json!({"read_from": "primary"});
+    app.publish(&fresh).await;
     let replica_db = sqlx::PgPool::connect(&read_url)
         .await
         .expect("connect to the replica");
@@ -79,6 +85,11 @@ async fn flows_that_do_not_write_read_on_the_replica() {
         .send(app.api(Method::GET, &format!("/todos/{id}")))
         .await;
     assert_eq!(status, 404, "the replica has no row {id} yet: {body}");
+    // Unless the flow asks for the primary.
+    let (status, body) = app
+        .send(app.api(Method::GET, &format!("/fresh/todos/{id}")))
+        .await;
+    assert_eq!((status, &body["title"]), (200, &json!("second")), "{body}");
     // The data API (the editor's) reads on the primary.
     let (status, body) = app.send(app.admin(Method::GET, "/tables/todos/rows")).await;
     assert_eq!(status, 200, "{body}");

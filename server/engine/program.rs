@@ -17,8 +17,9 @@ pub struct Program {
     pub sql: Vec<Option<Prepared>>,
     /// [`Plan::needs_transaction`], computed once.
     pub needs_transaction: bool,
-    /// No node writes and none runs another flow (a `call`'s function may write), so a run
-    /// may read from a replica ([`crate::engine::Runtime::pool_for`]).
+    /// No node writes, none runs another flow (a `call`'s function may write) and the flow
+    /// does not ask for the primary (`settings.read_from`), so a run may read from a replica
+    /// ([`crate::engine::Runtime::pool_for`]).
     pub reads_only: bool,
     params: Option<PartCheck>,
     query: Option<PartCheck>,
@@ -70,7 +71,9 @@ impl Program {
         };
         Ok(Program {
             needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
-            reads_only: !plan.writes() && !plan.nodes.iter().any(|n| n.op.runs_nested()),
+            reads_only: !plan.read_from_primary
+                && !plan.writes()
+                && !plan.nodes.iter().any(|n| n.op.runs_nested()),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
             body: plan.input.body.as_ref().map(|b| b.validator.clone()),
