@@ -246,32 +246,6 @@ pub fn sql_statement(st: &Statement) -> Prepared {
 /// The name of the CTE a `db.sql` statement runs in when it cannot be a subquery.
 const STATEMENT_CTE: &str = "\"sluice_statement\"";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_result_cap_is_written_into_the_statement_once() {
-        let text = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= {RESULT_CAP}");
-        let p = Prepared::new(query::Statement {
-            text: text.clone(),
-            slots: Vec::new(),
-        });
-        let want = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= 4096::bigint");
-        assert_eq!(
-            p.text_capped(4096),
-            want,
-            "only the builder's own cap, the last one"
-        );
-        assert_eq!(p.text_capped(4096), want, "kept");
-        assert!(p.text_capped(10).ends_with("n <= 10::bigint"));
-        assert_eq!(with_cap("SELECT 1", 10), None);
-        assert!(
-            with_cap(RESULT_CAP, usize::MAX).is_some_and(|t| t == "9223372036854775807::bigint")
-        );
-    }
-}
-
 /// `db.sql`: the statement with its rows aggregated into one JSON array, sent only within the
 /// result cap ([`capped`]). A query becomes a subquery; a data-modifying statement (which
 /// Postgres allows only at the top level) becomes a CTE, added to the statement's own `WITH`
@@ -305,5 +279,31 @@ pub fn statement_sql(st: &Statement) -> String {
                 collect(!modifies || *returning)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_cap_is_written_into_the_statement_once() {
+        let text = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= {RESULT_CAP}");
+        let p = Prepared::new(query::Statement {
+            text: text.clone(),
+            slots: Vec::new(),
+        });
+        let want = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= 4096::bigint");
+        assert_eq!(
+            p.text_capped(4096),
+            want,
+            "only the builder's own cap, the last one"
+        );
+        assert_eq!(p.text_capped(4096), want, "kept");
+        assert!(p.text_capped(10).ends_with("n <= 10::bigint"));
+        assert_eq!(with_cap("SELECT 1", 10), None);
+        assert!(
+            with_cap(RESULT_CAP, usize::MAX).is_some_and(|t| t == "9223372036854775807::bigint")
+        );
     }
 }
