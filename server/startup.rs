@@ -88,7 +88,10 @@ impl App {
             .database_direct_url
             .as_ref()
             .map_or(url.as_str(), |u| u.expose());
-        let direct = PgConnectOptions::from_str(direct_url).map_err(StartupError::Connect)?;
+        // Without `extra_float_digits` (see [`pool`]): the direct URL may be a session pooler.
+        let direct = PgConnectOptions::from_str(direct_url)
+            .map_err(StartupError::Connect)?
+            .extra_float_digits(None);
         migrate(&direct).await?;
         let db = pool(&config, &url).await?;
         let read = match &config.database_read_url {
@@ -135,6 +138,7 @@ impl App {
             runtime: Arc::new(Runtime {
                 max_result_bytes: config.max_result_bytes,
                 read,
+                writes_in_transaction: !config.db_prepared,
                 ..Runtime::new(db.clone(), limits, outbound)
             }),
             serving: Arc::new(http::Serving::new(db.clone(), key_sealer, ops.clone())),
@@ -211,6 +215,7 @@ impl App {
             _sync: sync,
         } = self;
         let db = state.db.clone();
+        let read = state.runtime.read.clone();
         let ops = state.ops.clone();
         // In-flight requests get a bounded time to finish once shutdown starts.
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
@@ -248,6 +253,9 @@ impl App {
         // No reload may start on a closing pool.
         drop(sync);
         db.close().await;
+        if let Some(read) = read {
+            read.close().await;
+        }
         if let Some(pg) = pg {
             pg.stop().await?;
         }
@@ -322,7 +330,7 @@ async fn migrate(direct: &PgConnectOptions) -> Result<(), StartupError> {
                     .map(|_| ())
             })
         })
-        .connect_with(direct.clone().extra_float_digits(None))
+        .connect_with(direct.clone())
         .await
         .map_err(StartupError::Connect)?;
     let migrated = crate::catalog::migrate(&session).await;

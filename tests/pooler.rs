@@ -1,7 +1,8 @@
 //! Sluice behind PgBouncer (Debian's package), in transaction and in session pooling: no
 //! startup parameter the pooler refuses, no statement relying on `search_path`, prepared
 //! statements as the pooler allows them (`SLUICE_DB_PREPARED=false` in transaction mode), and
-//! the catalog listener and migrations on the direct URL. Two instances share the pooler;
+//! the catalog listener and migrations on the direct URL (through the pooler itself in session
+//! mode). Two instances share the pooler;
 //! the pooler has fewer server connections than the instances have clients, so transactions
 //! move between server connections. Waiting is by polling with a generous upper bound; no
 //! assertion depends on how fast anything is.
@@ -55,7 +56,10 @@ async fn behind_pgbouncer(mode: PoolMode) {
     let pooler = PgBouncer::start(&direct, mode, servers).await;
     let pooled = pooler.url(&name);
     let adjust = |c: &mut sluice::config::Config| {
-        c.database_direct_url = Some(Secret::new(direct.clone()));
+        // A session pooler keeps sessions, so migrations and the listener can go through it.
+        if mode == PoolMode::Transaction {
+            c.database_direct_url = Some(Secret::new(direct.clone()));
+        }
         c.db_prepared = mode == PoolMode::Session;
         c.reload_check = NEVER;
     };
@@ -138,7 +142,8 @@ async fn behind_pgbouncer(mode: PoolMode) {
         .await;
     assert_eq!(status, 200, "editor login: {body}");
 
-    // A publish on one instance reaches the other through its listener on the direct URL.
+    // A publish on one instance reaches the other through its listener (on the direct URL
+    // behind a transaction pooler, through the pooler in session mode).
     a.publish(&json!({
         "format": "sluice.flow", "format_version": 1, "name": "hello",
         "endpoint": {"method": "GET", "path": "/hello"},
