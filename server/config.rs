@@ -53,11 +53,6 @@ pub struct ServeArgs {
     /// A read replica: flows that do not write run their statements there.
     #[arg(long, env = "SLUICE_DATABASE_READ_URL", hide_env_values = true)]
     pub database_read_url: Option<Secret>,
-    /// Keep named prepared statements per connection (`false` behind a transaction pooler that
-    /// does not track them, such as PgBouncer before 1.21).
-    #[arg(long, env = "SLUICE_DB_PREPARED", default_value_t = true, action = clap::ArgAction::Set,
-          value_parser = clap::builder::BoolishValueParser::new())]
-    pub db_prepared: bool,
     /// Email of the first editor account, created when no account exists.
     #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -381,8 +376,6 @@ pub struct Config {
     pub database_direct_url: Option<Secret>,
     /// `SLUICE_DATABASE_READ_URL`: where flows that do not write read (`None`: the main URL).
     pub database_read_url: Option<Secret>,
-    /// `SLUICE_DB_PREPARED`: cache named prepared statements per connection.
-    pub db_prepared: bool,
     pub admin: Option<(String, Secret)>,
     pub max_body_bytes: usize,
     /// `SLUICE_MAX_RESULT_BYTES`: what one database node or data API page may read.
@@ -497,7 +490,6 @@ impl Config {
             database_url,
             database_direct_url,
             database_read_url,
-            db_prepared: a.db_prepared,
             admin,
             max_body_bytes: a.max_body_bytes,
             max_result_bytes: a.max_result_bytes.max(1024),
@@ -541,7 +533,6 @@ impl Config {
             database_url: Some(Secret::new(url)),
             database_direct_url: None,
             database_read_url: None,
-            db_prepared: true,
             admin: None,
             max_body_bytes: 1 << 20,
             max_result_bytes: 16 << 20,
@@ -656,7 +647,6 @@ mod tests {
     #[test]
     fn pooler_and_replica_urls_need_a_database_url() {
         let c = serve(&[]).expect("valid");
-        assert!(c.db_prepared, "named prepared statements are on by default");
         assert!(c.database_direct_url.is_none() && c.database_read_url.is_none());
         let c = serve(&[
             "--database-url",
@@ -665,11 +655,8 @@ mod tests {
             "postgres://direct/db",
             "--database-read-url",
             "postgres://replica/db",
-            "--db-prepared",
-            "false",
         ])
         .expect("valid");
-        assert!(!c.db_prepared);
         assert_eq!(
             c.database_read_url
                 .map(|u| u.expose().to_string())

@@ -138,7 +138,6 @@ impl App {
             runtime: Arc::new(Runtime {
                 max_result_bytes: config.max_result_bytes,
                 read,
-                writes_in_transaction: !config.db_prepared,
                 ..Runtime::new(db.clone(), limits, outbound)
             }),
             serving: Arc::new(http::Serving::new(db.clone(), key_sealer, ops.clone())),
@@ -266,53 +265,19 @@ impl App {
 /// A pool of request connections to `url` (the database, or its read replica). Nothing is
 /// sent at connection start beyond what every pooler accepts: every statement names its
 /// schema, and the result cap is written into the statements
-/// ([`crate::engine::sql::Prepared::text_capped`]), so a transaction pooler may hand each
-/// transaction another server connection.
+/// ([`crate::engine::sql::Prepared::text_capped`]).
 async fn pool(config: &Config, url: &str) -> Result<PgPool, StartupError> {
-    let mut options = PgConnectOptions::from_str(url)
+    let options = PgConnectOptions::from_str(url)
         .map_err(StartupError::Connect)?
         // PgBouncer refuses unknown startup parameters, and `extra_float_digits` is one; since
         // PostgreSQL 12 its default already prints floats exactly.
         .extra_float_digits(None);
-    let mut pool = PgPoolOptions::new()
+    PgPoolOptions::new()
         .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(5));
-    if !config.db_prepared {
-        // Behind a transaction pooler: no statement cache (the next transaction may run on
-        // another server connection), and each checkout pinned ([`CHECKOUT`], [`CHECKIN`]).
-        options = options.statement_cache_capacity(0);
-        pool = pool
-            .after_connect(|conn, _| Box::pin(async move { checkout(conn).await }))
-            .before_acquire(|conn, _| Box::pin(async move { checkout(conn).await.map(|()| true) }))
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute(CHECKIN).await.map(|_| true)
-                })
-            });
-    }
-    pool.connect_with(options)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
         .await
         .map_err(StartupError::Connect)
-}
-
-/// What a checkout of a pooled connection sends behind a transaction pooler
-/// (`SLUICE_DB_PREPARED=false`). sqlx parses a statement and binds it in two exchanges with the
-/// server; between them a transaction pooler may hand the server connection to another client
-/// unless a transaction is open. So each checkout is one transaction: its statements stay on one
-/// server connection, and commit together when it is returned ([`CHECKIN`]). Before it, on the
-/// server connection it now holds: forget the statements others named there (sqlx names them
-/// per client connection, so names collide), and silence warnings, which only say that a
-/// transaction was already open (the caller's own `BEGIN`) or already closed (its `COMMIT`
-/// before the checkin). One message, so the pooler runs it on one server connection.
-const CHECKOUT: &str = "DEALLOCATE ALL; SET client_min_messages TO error; COMMIT; BEGIN";
-
-/// Commits the checkout's transaction ([`CHECKOUT`]); a failed one is rolled back.
-const CHECKIN: &str = "COMMIT";
-
-async fn checkout(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    use sqlx::Executor;
-    conn.execute(CHECKOUT).await.map(|_| ())
 }
 
 /// Brings the catalog up to date over one session of its own (`SLUICE_DATABASE_DIRECT_URL`):

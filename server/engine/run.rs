@@ -24,11 +24,6 @@ pub struct Runtime {
     pub db: PgPool,
     /// The read replica's pool (`SLUICE_DATABASE_READ_URL`), for flows that do not write.
     pub read: Option<PgPool>,
-    /// Every run that writes opens its transaction, even a single write that could commit on
-    /// its own: behind a transaction pooler (`SLUICE_DB_PREPARED=false`) a statement on the
-    /// pool commits only when its connection goes back to the pool, which may be after the
-    /// answer is sent.
-    pub writes_in_transaction: bool,
     pub sandbox: Sandbox,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
@@ -62,7 +57,6 @@ impl Runtime {
         Runtime {
             db,
             read: None,
-            writes_in_transaction: false,
             sandbox: Sandbox::new(limits),
             outbound,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
@@ -339,7 +333,7 @@ async fn walk(
             tx: None,
             // A debug run that must not commit always needs its transaction to roll back.
             writes: if commit {
-                program.needs_transaction || (rt.writes_in_transaction && plan.writes())
+                program.needs_transaction
             } else {
                 plan.writes()
             },
