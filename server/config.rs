@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// A read replica: flows that do not write run their statements there.
     #[arg(long, env = "SLUICE_DATABASE_READ_URL", hide_env_values = true)]
     pub database_read_url: Option<Secret>,
+    /// What `SLUICE_DATABASE_URL` (and `SLUICE_DATABASE_READ_URL`) connect to: `none`
+    /// (Postgres itself), `session` or `transaction` (a pooler in that mode).
+    #[arg(long, env = "SLUICE_DATABASE_POOLER", value_enum, default_value_t = Pooler::None)]
+    pub database_pooler: Pooler,
     /// Email of the first editor account, created when no account exists.
     #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -105,6 +109,20 @@ pub struct ServeArgs {
     pub ops: Box<OpsArgs>,
     #[command(flatten)]
     pub edge: Box<EdgeArgs>,
+}
+
+/// What the database URLs connect to (`SLUICE_DATABASE_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Pooler {
+    /// Postgres itself.
+    #[default]
+    None,
+    /// A pooler in session mode: the same as Postgres for Sluice.
+    Session,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`): connections go
+    /// through a local relay that keeps each statement on one server connection
+    /// (`pg::pinning`), and no statement is kept prepared.
+    Transaction,
 }
 
 /// Connections, deadlines of slow clients and the editor's own address (docs/OPERATIONS.md).
@@ -376,6 +394,8 @@ pub struct Config {
     pub database_direct_url: Option<Secret>,
     /// `SLUICE_DATABASE_READ_URL`: where flows that do not write read (`None`: the main URL).
     pub database_read_url: Option<Secret>,
+    /// `SLUICE_DATABASE_POOLER`: what the database URLs connect to.
+    pub database_pooler: Pooler,
     pub admin: Option<(String, Secret)>,
     pub max_body_bytes: usize,
     /// `SLUICE_MAX_RESULT_BYTES`: what one database node or data API page may read.
@@ -483,6 +503,9 @@ impl Config {
             if database_read_url.is_some() {
                 return Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_READ_URL"));
             }
+            if a.database_pooler != Pooler::None {
+                return Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_POOLER"));
+            }
         }
         Ok(Config {
             addr: a.addr,
@@ -490,6 +513,7 @@ impl Config {
             database_url,
             database_direct_url,
             database_read_url,
+            database_pooler: a.database_pooler,
             admin,
             max_body_bytes: a.max_body_bytes,
             max_result_bytes: a.max_result_bytes.max(1024),
@@ -533,6 +557,7 @@ impl Config {
             database_url: Some(Secret::new(url)),
             database_direct_url: None,
             database_read_url: None,
+            database_pooler: Pooler::None,
             admin: None,
             max_body_bytes: 1 << 20,
             max_result_bytes: 16 << 20,
@@ -648,6 +673,7 @@ mod tests {
     fn pooler_and_replica_urls_need_a_database_url() {
         let c = serve(&[]).expect("valid");
         assert!(c.database_direct_url.is_none() && c.database_read_url.is_none());
+        assert_eq!(c.database_pooler, Pooler::None);
         let c = serve(&[
             "--database-url",
             "postgres://pooler/db",
@@ -655,8 +681,11 @@ mod tests {
             "postgres://direct/db",
             "--database-read-url",
             "postgres://replica/db",
+            "--database-pooler",
+            "transaction",
         ])
         .expect("valid");
+        assert_eq!(c.database_pooler, Pooler::Transaction);
         assert_eq!(
             c.database_read_url
                 .map(|u| u.expose().to_string())

@@ -33,6 +33,8 @@ pub enum StartupError {
     Postgres(#[from] crate::pg::PgError),
     #[error("cannot connect to the database: {0}")]
     Connect(sqlx::Error),
+    #[error("cannot start the relay to the transaction pooler: {0}")]
+    Relay(std::io::Error),
     #[error("cannot migrate the catalog: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the first admin or the token key: {0}")]
@@ -55,6 +57,8 @@ pub struct App {
     state: AppState,
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
+    /// The relays to a transaction pooler (`SLUICE_DATABASE_POOLER=transaction`).
+    _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
 }
@@ -93,9 +97,10 @@ impl App {
             .map_err(StartupError::Connect)?
             .extra_float_digits(None);
         migrate(&direct).await?;
-        let db = pool(&config, &url).await?;
+        let mut relays = Vec::new();
+        let db = pool(&config, &url, &mut relays).await?;
         let read = match &config.database_read_url {
-            Some(u) => Some(pool(&config, u.expose()).await?),
+            Some(u) => Some(pool(&config, u.expose(), &mut relays).await?),
             None => None,
         };
         if let Some((email, password)) = &config.admin {
@@ -172,6 +177,7 @@ impl App {
             state,
             pg,
             _data_lock: lock,
+            _relays: relays,
             _sync: sync,
         })
     }
@@ -211,6 +217,7 @@ impl App {
             state,
             pg,
             _data_lock,
+            _relays: relays,
             _sync: sync,
         } = self;
         let db = state.db.clone();
@@ -255,6 +262,7 @@ impl App {
         if let Some(read) = read {
             read.close().await;
         }
+        drop(relays);
         if let Some(pg) = pg {
             pg.stop().await?;
         }
@@ -265,13 +273,31 @@ impl App {
 /// A pool of request connections to `url` (the database, or its read replica). Nothing is
 /// sent at connection start beyond what every pooler accepts: every statement names its
 /// schema, and the result cap is written into the statements
-/// ([`crate::engine::sql::Prepared::text_capped`]).
-async fn pool(config: &Config, url: &str) -> Result<PgPool, StartupError> {
-    let options = PgConnectOptions::from_str(url)
+/// ([`crate::engine::sql::Prepared::text_capped`]). Behind a transaction pooler the pool
+/// connects through a relay of its own ([`crate::pg::pinning`]), kept in `relays`, and
+/// prepares every statement afresh (the relay runs it on one server connection).
+async fn pool(
+    config: &Config,
+    url: &str,
+    relays: &mut Vec<crate::pg::pinning::Pinning>,
+) -> Result<PgPool, StartupError> {
+    let mut options = PgConnectOptions::from_str(url)
         .map_err(StartupError::Connect)?
         // PgBouncer refuses unknown startup parameters, and `extra_float_digits` is one; since
         // PostgreSQL 12 its default already prints floats exactly.
         .extra_float_digits(None);
+    if config.database_pooler == crate::config::Pooler::Transaction {
+        let relay =
+            crate::pg::pinning::Pinning::start(options.get_host().to_string(), options.get_port())
+                .await
+                .map_err(StartupError::Relay)?;
+        options = options
+            .host("127.0.0.1")
+            .port(relay.port())
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable)
+            .statement_cache_capacity(0);
+        relays.push(relay);
+    }
     PgPoolOptions::new()
         .max_connections(config.db_max_connections)
         .acquire_timeout(Duration::from_secs(5))

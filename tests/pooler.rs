@@ -1,14 +1,13 @@
-//! Sluice behind PgBouncer (Debian's package) in session pooling: no startup parameter the
-//! pooler refuses, no statement relying on `search_path` (the database's own is taken away),
-//! the result cap written into statements rather than set on the session. Two instances share
-//! the pooler: one does everything through it (migrations and the catalog listener included,
-//! which a session pooler allows), the other has its migrations and listener on the direct URL
-//! (`SLUICE_DATABASE_DIRECT_URL`). Waiting is by polling with a generous upper bound; no
-//! assertion depends on how fast anything is.
-//!
-//! Transaction pooling is not tested: PgBouncer 1.18 does not follow prepared statements
-//! from one server connection to another, and sqlx 0.8 parses and binds every statement in two
-//! exchanges (docs/OPERATIONS.md, "Connection poolers").
+//! Sluice behind PgBouncer (Debian's package, 1.18) in session and in transaction pooling: no
+//! startup parameter the pooler refuses, no statement relying on `search_path` (the database's
+//! own is taken away), the result cap written into statements rather than set on the session.
+//! Two instances share the pooler. In session pooling one does everything through it
+//! (migrations and the catalog listener included), the other has its migrations and listener on
+//! the direct URL (`SLUICE_DATABASE_DIRECT_URL`). In transaction pooling both need the direct
+//! URL, connect through the relay of `SLUICE_DATABASE_POOLER=transaction`, and share fewer
+//! server connections than they have clients, so transactions move between server
+//! connections. Waiting is by polling with a generous upper bound; no assertion depends on how
+//! fast anything is.
 
 mod common;
 
@@ -16,7 +15,7 @@ use common::external::{PgBouncer, PoolMode};
 use common::{TestApp, fresh_database, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sluice::config::Secret;
+use sluice::config::{Pooler, Secret};
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,15 @@ const NEVER: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
 async fn sluice_runs_behind_pgbouncer_in_session_pooling() {
+    behind_pgbouncer(PoolMode::Session).await;
+}
+
+#[tokio::test]
+async fn sluice_runs_behind_pgbouncer_in_transaction_pooling() {
+    behind_pgbouncer(PoolMode::Transaction).await;
+}
+
+async fn behind_pgbouncer(mode: PoolMode) {
     let (direct, name) = fresh_database().await;
     // The test role is called `sluice`, so the default search_path ("$user", public) would
     // find the catalog's schema: take that away, so a statement that does not name its schema
@@ -43,16 +51,34 @@ async fn sluice_runs_behind_pgbouncer_in_session_pooling() {
     .expect("set the database's search_path");
     conn.close().await.expect("close");
 
-    // Each client connection holds a server connection: room for both pools and listeners.
-    let pooler = PgBouncer::start(&direct, PoolMode::Session, 40).await;
-    let pooled = pooler.url(&name);
-    let quiet = |c: &mut sluice::config::Config| c.reload_check = NEVER;
-    let a = spawn_app_on(&pooled, &name, quiet).await;
-    let b = spawn_app_on(&pooled, &name, |c| {
-        quiet(c);
-        c.database_direct_url = Some(Secret::new(direct.clone()));
-    })
-    .await;
+    let pooled_mode = |c: &mut sluice::config::Config| {
+        c.reload_check = NEVER;
+        if mode == PoolMode::Transaction {
+            c.database_pooler = Pooler::Transaction;
+            // Migrations and LISTEN need a session.
+            c.database_direct_url = Some(Secret::new(direct.clone()));
+        }
+    };
+    let (pooler, a, b) = if mode == PoolMode::Session {
+        // Each client connection holds a server connection: room for both pools and listeners.
+        let pooler = PgBouncer::start(&direct, mode, 40).await;
+        let pooled = pooler.url(&name);
+        let a = spawn_app_on(&pooled, &name, pooled_mode).await;
+        let b = spawn_app_on(&pooled, &name, |c| {
+            pooled_mode(c);
+            c.database_direct_url = Some(Secret::new(direct.clone()));
+        })
+        .await;
+        (pooler, a, b)
+    } else {
+        // Three server connections for two instances of up to eight clients each.
+        let pooler = PgBouncer::start(&direct, mode, 3).await;
+        let pooled = pooler.url(&name);
+        let a = spawn_app_on(&pooled, &name, pooled_mode).await;
+        let b = spawn_app_on(&pooled, &name, pooled_mode).await;
+        (pooler, a, b)
+    };
+    let _pooler = pooler;
 
     a.load_todo_example().await;
     a.load_auth_example().await;
@@ -145,8 +171,8 @@ async fn sluice_runs_behind_pgbouncer_in_session_pooling() {
         .await;
     assert_eq!(status, 200, "editor login: {body}");
 
-    // A publish on one instance reaches the other through its listener: B listens on the
-    // direct URL, A through the pooler.
+    // A publish on one instance reaches the other through its listener (in session pooling A
+    // listens through the pooler, B on the direct URL).
     a.publish(&json!({
         "format": "sluice.flow", "format_version": 1, "name": "hello",
         "endpoint": {"method": "GET", "path": "/hello"},

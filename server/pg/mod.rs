@@ -14,6 +14,7 @@
 mod binaries;
 mod cluster;
 mod os_user;
+pub mod pinning;
 mod watchdog;
 
 use std::fmt;
