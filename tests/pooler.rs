@@ -78,7 +78,9 @@ async fn behind_pgbouncer(mode: PoolMode) {
         let b = spawn_app_on(&pooled, &name, pooled_mode).await;
         (pooler, a, b)
     };
-    let _pooler = pooler;
+    if mode == PoolMode::Transaction {
+        the_relay_refuses_a_cached_statement(&pooler, &name).await;
+    }
 
     a.load_todo_example().await;
     a.load_auth_example().await;
@@ -189,6 +191,37 @@ async fn behind_pgbouncer(mode: PoolMode) {
     }))
     .await;
     until_served(&a, "/back", |s, body| s == 200 && body["says"] == "back").await;
+}
+
+/// A client that keeps statements prepared would bind, on the server connection the pooler
+/// picks, a statement it parsed earlier, maybe on another one: the relay refuses that instead
+/// of running whatever the unnamed statement is there.
+async fn the_relay_refuses_a_cached_statement(pooler: &PgBouncer, name: &str) {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use std::str::FromStr;
+    let relay = sluice::pg::pinning::Pinning::start("127.0.0.1".into(), pooler.port)
+        .await
+        .expect("the relay starts");
+    let options = PgConnectOptions::from_str(&pooler.url(name))
+        .expect("a URL")
+        .host("127.0.0.1")
+        .port(relay.port())
+        .ssl_mode(PgSslMode::Disable)
+        .extra_float_digits(None);
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .expect("connect through the relay");
+    let first: i32 = sqlx::query_scalar("SELECT $1::int + 1")
+        .bind(1)
+        .fetch_one(&mut conn)
+        .await
+        .expect("parsed and bound at once");
+    assert_eq!(first, 2);
+    let cached = sqlx::query_scalar::<_, i32>("SELECT $1::int + 1")
+        .bind(2)
+        .fetch_one(&mut conn)
+        .await;
+    assert!(cached.is_err(), "a cached statement is refused: {cached:?}");
 }
 
 /// Polls `GET /api{path}` on `app` until `ok` holds (or gives up).
