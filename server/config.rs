@@ -45,6 +45,18 @@ pub struct ServeArgs {
     /// Postgres to use. Without it, Sluice runs a private cluster under <data-dir>/pg.
     #[arg(long, env = "SLUICE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
+    /// A direct (or session-pooled) connection to the same database, for migrations and for
+    /// listening to catalog changes, when `SLUICE_DATABASE_URL` is a transaction pooler.
+    /// Default: `SLUICE_DATABASE_URL`.
+    #[arg(long, env = "SLUICE_DATABASE_DIRECT_URL", hide_env_values = true)]
+    pub database_direct_url: Option<Secret>,
+    /// A read replica: flows that do not write run their statements there.
+    #[arg(long, env = "SLUICE_DATABASE_READ_URL", hide_env_values = true)]
+    pub database_read_url: Option<Secret>,
+    /// What `SLUICE_DATABASE_URL` (and `SLUICE_DATABASE_READ_URL`) connect to: `none`
+    /// (Postgres itself), `session` or `transaction` (a pooler in that mode).
+    #[arg(long, env = "SLUICE_DATABASE_POOLER", value_enum, default_value_t = Pooler::None)]
+    pub database_pooler: Pooler,
     /// Email of the first editor account, created when no account exists.
     #[arg(long, env = "SLUICE_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -97,6 +109,20 @@ pub struct ServeArgs {
     pub ops: Box<OpsArgs>,
     #[command(flatten)]
     pub edge: Box<EdgeArgs>,
+}
+
+/// What the database URLs connect to (`SLUICE_DATABASE_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Pooler {
+    /// Postgres itself.
+    #[default]
+    None,
+    /// A pooler in session mode: the same as Postgres for Sluice.
+    Session,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`): connections go
+    /// through a local relay that keeps each statement on one server connection
+    /// (`pg::pinning`), and no statement is kept prepared.
+    Transaction,
 }
 
 /// Connections, deadlines of slow clients and the editor's own address (docs/OPERATIONS.md).
@@ -364,6 +390,12 @@ pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
+    /// `SLUICE_DATABASE_DIRECT_URL`: migrations and the catalog listener (`None`: the main URL).
+    pub database_direct_url: Option<Secret>,
+    /// `SLUICE_DATABASE_READ_URL`: where flows that do not write read (`None`: the main URL).
+    pub database_read_url: Option<Secret>,
+    /// `SLUICE_DATABASE_POOLER`: what the database URLs connect to.
+    pub database_pooler: Pooler,
     pub admin: Option<(String, Secret)>,
     pub max_body_bytes: usize,
     /// `SLUICE_MAX_RESULT_BYTES`: what one database node or data API page may read.
@@ -444,6 +476,8 @@ pub enum ConfigError {
         "SLUICE_KEY_ENCRYPTION_KEY must be 32 bytes written as 64 hex digits or in base64 (e.g. the output of `openssl rand -base64 32`)"
     )]
     KeyEncryptionKey,
+    #[error("{0} needs SLUICE_DATABASE_URL: the private cluster has no pooler or replica")]
+    WithoutDatabaseUrl(&'static str),
 }
 
 impl Config {
@@ -457,10 +491,29 @@ impl Config {
             (None, None) => None,
             _ => return Err(ConfigError::HalfAdmin),
         };
+        let database_url = a.database_url.filter(|u| !u.expose().is_empty());
+        let database_direct_url = a.database_direct_url.filter(|u| !u.expose().is_empty());
+        let database_read_url = a.database_read_url.filter(|u| !u.expose().is_empty());
+        if database_url.is_none() {
+            if database_direct_url.is_some() {
+                return Err(ConfigError::WithoutDatabaseUrl(
+                    "SLUICE_DATABASE_DIRECT_URL",
+                ));
+            }
+            if database_read_url.is_some() {
+                return Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_READ_URL"));
+            }
+            if a.database_pooler != Pooler::None {
+                return Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_POOLER"));
+            }
+        }
         Ok(Config {
             addr: a.addr,
             data_dir: a.data_dir,
-            database_url: a.database_url.filter(|u| !u.expose().is_empty()),
+            database_url,
+            database_direct_url,
+            database_read_url,
+            database_pooler: a.database_pooler,
             admin,
             max_body_bytes: a.max_body_bytes,
             max_result_bytes: a.max_result_bytes.max(1024),
@@ -502,6 +555,9 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: PathBuf::from("./sluice-data"),
             database_url: Some(Secret::new(url)),
+            database_direct_url: None,
+            database_read_url: None,
+            database_pooler: Pooler::None,
             admin: None,
             max_body_bytes: 1 << 20,
             max_result_bytes: 16 << 20,
@@ -610,6 +666,41 @@ mod tests {
         assert!(matches!(
             serve(&["--setup-token", "short"]),
             Err(ConfigError::ShortSetupToken)
+        ));
+    }
+
+    #[test]
+    fn pooler_and_replica_urls_need_a_database_url() {
+        let c = serve(&[]).expect("valid");
+        assert!(c.database_direct_url.is_none() && c.database_read_url.is_none());
+        assert_eq!(c.database_pooler, Pooler::None);
+        let c = serve(&[
+            "--database-url",
+            "postgres://pooler/db",
+            "--database-direct-url",
+            "postgres://direct/db",
+            "--database-read-url",
+            "postgres://replica/db",
+            "--database-pooler",
+            "transaction",
+        ])
+        .expect("valid");
+        assert_eq!(c.database_pooler, Pooler::Transaction);
+        assert_eq!(
+            c.database_read_url
+                .map(|u| u.expose().to_string())
+                .as_deref(),
+            Some("postgres://replica/db")
+        );
+        assert!(matches!(
+            serve(&["--database-read-url", "postgres://replica/db"]),
+            Err(ConfigError::WithoutDatabaseUrl("SLUICE_DATABASE_READ_URL"))
+        ));
+        assert!(matches!(
+            serve(&["--database-direct-url", "postgres://direct/db"]),
+            Err(ConfigError::WithoutDatabaseUrl(
+                "SLUICE_DATABASE_DIRECT_URL"
+            ))
         ));
     }
 

@@ -7,6 +7,7 @@ use crate::engine::outbound::{AllowList, Outbound};
 use crate::engine::{Runtime, ScriptLimits};
 use crate::http::{self, AppState};
 use crate::pg::EmbeddedPg;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -35,6 +36,8 @@ pub enum StartupError {
     Postgres(#[from] crate::pg::PgError),
     #[error("cannot connect to the database: {0}")]
     Connect(sqlx::Error),
+    #[error("cannot start the relay to the transaction pooler: {0}")]
+    Relay(std::io::Error),
     #[error("cannot migrate the catalog: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the first admin or the token key: {0}")]
@@ -57,6 +60,8 @@ pub struct App {
     state: AppState,
     pg: Option<EmbeddedPg>,
     _data_lock: Option<std::fs::File>,
+    /// The relays to a transaction pooler (`SLUICE_DATABASE_POOLER=transaction`).
+    _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
 }
@@ -86,39 +91,21 @@ impl App {
                 (pg.database_url().to_string(), Some(pg), Some(lock))
             }
         };
-        // A fixed search_path keeps sqlx's migration table in schema `sluice` whatever the
-        // user is called; every statement of Sluice names its schema anyway.
-        let options = PgConnectOptions::from_str(&url)
+        let direct_url = config
+            .database_direct_url
+            .as_ref()
+            .map_or(url.as_str(), |u| u.expose());
+        // Without `extra_float_digits` (see [`pool`]): the direct URL may be a session pooler.
+        let direct = PgConnectOptions::from_str(direct_url)
             .map_err(StartupError::Connect)?
-            .options([
-                ("search_path", crate::catalog::SCHEMA.to_string()),
-                // Read by the statements of database nodes (`engine::sql::RESULT_CAP`), so
-                // Postgres refuses to send a result over the cap.
-                (
-                    "sluice.max_result_bytes",
-                    config.max_result_bytes.to_string(),
-                ),
-            ]);
-        let db = PgPoolOptions::new()
-            .max_connections(config.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            // sqlx pings every connection it hands out: one more round trip to Postgres per
-            // request. Only a connection that sat idle long enough for Postgres or the network
-            // to have dropped it is checked (and replaced when the check fails); a busy pool
-            // hands out connections it just used.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for < CHECK_IDLE_AFTER {
-                        return Ok(true);
-                    }
-                    Ok(sqlx::Connection::ping(conn).await.is_ok())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(StartupError::Connect)?;
-        crate::catalog::migrate(&db).await?;
+            .extra_float_digits(None);
+        migrate(&direct).await?;
+        let mut relays = Vec::new();
+        let db = pool(&config, &url, &mut relays).await?;
+        let read = match &config.database_read_url {
+            Some(u) => Some(pool(&config, u.expose(), &mut relays).await?),
+            None => None,
+        };
         if let Some((email, password)) = &config.admin {
             crate::auth::bootstrap_admin(&db, email, password.expose()).await?;
         }
@@ -157,14 +144,12 @@ impl App {
         ));
         let runtime = Arc::new(Runtime {
             max_result_bytes: config.max_result_bytes,
+            read: read.map(crate::engine::lane::Lane::for_pool),
+            pooled: config.database_pooler == crate::config::Pooler::Transaction,
             ..Runtime::new(db.clone(), limits, outbound)
         });
         let state = AppState {
-            serving: Arc::new(http::Serving::new(
-                runtime.lane.clone(),
-                key_sealer,
-                ops.clone(),
-            )),
+            serving: Arc::new(http::Serving::new(runtime.clone(), key_sealer, ops.clone())),
             runtime,
             db,
             max_body: config.max_body_bytes,
@@ -186,6 +171,7 @@ impl App {
             crate::serving::follow::SyncOptions {
                 listen: config.reload_listen,
                 check_every: config.reload_check,
+                direct,
             },
         );
         Ok(App {
@@ -196,6 +182,7 @@ impl App {
             state,
             pg,
             _data_lock: lock,
+            _relays: relays,
             _sync: sync,
         })
     }
@@ -235,9 +222,11 @@ impl App {
             state,
             pg,
             _data_lock,
+            _relays: relays,
             _sync: sync,
         } = self;
         let db = state.db.clone();
+        let runtime = state.runtime.clone();
         let ops = state.ops.clone();
         // In-flight requests get a bounded time to finish once shutdown starts.
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
@@ -274,12 +263,91 @@ impl App {
         ops.shutdown().await;
         // No reload may start on a closing pool.
         drop(sync);
+        // The flows' lanes hold connections of the pools until given back.
+        runtime.lane.release_idle();
         db.close().await;
+        if let Some(read) = &runtime.read {
+            read.release_idle();
+            read.pool().close().await;
+        }
+        drop(relays);
         if let Some(pg) = pg {
             pg.stop().await?;
         }
         served.map_err(StartupError::Serve)
     }
+}
+
+/// A pool of request connections to `url` (the database, or its read replica). Nothing is
+/// sent at connection start beyond what every pooler accepts: every statement names its
+/// schema, and the result cap is written into the statements
+/// ([`crate::engine::sql::Prepared::text_capped`]). Behind a transaction pooler the pool
+/// connects through a relay of its own ([`crate::pg::pinning`]), kept in `relays`, and
+/// prepares every statement afresh (the relay runs it on one server connection).
+async fn pool(
+    config: &Config,
+    url: &str,
+    relays: &mut Vec<crate::pg::pinning::Pinning>,
+) -> Result<PgPool, StartupError> {
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(StartupError::Connect)?
+        // PgBouncer refuses unknown startup parameters, and `extra_float_digits` is one; since
+        // PostgreSQL 12 its default already prints floats exactly.
+        .extra_float_digits(None);
+    if config.database_pooler == crate::config::Pooler::Transaction {
+        let relay =
+            crate::pg::pinning::Pinning::start(options.get_host().to_string(), options.get_port())
+                .await
+                .map_err(StartupError::Relay)?;
+        options = options
+            .host("127.0.0.1")
+            .port(relay.port())
+            .ssl_mode(sqlx::postgres::PgSslMode::Disable)
+            .statement_cache_capacity(0);
+        relays.push(relay);
+    }
+    PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out: one more round trip to Postgres per
+        // request. Only a connection that sat idle long enough for Postgres or the network to
+        // have dropped it is checked (and replaced when the check fails); a busy pool hands
+        // out connections it just used.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < CHECK_IDLE_AFTER {
+                    return Ok(true);
+                }
+                Ok(sqlx::Connection::ping(conn).await.is_ok())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(StartupError::Connect)
+}
+
+/// Brings the catalog up to date over one session of its own (`SLUICE_DATABASE_DIRECT_URL`):
+/// sqlx's migration table is named without a schema and its lock is a session lock, so the
+/// session's `search_path` is set to the catalog's schema first, which a transaction pooler
+/// would not keep. Run before the request pool opens.
+async fn migrate(direct: &PgConnectOptions) -> Result<(), StartupError> {
+    use sqlx::Executor;
+    let session = PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("SET search_path TO \"{}\"", crate::catalog::SCHEMA).as_str())
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect_with(direct.clone())
+        .await
+        .map_err(StartupError::Connect)?;
+    let migrated = crate::catalog::migrate(&session).await;
+    session.close().await;
+    Ok(migrated?)
 }
 
 /// One Sluice per data directory: a second one would stop the first one's cluster.

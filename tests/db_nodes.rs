@@ -846,9 +846,10 @@ async fn a_refused_statement_leaves_the_pooled_connection_on_sluices_own_role() 
         .await
         .expect("query");
         assert_ne!(who, "sluice_app", "after {name}");
+        // The server's default search_path: Sluice sets none, every statement names its schema.
         assert_eq!(
             (path.as_str(), timeout.as_str()),
-            ("sluice", "0"),
+            ("\"$user\", public", "0"),
             "after {name}"
         );
     }

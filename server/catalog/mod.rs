@@ -21,7 +21,7 @@ pub const SCHEMA: &str = "sluice";
 
 /// Brings the catalog to the current version. Safe to run from several instances at once:
 /// sqlx takes an advisory lock. The schema must exist first because the migration table
-/// lives in it (connections use `search_path = sluice`).
+/// lives in it (`pool` is one session whose `search_path` is `sluice`: `startup::migrate`).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     sqlx::query("CREATE SCHEMA IF NOT EXISTS sluice")
         .execute(pool)

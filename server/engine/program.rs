@@ -17,6 +17,10 @@ pub struct Program {
     pub sql: Vec<Option<Prepared>>,
     /// [`Plan::needs_transaction`], computed once.
     pub needs_transaction: bool,
+    /// No node writes, none runs another flow (a `call`'s function may write) and the flow
+    /// does not ask for the primary (`settings.read_from`), so a run may read from a replica
+    /// ([`crate::engine::Runtime::lane_for`]).
+    pub reads_only: bool,
     params: Option<PartCheck>,
     query: Option<PartCheck>,
     body: Option<std::sync::Arc<jsonschema::Validator>>,
@@ -67,6 +71,9 @@ impl Program {
         };
         Ok(Program {
             needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
+            reads_only: !plan.read_from_primary
+                && !plan.writes()
+                && !plan.nodes.iter().any(|n| n.op.runs_nested()),
             params: part(&plan.input.params),
             query: part(&plan.input.query),
             body: plan.input.body.as_ref().map(|b| b.validator.clone()),

@@ -25,11 +25,17 @@ pub struct Runtime {
     pub db: PgPool,
     /// The connections flows run their statements on, taken from `db` ([`Lane`]).
     pub lane: Arc<Lane>,
+    /// The lane of the read replica's pool (`SLUICE_DATABASE_READ_URL`), for flows that do
+    /// not write.
+    pub read: Option<Arc<Lane>>,
     pub sandbox: Sandbox,
     /// The shared client and SSRF guard of `http.request`.
     pub outbound: Outbound,
     /// The most bytes of JSON one database node may read (`SLUICE_MAX_RESULT_BYTES`).
     pub max_result_bytes: usize,
+    /// Behind a transaction pooler (`SLUICE_DATABASE_POOLER=transaction`): no statement stays
+    /// prepared on a connection, so none is prepared ahead either.
+    pub pooled: bool,
 }
 
 /// What a run reads from the generation being served: published functions, token keys and
@@ -58,9 +64,22 @@ impl Runtime {
         Runtime {
             lane: Lane::for_pool(db.clone()),
             db,
+            read: None,
             sandbox: Sandbox::new(limits),
             outbound,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            pooled: false,
+        }
+    }
+}
+
+impl Runtime {
+    /// Where a run of `program` reads and writes: the replica when there is one and the flow
+    /// cannot write ([`Program::reads_only`]), else the primary.
+    pub fn lane_for(&self, program: &Program) -> &Arc<Lane> {
+        match &self.read {
+            Some(read) if program.reads_only => read,
+            _ => &self.lane,
         }
     }
 }
@@ -319,7 +338,7 @@ async fn walk(
         program,
         scope,
         db: Db {
-            lane: rt.lane.clone(),
+            lane: rt.lane_for(program).clone(),
             tx: None,
             // A debug run that must not commit always needs its transaction to roll back.
             writes: if commit {
@@ -571,6 +590,7 @@ impl<'a> Cx<'a> {
             patch: Vec::new(),
             cursor: None,
             on: None,
+            capped: std::sync::OnceLock::new(),
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
@@ -704,7 +724,7 @@ impl<'a> Cx<'a> {
         guarded: bool,
     ) -> Result<Option<Value>, RunError> {
         let prepared = self.prepared();
-        let sql = prepared.text.as_str();
+        let sql = prepared.text_capped(self.rt.max_result_bytes);
         let node: &'a str = {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
@@ -718,7 +738,7 @@ impl<'a> Cx<'a> {
         // fail to parse (`Program::build`).
         let committed_alone = !self.db.writes && self.program.plan.nodes[self.node].op.writes();
         let cap = if committed_alone { usize::MAX } else { limit };
-        match self.db.one(sql, binds, guarded, cap).await {
+        match self.db.one(&sql, binds, guarded, cap).await {
             Ok(v) => Ok(v),
             Err(ReadError::TooLarge(bytes)) => Err(RunError::ResultTooLarge {
                 node: node.to_string(),
@@ -750,7 +770,7 @@ impl<'a> Cx<'a> {
         &mut self,
         binds: Vec<Option<String>>,
     ) -> Result<Option<Value>, RunError> {
-        let sql = self.prepared().text.as_str();
+        let sql = self.prepared().text_capped(self.rt.max_result_bytes);
         let node: &'a str = {
             let program: &'a Program = self.program;
             &program.plan.nodes[self.node].id
@@ -759,7 +779,7 @@ impl<'a> Cx<'a> {
         let timeout_ms = left.as_millis().clamp(1, i32::MAX as u128);
         self.check_binds(&binds)?;
         let limit = self.rt.max_result_bytes;
-        match self.db.as_app(sql, binds, timeout_ms, limit).await {
+        match self.db.as_app(&sql, binds, timeout_ms, limit).await {
             // The statement's aggregate always yields a row, unless it was over the cap.
             Ok(None) => Err(RunError::ResultTooLarge {
                 node: node.to_string(),

@@ -34,6 +34,8 @@ pub enum ParamKind {
 /// A node's statement and what its parameters need.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The statement as built, with the result cap as the placeholder [`RESULT_CAP`]; what
+    /// runs is [`Prepared::text_capped`].
     pub text: String,
     /// What each `$n` is bound to, in order.
     pub slots: Vec<Slot>,
@@ -45,6 +47,9 @@ pub struct Prepared {
     pub cursor: Option<CursorSpec>,
     /// The table the statement runs on, to classify its errors ([`OnTable`]).
     pub on: Option<OnTable>,
+    /// [`Prepared::text_capped`] made once: the cap it was made for and the text (`None`:
+    /// the text has no cap to write in).
+    pub capped: std::sync::OnceLock<(usize, Option<String>)>,
 }
 
 impl Prepared {
@@ -65,7 +70,22 @@ impl Prepared {
             patch: Vec::new(),
             cursor: None,
             on: None,
+            capped: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The text that runs: the result cap written in as a number (`SLUICE_MAX_RESULT_BYTES` is
+    /// configuration, fixed for the server's life), so no statement depends on a session
+    /// setting, which a transaction pooler would not keep. Made on the first run and kept;
+    /// the same text every time, so each connection prepares it once.
+    pub fn text_capped(&self, cap: usize) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        let (at, text) = self.capped.get_or_init(|| (cap, with_cap(&self.text, cap)));
+        if *at == cap {
+            return Cow::Borrowed(text.as_deref().unwrap_or(&self.text));
+        }
+        // Another cap than the first run's (one program run by two runtimes: tests only).
+        with_cap(&self.text, cap).map_or(Cow::Borrowed(self.text.as_str()), Cow::Owned)
     }
 
     /// The statement run on table `def` doing `action`: its errors are classified with the
@@ -158,6 +178,20 @@ pub enum CondParam {
     Flag,
 }
 
+/// `text` with its result cap placeholder ([`RESULT_CAP`]) replaced by `cap`; `None` when it
+/// has none. Only the last one is replaced: the builders put the cap after everything else
+/// (the wrapper of [`capped`], the guard of a returned row), and a `db.sql` statement's own
+/// text, which comes before it, is left as its builder wrote it.
+pub(crate) fn with_cap(text: &str, cap: usize) -> Option<String> {
+    let at = text.rfind(RESULT_CAP)?;
+    let cap = cap.min(i64::MAX as usize);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..at]);
+    out.push_str(&format!("{cap}::bigint"));
+    out.push_str(&text[at + RESULT_CAP.len()..]);
+    Some(out)
+}
+
 /// A page cursor names the table and order it was made for, so a cursor of another query is
 /// refused instead of silently starting somewhere else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,5 +279,31 @@ pub fn statement_sql(st: &Statement) -> String {
                 collect(!modifies || *returning)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_cap_is_written_into_the_statement_once() {
+        let text = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= {RESULT_CAP}");
+        let p = Prepared::new(query::Statement {
+            text: text.clone(),
+            slots: Vec::new(),
+        });
+        let want = format!("SELECT '{RESULT_CAP}' AS mine, r FROM x WHERE n <= 4096::bigint");
+        assert_eq!(
+            p.text_capped(4096),
+            want,
+            "only the builder's own cap, the last one"
+        );
+        assert_eq!(p.text_capped(4096), want, "kept");
+        assert!(p.text_capped(10).ends_with("n <= 10::bigint"));
+        assert_eq!(with_cap("SELECT 1", 10), None);
+        assert!(
+            with_cap(RESULT_CAP, usize::MAX).is_some_and(|t| t == "9223372036854775807::bigint")
+        );
     }
 }

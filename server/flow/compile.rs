@@ -144,6 +144,8 @@ pub fn compile<O: CompiledOp>(
         rate_limit: doc
             .pointer("/settings/rate_limit")
             .and_then(|v| serde_json::from_value(v.clone()).ok()),
+        read_from_primary: doc.pointer("/settings/read_from").and_then(Value::as_str)
+            == Some("primary"),
     })
 }
 

@@ -82,6 +82,8 @@ pub struct Plan<O> {
     pub nodes: Vec<PlanNode<O>>,
     /// `settings.rate_limit`: the endpoint's own request budgets.
     pub rate_limit: Option<RateLimit>,
+    /// `settings.read_from` is `primary`: never read on a replica, even when nothing writes.
+    pub read_from_primary: bool,
 }
 
 impl<O: CompiledOp> Plan<O> {

@@ -9,11 +9,13 @@
 //! (even by `kill -9`), and shutdown.
 //!
 //! It is infrastructure below the HTTP layer and must not depend on http/axum
-//! or any other part of Sluice; all it hands out is a database URL.
+//! or any other part of Sluice; all it hands out is a database URL. [`pinning`]
+//! is the relay to a transaction pooler, infrastructure of the same kind.
 
 mod binaries;
 mod cluster;
 mod os_user;
+pub mod pinning;
 mod watchdog;
 
 use std::fmt;

@@ -1,14 +1,16 @@
 //! The instance follower: keeps several instances on one database serving the same thing.
 //! Every change that affects serving moves the catalog's serving generation and notifies
 //! channel `sluice_reload` (triggers of migration 0008, inside the changing transaction). Each
-//! instance listens on that channel over one connection of its own (reconnecting when it
-//! drops) and also checks the generation periodically, so a missed notification heals; both
-//! only wake one reloader, so a burst of changes costs one or two reloads, and a reload happens
-//! only when the generation moved past what is loaded ([`Serving::reload_if_moved`]).
+//! instance listens on that channel over one connection of its own, opened with the direct
+//! connection options (`SLUICE_DATABASE_DIRECT_URL`: LISTEN needs a session, which a
+//! transaction pooler does not keep), reconnecting when it drops, and also checks the
+//! generation periodically, so a missed notification heals; both only wake one reloader, so a
+//! burst of changes costs one or two reloads, and a reload happens only when the generation
+//! moved past what is loaded ([`Serving::reload_if_moved`]).
 //! Knows sqlx, not axum.
 
 use super::{Routes, Serving};
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -17,10 +19,13 @@ use tokio::task::JoinHandle;
 pub const CHANNEL: &str = "sluice_reload";
 
 /// How an instance follows the others.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// Listen for notifications (off: only the periodic check).
     pub listen: bool,
+    /// Where to listen: a session of its own on the database (not through a transaction
+    /// pooler).
+    pub direct: PgConnectOptions,
     /// Period of the generation check.
     pub check_every: Duration,
 }
@@ -49,7 +54,7 @@ pub fn start<R: Routes>(serving: Arc<Serving<R>>, opts: SyncOptions) -> SyncTask
         }
     }));
     if opts.listen {
-        tasks.push(tokio::spawn(listen(serving)));
+        tasks.push(tokio::spawn(listen(serving, opts.direct)));
     }
     SyncTasks(tasks)
 }
@@ -63,7 +68,7 @@ async fn reloader<R: Routes>(serving: Arc<Serving<R>>) {
     }
 }
 
-async fn listen<R: Routes>(serving: Arc<Serving<R>>) {
+async fn listen<R: Routes>(serving: Arc<Serving<R>>, direct: PgConnectOptions) {
     let wake = || serving.wake.notify_one();
     // A connection of its own, outside the request pool: a listener holds its connection for
     // good, which would starve a small pool. Its one-connection pool only serves reconnects.
@@ -71,7 +76,7 @@ async fn listen<R: Routes>(serving: Arc<Serving<R>>) {
         .max_connections(1)
         .max_lifetime(None)
         .idle_timeout(None)
-        .connect_lazy_with((*serving.db.connect_options()).clone());
+        .connect_lazy_with(direct);
     loop {
         let mut listener = match PgListener::connect_with(&own).await {
             Ok(l) => l,

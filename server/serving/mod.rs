@@ -117,8 +117,8 @@ pub struct Publication {
 /// The one value served, and how it changes.
 pub struct Serving<R: Routes> {
     db: PgPool,
-    /// The flows' connections: given back to the pool before warming, so warming reaches them.
-    lane: Arc<crate::engine::lane::Lane>,
+    /// What flows run against: its lanes are given back to their pools and warmed there.
+    runtime: Arc<crate::engine::Runtime>,
     /// Seals and opens the stored token keys (`SLUICE_KEY_ENCRYPTION_KEY`), if configured.
     key_sealer: Option<KeySealer>,
     builder: R::Builder,
@@ -132,16 +132,16 @@ pub struct Serving<R: Routes> {
 }
 
 impl<R: Routes> Serving<R> {
-    /// Serves nothing until the first [`Serving::reload`]. Reads the catalog through the pool
-    /// of `lane`, the flows' connections.
+    /// Serves nothing until the first [`Serving::reload`]. Reads the catalog through the
+    /// runtime's pool.
     pub fn new(
-        lane: Arc<crate::engine::lane::Lane>,
+        runtime: Arc<crate::engine::Runtime>,
         key_sealer: Option<KeySealer>,
         builder: R::Builder,
     ) -> Serving<R> {
         Serving {
-            db: lane.pool().clone(),
-            lane,
+            db: runtime.db.clone(),
+            runtime,
             key_sealer,
             builder,
             current: ArcSwap::from_pointee(Served::default()),
@@ -212,11 +212,16 @@ impl<R: Routes> Serving<R> {
                 .iter()
                 .map(|e| e.program.as_ref())
                 .chain(functions.values().map(Arc::as_ref)),
+            self.runtime.max_result_bytes,
         );
         let first = !self.loaded.swap(true, std::sync::atomic::Ordering::AcqRel);
-        let open = if first { warm::START_CONNECTIONS } else { 0 };
-        self.lane.release_idle();
-        warm::warm(&self.db, &statements, open).await;
+        if !self.runtime.pooled {
+            let open = if first { warm::START_CONNECTIONS } else { 0 };
+            for lane in std::iter::once(&self.runtime.lane).chain(&self.runtime.read) {
+                lane.release_idle();
+                warm::warm(lane.pool(), &statements, open).await;
+            }
+        }
         let catalog = Catalog {
             tables: &tables,
             groups: &groups,

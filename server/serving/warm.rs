@@ -33,16 +33,24 @@ pub(crate) struct Statement {
     params: usize,
 }
 
-/// The statements of `programs` that warming prepares (see the module comment), each once.
-pub(crate) fn statements<'a>(programs: impl IntoIterator<Item = &'a Program>) -> Vec<Statement> {
+/// The statements of `programs` that warming prepares (see the module comment), each once,
+/// in the text that runs with result cap `cap` ([`crate::engine::sql::Prepared::text_capped`]).
+pub(crate) fn statements<'a>(
+    programs: impl IntoIterator<Item = &'a Program>,
+    cap: usize,
+) -> Vec<Statement> {
     let mut out: Vec<Statement> = Vec::new();
     for prepared in programs.into_iter().flat_map(|p| p.sql.iter().flatten()) {
-        if prepared.on.is_none() || out.iter().any(|s| s.text == prepared.text) {
+        if prepared.on.is_none() {
+            continue;
+        }
+        let text = prepared.text_capped(cap);
+        if out.iter().any(|s| s.text == text) {
             continue;
         }
         out.push(Statement {
-            params: parameter_count(&prepared.text),
-            text: prepared.text.clone(),
+            params: parameter_count(&text),
+            text: text.into_owned(),
         });
     }
     out

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod external;
 
 use serde_json::{Value, json};
 use sluice::config::{Config, Secret};
@@ -91,6 +92,7 @@ pub async fn fresh_database() -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     /// Where the editor and admin API answer: `base`, or the editor's own address when set.

@@ -44,8 +44,9 @@ impl Returning {
     }
 }
 
-/// The result cap of the connection: `SLUICE_MAX_RESULT_BYTES`, set on every pooled connection
-/// as the custom setting `sluice.max_result_bytes`; no cap where it is not set.
+/// The result cap as a placeholder: the engine writes `SLUICE_MAX_RESULT_BYTES` in its place
+/// (`engine::sql::Prepared::text_capped`). Left in place it reads the custom setting
+/// `sluice.max_result_bytes`, with no cap where that is not set.
 pub const RESULT_CAP: &str =
     "coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)";
 
