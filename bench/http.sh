@@ -256,25 +256,26 @@ for endpoint in $ENDPOINTS; do
     done
 done
 
-# Load on every running Sluice instance at once: one wrk process per instance, each with its
-# share of threads and connections. Prints "<req/s summed> <p50 ms worst> <p99 ms worst>
-# <errors summed>".
+# Load on Sluice instances at once: one wrk process per entry of TARGETS (instance numbers; the
+# same one twice for one instance loaded like two), each with its share of threads and
+# connections. Prints "<req/s summed> <p50 ms worst> <p99 ms worst> <errors summed>".
 SPLIT_THREADS=$(((THREADS + 1) / 2))
 SPLIT_CONNECTIONS=$((CONNECTIONS / 2))
 load_instances() {
-    local endpoint="$1" seconds="$2" tag="$3" script pids=() n
+    local endpoint="$1" seconds="$2" tag="$3" script pids=() i=0 n
     script="$(wrk_script generated "$endpoint")"
-    local count=${#RUNNING[@]}
     local t=$THREADS c=$CONNECTIONS
-    [ "$count" = 2 ] && t=$SPLIT_THREADS && c=$SPLIT_CONNECTIONS
-    for n in "${RUNNING[@]}"; do
-        wrk -t"$t" -c"$c" -d"${seconds}s" --latency -s "$script" "$(sluice_url "$n")" >"$WORK/wrk.$tag.$n" &
+    [ "${#TARGETS[@]}" = 2 ] && t=$SPLIT_THREADS && c=$SPLIT_CONNECTIONS
+    for n in "${TARGETS[@]}"; do
+        i=$((i + 1))
+        wrk -t"$t" -c"$c" -d"${seconds}s" --latency -s "$script" "$(sluice_url "$n")" >"$WORK/wrk.$tag.$i" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
-    for n in "${RUNNING[@]}"; do result_of "$WORK/wrk.$tag.$n"; done |
-        awk '{rps += $4; if ($5 > p50) p50 = $5; if ($6 > p99) p99 = $6; err += $7 + $8}
-             END {printf "%.1f %.2f %.2f %d\n", rps, p50 / 1000, p99 / 1000, err}'
+    for i in $(seq 1 "${#TARGETS[@]}"); do
+        grep '^RESULT ' "$WORK/wrk.$tag.$i" || { echo "FAILED: no result from wrk:" >&2; cat "$WORK/wrk.$tag.$i" >&2; }
+    done | awk '{rps += $4; if ($5 > p50) p50 = $5; if ($6 > p99) p99 = $6; err += $7 + $8; n++}
+        END {if (n != '"${#TARGETS[@]}"') err = -1; printf "%.1f %.2f %.2f %d\n", rps, p50 / 1000, p99 / 1000, err}'
 }
 
 RUNNING=(0)
@@ -284,18 +285,24 @@ if [ "$INSTANCES" = 2 ]; then
     start_sluice 1
     wait_ready "$(sluice_url 1)/readyz" "${SLUICE_PIDS[1]}" "$WORK/sluice1.log"
     RUNNING=(0 1)
-    echo "== load on two instances: two wrk -t$SPLIT_THREADS -c$SPLIT_CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up)"
+    echo "== one instance against two: two wrk -t$SPLIT_THREADS -c$SPLIT_CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up) on one, then one on each"
     rows=""
     for endpoint in $ENDPOINTS; do
-        load_instances "$endpoint" "$WARMUP" warm >/dev/null
-        read -r rps p50 p99 errors < <(load_instances "$endpoint" "$DURATION" "two.$endpoint")
-        echo "   $endpoint on two instances: $rps req/s, p50 $p50 ms, p99 $p99 ms (worst of the two), $errors errors"
-        rows="$rows${rows:+, }\"$endpoint\": {\"rps\": $rps, \"p50\": $p50, \"p99\": $p99, \"errors\": $errors}"
+        json=""
+        for layout in one two; do
+            if [ "$layout" = one ]; then TARGETS=(0 0); else TARGETS=(0 1); fi
+            load_instances "$endpoint" "$WARMUP" warm >/dev/null
+            read -r rps p50 p99 errors < <(load_instances "$endpoint" "$DURATION" "$layout.$endpoint")
+            echo "   $endpoint on $layout instance(s): $rps req/s, p50 $p50 ms, p99 $p99 ms (worst of the two wrk), $errors errors"
+            json="$json${json:+, }\"$layout\": {\"rps\": $rps, \"p50\": $p50, \"p99\": $p99, \"errors\": $errors}"
+        done
+        rows="$rows${rows:+, }\"$endpoint\": {$json}"
     done
     TWO_JSON="\"two_instances\": {\"threads\": $SPLIT_THREADS, \"connections\": $SPLIT_CONNECTIONS, \"rows\": {$rows}},"
 fi
 
 echo "== publish during load: $PUBLISHES publishes of items_get while wrk loads GET by id on ${#RUNNING[@]} instance(s)"
+TARGETS=("${RUNNING[@]}")
 load_instances get_item "$DURATION" publish >"$WORK/publish.load" &
 LOAD_PID=$!
 $HELPER publish-loop "$SLUICE_URL" "$TOKEN" items_get "$PUBLISHES" "$DURATION" "$WORK/publish.json"
