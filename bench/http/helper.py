@@ -358,10 +358,13 @@ def cmd_report(results, extra_json):
         for case, times in (("first request after a restart (after /readyz is 200)", cold["restart"]),
                             ("first request after a publish", cold["publish"])):
             worst = max(times)
+            to_p50 = f"{worst / p50:.2f}" if p50 else "–"
             print(f"| {case} | {', '.join(f'{t:.2f}' for t in times)} | "
-                  f"{worst / p50 if p50 else 0:.2f} | {worst / cold['warm']:.2f} |")
+                  f"{to_p50} | {worst / cold['warm']:.2f} |")
     print()
     print(f"load average before / after: {extra['load_before']} / {extra['load_after']}")
+    if extra.get("skipped"):
+        print(f"SKIPPED: {extra['skipped']}")
     if bad:
         print()
         print("FAILED: errors (non-2xx or socket errors) in: " + "; ".join(bad))
