@@ -92,7 +92,14 @@ stop_pid() {
     fi
 }
 cleanup() {
+    local status=$?
     trap - EXIT INT TERM
+    if [ "$status" != 0 ] && [ -d "$WORK" ]; then
+        # What the servers said, for a run that failed.
+        for log in "$WORK"/sluice*.log "$WORK/baseline.log" "$WORK/pg/server.log"; do
+            [ -f "$log" ] && grep -E 'ERROR|WARN|FATAL|error' "$log" | tail -n 20 | sed "s|^|   ${log##*/}: |"
+        done
+    fi
     stop_pid "$SAMPLER_PID"
     stop_pid "$BASE_PID"
     stop_pid "$PB_PID"
@@ -222,6 +229,10 @@ result_of() {
     grep '^RESULT ' "$1" || { echo "FAILED: no result from wrk:"; cat "$1"; exit 1; }
 }
 show() { awk '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", $4, $5 / 1000, $6 / 1000, $7 + $8}'; }
+# wrk's own lines about errors (statuses, socket errors), for a run that had any.
+wrk_errors() {
+    grep -E 'Non-2xx|Socket errors' "$@" | sed 's/^/      wrk: /' >&2 || true
+}
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
@@ -243,6 +254,7 @@ run_wrk() {
     line="$(result_of "$WORK/wrk.$server.$endpoint")"
     echo "$endpoint $server ${line#RESULT } $(cat "$rss_file")" >>"$RESULTS"
     echo "   $endpoint on $server: $(show <<<"$line")"
+    wrk_errors "$WORK/wrk.$server.$endpoint"
 }
 
 echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
@@ -274,6 +286,7 @@ load_instances() {
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
+    wrk_errors "$WORK"/wrk."$tag".*
     for i in $(seq 1 "${#TARGETS[@]}"); do
         grep '^RESULT ' "$WORK/wrk.$tag.$i" || { echo "FAILED: no result from wrk:" >&2; cat "$WORK/wrk.$tag.$i" >&2; }
     done | awk '{rps += $4; if ($5 > p50) p50 = $5; if ($6 > p99) p99 = $6; err += $7 + $8; n++}
