@@ -23,6 +23,7 @@ DURATION="${DURATION:-20}"       # seconds of measured load per endpoint and ser
 WARMUP="${WARMUP:-5}"            # seconds of unmeasured load before each measurement
 THREADS="${THREADS:-2}"          # wrk threads
 CONNECTIONS="${CONNECTIONS:-32}" # wrk connections (every server has a pool of 16)
+WRK_TIMEOUT="${WRK_TIMEOUT:-10s}" # a response slower than this is an error (wrk's default: 2s)
 POOL="${POOL:-16}"               # database connections of each server
 ENDPOINTS="${ENDPOINTS:-get_item list_items create_item}"
 SERVERS="${SERVERS:-baseline generated flows pocketbase}"
@@ -240,14 +241,14 @@ run_wrk() {
     local server="$1" endpoint="$2" script url
     script="$(wrk_script "$server" "$endpoint")"
     url="$(server_url "$server")"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null
+    wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null
     local rss_file="$WORK/rss.$server.$endpoint"
     echo 0 >"$rss_file"
     if [ "$server" = generated ] || [ "$server" = flows ]; then
         sample_rss "$rss_file" "${SLUICE_PIDS[0]}" &
         SAMPLER_PID=$!
     fi
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/wrk.$server.$endpoint"
+    wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/wrk.$server.$endpoint"
     stop_pid "$SAMPLER_PID"
     SAMPLER_PID=""
     local line
@@ -257,7 +258,7 @@ run_wrk() {
     wrk_errors "$WORK/wrk.$server.$endpoint"
 }
 
-echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
+echo "== load: wrk --timeout $WRK_TIMEOUT -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 for endpoint in $ENDPOINTS; do
     # Every server sees the table in the same state for reads; the POST runs insert their own
@@ -282,7 +283,7 @@ load_instances() {
     [ "${#TARGETS[@]}" = 2 ] && t=$SPLIT_THREADS && c=$SPLIT_CONNECTIONS
     for n in "${TARGETS[@]}"; do
         i=$((i + 1))
-        wrk -t"$t" -c"$c" -d"${seconds}s" --latency -s "$script" "$(sluice_url "$n")" >"$WORK/wrk.$tag.$i" &
+        wrk --timeout "$WRK_TIMEOUT" -t"$t" -c"$c" -d"${seconds}s" --latency -s "$script" "$(sluice_url "$n")" >"$WORK/wrk.$tag.$i" &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
