@@ -95,6 +95,8 @@ stop_pid() {
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
+    # Nothing here may stop the cleanup half-way (a grep without a match would, under -e).
+    set +e +o pipefail
     if [ "$status" != 0 ] && [ -d "$WORK" ]; then
         # What the servers said, for a run that failed.
         for log in "$WORK"/sluice*.log "$WORK/baseline.log" "$WORK/pg/server.log"; do
