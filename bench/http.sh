@@ -16,7 +16,7 @@
 # wrk, measures Sluice's memory, a publish during load (and two instances with INSTANCES=2) and
 # the first request after a restart and after a publish, prints the tables, and stops
 # everything it started (also on Ctrl-C or failure). bench/README.md explains the figures.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-20}"       # seconds of measured load per endpoint and server
@@ -94,7 +94,7 @@ stop_pid() {
 }
 cleanup() {
     local status=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM ERR
     # Nothing here may stop the cleanup half-way (a grep without a match would, under -e).
     set +e +o pipefail
     if [ "$status" != 0 ] && [ -d "$WORK" ]; then
@@ -114,6 +114,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'echo "FAILED: bench/http.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'echo; echo "interrupted"; exit 130' INT TERM
 
 echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT ($WORK/pg)"
