@@ -384,5 +384,5 @@ cat >"$WORK/extra.json" <<EOF
  "memory": {"sluice": [$MEM_STAGES], "peaks": [$PEAKS]},
  "skipped": "$SKIPPED", "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"}
 EOF
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')${PB:+; PocketBase $("$PB" --version | awk '{print $3}')}"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $({ wrk -v 2>&1 || true; } | head -n 1 | awk '{print $2}')${PB:+; PocketBase $("$PB" --version | awk '{print $3}')}"
 $HELPER report "$RESULTS" "$WORK/extra.json"
