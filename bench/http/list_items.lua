@@ -1,3 +1,4 @@
--- GET /api/items?limit=20: the first page of twenty rows.
+-- GET <BASE><LIST_QUERY>: the first page of twenty rows. bench/http.sh prepends BASE and
+-- LIST_QUERY (`?limit=20`; PocketBase's `?perPage=20&skipTotal=1` or `?perPage=20`).
 wrk.method = "GET"
-wrk.path = "/api/items?limit=20"
+wrk.path = BASE .. LIST_QUERY
