@@ -229,6 +229,17 @@ server_url() {
         pocketbase | pocketbase_total) echo "$PB_URL" ;;
     esac
 }
+server_pid() {
+    case "$1" in
+        baseline) echo "$BASE_PID" ;;
+        generated | flows) echo "${SLUICE_PIDS[0]}" ;;
+        pocketbase | pocketbase_total) echo "$PB_PID" ;;
+    esac
+}
+# CPU time a process has used so far (user + system), in clock ticks: divided by the requests
+# of a run it is the server's own CPU per request, which a busy machine disturbs far less than
+# requests per second.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 result_of() {
     grep '^RESULT ' "$1" || { echo "FAILED: no result from wrk:"; cat "$1"; exit 1; }
 }
@@ -251,12 +262,16 @@ run_wrk() {
         sample_rss "$rss_file" "${SLUICE_PIDS[0]}" &
         SAMPLER_PID=$!
     fi
+    local pid cpu_before cpu_after
+    pid="$(server_pid "$server")"
+    cpu_before="$(cpu_ticks "$pid")"
     wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$url" >"$WORK/wrk.$server.$endpoint"
+    cpu_after="$(cpu_ticks "$pid")"
     stop_pid "$SAMPLER_PID"
     SAMPLER_PID=""
     local line
     line="$(result_of "$WORK/wrk.$server.$endpoint")"
-    echo "$endpoint $server ${line#RESULT } $(cat "$rss_file")" >>"$RESULTS"
+    echo "$endpoint $server ${line#RESULT } $(cat "$rss_file") $((cpu_after - cpu_before))" >>"$RESULTS"
     echo "   $endpoint on $server: $(show <<<"$line")"
     wrk_errors "$WORK/wrk.$server.$endpoint"
 }
@@ -385,4 +400,4 @@ cat >"$WORK/extra.json" <<EOF
  "skipped": "$SKIPPED", "load_before": "$LOAD_BEFORE", "load_after": "$LOAD_AFTER"}
 EOF
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m); PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'); wrk $({ wrk -v 2>&1 || true; } | head -n 1 | awk '{print $2}')${PB:+; PocketBase $("$PB" --version | awk '{print $3}')}"
-$HELPER report "$RESULTS" "$WORK/extra.json"
+CLK_TCK="$(getconf CLK_TCK)" $HELPER report "$RESULTS" "$WORK/extra.json"

@@ -18,6 +18,7 @@ a message, so the benchmark stops loudly.
 """
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -293,11 +294,13 @@ def cmd_report(results, extra_json):
         rows.setdefault(f[0], {})[f[1]] = {
             "rps": float(f[4]), "p50": int(f[5]) / 1000, "p99": int(f[6]) / 1000,
             "errors": int(f[7]) + int(f[8]), "rss": int(f[9]) / 1024,
+            # The server's CPU (user + system) per request, in µs.
+            "cpu": int(f[10]) / int(os.environ.get("CLK_TCK", "100")) * 1e6 / max(int(f[2]), 1),
         }
     print()
     print("| endpoint | server | req/s | p50 ms | p99 ms | errors | req/s ÷ baseline | "
-          "p99 ÷ baseline | Sluice RSS under load |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "p99 ÷ baseline | server CPU µs/request | Sluice RSS under load |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     bad = []
     for ep, by in rows.items():
         b = by.get("baseline")
@@ -310,7 +313,8 @@ def cmd_report(results, extra_json):
                 ratio = p99 = "–"
             rss = f"{r['rss']:.1f} MiB" if server in ("generated", "flows") else ""
             print(f"| {ENDPOINTS.get(ep, ep)} | {SERVERS.get(server, server)} | {r['rps']:,.0f} | "
-                  f"{r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | {ratio} | {p99} | {rss} |")
+                  f"{r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | {ratio} | {p99} | "
+                  f"{r['cpu']:.0f} | {rss} |")
             if r["errors"]:
                 bad.append(f"{ep} on {server}")
     print()
