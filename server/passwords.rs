@@ -1,10 +1,12 @@
 //! The one password hasher of the process: every argon2 hash and check (editor logins, the
 //! `auth.*_password` nodes, password fields written through flows, the rows API and CSV
 //! imports) runs here, on a fixed pool of threads, one per core. Each thread owns one argon2
-//! memory area that it reuses for every job while jobs keep coming, so resident memory is
-//! bounded by construction (threads × 19 MiB with the default parameters) and never grows with
-//! the load. A thread that has had no job for [`KEEP_AREA_FOR`] frees its area, so a server
-//! that is not signing anyone in does not keep 19 MiB per core resident.
+//! memory area that it reuses while jobs are waiting for it, so resident memory is bounded by
+//! construction (threads × 19 MiB with the default parameters) and never grows with the load.
+//! A thread frees its area as soon as no job is waiting, so password work holds memory only
+//! while it runs: a lone sign-in takes 19 MiB for the length of its hash, a server that is not
+//! signing anyone in holds none (a freed area goes back to the system: the allocator returns
+//! allocations that large at once).
 //!
 //! Jobs wait in a bounded queue. A job not started within [`QUEUE_TIMEOUT`] (or refused by a
 //! full queue) fails with [`HashError::Busy`], which the edge answers 503 `server.busy`; a job
@@ -14,7 +16,7 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -23,8 +25,6 @@ use tokio::sync::oneshot;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest wait for a free hashing thread.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long an idle hashing thread keeps its memory area for the next job.
-pub const KEEP_AREA_FOR: Duration = Duration::from_secs(2);
 /// Jobs that may wait per thread; more are refused at once.
 const QUEUE_PER_THREAD: usize = 32;
 /// Largest argon2 memory cost a stored hash may ask for, in KiB (1 KiB blocks). Sluice writes
@@ -83,26 +83,29 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
     Pool { queue }
 });
 
-/// Takes jobs until the process ends, with one memory area kept for all of them while they
-/// come, freed after [`KEEP_AREA_FOR`] without one.
+/// Takes jobs until the process ends, with one memory area kept while jobs are waiting and
+/// freed as soon as none is.
 fn worker(rx: &Mutex<Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let next = {
+        let waiting = {
             let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            if memory.is_empty() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                rx.recv_timeout(KEEP_AREA_FOR)
+            match rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
             }
         };
-        let job = match next {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => {
+        let job = match waiting {
+            Some(job) => job,
+            None => {
                 memory = Vec::new();
-                continue;
+                let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
             }
-            Err(RecvTimeoutError::Disconnected) => return,
         };
         if job.reply.is_closed()
             || job

@@ -38,6 +38,8 @@ struct Idle {
 /// See the module comment.
 pub struct Lane {
     pool: PgPool,
+    /// The most connections the lane holds.
+    size: usize,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<Idle>>,
 }
@@ -56,6 +58,7 @@ impl Lane {
     pub fn new(pool: PgPool, size: usize) -> Arc<Lane> {
         let lane = Arc::new(Lane {
             pool,
+            size,
             permits: Arc::new(Semaphore::new(size)),
             idle: Mutex::new(Vec::with_capacity(size)),
         });
@@ -95,8 +98,34 @@ impl Lane {
         })
     }
 
-    /// Gives every idle connection back to the pool (before warming them there, or to let
-    /// the pool close them).
+    /// Takes every idle connection out of the lane (to prepare statements on them); give
+    /// them back with [`Lane::put_idle`]. Meanwhile requests take connections from the pool.
+    pub fn take_idle(&self) -> Vec<PoolConnection<Postgres>> {
+        let idle = std::mem::take(&mut *self.lock());
+        idle.into_iter().map(|i| i.conn).collect()
+    }
+
+    /// Makes connections of the pool idle connections of the lane, as many as it has room for
+    /// next to those it holds; the rest go back to the pool.
+    pub fn put_idle(&self, conns: Vec<PoolConnection<Postgres>>) {
+        let now = Instant::now();
+        let in_use = self.size.saturating_sub(self.permits.available_permits());
+        let room = self.size.saturating_sub(self.lock().len() + in_use);
+        let mut conns = conns.into_iter();
+        let kept: Vec<Idle> = conns
+            .by_ref()
+            .take(room)
+            .map(|conn| Idle {
+                conn,
+                taken: now,
+                since: now,
+            })
+            .collect();
+        self.lock().extend(kept);
+        drop(conns.collect::<Vec<_>>());
+    }
+
+    /// Gives every idle connection back to the pool (to let the pool close them).
     pub fn release_idle(&self) {
         let idle = std::mem::take(&mut *self.lock());
         drop(idle);

@@ -218,8 +218,7 @@ impl<R: Routes> Serving<R> {
         if !self.runtime.pooled {
             let open = if first { warm::START_CONNECTIONS } else { 0 };
             for lane in std::iter::once(&self.runtime.lane).chain(&self.runtime.read) {
-                lane.release_idle();
-                warm::warm(lane.pool(), &statements, open).await;
+                warm::warm(lane, &statements, open).await;
             }
         }
         let catalog = Catalog {

@@ -11,8 +11,9 @@
 //! first request its prepare, so it is logged and otherwise ignored.
 
 use crate::engine::Program;
+use crate::engine::lane::Lane;
 use sqlx::pool::PoolConnection;
-use sqlx::{Executor, PgPool, Postgres, Type};
+use sqlx::{Executor, Postgres, Type};
 use std::time::Duration;
 
 /// Connections opened (and warmed) before the server answers ready, at most the pool's size.
@@ -20,11 +21,6 @@ pub const START_CONNECTIONS: u32 = 4;
 
 /// How long opening one start connection may take before warming goes on without it.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often, and how long each time, warming waits for connections on their way back into
-/// the pool before it ends.
-const SETTLE_WAITS: u32 = 3;
-const SETTLE_WAIT: Duration = Duration::from_millis(3);
 
 /// A statement to prepare: its text and how many parameters it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,54 +74,42 @@ fn parameter_count(sql: &str) -> usize {
     highest
 }
 
-/// Prepares `statements` on the pool's idle connections. With `open`, first opens
-/// connections until `open` are held (or the pool is full), so they exist before the first
-/// request; without, it takes only connections nobody is using, so requests never wait.
-/// Warmed connections are held until the end, so each sweep for idle ones finds only
-/// connections not warmed yet (one a request gave back meanwhile: sqlx returns connections in
-/// the background), until none is left.
-pub(crate) async fn warm(pool: &PgPool, statements: &[Statement], open: u32) {
-    let mut held = Vec::new();
-    let mut prepared = 0usize;
-    let mut opening = open.min(pool.options().get_max_connections());
-    let mut waited = 0;
-    loop {
-        let mut fresh = Vec::new();
-        while let Some(conn) = pool.try_acquire() {
-            fresh.push(conn);
-        }
-        while ((held.len() + fresh.len()) as u32) < opening {
-            match tokio::time::timeout(OPEN_TIMEOUT, pool.acquire()).await {
-                Ok(Ok(conn)) => fresh.push(conn),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "could not open a connection to warm");
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        opening = 0;
-        if fresh.is_empty() {
-            // Connections given back a moment ago (by the flows' lane, or by a request) reach
-            // the pool after sqlx's check: wait a little for them before giving up.
-            if waited >= SETTLE_WAITS {
+/// Prepares `statements` on the idle connections of `lane` and of its pool, and hands the
+/// pool's to the lane, where the next requests find them without a round trip. With `open`
+/// (the first load), first opens connections until `open` are warmed (or the pool is full),
+/// so they exist before the first request. Otherwise it takes only connections nobody is
+/// using and never waits, so requests keep theirs; a connection on its way back into the pool
+/// meanwhile is warmed by its first request instead.
+pub(crate) async fn warm(lane: &Lane, statements: &[Statement], open: u32) {
+    let pool = lane.pool();
+    let mut conns = lane.take_idle();
+    while let Some(conn) = pool.try_acquire() {
+        conns.push(conn);
+    }
+    let wanted = open.min(pool.options().get_max_connections()) as usize;
+    let mut opened = Vec::new();
+    while conns.len() + opened.len() < wanted {
+        match tokio::time::timeout(OPEN_TIMEOUT, pool.acquire()).await {
+            Ok(Ok(conn)) => opened.push(conn),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not open a connection to warm");
                 break;
             }
-            waited += 1;
-            tokio::time::sleep(SETTLE_WAIT).await;
-            continue;
+            Err(_) => break,
         }
-        for conn in &mut fresh {
-            prepared += prepare(conn, statements).await;
-        }
-        held.append(&mut fresh);
+    }
+    conns.append(&mut opened);
+    let mut prepared = 0usize;
+    for conn in &mut conns {
+        prepared += prepare(conn, statements).await;
     }
     tracing::debug!(
-        connections = held.len(),
+        connections = conns.len(),
         statements = statements.len(),
         prepared,
         "warmed the database connections"
     );
+    lane.put_idle(conns);
 }
 
 /// Prepares `statements` on one connection (a statement it has prepared already is found in
