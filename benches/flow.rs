@@ -1,8 +1,9 @@
 //! A realistic ten-node flow against the same logic written by hand, both on a real Postgres:
 //! a book quote that validates its input, reads books with their authors, sums them in a
 //! script, picks a price tier, applies a coupon, inserts an order and answers with a templated
-//! body. Run with `cargo bench --bench flow`; see bench/README.md ("A realistic flow against
-//! hand-written code").
+//! body. A third side runs the hand-written code on Sluice's own statements, to tell the
+//! statements' cost from the interpreter's. Run with `cargo bench --bench flow`; see
+//! bench/README.md ("A realistic flow against hand-written code").
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use std::str::FromStr;
 
 /// The bench's own database on the cluster, dropped and created again by every run.
 const DATABASE: &str = "sluice_bench_flow";
-/// Connections of each side's pool; one request uses one at a time.
+/// Connections of the pool all sides share; one request uses one at a time.
 const POOL: u32 = 2;
 /// The genres of `books`, in the enum and in the hand-written check alike.
 const GENRES: [&str; 4] = ["fiction", "poetry", "history", "science"];
