@@ -288,16 +288,38 @@ async fn hand(pool: &PgPool, body: Value) -> Result<Answer, sqlx::Error> {
     Ok(created(id, input, order, &books))
 }
 
-/// The `db.query` statement Sluice prepares for the flow's `books` node (copied from the
-/// server's log): rows and included authors built as JSON in Postgres, every filter skippable
-/// by a NULL value, the result capped by `sluice.max_result_bytes`.
-const SLUICE_QUERY: &str = r#"SELECT r FROM (SELECT coalesce(jsonb_agg((to_jsonb(s.*) || jsonb_build_object('author', (SELECT to_jsonb(i0.*) FROM "app"."authors" AS i0 WHERE i0."id" = s."author"))) ORDER BY s."price", s."id"), '[]'::jsonb) FROM (SELECT * FROM "app"."books" AS t WHERE t."genre" = $1::text AND (($2::bigint IS NULL OR t."price" <= $2::bigint) AND ($3::bigint IS NULL OR t."stock" > $3::bigint)) ORDER BY t."price", t."id" LIMIT $4::bigint OFFSET $5::bigint) AS s) AS sluice_result(r) WHERE pg_column_size(r) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807)"#;
+/// The statements Sluice prepares for the flow's `books` (`db.query` with `include`) and
+/// `order` (`db.insert`) nodes, read from the compiled program as they run: rows and included
+/// authors built as JSON in Postgres, every filter skippable by a NULL value, the results
+/// capped.
+struct SluiceSql {
+    query: String,
+    insert: String,
+}
 
-/// The `db.insert` statement Sluice prepares for the flow's `order` node: the whole new row
-/// returned as JSON, refused inside the statement when over the cap.
-const SLUICE_INSERT: &str = r#"INSERT INTO "app"."orders" AS t ("customer", "genre", "items", "subtotal", "tier", "total") VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::bigint) RETURNING (SELECT CASE WHEN pg_column_size(j) <= coalesce(current_setting('sluice.max_result_bytes', true)::bigint, 9223372036854775807) THEN j ELSE to_jsonb(pg_column_size(j) / 0) END FROM (SELECT to_jsonb(t.*) AS j) AS sluice_guard)"#;
+impl SluiceSql {
+    fn of(program: &Program) -> SluiceSql {
+        let text = |id: &str| {
+            let at = program
+                .plan
+                .nodes
+                .iter()
+                .position(|n| n.id == id)
+                .expect("the node is in the flow");
+            program.sql[at]
+                .as_ref()
+                .expect("a database node has a statement")
+                .text_capped(sluice::engine::run::DEFAULT_MAX_RESULT_BYTES)
+                .into_owned()
+        };
+        SluiceSql {
+            query: text("books"),
+            insert: text("order"),
+        }
+    }
+}
 
-/// A row of [`SLUICE_QUERY`]'s result, as serde reads it.
+/// A row of the `books` statement's result ([`SluiceSql`]), as serde reads it.
 #[derive(Deserialize)]
 struct JsonBook {
     id: i64,
@@ -313,13 +335,13 @@ struct JsonAuthor {
 
 /// [`hand`] on Sluice's own statements, with text binds as Sluice binds them: what is left
 /// between this and the flow is the interpreter (nodes, Rhai, moving values in and out).
-async fn hand_same_sql(pool: &PgPool, body: Value) -> Result<Answer, sqlx::Error> {
+async fn hand_same_sql(pool: &PgPool, sql: &SluiceSql, body: Value) -> Result<Answer, sqlx::Error> {
     let input = match parse(body) {
         Ok(input) => input,
         Err(answer) => return Ok(answer),
     };
     let mut tx = pool.begin().await?;
-    let (Json(rows),): (Json<Vec<JsonBook>>,) = sqlx::query_as(SLUICE_QUERY)
+    let (Json(rows),): (Json<Vec<JsonBook>>,) = sqlx::query_as(&sql.query)
         .bind(&input.genre)
         .bind(input.max_price.to_string())
         .bind("0")
@@ -339,7 +361,7 @@ async fn hand_same_sql(pool: &PgPool, body: Value) -> Result<Answer, sqlx::Error
     let Some(order) = price(&input, &books) else {
         return Ok(not_found());
     };
-    let (Json(row),): (Json<Value>,) = sqlx::query_as(SLUICE_INSERT)
+    let (Json(row),): (Json<Value>,) = sqlx::query_as(&sql.insert)
         .bind(&input.customer)
         .bind(&input.genre)
         .bind(order.items.to_string())
@@ -537,6 +559,7 @@ fn bench(c: &mut Criterion) {
     let plan = sluice::nodes::compile(&flow(), Some(&tables as &dyn TableCatalog))
         .expect("the flow compiles");
     let program = Program::build(plan, &tables).expect("the flow builds");
+    let sluice_sql = SluiceSql::of(&program);
     let outbound = Outbound::new(AllowList::new(Vec::new(), Vec::new())).expect("an http client");
     let engine = Runtime::new(pool.clone(), ScriptLimits::default(), outbound);
     let live = Live::default();
@@ -548,7 +571,7 @@ fn bench(c: &mut Criterion) {
         .block_on(hand(&pool, request().body))
         .expect("the hand-written code answers");
     let by_hand_same_sql = rt
-        .block_on(hand_same_sql(&pool, request().body))
+        .block_on(hand_same_sql(&pool, &sluice_sql, request().body))
         .expect("the hand-written code on Sluice's statements answers");
     assert_eq!(
         (by_flow.status, by_hand.status, by_hand_same_sql.status),
@@ -576,13 +599,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("hand_written_same_sql", |b| {
         b.iter_batched(
             || request().body,
-            |body| black_box(rt.block_on(hand_same_sql(&pool, body))),
+            |body| black_box(rt.block_on(hand_same_sql(&pool, &sluice_sql, body))),
             BatchSize::SmallInput,
         )
     });
     group.finish();
 
-    drop(engine);
+    // The engine's lane gives its connections back to the pool, which needs the runtime.
+    rt.block_on(async move { drop(engine) });
     rt.block_on(pool.close());
     rt.block_on(cluster.stop());
 }
