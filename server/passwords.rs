@@ -17,7 +17,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, TryLockError};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -25,6 +25,9 @@ use tokio::sync::oneshot;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest wait for a free hashing thread.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many hashing threads hold a work area now (for the tests: none once the work is done).
+static HELD_AREAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Jobs that may wait per thread; more are refused at once.
 const QUEUE_PER_THREAD: usize = 32;
 /// Largest argon2 memory cost a stored hash may ask for, in KiB (1 KiB blocks). Sluice writes
@@ -84,24 +87,30 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
 });
 
 /// Takes jobs until the process ends, with one memory area kept while jobs are waiting and
-/// freed as soon as none is.
+/// freed as soon as none is. The receiver is shared: while one thread waits in `recv` it holds
+/// the lock, so a thread that cannot take the lock at once knows no job is waiting for it.
 fn worker(rx: &Mutex<Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let waiting = {
-            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            match rx.try_recv() {
-                Ok(job) => Some(job),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => return,
-            }
+        let guard = match rx.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let waiting = match guard.as_ref().map(|g| g.try_recv()) {
+            Some(Ok(job)) => Some(job),
+            Some(Err(TryRecvError::Disconnected)) => return,
+            Some(Err(TryRecvError::Empty)) | None => None,
         };
         let job = match waiting {
             Some(job) => job,
             None => {
-                memory = Vec::new();
-                let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-                match rx.recv() {
+                if !memory.is_empty() {
+                    memory = Vec::new();
+                    HELD_AREAS.fetch_sub(1, Ordering::AcqRel);
+                }
+                let guard = guard.unwrap_or_else(|| rx.lock().unwrap_or_else(|e| e.into_inner()));
+                match guard.recv() {
                     Ok(job) => job,
                     Err(_) => return,
                 }
@@ -115,12 +124,16 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
         {
             continue;
         }
+        let had_area = !memory.is_empty();
         let outcome = match job.work {
             Work::Hash(password) => Outcome::Hashed(hash_with(&mut memory, &password)),
             Work::Verify(password, hash) => {
                 Outcome::Verified(verify_with(&mut memory, &password, &hash))
             }
         };
+        if !had_area && !memory.is_empty() {
+            HELD_AREAS.fetch_add(1, Ordering::AcqRel);
+        }
         let _ = job.reply.send(outcome);
     }
 }
@@ -269,6 +282,21 @@ fn check(memory: &mut Vec<Block>, password: &str, hash: &str) -> Option<bool> {
 mod tests {
     use super::*;
     use argon2::PasswordVerifier;
+
+    #[tokio::test]
+    async fn no_work_area_stays_held_once_the_hashing_is_done() {
+        let h = hash("correct horse".into()).await.expect("hashed");
+        assert!(verify("correct horse".into(), h).await.expect("checked"));
+        // Other tests of this process may be hashing too: wait (boundedly) for quiet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while HELD_AREAS.load(Ordering::Acquire) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a hashing thread still holds its 19 MiB area with no job waiting"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 
     #[tokio::test]
     async fn hashes_are_standard_argon2id_and_check_both_ways() {
