@@ -8,6 +8,11 @@
 //!
 //! Screenshots go to `target/screenshots/<test>.png` in the checkout, whatever
 //! `CARGO_TARGET_DIR` says, so they are found in one place after any run.
+//!
+//! Accessibility: [`Browser::axe`] injects the vendored axe-core (`tests/fixtures/axe/`, test
+//! tooling, never served by the editor) through WebDriver's execute, which runs outside the
+//! page's Content-Security-Policy, so the editor's policy stays as strict as it ships.
+//! [`Browser::assert_accessible`] fails on serious or critical violations.
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -110,6 +115,48 @@ pub async fn spawn_first_run_app() -> super::TestApp {
 /// Where screenshots are written: `target/screenshots` in the checkout.
 pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+}
+
+/// axe-core, the accessibility rules engine (MPL-2.0), injected into pages under test.
+const AXE_SOURCE: &str = include_str!("../fixtures/axe/axe.min.js");
+
+/// One accessibility rule broken on the page, as axe-core reports it.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    /// The rule, e.g. `label`, `color-contrast`, `button-name`.
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    /// What the rule asks for, in one sentence.
+    pub help: String,
+    /// Deque's page about the rule.
+    pub help_url: String,
+    /// CSS selectors of the offending elements (at most ten).
+    pub targets: Vec<String>,
+    /// How to fix the first offending element, as axe says it.
+    pub summary: String,
+}
+
+impl Violation {
+    /// Serious and critical violations fail [`Browser::assert_accessible`].
+    pub fn is_blocking(&self) -> bool {
+        self.impact == "serious" || self.impact == "critical"
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}: {}\n      at {}\n      {}\n      {}",
+            self.impact,
+            self.id,
+            self.help,
+            self.targets.join(", "),
+            self.summary.replace('\n', "\n      "),
+            self.help_url
+        )
+    }
 }
 
 /// One headless Chromium driven through its own chromedriver.
@@ -539,6 +586,94 @@ impl Browser {
         let path = dir.join(format!("{file}.png"));
         std::fs::write(&path, png).expect("write screenshot");
         path
+    }
+
+    /// Saves a PNG of the viewport (1280×800) to `path` (relative paths are taken from the
+    /// checkout), creating its folder. Used for the screenshots in `docs/img/`.
+    pub async fn screenshot_to(&self, path: &str) -> PathBuf {
+        use base64::Engine as _;
+        let v = self.get("/screenshot").await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("screenshot data"))
+            .expect("screenshot is base64");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Runs axe-core on the page and returns every violation (all impacts). `context` is a
+    /// CSS selector of the part to check, or `""` for the whole document. axe is injected
+    /// on first use per page load, through WebDriver (outside the page's CSP).
+    pub async fn axe(&self, context: &str) -> Vec<Violation> {
+        let loaded = self
+            .execute("return typeof window.axe === 'object';", json!([]))
+            .await;
+        if loaded != true {
+            let script = format!("{AXE_SOURCE}\n;return typeof window.axe === 'object';");
+            let ok = self.execute(&script, json!([])).await;
+            assert_eq!(ok, true, "axe-core did not load into the page");
+        }
+        let v = self
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const ctx = arguments[0] ? document.querySelector(arguments[0]) : document;
+                 if (!ctx) { done({error: `nothing matches ${arguments[0]}`}); return; }
+                 window.axe.run(ctx, {resultTypes: ['violations']})
+                   .then((r) => done({violations: r.violations.map((v) => ({
+                     id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
+                     targets: v.nodes.slice(0, 10).map((n) => n.target.join(' ')),
+                     summary: v.nodes.length ? (v.nodes[0].failureSummary || '') : '',
+                   }))}))
+                   .catch((e) => done({error: String(e && e.stack || e)}));",
+                json!([context]),
+            )
+            .await;
+        if let Some(e) = v["error"].as_str() {
+            self.fail(&format!("axe-core failed: {e}")).await;
+        }
+        let s = |x: &Value| x.as_str().unwrap_or_default().to_string();
+        v["violations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| Violation {
+                        id: s(&x["id"]),
+                        impact: s(&x["impact"]),
+                        help: s(&x["help"]),
+                        help_url: s(&x["helpUrl"]),
+                        targets: x["targets"]
+                            .as_array()
+                            .map(|t| t.iter().map(s).collect())
+                            .unwrap_or_default(),
+                        summary: s(&x["summary"]),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Runs axe-core on the whole page and fails the test when it finds a serious or
+    /// critical violation, listing each (rule, impact, selectors, how to fix). `screen`
+    /// names the screen in the message and in the `-failed` screenshot.
+    pub async fn assert_accessible(&self, screen: &str) {
+        let blocking: Vec<Violation> = self
+            .axe("")
+            .await
+            .into_iter()
+            .filter(Violation::is_blocking)
+            .collect();
+        if !blocking.is_empty() {
+            let list: Vec<String> = blocking.iter().map(|v| format!("  {v}")).collect();
+            self.fail(&format!(
+                "axe-core found {} serious or critical violation(s) on {screen}:\n{}",
+                blocking.len(),
+                list.join("\n")
+            ))
+            .await;
+        }
     }
 
     /// Fails the test with `msg`, after saving a screenshot and the page's console errors.

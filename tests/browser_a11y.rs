@@ -1,0 +1,239 @@
+//! Accessibility of every main screen of the editor, checked by axe-core (vendored in
+//! `tests/fixtures/axe/`) in a real headless Chromium against a real Sluice and Postgres. A
+//! serious or critical violation fails the test with the rule, the elements and how to fix it.
+//!
+//! The same walk takes the screenshots of the main screens shown in README.md and
+//! docs/EDITOR.md (`docs/img/*.png`, 1280×800). They are written only when
+//! `SLUICE_UPDATE_SCREENSHOTS=1` is set, so an ordinary run never rewrites tracked files:
+//!
+//! ```sh
+//! SLUICE_UPDATE_SCREENSHOTS=1 cargo test --test browser_a11y
+//! ```
+
+mod common;
+
+use common::browser::{Browser, SETUP_TOKEN, spawn_first_run_app};
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::json;
+
+/// Writes `docs/img/<name>.png` when `SLUICE_UPDATE_SCREENSHOTS=1`.
+async fn doc_screenshot(b: &Browser, name: &str) {
+    if std::env::var("SLUICE_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        // No caret, no focus ring, no hover left over from the walk in the pictures.
+        b.execute(
+            "document.activeElement && document.activeElement.blur && document.activeElement.blur();",
+            json!([]),
+        )
+        .await;
+        b.screenshot_to(&format!("docs/img/{name}.png")).await;
+    }
+}
+
+/// The todo example (table, three published flows) with a few rows, so screens show data.
+async fn app_with_data() -> TestApp {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let rows = [
+        ("Write the release notes", true, 3, Some("2026-12-07T09:00:00Z")),
+        ("Review the CSV import report", false, 2, Some("2026-12-08T14:30:00Z")),
+        ("Rotate the signing key", false, 5, None),
+        ("Add an index on due_at", false, 1, None),
+        ("Answer the support inbox", true, 0, Some("2026-12-04T17:00:00Z")),
+        ("Plan the schema change for tags", false, 2, None),
+    ];
+    for (title, done, priority, due) in rows {
+        let (status, body) = app
+            .send(app.admin(Method::POST, "/tables/todos/rows").json(
+                &json!({"title": title, "done": done, "priority": priority, "due_at": due}),
+            ))
+            .await;
+        assert_eq!(status, 201, "insert row: {body}");
+    }
+    app
+}
+
+/// The id of the flow named `name`.
+async fn flow_id(app: &TestApp, name: &str) -> i64 {
+    let (status, body) = app.send(app.admin(Method::GET, "/flows")).await;
+    assert_eq!(status, 200, "{body}");
+    body["flows"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["name"] == name))
+        .and_then(|f| f["id"].as_i64())
+        .unwrap_or_else(|| panic!("no flow named {name}: {body}"))
+}
+
+#[tokio::test]
+async fn an_unlabelled_input_is_reported_as_a_critical_violation() {
+    let app = spawn_first_run_app().await;
+    let b = Browser::start("a11y_detects_unlabelled_input").await;
+    b.goto(&format!("{}/_/setup?token={SETUP_TOKEN}", app.base))
+        .await;
+    b.wait_for("input[name=password]").await;
+    // The page as shipped passes; then an input with no label is put into it (only into
+    // this browser's copy of the page) and axe must name it.
+    b.assert_accessible("the setup page").await;
+    b.execute(
+        "const i = document.createElement('input'); i.type = 'text'; i.id = 'a11y-probe';
+         document.querySelector('form').append(i);",
+        json!([]),
+    )
+    .await;
+    let found = b.axe("").await;
+    let label = found
+        .iter()
+        .find(|v| v.id == "label")
+        .unwrap_or_else(|| panic!("axe did not report the unlabelled input: {found:?}"));
+    assert!(label.is_blocking(), "{label}");
+    assert!(
+        label.targets.iter().any(|t| t.contains("a11y-probe")),
+        "{label}"
+    );
+    // Limited to a context, axe checks only that part of the page.
+    let outside = b.axe(".auth-card h1").await;
+    assert!(outside.iter().all(|v| v.id != "label"), "{outside:?}");
+    b.finish().await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "serious or critical violation(s) on a page with a nameless button")]
+async fn assert_accessible_fails_the_test_on_a_nameless_button() {
+    let app = spawn_first_run_app().await;
+    let b = Browser::start("a11y_fails_on_nameless_button").await;
+    b.goto(&format!("{}/_/", app.base)).await;
+    b.wait_for("h1").await;
+    b.execute(
+        "document.querySelector('h1').after(document.createElement('button'));",
+        json!([]),
+    )
+    .await;
+    b.assert_accessible("a page with a nameless button").await;
+}
+
+#[tokio::test]
+async fn the_first_run_and_sign_in_pages_have_no_serious_violations() {
+    let first = spawn_first_run_app().await;
+    let b = Browser::start("a11y_first_run").await;
+    b.goto(&format!("{}/_/", first.base)).await;
+    b.wait_for_text("h1", "Welcome to Sluice").await;
+    b.assert_accessible("the first-run page without a setup link")
+        .await;
+    b.goto(&format!("{}/_/setup?token={SETUP_TOKEN}", first.base))
+        .await;
+    b.wait_for("input[name=password]").await;
+    b.assert_accessible("the setup page").await;
+
+    let app = spawn_app().await;
+    b.goto(&format!("{}/_/", app.base)).await;
+    b.wait_for_text("h1", "Sign in").await;
+    b.assert_accessible("the sign-in page").await;
+    // An error shown on the form is announced and still accessible.
+    b.fill("input[name=email]", "admin@example.com").await;
+    b.fill("input[name=password]", "not the password").await;
+    b.click("form.auth-form button[type=submit]").await;
+    b.wait_for(".error-box").await;
+    b.assert_accessible("the sign-in page with an error").await;
+    doc_screenshot(&b, "sign-in").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn the_table_and_settings_screens_have_no_serious_violations() {
+    let app = app_with_data().await;
+    let b = Browser::start("a11y_tables").await;
+    b.sign_in(&app.base).await;
+
+    b.goto(&format!("{}/_/#/tables", app.base)).await;
+    b.wait_for(".card").await;
+    b.assert_accessible("the tables list").await;
+    doc_screenshot(&b, "tables").await;
+
+    b.goto(&format!("{}/_/#/tables/todos", app.base)).await;
+    b.wait_for_text("#rows", "Write the release notes").await;
+    b.assert_accessible("the data grid").await;
+    doc_screenshot(&b, "grid").await;
+
+    b.goto(&format!("{}/_/#/tables/todos/schema", app.base))
+        .await;
+    b.wait_for("#add-field").await;
+    b.assert_accessible("the schema designer").await;
+    // With a pending change and its review dialog open.
+    b.click("#add-field").await;
+    b.wait_for(".field-row.new [data-role=name]").await;
+    b.press("tags").await;
+    b.assert_accessible("the schema designer with a new field")
+        .await;
+    doc_screenshot(&b, "designer").await;
+    b.click("#review-changes").await;
+    b.wait_for("dialog[open] #plan-preview").await;
+    b.assert_accessible("the schema change review dialog").await;
+    b.press(common::browser::ESCAPE).await;
+    b.wait_gone("dialog[open]").await;
+
+    b.goto(&format!("{}/_/#/tables/todos/history", app.base))
+        .await;
+    b.wait_for("#history").await;
+    b.assert_accessible("the table history").await;
+
+    b.goto(&format!("{}/_/#/settings", app.base)).await;
+    b.wait_for("#env-list").await;
+    b.wait_for("#token-list").await;
+    b.assert_accessible("the settings").await;
+    doc_screenshot(&b, "settings").await;
+    b.click("#add-env").await;
+    b.wait_for("dialog[open]").await;
+    b.assert_accessible("the new environment value dialog").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn the_endpoint_screens_have_no_serious_violations() {
+    let app = app_with_data().await;
+    let b = Browser::start("a11y_flows").await;
+    b.sign_in(&app.base).await;
+
+    b.goto(&format!("{}/_/#/flows", app.base)).await;
+    b.wait_for(".fl-row").await;
+    b.assert_accessible("the endpoints list").await;
+    doc_screenshot(&b, "endpoints").await;
+
+    let id = flow_id(&app, "create_todo").await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=insert]").await;
+    b.assert_accessible("the flow canvas").await;
+    b.click(".fl-node[data-id=insert] .fl-id").await;
+    b.wait_for(".fl-node[data-id=insert].is-selected").await;
+    b.wait_until(
+        "the inspector to show the selected node",
+        "return document.querySelector('.fl-inspector').textContent.includes('insert');",
+    )
+    .await;
+    b.assert_accessible("the flow canvas with the inspector open")
+        .await;
+    doc_screenshot(&b, "flow").await;
+
+    // The run panel, run once, with its trace over the canvas.
+    b.click("#fl-run-toggle").await;
+    b.wait_for("#fl-run-body").await;
+    b.execute(
+        "const t = document.querySelector('#fl-run-body'); t.value = arguments[0];
+         t.dispatchEvent(new Event('input', {bubbles: true}));",
+        json!([json!({"title": "Ship the editor", "priority": 2}).to_string()]),
+    )
+    .await;
+    b.click("#fl-run").await;
+    b.wait_for(".fl-node[data-id=insert].was-run").await;
+    b.wait_for(".fl-run-result *").await;
+    b.click(".fl-node[data-id=insert] .fl-id").await;
+    b.assert_accessible("the run panel with a trace").await;
+    doc_screenshot(&b, "run").await;
+
+    b.click("#fl-versions").await;
+    b.wait_for_text("dialog[open] .fl-table", "admin@example.com")
+        .await;
+    b.assert_accessible("the versions dialog").await;
+    b.press(common::browser::ESCAPE).await;
+    b.wait_gone("dialog[open]").await;
+    b.finish().await;
+}
