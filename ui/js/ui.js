@@ -4,6 +4,7 @@
  * settings, designer, flows). Builds on `dom.js`; knows nothing of any screen or of the API.
  */
 import { h } from './dom.js';
+import { icon } from './icons.js';
 
 /**
  * Shows a short message in the corner. `kind`: `info`, `success` or `error`.
@@ -43,7 +44,7 @@ export function dialog({ title, body, wide, cls }) {
     dlg.append(
       h('header', { class: 'dialog-head' },
         h('h2', { id: titleId, text: title }),
-        h('button', { class: 'btn-icon dialog-close', type: 'button', 'aria-label': 'Close', onclick: () => close(undefined) }, '×'),
+        h('button', { class: 'btn-icon dialog-close', type: 'button', 'aria-label': 'Close', title: 'Close (Esc)', onclick: () => close(undefined) }, icon('close')),
       ),
       h('div', { class: 'dialog-body' }, content),
     );
