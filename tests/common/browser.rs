@@ -133,8 +133,8 @@ pub struct Violation {
     pub help_url: String,
     /// CSS selectors of the offending elements (at most ten).
     pub targets: Vec<String>,
-    /// How to fix the first offending element, as axe says it.
-    pub summary: String,
+    /// How to fix each of `targets`, as axe says it (same order).
+    pub summaries: Vec<String>,
 }
 
 impl Violation {
@@ -146,16 +146,13 @@ impl Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "[{}] {}: {}\n      at {}\n      {}\n      {}",
-            self.impact,
-            self.id,
-            self.help,
-            self.targets.join(", "),
-            self.summary.replace('\n', "\n      "),
-            self.help_url
-        )
+        writeln!(f, "[{}] {}: {} ({})", self.impact, self.id, self.help, self.help_url)?;
+        for (target, summary) in self.targets.iter().zip(&self.summaries) {
+            // The first line of a summary says "Fix any/all of the following:"; the reasons follow.
+            let why: Vec<&str> = summary.lines().skip(1).map(str::trim).collect();
+            writeln!(f, "      {target}: {}", why.join("; "))?;
+        }
+        Ok(())
     }
 }
 
@@ -625,7 +622,7 @@ impl Browser {
                    .then((r) => done({violations: r.violations.map((v) => ({
                      id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,
                      targets: v.nodes.slice(0, 10).map((n) => n.target.join(' ')),
-                     summary: v.nodes.length ? (v.nodes[0].failureSummary || '') : '',
+                     summaries: v.nodes.slice(0, 10).map((n) => n.failureSummary || ''),
                    }))}))
                    .catch((e) => done({error: String(e && e.stack || e)}));",
                 json!([context]),
@@ -648,7 +645,10 @@ impl Browser {
                             .as_array()
                             .map(|t| t.iter().map(s).collect())
                             .unwrap_or_default(),
-                        summary: s(&x["summary"]),
+                        summaries: x["summaries"]
+                            .as_array()
+                            .map(|t| t.iter().map(s).collect())
+                            .unwrap_or_default(),
                     })
                     .collect()
             })
@@ -670,7 +670,7 @@ impl Browser {
             self.fail(&format!(
                 "axe-core found {} serious or critical violation(s) on {screen}:\n{}",
                 blocking.len(),
-                list.join("\n")
+                list.concat()
             ))
             .await;
         }

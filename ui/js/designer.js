@@ -47,8 +47,8 @@ export async function mount(el, ctx) {
       h('span', { role: 'columnheader', text: 'Options' }), h('span', { role: 'columnheader', text: 'Required' }), h('span', { role: 'columnheader', text: 'Unique' }),
       h('span', { role: 'columnheader', text: 'Default' }), h('span', { role: 'columnheader', 'aria-label': 'Drop' }));
     const system = [['id', original.id_type || 'bigint'], ['created_at', 'timestamp'], ['updated_at', 'timestamp']].map(([n, t]) =>
-      h('div', { class: 'field-row system', role: 'row' }, h('span', { class: 'dot' }), h('span', { class: 'mono', text: n }), h('span', { text: t }),
-        h('span', { class: 'hint', text: 'set by Sluice' }), h('span'), h('span'), h('span'), h('span')));
+      h('div', { class: 'field-row system', role: 'row' }, h('span', { class: 'dot', role: 'cell' }), h('span', { class: 'mono', role: 'cell', text: n }), h('span', { role: 'cell', text: t }),
+        h('span', { class: 'hint', role: 'cell', text: 'set by Sluice' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' })));
     replace(rows, head, system, fields.map((f) => fieldRow(f, host)), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
     changed();
   }
@@ -173,8 +173,7 @@ function fieldRow(f, host) {
     ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
     : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => host.drop(f) }, icon('trash'));
   const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
-    h('span', { class: 'dot', title: st || 'unchanged' }), name, type, options,
-    h('span', null, required), h('span', null, unique), dflt, drop);
+    h('span', { class: 'dot', title: st || 'unchanged', role: 'cell' }), [name, type, options, required, unique, dflt, drop].map((c) => h('span', { class: 'cell', role: 'cell' }, c)));
   function mark() {
     r.className = `field-row ${host.state(f)}`;
     host.changed();

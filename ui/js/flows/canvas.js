@@ -4,7 +4,7 @@
 // geometry (no layout reads while dragging); a drag only redraws the wires of moved nodes,
 // once per animation frame.
 
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 import { START, START_PORTS, makesCycle, outPorts, wires, positions } from './model.js';
 
 import { HEAD, NODE_W, PAD, ROW } from './layout.js';
@@ -55,7 +55,7 @@ export class Canvas {
     this.temp = /** @type {SVGPathElement} */ (document.createElementNS(SVG, 'path'));
     this.temp.classList.add('fl-wire', 'fl-wire-temp');
     this.band = h('div', { class: 'fl-band' });
-    this.unwire = h('button', { class: 'fl-unwire', text: '✕' });
+    this.unwire = h('button', { class: 'fl-unwire', type: 'button' }, icon('close'));
     this.unwire.title = 'Disconnect this wire';
     this.unwire.setAttribute('aria-label', 'Disconnect the selected wire');
     this.unwire.hidden = true;
@@ -227,7 +227,7 @@ export class Canvas {
     for (const [id, el] of this.nodeEls) {
       const on = this.selection.has(id);
       el.classList.toggle('is-selected', on);
-      el.setAttribute('aria-selected', String(on));
+      el.setAttribute('aria-current', String(on));
     }
     for (const [k, w] of this.wireEls) w.path.classList.toggle('is-selected', k === this.selectedWire);
     this.placeUnwire();

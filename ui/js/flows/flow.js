@@ -6,7 +6,7 @@
  * what one needs from another (the canvas's centre, its trace) is passed in here.
  */
 import { api } from '../api.js';
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 import { errorBox, toast } from '../ui.js';
 import { flowActions } from './actions.js';
 import { Canvas, NODE_W } from './canvas.js';
@@ -75,7 +75,7 @@ function mountScreen(root, state) {
   const problems = h('button', { class: 'fl-problems', type: 'button', hidden: true, onclick: () => actions.showProblems() });
   const stage = h('div', { class: 'fl-stage' }, canvasEl,
     h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'View' },
-      btn('−', 'Zoom out', () => canvas.zoom(1 / 1.2), 'fl-btn fl-icon'), btn('+', 'Zoom in', () => canvas.zoom(1.2), 'fl-btn fl-icon'),
+      h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Zoom out', 'aria-label': 'Zoom out', onclick: () => canvas.zoom(1 / 1.2) }, icon('zoom-out')), h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Zoom in', 'aria-label': 'Zoom in', onclick: () => canvas.zoom(1.2) }, icon('zoom-in')),
       btn('Fit', 'Fit the flow to the view', () => canvas.fit()), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
     problems);
   const inspector = h('aside', { class: 'fl-inspector', 'aria-label': 'Inspector' });

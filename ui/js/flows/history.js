@@ -53,9 +53,9 @@ export async function showHistory(id, draft, rollback) {
       h('td', { class: 'fl-actions' },
         h('button', { class: 'fl-btn', type: 'button', text: 'Diff', 'aria-label': `Diff v${v.version} with the previous version`,
           onclick: () => { left.value = versions[i + 1] ? String(versions[i + 1].version) : String(v.version); right.value = String(v.version); compare(); } }),
-        h('button', { class: 'fl-btn', type: 'button', text: 'Roll back', 'aria-label': `Make v${v.version} the draft`,
+        h('button', { class: 'fl-btn', type: 'button', text: 'Roll back', 'aria-label': `Roll back to v${v.version} (as the draft)`,
           onclick: async () => { close(null); await rollback(v.version, false); } }),
-        h('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Roll back & publish', 'aria-label': `Make v${v.version} the draft and publish it`,
+        h('button', { class: 'fl-btn fl-primary', type: 'button', text: 'Roll back & publish', 'aria-label': `Roll back & publish v${v.version}`,
           onclick: async () => { close(null); await rollback(v.version, true); } }))));
     queueMicrotask(compare);
     return [

@@ -150,7 +150,7 @@ function traceSection(t) {
   return sec;
 }
 
-const pre = (v) => h('pre', { class: 'fl-pre', text: typeof v === 'string' ? v : JSON.stringify(v, null, 2) });
+const pre = (v) => h('pre', { class: 'fl-pre', tabindex: '0', text: typeof v === 'string' ? v : JSON.stringify(v, null, 2) });
 
 /** The endpoint and flow-level settings, edited when no node is selected. */
 function flowSettings(panel, host) {

@@ -45,7 +45,7 @@ export function palette(typeList, add) {
 /** @param {any} t @param {(type: string) => void} add */
 function item(t, add) {
   const el = h('button', { class: 'fl-palette-item', type: 'button', draggable: 'true', 'data-type': t.type, title: t.title || t.type,
-    'aria-label': `Add ${t.type} node: ${t.title || ''}` }, h('span', { class: 'fl-type', text: t.type }), h('span', { class: 'fl-palette-title', text: t.title || '' }));
+    'aria-description': 'Add this node' }, h('span', { class: 'fl-type', text: t.type }), h('span', { class: 'fl-palette-title', text: t.title || '' }));
   el.addEventListener('dragstart', (e) => { e.dataTransfer?.setData('application/x-sluice-node', t.type); if (e.dataTransfer) e.dataTransfer.effectAllowed = 'copy'; });
   el.addEventListener('click', () => add(t.type));
   return el;

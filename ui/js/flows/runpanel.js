@@ -72,7 +72,7 @@ function response(r) {
     r.error ? h('div', { class: 'fl-error', role: 'alert' }, h('strong', { text: `${r.error.code}: ${r.error.message}` }), r.error.node ? ` (node ${r.error.node})` : '',
       Array.isArray(r.error.details) && r.error.details.length ? diagList(r.error.details) : '') : '',
     headers.length ? h('table', { class: 'fl-table fl-headers' }, headers.map(([k, v]) => h('tr', null, h('th', { text: k }), h('td', { text: String(v) })))) : '',
-    h('pre', { class: 'fl-pre fl-run-body', text: typeof r.response?.body === 'string' ? r.response.body : JSON.stringify(r.response?.body, null, 2) }),
+    h('pre', { class: 'fl-pre fl-run-body', tabindex: '0', text: typeof r.response?.body === 'string' ? r.response.body : JSON.stringify(r.response?.body, null, 2) }),
     h('p', { class: 'fl-hint', text: 'The trace is on the canvas: highlighted wires fired; hover or select a node for its time and output.' }),
   ];
 }

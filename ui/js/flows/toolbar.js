@@ -4,7 +4,7 @@
  * buttons (undo, redo, save, run, versions, export, import, unpublish, publish). Renders from
  * `FlowState` on `dirty`, `fields` and `doc`; buttons call the state or the screen's actions.
  */
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 import { fileButton } from './io.js';
 
 /**
@@ -22,10 +22,10 @@ export function flowToolbar(state, act) {
   const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => act.unpublish(), 'fl-btn', 'fl-unpublish');
   const runToggle = btn('Run ▸', 'Open the run panel', () => act.toggleRun(), 'fl-btn', 'fl-run-toggle');
   const el = h('header', { class: 'fl-toolbar' },
-    h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', text: '←' }),
+    h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', title: 'All endpoints' }, icon('back')),
     h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
     h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Flow actions' },
-      btn('↶', 'Undo (Ctrl+Z)', () => act.undo(), 'fl-btn fl-icon'), btn('↷', 'Redo (Ctrl+Shift+Z)', () => act.redo(), 'fl-btn fl-icon'),
+      h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Undo (Ctrl+Z)', 'aria-label': 'Undo', onclick: () => act.undo() }, icon('undo')), h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Redo (Ctrl+Shift+Z)', 'aria-label': 'Redo', onclick: () => act.redo() }, icon('redo')),
       saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => act.versions(), 'fl-btn', 'fl-versions'),
       btn('Export', 'Download the canonical JSON file', () => act.exportFile(), 'fl-btn', 'fl-export'),
       fileButton('Import…', 'Replace this flow (or create one) from a JSON file', (text) => act.importInto(text)),
