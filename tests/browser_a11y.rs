@@ -35,21 +35,57 @@ async fn app_with_data() -> TestApp {
     let app = spawn_app().await;
     app.load_todo_example().await;
     let rows = [
-        ("Write the release notes", true, 3, Some("2026-12-07T09:00:00Z")),
-        ("Review the CSV import report", false, 2, Some("2026-12-08T14:30:00Z")),
+        (
+            "Write the release notes",
+            true,
+            3,
+            Some("2026-12-07T09:00:00Z"),
+        ),
+        (
+            "Review the CSV import report",
+            false,
+            2,
+            Some("2026-12-08T14:30:00Z"),
+        ),
         ("Rotate the signing key", false, 5, None),
         ("Add an index on due_at", false, 1, None),
-        ("Answer the support inbox", true, 0, Some("2026-12-04T17:00:00Z")),
+        (
+            "Answer the support inbox",
+            true,
+            0,
+            Some("2026-12-04T17:00:00Z"),
+        ),
         ("Plan the schema change for tags", false, 2, None),
     ];
     for (title, done, priority, due) in rows {
         let (status, body) = app
-            .send(app.admin(Method::POST, "/tables/todos/rows").json(
-                &json!({"title": title, "done": done, "priority": priority, "due_at": due}),
-            ))
+            .send(
+                app.admin(Method::POST, "/tables/todos/rows").json(
+                    &json!({"title": title, "done": done, "priority": priority, "due_at": due}),
+                ),
+            )
             .await;
         assert_eq!(status, 201, "insert row: {body}");
     }
+    for (name, value, secret) in [
+        ("PUBLIC_SITE_URL", "https://todo.example.com", false),
+        ("MAIL_API_KEY", "not-a-real-key", true),
+    ] {
+        let (status, body) = app
+            .send(
+                app.admin(Method::PUT, &format!("/env/{name}"))
+                    .json(&json!({"value": value, "secret": secret})),
+            )
+            .await;
+        assert_eq!(status, 204, "env {name}: {body}");
+    }
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/api-tokens")
+                .json(&json!({"name": "CI deploy"})),
+        )
+        .await;
+    assert_eq!(status, 201, "api token: {body}");
     app
 }
 
@@ -68,6 +104,7 @@ async fn flow_id(app: &TestApp, name: &str) -> i64 {
 async fn an_unlabelled_input_is_reported_as_a_critical_violation() {
     let app = spawn_first_run_app().await;
     let b = Browser::start("a11y_detects_unlabelled_input").await;
+    b.set_viewport(1280, 800).await;
     b.goto(&format!("{}/_/setup?token={SETUP_TOKEN}", app.base))
         .await;
     b.wait_for("input[name=password]").await;
@@ -101,6 +138,7 @@ async fn an_unlabelled_input_is_reported_as_a_critical_violation() {
 async fn assert_accessible_fails_the_test_on_a_nameless_button() {
     let app = spawn_first_run_app().await;
     let b = Browser::start("a11y_fails_on_nameless_button").await;
+    b.set_viewport(1280, 800).await;
     b.goto(&format!("{}/_/", app.base)).await;
     b.wait_for("h1").await;
     b.execute(
@@ -115,6 +153,7 @@ async fn assert_accessible_fails_the_test_on_a_nameless_button() {
 async fn the_first_run_and_sign_in_pages_have_no_serious_violations() {
     let first = spawn_first_run_app().await;
     let b = Browser::start("a11y_first_run").await;
+    b.set_viewport(1280, 800).await;
     b.goto(&format!("{}/_/", first.base)).await;
     b.wait_for_text("h1", "Welcome to Sluice").await;
     b.assert_accessible("the first-run page without a setup link")
@@ -142,6 +181,7 @@ async fn the_first_run_and_sign_in_pages_have_no_serious_violations() {
 async fn the_table_and_settings_screens_have_no_serious_violations() {
     let app = app_with_data().await;
     let b = Browser::start("a11y_tables").await;
+    b.set_viewport(1280, 800).await;
     b.sign_in(&app.base).await;
 
     b.goto(&format!("{}/_/#/tables", app.base)).await;
@@ -183,7 +223,8 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
     doc_screenshot(&b, "settings").await;
     b.click("#add-env").await;
     b.wait_for("dialog[open]").await;
-    b.assert_accessible("the new environment value dialog").await;
+    b.assert_accessible("the new environment value dialog")
+        .await;
     b.finish().await;
 }
 
@@ -191,6 +232,7 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
 async fn the_endpoint_screens_have_no_serious_violations() {
     let app = app_with_data().await;
     let b = Browser::start("a11y_flows").await;
+    b.set_viewport(1280, 800).await;
     b.sign_in(&app.base).await;
 
     b.goto(&format!("{}/_/#/flows", app.base)).await;

@@ -146,7 +146,11 @@ impl Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "[{}] {}: {} ({})", self.impact, self.id, self.help, self.help_url)?;
+        writeln!(
+            f,
+            "[{}] {}: {} ({})",
+            self.impact, self.id, self.help, self.help_url
+        )?;
         for (target, summary) in self.targets.iter().zip(&self.summaries) {
             // The first line of a summary says "Fix any/all of the following:"; the reasons follow.
             let why: Vec<&str> = summary.lines().skip(1).map(str::trim).collect();
@@ -585,7 +589,34 @@ impl Browser {
         path
     }
 
-    /// Saves a PNG of the viewport (1280×800) to `path` (relative paths are taken from the
+    /// Resizes the window so that the page's viewport is `width` × `height` CSS pixels
+    /// (`--window-size` sets the outer window, browser frame included).
+    pub async fn set_viewport(&self, width: i64, height: i64) {
+        for _ in 0..3 {
+            let inner = self
+                .execute("return [window.innerWidth, window.innerHeight];", json!([]))
+                .await;
+            let (iw, ih) = (
+                inner[0].as_i64().unwrap_or(0),
+                inner[1].as_i64().unwrap_or(0),
+            );
+            if (iw, ih) == (width, height) {
+                return;
+            }
+            let rect = self.get("/window/rect").await;
+            let (ow, oh) = (
+                rect["width"].as_i64().unwrap_or(width),
+                rect["height"].as_i64().unwrap_or(height),
+            );
+            self.post(
+                "/window/rect",
+                json!({"width": ow + width - iw, "height": oh + height - ih}),
+            )
+            .await;
+        }
+    }
+
+    /// Saves a PNG of the viewport (1280×800 after `set_viewport(1280, 800)`) to `path` (relative paths are taken from the
     /// checkout), creating its folder. Used for the screenshots in `docs/img/`.
     pub async fn screenshot_to(&self, path: &str) -> PathBuf {
         use base64::Engine as _;
