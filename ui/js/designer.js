@@ -170,7 +170,7 @@ function fieldRow(f, host) {
   const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
   dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
   const drop = f._dropped
-    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
+    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, icon('undo'))
     : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => host.drop(f) }, icon('trash'));
   const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
     h('span', { class: 'dot', title: st || 'unchanged', role: 'cell' }), [name, type, options, required, unique, dflt, drop].map((c) => h('span', { class: 'cell', role: 'cell' }, c)));

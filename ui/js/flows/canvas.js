@@ -160,7 +160,7 @@ export class Canvas {
       inp.title = `into ${id}`;
       head.append(inp);
     }
-    head.append(h('span', { class: 'fl-type', text: id === START ? '▶ request' : type }));
+    head.append(h('span', { class: 'fl-type' }, id === START ? [icon('play', { size: 9 }), ' request'] : type));
     if (id !== START) head.append(h('span', { class: 'fl-id', text: id }));
     head.append(h('span', { class: 'fl-badge' }));
     el.append(head);

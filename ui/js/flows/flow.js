@@ -64,7 +64,7 @@ function mountScreen(root, state) {
   const toggleRun = (open) => {
     const show = open ?? run.el.hidden;
     run.el.hidden = !show;
-    toolbar.runToggle.textContent = show ? 'Run ▾' : 'Run ▸';
+    toolbar.runToggle.replaceChildren('Run', icon(show ? 'chevron-down' : 'chevron', { size: 14 })); toolbar.runToggle.setAttribute('aria-expanded', String(show));
     toolbar.runToggle.setAttribute('aria-expanded', String(show));
     if (show) run.focus();
   };

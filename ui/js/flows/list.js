@@ -4,7 +4,7 @@
 // template, from a built-in template, or from a file.
 
 import { api } from '../api.js';
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 import { dialog, errorBox } from '../ui.js';
 import { fileButton, importDialog } from './io.js';
 
@@ -67,7 +67,7 @@ function drawList(body, flows, q) {
       h('h2', { class: 'fl-group-title', text: g === 'Functions' ? 'Functions' : groupTitle(g, groups.get(g)[0]) }),
       h('ul', { class: 'fl-rows' }, ...items.map((fl) => h('li', {},
         h('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
-          h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, text: fl.method || 'ƒ' }),
+          h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, title: fl.method ? undefined : 'function' }, fl.method || icon('function', { label: 'function', size: 14 })),
           h('span', { class: 'fl-row-path', text: fl.path || fl.name }),
           h('span', { class: 'fl-row-name', text: fl.name }),
           h('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' })))))));
@@ -172,7 +172,7 @@ async function fromTemplate(flows) {
     return [h('p', { class: 'fl-hint', text: 'A template becomes an ordinary draft. Tables it uses are created when they do not exist yet.' }),
       ...[...groups].map(([g, ts]) => h('section', {}, h('h3', { text: g }), h('ul', { class: 'fl-rows' }, ...ts.map((t) => h('li', {},
         h('button', { class: 'fl-row', type: 'button', onclick: () => use(t) },
-          h('span', { class: `fl-method fl-m-${(t.method || 'fn').toLowerCase()}`, text: t.method || 'ƒ' }),
+          h('span', { class: `fl-method fl-m-${(t.method || 'fn').toLowerCase()}`, title: t.method ? undefined : 'function' }, t.method || icon('function', { label: 'function', size: 14 })),
           h('span', { class: 'fl-row-path', text: t.path || t.name }),
           h('span', { class: 'fl-row-name', text: t.description || t.name }))))))),
       out];

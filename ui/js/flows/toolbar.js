@@ -20,7 +20,7 @@ export function flowToolbar(state, act) {
   const stateEl = h('span', { class: 'fl-state', 'aria-live': 'polite' });
   const saveBtn = /** @type {HTMLButtonElement} */ (btn('Save', 'Save the draft (Ctrl+S)', () => act.save(), 'fl-btn', 'fl-save'));
   const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => act.unpublish(), 'fl-btn', 'fl-unpublish');
-  const runToggle = btn('Run ▸', 'Open the run panel', () => act.toggleRun(), 'fl-btn', 'fl-run-toggle');
+  const runToggle = h('button', { class: 'fl-btn', type: 'button', title: 'Open the run panel', id: 'fl-run-toggle', 'aria-expanded': 'false', onclick: () => act.toggleRun() }, 'Run', icon('chevron', { size: 14 }));
   const el = h('header', { class: 'fl-toolbar' },
     h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', title: 'All endpoints' }, icon('back')),
     h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
