@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::browser::{Browser, SETUP_TOKEN, spawn_first_run_app};
+use common::browser::{Browser, ESCAPE, SETUP_TOKEN, spawn_first_run_app};
 use common::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::json;
@@ -87,6 +87,32 @@ async fn app_with_data() -> TestApp {
         .await;
     assert_eq!(status, 201, "api token: {body}");
     app
+}
+
+/// Clicks the first `css` element whose text starts with `text`.
+async fn click_text(b: &Browser, css: &str, text: &str) {
+    // `wait_until` takes no arguments: the two strings go in as JSON literals.
+    let script = format!(
+        "const e = [...document.querySelectorAll({css})]
+           .find((x) => x.textContent.trim().startsWith({text}));
+         if (e) e.click();
+         return !!e;",
+        css = json!(css),
+        text = json!(text)
+    );
+    b.wait_until(&format!("a `{css}` reading {text:?}"), &script)
+        .await;
+}
+
+/// Checks the dialog that is open, then closes it with Escape.
+async fn check_dialog(b: &Browser, what: &str) {
+    b.wait_for("dialog[open] .dialog-body").await;
+    b.assert_accessible(what).await;
+    // Kept in target/screenshots (not tracked) to compare the dialogs' looks by eye.
+    b.screenshot_as(&format!("a11y {what}").replace(' ', "_"))
+        .await;
+    b.press(ESCAPE).await;
+    b.wait_gone("dialog[open]").await;
 }
 
 /// The id of the flow named `name`.
@@ -188,11 +214,15 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
     b.wait_for(".card").await;
     b.assert_accessible("the tables list").await;
     doc_screenshot(&b, "tables").await;
+    b.click("#new-table").await;
+    check_dialog(&b, "the new table dialog").await;
 
     b.goto(&format!("{}/_/#/tables/todos", app.base)).await;
     b.wait_for_text("#rows", "Write the release notes").await;
     b.assert_accessible("the data grid").await;
     doc_screenshot(&b, "grid").await;
+    click_text(&b, ".page-actions button", "Create endpoints").await;
+    check_dialog(&b, "the create endpoints dialog").await;
 
     b.goto(&format!("{}/_/#/tables/todos/schema", app.base))
         .await;
@@ -208,7 +238,7 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
     b.click("#review-changes").await;
     b.wait_for("dialog[open] #plan-preview").await;
     b.assert_accessible("the schema change review dialog").await;
-    b.press(common::browser::ESCAPE).await;
+    b.press(ESCAPE).await;
     b.wait_gone("dialog[open]").await;
 
     b.goto(&format!("{}/_/#/tables/todos/history", app.base))
@@ -239,6 +269,15 @@ async fn the_endpoint_screens_have_no_serious_violations() {
     b.wait_for(".fl-row").await;
     b.assert_accessible("the endpoints list").await;
     doc_screenshot(&b, "endpoints").await;
+    for (button, what) in [
+        ("New endpoint", "the new endpoint dialog"),
+        ("New function", "the new function dialog"),
+        ("CRUD from a table", "the CRUD endpoints dialog"),
+        ("From a template", "the templates dialog"),
+    ] {
+        click_text(&b, ".fl-list-head button", button).await;
+        check_dialog(&b, what).await;
+    }
 
     let id = flow_id(&app, "create_todo").await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
@@ -275,7 +314,7 @@ async fn the_endpoint_screens_have_no_serious_violations() {
     b.wait_for_text("dialog[open] .fl-table", "admin@example.com")
         .await;
     b.assert_accessible("the versions dialog").await;
-    b.press(common::browser::ESCAPE).await;
+    b.press(ESCAPE).await;
     b.wait_gone("dialog[open]").await;
     b.finish().await;
 }

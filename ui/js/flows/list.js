@@ -23,12 +23,12 @@ export async function mountList(root) {
   const head = h('header', { class: 'fl-list-head' },
     h('h1', { text: 'Endpoints & functions' }),
     h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Create' },
-      h('button', { class: 'fl-btn fl-primary', type: 'button', text: '+ New endpoint', onclick: () => createBlank(true) }),
-      h('button', { class: 'fl-btn', type: 'button', text: '+ New function', onclick: () => createBlank(false) }),
+      h('button', { class: 'fl-btn fl-primary', type: 'button', onclick: () => createBlank(true) }, icon('plus'), 'New endpoint'),
+      h('button', { class: 'fl-btn', type: 'button', onclick: () => createBlank(false) }, icon('function'), 'New function'),
       h('button', { class: 'fl-btn', type: 'button', text: 'CRUD from a table…', onclick: () => crud(() => mountList(root)) }),
       h('button', { class: 'fl-btn', type: 'button', text: 'From a template…', onclick: () => fromTemplate(flows) }),
       fileButton('Import file…', 'Create or replace a flow from a .flow.json file', (text) => importFile(flows, text)),
-      h('a', { class: 'fl-btn fl-link', href: '/api/docs', target: '_blank', rel: 'noopener', text: 'API docs ↗' })),
+      h('a', { class: 'fl-btn fl-link', href: '/api/docs', target: '_blank', rel: 'noopener' }, 'API docs', icon('external'))),
     filter);
   root.replaceChildren(h('div', { class: 'fl-list' }, head, body));
 
