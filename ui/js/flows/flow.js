@@ -155,7 +155,7 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
     canvas.setDiagnostics(diags);
     showDiagnostics(inspector, diags);
     problems.hidden = !diags.length;
-    problems.textContent = `⚠ ${diags.length} problem${diags.length === 1 ? '' : 's'}`;
+    problems.replaceChildren(icon('warning', { size: 16 }), ` ${diags.length} problem${diags.length === 1 ? '' : 's'}`);
     problems.setAttribute('aria-label', `${diags.length} problems; show them`);
     screen.dataset.problems = String(diags.length);
   });

@@ -3,7 +3,7 @@
 // writes nothing) and every problem is shown before the builder chooses to create or replace.
 
 import { api, download } from '../api.js';
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 import { dialog, errorBox, diagList } from '../ui.js';
 
 /** Downloads the canonical JSON of a flow. @param {number} id @param {string} name */
@@ -73,7 +73,7 @@ export function importDialog(text, flows, replaceId) {
         if (mine !== seq) return;
         ok = r.ok;
         status.replaceChildren(r.ok
-          ? h('p', { class: 'fl-ok', text: '✓ The flow compiles. Nothing has been written yet.' })
+          ? h('p', { class: 'fl-ok' }, icon('check'), ' The flow compiles. Nothing has been written yet.')
           : h('div', { class: 'fl-error', role: 'alert' }, h('strong', { text: `${r.diagnostics.length} problem${r.diagnostics.length === 1 ? '' : 's'}; nothing will be written until they are fixed in the file:` }), diagList(r.diagnostics)));
       } catch (e) {
         if (mine !== seq) return;
