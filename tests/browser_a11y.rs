@@ -316,5 +316,17 @@ async fn the_endpoint_screens_have_no_serious_violations() {
     b.assert_accessible("the versions dialog").await;
     b.press(ESCAPE).await;
     b.wait_gone("dialog[open]").await;
+
+    // A Rhai syntax error: the node's outline and count, the problems button and its list.
+    b.execute(
+        "window.sluiceFlow.state.edit((d) => { d.nodes.normalize.code = 'let x = ;'; });",
+        json!([]),
+    )
+    .await;
+    b.wait_for(".fl-node[data-id=normalize].has-problem").await;
+    b.wait_for(".fl-problems").await;
+    b.assert_accessible("the flow canvas with a problem").await;
+    b.click(".fl-problems").await;
+    check_dialog(&b, "the problems dialog").await;
     b.finish().await;
 }

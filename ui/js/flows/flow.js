@@ -156,7 +156,7 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
     showDiagnostics(inspector, diags);
     problems.hidden = !diags.length;
     problems.replaceChildren(icon('warning', { size: 16 }), ` ${diags.length} problem${diags.length === 1 ? '' : 's'}`);
-    problems.setAttribute('aria-label', `${diags.length} problems; show them`);
+    problems.setAttribute('aria-label', `${diags.length} problem${diags.length === 1 ? '' : 's'}: show the list`);
     screen.dataset.problems = String(diags.length);
   });
   state.on('run', () => {
