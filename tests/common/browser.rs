@@ -690,12 +690,16 @@ impl Browser {
     /// critical violation, listing each (rule, impact, selectors, how to fix). `screen`
     /// names the screen in the message and in the `-failed` screenshot.
     pub async fn assert_accessible(&self, screen: &str) {
-        let blocking: Vec<Violation> = self
+        let (blocking, minor): (Vec<Violation>, Vec<Violation>) = self
             .axe("")
             .await
             .into_iter()
-            .filter(Violation::is_blocking)
-            .collect();
+            .partition(Violation::is_blocking);
+        // Minor and moderate findings do not fail; they are printed (see them with
+        // `-- --nocapture`) so they can be fixed on the way.
+        for v in &minor {
+            eprint!("axe on {screen}: {v}");
+        }
         if !blocking.is_empty() {
             let list: Vec<String> = blocking.iter().map(|v| format!("  {v}")).collect();
             self.fail(&format!(
