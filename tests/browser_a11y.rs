@@ -160,6 +160,59 @@ async fn an_unlabelled_input_is_reported_as_a_critical_violation() {
 }
 
 #[tokio::test]
+async fn every_icon_draws_something_and_an_unknown_name_throws() {
+    let app = spawn_first_run_app().await;
+    let b = Browser::start("icons_draw").await;
+    b.goto(&format!("{}/_/", app.base)).await;
+    b.wait_for("h1").await;
+    let v = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             import('/_/js/icons.js').then(({ icon, ICON_NAMES }) => {
+               const box = document.createElement('div');
+               document.body.append(box);
+               const drawn = {};
+               for (const name of ICON_NAMES) {
+                 const svg = icon(name);
+                 box.append(svg);
+                 const r = svg.querySelector('path').getBBox();
+                 drawn[name] = [r.width + r.height > 0, svg.getAttribute('aria-hidden')];
+               }
+               const labelled = icon('check', { label: 'Saved' });
+               let unknown = null;
+               try { icon('no-such-icon'); } catch (e) { unknown = e.message; }
+               box.remove();
+               done({ drawn, count: ICON_NAMES.length, role: labelled.getAttribute('role'),
+                      name: labelled.getAttribute('aria-label'),
+                      hidden: labelled.getAttribute('aria-hidden'), unknown });
+             }).catch((e) => done({ error: String(e) }));",
+            json!([]),
+        )
+        .await;
+    assert!(v["error"].is_null(), "{v}");
+    // The set the editor's screens use, at least.
+    let drawn = v["drawn"].as_object().expect("icons");
+    for name in [
+        "plus", "trash", "copy", "edit", "play", "upload", "download", "history", "undo", "redo",
+        "save", "settings", "table", "flow", "function", "search", "close", "chevron", "check",
+        "warning", "link", "eye", "grip", "zoom-in", "zoom-out", "fit", "minimap", "list",
+    ] {
+        assert_eq!(
+            drawn.get(name),
+            Some(&json!([true, "true"])),
+            "icon {name}: {v}"
+        );
+    }
+    assert_eq!(v["count"].as_u64(), Some(drawn.len() as u64));
+    // A labelled icon is an image with that name; an unknown name is a programming error.
+    assert_eq!(v["role"], "img");
+    assert_eq!(v["name"], "Saved");
+    assert!(v["hidden"].is_null(), "{v}");
+    assert_eq!(v["unknown"], "unknown icon: no-such-icon");
+    b.finish().await;
+}
+
+#[tokio::test]
 #[should_panic(expected = "serious or critical violation(s) on a page with a nameless button")]
 async fn assert_accessible_fails_the_test_on_a_nameless_button() {
     let app = spawn_first_run_app().await;
@@ -251,6 +304,19 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
     b.wait_for("#token-list").await;
     b.assert_accessible("the settings").await;
     doc_screenshot(&b, "settings").await;
+    // The three kinds of toast, as every screen shows them.
+    b.execute_async(
+        "const done = arguments[arguments.length - 1];
+         import('/_/js/ui.js').then(({ toast }) => {
+           toast('Saved the value', 'success'); toast('Could not reach the server', 'error');
+           toast('Copied'); done(true);
+         });",
+        json!([]),
+    )
+    .await;
+    b.wait_for(".toast-error").await;
+    b.assert_accessible("the settings with toasts").await;
+    b.screenshot_as("a11y_toasts").await;
     b.click("#add-env").await;
     b.wait_for("dialog[open]").await;
     b.assert_accessible("the new environment value dialog")

@@ -14,7 +14,8 @@ import { icon } from './icons.js';
 export function toast(message, kind = 'info') {
   const box = document.getElementById('toasts');
   if (!box) return;
-  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  const mark = kind === 'error' ? icon('warning') : kind === 'success' ? icon('check') : null;
+  const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, mark, h('span', { text: message }));
   box.append(t);
   setTimeout(() => t.classList.add('leaving'), kind === 'error' ? 6000 : 3000);
   setTimeout(() => t.remove(), kind === 'error' ? 6400 : 3400);
