@@ -117,8 +117,16 @@ pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
-/// axe-core, the accessibility rules engine (MPL-2.0), injected into pages under test.
-const AXE_SOURCE: &str = include_str!("../fixtures/axe/axe.min.js");
+/// axe-core, the accessibility rules engine (MPL-2.0), injected into pages under test. Read
+/// from the checkout when first needed rather than compiled into every test binary.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/axe/axe.min.js");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("axe-core is vendored at {}: {e}", path.display()))
+    })
+}
 
 /// One accessibility rule broken on the page, as axe-core reports it.
 #[derive(Debug, Clone)]
@@ -640,7 +648,7 @@ impl Browser {
             .execute("return typeof window.axe === 'object';", json!([]))
             .await;
         if loaded != true {
-            let script = format!("{AXE_SOURCE}\n;return typeof window.axe === 'object';");
+            let script = format!("{}\n;return typeof window.axe === 'object';", axe_source());
             let ok = self.execute(&script, json!([])).await;
             assert_eq!(ok, true, "axe-core did not load into the page");
         }
