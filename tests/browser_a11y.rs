@@ -353,12 +353,22 @@ async fn the_endpoint_screens_have_no_serious_violations() {
     b.wait_for(".fl-node[data-id=insert].is-selected").await;
     b.wait_until(
         "the inspector to show the selected node",
-        "return document.querySelector('.fl-inspector').textContent.includes('insert');",
+        "return [...document.querySelectorAll('.fl-inspector input')].some((i) => i.value === 'insert');",
     )
     .await;
     b.assert_accessible("the flow canvas with the inspector open")
         .await;
     doc_screenshot(&b, "flow").await;
+    // An `if` node: its condition is an expression (the expression / JSON switch).
+    b.click(".fl-node[data-id=check] .fl-id").await;
+    b.wait_for(".fl-node[data-id=check].is-selected").await;
+    b.wait_until(
+        "the inspector to show the if node",
+        "return [...document.querySelectorAll('.fl-inspector input')].some((i) => i.value === 'check');",
+    )
+    .await;
+    b.assert_accessible("the inspector of an if node").await;
+    b.click(".fl-node[data-id=insert] .fl-id").await;
 
     // The run panel, run once, with its trace over the canvas.
     b.click("#fl-run-toggle").await;

@@ -6,7 +6,7 @@
  * text). A new node type therefore needs no UI code unless it wants a widget not listed here.
  * Knows nothing of the flow document or the screen: a widget gets a value and a setter.
  */
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 
 /**
  * What a widget is built from. `set(undefined)` removes the property.
@@ -99,8 +99,8 @@ function textArea({ value, set, required }, o) {
 /** A node value: a Rhai expression or a JSON literal. @param {any} value @param {(v: any) => void} set @param {string} name */
 function valueWidget(value, set, name) {
   const isExpr = value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && typeof value.$rhai === 'string';
-  const exprBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio', text: 'ƒ expression' });
-  const jsonBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio', text: '{ } JSON' });
+  const exprBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio' }, icon('function', { size: 13 }), 'expression');
+  const jsonBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio', text: 'JSON' });
   const modes = h('div', { class: 'fl-seg', role: 'radiogroup', 'aria-label': `${name}: expression or JSON` }, exprBtn, jsonBtn);
   const expr = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'fl-input fl-code', rows: 2, 'aria-label': `${name} (Rhai expression)` }));
   codeArea(expr);
