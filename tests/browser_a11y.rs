@@ -246,13 +246,13 @@ async fn the_first_run_and_sign_in_pages_have_no_serious_violations() {
     b.goto(&format!("{}/_/", app.base)).await;
     b.wait_for_text("h1", "Sign in").await;
     b.assert_accessible("the sign-in page").await;
+    doc_screenshot(&b, "sign-in").await;
     // An error shown on the form is announced and still accessible.
     b.fill("input[name=email]", "admin@example.com").await;
     b.fill("input[name=password]", "not the password").await;
     b.click("form.auth-form button[type=submit]").await;
     b.wait_for(".error-box").await;
     b.assert_accessible("the sign-in page with an error").await;
-    doc_screenshot(&b, "sign-in").await;
     b.finish().await;
 }
 
