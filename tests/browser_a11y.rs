@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::browser::{Browser, ESCAPE, SETUP_TOKEN, spawn_first_run_app};
+use common::browser::{Browser, ESCAPE, SETUP_TOKEN, TAB, spawn_first_run_app};
 use common::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::json;
@@ -113,6 +113,55 @@ async fn check_dialog(b: &Browser, what: &str) {
         .await;
     b.press(ESCAPE).await;
     b.wait_gone("dialog[open]").await;
+}
+
+/// Presses Tab up to `max` times from the start of the page and returns every control that
+/// took the focus without a visible focus mark (no outline, and no box shadow that focus
+/// adds), described by tag, id, class and name.
+async fn tab_without_visible_focus(b: &Browser, max: usize) -> Vec<String> {
+    b.execute(
+        "document.activeElement && document.activeElement.blur && document.activeElement.blur();
+         window.getSelection().removeAllRanges();",
+        json!([]),
+    )
+    .await;
+    let mut missing = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..max {
+        // A key action, not keys sent to the focused element: that fails on a file input.
+        b.perform(json!([{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": TAB}, {"type": "keyUp", "value": TAB}]}]))
+            .await;
+        let v = b
+            .execute(
+                "const e = document.activeElement;
+                 if (!e || e === document.body) return null;
+                 const cs = getComputedStyle(e);
+                 const outline = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0;
+                 // A box shadow counts only when focus adds it (some controls always have one).
+                 const focused = cs.boxShadow;
+                 e.blur();
+                 const blurred = getComputedStyle(e).boxShadow;
+                 e.focus();
+                 const shadow = focused !== 'none' && focused !== blurred;
+                 const name = e.getAttribute('aria-label') || (e.textContent || '').trim().slice(0, 30);
+                 return { visible: outline || !!shadow,
+                          what: `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')} \"${name}\"` };",
+                json!([]),
+            )
+            .await;
+        if v.is_null() {
+            continue;
+        }
+        let what = v["what"].as_str().unwrap_or_default().to_string();
+        if !seen.insert(what.clone()) {
+            break;
+        }
+        if v["visible"] != true {
+            missing.push(what);
+        }
+    }
+    missing
 }
 
 /// The id of the flow named `name`.
@@ -404,5 +453,35 @@ async fn the_endpoint_screens_have_no_serious_violations() {
     b.assert_accessible("the flow canvas with a problem").await;
     b.click(".fl-problems").await;
     check_dialog(&b, "the problems dialog").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn every_control_reached_with_tab_shows_where_the_focus_is() {
+    let app = app_with_data().await;
+    let b = Browser::start("a11y_focus_visible").await;
+    b.set_viewport(1280, 800).await;
+    b.sign_in(&app.base).await;
+    let id = flow_id(&app, "create_todo").await;
+    let mut report = Vec::new();
+    for (hash, ready) in [
+        ("#/tables", ".card"),
+        ("#/tables/todos", "#rows tbody tr"),
+        ("#/tables/todos/schema", "#add-field"),
+        ("#/settings", "#env-list"),
+        ("#/flows", ".fl-row"),
+        (&format!("#/flows/{id}") as &str, ".fl-node[data-id=insert]"),
+    ] {
+        b.goto(&format!("{}/_/{hash}", app.base)).await;
+        b.wait_for(ready).await;
+        for what in tab_without_visible_focus(&b, 80).await {
+            report.push(format!("{hash}: {what}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "focus not visible on:\n  {}",
+        report.join("\n  ")
+    );
     b.finish().await;
 }
