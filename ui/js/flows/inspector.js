@@ -19,6 +19,7 @@ import { WIDGETS, widgetName } from './widgets.js';
  *   rename: (from: string, to: string) => boolean,
  *   remove: (ids: string[]) => void,
  *   traceOf: (id: string) => any,
+ *   tables: () => any[], refreshTables: () => Promise<any[]>,
  * }} InspectorHost
  */
 
@@ -64,6 +65,15 @@ export function renderInspector(panel, host, ids) {
   idInput.addEventListener('input', () => idInput.setCustomValidity(''));
   idField.control(idInput);
 
+  /** @type {import('./widgets.js').FormContext} */
+  const ctx = {
+    doc: host.doc, node: () => host.doc().nodes[id], nodeId: id,
+    tables: host.tables, refreshTables: host.refreshTables,
+    rerender: (focus) => {
+      renderInspector(panel, host, ids);
+      if (focus) /** @type {HTMLElement | null} */ (panel.querySelector(focus))?.focus();
+    },
+  };
   const props = type?.schema?.properties || {};
   const required = new Set(type?.schema?.required || []);
   const order = Object.keys(props).filter((k) => !['type', 'v', 'next'].includes(k));
@@ -74,7 +84,7 @@ export function renderInspector(panel, host, ids) {
       (v) => host.change((d) => {
         const n = d.nodes[id];
         if (v === undefined) delete n[name]; else n[name] = v;
-      }, { canvas: drawnOnNode(node.type, name) }));
+      }, { canvas: drawnOnNode(node.type, name) }), ctx);
   }
 
   const t = host.traceOf(id);
@@ -127,12 +137,14 @@ function field(parent, label, pointer, help) {
  * the JSON type).
  * @param {HTMLElement} parent @param {InspectorHost} host @param {any} schema @param {string} name
  * @param {boolean} required @param {string} pointer @param {() => any} get @param {(v: any) => void} set
+ * @param {import('./widgets.js').FormContext} [ctx]
  */
-function editor(parent, host, schema, name, required, pointer, get, set) {
+function editor(parent, host, schema, name, required, pointer, get, set, ctx) {
   /** @type {any} */ (parent.closest('.fl-inspector') || parent).__host = host;
   const f = field(parent, `${name}${required ? ' *' : ''}`, pointer, schema.description);
   if (schema.const !== undefined) return;
-  f.control(WIDGETS[widgetName(schema)]({ schema, name, required, value: get(), set }));
+  f.control(WIDGETS[widgetName(schema)]({ schema, name, required, value: get(), set, ctx }));
+  f.wrap.dataset.prop = name;
 }
 
 /** The selected node's part of the last run. @param {any} t */

@@ -7,10 +7,26 @@
  * Knows nothing of the flow document or the screen: a widget gets a value and a setter.
  */
 import { h } from '../dom.js';
+import { columnsWidget } from './forms/columns.js';
+import { columnListWidget, orderByWidget } from './forms/columnsel.js';
+import { filterWidget } from './forms/filter.js';
+import { sourcePicker } from './forms/source.js';
+import { tablePicker } from './forms/table.js';
 
 /**
- * What a widget is built from. `set(undefined)` removes the property.
- * @typedef {{schema: any, name: string, required: boolean, value: any, set: (v: any) => void}} WidgetArgs
+ * What the purpose-built forms read besides their value: the flow document, the node being
+ * edited, the cached table list (and a refresh of it), and a redraw of the inspector (after a
+ * change other fields depend on, such as the node's table; `focus` is a selector to refocus).
+ * @typedef {{
+ *   doc: () => any, node: () => any, nodeId: string | undefined,
+ *   tables: () => any[], refreshTables: () => Promise<any[]>, rerender: (focus?: string) => void,
+ * }} FormContext
+ */
+
+/**
+ * What a widget is built from. `set(undefined)` removes the property. `ctx` is there in the
+ * inspector; without it the purpose-built forms fall back to plain JSON or expression widgets.
+ * @typedef {{schema: any, name: string, required: boolean, value: any, set: (v: any) => void, ctx?: FormContext}} WidgetArgs
  */
 
 /** @type {Record<string, (a: WidgetArgs) => HTMLElement>} */
@@ -23,6 +39,18 @@ export const WIDGETS = {
   expression: (a) => valueWidget(a.value, a.set, a.name),
   /** Any JSON (objects, arrays), applied when it parses. */
   json: (a) => jsonArea(a.value, a.set, firstType(a.schema) === 'array' ? '[]' : '{}'),
+  /** A value picked as a request field, a variable, or an expression / JSON (`forms/source.js`). */
+  value: (a) => (a.ctx ? sourcePicker({ label: a.name, value: a.value, set: a.set, ctx: a.ctx, allowUnset: !a.required }) : WIDGETS.expression(a)),
+  /** A select of the managed tables (`forms/table.js`). */
+  table: tablePicker,
+  /** One row per column of the node's table, each with its value's source (`forms/columns.js`). */
+  columns: columnsWidget,
+  /** Conditions and and/or groups over the node's table (`forms/filter.js`). */
+  filter: filterWidget,
+  /** Rows of column + direction (`forms/columnsel.js`). */
+  'order-by': orderByWidget,
+  /** A checkbox per column of the node's table (`forms/columnsel.js`). */
+  'column-list': columnListWidget,
   enum: enumSelect,
   boolean: checkbox,
   number: numberInput,
