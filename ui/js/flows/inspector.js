@@ -10,6 +10,14 @@ import { h, uid } from '../dom.js';
 import { isSlug } from './model.js';
 import { drawnOnNode, fmtUs } from './canvas.js';
 import { WIDGETS, widgetName } from './widgets.js';
+import { inputSchemaForm } from './forms/inputschema.js';
+
+/** What each input schema checks. */
+const INPUT_HELP = /** @type {Record<string, string>} */ ({
+  params: 'The path parameters ({name} in the path), checked before the first node runs.',
+  query: 'The query string parameters; numbers and booleans are converted from text.',
+  body: 'The JSON body the request must send.',
+});
 
 /**
  * @typedef {{
@@ -213,14 +221,19 @@ function flowSettings(panel, host) {
   desc.value = doc.description ?? '';
   desc.addEventListener('input', () => host.change((d) => { if (desc.value) d.description = desc.value; else delete d.description; }));
   descF.control(desc);
+  // The request's input schemas, built field by field (`forms/inputschema.js`).
+  const pathParams = [...String(doc.endpoint?.path || '').matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]);
   for (const part of doc.endpoint ? ['params', 'query', 'body'] : ['body']) {
-    editor(panel, host, { type: 'object', description: `JSON Schema for the request ${part}.` }, `input.${part}`, false, `/input/${part}`,
-      () => host.doc().input?.[part],
-      (v) => host.change((d) => {
+    const f = field(panel, `input.${part}`, `/input/${part}`, INPUT_HELP[part]);
+    f.wrap.dataset.prop = `input.${part}`;
+    f.control(inputSchemaForm({
+      name: `input.${part}`, part, pathParams, value: host.doc().input?.[part],
+      set: (v) => host.change((d) => {
         d.input = d.input || {};
         if (v === undefined) delete d.input[part]; else d.input[part] = v;
         if (!Object.keys(d.input).length) delete d.input;
-      }));
+      }),
+    }));
   }
   editor(panel, host, { type: 'object', description: 'timeout_ms, rate_limit, ...' }, 'settings', false, '/settings',
     () => host.doc().settings, (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }));
