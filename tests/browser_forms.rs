@@ -636,7 +636,12 @@ async fn an_api_group_and_its_cors_rules_are_set_with_the_form() {
     assert_eq!(g["cors"]["allow_credentials"], true);
 
     // Editing again shows the same rules; the JSON toggle shows the group and round-trips.
-    b.click("#cors-list li[data-name=shop] button").await;
+    // (The "Group saved" toast may cover the button: click it from the page.)
+    b.execute(
+        "document.querySelector('#cors-list li[data-name=shop] button').click()",
+        json!([]),
+    )
+    .await;
     b.wait_for("dialog[open] .cors-origin").await;
     let unticked = b
         .execute(
