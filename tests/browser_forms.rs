@@ -170,6 +170,8 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
         "the builder writes the JSON Schema"
     );
 
+    b.screenshot_as("forms_input_schema").await;
+
     // An insert node: the table from the picker, each column from its request field.
     b.click(".fl-palette-item[data-type='db.insert']").await;
     b.wait_for(".fl-node[data-id=insert]").await;
@@ -190,6 +192,7 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
         );
     }
     b.wait_gone(".fl-inspector .fm-warn:not(:empty)").await;
+    b.screenshot_as("forms_mapping_grid").await;
 
     // Wire request → insert → reply on the canvas.
     let (x, y) = center(&b, ".fl-node[data-id=reply] .fl-node-head").await;

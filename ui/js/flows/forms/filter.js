@@ -122,7 +122,7 @@ function builder(name, cols, value, set, ctx) {
       write();
       redraw(`${key}.${itemsOf(g).length - 1}.0.field`);
     } }) : '';
-    const remove = parent ? h('button', { type: 'button', class: 'fl-btn fm-remove', text: 'Remove group', onclick: () => {
+    const remove = parent ? h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': 'Remove this group', title: 'Remove this group', onclick: () => {
       itemsOf(parent).splice(itemsOf(parent).indexOf(g), 1);
       write();
       redraw(`${key.split('.').slice(0, -1).join('.')}.addg`);

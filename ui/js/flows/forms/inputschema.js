@@ -137,8 +137,8 @@ function fieldRow(o, r, i, write, remove) {
   drawDetails();
   return h('div', { class: r.ghost ? 'fm-row fm-frow is-ghost' : 'fm-row fm-frow', dataset: { field: r.name } },
     h('div', { class: 'fm-frow-head' }, name, type,
-      o.part === 'params' ? '' : h('label', { class: 'fl-check', title: 'The request must have this field' }, req, 'required'),
-      r.ghost ? '' : h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': label('remove'), onclick: remove })),
+      r.ghost ? '' : h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': label('remove'), onclick: remove }),
+      o.part === 'params' ? '' : h('label', { class: 'fl-check', title: 'The request must have this field' }, req, 'required')),
     r.ghost ? h('div', { class: 'fl-help', text: 'Path parameter; declare its type to have it checked.' }) : '',
     details);
 }
