@@ -443,6 +443,17 @@ async fn todo_mapping_filter_and_input_schema_round_trip_through_forms_and_json_
         json!({"title": "variable", "done": "request", "priority": "request", "due_at": "request"}),
         "input.title is a variable, the optional fields are request fields"
     );
+    let otherwise = b
+        .execute(
+            "return Object.fromEntries([...document.querySelectorAll(arguments[0])].map(r => [r.dataset.column, r.querySelector('.fm-fallback-kind').value]))",
+            json!([format!("{m} .fm-col-row:not([data-column=title])")]),
+        )
+        .await;
+    assert_eq!(
+        otherwise,
+        json!({"done": "value", "priority": "value", "due_at": "none"}),
+        "the fallbacks false, 0 and () read back as values and no value"
+    );
     json_and_back(&b, "values").await;
     b.click(&format!(
         "{m} .fm-col-row[data-column=priority] .fm-optional"
@@ -462,6 +473,24 @@ async fn todo_mapping_filter_and_input_schema_round_trip_through_forms_and_json_
     assert_eq!(
         after["document"]["input"], create["document"]["input"],
         "the input is unchanged"
+    );
+
+    // A typed fallback is written as a Rhai literal in the same form.
+    set_text(
+        &b,
+        &format!("{m} .fm-col-row[data-column=priority] .fm-fallback-body input"),
+        "2",
+    )
+    .await;
+    let priority = b
+        .execute(
+            "return window.sluiceFlow.doc().nodes.insert.values.priority",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        priority,
+        json!({"$rhai": "if \"priority\" in request.body { request.body.priority } else { 2 }"})
     );
 
     // A required column without a default and without a value is flagged in its row.

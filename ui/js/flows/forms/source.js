@@ -185,7 +185,7 @@ function control(src, o, change) {
   }
 }
 
-/** @param {Extract<Source, {kind: 'request'}>} src @param {{label: string, ctx?: FormContext}} o @param {(s: Source) => void} change */
+/** @param {Extract<Source, {kind: 'request'}>} src @param {{label: string, ctx?: FormContext, column?: Column}} o @param {(s: Source) => void} change */
 function requestControl(src, o, change) {
   const fields = o.ctx ? requestFields(o.ctx.doc()) : [];
   let pick;
@@ -213,13 +213,60 @@ function requestControl(src, o, change) {
     pick = inp;
   }
   const optional = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', class: 'fm-optional', checked: src.optional }));
-  const fallback = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input fm-fallback', value: src.fallback, 'aria-label': `${o.label}: otherwise (Rhai; () is no value)`, hidden: !src.optional }));
-  fallback.spellcheck = false;
-  optional.addEventListener('change', () => { src = { ...src, optional: optional.checked }; fallback.hidden = !optional.checked; change(src); });
-  fallback.addEventListener('input', () => { src = { ...src, fallback: fallback.value }; change(src); });
+  const otherwise = fallbackControl(src, o, (text) => { src = { ...src, fallback: text }; change(src); });
+  otherwise.hidden = !src.optional;
+  optional.addEventListener('change', () => { src = { ...src, optional: optional.checked }; otherwise.hidden = !optional.checked; change(src); });
   return h('span', { class: 'fm-request' }, pick,
-    h('label', { class: 'fl-check fm-only-sent', title: 'Use the field only when the request has it; otherwise the value below (() means no value, so the column takes its default)' }, optional, 'only when sent'),
-    fallback);
+    h('label', { class: 'fl-check fm-only-sent', title: 'Use the field only when the request has it; otherwise the value chosen below' }, optional, 'only when sent'),
+    otherwise);
+}
+
+/** A literal as Rhai source text (the fallback of an optional request field). @param {any} v @returns {string} */
+export function rhaiLiteral(v) {
+  if (Array.isArray(v)) return `[${v.map(rhaiLiteral).join(', ')}]`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  return String(v);
+}
+
+/**
+ * What an optional request field falls back to when the request does not have it: no value
+ * (`()`: an insert takes the column's default, a filter condition is skipped), a value typed
+ * by the column, or an expression. Keeps the text as written until it is edited.
+ * @param {Extract<Source, {kind: 'request'}>} src @param {{label: string, column?: Column}} o @param {(text: string) => void} change
+ */
+function fallbackControl(src, o, change) {
+  const text = src.fallback.trim();
+  let literal;
+  try { literal = JSON.parse(text); } catch { literal = undefined; }
+  const typed = o.column && o.column.type !== 'json' ? o.column : undefined;
+  let kind = text === '()' || text === '' ? 'none' : typed && literal !== undefined && literalFits(literal, typed) ? 'value' : 'expression';
+  const sel = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-fallback-kind', 'aria-label': `${o.label}: otherwise` },
+    new Option('otherwise: no value', 'none'), typed ? new Option('otherwise: a value', 'value') : '', new Option('otherwise: an expression', 'expression')));
+  sel.value = kind;
+  const body = h('span', { class: 'fm-fallback-body' });
+  let current = text || '()';
+  const draw = () => {
+    if (kind === 'value' && typed) {
+      body.replaceChildren(literalInput(typed, literal, (v) => { literal = v; current = rhaiLiteral(v); change(current); }, `${o.label} otherwise`));
+    } else if (kind === 'expression') {
+      const inp = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input fm-fallback', value: current, 'aria-label': `${o.label}: otherwise (Rhai expression)` }));
+      inp.spellcheck = false;
+      inp.addEventListener('input', () => { current = inp.value; change(current); });
+      body.replaceChildren(inp);
+    } else body.replaceChildren();
+  };
+  sel.addEventListener('change', () => {
+    kind = sel.value;
+    if (kind === 'none') current = '()';
+    else if (kind === 'value' && typed) {
+      if (literal === undefined || !literalFits(literal, typed)) literal = defaultLiteral(typed);
+      current = rhaiLiteral(literal);
+    }
+    change(current);
+    draw();
+  });
+  draw();
+  return h('span', { class: 'fm-fallback-wrap' }, sel, body);
 }
 
 /**
