@@ -701,3 +701,104 @@ async fn an_api_group_and_its_cors_rules_are_set_with_the_form() {
     assert_eq!(again["cors"], g["cors"], "saving unchanged keeps the rules");
     b.finish().await;
 }
+
+#[tokio::test]
+async fn path_parameters_sort_columns_and_column_lists_are_edited_with_forms() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let list = flow_by_name(&app, "list_todos").await;
+    let id = list["id"].as_i64().expect("id");
+    let b = Browser::start("forms_params_sort_select").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=load]").await;
+
+    // A new path parameter gets a row of its own, written once its type is picked.
+    let params = ".fl-inspector [data-prop='input.params']";
+    b.execute(
+        "const p = [...document.querySelectorAll('.fl-inspector .fl-field')].find(f => f.textContent.startsWith('Path')).querySelector('input');
+         p.focus(); p.value = '/todos/{list}';
+         p.dispatchEvent(new Event('input', {bubbles: true})); p.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    b.wait_for(&format!("{params} .fm-frow.is-ghost[data-field=list]"))
+        .await;
+    let input = b
+        .execute(
+            "return window.sluiceFlow.doc().input.params ?? null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        input,
+        Value::Null,
+        "a row that is not edited is not written"
+    );
+    choose(
+        &b,
+        &format!("{params} .fm-frow[data-field=list] .fm-ftype"),
+        "integer",
+    )
+    .await;
+    b.fill(
+        &format!("{params} .fm-frow[data-field=list] .fm-minimum"),
+        "1",
+    )
+    .await;
+    let input = b
+        .execute("return window.sluiceFlow.doc().input.params", json!([]))
+        .await;
+    assert_eq!(
+        input,
+        json!({"type": "object", "properties": {"list": {"type": "integer", "minimum": 1}}})
+    );
+
+    // Sort columns and the column selection of the query.
+    b.click(".fl-node[data-id=load] .fl-id").await;
+    let order = ".fl-inspector [data-prop=order_by]";
+    b.click(&format!("{order} .fm-add")).await;
+    choose(
+        &b,
+        &format!("{order} .fm-order-row:nth-child(2) .fm-order-col"),
+        "title",
+    )
+    .await;
+    choose(
+        &b,
+        &format!("{order} .fm-order-row:nth-child(2) .fm-order-dir"),
+        "desc",
+    )
+    .await;
+    let sel = ".fl-inspector [data-prop=select]";
+    b.click(&format!("{sel} input[data-column=title]")).await;
+    b.click(&format!("{sel} input[data-column=id]")).await;
+    let node = b
+        .execute("return window.sluiceFlow.doc().nodes.load", json!([]))
+        .await;
+    assert_eq!(
+        node["order_by"],
+        json!([{"column": "priority", "desc": true}, {"column": "title", "desc": true}])
+    );
+    assert_eq!(
+        node["select"],
+        json!(["id", "title"]),
+        "in the table's order"
+    );
+    let include = b
+        .execute(
+            "return [...document.querySelectorAll('.fl-inspector [data-prop=include] input[type=checkbox]')].length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(include, 0, "todos has no reference columns to include");
+    b.click("#fl-save").await;
+    saved(&b).await;
+    let after = flow_by_name(&app, "list_todos").await;
+    assert_eq!(
+        after["document"]["nodes"]["load"]["select"],
+        json!(["id", "title"])
+    );
+    assert_eq!(after["document"]["endpoint"]["path"], "/todos/{list}");
+    b.finish().await;
+}

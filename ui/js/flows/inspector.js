@@ -192,6 +192,8 @@ function flowSettings(panel, host) {
     return inp;
   };
   str('Name *', '/name', () => doc.name, (d, v) => { d.name = v; }, 'Slug; also the export file name.');
+  /** @type {HTMLInputElement | null} */
+  let pathInput = null;
   if (doc.endpoint) {
     const m = field(panel, 'Method *', '/endpoint/method');
     const sel = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input' }));
@@ -199,7 +201,7 @@ function flowSettings(panel, host) {
     sel.value = doc.endpoint.method || 'GET';
     sel.addEventListener('change', () => host.change((d) => { d.endpoint.method = sel.value; }));
     m.control(sel);
-    str('Path *', '/endpoint/path', () => doc.endpoint.path, (d, v) => { d.endpoint.path = v; }, 'Served under /api, e.g. /todos/{id}');
+    pathInput = str('Path *', '/endpoint/path', () => doc.endpoint.path, (d, v) => { d.endpoint.path = v; }, 'Served under /api, e.g. /todos/{id}');
     const a = field(panel, 'Auth', '/endpoint/auth', 'Who may call it: anyone, a signed-in end user, or an admin.');
     const auth = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input' }));
     for (const v of ['public', 'user', 'admin']) auth.append(new Option(v, v));
@@ -222,18 +224,28 @@ function flowSettings(panel, host) {
   desc.addEventListener('input', () => host.change((d) => { if (desc.value) d.description = desc.value; else delete d.description; }));
   descF.control(desc);
   // The request's input schemas, built field by field (`forms/inputschema.js`).
-  const pathParams = [...String(doc.endpoint?.path || '').matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]);
+  const schemaForm = (/** @type {string} */ part) => inputSchemaForm({
+    name: `input.${part}`, part, value: host.doc().input?.[part],
+    pathParams: [...String(host.doc().endpoint?.path || '').matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]),
+    set: (v) => host.change((d) => {
+      d.input = d.input || {};
+      if (v === undefined) delete d.input[part]; else d.input[part] = v;
+      if (!Object.keys(d.input).length) delete d.input;
+    }),
+  });
   for (const part of doc.endpoint ? ['params', 'query', 'body'] : ['body']) {
     const f = field(panel, `input.${part}`, `/input/${part}`, INPUT_HELP[part]);
     f.wrap.dataset.prop = `input.${part}`;
-    f.control(inputSchemaForm({
-      name: `input.${part}`, part, pathParams, value: host.doc().input?.[part],
-      set: (v) => host.change((d) => {
-        d.input = d.input || {};
-        if (v === undefined) delete d.input[part]; else d.input[part] = v;
-        if (!Object.keys(d.input).length) delete d.input;
-      }),
-    }));
+    let form = schemaForm(part);
+    f.control(form);
+    // The path's {params} get rows of their own: redraw them when the path changes.
+    if (part === 'params') pathInput?.addEventListener('change', () => {
+      const next = schemaForm(part);
+      next.id = form.id;
+      next.setAttribute('aria-describedby', form.getAttribute('aria-describedby') || '');
+      form.replaceWith(next);
+      form = next;
+    });
   }
   editor(panel, host, { type: 'object', description: 'timeout_ms, rate_limit, ...' }, 'settings', false, '/settings',
     () => host.doc().settings, (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }));
