@@ -802,3 +802,87 @@ async fn path_parameters_sort_columns_and_column_lists_are_edited_with_forms() {
     assert_eq!(after["document"]["endpoint"]["path"], "/todos/{list}");
     b.finish().await;
 }
+
+#[tokio::test]
+async fn a_filter_is_built_from_conditions_and_nested_groups() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let list = flow_by_name(&app, "list_todos").await;
+    let id = list["id"].as_i64().expect("id");
+    let b = Browser::start("forms_filter_build").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.click(".fl-node[data-id=load] .fl-id").await;
+    let f = ".fl-inspector [data-prop=filter]";
+    b.wait_for_text(f, "No conditions").await;
+    let filter = || async {
+        b.execute(
+            "return window.sluiceFlow.doc().nodes.load.filter ?? null",
+            json!([]),
+        )
+        .await
+    };
+
+    // One condition is written as a bare condition.
+    b.click(&format!("{f} .fm-group-actions .fm-add")).await;
+    choose(&b, &format!("{f} .fm-cond-op"), "contains").await;
+    b.fill(&format!("{f} .fm-cond .fm-literal"), "milk").await;
+    assert_eq!(
+        filter().await,
+        json!({"field": "title", "op": "contains", "value": "milk"})
+    );
+
+    // A nested group: its condition's operator list and value follow the column.
+    let root_actions = format!("{f} .fm-filter > .fm-group > .fm-group-actions");
+    b.click(&format!("{root_actions} .fm-add:nth-child(2)"))
+        .await;
+    let sub = format!("{f} .fm-subgroup");
+    choose(&b, &format!("{sub} .fm-cond-field"), "priority").await;
+    let ops = b
+        .execute(
+            "return [...document.querySelector(arguments[0]).options].map(o => o.value)",
+            json!([format!("{sub} .fm-cond-op")]),
+        )
+        .await;
+    assert!(
+        !ops.as_array()
+            .is_some_and(|o| o.contains(&json!("contains"))),
+        "no text operators on an integer: {ops}"
+    );
+    choose(&b, &format!("{sub} .fm-cond-op"), "ge").await;
+    b.fill(&format!("{sub} .fm-cond .fm-literal"), "3").await;
+    b.click(&format!("{sub} .fm-group-actions .fm-add")).await;
+    choose(
+        &b,
+        &format!("{sub} .fm-cond:nth-child(2) .fm-cond-field"),
+        "done",
+    )
+    .await;
+    choose(
+        &b,
+        &format!("{sub} .fm-cond:nth-child(2) .fm-cond-op"),
+        "is_null",
+    )
+    .await;
+    assert_eq!(
+        filter().await,
+        json!({"and": [
+            {"field": "title", "op": "contains", "value": "milk"},
+            {"or": [
+                {"field": "priority", "op": "ge", "value": 3},
+                {"field": "done", "op": "is_null", "value": true}
+            ]}
+        ]})
+    );
+
+    // The server accepts it; removing every condition removes the filter.
+    b.click("#fl-save").await;
+    saved(&b).await;
+    let after = flow_by_name(&app, "list_todos").await;
+    assert_eq!(after["document"]["nodes"]["load"]["filter"], filter().await);
+    b.screenshot_as("forms_filter_nested").await;
+    b.click(&format!("{sub} .fm-group-head .fm-remove")).await;
+    b.click(&format!("{f} .fm-cond .fm-remove")).await;
+    assert_eq!(filter().await, Value::Null);
+    b.finish().await;
+}
