@@ -40,7 +40,7 @@ export function columnListWidget(a) {
         return h('label', { class: 'fl-check fm-colbox' }, box, c.name);
       });
       return h('div', { class: 'fm-collist' }, boxes,
-        h('p', { class: 'fl-hint', text: types ? `Only ${types.join(', ')} columns are offered.` : 'None ticked: the default.' }));
+        h('p', { class: 'fl-hint', text: [types ? `Only ${types.join(', ')} columns are offered.` : '', a.required ? 'Tick at least one.' : 'None ticked: the default.'].filter(Boolean).join(' ') }));
     },
   });
 }
