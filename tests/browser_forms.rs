@@ -629,6 +629,45 @@ async fn form_readers_and_writers_follow_the_flow_format() {
         r["group"].as_str().is_some_and(|m| m.contains("extra")),
         "{r}"
     );
+
+    // Every x-widget hint the node schemas use is a widget the editor has.
+    let unknown = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             Promise.all([import('/_/js/flows/widgets.js'), import('/_/js/api.js')])
+               .then(([w, a]) => a.api('GET', '/node-types').then(r => {
+                 const bad = [];
+                 const walk = (s, at) => {
+                   if (!s || typeof s !== 'object') return;
+                   if (typeof s['x-widget'] === 'string' && !Object.hasOwn(w.WIDGETS, s['x-widget'])) bad.push(`${at}: ${s['x-widget']}`);
+                   for (const [k, v] of Object.entries(s)) walk(v, `${at}/${k}`);
+                 };
+                 const used = new Set();
+                 for (const t of r.body.node_types) {
+                   walk(t.schema, t.type);
+                   for (const p of Object.values(t.schema.properties || {})) if (p['x-widget']) used.add(p['x-widget']);
+                 }
+                 done({bad, used: [...used].sort()});
+               })).catch(e => done({error: String(e)}));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(unknown["bad"], json!([]), "{unknown}");
+    for hint in [
+        "table",
+        "columns",
+        "filter",
+        "order-by",
+        "column-list",
+        "value",
+    ] {
+        assert!(
+            unknown["used"]
+                .as_array()
+                .is_some_and(|u| u.contains(&json!(hint))),
+            "the node schemas use {hint}: {unknown}"
+        );
+    }
     b.finish().await;
 }
 
