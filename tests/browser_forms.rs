@@ -925,3 +925,72 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
     assert_eq!(filter().await, Value::Null);
     b.finish().await;
 }
+
+#[tokio::test]
+async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_is_built() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "books", "fields": [
+        {"name": "title", "type": "text", "required": true},
+        {"name": "pages", "type": "integer"}
+    ]}))
+    .await;
+    let (status, created) = app
+        .send(app.admin(Method::POST, "/flows").json(&json!({
+            "format": "sluice.flow", "format_version": 1, "name": "add_book",
+            "endpoint": {"method": "POST", "path": "/books"},
+            "input": {"body": {"type": "object", "properties": {
+                "title": {"type": "string"}, "pages": {"type": "integer"}, "note": {"type": "string"}
+            }}},
+            "entry": "insert",
+            "nodes": {
+                "insert": {"type": "db.insert", "as": "book", "table": "books", "values": {"title": {"$rhai": "request.body.title"}}, "next": {"ok": "reply"}},
+                "reply": {"type": "respond", "status": 201, "body": {"$rhai": "book"}}
+            }
+        })))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let b = Browser::start("forms_map_and_validate").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.click(".fl-node[data-id=insert] .fl-id").await;
+    b.wait_for_text(".fl-inspector .fm-map-request", "Map 1 matching")
+        .await;
+    b.click(".fl-inspector .fm-map-request").await;
+    b.wait_for(".fl-inspector .fm-col-row[data-column=pages] .fm-source[data-mode=request]")
+        .await;
+    let values = b
+        .execute(
+            "return window.sluiceFlow.doc().nodes.insert.values",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        values,
+        json!({"title": {"$rhai": "request.body.title"}, "pages": {"$rhai": "request.body.pages"}})
+    );
+    assert!(
+        b.try_find(".fl-inspector .fm-map-request").await.is_none(),
+        "nothing is left to map"
+    );
+
+    // A validate node's schema is built like an input schema.
+    b.click(".fl-palette-item[data-type=validate]").await;
+    b.wait_for(".fl-node[data-id=validate]").await;
+    let schema = ".fl-inspector [data-prop=schema]";
+    b.click(&format!("{schema} .fm-add-field")).await;
+    b.fill(&format!("{schema} .fm-frow .fm-fname"), "note")
+        .await;
+    b.click(&format!("{schema} .fm-frow .fm-freq")).await;
+    let doc = b
+        .execute(
+            "return window.sluiceFlow.doc().nodes.validate.schema",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        doc,
+        json!({"type": "object", "properties": {"note": {"type": "string"}}, "required": ["note"]})
+    );
+    b.finish().await;
+}

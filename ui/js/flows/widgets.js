@@ -10,6 +10,7 @@ import { h } from '../dom.js';
 import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
+import { inputSchemaForm } from './forms/inputschema.js';
 import { sourcePicker } from './forms/source.js';
 import { tablePicker } from './forms/table.js';
 
@@ -47,6 +48,8 @@ export const WIDGETS = {
   columns: columnsWidget,
   /** Conditions and and/or groups over the node's table (`forms/filter.js`). */
   filter: filterWidget,
+  /** An object's JSON Schema built field by field (`forms/inputschema.js`). */
+  schema: (a) => inputSchemaForm({ name: a.name, part: 'value', value: a.value, set: a.set, pathParams: [] }),
   /** Rows of column + direction (`forms/columnsel.js`). */
   'order-by': orderByWidget,
   /** A checkbox per column of the node's table (`forms/columnsel.js`). */

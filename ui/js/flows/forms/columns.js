@@ -7,7 +7,7 @@
  */
 import { h } from '../../dom.js';
 import { withJson } from './advanced.js';
-import { columnsOf } from './names.js';
+import { columnsOf, requestFields } from './names.js';
 import { sourcePicker } from './source.js';
 import { WIDGETS } from '../widgets.js';
 
@@ -67,5 +67,18 @@ function grid(a, cols, value, set) {
         h('span', { class: 'fm-type', text: ` ${type}${c.hasDefault ? ' · has default' : ''}` })),
       picker, warn);
   });
-  return h('div', { class: 'fm-grid' }, rows);
+  // One click maps every unset column to the declared request field of the same name.
+  const matches = () => cols.filter((c) => cur[c.name] === undefined && a.ctx && requestFields(a.ctx.doc()).some((f) => f.name === c.name));
+  const auto = matches().length ? h('button', { type: 'button', class: 'fl-btn fm-add fm-map-request', text: `Map ${matches().length} matching request field${matches().length === 1 ? '' : 's'}`,
+    title: 'Each column not set yet takes the request field with its name', onclick: () => {
+      const fields = a.ctx ? requestFields(a.ctx.doc()) : [];
+      const next = { ...cur };
+      for (const c of matches()) {
+        const f = fields.find((x) => x.name === c.name && x.part === 'body') || /** @type {any} */ (fields.find((x) => x.name === c.name));
+        next[c.name] = { $rhai: f.path };
+      }
+      set(next);
+      a.ctx?.rerender(`[data-prop="${a.name}"] .fm-col-row select`);
+    } }) : '';
+  return h('div', { class: 'fm-grid' }, auto, rows);
 }

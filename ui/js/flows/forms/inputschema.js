@@ -105,7 +105,7 @@ function builder(o, value, set) {
       } }),
       h('label', { class: 'fl-check' }, strictBox, 'refuse fields not listed')));
   draw();
-  if (!rows.length) list.append(h('p', { class: 'fl-hint', text: `No ${o.part} fields declared: the ${o.part} is not checked.` }));
+  if (!rows.length) list.append(h('p', { class: 'fl-hint', text: `No fields declared: the ${o.part} is not checked.` }));
   return el;
 }
 
