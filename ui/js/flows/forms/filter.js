@@ -155,7 +155,12 @@ function builder(name, cols, value, set, ctx) {
       refit(); write(); redraw(`${key}.field`);
     });
     op.addEventListener('change', () => { c.op = op.value; refit(); write(); redraw(`${key}.op`); });
-    const value = sourcePicker({ label: `${name}: ${c.field}`, value: c.value, ctx, column: valueColumn(c), set: (v) => { c.value = v; write(); } });
+    const value = sourcePicker({ label: `${name}: ${c.field}`, value: c.value, ctx, column: valueColumn(c), set: (v) => {
+      // A condition always has a value: an empty source is written as null, which the server
+      // flags (a literal null would always skip the condition) instead of a malformed condition.
+      c.value = v === undefined ? null : v;
+      write();
+    } });
     const remove = h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': `Remove the condition on ${c.field}`, onclick: () => {
       itemsOf(parent).splice(itemsOf(parent).indexOf(c), 1);
       write();
