@@ -19,7 +19,11 @@ export function tablePicker({ value, set, ctx, name, required }) {
   };
   fill(ctx ? ctx.tables() : []);
   sel.addEventListener('focus', () => {
-    ctx?.refreshTables().then((t) => { if (document.activeElement === sel) fill(t); }).catch(() => {});
+    // Redraw the options only when the list changed: replacing them would close an open popup.
+    const before = (ctx?.tables() || []).map((t) => t.name).join('\n');
+    ctx?.refreshTables().then((t) => {
+      if (document.activeElement === sel && t.map((x) => x.name).join('\n') !== before) fill(t);
+    }).catch(() => {});
   });
   sel.addEventListener('change', () => {
     set(sel.value === '' ? undefined : sel.value);
