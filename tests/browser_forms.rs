@@ -974,6 +974,20 @@ async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_i
         "nothing is left to map"
     );
 
+    // Response headers are name → text rows.
+    b.click(".fl-node[data-id=reply] .fl-id").await;
+    let headers = ".fl-inspector [data-prop=headers]";
+    b.click(&format!("{headers} .fm-add")).await;
+    b.fill(&format!("{headers} .fm-map-key"), "x-source").await;
+    b.fill(&format!("{headers} .fm-map-value"), "forms").await;
+    let reply = b
+        .execute(
+            "return window.sluiceFlow.doc().nodes.reply.headers",
+            json!([]),
+        )
+        .await;
+    assert_eq!(reply, json!({"x-source": "forms"}));
+
     // A validate node's schema is built like an input schema.
     b.click(".fl-palette-item[data-type=validate]").await;
     b.wait_for(".fl-node[data-id=validate]").await;

@@ -11,6 +11,7 @@ import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
 import { inputSchemaForm } from './forms/inputschema.js';
+import { mapWidget } from './forms/map.js';
 import { sourcePicker } from './forms/source.js';
 import { tablePicker } from './forms/table.js';
 
@@ -50,6 +51,8 @@ export const WIDGETS = {
   filter: filterWidget,
   /** An object's JSON Schema built field by field (`forms/inputschema.js`). */
   schema: (a) => inputSchemaForm({ name: a.name, part: 'value', value: a.value, set: a.set, pathParams: [] }),
+  /** Name → value rows (`forms/map.js`). */
+  map: mapWidget,
   /** Rows of column + direction (`forms/columnsel.js`). */
   'order-by': orderByWidget,
   /** A checkbox per column of the node's table (`forms/columnsel.js`). */
