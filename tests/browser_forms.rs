@@ -613,7 +613,14 @@ async fn form_readers_and_writers_follow_the_flow_format() {
     assert_eq!(r["fields"], json!(["request.body.x", "request.params.id"]));
     assert_eq!(
         r["vars"],
-        json!(["one", "two", "auth"]),
+        json!([
+            "one",
+            "two",
+            "request.body",
+            "request.query",
+            "request.params",
+            "auth"
+        ]),
         "only the variables bound before c"
     );
     assert_eq!(

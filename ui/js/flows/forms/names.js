@@ -38,7 +38,8 @@ function targets(next) {
 
 /**
  * Variables bound before `nodeId`: the `as` of every node from which it can be reached (all
- * nodes' `as` when it cannot be reached yet, e.g. before it is wired), then `auth`.
+ * nodes' `as` when it cannot be reached yet, e.g. before it is wired), then the request's parts
+ * and `auth`.
  * @param {any} doc @param {string | undefined} nodeId @returns {string[]}
  */
 export function variables(doc, nodeId) {
@@ -61,7 +62,7 @@ export function variables(doc, nodeId) {
   }
   const from = seen.size ? [...seen] : Object.keys(nodes).filter((id) => id !== nodeId);
   const names = from.map((id) => nodes[id]?.as).filter((a) => typeof a === 'string' && a);
-  return [...new Set([...names.sort(), 'auth'])];
+  return [...new Set([...names.sort(), 'request.body', 'request.query', 'request.params', 'auth'])];
 }
 
 /**

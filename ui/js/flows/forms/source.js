@@ -40,7 +40,8 @@ export function readSource(value, column) {
     if (m) return { kind: 'request', part: m[1], name: m[2], optional: false, fallback: '()' };
     m = OPTIONAL.exec(s);
     if (m && m[1] === m[4] && m[2] === m[3]) return { kind: 'request', part: m[2], name: m[1], optional: true, fallback: m[5].trim() };
-    if (isPath(s) && !s.startsWith('request.')) return { kind: 'variable', path: s };
+    // Any other path is a variable, `request.body` (a whole part of the request) included.
+    if (isPath(s)) return { kind: 'variable', path: s };
     return { kind: 'expression', value };
   }
   if (column && literalFits(value, column)) return { kind: 'literal', value };
