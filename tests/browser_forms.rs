@@ -1015,3 +1015,105 @@ async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_i
     );
     b.finish().await;
 }
+
+#[tokio::test]
+async fn every_form_shows_the_generated_crud_flows_without_falling_back_to_json() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "title", "type": "text", "required": true},
+        {"name": "body", "type": "text"},
+        {"name": "pinned", "type": "boolean", "required": true, "default": false},
+        {"name": "due", "type": "timestamp"},
+        {"name": "kind", "type": "enum", "values": ["a", "b"]}
+    ]}))
+    .await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/notes/crud")
+                .json(&json!({"auth": "public"})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
+    let flows: Vec<(i64, String)> = list["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["id"].as_i64()?, f["name"].as_str()?.to_string())))
+        .collect();
+    assert_eq!(flows.len(), 5, "{list}");
+    let b = Browser::start("forms_crud_flows").await;
+    b.sign_in(&app.base).await;
+    for (id, name) in &flows {
+        b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+        b.wait_for(".fl-node").await;
+        b.wait_for(".fl-inspector .fm-form").await;
+        let nodes = b
+            .execute(
+                "return Object.keys(window.sluiceFlow.doc().nodes)",
+                json!([]),
+            )
+            .await;
+        // The endpoint settings, then every node: no form shows its value as JSON.
+        let mut views = vec![];
+        for node in std::iter::once(None).chain(
+            nodes
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+                .map(Some),
+        ) {
+            if let Some(n) = node {
+                b.execute("window.sluiceFlow.state.select([arguments[0]])", json!([n]))
+                    .await;
+                b.wait_for(&format!(".fl-inspector .fl-type-chip")).await;
+            }
+            let json_views = b
+                .execute(
+                    "return [...document.querySelectorAll('.fl-inspector .fm-form[data-view=json]')]
+                       .map(f => f.closest('[data-prop]')?.dataset.prop + ': ' + f.querySelector('.fm-note').textContent)",
+                    json!([]),
+                )
+                .await;
+            views.push((node.unwrap_or("(endpoint)").to_string(), json_views));
+        }
+        for (node, v) in views {
+            assert_eq!(v, json!([]), "{name} {node}: forms fell back to JSON");
+        }
+    }
+
+    // "may be null" reads and writes the generated `anyOf` form back exactly.
+    let (id, _) = flows
+        .iter()
+        .find(|(_, n)| n == "notes_create")
+        .expect("notes_create");
+    let created = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await
+        .1;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    let row = ".fl-inspector [data-prop='input.body'] .fm-frow[data-field=due]";
+    b.wait_for(&format!("{row} .fm-nullable:checked")).await;
+    let ty = b
+        .execute(
+            "return document.querySelector(arguments[0]).value",
+            json!([format!("{row} .fm-ftype")]),
+        )
+        .await;
+    assert_eq!(ty, "string");
+    b.click(&format!("{row} .fm-nullable")).await;
+    let off = b
+        .execute(
+            "return window.sluiceFlow.doc().input.body.properties.due",
+            json!([]),
+        )
+        .await;
+    assert_eq!(off, json!({"type": "string", "format": "date-time"}));
+    b.click(&format!("{row} .fm-nullable")).await;
+    let input = b
+        .execute("return window.sluiceFlow.doc().input", json!([]))
+        .await;
+    assert_eq!(input, created["document"]["input"]);
+    b.finish().await;
+}

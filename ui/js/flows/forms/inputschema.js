@@ -11,15 +11,31 @@ import { h } from '../../dom.js';
 import { jsonArea } from '../widgets.js';
 import { withJson } from './advanced.js';
 
-const TYPES = ['string', 'integer', 'number', 'boolean', 'array', 'object'];
+const TYPES = ['string', 'integer', 'number', 'boolean', 'array', 'object', 'any'];
 const FORMATS = ['email', 'date-time', 'date', 'uuid', 'uri'];
-const TOP = new Set(['type', 'properties', 'required', 'additionalProperties']);
+const TOP = new Set(['type', 'properties', 'required', 'additionalProperties', 'minProperties']);
 const KEYS = /** @type {Record<string, Set<string>>} */ ({
   string: new Set(['type', 'description', 'minLength', 'maxLength', 'pattern', 'enum', 'format']),
   integer: new Set(['type', 'description', 'minimum', 'maximum', 'enum']),
   number: new Set(['type', 'description', 'minimum', 'maximum', 'enum']),
   boolean: new Set(['type', 'description']),
+  // No `type`: any JSON value, optionally one of a list of texts.
+  any: new Set(['description', 'enum']),
 });
+
+const NULL = '{"type":"null"}';
+/**
+ * A property's own schema and whether null is allowed too: `{"anyOf": [schema, {"type": "null"}]}`,
+ * the form generated CRUD endpoints write for optional fields.
+ * @param {any} p @returns {{schema: any, nullable: boolean}}
+ */
+export function unwrapNullable(p) {
+  if (p && typeof p === 'object' && Object.keys(p).length === 1 && Array.isArray(p.anyOf) && p.anyOf.length === 2
+    && JSON.stringify(p.anyOf[1]) === NULL && p.anyOf[0] && typeof p.anyOf[0] === 'object' && !Array.isArray(p.anyOf[0])) {
+    return { schema: p.anyOf[0], nullable: true };
+  }
+  return { schema: p, nullable: false };
+}
 /** The "not blank" shortcut's pattern: at least one character that is not white space. */
 const NOT_BLANK = '\\S';
 
@@ -34,19 +50,22 @@ export function schemaProblem(v) {
   if (extra.length) return `it uses ${extra.join(', ')}.`;
   if (v.type !== undefined && v.type !== 'object') return 'its type is not object.';
   if (v.additionalProperties !== undefined && typeof v.additionalProperties !== 'boolean') return 'additionalProperties is a schema.';
+  if (v.minProperties !== undefined && !Number.isInteger(v.minProperties)) return 'minProperties is not a whole number.';
   const props = v.properties ?? {};
   if (!props || typeof props !== 'object' || Array.isArray(props)) return 'properties is not an object.';
   if (v.required !== undefined && (!Array.isArray(v.required) || v.required.some((/** @type {any} */ r) => !Object.hasOwn(props, r)))) return 'required names a field that is not listed.';
-  for (const [name, p] of Object.entries(props)) {
-    if (!p || typeof p !== 'object' || Array.isArray(p)) return `${name} is not a schema.`;
-    if (!TYPES.includes(p.type)) return `${name} has no single type.`;
-    const allowed = KEYS[p.type];
+  for (const [name, raw] of Object.entries(props)) {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return `${name} is not a schema.`;
+    const p = unwrapNullable(raw).schema;
+    const type = p.type === undefined ? 'any' : p.type;
+    if (!TYPES.includes(type)) return `${name} has no single type.`;
+    const allowed = KEYS[type];
     if (!allowed) continue;
     const more = Object.keys(p).filter((k) => !allowed.has(k));
     if (more.length) return `${name} uses ${more.join(', ')}.`;
     if (p.pattern !== undefined && p.pattern !== NOT_BLANK) return `${name} has a pattern of its own.`;
     if (p.format !== undefined && !FORMATS.includes(p.format)) return `${name} has the format ${p.format}.`;
-    if (p.enum !== undefined && (!Array.isArray(p.enum) || p.enum.some((/** @type {any} */ e) => typeof e !== (p.type === 'string' ? 'string' : 'number')))) return `${name} has enum values of another type.`;
+    if (p.enum !== undefined && (!Array.isArray(p.enum) || p.enum.some((/** @type {any} */ e) => typeof e !== (type === 'string' || type === 'any' ? 'string' : 'number')))) return `${name} has enum values of another type.`;
   }
   return null;
 }
@@ -64,27 +83,28 @@ export function inputSchemaForm(o) {
 }
 
 /**
- * @typedef {{name: string, schema: any, required: boolean, ghost: boolean}} Row
+ * @typedef {{name: string, schema: any, nullable: boolean, required: boolean, ghost: boolean}} Row
  * @param {{name: string, part: string, pathParams: string[]}} o @param {any} value @param {(v: any) => void} set
  */
 function builder(o, value, set) {
   const base = value ? structuredClone(value) : null;
   /** @type {Row[]} */
-  const rows = Object.entries(base?.properties || {}).map(([name, schema]) => ({ name, schema, required: (base?.required || []).includes(name), ghost: false }));
+  const rows = Object.entries(base?.properties || {}).map(([name, p]) => ({ name, ...unwrapNullable(p), required: (base?.required || []).includes(name), ghost: false }));
   if (o.part === 'params') {
-    for (const p of o.pathParams) if (!rows.some((r) => r.name === p)) rows.push({ name: p, schema: { type: 'string' }, required: false, ghost: true });
+    for (const p of o.pathParams) if (!rows.some((r) => r.name === p)) rows.push({ name: p, schema: { type: 'string' }, nullable: false, required: false, ghost: true });
   }
   let strict = base?.additionalProperties === false;
   const write = () => {
     const live = rows.filter((r) => !r.ghost && r.name);
-    if (!live.length && !base && !strict) { set(undefined); return; }
+    if (!live.length && !base && !strict && minProps === undefined) { set(undefined); return; }
     /** @type {any} */
     const out = base ? { ...base } : { type: 'object' };
     out.properties = {};
-    for (const r of live) if (!Object.hasOwn(out.properties, r.name)) out.properties[r.name] = r.schema;
+    for (const r of live) if (!Object.hasOwn(out.properties, r.name)) out.properties[r.name] = r.nullable ? { anyOf: [r.schema, { type: 'null' }] } : r.schema;
     const req = live.filter((r) => r.required).map((r) => r.name);
     if (req.length) out.required = [...new Set(req)]; else delete out.required;
     if (strict) out.additionalProperties = false; else delete out.additionalProperties;
+    if (minProps !== undefined) out.minProperties = minProps; else delete out.minProperties;
     set(out);
   };
   const list = h('div', { class: 'fm-fields' });
@@ -95,15 +115,24 @@ function builder(o, value, set) {
   };
   const strictBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', class: 'fm-strict', checked: strict }));
   strictBox.addEventListener('change', () => { strict = strictBox.checked; write(); });
+  let minProps = base?.minProperties;
+  const minBox = /** @type {HTMLInputElement} */ (h('input', { type: 'number', min: '0', step: '1', class: 'fl-input fm-num fm-minprops', value: minProps ?? '', placeholder: '0', 'aria-label': `${o.name}: at least this many fields` }));
+  minBox.addEventListener('input', () => {
+    if (minBox.value === '') minProps = undefined;
+    else if (Number.isInteger(Number(minBox.value))) minProps = Number(minBox.value);
+    else return;
+    write();
+  });
   el.append(list,
     h('div', { class: 'fm-group-actions' },
       h('button', { type: 'button', class: 'fl-btn fm-add fm-add-field', text: '+ Field', onclick: () => {
         let n = rows.length + 1;
         while (rows.some((r) => r.name === `field${n}`)) n += 1;
-        rows.push({ name: `field${n}`, schema: { type: 'string' }, required: false, ghost: false });
+        rows.push({ name: `field${n}`, schema: { type: 'string' }, nullable: false, required: false, ghost: false });
         write(); draw(rows.length - 1);
       } }),
-      h('label', { class: 'fl-check' }, strictBox, 'refuse fields not listed')));
+      h('label', { class: 'fl-check' }, strictBox, 'refuse fields not listed'),
+      h('label', { class: 'fm-small fm-minprops-label' }, h('span', { text: 'at least … fields' }), minBox)));
   draw();
   if (!rows.length) list.append(h('p', { class: 'fl-hint', text: `No fields declared: the ${o.part} is not checked.` }));
   return el;
@@ -123,22 +152,26 @@ function fieldRow(o, r, i, write, remove) {
     name.setAttribute('aria-invalid', String(!ok));
     if (ok) { r.name = name.value; touch(); }
   });
-  const type = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-ftype', 'aria-label': label('type') }, ...TYPES.map((t) => new Option(t, t))));
-  type.value = r.schema.type;
+  const type = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-ftype', 'aria-label': label('type') }, ...TYPES.map((t) => new Option(t === 'any' ? 'any value' : t, t))));
+  type.value = r.schema.type ?? 'any';
+  const nullable = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', class: 'fm-nullable', checked: r.nullable }));
+  nullable.addEventListener('change', () => { r.nullable = nullable.checked; touch(); });
   const req = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', class: 'fm-freq', checked: r.required }));
   req.addEventListener('change', () => { r.required = req.checked; touch(); });
   const details = h('div', { class: 'fm-fdetails' });
   const drawDetails = () => details.replaceChildren(...detailControls(r, label, touch));
   type.addEventListener('change', () => {
     // Keywords of the old type do not carry over; the description does.
-    r.schema = { type: type.value, ...(r.schema.description ? { description: r.schema.description } : {}) };
+    r.schema = { ...(type.value === 'any' ? {} : { type: type.value }), ...(r.schema.description ? { description: r.schema.description } : {}) };
     touch(); drawDetails();
   });
   drawDetails();
   return h('div', { class: r.ghost ? 'fm-row fm-frow is-ghost' : 'fm-row fm-frow', dataset: { field: r.name } },
     h('div', { class: 'fm-frow-head' }, name, type,
       r.ghost ? '' : h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': label('remove'), onclick: remove }),
-      o.part === 'params' ? '' : h('label', { class: 'fl-check', title: 'The request must have this field' }, req, 'required')),
+      o.part === 'params' ? '' : h('span', { class: 'fm-flags' },
+        h('label', { class: 'fl-check', title: 'The request must have this field' }, req, 'required'),
+        h('label', { class: 'fl-check', title: 'null is accepted as well as the type' }, nullable, 'may be null'))),
     r.ghost ? h('div', { class: 'fl-help', text: 'Path parameter; declare its type to have it checked.' }) : '',
     details);
 }
@@ -171,7 +204,7 @@ function detailControls(r, label, touch) {
     });
     return h('label', { class: 'fm-small fm-wide' }, h('span', { text: 'one of' }), inp);
   };
-  switch (s.type) {
+  switch (s.type ?? 'any') {
     case 'string': {
       const minLen = num('minLength', 'min length');
       const blank = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', class: 'fm-notblank', checked: s.pattern === NOT_BLANK }));
@@ -190,6 +223,7 @@ function detailControls(r, label, touch) {
     case 'integer': case 'number':
       return [num('minimum', 'minimum', s.type === 'integer'), num('maximum', 'maximum', s.type === 'integer'), enumInput(true)];
     case 'boolean': return [];
+    case 'any': return [enumInput(false)];
     default: {
       // Arrays and objects keep their own schema as JSON.
       const ta = jsonArea(s, (v) => { if (v && typeof v === 'object' && !Array.isArray(v)) { r.schema = { ...v, type: s.type }; touch(); } }, '{}');
