@@ -1017,7 +1017,7 @@ async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_i
 }
 
 #[tokio::test]
-async fn every_form_shows_the_generated_crud_flows_without_falling_back_to_json() {
+async fn every_form_shows_the_generated_crud_flows_and_the_examples_without_falling_back_to_json() {
     let app = spawn_app().await;
     app.create_table(&json!({"name": "notes", "fields": [
         {"name": "title", "type": "text", "required": true},
@@ -1042,6 +1042,16 @@ async fn every_form_shows_the_generated_crud_flows_without_falling_back_to_json(
         .filter_map(|f| Some((f["id"].as_i64()?, f["name"].as_str()?.to_string())))
         .collect();
     assert_eq!(flows.len(), 5, "{list}");
+    // The shipped examples too.
+    app.load_todo_example().await;
+    app.load_auth_example().await;
+    let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
+    let flows: Vec<(i64, String)> = list["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["id"].as_i64()?, f["name"].as_str()?.to_string())))
+        .collect();
     let b = Browser::start("forms_crud_flows").await;
     b.sign_in(&app.base).await;
     for (id, name) in &flows {
