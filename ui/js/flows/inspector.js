@@ -27,7 +27,7 @@ const INPUT_HELP = /** @type {Record<string, string>} */ ({
  *   rename: (from: string, to: string) => boolean,
  *   remove: (ids: string[]) => void,
  *   traceOf: (id: string) => any,
- *   tables: () => any[], refreshTables: () => Promise<any[]>,
+ *   tables?: () => any[], refreshTables?: () => Promise<any[]>,
  * }} InspectorHost
  */
 
@@ -76,7 +76,8 @@ export function renderInspector(panel, host, ids) {
   /** @type {import('./widgets.js').FormContext} */
   const ctx = {
     doc: host.doc, node: () => host.doc().nodes[id], nodeId: id,
-    tables: host.tables, refreshTables: host.refreshTables,
+    // A host without the table list (another view reusing the inspector) gets empty forms, not errors.
+    tables: () => host.tables?.() || [], refreshTables: () => host.refreshTables?.() || Promise.resolve([]),
     rerender: (focus) => {
       renderInspector(panel, host, ids);
       if (focus) /** @type {HTMLElement | null} */ (panel.querySelector(focus))?.focus();
