@@ -1077,7 +1077,7 @@ async fn every_form_shows_the_generated_crud_flows_and_the_examples_without_fall
             if let Some(n) = node {
                 b.execute("window.sluiceFlow.state.select([arguments[0]])", json!([n]))
                     .await;
-                b.wait_for(&format!(".fl-inspector .fl-type-chip")).await;
+                b.wait_for(".fl-inspector .fl-type-chip").await;
             }
             let json_views = b
                 .execute(
