@@ -749,7 +749,7 @@ async fn an_api_group_and_its_cors_rules_are_set_with_the_form() {
 }
 
 #[tokio::test]
-async fn path_parameters_sort_columns_and_column_lists_are_edited_with_forms() {
+async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_forms() {
     let app = spawn_app().await;
     app.load_todo_example().await;
     let list = flow_by_name(&app, "list_todos").await;
@@ -800,6 +800,36 @@ async fn path_parameters_sort_columns_and_column_lists_are_edited_with_forms() {
         json!({"type": "object", "properties": {"list": {"type": "integer", "minimum": 1}}})
     );
 
+    // The endpoint's settings: a timeout and a rate limit per client address.
+    let settings = ".fl-inspector [data-prop=settings]";
+    b.fill(&format!("{settings} .fm-timeout_ms"), "5000").await;
+    b.fill(&format!("{settings} [data-per=per_ip] .fm-requests"), "60")
+        .await;
+    b.fill(
+        &format!("{settings} [data-per=per_ip] .fm-window_secs"),
+        "30",
+    )
+    .await;
+    b.fill(
+        &format!("{settings} [data-per=per_token] .fm-requests"),
+        "9",
+    )
+    .await;
+    set_text(
+        &b,
+        &format!("{settings} [data-per=per_token] .fm-requests"),
+        "",
+    )
+    .await;
+    let st = b
+        .execute("return window.sluiceFlow.doc().settings", json!([]))
+        .await;
+    assert_eq!(
+        st,
+        json!({"timeout_ms": 5000, "rate_limit": {"per_ip": {"requests": 60, "window_secs": 30}}}),
+        "an emptied budget is removed"
+    );
+
     // Sort columns and the column selection of the query.
     b.click(".fl-node[data-id=load] .fl-id").await;
     let order = ".fl-inspector [data-prop=order_by]";
@@ -846,6 +876,10 @@ async fn path_parameters_sort_columns_and_column_lists_are_edited_with_forms() {
         json!(["id", "title"])
     );
     assert_eq!(after["document"]["endpoint"]["path"], "/todos/{list}");
+    assert_eq!(
+        after["document"]["settings"], st,
+        "the server takes the settings"
+    );
     b.finish().await;
 }
 

@@ -11,6 +11,7 @@ import { isSlug } from './model.js';
 import { drawnOnNode, fmtUs } from './canvas.js';
 import { WIDGETS, widgetName } from './widgets.js';
 import { inputSchemaForm } from './forms/inputschema.js';
+import { settingsForm } from './forms/settings.js';
 
 /** What each input schema checks. */
 const INPUT_HELP = /** @type {Record<string, string>} */ ({
@@ -248,8 +249,9 @@ function flowSettings(panel, host) {
       form = next;
     });
   }
-  editor(panel, host, { type: 'object', description: 'timeout_ms, rate_limit, ...' }, 'settings', false, '/settings',
-    () => host.doc().settings, (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }));
+  const sf = field(panel, 'settings', '/settings', 'Timeout, where reads go, rate limits.');
+  sf.wrap.dataset.prop = 'settings';
+  sf.control(settingsForm({ value: host.doc().settings, set: (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }) }));
 }
 
 /**
