@@ -968,7 +968,8 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
 }
 
 #[tokio::test]
-async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_is_built() {
+async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_and_validate_schema_are_picked()
+ {
     let app = spawn_app().await;
     app.create_table(&json!({"name": "books", "fields": [
         {"name": "title", "type": "text", "required": true},
@@ -1028,6 +1029,39 @@ async fn matching_request_fields_are_mapped_in_one_click_and_a_validate_schema_i
         )
         .await;
     assert_eq!(reply, json!({"x-source": "forms"}));
+
+    // A call node picks its function from the flows without an endpoint.
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&json!({
+            "format": "sluice.flow", "format_version": 1, "name": "shout",
+            "entry": "out", "nodes": {"out": {"type": "respond", "body": {"$rhai": "request.body"}}}
+        })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    b.click(".fl-palette-item[data-type=call]").await;
+    b.wait_for(".fl-node[data-id=call]").await;
+    b.wait_until(
+        "the function picker lists shout",
+        "return [...document.querySelectorAll('.fl-inspector select.fm-function option')].some(o => o.value === 'shout')",
+    )
+    .await;
+    let listed = b
+        .execute(
+            "return [...document.querySelectorAll('.fl-inspector select.fm-function option')].map(o => o.value)",
+            json!([]),
+        )
+        .await;
+    assert!(
+        !listed
+            .as_array()
+            .is_some_and(|l| l.contains(&json!("add_book"))),
+        "endpoints are not functions: {listed}"
+    );
+    choose(&b, ".fl-inspector select.fm-function", "shout").await;
+    let call = b
+        .execute("return window.sluiceFlow.doc().nodes.call.flow", json!([]))
+        .await;
+    assert_eq!(call, "shout");
 
     // A validate node's schema is built like an input schema.
     b.click(".fl-palette-item[data-type=validate]").await;

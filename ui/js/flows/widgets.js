@@ -10,6 +10,7 @@ import { h } from '../dom.js';
 import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
+import { functionPicker } from './forms/flowpick.js';
 import { inputSchemaForm } from './forms/inputschema.js';
 import { mapWidget } from './forms/map.js';
 import { sourcePicker } from './forms/source.js';
@@ -51,6 +52,8 @@ export const WIDGETS = {
   filter: filterWidget,
   /** An object's JSON Schema built field by field (`forms/inputschema.js`). */
   schema: (a) => inputSchemaForm({ name: a.name, part: 'value', value: a.value, set: a.set, pathParams: [] }),
+  /** A select of the flows without an endpoint (`forms/flowpick.js`). */
+  function: functionPicker,
   /** Name → value rows (`forms/map.js`). */
   map: mapWidget,
   /** Rows of column + direction (`forms/columnsel.js`). */
