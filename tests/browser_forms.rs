@@ -405,6 +405,14 @@ async fn todo_mapping_filter_and_input_schema_round_trip_through_forms_and_json_
     json_and_back(&b, "order_by").await;
     json_and_back(&b, "select").await;
     json_and_back(&b, "where").await;
+    // The response body {"items": todos} is a name → value row, the value a variable.
+    b.click(".fl-node[data-id=reply] .fl-id").await;
+    let body = ".fl-inspector [data-prop=body]";
+    b.wait_for(&format!("{body} .fm-source[data-mode=object] .fm-map-row[data-key=items] .fm-source[data-mode=variable]"))
+        .await;
+    b.click(".fl-node[data-id=load] .fl-id").await;
+    b.wait_for(&format!("{f} .fm-cond[data-field=done]")).await;
+
     // Switching "only when sent" off and on again writes the same expression back.
     b.click(&format!("{f} .fm-cond[data-field=done] .fm-optional"))
         .await;

@@ -9,6 +9,7 @@
  */
 import { h, uid } from '../../dom.js';
 import { WIDGETS } from '../widgets.js';
+import { entryRows } from './map.js';
 import { isPath, requestFields, variables } from './names.js';
 
 /**
@@ -16,6 +17,7 @@ import { isPath, requestFields, variables } from './names.js';
  *   | {kind: 'request', part: string, name: string, optional: boolean, fallback: string}
  *   | {kind: 'variable', path: string}
  *   | {kind: 'literal', value: any}
+ *   | {kind: 'object', value: Record<string, any>}
  *   | {kind: 'expression', value: any}} Source
  * @typedef {import('./names.js').Column} Column
  * @typedef {import('../widgets.js').FormContext} FormContext
@@ -77,8 +79,11 @@ export function literalFits(v, column) {
 }
 
 const MODE_LABELS = /** @type {Record<string, string>} */ ({
-  unset: 'not set', request: 'request field', variable: 'variable', literal: 'value', expression: 'expression / JSON',
+  unset: 'not set', request: 'request field', variable: 'variable', literal: 'value', object: 'object (name → value)', expression: 'expression / JSON',
 });
+
+/** A plain JSON object that is not an expression. @param {any} v */
+const isObject = (v) => !!v && typeof v === 'object' && !Array.isArray(v) && !isRhai(v);
 
 /**
  * A mode select and the control of the chosen mode.
@@ -87,8 +92,10 @@ const MODE_LABELS = /** @type {Record<string, string>} */ ({
  */
 export function sourcePicker(o) {
   let src = readSource(o.value, o.column);
+  // Without a column (a response body, a call's input) an object is edited as name → value rows.
+  if (src.kind === 'expression' && !o.column && isObject(o.value)) src = { kind: 'object', value: o.value };
   if (src.kind === 'literal' && !o.column) src = { kind: 'expression', value: o.value };
-  const modes = [o.allowUnset ? 'unset' : '', 'request', 'variable', o.column && o.column.type !== 'json' ? 'literal' : '', 'expression'].filter(Boolean);
+  const modes = [o.allowUnset ? 'unset' : '', 'request', 'variable', o.column && o.column.type !== 'json' ? 'literal' : '', o.column ? '' : 'object', 'expression'].filter(Boolean);
   const mode = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-mode', 'aria-label': `${o.label}: value from` }));
   for (const m of modes) mode.append(new Option(MODE_LABELS[m], m));
   const body = h('div', { class: 'fm-source-body' });
@@ -128,6 +135,7 @@ function initial(kind, was, o) {
     }
     case 'variable': return { kind, path: was.kind === 'variable' ? was.path : '' };
     case 'literal': return { kind, value: defaultLiteral(/** @type {Column} */ (o.column)) };
+    case 'object': return { kind, value: was.kind === 'expression' && isObject(was.value) ? was.value : {} };
     default: return { kind: 'expression', value: writeSource(was) };
   }
 }
@@ -182,6 +190,7 @@ function control(src, o, change) {
       return h('span', { class: 'fm-inline' }, sel, inp, dl);
     }
     case 'literal': return literalInput(/** @type {Column} */ (o.column), src.value, (v) => change({ kind: 'literal', value: v }), o.label);
+    case 'object': return entryRows({ label: o.label, value: src.value, ctx: o.ctx, set: (v) => change({ kind: 'object', value: v }) });
     default: return WIDGETS.expression({ schema: {}, name: o.label, required: false, value: src.value, set: (v) => change({ kind: 'expression', value: v }) });
   }
 }
