@@ -969,6 +969,17 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
     let after = flow_by_name(&app, "list_todos").await;
     assert_eq!(after["document"]["nodes"]["load"]["filter"], filter().await);
     b.screenshot_as("forms_filter_nested").await;
+    // Delete pressed on a form's button does not delete the selected node.
+    b.execute(
+        "document.querySelector(arguments[0]).focus()",
+        json!([format!("{sub} .fm-group-actions .fm-add")]),
+    )
+    .await;
+    b.press("\u{E017}").await;
+    assert!(
+        b.try_find(".fl-node[data-id=load]").await.is_some(),
+        "the node is still there"
+    );
     b.click(&format!("{sub} .fm-group-head .fm-remove")).await;
     b.click(&format!("{f} .fm-cond .fm-remove")).await;
     assert_eq!(filter().await, Value::Null);

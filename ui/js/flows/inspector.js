@@ -41,6 +41,7 @@ const esc = (s) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 export function renderInspector(panel, host, ids) {
   panel.replaceChildren();
   panel.addEventListener('focusin', onFocus);
+  panel.addEventListener('keydown', keepFormKeys);
   const doc = host.doc();
   if (ids.length > 1) {
     panel.append(h('h2', { class: 'fl-insp-title', text: `${ids.length} nodes selected` }));
@@ -106,6 +107,17 @@ export function renderInspector(panel, host, ids) {
 }
 
 const rank = (name, required) => (name === 'as' ? 0 : required.has(name) ? 1 : name === 'description' ? 3 : 2);
+
+/**
+ * Keys pressed on a button of a form (✕, + Condition, JSON) stay there: the canvas's shortcuts
+ * would otherwise delete or nudge the selected node.
+ * @param {KeyboardEvent} e
+ */
+function keepFormKeys(e) {
+  const t = /** @type {HTMLElement} */ (e.target);
+  if (e.ctrlKey || e.metaKey || !(t instanceof HTMLButtonElement) || !t.closest('.fm-form, .fm-source')) return;
+  if (['Delete', 'Backspace', '+', '-', '='].includes(e.key) || e.key.startsWith('Arrow')) e.stopPropagation();
+}
 
 /** Takes one undo snapshot per focused field. @param {FocusEvent} e */
 function onFocus(e) {
