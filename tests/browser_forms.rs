@@ -1049,6 +1049,43 @@ async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_an
         .await;
     assert_eq!(reply, json!({"x-source": "forms"}));
 
+    // The body as an object: a name and a value of its own type, no JSON.
+    let body = ".fl-inspector [data-prop=body]";
+    choose(&b, &format!("{body} .fm-mode"), "object").await;
+    b.click(&format!("{body} .fm-add")).await;
+    b.fill(&format!("{body} .fm-map-key"), "saved").await;
+    choose(
+        &b,
+        &format!("{body} .fm-map-row .fm-literal-type"),
+        "boolean",
+    )
+    .await;
+    b.click(&format!(
+        "{body} .fm-map-row input[type=checkbox].fm-literal"
+    ))
+    .await;
+    b.click(&format!("{body} .fm-add")).await;
+    b.fill(
+        &format!("{body} .fm-map-row:nth-child(2) .fm-map-key"),
+        "pages",
+    )
+    .await;
+    choose(
+        &b,
+        &format!("{body} .fm-map-row:nth-child(2) .fm-literal-type"),
+        "decimal",
+    )
+    .await;
+    b.fill(
+        &format!("{body} .fm-map-row:nth-child(2) input.fm-literal"),
+        "12",
+    )
+    .await;
+    let reply = b
+        .execute("return window.sluiceFlow.doc().nodes.reply.body", json!([]))
+        .await;
+    assert_eq!(reply, json!({"saved": true, "pages": 12}));
+
     // A call node picks its function from the flows without an endpoint.
     let (status, body) = app
         .send(app.admin(Method::POST, "/flows").json(&json!({

@@ -4,8 +4,8 @@
  * chooses (response headers, an HTTP request's headers and query, SQL parameters), and the
  * "object" source of the value picker (a response body such as `{"items": <rows>}`). Names are
  * checked against the schema's `propertyNames.pattern`. Values are text inputs when the schema
- * says `additionalProperties: {"type": "string"}`, else value sources typed by the value they
- * hold (request field, variable, a value, expression / JSON).
+ * says `additionalProperties: {"type": "string"}`, else value sources (request field, variable,
+ * a text, number or true/false, a nested object, expression / JSON).
  */
 import { h } from '../../dom.js';
 import { withJson } from './advanced.js';
@@ -26,9 +26,6 @@ export function mapWidget(a) {
     build: (value, set) => entryRows({ label: a.name, value, ctx: a.ctx, pattern, textOnly, set: (v) => set(Object.keys(v).length || a.required ? v : undefined) }),
   });
 }
-
-/** The column type a value's literal input takes. @param {any} v */
-const typeOf = (v) => (typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'decimal' : 'text');
 
 /**
  * Rows of name + value with + Entry and ✕. `set` gets the whole object (possibly empty).
@@ -62,8 +59,7 @@ export function entryRows(o) {
         inp.addEventListener('input', () => { r.value = inp.value; write(); });
         val = inp;
       } else {
-        const column = { name: r.key, type: typeOf(r.value), required: false, hasDefault: false, system: false };
-        val = sourcePicker({ label, value: r.value, ctx: o.ctx, column, set: (v) => { r.value = v; write(); } });
+        val = sourcePicker({ label, value: r.value, ctx: o.ctx, matchName: r.key, set: (v) => { r.value = v; write(); } });
       }
       const rm = h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': `Remove ${r.key || `entry ${i + 1}`}`, onclick: () => { rows.splice(i, 1); write(); draw(); } });
       if (i === focusRow) queueMicrotask(() => key.focus());

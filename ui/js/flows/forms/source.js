@@ -82,20 +82,25 @@ const MODE_LABELS = /** @type {Record<string, string>} */ ({
   unset: 'not set', request: 'request field', variable: 'variable', literal: 'value', object: 'object (name → value)', expression: 'expression / JSON',
 });
 
+/** A text, a number or a boolean. @param {any} v */
+const isScalar = (v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+
 /** A plain JSON object that is not an expression. @param {any} v */
 const isObject = (v) => !!v && typeof v === 'object' && !Array.isArray(v) && !isRhai(v);
 
 /**
  * A mode select and the control of the chosen mode.
- * @param {{label: string, value: any, set: (v: any) => void, ctx?: FormContext, column?: Column, allowUnset?: boolean, onChange?: (src: Source) => void}} o
+ * `matchName` (without a column) is the name a new request field source looks for.
+ * @param {{label: string, value: any, set: (v: any) => void, ctx?: FormContext, column?: Column, matchName?: string, allowUnset?: boolean, onChange?: (src: Source) => void}} o
  * @returns {HTMLElement}
  */
 export function sourcePicker(o) {
   let src = readSource(o.value, o.column);
   // Without a column (a response body, a call's input) an object is edited as name → value rows.
   if (src.kind === 'expression' && !o.column && isObject(o.value)) src = { kind: 'object', value: o.value };
-  if (src.kind === 'literal' && !o.column) src = { kind: 'expression', value: o.value };
-  const modes = [o.allowUnset ? 'unset' : '', 'request', 'variable', o.column && o.column.type !== 'json' ? 'literal' : '', o.column ? '' : 'object', 'expression'].filter(Boolean);
+  // Without a column, a text, a number or true/false is a value of its own type.
+  if (src.kind === 'expression' && !o.column && isScalar(o.value)) src = { kind: 'literal', value: o.value };
+  const modes = [o.allowUnset ? 'unset' : '', 'request', 'variable', !o.column || o.column.type !== 'json' ? 'literal' : '', o.column ? '' : 'object', 'expression'].filter(Boolean);
   const mode = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-mode', 'aria-label': `${o.label}: value from` }));
   for (const m of modes) mode.append(new Option(MODE_LABELS[m], m));
   const body = h('div', { class: 'fm-source-body' });
@@ -123,18 +128,19 @@ export function sourcePicker(o) {
 /**
  * What a newly picked mode starts with: the request field named like the column when one is
  * declared; the value as it was for an expression.
- * @param {Source['kind']} kind @param {Source} was @param {{column?: Column, ctx?: FormContext, value: any}} o @returns {Source}
+ * @param {Source['kind']} kind @param {Source} was @param {{column?: Column, matchName?: string, ctx?: FormContext, value: any}} o @returns {Source}
  */
 function initial(kind, was, o) {
   switch (kind) {
     case 'unset': return { kind };
     case 'request': {
       const fields = o.ctx ? requestFields(o.ctx.doc()) : [];
-      const f = fields.find((x) => x.name === o.column?.name && x.part === 'body') || fields.find((x) => x.name === o.column?.name) || fields[0];
+      const want = o.column?.name ?? o.matchName;
+      const f = fields.find((x) => x.name === want && x.part === 'body') || fields.find((x) => x.name === want) || fields[0];
       return { kind, part: f ? f.part : 'body', name: f ? f.name : '', optional: false, fallback: '()' };
     }
     case 'variable': return { kind, path: was.kind === 'variable' ? was.path : '' };
-    case 'literal': return { kind, value: defaultLiteral(/** @type {Column} */ (o.column)) };
+    case 'literal': return { kind, value: o.column ? defaultLiteral(o.column) : '' };
     case 'object': return { kind, value: was.kind === 'expression' && isObject(was.value) ? was.value : {} };
     default: return { kind: 'expression', value: writeSource(was) };
   }
@@ -189,7 +195,9 @@ function control(src, o, change) {
       });
       return h('span', { class: 'fm-inline' }, sel, inp, dl);
     }
-    case 'literal': return literalInput(/** @type {Column} */ (o.column), src.value, (v) => change({ kind: 'literal', value: v }), o.label);
+    case 'literal': return o.column
+      ? literalInput(o.column, src.value, (v) => change({ kind: 'literal', value: v }), o.label)
+      : untypedLiteral(src.value, (v) => change({ kind: 'literal', value: v }), o.label);
     case 'object': return entryRows({ label: o.label, value: src.value, ctx: o.ctx, set: (v) => change({ kind: 'object', value: v }) });
     default: return WIDGETS.expression({ schema: {}, name: o.label, required: false, value: src.value, set: (v) => change({ kind: 'expression', value: v }) });
   }
@@ -277,6 +285,29 @@ function fallbackControl(src, o, change) {
   });
   draw();
   return h('span', { class: 'fm-fallback-wrap' }, sel, body);
+}
+
+/**
+ * A value without a column: its type (text, number, true/false) and an input of that type.
+ * @param {any} value @param {(v: any) => void} set @param {string} label
+ */
+function untypedLiteral(value, set, label) {
+  const kinds = /** @type {Record<string, string>} */ ({ text: 'text', decimal: 'number', boolean: 'true / false' });
+  let type = typeof value === 'boolean' ? 'boolean' : typeof value === 'number' ? 'decimal' : 'text';
+  const sel = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-literal-type', 'aria-label': `${label}: type of the value` },
+    ...Object.entries(kinds).map(([k, t]) => new Option(t, k))));
+  sel.value = type;
+  const slot = h('span', { class: 'fm-literal-slot' });
+  const column = () => ({ name: label, type, required: false, hasDefault: false, system: false });
+  const draw = () => slot.replaceChildren(literalInput(column(), value, (v) => { value = v; set(v); }, label));
+  sel.addEventListener('change', () => {
+    type = sel.value;
+    value = type === 'boolean' ? value === true || value === 'true' : type === 'decimal' ? (Number.isFinite(Number(value)) ? Number(value) : 0) : String(value ?? '');
+    set(value);
+    draw();
+  });
+  draw();
+  return h('span', { class: 'fm-inline' }, sel, slot);
 }
 
 /**
