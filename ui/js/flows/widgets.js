@@ -4,7 +4,9 @@
  * a property of a node type's JSON Schema: its `x-widget` hint when the schema has one the
  * editor knows, else its JSON type (no type: an expression-or-JSON value; object or array: JSON
  * text). A new node type therefore needs no UI code unless it wants a widget not listed here.
- * Knows nothing of the flow document or the screen: a widget gets a value and a setter.
+ * The purpose-built forms (table picker, column mapping, filter, ...) are one module each in
+ * `forms/`. Knows nothing of the screen: a widget gets a value, a setter and, in the
+ * inspector, a `FormContext` to read the document and the table list through.
  */
 import { h } from '../dom.js';
 import { columnsWidget } from './forms/columns.js';
