@@ -472,6 +472,8 @@ async fn an_api_group_with_cors_is_created_in_settings_and_serves_preflights() {
     b.goto(&format!("{}/_/#/settings", app.base)).await;
     b.wait_for_text("#cors-list", "default").await;
     b.click("#add-group").await;
+    // The dialog opens as a form; this test writes the group as JSON through its toggle.
+    b.click("dialog[open] .fm-json-toggle").await;
     b.wait_for("dialog[open] textarea[name=group]").await;
     // A wrong origin is refused with the problem's place shown, and nothing is created.
     b.fill(

@@ -7,6 +7,7 @@
 import { api, ApiError } from './api.js';
 import { h, replace, field, icon } from './dom.js';
 import { dialog, confirmDialog, toast, errorBox } from './ui.js';
+import { groupEditor } from './flows/forms/cors.js';
 
 const ENV_NAME_RE = /^[A-Z][A-Z0-9_]{0,62}$/;
 
@@ -223,23 +224,23 @@ async function renderCors(/** @type {HTMLElement} */ box) {
 }
 
 /**
- * Creates (`group` null) or edits a group as JSON, in the documented shape.
+ * Creates (`group` null) or edits a group with the group form (`flows/forms/cors.js`; its JSON
+ * toggle shows the documented shape).
  * @param {HTMLElement} box
  * @param {any} group
  */
 async function editGroup(box, group) {
-  const text = h('textarea', { rows: '14', spellcheck: 'false', name: 'group' });
   const start = group ? editable(group) : {
-    name: 'shop', base_path: '/shop/v1', enabled: true, description: '',
-    cors: { allowed_origins: ['http://localhost:5173'] }, rate_limit: null,
+    name: '', base_path: '', enabled: true, description: '', cors: null, rate_limit: null,
   };
-  /** @type {HTMLTextAreaElement} */ (text).value = JSON.stringify(start, null, 2);
+  const editor = groupEditor(start, !group);
   const problems = h('div');
   const saved = await dialog({
     title: group ? `Group ${group.name}` : 'New API group',
     body: (close) => {
-      const form = h('form', { novalidate: true },
-        field('Group (JSON)', text, 'name, base_path ("" or /segments), enabled, description, cors {allowed_origins, allowed_methods, allowed_headers, allow_credentials, max_age_secs} or null, rate_limit {per_ip, per_token: {requests, window_secs}} or null. Endpoints join a group with their Group field.'),
+      const form = h('form', { novalidate: true, class: 'group-form' },
+        editor.el,
+        h('p', { class: 'hint', text: 'Endpoints join a group with their Group field.' }),
         problems,
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'),
@@ -248,9 +249,9 @@ async function editGroup(box, group) {
         ev.preventDefault();
         let body;
         try {
-          body = JSON.parse(/** @type {HTMLTextAreaElement} */ (text).value);
-        } catch {
-          replace(problems, errorBox({ message: 'That is not valid JSON.' }));
+          body = editor.value();
+        } catch (e) {
+          replace(problems, errorBox(e));
           return;
         }
         try {

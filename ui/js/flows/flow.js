@@ -25,6 +25,7 @@ export async function mountFlow(root, id) {
   try {
     const [r, t] = await Promise.all([api('GET', `/flows/${id}`), api('GET', '/node-types')]);
     state = new FlowState(id, r.body, t.body.node_types);
+    await state.refreshTables();
   } catch (e) {
     root.replaceChildren(errorBox(e), h('p', null, h('a', { href: '#/flows', text: '← All endpoints' })));
     return () => {};
@@ -141,6 +142,7 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
       rename: (from, to) => state.rename(from, to),
       remove,
       traceOf: (n) => canvas.trace?.get(n),
+      tables: () => state.tables, refreshTables: () => state.refreshTables(),
     }, state.selectedNodes());
     showDiagnostics(inspector, state.diagnostics);
   };

@@ -10,6 +10,15 @@ import { h, uid } from '../dom.js';
 import { isSlug } from './model.js';
 import { drawnOnNode, fmtUs } from './canvas.js';
 import { WIDGETS, widgetName } from './widgets.js';
+import { inputSchemaForm } from './forms/inputschema.js';
+import { settingsForm } from './forms/settings.js';
+
+/** What each input schema checks. */
+const INPUT_HELP = /** @type {Record<string, string>} */ ({
+  params: 'The path parameters ({name} in the path), checked before the first node runs.',
+  query: 'The query string parameters; numbers and booleans are converted from text.',
+  body: 'The JSON body the request must send.',
+});
 
 /**
  * @typedef {{
@@ -19,6 +28,7 @@ import { WIDGETS, widgetName } from './widgets.js';
  *   rename: (from: string, to: string) => boolean,
  *   remove: (ids: string[]) => void,
  *   traceOf: (id: string) => any,
+ *   tables?: () => any[], refreshTables?: () => Promise<any[]>,
  * }} InspectorHost
  */
 
@@ -31,6 +41,7 @@ const esc = (s) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 export function renderInspector(panel, host, ids) {
   panel.replaceChildren();
   panel.addEventListener('focusin', onFocus);
+  panel.addEventListener('keydown', keepFormKeys);
   const doc = host.doc();
   if (ids.length > 1) {
     panel.append(h('h2', { class: 'fl-insp-title', text: `${ids.length} nodes selected` }));
@@ -64,6 +75,16 @@ export function renderInspector(panel, host, ids) {
   idInput.addEventListener('input', () => idInput.setCustomValidity(''));
   idField.control(idInput);
 
+  /** @type {import('./widgets.js').FormContext} */
+  const ctx = {
+    doc: host.doc, node: () => host.doc().nodes[id], nodeId: id,
+    // A host without the table list (another view reusing the inspector) gets empty forms, not errors.
+    tables: () => host.tables?.() || [], refreshTables: () => host.refreshTables?.() || Promise.resolve([]),
+    rerender: (focus) => {
+      renderInspector(panel, host, ids);
+      if (focus) /** @type {HTMLElement | null} */ (panel.querySelector(focus))?.focus();
+    },
+  };
   const props = type?.schema?.properties || {};
   const required = new Set(type?.schema?.required || []);
   const order = Object.keys(props).filter((k) => !['type', 'v', 'next'].includes(k));
@@ -74,7 +95,7 @@ export function renderInspector(panel, host, ids) {
       (v) => host.change((d) => {
         const n = d.nodes[id];
         if (v === undefined) delete n[name]; else n[name] = v;
-      }, { canvas: drawnOnNode(node.type, name) }));
+      }, { canvas: drawnOnNode(node.type, name) }), ctx);
   }
 
   const t = host.traceOf(id);
@@ -86,6 +107,17 @@ export function renderInspector(panel, host, ids) {
 }
 
 const rank = (name, required) => (name === 'as' ? 0 : required.has(name) ? 1 : name === 'description' ? 3 : 2);
+
+/**
+ * Keys pressed on a button of a form (✕, + Condition, JSON) stay there: the canvas's shortcuts
+ * would otherwise delete or nudge the selected node.
+ * @param {KeyboardEvent} e
+ */
+function keepFormKeys(e) {
+  const t = /** @type {HTMLElement} */ (e.target);
+  if (e.ctrlKey || e.metaKey || !(t instanceof HTMLButtonElement) || !t.closest('.fm-form, .fm-source')) return;
+  if (['Delete', 'Backspace', '+', '-', '='].includes(e.key) || e.key.startsWith('Arrow')) e.stopPropagation();
+}
 
 /** Takes one undo snapshot per focused field. @param {FocusEvent} e */
 function onFocus(e) {
@@ -127,12 +159,14 @@ function field(parent, label, pointer, help) {
  * the JSON type).
  * @param {HTMLElement} parent @param {InspectorHost} host @param {any} schema @param {string} name
  * @param {boolean} required @param {string} pointer @param {() => any} get @param {(v: any) => void} set
+ * @param {import('./widgets.js').FormContext} [ctx]
  */
-function editor(parent, host, schema, name, required, pointer, get, set) {
+function editor(parent, host, schema, name, required, pointer, get, set, ctx) {
   /** @type {any} */ (parent.closest('.fl-inspector') || parent).__host = host;
   const f = field(parent, `${name}${required ? ' *' : ''}`, pointer, schema.description);
   if (schema.const !== undefined) return;
-  f.control(WIDGETS[widgetName(schema)]({ schema, name, required, value: get(), set }));
+  f.control(WIDGETS[widgetName(schema)]({ schema, name, required, value: get(), set, ctx }));
+  f.wrap.dataset.prop = name;
 }
 
 /** The selected node's part of the last run. @param {any} t */
@@ -172,6 +206,8 @@ function flowSettings(panel, host) {
     return inp;
   };
   str('Name *', '/name', () => doc.name, (d, v) => { d.name = v; }, 'Slug; also the export file name.');
+  /** @type {HTMLInputElement | null} */
+  let pathInput = null;
   if (doc.endpoint) {
     const m = field(panel, 'Method *', '/endpoint/method');
     const sel = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input' }));
@@ -179,7 +215,7 @@ function flowSettings(panel, host) {
     sel.value = doc.endpoint.method || 'GET';
     sel.addEventListener('change', () => host.change((d) => { d.endpoint.method = sel.value; }));
     m.control(sel);
-    str('Path *', '/endpoint/path', () => doc.endpoint.path, (d, v) => { d.endpoint.path = v; }, 'Served under /api, e.g. /todos/{id}');
+    pathInput = str('Path *', '/endpoint/path', () => doc.endpoint.path, (d, v) => { d.endpoint.path = v; }, 'Served under /api, e.g. /todos/{id}');
     const a = field(panel, 'Auth', '/endpoint/auth', 'Who may call it: anyone, a signed-in end user, or an admin.');
     const auth = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input' }));
     for (const v of ['public', 'user', 'admin']) auth.append(new Option(v, v));
@@ -201,17 +237,33 @@ function flowSettings(panel, host) {
   desc.value = doc.description ?? '';
   desc.addEventListener('input', () => host.change((d) => { if (desc.value) d.description = desc.value; else delete d.description; }));
   descF.control(desc);
+  // The request's input schemas, built field by field (`forms/inputschema.js`).
+  const schemaForm = (/** @type {string} */ part) => inputSchemaForm({
+    name: `input.${part}`, part, value: host.doc().input?.[part],
+    pathParams: [...String(host.doc().endpoint?.path || '').matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]),
+    set: (v) => host.change((d) => {
+      d.input = d.input || {};
+      if (v === undefined) delete d.input[part]; else d.input[part] = v;
+      if (!Object.keys(d.input).length) delete d.input;
+    }),
+  });
   for (const part of doc.endpoint ? ['params', 'query', 'body'] : ['body']) {
-    editor(panel, host, { type: 'object', description: `JSON Schema for the request ${part}.` }, `input.${part}`, false, `/input/${part}`,
-      () => host.doc().input?.[part],
-      (v) => host.change((d) => {
-        d.input = d.input || {};
-        if (v === undefined) delete d.input[part]; else d.input[part] = v;
-        if (!Object.keys(d.input).length) delete d.input;
-      }));
+    const f = field(panel, `input.${part}`, `/input/${part}`, INPUT_HELP[part]);
+    f.wrap.dataset.prop = `input.${part}`;
+    let form = schemaForm(part);
+    f.control(form);
+    // The path's {params} get rows of their own: redraw them when the path changes.
+    if (part === 'params') pathInput?.addEventListener('change', () => {
+      const next = schemaForm(part);
+      next.id = form.id;
+      next.setAttribute('aria-describedby', form.getAttribute('aria-describedby') || '');
+      form.replaceWith(next);
+      form = next;
+    });
   }
-  editor(panel, host, { type: 'object', description: 'timeout_ms, rate_limit, ...' }, 'settings', false, '/settings',
-    () => host.doc().settings, (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }));
+  const sf = field(panel, 'settings', '/settings', 'Timeout, where reads go, rate limits.');
+  sf.wrap.dataset.prop = 'settings';
+  sf.control(settingsForm({ value: host.doc().settings, set: (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }) }));
 }
 
 /**

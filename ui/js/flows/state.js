@@ -66,6 +66,14 @@ export class FlowState {
     this.listeners = new Map();
     this.validateTimer = 0;
     this.validateSeq = 0;
+    /** The managed tables (`GET /tables`), for the inspector's table and column forms. @type {any[]} */
+    this.tables = [];
+  }
+
+  /** Reloads the table list; on failure the last one stays. @returns {Promise<any[]>} */
+  async refreshTables() {
+    try { this.tables = (await api('GET', '/tables')).body.tables || []; } catch { /* keep the last list */ }
+    return this.tables;
   }
 
   // ---- notification -------------------------------------------------------------------------

@@ -4,13 +4,34 @@
  * a property of a node type's JSON Schema: its `x-widget` hint when the schema has one the
  * editor knows, else its JSON type (no type: an expression-or-JSON value; object or array: JSON
  * text). A new node type therefore needs no UI code unless it wants a widget not listed here.
- * Knows nothing of the flow document or the screen: a widget gets a value and a setter.
+ * The purpose-built forms (table picker, column mapping, filter, ...) are one module each in
+ * `forms/`. Knows nothing of the screen: a widget gets a value, a setter and, in the
+ * inspector, a `FormContext` to read the document and the table list through.
  */
 import { h, icon } from '../dom.js';
+import { columnsWidget } from './forms/columns.js';
+import { columnListWidget, orderByWidget } from './forms/columnsel.js';
+import { filterWidget } from './forms/filter.js';
+import { functionPicker } from './forms/flowpick.js';
+import { inputSchemaForm } from './forms/inputschema.js';
+import { mapWidget } from './forms/map.js';
+import { sourcePicker } from './forms/source.js';
+import { tablePicker } from './forms/table.js';
 
 /**
- * What a widget is built from. `set(undefined)` removes the property.
- * @typedef {{schema: any, name: string, required: boolean, value: any, set: (v: any) => void}} WidgetArgs
+ * What the purpose-built forms read besides their value: the flow document, the node being
+ * edited, the cached table list (and a refresh of it), and a redraw of the inspector (after a
+ * change other fields depend on, such as the node's table; `focus` is a selector to refocus).
+ * @typedef {{
+ *   doc: () => any, node: () => any, nodeId: string | undefined,
+ *   tables: () => any[], refreshTables: () => Promise<any[]>, rerender: (focus?: string) => void,
+ * }} FormContext
+ */
+
+/**
+ * What a widget is built from. `set(undefined)` removes the property. `ctx` is there in the
+ * inspector; without it the purpose-built forms fall back to plain JSON or expression widgets.
+ * @typedef {{schema: any, name: string, required: boolean, value: any, set: (v: any) => void, ctx?: FormContext}} WidgetArgs
  */
 
 /** @type {Record<string, (a: WidgetArgs) => HTMLElement>} */
@@ -23,6 +44,24 @@ export const WIDGETS = {
   expression: (a) => valueWidget(a.value, a.set, a.name),
   /** Any JSON (objects, arrays), applied when it parses. */
   json: (a) => jsonArea(a.value, a.set, firstType(a.schema) === 'array' ? '[]' : '{}'),
+  /** A value picked as a request field, a variable, or an expression / JSON (`forms/source.js`). */
+  value: (a) => (a.ctx ? sourcePicker({ label: a.name, value: a.value, set: a.set, ctx: a.ctx, allowUnset: !a.required }) : WIDGETS.expression(a)),
+  /** A select of the managed tables (`forms/table.js`). */
+  table: tablePicker,
+  /** One row per column of the node's table, each with its value's source (`forms/columns.js`). */
+  columns: columnsWidget,
+  /** Conditions and and/or groups over the node's table (`forms/filter.js`). */
+  filter: filterWidget,
+  /** An object's JSON Schema built field by field (`forms/inputschema.js`). */
+  schema: (a) => inputSchemaForm({ name: a.name, part: 'value', value: a.value, set: a.set, pathParams: [] }),
+  /** A select of the flows without an endpoint (`forms/flowpick.js`). */
+  function: functionPicker,
+  /** Name → value rows (`forms/map.js`). */
+  map: mapWidget,
+  /** Rows of column + direction (`forms/columnsel.js`). */
+  'order-by': orderByWidget,
+  /** A checkbox per column of the node's table (`forms/columnsel.js`). */
+  'column-list': columnListWidget,
   enum: enumSelect,
   boolean: checkbox,
   number: numberInput,
