@@ -57,6 +57,8 @@ pub mod validate;
 #[cfg(test)]
 mod sql_tests;
 #[cfg(test)]
+mod scope_tests;
+#[cfg(test)]
 mod tests;
 
 /// Every built-in node type, one line each, in palette order.
