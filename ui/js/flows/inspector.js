@@ -10,6 +10,7 @@ import { h, uid } from '../dom.js';
 import { isSlug } from './model.js';
 import { drawnOnNode, fmtUs } from './canvas.js';
 import { WIDGETS, widgetName } from './widgets.js';
+import { showCodeDiagnostics } from '../code/field.js';
 
 /**
  * @typedef {{
@@ -244,4 +245,5 @@ export function showDiagnostics(panel, diags) {
     target.append(item);
     target.closest('.fl-field')?.classList.add('has-problem');
   }
+  showCodeDiagnostics(panel, diags);
 }

@@ -16,6 +16,7 @@
  */
 import { api, ApiError } from '../api.js';
 import { layered, nodeHeight } from './layout.js';
+import { setScope } from '../code/complete.js';
 import { History, START, clone, copyNodes, freshId, pasteNodes, positions, removeNodes, renameNode } from './model.js';
 
 /** Where unsaved edits of a flow survive leaving its screen (this tab only). */
@@ -66,6 +67,8 @@ export class FlowState {
     this.listeners = new Map();
     this.validateTimer = 0;
     this.validateSeq = 0;
+    // The names in scope come with each validate answer; none are known for this flow yet.
+    setScope({});
   }
 
   // ---- notification -------------------------------------------------------------------------
@@ -340,7 +343,7 @@ export class FlowState {
     const mine = ++this.validateSeq;
     try {
       const r = (await api('POST', '/flows/validate', { body: { document: this.doc } })).body;
-      if (mine === this.validateSeq) this.setDiagnostics(r.diagnostics);
+      if (mine === this.validateSeq) { setScope(r.scope); this.setDiagnostics(r.diagnostics); }
     } catch (e) {
       if (mine === this.validateSeq) this.emit('problem', `Could not check the flow: ${/** @type {any} */ (e).message}`);
     }
