@@ -105,8 +105,8 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
         "return [...document.querySelectorAll('.fl-inspector .cf .cf-ln')].map(l => l.textContent).join(',') === '1,2'",
     )
     .await;
-    b.wait_for_text(".fl-inspector .cf-hl .cf-kw", "let").await;
-    b.wait_for_text(".fl-inspector .cf-hl .cf-num", "1").await;
+    wait_token(&b, ".fl-inspector .cf-hl .cf-kw", "let").await;
+    wait_token(&b, ".fl-inspector .cf-hl .cf-num", "1").await;
 
     // The server has described the names in scope at `calc`: `todo` is a row of `todos`.
     b.wait_until(
@@ -211,9 +211,8 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
         .text()
         .await;
     assert_eq!(bad_line, "6");
-    b.wait_for_text(".fl-inspector .cf-hl .cf-bad", "nope")
-        .await;
-    b.wait_for_text(".fl-inspector .cf-lens", "nope").await;
+    wait_token(&b, ".fl-inspector .cf-hl .cf-bad", "nope").await;
+    wait_token(&b, ".fl-inspector .cf-lens", "nope").await;
     b.wait_for_text(".fl-inspector .fl-diag-item", "line 6, column 9")
         .await;
     b.screenshot_as("code_field_problem").await;
@@ -275,20 +274,14 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
 
     b.click(".fl-node[data-id=query] .fl-id").await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=sql] .cf-kw", "select")
-        .await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=sql] .cf-var", ":done")
-        .await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=sql] .cf-com", "-- open ones")
-        .await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-kw", "select").await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-var", ":done").await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-com", "-- open ones").await;
 
     b.click(".fl-node[data-id=page] .fl-id").await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=tera] .cf-tag", "{{")
-        .await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=tera] .cf-fn", "upper")
-        .await;
-    b.wait_for_text(".fl-inspector .cf[data-lang=tera] .cf-com", "{# note #}")
-        .await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-tag", "{{").await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-fn", "upper").await;
+    wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-com", "{# note #}").await;
 
     // A `$rhai` value is a one-line code field with completion; its label reaches the textarea.
     b.click(".fl-node[data-id=reply] .fl-id").await;
@@ -302,8 +295,7 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
         )
         .await;
     assert_eq!(labelled, true);
-    b.wait_for_text(".fl-inspector .fl-value .cf-hl .cf-fn", "len")
-        .await;
+    wait_token(&b, ".fl-inspector .fl-value .cf-hl .cf-fn", "len").await;
     b.execute(
         "const t = document.querySelector(arguments[0]); t.focus(); t.setSelectionRange(t.value.length, t.value.length);",
         json!([field]),
@@ -334,6 +326,15 @@ async fn wait_offered_in(b: &Browser, css: &str, label: &str) {
              const opt = id && document.getElementById(id);
              return !!opt && opt.querySelector('.cf-opt-label').textContent === {label:?};"
         ),
+    )
+    .await;
+}
+
+/// Waits until some element matching `css` contains `text` (scrolled out of view or not).
+async fn wait_token(b: &Browser, css: &str, text: &str) {
+    b.wait_until(
+        &format!("{css} holds {text:?}"),
+        &format!("return [...document.querySelectorAll({css:?})].some(e => e.textContent.includes({text:?}))"),
     )
     .await;
 }

@@ -201,8 +201,12 @@ class CodeField {
       this.lineStarts = [0];
       for (let i = src.indexOf('\n'); i >= 0; i = src.indexOf('\n', i + 1)) this.lineStarts.push(i + 1);
       this.drawGutter();
-      this.ta.rows = Math.max(this.minRows, Math.min(this.maxRows, this.lineStarts.length));
     }
+    // As many lines as the text has, within bounds; a horizontal scrollbar adds its height.
+    const rows = Math.max(this.minRows, Math.min(this.maxRows, /** @type {number[]} */ (this.lineStarts).length));
+    this.ta.rows = rows;
+    const bar = this.ta.offsetHeight - this.ta.clientHeight;
+    if (this.ta.offsetHeight) this.ta.style.height = `${rows * LINE + 2 * PAD_Y + Math.max(0, bar)}px`;
     this.paint();
     this.syncScroll();
   }
@@ -217,9 +221,14 @@ class CodeField {
       rows.push(row);
     }
     this.gutterLines.replaceChildren(...rows);
+    // Each message sits beside the end of its line, so it covers no code.
+    const cw = this.measure();
+    const src = this.ta.value;
     this.lenses.replaceChildren(...[...bad].filter(([line]) => line <= starts.length).map(([line, message]) => {
+      const end = line < starts.length ? starts[line] - 1 : src.length;
       const lens = h('div', { class: 'cf-lens', text: message });
       lens.style.top = `${PAD_Y + (line - 1) * LINE}px`;
+      lens.style.left = `${PAD_X + (end - starts[line - 1] + 2) * cw}px`;
       return lens;
     }));
   }
@@ -253,7 +262,7 @@ class CodeField {
   syncScroll() {
     const { scrollLeft: x, scrollTop: y } = this.ta;
     this.pre.style.transform = `translate(${-x}px, ${-y}px)`;
-    this.lenses.style.transform = `translateY(${-y}px)`;
+    this.lenses.style.transform = `translate(${-x}px, ${-y}px)`;
     this.gutterLines.style.transform = `translateY(${-y}px)`;
   }
 
@@ -353,20 +362,26 @@ class CodeField {
     this.list.children[this.active]?.scrollIntoView({ block: 'nearest' });
   }
 
-  /** Puts the list under the caret. */
-  place() {
-    if (!this.charWidth) {
+  /** The width of one character of the code font (a guess until the field is shown). */
+  measure() {
+    if (!this.charWidth && this.wrap.isConnected) {
       const probe = h('span', { text: 'x'.repeat(40) });
       this.pre.append(probe);
-      this.charWidth = probe.getBoundingClientRect().width / 40 || 7.5;
+      this.charWidth = probe.getBoundingClientRect().width / 40;
       probe.remove();
     }
+    return this.charWidth || 7.5;
+  }
+
+  /** Puts the list under the caret. */
+  place() {
+    const cw = this.measure();
     const caret = this.ta.selectionStart;
     const starts = /** @type {number[]} */ (this.lineStarts);
     let line = 0;
     while (line + 1 < starts.length && starts[line + 1] <= caret) line++;
     const col = (this.ctx ? this.ctx.from : caret) - starts[line];
-    const left = this.gutter.offsetWidth + PAD_X + col * this.charWidth - this.ta.scrollLeft;
+    const left = this.gutter.offsetWidth + PAD_X + col * cw - this.ta.scrollLeft;
     const top = this.main.offsetTop + PAD_Y + (line + 1) * LINE - this.ta.scrollTop;
     const max = Math.max(0, this.wrap.clientWidth - 220);
     this.list.style.left = `${Math.max(0, Math.min(left, max))}px`;
