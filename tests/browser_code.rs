@@ -83,6 +83,73 @@ async fn flow_document(app: &TestApp, id: i64) -> Value {
     flow["document"].clone()
 }
 
+/// The entry called `name` in a list of scope names.
+fn entry<'v>(list: &'v Value, name: &str) -> &'v Value {
+    list.as_array()
+        .and_then(|l| l.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("`{name}` in {list}"))
+}
+
+#[tokio::test]
+async fn validate_answers_the_names_in_scope_at_each_node_also_when_the_flow_has_problems() {
+    let app = spawn_app().await;
+    app.create_table(&example("todo/todos.table.json")).await;
+    for (name, secret) in [("REGION", false), ("API_KEY", true)] {
+        let (status, body) = app
+            .send(
+                app.admin(Method::PUT, &format!("/env/{name}"))
+                    .json(&json!({"value": "x", "secret": secret})),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    let mut doc = draft();
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/flows/validate")
+                .json(&json!({"document": doc})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true, "{body}");
+    let at_insert: Vec<&str> = body["scope"]["insert"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(at_insert, ["request", "auth", "env"]);
+    let todo = entry(&body["scope"]["calc"], "todo");
+    assert_eq!(
+        (&todo["kind"], &todo["table"], &todo["node"]),
+        (&json!("row"), &json!("todos"), &json!("insert"))
+    );
+    assert_eq!(entry(&todo["fields"], "priority")["type"], "integer");
+    let request = entry(&body["scope"]["calc"], "request");
+    assert_eq!(
+        entry(&entry(&request["fields"], "body")["fields"], "title")["kind"],
+        "string"
+    );
+    // Plain environment values complete after `env.`; secrets are not listed.
+    let env = entry(&body["scope"]["calc"], "env");
+    assert_eq!(env["fields"], json!([{"name": "REGION", "kind": "string"}]));
+    assert_eq!(entry(&body["scope"]["reply"], "out")["node"], "calc");
+
+    // A script that does not compile: the diagnostics, and the scope all the same.
+    doc["nodes"]["calc"]["code"] = json!("let y = todo.;");
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/flows/validate")
+                .json(&json!({"document": doc})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["diagnostics"][0]["code"], "flow.rhai_syntax", "{body}");
+    assert_eq!(body["diagnostics"][0]["line"], 1, "{body}");
+    assert_eq!(entry(&body["scope"]["calc"], "todo")["kind"], "row");
+}
+
 #[tokio::test]
 async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_lets_focus_go() {
     let app = spawn_app().await;
@@ -164,6 +231,7 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
     for c in ["id", "title", "done", "priority", "due_at", "created_at"] {
         assert!(columns.iter().any(|o| o == c), "{c} in {columns:?}");
     }
+    b.screenshot_as("code_field_completion").await;
     b.press("do").await;
     wait_offered(&b, "done").await;
     b.press(ENTER).await;
@@ -221,7 +289,8 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
     b.wait_gone(".fl-node.has-problem").await;
 
     // Escape, then Tab: focus leaves the field, the text keeps no tab.
-    let typed = "let x = 1;\nlet a = request.body.title;\nlet b = todo.done;\nb;\nlet c = [1, (2)];\nx";
+    let typed =
+        "let x = 1;\nlet a = request.body.title;\nlet b = todo.done;\nb;\nlet c = [1, (2)];\nx";
     assert_eq!(text(&b).await, typed);
     b.press(ESCAPE).await;
     b.press(TAB).await;
@@ -263,9 +332,7 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
             "reply": {"type": "respond", "body": {"$rhai": "rows.len()"}}
         }
     });
-    let (status, created) = app
-        .send(app.admin(Method::POST, "/flows").json(&doc))
-        .await;
+    let (status, created) = app.send(app.admin(Method::POST, "/flows").json(&doc)).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_i64().expect("flow id");
 
@@ -276,12 +343,22 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
     b.click(".fl-node[data-id=query] .fl-id").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-kw", "select").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-var", ":done").await;
-    wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-com", "-- open ones").await;
+    wait_token(
+        &b,
+        ".fl-inspector .cf[data-lang=sql] .cf-com",
+        "-- open ones",
+    )
+    .await;
 
     b.click(".fl-node[data-id=page] .fl-id").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-tag", "{{").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-fn", "upper").await;
-    wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-com", "{# note #}").await;
+    wait_token(
+        &b,
+        ".fl-inspector .cf[data-lang=tera] .cf-com",
+        "{# note #}",
+    )
+    .await;
 
     // A `$rhai` value is a one-line code field with completion; its label reaches the textarea.
     b.click(".fl-node[data-id=reply] .fl-id").await;

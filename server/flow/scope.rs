@@ -88,6 +88,15 @@ impl ScopeName {
 /// `/body/nodes/<id>` per level). Built-ins first, then the other names by name.
 pub type Scope = BTreeMap<String, Vec<ScopeName>>;
 
+/// Gives `env` its names (the plain environment values, which the compiler does not know) at
+/// every node.
+pub fn with_env(scope: &mut Scope, names: &[String]) {
+    let fields: Vec<ScopeName> = names.iter().map(|n| ScopeName::new(n, "string")).collect();
+    for env in scope.values_mut().flatten().filter(|n| n.kind == "env") {
+        env.fields = fields.clone();
+    }
+}
+
 /// How deep nested properties of declared schemas are described.
 const MAX_DEPTH: usize = 4;
 
@@ -108,7 +117,14 @@ pub struct Collector {
 impl Collector {
     /// Notes node `index` of the flat node list: its pointer (`/nodes/a/body/nodes/b`), id,
     /// config and the names visible at it.
-    pub fn record(&mut self, index: usize, pointer: &str, id: &str, raw: &Value, origins: &Origins) {
+    pub fn record(
+        &mut self,
+        index: usize,
+        pointer: &str,
+        id: &str,
+        raw: &Value,
+        origins: &Origins,
+    ) {
         let key = pointer.strip_prefix("/nodes/").unwrap_or(pointer);
         self.seen.insert(
             index,
@@ -184,7 +200,11 @@ impl<O: CompiledOp> Describe<'_, O> {
             Origin::Error => error(name),
             Origin::Bound(i) => {
                 let raw = self.seen.get(i).map(|s| &s.raw);
-                let shape = self.out.get(*i).and_then(Option::as_ref).map(|p| p.op.output());
+                let shape = self
+                    .out
+                    .get(*i)
+                    .and_then(Option::as_ref)
+                    .map(|p| p.op.output());
                 let mut n = match (shape, raw) {
                     (Some(OutputShape::Fixed(Some(schema))), _) => {
                         from_schema(name, &schema, self.catalog, MAX_DEPTH)

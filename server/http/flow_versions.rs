@@ -41,7 +41,15 @@ async fn validate(
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let catalog = state.serving.catalog().await?;
-    let (compiled, scope) = crate::nodes::compile_with_scope(&req.document, Some(&catalog));
+    let (compiled, mut scope) = crate::nodes::compile_with_scope(&req.document, Some(&catalog));
+    // `env.NAME` completes the plain values; secrets are read with `secret("NAME")`.
+    let env: Vec<String> = crate::catalog::env::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|e| !e.secret)
+        .map(|e| e.name)
+        .collect();
+    crate::flow::scope::with_env(&mut scope, &env);
     Ok(Json(match compiled {
         Ok(plan) => json!({
             "ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": [], "scope": scope,

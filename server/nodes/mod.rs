@@ -55,9 +55,9 @@ pub mod template;
 pub mod validate;
 
 #[cfg(test)]
-mod sql_tests;
-#[cfg(test)]
 mod scope_tests;
+#[cfg(test)]
+mod sql_tests;
 #[cfg(test)]
 mod tests;
 

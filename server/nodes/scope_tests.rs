@@ -29,7 +29,10 @@ fn scope(doc: &Value) -> Scope {
 /// The names visible at `node`, built-ins included.
 fn names(scope: &Scope, node: &str) -> Vec<String> {
     let Some(list) = scope.get(node) else {
-        panic!("no scope for {node}: {:?}", scope.keys().collect::<Vec<_>>());
+        panic!(
+            "no scope for {node}: {:?}",
+            scope.keys().collect::<Vec<_>>()
+        );
     };
     list.iter().map(|n| n.name.clone()).collect()
 }
@@ -112,13 +115,19 @@ fn a_row_bound_by_a_database_node_has_its_tables_columns_without_passwords() {
     );
     assert_eq!(todo.fields[2].ty.as_deref(), Some("boolean"));
     let todos = find(&s, "reply", "todos");
-    assert_eq!((todos.kind, todos.table.as_deref()), ("rows", Some("todos")));
+    assert_eq!(
+        (todos.kind, todos.table.as_deref()),
+        ("rows", Some("todos"))
+    );
 
     // The request's body has the properties its input schema declares.
     let request = find(&s, "insert", "request");
     assert_eq!(field_names(request), ["params", "query", "body", "headers"]);
     let body = &request.fields[2];
-    assert_eq!((body.kind, field_names(body)), ("object", vec!["tags", "title"]));
+    assert_eq!(
+        (body.kind, field_names(body)),
+        ("object", vec!["tags", "title"])
+    );
     assert_eq!(body.fields[0].kind, "list");
 }
 
@@ -155,7 +164,10 @@ fn the_loop_item_and_index_are_visible_inside_a_for_each_body_only() {
     assert!(field_names(item).contains(&"title"));
     assert_eq!(find(&s, "each/body/nodes/step", "index").kind, "index");
     // Outside the body: the loop's result, not its item.
-    assert_eq!(names(&s, "reply"), ["request", "auth", "env", "made", "todos"]);
+    assert_eq!(
+        names(&s, "reply"),
+        ["request", "auth", "env", "made", "todos"]
+    );
 
     // A loop over anything else gives a plain item.
     let mut doc = doc;
@@ -221,9 +233,25 @@ fn set_describes_the_keys_of_the_object_it_writes() {
     );
     let s = scope(&doc);
     let page = find(&s, "reply", "page");
-    assert_eq!((page.kind, field_names(page)), ("object", vec!["size", "title"]));
+    assert_eq!(
+        (page.kind, field_names(page)),
+        ("object", vec!["size", "title"])
+    );
     assert_eq!(
         (page.fields[0].kind, page.fields[1].kind),
         ("integer", "value")
     );
+}
+
+#[test]
+fn env_gets_the_names_of_the_plain_environment_values() {
+    let doc = flow(
+        json!({"reply": {"type": "respond", "body": {"$rhai": "env.REGION"}}}),
+        "reply",
+    );
+    let mut s = scope(&doc);
+    assert!(find(&s, "reply", "env").fields.is_empty());
+    crate::flow::scope::with_env(&mut s, &["REGION".to_string()]);
+    let env = find(&s, "reply", "env");
+    assert_eq!((env.kind, field_names(env)), ("env", vec!["REGION"]));
 }
