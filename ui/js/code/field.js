@@ -133,7 +133,12 @@ class CodeField {
     this.diags = [];
     /** @type {import('./rhai.js').Token[]} */
     this.tokens = [];
+    /** Where each line starts in the text. */
+    this.lineStarts = [0];
+    /** The text the tokens, gutter and marks were drawn for (null: draw again). @type {string | null} */
     this.text = null;
+    /** The line count and marked lines the gutter shows. */
+    this.gutterFor = '';
     this.escaped = false;
     /** Set while the field edits the text itself, so that edit opens no completion. */
     this.editing = false;
@@ -203,7 +208,7 @@ class CodeField {
       this.drawGutter();
     }
     // As many lines as the text has, within bounds; a horizontal scrollbar adds its height.
-    const rows = Math.max(this.minRows, Math.min(this.maxRows, /** @type {number[]} */ (this.lineStarts).length));
+    const rows = Math.max(this.minRows, Math.min(this.maxRows, this.lineStarts.length));
     this.ta.rows = rows;
     const bar = this.ta.offsetHeight - this.ta.clientHeight;
     if (this.ta.offsetHeight) this.ta.style.height = `${rows * LINE + 2 * PAD_Y + Math.max(0, bar)}px`;
@@ -212,15 +217,19 @@ class CodeField {
   }
 
   drawGutter() {
-    const starts = /** @type {number[]} */ (this.lineStarts);
+    const starts = this.lineStarts;
     const bad = new Map(this.diags.map((d) => [d.line, d.message]));
-    const rows = [];
-    for (let i = 1; i <= starts.length; i++) {
-      const row = h('div', { class: bad.has(i) ? 'cf-ln cf-ln-bad' : 'cf-ln', text: String(i) });
-      if (bad.has(i)) row.title = String(bad.get(i));
-      rows.push(row);
+    const sig = `${starts.length}|${[...bad].join('|')}`;
+    if (sig !== this.gutterFor) {
+      this.gutterFor = sig;
+      const rows = [];
+      for (let i = 1; i <= starts.length; i++) {
+        const row = h('div', { class: bad.has(i) ? 'cf-ln cf-ln-bad' : 'cf-ln', text: String(i) });
+        if (bad.has(i)) row.title = String(bad.get(i));
+        rows.push(row);
+      }
+      this.gutterLines.replaceChildren(...rows);
     }
-    this.gutterLines.replaceChildren(...rows);
     // Each message sits beside the end of its line, so it covers no code.
     const cw = this.measure();
     const src = this.ta.value;
@@ -248,7 +257,7 @@ class CodeField {
 
   /** The range a diagnostic underlines: the token at its position, else one character, else the line's end. @param {FieldDiag} d */
   range(d) {
-    const starts = /** @type {number[]} */ (this.lineStarts);
+    const starts = this.lineStarts;
     const src = this.ta.value;
     const line = Math.min(Math.max(1, d.line), starts.length);
     const lineEnd = line < starts.length ? starts[line] - 1 : src.length;
@@ -377,7 +386,7 @@ class CodeField {
   place() {
     const cw = this.measure();
     const caret = this.ta.selectionStart;
-    const starts = /** @type {number[]} */ (this.lineStarts);
+    const starts = this.lineStarts;
     let line = 0;
     while (line + 1 < starts.length && starts[line + 1] <= caret) line++;
     const col = (this.ctx ? this.ctx.from : caret) - starts[line];
