@@ -390,6 +390,18 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
         "return window.sluiceFlow.doc().nodes.reply.body.$rhai === 'rows.len() + rows.len()'",
     )
     .await;
+    // Inside `${...}` of a backtick string, names complete; in the string's text they do not.
+    b.press(" + `ro").await;
+    assert!(offered(&b).await.is_empty());
+    b.press(" ${ro").await;
+    wait_offered_in(&b, field, "rows").await;
+    b.press(ENTER).await;
+    b.press("}`").await;
+    b.wait_until(
+        "the interpolation is in the document",
+        "return window.sluiceFlow.doc().nodes.reply.body.$rhai === 'rows.len() + rows.len() + `ro ${rows}`'",
+    )
+    .await;
     b.finish().await;
 }
 

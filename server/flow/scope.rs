@@ -256,14 +256,25 @@ impl<O: CompiledOp> Describe<'_, O> {
     }
 }
 
-/// `request`, with the properties its input schemas declare.
+/// `request`, with the properties its input schemas declare; without a `params` schema, the
+/// parameters of the endpoint's path (text).
 fn request(doc: &Value, catalog: Option<&dyn TableCatalog>) -> ScopeName {
     let part = |name: &str| match doc.pointer(&format!("/input/{name}")) {
         Some(schema) => from_schema(name, schema, catalog, MAX_DEPTH),
         None => ScopeName::new(name, "object"),
     };
+    let mut params = part("params");
+    if params.fields.is_empty() {
+        let path = doc.pointer("/endpoint/path").and_then(Value::as_str);
+        params.fields = path
+            .into_iter()
+            .flat_map(|p| p.split('/'))
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| ScopeName::new(name, "string"))
+            .collect();
+    }
     ScopeName::new("request", "request").with(vec![
-        part("params"),
+        params,
         part("query"),
         part("body"),
         ScopeName::new("headers", "object"),

@@ -192,6 +192,12 @@ fn error_is_visible_in_error_handlers_with_its_properties() {
     });
     let s = scope(&doc);
     assert_eq!(names(&s, "reply"), ["request", "auth", "env", "todo"]);
+    // Without a params schema, the path's parameters are known (as text).
+    let params = &find(&s, "load", "request").fields[0];
+    assert_eq!(
+        (params.name.as_str(), field_names(params)),
+        ("params", vec!["id"])
+    );
     assert_eq!(names(&s, "failed"), ["request", "auth", "env", "error"]);
     assert_eq!(names(&s, "oops"), ["request", "auth", "env", "error"]);
     let error = find(&s, "oops", "error");
@@ -254,4 +260,25 @@ fn env_gets_the_names_of_the_plain_environment_values() {
     crate::flow::scope::with_env(&mut s, &["REGION".to_string()]);
     let env = find(&s, "reply", "env");
     assert_eq!((env.kind, field_names(env)), ("env", vec!["REGION"]));
+}
+
+#[test]
+fn a_validated_value_has_the_properties_its_schema_declares() {
+    let doc = flow(
+        json!({
+            "check": {"type": "validate", "as": "input", "value": {"$rhai": "request.body"},
+                      "schema": {"type": "object", "properties": {"email": {"type": "string"},
+                                 "age": {"type": "integer"}}},
+                      "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "input"}}
+        }),
+        "check",
+    );
+    let s = scope(&doc);
+    let input = find(&s, "reply", "input");
+    assert_eq!(
+        (input.kind, field_names(input)),
+        ("object", vec!["age", "email"])
+    );
+    assert_eq!(input.fields[0].kind, "integer");
 }

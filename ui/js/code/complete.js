@@ -109,7 +109,7 @@ function describe(n) {
  * @returns {{from: number, word: string, path: string[] | null} | null}
  */
 export function contextAt(src, caret, tokens) {
-  if (tokens.some((t) => (t.t === 'str' || t.t === 'com') && t.from < caret && (caret < t.to || (t.t === 'com' && caret === t.to && !src.slice(t.from, t.to).startsWith('/*'))))) return null;
+  if (tokens.some((t) => t.from < caret && (caret < t.to || (caret === t.to && open(src, t))))) return null;
   const before = src.slice(Math.max(0, caret - 400), caret);
   const m = /((?:[A-Za-z_][A-Za-z0-9_]*\s*\.\s*)*)([A-Za-z_][A-Za-z0-9_]*)?$/.exec(before);
   if (!m) return null;
@@ -118,6 +118,18 @@ export function contextAt(src, caret, tokens) {
   if (!chain.length && /[0-9.]$/.test(before.slice(0, before.length - word.length))) return null;
   if (/^[0-9]/.test(word)) return null;
   return { from: caret - word.length, word, path: chain.length ? chain : null };
+}
+
+/**
+ * Whether a caret right after token `t` is still inside it: a line comment, or a string
+ * without its closing quote.
+ * @param {string} src @param {{t: string, from: number, to: number}} t
+ */
+function open(src, t) {
+  const text = src.slice(t.from, t.to);
+  if (t.t === 'com') return !text.startsWith('/*');
+  if (t.t !== 'str') return false;
+  return text.length < 2 || !['"', "'", '`'].includes(text[text.length - 1]) || text.endsWith('\\' + text[text.length - 1]);
 }
 
 /**

@@ -40,7 +40,8 @@ export function rhai(src) {
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
     if (c === '/' && src[i + 1] === '/') { push('com', lineEnd(src, i)); continue; }
     if (c === '/' && src[i + 1] === '*') { push('com', blockEnd(src, i)); continue; }
-    if (c === '"' || c === '`' || c === "'") { push('str', stringEnd(src, i, c, c === '`')); continue; }
+    if (c === '`') { for (const t of backtick(src, i)) out.push(t); i = out[out.length - 1].to; last = out[out.length - 1]; continue; }
+    if (c === '"' || c === "'") { push('str', stringEnd(src, i, c, false)); continue; }
     if (c >= '0' && c <= '9') { push('num', i + (NUMBER.exec(src.slice(i, i + 64))?.[0].length || 1)); continue; }
     if (WORD.test(c)) {
       let j = i + 1;
@@ -58,6 +59,38 @@ export function rhai(src) {
     push('op', i + (op ? op[0].length : 1));
   }
   return out;
+}
+
+/**
+ * A backtick string opened at `i`: its text as strings, each `${...}` inside as Rhai code
+ * between two `op` tokens, so names there are highlighted and completed.
+ * @param {string} src @param {number} i @returns {Token[]}
+ */
+function backtick(src, i) {
+  /** @type {Token[]} */
+  const out = [];
+  let from = i;
+  let j = i + 1;
+  while (j < src.length && src[j] !== '`') {
+    if (src[j] === '\\') { j += 2; continue; }
+    if (src[j] === '$' && src[j + 1] === '{') {
+      out.push({ t: 'str', from, to: j }, { t: 'op', from: j, to: j + 2 });
+      let depth = 0;
+      let k = j + 2;
+      for (; k < src.length && !(src[k] === '}' && depth === 0) && src[k] !== '`'; k++) {
+        if (src[k] === '{') depth++;
+        else if (src[k] === '}') depth--;
+      }
+      for (const t of rhai(src.slice(j + 2, k))) out.push({ t: t.t, from: t.from + j + 2, to: t.to + j + 2 });
+      if (src[k] === '}') { out.push({ t: 'op', from: k, to: k + 1 }); k++; }
+      from = k;
+      j = k;
+      continue;
+    }
+    j++;
+  }
+  out.push({ t: 'str', from, to: Math.min(src.length, j + 1) });
+  return out.filter((t) => t.to > t.from);
 }
 
 const TERA_KEYWORDS = new Set(['if', 'elif', 'else', 'endif', 'for', 'in', 'endfor', 'set', 'set_global', 'block', 'endblock',
