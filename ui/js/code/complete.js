@@ -60,17 +60,19 @@ const FUNCTIONS = [
   ['is_def_var', 1, 'whether a variable is defined'],
 ];
 
-/** Methods by what the value is; `any` for values of unknown kind. */
+/**
+ * Methods by what the value is; `any` for values of unknown kind. Methods that change a value
+ * in place (`push`, `sort`, `trim`, `replace`, ...) are left out: the names offered are
+ * constants at run time, and changing one fails.
+ */
 const METHODS = /** @type {Record<string, [string, number][]>} */ ({
   string: [['len', 0], ['is_empty', 0], ['contains', 1], ['starts_with', 1], ['ends_with', 1], ['index_of', 1],
-    ['sub_string', 2], ['split', 1], ['trim', 0], ['to_upper', 0], ['to_lower', 0], ['replace', 2], ['parse_int', 0],
-    ['parse_float', 0], ['to_string', 0], ['to_json', 0]],
+    ['sub_string', 2], ['split', 1], ['to_upper', 0], ['to_lower', 0], ['parse_int', 0], ['parse_float', 0],
+    ['to_string', 0], ['to_json', 0]],
   list: [['len', 0], ['is_empty', 0], ['contains', 1], ['index_of', 1], ['map', 1], ['filter', 1], ['reduce', 2],
-    ['some', 1], ['all', 1], ['find', 1], ['sort', 1], ['reverse', 0], ['push', 1], ['pop', 0], ['extract', 1],
-    ['dedup', 0], ['to_json', 0]],
+    ['some', 1], ['all', 1], ['find', 1], ['extract', 1], ['to_json', 0]],
   object: [['keys', 0], ['values', 0], ['len', 0], ['is_empty', 0], ['contains', 1], ['get', 1], ['to_json', 0]],
-  number: [['abs', 0], ['to_string', 0], ['to_float', 0], ['to_int', 0], ['floor', 0], ['ceiling', 0], ['round', 0],
-    ['min', 1], ['max', 1]],
+  number: [['abs', 0], ['to_string', 0], ['to_float', 0], ['to_int', 0], ['floor', 0], ['ceiling', 0], ['round', 0]],
   any: [['len', 0], ['contains', 1], ['is_empty', 0], ['to_string', 0], ['to_json', 0], ['type_of', 0]],
 });
 

@@ -31,12 +31,15 @@ const fields = new WeakMap();
  * its `id` and `aria-*` attributes on to the textarea, so a `<label for>` and
  * `aria-describedby` set on it reach the input.
  * @param {HTMLTextAreaElement} ta
- * @param {{lang?: string, minRows?: number, maxRows?: number}} [o] `lang`: rhai (completion
- *   too), tera, sql or plain
+ * @param {{lang?: string, minRows?: number, maxRows?: number, pointer?: string}} [o] `lang`:
+ *   rhai (completion too), tera, sql or plain; `pointer`: the JSON pointer of the value in the
+ *   flow document (its node's scope is completed, its diagnostics shown), by default the one
+ *   of the inspector field around it
  * @returns {HTMLElement}
  */
 export function codeField(ta, o = {}) {
   const f = new CodeField(ta, o.lang || 'plain', o.minRows || 3, o.maxRows || 24);
+  if (o.pointer !== undefined) f.wrap.dataset.pointer = o.pointer;
   fields.set(f.wrap, f);
   forwardTo(f.wrap, ta);
   return f.wrap;
@@ -182,8 +185,9 @@ class CodeField {
     queueMicrotask(() => this.refresh());
   }
 
-  /** The JSON pointer of the inspector field this sits in, or null. */
+  /** The JSON pointer of the value edited: the one given, else the inspector field's, else null. */
   pointer() {
+    if (this.wrap.dataset.pointer !== undefined) return this.wrap.dataset.pointer;
     const box = /** @type {HTMLElement | null} */ (this.wrap.closest('.fl-field')?.querySelector(':scope > .fl-diag') || null);
     return box?.dataset.pointer ?? null;
   }
@@ -279,7 +283,8 @@ class CodeField {
 
   /** @param {KeyboardEvent} e */
   onKey(e) {
-    if (['Shift', 'Control', 'Alt', 'Meta'].includes(e.key)) return;
+    // Keys that compose a character (an input method) are the input method's.
+    if (e.isComposing || ['Shift', 'Control', 'Alt', 'Meta'].includes(e.key)) return;
     const open = !this.list.hidden;
     if (open && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
       e.preventDefault();
