@@ -284,7 +284,18 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
     b.wait_for_text(".fl-inspector .fl-diag-item", "line 6, column 9")
         .await;
     b.screenshot_as("code_field_problem").await;
-    b.press(&BACKSPACE.repeat("\nlet d = nope;".len())).await;
+    b.press(&BACKSPACE.repeat("let d = nope;".len())).await;
+    b.wait_gone(".fl-inspector .cf .cf-ln.cf-ln-bad").await;
+    // A plain syntax error is marked on its line too.
+    b.press("let d = 1 +;").await;
+    let bad_line = b
+        .wait_for(".fl-inspector .cf .cf-ln.cf-ln-bad")
+        .await
+        .text()
+        .await;
+    assert_eq!(bad_line, "6");
+    wait_token(&b, ".fl-inspector .cf-hl .cf-bad", ";").await;
+    b.press(&BACKSPACE.repeat("\nlet d = 1 +;".len())).await;
     b.wait_gone(".fl-inspector .cf .cf-ln.cf-ln-bad").await;
     b.wait_gone(".fl-node.has-problem").await;
 
