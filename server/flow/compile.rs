@@ -7,6 +7,10 @@
 //! A `for_each` body is a graph of its own, compiled by the same code ([`compile_body`]) with
 //! the loop's scope; its nodes go into the same flat list as the top level's, so every node of
 //! a plan has one index.
+//!
+//! [`compile_with_scope`] also returns the names visible at each node, described for the
+//! editor's completion ([`super::scope`]); the scope analysis keeps where each name was set
+//! for that, and the answer is the same whether or not the flow compiles.
 
 use super::canonical;
 use super::diag::{Diagnostic, seg};
