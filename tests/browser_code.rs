@@ -15,6 +15,7 @@ const SHIFT_TAB: &str = "\u{E008}\u{E004}\u{E000}";
 const LEFT: &str = "\u{E012}";
 const END: &str = "\u{E010}";
 const BACKSPACE: &str = "\u{E003}";
+const DOWN: &str = "\u{E015}";
 
 /// A draft endpoint: insert a todo (bound as `todo`), a script `calc`, respond.
 fn draft() -> Value {
@@ -232,6 +233,19 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
         assert!(columns.iter().any(|o| o == c), "{c} in {columns:?}");
     }
     b.screenshot_as("code_field_completion").await;
+    // Ten entries show at once; the arrows move on through the rest.
+    b.press(&DOWN.repeat(11)).await;
+    let window = b
+        .execute(
+            "const l = document.querySelector('.fl-inspector .cf-list');
+             const ta = document.querySelector(arguments[0]);
+             const active = document.getElementById(ta.getAttribute('aria-activedescendant'));
+             return [l.querySelectorAll('[role=option]').length, active.getAttribute('aria-posinset'),
+                     Number(active.getAttribute('aria-setsize')) > 10];",
+            json!([FIELD]),
+        )
+        .await;
+    assert_eq!(window, json!([10, "12", true]), "{window}");
     b.press("do").await;
     wait_offered(&b, "done").await;
     b.press(ENTER).await;

@@ -17,6 +17,9 @@ const LINE = 18;
 const PAD_Y = 6;
 const PAD_X = 8;
 const INDENT = '  ';
+/** How many completions show at once; the arrows move a window over the rest (a list that
+ * scrolled would have to be focusable itself, and focus stays in the textarea). */
+const VISIBLE = 10;
 
 /**
  * A diagnostic as the field shows it (line and column 1-based, as the server sends them).
@@ -150,6 +153,8 @@ class CodeField {
     /** @type {import('./complete.js').Candidate[]} */
     this.items = [];
     this.active = 0;
+    /** The first completion shown. */
+    this.top = 0;
     this.charWidth = 0;
 
     ta.classList.add('cf-input');
@@ -362,18 +367,27 @@ class CodeField {
     this.ctx = ctx;
     this.items = items.slice(0, 50);
     this.active = Math.max(0, this.items.findIndex((c) => c.label === keep));
+    this.top = 0;
     this.drawList();
     this.place();
   }
 
   drawList() {
-    this.list.replaceChildren(...this.items.map((c, i) => h('li', {
-      role: 'option', id: `${this.listId}-${i}`, class: i === this.active ? 'cf-opt is-active' : 'cf-opt',
-      'aria-selected': String(i === this.active), dataset: { i: String(i) },
-    }, h('span', { class: 'cf-opt-label', text: c.label }), h('span', { class: 'cf-opt-detail', text: c.detail }))));
+    if (this.active < this.top) this.top = this.active;
+    if (this.active >= this.top + VISIBLE) this.top = this.active - VISIBLE + 1;
+    const shown = this.items.slice(this.top, this.top + VISIBLE);
+    this.list.replaceChildren(...shown.map((c, k) => {
+      const i = this.top + k;
+      return h('li', {
+        role: 'option', id: `${this.listId}-${i}`, class: i === this.active ? 'cf-opt is-active' : 'cf-opt',
+        'aria-selected': String(i === this.active), 'aria-setsize': this.items.length, 'aria-posinset': i + 1,
+        dataset: { i: String(i) },
+      }, h('span', { class: 'cf-opt-label', text: c.label }), h('span', { class: 'cf-opt-detail', text: c.detail }));
+    }));
+    this.list.classList.toggle('has-above', this.top > 0);
+    this.list.classList.toggle('has-below', this.top + VISIBLE < this.items.length);
     this.list.hidden = false;
     this.ta.setAttribute('aria-activedescendant', `${this.listId}-${this.active}`);
-    this.list.children[this.active]?.scrollIntoView({ block: 'nearest' });
   }
 
   /** The width of one character of the code font (a guess until the field is shown). */
