@@ -374,6 +374,29 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
         "-- open ones",
     )
     .await;
+    // SQL problems with a position are marked in the field too.
+    b.execute(
+        "const t = document.querySelector('.fl-inspector .cf[data-lang=sql] textarea'); t.focus();
+         t.value = 'select title from todos\\nwhere done = :done and title = :nope';
+         t.dispatchEvent(new Event('input', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    let bad_line = b
+        .wait_for(".fl-inspector .cf[data-lang=sql] .cf-ln.cf-ln-bad")
+        .await
+        .text()
+        .await;
+    assert_eq!(bad_line, "2");
+    wait_token(&b, ".fl-inspector .cf[data-lang=sql] .cf-bad", ":nope").await;
+    b.execute(
+        "const t = document.querySelector('.fl-inspector .cf[data-lang=sql] textarea');
+         t.value = 'select title from todos where done = :done';
+         t.dispatchEvent(new Event('input', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    b.wait_gone(".fl-inspector .cf .cf-ln.cf-ln-bad").await;
 
     b.click(".fl-node[data-id=page] .fl-id").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-tag", "{{").await;
