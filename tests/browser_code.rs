@@ -397,6 +397,7 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
     )
     .await;
     b.wait_gone(".fl-inspector .cf .cf-ln.cf-ln-bad").await;
+    b.wait_gone(".fl-node.has-problem").await;
 
     b.click(".fl-node[data-id=page] .fl-id").await;
     wait_token(&b, ".fl-inspector .cf[data-lang=tera] .cf-tag", "{{").await;

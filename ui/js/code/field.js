@@ -179,7 +179,7 @@ class CodeField {
     ta.addEventListener('keydown', (e) => this.onKey(e));
     ta.addEventListener('input', (e) => this.onInput(/** @type {InputEvent} */ (e)));
     ta.addEventListener('scroll', () => this.syncScroll());
-    for (const ev of ['keyup', 'mouseup', 'focus']) ta.addEventListener(ev, () => this.refresh());
+    for (const ev of ['keyup', 'mouseup', 'focus', 'select', 'selectionchange']) ta.addEventListener(ev, () => this.refresh());
     ta.addEventListener('blur', () => { this.close(); this.escaped = false; this.refresh(); });
     // Picking from the list with the mouse keeps focus in the textarea.
     this.list.addEventListener('mousedown', (e) => e.preventDefault());
