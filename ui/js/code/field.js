@@ -181,6 +181,16 @@ class CodeField {
     ta.addEventListener('scroll', () => this.syncScroll());
     for (const ev of ['keyup', 'mouseup', 'focus', 'select', 'selectionchange']) ta.addEventListener(ev, () => this.refresh());
     ta.addEventListener('blur', () => { this.close(); this.escaped = false; this.refresh(); });
+    // A click on the line numbers puts the caret at the start of that line.
+    this.gutter.addEventListener('mousedown', (e) => {
+      e.preventDefault();
+      const row = /** @type {HTMLElement} */ (e.target).closest('.cf-ln');
+      const line = row ? Number(row.textContent) - 1 : this.lineStarts.length - 1;
+      const at = this.lineStarts[Math.max(0, Math.min(line, this.lineStarts.length - 1))];
+      ta.focus();
+      ta.setSelectionRange(at, at);
+      this.refresh();
+    });
     // Picking from the list with the mouse keeps focus in the textarea.
     this.list.addEventListener('mousedown', (e) => e.preventDefault());
     this.list.addEventListener('click', (e) => {
