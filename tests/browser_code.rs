@@ -422,6 +422,16 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
         .await;
     assert_eq!(labelled, true);
     wait_token(&b, ".fl-inspector .fl-value .cf-hl .cf-fn", "len").await;
+    // A dot typed in front of existing code (`rows|.len()`) completes too.
+    b.execute(
+        "const t = document.querySelector(arguments[0]); t.focus(); t.setSelectionRange(4, 4);",
+        json!([field]),
+    )
+    .await;
+    b.press(".").await;
+    wait_offered_in(&b, field, "len()").await;
+    b.press(ESCAPE).await;
+    b.press(BACKSPACE).await;
     b.execute(
         "const t = document.querySelector(arguments[0]); t.focus(); t.setSelectionRange(t.value.length, t.value.length);",
         json!([field]),

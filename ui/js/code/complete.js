@@ -111,7 +111,8 @@ function describe(n) {
  * @returns {{from: number, word: string, path: string[] | null} | null}
  */
 export function contextAt(src, caret, tokens) {
-  if (tokens.some((t) => t.from < caret && (caret < t.to || (caret === t.to && open(src, t))))) return null;
+  const quoted = (/** @type {{t: string}} */ t) => t.t === 'str' || t.t === 'com';
+  if (tokens.some((t) => quoted(t) && t.from < caret && (caret < t.to || (caret === t.to && open(src, t))))) return null;
   const before = src.slice(Math.max(0, caret - 400), caret);
   const m = /((?:[A-Za-z_][A-Za-z0-9_]*\s*\.\s*)*)([A-Za-z_][A-Za-z0-9_]*)?$/.exec(before);
   if (!m) return null;
