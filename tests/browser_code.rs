@@ -16,6 +16,7 @@ const LEFT: &str = "\u{E012}";
 const END: &str = "\u{E010}";
 const BACKSPACE: &str = "\u{E003}";
 const DOWN: &str = "\u{E015}";
+const CTRL_SPACE: &str = "\u{E009} \u{E000}";
 
 /// A draft endpoint: insert a todo (bound as `todo`), a script `calc`, respond.
 fn draft() -> Value {
@@ -217,6 +218,11 @@ async fn the_code_field_highlights_completes_names_in_scope_shows_problems_and_l
 
     // A name bound by an earlier node, and its table's columns.
     b.press(ENTER).await;
+    // Ctrl+Space asks for the list with nothing typed: the names come first.
+    b.press(CTRL_SPACE).await;
+    wait_offered(&b, "request").await;
+    b.press(ESCAPE).await;
+    assert!(offered(&b).await.is_empty());
     b.press("let b = to").await;
     wait_offered(&b, "todo").await;
     let detail = b
