@@ -340,26 +340,18 @@ pub struct NodeCx<'a, O: 'static> {
 }
 
 impl<O: CompiledOp> NodeCx<'_, O> {
-    /// Compiles a nested graph (a `for_each` body) found under `field`, with `names` visible
-    /// at its entry, one level deeper; returns its entry's index. Names this node does not
-    /// see itself are the ones it gives its body (the loop's item and `index`).
-    pub fn compile_body(
-        &mut self,
-        body: &Value,
-        field: &str,
-        names: std::collections::BTreeSet<String>,
-    ) -> Option<usize> {
+    /// Compiles a nested graph (a `for_each` body) found under `field`, one level deeper, with
+    /// the names this node sees visible at its entry plus the names it `gives` its body (the
+    /// loop's item and `index`, which shadow outer names of the same name); returns its
+    /// entry's index.
+    pub fn compile_body(&mut self, body: &Value, field: &str, gives: &[&str]) -> Option<usize> {
         let pointer = format!("{}/{field}", self.pointer);
         let mut diags = Vec::new();
-        let names = names
-            .into_iter()
-            .map(|n| {
-                let from = self.origins.get(&n).cloned().unwrap_or_else(|| {
-                    std::collections::BTreeSet::from([super::scope::Origin::Given(self.index)])
-                });
-                (n, from)
-            })
-            .collect();
+        let mut names = self.origins.clone();
+        for name in gives {
+            let from = std::collections::BTreeSet::from([super::scope::Origin::Given(self.index)]);
+            names.insert(name.to_string(), from);
+        }
         let entry = super::compile::compile_body(
             body,
             &pointer,

@@ -282,3 +282,28 @@ fn a_validated_value_has_the_properties_its_schema_declares() {
     );
     assert_eq!(input.fields[0].kind, "integer");
 }
+
+#[test]
+fn a_loop_item_shadows_an_outer_name_of_the_same_name() {
+    let doc = flow(
+        json!({
+            "insert": {"type": "set", "as": "todo", "value": {"kept": true}, "next": {"ok": "list"}},
+            "list": {"type": "db.query", "table": "todos", "as": "todos", "next": {"ok": "each"}},
+            "each": {"type": "for_each", "as": "made", "items": {"$rhai": "todos"}, "item": "todo",
+                     "body": {"entry": "keep", "nodes": {
+                         "keep": {"type": "collect", "value": {"$rhai": "todo.title"}}
+                     }},
+                     "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "todo"}}
+        }),
+        "insert",
+    );
+    let s = scope(&doc);
+    let inside = find(&s, "each/body/nodes/keep", "todo");
+    assert_eq!((inside.kind, inside.node.as_deref()), ("row", Some("each")));
+    let outside = find(&s, "reply", "todo");
+    assert_eq!(
+        (outside.kind, outside.node.as_deref()),
+        ("object", Some("insert"))
+    );
+}
