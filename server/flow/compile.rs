@@ -7,6 +7,10 @@
 //! A `for_each` body is a graph of its own, compiled by the same code ([`compile_body`]) with
 //! the loop's scope; its nodes go into the same flat list as the top level's, so every node of
 //! a plan has one index.
+//!
+//! [`compile_with_scope`] also returns the names visible at each node, described for the
+//! editor's completion ([`super::scope`]); the scope analysis keeps where each name was set
+//! for that, and the answer is the same whether or not the flow compiles.
 
 use super::canonical;
 use super::diag::{Diagnostic, seg};
@@ -14,6 +18,7 @@ use super::expr::{ExprCompiler, RESERVED, base_engine};
 use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
 use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
+use super::scope::{Collector, Origin, Origins, Scope, join};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::LazyLock;
@@ -60,7 +65,7 @@ pub enum GraphKind {
 }
 
 /// A graph to compile: its nodes (a JSON object keyed by id), where they are in the document,
-/// its entry and error handler, and the names visible at its entry.
+/// its entry and error handler, and the names visible at its entry (with where they were set).
 pub struct GraphSpec<'d> {
     pub nodes: &'d serde_json::Map<String, Value>,
     /// JSON pointer of the `nodes` object (`/nodes`, `/nodes/loop/body/nodes`, ...).
@@ -68,7 +73,7 @@ pub struct GraphSpec<'d> {
     pub entry: Option<&'d str>,
     pub entry_pointer: String,
     pub on_error: Option<&'d str>,
-    pub names: BTreeSet<String>,
+    pub names: Origins,
     pub kind: GraphKind,
     pub depth: usize,
 }
@@ -79,6 +84,28 @@ pub fn compile<O: CompiledOp>(
     doc: &Value,
     catalog: Option<&dyn TableCatalog>,
     registry: &Registry<O>,
+) -> Result<Plan<O>, Vec<Diagnostic>> {
+    compile_collecting(doc, catalog, registry, None)
+}
+
+/// [`compile`], and also the names visible at each reachable node, described for the editor's
+/// completion (see [`super::scope`]). The scope is there whether or not the flow compiles.
+pub fn compile_with_scope<O: CompiledOp>(
+    doc: &Value,
+    catalog: Option<&dyn TableCatalog>,
+    registry: &Registry<O>,
+) -> (Result<Plan<O>, Vec<Diagnostic>>, Scope) {
+    let mut seen = Collector::default();
+    let mut scope = Scope::new();
+    let plan = compile_collecting(doc, catalog, registry, Some((&mut seen, &mut scope)));
+    (plan, scope)
+}
+
+fn compile_collecting<O: CompiledOp>(
+    doc: &Value,
+    catalog: Option<&dyn TableCatalog>,
+    registry: &Registry<O>,
+    collect: Option<(&mut Collector, &mut Scope)>,
 ) -> Result<Plan<O>, Vec<Diagnostic>> {
     let mut diags = schema::check_envelope(doc);
     // Only a document that is not a flow of this format version stops the check early; other
@@ -97,12 +124,23 @@ pub fn compile<O: CompiledOp>(
         entry: doc.get("entry").and_then(Value::as_str),
         entry_pointer: "/entry".into(),
         on_error: doc.get("on_error").and_then(Value::as_str),
-        names: BTreeSet::new(),
+        names: Origins::new(),
         kind: GraphKind::Top,
         depth: 0,
     };
     let mut out: Vec<Option<PlanNode<O>>> = Vec::new();
-    let roots = compile_graph(&spec, catalog, registry, &mut out, &mut diags);
+    let (mut seen, scope) = collect.unzip();
+    let roots = compile_graph(
+        &spec,
+        catalog,
+        registry,
+        &mut out,
+        &mut diags,
+        seen.as_deref_mut(),
+    );
+    if let (Some(seen), Some(scope)) = (seen, scope) {
+        *scope = std::mem::take(seen).finish(doc, &out, catalog);
+    }
     let endpoint = endpoint(doc, &mut diags);
     let input = input(doc, &mut diags);
     if !diags.is_empty() {
@@ -155,12 +193,13 @@ pub fn compile<O: CompiledOp>(
 pub fn compile_body<O: CompiledOp>(
     body: &Value,
     pointer: &str,
-    names: BTreeSet<String>,
+    names: Origins,
     depth: usize,
     catalog: Option<&dyn TableCatalog>,
     registry: &Registry<O>,
     out: &mut Vec<Option<PlanNode<O>>>,
     diags: &mut Vec<Diagnostic>,
+    seen: Option<&mut Collector>,
 ) -> Option<usize> {
     if depth > MAX_BODY_DEPTH {
         diags.push(Diagnostic::new(
@@ -181,7 +220,7 @@ pub fn compile_body<O: CompiledOp>(
         kind: GraphKind::Body,
         depth,
     };
-    compile_graph(&spec, catalog, registry, out, diags).map(|(entry, _)| entry)
+    compile_graph(&spec, catalog, registry, out, diags, seen).map(|(entry, _)| entry)
 }
 
 /// The ports of a node: its type's, the dynamic ones its config declares (`switch`), and the
@@ -206,12 +245,14 @@ fn ports_of<O>(ty: &NodeType<O>, raw: &Value) -> Vec<(String, bool, bool)> {
 }
 
 /// Compiles one graph into `out`; returns the global indices of its entry and error handler.
+/// With a collector, notes the names visible at each reachable node.
 fn compile_graph<O: CompiledOp>(
     spec: &GraphSpec<'_>,
     catalog: Option<&dyn TableCatalog>,
     registry: &Registry<O>,
     out: &mut Vec<Option<PlanNode<O>>>,
     diags: &mut Vec<Diagnostic>,
+    mut seen: Option<&mut Collector>,
 ) -> Option<(usize, Option<usize>)> {
     let raw_nodes = spec.nodes;
     let base = out.len();
@@ -401,26 +442,37 @@ fn compile_graph<O: CompiledOp>(
     let order = entry.and_then(|_| topo_order(&graph, &roots, &spec.prefix, diags));
 
     // Scope analysis: a name is visible if it is set on every path to the node. The `error`
-    // port sets `error`; an `on_error` handler starts with only `error`.
-    let mut scopes: Vec<Option<BTreeSet<String>>> = vec![None; graph.len()];
+    // port sets `error`; an `on_error` handler starts with only `error`. Each name keeps where
+    // it was set, for the editor's completion.
+    let mut scopes: Vec<Option<Origins>> = vec![None; graph.len()];
     if let (Some(order), Some(e)) = (&order, entry) {
+        let error = || BTreeSet::from([Origin::Error]);
         scopes[e] = Some(spec.names.clone());
         if let Some(h) = on_error {
-            scopes[h] = Some(BTreeSet::from(["error".to_string()]));
+            scopes[h] = Some(Origins::from([("error".to_string(), error())]));
         }
         for &n in order {
             let here = scopes[n].clone().unwrap_or_default();
             for edge in &graph[n].edges {
                 let mut out = here.clone();
                 if edge.port == ERROR_PORT.name {
-                    out.insert("error".into());
-                } else if edge.binds {
-                    out.extend(graph[n].bind.map(str::to_string));
+                    out.insert("error".into(), error());
+                } else if edge.binds
+                    && let Some(name) = graph[n].bind
+                {
+                    out.insert(name.to_string(), BTreeSet::from([Origin::Bound(base + n)]));
                 }
                 scopes[edge.to] = Some(match scopes[edge.to].take() {
                     None => out,
-                    Some(prev) => prev.intersection(&out).cloned().collect(),
+                    Some(prev) => join(prev, out),
                 });
+            }
+        }
+    }
+    if let Some(seen) = seen.as_deref_mut() {
+        for (i, node) in graph.iter().enumerate() {
+            if let Some(names) = &scopes[i] {
+                seen.record(base + i, &pointer(node.id), node.id, node.raw, names);
             }
         }
     }
@@ -436,17 +488,20 @@ fn compile_graph<O: CompiledOp>(
         };
         let mut cx = NodeCx {
             id: node.id,
+            index: base + i,
             pointer: pointer(node.id),
-            expr: ExprCompiler::new(&ENGINE, node.id, names.iter().map(String::as_str)),
+            expr: ExprCompiler::new(&ENGINE, node.id, names.keys().map(String::as_str)),
             catalog,
             ports: node
                 .edges
                 .iter()
                 .map(|e| (e.port.clone(), base + e.to))
                 .collect(),
-            names: names.clone(),
+            names: names.keys().cloned().collect(),
+            origins: names.clone(),
             depth: spec.depth,
             out: &mut *out,
+            seen: seen.as_deref_mut(),
             registry,
             body_diags: Vec::new(),
         };

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod node;
 pub mod plan;
 pub mod schema;
+pub mod scope;
 pub mod sqlscan;
 pub mod tera_guard;
 

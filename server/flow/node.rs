@@ -316,6 +316,8 @@ impl TableCatalog for BTreeMap<String, TableDef> {
 /// scope, and the catalog (absent when validating offline).
 pub struct NodeCx<'a, O: 'static> {
     pub id: &'a str,
+    /// The node's index in the plan's flat node list.
+    pub index: usize,
     pub pointer: String,
     pub expr: ExprCompiler<'a>,
     pub catalog: Option<&'a dyn TableCatalog>,
@@ -323,10 +325,14 @@ pub struct NodeCx<'a, O: 'static> {
     pub ports: BTreeMap<String, usize>,
     /// The names visible to this node (for nested bodies).
     pub names: std::collections::BTreeSet<String>,
+    /// Where each of `names` was set (for the editor's completion in nested bodies).
+    pub origins: super::scope::Origins,
     /// How deep in `for_each` bodies this node sits.
     pub depth: usize,
     /// The plan's flat node list, for nested bodies to add their nodes to.
     pub out: &'a mut Vec<Option<PlanNode<O>>>,
+    /// Notes the names visible at each node, when the caller asked for them.
+    pub seen: Option<&'a mut super::scope::Collector>,
     /// The node types known to this compiler run (for nested bodies).
     pub registry: &'a Registry<O>,
     /// Problems found in nested bodies.
@@ -334,16 +340,18 @@ pub struct NodeCx<'a, O: 'static> {
 }
 
 impl<O: CompiledOp> NodeCx<'_, O> {
-    /// Compiles a nested graph (a `for_each` body) found under `field`, with `names` visible
-    /// at its entry, one level deeper; returns its entry's index.
-    pub fn compile_body(
-        &mut self,
-        body: &Value,
-        field: &str,
-        names: std::collections::BTreeSet<String>,
-    ) -> Option<usize> {
+    /// Compiles a nested graph (a `for_each` body) found under `field`, one level deeper, with
+    /// the names this node sees visible at its entry plus the names it `gives` its body (the
+    /// loop's item and `index`, which shadow outer names of the same name); returns its
+    /// entry's index.
+    pub fn compile_body(&mut self, body: &Value, field: &str, gives: &[&str]) -> Option<usize> {
         let pointer = format!("{}/{field}", self.pointer);
         let mut diags = Vec::new();
+        let mut names = self.origins.clone();
+        for name in gives {
+            let from = std::collections::BTreeSet::from([super::scope::Origin::Given(self.index)]);
+            names.insert(name.to_string(), from);
+        }
         let entry = super::compile::compile_body(
             body,
             &pointer,
@@ -353,6 +361,7 @@ impl<O: CompiledOp> NodeCx<'_, O> {
             self.registry,
             self.out,
             &mut diags,
+            self.seen.as_deref_mut(),
         );
         self.body_diags.extend(diags);
         entry

@@ -32,19 +32,29 @@ struct ValidateRequest {
 }
 
 /// Compiles a document against the current tables and published functions and reports the
-/// outcome; never writes. A document that does not compile is still a 200: the diagnostics are
-/// the answer, not an error of the request.
+/// outcome, with the names visible at each node (`scope`, for the editor's completion); never
+/// writes. A document that does not compile is still a 200: the diagnostics are the answer,
+/// not an error of the request.
 async fn validate(
     State(state): State<AppState>,
     _: Editor,
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(match check(&state, &req.document).await {
-        Ok(plan) => json!({"ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": []}),
-        Err(e) if e.code == "flow.invalid" => {
-            json!({"ok": false, "diagnostics": e.details})
-        }
-        Err(e) => return Err(e),
+    let catalog = state.serving.catalog().await?;
+    let (compiled, mut scope) = crate::nodes::compile_with_scope(&req.document, Some(&catalog));
+    // `env.NAME` completes the plain values; secrets are read with `secret("NAME")`.
+    let env: Vec<String> = crate::catalog::env::list(&state.db)
+        .await?
+        .into_iter()
+        .filter(|e| !e.secret)
+        .map(|e| e.name)
+        .collect();
+    crate::flow::scope::with_env(&mut scope, &env);
+    Ok(Json(match compiled {
+        Ok(plan) => json!({
+            "ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": [], "scope": scope,
+        }),
+        Err(problems) => json!({"ok": false, "diagnostics": problems, "scope": scope}),
     }))
 }
 

@@ -60,10 +60,7 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         ));
         return None;
     }
-    let mut names = cx.names.clone();
-    names.insert(cfg.item.clone());
-    names.insert("index".into());
-    let body = cx.compile_body(&cfg.body, "body", names);
+    let body = cx.compile_body(&cfg.body, "body", &[&cfg.item, "index"]);
     Some(Box::new(ForEachOp {
         items: items?,
         item: cfg.item,

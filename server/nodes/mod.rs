@@ -55,6 +55,8 @@ pub mod template;
 pub mod validate;
 
 #[cfg(test)]
+mod scope_tests;
+#[cfg(test)]
 mod sql_tests;
 #[cfg(test)]
 mod tests;
@@ -101,6 +103,15 @@ pub fn compile(
     catalog: Option<&dyn TableCatalog>,
 ) -> Result<Plan<Op>, Vec<Diagnostic>> {
     crate::flow::compile(doc, catalog, builtin())
+}
+
+/// [`compile`], and the names visible at each node for the editor's completion (see
+/// [`crate::flow::scope`]).
+pub fn compile_with_scope(
+    doc: &Value,
+    catalog: Option<&dyn TableCatalog>,
+) -> (Result<Plan<Op>, Vec<Diagnostic>>, crate::flow::scope::Scope) {
+    crate::flow::compile::compile_with_scope(doc, catalog, builtin())
 }
 
 /// Helpers for the node types' own tests: a flow around one node `n`, whose ports lead to a

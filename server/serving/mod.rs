@@ -302,6 +302,15 @@ impl<R: Routes> Serving<R> {
         crate::nodes::compile(doc, Some(&catalog)).map_err(ServeError::Invalid)
     }
 
+    /// What [`Self::compile`] checks a document against: the current tables and the published
+    /// functions.
+    pub async fn catalog(&self) -> Result<crate::flow::node::Catalog, ServeError> {
+        Ok(crate::flow::node::Catalog {
+            tables: crate::tables::store::all(&self.db).await?,
+            functions: self.current.load().live.functions.keys().cloned().collect(),
+        })
+    }
+
     /// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
     /// version and serves it.
     pub async fn publish(

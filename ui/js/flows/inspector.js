@@ -19,6 +19,7 @@ const INPUT_HELP = /** @type {Record<string, string>} */ ({
   query: 'The query string parameters; numbers and booleans are converted from text.',
   body: 'The JSON body the request must send.',
 });
+import { showCodeDiagnostics } from '../code/field.js';
 
 /**
  * @typedef {{
@@ -296,4 +297,5 @@ export function showDiagnostics(panel, diags) {
     target.append(item);
     target.closest('.fl-field')?.classList.add('has-problem');
   }
+  showCodeDiagnostics(panel, diags);
 }

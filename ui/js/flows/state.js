@@ -16,6 +16,7 @@
  */
 import { api, ApiError } from '../api.js';
 import { layered, nodeHeight } from './layout.js';
+import { setScope } from '../code/complete.js';
 import { History, START, clone, copyNodes, freshId, pasteNodes, positions, removeNodes, renameNode } from './model.js';
 
 /** Where unsaved edits of a flow survive leaving its screen (this tab only). */
@@ -68,6 +69,8 @@ export class FlowState {
     this.validateSeq = 0;
     /** The managed tables (`GET /tables`), for the inspector's table and column forms. @type {any[]} */
     this.tables = [];
+    // The names in scope come with each validate answer; none are known for this flow yet.
+    setScope({});
   }
 
   /** Reloads the table list; on failure the last one stays. @returns {Promise<any[]>} */
@@ -348,7 +351,7 @@ export class FlowState {
     const mine = ++this.validateSeq;
     try {
       const r = (await api('POST', '/flows/validate', { body: { document: this.doc } })).body;
-      if (mine === this.validateSeq) this.setDiagnostics(r.diagnostics);
+      if (mine === this.validateSeq) { setScope(r.scope); this.setDiagnostics(r.diagnostics); }
     } catch (e) {
       if (mine === this.validateSeq) this.emit('problem', `Could not check the flow: ${/** @type {any} */ (e).message}`);
     }

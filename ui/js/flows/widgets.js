@@ -9,6 +9,7 @@
  * inspector, a `FormContext` to read the document and the table list through.
  */
 import { h, icon } from '../dom.js';
+import { codeField, forwardTo, indentKeys } from '../code/field.js';
 import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
@@ -36,7 +37,7 @@ import { tablePicker } from './forms/table.js';
 
 /** @type {Record<string, (a: WidgetArgs) => HTMLElement>} */
 export const WIDGETS = {
-  /** Source code (Rhai, Tera, SQL): monospace, Tab indents, no spellcheck. */
+  /** Source code (Rhai, Tera, SQL by the schema's `x-language`): the code field of `code/field.js`. */
   code: (a) => textArea(a, { code: true, spellcheck: false }),
   /** Prose for people (descriptions): several lines, spellchecked. */
   text: (a) => textArea(a, { code: false, spellcheck: true }),
@@ -125,14 +126,17 @@ function stringInput(a) {
   return inp;
 }
 
-/** @param {WidgetArgs} a @param {{code: boolean, spellcheck: boolean}} o */
-function textArea({ value, set, required }, o) {
+/**
+ * Text of several lines; for code, the code field (line numbers, highlighting, completion in
+ * Rhai, diagnostics at line and column) in the language the schema's `x-language` names.
+ * @param {WidgetArgs} a @param {{code: boolean, spellcheck: boolean}} o
+ */
+function textArea({ schema, value, set, required }, o) {
   const ta = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: o.code ? 'fl-input fl-code' : 'fl-input' }));
-  if (o.code) codeArea(ta);
   ta.spellcheck = o.spellcheck;
   ta.value = value ?? '';
   ta.addEventListener('input', () => set(ta.value === '' && !required ? undefined : ta.value));
-  return ta;
+  return o.code ? codeField(ta, { lang: schema?.['x-language'], minRows: 6 }) : ta;
 }
 
 /** A node value: a Rhai expression or a JSON literal. @param {any} value @param {(v: any) => void} set @param {string} name */
@@ -141,23 +145,23 @@ function valueWidget(value, set, name) {
   const exprBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio' }, icon('function', { size: 13 }), 'expression');
   const jsonBtn = h('button', { class: 'fl-seg-btn', type: 'button', role: 'radio', text: 'JSON' });
   const modes = h('div', { class: 'fl-seg', role: 'radiogroup', 'aria-label': `${name}: expression or JSON` }, exprBtn, jsonBtn);
-  const expr = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'fl-input fl-code', rows: 2, 'aria-label': `${name} (Rhai expression)` }));
-  codeArea(expr);
+  const expr = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'fl-input fl-code', 'aria-label': `${name} (Rhai expression)` }));
   expr.value = isExpr ? value.$rhai : '';
   expr.addEventListener('input', () => set(expr.value === '' ? undefined : { $rhai: expr.value }));
+  const exprField = codeField(expr, { lang: 'rhai', minRows: 1, maxRows: 12 });
   const json = jsonArea(isExpr ? undefined : value, set, '');
   json.setAttribute('aria-label', `${name} (JSON)`);
   const show = (/** @type {boolean} */ e) => {
-    expr.hidden = !e; json.hidden = e;
+    exprField.hidden = !e; json.hidden = e;
     exprBtn.setAttribute('aria-checked', String(e)); jsonBtn.setAttribute('aria-checked', String(!e));
     exprBtn.classList.toggle('is-on', e); jsonBtn.classList.toggle('is-on', !e);
   };
   exprBtn.addEventListener('click', () => { show(true); if (expr.value) set({ $rhai: expr.value }); expr.focus(); });
   jsonBtn.addEventListener('click', () => { show(false); json.focus(); });
   show(isExpr || value === undefined);
-  const wrap = h('div', { class: 'fl-value' }, modes, expr, json);
-  // Labels point at the visible control.
-  Object.defineProperty(wrap, 'id', { set: (v) => { expr.id = v; }, get: () => expr.id });
+  const wrap = h('div', { class: 'fl-value' }, modes, exprField, json);
+  // Labels (and the diagnostics' aria-describedby) point at the expression.
+  forwardTo(wrap, expr);
   return wrap;
 }
 
@@ -184,19 +188,10 @@ export function jsonArea(value, set, empty) {
   return ta;
 }
 
-/** Tab indents in code areas instead of leaving the field; Escape then Tab leaves. @param {HTMLTextAreaElement} ta */
+/** Tab indents and Shift+Tab outdents in JSON areas; Escape then Tab leaves. @param {HTMLTextAreaElement} ta */
 function codeArea(ta) {
   ta.spellcheck = false;
   ta.setAttribute('autocapitalize', 'off');
   ta.setAttribute('autocomplete', 'off');
-  let escaped = false;
-  ta.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') { escaped = true; return; }
-    if (e.key === 'Tab' && !e.shiftKey && !escaped) {
-      e.preventDefault();
-      ta.setRangeText('  ', ta.selectionStart, ta.selectionEnd, 'end');
-      ta.dispatchEvent(new Event('input'));
-    }
-    escaped = false;
-  });
+  indentKeys(ta);
 }
