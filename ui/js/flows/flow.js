@@ -10,6 +10,12 @@ import { h } from '../dom.js';
 import { errorBox, toast } from '../ui.js';
 import { flowActions } from './actions.js';
 import { Canvas, NODE_W } from './canvas.js';
+import { freeSpot, nodeHeight } from './layout.js';
+import { Minimap } from './minimap.js';
+import { START } from './model.js';
+import { StackView } from './stack.js';
+import { afterPort, insertAfter } from './steps.js';
+import { connectDialog } from './wire.js';
 import { renderInspector, showDiagnostics } from './inspector.js';
 import { flowKeys } from './keys.js';
 import { palette } from './palette.js';
@@ -57,9 +63,48 @@ function mountScreen(root, state) {
     if (nid) announce(`Added ${type} node ${nid}`);
     return nid;
   };
+  /**
+   * Where a new node of `type` goes: at `at` or next to `near` (else the selected node), else
+   * in the view's free space; never on another node (layout.js, `freeSpot`).
+   * @param {string} type @param {{at?: {x: number, y: number}, near?: string}} [want]
+   */
+  const spotFor = (type, want = {}) => {
+    const boxes = canvas.boxes();
+    const sel = state.selectedNodes();
+    const nearId = want.near || (sel.length === 1 ? sel[0] : state.selection.has(START) ? START : '');
+    const near = want.at ? null : boxes.find((b) => b.id === nearId) || null;
+    const view = canvas.viewBox();
+    return freeSpot(boxes, { w: NODE_W, h: nodeHeight({ type }, state.types) }, { at: want.at || null, near, view: view.w > 0 ? view : null });
+  };
+  /** Adds a node of `type` in free space and shows it. @param {string} type @param {{at?: {x: number, y: number}, near?: string}} [want] */
+  const placeNode = (type, want) => {
+    const p = spotFor(type, want);
+    const nid = addNode(type, p.x, p.y);
+    if (nid) canvas.reveal([nid]);
+    return nid;
+  };
+  /** Connect dialog for the one selected node (W). */
+  const connect = (/** @type {string} */ id) => connectDialog(state, id, announce);
 
   const run = runPanel(state, actions.save);
-  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun() });
+  const viewSwitch = h('div', { class: 'fl-view-switch', role: 'group', 'aria-label': 'View' },
+    h('button', { class: 'fl-btn', type: 'button', text: 'Canvas', 'data-view': 'canvas', 'aria-pressed': 'true', onclick: () => showView('canvas') }),
+    h('button', { class: 'fl-btn', type: 'button', text: 'Stack', 'data-view': 'stack', 'aria-pressed': 'false', title: 'The steps as a list', onclick: () => showView('stack') }));
+  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun(), viewSwitch });
+  /**
+   * Shows the canvas or the stack view; the choice is kept per flow in this browser.
+   * @param {'canvas' | 'stack'} view
+   */
+  const showView = (view) => {
+    const toStack = view === 'stack';
+    for (const b of viewSwitch.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.view === view));
+    try { localStorage.setItem(viewKey(state.id), view); } catch { /* storage disabled: not kept */ }
+    canvasEl.hidden = toStack;
+    zoomBar.hidden = toStack;
+    stack.el.hidden = !toStack;
+    screen.dataset.view = view;
+    if (toStack) stack.render();
+  };
   /** @param {boolean} [open] */
   const toggleRun = (open) => {
     const show = open ?? run.el.hidden;
@@ -72,17 +117,46 @@ function mountScreen(root, state) {
   const btn = (/** @type {string} */ text, /** @type {string} */ title, /** @type {() => void} */ onclick, cls = 'fl-btn') =>
     h('button', { class: cls, type: 'button', text, title, onclick });
   const canvasEl = h('div', { class: 'fl-canvas-host' });
+  /** @type {HTMLElement} */
+  let zoomBar;
   const problems = h('button', { class: 'fl-problems', type: 'button', hidden: true, onclick: () => actions.showProblems() });
   const stage = h('div', { class: 'fl-stage' }, canvasEl,
-    h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'View' },
+    zoomBar = h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'Zoom' },
       btn('−', 'Zoom out', () => canvas.zoom(1 / 1.2), 'fl-btn fl-icon'), btn('+', 'Zoom in', () => canvas.zoom(1.2), 'fl-btn fl-icon'),
       btn('Fit', 'Fit the flow to the view', () => canvas.fit()), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
     problems);
   const inspector = h('aside', { class: 'fl-inspector', 'aria-label': 'Inspector' });
   const paletteEl = palette(state.typeList, (type) => {
-    const c = canvas.center();
-    addNode(type, c.x - NODE_W / 2 + (Math.random() * 40 - 20), c.y - 30);
+    // In the stack view a palette click adds the step after the selected one.
+    const sel = state.selectedNodes();
+    const from = sel.length === 1 ? sel[0] : state.selection.has(START) ? START : '';
+    if (stack.shown && from) return addAfter(from, type);
+    placeNode(type);
   });
+  const stack = new StackView(state, {
+    add: (from, port, anchor) => {
+      const r = anchor.getBoundingClientRect();
+      quickAdd(stage, state.typeList, { from, port, client: { x: r.left, y: r.bottom + 4 } }, (type) => addAfter(from, type, port));
+    },
+    connect,
+    announce,
+  });
+  stage.append(stack.el);
+  /**
+   * Adds a node of `type` after step `from` (through `port`, else its continuation), wired in
+   * before whatever came next.
+   * @param {string} from @param {string} type @param {string | null} [port]
+   */
+  const addAfter = (from, type, port = null) => {
+    const p = port || afterPortOf(from);
+    if (!p) { announce(`${from} has no port to go on from`); return; }
+    const nid = placeNode(type, { near: from });
+    if (!nid) return;
+    state.edit((d) => insertAfter(d, state.types, from, p, nid));
+    stack.focusNext = nid;
+    state.select([nid]);
+  };
+  const afterPortOf = (/** @type {string} */ id) => afterPort(state.doc, state.types, id);
   const screen = h('div', { class: 'fl-screen' }, toolbar.el, h('div', { class: 'fl-main' }, paletteEl, stage, inspector), run.el, announcer);
   root.replaceChildren(screen);
 
@@ -94,9 +168,9 @@ function mountScreen(root, state) {
     moved: () => state.moved(),
     select: (ids) => state.select(ids),
     say: (m, loud) => { announce(m); if (loud) toast(m, 'error'); },
-    addNode,
+    addNode: (type, x, y) => placeNode(type, { at: { x, y } }),
     quickAdd: (from, port, at, client) => quickAdd(stage, state.typeList, { from, port, client }, (type) => {
-      const nid = addNode(type, at.x, at.y - 16);
+      const nid = placeNode(type, { at: { x: at.x, y: at.y - 16 } });
       if (!nid) return;
       // One undo step for add + connect would be nicer; two steps keep each reversible.
       state.connect(from, port, nid);
@@ -109,12 +183,21 @@ function mountScreen(root, state) {
     if (n instanceof HTMLElement && n.dataset.id && !state.selection.has(n.dataset.id)) state.select([n.dataset.id]);
   });
 
-  const inspect = subscribe(state, { screen, canvas, inspector, problems, remove });
+  new Minimap(canvas);
+
+  const inspect = subscribe(state, { screen, canvas, stack, inspector, problems, remove });
   const cleanup = flowKeys(screen, state, canvas, {
     save: actions.save, run: () => { toggleRun(true); run.run(); }, undo, redo, remove, announce,
+    connect,
+    placeGroup: (size) => {
+      const boxes = canvas.boxes();
+      const sel = state.selectedNodes();
+      return freeSpot(boxes, size, { near: boxes.find((b) => b.id === sel[0]) || null, view: canvas.viewBox() });
+    },
   });
 
   canvas.render();
+  showView(viewOf(state.id));
   requestAnimationFrame(() => canvas.fit());
   inspect();
   state.touched();
@@ -127,12 +210,20 @@ function mountScreen(root, state) {
   return { actions, cleanup };
 }
 
+/** Where the chosen view of a flow is kept. @param {number} id */
+const viewKey = (id) => `sluice.flow.view.${id}`;
+
+/** The view a flow was last shown in; the canvas the first time. @param {number} id @returns {'canvas' | 'stack'} */
+function viewOf(id) {
+  try { return localStorage.getItem(viewKey(id)) === 'stack' ? 'stack' : 'canvas'; } catch { return 'canvas'; }
+}
+
 /**
  * Redraws the views from the state's events; returns the inspector's redraw.
  * @param {FlowState} state
- * @param {{screen: HTMLElement, canvas: Canvas, inspector: HTMLElement, problems: HTMLElement, remove: (ids: string[]) => void}} v
+ * @param {{screen: HTMLElement, canvas: Canvas, stack: StackView, inspector: HTMLElement, problems: HTMLElement, remove: (ids: string[]) => void}} v
  */
-function subscribe(state, { screen, canvas, inspector, problems, remove }) {
+function subscribe(state, { screen, canvas, stack, inspector, problems, remove }) {
   const inspect = () => {
     renderInspector(inspector, {
       doc: () => state.doc, types: state.types,
@@ -145,9 +236,13 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
     showDiagnostics(inspector, state.diagnostics);
   };
 
-  state.on('doc', () => { canvas.render(); inspect(); });
-  state.on('fields', (/** @type {{canvas: boolean}} */ d) => { if (d.canvas) canvas.render(); else canvas.paintMarks(); });
-  state.on('selection', () => { canvas.showSelection(state.selection); inspect(); });
+  state.on('doc', () => { canvas.render(); stack.render(); inspect(); });
+  state.on('fields', (/** @type {{canvas: boolean}} */ d) => {
+    if (d.canvas) canvas.render();
+    else { canvas.refreshSummaries(); canvas.paintMarks(); }
+    stack.render();
+  });
+  state.on('selection', () => { canvas.showSelection(state.selection); stack.paintSelection(); canvas.onView(); inspect(); });
   state.on('dirty', () => { screen.dataset.dirty = String(state.dirty()); });
   state.on('problem', (/** @type {string} */ m) => toast(m, 'error'));
   state.on('diagnostics', () => {

@@ -9,7 +9,7 @@ import { fileButton } from './io.js';
 
 /**
  * @param {import('./state.js').FlowState} state
- * @param {import('./actions.js').FlowActions & {undo: () => void, redo: () => void, toggleRun: () => void}} act
+ * @param {import('./actions.js').FlowActions & {undo: () => void, redo: () => void, toggleRun: () => void, viewSwitch?: HTMLElement}} act
  * @returns {{el: HTMLElement, runToggle: HTMLElement}}
  */
 export function flowToolbar(state, act) {
@@ -23,7 +23,7 @@ export function flowToolbar(state, act) {
   const runToggle = btn('Run ▸', 'Open the run panel', () => act.toggleRun(), 'fl-btn', 'fl-run-toggle');
   const el = h('header', { class: 'fl-toolbar' },
     h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', text: '←' }),
-    h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
+    h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl, act.viewSwitch || null,
     h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Flow actions' },
       btn('↶', 'Undo (Ctrl+Z)', () => act.undo(), 'fl-btn fl-icon'), btn('↷', 'Redo (Ctrl+Shift+Z)', () => act.redo(), 'fl-btn fl-icon'),
       saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => act.versions(), 'fl-btn', 'fl-versions'),

@@ -1,0 +1,145 @@
+// @ts-check
+/**
+ * The stack view: the same flow as the canvas, as a numbered list of steps that reads like
+ * sentences ("2. Insert into books: title, pages"), branches indented under their step, jumps
+ * to steps listed earlier, then the on_error handler and the nodes the request never reaches.
+ * It renders from `FlowState` and edits through it, so the canvas shows every change: a step
+ * selects its node (the inspector shows it); the selected step can get a step after it, be
+ * moved up or down a linear chain, be wired with the Connect dialog, or be removed.
+ */
+import { h } from '../dom.js';
+import { START } from './model.js';
+import { sentence } from './summary.js';
+import { afterPort, moveStep, removeStep, stackOf } from './steps.js';
+
+/**
+ * @typedef {{
+ *   add: (from: string, port: string, anchor: HTMLElement) => void,
+ *   connect: (id: string) => void,
+ *   announce: (message: string) => void,
+ * }} StackHost
+ */
+
+export class StackView {
+  /** @param {import('./state.js').FlowState} state @param {StackHost} host */
+  constructor(state, host) {
+    this.state = state;
+    this.host = host;
+    this.el = h('div', { class: 'fl-stack', role: 'region', 'aria-label': 'Flow steps' });
+    this.el.hidden = true;
+    /** The step to focus after the next render (after an edit made from the keyboard). */
+    this.focusNext = '';
+  }
+
+  get shown() { return !this.el.hidden; }
+
+  /** Rebuilds the list from the document (only while shown). */
+  render() {
+    if (!this.shown) return;
+    const { doc, types } = this.state;
+    const had = /** @type {HTMLElement | null} */ (document.activeElement)?.closest?.('.fl-stack-step');
+    const keep = this.focusNext || (had instanceof HTMLElement && this.el.contains(had) ? had.dataset.id || '' : '');
+    this.focusNext = '';
+    const stack = stackOf(doc, types);
+    const start = this.row(START, null, 'The request comes in');
+    const sections = [
+      h('ol', { class: 'fl-stack-list', 'aria-label': 'Steps' }, start, this.items(stack.main)),
+    ];
+    if (!stack.main.length) sections.push(h('p', { class: 'fl-hint', text: 'No steps yet: add one after the request.' }));
+    if (stack.onError.length) {
+      sections.push(h('h3', { class: 'fl-stack-head', text: 'When a step fails (on_error)' }),
+        h('ol', { class: 'fl-stack-list' }, this.items(stack.onError)));
+    }
+    if (stack.loose.length) {
+      sections.push(h('h3', { class: 'fl-stack-head', text: 'Not reached from the request' }),
+        ...stack.loose.map((items) => h('ol', { class: 'fl-stack-list' }, this.items(items))));
+    }
+    this.el.replaceChildren(...sections);
+    this.paintSelection();
+    if (keep) /** @type {HTMLElement | null} */ (this.el.querySelector(`.fl-stack-step[data-id="${CSS.escape(keep)}"]`))?.focus({ preventScroll: false });
+  }
+
+  /** @param {(import('./steps.js').Step | import('./steps.js').Jump)[]} items */
+  items(items) {
+    return items.map((it) => {
+      if (it.kind === 'jump') {
+        return h('li', { class: 'fl-stack-jump', value: String(it.n) }, h('span', { class: 'fl-muted', text: `go to step ${it.n} (${it.id})` }));
+      }
+      const node = this.state.doc.nodes[it.id];
+      const li = this.row(it.id, it.n, sentence(node, this.state.types.get(node.type)));
+      for (const b of it.branches) {
+        li.append(h('div', { class: 'fl-stack-branch' },
+          h('span', { class: 'fl-stack-port', text: b.port === 'error' ? 'on error →' : `${b.port} →` }),
+          b.items.length ? h('ol', { class: 'fl-stack-list' }, this.items(b.items)) : null));
+      }
+      return li;
+    });
+  }
+
+  /**
+   * One step: its number, its sentence (a button that selects the node) and, while selected,
+   * its actions.
+   * @param {string} id @param {number | null} n @param {string} text
+   */
+  row(id, n, text) {
+    const node = id === START ? null : this.state.doc.nodes[id];
+    const label = id === START ? text : `${n}. ${text}`;
+    const step = h('button', { class: 'fl-stack-step', type: 'button', dataset: { id }, title: text,
+      onclick: () => this.state.select([id]) },
+      h('span', { class: 'fl-stack-n', text: id === START ? '▸' : `${n}.` }),
+      h('span', { class: 'fl-stack-text', text }),
+      node ? h('span', { class: 'fl-stack-id', text: `${node.type} · ${id}` }) : null);
+    step.setAttribute('aria-label', label);
+    const li = h('li', { class: 'fl-stack-item', value: n === null ? undefined : String(n), dataset: { id } }, step);
+    li.append(this.actions(id));
+    return li;
+  }
+
+  /** The buttons of a step (shown while it is selected). @param {string} id */
+  actions(id) {
+    const { doc, types } = this.state;
+    const port = afterPort(doc, types, id);
+    const btn = (/** @type {string} */ text, /** @type {string} */ cls, /** @type {string} */ label, /** @type {(e: MouseEvent) => void} */ onclick, disabled = false) =>
+      h('button', { class: `fl-btn fl-stack-${cls}`, type: 'button', text, 'aria-label': label, onclick, disabled });
+    const row = h('div', { class: 'fl-stack-actions', role: 'group', 'aria-label': `Step ${id === START ? 'request' : id}` });
+    row.append(btn('Add step after', 'add', `Add a step after ${id === START ? 'the request' : id}`,
+      (e) => { if (port) this.host.add(id, port, /** @type {HTMLElement} */ (e.currentTarget)); }, !port));
+    row.append(btn('Connect…', 'connect', `Connect a port of ${id === START ? 'the request' : id} (W)`, () => this.host.connect(id)));
+    if (id !== START) {
+      const probe = (/** @type {-1 | 1} */ dir) => moveStep(JSON.parse(JSON.stringify(doc)), types, id, dir);
+      row.append(
+        btn('Move up', 'up', `Move ${id} up`, () => this.move(id, -1), !probe(-1)),
+        btn('Move down', 'down', `Move ${id} down`, () => this.move(id, 1), !probe(1)),
+        btn('Remove', 'remove', `Remove ${id}`, () => this.remove(id)));
+    }
+    return row;
+  }
+
+  /** @param {string} id @param {-1 | 1} dir */
+  move(id, dir) {
+    let ok = false;
+    this.focusNext = id;
+    this.state.edit((d) => { ok = moveStep(d, this.state.types, id, dir); });
+    this.host.announce(ok ? `Moved ${id} ${dir < 0 ? 'up' : 'down'}` : `${id} cannot move ${dir < 0 ? 'up' : 'down'} here`);
+  }
+
+  /** @param {string} id */
+  remove(id) {
+    this.state.edit((d) => removeStep(d, this.state.types, id));
+    this.state.select([]);
+    this.host.announce(`Removed ${id}; the steps around it are joined`);
+  }
+
+  /** Marks the selected step and shows its actions. */
+  paintSelection() {
+    for (const li of this.el.querySelectorAll('.fl-stack-item')) {
+      if (!(li instanceof HTMLElement)) continue;
+      const on = this.state.selection.has(li.dataset.id || '');
+      li.classList.toggle('is-selected', on);
+      const step = li.querySelector(':scope > .fl-stack-step');
+      step?.setAttribute('aria-current', on ? 'step' : 'false');
+      const acts = li.querySelector(':scope > .fl-stack-actions');
+      if (acts instanceof HTMLElement) acts.hidden = !on;
+    }
+  }
+}
