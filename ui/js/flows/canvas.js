@@ -85,11 +85,11 @@ export class Canvas {
     // Tab moves focus to nodes outside the view: the browser would scroll the canvas (it clips,
     // so it scrolls invisibly); undo that and pan the node into view instead.
     root.addEventListener('focusin', (e) => {
-      root.scrollLeft = 0; root.scrollTop = 0;
+      this.absorbScroll();
       const n = /** @type {HTMLElement} */ (e.target).closest?.('.fl-node');
       if (n instanceof HTMLElement && n.dataset.id) this.reveal([n.dataset.id]);
     });
-    root.addEventListener('scroll', () => { root.scrollLeft = 0; root.scrollTop = 0; });
+    root.addEventListener('scroll', () => this.absorbScroll());
     // Until the builder pans or zooms, the view keeps the whole flow fitted as the canvas
     // changes size (first layout, run panel opening, window resizing).
     this.userView = false;
@@ -135,6 +135,19 @@ export class Canvas {
     // Zoomed far out, boxes show their ids large instead of unreadable port labels.
     this.root.dataset.lod = this.z < 0.5 ? 'far' : 'near';
     this.onView();
+  }
+
+  /**
+   * Anything that scrolls the canvas (focus, scrollIntoView) pans it instead, by as much, so
+   * what was scrolled into view stays where it is.
+   */
+  absorbScroll() {
+    const dx = this.root.scrollLeft, dy = this.root.scrollTop;
+    if (!dx && !dy) return;
+    this.root.scrollLeft = 0; this.root.scrollTop = 0;
+    this.tx -= dx; this.ty -= dy;
+    this.userView = true;
+    this.applyView();
   }
 
   /** Every node's box in world coordinates (the start box included). */
