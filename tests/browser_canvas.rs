@@ -31,7 +31,17 @@ async fn saved_document(app: &TestApp, id: i64) -> Value {
 async fn open_flow(b: &Browser, app: &TestApp, id: i64, first_node: &str) {
     b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
-    b.wait_for(&format!(".fl-node[data-id={first_node}]")).await;
+    present(b, &format!(".fl-node[data-id={first_node}]")).await;
+}
+
+/// Waits until an element matching `css` exists, shown or not: a node card may lie outside
+/// the canvas's view (Fit keeps a readable zoom and pans instead of shrinking).
+async fn present(b: &Browser, css: &str) {
+    b.wait_until(
+        &format!("{css} exists"),
+        &format!("return document.querySelector({}) ? true : null", json!(css)),
+    )
+    .await;
 }
 
 /// Presses keys on whatever has focus (key actions, so selects and buttons get them too).
@@ -56,7 +66,7 @@ async fn chord(b: &Browser, key: &str) {
 /// The text of a node card's summary line.
 async fn card_summary(b: &Browser, id: &str) -> String {
     let css = format!(".fl-node[data-id={id}] .fl-summary-text");
-    b.wait_for(&css).await;
+    present(b, &css).await;
     b.execute(
         "return document.querySelector(arguments[0]).textContent",
         json!([css]),
@@ -113,7 +123,7 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
     let b = Browser::start("canvas_card_summaries").await;
     open_flow(&b, &app, id, "add").await;
 
-    assert_eq!(card_summary(&b, "add").await, "books · title, pages");
+    assert_eq!(card_summary(&b, "add").await, "books · pages, title");
     assert_eq!(
         card_summary(&b, "check").await,
         "if request.query.x == \"1\""
@@ -127,7 +137,7 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
             json!([]),
         )
         .await;
-    assert_eq!(title, json!("books · title, pages"));
+    assert_eq!(title, json!("books · pages, title"));
 
     // The same sentences in the stack view, branches under the `if`.
     b.click(".fl-view-switch [data-view=stack]").await;
@@ -137,7 +147,7 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
     };
     assert_eq!(
         b.execute(&text("add"), json!([])).await,
-        json!("Insert into books: title, pages")
+        json!("Insert into books: pages, title")
     );
     assert_eq!(
         b.execute(&text("check"), json!([])).await,
@@ -340,7 +350,7 @@ async fn nodes_added_from_the_palette_and_pasted_land_in_free_space() {
     // With nothing selected: in the view's free space.
     b.press(ESCAPE).await;
     b.click(".fl-palette-item[data-type=set]").await;
-    b.wait_for(".fl-node[data-id=set]").await;
+    present(&b, ".fl-node[data-id=set]").await;
     assert_eq!(b.execute(OVERLAPS, json!([])).await, json!([]));
 
     // Copy and paste two nodes: the copies overlap nothing either.
@@ -351,7 +361,7 @@ async fn nodes_added_from_the_palette_and_pasted_land_in_free_space() {
     .await;
     chord(&b, "c").await;
     chord(&b, "v").await;
-    b.wait_for(".fl-node[data-id=add_2]").await;
+    present(&b, ".fl-node[data-id=add_2]").await;
     assert_eq!(b.execute(OVERLAPS, json!([])).await, json!([]));
     b.finish().await;
 }
@@ -444,7 +454,7 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
 
     // Switch to the canvas: the card shows the new status, the new node is there and wired.
     b.click(".fl-view-switch [data-view=canvas]").await;
-    b.wait_for(".fl-node[data-id=set]").await;
+    present(&b, ".fl-node[data-id=set]").await;
     assert_eq!(card_summary(&b, "done").await, "201 · greet");
     let wires = b
         .execute(
@@ -505,7 +515,7 @@ async fn a_node_is_wired_with_the_keyboard_only() {
     )
     .await;
     b.press(ENTER).await;
-    b.wait_for(".fl-node[data-id=set]").await;
+    present(&b, ".fl-node[data-id=set]").await;
 
     // Tab from the canvas to the `greet` node; W opens the Connect dialog for it.
     b.execute("document.querySelector('.fl-canvas').focus()", json!([]))
