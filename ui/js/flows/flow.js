@@ -130,7 +130,7 @@ function mountScreen(root, state) {
     // In the stack view a palette click adds the step after the selected one.
     const sel = state.selectedNodes();
     const from = sel.length === 1 ? sel[0] : state.selection.has(START) ? START : '';
-    if (stack.shown && from) return addAfter(from, type);
+    if (stack.shown && from && afterPortOf(from)) return addAfter(from, type);
     placeNode(type);
   });
   const stack = new StackView(state, {

@@ -102,25 +102,30 @@ export class StackView {
     const btn = (/** @type {string} */ text, /** @type {string} */ cls, /** @type {string} */ label, /** @type {(e: MouseEvent) => void} */ onclick, disabled = false) =>
       h('button', { class: `fl-btn fl-stack-${cls}`, type: 'button', text, 'aria-label': label, onclick, disabled });
     const row = h('div', { class: 'fl-stack-actions', role: 'group', 'aria-label': `Step ${id === START ? 'request' : id}` });
-    row.append(btn('Add step after', 'add', `Add a step after ${id === START ? 'the request' : id}`,
+    const who = id === START ? 'the request' : id;
+    row.append(btn('Add step after', 'add', `Add step after: ${who}`,
       (e) => { if (port) this.host.add(id, port, /** @type {HTMLElement} */ (e.currentTarget)); }, !port));
-    row.append(btn('Connect…', 'connect', `Connect a port of ${id === START ? 'the request' : id} (W)`, () => this.host.connect(id)));
+    row.append(btn('Connect…', 'connect', `Connect…: a port of ${who} (W)`, () => this.host.connect(id)));
     if (id !== START) {
       const probe = (/** @type {-1 | 1} */ dir) => moveStep(JSON.parse(JSON.stringify(doc)), types, id, dir);
       row.append(
-        btn('Move up', 'up', `Move ${id} up`, () => this.move(id, -1), !probe(-1)),
-        btn('Move down', 'down', `Move ${id} down`, () => this.move(id, 1), !probe(1)),
-        btn('Remove', 'remove', `Remove ${id}`, () => this.remove(id)));
+        btn('Move up', 'up', `Move up: ${id}`, () => this.move(id, -1), !probe(-1)),
+        btn('Move down', 'down', `Move down: ${id}`, () => this.move(id, 1), !probe(1)),
+        btn('Remove', 'remove', `Remove: ${id}`, () => this.remove(id)));
     }
     return row;
   }
 
   /** @param {string} id @param {-1 | 1} dir */
   move(id, dir) {
-    let ok = false;
+    const where = dir < 0 ? 'up' : 'down';
+    if (!moveStep(JSON.parse(JSON.stringify(this.state.doc)), this.state.types, id, dir)) {
+      this.host.announce(`${id} cannot move ${where} here: only steps of a straight chain move`);
+      return;
+    }
     this.focusNext = id;
-    this.state.edit((d) => { ok = moveStep(d, this.state.types, id, dir); });
-    this.host.announce(ok ? `Moved ${id} ${dir < 0 ? 'up' : 'down'}` : `${id} cannot move ${dir < 0 ? 'up' : 'down'} here`);
+    this.state.edit((d) => moveStep(d, this.state.types, id, dir));
+    this.host.announce(`Moved ${id} ${where}`);
   }
 
   /** @param {string} id */
