@@ -63,6 +63,7 @@ export function layered(doc, heightOf) {
   const columns = [];
   for (const id of ids) (columns[layer.get(id) || 0] ||= []).push(id);
   const order = new Map();
+  /** @type {Record<string, {x: number, y: number}>} */
   const pos = {};
   columns.forEach((col, x) => {
     if (!col) return;

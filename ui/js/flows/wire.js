@@ -66,12 +66,12 @@ export async function connectDialog(state, from, announce) {
       sync();
       if (toSel.selectedOptions[0]?.disabled || !toSel.options.length) connect.disabled = true;
       toSel.addEventListener('change', () => { connect.disabled = !!toSel.selectedOptions[0]?.disabled; });
-      const form = h('form', { class: 'fl-wire-form' },
+      const form = /** @type {HTMLFormElement} */ (h('form', { class: 'fl-wire-form' },
         h('p', { class: 'fl-hint', text: 'Choose the port, then the node it leads to. Enter connects.' }),
         h('div', { class: 'fl-form-row' }, h('label', { for: portId, text: 'From port' }), portSel),
         h('div', { class: 'fl-form-row' }, h('label', { for: toId, text: 'To node' }), toSel),
         targets.length ? null : h('p', { class: 'fl-hint', text: 'There is no other node yet: add one first.' }),
-        h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'fl-btn', text: 'Cancel', onclick: () => close(undefined) }), disconnect, connect));
+        h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'fl-btn', text: 'Cancel', onclick: () => close(undefined) }), disconnect, connect)));
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         if (connect.disabled || !toSel.value) return;
