@@ -249,6 +249,7 @@ function subscribe(state, { screen, canvas, stack, inspector, problems, remove }
     const diags = state.diagnostics;
     canvas.setDiagnostics(diags);
     showDiagnostics(inspector, diags);
+    stack.paintMarks();
     problems.hidden = !diags.length;
     problems.textContent = `⚠ ${diags.length} problem${diags.length === 1 ? '' : 's'}`;
     problems.setAttribute('aria-label', `${diags.length} problems; show them`);
@@ -257,6 +258,7 @@ function subscribe(state, { screen, canvas, stack, inspector, problems, remove }
   state.on('run', () => {
     const r = state.lastRun;
     canvas.setTrace(r ? r.trace : null, r ? r.error : null);
+    stack.paintMarks();
     if (r) {
       canvas.ensureVisible(r.trace.map((/** @type {any} */ t) => t.node));
       screen.dataset.lastStatus = String(r.response?.status);

@@ -8,6 +8,7 @@
  * moved up or down a linear chain, be wired with the Connect dialog, or be removed.
  */
 import { h } from '../dom.js';
+import { fmtUs } from './canvas.js';
 import { START } from './model.js';
 import { sentence } from './summary.js';
 import { afterPort, moveStep, removeStep, stackOf } from './steps.js';
@@ -56,6 +57,7 @@ export class StackView {
     }
     this.el.replaceChildren(...sections);
     this.paintSelection();
+    this.paintMarks();
     if (keep) /** @type {HTMLElement | null} */ (this.el.querySelector(`.fl-stack-step[data-id="${CSS.escape(keep)}"]`))?.focus({ preventScroll: false });
   }
 
@@ -88,7 +90,8 @@ export class StackView {
       onclick: () => this.state.select([id]) },
       h('span', { class: 'fl-stack-n', text: id === START ? '▸' : `${n}.` }),
       h('span', { class: 'fl-stack-text', text }),
-      node ? h('span', { class: 'fl-stack-id', text: `${node.type} · ${id}` }) : null);
+      node ? h('span', { class: 'fl-stack-id', text: `${node.type} · ${id}` }) : null,
+      h('span', { class: 'fl-stack-badge' }));
     step.setAttribute('aria-label', label);
     const li = h('li', { class: 'fl-stack-item', value: n === null ? undefined : String(n), dataset: { id } }, step);
     li.append(this.actions(id));
@@ -133,6 +136,28 @@ export class StackView {
     this.state.edit((d) => removeStep(d, this.state.types, id));
     this.state.select([]);
     this.host.announce(`Removed ${id}; the steps around it are joined`);
+  }
+
+  /** Problems and the last run on the steps: a count of problems, the time, or "failed". */
+  paintMarks() {
+    if (!this.shown) return;
+    /** @type {Map<string, number>} */
+    const problems = new Map();
+    for (const d of this.state.diagnostics) if (d.node) problems.set(d.node, (problems.get(d.node) || 0) + 1);
+    const run = this.state.lastRun;
+    const trace = new Map((run?.trace || []).map((/** @type {any} */ t) => [t.node, t]));
+    for (const step of this.el.querySelectorAll('.fl-stack-step')) {
+      if (!(step instanceof HTMLElement)) continue;
+      const id = step.dataset.id || '';
+      const n = problems.get(id) || 0;
+      const t = trace.get(id);
+      const failed = run?.error?.node === id || !!t?.error;
+      step.classList.toggle('has-problem', n > 0);
+      step.classList.toggle('was-run', !!t && !failed);
+      step.classList.toggle('has-failed', failed);
+      const badge = step.querySelector('.fl-stack-badge');
+      if (badge) badge.textContent = n ? `${n} problem${n === 1 ? '' : 's'}` : failed ? 'failed' : t ? fmtUs(t.duration_us) : '';
+    }
   }
 
   /** Marks the selected step and shows its actions. */
