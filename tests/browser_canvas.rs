@@ -376,6 +376,20 @@ fn linear_flow() -> Value {
         }})
 }
 
+/// In the quick-add menu, moves focus to the item of `kind` and presses Enter on it.
+async fn pick_quick(b: &Browser, kind: &str) {
+    b.wait_until(
+        &format!("the menu offers {kind}"),
+        &format!(
+            "const i = [...document.querySelectorAll('.fl-quick-item')].find(i => i.querySelector('.fl-type').textContent === {});
+             if (!i) return null; i.focus(); return true;",
+            json!(kind)
+        ),
+    )
+    .await;
+    b.press(ENTER).await;
+}
+
 #[tokio::test]
 async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
     let app = spawn_app().await;
@@ -487,6 +501,36 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
         .await,
         json!("true")
     );
+
+    // A branching step goes in with the rest of the chain on its first branch; its open
+    // branch gets a step of its own.
+    b.click(".fl-stack-step[data-id=greet]").await;
+    b.click(".fl-stack-item[data-id=greet] > .fl-stack-actions .fl-stack-add")
+        .await;
+    b.wait_for(".fl-quick input").await;
+    keys(&b, "if").await;
+    pick_quick(&b, "if").await;
+    b.wait_for(".fl-stack-item[data-id=if] .fl-stack-add-branch").await;
+    assert_eq!(
+        b.execute("return window.sluiceFlow.doc().nodes.if.next", json!([]))
+            .await,
+        json!({"then": "set"})
+    );
+    b.click(".fl-stack-item[data-id=if] .fl-stack-add-branch").await;
+    b.wait_for(".fl-quick input").await;
+    keys(&b, "fail").await;
+    pick_quick(&b, "fail").await;
+    b.wait_for(".fl-stack-step[data-id=fail]").await;
+    assert_eq!(
+        b.execute("return window.sluiceFlow.doc().nodes.if.next", json!([]))
+            .await,
+        json!({"then": "set", "else": "fail"})
+    );
+    chord(&b, "z").await;
+    chord(&b, "z").await;
+    chord(&b, "z").await;
+    chord(&b, "z").await;
+    b.wait_gone(".fl-stack-step[data-id=if]").await;
 
     // Remove the middle step: its neighbours are joined.
     b.click(".fl-stack-step[data-id=set]").await;

@@ -72,7 +72,10 @@ export class StackView {
       for (const b of it.branches) {
         li.append(h('div', { class: 'fl-stack-branch' },
           h('span', { class: 'fl-stack-port', text: b.port === 'error' ? 'on error →' : `${b.port} →` }),
-          b.items.length ? h('ol', { class: 'fl-stack-list' }, this.items(b.items)) : null));
+          b.items.length ? h('ol', { class: 'fl-stack-list' }, this.items(b.items))
+            : [h('span', { class: 'fl-muted fl-stack-open', text: ' not connected ' }),
+              h('button', { class: 'fl-btn fl-stack-add-branch', type: 'button', text: 'Add step', 'aria-label': `Add step: ${it.id}.${b.port}`,
+                onclick: (/** @type {MouseEvent} */ e) => this.host.add(it.id, b.port, /** @type {HTMLElement} */ (e.currentTarget)) })]));
       }
       return li;
     });

@@ -14,7 +14,8 @@ import { START, outPorts, wires } from './model.js';
 /**
  * @typedef {{kind: 'step', id: string, n: number, branches: Branch[]}} Step
  * @typedef {{kind: 'jump', id: string, n: number}} Jump
- * @typedef {{port: string, items: (Step | Jump)[]}} Branch
+ * @typedef {{port: string, items: (Step | Jump)[]}} Branch  a wired port, or a required one not
+ *   wired yet (no items)
  * @typedef {{main: (Step | Jump)[], onError: (Step | Jump)[], loose: (Step | Jump)[][]}} Stack
  */
 
@@ -31,6 +32,17 @@ export function continuation(node, types) {
   const required = ports.filter((/** @type {any} */ p) => p.required);
   if (node.type === 'switch') return null;
   return required.length === 1 ? required[0].name : null;
+}
+
+/**
+ * The ports of a node that must be wired: the type's required ones and a switch's cases.
+ * @param {any} node @param {Map<string, any>} types @returns {Set<string>}
+ */
+export function requiredPorts(node, types) {
+  const t = types.get(node?.type);
+  const names = new Set((t?.ports || []).filter((/** @type {any} */ p) => p.required).map((/** @type {any} */ p) => p.name));
+  if (node?.type === 'switch' && node.cases && typeof node.cases === 'object') for (const c of Object.keys(node.cases)) names.add(c);
+  return names;
 }
 
 /**
@@ -54,9 +66,12 @@ export function stackOf(doc, types) {
       seen.set(id, step.n);
       items.push(step);
       const cont = continuation(node, types);
+      const required = requiredPorts(node, types);
       for (const port of outPorts(node, types)) {
         const to = node.next?.[port];
-        if (port !== cont && typeof to === 'string') step.branches.push({ port, items: chain(to) });
+        if (port === cont) continue;
+        if (typeof to === 'string') step.branches.push({ port, items: chain(to) });
+        else if (required.has(port)) step.branches.push({ port, items: [] });
       }
       id = cont ? node.next?.[cont] : undefined;
     }
@@ -105,13 +120,15 @@ export function hasCycle(doc) {
 
 /**
  * Wires a new node `nid` in after `from.port`: what that port led to now follows `nid` (through
- * its continuation). `nid` must already be in the document.
+ * its continuation, or its first required port when it only branches: `then` of an `if`).
+ * `nid` must already be in the document.
  * @param {any} doc @param {Map<string, any>} types @param {string} from @param {string} port @param {string} nid
  */
 export function insertAfter(doc, types, from, port, nid) {
   const old = from === START ? doc[port] : doc.nodes[from]?.next?.[port];
   wire(doc, from, port, nid);
-  const cont = continuation(doc.nodes[nid], types);
+  // A node that only branches (if, switch) goes on to the old next step through its first port.
+  const cont = continuation(doc.nodes[nid], types) || [...requiredPorts(doc.nodes[nid], types)][0];
   if (old && old !== nid && cont) wire(doc, nid, cont, old);
 }
 
