@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 
 /// Creates a flow through the admin API; returns its id.
 async fn create_flow(app: &TestApp, doc: &Value) -> i64 {
-    let (status, body) = app
-        .send(app.admin(Method::POST, "/flows").json(doc))
-        .await;
+    let (status, body) = app.send(app.admin(Method::POST, "/flows").json(doc)).await;
     assert_eq!(status, 201, "create flow: {body}");
     body["id"].as_i64().expect("flow id")
 }
@@ -39,7 +37,10 @@ async fn open_flow(b: &Browser, app: &TestApp, id: i64, first_node: &str) {
 async fn present(b: &Browser, css: &str) {
     b.wait_until(
         &format!("{css} exists"),
-        &format!("return document.querySelector({}) ? true : null", json!(css)),
+        &format!(
+            "return document.querySelector({}) ? true : null",
+            json!(css)
+        ),
     )
     .await;
 }
@@ -102,17 +103,17 @@ fn books_table() -> Value {
 /// → plain (200).
 fn summarised_flow() -> Value {
     json!({"format": "sluice.flow", "format_version": 1, "name": "summaries", "entry": "check",
-        "endpoint": {"method": "POST", "path": "/summaries"},
-        "nodes": {
-            "check": {"type": "if", "condition": {"$rhai": "request.query.x == \"1\""},
-                      "next": {"then": "add", "else": "calc"}},
-            "add": {"type": "db.insert", "table": "books", "as": "book",
-                    "values": {"title": {"$rhai": "request.body.title"}, "pages": {"$rhai": "request.body.pages"}},
-                    "next": {"ok": "created"}},
-            "created": {"type": "respond", "status": 201, "body": {"$rhai": "book"}},
-            "calc": {"type": "script", "as": "n", "code": "\n// count the pages\nlet n = 2;\nn", "next": {"ok": "plain"}},
-            "plain": {"type": "respond", "status": 200, "body": {"$rhai": "n"}}
-        }})
+    "endpoint": {"method": "POST", "path": "/summaries"},
+    "nodes": {
+        "check": {"type": "if", "condition": {"$rhai": "request.query.x == \"1\""},
+                  "next": {"then": "add", "else": "calc"}},
+        "add": {"type": "db.insert", "table": "books", "as": "book",
+                "values": {"title": {"$rhai": "request.body.title"}, "pages": {"$rhai": "request.body.pages"}},
+                "next": {"ok": "created"}},
+        "created": {"type": "respond", "status": 201, "body": {"$rhai": "book"}},
+        "calc": {"type": "script", "as": "n", "code": "\n// count the pages\nlet n = 2;\nn", "next": {"ok": "plain"}},
+        "plain": {"type": "respond", "status": 200, "body": {"$rhai": "n"}}
+    }})
 }
 
 #[tokio::test]
@@ -143,7 +144,9 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
     b.click(".fl-view-switch [data-view=stack]").await;
     b.wait_for(".fl-stack-step[data-id=add]").await;
     let text = |id: &str| {
-        format!("return document.querySelector('.fl-stack-step[data-id={id}] .fl-stack-text').textContent")
+        format!(
+            "return document.querySelector('.fl-stack-step[data-id={id}] .fl-stack-text').textContent"
+        )
     };
     assert_eq!(
         b.execute(&text("add"), json!([])).await,
@@ -228,7 +231,11 @@ async fn fit_keeps_a_readable_zoom_and_a_large_flow_gets_a_minimap_that_pans() {
         )
         .await;
     if fits == json!(false) {
-        assert_eq!(minimap, json!([true, "true", 7]), "the minimap has every box");
+        assert_eq!(
+            minimap,
+            json!([true, "true", 7]),
+            "the minimap has every box"
+        );
         // A click on the minimap's right end pans there: the last node comes into view.
         let (x, y) = {
             let v = b
@@ -246,7 +253,10 @@ async fn fit_keeps_a_readable_zoom_and_a_large_flow_gets_a_minimap_that_pans() {
             .await;
         b.wait_until(
             "the minimap click pans to the end of the flow",
-            &format!("return (() => {{ {} }})() || null", IN_VIEW.replace("arguments[0]", "'.fl-node[data-id=done]'")),
+            &format!(
+                "return (() => {{ {} }})() || null",
+                IN_VIEW.replace("arguments[0]", "'.fl-node[data-id=done]'")
+            ),
         )
         .await;
     } else {
@@ -369,11 +379,11 @@ async fn nodes_added_from_the_palette_and_pasted_land_in_free_space() {
 /// request → greet (script) → done (respond 200).
 fn linear_flow() -> Value {
     json!({"format": "sluice.flow", "format_version": 1, "name": "stacked", "entry": "greet",
-        "endpoint": {"method": "GET", "path": "/stacked"},
-        "nodes": {
-            "greet": {"type": "script", "as": "greet", "code": "let x = 1;\nx", "next": {"ok": "done"}},
-            "done": {"type": "respond", "status": 200, "body": {"$rhai": "greet"}}
-        }})
+    "endpoint": {"method": "GET", "path": "/stacked"},
+    "nodes": {
+        "greet": {"type": "script", "as": "greet", "code": "let x = 1;\nx", "next": {"ok": "done"}},
+        "done": {"type": "respond", "status": 200, "body": {"$rhai": "greet"}}
+    }})
 }
 
 /// In the quick-add menu, moves focus to the item of `kind` and presses Enter on it.
@@ -510,13 +520,15 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
     b.wait_for(".fl-quick input").await;
     keys(&b, "if").await;
     pick_quick(&b, "if").await;
-    b.wait_for(".fl-stack-item[data-id=if] .fl-stack-add-branch").await;
+    b.wait_for(".fl-stack-item[data-id=if] .fl-stack-add-branch")
+        .await;
     assert_eq!(
         b.execute("return window.sluiceFlow.doc().nodes.if.next", json!([]))
             .await,
         json!({"then": "set"})
     );
-    b.click(".fl-stack-item[data-id=if] .fl-stack-add-branch").await;
+    b.click(".fl-stack-item[data-id=if] .fl-stack-add-branch")
+        .await;
     b.wait_for(".fl-quick input").await;
     keys(&b, "fail").await;
     pick_quick(&b, "fail").await;
@@ -537,9 +549,7 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
     b.click(".fl-stack-item[data-id=set] > .fl-stack-actions .fl-stack-remove")
         .await;
     b.wait_gone(".fl-stack-step[data-id=set]").await;
-    let doc = b
-        .execute("return window.sluiceFlow.doc()", json!([]))
-        .await;
+    let doc = b.execute("return window.sluiceFlow.doc()", json!([])).await;
     assert_eq!(doc["nodes"]["greet"]["next"]["ok"], "done");
     assert!(doc["nodes"].get("set").is_none());
     b.finish().await;
@@ -586,7 +596,10 @@ async fn a_node_is_wired_with_the_keyboard_only() {
         .execute("return document.activeElement.className", json!([]))
         .await;
     assert!(
-        focused.as_str().unwrap_or_default().contains("fl-wire-port"),
+        focused
+            .as_str()
+            .unwrap_or_default()
+            .contains("fl-wire-port"),
         "the port list has focus: {focused}"
     );
     // Port `ok` is first; Tab to the node list, type to choose `set`, Enter connects.
