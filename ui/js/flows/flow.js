@@ -55,6 +55,9 @@ function mountScreen(root, state) {
   const undo = () => { if (!state.undo()) announce('Nothing to undo'); };
   const redo = () => { if (!state.redo()) announce('Nothing to redo'); };
   const remove = (/** @type {string[]} */ ids) => {
+    // In the stack view, removing one step joins the steps around it.
+    const one = ids.filter((i) => i !== START);
+    if (stack.shown && one.length === 1) { stack.remove(one[0]); return; }
     const gone = state.remove(ids);
     if (gone.length) announce(`Deleted ${gone.join(', ')}`);
   };

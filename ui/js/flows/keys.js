@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Keyboard shortcuts of the flow screen (the table in docs/EDITOR.md): save, run, undo, redo,
- * copy, paste, select all, delete, nudge, zoom, connect (W). Typing in a field keeps its keys,
+ * copy, paste, select all, delete, nudge (in the stack view: up/down between steps), zoom,
+ * connect (W). Typing in a field keeps its keys,
  * except save and run. Copied nodes stay in this module, so they can be pasted into another
  * flow; a paste lands in free space next to the selected node.
  */
@@ -38,6 +39,7 @@ export function flowKeys(screen, state, canvas, act) {
     else if (mod && k === 'a') { e.preventDefault(); canvas.select(Object.keys(state.doc.nodes)); }
     else if (e.key === 'Delete' || e.key === 'Backspace') { if (!canvas.deleteWire()) act.remove([...state.selection]); }
     else if (e.key === 'Escape') canvas.select([]);
+    else if (e.key.startsWith('Arrow') && canvas.root.hidden) stepFocus(e);
     else if (e.key.startsWith('Arrow') && state.selection.size && !mod) { e.preventDefault(); nudge(e); }
     else if (k === 'w' && !mod && !e.altKey) {
       const sel = [...state.selection];
@@ -66,6 +68,17 @@ export function flowKeys(screen, state, canvas, act) {
     const ids = state.paste(clipboard, spot.x - x0, spot.y - y0);
     canvas.reveal(ids);
     act.announce(`Pasted ${ids.join(', ')}`);
+  };
+
+  /** In the stack view (the canvas is hidden), up and down move between steps. @param {KeyboardEvent} e */
+  const stepFocus = (e) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    const steps = [...screen.querySelectorAll('.fl-stack-step')];
+    const at = steps.indexOf(/** @type {Element} */ (document.activeElement));
+    if (at < 0) return;
+    e.preventDefault();
+    const to = /** @type {HTMLElement | undefined} */ (steps[at + (e.key === 'ArrowUp' ? -1 : 1)]);
+    to?.focus();
   };
 
   /** @param {KeyboardEvent} e */
