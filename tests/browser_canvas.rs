@@ -679,3 +679,107 @@ async fn a_node_is_wired_with_the_keyboard_only() {
     assert_eq!(doc["nodes"]["set"]["next"]["ok"], "done", "{doc}");
     b.finish().await;
 }
+
+/// Runs `body` (an async function body with the editor's modules `layout`, `summary` and
+/// `steps` in scope) in the page and returns its result.
+async fn with_modules(b: &Browser, body: &str) -> Value {
+    b.execute_async(
+        &format!(
+            "const done = arguments[arguments.length - 1];
+             Promise.all(['layout', 'summary', 'steps'].map(m => import('/_/js/flows/' + m + '.js')))
+               .then(async ([layout, summary, steps]) => {{ {body} }})
+               .then(done, e => done('error: ' + e));"
+        ),
+        json!([]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn placement_summaries_and_step_moves_follow_their_rules() {
+    let app = spawn_app().await;
+    let b = Browser::start("canvas_pure_functions").await;
+    b.sign_in(&app.base).await;
+
+    // freeSpot: right of the selected box when free; past a blocking box otherwise; inside the
+    // view when the neighbourhood is full; never overlapping.
+    let spots = with_modules(
+        &b,
+        "const near = {x: 0, y: 0, w: 210, h: 100};
+         const a = layout.freeSpot([near], {w: 210, h: 80}, {near});
+         const blocker = {x: 270, y: 0, w: 210, h: 100};
+         const c = layout.freeSpot([near, blocker], {w: 210, h: 80}, {near});
+         const wall = [];
+         for (let x = -2000; x < 3000; x += 250) for (let y = -2000; y < 3000; y += 130) wall.push({x, y, w: 210, h: 100});
+         const view = {x: 5000, y: 0, w: 800, h: 600};
+         const d = layout.freeSpot(wall, {w: 210, h: 80}, {near: wall.find(q => q.x === 500 && q.y >= 0), view});
+         const free = (p, boxes) => boxes.every(q => !layout.overlaps({...p, w: 210, h: 80}, q));
+         return {a, cFree: free(c, [near, blocker]), d, dFree: free(d, wall)};",
+    )
+    .await;
+    assert_eq!(spots["a"], json!({"x": 270, "y": 0}), "{spots}");
+    assert_eq!(spots["cFree"], json!(true), "{spots}");
+    assert_eq!(spots["dFree"], json!(true), "{spots}");
+    let dx = spots["d"]["x"].as_i64().unwrap_or(0);
+    assert!((5000..5800).contains(&dx), "in the view: {spots}");
+
+    // Summaries by kind: a filter, a column map, code, a literal, a schema; sentences leave
+    // out optional parts without a value.
+    let texts = with_modules(
+        &b,
+        "const t = (type, props, hint) => ({type, title: type, schema: {properties: props, ...hint}});
+         const q = t('db.query', {table: {type: 'string'}, filter: {}, order_by: {type: 'array'}},
+           {'x-summary': ['table', 'filter', 'order_by'], 'x-sentence': 'Query {table}[ where {filter}][ ordered by {order_by}]'});
+         const node = {type: 'db.query', table: 'todos', order_by: [{column: 'priority', desc: true}],
+           filter: {and: [{field: 'done', op: 'eq', value: false},
+             {or: [{field: 'title', op: 'contains', value: {$rhai: 'request.query.q'}}, {field: 'priority', op: 'ge', value: 3}]}]}};
+         const s = t('script', {code: {type: 'string', 'x-widget': 'code'}}, {'x-summary': ['code']});
+         const r = t('respond', {status: {type: 'integer'}, body: {'x-widget': 'expression'}},
+           {'x-summary': ['status', 'body'], 'x-sentence': 'Respond[ {status}][ with {body}]'});
+         const v = t('validate', {value: {}, schema: {type: 'object'}}, {});
+         return [
+           summary.summary(node, q),
+           summary.sentence({type: 'db.query', table: 'todos'}, q),
+           summary.summary({type: 'script', code: '\\n\\n  // first\\nlet x = 1;'}, s),
+           summary.summary({type: 'respond', body: {ok: true}}, r),
+           summary.sentence({type: 'respond', body: {$rhai: 'todo'}}, r),
+           summary.summary({type: 'validate', value: {$rhai: 'request.body'},
+             schema: {type: 'object', properties: {title: {}, pages: {}}}}, {schema: {required: ['type', 'value', 'schema'], properties: {}}}),
+         ];",
+    )
+    .await;
+    assert_eq!(
+        texts,
+        json!([
+            "todos · done = false and (title contains request.query.q or priority ≥ 3) · priority desc",
+            "Query todos",
+            "// first",
+            "{\"ok\":true}",
+            "Respond with todo",
+            "request.body · title, pages"
+        ])
+    );
+
+    // Moving a step: a straight chain swaps and rewires; a step with two ways in stays.
+    let moves = with_modules(
+        &b,
+        "const types = new Map(['set', 'respond', 'if'].map(t => [t, {type: t, terminal: t === 'respond',
+           ports: t === 'if' ? [{name: 'then', required: true, binds: false}, {name: 'else', required: true, binds: false}]
+             : t === 'set' ? [{name: 'ok', required: true, binds: true}] : []}]));
+         const chain = {entry: 'a', nodes: {a: {type: 'set', next: {ok: 'b'}}, b: {type: 'set', next: {ok: 'c'}}, c: {type: 'respond'}}};
+         const up = steps.moveStep(chain, types, 'b', -1);
+         const fork = {entry: 'i', nodes: {i: {type: 'if', next: {then: 'b', else: 'b'}}, b: {type: 'set', next: {ok: 'c'}}, c: {type: 'respond'}}};
+         const stuck = steps.moveStep(fork, types, 'b', -1);
+         const list = steps.stackOf(fork, types);
+         return {up, chain, stuck, fork: fork.nodes.i.next, jumps: list.main[0].branches.map(b => b.items[0].kind)};",
+    )
+    .await;
+    assert_eq!(moves["up"], json!(true), "{moves}");
+    assert_eq!(moves["chain"]["entry"], "b", "{moves}");
+    assert_eq!(moves["chain"]["nodes"]["b"]["next"]["ok"], "a", "{moves}");
+    assert_eq!(moves["chain"]["nodes"]["a"]["next"]["ok"], "c", "{moves}");
+    assert_eq!(moves["stuck"], json!(false), "{moves}");
+    assert_eq!(moves["fork"], json!({"then": "b", "else": "b"}), "{moves}");
+    assert_eq!(moves["jumps"], json!(["step", "jump"]), "{moves}");
+    b.finish().await;
+}
