@@ -53,7 +53,7 @@ export class Canvas {
     root.classList.add('fl-canvas');
     root.tabIndex = 0;
     root.setAttribute('role', 'application');
-    root.setAttribute('aria-label', 'Flow canvas. Drag from a port to connect; shift-drag to select several; Delete removes the selection.');
+    root.setAttribute('aria-label', 'Flow canvas. Tab to a node; W connects it (or drag from a port); shift-drag selects several; Delete removes the selection.');
     this.world = h('div', { class: 'fl-world' });
     this.svg = /** @type {SVGSVGElement} */ (document.createElementNS(SVG, 'svg'));
     this.svg.classList.add('fl-wires');
@@ -397,6 +397,7 @@ export class Canvas {
    */
   reveal(ids) {
     const v = this.viewBox();
+    if (v.w * this.z < 10) return; // hidden (the stack view is shown): nothing to pan
     const boxes = [...ids].filter((id) => this.nodeEls.has(id)).map((id) => ({ ...this.pos(id), w: NODE_W, h: this.height(id) }));
     if (!boxes.length) return;
     const inside = (/** @type {{x: number, y: number, w: number, h: number}} */ b) => b.x >= v.x && b.y >= v.y && b.x + b.w <= v.x + v.w && b.y + b.h <= v.y + v.h;

@@ -126,7 +126,12 @@ function mountScreen(root, state) {
   const stage = h('div', { class: 'fl-stage' }, canvasEl,
     zoomBar = h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'Zoom' },
       btn('−', 'Zoom out', () => canvas.zoom(1 / 1.2), 'fl-btn fl-icon'), btn('+', 'Zoom in', () => canvas.zoom(1.2), 'fl-btn fl-icon'),
-      btn('Fit', 'Fit the flow to the view', () => canvas.fit()), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
+      btn('Fit', 'Fit the flow to the view', () => canvas.fit()),
+      btn('Connect…', 'Connect the selected node to another (W)', () => {
+        const sel = [...state.selection];
+        if (sel.length === 1) connect(sel[0]);
+        else toast('Select one node first, then Connect… (or press W)', 'info');
+      }), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
     problems);
   const inspector = h('aside', { class: 'fl-inspector', 'aria-label': 'Inspector' });
   const paletteEl = palette(state.typeList, (type) => {
