@@ -610,6 +610,7 @@ async fn a_node_is_wired_with_the_keyboard_only() {
         "return document.querySelector('dialog[open] .fl-wire-to').value === 'set' || null",
     )
     .await;
+    b.screenshot_as("canvas_connect_dialog").await;
     keys(&b, "\u{E007}").await;
     b.wait_gone("dialog[open]").await;
     b.wait_until(
