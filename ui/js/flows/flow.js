@@ -9,12 +9,11 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { errorBox, toast } from '../ui.js';
 import { flowActions } from './actions.js';
-import { Canvas, NODE_W } from './canvas.js';
-import { freeSpot, nodeHeight } from './layout.js';
+import { Canvas } from './canvas.js';
+import { nodeAdder } from './adding.js';
 import { Minimap } from './minimap.js';
 import { START } from './model.js';
-import { StackView } from './stack.js';
-import { afterPort, insertAfter } from './steps.js';
+import { StackView, viewSwitch } from './stack.js';
 import { connectDialog } from './wire.js';
 import { renderInspector, showDiagnostics } from './inspector.js';
 import { flowKeys } from './keys.js';
@@ -61,53 +60,19 @@ function mountScreen(root, state) {
     const gone = state.remove(ids);
     if (gone.length) announce(`Deleted ${gone.join(', ')}`);
   };
-  const addNode = (/** @type {string} */ type, /** @type {number} */ x, /** @type {number} */ y) => {
-    const nid = state.addNode(type, x, y);
-    if (nid) announce(`Added ${type} node ${nid}`);
-    return nid;
-  };
-  /**
-   * Where a new node of `type` goes: at `at` or next to `near` (else the selected node), else
-   * in the view's free space; never on another node (layout.js, `freeSpot`).
-   * @param {string} type @param {{at?: {x: number, y: number}, near?: string}} [want]
-   */
-  const spotFor = (type, want = {}) => {
-    const boxes = canvas.boxes();
-    const sel = state.selectedNodes();
-    const nearId = want.near || (sel.length === 1 ? sel[0] : state.selection.has(START) ? START : '');
-    const near = want.at ? null : boxes.find((b) => b.id === nearId) || null;
-    const view = canvas.viewBox();
-    return freeSpot(boxes, { w: NODE_W, h: nodeHeight({ type }, state.types) }, { at: want.at || null, near, view: view.w > 0 ? view : null });
-  };
-  /** Adds a node of `type` in free space and shows it. @param {string} type @param {{at?: {x: number, y: number}, near?: string}} [want] */
-  const placeNode = (type, want) => {
-    const p = spotFor(type, want);
-    const nid = addNode(type, p.x, p.y);
-    if (nid) canvas.reveal([nid]);
-    return nid;
-  };
-  /** Connect dialog for the one selected node (W). */
+  const adder = nodeAdder(state, () => canvas, announce);
+  /** The Connect dialog for a node (W). */
   const connect = (/** @type {string} */ id) => connectDialog(state, id, announce);
 
   const run = runPanel(state, actions.save);
-  const viewSwitch = h('div', { class: 'fl-view-switch', role: 'group', 'aria-label': 'View' },
-    h('button', { class: 'fl-btn', type: 'button', text: 'Canvas', 'data-view': 'canvas', 'aria-pressed': 'true', onclick: () => showView('canvas') }),
-    h('button', { class: 'fl-btn', type: 'button', text: 'Stack', 'data-view': 'stack', 'aria-pressed': 'false', title: 'The steps as a list', onclick: () => showView('stack') }));
-  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun(), viewSwitch });
-  /**
-   * Shows the canvas or the stack view; the choice is kept per flow in this browser.
-   * @param {'canvas' | 'stack'} view
-   */
-  const showView = (view) => {
-    const toStack = view === 'stack';
-    for (const b of viewSwitch.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.view === view));
-    try { localStorage.setItem(viewKey(state.id), view); } catch { /* storage disabled: not kept */ }
-    canvasEl.hidden = toStack;
-    zoomBar.hidden = toStack;
-    stack.el.hidden = !toStack;
+  const views = viewSwitch(state.id, (view) => {
+    canvasEl.hidden = view === 'stack';
+    zoomBar.hidden = view === 'stack';
+    stack.el.hidden = view !== 'stack';
     screen.dataset.view = view;
-    if (toStack) stack.render();
-  };
+    stack.render();
+  });
+  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun(), viewSwitch: views.el });
   /** @param {boolean} [open] */
   const toggleRun = (open) => {
     const show = open ?? run.el.hidden;
@@ -134,37 +99,24 @@ function mountScreen(root, state) {
       }), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
     problems);
   const inspector = h('aside', { class: 'fl-inspector', 'aria-label': 'Inspector' });
+  // In the stack view a palette click adds the step after the selected one.
   const paletteEl = palette(state.typeList, (type) => {
-    // In the stack view a palette click adds the step after the selected one.
-    const sel = state.selectedNodes();
-    const from = sel.length === 1 ? sel[0] : state.selection.has(START) ? START : '';
-    if (stack.shown && from && afterPortOf(from)) return addAfter(from, type);
-    placeNode(type);
+    const from = stack.shown ? adder.stepToFollow() : '';
+    const nid = from ? adder.after(from, type) : adder.place(type);
+    if (from && nid) stack.focusStep(nid);
   });
   const stack = new StackView(state, {
     add: (from, port, anchor) => {
       const r = anchor.getBoundingClientRect();
-      quickAdd(stage, state.typeList, { from, port, client: { x: r.left, y: r.bottom + 4 } }, (type) => addAfter(from, type, port));
+      quickAdd(stage, state.typeList, { from, port, client: { x: r.left, y: r.bottom + 4 } }, (type) => {
+        const nid = adder.after(from, type, port);
+        if (nid) stack.focusStep(nid);
+      });
     },
     connect,
     announce,
   });
   stage.append(stack.el);
-  /**
-   * Adds a node of `type` after step `from` (through `port`, else its continuation), wired in
-   * before whatever came next.
-   * @param {string} from @param {string} type @param {string | null} [port]
-   */
-  const addAfter = (from, type, port = null) => {
-    const p = port || afterPortOf(from);
-    if (!p) { announce(`${from} has no port to go on from`); return; }
-    const nid = placeNode(type, { near: from });
-    if (!nid) return;
-    state.edit((d) => insertAfter(d, state.types, from, p, nid));
-    stack.focusNext = nid;
-    state.select([nid]);
-  };
-  const afterPortOf = (/** @type {string} */ id) => afterPort(state.doc, state.types, id);
   const screen = h('div', { class: 'fl-screen' }, toolbar.el, h('div', { class: 'fl-main' }, paletteEl, stage, inspector), run.el, announcer);
   root.replaceChildren(screen);
 
@@ -176,9 +128,9 @@ function mountScreen(root, state) {
     moved: () => state.moved(),
     select: (ids) => state.select(ids),
     say: (m, loud) => { announce(m); if (loud) toast(m, 'error'); },
-    addNode: (type, x, y) => placeNode(type, { at: { x, y } }),
+    addNode: (type, x, y) => { adder.place(type, { at: { x, y } }); },
     quickAdd: (from, port, at, client) => quickAdd(stage, state.typeList, { from, port, client }, (type) => {
-      const nid = placeNode(type, { at: { x: at.x, y: at.y - 16 } });
+      const nid = adder.place(type, { at: { x: at.x, y: at.y - 16 } });
       if (!nid) return;
       // One undo step for add + connect would be nicer; two steps keep each reversible.
       state.connect(from, port, nid);
@@ -196,16 +148,11 @@ function mountScreen(root, state) {
   const inspect = subscribe(state, { screen, canvas, stack, inspector, problems, remove });
   const cleanup = flowKeys(screen, state, canvas, {
     save: actions.save, run: () => { toggleRun(true); run.run(); }, undo, redo, remove, announce,
-    connect,
-    placeGroup: (size) => {
-      const boxes = canvas.boxes();
-      const sel = state.selectedNodes();
-      return freeSpot(boxes, size, { near: boxes.find((b) => b.id === sel[0]) || null, view: canvas.viewBox() });
-    },
+    connect, placeGroup: (size) => adder.spot(size),
   });
 
   canvas.render();
-  showView(viewOf(state.id));
+  views.choose(views.initial());
   requestAnimationFrame(() => canvas.fit());
   inspect();
   state.touched();
@@ -216,14 +163,6 @@ function mountScreen(root, state) {
     diagnostics: () => state.diagnostics, lastRun: () => state.lastRun,
   };
   return { actions, cleanup };
-}
-
-/** Where the chosen view of a flow is kept. @param {number} id */
-const viewKey = (id) => `sluice.flow.view.${id}`;
-
-/** The view a flow was last shown in; the canvas the first time. @param {number} id @returns {'canvas' | 'stack'} */
-function viewOf(id) {
-  try { return localStorage.getItem(viewKey(id)) === 'stack' ? 'stack' : 'canvas'; } catch { return 'canvas'; }
 }
 
 /**

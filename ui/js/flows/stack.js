@@ -141,6 +141,12 @@ export class StackView {
     this.host.announce(`Removed ${id}; the steps around it are joined`);
   }
 
+  /** Moves focus to the step of node `id` (after adding it from the keyboard). @param {string} id */
+  focusStep(id) {
+    const step = this.el.querySelector(`.fl-stack-step[data-id="${CSS.escape(id)}"]`);
+    if (step instanceof HTMLElement) step.focus();
+  }
+
   /** Problems and the last run on the steps: a count of problems, the time, or "failed". */
   paintMarks() {
     if (!this.shown) return;
@@ -176,3 +182,30 @@ export class StackView {
     }
   }
 }
+
+/** Where the chosen view of a flow is kept (this browser only; not part of the document). */
+const viewKey = (/** @type {number} */ id) => `sluice.flow.view.${id}`;
+
+/**
+ * The Canvas | Stack switch of a flow (two pressed-state buttons): calls `show` with the view
+ * chosen, and keeps the choice per flow. `initial()` is the view the flow was last shown in;
+ * the canvas the first time.
+ * @param {number} id the flow @param {(view: 'canvas' | 'stack') => void} show
+ */
+export function viewSwitch(id, show) {
+  /** @param {'canvas' | 'stack'} view */
+  const choose = (view) => {
+    for (const b of el.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.view === view));
+    try { localStorage.setItem(viewKey(id), view); } catch { /* storage disabled: not kept */ }
+    show(view);
+  };
+  const el = h('div', { class: 'fl-view-switch', role: 'group', 'aria-label': 'View' },
+    h('button', { class: 'fl-btn', type: 'button', text: 'Canvas', dataset: { view: 'canvas' }, 'aria-pressed': 'true', title: 'The flow as a graph', onclick: () => choose('canvas') }),
+    h('button', { class: 'fl-btn', type: 'button', text: 'Stack', dataset: { view: 'stack' }, 'aria-pressed': 'false', title: 'The steps as a list', onclick: () => choose('stack') }));
+  /** @returns {'canvas' | 'stack'} */
+  const initial = () => {
+    try { return localStorage.getItem(viewKey(id)) === 'stack' ? 'stack' : 'canvas'; } catch { return 'canvas'; }
+  };
+  return { el, choose, initial };
+}
+
