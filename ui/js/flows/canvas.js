@@ -1,8 +1,11 @@
 // @ts-check
 // The flow canvas: nodes as absolutely placed boxes moved with CSS transforms, wires as SVG
 // bezier curves, one world element that pans and zooms. Port positions come from fixed
-// geometry (no layout reads while dragging); a drag only redraws the wires of moved nodes,
-// once per animation frame.
+// geometry (layout.js; no layout reads while dragging); a drag only redraws the wires of moved
+// nodes, once per animation frame. Each card has a summary line (summary.js). Fit never goes
+// below READABLE_ZOOM: a larger flow is shown from its start and the minimap (minimap.js,
+// fed through `onView`) shows the rest. Nodes are focusable in reading order; focusing one,
+// or anything scrolling the canvas, pans instead of scrolling.
 
 import { h } from '../dom.js';
 import { START, START_PORTS, makesCycle, outPorts, wires, positions } from './model.js';
