@@ -42,7 +42,9 @@ export function flowKeys(screen, state, canvas, act) {
     else if (e.key.startsWith('Arrow') && canvas.root.hidden) stepFocus(e);
     else if (e.key.startsWith('Arrow') && state.selection.size && !mod) { e.preventDefault(); nudge(e); }
     else if (k === 'w' && !mod && !e.altKey) {
-      const sel = [...state.selection];
+      // The focused step or node first (Tab reaches them), else the one selected node.
+      const on = /** @type {HTMLElement} */ (e.target).closest?.('.fl-stack-step, .fl-node');
+      const sel = on instanceof HTMLElement && on.dataset.id ? [on.dataset.id] : [...state.selection];
       if (sel.length === 1) { e.preventDefault(); act.connect(sel[0]); }
       else act.announce(sel.length ? 'Select one node to connect it' : 'Select a node first (Tab to it), then press W to connect it');
     }
