@@ -416,7 +416,7 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
         )
         .await,
         json!([
-            "The request comes in",
+            "The request comes in: GET /api/stacked",
             "1. Run the script let x = 1;",
             "2. Respond 200 with greet"
         ])

@@ -10,7 +10,7 @@
 import { h } from '../dom.js';
 import { fmtUs } from './canvas.js';
 import { START } from './model.js';
-import { sentence } from './summary.js';
+import { sentence, sentenceParts } from './summary.js';
 import { afterPort, moveStep, removeStep, stackOf } from './steps.js';
 
 /**
@@ -42,7 +42,9 @@ export class StackView {
     const keep = this.focusNext || (had instanceof HTMLElement && this.el.contains(had) ? had.dataset.id || '' : '');
     this.focusNext = '';
     const stack = stackOf(doc, types);
-    const start = this.row(START, null, 'The request comes in');
+    const ep = doc.endpoint;
+    const start = ep ? this.row(START, null, `The request comes in: ${ep.method} /api${ep.path}`, [{ text: 'The request comes in: ' }, { text: `${ep.method} /api${ep.path}`, value: true }])
+      : this.row(START, null, 'The function is called');
     const sections = [
       h('ol', { class: 'fl-stack-list', 'aria-label': 'Steps' }, start, this.items(stack.main)),
     ];
@@ -68,7 +70,8 @@ export class StackView {
         return h('li', { class: 'fl-stack-jump', value: String(it.n) }, h('span', { class: 'fl-muted', text: `go to step ${it.n} (${it.id})` }));
       }
       const node = this.state.doc.nodes[it.id];
-      const li = this.row(it.id, it.n, sentence(node, this.state.types.get(node.type)));
+      const type = this.state.types.get(node.type);
+      const li = this.row(it.id, it.n, sentence(node, type), sentenceParts(node, type));
       for (const b of it.branches) {
         li.append(h('div', { class: 'fl-stack-branch' },
           h('span', { class: 'fl-stack-port', text: b.port === 'error' ? 'on error →' : `${b.port} →` }),
@@ -85,14 +88,17 @@ export class StackView {
    * One step: its number, its sentence (a button that selects the node) and, while selected,
    * its actions.
    * @param {string} id @param {number | null} n @param {string} text
+   * @param {import('./summary.js').Part[]} [parts] the sentence with its values marked
    */
-  row(id, n, text) {
+  row(id, n, text, parts) {
     const node = id === START ? null : this.state.doc.nodes[id];
     const label = id === START ? text : `${n}. ${text}`;
     const step = h('button', { class: 'fl-stack-step', type: 'button', dataset: { id }, title: text,
       onclick: () => this.state.select([id]) },
       h('span', { class: 'fl-stack-n', text: id === START ? '▸' : `${n}.` }),
-      h('span', { class: 'fl-stack-text', text }),
+      h('span', { class: 'fl-stack-text' }, parts
+        ? parts.map((p) => (p.value ? h('code', { class: 'fl-stack-value', text: p.text }) : p.text))
+        : text),
       node ? h('span', { class: 'fl-stack-id', text: `${node.type} · ${id}` }) : null,
       h('span', { class: 'fl-stack-badge' }));
     step.setAttribute('aria-label', label);

@@ -129,36 +129,57 @@ export function summary(node, type) {
   return clip(parts.join(' · '));
 }
 
+/** @typedef {{text: string, value?: boolean}} Part  a piece of a sentence; `value` marks a node's value */
+
 /**
- * The sentence a stack step reads, from `x-sentence`: "Insert into books: title, pages".
+ * The sentence a stack step reads, from `x-sentence`, in parts (the values apart from the
+ * words, so a view can set them in code type): "Insert into " + "books" + ": " + "pages, title".
  * @param {any} node @param {{type?: string, title?: string, schema?: any} | undefined} type
- * @returns {string}
+ * @returns {Part[]}
  */
-export function sentence(node, type) {
-  if (!node) return '';
+export function sentenceParts(node, type) {
+  if (!node) return [];
   const schema = type?.schema;
   const tpl = schema?.['x-sentence'];
   if (typeof tpl !== 'string') {
     const s = summary(node, type);
     const title = type?.title || node.type;
-    return s ? `${title}: ${s}` : title;
+    return s ? [{ text: `${title}: ` }, { text: s, value: true }] : [{ text: title }];
   }
-  const fill = (/** @type {string} */ part, /** @type {boolean} */ optional) => {
-    let empty = false;
-    const out = part.replace(/\{([a-z_][a-z0-9_]*)\}/g, (_m, name) => {
-      const t = propertyText(node, schema, name);
+  /** @param {string} part @param {boolean} optional @returns {Part[]} */
+  const fill = (part, optional) => {
+    /** @type {Part[]} */
+    const out = [];
+    let at = 0, empty = false;
+    for (const m of part.matchAll(/\{([a-z_][a-z0-9_]*)\}/g)) {
+      if ((m.index || 0) > at) out.push({ text: part.slice(at, m.index) });
+      const t = propertyText(node, schema, m[1]);
       if (!t) empty = true;
-      return t || '…';
-    });
-    return optional && empty ? '' : out;
+      out.push(t ? { text: clip(squash(t)), value: true } : { text: '…' });
+      at = (m.index || 0) + m[0].length;
+    }
+    if (at < part.length) out.push({ text: part.slice(at) });
+    return optional && empty ? [] : out;
   };
   // One pass over the template, so a value that looks like a placeholder stays as it is.
-  let out = '', at = 0;
+  /** @type {Part[]} */
+  const parts = [];
+  let at = 0;
   for (const m of tpl.matchAll(/\[([^\[\]]*)\]/g)) {
-    out += fill(tpl.slice(at, m.index), false) + fill(m[1], true);
+    parts.push(...fill(tpl.slice(at, m.index), false), ...fill(m[1], true));
     at = (m.index || 0) + m[0].length;
   }
-  return clip(squash(out + fill(tpl.slice(at), false)));
+  parts.push(...fill(tpl.slice(at), false));
+  return parts.filter((p) => p.text);
+}
+
+/**
+ * The sentence a stack step reads, as text: "Insert into books: pages, title".
+ * @param {any} node @param {{type?: string, title?: string, schema?: any} | undefined} type
+ * @returns {string}
+ */
+export function sentence(node, type) {
+  return clip(squash(sentenceParts(node, type).map((p) => p.text).join('')));
 }
 
 /** @param {string} s */
