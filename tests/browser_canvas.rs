@@ -468,6 +468,15 @@ async fn the_stack_view_and_the_canvas_edit_the_same_flow() {
         "return window.sluiceFlow.doc().entry === 'set' || null",
     )
     .await;
+    assert_eq!(
+        b.execute(
+            "return document.activeElement.closest('.fl-stack-item')?.dataset.id",
+            json!([])
+        )
+        .await,
+        json!("set"),
+        "focus stays on the moved step"
+    );
     b.click(".fl-stack-item[data-id=set] > .fl-stack-actions .fl-stack-down")
         .await;
     b.wait_until(

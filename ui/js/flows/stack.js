@@ -11,7 +11,7 @@ import { h } from '../dom.js';
 import { fmtUs } from './canvas.js';
 import { START } from './model.js';
 import { sentence, sentenceParts } from './summary.js';
-import { afterPort, moveStep, removeStep, stackOf } from './steps.js';
+import { afterPort, incoming, moveStep, removeStep, stackOf } from './steps.js';
 
 /**
  * @typedef {{
@@ -28,8 +28,8 @@ export class StackView {
     this.host = host;
     this.el = h('div', { class: 'fl-stack', role: 'region', 'aria-label': 'Flow steps' });
     this.el.hidden = true;
-    /** The step to focus after the next render (after an edit made from the keyboard). */
-    this.focusNext = '';
+    /** @type {string[]} What to focus after the next render (an edit made from the keyboard): the first of these that matches. */
+    this.focusNext = [];
   }
 
   get shown() { return !this.el.hidden; }
@@ -39,8 +39,8 @@ export class StackView {
     if (!this.shown) return;
     const { doc, types } = this.state;
     const had = /** @type {HTMLElement | null} */ (document.activeElement)?.closest?.('.fl-stack-step');
-    const keep = this.focusNext || (had instanceof HTMLElement && this.el.contains(had) ? had.dataset.id || '' : '');
-    this.focusNext = '';
+    const keep = this.focusNext.length ? this.focusNext : had instanceof HTMLElement && this.el.contains(had) ? [stepCss(had.dataset.id || '')] : [];
+    this.focusNext = [];
     const stack = stackOf(doc, types);
     const ep = doc.endpoint;
     const start = ep ? this.row(START, null, `The request comes in: ${ep.method} /api${ep.path}`, [{ text: 'The request comes in: ' }, { text: `${ep.method} /api${ep.path}`, value: true }])
@@ -60,7 +60,8 @@ export class StackView {
     this.el.replaceChildren(...sections);
     this.paintSelection();
     this.paintMarks();
-    if (keep) /** @type {HTMLElement | null} */ (this.el.querySelector(`.fl-stack-step[data-id="${CSS.escape(keep)}"]`))?.focus({ preventScroll: false });
+    const target = keep.map((css) => this.el.querySelector(css)).find((el) => el instanceof HTMLElement);
+    if (target) /** @type {HTMLElement} */ (target).focus();
   }
 
   /** @param {(import('./steps.js').Step | import('./steps.js').Jump)[]} items */
@@ -135,13 +136,17 @@ export class StackView {
       this.host.announce(`${id} cannot move ${where} here: only steps of a straight chain move`);
       return;
     }
-    this.focusNext = id;
+    // The same button keeps focus, so it can be pressed again; else the step.
+    this.focusNext = [`.fl-stack-item[data-id="${CSS.escape(id)}"] > .fl-stack-actions .fl-stack-${dir < 0 ? 'up' : 'down'}:not(:disabled)`, stepCss(id)];
     this.state.edit((d) => moveStep(d, this.state.types, id, dir));
     this.host.announce(`Moved ${id} ${where}`);
   }
 
   /** @param {string} id */
   remove(id) {
+    // Focus goes to the step before it.
+    const before = incoming(this.state.doc, id)[0]?.from;
+    if (before) this.focusNext = [stepCss(before)];
     this.state.edit((d) => removeStep(d, this.state.types, id));
     this.state.select([]);
     this.host.announce(`Removed ${id}; the steps around it are joined`);
@@ -149,7 +154,7 @@ export class StackView {
 
   /** Moves focus to the step of node `id` (after adding it from the keyboard). @param {string} id */
   focusStep(id) {
-    const step = this.el.querySelector(`.fl-stack-step[data-id="${CSS.escape(id)}"]`);
+    const step = this.el.querySelector(stepCss(id));
     if (step instanceof HTMLElement) step.focus();
   }
 
@@ -188,6 +193,9 @@ export class StackView {
     }
   }
 }
+
+/** The CSS selector of a node's step button. @param {string} id */
+const stepCss = (id) => `.fl-stack-step[data-id="${CSS.escape(id)}"]`;
 
 /** Where the chosen view of a flow is kept (this browser only; not part of the document). */
 const viewKey = (/** @type {number} */ id) => `sluice.flow.view.${id}`;
