@@ -230,38 +230,36 @@ async fn fit_keeps_a_readable_zoom_and_a_large_flow_gets_a_minimap_that_pans() {
             json!([]),
         )
         .await;
-    if fits == json!(false) {
-        assert_eq!(
-            minimap,
-            json!([true, "true", 7]),
-            "the minimap has every box"
-        );
-        // A click on the minimap's right end pans there: the last node comes into view.
-        let (x, y) = {
-            let v = b
-                .execute(
-                    "const r = document.querySelector('.fl-minimap').getBoundingClientRect();
-                     return [Math.round(r.right - 12), Math.round(r.top + r.height / 2)]",
-                    json!([]),
-                )
-                .await;
-            (v[0].as_i64().unwrap_or(0), v[1].as_i64().unwrap_or(0))
-        };
-        b.perform(json!([{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
-            {"type": "pointerMove", "x": x, "y": y, "duration": 0}, {"type": "pointerDown", "button": 0},
-            {"type": "pointerUp", "button": 0}]}]))
+    // In the 1280 px window the chain is wider than the canvas at a readable zoom.
+    assert_eq!(fits, json!(false), "seven boxes in a row do not fit at 0.8");
+    assert_eq!(
+        minimap,
+        json!([true, "true", 7]),
+        "the minimap has every box"
+    );
+    // A click on the minimap's right end pans there: the last node comes into view.
+    let (x, y) = {
+        let v = b
+            .execute(
+                "const r = document.querySelector('.fl-minimap').getBoundingClientRect();
+                 return [Math.round(r.right - 12), Math.round(r.top + r.height / 2)]",
+                json!([]),
+            )
             .await;
-        b.wait_until(
-            "the minimap click pans to the end of the flow",
-            &format!(
-                "return (() => {{ {} }})() || null",
-                IN_VIEW.replace("arguments[0]", "'.fl-node[data-id=done]'")
-            ),
-        )
+        (v[0].as_i64().unwrap_or(0), v[1].as_i64().unwrap_or(0))
+    };
+    b.perform(json!([{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+        {"type": "pointerMove", "x": x, "y": y, "duration": 0}, {"type": "pointerDown", "button": 0},
+        {"type": "pointerUp", "button": 0}]}]))
         .await;
-    } else {
-        assert_eq!(minimap[0], json!(false), "no minimap when all fits");
-    }
+    b.wait_until(
+        "the minimap click pans to the end of the flow",
+        &format!(
+            "return (() => {{ {} }})() || null",
+            IN_VIEW.replace("arguments[0]", "'.fl-node[data-id=done]'")
+        ),
+    )
+    .await;
     b.screenshot().await;
 
     // The 61-node flow: still readable, the start in view, the minimap shown.
