@@ -2,9 +2,9 @@
 /**
  * Keyboard shortcuts of the flow screen (the table in docs/EDITOR.md): save, run, undo, redo,
  * copy, paste, select all, delete, nudge (in the stack view: up/down between steps), zoom,
- * connect (W). Typing in a field keeps its keys,
- * except save and run. Copied nodes stay in this module, so they can be pasted into another
- * flow; a paste lands in free space next to the selected node.
+ * connect (W). Typing in a field keeps its keys, except save and run. Copied nodes stay in this
+ * module, so they can be pasted into another flow; a paste lands in free space next to the
+ * selected node.
  */
 
 import { NODE_W, nodeHeight } from './layout.js';
