@@ -15,7 +15,7 @@ import { summary } from './summary.js';
 
 export { NODE_W };
 
-/** The smallest zoom Fit uses: text stays at least about 11 px. Past it, Fit pans instead. */
+/** The smallest zoom Fit uses: card text stays about 10 px. Past it, Fit pans instead. */
 export const READABLE_ZOOM = 0.8;
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -405,10 +405,11 @@ export class Canvas {
     if (!boxes.length) return;
     const inside = (/** @type {{x: number, y: number, w: number, h: number}} */ b) => b.x >= v.x && b.y >= v.y && b.x + b.w <= v.x + v.w && b.y + b.h <= v.y + v.h;
     if (boxes.every(inside)) return;
-    let x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
-    let x1 = Math.max(...boxes.map((b) => b.x + b.w)), y1 = Math.max(...boxes.map((b) => b.y + b.h));
-    if (x1 - x0 > v.w || y1 - y0 > v.h) ({ x: x0, y: y0 } = boxes[0], x1 = x0 + boxes[0].w, y1 = y0 + boxes[0].h);
-    this.centerOn((x0 + x1) / 2, (y0 + y1) / 2);
+    const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
+    const x1 = Math.max(...boxes.map((b) => b.x + b.w)), y1 = Math.max(...boxes.map((b) => b.y + b.h));
+    const first = boxes[0];
+    if (x1 - x0 > v.w || y1 - y0 > v.h) this.centerOn(first.x + first.w / 2, first.y + first.h / 2);
+    else this.centerOn((x0 + x1) / 2, (y0 + y1) / 2);
   }
 
   /** Pans so the world point (x, y) is in the middle of the view. @param {number} x @param {number} y */
@@ -420,7 +421,7 @@ export class Canvas {
     this.applyView();
   }
 
-  /** Fits when the whole flow fits at a readable zoom; otherwise shows `ids`. @param {Iterable<string>} ids */
+  /** Shows the nodes of a run's trace (see `reveal`). @param {Iterable<string>} ids */
   ensureVisible(ids) { this.reveal(ids); }
 
   /** The world point at the middle of the view. */
