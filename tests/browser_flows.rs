@@ -412,18 +412,21 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
         "return document.querySelectorAll('.fl-node').length === 62",
     )
     .await;
-    // Laid out automatically and fitted: every node is inside the visible canvas.
-    let outside = b
+    // Laid out automatically and fitted at a readable zoom (never below 0.8): the flow is too
+    // large to fit at that zoom, so Fit shows its start and the minimap shows the rest.
+    let fitted = b
         .wait_until(
-            "the flow fits the view",
+            "the flow is fitted from its start",
             "const c = document.querySelector('.fl-canvas').getBoundingClientRect();
-             const out = [...document.querySelectorAll('.fl-node')].filter(n => {
-               const r = n.getBoundingClientRect();
-               return r.left < c.left || r.right > c.right || r.top < c.top || r.bottom > c.bottom; });
-             return out.length === 0 ? 'none' : null;",
+             const r = document.querySelector('.fl-start').getBoundingClientRect();
+             const shown = r.left >= c.left && r.right <= c.right && r.top >= c.top && r.bottom <= c.bottom;
+             return shown && document.querySelector('.fl-minimap.is-shown') ? window.sluiceFlow.canvas.z : null;",
         )
         .await;
-    assert_eq!(outside, json!("none"));
+    assert!(
+        fitted.as_f64().unwrap_or(0.0) >= 0.8,
+        "fitted at a readable zoom: {fitted}"
+    );
     let wires = b
         .execute(
             "return document.querySelectorAll('.fl-wire:not(.fl-wire-temp)').length",
@@ -437,6 +440,9 @@ async fn a_sixty_node_flow_loads_fits_the_view_and_drags_with_its_wires() {
     );
 
     // Drag one node in many small steps: it and its wires move; the rev does not change.
+    // The node is panned into view first, as the builder would (or Tab to it).
+    b.execute("window.sluiceFlow.canvas.reveal(['n5_3'])", json!([]))
+        .await;
     let before = b
         .execute(
             "return {p: window.sluiceFlow.doc().ui.nodes.n5_3,
@@ -558,6 +564,19 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
     let b = Browser::start("flow_keyboard_editing").await;
     b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    // Fit keeps a readable zoom, at which this flow is wider than the canvas: zoom out, as a
+    // builder would, until the band below can reach every node.
+    b.wait_until(
+        "every node is in view after zooming out",
+        "const cv = document.querySelector('.fl-canvas');
+         if (!cv || !document.querySelector('.fl-node[data-id=reply]')) return null;
+         const c = cv.getBoundingClientRect();
+         const all = [...document.querySelectorAll('.fl-node')].every(n => { const r = n.getBoundingClientRect();
+           return r.left >= c.left && r.right <= c.right && r.top >= c.top && r.bottom <= c.bottom; });
+         if (!all) document.querySelector('.fl-zoom button[title=\"Zoom out\"]').click();
+         return all || null;",
+    )
+    .await;
     b.wait_for(".fl-node[data-id=reply]").await;
     let nodes = "return Object.keys(window.sluiceFlow.doc().nodes).sort()";
     let original = b.execute(nodes, json!([])).await;
@@ -651,7 +670,13 @@ async fn nodes_are_selected_copied_pasted_deleted_and_undone_from_the_keyboard()
         .await;
     assert_eq!(b.execute(nodes, json!([])).await, original);
 
-    // Disconnect a wire by clicking it, then Delete; the flow now has a problem.
+    // Disconnect a wire by clicking it, then Delete; the flow now has a problem. Fit first
+    // (back to a readable zoom) and bring `reply` into view, as a builder would.
+    b.execute(
+        "window.sluiceFlow.canvas.fit(); window.sluiceFlow.canvas.reveal(['reply'])",
+        json!([]),
+    )
+    .await;
     let (x, y) = center(&b, ".fl-node[data-id=reply] .fl-in").await;
     b.perform(json!([{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
         {"type": "pointerMove", "x": x - 8, "y": y, "duration": 0}, {"type": "pointerDown", "button": 0},

@@ -1,15 +1,22 @@
 // @ts-check
 // The flow canvas: nodes as absolutely placed boxes moved with CSS transforms, wires as SVG
 // bezier curves, one world element that pans and zooms. Port positions come from fixed
-// geometry (no layout reads while dragging); a drag only redraws the wires of moved nodes,
-// once per animation frame.
+// geometry (layout.js; no layout reads while dragging); a drag only redraws the wires of moved
+// nodes, once per animation frame. Each card has a summary line (summary.js). Fit never goes
+// below READABLE_ZOOM: a larger flow is shown from its start and the minimap (minimap.js,
+// fed through `onView`) shows the rest. Nodes are focusable in reading order; focusing one,
+// or anything scrolling the canvas, pans instead of scrolling.
 
 import { h, icon } from '../dom.js';
 import { START, START_PORTS, makesCycle, outPorts, wires, positions } from './model.js';
 
-import { HEAD, NODE_W, PAD, ROW } from './layout.js';
+import { HEAD, NODE_W, ROW, nodeHeight, portsTop } from './layout.js';
+import { summary } from './summary.js';
 
 export { NODE_W };
+
+/** The smallest zoom Fit uses: card text stays about 10 px. Past it, Fit pans instead. */
+export const READABLE_ZOOM = 0.8;
 const SVG = 'http://www.w3.org/2000/svg';
 
 const key = (from, port) => `${from}\u0000${port}`;
@@ -43,11 +50,13 @@ export class Canvas {
     this.diags = new Map();
     /** @type {Map<string, any>|null} */ this.trace = null;
     this.fired = new Set();
+    /** Called after the view or the nodes' places change (the minimap listens). */
+    this.onView = () => {};
 
     root.classList.add('fl-canvas');
     root.tabIndex = 0;
     root.setAttribute('role', 'application');
-    root.setAttribute('aria-label', 'Flow canvas. Drag from a port to connect; shift-drag to select several; Delete removes the selection.');
+    root.setAttribute('aria-label', 'Flow canvas. Tab to a node; W connects it (or drag from a port); shift-drag selects several; Delete removes the selection.');
     this.world = h('div', { class: 'fl-world' });
     this.svg = /** @type {SVGSVGElement} */ (document.createElementNS(SVG, 'svg'));
     this.svg.classList.add('fl-wires');
@@ -76,6 +85,14 @@ export class Canvas {
       host.addNode(type, p.x - NODE_W / 2, p.y - HEAD / 2);
     });
     root.addEventListener('mouseover', (e) => this.hover(e));
+    // Tab moves focus to nodes outside the view: the browser would scroll the canvas (it clips,
+    // so it scrolls invisibly); undo that and pan the node into view instead.
+    root.addEventListener('focusin', (e) => {
+      this.absorbScroll();
+      const n = /** @type {HTMLElement} */ (e.target).closest?.('.fl-node');
+      if (n instanceof HTMLElement && n.dataset.id) this.reveal([n.dataset.id]);
+    });
+    root.addEventListener('scroll', () => this.absorbScroll());
     // Until the builder pans or zooms, the view keeps the whole flow fitted as the canvas
     // changes size (first layout, run panel opening, window resizing).
     this.userView = false;
@@ -93,7 +110,7 @@ export class Canvas {
   }
 
   /** @param {string} id */
-  height(id) { return HEAD + Math.max(1, this.ports(id).length) * ROW + PAD; }
+  height(id) { return nodeHeight(id === START ? null : this.host.doc().nodes[id], this.host.types); }
 
   /** @param {string} id */
   pos(id) { return positions(this.host.doc())[id] || { x: 0, y: 0 }; }
@@ -102,7 +119,7 @@ export class Canvas {
   outAt(id, port) {
     const p = this.pos(id);
     const i = Math.max(0, this.ports(id).indexOf(port));
-    return { x: p.x + NODE_W, y: p.y + HEAD + i * ROW + ROW / 2 };
+    return { x: p.x + NODE_W, y: p.y + portsTop(id === START) + i * ROW + ROW / 2 };
   }
 
   /** @param {string} id */
@@ -120,6 +137,31 @@ export class Canvas {
     this.root.dataset.zoom = this.z.toFixed(2);
     // Zoomed far out, boxes show their ids large instead of unreadable port labels.
     this.root.dataset.lod = this.z < 0.5 ? 'far' : 'near';
+    this.onView();
+  }
+
+  /**
+   * Anything that scrolls the canvas (focus, scrollIntoView) pans it instead, by as much, so
+   * what was scrolled into view stays where it is.
+   */
+  absorbScroll() {
+    const dx = this.root.scrollLeft, dy = this.root.scrollTop;
+    if (!dx && !dy) return;
+    this.root.scrollLeft = 0; this.root.scrollTop = 0;
+    this.tx -= dx; this.ty -= dy;
+    this.userView = true;
+    this.applyView();
+  }
+
+  /** Every node's box in world coordinates (the start box included). */
+  boxes() {
+    return [...this.nodeEls.keys()].map((id) => ({ id, ...this.pos(id), w: NODE_W, h: this.height(id) }));
+  }
+
+  /** The visible part of the world. */
+  viewBox() {
+    const r = this.root.getBoundingClientRect();
+    return { x: -this.tx / this.z, y: -this.ty / this.z, w: r.width / this.z, h: r.height / this.z };
   }
 
   // ---- rendering --------------------------------------------------------------------------
@@ -133,13 +175,29 @@ export class Canvas {
     this.wireEls.clear();
     this.touching.clear();
     const frag = document.createDocumentFragment();
-    for (const id of [START, ...Object.keys(doc.nodes || {})]) frag.append(this.nodeEl(id));
+    // Tab goes through the nodes as they read: column by column, top to bottom.
+    const pos = positions(doc);
+    const col = (/** @type {string} */ id) => Math.round((pos[id]?.x || 0) / 100);
+    const ids = Object.keys(doc.nodes || {}).sort((a, b) => col(a) - col(b) || (pos[a]?.y || 0) - (pos[b]?.y || 0));
+    for (const id of [START, ...ids]) frag.append(this.nodeEl(id));
     this.world.append(frag);
     for (const w of wires(doc)) this.addWire(w.from, w.port, w.to);
     for (const id of [...this.selection]) if (!this.nodeEls.has(id)) this.selection.delete(id);
     if (this.selectedWire && !this.wireEls.has(this.selectedWire)) this.selectedWire = null;
     this.paintSelection();
     this.paintMarks();
+    this.onView();
+  }
+
+  /** Rewrites every card's summary line from the document (a field changed in place). */
+  refreshSummaries() {
+    const doc = this.host.doc();
+    for (const [id, el] of this.nodeEls) {
+      const line = el.querySelector('.fl-summary-text');
+      if (!line || !doc.nodes[id]) continue;
+      const text = summary(doc.nodes[id], this.host.types.get(doc.nodes[id].type));
+      if (line.textContent !== text) { line.textContent = text; /** @type {HTMLElement} */ (line).title = text; }
+    }
   }
 
   /** @param {string} id */
@@ -165,11 +223,13 @@ export class Canvas {
     head.append(h('span', { class: 'fl-badge' }));
     el.append(head);
     const list = h('ul', { class: 'fl-ports' });
-    const terminal = id !== START && this.host.types.get(node.type)?.terminal;
     const ports = this.ports(id);
-    if (!ports.length) {
-      const li = h('li', { class: 'fl-summary', text: terminal ? summary(node) : '' });
-      list.append(li);
+    if (id !== START) {
+      const text = summary(node, this.host.types.get(node.type));
+      const line = h('span', { class: 'fl-summary-text', text });
+      line.title = text;
+      list.append(h('li', { class: 'fl-summary' }, line));
+      el.setAttribute('aria-label', `Node ${id}, ${type}${text ? `: ${text}` : ''}`);
     }
     const req = new Set((this.host.types.get(node?.type)?.ports || []).filter((p) => p.required).map((p) => p.name));
     for (const p of ports) {
@@ -289,6 +349,10 @@ export class Canvas {
 
   // ---- view -------------------------------------------------------------------------------
 
+  /**
+   * Fits the flow to the view, never below READABLE_ZOOM: a flow too large for that is shown
+   * from its start (the request box) with as much as fits, and the minimap shows the rest.
+   */
   fit() {
     const ids = [...this.nodeEls.keys()];
     if (!ids.length) return;
@@ -301,10 +365,18 @@ export class Canvas {
     const r = this.root.getBoundingClientRect();
     if (r.width < 10 || r.height < 10) return;
     this.userView = false;
-    const w = Math.max(200, r.width), hgt = Math.max(200, r.height);
-    this.z = clamp(Math.min((w - 40) / (x1 - x0), (hgt - 40) / (y1 - y0)), 0.1, 1.25);
-    this.tx = (w - (x1 - x0) * this.z) / 2 - x0 * this.z;
-    this.ty = (hgt - (y1 - y0) * this.z) / 2 - y0 * this.z;
+    const w = Math.max(200, r.width), hgt = Math.max(200, r.height), M = 20;
+    this.z = clamp(Math.min((w - 2 * M) / (x1 - x0), (hgt - 2 * M) / (y1 - y0)), READABLE_ZOOM, 1.25);
+    const s = this.pos(START), sh = this.height(START);
+    // Each axis: centred when the flow fits; else from the flow's first edge, with the start
+    // box in view (horizontally at the margin, vertically as near the middle as the flow allows).
+    if ((x1 - x0) * this.z <= w - 2 * M) this.tx = (w - (x1 - x0) * this.z) / 2 - x0 * this.z;
+    else {
+      this.tx = M - x0 * this.z;
+      if ((s.x + NODE_W) * this.z + this.tx > w - M) this.tx = M - s.x * this.z;
+    }
+    if ((y1 - y0) * this.z <= hgt - 2 * M) this.ty = (hgt - (y1 - y0) * this.z) / 2 - y0 * this.z;
+    else this.ty = clamp(hgt / 2 - (s.y + sh / 2) * this.z, hgt - M - y1 * this.z, M - y0 * this.z);
     this.applyView();
   }
 
@@ -321,14 +393,36 @@ export class Canvas {
     this.applyView();
   }
 
-  /** Fits the view if any of `ids` is outside it. @param {Iterable<string>} ids */
-  ensureVisible(ids) {
-    const c = this.root.getBoundingClientRect();
-    for (const id of ids) {
-      const r = this.nodeEls.get(id)?.getBoundingClientRect();
-      if (r && (r.left < c.left || r.right > c.right || r.top < c.top || r.bottom > c.bottom)) { this.fit(); return; }
-    }
+  /**
+   * Pans so the nodes `ids` are in view when one of them is not: centred on them, or on the
+   * first when they do not fit together. The zoom stays.
+   * @param {Iterable<string>} ids
+   */
+  reveal(ids) {
+    const v = this.viewBox();
+    if (v.w * this.z < 10) return; // hidden (the stack view is shown): nothing to pan
+    const boxes = [...ids].filter((id) => this.nodeEls.has(id)).map((id) => ({ ...this.pos(id), w: NODE_W, h: this.height(id) }));
+    if (!boxes.length) return;
+    const inside = (/** @type {{x: number, y: number, w: number, h: number}} */ b) => b.x >= v.x && b.y >= v.y && b.x + b.w <= v.x + v.w && b.y + b.h <= v.y + v.h;
+    if (boxes.every(inside)) return;
+    const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
+    const x1 = Math.max(...boxes.map((b) => b.x + b.w)), y1 = Math.max(...boxes.map((b) => b.y + b.h));
+    const first = boxes[0];
+    if (x1 - x0 > v.w || y1 - y0 > v.h) this.centerOn(first.x + first.w / 2, first.y + first.h / 2);
+    else this.centerOn((x0 + x1) / 2, (y0 + y1) / 2);
   }
+
+  /** Pans so the world point (x, y) is in the middle of the view. @param {number} x @param {number} y */
+  centerOn(x, y) {
+    const r = this.root.getBoundingClientRect();
+    this.userView = true;
+    this.tx = r.width / 2 - x * this.z;
+    this.ty = r.height / 2 - y * this.z;
+    this.applyView();
+  }
+
+  /** Shows the nodes of a run's trace (see `reveal`). @param {Iterable<string>} ids */
+  ensureVisible(ids) { this.reveal(ids); }
 
   /** The world point at the middle of the view. */
   center() {
@@ -392,6 +486,7 @@ export class Canvas {
       for (const k of this.touching.get(id) || []) touched.add(k);
     }
     for (const k of touched) this.drawWire(k);
+    this.onView();
   }
 
   // ---- gestures ---------------------------------------------------------------------------
@@ -514,7 +609,7 @@ export class Canvas {
     }, () => {
       this.root.classList.remove('is-dragging');
       if (frame) { cancelAnimationFrame(frame); paint(); }
-      if (moved) this.host.moved();
+      if (moved) { this.host.moved(); this.onView(); }
     });
   }
 
@@ -593,11 +688,4 @@ const DRAWN = { switch: ['cases'], respond: ['status'], fail: ['status', 'code']
  */
 export function drawnOnNode(type, field) {
   return (/** @type {Record<string, string[]>} */ (DRAWN)[type] || []).includes(field);
-}
-
-/** One line about a respond/fail node. @param {any} node */
-function summary(node) {
-  if (node.type === 'respond') return `status ${node.status ?? 200}`;
-  if (node.type === 'fail') return `${node.status ?? ''} ${node.code ?? ''}`.trim();
-  return '';
 }

@@ -9,7 +9,12 @@ import { api } from '../api.js';
 import { h, icon } from '../dom.js';
 import { errorBox, toast } from '../ui.js';
 import { flowActions } from './actions.js';
-import { Canvas, NODE_W } from './canvas.js';
+import { Canvas } from './canvas.js';
+import { nodeAdder } from './adding.js';
+import { Minimap } from './minimap.js';
+import { START } from './model.js';
+import { StackView, viewSwitch } from './stack.js';
+import { connectDialog } from './wire.js';
 import { renderInspector, showDiagnostics } from './inspector.js';
 import { flowKeys } from './keys.js';
 import { palette } from './palette.js';
@@ -50,17 +55,25 @@ function mountScreen(root, state) {
   const undo = () => { if (!state.undo()) announce('Nothing to undo'); };
   const redo = () => { if (!state.redo()) announce('Nothing to redo'); };
   const remove = (/** @type {string[]} */ ids) => {
+    // In the stack view, removing one step joins the steps around it.
+    const one = ids.filter((i) => i !== START);
+    if (stack.shown && one.length === 1) { stack.remove(one[0]); return; }
     const gone = state.remove(ids);
     if (gone.length) announce(`Deleted ${gone.join(', ')}`);
   };
-  const addNode = (/** @type {string} */ type, /** @type {number} */ x, /** @type {number} */ y) => {
-    const nid = state.addNode(type, x, y);
-    if (nid) announce(`Added ${type} node ${nid}`);
-    return nid;
-  };
+  const adder = nodeAdder(state, () => canvas, announce);
+  /** The Connect dialog for a node (W). */
+  const connect = (/** @type {string} */ id) => connectDialog(state, id, announce);
 
   const run = runPanel(state, actions.save);
-  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun() });
+  const views = viewSwitch(state.id, (view) => {
+    canvasEl.hidden = view === 'stack';
+    zoomBar.hidden = view === 'stack';
+    stack.el.hidden = view !== 'stack';
+    screen.dataset.view = view;
+    stack.render();
+  });
+  const toolbar = flowToolbar(state, { ...actions, undo, redo, toggleRun: () => toggleRun(), viewSwitch: views.el });
   /** @param {boolean} [open] */
   const toggleRun = (open) => {
     const show = open ?? run.el.hidden;
@@ -73,17 +86,38 @@ function mountScreen(root, state) {
   const btn = (/** @type {string} */ text, /** @type {string} */ title, /** @type {() => void} */ onclick, cls = 'fl-btn') =>
     h('button', { class: cls, type: 'button', text, title, onclick });
   const canvasEl = h('div', { class: 'fl-canvas-host' });
+  /** @type {HTMLElement} */
+  let zoomBar;
   const problems = h('button', { class: 'fl-problems', type: 'button', hidden: true, onclick: () => actions.showProblems() });
   const stage = h('div', { class: 'fl-stage' }, canvasEl,
-    h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'View' },
+    zoomBar = h('div', { class: 'fl-zoom', role: 'toolbar', 'aria-label': 'View' },
       h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Zoom out', 'aria-label': 'Zoom out', onclick: () => canvas.zoom(1 / 1.2) }, icon('zoom-out')), h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Zoom in', 'aria-label': 'Zoom in', onclick: () => canvas.zoom(1.2) }, icon('zoom-in')),
-      btn('Fit', 'Fit the flow to the view', () => canvas.fit()), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
+      btn('Fit', 'Fit the flow to the view', () => canvas.fit()),
+      btn('Connect…', 'Connect the selected node to another (W)', () => {
+        const sel = [...state.selection];
+        if (sel.length === 1) connect(sel[0]);
+        else toast('Select one node first, then Connect… (or press W)', 'info');
+      }), btn('Tidy', 'Arrange the nodes automatically', () => { state.tidy(); canvas.fit(); })),
     problems);
   const inspector = h('aside', { class: 'fl-inspector', 'aria-label': 'Inspector' });
+  // In the stack view a palette click adds the step after the selected one.
   const paletteEl = palette(state.typeList, (type) => {
-    const c = canvas.center();
-    addNode(type, c.x - NODE_W / 2 + (Math.random() * 40 - 20), c.y - 30);
+    const from = stack.shown ? adder.stepToFollow() : '';
+    const nid = from ? adder.after(from, type) : adder.place(type);
+    if (from && nid) stack.focusStep(nid);
   });
+  const stack = new StackView(state, {
+    add: (from, port, anchor) => {
+      const r = anchor.getBoundingClientRect();
+      quickAdd(stage, state.typeList, { from, port, client: { x: r.left, y: r.bottom + 4 } }, (type) => {
+        const nid = adder.after(from, type, port);
+        if (nid) stack.focusStep(nid);
+      });
+    },
+    connect,
+    announce,
+  });
+  stage.append(stack.el);
   const screen = h('div', { class: 'fl-screen' }, toolbar.el, h('div', { class: 'fl-main' }, paletteEl, stage, inspector), run.el, announcer);
   root.replaceChildren(screen);
 
@@ -95,9 +129,9 @@ function mountScreen(root, state) {
     moved: () => state.moved(),
     select: (ids) => state.select(ids),
     say: (m, loud) => { announce(m); if (loud) toast(m, 'error'); },
-    addNode,
+    addNode: (type, x, y) => { adder.place(type, { at: { x, y } }); },
     quickAdd: (from, port, at, client) => quickAdd(stage, state.typeList, { from, port, client }, (type) => {
-      const nid = addNode(type, at.x, at.y - 16);
+      const nid = adder.place(type, { at: { x: at.x, y: at.y - 16 } });
       if (!nid) return;
       // One undo step for add + connect would be nicer; two steps keep each reversible.
       state.connect(from, port, nid);
@@ -110,12 +144,16 @@ function mountScreen(root, state) {
     if (n instanceof HTMLElement && n.dataset.id && !state.selection.has(n.dataset.id)) state.select([n.dataset.id]);
   });
 
-  const inspect = subscribe(state, { screen, canvas, inspector, problems, remove });
+  new Minimap(canvas);
+
+  const inspect = subscribe(state, { screen, canvas, stack, inspector, problems, remove });
   const cleanup = flowKeys(screen, state, canvas, {
     save: actions.save, run: () => { toggleRun(true); run.run(); }, undo, redo, remove, announce,
+    connect, placeGroup: (size) => adder.spot(size),
   });
 
   canvas.render();
+  views.choose(views.initial());
   requestAnimationFrame(() => canvas.fit());
   inspect();
   state.touched();
@@ -131,9 +169,9 @@ function mountScreen(root, state) {
 /**
  * Redraws the views from the state's events; returns the inspector's redraw.
  * @param {FlowState} state
- * @param {{screen: HTMLElement, canvas: Canvas, inspector: HTMLElement, problems: HTMLElement, remove: (ids: string[]) => void}} v
+ * @param {{screen: HTMLElement, canvas: Canvas, stack: StackView, inspector: HTMLElement, problems: HTMLElement, remove: (ids: string[]) => void}} v
  */
-function subscribe(state, { screen, canvas, inspector, problems, remove }) {
+function subscribe(state, { screen, canvas, stack, inspector, problems, remove }) {
   const inspect = () => {
     renderInspector(inspector, {
       doc: () => state.doc, types: state.types,
@@ -147,15 +185,20 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
     showDiagnostics(inspector, state.diagnostics);
   };
 
-  state.on('doc', () => { canvas.render(); inspect(); });
-  state.on('fields', (/** @type {{canvas: boolean}} */ d) => { if (d.canvas) canvas.render(); else canvas.paintMarks(); });
-  state.on('selection', () => { canvas.showSelection(state.selection); inspect(); });
+  state.on('doc', () => { canvas.render(); stack.render(); inspect(); });
+  state.on('fields', (/** @type {{canvas: boolean}} */ d) => {
+    if (d.canvas) canvas.render();
+    else { canvas.refreshSummaries(); canvas.paintMarks(); }
+    stack.render();
+  });
+  state.on('selection', () => { canvas.showSelection(state.selection); stack.paintSelection(); canvas.onView(); inspect(); });
   state.on('dirty', () => { screen.dataset.dirty = String(state.dirty()); });
   state.on('problem', (/** @type {string} */ m) => toast(m, 'error'));
   state.on('diagnostics', () => {
     const diags = state.diagnostics;
     canvas.setDiagnostics(diags);
     showDiagnostics(inspector, diags);
+    stack.paintMarks();
     problems.hidden = !diags.length;
     problems.replaceChildren(icon('warning', { size: 16 }), ` ${diags.length} problem${diags.length === 1 ? '' : 's'}`);
     problems.setAttribute('aria-label', `${diags.length} problem${diags.length === 1 ? '' : 's'}: show the list`);
@@ -164,6 +207,7 @@ function subscribe(state, { screen, canvas, inspector, problems, remove }) {
   state.on('run', () => {
     const r = state.lastRun;
     canvas.setTrace(r ? r.trace : null, r ? r.error : null);
+    stack.paintMarks();
     if (r) {
       canvas.ensureVisible(r.trace.map((/** @type {any} */ t) => t.node));
       screen.dataset.lastStatus = String(r.response?.status);

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The palette: node types from `GET /node-types`, grouped and filtered. A type is dragged onto
- * the canvas (the canvas reads `application/x-sluice-node`) or clicked to land in the middle.
+ * the canvas (the canvas reads `application/x-sluice-node`) or clicked to land in free space
+ * next to the selected node (in the stack view: after the selected step).
  */
 import { h } from '../dom.js';
 
@@ -18,7 +19,7 @@ const GROUPS = /** @type {[string, (t: string) => boolean][]} */ ([
 export const matches = (t, q) => !q || t.type.includes(q) || String(t.title || '').toLowerCase().includes(q);
 
 /**
- * @param {any[]} typeList @param {(type: string) => void} add adds a node of `type` in the middle
+ * @param {any[]} typeList @param {(type: string) => void} add adds a node of `type`
  * @returns {HTMLElement}
  */
 export function palette(typeList, add) {
@@ -39,7 +40,7 @@ export function palette(typeList, add) {
   search.addEventListener('input', draw);
   draw();
   return h('aside', { class: 'fl-palette', 'aria-label': 'Node types' }, h('h2', { class: 'fl-side-title', text: 'Nodes' }), search, list,
-    h('p', { class: 'fl-hint', text: 'Drag onto the canvas, or press Enter to add. Drag from a port (●) to a node to wire it; click a wire to disconnect. Shift-drag selects an area.' }));
+    h('p', { class: 'fl-hint', text: 'Click (or Enter) to add next to the selected node, or drag onto the canvas. Wire by dragging from a port (●) to a node, or select a node and press W. Click a wire to disconnect. Shift-drag selects an area.' }));
 }
 
 /** @param {any} t @param {(type: string) => void} add */

@@ -207,11 +207,14 @@ export class FlowState {
     return ids.length ? copyNodes(this.doc, ids) : null;
   }
 
-  /** Pastes clipboard content offset by 40 px and selects it. @param {any} clip @returns {string[]} */
-  paste(clip) {
+  /**
+   * Pastes clipboard content moved by (dx, dy) (40 px when not given) and selects it.
+   * @param {any} clip @param {number} [dx] @param {number} [dy] @returns {string[]}
+   */
+  paste(clip, dx = 40, dy = 40) {
     /** @type {string[]} */
     let ids = [];
-    this.edit((d) => { ids = pasteNodes(d, clip, 40, 40); });
+    this.edit((d) => { ids = pasteNodes(d, clip, dx, dy); });
     this.select(ids);
     return ids;
   }

@@ -9,7 +9,7 @@ import { fileButton } from './io.js';
 
 /**
  * @param {import('./state.js').FlowState} state
- * @param {import('./actions.js').FlowActions & {undo: () => void, redo: () => void, toggleRun: () => void}} act
+ * @param {import('./actions.js').FlowActions & {undo: () => void, redo: () => void, toggleRun: () => void, viewSwitch?: HTMLElement}} act
  * @returns {{el: HTMLElement, runToggle: HTMLElement}}
  */
 export function flowToolbar(state, act) {
@@ -23,7 +23,7 @@ export function flowToolbar(state, act) {
   const runToggle = h('button', { class: 'fl-btn', type: 'button', title: 'Open the run panel', id: 'fl-run-toggle', 'aria-expanded': 'false', onclick: () => act.toggleRun() }, 'Run', icon('chevron', { size: 14 }));
   const el = h('header', { class: 'fl-toolbar' },
     h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', title: 'All endpoints' }, icon('back')),
-    h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl,
+    h('div', { class: 'fl-titles' }, nameEl, routeEl), stateEl, act.viewSwitch || null,
     h('div', { class: 'fl-tools', role: 'toolbar', 'aria-label': 'Flow actions' },
       h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Undo (Ctrl+Z)', 'aria-label': 'Undo', onclick: () => act.undo() }, icon('undo')), h('button', { class: 'fl-btn fl-icon', type: 'button', title: 'Redo (Ctrl+Shift+Z)', 'aria-label': 'Redo', onclick: () => act.redo() }, icon('redo')),
       saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => act.versions(), 'fl-btn', 'fl-versions'),
