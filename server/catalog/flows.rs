@@ -16,6 +16,9 @@ pub struct FlowRecord {
     /// The rev of the published version: the draft has nothing new to publish when it equals
     /// `rev`.
     pub published_rev: Option<String>,
+    /// What the published version serves, for a person: `GET /api/todos/{id}`, or
+    /// `function <name>`; `None` when nothing is published.
+    pub live_route: Option<String>,
     pub document: Value,
     pub created_at: String,
     pub updated_at: String,
@@ -31,13 +34,26 @@ pub struct FlowSummary {
     pub path: Option<String>,
     pub published_version: Option<i32>,
     pub published_rev: Option<String>,
+    pub live_route: Option<String>,
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "id, name, rev, published_version, document, \
+/// What a flow's published version serves, as a person reads it (a scalar subquery on `flows`).
+macro_rules! live_route {
+    () => {
+        "SELECT CASE WHEN v.document ? 'endpoint' THEN (v.document #>> '{endpoint,method}') \
+         || ' /api' || coalesce(g.base_path, '') || (v.document #>> '{endpoint,path}') \
+         ELSE 'function ' || (v.document ->> 'name') END FROM sluice.flow_versions v \
+         LEFT JOIN sluice.api_groups g ON g.name = coalesce(v.document #>> '{endpoint,group}', 'default') \
+         WHERE v.flow_id = flows.id AND v.version = flows.published_version"
+    };
+}
+
+const COLUMNS: &str = concat!("id, name, rev, published_version, document, \
     (SELECT v.rev FROM sluice.flow_versions v WHERE v.flow_id = flows.id \
      AND v.version = flows.published_version) AS published_rev, \
-    to_jsonb(created_at) #>> '{}' AS created_at, to_jsonb(updated_at) #>> '{}' AS updated_at";
+    (", live_route!(), ") AS live_route, \
+    to_jsonb(created_at) #>> '{}' AS created_at, to_jsonb(updated_at) #>> '{}' AS updated_at");
 
 fn record(row: PgRow) -> Result<FlowRecord, sqlx::Error> {
     Ok(FlowRecord {
@@ -46,6 +62,7 @@ fn record(row: PgRow) -> Result<FlowRecord, sqlx::Error> {
         rev: row.try_get("rev")?,
         published_version: row.try_get("published_version")?,
         published_rev: row.try_get("published_rev")?,
+        live_route: row.try_get("live_route")?,
         document: row.try_get::<sqlx::types::Json<Value>, _>("document")?.0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -116,13 +133,13 @@ pub async fn find_by_name_in(
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "SELECT id, name, rev, published_version, document #>> '{endpoint,method}' AS method, \
          document #>> '{endpoint,path}' AS path, to_jsonb(updated_at) #>> '{}' AS updated_at, \
          (SELECT v.rev FROM sluice.flow_versions v WHERE v.flow_id = flows.id \
-          AND v.version = flows.published_version) AS published_rev \
-         FROM sluice.flows ORDER BY name",
-    )
+          AND v.version = flows.published_version) AS published_rev, \
+         (", live_route!(), ") AS live_route FROM sluice.flows ORDER BY name",
+    ))
     .fetch_all(pool)
     .await?;
     rows.into_iter()
@@ -135,6 +152,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
                 path: r.try_get("path")?,
                 published_version: r.try_get("published_version")?,
                 published_rev: r.try_get("published_rev")?,
+                live_route: r.try_get("live_route")?,
                 updated_at: r.try_get("updated_at")?,
             })
         })
