@@ -27,7 +27,10 @@ async fn status_of(app: &TestApp, path: &str) -> u16 {
 async fn todo_app_with_a_row(app: &TestApp) {
     app.load_todo_example().await;
     let (status, body) = app
-        .send(app.api(Method::POST, "/todos").json(&json!({"title": "first"})))
+        .send(
+            app.api(Method::POST, "/todos")
+                .json(&json!({"title": "first"})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
 }
@@ -73,7 +76,8 @@ async fn a_flow_is_duplicated_and_deleted_from_the_list() {
     let path = b.find("dialog[open] #fl-dup-path").await;
     assert_eq!(path.property("value").await, json!("/todos-copy/{id}"));
     b.screenshot_as("lifecycle_duplicate_dialog").await;
-    b.fill("dialog[open] #fl-dup-path", "/todo-copies/{id}").await;
+    b.fill("dialog[open] #fl-dup-path", "/todo-copies/{id}")
+        .await;
     b.click("dialog[open] button[type=submit]").await;
     b.wait_for(".fl-row[data-flow=get_todo_copy]").await;
     let copy = flow_by_name(&app, "get_todo_copy")
@@ -84,7 +88,8 @@ async fn a_flow_is_duplicated_and_deleted_from_the_list() {
 
     // Delete a live endpoint: the confirmation names its route; cancel keeps it.
     row_action(&b, "get_todo", "Delete…").await;
-    b.wait_for_text("dialog[open]", "GET /api/todos/{id} is live").await;
+    b.wait_for_text("dialog[open]", "GET /api/todos/{id} is live")
+        .await;
     answer_confirm(&b, false).await;
     assert_eq!(status_of(&app, "/todos/1").await, 200);
     assert!(flow_by_name(&app, "get_todo").await.is_some());
@@ -121,13 +126,21 @@ async fn unpublishing_needs_a_confirmation_that_names_the_live_endpoint() {
     .await;
     b.screenshot_as("lifecycle_unpublish_confirm").await;
     answer_confirm(&b, false).await;
-    assert_eq!(status_of(&app, "/todos/1").await, 200, "cancel leaves it live");
+    assert_eq!(
+        status_of(&app, "/todos/1").await,
+        200,
+        "cancel leaves it live"
+    );
     b.wait_for_text(".fl-state", "published v1").await;
 
     b.click("#fl-unpublish").await;
     answer_confirm(&b, true).await;
     b.wait_for_text(".fl-state", "draft only").await;
-    assert_eq!(status_of(&app, "/todos/1").await, 404, "confirmed: taken down");
+    assert_eq!(
+        status_of(&app, "/todos/1").await,
+        404,
+        "confirmed: taken down"
+    );
     b.finish().await;
 }
 
@@ -166,10 +179,16 @@ async fn publish_is_disabled_until_something_changed_and_its_note_shows_in_histo
     .await;
 
     b.click("#fl-publish").await;
-    b.wait_for_text("dialog[open]", "GET /api/todos will serve this draft as version 2")
-        .await;
-    b.fill("dialog[open] #fl-publish-note", "Answers todos instead of items")
-        .await;
+    b.wait_for_text(
+        "dialog[open]",
+        "GET /api/todos will serve this draft as version 2",
+    )
+    .await;
+    b.fill(
+        "dialog[open] #fl-publish-note",
+        "Answers todos instead of items",
+    )
+    .await;
     b.click("dialog[open] #fl-publish-confirm").await;
     b.wait_for_text(".fl-state", "published v2").await;
     let (_, served) = app.send(app.api(Method::GET, "/todos")).await;

@@ -189,7 +189,11 @@ async fn renaming_a_function_rewrites_the_drafts_that_call_it_and_refuses_while_
 
     // A published caller would lose its callee at the function's next publish.
     let (status, body) = save(&app, function, &doc).await;
-    assert_eq!((status, code(&body)), (409, "flow.function_in_use"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (409, "flow.function_in_use"),
+        "{body}"
+    );
     assert_eq!(body["error"]["details"], json!([{"flow": "quote"}]));
     assert_eq!(flow(&app, function).await["name"], "price");
 
@@ -246,7 +250,11 @@ async fn deleting_a_published_endpoint_takes_it_down_and_a_called_function_is_re
     let (status, body) = app
         .send(app.admin(Method::DELETE, &format!("/flows/{function}")))
         .await;
-    assert_eq!((status, code(&body)), (409, "flow.function_in_use"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (409, "flow.function_in_use"),
+        "{body}"
+    );
     let (status, _) = app.send(app.api(Method::GET, "/quote")).await;
     assert_eq!(status, 200, "the refused delete changed nothing");
 
@@ -276,10 +284,16 @@ async fn publishing_an_unchanged_draft_adds_no_version() {
 
     let (status, first) = publish(&app, id, None).await;
     assert_eq!(status, 200, "{first}");
-    assert_eq!((first["version"].clone(), first["unchanged"].clone()), (json!(1), json!(false)));
+    assert_eq!(
+        (first["version"].clone(), first["unchanged"].clone()),
+        (json!(1), json!(false))
+    );
     let (status, again) = publish(&app, id, Some(json!({"note": "nothing new"}))).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!((again["version"].clone(), again["unchanged"].clone()), (json!(1), json!(true)));
+    assert_eq!(
+        (again["version"].clone(), again["unchanged"].clone()),
+        (json!(1), json!(true))
+    );
     assert_eq!(versions(&app, id).await.len(), 1);
     let now = flow(&app, id).await;
     assert_eq!(now["published_rev"], now["rev"]);
@@ -292,9 +306,15 @@ async fn publishing_an_unchanged_draft_adds_no_version() {
     assert_eq!(moved["unchanged"], true, "{moved}");
     doc["nodes"]["reply"]["body"] = json!({"todos": {"$rhai": "todos"}});
     save(&app, id, &doc).await;
-    assert_ne!(flow(&app, id).await["published_rev"], flow(&app, id).await["rev"]);
+    assert_ne!(
+        flow(&app, id).await["published_rev"],
+        flow(&app, id).await["rev"]
+    );
     let (_, changed) = publish(&app, id, None).await;
-    assert_eq!((changed["version"].clone(), changed["unchanged"].clone()), (json!(2), json!(false)));
+    assert_eq!(
+        (changed["version"].clone(), changed["unchanged"].clone()),
+        (json!(2), json!(false))
+    );
 }
 
 #[tokio::test]
@@ -307,8 +327,15 @@ async fn a_version_note_is_stored_listed_and_checked() {
     let (status, body) = publish(&app, id, Some(json!({"note": "a\u{0}b"}))).await;
     assert_eq!((status, code(&body)), (400, "flow.invalid_note"), "{body}");
     let (status, body) = publish(&app, id, Some(json!({"notes": "typo"}))).await;
-    assert_eq!((status, code(&body)), (400, "request.invalid_body"), "{body}");
-    assert!(versions(&app, id).await.is_empty(), "refused notes publish nothing");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "request.invalid_body"),
+        "{body}"
+    );
+    assert!(
+        versions(&app, id).await.is_empty(),
+        "refused notes publish nothing"
+    );
 
     let (status, body) = publish(&app, id, Some(json!({"note": "  First list of todos\n"}))).await;
     assert_eq!(status, 200, "{body}");
@@ -326,7 +353,10 @@ async fn a_version_note_is_stored_listed_and_checked() {
     assert_eq!(one["note"], "First list of todos");
 
     // Roll back and publish notes what it did.
-    let rev = flow(&app, id).await["rev"].as_str().expect("rev").to_string();
+    let rev = flow(&app, id).await["rev"]
+        .as_str()
+        .expect("rev")
+        .to_string();
     let (status, body) = app
         .send(
             app.admin(Method::POST, &format!("/flows/{id}/rollback"))
@@ -341,7 +371,8 @@ async fn a_version_note_is_stored_listed_and_checked() {
 #[tokio::test]
 async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace() {
     let app = spawn_app().await;
-    app.create_table(&json!({"name": "notes", "fields": []})).await;
+    app.create_table(&json!({"name": "notes", "fields": []}))
+        .await;
     let (status, body) = app
         .send(
             app.admin(Method::POST, "/tables/notes/crud")
@@ -360,14 +391,25 @@ async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace(
     assert!(republished.contains(&"notes_create"), "{body}");
     assert!(republished.contains(&"notes_update"), "{body}");
     let (status, row) = app
-        .send(app.api(Method::POST, "/notes").json(&json!({"title": "a", "pages": 3})))
+        .send(
+            app.api(Method::POST, "/notes")
+                .json(&json!({"title": "a", "pages": 3})),
+        )
         .await;
     assert_eq!(status, 201, "{row}");
-    assert_eq!((row["title"].clone(), row["pages"].clone()), (json!("a"), json!(3)));
-    let (status, body) = app.send(app.api(Method::POST, "/notes").json(&json!({"pages": 3}))).await;
+    assert_eq!(
+        (row["title"].clone(), row["pages"].clone()),
+        (json!("a"), json!(3))
+    );
+    let (status, body) = app
+        .send(app.api(Method::POST, "/notes").json(&json!({"pages": 3})))
+        .await;
     assert_eq!(status, 400, "title is required now: {body}");
     let (status, row) = app
-        .send(app.api(Method::PATCH, "/notes/1").json(&json!({"pages": 4})))
+        .send(
+            app.api(Method::PATCH, "/notes/1")
+                .json(&json!({"pages": 4})),
+        )
         .await;
     assert_eq!((status, row["pages"].clone()), (200, json!(4)), "{row}");
 
@@ -378,11 +420,17 @@ async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace(
     let (status, body) = save(&app, list_id, &edited["document"]).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app
-        .send(app.admin(Method::POST, "/tables/notes/crud").json(&json!({"publish": true, "auth": "public"})))
+        .send(
+            app.admin(Method::POST, "/tables/notes/crud")
+                .json(&json!({"publish": true, "auth": "public"})),
+        )
         .await;
     assert_eq!((status, code(&body)), (409, "table.crud_exists"), "{body}");
     assert_eq!(names(&body["error"]["details"]).len(), 5, "{body}");
-    assert_eq!(flow(&app, list_id).await["document"]["nodes"]["reply"]["status"], 203);
+    assert_eq!(
+        flow(&app, list_id).await["document"]["nodes"]["reply"]["status"],
+        203
+    );
 
     // With replace the generated documents become the drafts again (and are published).
     let (status, body) = app
@@ -392,12 +440,25 @@ async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace(
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["flows"].as_array().expect("flows").iter().all(|f| f["replaced"] == true));
+    assert!(
+        body["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .all(|f| f["replaced"] == true)
+    );
     let list = flow(&app, list_id).await;
-    assert_eq!(list["document"]["nodes"]["reply"].get("status"), None, "{list}");
+    assert_eq!(
+        list["document"]["nodes"]["reply"].get("status"),
+        None,
+        "{list}"
+    );
     assert_eq!(list["published_rev"], list["rev"]);
     let (status, body) = app.send(app.api(Method::GET, "/notes")).await;
-    assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(
+        (status, body["items"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
 }
 
 #[tokio::test]
@@ -415,18 +476,39 @@ async fn a_column_rename_rewrites_drafts_and_the_answer_lists_them() {
     let mut def = json!({"name": "todos", "fields": t["fields"]});
     def["fields"][0]["name"] = json!("headline");
     let (status, preview) = app
-        .send(app.admin(Method::POST, "/tables/todos/plan").json(&json!({"table": def})))
+        .send(
+            app.admin(Method::POST, "/tables/todos/plan")
+                .json(&json!({"table": def})),
+        )
         .await;
     assert_eq!(status, 200, "{preview}");
-    assert!(names(&preview["draft_breaks"]).contains(&"open_titles"), "a warning: {preview}");
+    assert!(
+        names(&preview["draft_breaks"]).contains(&"open_titles"),
+        "a warning: {preview}"
+    );
 
     let (status, body) =
         change_table(&app, "todos", json!({"table": def, "update_flows": true})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(names(&body["rewritten"]["drafts"]), vec!["open_titles"], "{body}");
-    assert_eq!(names(&body["rewritten"]["published"]), vec!["create_todo"], "{body}");
+    assert_eq!(
+        names(&body["rewritten"]["drafts"]),
+        vec!["open_titles"],
+        "{body}"
+    );
+    assert_eq!(
+        names(&body["rewritten"]["published"]),
+        vec!["create_todo"],
+        "{body}"
+    );
     assert_eq!(body["draft_breaks"], json!([]), "{body}");
     let rewritten = flow(&app, draft).await;
-    assert_eq!(rewritten["document"]["nodes"]["load"]["select"], json!(["id", "headline"]));
-    assert_eq!(rewritten["published_version"], Value::Null, "a draft stays a draft");
+    assert_eq!(
+        rewritten["document"]["nodes"]["load"]["select"],
+        json!(["id", "headline"])
+    );
+    assert_eq!(
+        rewritten["published_version"],
+        Value::Null,
+        "a draft stays a draft"
+    );
 }

@@ -49,11 +49,15 @@ macro_rules! live_route {
     };
 }
 
-const COLUMNS: &str = concat!("id, name, rev, published_version, document, \
+const COLUMNS: &str = concat!(
+    "id, name, rev, published_version, document, \
     (SELECT v.rev FROM sluice.flow_versions v WHERE v.flow_id = flows.id \
      AND v.version = flows.published_version) AS published_rev, \
-    (", live_route!(), ") AS live_route, \
-    to_jsonb(created_at) #>> '{}' AS created_at, to_jsonb(updated_at) #>> '{}' AS updated_at");
+    (",
+    live_route!(),
+    ") AS live_route, \
+    to_jsonb(created_at) #>> '{}' AS created_at, to_jsonb(updated_at) #>> '{}' AS updated_at"
+);
 
 fn record(row: PgRow) -> Result<FlowRecord, sqlx::Error> {
     Ok(FlowRecord {
@@ -138,7 +142,9 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
          document #>> '{endpoint,path}' AS path, to_jsonb(updated_at) #>> '{}' AS updated_at, \
          (SELECT v.rev FROM sluice.flow_versions v WHERE v.flow_id = flows.id \
           AND v.version = flows.published_version) AS published_rev, \
-         (", live_route!(), ") AS live_route FROM sluice.flows ORDER BY name",
+         (",
+        live_route!(),
+        ") AS live_route FROM sluice.flows ORDER BY name",
     ))
     .fetch_all(pool)
     .await?;

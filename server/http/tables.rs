@@ -252,8 +252,7 @@ async fn crud_flows(
             let mut version = published_before;
             if publish && plan.endpoint.is_some() {
                 let (published, _, _) =
-                    crate::serving::publish_in(&mut tx, id, &plan.rev, plan, user_id, None)
-                        .await?;
+                    crate::serving::publish_in(&mut tx, id, &plan.rev, plan, user_id, None).await?;
                 version = Some(published.version);
             }
             out.push(json!({"id": id, "name": plan.name, "rev": plan.rev, "published_version": version,

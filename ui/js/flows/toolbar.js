@@ -24,7 +24,7 @@ export function flowToolbar(state, act) {
   const saveBtn = /** @type {HTMLButtonElement} */ (btn('Save', 'Save the draft (Ctrl+S)', () => act.save(), 'fl-btn', 'fl-save'));
   const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => act.unpublish(), 'fl-btn', 'fl-unpublish');
   const publishBtn = /** @type {HTMLButtonElement} */ (btn('Publish', 'Save and publish: serve this draft', () => act.publish(), 'fl-btn fl-primary', 'fl-publish'));
-  const flowMenu = rowMenu('Rename, duplicate or delete this flow', [
+  const flowMenu = rowMenu('Actions: rename, duplicate or delete this flow', [
     ['Rename…', () => act.rename()], ['Duplicate…', () => act.duplicate()], ['Delete…', () => act.remove()],
   ]);
   flowMenu.id = 'fl-flow-menu';
