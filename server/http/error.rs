@@ -144,7 +144,10 @@ impl From<CatalogError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "flow.stale_rev", e.to_string())
             }
             CatalogError::FunctionInUse { ref by, .. } => {
-                let details = by.iter().map(|f| json!({ "flow": f })).collect();
+                let details = by
+                    .iter()
+                    .map(|f| json!({ "flow": f, "message": format!("{f} calls it and is live") }))
+                    .collect();
                 ApiError::new(StatusCode::CONFLICT, "flow.function_in_use", e.to_string())
                     .with_details(details)
             }

@@ -226,7 +226,13 @@ async fn crud_flows(
             .with_details(
                 existing
                     .iter()
-                    .map(|f| json!({"flow_id": f.id, "flow": f.name, "published_version": f.published_version}))
+                    .map(|f| {
+                        let message = match f.published_version {
+                            Some(v) => format!("{} exists (live v{v})", f.name),
+                            None => format!("{} exists (a draft)", f.name),
+                        };
+                        json!({"flow_id": f.id, "flow": f.name, "published_version": f.published_version, "message": message})
+                    })
                     .collect(),
             ));
         }

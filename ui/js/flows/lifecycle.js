@@ -130,13 +130,16 @@ export async function renameStored(id, name) {
 }
 
 /**
- * A small disclosure menu of actions (a button that shows a list of buttons). Escape or a
- * choice closes it and gives focus back to its button.
- * @param {string} label the button's accessible name @param {[string, () => void][]} items
+ * A small disclosure menu of actions (a button that shows a list of buttons). Escape, a choice,
+ * a click elsewhere or scrolling closes it; Escape and a choice give focus back to its button.
+ * The list is placed `fixed` under the button, so a container that clips (the list's rounded
+ * box) cannot hide it.
+ * @param {string} label the button's accessible name (starts with its visible text)
+ * @param {[string, () => void][]} items
  */
 export function rowMenu(label, items) {
   const menuId = `fl-menu-${Math.random().toString(36).slice(2)}`;
-  const toggle = /** @type {HTMLButtonElement} */ (h('button', { class: 'fl-btn fl-row-menu', type: 'button', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': label, text: 'Actions' }));
+  const toggle = /** @type {HTMLButtonElement} */ (h('button', { class: 'fl-btn fl-row-menu', type: 'button', 'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': label, text: 'Actions' }));
   const list = h('div', { class: 'fl-menu', id: menuId, hidden: true },
     ...items.map(([text, run]) => {
       const item = h('button', { class: 'fl-btn fl-menu-item', type: 'button', text, onclick: () => { close(); run(); } });
@@ -145,31 +148,37 @@ export function rowMenu(label, items) {
       item.style.textAlign = 'left';
       return item;
     }));
-  list.style.position = 'absolute';
-  list.style.right = '0';
-  list.style.top = '100%';
-  list.style.zIndex = '5';
-  list.style.minWidth = '9rem';
-  list.style.padding = '4px';
-  list.style.background = 'var(--fl-panel, #fff)';
-  list.style.border = '1px solid var(--border, #ccc)';
-  list.style.borderRadius = 'var(--radius, 6px)';
+  Object.assign(list.style, {
+    position: 'fixed', zIndex: '20', minWidth: '9rem', padding: '4px',
+    background: 'var(--fl-panel, Canvas)', border: '1px solid var(--border, GrayText)', borderRadius: 'var(--radius, 6px)',
+  });
   const wrap = h('div', { class: 'fl-menu-wrap' }, toggle, list);
-  wrap.style.position = 'relative';
+  const outside = (/** @type {Event} */ e) => { if (!wrap.contains(/** @type {Node} */ (e.target))) close(false); };
+  const onScroll = () => close(false);
   const close = (refocus = true) => {
+    if (list.hidden) return;
     list.hidden = true;
     toggle.setAttribute('aria-expanded', 'false');
+    document.removeEventListener('pointerdown', outside, true);
+    window.removeEventListener('scroll', onScroll, true);
     if (refocus) toggle.focus();
   };
-  toggle.addEventListener('click', () => {
-    const open = list.hidden;
-    list.hidden = !open;
-    toggle.setAttribute('aria-expanded', String(open));
-    if (open) /** @type {HTMLElement | null} */ (list.querySelector('button'))?.focus();
-  });
+  const open = () => {
+    const r = toggle.getBoundingClientRect();
+    list.style.top = `${Math.round(r.bottom + 2)}px`;
+    list.style.right = `${Math.round(document.documentElement.clientWidth - r.right)}px`;
+    list.hidden = false;
+    toggle.setAttribute('aria-expanded', 'true');
+    document.addEventListener('pointerdown', outside, true);
+    window.addEventListener('scroll', onScroll, true);
+    /** @type {HTMLElement | null} */ (list.querySelector('button'))?.focus();
+  };
+  toggle.addEventListener('click', () => (list.hidden ? open() : close()));
   wrap.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !list.hidden) { e.stopPropagation(); close(); } });
+  // Tabbing out of the menu closes it.
   wrap.addEventListener('focusout', (e) => {
-    if (!wrap.contains(/** @type {Node | null} */ (e.relatedTarget))) close(false);
+    const to = /** @type {Node | null} */ (e.relatedTarget);
+    if (to && !wrap.contains(to)) close(false);
   });
   return wrap;
 }
