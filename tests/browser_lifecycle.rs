@@ -1,6 +1,7 @@
 //! The endpoint lifecycle in the editor, in real headless Chromium against a real server:
-//! delete and duplicate from the endpoint list, unpublish only after a confirmation that names
-//! the live endpoint, Publish disabled while nothing changed, and a publish note in history.
+//! duplicate, rename and delete from the endpoint list, unpublish only after a confirmation that
+//! names the live endpoint, Publish disabled while nothing changed, a publish note in history,
+//! and CRUD regeneration that names what it overwrites and asks first.
 
 mod common;
 
@@ -100,11 +101,18 @@ async fn a_flow_is_duplicated_and_deleted_from_the_list() {
     assert!(flow_by_name(&app, "get_todo").await.is_none());
     assert_eq!(status_of(&app, "/todos/1").await, 404);
 
+    // Rename the copy from its menu.
+    row_action(&b, "get_todo_copy", "Rename…").await;
+    b.fill("dialog[open] #fl-rename-name", "todo_detail").await;
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_for(".fl-row[data-flow=todo_detail]").await;
+    assert!(flow_by_name(&app, "get_todo_copy").await.is_none());
+
     // A draft is deleted after a plain confirmation.
-    row_action(&b, "get_todo_copy", "Delete…").await;
+    row_action(&b, "todo_detail", "Delete…").await;
     b.wait_for_text("dialog[open]", "never published").await;
     answer_confirm(&b, true).await;
-    b.wait_gone(".fl-row[data-flow=get_todo_copy]").await;
+    b.wait_gone(".fl-row[data-flow=todo_detail]").await;
     b.finish().await;
 }
 
@@ -206,5 +214,81 @@ async fn publish_is_disabled_until_something_changed_and_its_note_shows_in_histo
     )
     .await;
     b.screenshot_as("lifecycle_history_note").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn regenerating_crud_lists_the_flows_it_overwrites_and_asks_first() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "notes", "fields": [{"name": "title", "type": "text"}]}))
+        .await;
+    let (status, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/notes/crud")
+                .json(&json!({"auth": "public"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let list = flow_by_name(&app, "notes_list").await.expect("generated");
+    let id = list["id"].as_i64().expect("id");
+    let (_, record) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    let mut doc = record["document"].clone();
+    doc["nodes"]["reply"]["status"] = json!(203);
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, &format!("/flows/{id}"))
+                .header(
+                    "if-match",
+                    format!("\"{}\"", record["rev"].as_str().unwrap_or("")),
+                )
+                .json(&doc),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let b = Browser::start("lifecycle_crud_regenerate").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows", app.base)).await;
+    b.wait_for(".fl-row[data-flow=notes_list]").await;
+    b.execute(
+        "[...document.querySelectorAll('.fl-list-head button')].find(x => x.textContent.startsWith('CRUD')).click()",
+        json!([]),
+    )
+    .await;
+    b.wait_for("dialog[open] #fl-crud-table").await;
+    b.execute(
+        "document.querySelector('#fl-crud-publish').checked = false",
+        json!([]),
+    )
+    .await;
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_for_text("dialog[open] #fl-crud-overwrite", "notes_list")
+        .await;
+    b.screenshot_as("lifecycle_crud_regenerate_confirm").await;
+    // Cancel: nothing is overwritten.
+    b.click("dialog[open] .dialog-actions .btn:not(.btn-danger)")
+        .await;
+    b.wait_gone("#fl-crud-overwrite").await;
+    let (_, record) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(record["document"]["nodes"]["reply"]["status"], 203);
+    // Again, and confirm: the edited draft is generated afresh.
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_for_text("dialog[open] #fl-crud-overwrite", "notes_list")
+        .await;
+    b.click("dialog[open] .dialog-actions .btn-danger").await;
+    // The CRUD dialog closes once the server has regenerated the flows.
+    b.wait_gone("dialog[open]").await;
+    let (_, record) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(
+        record["document"]["nodes"]["reply"].get("status"),
+        None,
+        "{record}"
+    );
     b.finish().await;
 }
