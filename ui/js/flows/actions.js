@@ -143,7 +143,8 @@ export function flowActions(state, screen) {
   async function versions() {
     await showHistory(state.id, () => state.doc, async (version, andPublish) => {
       if (state.dirty() && !(await confirmDialog({ title: 'Replace unsaved edits?', message: 'Rolling back replaces your unsaved edits.', confirm: 'Roll back', danger: true }))) return;
-      if (andPublish && state.record.published_version) {
+      // Rolling back to what is live changes nothing live: no question then.
+      if (andPublish && state.record.published_version && version !== state.record.published_version) {
         const ok = await confirmDialog({
           title: `Roll back to v${version} and publish?`,
           message: h('div', {},
