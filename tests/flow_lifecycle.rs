@@ -209,6 +209,35 @@ async fn renaming_a_function_rewrites_the_drafts_that_call_it_and_refuses_while_
     let quote = flow(&app, caller).await;
     assert_eq!(quote["document"]["nodes"]["ask"]["flow"], "price_v2");
 
+    // A flow published meanwhile that calls the old (still served) name blocks the publish
+    // under the new name, which would take its callee away.
+    let other = app
+        .publish(&json!({
+            "format": "sluice.flow", "format_version": 1, "name": "quote_old",
+            "endpoint": {"method": "GET", "path": "/quote-old", "auth": "public"},
+            "entry": "ask",
+            "nodes": {
+                "ask": {"type": "call", "flow": "price", "as": "p", "next": {"ok": "reply"}},
+                "reply": {"type": "respond", "body": {"$rhai": "p"}}
+            }
+        }))
+        .await;
+    let (status, body) = publish(&app, function, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "flow.function_in_use"),
+        "{body}"
+    );
+    assert_eq!(
+        versions(&app, function).await.len(),
+        1,
+        "nothing was published"
+    );
+    let (status, _) = app
+        .send(app.admin(Method::DELETE, &format!("/flows/{other}")))
+        .await;
+    assert_eq!(status, 204);
+
     // Publishing the function under its new name, then the caller, serves both again.
     let (status, body) = publish(&app, function, None).await;
     assert_eq!(status, 200, "{body}");

@@ -436,7 +436,8 @@ pub struct Published {
 /// Records the draft `document` (at `rev`) as the next published version, with an optional
 /// note, and makes it live. The rev check makes a publish of an outdated view fail instead of
 /// publishing something else. A draft whose rev is the live version's adds no version: the
-/// answer is that version, `unchanged`.
+/// answer is that version, `unchanged`. A function renamed since its live version is refused
+/// ([`CatalogError::FunctionInUse`]) while live flows call its live name.
 pub async fn publish(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
@@ -446,7 +447,8 @@ pub async fn publish(
     note: Option<&str>,
 ) -> Result<Published, CatalogError> {
     let row = sqlx::query(
-        "SELECT f.rev, v.version AS live_version, v.rev AS live_rev FROM sluice.flows f \
+        "SELECT f.rev, f.document ->> 'name' AS name, v.version AS live_version, v.rev AS live_rev, \
+         v.document ->> 'name' AS live_name FROM sluice.flows f \
          LEFT JOIN sluice.flow_versions v ON v.flow_id = f.id AND v.version = f.published_version \
          WHERE f.id = $1 FOR UPDATE OF f",
     )
@@ -460,6 +462,21 @@ pub async fn publish(
             expected: expected_rev.to_string(),
             current,
         });
+    }
+    // A function published under another name: live flows that still call that name would
+    // lose their callee (a rename checks this when saved; a caller may have been published
+    // since).
+    let name: Option<String> = row.try_get("name")?;
+    if let Some(live_name) = row.try_get::<Option<String>, _>("live_name")?
+        && Some(&live_name) != name.as_ref()
+    {
+        let callers = published_callers(tx, &live_name, id).await?;
+        if !callers.is_empty() {
+            return Err(CatalogError::FunctionInUse {
+                name: live_name,
+                by: callers,
+            });
+        }
     }
     let live_rev: Option<String> = row.try_get("live_rev")?;
     if let (Some(version), Some(live)) = (row.try_get::<Option<i32>, _>("live_version")?, live_rev)
