@@ -1,7 +1,8 @@
 //! The endpoint lifecycle in the editor, in real headless Chromium against a real server:
 //! duplicate, rename and delete from the endpoint list, unpublish only after a confirmation that
 //! names the live endpoint, Publish disabled while nothing changed, a publish note in history,
-//! and CRUD regeneration that names what it overwrites and asks first.
+//! CRUD regeneration that names what it overwrites and asks first, and a column rename in the
+//! table designer that names the endpoints and drafts it rewrote.
 
 mod common;
 
@@ -289,6 +290,48 @@ async fn regenerating_crud_lists_the_flows_it_overwrites_and_asks_first() {
         record["document"]["nodes"]["reply"].get("status"),
         None,
         "{record}"
+    );
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn a_column_rename_in_the_designer_names_the_rewritten_endpoints_and_drafts() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let mut draft = common::example("todo/list_todos.flow.json");
+    draft["name"] = json!("open_titles");
+    draft["endpoint"]["path"] = json!("/open-titles");
+    draft["nodes"]["load"]["select"] = json!(["id", "title"]);
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&draft))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let b = Browser::start("lifecycle_designer_rewrites").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/todos/schema", app.base))
+        .await;
+    b.fill(".field-row[data-field=title] [data-role=name]", "headline")
+        .await;
+    b.click("#review-changes").await;
+    b.wait_for_text("#plan-preview", "RENAME COLUMN").await;
+    // The draft it would break is a warning beside the published endpoints it would break.
+    b.wait_for_text("dialog[open] #draft-breaks", "open_titles")
+        .await;
+    b.click("dialog[open] #update-flows").await;
+    b.click("#apply-changes").await;
+    b.wait_gone("dialog[open]").await;
+    b.wait_for_text("#toasts", "Rewritten and republished: create_todo")
+        .await;
+    b.wait_for_text("#toasts", "Drafts rewritten: open_titles")
+        .await;
+    let rewritten = flow_by_name(&app, "open_titles").await.expect("draft");
+    let (_, record) = app
+        .send(app.admin(Method::GET, &format!("/flows/{}", rewritten["id"])))
+        .await;
+    assert_eq!(
+        record["document"]["nodes"]["load"]["select"],
+        json!(["id", "headline"])
     );
     b.finish().await;
 }
