@@ -216,6 +216,8 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
 
     // Publish, then call the endpoint from the page.
     b.click("#fl-publish").await;
+    // The publish dialog asks for an optional note.
+    b.click("dialog[open] #fl-publish-confirm").await;
     b.wait_for_text(".fl-state", "published v2").await;
     let called = fetch_from_page(&b, "POST", "/api/todos", json!({"title": "via fetch"})).await;
     assert_eq!(called[0], 201, "{called}");
@@ -295,6 +297,8 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
     .await;
     b.wait_for_text(".fl-route", "/api/todos-again").await;
     b.click("#fl-publish").await;
+    // The publish dialog asks for an optional note.
+    b.click("dialog[open] #fl-publish-confirm").await;
     b.wait_for_text(".fl-state", "published v1").await;
     let called = fetch_from_page(&b, "GET", "/api/todos-again", Value::Null).await;
     assert_eq!(called, json!([200, {"items": []}]));
@@ -355,6 +359,9 @@ async fn a_version_is_diffed_and_rolled_back_in_one_click() {
         json!([]),
     )
     .await;
+    // Roll back & publish is confirmed first: it replaces what is live.
+    b.wait_for_text("dialog[open]", "GET /api/todos").await;
+    b.click("dialog[open] .dialog-actions .btn-danger").await;
     b.wait_for_text(".fl-state", "published v3").await;
     let (_, served) = app.send(app.api(Method::GET, "/todos")).await;
     assert_eq!(served, json!({"items": []}));

@@ -14,6 +14,8 @@ pub struct VersionSummary {
     /// Email of the editor who published it; `None` if that account was deleted.
     pub published_by: Option<String>,
     pub published_at: String,
+    /// What changed, as the publisher wrote it; `None` when no note was given.
+    pub note: Option<String>,
 }
 
 /// One published version with its document.
@@ -25,7 +27,7 @@ pub struct VersionRecord {
 }
 
 const SELECT: &str = "SELECT v.version, v.rev, u.email AS published_by, \
-    to_jsonb(v.published_at) #>> '{}' AS published_at";
+    to_jsonb(v.published_at) #>> '{}' AS published_at, v.note";
 
 fn summary(row: &sqlx::postgres::PgRow) -> Result<VersionSummary, sqlx::Error> {
     Ok(VersionSummary {
@@ -33,6 +35,7 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<VersionSummary, sqlx::Error> {
         rev: row.try_get("rev")?,
         published_by: row.try_get("published_by")?,
         published_at: row.try_get("published_at")?,
+        note: row.try_get("note")?,
     })
 }
 

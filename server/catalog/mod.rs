@@ -40,6 +40,11 @@ pub enum CatalogError {
     RouteTaken(String),
     #[error("no API group named `{0}`; create it before publishing into it")]
     UnknownGroup(String),
+    #[error(
+        "published flows call the function `{name}` by name: {}; unpublish or change them first",
+        .by.join(", ")
+    )]
+    FunctionInUse { name: String, by: Vec<String> },
     #[error("the flow changed since rev {expected}; its current rev is {current}")]
     Stale { expected: String, current: String },
     #[error(transparent)]

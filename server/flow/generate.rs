@@ -248,6 +248,45 @@ pub fn crud(
     Ok(vec![list, get, create, update, delete])
 }
 
+/// The generated flow `doc` of table `old`, regenerated for the changed definition `new`, when
+/// `doc` is exactly what [`crud`] made for `old` (its logic: layout aside) and the result
+/// differs: a generated endpoint nobody edited follows the fields of its table. `None` for any
+/// other flow (an edited one keeps its document; regenerate it with `replace`), and when the
+/// table was renamed. The layout (`ui`) is kept.
+pub fn follow(
+    doc: &Value,
+    old: &TableDef,
+    new: &TableDef,
+    target_id: impl Fn(&str) -> IdType,
+) -> Option<Value> {
+    if old.name != new.name {
+        return None;
+    }
+    let name = doc.get("name")?.as_str()?;
+    let kind = ["list", "get", "create", "update", "delete"]
+        .iter()
+        .position(|k| name == format!("{}_{k}", old.name))?;
+    let path = doc.pointer("/endpoint/path")?.as_str()?;
+    let base = if matches!(kind, 1 | 3 | 4) {
+        path.strip_suffix("/{id}")?
+    } else {
+        path
+    };
+    let auth: AuthLevel = serde_json::from_value(doc.pointer("/endpoint/auth")?.clone()).ok()?;
+    let before = crud(old, base, auth, &target_id).ok()?.swap_remove(kind);
+    if super::canonical::rev(&before) != super::canonical::rev(doc) {
+        return None;
+    }
+    let mut after = crud(new, base, auth, &target_id).ok()?.swap_remove(kind);
+    if super::canonical::rev(&after) == super::canonical::rev(doc) {
+        return None;
+    }
+    if let Some(ui) = doc.get("ui") {
+        after["ui"] = ui.clone();
+    }
+    Some(after)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -275,5 +314,36 @@ pub(crate) mod tests {
             );
         }
         assert!(crud(&def, "/accounts", AuthLevel::Admin, |_| IdType::Bigint).is_ok());
+    }
+
+    #[test]
+    fn an_unedited_generated_flow_follows_new_fields_and_an_edited_one_does_not() {
+        let old: TableDef =
+            serde_json::from_value(json!({"id": "t_000000000002", "name": "notes", "fields": []}))
+                .expect("definition");
+        let new: TableDef = serde_json::from_value(json!({"id": "t_000000000002", "name": "notes",
+            "fields": [{"id": "f_000000000009", "name": "title", "type": "text", "required": true}]}))
+        .expect("definition");
+        let docs = crud(&old, "/notes", AuthLevel::User, |_| IdType::Bigint).expect("generated");
+        for (doc, want) in docs
+            .iter()
+            .zip(crud(&new, "/notes", AuthLevel::User, |_| IdType::Bigint).expect("generated"))
+        {
+            let mut laid_out = doc.clone();
+            laid_out["ui"] = json!({"positions": {}});
+            let followed = follow(&laid_out, &old, &new, |_| IdType::Bigint);
+            match doc["name"].as_str() {
+                Some("notes_create" | "notes_update") => {
+                    let followed = followed.expect("follows the new field");
+                    assert_eq!(followed["input"], want["input"]);
+                    assert_eq!(followed["ui"], laid_out["ui"]);
+                }
+                // List, get and delete name no field: nothing to follow.
+                _ => assert_eq!(followed, None),
+            }
+        }
+        let mut edited = docs[2].clone();
+        edited["nodes"]["reply"]["status"] = json!(200);
+        assert_eq!(follow(&edited, &old, &new, |_| IdType::Bigint), None);
     }
 }

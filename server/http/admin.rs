@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
             "/flows/{id}/publish",
             post(publish_flow).delete(super::flow_versions::unpublish),
         )
+        .route(
+            "/flows/{id}/duplicate",
+            get(suggest_duplicate).post(duplicate_flow),
+        )
         .route("/flows/{id}/export", get(export_flow))
         .route("/flows/{id}/run", post(run_flow))
         .route("/node-types", get(node_types))
@@ -115,8 +119,124 @@ async fn update_flow(
         )
     })?;
     let plan = check(&state, &doc).await?;
-    let record = flows::update(&state.db, id, &expected, &plan.name, &doc, &plan.rev).await?;
-    Ok(flow_response(StatusCode::OK, record))
+    let saved = flows::update(&state.db, id, &expected, &plan.name, &doc, &plan.rev).await?;
+    Ok(saved_response(saved))
+}
+
+/// A saved draft as `PUT /flows/{id}` answers it: the flow, plus `rewritten_callers` (the
+/// flows whose drafts now call the new name) when the save renamed it.
+pub(crate) fn saved_response(saved: flows::Saved) -> Response {
+    let mut resp = flow_response(StatusCode::OK, saved.record.clone());
+    if !saved.rewritten_callers.is_empty() {
+        let mut body = serde_json::to_value(&saved.record).unwrap_or_default();
+        body["rewritten_callers"] = json!(saved.rewritten_callers);
+        let etag = resp.headers().get(header::ETAG).cloned();
+        resp = (StatusCode::OK, Json(body)).into_response();
+        if let Some(etag) = etag {
+            resp.headers_mut().insert(header::ETAG, etag);
+        }
+    }
+    resp
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DuplicateRequest {
+    /// The copy's name; by default the first free `<name>_copy`, `<name>_copy_2`, ….
+    name: Option<String>,
+    /// The copy's path (endpoints only); by default a free one ([`flows::copy_path`]).
+    path: Option<String>,
+}
+
+/// The name (and, for an endpoint, the path) a copy of flow `id` gets unless told otherwise.
+async fn duplicate_suggestion(
+    state: &AppState,
+    record: &flows::FlowRecord,
+) -> Result<(String, Option<String>), ApiError> {
+    let names = flows::names(&state.db).await?;
+    let name = flows::copy_name(&record.name, &|n| names.iter().any(|x| x == n));
+    let endpoint = record.document.get("endpoint");
+    let path = match endpoint {
+        Some(ep) => {
+            let method = ep.get("method").and_then(Value::as_str).unwrap_or("GET");
+            let group = ep.get("group").and_then(Value::as_str);
+            let shapes = flows::route_shapes(&state.db, -1).await?;
+            let path = ep.get("path").and_then(Value::as_str).unwrap_or("/");
+            Some(flows::copy_path(path, &|p| {
+                shapes.contains(&flows::route_shape(method, group, p))
+            }))
+        }
+        None => None,
+    };
+    Ok((name, path))
+}
+
+/// What `POST /flows/{id}/duplicate` would name the copy: `{"name", "path"}` (`path` null for
+/// a function). Writes nothing.
+async fn suggest_duplicate(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let record = flows::get(&state.db, id).await?;
+    let (name, path) = duplicate_suggestion(&state, &record).await?;
+    Ok(Json(json!({"name": name, "path": path})))
+}
+
+/// Copies a flow's draft as a new draft (never published) under a new name and, for an
+/// endpoint, a path no other flow has.
+async fn duplicate_flow(
+    State(state): State<AppState>,
+    _: Editor,
+    ApiPath(id): ApiPath<i64>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let body: DuplicateRequest = optional_body(req).await?;
+    let source = flows::get(&state.db, id).await?;
+    let (suggested_name, suggested_path) = duplicate_suggestion(&state, &source).await?;
+    let mut doc = source.document.clone();
+    doc["name"] = json!(body.name.unwrap_or(suggested_name));
+    if let Some(ep) = doc.get_mut("endpoint").and_then(Value::as_object_mut) {
+        let path = body.path.or(suggested_path).unwrap_or_default();
+        let method = ep.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let group = ep.get("group").and_then(Value::as_str);
+        let shape = flows::route_shape(method, group, &path);
+        if flows::route_shapes(&state.db, -1).await?.contains(&shape) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "flow.route_taken",
+                format!("another flow already has {method} {path}; choose another path"),
+            ));
+        }
+        ep.insert("path".into(), json!(path));
+    } else if body.path.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_body",
+            "a function has no path: leave `path` out",
+        ));
+    }
+    let plan = check(&state, &doc).await?;
+    let record = flows::insert(&state.db, &plan.name, &doc, &plan.rev).await?;
+    tracing::info!(flow.id = record.id, from = id, "duplicated flow");
+    Ok(flow_response(StatusCode::CREATED, record))
+}
+
+/// An optional JSON body: absent or empty is `T::default()`, else it must decode as `T`.
+async fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    req: axum::extract::Request,
+) -> Result<T, ApiError> {
+    let bytes = super::extract::read_body(req, super::extract::ADMIN_BODY_LIMIT).await?;
+    match super::extract::parse_json(&bytes)? {
+        Value::Null => Ok(T::default()),
+        value => serde_json::from_value(value).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_body",
+                format!("the body does not have the expected shape: {e}"),
+            )
+        }),
+    }
 }
 
 async fn delete_flow(
@@ -128,15 +248,32 @@ async fn delete_flow(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PublishRequest {
+    /// What changed, kept with the version (plain text, at most 500 characters).
+    note: Option<String>,
+}
+
+/// Publishes the draft; the body (`{"note"}`) is optional, so a bare POST still publishes.
 async fn publish_flow(
     State(state): State<AppState>,
     editor: Editor,
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
+    req: axum::extract::Request,
 ) -> Result<Json<Value>, ApiError> {
-    publish_draft(&state, id, if_match(&headers), editor.user_id)
-        .await
-        .map(Json)
+    let body: PublishRequest = optional_body(req).await?;
+    let note = super::flow_versions::version_note(body.note)?;
+    publish_draft(
+        &state,
+        id,
+        if_match(&headers),
+        editor.user_id,
+        note.as_deref(),
+    )
+    .await
+    .map(Json)
 }
 
 async fn export_flow(

@@ -143,6 +143,14 @@ impl From<CatalogError> for ApiError {
             CatalogError::Stale { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "flow.stale_rev", e.to_string())
             }
+            CatalogError::FunctionInUse { ref by, .. } => {
+                let details = by
+                    .iter()
+                    .map(|f| json!({ "flow": f, "message": format!("{f} calls it and is live") }))
+                    .collect();
+                ApiError::new(StatusCode::CONFLICT, "flow.function_in_use", e.to_string())
+                    .with_details(details)
+            }
             CatalogError::UnknownGroup(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "flow.unknown_group",

@@ -92,6 +92,8 @@ struct RollbackRequest {
     version: i32,
     #[serde(default)]
     publish: bool,
+    /// The note of the version a rollback publishes; defaults to "Rolled back to vN".
+    note: Option<String>,
 }
 
 /// Makes a published version's document the draft again (If-Match protected, like a save),
@@ -122,7 +124,7 @@ async fn rollback(
             other => other.into(),
         })?;
     let plan = check(&state, &old.document).await?;
-    let record = flows::update(
+    let saved = flows::update(
         &state.db,
         id,
         &expected,
@@ -133,9 +135,21 @@ async fn rollback(
     .await?;
     tracing::info!(flow.id = id, version = req.version, "rolled back draft");
     if !req.publish {
-        return Ok(flow_response(StatusCode::OK, record));
+        return Ok(super::admin::saved_response(saved));
     }
-    publish_draft(&state, id, Some(record.rev.clone()), editor.user_id).await?;
+    let record = saved.record;
+    let note = match req.note {
+        Some(n) => version_note(Some(n))?,
+        None => Some(format!("Rolled back to v{}", req.version)),
+    };
+    publish_draft(
+        &state,
+        id,
+        Some(record.rev.clone()),
+        editor.user_id,
+        note.as_deref(),
+    )
+    .await?;
     let record = flows::get(&state.db, id).await?;
     Ok(flow_response(StatusCode::OK, record))
 }
@@ -221,21 +235,52 @@ pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Re
     resp
 }
 
+/// Longest note of a published version, in characters.
+pub(crate) const MAX_NOTE_CHARS: usize = 500;
+
+/// A version note as given (plain text): trimmed, `None` when empty; refused with 400
+/// `flow.invalid_note` when longer than [`MAX_NOTE_CHARS`] or holding control characters other
+/// than line breaks and tabs.
+pub(crate) fn version_note(note: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(note) = note else { return Ok(None) };
+    let note = note.trim();
+    let invalid = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "flow.invalid_note", why);
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(invalid(format!(
+            "a version note has at most {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(invalid(
+            "a version note is plain text: no control characters".into(),
+        ));
+    }
+    Ok((!note.is_empty()).then(|| note.to_string()))
+}
+
 /// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
-/// version and serves it. Returns what `POST /flows/{id}/publish` answers.
+/// version with an optional note, and serves it. Returns what `POST /flows/{id}/publish`
+/// answers; a draft that is the live version already adds nothing and answers that version
+/// with `"unchanged": true`.
 pub(crate) async fn publish_draft(
     state: &AppState,
     id: i64,
     expected: Option<String>,
     user_id: i64,
+    note: Option<&str>,
 ) -> Result<Value, ApiError> {
     let crate::serving::Publication {
         plan,
         version,
+        unchanged,
         base_path,
         ..
-    } = state.serving.publish(id, expected, user_id).await?;
-    let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev});
+    } = state.serving.publish(id, expected, user_id, note).await?;
+    let mut out = json!({"id": id, "name": plan.name, "version": version, "rev": plan.rev,
+                         "unchanged": unchanged});
     if let Some(ep) = &plan.endpoint {
         out["method"] = json!(ep.method.as_str());
         out["path"] = json!(ep.path);

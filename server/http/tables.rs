@@ -122,8 +122,12 @@ async fn create(
             .crud_path
             .unwrap_or_else(|| format!("/{}", table.def.name));
         let level = auth.unwrap_or_else(|| generate::default_auth(&table.def));
+        let how = Crud {
+            publish,
+            replace: false,
+        };
         body["flows"] =
-            json!(crud_flows(&state, &table.def, &path, level, publish, editor.user_id).await?);
+            json!(crud_flows(&state, &table.def, &path, level, how, editor.user_id).await?);
     }
     Ok(versioned(StatusCode::CREATED, body, table.version))
 }
@@ -137,6 +141,10 @@ struct CrudRequest {
     /// Auth level of the generated endpoints; defaults to
     /// [`crate::flow::generate::default_auth`].
     auth: Option<AuthLevel>,
+    /// Replace the drafts of flows that already have the generated names (regeneration)
+    /// instead of refusing with 409 `table.crud_exists`.
+    #[serde(default)]
+    replace: bool,
 }
 
 async fn generate_crud(
@@ -155,22 +163,42 @@ async fn generate_crud(
         &table.def,
         &path,
         level,
-        req.publish,
+        Crud {
+            publish: req.publish,
+            replace: req.replace,
+        },
         editor.user_id,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "flows": created }))).into_response())
+    let status = if created.iter().any(|f| f["replaced"] == true) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(json!({ "flows": created }))).into_response())
 }
 
-/// Saves (and optionally publishes) the generated CRUD flows of a table; all or nothing.
+/// How generated CRUD flows are saved.
+#[derive(Debug, Clone, Copy)]
+struct Crud {
+    /// Publish the endpoints too.
+    publish: bool,
+    /// Replace the drafts of existing flows with the generated names (else refuse).
+    replace: bool,
+}
+
+/// Saves (and optionally publishes) the generated CRUD flows of a table; all or nothing. Flows
+/// that already have a generated name are refused with 409 `table.crud_exists` naming them,
+/// or with `replace` get the generated document as their draft (their layout kept).
 async fn crud_flows(
     state: &AppState,
     def: &TableDef,
     path: &str,
     auth: AuthLevel,
-    publish: bool,
+    how: Crud,
     user_id: i64,
 ) -> Result<Vec<Value>, ApiError> {
+    let publish = how.publish;
     let tables = store::all(&state.db).await?;
     let target = |t: &str| tables.get(t).map(|d| d.id_type).unwrap_or(IdType::Bigint);
     let docs = generate::crud(def, path, auth, target).map_err(crud_error)?;
@@ -180,17 +208,61 @@ async fn crud_flows(
     }
     let save = async {
         let mut tx = state.db.begin().await?;
+        let mut existing = Vec::new();
+        for plan in &plans {
+            if let Some(found) = flows::find_by_name_in(&mut tx, &plan.name).await? {
+                existing.push(found);
+            }
+        }
+        if !existing.is_empty() && !how.replace {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "table.crud_exists",
+                format!(
+                    "flows with the generated names exist: {}; regenerate with replace to overwrite their drafts",
+                    existing.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .with_details(
+                existing
+                    .iter()
+                    .map(|f| {
+                        let message = match f.published_version {
+                            Some(v) => format!("{} exists (live v{v})", f.name),
+                            None => format!("{} exists (a draft)", f.name),
+                        };
+                        json!({"flow_id": f.id, "flow": f.name, "published_version": f.published_version, "message": message})
+                    })
+                    .collect(),
+            ));
+        }
         let mut out = Vec::new();
         for (doc, plan) in docs.iter().zip(&plans) {
-            let record = flows::insert_in(&mut tx, &plan.name, doc, &plan.rev).await?;
-            let mut version = None;
+            let old = existing.iter().find(|f| f.name == plan.name);
+            let (id, published_before) = match old {
+                Some(old) => {
+                    let mut doc = doc.clone();
+                    if let Some(ui) = old.document.get("ui") {
+                        doc["ui"] = ui.clone();
+                    }
+                    flows::replace_draft_in(&mut tx, old.id, &doc, &plan.rev).await?;
+                    (old.id, old.published_version)
+                }
+                None => (
+                    flows::insert_in(&mut tx, &plan.name, doc, &plan.rev)
+                        .await?
+                        .id,
+                    None,
+                ),
+            };
+            let mut version = published_before;
             if publish && plan.endpoint.is_some() {
-                let published =
-                    crate::serving::publish_in(&mut tx, record.id, &plan.rev, plan, user_id)
-                        .await?;
-                version = Some(published.0);
+                let (published, _, _) =
+                    crate::serving::publish_in(&mut tx, id, &plan.rev, plan, user_id, None).await?;
+                version = Some(published.version);
             }
-            out.push(json!({"id": record.id, "name": record.name, "rev": record.rev, "published_version": version,
+            out.push(json!({"id": id, "name": plan.name, "rev": plan.rev, "published_version": version,
+                            "replaced": old.is_some(),
                             "method": plan.endpoint.as_ref().map(|e| e.method.as_str()), "path": plan.endpoint.as_ref().map(|e| e.path.clone())}));
         }
         tx.commit().await?;

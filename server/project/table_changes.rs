@@ -71,7 +71,43 @@ pub struct Outcome {
     /// Input schema properties renamed with their field by `update_flows`: the public API of
     /// those endpoints changed.
     pub api_changes: Vec<ApiChange>,
+    /// Every flow the change rewrote (or would rewrite): for renames, and generated CRUD flows
+    /// nobody edited that follow the table's fields ([`crate::flow::generate::follow`]).
+    pub rewritten: Rewritten,
     pub applied: bool,
+}
+
+/// The flows a table change rewrites, by what happens to them.
+#[derive(Debug, Default, Serialize)]
+pub struct Rewritten {
+    /// Published flows rewritten and republished (their draft too).
+    pub published: Vec<FlowRef>,
+    /// Drafts rewritten and saved, not published.
+    pub drafts: Vec<FlowRef>,
+}
+
+/// A flow named in an answer: its id (for a link) and name.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowRef {
+    pub flow_id: i64,
+    pub flow: String,
+}
+
+impl Rewritten {
+    fn of(published: &[(i64, String, Value)], drafts: &[(i64, String, Value)]) -> Rewritten {
+        let refs = |l: &[(i64, String, Value)]| {
+            l.iter()
+                .map(|(id, n, _)| FlowRef {
+                    flow_id: *id,
+                    flow: n.clone(),
+                })
+                .collect()
+        };
+        Rewritten {
+            published: refs(published),
+            drafts: refs(drafts),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +234,40 @@ pub async fn change(
             }
         }
     }
+    // Generated CRUD flows nobody edited follow the table's fields. Renames and drops change
+    // what clients send, so those only with `update_flows`; added or changed fields always.
+    let additive = plan.changes.iter().all(|c| {
+        !matches!(
+            c,
+            Change::RenameField { .. } | Change::DropField { .. } | Change::RenameTable { .. }
+        )
+    });
+    if req.update_flows || additive {
+        let target = |t: &str| {
+            tables
+                .get(t)
+                .map(|d| d.id_type)
+                .unwrap_or(crate::tables::IdType::Bigint)
+        };
+        for (draft, list) in [(false, &published), (true, &drafts)] {
+            for (id, flow_name, doc) in list {
+                let Some(regenerated) = crate::flow::generate::follow(doc, &old, &new, target)
+                else {
+                    continue;
+                };
+                if crate::nodes::compile(&regenerated, Some(&tables)).is_err() {
+                    continue;
+                }
+                let target = if draft {
+                    &mut rewritten_drafts
+                } else {
+                    &mut rewritten
+                };
+                target.retain(|(rid, _, _)| rid != id);
+                target.push((*id, flow_name.clone(), regenerated));
+            }
+        }
+    }
     let drafts_after = with_rewrites(&drafts, &rewritten_drafts);
     let draft_breaks = impact(&old, &plan.changes, &tables, &drafts_after);
     let after = with_rewrites(&published, &rewritten);
@@ -207,6 +277,7 @@ pub async fn change(
     }
     if !apply {
         return Ok(Outcome {
+            rewritten: Rewritten::of(&rewritten, &rewritten_drafts),
             table: StoredTable {
                 def: new,
                 version: current.version,
@@ -223,6 +294,7 @@ pub async fn change(
     store::apply(&mut tx, &plan).await?;
     let version = store::update_def(&mut tx, &new).await?;
     store::record(&mut tx, &new.id, user_id, &plan).await?;
+    let summary = Rewritten::of(&rewritten, &rewritten_drafts);
     let mut updated_flows = Vec::new();
     let updated_ids: Vec<i64> = rewritten.iter().map(|(id, _, _)| *id).collect();
     for (id, flow_name, doc) in rewritten {
@@ -250,6 +322,7 @@ pub async fn change(
         draft_breaks,
         updated_drafts,
         api_changes,
+        rewritten: summary,
         applied: true,
     })
 }

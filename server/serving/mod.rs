@@ -108,6 +108,8 @@ pub enum Changed<E> {
 pub struct Publication {
     pub plan: Plan,
     pub version: i32,
+    /// The draft was the live version already: nothing was added (`flows::publish`).
+    pub unchanged: bool,
     /// `METHOD <base path><path>` or `function <name>`.
     pub route_key: String,
     /// The base path of the endpoint's group (empty for a function).
@@ -312,25 +314,30 @@ impl<R: Routes> Serving<R> {
     }
 
     /// Publishes the draft of flow `id` (at rev `expected`, or whatever rev it has) as its next
-    /// version and serves it.
+    /// version, with an optional note, and serves it.
     pub async fn publish(
         &self,
         id: i64,
         expected: Option<String>,
         user_id: i64,
+        note: Option<&str>,
     ) -> Result<Publication, ServeError> {
         let record = flows::get(&self.db, id).await?;
         let plan = self.compile(&record.document).await?;
         let expected = expected.unwrap_or(record.rev);
         let mut tx = self.db.begin().await?;
-        let (version, route_key, base_path) =
-            publish_in(&mut tx, id, &expected, &plan, user_id).await?;
+        let (published, route_key, base_path) =
+            publish_in(&mut tx, id, &expected, &plan, user_id, note).await?;
         tx.commit().await?;
-        self.reload().await?;
-        tracing::info!(flow.id = id, flow.name = %plan.name, version, route = %route_key, "published");
+        let version = published.version;
+        if !published.unchanged {
+            self.reload().await?;
+        }
+        tracing::info!(flow.id = id, flow.name = %plan.name, version, unchanged = published.unchanged, route = %route_key, "published");
         Ok(Publication {
             plan,
             version,
+            unchanged: published.unchanged,
             route_key,
             base_path,
         })
@@ -350,17 +357,18 @@ impl<R: Routes> Serving<R> {
 /// inside the caller's transaction: the flow's route key is taken (a function is published
 /// under its name, for `call` nodes) and the version recorded. The catalog's triggers move the
 /// serving generation and notify the instances on commit; the caller reloads after committing
-/// (or leaves it to [`Serving::change`]). Returns the version, route key and base path.
+/// (or leaves it to [`Serving::change`]). Returns what was published, route key and base path.
 pub(crate) async fn publish_in(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
     expected: &str,
     plan: &Plan,
     user_id: i64,
-) -> Result<(i32, String, String), CatalogError> {
+    note: Option<&str>,
+) -> Result<(flows::Published, String, String), CatalogError> {
     let (route_key, base_path) = crate::catalog::groups::published_route(tx, plan).await?;
-    let version = flows::publish(tx, id, expected, &route_key, user_id).await?;
-    Ok((version, route_key, base_path))
+    let published = flows::publish(tx, id, expected, &route_key, user_id, note).await?;
+    Ok((published, route_key, base_path))
 }
 
 /// Replaces the draft of published flow `id` by `doc` and publishes it, inside the caller's
@@ -376,10 +384,10 @@ pub(crate) async fn republish_in(
     flows::replace_draft_in(tx, id, doc, &rev).await?;
     match crate::nodes::compile(doc, None) {
         Ok(plan) => {
-            publish_in(tx, id, &rev, &plan, user_id).await?;
+            publish_in(tx, id, &rev, &plan, user_id, None).await?;
         }
         Err(_) => {
-            flows::publish(tx, id, &rev, "", user_id).await?;
+            flows::publish(tx, id, &rev, "", user_id, None).await?;
         }
     }
     Ok(())

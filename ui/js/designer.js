@@ -93,7 +93,9 @@ export async function mount(el, ctx) {
     }
     const applied = await previewAndApply(original, body, plan, ctx.etag);
     if (applied) {
-      toast(`${original.name} updated.`, 'success');
+      // Which endpoints the change rewrote (renames; generated CRUD following new fields).
+      const rw = applied.rewritten || {}, list = (/** @type {any[]} */ l) => (l || []).map((f) => f.flow).join(', ');
+      toast(`${original.name} updated.${rw.published?.length ? ` Rewritten and republished: ${list(rw.published)}.` : ''}${rw.drafts?.length ? ` Drafts rewritten: ${list(rw.drafts)}.` : ''}`, 'success');
       const newName = applied.table?.name || original.name;
       // Reload with the new version.
       ctx.navigate(`#/tables/${encodeURIComponent(newName)}/schema`);
@@ -270,8 +272,11 @@ function previewAndApply(original, body, plan, etag) {
       const force = h('button', { type: 'button', class: 'btn btn-danger', id: 'force-apply', hidden: true }, 'Apply anyway');
       const preview = breaks.length ? breaksBox(breaks, 'This change would break published endpoints:') : null;
       const rewrite = h('input', { type: 'checkbox', id: 'update-flows' });
-      const rewriteLabel = breaks.length
-        ? h('label', { class: 'check' }, rewrite, 'Rewrite those endpoints for renamed tables and fields (works for renames, not drops)')
+      const draftBreaks = plan.draft_breaks || [];
+      /** @type {HTMLInputElement} */ (rewrite).checked = !breaks.length && draftBreaks.length > 0;
+      const drafts = draftBreaks.length ? h('p', { class: 'hint', id: 'draft-breaks', text: `Drafts (not live) this change breaks: ${[...new Set(draftBreaks.map((/** @type {any} */ b) => b.flow))].join(', ')}` }) : null;
+      const rewriteLabel = breaks.length || draftBreaks.length
+        ? h('label', { class: 'check' }, rewrite, 'Rewrite those endpoints and drafts for renamed tables and fields (works for renames, not drops)')
         : null;
       const put = async (/** @type {boolean} */ forced) => {
         apply.setAttribute('disabled', '');
@@ -299,6 +304,7 @@ function previewAndApply(original, body, plan, etag) {
                 h('pre', { text: s.sql })))
             : h('p', { class: 'plan-empty', text: 'Nothing to change in the database.' })),
         preview,
+        drafts,
         rewriteLabel,
         problems,
         h('div', { class: 'dialog-actions' },

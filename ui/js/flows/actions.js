@@ -1,15 +1,17 @@
 // @ts-check
 /**
  * The flow screen's commands that need the builder as well as the state: save (with the
- * conflict dialog), publish, unpublish, versions and rollback, import, export, the stashed
+ * conflict dialog), publish (with its note), unpublish and roll back & publish (each confirmed
+ * naming the live endpoint), versions, rename, duplicate, delete, import, export, the stashed
  * edits offer and the problems list. Each calls `FlowState` operations and reports through the
  * shared toasts and dialogs; none keeps state of its own.
  */
 import { api, ApiError } from '../api.js';
 import { h } from '../dom.js';
-import { dialog, diagList, errorBox, toast } from '../ui.js';
+import { confirmDialog, dialog, diagList, errorBox, toast } from '../ui.js';
 import { showHistory } from './history.js';
 import { exportFlow, importDialog } from './io.js';
+import { confirmOffAir, deleteFlow, duplicateFlow, liveName, renameFlow } from './lifecycle.js';
 import { logicOf } from './model.js';
 
 /**
@@ -60,27 +62,99 @@ export function flowActions(state, screen) {
     document.body.append(a); a.click(); a.remove();
   }
 
+  /** Saves, then asks for the version's note and publishes. */
   async function publish() {
     if (!(await save())) return;
+    if (state.unchanged()) {
+      toast(`Nothing changed since version ${state.record.published_version}`, 'info');
+      return;
+    }
+    const note = await publishDialog();
+    if (note === undefined) return;
     try {
-      const r = await state.publish();
-      toast(r.url ? `Published v${r.version}: ${r.method} ${r.url}` : `Published function v${r.version}`, 'success');
+      const r = await state.publish(note);
+      toast(r.unchanged ? `Nothing changed: v${r.version} stays live` : r.url ? `Published v${r.version}: ${r.method} ${r.url}` : `Published function v${r.version}`, 'success');
     } catch (e) {
       if (e instanceof ApiError && e.code === 'flow.invalid') state.setDiagnostics(e.details);
       dialog({ title: 'Not published', cls: 'fl-dialog', body: () => [errorBox(e)] });
     }
   }
 
+  /** The publish dialog: what goes live and an optional note. Resolves the note ('' for none) or undefined. */
+  function publishDialog() {
+    const ep = state.doc.endpoint;
+    const next = (state.record.published_version || 0) + 1;
+    return dialog({ title: `Publish ${state.doc.name}`, cls: 'fl-dialog', body: (close) => {
+      const note = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'fl-input', id: 'fl-publish-note', rows: '3', maxlength: '500', placeholder: 'e.g. Adds the priority field' }));
+      const go = (/** @type {Event} */ e) => { e.preventDefault(); close(note.value.trim()); };
+      return [h('form', { class: 'fl-form', onsubmit: go },
+        h('p', { text: ep ? `${ep.method} /api${ep.path} will serve this draft as version ${next}.` : `The function ${state.doc.name} will run this draft as version ${next}.` }),
+        state.record.published_version ? h('p', { class: 'fl-hint', text: `It replaces the live version ${state.record.published_version} at once.` }) : '',
+        h('div', { class: 'fl-form-row' }, h('label', { for: 'fl-publish-note', text: 'What changed (optional, shown in Versions)' }), note),
+        h('div', { class: 'dialog-actions' },
+          h('button', { class: 'fl-btn', type: 'button', text: 'Cancel', onclick: () => close(undefined) }),
+          h('button', { class: 'fl-btn fl-primary', type: 'submit', id: 'fl-publish-confirm', text: 'Publish' })))];
+    } });
+  }
+
   async function unpublish() {
+    const ok = await confirmOffAir(state.record, {
+      title: `Unpublish ${state.record.name}?`,
+      what: 'The draft and every version stay; publish again to serve it.',
+      confirm: 'Unpublish',
+    });
+    if (!ok) return;
     try {
       await state.unpublish();
       toast('Unpublished: the endpoint is no longer served.', 'success');
     } catch (e) { toast(/** @type {any} */ (e).message, 'error'); }
   }
 
+  async function rename() {
+    // Saves the draft under the new name (other unsaved edits go with it); a refusal puts the
+    // old name back and is shown in the dialog.
+    const name = await renameFlow({ ...state.record, name: state.doc.name, document: state.doc }, async (next) => {
+      const was = state.doc.name;
+      state.change((d) => { d.name = next; });
+      try {
+        if ((await state.save()) === 'conflict') throw new Error('This flow was changed elsewhere: reload it before renaming.');
+        return state.record;
+      } catch (e) {
+        state.change((d) => { d.name = was; });
+        throw e;
+      }
+    });
+    if (name) screen.announce(`Renamed to ${name}`);
+  }
+
+  async function duplicate() {
+    if (state.dirty() && !(await save())) return;
+    const copy = await duplicateFlow(state.record);
+    if (copy) location.hash = `#/flows/${copy.id}`;
+  }
+
+  async function remove() {
+    if (await deleteFlow(state.record)) {
+      state.dropStash();
+      location.hash = '#/flows';
+    }
+  }
+
   async function versions() {
     await showHistory(state.id, () => state.doc, async (version, andPublish) => {
-      if (state.dirty() && !confirm('Rolling back replaces your unsaved edits. Continue?')) return;
+      if (state.dirty() && !(await confirmDialog({ title: 'Replace unsaved edits?', message: 'Rolling back replaces your unsaved edits.', confirm: 'Roll back', danger: true }))) return;
+      // Rolling back to what is live changes nothing live: no question then.
+      if (andPublish && state.record.published_version && version !== state.record.published_version) {
+        const ok = await confirmDialog({
+          title: `Roll back to v${version} and publish?`,
+          message: h('div', {},
+            h('p', {}, h('strong', { class: 'fl-live-route', text: liveName(state.record) }), ` serves v${state.record.published_version} now; it will answer with v${version} at once.`),
+            h('p', { text: 'The rollback is published as a new version; the history keeps every version.' })),
+          confirm: 'Roll back & publish',
+          danger: true,
+        });
+        if (!ok) return;
+      }
       try {
         const r = await state.rollback(version, andPublish);
         toast(andPublish ? `Rolled back to v${version} and published it as v${r.published_version}` : `The draft is now v${version}. Publish to serve it.`, 'success');
@@ -132,7 +206,7 @@ export function flowActions(state, screen) {
     ] });
   }
 
-  return { save, publish, unpublish, versions, importInto, exportFile, offerStash, showProblems };
+  return { save, publish, unpublish, rename, duplicate, remove, versions, importInto, exportFile, offerStash, showProblems };
 }
 
 /** @typedef {ReturnType<typeof flowActions>} FlowActions */

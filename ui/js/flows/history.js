@@ -1,6 +1,7 @@
 // @ts-check
-// The version list of a flow: who published what and when, a readable diff between any two
-// versions (or a version and the draft) computed here from canonical JSON, and rollback.
+// The version list of a flow: who published what and when with the publisher's note, a
+// readable diff between any two versions (or a version and the draft) computed here from
+// canonical JSON, and rollback (the caller confirms a roll back & publish).
 
 import { api } from '../api.js';
 import { canonical } from './model.js';
@@ -50,6 +51,7 @@ export async function showHistory(id, draft, rollback) {
       h('td', {}, h('code', { text: v.rev.slice(0, 10) })),
       h('td', { text: v.published_by || '(deleted account)' }),
       h('td', { text: new Date(v.published_at).toLocaleString() }),
+      h('td', { class: 'fl-version-note', text: v.note || '' }),
       h('td', { class: 'fl-actions' },
         h('button', { class: 'fl-btn', type: 'button', text: 'Diff', 'aria-label': `Diff v${v.version} with the previous version`,
           onclick: () => { left.value = versions[i + 1] ? String(versions[i + 1].version) : String(v.version); right.value = String(v.version); compare(); } }),
@@ -59,7 +61,7 @@ export async function showHistory(id, draft, rollback) {
           onclick: async () => { close(null); await rollback(v.version, true); } }))));
     queueMicrotask(compare);
     return [
-      h('table', { class: 'fl-table' }, h('thead', {}, h('tr', {}, ...['Version', 'Rev', 'Published by', 'When', ''].map((t) => h('th', { text: t })))), h('tbody', {}, ...rows)),
+      h('table', { class: 'fl-table' }, h('thead', {}, h('tr', {}, ...['Version', 'Rev', 'Published by', 'When', 'Note', ''].map((t) => h('th', { text: t })))), h('tbody', {}, ...rows)),
       h('div', { class: 'fl-diff-bar' }, h('span', { text: 'Compare' }), left, h('span', { text: 'with' }), right,
         h('label', { class: 'fl-check' }, ignoreUi, ' ignore layout')),
       out,

@@ -1,12 +1,14 @@
 // @ts-check
 // The endpoints list: flows grouped by API group (or first path segment), functions apart,
-// each with method, path and published/draft state; create blank, from a table's CRUD
-// template, from a built-in template, or from a file.
+// each with method, path and published/draft state and a menu (duplicate, rename, delete);
+// create blank, from a table's CRUD template (or regenerate it), from a built-in template, or
+// from a file.
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
-import { dialog, errorBox } from '../ui.js';
+import { confirmDialog, dialog, errorBox, toast } from '../ui.js';
 import { fileButton, importDialog } from './io.js';
+import { deleteFlow, duplicateFlow, renameFlow, renameStored, rowMenu } from './lifecycle.js';
 
 /** @param {HTMLElement} root */
 export async function mountList(root) {
@@ -32,7 +34,8 @@ export async function mountList(root) {
     filter);
   root.replaceChildren(h('div', { class: 'fl-list' }, head, body));
 
-  const draw = () => drawList(body, flows, filter.value.trim().toLowerCase());
+  const reload = () => mountList(root);
+  const draw = () => drawList(body, flows, filter.value.trim().toLowerCase(), reload);
   filter.addEventListener('input', draw);
   draw();
 
@@ -44,9 +47,9 @@ const order = (m) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].indexOf(m || '');
 
 /**
  * The list of flows matching `q`, grouped by API group or first path segment; functions last.
- * @param {HTMLElement} body @param {any[]} flows @param {string} q
+ * @param {HTMLElement} body @param {any[]} flows @param {string} q @param {() => void} reload
  */
-function drawList(body, flows, q) {
+function drawList(body, flows, q, reload) {
   const shown = flows.filter((f) => !q || f.name.includes(q) || (f.path || '').toLowerCase().includes(q));
   body.replaceChildren();
   if (!flows.length) {
@@ -65,13 +68,29 @@ function drawList(body, flows, q) {
     const items = groups.get(g).sort((a, b) => (a.path || a.name).localeCompare(b.path || b.name) || order(a.method) - order(b.method));
     body.append(h('section', { class: 'fl-group', 'aria-label': `Group ${g}` },
       h('h2', { class: 'fl-group-title', text: g === 'Functions' ? 'Functions' : groupTitle(g, groups.get(g)[0]) }),
-      h('ul', { class: 'fl-rows' }, ...items.map((fl) => h('li', {},
-        h('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
-          h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, title: fl.method ? undefined : 'function' }, fl.method || icon('function', { label: 'function', size: 14 })),
-          h('span', { class: 'fl-row-path', text: fl.path || fl.name }),
-          h('span', { class: 'fl-row-name', text: fl.name }),
-          h('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' })))))));
+      h('ul', { class: 'fl-rows' }, ...items.map((fl) => row(fl, reload)))));
   }
+}
+
+/** One flow of the list: its link and its menu. @param {any} fl @param {() => void} reload */
+function row(fl, reload) {
+  const link = h('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
+    h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, title: fl.method ? undefined : 'function' }, fl.method || icon('function', { label: 'function', size: 14 })),
+    h('span', { class: 'fl-row-path', text: fl.path || fl.name }),
+    h('span', { class: 'fl-row-name', text: fl.name }),
+    h('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' }));
+  link.style.flex = '1';
+  link.style.minWidth = '0';
+  const menu = rowMenu(`Actions for ${fl.name}`, [
+    ['Duplicate…', async () => { if (await duplicateFlow(fl)) reload(); }],
+    ['Rename…', async () => { if (await renameFlow(fl, (name) => renameStored(fl.id, name))) reload(); }],
+    ['Delete…', async () => { if (await deleteFlow(fl)) reload(); }],
+  ]);
+  menu.style.marginRight = '8px';
+  const li = h('li', { 'data-flow-row': fl.name }, link, menu);
+  li.style.display = 'flex';
+  li.style.alignItems = 'center';
+  return li;
 }
 
 /** A group's title: its API group, or its first path segment. @param {string} g @param {any} first */
@@ -129,10 +148,26 @@ async function crud(onDone) {
     const out = h('div', { 'aria-live': 'polite' });
     const go = async (e) => {
       e.preventDefault();
+      const body = { path: path.value.trim(), publish: publish.checked, auth: auth.value };
+      const url = `/tables/${encodeURIComponent(table.value)}/crud`;
       try {
-        const r = await api('POST', `/tables/${encodeURIComponent(table.value)}/crud`, { body: { path: path.value.trim(), publish: publish.checked, auth: auth.value } });
-        close(r.body.flows);
-      } catch (err) { out.replaceChildren(errorBox(err)); }
+        close((await api('POST', url, { body })).body.flows);
+      } catch (err) {
+        const e = /** @type {any} */ (err);
+        if (e.code !== 'table.crud_exists') return out.replaceChildren(errorBox(err));
+        // Regeneration: name the flows whose drafts it overwrites (and the live ones), then ask.
+        const live = e.details.filter((/** @type {any} */ d) => d.published_version);
+        const message = h('div', {},
+          h('p', { text: 'These flows exist and their drafts will be replaced by freshly generated ones (their edits are lost):' }),
+          h('ul', { id: 'fl-crud-overwrite' }, ...e.details.map((/** @type {any} */ d) => h('li', { text: d.published_version ? `${d.flow} (live v${d.published_version})` : d.flow }))),
+          body.publish && live.length ? h('p', { text: `${live.length} of them are live and are republished at once.` }) : '');
+        const ok = await confirmDialog({ title: 'Regenerate CRUD endpoints?', message, confirm: 'Replace and regenerate', danger: true });
+        if (!ok) return;
+        try {
+          close((await api('POST', url, { body: { ...body, replace: true } })).body.flows);
+          toast(`Regenerated the CRUD endpoints of ${table.value}`, 'success');
+        } catch (again) { out.replaceChildren(errorBox(again)); }
+      }
     };
     return [h('form', { class: 'fl-form', onsubmit: go },
       h('p', { class: 'fl-hint', text: 'Creates list, get, create, update and delete endpoints as ordinary flows you can edit.' }),

@@ -321,10 +321,21 @@ export class FlowState {
     this.changed();
   }
 
-  /** Serves the saved draft as the next version (the caller saves first); resolves the answer. */
-  async publish() {
-    const r = (await api('POST', `/flows/${this.id}/publish`, { ifMatch: this.rev })).body;
+  /** Whether the saved draft is what is live already: publishing it would add nothing. */
+  unchanged() {
+    return !this.dirty() && !!this.record.published_version && this.record.published_rev === this.rev;
+  }
+
+  /**
+   * Serves the saved draft as the next version (the caller saves first), with an optional
+   * note; resolves the answer.
+   * @param {string} [note]
+   */
+  async publish(note) {
+    const r = (await api('POST', `/flows/${this.id}/publish`, { ifMatch: this.rev, body: note ? { note } : undefined })).body;
     this.record.published_version = r.version;
+    this.record.published_rev = r.rev;
+    this.record.live_route = r.url ? `${r.method} ${r.url}` : `function ${r.name}`;
     this.emit('dirty');
     return r;
   }
@@ -332,6 +343,8 @@ export class FlowState {
   async unpublish() {
     await api('DELETE', `/flows/${this.id}/publish`);
     this.record.published_version = null;
+    this.record.published_rev = null;
+    this.record.live_route = null;
     this.emit('dirty');
   }
 

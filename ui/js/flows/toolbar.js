@@ -1,11 +1,14 @@
 // @ts-check
 /**
  * The flow screen's toolbar: back link, name and route, the saved/published pills, and the
- * buttons (undo, redo, save, run, versions, export, import, unpublish, publish). Renders from
- * `FlowState` on `dirty`, `fields` and `doc`; buttons call the state or the screen's actions.
+ * buttons (undo, redo, save, run, versions, export, import, the flow menu — rename, duplicate,
+ * delete —, unpublish, publish). Publish is disabled while the saved draft is the live version.
+ * Renders from `FlowState` on `dirty`, `fields` and `doc`; buttons call the state or the
+ * screen's actions.
  */
 import { h, icon } from '../dom.js';
 import { fileButton } from './io.js';
+import { rowMenu } from './lifecycle.js';
 
 /**
  * @param {import('./state.js').FlowState} state
@@ -20,6 +23,11 @@ export function flowToolbar(state, act) {
   const stateEl = h('span', { class: 'fl-state', 'aria-live': 'polite' });
   const saveBtn = /** @type {HTMLButtonElement} */ (btn('Save', 'Save the draft (Ctrl+S)', () => act.save(), 'fl-btn', 'fl-save'));
   const unpublishBtn = btn('Unpublish', 'Stop serving this flow', () => act.unpublish(), 'fl-btn', 'fl-unpublish');
+  const publishBtn = /** @type {HTMLButtonElement} */ (btn('Publish', 'Save and publish: serve this draft', () => act.publish(), 'fl-btn fl-primary', 'fl-publish'));
+  const flowMenu = rowMenu('Actions: rename, duplicate or delete this flow', [
+    ['Rename…', () => act.rename()], ['Duplicate…', () => act.duplicate()], ['Delete…', () => act.remove()],
+  ]);
+  flowMenu.id = 'fl-flow-menu';
   const runToggle = h('button', { class: 'fl-btn', type: 'button', title: 'Open the run panel', id: 'fl-run-toggle', 'aria-expanded': 'false', onclick: () => act.toggleRun() }, 'Run', icon('chevron', { size: 14 }));
   const el = h('header', { class: 'fl-toolbar' },
     h('a', { class: 'fl-back', href: '#/flows', 'aria-label': 'All endpoints', title: 'All endpoints' }, icon('back')),
@@ -29,7 +37,7 @@ export function flowToolbar(state, act) {
       saveBtn, runToggle, btn('Versions', 'Published versions, diff and rollback', () => act.versions(), 'fl-btn', 'fl-versions'),
       btn('Export', 'Download the canonical JSON file', () => act.exportFile(), 'fl-btn', 'fl-export'),
       fileButton('Import…', 'Replace this flow (or create one) from a JSON file', (text) => act.importInto(text)),
-      unpublishBtn, btn('Publish', 'Save and publish: serve this draft', () => act.publish(), 'fl-btn fl-primary', 'fl-publish')));
+      flowMenu, unpublishBtn, publishBtn));
 
   const refresh = () => {
     const dirty = state.dirty();
@@ -40,9 +48,12 @@ export function flowToolbar(state, act) {
       dirty ? h('span', { class: 'fl-pill fl-pill-dirty', text: 'unsaved changes' }) : '');
     saveBtn.disabled = !dirty;
     unpublishBtn.hidden = !pub;
+    const unchanged = state.unchanged();
+    publishBtn.disabled = unchanged;
+    publishBtn.title = unchanged ? `Nothing changed since version ${pub}` : 'Save and publish: serve this draft';
   };
   state.on('dirty', refresh);
-  state.on('fields', () => { nameEl.textContent = state.doc.name || '(unnamed)'; });
+  state.on('fields', () => { nameEl.textContent = state.doc.name || '(unnamed)'; refresh(); });
   refresh();
   return { el, runToggle };
 }
