@@ -487,9 +487,7 @@ fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowEr
             )));
         }
         if keys.iter().any(|k| k.column.ident == column.ident) {
-            return Err(RowError::Query(format!(
-                "sort names `{name}` twice"
-            )));
+            return Err(RowError::Query(format!("sort names `{name}` twice")));
         }
         if keys.last().is_some_and(|k| k.column.ident.as_str() == "id") {
             return Err(RowError::Query(
@@ -592,12 +590,10 @@ pub fn plan_list(def: &TableDef, tables: &Tables, req: &ListRequest) -> Result<L
         def,
         filter: filter.as_ref(),
         sort: &sort,
-        after: cursor
-            .as_ref()
-            .map(|c| {
-                let keys = c.keys.iter().map(|k| k.clone().map(Bind::text)).collect();
-                (keys, Bind::text(c.id.clone()))
-            }),
+        after: cursor.as_ref().map(|c| {
+            let keys = c.keys.iter().map(|k| k.clone().map(Bind::text)).collect();
+            (keys, Bind::text(c.id.clone()))
+        }),
         limit: Bind::text((limit + 1).to_string()),
         offset: (offset > 0).then(|| Bind::text(offset.to_string())),
     });
@@ -1349,7 +1345,15 @@ mod tests {
         let sort = parse_sort(&def, &ts, "title,-id").expect("sort");
         assert_eq!(sort.order_by(), "t.\"title\" ASC NULLS LAST, t.\"id\" DESC");
         assert_eq!(sort.value_keys().len(), 1);
-        for bad in ["", "title,", ",title", "-", "title,title", "id,title", "a,b,c,d,e,f,g,h,i"] {
+        for bad in [
+            "",
+            "title,",
+            ",title",
+            "-",
+            "title,title",
+            "id,title",
+            "a,b,c,d,e,f,g,h,i",
+        ] {
             assert!(
                 matches!(parse_sort(&def, &ts, bad), Err(RowError::Query(_))),
                 "{bad}"
