@@ -4,6 +4,12 @@
  * (the exact SQL) has been previewed from `POST /tables/{name}/plan`; applying is a `PUT`
  * with the version edited (`If-Match`). A change that would break published endpoints is
  * refused by the server and shown with the endpoints it names, with the option to force it.
+ *
+ * Unsaved edits are kept like the flow screen keeps them: every change stashes the working
+ * copy in sessionStorage (`sluice.table.unsaved.<name>`, with the version it started from);
+ * mounting the designer again (a refresh, coming back) restores it with a notice, and says so
+ * when the table changed on the server meanwhile. Leaving with unsaved edits asks first
+ * (`beforeunload` for a refresh or close, the router's guard for a link or Back).
  */
 import { api } from './api.js';
 import { h, replace, icon, uid } from './dom.js';
@@ -17,18 +23,43 @@ export const FIELD_TYPES = ['text', 'integer', 'decimal', 'boolean', 'timestamp'
  *   precision?: number, scale?: number}} Field
  */
 
+/** Where a table's unsaved designer edits are kept. @param {string} name */
+const stashKey = (name) => `sluice.table.unsaved.${name}`;
+
+/**
+ * The edits a previous visit left unsaved: `{version, fields}` (the working copy and the
+ * version, ETag or number, it started from), or null.
+ * @param {string} name
+ * @returns {{version: string, fields: any[]} | null}
+ */
+function stashed(name) {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(stashKey(name)) || 'null');
+    return kept && Array.isArray(kept.fields) ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string} name */
+function dropStash(name) {
+  try { sessionStorage.removeItem(stashKey(name)); } catch { /* storage disabled */ }
+}
+
 /**
  * @param {HTMLElement} el
  * @param {any} ctx
  */
 export async function mount(el, ctx) {
   const original = ctx.table;
+  const version = String(ctx.etag || `"${original.version}"`);
   const tables = (await api('GET', '/tables')).body.tables.map((/** @type {any} */ t) => t.name);
   /** Working copy: fields with a `_dropped` mark and a `_key` for the DOM. */
   /** @type {(Field & {_key: string, _dropped?: boolean, _defaultText?: string})[]} */
   let fields = original.fields.map((/** @type {Field} */ f) => ({ ...f, _key: uid('fld'), _defaultText: defaultText(f) }));
   const rows = h('div', { class: 'fields', role: 'table', 'aria-label': 'Fields' });
   const problems = h('div');
+  const notice = h('div', { id: 'designer-notice', 'aria-live': 'polite' });
   const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes', title: 'Ctrl+S' }, 'Review changes');
   const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
 
@@ -53,9 +84,18 @@ export async function mount(el, ctx) {
     changed();
   }
 
-  /** Review is possible once anything differs from the saved table. */
+  /** Whether anything differs from the saved table. */
+  const dirty = () => fields.some((f) => state(f) !== '');
+
+  /** Review is possible once anything differs from the saved table; the edits are stashed. */
   function changed() {
-    if (fields.some((f) => state(f) !== '')) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    const d = dirty();
+    if (d) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    el.dataset.dirty = String(d);
+    try {
+      if (d) sessionStorage.setItem(stashKey(original.name), JSON.stringify({ version, fields }));
+      else sessionStorage.removeItem(stashKey(original.name));
+    } catch { /* storage full or disabled: nothing to keep */ }
   }
 
   /** @type {RowHost} */
@@ -74,7 +114,13 @@ export async function mount(el, ctx) {
     /** @type {HTMLInputElement} */ (inputs[inputs.length - 1])?.focus();
   } }, icon('plus'), 'Add field');
 
-  reset.addEventListener('click', () => window.dispatchEvent(new HashChangeEvent('hashchange')));
+  /** Drops the edits and shows the saved table again. */
+  const discard = () => {
+    fields = [];
+    dropStash(original.name);
+    window.dispatchEvent(new HashChangeEvent('hashchange'));
+  };
+  reset.addEventListener('click', discard);
 
   review.addEventListener('click', async () => {
     replace(problems);
@@ -93,6 +139,8 @@ export async function mount(el, ctx) {
     }
     const applied = await previewAndApply(original, body, plan, ctx.etag);
     if (applied) {
+      fields = [];
+      dropStash(original.name);
       toast(`${original.name} updated.`, 'success');
       const newName = applied.table?.name || original.name;
       // Reload with the new version.
@@ -109,8 +157,34 @@ export async function mount(el, ctx) {
     }
   };
   document.addEventListener('keydown', onKey);
+  /** @param {BeforeUnloadEvent} e */
+  const onUnload = (e) => { if (el.isConnected && dirty()) { e.preventDefault(); e.returnValue = ''; } };
+  window.addEventListener('beforeunload', onUnload);
+  ctx.guard?.(() => (dirty()
+    ? `The fields of ${original.name} have changes that are not applied. They stay in this browser tab and are offered again when you come back. Leave anyway?`
+    : null));
+
+  // Edits a previous visit left (a refresh, a link away and back) come back, with a notice.
+  const kept = stashed(original.name);
+  if (kept) {
+    const restored = rebase(kept.fields, original);
+    if (restored.some((f) => state(f) !== '')) {
+      fields = restored;
+      const elsewhere = kept.version !== version;
+      replace(notice, h('div', { class: `notice designer-restored${elsewhere ? ' warn' : ''}`, role: 'status' },
+        h('span', { text: elsewhere
+          ? `Unsaved changes restored. ${original.name} was changed elsewhere since you made them: review them against the current table, or discard them.`
+          : 'Unsaved changes restored.' }),
+        ' ',
+        elsewhere ? h('button', { type: 'button', class: 'btn btn-sm', id: 'keep-restored', onclick: () => { replace(notice); review.focus(); } }, 'Keep them') : null,
+        h('button', { type: 'button', class: 'btn btn-sm', id: 'discard-restored', onclick: discard }, 'Discard')));
+    } else {
+      dropStash(original.name);
+    }
+  }
 
   replace(el,
+    notice,
     h('section', { class: 'panel' },
       h('div', { class: 'panel-head' },
         h('div', null, h('h2', { text: 'Fields' }), h('p', { class: 'hint', text: 'Changes are previewed as SQL before anything is applied. Renames keep data.' })),
@@ -118,7 +192,26 @@ export async function mount(el, ctx) {
       rows,
       h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
   draw();
-  return () => document.removeEventListener('keydown', onKey);
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    window.removeEventListener('beforeunload', onUnload);
+  };
+}
+
+/**
+ * A stashed working copy made to fit the table as it is now: a field that was since dropped
+ * on the server leaves the copy; a field added on the server meanwhile joins it unchanged,
+ * before the copy's new fields.
+ * @param {any[]} kept @param {any} original
+ * @returns {any[]}
+ */
+function rebase(kept, original) {
+  const now = new Set(original.fields.map((/** @type {any} */ f) => f.id));
+  const valid = kept.filter((f) => f && typeof f === 'object');
+  const existing = valid.filter((f) => f.id && now.has(f.id));
+  const seen = new Set(existing.map((f) => f.id));
+  const added = original.fields.filter((/** @type {any} */ f) => !seen.has(f.id)).map((/** @type {any} */ f) => ({ ...f, _defaultText: defaultText(f) }));
+  return [...existing, ...added, ...valid.filter((f) => !f.id)].map((f) => ({ ...f, _key: uid('fld') }));
 }
 
 /**
