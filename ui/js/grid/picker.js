@@ -71,7 +71,9 @@ export function pickRow({ table, def, field, required, current }) {
       next = res.body.next_cursor;
       if (!append) status.textContent = `${res.body.total} matching row${res.body.total === 1 ? '' : 's'}`;
       draw();
-      if (!append || active < 0) setActive(0);
+      // The first batch starts on the current row when it is there, else on the first.
+      if (!append) setActive(Math.max(0, rows.findIndex((r) => String(r.id) === String(current))));
+      else if (active < 0) setActive(0);
     } catch (e) {
       if (mine === seq) replace(problems, errorBox(e));
     }
