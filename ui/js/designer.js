@@ -72,7 +72,12 @@ export async function mount(el, ctx) {
     return normal(f) === savedForm.get(f.id) ? '' : 'changed';
   }
 
-  function draw() {
+  /**
+   * Redraws the rows; `focus` (`[field key, role]`) puts the focus back on that control of
+   * that row (a redraw would otherwise drop it on the page).
+   * @param {[string, string]} [focus]
+   */
+  function draw(focus) {
     const head = h('div', { class: 'field-row head', role: 'row' },
       h('span', { role: 'columnheader', 'aria-label': 'Change' }), h('span', { role: 'columnheader', text: 'Name' }), h('span', { role: 'columnheader', text: 'Type' }),
       h('span', { role: 'columnheader', text: 'Options' }), h('span', { role: 'columnheader', text: 'Required' }), h('span', { role: 'columnheader', text: 'Unique' }),
@@ -82,6 +87,10 @@ export async function mount(el, ctx) {
         h('span', { class: 'hint', text: 'set by Sluice' }), h('span'), h('span'), h('span'), h('span')));
     replace(rows, head, system, fields.map((f) => fieldRow(f, host)), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
     changed();
+    if (focus) {
+      const target = /** @type {HTMLElement | null} */ (rows.querySelector(`[data-key="${focus[0]}"] [data-role="${focus[1]}"]`));
+      (target || add).focus();
+    }
   }
 
   /** Whether anything differs from the saved table. */
@@ -103,7 +112,7 @@ export async function mount(el, ctx) {
     tables, state, draw, changed,
     drop: (f) => {
       if (!f.id) fields = fields.filter((x) => x !== f); else f._dropped = true;
-      draw();
+      draw([f._key, 'keep']);
     },
   };
 
@@ -216,7 +225,7 @@ function rebase(kept, original) {
 
 /**
  * What a field row needs from the designer.
- * @typedef {{tables: string[], state: (f: any) => string, draw: () => void, changed: () => void, drop: (f: any) => void}} RowHost
+ * @typedef {{tables: string[], state: (f: any) => string, draw: (focus?: [string, string]) => void, changed: () => void, drop: (f: any) => void}} RowHost
  */
 
 /**
@@ -232,7 +241,7 @@ function fieldRow(f, host) {
   const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
     FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
   /** @type {HTMLSelectElement} */ (type).value = f.type;
-  type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw(); });
+  type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw([f._key, 'type']); });
   /** @type {HTMLElement} */
   let options = h('span', { class: 'hint', text: '—' });
   if (f.type === 'enum') {
@@ -263,9 +272,9 @@ function fieldRow(f, host) {
   const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
   dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
   const drop = f._dropped
-    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, '↺')
-    : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => host.drop(f) }, icon('trash'));
-  const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
+    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', dataset: { role: 'keep' }, onclick: () => { f._dropped = false; draw([f._key, 'drop']); } }, '↺')
+    : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', dataset: { role: 'drop' }, onclick: () => host.drop(f) }, icon('trash'));
+  const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name, key: f._key } },
     h('span', { class: 'dot', title: st || 'unchanged' }), name, type, options,
     h('span', null, required), h('span', null, unique), dflt, drop);
   function mark() {
