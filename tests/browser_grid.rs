@@ -182,12 +182,30 @@ async fn a_reference_shows_its_label_and_is_picked_from_a_list() {
     b.wait_for_text(first, "NULL").await;
     assert_eq!(row(&app, "books", 1).await["author"], Value::Null);
 
-    // The Add row form has the same picker for its reference.
+    // The Add row form has the same picker for its reference. With more authors than one
+    // batch, More fetches the next ones.
+    for i in 1..=22 {
+        insert(
+            &app,
+            "authors",
+            json!({"name": format!("Zz author {i:02}")}),
+        )
+        .await;
+    }
     b.click("#add-row").await;
     b.fill("#row-form input[name=title]", "Go To").await;
     b.click("#row-form button[data-pick=author]").await;
-    b.wait_for_text("dialog[open] .pick-list", "Edsger Dijkstra")
+    b.wait_for_text("dialog[open] .pick-status", "25 matching rows")
         .await;
+    let options = "return document.querySelectorAll('dialog[open] [role=option]').length;";
+    assert_eq!(b.execute(options, json!([])).await, json!(20));
+    b.click("#pick-more").await;
+    b.wait_until(
+        "the next batch",
+        "return document.querySelectorAll('dialog[open] [role=option]').length === 25;",
+    )
+    .await;
+    b.wait_gone("#pick-more:not([hidden])").await;
     b.press("dijk").await;
     b.wait_until(
         "the search to leave Dijkstra",

@@ -3,8 +3,11 @@
  * The editor's shell: first-run setup, login, the sidebar and the hash router. Screens are
  * modules with `mount(el, ctx)` that may return a cleanup function.
  *
- * Routes: #/tables · #/tables/{name} (designer) · #/tables/{name}/data · #/flows ·
- * #/flows/{id} (from ./flows/index.js) · #/settings
+ * Routes: #/tables · #/tables/{name} (data grid) · #/tables/{name}/schema (designer) ·
+ * #/tables/{name}/history · #/flows · #/flows/{id} (from ./flows/index.js) · #/settings
+ *
+ * On a route change the current screen's guard (`ctx.guard`) may keep the builder where they
+ * are; otherwise the open dialogs close (as dismissed) and the new screen is mounted.
  */
 import { api, ApiError, setCsrfToken, setUnauthorizedHandler } from './api.js';
 import { h, replace, field, icon } from './dom.js';

@@ -32,7 +32,8 @@ export function pickRow({ table, def, field, required, current }) {
   const list = h('ul', { class: 'pick-list', id: listId, role: 'listbox', 'aria-label': `Rows of ${table}` });
   const status = h('p', { class: 'pick-status hint', role: 'status', 'aria-live': 'polite' });
   const problems = h('div');
-  const more = h('button', { type: 'button', class: 'btn btn-sm', hidden: true }, 'More');
+  const more = h('button', { type: 'button', class: 'btn btn-sm', id: 'pick-more', hidden: true }, 'More');
+  const scroll = h('div', { class: 'pick-scroll' }, list);
   /** @type {any[]} */
   let rows = [];
   let active = -1;
@@ -80,8 +81,9 @@ export function pickRow({ table, def, field, required, current }) {
   };
 
   const draw = () => {
-    replace(list, rows.length
-      ? rows.map((r, i) => h('li', {
+    // An empty listbox is hidden: "0 matching rows" in the status says it.
+    scroll.hidden = rows.length === 0;
+    replace(list, rows.map((r, i) => h('li', {
           role: 'option', id: `${listId}-${i}`, class: String(r.id) === String(current) ? 'pick-item current' : 'pick-item',
           'aria-selected': 'false', dataset: { id: String(r.id) },
           onmousedown: (/** @type {MouseEvent} */ ev) => ev.preventDefault(),
@@ -89,8 +91,7 @@ export function pickRow({ table, def, field, required, current }) {
         },
           h('span', { class: 'pick-id', text: String(r.id) }),
           h('span', { class: 'pick-label', text: label ? show(r[label]) : '' }),
-          detail ? h('span', { class: 'pick-detail', text: show(r[detail]) }) : null))
-      : h('li', { class: 'pick-empty hint', text: 'No rows match.' }));
+          detail ? h('span', { class: 'pick-detail', text: show(r[detail]) }) : null)));
     more.hidden = !next;
   };
 
@@ -120,7 +121,7 @@ export function pickRow({ table, def, field, required, current }) {
         search,
         status,
         problems,
-        h('div', { class: 'pick-scroll' }, list),
+        scroll,
         h('div', { class: 'dialog-actions' },
           more,
           h('span', { class: 'spacer' }),
