@@ -586,3 +586,80 @@ async fn a_dialog_closes_on_back() {
     b.wait_for(".card[data-table=books]").await;
     b.finish().await;
 }
+
+/// Tabs (or, `back`, Shift+Tabs) through the page from the element `start` (a script that
+/// returns it) and returns what got the focus, in order, until the focus leaves the page or
+/// comes round again. Every element visited is numbered once (`data-walk`), so two walks can be
+/// compared. Fails when a key press leaves the focus where it was (trapped).
+async fn tab_walk(b: &Browser, back: bool, start: &str) -> Vec<String> {
+    let name = "const a = document.activeElement;
+         if (!a || a === document.body || a === document.documentElement) return '';
+         if (!a.dataset.walk) a.dataset.walk = String(document.querySelectorAll('[data-walk]').length + 1);
+         const name = a.getAttribute('aria-label') || a.id || (a.textContent || '').trim().slice(0, 24) || a.tagName;
+         return a.dataset.walk + ' ' + name + (a.closest('#rows') ? ' [grid]' : '');";
+    b.execute(&format!("({start}).focus();"), json!([])).await;
+    let first = b.execute(name, json!([])).await;
+    let mut seen: Vec<String> = vec![first.as_str().unwrap_or_default().to_string()];
+    let key = if back {
+        format!("{SHIFT}{TAB}")
+    } else {
+        TAB.to_string()
+    };
+    for _ in 0..600 {
+        b.press(&key).await;
+        let id = b
+            .execute(name, json!([]))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if id.is_empty() || seen.contains(&id) && seen.last() != Some(&id) {
+            return seen;
+        }
+        if seen.last() == Some(&id) {
+            b.fail(&format!("the focus is trapped on {id}")).await;
+        }
+        seen.push(id);
+    }
+    b.fail("tabbing never left the page").await;
+}
+
+#[tokio::test]
+async fn tab_and_shift_tab_pass_through_the_grid_the_designer_and_settings() {
+    let app = library_app().await;
+    insert(&app, "books", json!({"title": "Notes", "author": 1})).await;
+    insert(&app, "books", json!({"title": "Compilers", "author": 2})).await;
+    let b = Browser::start("grid_focus_walk").await;
+    b.sign_in(&app.base).await;
+    for (hash, ready) in [
+        ("#/tables/books", "#rows tbody tr[data-id='2']"),
+        ("#/tables/books/schema", ".field-row[data-field=author]"),
+        ("#/settings", "main h1"),
+    ] {
+        b.goto(&format!("{}/_/{hash}", app.base)).await;
+        b.wait_for(ready).await;
+        let forward = tab_walk(&b, false, "document.querySelector('.skip-link')").await;
+        let last = forward.last().cloned().unwrap_or_default();
+        let number = last.split(' ').next().unwrap_or_default().to_string();
+        let mut backward = tab_walk(
+            &b,
+            true,
+            &format!("document.querySelector('[data-walk=\"{number}\"]')"),
+        )
+        .await;
+        assert!(forward.len() > 5, "{hash}: {forward:?}");
+        // Every stop is reached both ways, in reverse order.
+        backward.reverse();
+        assert_eq!(forward, backward, "{hash}");
+        let in_grid = forward.iter().filter(|s| s.ends_with("[grid]")).count();
+        if hash == "#/tables/books" {
+            assert_eq!(in_grid, 1, "the grid is one Tab stop: {forward:?}");
+            assert!(
+                forward.iter().any(|s| s.contains("Filter value"))
+                    && forward.iter().any(|s| s.contains("add-row")),
+                "{forward:?}"
+            );
+        }
+    }
+    b.finish().await;
+}
