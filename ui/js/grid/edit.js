@@ -125,6 +125,8 @@ export async function deleteSelected(state) {
   if (!ok) return;
   try {
     const deleted = await state.deleteSelected();
+    // The button is gone with the ticks: the focus goes to the grid.
+    state.emit('focus');
     toast(`${deleted} row${deleted === 1 ? '' : 's'} deleted.`, 'success');
   } catch (e) {
     toast(/** @type {any} */ (e).message, 'error');
@@ -137,6 +139,8 @@ export async function deleteRow(state, r) {
   if (!ok) return;
   try {
     await state.deleteRow(r.id);
+    // The row's button is gone: the focus goes back to the grid, on the row that took its place.
+    state.emit('focus');
     toast(`Row ${r.id} deleted.`, 'success');
   } catch (e) {
     toast(/** @type {any} */ (e).message, 'error');

@@ -3,7 +3,8 @@
  * The state of one table's data grid: its columns and their types, the page being shown
  * (sort keys, filter conditions, cursor stack, rows, total), the labels of referenced rows, the
  * ticked rows, with named operations that call the data API and change notification
- * (`on('rows' | 'selection', fn)`). No DOM.
+ * (`on('rows' | 'selection', fn)`; the editing code also emits `cells` when it redrew cells in
+ * place and `focus` when the grid should take the focus back). No DOM.
  */
 import { api, apiUpload } from '../api.js';
 import { RefLabels } from './refs.js';

@@ -42,6 +42,7 @@ export function gridView(el, state) {
   };
   state.on('selection', syncSelection);
   state.on('cells', () => keys.sync(false));
+  state.on('focus', () => keys.sync(true));
   state.on('rows', () => {
     const hadFocus = tableEl.contains(document.activeElement);
     if (state.error) replace(problems, errorBox(state.error)); else replace(problems);
