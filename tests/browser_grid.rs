@@ -324,6 +324,15 @@ async fn the_header_stays_while_rows_scroll_and_arrow_keys_move_the_focus() {
     assert_eq!(focused(&b).await, "Sort by title");
     b.press(ARROW_DOWN).await;
     assert_eq!(focused(&b).await, "title@1");
+    // The focused row is scrolled into view below the sticky heads, not under them.
+    let clear = b
+        .execute(
+            "return document.activeElement.getBoundingClientRect().top >=
+                    document.querySelector('#rows thead').getBoundingClientRect().bottom - 1;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(clear, true);
 
     // Enter edits; Escape leaves the editor with the focus on the cell again.
     b.press(ENTER).await;
@@ -348,6 +357,20 @@ async fn the_header_stays_while_rows_scroll_and_arrow_keys_move_the_focus() {
         )
         .await;
     assert_eq!(inside, false, "Tab leaves the grid: {}", focused(&b).await);
+
+    // Deleting a row from the keyboard puts the focus back on the grid, on the next row.
+    b.click("#rows tbody tr[data-id='1'] td[data-col=title]")
+        .await;
+    b.press(END).await;
+    assert_eq!(focused(&b).await, "Delete row 1");
+    b.press(ENTER).await;
+    b.click("dialog[open] .btn-danger").await;
+    b.wait_gone("#rows tbody tr[data-id='1']").await;
+    b.wait_until(
+        "the focus back in the grid",
+        "return document.activeElement && document.activeElement.getAttribute('aria-label') === 'Delete row 2';",
+    )
+    .await;
     b.finish().await;
 }
 
