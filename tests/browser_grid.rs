@@ -476,6 +476,10 @@ async fn designer_edits_survive_a_refresh_and_leaving_asks_first() {
     b.wait_for(".field-row[data-field=name]").await;
     b.click("#add-field").await;
     b.fill(".field-row.new [data-role=name]", "phone").await;
+    // A refresh or close would ask (the page cancels `beforeunload`).
+    let unload = "const e = new Event('beforeunload', {cancelable: true});
+                  window.dispatchEvent(e); return e.defaultPrevented;";
+    assert_eq!(b.execute(unload, json!([])).await, true);
 
     // A refresh keeps the pending field.
     b.refresh().await;
@@ -521,6 +525,11 @@ async fn designer_edits_survive_a_refresh_and_leaving_asks_first() {
         .filter_map(|f| f["name"].as_str())
         .collect();
     assert_eq!(names, ["name", "phone"]);
+    assert_eq!(
+        b.execute(unload, json!([])).await,
+        false,
+        "nothing to lose after applying"
+    );
     b.refresh().await;
     b.wait_for(".field-row[data-field=phone]").await;
     assert!(
