@@ -453,23 +453,50 @@ impl FilterParser<'_> {
 // ---------------------------------------------------------------------------------------------
 // Sort and cursor
 
+/// `-priority,title`: up to [`query::MAX_SORT_KEYS`] fields, each ascending or (`-`) descending,
+/// each an ordered field named once; `id` only last.
 fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowError> {
-    let (desc, name) = match spec.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, spec),
-    };
-    let column = query::column(def, tables, name).ok_or_else(|| {
-        RowError::UnknownField(vec![Problem::new(
-            "/sort",
-            format!("table `{}` has no field `{name}`", def.name),
-        )])
-    })?;
-    if !column.ty.is_ordered() {
+    let parts: Vec<&str> = spec.split(',').collect();
+    if parts.len() > query::MAX_SORT_KEYS {
         return Err(RowError::Query(format!(
-            "cannot sort by `{name}`: password and json fields have no order"
+            "sort by at most {} fields, not {}",
+            query::MAX_SORT_KEYS,
+            parts.len()
         )));
     }
-    Ok(Sort { column, desc })
+    let mut keys: Vec<query::OrderKey> = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (desc, name) = match part.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        if name.is_empty() {
+            return Err(RowError::Query(format!(
+                "sort `{spec}` has an empty key; write fields separated by commas, `-` for descending"
+            )));
+        }
+        let column = query::column(def, tables, name).ok_or_else(|| {
+            RowError::UnknownField(vec![Problem::new(
+                "/sort",
+                format!("table `{}` has no field `{name}`", def.name),
+            )])
+        })?;
+        if !column.ty.is_ordered() {
+            return Err(RowError::Query(format!(
+                "cannot sort by `{name}`: password and json fields have no order"
+            )));
+        }
+        if keys.iter().any(|k| k.column.ident == column.ident) {
+            return Err(RowError::Query(format!("sort names `{name}` twice")));
+        }
+        if keys.last().is_some_and(|k| k.column.ident.as_str() == "id") {
+            return Err(RowError::Query(
+                "`id` is unique: it can only be the last sort key".into(),
+            ));
+        }
+        keys.push(query::OrderKey { column, desc });
+    }
+    Ok(Sort { keys })
 }
 
 /// Reads a cursor this API returned.
@@ -551,14 +578,22 @@ pub fn plan_list(def: &TableDef, tables: &Tables, req: &ListRequest) -> Result<L
             "the cursor is not one this API returned".into(),
         ));
     }
+    if let Some(c) = &cursor
+        && c.keys.len() != sort.value_keys().len()
+    {
+        return Err(RowError::Cursor(
+            "the cursor is not one this API returned".into(),
+        ));
+    }
     let filter = parse_filter(def, tables, &req.filter)?;
     let rows = query::select(query::Select {
         def,
         filter: filter.as_ref(),
         sort: &sort,
-        after: cursor
-            .as_ref()
-            .map(|c| (c.key.clone().map(Bind::text), Bind::text(c.id.clone()))),
+        after: cursor.as_ref().map(|c| {
+            let keys = c.keys.iter().map(|k| k.clone().map(Bind::text)).collect();
+            (keys, Bind::text(c.id.clone()))
+        }),
         limit: Bind::text((limit + 1).to_string()),
         offset: (offset > 0).then(|| Bind::text(offset.to_string())),
     });
@@ -609,9 +644,9 @@ pub async fn list(
             return Err(RowError::TooLarge(max_bytes));
         }
         let row: Json<Row> = r.try_get("row")?;
-        let key: Option<String> = r.try_get("sort_key")?;
+        let key: Json<Vec<Option<String>>> = r.try_get("sort_keys")?;
         let id: String = r.try_get("id")?;
-        rows.push((row.0, key, id));
+        rows.push((row.0, key.0, id));
     }
     drop(fetched);
     let more = rows.len() as i64 > plan.limit;
@@ -620,7 +655,7 @@ pub async fn list(
         Some((_, key, id)) if more => Some(
             Cursor {
                 sort: plan.sort.clone(),
-                key: key.clone(),
+                keys: key.clone(),
                 id: id.clone(),
             }
             .encode(),
@@ -1165,7 +1200,7 @@ mod tests {
         let plan = plan_list(&todos(), &tables(), &ListRequest::default()).expect("plan");
         assert_eq!(
             plan.rows.text,
-            "SELECT (to_jsonb(t.*) - ARRAY['secret']::text[]) AS row, t.\"id\"::text AS sort_key, t.\"id\"::text AS id \
+            "SELECT (to_jsonb(t.*) - ARRAY['secret']::text[]) AS row, json_build_array() AS sort_keys, t.\"id\"::text AS id \
              FROM \"app\".\"todos\" AS t ORDER BY t.\"id\" ASC LIMIT $1::bigint"
         );
         assert_eq!(plan.rows.slots, [t("51")]);
@@ -1182,7 +1217,7 @@ mod tests {
             cursor: Some(
                 Cursor {
                     sort: "-priority".into(),
-                    key: Some("5".into()),
+                    keys: vec![Some("5".into())],
                     id: "42".into(),
                 }
                 .encode(),
@@ -1225,54 +1260,113 @@ mod tests {
         let def = todos();
         let ts = tables();
         let sort = |s: &str| parse_sort(&def, &ts, s).expect("sort");
-        let cur = |key: Option<&str>| Cursor {
+        let cur = |keys: &[Option<&str>]| Cursor {
             sort: String::new(),
-            key: key.map(String::from),
+            keys: keys.iter().map(|k| k.map(String::from)).collect(),
             id: "7".into(),
         };
         let cases = [
-            ("id", None, "t.\"id\" > $1::bigint"),
-            ("-id", None, "t.\"id\" < $1::bigint"),
+            ("id", &[][..], "t.\"id\" > $1::bigint"),
+            ("-id", &[], "t.\"id\" < $1::bigint"),
             (
                 "title",
-                Some("b"),
+                &[Some("b")],
                 "(t.\"title\", t.\"id\") > ($1::text, $2::bigint)",
             ),
             (
                 "priority",
-                Some("3"),
+                &[Some("3")],
                 "((t.\"priority\", t.\"id\") > ($1::bigint, $2::bigint) OR t.\"priority\" IS NULL)",
             ),
             (
                 "priority",
-                None,
+                &[None],
                 "(t.\"priority\" IS NULL AND t.\"id\" > $1::bigint)",
             ),
             (
                 "-priority",
-                Some("3"),
+                &[Some("3")],
                 "(t.\"priority\", t.\"id\") < ($1::bigint, $2::bigint)",
             ),
             (
                 "-priority",
-                None,
+                &[None],
                 "((t.\"priority\" IS NULL AND t.\"id\" < $1::bigint) OR t.\"priority\" IS NOT NULL)",
             ),
+            (
+                "-priority,title",
+                &[Some("3"), Some("b")],
+                "(t.\"priority\" < $1::bigint OR (t.\"priority\" = $1::bigint AND t.\"title\" > $2::text) \
+                 OR (t.\"priority\" = $1::bigint AND t.\"title\" = $2::text AND t.\"id\" > $3::bigint))",
+            ),
+            (
+                "priority,-id",
+                &[None],
+                "(t.\"priority\" IS NULL AND t.\"id\" < $1::bigint)",
+            ),
+            (
+                "priority,title",
+                &[None, Some("b")],
+                "((t.\"priority\" IS NULL AND t.\"title\" > $1::text) \
+                 OR (t.\"priority\" IS NULL AND t.\"title\" = $1::text AND t.\"id\" > $2::bigint))",
+            ),
+            (
+                "-priority,-title",
+                &[None, Some("b")],
+                "(t.\"priority\" IS NOT NULL OR (t.\"priority\" IS NULL AND t.\"title\" < $1::text) \
+                 OR (t.\"priority\" IS NULL AND t.\"title\" = $1::text AND t.\"id\" < $2::bigint))",
+            ),
         ];
-        for (s, key, want) in cases {
+        for (s, keys, want) in cases {
             let mut params = query::Params::default();
-            let c = cur(key);
+            let c = cur(keys);
             assert_eq!(
                 sort(s).after(
-                    c.key.map(Bind::text),
+                    c.keys.into_iter().map(|k| k.map(Bind::text)).collect(),
                     Bind::text(c.id),
                     "bigint",
                     &mut params
                 ),
                 want,
-                "{s} {key:?}"
+                "{s} {keys:?}"
             );
         }
+    }
+
+    #[test]
+    fn sorts_of_several_keys_are_checked_and_ordered() {
+        let (def, ts) = (todos(), tables());
+        let sort = parse_sort(&def, &ts, "-priority,title").expect("sort");
+        assert_eq!(sort.spec(), "-priority,title");
+        assert_eq!(
+            sort.order_by(),
+            "t.\"priority\" DESC NULLS FIRST, t.\"title\" ASC NULLS LAST, t.\"id\" ASC"
+        );
+        let sort = parse_sort(&def, &ts, "title,-id").expect("sort");
+        assert_eq!(sort.order_by(), "t.\"title\" ASC NULLS LAST, t.\"id\" DESC");
+        assert_eq!(sort.value_keys().len(), 1);
+        for bad in [
+            "",
+            "title,",
+            ",title",
+            "-",
+            "title,title",
+            "id,title",
+            "a,b,c,d,e,f,g,h,i",
+        ] {
+            assert!(
+                matches!(parse_sort(&def, &ts, bad), Err(RowError::Query(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_sort(&def, &ts, "title,nope"),
+            Err(RowError::UnknownField(_))
+        ));
+        assert!(matches!(
+            parse_sort(&def, &ts, "title,secret"),
+            Err(RowError::Query(_))
+        ));
     }
 
     #[test]
@@ -1311,7 +1405,7 @@ mod tests {
         ));
         let cursor = Cursor {
             sort: "title".into(),
-            key: Some("a".into()),
+            keys: vec![Some("a".into())],
             id: "1".into(),
         }
         .encode();
@@ -1348,8 +1442,14 @@ mod tests {
             "7b7d",
             &Cursor {
                 sort: "id".into(),
-                key: None,
+                keys: vec![],
                 id: "x".into(),
+            }
+            .encode(),
+            &Cursor {
+                sort: "title".into(),
+                keys: vec![],
+                id: "1".into(),
             }
             .encode(),
         ] {
@@ -1370,7 +1470,7 @@ mod tests {
     fn cursors_round_trip() {
         let c = Cursor {
             sort: "-title".into(),
-            key: Some("it's \"quoted\" ünïcode".into()),
+            keys: vec![Some("it's \"quoted\" ünïcode".into()), None],
             id: "12".into(),
         };
         let s = c.encode();

@@ -3,12 +3,15 @@
  * The editor's shell: first-run setup, login, the sidebar and the hash router. Screens are
  * modules with `mount(el, ctx)` that may return a cleanup function.
  *
- * Routes: #/tables · #/tables/{name} (designer) · #/tables/{name}/data · #/flows ·
- * #/flows/{id} (from ./flows/index.js) · #/settings
+ * Routes: #/tables · #/tables/{name} (data grid) · #/tables/{name}/schema (designer) ·
+ * #/tables/{name}/history · #/flows · #/flows/{id} (from ./flows/index.js) · #/settings
+ *
+ * On a route change the current screen's guard (`ctx.guard`) may keep the builder where they
+ * are; otherwise the open dialogs close (as dismissed) and the new screen is mounted.
  */
 import { api, ApiError, setCsrfToken, setUnauthorizedHandler } from './api.js';
 import { h, replace, field, icon } from './dom.js';
-import { toast, dialog, confirmDialog, errorBox } from './ui.js';
+import { toast, dialog, confirmDialog, errorBox, closeDialogs } from './ui.js';
 
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 
@@ -16,6 +19,11 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 let user = null;
 /** @type {(() => void) | null} */
 let cleanup = null;
+/** The current screen's leave check: a question to confirm before leaving, or null to leave
+ * freely. Set with `ctx.guard`, dropped on every route. @type {(() => string | null) | null} */
+let leaveGuard = null;
+/** The hash the current screen was routed for. */
+let currentHash = location.hash;
 
 function brand() {
   return h('div', { class: 'brand' },
@@ -144,6 +152,8 @@ function context(/** @type {string[]} */ params) {
     user,
     params,
     navigate: (/** @type {string} */ hash) => { location.hash = hash; },
+    /** Asks `check()` before the route changes; a question it returns is confirmed first. */
+    guard: (/** @type {() => string | null} */ check) => { leaveGuard = check; },
     toast,
     dialog,
     confirm: confirmDialog,
@@ -156,6 +166,8 @@ function context(/** @type {string[]} */ params) {
  * new content so a screen reader announces it. */
 async function route(moveFocus = false) {
   if (!main) return;
+  currentHash = location.hash;
+  leaveGuard = null;
   const hash = location.hash.replace(/^#\/?/, '');
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
   const section = parts[0] || 'tables';
@@ -210,9 +222,27 @@ async function route(moveFocus = false) {
   }
 }
 
+/**
+ * A route change (a link, Back, Forward): the screen's guard may keep the builder where they
+ * are (the address goes back to the current screen); otherwise every open dialog closes as
+ * dismissed and the new screen is shown. A hashchange to the same hash re-mounts the screen
+ * (screens use it to reload) without asking.
+ */
+function onHashChange() {
+  if (location.hash !== currentHash && leaveGuard) {
+    const question = leaveGuard();
+    if (question && !window.confirm(question)) {
+      history.replaceState(null, '', currentHash || '#/tables');
+      return;
+    }
+  }
+  closeDialogs();
+  route(true);
+}
+
 async function boot() {
   setUnauthorizedHandler(showLogin);
-  window.addEventListener('hashchange', () => route(true));
+  window.addEventListener('hashchange', onHashChange);
   const page = document.body.dataset.page;
   if (page === 'setup') {
     showSetup();

@@ -4,6 +4,12 @@
  * (the exact SQL) has been previewed from `POST /tables/{name}/plan`; applying is a `PUT`
  * with the version edited (`If-Match`). A change that would break published endpoints is
  * refused by the server and shown with the endpoints it names, with the option to force it.
+ *
+ * Unsaved edits are kept like the flow screen keeps them: every change stashes the working
+ * copy in sessionStorage (`sluice.table.unsaved.<name>`, with the version it started from);
+ * mounting the designer again (a refresh, coming back) restores it with a notice, and says so
+ * when the table changed on the server meanwhile. Leaving with unsaved edits asks first
+ * (`beforeunload` for a refresh or close, the router's guard for a link or Back).
  */
 import { api } from './api.js';
 import { h, replace, icon, uid } from './dom.js';
@@ -17,18 +23,43 @@ export const FIELD_TYPES = ['text', 'integer', 'decimal', 'boolean', 'timestamp'
  *   precision?: number, scale?: number}} Field
  */
 
+/** Where a table's unsaved designer edits are kept. @param {string} name */
+const stashKey = (name) => `sluice.table.unsaved.${name}`;
+
+/**
+ * The edits a previous visit left unsaved: `{version, fields}` (the working copy and the
+ * version, ETag or number, it started from), or null.
+ * @param {string} name
+ * @returns {{version: string, fields: any[]} | null}
+ */
+function stashed(name) {
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(stashKey(name)) || 'null');
+    return kept && Array.isArray(kept.fields) ? kept : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string} name */
+function dropStash(name) {
+  try { sessionStorage.removeItem(stashKey(name)); } catch { /* storage disabled */ }
+}
+
 /**
  * @param {HTMLElement} el
  * @param {any} ctx
  */
 export async function mount(el, ctx) {
   const original = ctx.table;
+  const version = String(ctx.etag || `"${original.version}"`);
   const tables = (await api('GET', '/tables')).body.tables.map((/** @type {any} */ t) => t.name);
   /** Working copy: fields with a `_dropped` mark and a `_key` for the DOM. */
   /** @type {(Field & {_key: string, _dropped?: boolean, _defaultText?: string})[]} */
   let fields = original.fields.map((/** @type {Field} */ f) => ({ ...f, _key: uid('fld'), _defaultText: defaultText(f) }));
   const rows = h('div', { class: 'fields', role: 'table', 'aria-label': 'Fields' });
   const problems = h('div');
+  const notice = h('div', { id: 'designer-notice', 'aria-live': 'polite' });
   const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes', title: 'Ctrl+S' }, 'Review changes');
   const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
 
@@ -41,7 +72,12 @@ export async function mount(el, ctx) {
     return normal(f) === savedForm.get(f.id) ? '' : 'changed';
   }
 
-  function draw() {
+  /**
+   * Redraws the rows; `focus` (`[field key, role]`) puts the focus back on that control of
+   * that row (a redraw would otherwise drop it on the page).
+   * @param {[string, string]} [focus]
+   */
+  function draw(focus) {
     const head = h('div', { class: 'field-row head', role: 'row' },
       h('span', { role: 'columnheader', 'aria-label': 'Change' }), h('span', { role: 'columnheader', text: 'Name' }), h('span', { role: 'columnheader', text: 'Type' }),
       h('span', { role: 'columnheader', text: 'Options' }), h('span', { role: 'columnheader', text: 'Required' }), h('span', { role: 'columnheader', text: 'Unique' }),
@@ -51,11 +87,24 @@ export async function mount(el, ctx) {
         h('span', { class: 'hint', role: 'cell', text: 'set by Sluice' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' })));
     replace(rows, head, system, fields.map((f) => fieldRow(f, host)), fields.length ? null : h('div', { class: 'empty' }, h('p', { text: 'No fields yet. Add the first one.' })));
     changed();
+    if (focus) {
+      const target = /** @type {HTMLElement | null} */ (rows.querySelector(`[data-key="${focus[0]}"] [data-role="${focus[1]}"]`));
+      (target || add).focus();
+    }
   }
 
-  /** Review is possible once anything differs from the saved table. */
+  /** Whether anything differs from the saved table. */
+  const dirty = () => fields.some((f) => state(f) !== '');
+
+  /** Review is possible once anything differs from the saved table; the edits are stashed. */
   function changed() {
-    if (fields.some((f) => state(f) !== '')) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    const d = dirty();
+    if (d) review.removeAttribute('disabled'); else review.setAttribute('disabled', '');
+    el.dataset.dirty = String(d);
+    try {
+      if (d) sessionStorage.setItem(stashKey(original.name), JSON.stringify({ version, fields }));
+      else sessionStorage.removeItem(stashKey(original.name));
+    } catch { /* storage full or disabled: nothing to keep */ }
   }
 
   /** @type {RowHost} */
@@ -63,7 +112,7 @@ export async function mount(el, ctx) {
     tables, state, draw, changed,
     drop: (f) => {
       if (!f.id) fields = fields.filter((x) => x !== f); else f._dropped = true;
-      draw();
+      draw([f._key, 'keep']);
     },
   };
 
@@ -74,7 +123,13 @@ export async function mount(el, ctx) {
     /** @type {HTMLInputElement} */ (inputs[inputs.length - 1])?.focus();
   } }, icon('plus'), 'Add field');
 
-  reset.addEventListener('click', () => window.dispatchEvent(new HashChangeEvent('hashchange')));
+  /** Drops the edits and shows the saved table again. */
+  const discard = () => {
+    fields = [];
+    dropStash(original.name);
+    window.dispatchEvent(new HashChangeEvent('hashchange'));
+  };
+  reset.addEventListener('click', discard);
 
   review.addEventListener('click', async () => {
     replace(problems);
@@ -93,6 +148,8 @@ export async function mount(el, ctx) {
     }
     const applied = await previewAndApply(original, body, plan, ctx.etag);
     if (applied) {
+      fields = [];
+      dropStash(original.name);
       // Which endpoints the change rewrote (renames; generated CRUD following new fields).
       const rw = applied.rewritten || {}, list = (/** @type {any[]} */ l) => (l || []).map((f) => f.flow).join(', ');
       toast(`${original.name} updated.${rw.published?.length ? ` Rewritten and republished: ${list(rw.published)}.` : ''}${rw.drafts?.length ? ` Drafts rewritten: ${list(rw.drafts)}.` : ''}`, 'success');
@@ -111,8 +168,34 @@ export async function mount(el, ctx) {
     }
   };
   document.addEventListener('keydown', onKey);
+  /** @param {BeforeUnloadEvent} e */
+  const onUnload = (e) => { if (el.isConnected && dirty()) { e.preventDefault(); e.returnValue = ''; } };
+  window.addEventListener('beforeunload', onUnload);
+  ctx.guard?.(() => (dirty()
+    ? `The fields of ${original.name} have changes that are not applied. They stay in this browser tab and are offered again when you come back. Leave anyway?`
+    : null));
+
+  // Edits a previous visit left (a refresh, a link away and back) come back, with a notice.
+  const kept = stashed(original.name);
+  if (kept) {
+    const restored = rebase(kept.fields, original);
+    if (restored.some((f) => state(f) !== '')) {
+      fields = restored;
+      const elsewhere = kept.version !== version;
+      replace(notice, h('div', { class: `notice designer-restored${elsewhere ? ' warn' : ''}`, role: 'status' },
+        h('span', { text: elsewhere
+          ? `Unsaved changes restored. ${original.name} was changed elsewhere since you made them: review them against the current table, or discard them.`
+          : 'Unsaved changes restored.' }),
+        ' ',
+        elsewhere ? h('button', { type: 'button', class: 'btn btn-sm', id: 'keep-restored', onclick: () => { replace(notice); review.focus(); } }, 'Keep them') : null,
+        h('button', { type: 'button', class: 'btn btn-sm', id: 'discard-restored', onclick: discard }, 'Discard')));
+    } else {
+      dropStash(original.name);
+    }
+  }
 
   replace(el,
+    notice,
     h('section', { class: 'panel' },
       h('div', { class: 'panel-head' },
         h('div', null, h('h2', { text: 'Fields' }), h('p', { class: 'hint', text: 'Changes are previewed as SQL before anything is applied. Renames keep data.' })),
@@ -120,12 +203,31 @@ export async function mount(el, ctx) {
       rows,
       h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
   draw();
-  return () => document.removeEventListener('keydown', onKey);
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    window.removeEventListener('beforeunload', onUnload);
+  };
+}
+
+/**
+ * A stashed working copy made to fit the table as it is now: a field that was since dropped
+ * on the server leaves the copy; a field added on the server meanwhile joins it unchanged,
+ * before the copy's new fields.
+ * @param {any[]} kept @param {any} original
+ * @returns {any[]}
+ */
+function rebase(kept, original) {
+  const now = new Set(original.fields.map((/** @type {any} */ f) => f.id));
+  const valid = kept.filter((f) => f && typeof f === 'object');
+  const existing = valid.filter((f) => f.id && now.has(f.id));
+  const seen = new Set(existing.map((f) => f.id));
+  const added = original.fields.filter((/** @type {any} */ f) => !seen.has(f.id)).map((/** @type {any} */ f) => ({ ...f, _defaultText: defaultText(f) }));
+  return [...existing, ...added, ...valid.filter((f) => !f.id)].map((f) => ({ ...f, _key: uid('fld') }));
 }
 
 /**
  * What a field row needs from the designer.
- * @typedef {{tables: string[], state: (f: any) => string, draw: () => void, changed: () => void, drop: (f: any) => void}} RowHost
+ * @typedef {{tables: string[], state: (f: any) => string, draw: (focus?: [string, string]) => void, changed: () => void, drop: (f: any) => void}} RowHost
  */
 
 /**
@@ -141,7 +243,7 @@ function fieldRow(f, host) {
   const type = h('select', { 'aria-label': `Type of ${f.name || 'new field'}`, dataset: { role: 'type' }, disabled: !!f._dropped },
     FIELD_TYPES.map((t) => h('option', { value: t, text: t })));
   /** @type {HTMLSelectElement} */ (type).value = f.type;
-  type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw(); });
+  type.addEventListener('change', () => { f.type = /** @type {HTMLSelectElement} */ (type).value; if (f.type !== 'enum') delete f.values; if (f.type !== 'reference') { delete f.table; delete f.on_delete; } draw([f._key, 'type']); });
   /** @type {HTMLElement} */
   let options = h('span', { class: 'hint', text: '—' });
   if (f.type === 'enum') {
@@ -172,9 +274,9 @@ function fieldRow(f, host) {
   const dflt = h('input', { type: 'text', value: f._defaultText || '', placeholder: 'none', 'aria-label': `Default of ${f.name || 'new field'}`, style: null, disabled: !!f._dropped || f.type === 'password' || f.type === 'reference' });
   dflt.addEventListener('input', () => { f._defaultText = /** @type {HTMLInputElement} */ (dflt).value; mark(); });
   const drop = f._dropped
-    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', onclick: () => { f._dropped = false; draw(); } }, icon('undo'))
-    : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', onclick: () => host.drop(f) }, icon('trash'));
-  const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name } },
+    ? h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Keep ${f.name}`, title: 'Keep', dataset: { role: 'keep' }, onclick: () => { f._dropped = false; draw([f._key, 'drop']); } }, icon('undo'))
+    : h('button', { type: 'button', class: 'btn-icon', 'aria-label': `Drop ${f.name || 'new field'}`, title: 'Drop', dataset: { role: 'drop' }, onclick: () => host.drop(f) }, icon('trash'));
+  const r = h('div', { class: `field-row ${st}`, role: 'row', dataset: { field: f.name, key: f._key } },
     h('span', { class: 'dot', title: st || 'unchanged', role: 'cell' }), [name, type, options, required, unique, dflt, drop].map((c) => h('span', { class: 'cell', role: 'cell' }, c)));
   function mark() {
     r.className = `field-row ${host.state(f)}`;

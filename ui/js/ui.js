@@ -61,6 +61,15 @@ export function dialog({ title, body, wide, cls }) {
 }
 
 /**
+ * Closes every open dialog as dismissed: each resolves as if its × was pressed (`undefined`,
+ * `false` for a confirmation). The router calls it when the route changes (Back, a link), so
+ * no dialog outlives the screen that opened it.
+ */
+export function closeDialogs() {
+  for (const d of /** @type {NodeListOf<HTMLDialogElement>} */ (document.querySelectorAll('dialog[open]'))) d.close();
+}
+
+/**
  * Asks a yes/no question. Resolves true when confirmed.
  * @param {{title: string, message: string | Node, confirm?: string, danger?: boolean}} opts
  */

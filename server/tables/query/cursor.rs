@@ -1,77 +1,179 @@
-//! Order and cursors of the table-query layer: the data API's sort (one column, then `id`) with
+//! Order and cursors of the table-query layer: the data API's sort (several columns, then `id`) with
 //! its keyset condition, and the one cursor encoding (hex of JSON) for the data API's cursors and
 //! node pages' keysets. Pure.
 
-use super::{Column, OrderKey, Params, TableDef};
+use super::{OrderKey, Params, TableDef};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The order of a list: one column, then `id` in the same direction.
+/// The order of a list: up to [`MAX_SORT_KEYS`] columns, then `id` in the direction of the last
+/// key (a key on `id` itself can only come last: `id` is unique, nothing after it orders).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sort {
-    pub column: Column,
-    pub desc: bool,
+    /// Never empty.
+    pub keys: Vec<OrderKey>,
 }
 
+/// The most keys a data API sort may have.
+pub const MAX_SORT_KEYS: usize = 8;
+
 impl Sort {
-    /// `title` or `-title`, as requests and cursors write it.
+    /// `-priority,title`, as requests and cursors write it.
     pub fn spec(&self) -> String {
-        format!("{}{}", if self.desc { "-" } else { "" }, self.column.ident)
+        self.keys
+            .iter()
+            .map(|k| format!("{}{}", if k.desc { "-" } else { "" }, k.column.ident))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
-    pub fn is_id(&self) -> bool {
-        self.column.ident.as_str() == "id"
+    /// The keys before the final `id`: the ones whose values a cursor carries.
+    pub fn value_keys(&self) -> &[OrderKey] {
+        match self.keys.split_last() {
+            Some((last, rest)) if last.column.ident.as_str() == "id" => rest,
+            _ => &self.keys,
+        }
+    }
+
+    /// The direction of the final `id`.
+    fn id_desc(&self) -> bool {
+        self.keys.last().is_some_and(|k| k.desc)
     }
 
     /// `ORDER BY` terms on row `t`. NULLs are placed where Postgres puts them by default (last
     /// ascending, first descending), written out because the keyset condition relies on it.
     pub fn order_by(&self) -> String {
-        let (dir, nulls) = if self.desc {
-            ("DESC", "NULLS FIRST")
-        } else {
-            ("ASC", "NULLS LAST")
-        };
-        if self.is_id() {
-            format!("t.\"id\" {dir}")
-        } else {
-            format!(
-                "t.{} {dir} {nulls}, t.\"id\" {dir}",
-                self.column.ident.quoted()
-            )
-        }
+        let dir = |desc: bool| if desc { "DESC" } else { "ASC" };
+        self.value_keys()
+            .iter()
+            .map(|k| {
+                let nulls = if k.desc { "NULLS FIRST" } else { "NULLS LAST" };
+                format!("t.{} {} {nulls}", k.column.ident.quoted(), dir(k.desc))
+            })
+            .chain(std::iter::once(format!("t.\"id\" {}", dir(self.id_desc()))))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
-    /// The condition that selects the rows after the row with sort value `key` (`None` is
-    /// NULL) and id `id`, in this order.
-    pub fn after<S>(&self, key: Option<S>, id: S, id_cast: &str, params: &mut Params<S>) -> String {
-        let (cmp, idc) = (if self.desc { "<" } else { ">" }, "t.\"id\"");
-        if self.is_id() {
+    /// The values a page's row is ordered by, as one JSON array of texts (`sort_keys`).
+    pub fn key_values(&self) -> String {
+        let cols: Vec<String> = self
+            .value_keys()
+            .iter()
+            .map(|k| format!("t.{}::text", k.column.ident.quoted()))
+            .collect();
+        format!("json_build_array({})", cols.join(", "))
+    }
+
+    /// The condition that selects the rows after the row with sort values `keys` (one per
+    /// [`Sort::value_keys`], `None` is NULL) and id `id`, in this order.
+    pub fn after<S>(
+        &self,
+        keys: Vec<Option<S>>,
+        id: S,
+        id_cast: &str,
+        params: &mut Params<S>,
+    ) -> String {
+        let value_keys = self.value_keys();
+        let idc = "t.\"id\"";
+        let id_cmp = if self.id_desc() { "<" } else { ">" };
+        if value_keys.is_empty() {
             let p = params.add(id, id_cast);
-            return format!("{idc} {cmp} {p}");
+            return format!("{idc} {id_cmp} {p}");
         }
-        let col = format!("t.{}", self.column.ident.quoted());
-        let cast = self.column.cast;
-        match (key, self.column.not_null, self.desc) {
-            (Some(k), true, _) | (Some(k), false, true) => {
-                let pk = params.add(k, cast);
-                let pi = params.add(id, id_cast);
-                // Descending, NULLs came first and are behind us; the row comparison is NULL
-                // (not true) for them.
-                format!("({col}, {idc}) {cmp} ({pk}, {pi})")
+        let mut keys = keys;
+        if let [only] = value_keys
+            && keys.len() == 1
+            && only.desc == self.id_desc()
+        {
+            return single_after(only, keys.pop().flatten(), id, id_cast, params);
+        }
+        // Several keys: the row is after the cursor when it is equal on the keys before some
+        // key and after it on that key, or equal on all of them and after it on `id`. A NULL
+        // cursor value is compared with IS NULL, never bound.
+        let marks: Vec<Option<String>> = keys
+            .into_iter()
+            .zip(value_keys)
+            .map(|(v, k)| v.map(|v| params.add(v, k.column.cast)))
+            .collect();
+        let pid = params.add(id, id_cast);
+        let col = |k: &OrderKey| format!("t.{}", k.column.ident.quoted());
+        let equal = |k: &OrderKey, m: &Option<String>| match m {
+            Some(m) => format!("{} = {m}", col(k)),
+            None => format!("{} IS NULL", col(k)),
+        };
+        let mut alternatives = Vec::new();
+        for i in 0..=value_keys.len() {
+            let mut terms: Vec<String> = value_keys[..i]
+                .iter()
+                .zip(&marks)
+                .map(|(k, m)| equal(k, m))
+                .collect();
+            let last = match value_keys.get(i) {
+                None => Some(format!("{idc} {id_cmp} {pid}")),
+                Some(k) => {
+                    let c = col(k);
+                    match (&marks[i], k.desc) {
+                        // Ascending, NULLs come last: after a value are greater values and NULLs.
+                        (Some(m), false) if k.column.not_null => Some(format!("{c} > {m}")),
+                        (Some(m), false) => Some(format!("({c} > {m} OR {c} IS NULL)")),
+                        // Nothing comes after NULL ascending.
+                        (None, false) => None,
+                        // Descending, NULLs came first and are behind us.
+                        (Some(m), true) => Some(format!("{c} < {m}")),
+                        (None, true) => Some(format!("{c} IS NOT NULL")),
+                    }
+                }
+            };
+            if let Some(last) = last {
+                terms.push(last);
+                alternatives.push(if terms.len() == 1 {
+                    terms.concat()
+                } else {
+                    format!("({})", terms.join(" AND "))
+                });
             }
-            (Some(k), false, false) => {
-                let pk = params.add(k, cast);
-                let pi = params.add(id, id_cast);
-                format!("(({col}, {idc}) > ({pk}, {pi}) OR {col} IS NULL)")
-            }
-            (None, _, false) => {
-                let pi = params.add(id, id_cast);
-                format!("({col} IS NULL AND {idc} > {pi})")
-            }
-            (None, _, true) => {
-                let pi = params.add(id, id_cast);
-                format!("(({col} IS NULL AND {idc} < {pi}) OR {col} IS NOT NULL)")
-            }
+        }
+        if alternatives.len() == 1 {
+            alternatives.concat()
+        } else {
+            format!("({})", alternatives.join(" OR "))
+        }
+    }
+}
+
+/// The keyset condition of a sort by one column, then `id` in the same direction: a row
+/// comparison where NULLs allow it, which an index on `(column, id)` serves.
+fn single_after<S>(
+    key: &OrderKey,
+    value: Option<S>,
+    id: S,
+    id_cast: &str,
+    params: &mut Params<S>,
+) -> String {
+    let (cmp, idc) = (if key.desc { "<" } else { ">" }, "t.\"id\"");
+    let col = format!("t.{}", key.column.ident.quoted());
+    let cast = key.column.cast;
+    match (value, key.column.not_null, key.desc) {
+        (Some(k), true, _) | (Some(k), false, true) => {
+            let pk = params.add(k, cast);
+            let pi = params.add(id, id_cast);
+            // Descending, NULLs came first and are behind us; the row comparison is NULL
+            // (not true) for them.
+            format!("({col}, {idc}) {cmp} ({pk}, {pi})")
+        }
+        (Some(k), false, false) => {
+            let pk = params.add(k, cast);
+            let pi = params.add(id, id_cast);
+            format!("(({col}, {idc}) > ({pk}, {pi}) OR {col} IS NULL)")
+        }
+        (None, _, false) => {
+            let pi = params.add(id, id_cast);
+            format!("({col} IS NULL AND {idc} > {pi})")
+        }
+        (None, _, true) => {
+            let pi = params.add(id, id_cast);
+            format!("(({col} IS NULL AND {idc} < {pi}) OR {col} IS NOT NULL)")
         }
     }
 }
@@ -95,13 +197,13 @@ pub fn decode_cursor<T: DeserializeOwned>(s: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Where a data API page ended: the sort it was made with, the sort column's value of its
-/// last row as Postgres prints it (`None` is NULL), and that row's id.
+/// Where a data API page ended: the sort it was made with, the values of its last row in the
+/// sort's columns before `id` as Postgres prints them (`None` is NULL), and that row's id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
     pub sort: String,
-    pub key: Option<String>,
+    pub keys: Vec<Option<String>>,
     pub id: String,
 }
 

@@ -19,7 +19,9 @@ mod filter;
 mod read;
 mod write;
 
-pub use cursor::{BadKeyset, Cursor, Keyset, Sort, decode_cursor, encode_cursor, fingerprint};
+pub use cursor::{
+    BadKeyset, Cursor, Keyset, MAX_SORT_KEYS, Sort, decode_cursor, encode_cursor, fingerprint,
+};
 pub use filter::{Cond, Filter, render_filter};
 pub use read::{
     JsonSelect, NotAReference, OrderKey, Paging, Select, count, credentials, get, select,

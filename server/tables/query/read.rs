@@ -13,16 +13,16 @@ pub struct Select<'a, S> {
     pub def: &'a TableDef,
     pub filter: Option<&'a Filter<S>>,
     pub sort: &'a Sort,
-    /// The sort value and id of the row the page starts after.
-    pub after: Option<(Option<S>, S)>,
+    /// The sort values (one per [`Sort::value_keys`]) and id of the row the page starts after.
+    pub after: Option<(Vec<Option<S>>, S)>,
     /// Bound as `bigint`: the rows to fetch.
     pub limit: S,
     pub offset: Option<S>,
 }
 
-/// `SELECT <row JSON> AS row, <sort key>::text AS sort_key, id::text AS id`, one result row
-/// per table row, so the caller can stop reading at its result cap and build the next cursor
-/// from the last row's `sort_key` and `id`.
+/// `SELECT <row JSON> AS row, <sort values as a JSON array of texts> AS sort_keys, id::text AS
+/// id`, one result row per table row, so the caller can stop reading at its result cap and
+/// build the next cursor from the last row's `sort_keys` and `id`.
 pub fn select<S: Slot + Clone>(s: Select<'_, S>) -> Statement<S> {
     let mut params = Params::default();
     let mut conds = Vec::new();
@@ -38,9 +38,9 @@ pub fn select<S: Slot + Clone>(s: Select<'_, S>) -> Statement<S> {
         .map(|o| format!(" OFFSET {}", params.add(o, "bigint")))
         .unwrap_or_default();
     params.statement(format!(
-        "SELECT {} AS row, t.{}::text AS sort_key, t.\"id\"::text AS id FROM {}{} ORDER BY {} LIMIT {limit}{offset}",
+        "SELECT {} AS row, {} AS sort_keys, t.\"id\"::text AS id FROM {}{} ORDER BY {} LIMIT {limit}{offset}",
         row_json(s.def, "t"),
-        s.sort.column.ident.quoted(),
+        s.sort.key_values(),
         from(s.def),
         where_clause(&conds),
         s.sort.order_by(),

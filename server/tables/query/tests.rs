@@ -133,22 +133,26 @@ fn per_request_values_skip_their_condition_when_null() {
 fn a_page_with_filter_cursor_and_offset() {
     let def = todos();
     let sort = Sort {
-        column: super::column(&def, &tables(), "priority").expect("column"),
-        desc: true,
+        keys: vec![OrderKey {
+            column: super::column(&def, &tables(), "priority").expect("column"),
+            desc: true,
+        }],
     };
     let f = cond("title", FilterOp::Contains, Known::Text("%x%"));
     let st = select(Select {
         def: &def,
         filter: Some(&f),
         sort: &sort,
-        after: Some((Some(Known::Text("5")), Known::Text("42"))),
+        after: Some((vec![Some(Known::Text("5"))], Known::Text("42"))),
         limit: Known::Text("11"),
         offset: None,
     });
     insta::assert_snapshot!(show(&st));
     let id = Sort {
-        column: super::column(&def, &tables(), "id").expect("column"),
-        desc: false,
+        keys: vec![OrderKey {
+            column: super::column(&def, &tables(), "id").expect("column"),
+            desc: false,
+        }],
     };
     let st = select(Select {
         def: &def,
@@ -283,7 +287,7 @@ fn operators_round_trip_their_names_and_patterns_match_literally() {
     assert_eq!(like_pattern(FilterOp::StartsWith, "ab"), "ab%");
     let c = Cursor {
         sort: "-title".into(),
-        key: Some("it's \"quoted\"".into()),
+        keys: vec![Some("it's \"quoted\"".into()), None],
         id: "12".into(),
     };
     assert_eq!(Cursor::decode(&c.encode()), Some(c));

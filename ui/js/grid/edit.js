@@ -1,11 +1,13 @@
 // @ts-check
 /**
- * Editing in the data grid: a cell in place (Enter or leaving saves, Escape cancels), adding a
- * row in a dialog, deleting rows after a confirmation, and importing a CSV with its per-row
- * report. Changes go through `GridState`; results are told with the shared toasts.
+ * Editing in the data grid: a cell in place (Enter or leaving saves, Escape cancels), a
+ * reference cell with the row picker, adding a row in a dialog, deleting rows after a
+ * confirmation, and importing a CSV with its per-row report. Changes go through `GridState`;
+ * results are told with the shared toasts.
  */
 import { field, h, replace } from '../dom.js';
 import { confirmDialog, dialog, errorBox, toast } from '../ui.js';
+import { pickRow } from './picker.js';
 import { display, parseCell } from './values.js';
 
 /** @typedef {import('./state.js').GridState} GridState */
@@ -17,6 +19,7 @@ import { display, parseCell } from './values.js';
  */
 export function editCell(state, td, r, c, cell) {
   if (td.classList.contains('editing')) return;
+  if (state.types[c] === 'reference') { editReference(state, td, r, c, cell); return; }
   const input = cellInput(state, r, c);
   td.classList.add('editing');
   replace(td, input);
@@ -26,35 +29,78 @@ export function editCell(state, td, r, c, cell) {
   const finish = async (/** @type {boolean} */ save) => {
     if (done) return;
     done = true;
+    // Leaving with Enter or Escape puts focus back on the cell; leaving by a click elsewhere
+    // leaves it where the click put it.
+    const refocus = document.activeElement === input;
     const parsed = save ? parseCell(state.types[c], input.value) : null;
-    if (!parsed) { td.replaceWith(cell(state, r, c)); return; }
+    if (!parsed) { redraw(state, td, r, c, cell, refocus, false); return; }
     if (parsed.error) {
       toast(`${c}: ${parsed.error}`, 'error');
-      td.replaceWith(cell(state, r, c));
+      redraw(state, td, r, c, cell, refocus, false);
       return;
     }
-    try {
-      await state.patch(r, c, parsed.value);
-      const tr = td.parentElement;
-      td.replaceWith(cell(state, r, c));
-      // Other cells may change too (updated_at).
-      for (const other of state.columns) {
-        if (other === c) continue;
-        const old = tr?.querySelector(`td[data-col="${other}"]`);
-        if (old) old.replaceWith(cell(state, r, other));
-      }
-      toast('Saved.', 'success');
-    } catch (e) {
-      const err = /** @type {any} */ (e);
-      toast(err.details?.[0]?.message ? `${c}: ${err.details[0].message}` : err.message, 'error');
-      td.replaceWith(cell(state, r, c));
-    }
+    await save_(state, td, r, c, cell, parsed.value, refocus);
   };
   input.addEventListener('keydown', (/** @type {any} */ ev) => {
     if (ev.key === 'Enter') { ev.preventDefault(); finish(true); }
     if (ev.key === 'Escape') { ev.preventDefault(); ev.stopPropagation(); finish(false); }
   });
   input.addEventListener('blur', () => finish(true));
+}
+
+/**
+ * Writes `value` into field `c` of row `r` and redraws the row's cells (updated_at changes
+ * too); a refusal is told and the cell shows its old value.
+ * @param {GridState} state @param {HTMLElement} td @param {any} r @param {string} c
+ * @param {CellRenderer} cell @param {any} value @param {boolean} refocus
+ */
+async function save_(state, td, r, c, cell, value, refocus) {
+  try {
+    await state.patch(r, c, value);
+    redraw(state, td, r, c, cell, refocus, true);
+    toast('Saved.', 'success');
+  } catch (e) {
+    const err = /** @type {any} */ (e);
+    toast(err.details?.[0]?.message ? `${c}: ${err.details[0].message}` : err.message, 'error');
+    redraw(state, td, r, c, cell, refocus, false);
+  }
+}
+
+/**
+ * Puts a fresh cell in place of `td` (and, with `row`, of the row's other cells).
+ * @param {GridState} state @param {HTMLElement} td @param {any} r @param {string} c
+ * @param {CellRenderer} cell @param {boolean} refocus @param {boolean} row
+ */
+function redraw(state, td, r, c, cell, refocus, row) {
+  const tr = td.parentElement;
+  const fresh = cell(state, r, c);
+  td.replaceWith(fresh);
+  if (row) {
+    for (const other of state.columns) {
+      if (other === c) continue;
+      const old = tr?.querySelector(`td[data-col="${other}"]`);
+      if (old) old.replaceWith(cell(state, r, other));
+    }
+  }
+  if (refocus) fresh.focus();
+  state.emit('cells');
+}
+
+/**
+ * A reference cell: the row picker of the referenced table; picking saves the id, Clear
+ * saves null.
+ * @param {GridState} state @param {HTMLElement} td @param {any} r @param {string} c @param {CellRenderer} cell
+ */
+async function editReference(state, td, r, c, cell) {
+  const f = state.def.fields.find((/** @type {any} */ x) => x.name === c);
+  const table = state.refs.target(c);
+  if (!f || !table) return;
+  td.classList.add('editing');
+  const picked = await pickRow({ table, def: state.refs.defs.get(table), field: c, required: !!f.required, current: r[c] });
+  if (!td.isConnected) return;
+  if (!picked) { redraw(state, td, r, c, cell, true, false); return; }
+  if (picked.row) state.refs.remember(c, picked.row);
+  await save_(state, td, r, c, cell, picked.row ? picked.row.id : null, true);
 }
 
 /** A select for booleans and enums, else a text input, holding the cell's value. @param {GridState} state @param {any} r @param {string} c */
@@ -79,6 +125,8 @@ export async function deleteSelected(state) {
   if (!ok) return;
   try {
     const deleted = await state.deleteSelected();
+    // The button is gone with the ticks: the focus goes to the grid.
+    state.emit('focus');
     toast(`${deleted} row${deleted === 1 ? '' : 's'} deleted.`, 'success');
   } catch (e) {
     toast(/** @type {any} */ (e).message, 'error');
@@ -91,6 +139,8 @@ export async function deleteRow(state, r) {
   if (!ok) return;
   try {
     await state.deleteRow(r.id);
+    // The row's button is gone: the focus goes back to the grid, on the row that took its place.
+    state.emit('focus');
     toast(`Row ${r.id} deleted.`, 'success');
   } catch (e) {
     toast(/** @type {any} */ (e).message, 'error');
@@ -110,6 +160,11 @@ export async function insertRow(state) {
         def.fields.map((/** @type {any} */ f) => {
           const input = fieldInput(f);
           inputs.set(f.name, input);
+          if (f.type === 'reference' && state.refs.target(f.name)) {
+            const fieldEl = field(`${f.name}`, input, `reference to ${f.table}${f.required ? ', required' : ''}: type an id or choose a row`);
+            input.insertAdjacentElement('afterend', referenceButton(state, f, /** @type {HTMLInputElement} */ (input)));
+            return fieldEl;
+          }
           return field(`${f.name}`, input, `${f.type}${f.required ? ', required' : ''}`);
         }),
         problemsBox,
@@ -142,6 +197,28 @@ export async function insertRow(state) {
     toast(`Row ${created.id} added.`, 'success');
     await state.load();
   }
+}
+
+/**
+ * The button next to a reference input of the add-row form: opens the row picker and puts the
+ * picked id into the input (Clear empties it), with the row's label beside it.
+ * @param {GridState} state @param {any} f @param {HTMLInputElement} input
+ */
+function referenceButton(state, f, input) {
+  const table = /** @type {string} */ (state.refs.target(f.name));
+  const label = h('span', { class: 'ref-picked hint', 'aria-live': 'polite' });
+  const btn = h('button', { type: 'button', class: 'btn btn-sm', 'aria-label': `Choose ${f.name}`, dataset: { pick: f.name } }, 'Choose…');
+  btn.addEventListener('click', async () => {
+    const picked = await pickRow({ table, def: state.refs.defs.get(table), field: f.name, required: !!f.required, current: input.value });
+    if (picked) {
+      input.value = picked.row ? String(picked.row.id) : '';
+      if (picked.row) state.refs.remember(f.name, picked.row);
+      label.textContent = picked.row ? (state.refs.label(f.name, picked.row.id) || '') : '';
+    }
+    input.focus();
+  });
+  input.addEventListener('input', () => { label.textContent = ''; });
+  return h('span', { class: 'ref-choose' }, btn, label);
 }
 
 /** The add-row dialog's control for field `f`. @param {any} f @returns {HTMLInputElement | HTMLSelectElement} */

@@ -1,10 +1,19 @@
 // @ts-check
 /**
  * The state of one table's data grid: its columns and their types, the page being shown
- * (sort, filter, cursor stack, rows, total), the ticked rows, with named operations that call
- * the data API and change notification (`on('rows' | 'selection', fn)`). No DOM.
+ * (sort keys, filter conditions, cursor stack, rows, total), the labels of referenced rows, the
+ * ticked rows, with named operations that call the data API and change notification
+ * (`on('rows' | 'selection', fn)`; the editing code also emits `cells` when it redrew cells in
+ * place and `focus` when the grid should take the focus back). No DOM.
  */
 import { api, apiUpload } from '../api.js';
+import { RefLabels } from './refs.js';
+
+/** The most sort keys the rows API takes. */
+export const MAX_SORT = 8;
+
+/** @typedef {{field: string, desc: boolean}} SortKey */
+/** @typedef {{field: string, op: string, value: any}} Condition */
 
 /** Rows per page. */
 export const PAGE = 50;
@@ -24,8 +33,14 @@ export class GridState {
     /** Shown columns: password fields never are. @type {string[]} */
     this.columns = ['id', ...visible, 'created_at', 'updated_at'];
     this.editable = new Set(visible);
-    this.sort = 'id';
-    /** @type {any} */ this.filter = null;
+    /** Sort keys, first key first; empty is by id. @type {SortKey[]} */
+    this.sort = [];
+    /** Filter conditions. @type {Condition[]} */
+    this.conditions = [];
+    /** How the conditions combine. @type {'and' | 'or'} */
+    this.join = 'and';
+    /** Labels of referenced rows. */
+    this.refs = new RefLabels(def);
     /** @type {(string | null)[]} cursors of the pages before the current one */ this.stack = [];
     /** @type {string | null} */ this.cursor = null;
     /** @type {string | null} */ this.next = null;
@@ -48,17 +63,39 @@ export class GridState {
   /** The table's path in the admin API. */
   get path() { return `/tables/${encodeURIComponent(this.name)}`; }
 
-  /** Loads the current page; a failure leaves no rows and sets `error`. */
+  /** The `sort` parameter of the rows API: `-priority,title`. */
+  get sortSpec() {
+    return this.sort.length ? this.sort.map((k) => `${k.desc ? '-' : ''}${k.field}`).join(',') : 'id';
+  }
+
+  /** The filter document of the conditions, or null for none. */
+  get filter() {
+    if (!this.conditions.length) return null;
+    if (this.conditions.length === 1) return this.conditions[0];
+    return { [this.join]: this.conditions };
+  }
+
+  /** Reads what the grid needs besides its rows (the referenced tables), then the first page. */
+  async start() {
+    await this.refs.loadDefs();
+    await this.load();
+  }
+
+  /** Loads the current page and the labels of its references; a failure leaves no rows and
+   * sets `error`. */
   async load() {
     const q = new URLSearchParams({ limit: String(PAGE), count: 'true' });
-    if (this.cursor) q.set('cursor', this.cursor); else q.set('sort', this.sort);
-    if (this.filter) q.set('filter', JSON.stringify(this.filter));
+    if (this.cursor) q.set('cursor', this.cursor); else q.set('sort', this.sortSpec);
+    const filter = this.filter;
+    if (filter) q.set('filter', JSON.stringify(filter));
     try {
       const res = await api('GET', `${this.path}/rows?${q}`);
       this.error = null;
       this.rows = res.body.rows;
       this.next = res.body.next_cursor;
       this.total = res.body.total ?? this.total;
+      this.refs.labels.clear();
+      await this.refs.fetch(this.rows);
     } catch (e) {
       this.error = e;
       this.rows = [];
@@ -88,15 +125,35 @@ export class GridState {
     this.load();
   }
 
-  /** Sorts by `col`, or reverses the order when it is sorted by it already. @param {string} col */
-  toggleSort(col) {
-    this.sort = this.sort === col ? `-${col}` : col;
-    this.reload();
+  /**
+   * Sorts by `col` alone, or reverses it when it is the only key. With `add` (Shift+click),
+   * adds `col` as the next key, or reverses it when it is a key already.
+   * @param {string} col @param {boolean} [add]
+   */
+  toggleSort(col, add = false) {
+    const at = this.sort.findIndex((k) => k.field === col);
+    if (add) {
+      if (at >= 0) this.sort[at] = { field: col, desc: !this.sort[at].desc };
+      else if (this.sort.length < MAX_SORT) this.sort = [...this.sort, { field: col, desc: false }];
+    } else {
+      this.sort = [{ field: col, desc: this.sort.length === 1 && at === 0 ? !this.sort[0].desc : false }];
+    }
+    // `id` is unique: keys after it order nothing, and the API refuses them.
+    const id = this.sort.findIndex((k) => k.field === 'id');
+    if (id >= 0) this.sort = this.sort.slice(0, id + 1);
+    return this.reload();
   }
 
-  /** One condition (`{field, op, value}`) or null for none. @param {any} filter */
-  setFilter(filter) {
-    this.filter = filter;
+  /** Back to the order by id. */
+  clearSort() {
+    this.sort = [];
+    return this.reload();
+  }
+
+  /** The conditions (`{field, op, value}`) and how they combine. @param {Condition[]} conditions @param {'and' | 'or'} [join] */
+  setFilter(conditions, join = this.join) {
+    this.conditions = conditions;
+    this.join = join;
     return this.reload();
   }
 
