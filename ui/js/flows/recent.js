@@ -23,17 +23,20 @@ export function recentRequests(doc, onReplay) {
     h('div', { class: 'fl-recent-head' }, h('h3', { id: 'fl-recent-title', text: 'Recent live requests' }), refreshBtn),
     body);
 
+  /** Only the answer of the latest refresh is drawn. */
+  let seq = 0;
   async function refresh() {
     const d = doc();
     if (!d.endpoint) { body.replaceChildren(h('p', { class: 'fl-hint', text: 'A function has no live requests.' })); return; }
+    const mine = ++seq;
     body.setAttribute('aria-busy', 'true');
     try {
       const res = await api('GET', `/request-log?flow=${encodeURIComponent(d.name)}&limit=${SHOWN}`);
-      body.replaceChildren(...render(res.body.entries || [], d));
+      if (mine === seq) body.replaceChildren(...render(res.body.entries || [], d));
     } catch (e) {
-      body.replaceChildren(errorBox(e));
+      if (mine === seq) body.replaceChildren(errorBox(e));
     } finally {
-      body.removeAttribute('aria-busy');
+      if (mine === seq) body.removeAttribute('aria-busy');
     }
   }
 
