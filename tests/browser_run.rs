@@ -47,7 +47,10 @@ async fn the_run_form_comes_from_the_input_schema_and_the_first_run_finds_a_row(
     let mut ids = Vec::new();
     for title in ["first", "second"] {
         let (status, row) = app
-            .send(app.api(Method::POST, "/todos").json(&json!({"title": title})))
+            .send(
+                app.api(Method::POST, "/todos")
+                    .json(&json!({"title": title})),
+            )
             .await;
         assert_eq!(status, 201, "{row}");
         ids.push(row["id"].as_i64().expect("id"));
@@ -172,14 +175,16 @@ async fn a_recorded_failing_request_is_listed_and_replayed_on_the_draft_with_a_t
     }
     // The form starts with a sample id; replay puts the recorded one in and runs the draft.
     b.click(".fl-recent-replay").await;
-    b.wait_for_text(".fl-run-replay", "Replaying GET /api/todos/424242").await;
+    b.wait_for_text(".fl-run-replay", "Replaying GET /api/todos/424242")
+        .await;
     b.wait_until(
         "the recorded id is in the form",
         "return document.querySelector('#fl-run-params-id').value === '424242'",
     )
     .await;
     b.wait_for_text(".fl-run-result", "HTTP 404").await;
-    b.wait_for_text(".fl-run-body", "no todo with id 424242").await;
+    b.wait_for_text(".fl-run-body", "no todo with id 424242")
+        .await;
     b.wait_for(".fl-node[data-id=missing].was-run").await;
     b.wait_for_text(".fl-run-replay", "recorded headers").await;
     b.finish().await;

@@ -80,7 +80,8 @@ async fn a_debug_run_answers_the_error_body_the_live_endpoint_answers() {
             404,
         ),
         (
-            app.api(Method::POST, "/todos").json(&json!({"title": 5, "extra": true})),
+            app.api(Method::POST, "/todos")
+                .json(&json!({"title": 5, "extra": true})),
             create_todo,
             json!({"body": {"title": 5, "extra": true}}),
             400,
@@ -228,10 +229,9 @@ async fn a_captured_request_keeps_params_query_and_body_with_secrets_redacted() 
 
     // A body over 16 KiB is left out, the rest is kept.
     let (status, body) = app
-        .send(
-            app.api(Method::POST, "/join/big")
-                .json(&json!({"email": "b@example.com", "pin": "9-secret", "note": "x".repeat(17 * 1024)})),
-        )
+        .send(app.api(Method::POST, "/join/big").json(
+            &json!({"email": "b@example.com", "pin": "9-secret", "note": "x".repeat(17 * 1024)}),
+        ))
         .await;
     assert_eq!(status, 409, "{body}");
     let until = Instant::now() + Duration::from_secs(10);
@@ -259,9 +259,7 @@ async fn counts(app: &TestApp) -> (i64, i64) {
 #[tokio::test]
 async fn the_sample_project_fills_an_empty_instance_once() {
     let app = spawn_app().await;
-    let (status, made) = app
-        .send(app.admin(Method::POST, "/sample-project"))
-        .await;
+    let (status, made) = app.send(app.admin(Method::POST, "/sample-project")).await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["tables"], json!(["authors", "books"]));
     assert_eq!(made["rows"], 8);
@@ -270,11 +268,10 @@ async fn the_sample_project_fills_an_empty_instance_once() {
     assert!(flows.iter().all(|f| f["published_version"] == 1), "{made}");
 
     // The hand-drawn endpoint is public and served at once.
-    let id: i64 =
-        sqlx::query_scalar("SELECT id FROM app.authors WHERE name = 'Italo Calvino'")
-            .fetch_one(&app.db)
-            .await
-            .expect("author");
+    let id: i64 = sqlx::query_scalar("SELECT id FROM app.authors WHERE name = 'Italo Calvino'")
+        .fetch_one(&app.db)
+        .await
+        .expect("author");
     let (status, body) = app
         .send(app.api(Method::GET, &format!("/authors/{id}/books")))
         .await;
@@ -286,7 +283,10 @@ async fn the_sample_project_fills_an_empty_instance_once() {
         .iter()
         .filter_map(|b| b["title"].as_str())
         .collect();
-    assert_eq!(titles, ["If on a winter's night a traveler", "Invisible Cities"]);
+    assert_eq!(
+        titles,
+        ["If on a winter's night a traveler", "Invisible Cities"]
+    );
     // The generated CRUD endpoints are for signed-in users.
     let (status, body) = app.send(app.api(Method::GET, "/books")).await;
     assert_eq!(
@@ -295,9 +295,7 @@ async fn the_sample_project_fills_an_empty_instance_once() {
     );
 
     let before = counts(&app).await;
-    let (status, body) = app
-        .send(app.admin(Method::POST, "/sample-project"))
-        .await;
+    let (status, body) = app.send(app.admin(Method::POST, "/sample-project")).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (409, &json!("project.not_empty"))
@@ -309,27 +307,23 @@ async fn the_sample_project_fills_an_empty_instance_once() {
 async fn the_sample_project_is_refused_when_a_flow_exists_and_leaves_nothing() {
     let app = spawn_app().await;
     let (status, _) = app
-        .send(
-            app.admin(Method::POST, "/flows")
-                .json(&json!({"format": "sluice.flow", "format_version": 1, "name": "hello",
+        .send(app.admin(Method::POST, "/flows").json(
+            &json!({"format": "sluice.flow", "format_version": 1, "name": "hello",
                               "endpoint": {"method": "GET", "path": "/hello"}, "entry": "r",
-                              "nodes": {"r": {"type": "respond", "body": "hi"}}})),
-        )
+                              "nodes": {"r": {"type": "respond", "body": "hi"}}}),
+        ))
         .await;
     assert_eq!(status, 201);
-    let (status, body) = app
-        .send(app.admin(Method::POST, "/sample-project"))
-        .await;
+    let (status, body) = app.send(app.admin(Method::POST, "/sample-project")).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (409, &json!("project.not_empty"))
     );
     assert_eq!(counts(&app).await, (0, 1));
-    let authors: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('app.authors')::text")
-            .fetch_one(&app.db)
-            .await
-            .expect("regclass");
+    let authors: Option<String> = sqlx::query_scalar("SELECT to_regclass('app.authors')::text")
+        .fetch_one(&app.db)
+        .await
+        .expect("regclass");
     assert_eq!(authors, None);
 }
 
@@ -347,7 +341,12 @@ fn the_start_up_log_prints_the_editor_url() {
         .map(|a| a.port())
         .expect("a free port");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.join("data"))
         .env_remove("SLUICE_DATABASE_URL")
         .env("SLUICE_ADMIN_EMAIL", "ops@example.com")
@@ -360,7 +359,10 @@ fn the_start_up_log_prints_the_editor_url() {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }

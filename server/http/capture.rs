@@ -57,7 +57,12 @@ pub fn capture(program: &Program, request: &Request) -> Captured {
     let query = part("query", &request.query);
     let headers = part("headers", &request.headers);
     let mut body = request.body.clone();
-    redact(&mut body, &mut String::from("/body"), &secret, &mut redacted);
+    redact(
+        &mut body,
+        &mut String::from("/body"),
+        &secret,
+        &mut redacted,
+    );
     let omitted = body.to_string().len() > MAX_BODY;
     if omitted {
         body = Value::Null;

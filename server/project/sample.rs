@@ -28,7 +28,10 @@ const ROWS: [(&str, i32, &[(&str, i32)]); 3] = [
     (
         "Italo Calvino",
         1923,
-        &[("Invisible Cities", 165), ("If on a winter's night a traveler", 260)],
+        &[
+            ("Invisible Cities", 165),
+            ("If on a winter's night a traveler", 260),
+        ],
     ),
     ("Toni Morrison", 1931, &[("Beloved", 324)]),
 ];
@@ -36,7 +39,9 @@ const ROWS: [(&str, i32, &[(&str, i32)]); 3] = [
 /// Why the sample project was not created.
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("the instance already has tables or flows; the sample project is only for an empty one")]
+    #[error(
+        "the instance already has tables or flows; the sample project is only for an empty one"
+    )]
     NotEmpty,
     #[error(transparent)]
     Table(#[from] TableError),
