@@ -18,8 +18,11 @@ const AUTHORS: &str = include_str!("../../flows/examples/library/authors.table.j
 const BOOKS: &str = include_str!("../../flows/examples/library/books.table.json");
 const AUTHOR_BOOKS: &str = include_str!("../../flows/examples/library/author_books.flow.json");
 
-/// Authors and, for each, their books: `(name, born, [(title, pages)])`.
-const ROWS: [(&str, i32, &[(&str, i32)]); 3] = [
+/// A book: title and pages.
+type Book = (&'static str, i32);
+
+/// Authors and, for each, their books: `(name, born, books)`.
+const ROWS: [(&str, i32, &[Book]); 3] = [
     (
         "Ursula K. Le Guin",
         1929,
