@@ -190,6 +190,76 @@ async fn a_recorded_failing_request_is_listed_and_replayed_on_the_draft_with_a_t
     b.finish().await;
 }
 
+/// Capture is turned on with the endpoint settings form and published; a captured request
+/// whose values were redacted is loaded for replay but not run until the builder runs it.
+#[tokio::test]
+async fn capture_is_turned_on_in_the_settings_and_a_redacted_replay_waits_for_the_builder() {
+    let app = spawn_app().await;
+    app.load_todo_example().await;
+    let id = flow_id(&app, "create_todo").await;
+    let b = Browser::start("run_replay_redacted").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for("#fl-publish").await;
+    b.wait_until(
+        "the endpoint settings have the capture control",
+        "return [...document.querySelectorAll('label')].some((l) => l.textContent === 'Capture requests')",
+    )
+    .await;
+    b.execute(
+        "const l = [...document.querySelectorAll('label')].find((l) => l.textContent === 'Capture requests');
+         const s = document.getElementById(l.htmlFor); s.value = 'on';
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    b.click("#fl-publish").await;
+    b.wait_for_text(".fl-state", "published v2").await;
+    let (_, flow) = app
+        .send(app.admin(Method::GET, &format!("/flows/{id}")))
+        .await;
+    assert_eq!(
+        flow["document"]["settings"],
+        json!({"capture": true}),
+        "{flow}"
+    );
+
+    let (status, body) = app
+        .send(
+            app.api(Method::POST, "/todos")
+                .json(&json!({"title": "kept", "api_token": "s3cret-value"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    b.click("#fl-run-toggle").await;
+    b.wait_until(
+        "the live request is listed",
+        "if (document.querySelector('.fl-recent-body[aria-busy]')) return false;
+         if (document.querySelector('.fl-recent-table .fl-recent-replay')) return true;
+         document.querySelector('#fl-recent-refresh').click();
+         return false;",
+    )
+    .await;
+    b.click(".fl-recent-replay").await;
+    b.wait_for_text(".fl-run-replay", "/body/api_token").await;
+    assert_eq!(prop(&b, "#fl-run-body-title", "value").await, "kept");
+    let ran = b
+        .execute(
+            "return document.querySelector('.fl-run-result').textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        ran, "",
+        "a replay with redacted values must wait for the builder"
+    );
+    assert!(!b.page_source().await.contains("s3cret-value"));
+    // The form sends only declared fields, so the run goes through.
+    b.click("#fl-run").await;
+    b.wait_for_text(".fl-run-result", "HTTP 201").await;
+    b.finish().await;
+}
+
 #[tokio::test]
 async fn the_empty_instance_creates_the_sample_project_in_one_click() {
     let app = spawn_app().await;
