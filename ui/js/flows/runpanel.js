@@ -106,9 +106,9 @@ export function runPanel(state, save) {
     jsonMode = json;
     jsonView.hidden = !json;
     formHost.hidden = json;
+    // A toggle keeps its name; its pressed state says which view is shown.
     modeBtn.setAttribute('aria-pressed', String(json));
-    modeBtn.textContent = json ? 'Form' : 'JSON';
-    modeBtn.title = json ? 'Edit the request as a form' : 'Show the request as raw JSON';
+    modeBtn.title = json ? 'Back to the form' : 'Show the request as raw JSON';
   }
 
   /** Loads a captured request into the panel and runs it, unless values were redacted. @param {any} entry */
