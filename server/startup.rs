@@ -382,15 +382,17 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     tracing::info!(
         "Sluice is ready: admin API http://{addr}/_/api/v1 · endpoints http://{addr}/api"
     );
+    // An address to open in a browser: a wildcard listener is reached through loopback here.
+    let mut local = addr;
+    if local.ip().is_unspecified() {
+        local.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    tracing::info!("Editor: http://{local}/_/");
     if let Some(token) = app.setup_token() {
         // The one secret Sluice prints on purpose: whoever reads the log owns the instance.
-        let mut local = addr;
-        if local.ip().is_unspecified() {
-            local.set_ip(match addr {
-                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
         tracing::warn!(
             "No editor account yet. Create the first one at http://{local}/_/setup?token={token} (one-time link)"
         );

@@ -193,6 +193,8 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
 
     // Run with a trace: the response and the trace on the canvas.
     b.click("#fl-run-toggle").await;
+    // The request is a form by default; this part types the body as raw JSON.
+    b.click("#fl-run-json-toggle").await;
     set_text(&b, "#fl-run-body", r#"{"title": "from the canvas"}"#).await;
     b.click("#fl-run").await;
     b.wait_for_text(".fl-run-result", "HTTP 201").await;

@@ -32,6 +32,9 @@ pub struct Entry {
     pub duration_ms: f64,
     pub error_code: Option<String>,
     pub request_id: String,
+    /// The captured request of an endpoint with `settings.capture` (already redacted and
+    /// capped by `http::capture`), else `None`.
+    pub request: Option<Value>,
 }
 
 /// Counters of the writer, for `/metrics`.
@@ -190,10 +193,11 @@ pub async fn insert(db: &PgPool, entries: &[Entry]) -> Result<(), sqlx::Error> {
         .collect();
     sqlx::query(
         "INSERT INTO sluice.request_log \
-             (at, flow, method, path, status, duration_ms, error_code, request_id) \
-         SELECT to_timestamp(a), f, m, p, s, d, e, r \
+             (at, flow, method, path, status, duration_ms, error_code, request_id, request) \
+         SELECT to_timestamp(a), f, m, p, s, d, e, r, q::jsonb \
          FROM UNNEST($1::float8[], $2::text[], $3::text[], $4::text[], $5::int2[], \
-                     $6::float8[], $7::text[], $8::text[]) AS t(a, f, m, p, s, d, e, r)",
+                     $6::float8[], $7::text[], $8::text[], $9::text[]) \
+              AS t(a, f, m, p, s, d, e, r, q)",
     )
     .bind(at)
     .bind(entries.iter().map(|e| e.flow.as_str()).collect::<Vec<_>>())
@@ -216,6 +220,12 @@ pub async fn insert(db: &PgPool, entries: &[Entry]) -> Result<(), sqlx::Error> {
         entries
             .iter()
             .map(|e| e.request_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        entries
+            .iter()
+            .map(|e| e.request.as_ref().map(Value::to_string))
             .collect::<Vec<_>>(),
     )
     .execute(db)
@@ -261,7 +271,7 @@ pub async fn list(db: &PgPool, filter: &Filter) -> Result<Vec<Value>, sqlx::Erro
     let rows: Vec<Json<Value>> = sqlx::query_scalar(
         "SELECT jsonb_build_object('id', id, 'at', at, 'flow', flow, 'method', method, \
                 'path', path, 'status', status, 'duration_ms', duration_ms, \
-                'error_code', error_code, 'request_id', request_id) \
+                'error_code', error_code, 'request_id', request_id, 'request', request) \
          FROM sluice.request_log \
          WHERE ($1::text IS NULL OR flow = $1) \
            AND ($2::int IS NULL OR status = $2) \

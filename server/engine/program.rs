@@ -26,6 +26,9 @@ pub struct Program {
     body: Option<std::sync::Arc<jsonschema::Validator>>,
     /// The body schema, to find the integers it declares.
     body_schema: Option<Value>,
+    /// Names of the password fields of the tables this flow writes, redacted from captured
+    /// requests (`settings.capture`, `http::capture`).
+    pub password_fields: Vec<String>,
 }
 
 /// Validator of an object of strings (path or query) plus the types to coerce them to.
@@ -69,7 +72,16 @@ impl Program {
                 item_types: declared("/items/type"),
             })
         };
+        let password_fields = plan
+            .nodes
+            .iter()
+            .filter_map(|n| n.op.table_write())
+            .filter_map(|w| tables.get(w.table))
+            .flat_map(|t| t.password_fields())
+            .map(str::to_string)
+            .collect();
         Ok(Program {
+            password_fields,
             needs_transaction: plan.needs_transaction() || writes_json(&plan, tables),
             reads_only: !plan.read_from_primary
                 && !plan.writes()

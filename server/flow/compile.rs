@@ -184,6 +184,7 @@ fn compile_collecting<O: CompiledOp>(
             .and_then(|v| serde_json::from_value(v.clone()).ok()),
         read_from_primary: doc.pointer("/settings/read_from").and_then(Value::as_str)
             == Some("primary"),
+        capture: doc.pointer("/settings/capture").and_then(Value::as_bool) == Some(true),
     })
 }
 

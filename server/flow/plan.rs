@@ -84,6 +84,8 @@ pub struct Plan<O> {
     pub rate_limit: Option<RateLimit>,
     /// `settings.read_from` is `primary`: never read on a replica, even when nothing writes.
     pub read_from_primary: bool,
+    /// `settings.capture`: the request log keeps this endpoint's requests (redacted).
+    pub capture: bool,
 }
 
 impl<O: CompiledOp> Plan<O> {

@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::token_keys::router())
         .merge(super::request_log::router())
         .merge(super::groups::router())
+        .merge(super::sample::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 
@@ -352,8 +353,9 @@ async fn run_flow(
     let auth = match checked {
         Ok(auth) => auth,
         Err(e) => {
-            let refused = json!({"status": e.status(), "body": {"error": {"code": e.code()}}});
             let error = json!({"code": e.code(), "message": e.to_string(), "node": null});
+            // The refusal a request would get, built by the same function.
+            let refused = debug_response(super::enduser::refusal(e)).await;
             return Ok(Json(json!({
                 "response": refused, "error": error, "trace": [], "duration_us": 0,
                 "committed": false,
@@ -373,28 +375,61 @@ async fn run_flow(
     let (result, trace) =
         crate::engine::run::run_traced(&program, &state.runtime, &served.live, request, opts).await;
     let duration_us = started.elapsed().as_micros() as u64;
+    // The response is shaped by the functions that shape a request's, so its status, headers
+    // and body (an error's envelope above all) are what a client would get.
     let (response, error) = match result {
         Ok(r) => (
-            json!({"status": r.status, "headers": r.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<_, _>>(), "body": r.body, "content_type": r.content_type}),
+            debug_response(super::generated::answer(&program, r)).await,
             Value::Null,
         ),
         Err(e) => {
-            let status = e.status();
             let mut envelope =
                 json!({"code": e.code(), "message": e.to_string(), "node": e.node()});
             if let crate::engine::RunError::Input(problems) = &e {
                 envelope["details"] = serde_json::to_value(problems).unwrap_or_default();
             }
-            (
-                json!({"status": status, "body": {"error": {"code": e.code()}}}),
-                envelope,
-            )
+            let failed = super::generated::failure(&served.live, e).into_response();
+            (debug_response(failed).await, envelope)
         }
     };
     Ok(Json(json!({
         "response": response, "error": error, "trace": trace,
         "duration_us": duration_us, "committed": req.commit && error.is_null(),
     })))
+}
+
+/// A response as a debug run shows it: `{"status", "headers", "body", "content_type"}`, the body
+/// parsed when it is JSON, else text.
+async fn debug_response(resp: Response) -> Value {
+    let status = resp.status().as_u16();
+    let headers: serde_json::Map<String, Value> = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.into()))))
+        .collect();
+    // As `respond` names it: json, text or html.
+    let content_type = match headers
+        .get("content-type")
+        .and_then(Value::as_str)
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+    {
+        Some("application/json") => Some("json"),
+        Some("text/plain") => Some("text"),
+        Some("text/html") => Some("html"),
+        _ => None,
+    };
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else if content_type == Some("json") {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    } else {
+        Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    json!({"status": status, "headers": headers, "body": body, "content_type": content_type})
 }
 
 /// The node types with their ports and config schemas, for the editor's palette and forms.

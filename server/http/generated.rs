@@ -274,17 +274,36 @@ async fn run(
     let mut request = flow_request(auth, params, query, headers, Value::Null);
     let bytes = read_body(req, state.max_body).await?;
     request.body = parse_json(&bytes)?;
+    // Taken before the run, which consumes the request; redacted before it is queued.
+    let captured = program
+        .plan
+        .capture
+        .then(|| super::capture::capture(program, &request));
 
-    let out = engine::run(program, &state.runtime, live, request)
-        .await
-        .map_err(|e| {
-            // The log line of a failure must not carry secret values a script put into its message.
-            let mut err = ApiError::from(e);
-            if let Some(detail) = err.internal.take() {
-                err.internal = Some(live.env.redact_text(&detail));
-            }
-            err
-        })?;
+    let mut resp = match engine::run(program, &state.runtime, live, request).await {
+        Ok(out) => answer(program, out),
+        Err(e) => failure(live, e).into_response(),
+    };
+    if let Some(captured) = captured {
+        resp.extensions_mut().insert(captured);
+    }
+    Ok(resp)
+}
+
+/// The error response of a failed run, for a request and for a debug run alike (so the editor
+/// shows the body a client would get).
+pub(crate) fn failure(live: &Live, e: engine::RunError) -> ApiError {
+    // The log line of a failure must not carry secret values a script put into its message.
+    let mut err = ApiError::from(e);
+    if let Some(detail) = err.internal.take() {
+        err.internal = Some(live.env.redact_text(&detail));
+    }
+    err
+}
+
+/// The HTTP response of a flow's answer, for a request and for a debug run alike: a 5xx error
+/// body gets the request id, 204 and 304 no body, the flow's headers but those refused.
+pub(crate) fn answer(program: &engine::Program, out: engine::Response) -> Response {
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
     let mut body = out.body;
     let code = (status.as_u16() >= 400)
@@ -334,7 +353,7 @@ async fn run(
     if let Some(code) = code {
         resp.extensions_mut().insert(code);
     }
-    Ok(resp)
+    resp
 }
 
 /// Whether a `Set-Cookie` value names the editor's session cookie: an endpoint must not plant

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_openapi;
 pub mod api_tokens;
+pub mod capture;
 pub mod cors;
 pub mod csv;
 pub mod enduser;
@@ -22,6 +23,7 @@ pub mod ops;
 pub mod request_log;
 pub mod routes;
 pub mod rows;
+pub mod sample;
 pub mod session;
 pub mod tables;
 pub mod token_keys;

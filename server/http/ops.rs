@@ -175,6 +175,10 @@ impl Ops {
                 request_id: super::error::REQUEST_ID
                     .try_with(Clone::clone)
                     .unwrap_or_default(),
+                request: resp
+                    .extensions()
+                    .get::<super::capture::Captured>()
+                    .map(|c| c.0.clone()),
             });
         }
     }

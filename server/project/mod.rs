@@ -2,4 +2,5 @@
 //! does to the flows that use the table (impact, rewrites for renames, republish), in one
 //! transaction. Above `tables`, `catalog`, `nodes` and `serving`; below `http`.
 
+pub mod sample;
 pub mod table_changes;

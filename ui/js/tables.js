@@ -23,10 +23,14 @@ export async function mount(el, ctx) {
   const tables = res.body.tables || [];
   list.removeAttribute('aria-busy');
   if (!tables.length) {
-    replace(list, h('div', { class: 'panel empty' },
+    const empty = h('div', { class: 'panel empty' },
       h('h2', { text: 'No tables yet' }),
       h('p', { text: 'Create a table to store data, then generate endpoints for it.' }),
-      h('button', { type: 'button', class: 'btn btn-primary', onclick: () => createTable(ctx) }, icon('plus'), 'Create your first table')));
+      h('button', { type: 'button', class: 'btn btn-primary', onclick: () => createTable(ctx) }, icon('plus'), 'Create your first table'));
+    replace(list, empty);
+    // First run: an instance with no tables and no flows offers the sample project.
+    const flows = await api('GET', '/flows').then((r) => r.body.flows || [], () => null);
+    if (flows && !flows.length) replace(list, h('div', { class: 'first-run' }, sampleCard(el, ctx), empty));
     return;
   }
   replace(list, h('div', { class: 'cards' }, tables.map((/** @type {any} */ t) =>
@@ -37,6 +41,38 @@ export async function mount(el, ctx) {
         h('span', { text: `${t.fields.length} field${t.fields.length === 1 ? '' : 's'}` }),
         h('span', { text: `id ${t.id_type || 'bigint'}` }),
         h('span', { text: `version ${t.version}` }))))));
+}
+
+/**
+ * The first-run card: one click creates the sample project (`POST /sample-project`), then the
+ * screen is drawn again with its tables.
+ * @param {HTMLElement} el @param {any} ctx
+ */
+function sampleCard(el, ctx) {
+  const problems = h('div');
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'btn btn-primary', id: 'sample-project' }, 'Create the sample project'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    button.textContent = 'Creating…';
+    try {
+      const res = await api('POST', '/sample-project', { body: {} });
+      toast(`Sample project created: ${res.body.tables.join(' and ')}, ${res.body.rows} rows, ${res.body.flows.length} live endpoints.`, 'success');
+      await mount(el, ctx);
+    } catch (e) {
+      button.disabled = false;
+      button.textContent = 'Create the sample project';
+      replace(problems, errorBox(e));
+    }
+  });
+  return h('section', { class: 'panel sample-card', 'aria-labelledby': 'sample-title' },
+    h('h2', { id: 'sample-title', text: 'Start with a sample project' }),
+    h('p', { text: 'A small library to explore, ready in one click:' }),
+    h('ul', null,
+      h('li', { text: 'tables authors and books (each book references its author), with a few rows' }),
+      h('li', { text: 'published endpoints to list, get, create, update and delete both (for signed-in users)' }),
+      h('li', { text: 'GET /api/authors/{id}/books, a flow drawn by hand, public, with request capture on' })),
+    problems,
+    button);
 }
 
 /** The "New table" dialog. */

@@ -231,6 +231,16 @@ function flowSettings(panel, host) {
     sandbox.value = doc.endpoint.sandbox === false ? 'off' : 'on';
     sandbox.addEventListener('change', () => host.change((d) => { if (sandbox.value === 'on') delete d.endpoint.sandbox; else d.endpoint.sandbox = false; }));
     sb.control(sandbox);
+    const cf = field(panel, 'Capture requests', '/settings/capture',
+      'On: the request log keeps each logged request of this endpoint (secrets redacted), so the run panel can replay it.');
+    const capture = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input' }));
+    capture.append(new Option('off (default)', 'off'), new Option('on', 'on'));
+    capture.value = doc.settings?.capture === true ? 'on' : 'off';
+    capture.addEventListener('change', () => host.change((d) => {
+      if (capture.value === 'on') d.settings = { ...(d.settings || {}), capture: true };
+      else if (d.settings) { delete d.settings.capture; if (!Object.keys(d.settings).length) delete d.settings; }
+    }));
+    cf.control(capture);
   }
   const descF = field(panel, 'Description', '/description');
   const desc = /** @type {HTMLTextAreaElement} */ (h('textarea', { class: 'fl-input' }));
