@@ -127,11 +127,18 @@ pub async fn create(
             SampleError::Broken(text.join("; "))
         })?;
         let record = flows::insert_in(tx, &plan.name, doc, &plan.rev).await?;
-        let (version, _, _) =
-            crate::serving::publish_in(tx, record.id, &plan.rev, &plan, user_id).await?;
+        let (published, _, _) = crate::serving::publish_in(
+            tx,
+            record.id,
+            &plan.rev,
+            &plan,
+            user_id,
+            Some("Sample project"),
+        )
+        .await?;
         let endpoint = plan.endpoint.as_ref();
         flows_out.push(json!({
-            "id": record.id, "name": record.name, "published_version": version,
+            "id": record.id, "name": record.name, "published_version": published.version,
             "method": endpoint.map(|e| e.method.as_str()), "path": endpoint.map(|e| e.path.clone()),
         }));
     }
