@@ -343,6 +343,8 @@ async fn the_table_and_settings_screens_have_no_serious_violations() {
     b.press(ESCAPE).await;
     b.wait_gone("dialog[open]").await;
 
+    // Leaving with the pending field asks first (the browser's own question); answer "leave".
+    b.execute("window.confirm = () => true;", json!([])).await;
     b.goto(&format!("{}/_/#/tables/todos/history", app.base))
         .await;
     b.wait_for("#history").await;
@@ -421,13 +423,8 @@ async fn the_endpoint_screens_have_no_serious_violations() {
 
     // The run panel, run once, with its trace over the canvas.
     b.click("#fl-run-toggle").await;
-    b.wait_for("#fl-run-body").await;
-    b.execute(
-        "const t = document.querySelector('#fl-run-body'); t.value = arguments[0];
-         t.dispatchEvent(new Event('input', {bubbles: true}));",
-        json!([json!({"title": "Ship the editor", "priority": 2}).to_string()]),
-    )
-    .await;
+    b.fill("#fl-run-body-title", "Ship the editor").await;
+    b.fill("#fl-run-body-priority", "2").await;
     b.click("#fl-run").await;
     b.wait_for(".fl-node[data-id=insert].was-run").await;
     b.wait_for(".fl-run-result *").await;

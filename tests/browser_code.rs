@@ -415,14 +415,15 @@ async fn expressions_get_the_code_field_and_template_and_sql_are_highlighted_lig
     )
     .await;
 
-    // A `$rhai` value is a one-line code field with completion; its label reaches the textarea.
+    // A `$rhai` value (in the value picker: "expression / JSON") is a one-line code field with
+    // completion, named for screen readers after its property.
     b.click(".fl-node[data-id=reply] .fl-id").await;
     let field = ".fl-inspector .fl-value .cf[data-lang=rhai] textarea";
     b.wait_for(field).await;
     let labelled = b
         .execute(
             "const t = document.querySelector(arguments[0]);
-             return !!t.id && !!document.querySelector(`label[for=\"${t.id}\"]`) && !!t.getAttribute('aria-describedby');",
+             return /^body.*Rhai expression/.test(t.getAttribute('aria-label') || '');",
             json!([field]),
         )
         .await;

@@ -254,6 +254,7 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
 
     // Run the draft (the run body is test input, not building).
     b.click("#fl-run-toggle").await;
+    b.click("#fl-run-json-toggle").await;
     set_text(
         &b,
         "#fl-run-body",
@@ -273,6 +274,7 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
 
     // Publish and call the live endpoint.
     b.click("#fl-publish").await;
+    b.click("dialog[open] #fl-publish-confirm").await;
     b.wait_for_text(".fl-state", "published v1").await;
     let (status, row) = app
         .send(app.api(Method::POST, "/books").json(&json!({

@@ -214,6 +214,7 @@ async fn capture_is_turned_on_in_the_settings_and_a_redacted_replay_waits_for_th
     )
     .await;
     b.click("#fl-publish").await;
+    b.click("dialog[open] #fl-publish-confirm").await;
     b.wait_for_text(".fl-state", "published v2").await;
     let (_, flow) = app
         .send(app.admin(Method::GET, &format!("/flows/{id}")))

@@ -102,8 +102,9 @@ const ALLOWED_LOOPS: &[(&[&str], &str)] = &[
         "the interpreter: a node's run step takes the run context, which holds the program of nodes",
     ),
     (
-        &["flow::compile", "flow::node", "flow::plan"],
-        "the compiler: nested bodies (for_each) compile through it, and plans hold compiled nodes",
+        &["flow::compile", "flow::node", "flow::plan", "flow::scope"],
+        "the compiler: nested bodies (for_each) compile through it, plans hold compiled nodes, \
+         and the names in scope are collected while the nodes compile",
     ),
 ];
 

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, invalid_flow};
 use super::extract::{ApiJson, ApiPath, if_match};
-use super::flow_versions::{check, flow_response, publish_draft};
+use super::flow_versions::{check, flow_response, publish_draft, saved_response};
 use super::session::Editor;
 use crate::catalog::flows;
 use crate::flow::canonical;
@@ -122,22 +122,6 @@ async fn update_flow(
     let plan = check(&state, &doc).await?;
     let saved = flows::update(&state.db, id, &expected, &plan.name, &doc, &plan.rev).await?;
     Ok(saved_response(saved))
-}
-
-/// A saved draft as `PUT /flows/{id}` answers it: the flow, plus `rewritten_callers` (the
-/// flows whose drafts now call the new name) when the save renamed it.
-pub(crate) fn saved_response(saved: flows::Saved) -> Response {
-    let mut resp = flow_response(StatusCode::OK, saved.record.clone());
-    if !saved.rewritten_callers.is_empty() {
-        let mut body = serde_json::to_value(&saved.record).unwrap_or_default();
-        body["rewritten_callers"] = json!(saved.rewritten_callers);
-        let etag = resp.headers().get(header::ETAG).cloned();
-        resp = (StatusCode::OK, Json(body)).into_response();
-        if let Some(etag) = etag {
-            resp.headers_mut().insert(header::ETAG, etag);
-        }
-    }
-    resp
 }
 
 #[derive(Deserialize, Default)]

@@ -135,7 +135,7 @@ async fn rollback(
     .await?;
     tracing::info!(flow.id = id, version = req.version, "rolled back draft");
     if !req.publish {
-        return Ok(super::admin::saved_response(saved));
+        return Ok(saved_response(saved));
     }
     let record = saved.record;
     let note = match req.note {
@@ -224,6 +224,22 @@ async fn templates(_: Editor) -> Result<Json<Value>, ApiError> {
 /// problem if it does not.
 pub(crate) async fn check(state: &AppState, doc: &Value) -> Result<crate::engine::Plan, ApiError> {
     Ok(state.serving.compile(doc).await?)
+}
+
+/// A saved draft as `PUT /flows/{id}` answers it: the flow, plus `rewritten_callers` (the
+/// flows whose drafts now call the new name) when the save renamed it.
+pub(crate) fn saved_response(saved: flows::Saved) -> Response {
+    let mut resp = flow_response(StatusCode::OK, saved.record.clone());
+    if !saved.rewritten_callers.is_empty() {
+        let mut body = serde_json::to_value(&saved.record).unwrap_or_default();
+        body["rewritten_callers"] = json!(saved.rewritten_callers);
+        let etag = resp.headers().get(header::ETAG).cloned();
+        resp = (StatusCode::OK, Json(body)).into_response();
+        if let Some(etag) = etag {
+            resp.headers_mut().insert(header::ETAG, etag);
+        }
+    }
+    resp
 }
 
 pub(crate) fn flow_response(status: StatusCode, record: flows::FlowRecord) -> Response {

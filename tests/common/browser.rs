@@ -421,10 +421,11 @@ impl Browser {
     pub async fn wait_for(&self, css: &str) -> Element {
         let started = Instant::now();
         loop {
-            if let Some(e) = self.try_find(css).await
-                && e.is_displayed().await
-            {
-                return e;
+            if let Some(e) = self.try_find(css).await {
+                if e.is_displayed().await {
+                    return e;
+                }
+                self.pan_to_node(css).await;
             }
             if started.elapsed() > WAIT {
                 self.fail(&format!("`{css}` did not appear within {WAIT:?}"))
@@ -432,6 +433,19 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Pans the flow canvas to the node holding the element matching `css` when it is outside
+    /// the view, as a builder scrolls to a node before touching it (WebDriver's own scrolling
+    /// does not reach into the canvas's transform). Nothing happens off the flow screen.
+    async fn pan_to_node(&self, css: &str) {
+        self.execute(
+            "const e = document.querySelector(arguments[0]);
+             const n = e && e.closest('.fl-node');
+             if (n && n.dataset.id && window.sluiceFlow) window.sluiceFlow.canvas.reveal([n.dataset.id]);",
+            json!([css]),
+        )
+        .await;
     }
 
     /// Polls until no visible element matches `css`.

@@ -79,9 +79,9 @@ export async function mount(el, ctx) {
    */
   function draw(focus) {
     const head = h('div', { class: 'field-row head', role: 'row' },
-      h('span', { role: 'columnheader', 'aria-label': 'Change' }), h('span', { role: 'columnheader', text: 'Name' }), h('span', { role: 'columnheader', text: 'Type' }),
+      h('span', { role: 'columnheader' }, h('span', { class: 'sr-only', text: 'Change' })), h('span', { role: 'columnheader', text: 'Name' }), h('span', { role: 'columnheader', text: 'Type' }),
       h('span', { role: 'columnheader', text: 'Options' }), h('span', { role: 'columnheader', text: 'Required' }), h('span', { role: 'columnheader', text: 'Unique' }),
-      h('span', { role: 'columnheader', text: 'Default' }), h('span', { role: 'columnheader', 'aria-label': 'Drop' }));
+      h('span', { role: 'columnheader', text: 'Default' }), h('span', { role: 'columnheader' }, h('span', { class: 'sr-only', text: 'Drop' })));
     const system = [['id', original.id_type || 'bigint'], ['created_at', 'timestamp'], ['updated_at', 'timestamp']].map(([n, t]) =>
       h('div', { class: 'field-row system', role: 'row' }, h('span', { class: 'dot', role: 'cell' }), h('span', { class: 'mono', role: 'cell', text: n }), h('span', { role: 'cell', text: t }),
         h('span', { class: 'hint', role: 'cell', text: 'set by Sluice' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' }), h('span', { role: 'cell' })));

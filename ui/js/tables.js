@@ -35,7 +35,7 @@ export async function mount(el, ctx) {
   }
   replace(list, h('div', { class: 'cards' }, tables.map((/** @type {any} */ t) =>
     h('a', { class: 'card', href: `#/tables/${encodeURIComponent(t.name)}`, dataset: { table: t.name } },
-      h('h3', null, icon('table'), t.name),
+      h('h2', null, icon('table'), t.name),
       t.description ? h('p', { class: 'hint', text: t.description }) : null,
       h('div', { class: 'meta' },
         h('span', { text: `${t.fields.length} field${t.fields.length === 1 ? '' : 's'}` }),
