@@ -20,17 +20,42 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["base"]),
     ("tables", &["base", "passwords"]),
     ("flow", &["base", "tables"]),
+    ("queue", &[]),
     ("catalog", &["base", "config", "tables", "flow"]),
     ("auth", &["base", "passwords", "catalog"]),
     ("engine", &["base", "passwords", "tables", "flow", "auth"]),
     (
         "nodes",
-        &["base", "passwords", "tables", "flow", "auth", "engine"],
+        &[
+            "base",
+            "passwords",
+            "tables",
+            "flow",
+            "auth",
+            "engine",
+            "queue",
+        ],
     ),
     (
         "serving",
         &[
             "base", "config", "tables", "flow", "catalog", "auth", "engine", "nodes",
+        ],
+    ),
+    (
+        "events",
+        &[
+            "base",
+            "telemetry",
+            "config",
+            "tables",
+            "flow",
+            "catalog",
+            "auth",
+            "engine",
+            "nodes",
+            "serving",
+            "queue",
         ],
     ),
     (
@@ -41,6 +66,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "http",
         &[
             "base",
+            "queue",
+            "events",
             "telemetry",
             "config",
             "passwords",
@@ -62,6 +89,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "startup",
         &[
             "base",
+            "queue",
+            "events",
             "telemetry",
             "pg",
             "config",
@@ -81,6 +110,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "cli",
         &[
             "base",
+            "queue",
+            "events",
             "telemetry",
             "pg",
             "config",

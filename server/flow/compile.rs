@@ -142,6 +142,7 @@ fn compile_collecting<O: CompiledOp>(
         *scope = std::mem::take(seen).finish(doc, &out, catalog);
     }
     let endpoint = endpoint(doc, &mut diags);
+    let trigger = super::trigger::trigger(doc, &mut diags);
     let input = input(doc, &mut diags);
     if !diags.is_empty() {
         return Err(sorted(diags));
@@ -170,6 +171,7 @@ fn compile_collecting<O: CompiledOp>(
             .to_string(),
         rev: canonical::rev(doc),
         endpoint,
+        trigger,
         input,
         timeout_ms: doc
             .pointer("/settings/timeout_ms")

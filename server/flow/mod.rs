@@ -15,6 +15,7 @@ pub mod schema;
 pub mod scope;
 pub mod sqlscan;
 pub mod tera_guard;
+pub mod trigger;
 
 pub use compile::compile;
 pub use diag::Diagnostic;

@@ -74,6 +74,8 @@ pub struct Plan<O> {
     pub name: String,
     pub rev: String,
     pub endpoint: Option<Endpoint>,
+    /// What runs the flow when it has no endpoint (never both).
+    pub trigger: Option<super::trigger::Trigger>,
     pub input: InputSchemas,
     pub timeout_ms: u64,
     pub entry: usize,

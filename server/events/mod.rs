@@ -1,0 +1,4 @@
+//! Events and background work (docs/EVENTS.md): the workers that run jobs, the scheduler that
+//! turns schedule occurrences into jobs, and the dispatcher that turns table changes into jobs.
+//! Every producer enqueues through `crate::queue`; every job runs a published flow with a
+//! trigger through the engine, as an endpoint's request would.
