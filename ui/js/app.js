@@ -4,7 +4,7 @@
  * modules with `mount(el, ctx)` that may return a cleanup function.
  *
  * Routes: #/tables · #/tables/{name} (data grid) · #/tables/{name}/schema (designer) ·
- * #/tables/{name}/history · #/flows · #/flows/{id} (from ./flows/index.js) · #/settings
+ * #/tables/{name}/history · #/flows · #/flows/{id} (from ./flows/index.js) · #/jobs · #/jobs/{id} · #/settings
  *
  * On a route change the current screen's guard (`ctx.guard`) may keep the builder where they
  * are; otherwise the open dialogs close (as dismissed) and the new screen is mounted.
@@ -110,6 +110,7 @@ function showLogin() {
 const NAV = [
   { href: '#/tables', label: 'Tables', icon: 'table', match: 'tables' },
   { href: '#/flows', label: 'Endpoints', icon: 'flow', match: 'flows' },
+  { href: '#/jobs', label: 'Jobs', icon: 'history', match: 'jobs' },
   { href: '#/settings', label: 'Settings', icon: 'settings', match: 'settings' },
 ];
 
@@ -168,7 +169,7 @@ async function route(moveFocus = false) {
   if (!main) return;
   currentHash = location.hash;
   leaveGuard = null;
-  const hash = location.hash.replace(/^#\/?/, '');
+  const hash = location.hash.replace(/^#\/?/, '').split('?')[0];
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
   const section = parts[0] || 'tables';
   for (const a of document.querySelectorAll('.nav-link')) {
@@ -194,6 +195,10 @@ async function route(moveFocus = false) {
     case 'flows':
       mod = import('./flows/index.js');
       title = 'Endpoints';
+      break;
+    case 'jobs':
+      mod = import('./jobs.js');
+      title = parts[1] ? `Job #${parts[1]} · Jobs` : 'Jobs';
       break;
     case 'settings':
       mod = import('./settings.js');

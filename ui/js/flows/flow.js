@@ -23,8 +23,12 @@ import { runPanel } from './runpanel.js';
 import { FlowState } from './state.js';
 import { flowToolbar } from './toolbar.js';
 
-/** @param {HTMLElement} root @param {number} id @returns {Promise<() => void>} cleanup */
-export async function mountFlow(root, id) {
+/**
+ * @param {HTMLElement} root @param {number} id
+ * @param {{job: number, attempt: number}} [job] a job attempt whose trace to lay over the canvas
+ * @returns {Promise<() => void>} cleanup
+ */
+export async function mountFlow(root, id, job) {
   root.replaceChildren(h('p', { class: 'fl-muted fl-loading', text: 'Loading flow…' }));
   let state;
   try {
@@ -39,7 +43,29 @@ export async function mountFlow(root, id) {
   const kept = state.stashed();
   const screen = mountScreen(root, state);
   screen.actions.offerStash(kept);
+  if (job && Number.isInteger(job.job)) await showJobTrace(state, job.job, job.attempt);
   return screen.cleanup;
+}
+
+/**
+ * Lays a job attempt's trace over the canvas, as a debug run's (the Jobs screen links here).
+ * @param {FlowState} state @param {number} jobId @param {number} attempt
+ */
+async function showJobTrace(state, jobId, attempt) {
+  try {
+    const res = await api('GET', `/jobs/${jobId}`);
+    const attempts = res.body.attempts || res.body.job?.attempts || [];
+    const a = attempts.find((/** @type {any} */ x) => x.attempt === attempt) || attempts[attempts.length - 1];
+    if (!a?.trace) { toast(`Job #${jobId} has no trace for attempt ${attempt}.`, 'info'); return; }
+    state.showTrace({
+      trace: a.trace, error: a.error || null, committed: a.outcome === 'completed',
+      response: { status: a.outcome === 'completed' ? 200 : a.error?.status || 500, headers: {}, body: a.error ? { error: a.error } : null },
+      job: { id: jobId, attempt: a.attempt },
+    });
+    toast(`The trace of job #${jobId}, attempt ${a.attempt}, is on the canvas.`, 'info');
+  } catch (e) {
+    toast(`The job's trace could not be loaded: ${e instanceof Error ? e.message : e}`, 'error');
+  }
 }
 
 /**

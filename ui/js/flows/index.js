@@ -32,6 +32,8 @@ export async function mount(el, ctx = {}) {
   el.classList.add('fl-host');
   // The flow screen uses the whole area (the shell's `full` screens); the list keeps the padding.
   el.classList.toggle('full', Number.isInteger(id));
-  cleanup = Number.isInteger(id) ? await mountFlow(el, id) : await mountList(el);
+  // `#/flows/{id}/jobs/{job}/{attempt}`: the flow with that job attempt's trace on the canvas.
+  const job = Array.isArray(p) && p[1] === 'jobs' ? { job: Number(p[2]), attempt: Number(p[3]) } : undefined;
+  cleanup = Number.isInteger(id) ? await mountFlow(el, id, job) : await mountList(el);
   return cleanup;
 }

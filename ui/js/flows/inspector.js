@@ -12,6 +12,7 @@ import { drawnOnNode, fmtUs } from './canvas.js';
 import { WIDGETS, widgetName } from './widgets.js';
 import { inputSchemaForm } from './forms/inputschema.js';
 import { settingsForm } from './forms/settings.js';
+import { RUNS_ON, localZone, runsOn, scheduleForm, switchRunsOn, tableTriggerForm } from './forms/trigger.js';
 
 /** What each input schema checks. */
 const INPUT_HELP = /** @type {Record<string, string>} */ ({
@@ -190,7 +191,9 @@ const pre = (v) => h('pre', { class: 'fl-pre', tabindex: '0', text: typeof v ===
 /** The endpoint and flow-level settings, edited when no node is selected. */
 function flowSettings(panel, host) {
   const doc = host.doc();
-  panel.append(h('h2', { class: 'fl-insp-title', text: doc.endpoint ? 'Endpoint' : 'Function' }));
+  const kind = runsOn(doc);
+  const titles = /** @type {Record<string, string>} */ ({ endpoint: 'Endpoint', schedule: 'Scheduled flow', table: 'Table trigger', job: 'Background job', function: 'Function' });
+  panel.append(h('h2', { class: 'fl-insp-title', text: titles[kind] }));
   panel.append(h('p', { class: 'fl-hint', text: 'Select a node to edit it. Drag node types from the palette onto the canvas.' }));
   const general = h('div', { class: 'fl-diag fl-diag-general' });
   general.dataset.pointer = '';
@@ -207,6 +210,39 @@ function flowSettings(panel, host) {
     return inp;
   };
   str('Name *', '/name', () => doc.name, (d, v) => { d.name = v; }, 'Slug; also the export file name.');
+  // What runs the flow: switching keeps the nodes and drops what no longer applies.
+  const ro = field(panel, 'Runs on', '/trigger',
+    'An HTTP endpoint answers requests; a schedule, a table change or a background job runs it in the background (with retries); a function is called by other flows.');
+  const runs = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fl-runs-on' }));
+  for (const [v, l] of RUNS_ON) runs.append(new Option(l, v));
+  runs.value = kind;
+  runs.addEventListener('change', () => {
+    host.change((d) => switchRunsOn(d, runs.value, localZone()));
+    renderInspector(panel, host, []);
+    /** @type {HTMLElement | null} */ (panel.querySelector('.fl-runs-on'))?.focus();
+  });
+  ro.control(runs);
+  /** @type {import('./widgets.js').FormContext} */
+  const tctx = {
+    doc: host.doc, node: () => host.doc().trigger, nodeId: undefined,
+    tables: () => host.tables?.() || [], refreshTables: () => host.refreshTables?.() || Promise.resolve([]),
+    rerender: (focus) => {
+      renderInspector(panel, host, []);
+      if (focus) /** @type {HTMLElement | null} */ (panel.querySelector(focus))?.focus();
+    },
+  };
+  const setTrigger = (/** @type {any} */ v) => host.change((d) => { d.trigger = v; });
+  if (kind === 'schedule') {
+    const f = field(panel, 'Schedule', '/trigger/cron');
+    f.wrap.dataset.prop = 'trigger';
+    f.control(scheduleForm({ value: doc.trigger, set: setTrigger }));
+  } else if (kind === 'table') {
+    const f = field(panel, 'Table change', '/trigger/table');
+    f.wrap.dataset.prop = 'trigger';
+    f.control(tableTriggerForm({ value: doc.trigger, set: setTrigger, ctx: tctx }));
+  } else if (kind === 'job') {
+    panel.append(h('p', { class: 'fl-help fl-job-help', text: 'Runs when a job.enqueue node (or the Jobs screen) enqueues it, with what it was given as `input`. A failed run is retried with backoff (settings below); a fail with a 4xx status discards it.' }));
+  }
   /** @type {HTMLInputElement | null} */
   let pathInput = null;
   if (doc.endpoint) {
@@ -258,7 +294,7 @@ function flowSettings(panel, host) {
       if (!Object.keys(d.input).length) delete d.input;
     }),
   });
-  for (const part of doc.endpoint ? ['params', 'query', 'body'] : ['body']) {
+  for (const part of doc.endpoint ? ['params', 'query', 'body'] : kind === 'function' || kind === 'job' ? ['body'] : []) {
     const f = field(panel, `input.${part}`, `/input/${part}`, INPUT_HELP[part]);
     f.wrap.dataset.prop = `input.${part}`;
     let form = schemaForm(part);
@@ -274,7 +310,7 @@ function flowSettings(panel, host) {
   }
   const sf = field(panel, 'settings', '/settings', 'Timeout, where reads go, rate limits.');
   sf.wrap.dataset.prop = 'settings';
-  sf.control(settingsForm({ value: host.doc().settings, set: (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }) }));
+  sf.control(settingsForm({ value: host.doc().settings, trigger: !!doc.trigger, set: (v) => host.change((d) => { if (v === undefined) delete d.settings; else d.settings = v; }) }));
 }
 
 /**

@@ -394,6 +394,12 @@ export class FlowState {
     return this.lastRun;
   }
 
+  /** Shows a run that happened elsewhere (a job attempt) as the last run. @param {any} run */
+  showTrace(run) {
+    this.lastRun = run;
+    this.emit('run');
+  }
+
   clearRun() {
     this.lastRun = null;
     this.emit('run');

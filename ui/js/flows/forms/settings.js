@@ -8,16 +8,22 @@ import { h } from '../../dom.js';
 import { withJson } from './advanced.js';
 
 const KEYS = new Set(['timeout_ms', 'rate_limit', 'read_from']);
+const TRIGGER_KEYS = new Set(['timeout_ms', 'retry', 'concurrency']);
+const RETRY = new Set(['max_attempts', 'backoff_ms', 'max_backoff_ms']);
 const BUDGET = new Set(['requests', 'window_secs']);
 
 /** Why the form cannot show the settings, or null. @param {any} v @returns {string | null} */
-export function settingsProblem(v) {
+export function settingsProblem(v, trigger = false) {
   if (v === undefined) return null;
   if (!v || typeof v !== 'object' || Array.isArray(v)) return 'they are not an object.';
-  const extra = Object.keys(v).filter((k) => !KEYS.has(k));
+  const extra = Object.keys(v).filter((k) => !(trigger ? TRIGGER_KEYS : KEYS).has(k));
   if (extra.length) return `they have ${extra.join(', ')}.`;
   if (v.timeout_ms !== undefined && !Number.isInteger(v.timeout_ms)) return 'timeout_ms is not a whole number.';
   if (v.read_from !== undefined && !['replica', 'primary'].includes(v.read_from)) return `read_from is ${JSON.stringify(v.read_from)}.`;
+  if (v.retry !== undefined && (!v.retry || typeof v.retry !== 'object' || Object.entries(v.retry).some(([k, n]) => !RETRY.has(k) || !Number.isInteger(n)))) return 'retry has another shape.';
+  const c = v.concurrency;
+  if (c !== undefined && (!c || typeof c !== 'object' || !Number.isInteger(c.limit) || Object.keys(c).some((k) => k !== 'limit' && k !== 'key')
+    || (c.key !== undefined && (typeof c.key !== 'object' || typeof c.key?.$rhai !== 'string' || Object.keys(c.key).length !== 1)))) return 'concurrency has another shape.';
   const rl = v.rate_limit;
   if (rl === undefined) return null;
   if (!rl || typeof rl !== 'object' || Array.isArray(rl) || Object.keys(rl).some((k) => k !== 'per_ip' && k !== 'per_token')) return 'rate_limit has another shape.';
@@ -27,13 +33,18 @@ export function settingsProblem(v) {
   return null;
 }
 
-/** @param {{value: any, set: (v: any) => void}} o */
+/**
+ * `trigger`: the flow has a trigger, so the form shows retry and concurrency instead of the
+ * endpoint's rate limits and replica reads, and allows a timeout of up to an hour.
+ * @param {{value: any, set: (v: any) => void, trigger?: boolean}} o
+ */
 export function settingsForm(o) {
-  return withJson({ name: 'settings', value: o.value, set: o.set, empty: '{}', canShow: settingsProblem, build });
+  const trigger = !!o.trigger;
+  return withJson({ name: 'settings', value: o.value, set: o.set, empty: '{}', canShow: (v) => settingsProblem(v, trigger), build: (v, set) => build(v, set, trigger) });
 }
 
-/** @param {any} value @param {(v: any) => void} set */
-function build(value, set) {
+/** @param {any} value @param {(v: any) => void} set @param {boolean} trigger */
+function build(value, set, trigger) {
   const s = value ? structuredClone(value) : {};
   const write = () => {
     if (s.rate_limit && !Object.keys(s.rate_limit).length) delete s.rate_limit;
@@ -66,6 +77,33 @@ function build(value, set) {
   const row = (/** @type {string} */ per, /** @type {string} */ who) => h('div', { class: 'fm-fdetails fm-budget', dataset: { per } },
     num(`${who}: requests`, budget(per), 'requests', { min: '1', max: '1000000' }, tidy(per)),
     num(`${who}: per seconds`, budget(per), 'window_secs', { min: '1', max: '86400' }, tidy(per)));
+  if (trigger) {
+    /** The object `key` of the settings, made on first use; dropped when left empty. @param {string} key */
+    const part = (key) => (/** @type {boolean} */ make) => {
+      if (make) s[key] = s[key] || {};
+      return s[key];
+    };
+    const drop = (/** @type {string} */ key) => () => { if (s[key] && !Object.keys(s[key]).length) delete s[key]; };
+    const keyInput = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input fl-mono fm-conc-key', value: s.concurrency?.key?.$rhai ?? '', spellcheck: 'false', placeholder: 'input.customer_id', 'aria-label': 'one at a time per (Rhai expression over input, event)' }));
+    keyInput.addEventListener('input', () => {
+      const text = keyInput.value.trim();
+      if (text) { s.concurrency = s.concurrency || {}; s.concurrency.key = { $rhai: text }; } else if (s.concurrency) delete s.concurrency.key;
+      drop('concurrency')();
+      write();
+    });
+    return h('div', { class: 'fm-settings' },
+      h('div', { class: 'fm-fdetails' },
+        num('timeout (ms)', top, 'timeout_ms', { min: '10', max: '3600000', placeholder: '10000' })),
+      h('p', { class: 'fl-help', text: 'Retries (a 5xx fail, a timeout or an error; a 4xx fail discards at once):' }),
+      h('div', { class: 'fm-fdetails fm-retry' },
+        num('attempts at most', part('retry'), 'max_attempts', { min: '1', max: '100', placeholder: '5' }, drop('retry')),
+        num('first wait (ms)', part('retry'), 'backoff_ms', { min: '100', max: '3600000', placeholder: '1000' }, drop('retry')),
+        num('longest wait (ms)', part('retry'), 'max_backoff_ms', { min: '100', max: '86400000', placeholder: '3600000' }, drop('retry'))),
+      h('p', { class: 'fl-help', text: 'Runs at the same time, across all instances (empty: no limit):' }),
+      h('div', { class: 'fm-fdetails fm-concurrency' },
+        num('at most', part('concurrency'), 'limit', { min: '1', max: '1000' }, () => { if (s.concurrency && s.concurrency.limit === undefined) delete s.concurrency; }),
+        h('label', { class: 'fm-small' }, h('span', { text: 'per' }), keyInput)));
+  }
   return h('div', { class: 'fm-settings' },
     h('div', { class: 'fm-fdetails' },
       num('timeout (ms)', top, 'timeout_ms', { min: '10', max: '300000', placeholder: '10000' }),
