@@ -180,7 +180,10 @@ pub fn due(s: &Schedule, next_fire_at: DateTime<Utc>, now: DateTime<Utc>) -> Opt
             l > ON_TIME_MS && l <= s.max_lateness_ms as i64
         })
         .collect();
+    let complete = after.is_some();
+    // Of a partial scan, none is among the most recent missed (see above).
     let catch_up: &[usize] = match s.catch_up {
+        _ if !complete => &[],
         CatchUp::Skip => &[],
         CatchUp::Latest => &missed[missed.len().saturating_sub(1)..],
         CatchUp::All => &missed[missed.len().saturating_sub(s.catch_up_max as usize)..],
@@ -190,7 +193,6 @@ pub fn due(s: &Schedule, next_fire_at: DateTime<Utc>, now: DateTime<Utc>) -> Opt
         skipped: Vec::new(),
         next,
     };
-    let complete = after.is_some();
     for (i, t) in found.iter().enumerate() {
         let l = late(t);
         let reason = if l > s.max_lateness_ms as i64 {
