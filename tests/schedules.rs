@@ -73,7 +73,7 @@ async fn two_instances_enqueue_each_occurrence_exactly_once() {
     let (status, _) = a
         .send(a.admin(Method::DELETE, &format!("/flows/{id}/publish")))
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 204);
     wait_until(Duration::from_secs(10), "the schedule stops", || async {
         schedule_row(&a, "every_second").await.is_none()
     })
@@ -350,7 +350,7 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
     let (status, _) = app
         .send(app.admin(Method::DELETE, &format!("/flows/{id}/publish")))
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 204);
     wait_until(Duration::from_secs(10), "the schedule stops", || async {
         schedule_row(&app, "yearly").await.is_none()
     })
