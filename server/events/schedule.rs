@@ -74,7 +74,9 @@ pub struct Due {
 
 /// The first occurrence strictly after `after`.
 pub fn next_after(cron: &croner::Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Occurrences are whole seconds; croner would carry a fraction of `after` into its answer.
     let mut cursor = after.with_timezone(&tz).naive_local();
+    cursor -= Duration::nanoseconds(i64::from(cursor.and_utc().timestamp_subsec_nanos()));
     // A local time of the second pass of a repeated hour maps to its first pass, which is not
     // after `after`: such candidates are passed over (at most an hour of them).
     loop {
@@ -350,6 +352,16 @@ mod tests {
         assert_eq!(
             next_n("30 1 * * *", "America/New_York", "2026-11-01T06:10:00Z", 1),
             ["2026-11-02T01:30:00-05:00"]
+        );
+    }
+
+    #[test]
+    fn occurrences_are_whole_seconds_whatever_the_instant_after() {
+        let s = sched("* * * * * *", "Europe/Paris", CatchUp::Latest);
+        let t = at("2026-01-01T00:00:05.093229Z");
+        assert_eq!(
+            next_after(&s.parsed, s.timezone, t),
+            Some(at("2026-01-01T00:00:06Z"))
         );
     }
 
