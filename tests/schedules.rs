@@ -91,7 +91,10 @@ async fn two_instances_enqueue_each_occurrence_exactly_once() {
         assert_eq!(*n, 1, "one job per occurrence: {key}");
         let occurrence = args["occurrence"].as_str().expect("an occurrence");
         assert_eq!(key, &format!("schedule:every_second:{occurrence}"));
-        assert_eq!(args["scheduled_for"].as_str(), Some(occurrence.replace('Z', "+00:00").as_str()));
+        assert_eq!(
+            args["scheduled_for"].as_str(),
+            Some(occurrence.replace('Z', "+00:00").as_str())
+        );
         assert_eq!(source["kind"], "schedule");
         let t = chrono::DateTime::parse_from_rfc3339(occurrence).expect("RFC 3339");
         seconds.push(t.timestamp());
@@ -100,11 +103,12 @@ async fn two_instances_enqueue_each_occurrence_exactly_once() {
     for pair in seconds.windows(2) {
         assert_eq!(pair[1] - pair[0], 1, "consecutive occurrences: {seconds:?}");
     }
-    let skipped: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sluice.schedule_skips WHERE flow = 'every_second'")
-            .fetch_one(&a.db)
-            .await
-            .expect("skips");
+    let skipped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sluice.schedule_skips WHERE flow = 'every_second'",
+    )
+    .fetch_one(&a.db)
+    .await
+    .expect("skips");
     assert_eq!(skipped, 0);
 
     // The instances' metrics together count every job.
@@ -120,7 +124,9 @@ async fn two_instances_enqueue_each_occurrence_exactly_once() {
             .await
             .expect("text");
         for line in text.lines() {
-            if let Some(v) = line.strip_prefix("sluice_schedule_fired_total{flow=\"every_second\"} ") {
+            if let Some(v) =
+                line.strip_prefix("sluice_schedule_fired_total{flow=\"every_second\"} ")
+            {
                 fired += v.parse::<f64>().expect("a number");
             }
         }
@@ -170,7 +176,9 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
     .fetch_one(&app.db)
     .await
     .expect("set back");
-    let t0 = chrono::DateTime::parse_from_rfc3339(&t0).expect("t0").timestamp();
+    let t0 = chrono::DateTime::parse_from_rfc3339(&t0)
+        .expect("t0")
+        .timestamp();
     for (name, _) in policies {
         wait_until(Duration::from_secs(10), "the catch-up", || async {
             let next: bool = sqlx::query_scalar(
@@ -194,7 +202,11 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
         .await
         .expect("jobs")
         .iter()
-        .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("time").timestamp())
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("time")
+                .timestamp()
+        })
         .collect();
         runs.sort();
         let expected: Vec<i64> = match policy {
@@ -213,17 +225,36 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
         .fetch_all(&app.db)
         .await
         .expect("skips");
-        let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("time").timestamp();
+        let ts = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .timestamp()
+        };
         // 20 minutes of lateness allowed: occurrences 20 to 30 minutes old are too late.
         assert_eq!(
-            (ts(&skips[0].0), ts(&skips[0].1), skips[0].2, skips[0].3.as_str()),
+            (
+                ts(&skips[0].0),
+                ts(&skips[0].1),
+                skips[0].2,
+                skips[0].3.as_str()
+            ),
             (minute(30), minute(20), 11, "too_late"),
             "{policy}"
         );
         let last_missed = minute(expected.len() as i64);
         assert_eq!(
-            (ts(&skips[1].0), ts(&skips[1].1), skips[1].2, skips[1].3.as_str()),
-            (minute(19), last_missed, 20 - expected.len() as i64, "missed"),
+            (
+                ts(&skips[1].0),
+                ts(&skips[1].1),
+                skips[1].2,
+                skips[1].3.as_str()
+            ),
+            (
+                minute(19),
+                last_missed,
+                20 - expected.len() as i64,
+                "missed"
+            ),
             "{policy}"
         );
         assert_eq!(skips.len(), 2, "{policy}");
@@ -234,7 +265,10 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
     assert_eq!(status, 200, "{body}");
     let list = body["schedules"].as_array().expect("a list");
     assert_eq!(list.len(), 3);
-    let latest = list.iter().find(|s| s["flow"] == "c_latest").expect("c_latest");
+    let latest = list
+        .iter()
+        .find(|s| s["flow"] == "c_latest")
+        .expect("c_latest");
     assert_eq!(latest["cron"], "* * * * *");
     assert_eq!(latest["timezone"], "UTC");
     assert_eq!(latest["skipped"], 30);
@@ -255,14 +289,20 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
     let (status, body) = app
         .send(app.admin(Method::GET, "/schedules/nope/skips"))
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("api.not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("api.not_found"))
+    );
 }
 
 #[tokio::test]
 async fn an_occurrence_due_while_a_run_is_unfinished_is_skipped_under_overlap_skip() {
     let app = spawn_app().await;
-    app.publish(&scheduled("busy", json!({"cron": "* * * * * *", "overlap": "skip"})))
-        .await;
+    app.publish(&scheduled(
+        "busy",
+        json!({"cron": "* * * * * *", "overlap": "skip"}),
+    ))
+    .await;
     wait_until(Duration::from_secs(10), "a first job", || async {
         jobs_of(&app, "busy").await >= 1
     })
@@ -298,15 +338,19 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
     })
     .await;
     // An occurrence no fresh computation would give.
-    sqlx::query("UPDATE sluice.schedules SET next_fire_at = '2030-01-01T00:00:00Z' WHERE flow = 'yearly'")
-        .execute(&app.db)
-        .await
-        .expect("set");
+    sqlx::query(
+        "UPDATE sluice.schedules SET next_fire_at = '2030-01-01T00:00:00Z' WHERE flow = 'yearly'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("set");
 
     let republish = |doc: Value| {
         let app = &app;
         async move {
-            let (_, flow) = app.send(app.admin(Method::GET, &format!("/flows/{id}"))).await;
+            let (_, flow) = app
+                .send(app.admin(Method::GET, &format!("/flows/{id}")))
+                .await;
             let rev = flow["rev"].as_str().expect("a rev").to_string();
             let (status, body) = app
                 .send(
@@ -323,7 +367,11 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
         }
     };
     // A new policy, same cron and zone: the next fire time stays.
-    republish(scheduled("yearly", json!({"cron": "0 0 1 1 *", "overlap": "allow"}))).await;
+    republish(scheduled(
+        "yearly",
+        json!({"cron": "0 0 1 1 *", "overlap": "allow"}),
+    ))
+    .await;
     wait_until(Duration::from_secs(10), "the new policy", || async {
         let overlap: String = sqlx::query_scalar(
             "SELECT trigger->>'overlap' FROM sluice.schedules WHERE flow = 'yearly'",
@@ -339,7 +387,11 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
         Some("2030-01-01T00:00:00")
     );
     // A new cron: computed afresh.
-    republish(scheduled("yearly", json!({"cron": "0 0 2 1 *", "overlap": "allow"}))).await;
+    republish(scheduled(
+        "yearly",
+        json!({"cron": "0 0 2 1 *", "overlap": "allow"}),
+    ))
+    .await;
     wait_until(Duration::from_secs(10), "the new cron", || async {
         schedule_row(&app, "yearly")
             .await
@@ -358,7 +410,10 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
 
     // A frequent schedule stops enqueueing once unpublished.
     let id = app
-        .publish(&scheduled("often", json!({"cron": "* * * * * *", "overlap": "allow"})))
+        .publish(&scheduled(
+            "often",
+            json!({"cron": "* * * * * *", "overlap": "allow"}),
+        ))
         .await;
     wait_until(Duration::from_secs(10), "a job", || async {
         jobs_of(&app, "often").await >= 1
@@ -406,23 +461,38 @@ async fn the_preview_gives_the_next_times_across_a_dst_change_or_points_at_the_b
         json!(["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"])
     );
     let (status, body) = app
-        .send(app.admin(Method::POST, "/schedules/preview").json(&json!({"cron": "61 * * * *", "timezone": "UTC"})))
+        .send(
+            app.admin(Method::POST, "/schedules/preview")
+                .json(&json!({"cron": "61 * * * *", "timezone": "UTC"})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "schedule.invalid");
     assert_eq!(body["error"]["details"][0]["pointer"], "/cron");
     let (status, body) = app
-        .send(app.admin(Method::POST, "/schedules/preview").json(&json!({"cron": "* * * * *", "timezone": "Mars/Olympus"})))
+        .send(
+            app.admin(Method::POST, "/schedules/preview")
+                .json(&json!({"cron": "* * * * *", "timezone": "Mars/Olympus"})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "schedule.invalid");
     assert_eq!(body["error"]["details"][0]["pointer"], "/timezone");
     let (status, body) = app
-        .send(app.admin(Method::POST, "/schedules/preview").json(&json!({"cron": "* * * * *", "timezone": "UTC", "count": 21})))
+        .send(
+            app.admin(Method::POST, "/schedules/preview")
+                .json(&json!({"cron": "* * * * *", "timezone": "UTC", "count": 21})),
+        )
         .await;
-    assert_eq!((status, body["error"]["details"][0]["pointer"].as_str()), (400, Some("/count")));
+    assert_eq!(
+        (status, body["error"]["details"][0]["pointer"].as_str()),
+        (400, Some("/count"))
+    );
     let (status, body) = app
-        .send(app.admin(Method::POST, "/schedules/preview").json(&json!({"cron": "* * * * *", "timezone": "UTC"})))
+        .send(
+            app.admin(Method::POST, "/schedules/preview")
+                .json(&json!({"cron": "* * * * *", "timezone": "UTC"})),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["times"].as_array().map(Vec::len), Some(5));
@@ -451,6 +521,9 @@ fn validate_refuses_a_bad_cron_with_its_pointer() {
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("flow.bad_cron at /trigger/cron"), "{stdout}");
+    assert!(
+        stdout.contains("flow.bad_cron at /trigger/cron"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

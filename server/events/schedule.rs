@@ -317,7 +317,12 @@ mod tests {
     fn spring_forward_new_york_every_quarter_hour_of_the_gap_runs_once() {
         // 2026-03-08: 02:00 EST becomes 03:00 EDT.
         assert_eq!(
-            next_n("*/15 * * * *", "America/New_York", "2026-03-08T06:40:00Z", 4),
+            next_n(
+                "*/15 * * * *",
+                "America/New_York",
+                "2026-03-08T06:40:00Z",
+                4
+            ),
             [
                 "2026-03-08T01:45:00-05:00",
                 "2026-03-08T03:00:00-04:00",
@@ -340,7 +345,12 @@ mod tests {
     fn fall_back_new_york_an_interval_does_not_repeat_the_hour() {
         // 2026-11-01: 02:00 EDT becomes 01:00 EST; 01:00-01:59 happens twice.
         assert_eq!(
-            next_n("*/30 * * * *", "America/New_York", "2026-11-01T04:45:00Z", 4),
+            next_n(
+                "*/30 * * * *",
+                "America/New_York",
+                "2026-11-01T04:45:00Z",
+                4
+            ),
             [
                 "2026-11-01T01:00:00-04:00",
                 "2026-11-01T01:30:00-04:00",
@@ -378,8 +388,7 @@ mod tests {
     fn an_occurrence_on_time_runs_whatever_catch_up_says() {
         for c in [CatchUp::Skip, CatchUp::Latest, CatchUp::All] {
             let s = sched("0 * * * *", "UTC", c);
-            let d = due(&s, at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:02Z"))
-                .expect("due");
+            let d = due(&s, at("2026-01-01T10:00:00Z"), at("2026-01-01T10:00:02Z")).expect("due");
             assert_eq!(d.run, [at("2026-01-01T10:00:00Z")]);
             assert!(d.skipped.is_empty());
             assert_eq!(d.next, Some(at("2026-01-01T11:00:00Z")));
@@ -443,7 +452,11 @@ mod tests {
         let d = due(&s, at("2026-01-01T10:00:00Z"), at("2026-01-01T10:45:00Z")).expect("due");
         assert_eq!(
             d.run,
-            [at("2026-01-01T10:20:00Z"), at("2026-01-01T10:30:00Z"), at("2026-01-01T10:40:00Z")]
+            [
+                at("2026-01-01T10:20:00Z"),
+                at("2026-01-01T10:30:00Z"),
+                at("2026-01-01T10:40:00Z")
+            ]
         );
         assert_eq!(
             d.skipped,

@@ -342,7 +342,13 @@ impl Metrics {
     /// of the last one it enqueued.
     fn render_schedules(&self, out: &mut String) {
         let flows = self.schedules.snapshot();
-        let metrics: [(&str, &str, &str, fn(&crate::events::scheduler::FlowStats) -> f64); 3] = [
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&crate::events::scheduler::FlowStats) -> f64,
+        );
+        let metrics: [Family; 3] = [
             (
                 "sluice_schedule_fired_total",
                 "counter",

@@ -72,7 +72,10 @@ struct PreviewRequest {
     after: Option<String>,
 }
 
-async fn preview(_: Editor, ApiJson(body): ApiJson<PreviewRequest>) -> Result<Json<Value>, ApiError> {
+async fn preview(
+    _: Editor,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> Result<Json<Value>, ApiError> {
     let count = body.count.unwrap_or(PREVIEW_DEFAULT);
     let mut details = Vec::new();
     if !(1..=PREVIEW_MAX).contains(&count) {
