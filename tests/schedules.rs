@@ -527,3 +527,63 @@ fn validate_refuses_a_bad_cron_with_its_pointer() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn concurrent_ticks_fire_a_due_schedule_once() {
+    use sluice::events::scheduler::{ScheduleStats, tick};
+    use sluice::flow::trigger::{Trigger, trigger};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    let app = spawn_app().await;
+    let doc = scheduled(
+        "race",
+        json!({"cron": "* * * * *", "catch_up": "all", "catch_up_max": 3, "overlap": "allow"}),
+    );
+    app.publish(&doc).await;
+    wait_until(Duration::from_secs(10), "the schedule row", || async {
+        schedule_row(&app, "race").await.is_some()
+    })
+    .await;
+    let mut diags = Vec::new();
+    let Some(Trigger::Schedule(s)) = trigger(&doc, &mut diags) else {
+        panic!("a schedule: {diags:?}")
+    };
+    let schedules = Arc::new(BTreeMap::from([("race".to_string(), *s)]));
+    let stats = Arc::new(ScheduleStats::default());
+    // As if no instance had run for ten minutes; then eight ticks at once, besides the app's.
+    let t0: f64 = sqlx::query_scalar(
+        "UPDATE sluice.schedules \
+         SET next_fire_at = date_trunc('minute', now()) - interval '10 minutes' \
+         WHERE flow = 'race' RETURNING extract(epoch FROM next_fire_at)::float8",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("set back");
+    let ticks: Vec<_> = (0..8)
+        .map(|_| {
+            let (db, schedules, stats) = (app.db.clone(), schedules.clone(), stats.clone());
+            tokio::spawn(async move { tick(&db, &schedules, &stats).await })
+        })
+        .collect();
+    for t in ticks {
+        t.await.expect("joined").expect("a tick");
+    }
+    let (next, jobs, skipped, skip_rows): (f64, i64, i64, i64) = sqlx::query_as(
+        "SELECT extract(epoch FROM next_fire_at)::float8, \
+                (SELECT count(*) FROM sluice.jobs WHERE kind = 'race'), \
+                (SELECT COALESCE(sum(occurrences), 0)::bigint FROM sluice.schedule_skips \
+                 WHERE flow = 'race'), \
+                (SELECT count(*) FROM sluice.schedule_skips WHERE flow = 'race') \
+         FROM sluice.schedules WHERE flow = 'race'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("figures");
+    // Every minute from t0 up to the next fire time is one job or one skipped occurrence.
+    let minutes = ((next - t0) / 60.0).round() as i64;
+    assert!(minutes >= 11, "{minutes}");
+    assert_eq!(jobs + skipped, minutes, "jobs {jobs}, skipped {skipped}");
+    assert!((3..=4).contains(&jobs), "{jobs}");
+    assert_eq!(skip_rows, 1, "one record of the missed minutes");
+}

@@ -203,8 +203,8 @@ pub async fn tick(
     schedules: &BTreeMap<String, Schedule>,
     stats: &ScheduleStats,
 ) -> Result<Duration, sqlx::Error> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT flow, {}, {} FROM sluice.schedules \
+    let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT flow, cron, timezone, {}, {} FROM sluice.schedules \
          WHERE next_fire_at <= now() + make_interval(secs => $1) ORDER BY next_fire_at",
         micros("next_fire_at"),
         micros("now()")
@@ -213,16 +213,20 @@ pub async fn tick(
     .fetch_all(db)
     .await?;
     let mut wait = TICK;
-    for (flow, next_fire_at, now) in rows {
+    for (flow, cron, timezone, next_fire_at, now) in rows {
         let (next_fire_at, now) = (instant(next_fire_at), instant(now));
         if next_fire_at > now {
             let until = (next_fire_at - now).to_std().unwrap_or_default();
             wait = wait.min(until);
             continue;
         }
-        // A schedule that this snapshot does not serve (yet, or any more) waits for the next
-        // reconcile.
-        let Some(s) = schedules.get(&flow) else {
+        // A schedule that this snapshot does not serve (yet, or any more), or serves with
+        // another cron or zone than the row's, waits until this instance or another one has
+        // reloaded and brought the row in step.
+        let Some(s) = schedules
+            .get(&flow)
+            .filter(|s| s.cron == cron && s.timezone.name() == timezone)
+        else {
             continue;
         };
         let Some(d) = schedule::due(s, next_fire_at, now) else {
@@ -253,11 +257,14 @@ async fn fire(
         "UPDATE sluice.schedules \
          SET next_fire_at = timestamptz 'epoch' + $3 * interval '1 microsecond', \
              updated_at = now() \
-         WHERE flow = $1 AND next_fire_at = timestamptz 'epoch' + $2 * interval '1 microsecond'",
+         WHERE flow = $1 AND next_fire_at = timestamptz 'epoch' + $2 * interval '1 microsecond' \
+           AND cron = $4 AND timezone = $5",
     )
     .bind(flow)
     .bind(read.timestamp_micros())
     .bind(d.next.map(|t| t.timestamp_micros()))
+    .bind(&s.cron)
+    .bind(s.timezone.name())
     .execute(&mut *tx)
     .await?
     .rows_affected();
