@@ -376,6 +376,16 @@ mod tests {
     }
 
     #[test]
+    fn an_expression_that_never_matches_has_no_next_occurrence() {
+        let s = sched("0 0 30 2 *", "Europe/Paris", CatchUp::Latest);
+        assert_eq!(
+            next_after(&s.parsed, s.timezone, at("2026-01-01T00:00:00Z")),
+            None
+        );
+        assert!(upcoming(&s.parsed, s.timezone, at("2026-01-01T00:00:00Z"), 5).is_empty());
+    }
+
+    #[test]
     fn not_due_before_its_time() {
         let s = sched("0 * * * *", "UTC", CatchUp::All);
         assert_eq!(

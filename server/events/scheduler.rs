@@ -80,9 +80,16 @@ pub fn start<R: Routes>(
 ) -> Scheduler {
     let task = tokio::spawn(async move {
         let mut in_step_at: Option<i64> = None;
+        let mut schedules: (Option<i64>, Arc<BTreeMap<String, Schedule>>) = (None, Arc::default());
         loop {
             let snapshot = serving.load();
-            let schedules = published(&snapshot.live.functions);
+            if schedules.0 != Some(snapshot.generation) {
+                schedules = (
+                    Some(snapshot.generation),
+                    Arc::new(published(&snapshot.live.functions)),
+                );
+            }
+            let schedules = schedules.1.clone();
             if in_step_at != Some(snapshot.generation) {
                 match reconcile(&db, snapshot.generation, &schedules).await {
                     Ok(true) => in_step_at = Some(snapshot.generation),
@@ -164,8 +171,8 @@ WHERE s.trigger IS DISTINCT FROM excluded.trigger";
 pub async fn reconcile(
     db: &PgPool,
     generation: i64,
-    schedules: &BTreeMap<String, Schedule>,
-) -> Result<bool, sqlx::Error> {
+    schedules: &Arc<BTreeMap<String, Schedule>>,
+) -> Result<bool, SchedulerError> {
     let mut tx = db.begin().await?;
     let (current, now): (i64, i64) = sqlx::query_as(&format!(
         "SELECT generation, {} FROM sluice.serving",
@@ -177,8 +184,16 @@ pub async fn reconcile(
     if current > generation {
         return Ok(false);
     }
-    for (flow, s) in schedules {
-        let next = schedule::next_after(&s.parsed, s.timezone, now);
+    // An expression that rarely or never matches makes croner search for years of calendar:
+    // off the async workers.
+    let all = schedules.clone();
+    let nexts: Vec<Option<DateTime<Utc>>> = tokio::task::spawn_blocking(move || {
+        all.values()
+            .map(|s| schedule::next_after(&s.parsed, s.timezone, now))
+            .collect()
+    })
+    .await?;
+    for ((flow, s), next) in schedules.iter().zip(nexts) {
         sqlx::query(UPSERT)
             .bind(flow)
             .bind(&s.cron)
@@ -195,6 +210,15 @@ pub async fn reconcile(
         .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Why the schedules could not be brought in step.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("computing the next fire times failed: {0}")]
+    Compute(#[from] tokio::task::JoinError),
 }
 
 /// Fires every due schedule; returns how long until the next one is due (at most [`TICK`]).
@@ -229,14 +253,19 @@ pub async fn tick(
         else {
             continue;
         };
-        let Some(d) = schedule::due(s, next_fire_at, now) else {
+        // Up to SCAN_MAX occurrences are looked at: off the async workers.
+        let owned = s.clone();
+        let due = tokio::task::spawn_blocking(move || schedule::due(&owned, next_fire_at, now));
+        let Ok(Some(d)) = due.await else {
             continue;
         };
-        if let Err(e) = fire(db, &flow, s, next_fire_at, now, d, stats).await {
-            tracing::warn!(flow.name = %flow, error = %e, "cannot fire a schedule");
+        let more = d.next.is_some_and(|n| n <= now);
+        match fire(db, &flow, s, next_fire_at, now, d, stats).await {
+            // What remains due (a long downtime worked off in steps) is taken at once.
+            Ok(()) if more => wait = Duration::ZERO,
+            Ok(()) => {}
+            Err(e) => tracing::warn!(flow.name = %flow, error = %e, "cannot fire a schedule"),
         }
-        // Whatever remains due (a long downtime worked off in steps) is taken at once.
-        wait = Duration::ZERO;
     }
     Ok(wait)
 }
@@ -269,7 +298,7 @@ async fn fire(
     .await?
     .rows_affected();
     if claimed == 0 {
-        // Another instance fired these occurrences.
+        // Another instance fired these occurrences, or the schedule changed meanwhile.
         return Ok(());
     }
     let mut skipped = d.skipped;

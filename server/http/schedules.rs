@@ -109,10 +109,16 @@ async fn preview(
                 .with_details(details),
         );
     };
-    let times: Vec<String> = schedule::upcoming(&cron, tz, after, count)
-        .iter()
-        .map(|t| t.to_rfc3339())
-        .collect();
+    // An expression that rarely or never matches (`0 0 30 2 *`) makes croner search for years
+    // of calendar: off the async workers.
+    let times: Vec<String> = tokio::task::spawn_blocking(move || {
+        schedule::upcoming(&cron, tz, after, count)
+            .iter()
+            .map(|t| t.to_rfc3339())
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal("schedule.preview_failed", e))?;
     Ok(Json(
         json!({ "cron": body.cron, "timezone": tz.name(), "times": times }),
     ))
