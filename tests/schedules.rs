@@ -326,6 +326,22 @@ async fn an_occurrence_due_while_a_run_is_unfinished_is_skipped_under_overlap_sk
     })
     .await;
     assert_eq!(jobs_of(&app, "busy").await, 1);
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let skipped: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_schedule_skipped_total{flow=\"busy\"} "))
+        .expect("the skipped counter")
+        .parse()
+        .expect("a number");
+    assert!(skipped >= 2.0, "{text}");
 }
 
 #[tokio::test]
