@@ -64,6 +64,8 @@ pub struct App {
     _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
+    /// Firing schedule triggers (docs/EVENTS.md, "Schedules"); stops when dropped.
+    _scheduler: crate::events::scheduler::Scheduler,
 }
 
 impl App {
@@ -174,6 +176,11 @@ impl App {
                 direct,
             },
         );
+        let scheduler = crate::events::scheduler::start(
+            state.serving.clone(),
+            state.db.clone(),
+            state.ops.metrics.schedules.clone(),
+        );
         Ok(App {
             listener,
             editor_listener,
@@ -184,6 +191,7 @@ impl App {
             _data_lock: lock,
             _relays: relays,
             _sync: sync,
+            _scheduler: scheduler,
         })
     }
 
@@ -224,6 +232,7 @@ impl App {
             _data_lock,
             _relays: relays,
             _sync: sync,
+            _scheduler: scheduler,
         } = self;
         let db = state.db.clone();
         let runtime = state.runtime.clone();
@@ -261,8 +270,9 @@ impl App {
             }
         };
         ops.shutdown().await;
-        // No reload may start on a closing pool.
+        // No reload or schedule may start on a closing pool.
         drop(sync);
+        drop(scheduler);
         // The flows' lanes hold connections of the pools until given back.
         runtime.lane.release_idle();
         db.close().await;

@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::request_log::router())
         .merge(super::groups::router())
         .merge(super::sample::router())
+        .merge(super::schedules::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

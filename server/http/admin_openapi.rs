@@ -41,6 +41,7 @@ mod tests {
             "request_log" => include_str!("request_log.rs"),
             "groups" => include_str!("groups.rs"),
             "sample" => include_str!("sample.rs"),
+            "schedules" => include_str!("schedules.rs"),
             other => panic!(
                 "admin::router() merges `{other}`: add it here so its routes are checked against admin_openapi.json"
             ),

@@ -93,6 +93,8 @@ pub struct Metrics {
     unmatched: [AtomicU64; 5],
     /// Requests refused because too many were in flight.
     pub busy: AtomicU64,
+    /// What this instance's scheduler fired and skipped (`crate::events::scheduler`).
+    pub schedules: Arc<crate::events::scheduler::ScheduleStats>,
 }
 
 /// Connection pool figures at the time of a scrape.
@@ -332,7 +334,46 @@ impl Metrics {
             "Request log entries lost to a failed database write.",
         );
         let _ = writeln!(out, "sluice_request_log_failed_total {}", load(&log.failed));
+        self.render_schedules(&mut out);
         out
+    }
+
+    /// Per scheduled flow: occurrences enqueued and skipped by this instance, and the lateness
+    /// of the last one it enqueued.
+    fn render_schedules(&self, out: &mut String) {
+        let flows = self.schedules.snapshot();
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&crate::events::scheduler::FlowStats) -> f64,
+        );
+        let metrics: [Family; 3] = [
+            (
+                "sluice_schedule_fired_total",
+                "counter",
+                "Schedule occurrences this instance enqueued as jobs, by flow.",
+                |f| f.fired as f64,
+            ),
+            (
+                "sluice_schedule_skipped_total",
+                "counter",
+                "Schedule occurrences this instance recorded as skipped (missed, too late, overlap), by flow.",
+                |f| f.skipped as f64,
+            ),
+            (
+                "sluice_schedule_lateness_seconds",
+                "gauge",
+                "Seconds between the last occurrence this instance enqueued and its enqueue, by flow.",
+                |f| f.lateness_s,
+            ),
+        ];
+        for (name, kind, help, value) in metrics {
+            head(out, name, kind, help);
+            for (flow, f) in &flows {
+                let _ = writeln!(out, "{name}{{flow=\"{}\"}} {}", esc(flow), value(f));
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod request_log;
 pub mod routes;
 pub mod rows;
 pub mod sample;
+pub mod schedules;
 pub mod session;
 pub mod tables;
 pub mod token_keys;
