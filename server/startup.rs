@@ -64,6 +64,8 @@ pub struct App {
     _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
+    /// The table-event dispatcher and the pruning of finished jobs; stop when dropped.
+    _events: (crate::events::changes::Tasks, crate::events::prune::Task),
 }
 
 impl App {
@@ -166,6 +168,26 @@ impl App {
             .await
             .map_err(|e| StartupError::Routes(e.into()))?;
         tracing::info!(endpoints = served, "loaded published flows");
+        // Table events and the queue's housekeeping (docs/EVENTS.md).
+        let events = (
+            crate::events::changes::start(
+                state.serving.clone(),
+                state.db.clone(),
+                crate::events::changes::Options {
+                    direct: direct.clone(),
+                    listen: config.reload_listen,
+                    every: Duration::from_secs(1),
+                },
+            ),
+            crate::events::prune::start(
+                state.db.clone(),
+                crate::queue::admin::Retention {
+                    finished: config.job_retention,
+                    discarded: config.job_retention.max(Duration::from_secs(30 * 24 * 3600)),
+                },
+                Duration::from_secs(3600),
+            ),
+        );
         let sync = crate::serving::follow::start(
             state.serving.clone(),
             crate::serving::follow::SyncOptions {
@@ -184,6 +206,7 @@ impl App {
             _data_lock: lock,
             _relays: relays,
             _sync: sync,
+            _events: events,
         })
     }
 
@@ -224,6 +247,7 @@ impl App {
             _data_lock,
             _relays: relays,
             _sync: sync,
+            _events: events,
         } = self;
         let db = state.db.clone();
         let runtime = state.runtime.clone();
@@ -263,6 +287,7 @@ impl App {
         ops.shutdown().await;
         // No reload may start on a closing pool.
         drop(sync);
+        drop(events);
         // The flows' lanes hold connections of the pools until given back.
         runtime.lane.release_idle();
         db.close().await;

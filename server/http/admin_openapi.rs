@@ -40,6 +40,7 @@ mod tests {
             "token_keys" => include_str!("token_keys.rs"),
             "request_log" => include_str!("request_log.rs"),
             "groups" => include_str!("groups.rs"),
+            "jobs" => include_str!("jobs.rs"),
             "sample" => include_str!("sample.rs"),
             other => panic!(
                 "admin::router() merges `{other}`: add it here so its routes are checked against admin_openapi.json"

@@ -4,6 +4,8 @@
 //! transaction, so a job exists exactly when the writes around it commit. Workers claim,
 //! complete and fail jobs through this module too. Depends on sqlx only.
 
+pub mod admin;
+
 use serde_json::Value;
 use sqlx::PgConnection;
 
