@@ -610,6 +610,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_job_retention_takes_a_number_with_a_unit() {
+        assert_eq!(parse_retention("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_retention("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_retention("90s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "7", "d", "7w", "-1d", "30s", "99999999999999999999d"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_http_allow_list_takes_hosts_addresses_and_ranges() {
         let allow = HttpAllow::parse(&[
             " api.internal. ",

@@ -454,3 +454,142 @@ async fn events_follow_the_table_definition() {
         .expect("insert");
     assert_eq!(change_ids(&app).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_rolled_back_write_logs_nothing_and_the_app_role_cannot_reach_the_log() {
+    let app = common::spawn_app().await;
+    app.create_table(&orders()).await;
+    let mut conn = plain_sql(&app).await;
+    let mut tx = conn.begin().await.expect("begin");
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('never')")
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+    tx.rollback().await.expect("rollback");
+    assert!(change_ids(&app).await.is_empty());
+
+    // As the restricted role of db.sql: its writes are logged, the log itself is out of reach.
+    let mut tx = conn.begin().await.expect("begin");
+    sqlx::query("SET LOCAL ROLE sluice_app")
+        .execute(&mut *tx)
+        .await
+        .expect("set role");
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('as app')")
+        .execute(&mut *tx)
+        .await
+        .expect("the app role writes its tables");
+    for sql in [
+        "SELECT count(*) FROM sluice.changes",
+        "DELETE FROM sluice.changes",
+        "UPDATE sluice.change_cursor SET last_id = 0",
+    ] {
+        sqlx::query("SAVEPOINT s").execute(&mut *tx).await.expect("savepoint");
+        let refused = sqlx::query(sql).execute(&mut *tx).await;
+        assert!(refused.is_err(), "{sql} must be refused to sluice_app");
+        sqlx::query("ROLLBACK TO SAVEPOINT s")
+            .execute(&mut *tx)
+            .await
+            .expect("rollback to savepoint");
+    }
+    tx.commit().await.expect("commit");
+    let (status, new): (String, Value) =
+        sqlx::query_as("SELECT table_name, new FROM sluice.changes")
+            .fetch_one(&app.db)
+            .await
+            .expect("one change");
+    assert_eq!(status, "orders");
+    assert_eq!(new["status"], "as app");
+    let created = new["created_at"].as_str().expect("a timestamp");
+    assert!(created.ends_with("+00:00"), "timestamps in UTC: {created}");
+}
+
+#[tokio::test]
+async fn dispatched_changes_are_pruned_after_the_retention() {
+    let app = common::spawn_app().await;
+    app.create_table(&orders()).await;
+    let mut conn = plain_sql(&app).await;
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('a'), ('b')")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    wait_dispatched(&app).await;
+    sqlx::query("UPDATE sluice.changes SET at = now() - interval '8 days' WHERE new->>'status' = 'a'")
+        .execute(&app.db)
+        .await
+        .expect("age");
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(changes::prune(&app.db, week).await.expect("prunes"), 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT new->>'status' FROM sluice.changes")
+        .fetch_all(&app.db)
+        .await
+        .expect("changes");
+    assert_eq!(left, ["b"]);
+
+    // A change not dispatched yet is kept, however old: it is held behind an open transaction.
+    let mut blocker = plain_sql(&app).await;
+    let mut open = blocker.begin().await.expect("begin");
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('held')")
+        .execute(&mut *open)
+        .await
+        .expect("insert");
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('after')")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    sqlx::query("UPDATE sluice.changes SET at = now() - interval '8 days'")
+        .execute(&app.db)
+        .await
+        .expect("age");
+    assert_eq!(changes::prune(&app.db, week).await.expect("prunes"), 1, "only b");
+    let left: Vec<String> = sqlx::query_scalar("SELECT new->>'status' FROM sluice.changes")
+        .fetch_all(&app.db)
+        .await
+        .expect("changes");
+    assert_eq!(left, ["after"]);
+    open.rollback().await.expect("rollback");
+}
+
+#[test]
+fn sluice_validate_checks_a_table_trigger_against_the_table_files() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("table-events-validate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut quiet = orders();
+    quiet["name"] = json!("quiet");
+    quiet["events"] = json!(false);
+    std::fs::write(dir.join("orders.table.json"), orders().to_string()).expect("write");
+    std::fs::write(dir.join("quiet.table.json"), quiet.to_string()).expect("write");
+    let run = |table: &str, extra: Value| {
+        let mut trigger = json!({"kind": "table", "table": table, "on": ["update"]});
+        if let (Some(t), Some(e)) = (trigger.as_object_mut(), extra.as_object()) {
+            t.extend(e.clone());
+        }
+        std::fs::write(
+            dir.join("on_change.flow.json"),
+            trigger_flow("on_change", trigger).to_string(),
+        )
+        .expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("validate")
+            .arg(&dir)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, out) = run("orders", json!({"columns": ["status"]}));
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run("nowhere", json!({}));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("flow.unknown_table"), "{out}");
+    let (code, out) = run("quiet", json!({}));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("flow.table_events_off"), "{out}");
+    let (code, out) = run("orders", json!({"columns": ["colour"], "when": {"field": "secret", "op": "eq", "value": "x"}}));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("flow.unknown_column") && out.contains("flow.bad_filter"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
