@@ -251,7 +251,11 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             {
                 crate::flow::trigger::check_table(t, &tables, &mut problems);
             }
-            if problems.is_empty() { Ok(p) } else { Err(problems) }
+            if problems.is_empty() {
+                Ok(p)
+            } else {
+                Err(problems)
+            }
         });
         match compiled {
             Ok(plan) => {

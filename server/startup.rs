@@ -183,7 +183,9 @@ impl App {
                 state.db.clone(),
                 crate::queue::admin::Retention {
                     finished: config.job_retention,
-                    discarded: config.job_retention.max(Duration::from_secs(30 * 24 * 3600)),
+                    discarded: config
+                        .job_retention
+                        .max(Duration::from_secs(30 * 24 * 3600)),
                 },
                 Duration::from_secs(3600),
             ),

@@ -41,7 +41,14 @@ async fn list_pages_newest_first_with_counts_and_filters() {
     let app = common::spawn_app().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(job(&app.db, "mail", if i % 2 == 0 { "available" } else { "discarded" }).await);
+        ids.push(
+            job(
+                &app.db,
+                "mail",
+                if i % 2 == 0 { "available" } else { "discarded" },
+            )
+            .await,
+        );
     }
     ids.push(job(&app.db, "report", "completed").await);
 
@@ -95,15 +102,27 @@ async fn list_pages_newest_first_with_counts_and_filters() {
         .map(|j| j["id"].as_i64().expect("id"))
         .collect();
     assert_eq!(got, [ids[3], ids[1]]);
-    assert_eq!(body["counts"]["completed"], 0, "counts follow the flow filter");
+    assert_eq!(
+        body["counts"]["completed"], 0,
+        "counts follow the flow filter"
+    );
     assert_eq!(body["next_cursor"], Value::Null);
 
-    for bad in ["/jobs?state=lost", "/jobs?limit=0", "/jobs?limit=x", "/jobs?cursor=abc", "/jobs?colour=red"] {
+    for bad in [
+        "/jobs?state=lost",
+        "/jobs?limit=0",
+        "/jobs?limit=x",
+        "/jobs?cursor=abc",
+        "/jobs?colour=red",
+    ] {
         let (status, body) = app.send(app.admin(Method::GET, bad)).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
     let (status, body) = app.send(app.admin(Method::GET, "/jobs?state=lost")).await;
-    assert_eq!((status, body["error"]["code"].clone()), (400, json!("job.invalid_query")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("job.invalid_query"))
+    );
 }
 
 #[tokio::test]
@@ -166,11 +185,12 @@ async fn retry_and_cancel_follow_the_states() {
             body["max_attempts"].as_i64() > body["attempt"].as_i64(),
             "a retried job has an attempt left: {body}"
         );
-        let due: bool = sqlx::query_scalar("SELECT scheduled_at <= now() FROM sluice.jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .expect("job");
+        let due: bool =
+            sqlx::query_scalar("SELECT scheduled_at <= now() FROM sluice.jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .expect("job");
         assert!(due, "available now");
     }
     for from in ["running", "completed", "available"] {
@@ -193,7 +213,10 @@ async fn retry_and_cancel_follow_the_states() {
         assert_eq!(body["state"], "cancelled");
         assert!(body["finalized_at"].is_string());
         let last = body["errors"].as_array().and_then(|e| e.last()).cloned();
-        assert_eq!(last.map(|e| e["code"].clone()), Some(json!("job.cancelled")));
+        assert_eq!(
+            last.map(|e| e["code"].clone()),
+            Some(json!("job.cancelled"))
+        );
     }
     for from in ["running", "completed", "discarded", "cancelled"] {
         let id = job(&app.db, "mail", from).await;
@@ -245,11 +268,13 @@ async fn the_jobs_api_needs_a_signed_in_editor() {
 async fn metrics_show_jobs_per_state_the_oldest_wait_and_attempts_per_flow() {
     let app = common::spawn_app().await;
     let waiting = job(&app.db, "mail", "available").await;
-    sqlx::query("UPDATE sluice.jobs SET scheduled_at = now() - interval '120 seconds' WHERE id = $1")
-        .bind(waiting)
-        .execute(&app.db)
-        .await
-        .expect("age");
+    sqlx::query(
+        "UPDATE sluice.jobs SET scheduled_at = now() - interval '120 seconds' WHERE id = $1",
+    )
+    .bind(waiting)
+    .execute(&app.db)
+    .await
+    .expect("age");
     job(&app.db, "mail", "discarded").await;
     let done = job(&app.db, "report", "completed").await;
     sqlx::query(
@@ -347,10 +372,11 @@ async fn pruning_deletes_finished_jobs_past_their_retention_only() {
 
     // One instance at a time: while another holds the lock, nothing is pruned.
     let mut other = app.db.begin().await.expect("tx");
-    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(x'00511ce79b0e'::bigint)")
-        .fetch_one(&mut *other)
-        .await
-        .expect("lock");
+    let held: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(x'00511ce79b0e'::bigint)")
+            .fetch_one(&mut *other)
+            .await
+            .expect("lock");
     assert!(held);
     assert_eq!(admin::prune(&app.db, short).await.expect("prunes"), None);
     other.rollback().await.expect("rollback");

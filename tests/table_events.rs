@@ -98,12 +98,11 @@ async fn change_ids(app: &TestApp) -> Vec<i64> {
 
 /// The whole change log and every job's args as text: the secret is in none of it.
 async fn assert_secret_never_logged(app: &TestApp) {
-    let logged: String = sqlx::query_scalar(
-        "SELECT coalesce(string_agg(c::text, ' '), '') FROM sluice.changes c",
-    )
-    .fetch_one(&app.db)
-    .await
-    .expect("log");
+    let logged: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(c::text, ' '), '') FROM sluice.changes c")
+            .fetch_one(&app.db)
+            .await
+            .expect("log");
     let args: String =
         sqlx::query_scalar("SELECT coalesce(string_agg(args::text, ' '), '') FROM sluice.jobs")
             .fetch_one(&app.db)
@@ -208,10 +207,16 @@ async fn every_write_path_makes_exactly_one_job_per_change() {
     assert_eq!(jobs_of(&app, "on_order").await.len(), 9, "nothing twice");
 
     let events: Vec<&Value> = jobs.iter().map(|(_, _, a)| &a["event"]).collect();
-    let ops: Vec<&str> = events.iter().map(|e| e["op"].as_str().unwrap_or("")).collect();
+    let ops: Vec<&str> = events
+        .iter()
+        .map(|e| e["op"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(
         ops,
-        ["insert", "insert", "insert", "insert", "insert", "insert", "insert", "update", "delete"]
+        [
+            "insert", "insert", "insert", "insert", "insert", "insert", "insert", "update",
+            "delete"
+        ]
     );
     assert!(events.iter().all(|e| e["table"] == "orders"));
     let statuses: Vec<&str> = events[..7]
@@ -231,7 +236,10 @@ async fn every_write_path_makes_exactly_one_job_per_change() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(changed.contains(&"amount") && !changed.contains(&"status"), "{changed:?}");
+    assert!(
+        changed.contains(&"amount") && !changed.contains(&"status"),
+        "{changed:?}"
+    );
     assert_eq!(events[8]["new"], Value::Null);
     assert_eq!(events[8]["old"]["status"], "psql");
     assert_secret_never_logged(&app).await;
@@ -434,7 +442,10 @@ async fn events_follow_the_table_definition() {
             .expect("change");
     assert_eq!(table, "loud");
     assert_eq!(new["status"], "c");
-    assert!(new.get("pin").is_none() && new.get("secret").is_none(), "{new}");
+    assert!(
+        new.get("pin").is_none() && new.get("secret").is_none(),
+        "{new}"
+    );
     assert_secret_never_logged(&app).await;
 
     // Off again: the trigger is dropped and nothing more is logged.
@@ -483,7 +494,10 @@ async fn a_rolled_back_write_logs_nothing_and_the_app_role_cannot_reach_the_log(
         "DELETE FROM sluice.changes",
         "UPDATE sluice.change_cursor SET last_id = 0",
     ] {
-        sqlx::query("SAVEPOINT s").execute(&mut *tx).await.expect("savepoint");
+        sqlx::query("SAVEPOINT s")
+            .execute(&mut *tx)
+            .await
+            .expect("savepoint");
         let refused = sqlx::query(sql).execute(&mut *tx).await;
         assert!(refused.is_err(), "{sql} must be refused to sluice_app");
         sqlx::query("ROLLBACK TO SAVEPOINT s")
@@ -513,10 +527,12 @@ async fn dispatched_changes_are_pruned_after_the_retention() {
         .await
         .expect("insert");
     wait_dispatched(&app).await;
-    sqlx::query("UPDATE sluice.changes SET at = now() - interval '8 days' WHERE new->>'status' = 'a'")
-        .execute(&app.db)
-        .await
-        .expect("age");
+    sqlx::query(
+        "UPDATE sluice.changes SET at = now() - interval '8 days' WHERE new->>'status' = 'a'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("age");
     let week = Duration::from_secs(7 * 24 * 3600);
     assert_eq!(changes::prune(&app.db, week).await.expect("prunes"), 1);
     let left: Vec<String> = sqlx::query_scalar("SELECT new->>'status' FROM sluice.changes")
@@ -540,7 +556,11 @@ async fn dispatched_changes_are_pruned_after_the_retention() {
         .execute(&app.db)
         .await
         .expect("age");
-    assert_eq!(changes::prune(&app.db, week).await.expect("prunes"), 1, "only b");
+    assert_eq!(
+        changes::prune(&app.db, week).await.expect("prunes"),
+        1,
+        "only b"
+    );
     let left: Vec<String> = sqlx::query_scalar("SELECT new->>'status' FROM sluice.changes")
         .fetch_all(&app.db)
         .await
@@ -588,8 +608,14 @@ fn sluice_validate_checks_a_table_trigger_against_the_table_files() {
     let (code, out) = run("quiet", json!({}));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("flow.table_events_off"), "{out}");
-    let (code, out) = run("orders", json!({"columns": ["colour"], "when": {"field": "secret", "op": "eq", "value": "x"}}));
+    let (code, out) = run(
+        "orders",
+        json!({"columns": ["colour"], "when": {"field": "secret", "op": "eq", "value": "x"}}),
+    );
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("flow.unknown_column") && out.contains("flow.bad_filter"), "{out}");
+    assert!(
+        out.contains("flow.unknown_column") && out.contains("flow.bad_filter"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

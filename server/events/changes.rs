@@ -313,11 +313,10 @@ pub async fn dispatch_once(db: &PgPool, listeners: &[Listener]) -> Result<Round,
             ..Round::default()
         });
     }
-    let (last_xid, last_id): (String, i64) = sqlx::query_as(
-        "SELECT last_xid::text, last_id FROM sluice.change_cursor WHERE id = 1",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let (last_xid, last_id): (String, i64) =
+        sqlx::query_as("SELECT last_xid::text, last_id FROM sluice.change_cursor WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
     // One statement: the rows it sees and the xmin it compares with come from one snapshot.
     let changes: Vec<Change> = sqlx::query_as(
         "SELECT id, xid::text AS xid, table_name, op, old, new, changed FROM sluice.changes \
@@ -500,7 +499,9 @@ mod tests {
 
     #[test]
     fn conditions_compare_like_the_database() {
-        let r = row(json!({"n": 5, "price": 12.5, "s": "Hello", "at": "2026-01-02T10:00:00+00:00", "z": null}));
+        let r = row(
+            json!({"n": 5, "price": 12.5, "s": "Hello", "at": "2026-01-02T10:00:00+00:00", "z": null}),
+        );
         assert!(cond("n", FilterOp::Eq, json!(5)).eval(&r));
         assert!(cond("price", FilterOp::Eq, json!("12.50")).eval(&r));
         assert!(cond("n", FilterOp::Ge, json!(5)).eval(&r));

@@ -41,7 +41,11 @@ pub async fn once(db: &PgPool, retention: Retention) -> Result<u64, sqlx::Error>
     }
     let changes = super::changes::prune(db, retention.finished).await?;
     if total > 0 || changes > 0 {
-        tracing::info!(jobs = total, changes, "pruned finished jobs and dispatched changes");
+        tracing::info!(
+            jobs = total,
+            changes,
+            "pruned finished jobs and dispatched changes"
+        );
     }
     Ok(total)
 }

@@ -365,7 +365,11 @@ pub fn render_jobs(out: &mut String, s: &crate::queue::admin::Stats) {
         "Attempts of the jobs kept, by flow.",
     );
     for (flow, attempts, _) in &s.flows {
-        let _ = writeln!(out, "sluice_job_attempts{{flow=\"{}\"}} {attempts}", esc(flow));
+        let _ = writeln!(
+            out,
+            "sluice_job_attempts{{flow=\"{}\"}} {attempts}",
+            esc(flow)
+        );
     }
     head(
         out,

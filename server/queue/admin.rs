@@ -28,9 +28,7 @@ pub enum JobError {
     NotFound(i64),
     #[error("job {id} is {state}; only discarded, cancelled or retryable jobs can be retried")]
     NotRetryable { id: i64, state: String },
-    #[error(
-        "job {id} is {state}; only available, scheduled or retryable jobs can be cancelled"
-    )]
+    #[error("job {id} is {state}; only available, scheduled or retryable jobs can be cancelled")]
     NotCancellable { id: i64, state: String },
     #[error("another job with the same unique key is queued, running or completed")]
     Duplicate,
@@ -211,13 +209,7 @@ pub async fn stats(db: &PgPool) -> Result<Stats, sqlx::Error> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|f| {
-                Some((
-                    f[0].as_str()?.to_string(),
-                    f[1].as_i64()?,
-                    f[2].as_i64()?,
-                ))
-            })
+            .filter_map(|f| Some((f[0].as_str()?.to_string(), f[1].as_i64()?, f[2].as_i64()?)))
             .collect(),
     })
 }

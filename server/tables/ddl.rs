@@ -241,11 +241,7 @@ const CAPTURE_TRIGGER: &str = "\"capture_change\"";
 /// The step that attaches the change-log trigger. Its arguments are the table's password
 /// columns, which `sluice.capture_change()` leaves out of the log.
 fn capture_on(def: &TableDef) -> DdlStep {
-    let hidden: Vec<String> = def
-        .password_fields()
-        .into_iter()
-        .map(literal)
-        .collect();
+    let hidden: Vec<String> = def.password_fields().into_iter().map(literal).collect();
     DdlStep::new(
         format!("send change events of {}", def.name),
         format!(
@@ -793,7 +789,9 @@ mod tests {
     fn create_a_table_with_events() {
         let mut t = people();
         t.events = true;
-        t.fields.push(def_field(json!({"id": "f_000000000002", "name": "secret", "type": "password"})));
+        t.fields.push(def_field(
+            json!({"id": "f_000000000002", "name": "secret", "type": "password"}),
+        ));
         assert!(t.check(&tables()).is_empty());
         insta::assert_snapshot!(render(&plan_create(&t, &tables())));
     }
