@@ -185,14 +185,15 @@ fn table(t: &Value) -> TableTrigger {
     }
 }
 
-/// Checks a table trigger against the catalog: the table exists and has events on, the
-/// columns are its columns, and `when` is a valid filter of it (as the data API checks one).
+/// Checks a table trigger against its table (`None`: the catalog has no such table): the
+/// table has events on, the columns are its columns, and `when` is a valid filter of it (as
+/// the data API checks one).
 pub fn check_table(
     t: &TableTrigger,
-    catalog: &dyn super::node::TableCatalog,
+    def: Option<&crate::tables::def::TableDef>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let Some(def) = catalog.table(&t.table) else {
+    let Some(def) = def else {
         diags.push(Diagnostic::new(
             "flow.unknown_table",
             "/trigger/table",
