@@ -619,3 +619,60 @@ fn sluice_validate_checks_a_table_trigger_against_the_table_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_trigger_follows_a_renamed_table_and_protects_its_events() {
+    let app = common::spawn_app().await;
+    app.create_table(&orders()).await;
+    app.publish(&trigger_flow(
+        "on_order",
+        json!({"kind": "table", "table": "orders", "on": ["update"], "columns": ["status"]}),
+    ))
+    .await;
+    // Turning events off would leave the flow without events: refused unless forced.
+    let (_, t) = app.send(app.admin(Method::GET, "/tables/orders")).await;
+    let off = json!({"name": "orders", "events": false, "fields": t["fields"]});
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/orders")
+                .header("if-match", t["version"].to_string())
+                .json(&json!({"table": off})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("table.breaks_flows")),
+        "{body}"
+    );
+
+    // Renaming the table and the watched field, with the flows following.
+    let mut fields = t["fields"].clone();
+    for f in fields.as_array_mut().expect("fields") {
+        if f["name"] == "status" {
+            f["name"] = json!("state");
+        }
+    }
+    let renamed = json!({"name": "purchases", "events": true, "fields": fields});
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/orders")
+                .header("if-match", t["version"].to_string())
+                .json(&json!({"table": renamed, "update_flows": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut conn = plain_sql(&app).await;
+    sqlx::query("INSERT INTO app.purchases (state) VALUES ('new')")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    sqlx::query("UPDATE app.purchases SET state = 'paid'")
+        .execute(&mut conn)
+        .await
+        .expect("update");
+    let jobs = wait_jobs(&app, "on_order", 1).await;
+    let event = &jobs[0].2["event"];
+    assert_eq!(event["table"], "purchases");
+    assert_eq!(event["new"]["state"], "paid");
+    assert_eq!(event["op"], "update");
+}

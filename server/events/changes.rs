@@ -414,6 +414,11 @@ async fn run<R: Routes>(
     // The listeners of the generation served, compiled when it changes.
     let mut compiled: Option<(i64, Arc<Vec<Listener>>)> = None;
     loop {
+        // What is published now, even if this instance's follower has not caught up yet: a
+        // flow published on another instance gets the changes committed after its publish.
+        if let Err(e) = serving.reload_if_moved().await {
+            tracing::warn!(error = ?e, "table events: cannot check for published changes");
+        }
         let served = serving.load();
         let current = match &compiled {
             Some((generation, l)) if *generation == served.generation => l.clone(),
