@@ -676,3 +676,52 @@ async fn a_trigger_follows_a_renamed_table_and_protects_its_events() {
     assert_eq!(event["new"]["state"], "paid");
     assert_eq!(event["op"], "update");
 }
+
+#[tokio::test]
+async fn the_designer_turns_change_events_on_through_the_plan() {
+    let app = common::spawn_app().await;
+    let mut quiet = orders();
+    quiet["events"] = json!(false);
+    app.create_table(&quiet).await;
+    let b = common::browser::Browser::start("table_events_designer").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/orders/schema", app.base))
+        .await;
+    b.wait_for("#table-events").await;
+    assert_eq!(
+        b.find("#table-events").await.property("checked").await,
+        json!(false)
+    );
+    assert!(
+        b.find("#review-changes")
+            .await
+            .attribute("disabled")
+            .await
+            .is_some(),
+        "nothing to review yet"
+    );
+    b.click("#table-events").await;
+    assert!(
+        b.find("#review-changes")
+            .await
+            .attribute("disabled")
+            .await
+            .is_none(),
+        "the setting is a change to review"
+    );
+    b.click("#review-changes").await;
+    let plan = b.wait_for_text("#plan-preview", "capture_change").await;
+    assert!(
+        plan.text().await.contains("CREATE TRIGGER"),
+        "{}",
+        plan.text().await
+    );
+    b.click("#apply-changes").await;
+    b.wait_gone("dialog[open]").await;
+    let (_, def) = app.send(app.admin(Method::GET, "/tables/orders")).await;
+    assert_eq!(def["events"], true, "{def}");
+    b.wait_for("#table-events").await;
+    b.assert_accessible("table designer with change events")
+        .await;
+    b.finish().await;
+}
