@@ -249,7 +249,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             if let Some(crate::flow::trigger::Trigger::Table(t)) = &p.trigger
                 && !tables.is_empty()
             {
-                crate::flow::trigger::check_table(t, tables.get(&t.table), &mut problems);
+                crate::flow::trigger::check_table(t, &|name| tables.get(name), &mut problems);
             }
             if problems.is_empty() {
                 Ok(p)

@@ -515,6 +515,26 @@ async fn a_rolled_back_write_logs_nothing_and_the_app_role_cannot_reach_the_log(
     assert_eq!(new["status"], "as app");
     let created = new["created_at"].as_str().expect("a timestamp");
     assert!(created.ends_with("+00:00"), "timestamps in UTC: {created}");
+
+    // A table without password fields: its trigger has no arguments, every column is logged.
+    app.create_table(&json!({"name": "notes", "events": true, "fields": [
+        {"name": "body", "type": "text"}
+    ]}))
+    .await;
+    sqlx::query("INSERT INTO app.notes (body) VALUES ('hello')")
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    let new: Value =
+        sqlx::query_scalar("SELECT new FROM sluice.changes WHERE table_name = 'notes'")
+            .fetch_one(&app.db)
+            .await
+            .expect("one change");
+    assert_eq!(new["body"], "hello");
+    assert!(
+        new["id"].is_number() && new["updated_at"].is_string(),
+        "{new}"
+    );
 }
 
 #[tokio::test]

@@ -185,15 +185,15 @@ fn table(t: &Value) -> TableTrigger {
     }
 }
 
-/// Checks a table trigger against its table (`None`: the catalog has no such table): the
-/// table has events on, the columns are its columns, and `when` is a valid filter of it (as
-/// the data API checks one).
-pub fn check_table(
+/// Checks a table trigger against the tables (`lookup` finds one by name): the table exists
+/// and has events on, the columns are its columns, and `when` is a valid filter of it (as the
+/// data API checks one).
+pub fn check_table<'c>(
     t: &TableTrigger,
-    def: Option<&crate::tables::def::TableDef>,
+    lookup: &dyn Fn(&str) -> Option<&'c crate::tables::def::TableDef>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let Some(def) = def else {
+    let Some(def) = lookup(&t.table) else {
         diags.push(Diagnostic::new(
             "flow.unknown_table",
             "/trigger/table",
@@ -221,7 +221,16 @@ pub fn check_table(
         }
     }
     if let Some(when) = &t.when {
-        let tables = crate::tables::def::Tables::from([(t.table.clone(), def.clone())]);
+        // The table and the tables it references (their id types type the references).
+        let tables: crate::tables::def::Tables = std::iter::once(def)
+            .chain(
+                def.fields
+                    .iter()
+                    .filter_map(|f| f.table.as_ref())
+                    .filter_map(|r| lookup(r.as_str())),
+            )
+            .map(|d| (d.name.to_string(), d.clone()))
+            .collect();
         if let Err(e) = crate::tables::rows::parse_filter(def, &tables, when) {
             for p in e.problems() {
                 diags.push(Diagnostic::new(
