@@ -414,10 +414,20 @@ async fn run<R: Routes>(
     // The listeners of the generation served, compiled when it changes.
     let mut compiled: Option<(i64, Arc<Vec<Listener>>)> = None;
     loop {
-        // What is published now, even if this instance's follower has not caught up yet: a
-        // flow published on another instance gets the changes committed after its publish.
-        if let Err(e) = serving.reload_if_moved().await {
-            tracing::warn!(error = ?e, "table events: cannot check for published changes");
+        // Dispatch only with what is published now: while this instance has not caught up
+        // with a change of the catalog (another instance published), wait for its follower,
+        // so a flow gets every change dispatched after its publication.
+        match crate::catalog::groups::generation(&db).await {
+            Ok(current) if current > serving.generation() => {
+                let _ = tokio::time::timeout(every, wake.notified()).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "table events: cannot read the catalog generation; retrying");
+                tokio::time::sleep(every).await;
+                continue;
+            }
         }
         let served = serving.load();
         let current = match &compiled {
