@@ -745,3 +745,40 @@ async fn the_designer_turns_change_events_on_through_the_plan() {
         .await;
     b.finish().await;
 }
+
+#[tokio::test]
+async fn an_instance_that_has_not_followed_a_publish_leaves_the_changes_to_one_that_has() {
+    let never = Duration::from_secs(3600);
+    let stale = common::spawn_app_with(|c| {
+        c.reload_listen = false;
+        c.reload_check = never;
+    })
+    .await;
+    stale.create_table(&orders()).await;
+    let current = common::spawn_app_on(&stale.db_url, &stale.db_name, |c| {
+        c.reload_listen = false;
+        c.reload_check = never;
+    })
+    .await;
+    // Published on `current`; `stale` never follows, so it must not dispatch meanwhile (it
+    // would pass the changes without the new flow).
+    current
+        .publish(&trigger_flow(
+            "on_order",
+            json!({"kind": "table", "table": "orders", "on": ["insert"]}),
+        ))
+        .await;
+    let mut conn = plain_sql(&current).await;
+    for i in 0..6 {
+        sqlx::query("INSERT INTO app.orders (amount) VALUES ($1)")
+            .bind(i)
+            .execute(&mut conn)
+            .await
+            .expect("insert");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let jobs = wait_jobs(&current, "on_order", 6).await;
+    wait_dispatched(&current).await;
+    assert_eq!(jobs.len(), 6);
+    assert_eq!(jobs_of(&stale, "on_order").await.len(), 6);
+}
