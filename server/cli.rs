@@ -214,6 +214,18 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
         eprintln!("sluice validate: no flow files (*.flow.json) found");
         return ExitCode::from(2);
     }
+    // Table definitions next to the flows (`*.table.json`): a table trigger's table is checked
+    // against them when there are any.
+    let mut table_files = Vec::new();
+    for p in paths.iter().filter(|p| p.is_dir()) {
+        collect(p, &[".table.json"], &mut table_files);
+    }
+    let tables: crate::tables::def::Tables = table_files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|t| serde_json::from_str::<crate::tables::def::TableDef>(&t).ok())
+        .map(|d| (d.name.to_string(), d))
+        .collect();
     let mut worst = 0u8;
     for file in files {
         let text = match std::fs::read_to_string(&file) {
@@ -232,7 +244,20 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
                 continue;
             }
         };
-        match crate::nodes::compile(&doc, None) {
+        let compiled = crate::nodes::compile(&doc, None).and_then(|p| {
+            let mut problems = Vec::new();
+            if let Some(crate::flow::trigger::Trigger::Table(t)) = &p.trigger
+                && !tables.is_empty()
+            {
+                crate::flow::trigger::check_table(t, &|name| tables.get(name), &mut problems);
+            }
+            if problems.is_empty() {
+                Ok(p)
+            } else {
+                Err(problems)
+            }
+        });
+        match compiled {
             Ok(plan) => {
                 println!("{}: ok", file.display());
                 if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// milliseconds; heals a missed change notification.
     #[arg(long, env = "SLUICE_RELOAD_CHECK_MS", default_value_t = 5000)]
     pub reload_check_ms: u64,
+    /// How long completed and cancelled jobs are kept: a number with a unit, `7d`, `12h`,
+    /// `30m` or `90s` (discarded jobs: at least 30 days).
+    #[arg(long, env = "SLUICE_JOB_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub job_retention: Duration,
     /// 32 bytes (64 hex digits, or base64) that encrypt the token signing keys stored in the
     /// database (AES-256-GCM). Without it they are stored in plaintext.
     #[arg(long, env = "SLUICE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
@@ -415,6 +419,8 @@ pub struct Config {
     pub reload_listen: bool,
     /// Period of the serving-generation check.
     pub reload_check: Duration,
+    /// Completed and cancelled jobs are deleted this long after they finished.
+    pub job_retention: Duration,
     /// Encrypts token signing keys at rest (`SLUICE_KEY_ENCRYPTION_KEY`).
     pub key_encryption_key: Option<KeyEncryptionKey>,
 }
@@ -532,6 +538,7 @@ impl Config {
             edge: EdgeConfig::from_args(*a.edge),
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
+            job_retention: a.job_retention,
             key_encryption_key: a
                 .key_encryption_key
                 .filter(|k| !k.expose().is_empty())
@@ -571,6 +578,7 @@ impl Config {
             edge: EdgeConfig::default(),
             reload_listen: true,
             reload_check: Duration::from_secs(5),
+            job_retention: Duration::from_secs(7 * 24 * 3600),
             key_encryption_key: None,
         }
     }
@@ -600,6 +608,17 @@ impl Default for LogConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_job_retention_takes_a_number_with_a_unit() {
+        assert_eq!(parse_retention("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_retention("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_retention("90s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "7", "d", "7w", "-1d", "30s", "99999999999999999999d"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn the_http_allow_list_takes_hosts_addresses_and_ranges() {
@@ -858,4 +877,24 @@ pub struct ClientArgs {
     pub email: Option<String>,
     #[arg(long, env = "SLUICE_ADMIN_PASSWORD", hide_env_values = true)]
     pub password: Option<Secret>,
+}
+
+/// `SLUICE_JOB_RETENTION`: a whole number with a unit (`d`, `h`, `m`, `s`), at least a minute.
+fn parse_retention(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let unit = match s.chars().last() {
+        Some('d') => 86_400,
+        Some('h') => 3_600,
+        Some('m') => 60,
+        Some('s') => 1,
+        _ => return Err("a number with a unit: 7d, 12h, 30m or 90s".into()),
+    };
+    let n: u64 = s[..s.len() - 1]
+        .parse()
+        .map_err(|_| "a whole number with a unit: 7d, 12h, 30m or 90s".to_string())?;
+    let secs = n.checked_mul(unit).ok_or("too long")?;
+    if secs < 60 {
+        return Err("at least one minute".into());
+    }
+    Ok(Duration::from_secs(secs))
 }

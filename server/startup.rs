@@ -66,6 +66,8 @@ pub struct App {
     _sync: crate::serving::follow::SyncTasks,
     /// Firing schedule triggers (docs/EVENTS.md, "Schedules"); stops when dropped.
     _scheduler: crate::events::scheduler::Scheduler,
+    /// The table-event dispatcher and the pruning of finished jobs; stop when dropped.
+    _events: (crate::events::changes::Tasks, crate::events::prune::Task),
 }
 
 impl App {
@@ -168,6 +170,28 @@ impl App {
             .await
             .map_err(|e| StartupError::Routes(e.into()))?;
         tracing::info!(endpoints = served, "loaded published flows");
+        // Table events and the queue's housekeeping (docs/EVENTS.md).
+        let events = (
+            crate::events::changes::start(
+                state.serving.clone(),
+                state.db.clone(),
+                crate::events::changes::Options {
+                    direct: direct.clone(),
+                    listen: config.reload_listen,
+                    every: Duration::from_secs(1),
+                },
+            ),
+            crate::events::prune::start(
+                state.db.clone(),
+                crate::queue::admin::Retention {
+                    finished: config.job_retention,
+                    discarded: config
+                        .job_retention
+                        .max(Duration::from_secs(30 * 24 * 3600)),
+                },
+                Duration::from_secs(3600),
+            ),
+        );
         let sync = crate::serving::follow::start(
             state.serving.clone(),
             crate::serving::follow::SyncOptions {
@@ -192,6 +216,7 @@ impl App {
             _relays: relays,
             _sync: sync,
             _scheduler: scheduler,
+            _events: events,
         })
     }
 
@@ -233,6 +258,7 @@ impl App {
             _relays: relays,
             _sync: sync,
             _scheduler: scheduler,
+            _events: events,
         } = self;
         let db = state.db.clone();
         let runtime = state.runtime.clone();
@@ -273,6 +299,7 @@ impl App {
         // No reload or schedule may start on a closing pool.
         drop(sync);
         drop(scheduler);
+        drop(events);
         // The flows' lanes hold connections of the pools until given back.
         runtime.lane.release_idle();
         db.close().await;

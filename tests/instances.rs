@@ -93,7 +93,7 @@ async fn a_listener_whose_connection_is_killed_reconnects_and_catches_up() {
 
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%sluice_reload%'",
     )
     .fetch_all(&a.db)
     .await

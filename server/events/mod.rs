@@ -5,3 +5,5 @@
 
 pub mod schedule;
 pub mod scheduler;
+pub mod changes;
+pub mod prune;

@@ -143,6 +143,9 @@ fn compile_collecting<O: CompiledOp>(
     }
     let endpoint = endpoint(doc, &mut diags);
     let trigger = super::trigger::trigger(doc, &mut diags);
+    if let (Some(super::trigger::Trigger::Table(t)), Some(c)) = (&trigger, catalog) {
+        super::trigger::check_table(t, &|name| c.table(name), &mut diags);
+    }
     let input = input(doc, &mut diags);
     if !diags.is_empty() {
         return Err(sorted(diags));

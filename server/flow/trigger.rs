@@ -185,6 +185,64 @@ fn table(t: &Value) -> TableTrigger {
     }
 }
 
+/// Checks a table trigger against the tables (`lookup` finds one by name): the table exists
+/// and has events on, the columns are its columns, and `when` is a valid filter of it (as the
+/// data API checks one).
+pub fn check_table<'c>(
+    t: &TableTrigger,
+    lookup: &dyn Fn(&str) -> Option<&'c crate::tables::def::TableDef>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(def) = lookup(&t.table) else {
+        diags.push(Diagnostic::new(
+            "flow.unknown_table",
+            "/trigger/table",
+            format!("there is no table `{}`", t.table),
+        ));
+        return;
+    };
+    if !def.events {
+        diags.push(Diagnostic::new(
+            "flow.table_events_off",
+            "/trigger/table",
+            format!(
+                "table `{}` does not send change events; turn on `events` in its definition",
+                t.table
+            ),
+        ));
+    }
+    for (i, c) in t.columns.iter().enumerate() {
+        if def.column_type(c).is_none() {
+            diags.push(Diagnostic::new(
+                "flow.unknown_column",
+                format!("/trigger/columns/{i}"),
+                format!("table `{}` has no column `{c}`", t.table),
+            ));
+        }
+    }
+    if let Some(when) = &t.when {
+        // The table and the tables it references (their id types type the references).
+        let tables: crate::tables::def::Tables = std::iter::once(def)
+            .chain(
+                def.fields
+                    .iter()
+                    .filter_map(|f| f.table.as_ref())
+                    .filter_map(|r| lookup(r.as_str())),
+            )
+            .map(|d| (d.name.to_string(), d.clone()))
+            .collect();
+        if let Err(e) = crate::tables::rows::parse_filter(def, &tables, when) {
+            for p in e.problems() {
+                diags.push(Diagnostic::new(
+                    "flow.bad_filter",
+                    format!("/trigger/when{}", p.pointer.trim_start_matches("/filter")),
+                    p.message.clone(),
+                ));
+            }
+        }
+    }
+}
+
 /// A standard cron expression: 5 fields, or 6 with seconds first. Croner also reads a seventh
 /// (year) field and other extensions; a seventh field is refused so files stay portable.
 pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {

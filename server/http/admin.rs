@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::token_keys::router())
         .merge(super::request_log::router())
         .merge(super::groups::router())
+        .merge(super::jobs::router())
         .merge(super::sample::router())
         .merge(super::schedules::router())
         .method_not_allowed_fallback(super::method_not_allowed)

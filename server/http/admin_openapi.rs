@@ -40,6 +40,7 @@ mod tests {
             "token_keys" => include_str!("token_keys.rs"),
             "request_log" => include_str!("request_log.rs"),
             "groups" => include_str!("groups.rs"),
+            "jobs" => include_str!("jobs.rs"),
             "sample" => include_str!("sample.rs"),
             "schedules" => include_str!("schedules.rs"),
             other => panic!(

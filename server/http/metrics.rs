@@ -377,6 +377,56 @@ impl Metrics {
     }
 }
 
+/// The job queue's gauges, read from the tables when scraped (`crate::queue::admin::stats`).
+pub fn render_jobs(out: &mut String, s: &crate::queue::admin::Stats) {
+    head(
+        out,
+        "sluice_jobs",
+        "gauge",
+        "Jobs in the queue, by state (finished jobs until they are pruned).",
+    );
+    for (state, n) in &s.states {
+        let _ = writeln!(out, "sluice_jobs{{state=\"{state}\"}} {n}");
+    }
+    head(
+        out,
+        "sluice_jobs_oldest_available_seconds",
+        "gauge",
+        "How long the oldest job ready to run has waited (0 when none waits).",
+    );
+    let _ = writeln!(
+        out,
+        "sluice_jobs_oldest_available_seconds {}",
+        s.oldest_available_secs
+    );
+    head(
+        out,
+        "sluice_job_attempts",
+        "gauge",
+        "Attempts of the jobs kept, by flow.",
+    );
+    for (flow, attempts, _) in &s.flows {
+        let _ = writeln!(
+            out,
+            "sluice_job_attempts{{flow=\"{}\"}} {attempts}",
+            esc(flow)
+        );
+    }
+    head(
+        out,
+        "sluice_job_failed_attempts",
+        "gauge",
+        "Attempts of the jobs kept that failed, timed out or were rescued, by flow.",
+    );
+    for (flow, _, failed) in &s.flows {
+        let _ = writeln!(
+            out,
+            "sluice_job_failed_attempts{{flow=\"{}\"}} {failed}",
+            esc(flow)
+        );
+    }
+}
+
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

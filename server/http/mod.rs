@@ -15,6 +15,7 @@ pub mod flow_versions;
 pub mod generated;
 pub mod groups;
 pub mod health;
+pub mod jobs;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

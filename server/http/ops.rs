@@ -260,7 +260,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .in_flight
         .as_ref()
         .map(|(sem, max)| (max.saturating_sub(sem.available_permits()), *max));
-    let text = ops.metrics.render(&pool, &ops.request_log.stats, in_flight);
+    let mut text = ops.metrics.render(&pool, &ops.request_log.stats, in_flight);
+    match crate::queue::admin::stats(&state.db).await {
+        Ok(s) => super::metrics::render_jobs(&mut text, &s),
+        Err(e) => tracing::warn!(error = %e, "cannot read the job queue's numbers for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -606,6 +606,7 @@ pub fn rewrite_for_renames(
         .iter()
         .map(|(id, _, _)| id.to_string())
         .collect();
+    follow_trigger_renames(&mut out, old, new, &renames);
     let Some(nodes) = out.get_mut("nodes").and_then(Value::as_object_mut) else {
         return out;
     };
@@ -620,6 +621,44 @@ pub fn rewrite_for_renames(
     }
     rename_body_properties(doc, &mut out, old, &renames);
     out
+}
+
+/// A table trigger on the table follows its renames: the table, `columns` and the fields of
+/// `when`.
+fn follow_trigger_renames(
+    doc: &mut Value,
+    old: &TableDef,
+    new: &TableDef,
+    renames: &[(&str, &str)],
+) {
+    let Some(trigger) = doc.get_mut("trigger").filter(|t| {
+        t.get("kind").and_then(Value::as_str) == Some("table")
+            && t.get("table").and_then(Value::as_str) == Some(old.name.as_str())
+    }) else {
+        return;
+    };
+    trigger["table"] = Value::String(new.name.to_string());
+    let rename = |v: &mut Value| {
+        if let Some((_, to)) = renames.iter().find(|(from, _)| v.as_str() == Some(*from)) {
+            *v = Value::String((*to).to_string());
+        }
+    };
+    if let Some(cols) = trigger.get_mut("columns").and_then(Value::as_array_mut) {
+        cols.iter_mut().for_each(rename);
+    }
+    fn fields(f: &mut Value, rename: &dyn Fn(&mut Value)) {
+        for key in ["and", "or"] {
+            if let Some(items) = f.get_mut(key).and_then(Value::as_array_mut) {
+                items.iter_mut().for_each(|i| fields(i, rename));
+            }
+        }
+        if let Some(field) = f.get_mut("field") {
+            rename(field);
+        }
+    }
+    if let Some(when) = trigger.get_mut("when") {
+        fields(when, &rename);
+    }
 }
 
 /// Whether a database node takes its `patch` from the request body as it is: the body's keys
@@ -770,6 +809,31 @@ fn with_rewrites(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_trigger_follows_the_renames_of_its_table() {
+        use serde_json::json;
+        let old: TableDef =
+            serde_json::from_value(json!({"id": "t_000000000001", "name": "orders",
+            "events": true, "fields": [{"id": "f_000000000001", "name": "state", "type": "text"}]}))
+            .expect("def");
+        let mut new = old.clone();
+        new.name = serde_json::from_value(json!("purchases")).expect("name");
+        let doc = json!({"trigger": {"kind": "table", "table": "orders", "on": ["update"],
+            "columns": ["state"], "when": {"or": [{"field": "state", "op": "eq", "value": "paid"}]}},
+            "nodes": {}});
+        let changes = [Change::RenameField {
+            from: "state".into(),
+            to: "status".into(),
+        }];
+        let out = rewrite_for_renames(&doc, &old, &new, &changes);
+        assert_eq!(out["trigger"]["table"], "purchases");
+        assert_eq!(out["trigger"]["columns"], json!(["status"]));
+        assert_eq!(out["trigger"]["when"]["or"][0]["field"], "status");
+        let other =
+            json!({"trigger": {"kind": "table", "table": "tags", "on": ["insert"]}, "nodes": {}});
+        assert_eq!(rewrite_for_renames(&other, &old, &new, &changes), other);
+    }
 
     #[test]
     fn renames_follow_filters_selections_includes_and_conflict_targets() {

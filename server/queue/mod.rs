@@ -5,6 +5,7 @@
 //! complete and fail jobs through this module too. Depends on sqlx only.
 
 pub mod schedules;
+pub mod admin;
 
 use serde_json::Value;
 use sqlx::PgConnection;

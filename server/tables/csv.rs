@@ -264,6 +264,7 @@ pub fn def_from_header(name: Ident, header: &[String]) -> Result<TableDef, CsvEr
         id_type: IdType::Bigint,
         fields,
         indexes: Vec::new(),
+        events: false,
         version: None,
     })
 }

@@ -84,6 +84,10 @@ pub enum Change {
     DropIndex {
         fields: Vec<String>,
     },
+    /// Change events turned on or off (`events`).
+    Events {
+        on: bool,
+    },
 }
 
 /// A previewable schema change.
@@ -231,6 +235,33 @@ fn table_index(table: &TableDef, ix: &IndexDef) -> DdlStep {
     step
 }
 
+/// The name of the change-log trigger on every table with events on.
+const CAPTURE_TRIGGER: &str = "\"capture_change\"";
+
+/// The step that attaches the change-log trigger. Its arguments are the table's password
+/// columns, which `sluice.capture_change()` leaves out of the log.
+fn capture_on(def: &TableDef) -> DdlStep {
+    let hidden: Vec<String> = def.password_fields().into_iter().map(literal).collect();
+    DdlStep::new(
+        format!("send change events of {}", def.name),
+        format!(
+            "CREATE TRIGGER {CAPTURE_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION \"sluice\".\"capture_change\"({})",
+            qualified(&def.name),
+            hidden.join(", ")
+        ),
+    )
+}
+
+fn capture_off(def: &TableDef, summary: String) -> DdlStep {
+    DdlStep::new(
+        summary,
+        format!(
+            "DROP TRIGGER IF EXISTS {CAPTURE_TRIGGER} ON {}",
+            qualified(&def.name)
+        ),
+    )
+}
+
 /// Steps that create a new table with its system columns, constraints, indexes and the
 /// `updated_at` trigger. The definition must have passed [`TableDef::check`] and have ids.
 pub fn plan_create(def: &TableDef, tables: &Tables) -> Plan {
@@ -271,12 +302,14 @@ pub fn plan_create(def: &TableDef, tables: &Tables) -> Plan {
             .map(|f| field_index(def, f)),
     );
     steps.extend(def.indexes.iter().map(|ix| table_index(def, ix)));
-    Plan {
-        changes: vec![Change::CreateTable {
-            table: def.name.to_string(),
-        }],
-        steps,
+    let mut changes = vec![Change::CreateTable {
+        table: def.name.to_string(),
+    }];
+    if def.events {
+        changes.push(Change::Events { on: true });
+        steps.push(capture_on(def));
     }
+    Plan { changes, steps }
 }
 
 /// Steps that drop a table.
@@ -485,6 +518,31 @@ pub fn plan_change(
             });
             plan.steps.push(table_index(new, ix));
         }
+    }
+
+    // The trigger names the password columns, so it is made again when they change; a
+    // renamed table keeps its trigger (the log names the table as it is at each write).
+    let hidden_changed = old.password_fields() != new.password_fields();
+    match (old.events, new.events) {
+        (false, true) => {
+            plan.changes.push(Change::Events { on: true });
+            plan.steps.push(capture_on(new));
+        }
+        (true, false) => {
+            plan.changes.push(Change::Events { on: false });
+            plan.steps.push(capture_off(
+                new,
+                format!("stop change events of {}", new.name),
+            ));
+        }
+        (true, true) if hidden_changed => {
+            plan.steps.push(capture_off(
+                new,
+                format!("replace the change-log trigger of {}", new.name),
+            ));
+            plan.steps.push(capture_on(new));
+        }
+        _ => {}
     }
     Ok(plan)
 }
@@ -725,6 +783,47 @@ mod tests {
         );
         assert!(t.check(&tables()).is_empty());
         insta::assert_snapshot!(render(&plan_create(&t, &tables())));
+    }
+
+    #[test]
+    fn create_a_table_with_events() {
+        let mut t = people();
+        t.events = true;
+        t.fields.push(def_field(
+            json!({"id": "f_000000000002", "name": "secret", "type": "password"}),
+        ));
+        assert!(t.check(&tables()).is_empty());
+        insta::assert_snapshot!(render(&plan_create(&t, &tables())));
+    }
+
+    fn def_field(v: Value) -> FieldDef {
+        serde_json::from_value(v).expect("field")
+    }
+
+    #[test]
+    fn turn_events_on_and_off() {
+        insta::assert_snapshot!(changed(|v| v["events"] = json!(true)));
+        let mut old = base();
+        old.events = true;
+        let mut new = old.clone();
+        new.events = false;
+        insta::assert_snapshot!(render(&plan_change(&old, &new, &tables()).expect("plans")));
+    }
+
+    #[test]
+    fn a_new_password_field_remakes_the_events_trigger() {
+        let mut old = base();
+        old.events = true;
+        let mut new = old.clone();
+        new.fields.push(def_field(
+            json!({"id": "f_00000000000f", "name": "pin", "type": "password"}),
+        ));
+        insta::assert_snapshot!(render(&plan_change(&old, &new, &tables()).expect("plans")));
+        // A rename of the table keeps the trigger: nothing about events is planned.
+        let mut renamed = old.clone();
+        renamed.name = serde_json::from_value(json!("volumes")).expect("name");
+        let plan = plan_change(&old, &renamed, &tables()).expect("plans");
+        assert!(!plan.steps.iter().any(|s| s.sql.contains("capture_change")));
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub struct TableDef {
     pub fields: Vec<FieldDef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<IndexDef>,
+    /// Every insert, update and delete is written to the change log (`sluice.changes`), for
+    /// flows with a table trigger (docs/EVENTS.md, "Table events").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub events: bool,
     /// Accepted and ignored, so a definition read from the API can be sent back as it is; the
     /// version a change expects travels in `If-Match`.
     #[serde(default, skip_serializing)]

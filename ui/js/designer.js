@@ -62,6 +62,10 @@ export async function mount(el, ctx) {
   const notice = h('div', { id: 'designer-notice', 'aria-live': 'polite' });
   const review = h('button', { type: 'button', class: 'btn btn-primary', id: 'review-changes', title: 'Ctrl+S' }, 'Review changes');
   const reset = h('button', { type: 'button', class: 'btn' }, 'Discard');
+  // Table setting: log every change for flows with a table trigger (docs/EVENTS.md).
+  let events = !!original.events;
+  const eventsBox = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'table-events', checked: events }));
+  eventsBox.addEventListener('change', () => { events = eventsBox.checked; changed(); });
 
   /** The saved form of each field, normalised like the working copy. */
   const savedForm = new Map(original.fields.map((/** @type {any} */ f) => [f.id, normal({ ...f, _defaultText: defaultText(f) })]));
@@ -94,7 +98,7 @@ export async function mount(el, ctx) {
   }
 
   /** Whether anything differs from the saved table. */
-  const dirty = () => fields.some((f) => state(f) !== '');
+  const dirty = () => fields.some((f) => state(f) !== '') || events !== !!original.events;
 
   /** Review is possible once anything differs from the saved table; the edits are stashed. */
   function changed() {
@@ -138,7 +142,7 @@ export async function mount(el, ctx) {
       replace(problems, errorBox({ message: built.error }));
       return;
     }
-    const body = { table: built.table, confirm_drop: built.dropped };
+    const body = { table: { ...built.table, events }, confirm_drop: built.dropped };
     let plan;
     try {
       plan = (await api('POST', `/tables/${encodeURIComponent(original.name)}/plan`, { body })).body;
@@ -201,6 +205,8 @@ export async function mount(el, ctx) {
         h('div', null, h('h2', { text: 'Fields' }), h('p', { class: 'hint', text: 'Changes are previewed as SQL before anything is applied. Renames keep data.' })),
         add),
       rows,
+      h('div', { class: 'designer-settings' },
+        h('label', { class: 'check', title: 'Every insert, update and delete runs the flows with a table trigger on this table' }, eventsBox, 'Send change events')),
       h('div', { class: 'designer-actions' }, h('div', null, problems), h('div', { class: 'page-actions' }, reset, review))));
   draw();
   return () => {
