@@ -3,7 +3,7 @@
 //! Every producer enqueues through `crate::queue`; every job runs a published flow with a
 //! trigger through the engine, as an endpoint's request would.
 
-pub mod schedule;
-pub mod scheduler;
 pub mod changes;
 pub mod prune;
+pub mod schedule;
+pub mod scheduler;

@@ -4,8 +4,8 @@
 //! transaction, so a job exists exactly when the writes around it commit. Workers claim,
 //! complete and fail jobs through this module too. Depends on sqlx only.
 
-pub mod schedules;
 pub mod admin;
+pub mod schedules;
 
 use serde_json::Value;
 use sqlx::PgConnection;

@@ -42,7 +42,7 @@ export function flowToolbar(state, act) {
   const refresh = () => {
     const dirty = state.dirty();
     const pub = state.record.published_version;
-    routeEl.textContent = state.doc.endpoint ? `${state.doc.endpoint.method} /api${state.doc.endpoint.path}` : 'function';
+    routeEl.textContent = routeText(state.doc);
     stateEl.replaceChildren(
       h('span', { class: pub ? 'fl-pill fl-pill-live' : 'fl-pill', text: pub ? `published v${pub}` : 'draft only' }),
       dirty ? h('span', { class: 'fl-pill fl-pill-dirty', text: 'unsaved changes' }) : '');
@@ -56,4 +56,14 @@ export function flowToolbar(state, act) {
   state.on('fields', () => { nameEl.textContent = state.doc.name || '(unnamed)'; refresh(); });
   refresh();
   return { el, runToggle };
+}
+
+/** What runs the flow, in the toolbar under its name. @param {any} doc */
+function routeText(doc) {
+  const t = doc.trigger;
+  if (doc.endpoint) return `${doc.endpoint.method} /api${doc.endpoint.path}`;
+  if (t?.kind === 'schedule') return `schedule · ${t.cron || '?'} (${t.timezone || '?'})`;
+  if (t?.kind === 'table') return `on ${(t.on || []).join(', ') || '?'} of ${t.table || '?'}`;
+  if (t?.kind === 'job') return 'background job';
+  return 'function';
 }
