@@ -45,6 +45,8 @@ pub struct Runtime {
 pub struct Live {
     /// Published function flows by name, for `call`.
     pub functions: Arc<HashMap<String, Arc<Program>>>,
+    /// Published flows with a trigger by name, for the workers and `job.enqueue`.
+    pub triggered: Arc<HashMap<String, Arc<Program>>>,
     /// The token keys: the current one signs (`auth.issue_token`), all of them verify
     /// (`endpoint.auth`).
     pub token_keys: Arc<KeyRing>,
@@ -152,7 +154,97 @@ pub async fn run(
     live: &Live,
     req: Request,
 ) -> Result<Response, RunError> {
-    run_inner(program, rt, live, req, None, true).await
+    run_inner(program, rt, live, Start::Request(req), None, true, None).await
+}
+
+/// A statement the run executes on its transaction just before `COMMIT` (a job's fenced
+/// completion, `queue::work::complete_in`); `false` means the run must not commit: its writes
+/// are rolled back. Given by the caller, so the engine does not know the queue.
+pub type Fence = Box<
+    dyn for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>,
+        > + Send,
+>;
+
+/// What a run of a flow with a trigger starts from (FLOW-FORMAT.md, "What a trigger flow
+/// sees").
+pub struct JobStart {
+    /// `input`: the job's args.
+    pub input: Value,
+    /// `job`: `{id, attempt, flow, scheduled_at}`.
+    pub job: Value,
+    /// The job's id, for the stable `Idempotency-Key` of `http.request`.
+    pub job_id: i64,
+    /// Run before `COMMIT`; the run commits only when it says yes.
+    pub fence: Fence,
+}
+
+/// How a job's run ended.
+pub struct JobEnd {
+    /// The flow's answer (its status decides: 2xx completed, 4xx discarded, else retried).
+    pub result: Result<Response, RunError>,
+    /// The trace of every node (the debug-run format, secrets redacted).
+    pub trace: Vec<TraceEntry>,
+    /// The fence said no: the worker lost the job, nothing was committed.
+    pub lost: bool,
+}
+
+/// Runs a flow with a trigger for one job: always in one transaction on the primary, which
+/// commits only when the flow answers 2xx and the fence (run inside that transaction) agrees.
+pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobStart) -> JobEnd {
+    let mut trace = Trace::default();
+    let mut lost = false;
+    let JobStart {
+        input,
+        job,
+        job_id,
+        fence,
+    } = start;
+    let result = run_inner(
+        program,
+        rt,
+        live,
+        Start::Job { input, job, job_id },
+        Some(&mut trace),
+        true,
+        Some((fence, &mut lost)),
+    )
+    .await;
+    let Trace {
+        mut entries,
+        secrets,
+    } = trace;
+    let forms = super::env::hidden_forms(secrets.iter().map(String::as_str));
+    let result = if secrets.is_empty() {
+        result
+    } else {
+        for e in &mut entries {
+            for v in [&mut e.input, &mut e.output, &mut e.error]
+                .into_iter()
+                .flatten()
+            {
+                scrub(v, &secrets);
+            }
+        }
+        result.map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)))
+    };
+    JobEnd {
+        result,
+        trace: entries,
+        lost,
+    }
+}
+
+/// What a run starts from: an HTTP request, or a job.
+enum Start {
+    Request(Request),
+    Job {
+        input: Value,
+        job: Value,
+        job_id: i64,
+    },
 }
 
 /// Runs a program with a trace of every node, for the editor's debug runs. Values that nodes
@@ -166,7 +258,16 @@ pub async fn run_traced(
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
     let mut trace = Trace::default();
-    let result = run_inner(program, rt, live, req, Some(&mut trace), opts.commit).await;
+    let result = run_inner(
+        program,
+        rt,
+        live,
+        Start::Request(req),
+        Some(&mut trace),
+        opts.commit,
+        None,
+    )
+    .await;
     let Trace {
         mut entries,
         secrets,
@@ -242,13 +343,16 @@ async fn run_inner(
     program: &Program,
     rt: &Runtime,
     live: &Live,
-    mut req: Request,
+    mut start: Start,
     trace: Option<&mut Trace>,
     commit: bool,
+    fence: Option<(Fence, &mut bool)>,
 ) -> Result<Response, RunError> {
-    program
-        .check_input(&mut req.params, &mut req.query, &mut req.body)
-        .map_err(RunError::Input)?;
+    if let Start::Request(req) = &mut start {
+        program
+            .check_input(&mut req.params, &mut req.query, &mut req.body)
+            .map_err(RunError::Input)?;
+    }
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     // The trace lives outside the timed walk, so a run that times out still shows its steps.
     let sink = trace
@@ -256,19 +360,28 @@ async fn run_inner(
         .map(|_| std::sync::Mutex::new(Trace::default()));
     let result = match tokio::time::timeout_at(
         deadline.into(),
-        walk(program, rt, live, req, deadline, sink.as_ref(), commit),
+        walk(program, rt, live, start, deadline, sink.as_ref(), commit),
     )
     .await
     {
         // The answer is decided within the deadline; its commit or rollback then runs to the
         // end even past it. Cut off mid-COMMIT, the writes could be stored while the client
         // is told 504: the answer must agree with the database.
-        Ok(Ok(mut done)) => done
-            .db
-            .finish(done.keep)
-            .await
-            .map(|()| done.response)
-            .map_err(|e| RunError::from_db(&done.last, e)),
+        Ok(Ok(mut done)) => match fence {
+            Some((fence, lost)) => match done.db.finish_fenced(done.keep, fence).await {
+                Ok(owned) => {
+                    *lost = !owned;
+                    Ok(done.response)
+                }
+                Err(e) => Err(RunError::from_db(&done.last, e)),
+            },
+            None => done
+                .db
+                .finish(done.keep)
+                .await
+                .map(|()| done.response)
+                .map_err(|e| RunError::from_db(&done.last, e)),
+        },
         Ok(Err(e)) => Err(e),
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
@@ -316,36 +429,35 @@ async fn walk(
     program: &Program,
     rt: &Runtime,
     live: &Live,
-    req: Request,
+    start: Start,
     deadline: Instant,
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Finished, RunError> {
-    // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
-    // expression runs, and paths such as `request.params.id` read it as JSON.
-    let mut request = Map::new();
-    request.insert("params".into(), Value::Object(req.params));
-    request.insert("query".into(), Value::Object(req.query));
-    request.insert("body".into(), req.body);
-    request.insert("headers".into(), Value::Object(req.headers));
+    let (auth, job_id) = match &start {
+        Start::Request(req) => (req.auth.clone(), None),
+        Start::Job { job_id, .. } => (Value::Null, Some(*job_id)),
+    };
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("auth", sandbox::to_dynamic(req.auth));
+    scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth));
     scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
+    // A job always runs in one transaction on the primary: its completion is fenced in it.
+    let (lane, writes) = match (&start, commit) {
+        (Start::Job { .. }, _) => (rt.lane.clone(), true),
+        (Start::Request(_), true) => (rt.lane_for(program).clone(), program.needs_transaction),
+        (Start::Request(_), false) => (rt.lane_for(program).clone(), plan.writes()),
+    };
     let mut cx = Cx {
         rt,
         live,
         program,
         scope,
+        // A debug run that must not commit always needs its transaction to roll back.
         db: Db {
-            lane: rt.lane_for(program).clone(),
+            lane,
             tx: None,
-            // A debug run that must not commit always needs its transaction to roll back.
-            writes: if commit {
-                program.needs_transaction
-            } else {
-                plan.writes()
-            },
+            writes,
         },
         deadline,
         node: 0,
@@ -355,12 +467,40 @@ async fn walk(
         depth: 0,
         bound: Bound::default(),
         read_secret: false,
+        job_id,
     };
-    cx.bind("request", Value::Object(request));
+    let is_job = job_id.is_some();
+    match start {
+        // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
+        // expression runs, and paths such as `request.params.id` read it as JSON.
+        Start::Request(req) => {
+            let mut request = Map::new();
+            request.insert("params".into(), Value::Object(req.params));
+            request.insert("query".into(), Value::Object(req.query));
+            request.insert("body".into(), req.body);
+            request.insert("headers".into(), Value::Object(req.headers));
+            cx.bind("request", Value::Object(request));
+        }
+        // A trigger flow sees `input`, `event` (a table trigger's change, else null) and
+        // `job` (FLOW-FORMAT.md, "What a trigger flow sees").
+        Start::Job { input, job, .. } => {
+            let event = input.get("event").cloned().unwrap_or(Value::Null);
+            cx.bind("input", input);
+            cx.bind("event", event);
+            cx.bind("job", job);
+        }
+    }
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
     match result? {
         End::Respond { response, respond } => {
-            let keep = commit && (response.status < 400 || (response.status < 500 && respond));
+            // A job commits only when it completes (2xx); an endpoint also on a `respond`
+            // below 500.
+            let keep = commit
+                && if is_job {
+                    (200..300).contains(&response.status)
+                } else {
+                    response.status < 400 || (response.status < 500 && respond)
+                };
             let last = plan
                 .nodes
                 .get(cx.node)
@@ -533,6 +673,9 @@ pub struct Cx<'a> {
     /// Whether an expression of this run has read a secret: script error messages are then
     /// hidden (they can embed any value the script held).
     pub read_secret: bool,
+    /// The job this run is an attempt of (`None` for requests): `http.request` sends
+    /// `Idempotency-Key: sluice-job-<id>-<node id>`, the same on every attempt.
+    pub job_id: Option<i64>,
 }
 
 /// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
@@ -972,6 +1115,42 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Computes an expression compiled for another scope (a job flow's concurrency key), with
+    /// only `names` visible.
+    pub async fn eval_with(
+        &mut self,
+        t: &Template,
+        names: &[(&str, &Value)],
+    ) -> Result<Value, RunError> {
+        let ast = match t {
+            Template::Literal(v) => return Ok(v.clone()),
+            Template::Expr(ast) | Template::Var(_, ast) | Template::Pick { ast, .. } => ast,
+            Template::Object(_) | Template::Array(_) => {
+                return Err(self.type_error("an expression was expected"));
+            }
+        };
+        let mut scope = Scope::new();
+        for (name, v) in names {
+            scope.push_constant_dynamic(name.to_string(), sandbox::to_dynamic_ref(v));
+        }
+        let result = self
+            .rt
+            .sandbox
+            .eval_off_worker(
+                self.deadline,
+                &mut scope,
+                ast,
+                false,
+                &self.live.env,
+                &mut self.read_secret,
+            )
+            .await;
+        match result {
+            Ok(d) => self.to_json(&d),
+            Err(e) => Err(self.script_error(*e)),
+        }
+    }
+
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
         sandbox::to_json(d).map_err(|message| RunError::Type {
             node: self.node_id().to_string(),
@@ -1286,6 +1465,34 @@ impl Db {
                 Err(AppSqlError::Statement(e))
             }
         }
+    }
+
+    /// Runs `f` on the connection of the run's transaction (opening it), so what it writes
+    /// commits or rolls back with the run's other writes (`job.enqueue`).
+    pub async fn in_tx<T>(
+        &mut self,
+        f: impl for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
+        >,
+    ) -> Result<T, sqlx::Error> {
+        let tx = self.tx().await?;
+        on!(tx, |c| f(c))
+    }
+
+    /// Ends the transaction of a job's run: when it is to commit, the fence runs in it first
+    /// (opening it if the flow wrote nothing) and the transaction commits only if the fence
+    /// says yes. Returns the fence's answer (`true` when not committing).
+    async fn finish_fenced(&mut self, commit: bool, fence: Fence) -> Result<bool, sqlx::Error> {
+        if !commit {
+            self.finish(false).await?;
+            return Ok(true);
+        }
+        let tx = self.tx().await?;
+        let owned = on!(tx, |c| fence(c))?;
+        self.finish(owned).await?;
+        Ok(owned)
     }
 
     async fn finish(&mut self, commit: bool) -> Result<(), sqlx::Error> {
