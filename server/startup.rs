@@ -64,6 +64,10 @@ pub struct App {
     _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
+    /// The job workers (`None`: `SLUICE_WORKERS=0`).
+    workers: Option<crate::events::worker::Workers>,
+    /// `sluice worker`: only the health and metrics routes are served.
+    worker_only: bool,
 }
 
 impl App {
@@ -166,6 +170,14 @@ impl App {
             .await
             .map_err(|e| StartupError::Routes(e.into()))?;
         tracing::info!(endpoints = served, "loaded published flows");
+        let workers = crate::events::worker::start(
+            state.serving.clone(),
+            state.runtime.clone(),
+            crate::events::worker::WorkerOptions {
+                listen: Some(direct.clone()),
+                ..(&config.jobs).into()
+            },
+        );
         let sync = crate::serving::follow::start(
             state.serving.clone(),
             crate::serving::follow::SyncOptions {
@@ -184,7 +196,14 @@ impl App {
             _data_lock: lock,
             _relays: relays,
             _sync: sync,
+            workers,
+            worker_only: config.worker_only,
         })
+    }
+
+    /// The job workers' name (`attempted_by`), when this instance runs workers.
+    pub fn worker_id(&self) -> Option<&str> {
+        self.workers.as_ref().map(|w| w.id())
     }
 
     pub fn port(&self) -> u16 {
@@ -224,7 +243,10 @@ impl App {
             _data_lock,
             _relays: relays,
             _sync: sync,
+            workers,
+            worker_only,
         } = self;
+        let stop_claiming = workers.as_ref().map(|w| w.stopper());
         let db = state.db.clone();
         let runtime = state.runtime.clone();
         let ops = state.ops.clone();
@@ -232,9 +254,16 @@ impl App {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
+            if let Some(stop) = stop_claiming {
+                stop();
+            }
             let _ = started_tx.send(());
         };
-        let (main, editor) = http::routers(state, editor_listener.is_some());
+        let (main, editor) = if worker_only {
+            (http::health_router(state), None)
+        } else {
+            http::routers(state, editor_listener.is_some())
+        };
         let mut listeners = vec![(listener, main)];
         if let (Some(l), Some(r)) = (editor_listener, editor) {
             listeners.push((l, r));
@@ -260,6 +289,10 @@ impl App {
                 Ok(())
             }
         };
+        // Running jobs finish (within the drain time) before the pool closes.
+        if let Some(w) = workers {
+            w.shutdown().await;
+        }
         ops.shutdown().await;
         // No reload may start on a closing pool.
         drop(sync);

@@ -2,3 +2,5 @@
 //! turns schedule occurrences into jobs, and the dispatcher that turns table changes into jobs.
 //! Every producer enqueues through `crate::queue`; every job runs a published flow with a
 //! trigger through the engine, as an endpoint's request would.
+
+pub mod worker;
