@@ -215,7 +215,11 @@ pub async fn heartbeat(
 /// Marks the job completed on `conn`, the job flow's own transaction, before it commits.
 /// `false`: this worker no longer owns the job (rescued and handed on); the caller must roll
 /// the flow's writes back, so the job's database effects happen once.
-pub async fn complete_in(conn: &mut PgConnection, id: i64, attempt: i16) -> Result<bool, sqlx::Error> {
+pub async fn complete_in(
+    conn: &mut PgConnection,
+    id: i64,
+    attempt: i16,
+) -> Result<bool, sqlx::Error> {
     let done: Option<i64> = sqlx::query_scalar(
         "WITH j AS (
             UPDATE sluice.jobs SET state = 'completed', finalized_at = now(), lease_until = NULL
