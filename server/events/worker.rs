@@ -281,6 +281,7 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
     let trace = serde_json::to_value(&end.trace).unwrap_or(Value::Null);
     let settings = &program.plan.job;
     let backoff = Backoff {
+        max_attempts: Some(settings.max_attempts.clamp(1, i16::MAX as u32) as i16),
         base_ms: settings.backoff_ms,
         max_ms: settings.max_backoff_ms,
     };

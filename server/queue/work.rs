@@ -254,10 +254,14 @@ pub async fn store_trace(
     Ok(())
 }
 
-/// How long to wait before the next attempt: `base_ms` doubling per attempt, capped at
-/// `max_ms`, less up to 25% jitter (so runs that failed together do not retry together).
+/// How a failed job is retried: at most `max_attempts` runs in all (the flow's
+/// `settings.retry`, which wins over the value the job was enqueued with, so a published
+/// change applies to queued jobs; `None`: the job's own), waiting `base_ms` doubling per
+/// attempt, capped at `max_ms`, less up to 25% jitter (so runs that failed together do not
+/// retry together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    pub max_attempts: Option<i16>,
     pub base_ms: u64,
     pub max_ms: u64,
 }
@@ -265,6 +269,7 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
+            max_attempts: None,
             base_ms: 1_000,
             max_ms: 3_600_000,
         }
@@ -302,13 +307,16 @@ pub async fn fail(
     sqlx::query_scalar(
         "WITH j AS (
             UPDATE sluice.jobs SET
-              state = CASE WHEN $4 AND attempt < max_attempts THEN 'retryable' ELSE 'discarded' END,
-              scheduled_at = CASE WHEN $4 AND attempt < max_attempts
+              max_attempts = COALESCE($9, max_attempts),
+              state = CASE WHEN $4 AND attempt < COALESCE($9, max_attempts)
+                THEN 'retryable' ELSE 'discarded' END,
+              scheduled_at = CASE WHEN $4 AND attempt < COALESCE($9, max_attempts)
                 THEN now() + make_interval(secs => least($6::float8,
                        $5::float8 * power(2::float8, least(attempt - 1, 40)))
                      * (1 - 0.25 * random()) / 1000.0)
                 ELSE scheduled_at END,
-              finalized_at = CASE WHEN $4 AND attempt < max_attempts THEN NULL ELSE now() END,
+              finalized_at = CASE WHEN $4 AND attempt < COALESCE($9, max_attempts)
+                THEN NULL ELSE now() END,
               errors = array_append(errors,
                 $3 || jsonb_build_object('attempt', attempt, 'at', now())),
               lease_until = NULL
@@ -330,6 +338,7 @@ pub async fn fail(
     .bind(backoff.max_ms.max(backoff.base_ms) as f64)
     .bind(outcome)
     .bind(trace)
+    .bind(backoff.max_attempts)
     .fetch_optional(pool)
     .await
 }
