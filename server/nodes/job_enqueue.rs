@@ -233,6 +233,68 @@ mod tests {
         assert!(!problems(&doc).is_empty());
     }
 
+    fn trigger_flow(nodes: Value, on_error: Option<&str>) -> Value {
+        let mut doc = json!({"format": "sluice.flow", "format_version": 1, "name": "t",
+            "trigger": {"kind": "job"}, "entry": "n", "nodes": nodes});
+        if let Some(h) = on_error {
+            doc["on_error"] = json!(h);
+        }
+        doc
+    }
+
+    #[test]
+    fn a_trigger_flow_sees_input_event_and_job_but_no_request() {
+        let sees = trigger_flow(
+            json!({"n": {"type": "respond", "body": {"a": {"$rhai": "input.x"},
+                "b": {"$rhai": "event"}, "c": {"$rhai": "job.id + job.attempt"}}}}),
+            None,
+        );
+        assert_eq!(problems(&sees), []);
+        let request = trigger_flow(
+            json!({"n": {"type": "respond", "body": {"$rhai": "request.body"}}}),
+            None,
+        );
+        let found = problems(&request);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "/nodes/n/body/$rhai");
+        // The error handler sees what the trigger gave too.
+        let handler = trigger_flow(
+            json!({"n": {"type": "script", "code": "throw 1", "next": {"ok": "r"}},
+                   "r": {"type": "respond", "body": null},
+                   "h": {"type": "fail", "status": 500, "code": "job.failed", "message": {"$rhai": "`${job.id} ${error.code}`"}}}),
+            Some("h"),
+        );
+        assert_eq!(problems(&handler), []);
+        let (_, scope) = crate::nodes::compile_with_scope(&sees, None);
+        let names: Vec<&str> = scope["n"].iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["auth", "env", "event", "input", "job"]);
+    }
+
+    #[test]
+    fn an_endpoint_does_not_see_the_trigger_names() {
+        let doc = flow_with(
+            json!({"type": "set", "value": {"$rhai": "input"}, "as": "x",
+            "next": {"ok": "r"}}),
+        );
+        assert_eq!(problems(&doc).len(), 1);
+    }
+
+    #[test]
+    fn retry_and_concurrency_settings_compile_with_the_key_over_input() {
+        let mut doc = trigger_flow(json!({"n": {"type": "respond", "body": null}}), None);
+        doc["settings"] = json!({"retry": {"max_attempts": 3, "backoff_ms": 200},
+            "concurrency": {"limit": 2, "key": {"$rhai": "input.customer"}}});
+        let plan = crate::nodes::compile(&doc, None).expect("compiles");
+        assert_eq!(plan.job.max_attempts, 3);
+        assert_eq!(plan.job.backoff_ms, 200);
+        assert_eq!(plan.job.max_backoff_ms, 3_600_000);
+        assert_eq!(plan.job.concurrency_limit, Some(2));
+        assert!(plan.job.concurrency_key.is_some());
+        doc["settings"]["concurrency"]["key"] = json!({"$rhai": "job.id"});
+        let d = crate::nodes::compile(&doc, None).expect_err("job is not known at enqueue");
+        assert_eq!(d[0].pointer, "/settings/concurrency/key/$rhai");
+    }
+
     #[test]
     fn an_unknown_job_flow_is_named_when_the_catalog_is_known() {
         let doc = flow_with(json!({"type": "job.enqueue", "flow": "nope", "next": {"ok": "r"}}));
