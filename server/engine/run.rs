@@ -257,12 +257,39 @@ pub async fn run_traced(
     req: Request,
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+    traced(program, rt, live, Start::Request(req), opts).await
+}
+
+/// [`run_traced`] for a flow with a trigger (the run panel's sample job or event): `input` and
+/// `job` as a worker would give them (FLOW-FORMAT.md, "What a trigger flow sees"), with no
+/// queue behind it. Like a job, it commits only on a 2xx answer, and only with
+/// `opts.commit`.
+pub async fn run_job_traced(
+    program: &Program,
+    rt: &Runtime,
+    live: &Live,
+    input: Value,
+    job: Value,
+    opts: RunOptions,
+) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+    let job_id = job.get("id").and_then(Value::as_i64).unwrap_or(0);
+    let start = Start::Job { input, job, job_id };
+    traced(program, rt, live, start, opts).await
+}
+
+async fn traced(
+    program: &Program,
+    rt: &Runtime,
+    live: &Live,
+    start: Start,
+    opts: RunOptions,
+) -> (Result<Response, RunError>, Vec<TraceEntry>) {
     let mut trace = Trace::default();
     let result = run_inner(
         program,
         rt,
         live,
-        Start::Request(req),
+        start,
         Some(&mut trace),
         opts.commit,
         None,

@@ -111,12 +111,14 @@ pub fn start<R: Routes>(
     if opts.workers == 0 {
         return None;
     }
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    // Unique per pool: the process, when it started its workers, and which of its pools.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let id = format!(
-        "{}{}pid{}-{}",
-        host,
-        if host.is_empty() { "" } else { ":" },
+        "pid{}-{:x}-{}",
         std::process::id(),
+        started.as_millis(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let shared = Arc::new(Shared {
