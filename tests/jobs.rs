@@ -791,3 +791,205 @@ async fn a_killed_worker_loses_nothing_and_its_job_completes_once_elsewhere() {
     // Both attempts called out, with the same key: at least once, and deduplicable.
     assert_eq!(upstream.next_arrival().await, ("slow".to_string(), key));
 }
+
+#[tokio::test]
+async fn a_worker_that_lost_its_job_commits_none_of_the_flows_writes() {
+    let upstream = Upstream::start().await;
+    let app = spawn_app_with(quick).await;
+    runs_table(&app).await;
+    let slow = job_flow(
+        "slow",
+        Value::Null,
+        "insert",
+        json!({
+            "insert": {"type": "db.insert", "table": "runs",
+                       "values": {"job_id": {"$rhai": "job.id"}, "note": "late"},
+                       "next": {"ok": "call"}},
+            "call": {"type": "http.request", "url": upstream.url(), "query": {"tag": "late"},
+                     "timeout_ms": 60000, "next": {"ok": "done"}},
+            "done": {"type": "respond", "body": null}
+        }),
+    );
+    app.publish(&slow).await;
+    upstream.holds.store(1, Ordering::SeqCst);
+    let mut conn = app.db.acquire().await.expect("conn");
+    let id = queue::enqueue(&mut conn, &NewJob::new("slow", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    upstream.next_arrival().await;
+    // Meanwhile the job is taken from this worker (as a rescue and a claim elsewhere would):
+    // its attempt is no longer the running one.
+    sqlx::query(
+        "UPDATE sluice.jobs SET attempt = attempt + 1, lease_until = now() + interval '1 hour'
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .expect("take the job over");
+    upstream.release.notify_waiters();
+    // The worker finishes its run; its fence finds the job gone, so nothing commits. Its trace
+    // still lands on its attempt row.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let traced: bool = sqlx::query_scalar(
+            "SELECT trace IS NOT NULL FROM sluice.job_attempts WHERE job_id = $1 AND attempt = 1",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .expect("the attempt");
+        if traced {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the late worker never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM app.runs").await, 0);
+    assert_eq!(state_of(&app, id).await, ("running".to_string(), 2));
+}
+
+#[tokio::test]
+async fn the_heartbeat_keeps_a_long_job_with_its_worker_and_a_timeout_fails_the_attempt() {
+    let upstream = Upstream::start().await;
+    let app = spawn_app_with(quick).await;
+    // Three leases long (the lease is 2 s here): only the heartbeat keeps it from a rescue.
+    let long = job_flow(
+        "long",
+        Value::Null,
+        "call",
+        json!({
+            "call": {"type": "http.request", "url": upstream.url(),
+                     "query": {"tag": "long", "sleep_ms": 6000}, "timeout_ms": 60000,
+                     "next": {"ok": "done"}},
+            "done": {"type": "respond", "body": null}
+        }),
+    );
+    let short = job_flow(
+        "short",
+        json!({"timeout_ms": 300, "retry": {"max_attempts": 1}}),
+        "sleep",
+        json!({
+            "sleep": {"type": "db.sql", "sql": "select 1 as done from pg_sleep(5)", "params": {},
+                      "next": {"ok": "done"}},
+            "done": {"type": "respond", "body": null}
+        }),
+    );
+    app.publish(&long).await;
+    app.publish(&short).await;
+    let mut conn = app.db.acquire().await.expect("conn");
+    let long_id = queue::enqueue(&mut conn, &NewJob::new("long", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    let short_id = queue::enqueue(&mut conn, &NewJob::new("short", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    until_state(&app, short_id, "discarded").await;
+    let (outcome, code): (String, String) =
+        sqlx::query_as("SELECT outcome, error->>'code' FROM sluice.job_attempts WHERE job_id = $1")
+            .bind(short_id)
+            .fetch_one(&app.db)
+            .await
+            .expect("the attempt");
+    assert_eq!(
+        (outcome.as_str(), code.as_str()),
+        ("timeout", "flow.timeout")
+    );
+    until_state(&app, long_id, "completed").await;
+    assert_eq!(state_of(&app, long_id).await.1, 1, "it was never rescued");
+}
+
+#[tokio::test]
+async fn jobs_of_a_flow_nobody_runs_are_discarded_with_a_reason() {
+    let app = spawn_app_with(quick).await;
+    let mut conn = app.db.acquire().await.expect("conn");
+    // Due long ago: past the grace a flow published elsewhere gets.
+    let ghost = NewJob {
+        run_at: Some("2000-01-01T00:00:00Z".into()),
+        ..NewJob::new("ghost", json!({}), json!({}))
+    };
+    let id = queue::enqueue(&mut conn, &ghost)
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    // Due now: within the grace, it waits.
+    let fresh = queue::enqueue(&mut conn, &NewJob::new("ghost", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    until_state(&app, id, "discarded").await;
+    let code: String =
+        sqlx::query_scalar("SELECT errors[1]->>'code' FROM sluice.jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .expect("the error");
+    assert_eq!(code, "job.no_flow");
+    assert_eq!(state_of(&app, fresh).await, ("available".to_string(), 0));
+}
+
+#[tokio::test]
+async fn on_shutdown_workers_stop_claiming_and_let_running_jobs_finish() {
+    let upstream = Upstream::start().await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (app, server) = common::spawn_app_until(quick, async {
+        let _ = stop_rx.await;
+    })
+    .await;
+    runs_table(&app).await;
+    let slow = job_flow(
+        "slow",
+        Value::Null,
+        "insert",
+        json!({
+            "insert": {"type": "db.insert", "table": "runs",
+                       "values": {"job_id": {"$rhai": "job.id"}, "note": "drained"},
+                       "next": {"ok": "call"}},
+            "call": {"type": "http.request", "url": upstream.url(), "query": {"tag": "drain"},
+                     "timeout_ms": 60000, "next": {"ok": "done"}},
+            "done": {"type": "respond", "body": null}
+        }),
+    );
+    app.publish(&slow).await;
+    upstream.holds.store(1, Ordering::SeqCst);
+    let db = sqlx::PgPool::connect(&app.db_url).await.expect("a pool");
+    let mut conn = db.acquire().await.expect("conn");
+    let running = queue::enqueue(&mut conn, &NewJob::new("slow", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    upstream.next_arrival().await;
+    let _ = stop_tx.send(());
+    // Enqueued after the signal: no worker of the stopping instance takes it.
+    let mut conn = db.acquire().await.expect("conn");
+    let waiting = queue::enqueue(&mut conn, &NewJob::new("slow", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    upstream.release.notify_waiters();
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("the server stops")
+        .expect("joined")
+        .expect("a clean stop");
+    let state = |id: i64| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT state FROM sluice.jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .expect("the job")
+        }
+    };
+    assert_eq!(state(running).await, "completed");
+    assert_eq!(state(waiting).await, "available");
+}

@@ -278,7 +278,8 @@ async fn run_attempt(rt: &Runtime, live: &Live, program: &Program, job: &Claimed
 }
 
 /// Records how the attempt ended: completed (already marked in the flow's transaction; the
-/// trace is added), failed (retry or discard), or lost (nothing: the rescuer recorded it).
+/// trace is added), failed (retry or discard), or lost (only the trace: the rescuer recorded
+/// the rest).
 async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
     let trace = serde_json::to_value(&end.trace).unwrap_or(Value::Null);
     let settings = &program.plan.job;
@@ -290,6 +291,10 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
     if end.lost {
         tracing::warn!(job.id = job.id, job.attempt = job.attempt, flow = %job.kind,
             "the job was handed to another worker before it completed; its writes were rolled back");
+        // The attempt's row says `rescued` already; its trace still shows what the run did.
+        if let Err(e) = work::store_trace(db, job.id, job.attempt, &trace).await {
+            tracing::warn!(job.id = job.id, error = %e, "cannot store the job's trace");
+        }
         return;
     }
     let (error, failure) = match &end.result {
