@@ -216,6 +216,14 @@ pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobSta
         mut entries,
         secrets,
     } = trace;
+    // The answer's body becomes the job's error when it is not 2xx: no secret in it.
+    let env = &live.env;
+    let result = result.map(|mut r| {
+        if env.has_hidden() {
+            r.body = env.redact(&r.body);
+        }
+        r
+    });
     let forms = super::env::hidden_forms(secrets.iter().map(String::as_str));
     let result = if secrets.is_empty() {
         result
@@ -228,7 +236,12 @@ pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobSta
                 scrub(v, &secrets);
             }
         }
-        result.map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)))
+        result
+            .map(|mut r| {
+                scrub(&mut r.body, &secrets);
+                r
+            })
+            .map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)))
     };
     JobEnd {
         result,
