@@ -993,3 +993,45 @@ async fn on_shutdown_workers_stop_claiming_and_let_running_jobs_finish() {
     assert_eq!(state(running).await, "completed");
     assert_eq!(state(waiting).await, "available");
 }
+
+#[tokio::test]
+async fn secrets_reach_neither_a_jobs_errors_nor_its_traces() {
+    let app = spawn_app_with(quick).await;
+    let secret = "s3cr3t-value-that-must-not-leak";
+    let (status, _) = app
+        .send(
+            app.admin(Method::PUT, "/env/API_KEY")
+                .json(&json!({"value": secret, "secret": true})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let leaky = job_flow(
+        "leaky",
+        json!({"retry": {"max_attempts": 1}}),
+        "show",
+        json!({
+            "show": {"type": "set", "value": {"$rhai": "secret(\"API_KEY\")"}, "as": "key",
+                     "next": {"ok": "fail"}},
+            "fail": {"type": "fail", "status": 500, "code": "leak.attempt",
+                     "message": {"$rhai": "`key is ${key}`"}}
+        }),
+    );
+    app.publish(&leaky).await;
+    let mut conn = app.db.acquire().await.expect("conn");
+    let id = queue::enqueue(&mut conn, &NewJob::new("leaky", json!({}), json!({})))
+        .await
+        .expect("enqueue")
+        .expect("a job");
+    drop(conn);
+    until_state(&app, id, "discarded").await;
+    let stored: String = sqlx::query_scalar(
+        "SELECT j.errors::text || a.error::text || a.trace::text
+         FROM sluice.jobs j JOIN sluice.job_attempts a ON a.job_id = j.id WHERE j.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .expect("what was stored");
+    assert!(stored.contains("leak.attempt"), "{stored}");
+    assert!(!stored.contains(secret), "{stored}");
+}
