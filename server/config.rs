@@ -680,6 +680,25 @@ mod tests {
     }
 
     #[test]
+    fn workers_default_to_four_and_a_lease_is_at_least_a_second() {
+        let jobs = serve(&[]).expect("valid").jobs;
+        assert_eq!(jobs, JobsConfig::default());
+        let jobs = serve(&[
+            "--workers",
+            "0",
+            "--job-lease-ms",
+            "10",
+            "--job-poll-ms",
+            "250",
+        ])
+        .expect("valid")
+        .jobs;
+        assert_eq!(jobs.workers, 0);
+        assert_eq!(jobs.lease, Duration::from_secs(1));
+        assert_eq!(jobs.poll, Duration::from_millis(250));
+    }
+
+    #[test]
     fn the_cookie_is_secure_unless_bound_to_loopback_or_told() {
         let secure = |argv: &[&str]| serve(argv).expect("valid").cookies_secure();
         assert!(!secure(&[]), "the default address is loopback");

@@ -11,7 +11,7 @@ use common::{TestApp, spawn_app_on, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sluice::config::{Config, HttpAllow};
-use sluice::queue::work::{self, Runnable};
+use sluice::queue::work::{self, Claimable};
 use sluice::queue::{self, NewJob};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -392,7 +392,7 @@ async fn a_late_completion_after_a_rescue_is_refused_and_its_writes_roll_back() 
         .expect("enqueue")
         .expect("a job");
     drop(conn);
-    let what = Runnable {
+    let what = Claimable {
         free: vec!["work".into()],
         limited: Vec::new(),
     };

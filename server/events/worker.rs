@@ -11,7 +11,7 @@
 
 use crate::engine::run::{JobEnd, JobStart};
 use crate::engine::{Live, Program, RunError, Runtime};
-use crate::queue::work::{self, Backoff, Claimed, Failure, Runnable};
+use crate::queue::work::{self, Backoff, Claimable, Claimed, Failure};
 use crate::serving::{Routes, Serving};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -145,8 +145,8 @@ pub fn start<R: Routes>(
 }
 
 /// The flows this instance can run, and the concurrency limits of those that have one.
-fn runnable(live: &Live) -> Runnable {
-    let mut r = Runnable::default();
+fn runnable(live: &Live) -> Claimable {
+    let mut r = Claimable::default();
     for (name, p) in live.triggered.iter() {
         match p.plan.job.concurrency_limit {
             Some(limit) => r.limited.push((name.clone(), i64::from(limit))),

@@ -33,7 +33,7 @@ pub struct Claimed {
 /// What a worker may claim: the flows it can run, and the concurrency limits of those that
 /// have one.
 #[derive(Debug, Clone, Default)]
-pub struct Runnable {
+pub struct Claimable {
     /// Flows without a concurrency limit.
     pub free: Vec<String>,
     /// Flows with `settings.concurrency.limit`, and the limit.
@@ -103,7 +103,7 @@ pub async fn claim(
     worker: &str,
     limit: usize,
     lease: Duration,
-    what: &Runnable,
+    what: &Claimable,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut out = Vec::new();
     if limit == 0 {
