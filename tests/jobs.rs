@@ -1035,3 +1035,40 @@ async fn secrets_reach_neither_a_jobs_errors_nor_its_traces() {
     assert!(stored.contains("leak.attempt"), "{stored}");
     assert!(!stored.contains(secret), "{stored}");
 }
+
+#[tokio::test]
+async fn a_job_whose_input_does_not_match_the_flows_input_schema_is_discarded_at_once() {
+    let app = spawn_app_with(quick).await;
+    runs_table(&app).await;
+    let mut typed = record_flow();
+    typed["name"] = json!("typed");
+    typed["input"] = json!({"body": {"type": "object", "required": ["note"],
+        "properties": {"note": {"type": "string"}}}});
+    app.publish(&typed).await;
+    let mut conn = app.db.acquire().await.expect("conn");
+    let bad = queue::enqueue(
+        &mut conn,
+        &NewJob::new("typed", json!({"note": 5}), json!({})),
+    )
+    .await
+    .expect("enqueue")
+    .expect("a job");
+    let good = queue::enqueue(
+        &mut conn,
+        &NewJob::new("typed", json!({"note": "fine"}), json!({})),
+    )
+    .await
+    .expect("enqueue")
+    .expect("a job");
+    drop(conn);
+    until_state(&app, good, "completed").await;
+    until_state(&app, bad, "discarded").await;
+    assert_eq!(state_of(&app, bad).await.1, 1, "not retried");
+    let code: String =
+        sqlx::query_scalar("SELECT errors[1]->>'code' FROM sluice.jobs WHERE id = $1")
+            .bind(bad)
+            .fetch_one(&app.db)
+            .await
+            .expect("the error");
+    assert_eq!(code, "input.invalid");
+}

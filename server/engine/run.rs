@@ -388,10 +388,14 @@ async fn run_inner(
     commit: bool,
     fence: Option<(Fence, &mut bool)>,
 ) -> Result<Response, RunError> {
-    if let Start::Request(req) = &mut start {
-        program
+    match &mut start {
+        Start::Request(req) => program
             .check_input(&mut req.params, &mut req.query, &mut req.body)
-            .map_err(RunError::Input)?;
+            .map_err(RunError::Input)?,
+        // A job's input is checked against `input.body`, as a request's body is.
+        Start::Job { input, .. } => program
+            .check_input(&mut Map::new(), &mut Map::new(), input)
+            .map_err(RunError::Input)?,
     }
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     // The trace lives outside the timed walk, so a run that times out still shows its steps.

@@ -322,10 +322,11 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
             (error, failure)
         }
         Err(e) => {
-            let failure = if matches!(e, RunError::Timeout) {
-                Failure::Timeout
-            } else {
-                Failure::Retry
+            let failure = match e {
+                RunError::Timeout => Failure::Timeout,
+                // Input that does not match the flow's `input.body` never will.
+                RunError::Input(_) => Failure::Discard,
+                _ => Failure::Retry,
             };
             let node = end
                 .trace
