@@ -427,7 +427,9 @@ async fn a_late_completion_after_a_rescue_is_refused_and_its_writes_roll_back() 
         .execute(&mut *tx)
         .await
         .expect("insert");
-    let owned = work::complete_in(&mut tx, id, 1).await.expect("complete");
+    let owned = work::complete_in(&mut tx, id, 1, None)
+        .await
+        .expect("complete");
     assert!(!owned, "a late worker completed a job handed on");
     tx.rollback().await.expect("rollback");
     let failed = work::fail(
@@ -450,7 +452,11 @@ async fn a_late_completion_after_a_rescue_is_refused_and_its_writes_roll_back() 
         .execute(&mut *tx)
         .await
         .expect("insert");
-    assert!(work::complete_in(&mut tx, id, 2).await.expect("complete"));
+    assert!(
+        work::complete_in(&mut tx, id, 2, None)
+            .await
+            .expect("complete")
+    );
     tx.commit().await.expect("commit");
     let by: Vec<String> = sqlx::query_scalar("SELECT by FROM public.late_writes")
         .fetch_all(pool)

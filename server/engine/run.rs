@@ -158,11 +158,13 @@ pub async fn run(
 }
 
 /// A statement the run executes on its transaction just before `COMMIT` (a job's fenced
-/// completion, `queue::work::complete_in`); `false` means the run must not commit: its writes
-/// are rolled back. Given by the caller, so the engine does not know the queue.
+/// completion, `queue::work::complete_in`), given the run's trace so far (redacted, as JSON);
+/// `false` means the run must not commit: its writes are rolled back. A run that wrote nothing
+/// runs it alone. Given by the caller, so the engine does not know the queue.
 pub type Fence = Box<
     dyn for<'c> FnOnce(
             &'c mut sqlx::PgConnection,
+            Value,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>,
         > + Send,
@@ -358,6 +360,24 @@ pub struct Trace {
     secrets: Vec<String>,
 }
 
+impl Trace {
+    /// The entries as JSON, with the values marked secret hidden (as a debug run shows them).
+    fn snapshot(&self) -> Value {
+        let mut entries = self.entries.clone();
+        if !self.secrets.is_empty() {
+            for e in &mut entries {
+                for v in [&mut e.input, &mut e.output, &mut e.error]
+                    .into_iter()
+                    .flatten()
+                {
+                    scrub(v, &self.secrets);
+                }
+            }
+        }
+        serde_json::to_value(entries).unwrap_or(Value::Null)
+    }
+}
+
 /// Secrets shorter than this are hidden only where a string equals them; longer ones also
 /// where a string contains them (`"Bearer <token>"`).
 const SECRET_SUBSTRING_MIN: usize = 8;
@@ -412,7 +432,7 @@ async fn run_inner(
         // end even past it. Cut off mid-COMMIT, the writes could be stored while the client
         // is told 504: the answer must agree with the database.
         Ok(Ok(mut done)) => match fence {
-            Some((fence, lost)) => match done.db.finish_fenced(done.keep, fence).await {
+            Some((fence, lost)) => match done.db.finish_fenced(done.keep, fence, &sink).await {
                 Ok(owned) => {
                     *lost = !owned;
                     Ok(done.response)
@@ -488,7 +508,9 @@ async fn walk(
     let plan = &program.plan;
     // A job always runs in one transaction on the primary: its completion is fenced in it.
     let (lane, writes) = match (&start, commit) {
-        (Start::Job { .. }, _) => (rt.lane.clone(), true),
+        // Its writes, if any, share one transaction (never the single-statement shortcut):
+        // the completion is fenced in it. A `call` opens it when its function writes.
+        (Start::Job { .. }, _) => (rt.lane.clone(), plan.writes()),
         (Start::Request(_), true) => (rt.lane_for(program).clone(), program.needs_transaction),
         (Start::Request(_), false) => (rt.lane_for(program).clone(), plan.writes()),
     };
@@ -1526,15 +1548,28 @@ impl Db {
     }
 
     /// Ends the transaction of a job's run: when it is to commit, the fence runs in it first
-    /// (opening it if the flow wrote nothing) and the transaction commits only if the fence
-    /// says yes. Returns the fence's answer (`true` when not committing).
-    async fn finish_fenced(&mut self, commit: bool, fence: Fence) -> Result<bool, sqlx::Error> {
+    /// and the transaction commits only if the fence says yes; a run that opened no
+    /// transaction (it wrote nothing) runs the fence alone. Returns the fence's answer (`true`
+    /// when not committing).
+    async fn finish_fenced(
+        &mut self,
+        commit: bool,
+        fence: Fence,
+        sink: &Option<std::sync::Mutex<Trace>>,
+    ) -> Result<bool, sqlx::Error> {
         if !commit {
             self.finish(false).await?;
             return Ok(true);
         }
-        let tx = self.tx().await?;
-        let owned = on!(tx, |c| fence(c))?;
+        let trace = sink
+            .as_ref()
+            .and_then(|s| s.lock().ok().map(|t| t.snapshot()))
+            .unwrap_or(Value::Null);
+        let Some(tx) = self.tx.as_mut() else {
+            let mut conn = self.lane.take().await?;
+            return on!(&mut conn, |c| fence(c, trace));
+        };
+        let owned = on!(tx, |c| fence(c, trace))?;
         self.finish(owned).await?;
         Ok(owned)
     }

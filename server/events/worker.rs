@@ -272,7 +272,9 @@ async fn run_attempt(rt: &Runtime, live: &Live, program: &Program, job: &Claimed
         job: json!({"id": job.id, "attempt": job.attempt, "flow": job.kind,
                     "scheduled_at": job.scheduled_at}),
         job_id: job.id,
-        fence: Box::new(move |conn| Box::pin(work::complete_in(conn, id, attempt))),
+        fence: Box::new(move |conn, trace| {
+            Box::pin(async move { work::complete_in(conn, id, attempt, Some(&trace)).await })
+        }),
     };
     crate::engine::run_job(program, rt, live, start).await
 }
@@ -298,10 +300,8 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
         return;
     }
     let (error, failure) = match &end.result {
+        // Completed, with its trace, in the flow's own transaction.
         Ok(r) if (200..300).contains(&r.status) => {
-            if let Err(e) = work::store_trace(db, job.id, job.attempt, &trace).await {
-                tracing::warn!(job.id = job.id, error = %e, "cannot store the job's trace");
-            }
             tracing::debug!(job.id = job.id, flow = %job.kind, "job completed");
             return;
         }

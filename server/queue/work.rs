@@ -212,13 +212,15 @@ pub async fn heartbeat(
     Ok(done.rows_affected() == 1)
 }
 
-/// Marks the job completed on `conn`, the job flow's own transaction, before it commits.
-/// `false`: this worker no longer owns the job (rescued and handed on); the caller must roll
-/// the flow's writes back, so the job's database effects happen once.
+/// Marks the job completed on `conn`, the job flow's own transaction, before it commits, and
+/// stores the attempt's trace (when given). `false`: this worker no longer owns the job
+/// (rescued and handed on); the caller must roll the flow's writes back, so the job's database
+/// effects happen once.
 pub async fn complete_in(
     conn: &mut PgConnection,
     id: i64,
     attempt: i16,
+    trace: Option<&Value>,
 ) -> Result<bool, sqlx::Error> {
     let done: Option<i64> = sqlx::query_scalar(
         "WITH j AS (
@@ -226,13 +228,15 @@ pub async fn complete_in(
             WHERE id = $1 AND attempt = $2 AND state = 'running'
             RETURNING id
         ), a AS (
-            UPDATE sluice.job_attempts SET finished_at = now(), outcome = 'completed'
+            UPDATE sluice.job_attempts SET finished_at = now(), outcome = 'completed',
+              trace = COALESCE($3, trace)
             FROM j WHERE job_id = j.id AND attempt = $2
         )
         SELECT id FROM j",
     )
     .bind(id)
     .bind(attempt)
+    .bind(trace)
     .fetch_optional(conn)
     .await?;
     Ok(done.is_some())
