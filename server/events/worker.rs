@@ -283,7 +283,8 @@ async fn run_attempt(rt: &Runtime, live: &Live, program: &Program, job: &Claimed
 /// trace is added), failed (retry or discard), or lost (only the trace: the rescuer recorded
 /// the rest).
 async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
-    let trace = serde_json::to_value(&end.trace).unwrap_or(Value::Null);
+    // Serialized only when stored here (a completion stored it in the flow's transaction).
+    let trace = || serde_json::to_value(&end.trace).unwrap_or(Value::Null);
     let settings = &program.plan.job;
     let backoff = Backoff {
         max_attempts: Some(settings.max_attempts.clamp(1, i16::MAX as u32) as i16),
@@ -294,7 +295,7 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
         tracing::warn!(job.id = job.id, job.attempt = job.attempt, flow = %job.kind,
             "the job was handed to another worker before it completed; its writes were rolled back");
         // The attempt's row says `rescued` already; its trace still shows what the run did.
-        if let Err(e) = work::store_trace(db, job.id, job.attempt, &trace).await {
+        if let Err(e) = work::store_trace(db, job.id, job.attempt, &trace()).await {
             tracing::warn!(job.id = job.id, error = %e, "cannot store the job's trace");
         }
         return;
@@ -346,7 +347,7 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
         job.id,
         job.attempt,
         &error,
-        Some(&trace),
+        Some(&trace()),
         failure,
         backoff,
     )
