@@ -193,8 +193,9 @@ pub struct JobEnd {
     pub lost: bool,
 }
 
-/// Runs a flow with a trigger for one job: always in one transaction on the primary, which
-/// commits only when the flow answers 2xx and the fence (run inside that transaction) agrees.
+/// Runs a flow with a trigger for one job, on the primary: its writes share one transaction,
+/// which commits only when the flow answers 2xx and the fence (run inside that transaction,
+/// or alone when the flow wrote nothing) agrees.
 pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobStart) -> JobEnd {
     let mut trace = Trace::default();
     let mut lost = false;
@@ -506,12 +507,13 @@ async fn walk(
     scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth));
     scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
-    // A job always runs in one transaction on the primary: its completion is fenced in it.
     let (lane, writes) = match (&start, commit) {
-        // Its writes, if any, share one transaction (never the single-statement shortcut):
-        // the completion is fenced in it. A `call` opens it when its function writes.
+        // A job runs on the primary; its writes, if any, share one transaction (never the
+        // single-statement shortcut): its completion is fenced in it. A `call` opens it when
+        // its function writes.
         (Start::Job { .. }, _) => (rt.lane.clone(), plan.writes()),
         (Start::Request(_), true) => (rt.lane_for(program).clone(), program.needs_transaction),
+        // A debug run that must not commit always needs its transaction to roll back.
         (Start::Request(_), false) => (rt.lane_for(program).clone(), plan.writes()),
     };
     let mut cx = Cx {
@@ -519,7 +521,6 @@ async fn walk(
         live,
         program,
         scope,
-        // A debug run that must not commit always needs its transaction to roll back.
         db: Db {
             lane,
             tx: None,
