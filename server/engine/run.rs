@@ -253,6 +253,59 @@ pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobSta
     }
 }
 
+/// The concurrency key of a job of `program` (a flow with a trigger) with `input`: its
+/// `settings.concurrency.key` computed over `input` and `event` (`input.event`), as text;
+/// `None` without a key, or when it computes to null. For producers of jobs outside a run (the
+/// scheduler, the table-change dispatcher); `job.enqueue` computes it within its own run.
+pub async fn concurrency_key(
+    rt: &Runtime,
+    live: &Live,
+    program: &Program,
+    input: &Value,
+) -> Result<Option<String>, RunError> {
+    let Some(t) = &program.plan.job.concurrency_key else {
+        return Ok(None);
+    };
+    let ast = match t {
+        Template::Literal(v) => return Ok(key_text(v.clone())),
+        Template::Expr(ast) | Template::Var(_, ast) | Template::Pick { ast, .. } => ast,
+        Template::Object(_) | Template::Array(_) => return Ok(None),
+    };
+    let event = input.get("event").cloned().unwrap_or(Value::Null);
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("input", sandbox::to_dynamic_ref(input));
+    scope.push_constant_dynamic("event", sandbox::to_dynamic(event));
+    let mut read_secret = false;
+    // The sandbox's own time limit bounds it.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let script = |message: String| RunError::Script {
+        node: "settings.concurrency.key".into(),
+        message,
+    };
+    let d = rt
+        .sandbox
+        .eval_off_worker(
+            deadline,
+            &mut scope,
+            ast,
+            false,
+            &live.env,
+            &mut read_secret,
+        )
+        .await
+        .map_err(|e| script(e.to_string()))?;
+    sandbox::to_json(&d).map(key_text).map_err(script)
+}
+
+/// A concurrency key as stored: text as it is, other values as JSON text, null as none.
+pub fn key_text(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
 /// What a run starts from: an HTTP request, or a job.
 enum Start {
     Request(Request),
@@ -1613,6 +1666,44 @@ impl Drop for Db {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_jobs_concurrency_key_is_computed_from_its_input_and_event() {
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "j",
+            "trigger": {"kind": "job"}, "entry": "r",
+            "settings": {"concurrency": {"limit": 1,
+                "key": {"$rhai": "if event == () { input.customer } else { event.op }"}}},
+            "nodes": {"r": {"type": "respond", "body": null}}});
+        let plan = crate::nodes::compile(&doc, None).expect("compiles");
+        let program = Program::build(plan, &Default::default()).expect("builds");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let outbound = super::super::outbound::Outbound::new(Default::default()).expect("client");
+        let rt = Runtime::new(pool, Default::default(), outbound);
+        let live = Live::default();
+        let key = |input: Value| {
+            let (rt, live, program) = (&rt, &live, &program);
+            async move { concurrency_key(rt, live, program, &input).await }
+        };
+        assert_eq!(
+            key(json!({"customer": "c7"})).await.ok(),
+            Some(Some("c7".into()))
+        );
+        assert_eq!(
+            key(json!({"customer": 7})).await.ok(),
+            Some(Some("7".into()))
+        );
+        assert_eq!(key(json!({"customer": null})).await.ok(), Some(None));
+        assert_eq!(
+            key(json!({"event": {"op": "insert"}})).await.ok(),
+            Some(Some("insert".into()))
+        );
+        assert!(
+            key(json!({})).await.is_err(),
+            "a missing property is an error"
+        );
+    }
 
     #[test]
     fn scrubbing_hides_every_string_that_holds_a_secret() {

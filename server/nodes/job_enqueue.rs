@@ -161,14 +161,10 @@ async fn run(cx: &mut Cx<'_>, op: &JobEnqueueOp) -> Result<Step, RunError> {
         None => None,
         Some(t) => {
             let event = input.get("event").cloned().unwrap_or(Value::Null);
-            match cx
-                .eval_with(t, &[("input", &input), ("event", &event)])
-                .await?
-            {
-                Value::Null => None,
-                Value::String(s) => Some(s),
-                other => Some(other.to_string()),
-            }
+            crate::engine::run::key_text(
+                cx.eval_with(t, &[("input", &input), ("event", &event)])
+                    .await?,
+            )
         }
     };
     cx.note_input(|| json!({"flow": op.flow, "input": input, "key": key}));
