@@ -1078,3 +1078,38 @@ async fn a_job_whose_input_does_not_match_the_flows_input_schema_is_discarded_at
             .expect("the error");
     assert_eq!(code, "input.invalid");
 }
+
+#[tokio::test]
+async fn workers_wake_on_notifications_and_listen_again_after_losing_their_session() {
+    // No poll within the test: only the notification can start a job.
+    let app = spawn_app_with(|c| c.jobs.poll = Duration::from_secs(3600)).await;
+    runs_table(&app).await;
+    app.publish(&record_flow()).await;
+    app.publish(&enqueuer("/enqueue", None)).await;
+    let enqueue = |note: &'static str| {
+        let app = app.clone();
+        async move {
+            let (status, body) = app
+                .send(
+                    app.api(Method::POST, "/enqueue")
+                        .json(&json!({"note": note})),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            body["id"].as_i64().expect("id")
+        }
+    };
+    let first = enqueue("first").await;
+    until_state(&app, first, "completed").await;
+
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%sluice_jobs%'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("terminate the job listener");
+    assert_eq!(killed, [true], "one job listener");
+    let second = enqueue("second").await;
+    until_state(&app, second, "completed").await;
+}
