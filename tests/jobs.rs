@@ -1113,3 +1113,45 @@ async fn workers_wake_on_notifications_and_listen_again_after_losing_their_sessi
     let second = enqueue("second").await;
     until_state(&app, second, "completed").await;
 }
+
+#[tokio::test]
+async fn a_full_concurrency_group_neither_runs_more_nor_hides_the_groups_with_room() {
+    let app = spawn_app_with(|c| c.jobs.workers = 0).await;
+    let mut conn = app.db.acquire().await.expect("conn");
+    let mut ids = Vec::new();
+    for key in ["a", "a", "b"] {
+        let job = NewJob {
+            concurrency_key: Some(key.into()),
+            ..NewJob::new("limited", json!({}), json!({}))
+        };
+        ids.push(
+            queue::enqueue(&mut conn, &job)
+                .await
+                .expect("enqueue")
+                .expect("a job"),
+        );
+    }
+    drop(conn);
+    let what = Claimable {
+        free: Vec::new(),
+        limited: vec![("limited".into(), 1)],
+    };
+    let lease = Duration::from_secs(60);
+    let claim = || work::claim(&app.db, "w", 1, lease, &what);
+    let got: Vec<i64> = claim().await.expect("claim").iter().map(|c| c.id).collect();
+    assert_eq!(got, [ids[0]], "the oldest job of group a");
+    // Group a is full and has the oldest ready job; group b still gets its turn.
+    let got: Vec<i64> = claim().await.expect("claim").iter().map(|c| c.id).collect();
+    assert_eq!(got, [ids[2]], "group b");
+    let got = claim().await.expect("claim");
+    assert!(got.is_empty(), "both groups are full: {got:?}");
+    let mut tx = app.db.begin().await.expect("begin");
+    assert!(
+        work::complete_in(&mut tx, ids[0], 1, None)
+            .await
+            .expect("complete")
+    );
+    tx.commit().await.expect("commit");
+    let got: Vec<i64> = claim().await.expect("claim").iter().map(|c| c.id).collect();
+    assert_eq!(got, [ids[1]], "group a has room again");
+}

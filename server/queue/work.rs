@@ -124,15 +124,22 @@ pub async fn claim(
         return Ok(out);
     }
     let kinds: Vec<&str> = what.limited.iter().map(|(k, _)| k.as_str()).collect();
+    let maxes: Vec<i64> = what.limited.iter().map(|(_, m)| *m).collect();
+    // The groups with ready jobs and room (read without locks: the claim below checks again
+    // under the group's lock), so full groups do not hide the others.
     let groups: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT kind, concurrency_key FROM sluice.jobs
-         WHERE state IN ('available', 'scheduled', 'retryable') AND scheduled_at <= now()
-           AND kind = ANY($1)
-         GROUP BY kind, concurrency_key
-         ORDER BY min(priority), min(scheduled_at)
-         LIMIT $2",
+        "WITH lim AS (SELECT * FROM unnest($1::text[], $2::int8[]) AS l(kind, max))
+         SELECT j.kind, j.concurrency_key FROM sluice.jobs j JOIN lim ON lim.kind = j.kind
+         WHERE j.state IN ('available', 'scheduled', 'retryable') AND j.scheduled_at <= now()
+         GROUP BY j.kind, j.concurrency_key, lim.max
+         HAVING (SELECT count(*) FROM sluice.jobs r
+                 WHERE r.state = 'running' AND r.kind = j.kind
+                   AND r.concurrency_key IS NOT DISTINCT FROM j.concurrency_key) < lim.max
+         ORDER BY min(j.priority), min(j.scheduled_at)
+         LIMIT $3",
     )
     .bind(&kinds)
+    .bind(&maxes)
     .bind((limit - out.len()) as i64)
     .fetch_all(pool)
     .await?;
