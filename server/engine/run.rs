@@ -1705,6 +1705,35 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_debug_run_of_a_trigger_flow_sees_input_event_and_job() {
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "j",
+            "trigger": {"kind": "job"}, "entry": "r",
+            "nodes": {"r": {"type": "respond", "body": {
+                "x": {"$rhai": "input.x"}, "op": {"$rhai": "event.op"},
+                "job": {"$rhai": "`${job.flow}#${job.id}/${job.attempt}`"}}}}});
+        let plan = crate::nodes::compile(&doc, None).expect("compiles");
+        let program = Program::build(plan, &Default::default()).expect("builds");
+        // The flow touches no database: the pool is never connected.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let outbound = super::super::outbound::Outbound::new(Default::default()).expect("client");
+        let rt = Runtime::new(pool, Default::default(), outbound);
+        let (result, trace) = run_job_traced(
+            &program,
+            &rt,
+            &Live::default(),
+            json!({"x": 1, "event": {"op": "insert"}}),
+            json!({"id": 9, "attempt": 2, "flow": "j", "scheduled_at": "2030-01-01T00:00:00Z"}),
+            RunOptions::default(),
+        )
+        .await;
+        let body = result.expect("answers").body;
+        assert_eq!(body, json!({"x": 1, "op": "insert", "job": "j#9/2"}));
+        assert_eq!(trace.len(), 1);
+    }
+
     #[test]
     fn scrubbing_hides_every_string_that_holds_a_secret() {
         let token = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl".to_string();
