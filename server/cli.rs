@@ -1,4 +1,4 @@
-//! The `sluice` command line: `serve` (the default), `validate`, `export` and `import`.
+//! The `sluice` command line: `serve` (the default), `worker`, `validate`, `export` and `import`.
 
 use crate::config::{ClientArgs, Config, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -25,6 +25,9 @@ pub struct Cli {
 enum Command {
     /// Run the server: editor at /_/, admin API at /_/api/v1, endpoints at /api (the default).
     Serve(ServeArgs),
+    /// Run a worker-only instance: job workers (at least one), and /healthz, /readyz and
+    /// /metrics on the listen address; no API and no editor. Same settings as serve.
+    Worker(ServeArgs),
     /// Check flow files offline (format, graph, scopes, Rhai); prints every problem.
     Validate {
         /// Flow files, or directories to search for *.flow.json files.
@@ -59,7 +62,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     match cli.command {
         Command::Validate { paths } => validate(&paths),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, false),
+        Command::Worker(args) => serve(args, true),
         Command::Export { dir, client } => {
             let result = block_on(crate::client::export(&client, &dir));
             report(result.map(|n| println!("wrote {n} files to {}", dir.display())))
@@ -122,6 +126,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
     let known = [
         "serve",
+        "worker",
         "validate",
         "export",
         "import",
@@ -137,10 +142,16 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     args
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+fn serve(args: ServeArgs, worker_only: bool) -> ExitCode {
     crate::telemetry::init();
     let config = match Config::from_args(args) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if worker_only {
+                c.worker_only = true;
+                c.jobs.workers = c.jobs.workers.max(1);
+            }
+            c
+        }
         Err(e) => {
             eprintln!("sluice: {e}");
             return ExitCode::from(2);

@@ -103,6 +103,21 @@ pub struct ServeArgs {
     /// `30m` or `90s` (discarded jobs: at least 30 days).
     #[arg(long, env = "SLUICE_JOB_RETENTION", default_value = "7d", value_parser = parse_retention)]
     pub job_retention: Duration,
+    /// Jobs this instance runs at the same time (`0`: an API-only instance, no worker and no
+    /// rescuer).
+    #[arg(long, env = "SLUICE_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// How long a claimed job stays this worker's without a heartbeat, in milliseconds; the
+    /// rescuer hands on a job whose lease ended (its worker died).
+    #[arg(long, env = "SLUICE_JOB_LEASE_MS", default_value_t = 30_000)]
+    pub job_lease_ms: u64,
+    /// The fallback poll for jobs (notifications wake workers at once), in milliseconds.
+    #[arg(long, env = "SLUICE_JOB_POLL_MS", default_value_t = 1000)]
+    pub job_poll_ms: u64,
+    /// How long running jobs may finish after a shutdown signal, in milliseconds; jobs still
+    /// running then are left to the rescuer.
+    #[arg(long, env = "SLUICE_WORKER_DRAIN_MS", default_value_t = 30_000)]
+    pub worker_drain_ms: u64,
     /// 32 bytes (64 hex digits, or base64) that encrypt the token signing keys stored in the
     /// database (AES-256-GCM). Without it they are stored in plaintext.
     #[arg(long, env = "SLUICE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
@@ -423,6 +438,31 @@ pub struct Config {
     pub job_retention: Duration,
     /// Encrypts token signing keys at rest (`SLUICE_KEY_ENCRYPTION_KEY`).
     pub key_encryption_key: Option<KeyEncryptionKey>,
+    /// The job workers (`SLUICE_WORKERS`, `SLUICE_JOB_*`).
+    pub jobs: JobsConfig,
+    /// `sluice worker`: no API and no editor, only /healthz, /readyz and /metrics.
+    pub worker_only: bool,
+}
+
+/// How this instance runs jobs (docs/OPERATIONS.md, "Workers").
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    /// Jobs run at the same time; 0: none (no worker, no rescuer).
+    pub workers: usize,
+    pub lease: Duration,
+    pub poll: Duration,
+    pub drain: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> JobsConfig {
+        JobsConfig {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            drain: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The 32-byte key that encrypts token signing keys at rest; `Debug` prints a placeholder.
@@ -539,6 +579,13 @@ impl Config {
             reload_listen: a.reload_listen,
             reload_check: Duration::from_millis(a.reload_check_ms.max(100)),
             job_retention: a.job_retention,
+            jobs: JobsConfig {
+                workers: a.workers,
+                lease: Duration::from_millis(a.job_lease_ms.max(1000)),
+                poll: Duration::from_millis(a.job_poll_ms.max(10)),
+                drain: Duration::from_millis(a.worker_drain_ms),
+            },
+            worker_only: false,
             key_encryption_key: a
                 .key_encryption_key
                 .filter(|k| !k.expose().is_empty())
@@ -580,6 +627,8 @@ impl Config {
             reload_check: Duration::from_secs(5),
             job_retention: Duration::from_secs(7 * 24 * 3600),
             key_encryption_key: None,
+            jobs: JobsConfig::default(),
+            worker_only: false,
         }
     }
 }
@@ -647,6 +696,25 @@ mod tests {
         use clap::Parser;
         let all = ["sluice"].iter().chain(argv).copied();
         Config::from_args(Serve::try_parse_from(all).expect("parses").args)
+    }
+
+    #[test]
+    fn workers_default_to_four_and_a_lease_is_at_least_a_second() {
+        let jobs = serve(&[]).expect("valid").jobs;
+        assert_eq!(jobs, JobsConfig::default());
+        let jobs = serve(&[
+            "--workers",
+            "0",
+            "--job-lease-ms",
+            "10",
+            "--job-poll-ms",
+            "250",
+        ])
+        .expect("valid")
+        .jobs;
+        assert_eq!(jobs.workers, 0);
+        assert_eq!(jobs.lease, Duration::from_secs(1));
+        assert_eq!(jobs.poll, Duration::from_millis(250));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct App {
     _scheduler: crate::events::scheduler::Scheduler,
     /// The table-event dispatcher and the pruning of finished jobs; stop when dropped.
     _events: (crate::events::changes::Tasks, crate::events::prune::Task),
+    /// The job workers (`None`: `SLUICE_WORKERS=0`).
+    workers: Option<crate::events::worker::Workers>,
+    /// `sluice worker`: only the health and metrics routes are served.
+    worker_only: bool,
 }
 
 impl App {
@@ -192,6 +196,14 @@ impl App {
                 Duration::from_secs(3600),
             ),
         );
+        let workers = crate::events::worker::start(
+            state.serving.clone(),
+            state.runtime.clone(),
+            crate::events::worker::WorkerOptions {
+                listen: Some(direct.clone()),
+                ..(&config.jobs).into()
+            },
+        );
         let sync = crate::serving::follow::start(
             state.serving.clone(),
             crate::serving::follow::SyncOptions {
@@ -217,7 +229,14 @@ impl App {
             _sync: sync,
             _scheduler: scheduler,
             _events: events,
+            workers,
+            worker_only: config.worker_only,
         })
+    }
+
+    /// The job workers' name (`attempted_by`), when this instance runs workers.
+    pub fn worker_id(&self) -> Option<&str> {
+        self.workers.as_ref().map(|w| w.id())
     }
 
     pub fn port(&self) -> u16 {
@@ -259,7 +278,10 @@ impl App {
             _sync: sync,
             _scheduler: scheduler,
             _events: events,
+            workers,
+            worker_only,
         } = self;
+        let stop_claiming = workers.as_ref().map(|w| w.stopper());
         let db = state.db.clone();
         let runtime = state.runtime.clone();
         let ops = state.ops.clone();
@@ -267,9 +289,16 @@ impl App {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
+            if let Some(stop) = stop_claiming {
+                stop();
+            }
             let _ = started_tx.send(());
         };
-        let (main, editor) = http::routers(state, editor_listener.is_some());
+        let (main, editor) = if worker_only {
+            (http::health_router(state), None)
+        } else {
+            http::routers(state, editor_listener.is_some())
+        };
         let mut listeners = vec![(listener, main)];
         if let (Some(l), Some(r)) = (editor_listener, editor) {
             listeners.push((l, r));
@@ -295,6 +324,10 @@ impl App {
                 Ok(())
             }
         };
+        // Running jobs finish (within the drain time) before the pool closes.
+        if let Some(w) = workers {
+            w.shutdown().await;
+        }
         ops.shutdown().await;
         // No reload or schedule may start on a closing pool.
         drop(sync);

@@ -91,6 +91,7 @@ async fn a_listener_whose_connection_is_killed_reconnects_and_catches_up() {
     a.publish(&hello("first", "/first", "1")).await;
     until_served(&b, "/first", 200, json!({"says": "1"})).await;
 
+    // The catalog listeners only (the job workers listen on `sluice_jobs` too).
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND query ILIKE 'LISTEN%sluice_reload%'",

@@ -16,5 +16,5 @@ pub mod sql;
 pub use error::{InputProblem, RunError};
 pub use op::{Op, Plan, Runnable, StepFuture};
 pub use program::Program;
-pub use run::{Live, Request, Response, Runtime, run};
+pub use run::{Fence, JobEnd, JobStart, Live, Request, Response, Runtime, run, run_job};
 pub use sandbox::{Sandbox, ScriptLimits};

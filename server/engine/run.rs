@@ -45,6 +45,8 @@ pub struct Runtime {
 pub struct Live {
     /// Published function flows by name, for `call`.
     pub functions: Arc<HashMap<String, Arc<Program>>>,
+    /// Published flows with a trigger by name, for the workers and `job.enqueue`.
+    pub triggered: Arc<HashMap<String, Arc<Program>>>,
     /// The token keys: the current one signs (`auth.issue_token`), all of them verify
     /// (`endpoint.auth`).
     pub token_keys: Arc<KeyRing>,
@@ -152,7 +154,166 @@ pub async fn run(
     live: &Live,
     req: Request,
 ) -> Result<Response, RunError> {
-    run_inner(program, rt, live, req, None, true).await
+    run_inner(program, rt, live, Start::Request(req), None, true, None).await
+}
+
+/// A statement the run executes on its transaction just before `COMMIT` (a job's fenced
+/// completion, `queue::work::complete_in`), given the run's trace so far (redacted, as JSON);
+/// `false` means the run must not commit: its writes are rolled back. A run that wrote nothing
+/// runs it alone. Given by the caller, so the engine does not know the queue.
+pub type Fence = Box<
+    dyn for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+            Value,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>,
+        > + Send,
+>;
+
+/// What a run of a flow with a trigger starts from (FLOW-FORMAT.md, "What a trigger flow
+/// sees").
+pub struct JobStart {
+    /// `input`: the job's args.
+    pub input: Value,
+    /// `job`: `{id, attempt, flow, scheduled_at}`.
+    pub job: Value,
+    /// The job's id, for the stable `Idempotency-Key` of `http.request`.
+    pub job_id: i64,
+    /// Run before `COMMIT`; the run commits only when it says yes.
+    pub fence: Fence,
+}
+
+/// How a job's run ended.
+pub struct JobEnd {
+    /// The flow's answer (its status decides: 2xx completed, 4xx discarded, else retried).
+    pub result: Result<Response, RunError>,
+    /// The trace of every node (the debug-run format, secrets redacted).
+    pub trace: Vec<TraceEntry>,
+    /// The fence said no: the worker lost the job, nothing was committed.
+    pub lost: bool,
+}
+
+/// Runs a flow with a trigger for one job, on the primary: its writes share one transaction,
+/// which commits only when the flow answers 2xx and the fence (run inside that transaction,
+/// or alone when the flow wrote nothing) agrees.
+pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobStart) -> JobEnd {
+    let mut trace = Trace::default();
+    let mut lost = false;
+    let JobStart {
+        input,
+        job,
+        job_id,
+        fence,
+    } = start;
+    let result = run_inner(
+        program,
+        rt,
+        live,
+        Start::Job { input, job, job_id },
+        Some(&mut trace),
+        true,
+        Some((fence, &mut lost)),
+    )
+    .await;
+    let Trace {
+        mut entries,
+        secrets,
+    } = trace;
+    // The answer's body becomes the job's error when it is not 2xx: no secret in it.
+    let env = &live.env;
+    let result = result.map(|mut r| {
+        if env.has_hidden() {
+            r.body = env.redact(&r.body);
+        }
+        r
+    });
+    let forms = super::env::hidden_forms(secrets.iter().map(String::as_str));
+    let result = if secrets.is_empty() {
+        result
+    } else {
+        for e in &mut entries {
+            for v in [&mut e.input, &mut e.output, &mut e.error]
+                .into_iter()
+                .flatten()
+            {
+                scrub(v, &secrets);
+            }
+        }
+        result
+            .map(|mut r| {
+                scrub(&mut r.body, &secrets);
+                r
+            })
+            .map_err(|e| e.redacted(&|text| super::env::hide(text, &forms)))
+    };
+    JobEnd {
+        result,
+        trace: entries,
+        lost,
+    }
+}
+
+/// The concurrency key of a job of `program` (a flow with a trigger) with `input`: its
+/// `settings.concurrency.key` computed over `input` and `event` (`input.event`), as text;
+/// `None` without a key, or when it computes to null. For producers of jobs outside a run (the
+/// scheduler, the table-change dispatcher); `job.enqueue` computes it within its own run.
+pub async fn concurrency_key(
+    rt: &Runtime,
+    live: &Live,
+    program: &Program,
+    input: &Value,
+) -> Result<Option<String>, RunError> {
+    let Some(t) = &program.plan.job.concurrency_key else {
+        return Ok(None);
+    };
+    let ast = match t {
+        Template::Literal(v) => return Ok(key_text(v.clone())),
+        Template::Expr(ast) | Template::Var(_, ast) | Template::Pick { ast, .. } => ast,
+        Template::Object(_) | Template::Array(_) => return Ok(None),
+    };
+    let event = input.get("event").cloned().unwrap_or(Value::Null);
+    let mut scope = Scope::new();
+    scope.push_constant_dynamic("input", sandbox::to_dynamic_ref(input));
+    scope.push_constant_dynamic("event", sandbox::to_dynamic(event));
+    let mut read_secret = false;
+    // The sandbox's own time limit bounds it.
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let script = |message: String| RunError::Script {
+        node: "settings.concurrency.key".into(),
+        message,
+    };
+    let d = rt
+        .sandbox
+        .eval_off_worker(
+            deadline,
+            &mut scope,
+            ast,
+            false,
+            &live.env,
+            &mut read_secret,
+        )
+        .await
+        .map_err(|e| script(e.to_string()))?;
+    sandbox::to_json(&d).map(key_text).map_err(script)
+}
+
+/// A concurrency key as stored: text as it is, other values as JSON text, null as none.
+pub fn key_text(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// What a run starts from: an HTTP request, or a job.
+enum Start {
+    Request(Request),
+    Job {
+        input: Value,
+        job: Value,
+        job_id: i64,
+    },
 }
 
 /// Runs a program with a trace of every node, for the editor's debug runs. Values that nodes
@@ -165,8 +326,44 @@ pub async fn run_traced(
     req: Request,
     opts: RunOptions,
 ) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+    traced(program, rt, live, Start::Request(req), opts).await
+}
+
+/// [`run_traced`] for a flow with a trigger (the run panel's sample job or event): `input` and
+/// `job` as a worker would give them (FLOW-FORMAT.md, "What a trigger flow sees"), with no
+/// queue behind it. Like a job, it commits only on a 2xx answer, and only with
+/// `opts.commit`.
+pub async fn run_job_traced(
+    program: &Program,
+    rt: &Runtime,
+    live: &Live,
+    input: Value,
+    job: Value,
+    opts: RunOptions,
+) -> (Result<Response, RunError>, Vec<TraceEntry>) {
+    let job_id = job.get("id").and_then(Value::as_i64).unwrap_or(0);
+    let start = Start::Job { input, job, job_id };
+    traced(program, rt, live, start, opts).await
+}
+
+async fn traced(
+    program: &Program,
+    rt: &Runtime,
+    live: &Live,
+    start: Start,
+    opts: RunOptions,
+) -> (Result<Response, RunError>, Vec<TraceEntry>) {
     let mut trace = Trace::default();
-    let result = run_inner(program, rt, live, req, Some(&mut trace), opts.commit).await;
+    let result = run_inner(
+        program,
+        rt,
+        live,
+        start,
+        Some(&mut trace),
+        opts.commit,
+        None,
+    )
+    .await;
     let Trace {
         mut entries,
         secrets,
@@ -217,6 +414,24 @@ pub struct Trace {
     secrets: Vec<String>,
 }
 
+impl Trace {
+    /// The entries as JSON, with the values marked secret hidden (as a debug run shows them).
+    fn snapshot(&self) -> Value {
+        let mut entries = self.entries.clone();
+        if !self.secrets.is_empty() {
+            for e in &mut entries {
+                for v in [&mut e.input, &mut e.output, &mut e.error]
+                    .into_iter()
+                    .flatten()
+                {
+                    scrub(v, &self.secrets);
+                }
+            }
+        }
+        serde_json::to_value(entries).unwrap_or(Value::Null)
+    }
+}
+
 /// Secrets shorter than this are hidden only where a string equals them; longer ones also
 /// where a string contains them (`"Bearer <token>"`).
 const SECRET_SUBSTRING_MIN: usize = 8;
@@ -242,13 +457,20 @@ async fn run_inner(
     program: &Program,
     rt: &Runtime,
     live: &Live,
-    mut req: Request,
+    mut start: Start,
     trace: Option<&mut Trace>,
     commit: bool,
+    fence: Option<(Fence, &mut bool)>,
 ) -> Result<Response, RunError> {
-    program
-        .check_input(&mut req.params, &mut req.query, &mut req.body)
-        .map_err(RunError::Input)?;
+    match &mut start {
+        Start::Request(req) => program
+            .check_input(&mut req.params, &mut req.query, &mut req.body)
+            .map_err(RunError::Input)?,
+        // A job's input is checked against `input.body`, as a request's body is.
+        Start::Job { input, .. } => program
+            .check_input(&mut Map::new(), &mut Map::new(), input)
+            .map_err(RunError::Input)?,
+    }
     let deadline = Instant::now() + Duration::from_millis(program.plan.timeout_ms);
     // The trace lives outside the timed walk, so a run that times out still shows its steps.
     let sink = trace
@@ -256,19 +478,28 @@ async fn run_inner(
         .map(|_| std::sync::Mutex::new(Trace::default()));
     let result = match tokio::time::timeout_at(
         deadline.into(),
-        walk(program, rt, live, req, deadline, sink.as_ref(), commit),
+        walk(program, rt, live, start, deadline, sink.as_ref(), commit),
     )
     .await
     {
         // The answer is decided within the deadline; its commit or rollback then runs to the
         // end even past it. Cut off mid-COMMIT, the writes could be stored while the client
         // is told 504: the answer must agree with the database.
-        Ok(Ok(mut done)) => done
-            .db
-            .finish(done.keep)
-            .await
-            .map(|()| done.response)
-            .map_err(|e| RunError::from_db(&done.last, e)),
+        Ok(Ok(mut done)) => match fence {
+            Some((fence, lost)) => match done.db.finish_fenced(done.keep, fence, &sink).await {
+                Ok(owned) => {
+                    *lost = !owned;
+                    Ok(done.response)
+                }
+                Err(e) => Err(RunError::from_db(&done.last, e)),
+            },
+            None => done
+                .db
+                .finish(done.keep)
+                .await
+                .map(|()| done.response)
+                .map_err(|e| RunError::from_db(&done.last, e)),
+        },
         Ok(Err(e)) => Err(e),
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
@@ -316,36 +547,37 @@ async fn walk(
     program: &Program,
     rt: &Runtime,
     live: &Live,
-    req: Request,
+    start: Start,
     deadline: Instant,
     trace: Option<&std::sync::Mutex<Trace>>,
     commit: bool,
 ) -> Result<Finished, RunError> {
-    // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
-    // expression runs, and paths such as `request.params.id` read it as JSON.
-    let mut request = Map::new();
-    request.insert("params".into(), Value::Object(req.params));
-    request.insert("query".into(), Value::Object(req.query));
-    request.insert("body".into(), req.body);
-    request.insert("headers".into(), Value::Object(req.headers));
+    let (auth, job_id) = match &start {
+        Start::Request(req) => (req.auth.clone(), None),
+        Start::Job { job_id, .. } => (Value::Null, Some(*job_id)),
+    };
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("auth", sandbox::to_dynamic(req.auth));
+    scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth));
     scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
+    let (lane, writes) = match (&start, commit) {
+        // A job runs on the primary; its writes, if any, share one transaction (never the
+        // single-statement shortcut): its completion is fenced in it. A `call` opens it when
+        // its function writes.
+        (Start::Job { .. }, _) => (rt.lane.clone(), plan.writes()),
+        (Start::Request(_), true) => (rt.lane_for(program).clone(), program.needs_transaction),
+        // A debug run that must not commit always needs its transaction to roll back.
+        (Start::Request(_), false) => (rt.lane_for(program).clone(), plan.writes()),
+    };
     let mut cx = Cx {
         rt,
         live,
         program,
         scope,
         db: Db {
-            lane: rt.lane_for(program).clone(),
+            lane,
             tx: None,
-            // A debug run that must not commit always needs its transaction to roll back.
-            writes: if commit {
-                program.needs_transaction
-            } else {
-                plan.writes()
-            },
+            writes,
         },
         deadline,
         node: 0,
@@ -355,12 +587,40 @@ async fn walk(
         depth: 0,
         bound: Bound::default(),
         read_secret: false,
+        job_id,
     };
-    cx.bind("request", Value::Object(request));
+    let is_job = job_id.is_some();
+    match start {
+        // `request` is the first binding (see [`Bound`]): it becomes a Rhai value only if an
+        // expression runs, and paths such as `request.params.id` read it as JSON.
+        Start::Request(req) => {
+            let mut request = Map::new();
+            request.insert("params".into(), Value::Object(req.params));
+            request.insert("query".into(), Value::Object(req.query));
+            request.insert("body".into(), req.body);
+            request.insert("headers".into(), Value::Object(req.headers));
+            cx.bind("request", Value::Object(request));
+        }
+        // A trigger flow sees `input`, `event` (a table trigger's change, else null) and
+        // `job` (FLOW-FORMAT.md, "What a trigger flow sees").
+        Start::Job { input, job, .. } => {
+            let event = input.get("event").cloned().unwrap_or(Value::Null);
+            cx.bind("input", input);
+            cx.bind("event", event);
+            cx.bind("job", job);
+        }
+    }
     let result = walk_graph(&mut cx, plan.entry, plan.on_error).await;
     match result? {
         End::Respond { response, respond } => {
-            let keep = commit && (response.status < 400 || (response.status < 500 && respond));
+            // A job commits only when it completes (2xx); an endpoint also on a `respond`
+            // below 500.
+            let keep = commit
+                && if is_job {
+                    (200..300).contains(&response.status)
+                } else {
+                    response.status < 400 || (response.status < 500 && respond)
+                };
             let last = plan
                 .nodes
                 .get(cx.node)
@@ -533,6 +793,9 @@ pub struct Cx<'a> {
     /// Whether an expression of this run has read a secret: script error messages are then
     /// hidden (they can embed any value the script held).
     pub read_secret: bool,
+    /// The job this run is an attempt of (`None` for requests): `http.request` sends
+    /// `Idempotency-Key: sluice-job-<id>-<node id>`, the same on every attempt.
+    pub job_id: Option<i64>,
 }
 
 /// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
@@ -972,6 +1235,42 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Computes an expression compiled for another scope (a job flow's concurrency key), with
+    /// only `names` visible.
+    pub async fn eval_with(
+        &mut self,
+        t: &Template,
+        names: &[(&str, &Value)],
+    ) -> Result<Value, RunError> {
+        let ast = match t {
+            Template::Literal(v) => return Ok(v.clone()),
+            Template::Expr(ast) | Template::Var(_, ast) | Template::Pick { ast, .. } => ast,
+            Template::Object(_) | Template::Array(_) => {
+                return Err(self.type_error("an expression was expected"));
+            }
+        };
+        let mut scope = Scope::new();
+        for (name, v) in names {
+            scope.push_constant_dynamic(name.to_string(), sandbox::to_dynamic_ref(v));
+        }
+        let result = self
+            .rt
+            .sandbox
+            .eval_off_worker(
+                self.deadline,
+                &mut scope,
+                ast,
+                false,
+                &self.live.env,
+                &mut self.read_secret,
+            )
+            .await;
+        match result {
+            Ok(d) => self.to_json(&d),
+            Err(e) => Err(self.script_error(*e)),
+        }
+    }
+
     pub fn to_json(&self, d: &Dynamic) -> Result<Value, RunError> {
         sandbox::to_json(d).map_err(|message| RunError::Type {
             node: self.node_id().to_string(),
@@ -1288,6 +1587,47 @@ impl Db {
         }
     }
 
+    /// Runs `f` on the connection of the run's transaction (opening it), so what it writes
+    /// commits or rolls back with the run's other writes (`job.enqueue`).
+    pub async fn in_tx<T>(
+        &mut self,
+        f: impl for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + Send + 'c>,
+        >,
+    ) -> Result<T, sqlx::Error> {
+        let tx = self.tx().await?;
+        on!(tx, |c| f(c))
+    }
+
+    /// Ends the transaction of a job's run: when it is to commit, the fence runs in it first
+    /// and the transaction commits only if the fence says yes; a run that opened no
+    /// transaction (it wrote nothing) runs the fence alone. Returns the fence's answer (`true`
+    /// when not committing).
+    async fn finish_fenced(
+        &mut self,
+        commit: bool,
+        fence: Fence,
+        sink: &Option<std::sync::Mutex<Trace>>,
+    ) -> Result<bool, sqlx::Error> {
+        if !commit {
+            self.finish(false).await?;
+            return Ok(true);
+        }
+        let trace = sink
+            .as_ref()
+            .and_then(|s| s.lock().ok().map(|t| t.snapshot()))
+            .unwrap_or(Value::Null);
+        let Some(tx) = self.tx.as_mut() else {
+            let mut conn = self.lane.take().await?;
+            return on!(&mut conn, |c| fence(c, trace));
+        };
+        let owned = on!(tx, |c| fence(c, trace))?;
+        self.finish(owned).await?;
+        Ok(owned)
+    }
+
     async fn finish(&mut self, commit: bool) -> Result<(), sqlx::Error> {
         let Some(mut conn) = self.tx.take() else {
             return Ok(());
@@ -1326,6 +1666,73 @@ impl Drop for Db {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_jobs_concurrency_key_is_computed_from_its_input_and_event() {
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "j",
+            "trigger": {"kind": "job"}, "entry": "r",
+            "settings": {"concurrency": {"limit": 1,
+                "key": {"$rhai": "if event == () { input.customer } else { event.op }"}}},
+            "nodes": {"r": {"type": "respond", "body": null}}});
+        let plan = crate::nodes::compile(&doc, None).expect("compiles");
+        let program = Program::build(plan, &Default::default()).expect("builds");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let outbound = super::super::outbound::Outbound::new(Default::default()).expect("client");
+        let rt = Runtime::new(pool, Default::default(), outbound);
+        let live = Live::default();
+        let key = |input: Value| {
+            let (rt, live, program) = (&rt, &live, &program);
+            async move { concurrency_key(rt, live, program, &input).await }
+        };
+        assert_eq!(
+            key(json!({"customer": "c7"})).await.ok(),
+            Some(Some("c7".into()))
+        );
+        assert_eq!(
+            key(json!({"customer": 7})).await.ok(),
+            Some(Some("7".into()))
+        );
+        assert_eq!(key(json!({"customer": null})).await.ok(), Some(None));
+        assert_eq!(
+            key(json!({"event": {"op": "insert"}})).await.ok(),
+            Some(Some("insert".into()))
+        );
+        assert!(
+            key(json!({})).await.is_err(),
+            "a missing property is an error"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_debug_run_of_a_trigger_flow_sees_input_event_and_job() {
+        let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "j",
+            "trigger": {"kind": "job"}, "entry": "r",
+            "nodes": {"r": {"type": "respond", "body": {
+                "x": {"$rhai": "input.x"}, "op": {"$rhai": "event.op"},
+                "job": {"$rhai": "`${job.flow}#${job.id}/${job.attempt}`"}}}}});
+        let plan = crate::nodes::compile(&doc, None).expect("compiles");
+        let program = Program::build(plan, &Default::default()).expect("builds");
+        // The flow touches no database: the pool is never connected.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let outbound = super::super::outbound::Outbound::new(Default::default()).expect("client");
+        let rt = Runtime::new(pool, Default::default(), outbound);
+        let (result, trace) = run_job_traced(
+            &program,
+            &rt,
+            &Live::default(),
+            json!({"x": 1, "event": {"op": "insert"}}),
+            json!({"id": 9, "attempt": 2, "flow": "j", "scheduled_at": "2030-01-01T00:00:00Z"}),
+            RunOptions::default(),
+        )
+        .await;
+        let body = result.expect("answers").body;
+        assert_eq!(body, json!({"x": 1, "op": "insert", "job": "j#9/2"}));
+        assert_eq!(trace.len(), 1);
+    }
 
     #[test]
     fn scrubbing_hides_every_string_that_holds_a_secret() {

@@ -435,7 +435,7 @@ async fn run<R: Routes>(
             _ => match crate::tables::store::all(&db).await {
                 Ok(tables) => {
                     let l = Arc::new(listeners(
-                        served.live.functions.values().map(|p| &p.plan),
+                        served.live.triggered.values().map(|p| &p.plan),
                         &tables,
                     ));
                     compiled = Some((served.generation, l.clone()));

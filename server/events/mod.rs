@@ -7,3 +7,4 @@ pub mod changes;
 pub mod prune;
 pub mod schedule;
 pub mod scheduler;
+pub mod worker;

@@ -86,7 +86,7 @@ pub fn start<R: Routes>(
             if schedules.0 != Some(snapshot.generation) {
                 schedules = (
                     Some(snapshot.generation),
-                    Arc::new(published(&snapshot.live.functions)),
+                    Arc::new(published(&snapshot.live.triggered)),
                 );
             }
             let schedules = schedules.1.clone();

@@ -124,7 +124,7 @@ fn compile_collecting<O: CompiledOp>(
         entry: doc.get("entry").and_then(Value::as_str),
         entry_pointer: "/entry".into(),
         on_error: doc.get("on_error").and_then(Value::as_str),
-        names: Origins::new(),
+        names: trigger_names(doc),
         kind: GraphKind::Top,
         depth: 0,
     };
@@ -145,6 +145,15 @@ fn compile_collecting<O: CompiledOp>(
     let trigger = super::trigger::trigger(doc, &mut diags);
     if let (Some(super::trigger::Trigger::Table(t)), Some(c)) = (&trigger, catalog) {
         super::trigger::check_table(t, &|name| c.table(name), &mut diags);
+    }
+    let mut job = job_settings(doc, &mut diags);
+    // `overlap: queue` runs a schedule's occurrences one after another: the scheduler gives its
+    // jobs one concurrency key, and the flow at most one run at a time unless it says otherwise.
+    if let Some(super::trigger::Trigger::Schedule(s)) = &trigger
+        && s.overlap == super::trigger::Overlap::Queue
+        && job.concurrency_limit.is_none()
+    {
+        job.concurrency_limit = Some(1);
     }
     let input = input(doc, &mut diags);
     if !diags.is_empty() {
@@ -175,6 +184,7 @@ fn compile_collecting<O: CompiledOp>(
         rev: canonical::rev(doc),
         endpoint,
         trigger,
+        job,
         input,
         timeout_ms: doc
             .pointer("/settings/timeout_ms")
@@ -191,6 +201,44 @@ fn compile_collecting<O: CompiledOp>(
             == Some("primary"),
         capture: doc.pointer("/settings/capture").and_then(Value::as_bool) == Some(true),
     })
+}
+
+/// The built-in names of a flow with a trigger: no `request`.
+const TRIGGER_BUILTINS: [&str; 2] = ["auth", "env"];
+
+/// The names a flow with a trigger starts with (FLOW-FORMAT.md, "What a trigger flow sees"):
+/// `input` (the job's args), `event` (a table trigger's change) and `job`.
+fn trigger_names(doc: &Value) -> Origins {
+    if doc.get("trigger").is_none() {
+        return Origins::new();
+    }
+    ["input", "event", "job"]
+        .into_iter()
+        .map(|n| (n.to_string(), BTreeSet::from([Origin::Trigger])))
+        .collect()
+}
+
+/// `settings.retry` and `settings.concurrency`, shapes checked by the envelope schema; the
+/// concurrency key is compiled here against `input` and `event`, the names it may read.
+fn job_settings(doc: &Value, diags: &mut Vec<Diagnostic>) -> super::plan::JobSettings {
+    let mut s = super::plan::JobSettings::default();
+    let num = |p: &str| doc.pointer(p).and_then(Value::as_u64);
+    if let Some(n) = num("/settings/retry/max_attempts") {
+        s.max_attempts = n as u32;
+    }
+    if let Some(n) = num("/settings/retry/backoff_ms") {
+        s.backoff_ms = n;
+    }
+    if let Some(n) = num("/settings/retry/max_backoff_ms") {
+        s.max_backoff_ms = n;
+    }
+    s.concurrency_limit = num("/settings/concurrency/limit").map(|n| n as u32);
+    if let Some(key) = doc.pointer("/settings/concurrency/key") {
+        let mut c = ExprCompiler::with_builtins(&ENGINE, "", &[], ["input", "event"]);
+        s.concurrency_key = c.template(key, "/settings/concurrency/key");
+        diags.append(&mut c.diags);
+    }
+    s
 }
 
 /// Compiles the body of a `for_each` at `pointer` (the body object) with the names visible in
@@ -455,7 +503,15 @@ fn compile_graph<O: CompiledOp>(
         let error = || BTreeSet::from([Origin::Error]);
         scopes[e] = Some(spec.names.clone());
         if let Some(h) = on_error {
-            scopes[h] = Some(Origins::from([("error".to_string(), error())]));
+            // The handler sees `error`, and what the trigger gave the flow.
+            let mut names: Origins = spec
+                .names
+                .iter()
+                .filter(|(_, from)| from.contains(&Origin::Trigger))
+                .map(|(n, from)| (n.clone(), from.clone()))
+                .collect();
+            names.insert("error".to_string(), error());
+            scopes[h] = Some(names);
         }
         for &n in order {
             let here = scopes[n].clone().unwrap_or_default();
@@ -483,7 +539,16 @@ fn compile_graph<O: CompiledOp>(
         }
     }
 
-    // Node configs, expressions, tables.
+    // Node configs, expressions, tables. A flow with a trigger has no `request`.
+    let triggered = spec
+        .names
+        .values()
+        .any(|from| from.contains(&Origin::Trigger));
+    let builtins: &[&str] = if triggered {
+        &TRIGGER_BUILTINS
+    } else {
+        &super::expr::BUILTINS
+    };
     for (i, node) in graph.iter().enumerate() {
         let (Some(ty), true, Some(names)) = (
             node.ty,
@@ -496,7 +561,12 @@ fn compile_graph<O: CompiledOp>(
             id: node.id,
             index: base + i,
             pointer: pointer(node.id),
-            expr: ExprCompiler::new(&ENGINE, node.id, names.keys().map(String::as_str)),
+            expr: ExprCompiler::with_builtins(
+                &ENGINE,
+                node.id,
+                builtins,
+                names.keys().map(String::as_str),
+            ),
             catalog,
             ports: node
                 .edges

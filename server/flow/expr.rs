@@ -88,10 +88,21 @@ impl<'a> ExprCompiler<'a> {
         node: &'a str,
         names: impl IntoIterator<Item = &'n str>,
     ) -> Self {
+        Self::with_builtins(engine, node, &BUILTINS, names)
+    }
+
+    /// [`ExprCompiler::new`] with other built-in names (a flow with a trigger has no
+    /// `request`).
+    pub fn with_builtins<'n>(
+        engine: &'a Engine,
+        node: &'a str,
+        builtins: &[&'n str],
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Self {
         // Pushed as variables, not constants: the optimizer would inline a constant's
         // placeholder value into the AST. At run time they are constants.
         let mut scope = Scope::new();
-        for n in BUILTINS.into_iter().chain(names) {
+        for n in builtins.iter().copied().chain(names) {
             scope.push_dynamic(n.to_string(), rhai::Dynamic::UNIT);
         }
         ExprCompiler {

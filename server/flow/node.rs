@@ -288,12 +288,19 @@ pub trait TableCatalog {
     fn function_exists(&self, _name: &str) -> Option<bool> {
         None
     }
+
+    /// Whether a published flow with a `job` trigger has this name; `None` when not known.
+    fn job_flow_exists(&self, _name: &str) -> Option<bool> {
+        None
+    }
 }
 
 /// Tables plus the names of published function flows: what a save or publish checks against.
 pub struct Catalog {
     pub tables: crate::tables::def::Tables,
     pub functions: std::collections::BTreeSet<String>,
+    /// Published flows with a `job` trigger (`job.enqueue`'s targets).
+    pub jobs: std::collections::BTreeSet<String>,
 }
 
 impl TableCatalog for Catalog {
@@ -303,6 +310,10 @@ impl TableCatalog for Catalog {
 
     fn function_exists(&self, name: &str) -> Option<bool> {
         Some(self.functions.contains(name))
+    }
+
+    fn job_flow_exists(&self, name: &str) -> Option<bool> {
+        Some(self.jobs.contains(name))
     }
 }
 

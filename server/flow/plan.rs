@@ -76,6 +76,8 @@ pub struct Plan<O> {
     pub endpoint: Option<Endpoint>,
     /// What runs the flow when it has no endpoint (never both).
     pub trigger: Option<super::trigger::Trigger>,
+    /// `settings.retry` and `settings.concurrency` (flows with a trigger; defaults otherwise).
+    pub job: JobSettings,
     pub input: InputSchemas,
     pub timeout_ms: u64,
     pub entry: usize,
@@ -117,6 +119,33 @@ impl<O: CompiledOp> Plan<O> {
         let nested = self.nodes.iter().any(|n| n.op.runs_nested());
         let ends_well = self.nodes.get(success).is_some_and(|n| n.op.ends_cleanly());
         nested || !ends_well
+    }
+}
+
+/// How the jobs of a flow with a trigger are retried and limited (`settings.retry`,
+/// `settings.concurrency`).
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Runs in all, the first included.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; each later one doubles, up to `max_backoff_ms`.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// At most this many runs at once (per value of `concurrency_key`) across all instances.
+    pub concurrency_limit: Option<u32>,
+    /// Computed from the job's `input` and `event` when the job is enqueued.
+    pub concurrency_key: Option<Template>,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            max_attempts: 5,
+            backoff_ms: 1_000,
+            max_backoff_ms: 3_600_000,
+            concurrency_limit: None,
+            concurrency_key: None,
+        }
     }
 }
 

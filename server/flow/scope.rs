@@ -27,6 +27,9 @@ pub enum Origin {
     Bound(usize),
     /// Given to a nested body by the node at this index (`for_each`'s item and `index`).
     Given(usize),
+    /// Set by the flow's trigger: `input`, `event`, `job` (FLOW-FORMAT.md, "What a trigger
+    /// flow sees").
+    Trigger,
 }
 
 /// The names visible at a node (the built-ins aside), each with every place it may have been
@@ -149,8 +152,12 @@ impl Collector {
             out,
             catalog,
         };
-        let builtins = [request(doc, catalog), auth(), ScopeName::new("env", "env")];
+        let mut builtins = vec![request(doc, catalog), auth(), ScopeName::new("env", "env")];
         debug_assert!(builtins.iter().map(|b| b.name.as_str()).eq(BUILTINS));
+        // A flow with a trigger has no request.
+        if doc.get("trigger").is_some() {
+            builtins.remove(0);
+        }
         self.seen
             .values()
             .map(|s| {
@@ -198,6 +205,7 @@ impl<O: CompiledOp> Describe<'_, O> {
     fn origin(&self, name: &str, origin: &Origin, budget: usize) -> ScopeName {
         match origin {
             Origin::Error => error(name),
+            Origin::Trigger => ScopeName::new(name, "value"),
             Origin::Bound(i) => {
                 let raw = self.seen.get(i).map(|s| &s.raw);
                 let shape = self

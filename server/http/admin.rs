@@ -303,6 +303,10 @@ struct RunRequest {
     /// An end-user token to run a `user` or `admin` endpoint as; checked as a real request's.
     #[serde(default)]
     token: Option<String>,
+    /// A flow with a trigger runs as a job with this input (`{"event": ...}` for a table
+    /// trigger); the request's parts are not used.
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 /// Runs the draft of a flow with a given request and returns the response and a trace of
@@ -321,6 +325,9 @@ async fn run_flow(
     let plan = crate::nodes::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
     let program = crate::engine::Program::build(plan, &tables)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
+    if program.plan.trigger.is_some() {
+        return Ok(Json(run_as_job(&state, &served.live, &program, req).await));
+    }
     let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
         m.into_iter()
             .map(|(k, v)| match v {
@@ -361,11 +368,53 @@ async fn run_flow(
     let (result, trace) =
         crate::engine::run::run_traced(&program, &state.runtime, &served.live, request, opts).await;
     let duration_us = started.elapsed().as_micros() as u64;
-    // The response is shaped by the functions that shape a request's, so its status, headers
-    // and body (an error's envelope above all) are what a client would get.
+    Ok(Json(
+        debug_answer(
+            &served.live,
+            &program,
+            result,
+            trace,
+            duration_us,
+            req.commit,
+        )
+        .await,
+    ))
+}
+
+/// A debug run of a flow with a trigger: run as a job would run it (`input`, `event`, `job` in
+/// scope; `job.id` 0, attempt 1), with the same answer shape as a request's debug run.
+async fn run_as_job(
+    state: &AppState,
+    live: &crate::engine::Live,
+    program: &crate::engine::Program,
+    req: RunRequest,
+) -> Value {
+    let input = req.input.unwrap_or_else(|| json!({}));
+    let job = json!({
+        "id": 0, "attempt": 1, "flow": program.plan.name,
+        "scheduled_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    let opts = crate::engine::run::RunOptions { commit: req.commit };
+    let started = std::time::Instant::now();
+    let (result, trace) =
+        crate::engine::run::run_job_traced(program, &state.runtime, live, input, job, opts).await;
+    let duration_us = started.elapsed().as_micros() as u64;
+    debug_answer(live, program, result, trace, duration_us, req.commit).await
+}
+
+/// A debug run's answer. The response is shaped by the functions that shape a request's, so
+/// its status, headers and body (an error's envelope above all) are what a client would get.
+async fn debug_answer(
+    live: &crate::engine::Live,
+    program: &crate::engine::Program,
+    result: Result<crate::engine::run::Response, crate::engine::RunError>,
+    trace: Vec<crate::engine::run::TraceEntry>,
+    duration_us: u64,
+    commit: bool,
+) -> Value {
     let (response, error) = match result {
         Ok(r) => (
-            debug_response(super::generated::answer(&program, r)).await,
+            debug_response(super::generated::answer(program, r)).await,
             Value::Null,
         ),
         Err(e) => {
@@ -374,14 +423,14 @@ async fn run_flow(
             if let crate::engine::RunError::Input(problems) = &e {
                 envelope["details"] = serde_json::to_value(problems).unwrap_or_default();
             }
-            let failed = super::generated::failure(&served.live, e).into_response();
+            let failed = super::generated::failure(live, e).into_response();
             (debug_response(failed).await, envelope)
         }
     };
-    Ok(Json(json!({
+    json!({
         "response": response, "error": error, "trace": trace,
-        "duration_us": duration_us, "committed": req.commit && error.is_null(),
-    })))
+        "duration_us": duration_us, "committed": commit && error.is_null(),
+    })
 }
 
 /// A response as a debug run shows it: `{"status", "headers", "body", "content_type"}`, the body

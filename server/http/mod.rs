@@ -116,6 +116,16 @@ pub fn routers(state: AppState, editor_apart: bool) -> (Router, Option<Router>) 
     }
 }
 
+/// The routes of a worker-only instance (`sluice worker`): health and metrics, no API and
+/// no editor.
+pub fn health_router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(ops::metrics));
+    finish(routes, state)
+}
+
 /// The fallbacks and layers every served router has.
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes

@@ -278,6 +278,14 @@ async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> {
         })?;
         headers.insert(name.clone(), value);
     }
+    // Inside a job: the same key on every attempt, so the receiver can drop a repeat (the
+    // call is at least once). A header the builder set wins.
+    if let Some(job) = cx.job_id
+        && !headers.contains_key("idempotency-key")
+        && let Ok(v) = HeaderValue::from_str(&format!("sluice-job-{job}-{}", cx.node_id()))
+    {
+        headers.insert(http::HeaderName::from_static("idempotency-key"), v);
+    }
     let body = match &op.body {
         None => None,
         Some(t) => {

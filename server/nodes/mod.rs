@@ -47,6 +47,7 @@ pub mod fail;
 pub mod for_each;
 pub mod http_request;
 pub mod if_;
+pub mod job_enqueue;
 pub mod respond;
 pub mod script;
 pub mod set;
@@ -62,7 +63,7 @@ mod sql_tests;
 mod tests;
 
 /// Every built-in node type, one line each, in palette order.
-static BUILTIN: [&NodeType<Op>; 22] = [
+static BUILTIN: [&NodeType<Op>; 23] = [
     &validate::TYPE,
     &db_get::TYPE,
     &db_query::TYPE,
@@ -77,6 +78,7 @@ static BUILTIN: [&NodeType<Op>; 22] = [
     &for_each::TYPE,
     &collect::TYPE,
     &call::TYPE,
+    &job_enqueue::TYPE,
     &if_::TYPE,
     &http_request::TYPE,
     &template::TYPE,

@@ -375,6 +375,7 @@ fn a_call_to_an_unknown_function_is_reported_when_functions_are_known() {
     let known = crate::flow::node::Catalog {
         tables: catalog(),
         functions: Default::default(),
+        jobs: Default::default(),
     };
     let found: Vec<_> = compile(&doc, Some(&known))
         .expect_err("unknown")

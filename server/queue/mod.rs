@@ -10,6 +10,8 @@ pub mod schedules;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+pub mod work;
+
 /// The channel workers LISTEN on; an enqueue notifies it when its transaction commits.
 pub const CHANNEL: &str = "sluice_jobs";
 

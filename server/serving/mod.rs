@@ -182,6 +182,7 @@ impl<R: Routes> Serving<R> {
         let tables = crate::tables::store::all(&self.db).await?;
         let groups = crate::catalog::groups::all(&self.db).await?;
         let mut functions = HashMap::new();
+        let mut triggered = HashMap::new();
         let mut endpoints = Vec::new();
         for (flow_id, document) in flows::published(&self.db).await? {
             let program = crate::nodes::compile(&document, Some(&tables))
@@ -198,6 +199,9 @@ impl<R: Routes> Serving<R> {
                     program: Arc::new(p),
                     document,
                 }),
+                Ok(p) if p.plan.trigger.is_some() => {
+                    triggered.insert(p.plan.name.clone(), Arc::new(p));
+                }
                 Ok(p) => {
                     functions.insert(p.plan.name.clone(), Arc::new(p));
                 }
@@ -213,7 +217,8 @@ impl<R: Routes> Serving<R> {
             endpoints
                 .iter()
                 .map(|e| e.program.as_ref())
-                .chain(functions.values().map(Arc::as_ref)),
+                .chain(functions.values().map(Arc::as_ref))
+                .chain(triggered.values().map(Arc::as_ref)),
             self.runtime.max_result_bytes,
         );
         let first = !self.loaded.swap(true, std::sync::atomic::Ordering::AcqRel);
@@ -229,10 +234,11 @@ impl<R: Routes> Serving<R> {
             endpoints: &endpoints,
         };
         let (routes, endpoints_served) = R::build(&self.builder, &catalog);
-        let served = endpoints_served + functions.len();
+        let served = endpoints_served + functions.len() + triggered.len();
         self.current.store(Arc::new(Served {
             live: Live {
                 functions: Arc::new(functions),
+                triggered: Arc::new(triggered),
                 token_keys: Arc::new(token_keys),
                 env: Arc::new(env),
             },
@@ -297,19 +303,18 @@ impl<R: Routes> Serving<R> {
 
     /// Compiles a document against the current tables and the published functions.
     pub async fn compile(&self, doc: &Value) -> Result<Plan, ServeError> {
-        let catalog = crate::flow::node::Catalog {
-            tables: crate::tables::store::all(&self.db).await?,
-            functions: self.current.load().live.functions.keys().cloned().collect(),
-        };
+        let catalog = self.catalog().await?;
         crate::nodes::compile(doc, Some(&catalog)).map_err(ServeError::Invalid)
     }
 
     /// What [`Self::compile`] checks a document against: the current tables and the published
     /// functions.
     pub async fn catalog(&self) -> Result<crate::flow::node::Catalog, ServeError> {
+        let served = self.current.load();
         Ok(crate::flow::node::Catalog {
             tables: crate::tables::store::all(&self.db).await?,
-            functions: self.current.load().live.functions.keys().cloned().collect(),
+            functions: served.live.functions.keys().cloned().collect(),
+            jobs: job_flows(&served.live),
         })
     }
 
@@ -351,6 +356,15 @@ impl<R: Routes> Serving<R> {
         tracing::info!(flow.id = id, version = was, "unpublished");
         Ok(was)
     }
+}
+
+/// The names of the published flows with a `job` trigger (`job.enqueue`'s targets).
+pub fn job_flows(live: &Live) -> std::collections::BTreeSet<String> {
+    live.triggered
+        .iter()
+        .filter(|(_, p)| matches!(p.plan.trigger, Some(crate::flow::trigger::Trigger::Job)))
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Publishes the draft of flow `id` at rev `expected` (compiled to `plan`) as its next version,
