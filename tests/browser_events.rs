@@ -188,3 +188,47 @@ async fn the_jobs_screen_lists_failed_jobs_retries_them_and_shows_an_attempt_tra
     );
     b.finish().await;
 }
+
+#[tokio::test]
+async fn the_run_panel_runs_a_table_trigger_flow_with_a_sample_event() {
+    let app = spawn_app().await;
+    app.create_table(&json!({
+        "name": "orders", "events": true,
+        "fields": [{"name": "status", "type": "text", "required": true}]
+    }))
+    .await;
+    let id = create_flow(
+        &app,
+        &json!({
+            "format": "sluice.flow", "format_version": 1, "name": "order_changed",
+            "trigger": {"kind": "table", "table": "orders", "on": ["insert"]},
+            "entry": "done",
+            "nodes": {"done": {"type": "respond", "status": 200,
+                               "body": {"$rhai": "`${event.op} of ${event.table}: ${event[\"new\"].status}`"}}}
+        }),
+    )
+    .await;
+    let b = Browser::start("events_run_job_flow").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for_text(".fl-route", "on insert of orders").await;
+    b.click("#fl-run-toggle").await;
+    b.wait_for("#fl-run-input").await;
+    b.wait_until(
+        "the input is a sample insert event of the table",
+        "const v = JSON.parse(document.querySelector('#fl-run-input').value);
+         return v.event.op === 'insert' && v.event.table === 'orders' && v.event.new.status === 'sample';",
+    )
+    .await;
+    assert!(b.try_find("#fl-run-token").await.is_some_and(|_| true));
+    b.click("#fl-run").await;
+    b.wait_for_text(".fl-run-result", "HTTP 200").await;
+    let run = b
+        .execute("return window.sluiceFlow.lastRun()", json!([]))
+        .await;
+    assert_eq!(run["response"]["body"], "insert of orders: sample", "{run}");
+    b.wait_for(".fl-node[data-id=done].was-run").await;
+    b.assert_accessible("the run panel of a table trigger flow")
+        .await;
+    b.finish().await;
+}

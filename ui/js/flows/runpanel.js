@@ -12,9 +12,10 @@ import { diagList, errorBox } from '../ui.js';
 import { fmtUs } from './canvas.js';
 import { runForm, samplePathValues } from './runform.js';
 import { recentRequests } from './recent.js';
+import { sampleJobInput } from './jobinput.js';
 
 /** What the form is built from; the form is rebuilt when it changes. @param {any} doc */
-const shapeOf = (doc) => JSON.stringify([doc.endpoint?.method, doc.endpoint?.path, doc.input || null]);
+const shapeOf = (doc) => JSON.stringify([doc.endpoint?.method, doc.endpoint?.path, doc.input || null, doc.trigger?.kind, doc.trigger?.table]);
 
 /**
  * @param {import('./state.js').FlowState} state
@@ -31,6 +32,11 @@ export function runPanel(state, save) {
   const body = jsonBox('Body (JSON)', 'fl-run-body');
   body.field.classList.add('fl-span2');
   const jsonView = h('div', { class: 'fl-run-json', hidden: true }, params.field, query.field, body.field);
+  // A flow with a trigger runs as a job: one JSON input instead of a request.
+  const jobInput = jsonBox('Job input (JSON)', 'fl-run-input');
+  jobInput.ta.rows = 6;
+  jobInput.field.classList.add('fl-span2');
+  const isJob = () => !!state.doc.trigger;
 
   let form = runForm(state.doc);
   let shape = shapeOf(state.doc);
@@ -50,12 +56,14 @@ export function runPanel(state, save) {
   let replayHeaders = {};
 
   const recent = recentRequests(() => state.doc, (entry) => replay(entry));
+  const title = h('span', { class: 'fl-run-title', text: 'Request' });
+  const tokenField = h('div', { class: 'fl-run-field' }, h('label', { for: 'fl-run-token', text: 'Token' }), token);
   const el = h('section', { class: 'fl-run', hidden: true, 'aria-label': 'Run the draft' },
     h('div', { class: 'fl-run-inputs' },
-      h('div', { class: 'fl-run-bar fl-span2' }, h('span', { class: 'fl-run-title', text: 'Request' }), modeBtn),
-      h('div', { class: 'fl-span2', id: 'fl-run-inputs-area' }, formHost, jsonView),
+      h('div', { class: 'fl-run-bar fl-span2' }, title, modeBtn),
+      h('div', { class: 'fl-span2', id: 'fl-run-inputs-area' }, formHost, jsonView, jobInput.field),
       notice,
-      h('div', { class: 'fl-run-field' }, h('label', { for: 'fl-run-token', text: 'Token' }), token),
+      tokenField,
       h('div', { class: 'fl-run-field fl-run-actions' },
         h('label', { class: 'fl-check' }, commit, ' Keep writes'),
         h('div', { class: 'fl-run-buttons' },
@@ -64,9 +72,24 @@ export function runPanel(state, save) {
     result,
     recent.el);
 
+  /** Shows the job input or the request, as what runs the flow says; a new kind gets a sample. */
+  function applyKind() {
+    const job = isJob();
+    title.textContent = job ? `Job input (${state.doc.trigger.kind})` : 'Request';
+    jobInput.field.hidden = !job;
+    formHost.hidden = job || jsonMode;
+    jsonView.hidden = job || !jsonMode;
+    modeBtn.hidden = job;
+    tokenField.hidden = job;
+    recent.el.hidden = job;
+    if (job && !jobInput.ta.value.trim()) jobInput.ta.value = JSON.stringify(sampleJobInput(state.doc, state.tables), null, 2);
+  }
+  applyKind();
+
   /** Rebuilds the form when the endpoint's path or input schemas changed, keeping what it can. */
   function rebuildIfChanged() {
     if (shapeOf(state.doc) === shape) return;
+    jobInput.ta.value = '';
     let kept = null;
     try { kept = form.get(); } catch { /* an unparsable box is dropped */ }
     form = runForm(state.doc);
@@ -74,6 +97,7 @@ export function runPanel(state, save) {
     if (kept) form.set(kept);
     formHost.replaceChildren(form.el);
     prefill();
+    applyKind();
   }
 
   /** @param {any} v */
@@ -135,13 +159,19 @@ export function runPanel(state, save) {
   }
 
   async function run() {
+    rebuildIfChanged();
+    /** @type {any} */
     let req;
     try {
-      const r = current();
-      req = { params: r.params, query: r.query, body: r.body, headers: { ...replayHeaders }, commit: commit.checked };
+      if (isJob()) {
+        req = { input: parse(jobInput.ta, 'Job input', {}), commit: commit.checked };
+      } else {
+        const r = current();
+        req = { params: r.params, query: r.query, body: r.body, headers: { ...replayHeaders }, commit: commit.checked };
+        const t = token.value.trim();
+        if (t) req.token = t;
+      }
     } catch (e) { result.replaceChildren(errorBox(e)); return; }
-    const t = token.value.trim();
-    if (t) /** @type {any} */ (req).token = t;
     if (state.dirty() && !(await save())) { result.replaceChildren(errorBox({ message: 'The draft could not be saved, so it was not run.' })); return; }
     result.replaceChildren(h('p', { class: 'fl-muted', text: 'Running…' }));
     try {
@@ -157,6 +187,7 @@ export function runPanel(state, save) {
     run,
     focus: () => {
       rebuildIfChanged();
+      if (isJob()) { jobInput.ta.focus(); return; }
       recent.refresh();
       if (jsonMode) params.ta.focus(); else form.focus();
     },
