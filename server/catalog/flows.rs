@@ -32,6 +32,8 @@ pub struct FlowSummary {
     pub rev: String,
     pub method: Option<String>,
     pub path: Option<String>,
+    /// The draft's trigger kind (`schedule`, `table`, `job`), for flows without an endpoint.
+    pub trigger: Option<String>,
     pub published_version: Option<i32>,
     pub published_rev: Option<String>,
     pub live_route: Option<String>,
@@ -139,7 +141,8 @@ pub async fn find_by_name_in(
 pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
     let rows = sqlx::query(concat!(
         "SELECT id, name, rev, published_version, document #>> '{endpoint,method}' AS method, \
-         document #>> '{endpoint,path}' AS path, to_jsonb(updated_at) #>> '{}' AS updated_at, \
+         document #>> '{endpoint,path}' AS path, document #>> '{trigger,kind}' AS trigger, \
+         to_jsonb(updated_at) #>> '{}' AS updated_at, \
          (SELECT v.rev FROM sluice.flow_versions v WHERE v.flow_id = flows.id \
           AND v.version = flows.published_version) AS published_rev, \
          (",
@@ -156,6 +159,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<FlowSummary>, CatalogError> {
                 rev: r.try_get("rev")?,
                 method: r.try_get("method")?,
                 path: r.try_get("path")?,
+                trigger: r.try_get("trigger")?,
                 published_version: r.try_get("published_version")?,
                 published_rev: r.try_get("published_rev")?,
                 live_route: r.try_get("live_route")?,

@@ -42,6 +42,9 @@ export async function mountList(root) {
   return () => {};
 }
 
+/** The group of the flows with a trigger (schedules, table triggers, jobs). */
+const BACKGROUND = 'Background (schedules, table changes, jobs)';
+
 /** Where a method sorts among the flows of one path. @param {string | undefined} m */
 const order = (m) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].indexOf(m || '');
 
@@ -59,15 +62,16 @@ function drawList(body, flows, q, reload) {
   }
   const groups = new Map();
   for (const f of shown) {
-    const g = f.path ? (f.group || f.path.split('/').filter(Boolean)[0] || '/') : 'Functions';
+    const g = f.path ? (f.group || f.path.split('/').filter(Boolean)[0] || '/') : f.trigger ? BACKGROUND : 'Functions';
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g).push(f);
   }
-  const names = [...groups.keys()].sort((a, b) => (a === 'Functions') - (b === 'Functions') || a.localeCompare(b));
+  const last = (/** @type {string} */ g) => (g === 'Functions' ? 2 : g === BACKGROUND ? 1 : 0);
+  const names = [...groups.keys()].sort((a, b) => last(a) - last(b) || a.localeCompare(b));
   for (const g of names) {
     const items = groups.get(g).sort((a, b) => (a.path || a.name).localeCompare(b.path || b.name) || order(a.method) - order(b.method));
     body.append(h('section', { class: 'fl-group', 'aria-label': `Group ${g}` },
-      h('h2', { class: 'fl-group-title', text: g === 'Functions' ? 'Functions' : groupTitle(g, groups.get(g)[0]) }),
+      h('h2', { class: 'fl-group-title', text: g === 'Functions' || g === BACKGROUND ? g : groupTitle(g, groups.get(g)[0]) }),
       h('ul', { class: 'fl-rows' }, ...items.map((fl) => row(fl, reload)))));
   }
 }
@@ -75,7 +79,9 @@ function drawList(body, flows, q, reload) {
 /** One flow of the list: its link and its menu. @param {any} fl @param {() => void} reload */
 function row(fl, reload) {
   const link = h('a', { class: 'fl-row', href: `#/flows/${fl.id}`, 'data-flow': fl.name },
-    h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, title: fl.method ? undefined : 'function' }, fl.method || icon('function', { label: 'function', size: 14 })),
+    fl.trigger
+      ? h('span', { class: 'fl-method fl-m-fn', text: fl.trigger })
+      : h('span', { class: `fl-method fl-m-${(fl.method || 'fn').toLowerCase()}`, title: fl.method ? undefined : 'function' }, fl.method || icon('function', { label: 'function', size: 14 })),
     h('span', { class: 'fl-row-path', text: fl.path || fl.name }),
     h('span', { class: 'fl-row-name', text: fl.name }),
     h('span', { class: fl.published_version ? 'fl-pill fl-pill-live' : 'fl-pill', text: fl.published_version ? `live v${fl.published_version}` : 'draft' }));
