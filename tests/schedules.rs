@@ -6,10 +6,16 @@
 
 mod common;
 
-use common::{TestApp, spawn_app, spawn_app_on};
+use common::{TestApp, spawn_app_on, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+
+/// An instance that runs no worker (`SLUICE_WORKERS=0`): these tests check the jobs the
+/// scheduler makes, so they stay as enqueued instead of being run.
+async fn scheduling_only() -> TestApp {
+    spawn_app_with(|c| c.jobs.workers = 0).await
+}
 
 /// A flow that a schedule runs.
 fn scheduled(name: &str, trigger: Value) -> Value {
@@ -58,8 +64,8 @@ async fn schedule_row(app: &TestApp, flow: &str) -> Option<String> {
 
 #[tokio::test]
 async fn two_instances_enqueue_each_occurrence_exactly_once() {
-    let a = spawn_app().await;
-    let b = spawn_app_on(&a.db_url, &a.db_name, |_| {}).await;
+    let a = scheduling_only().await;
+    let b = spawn_app_on(&a.db_url, &a.db_name, |c| c.jobs.workers = 0).await;
     let id = a
         .publish(&scheduled(
             "every_second",
@@ -137,7 +143,7 @@ async fn two_instances_enqueue_each_occurrence_exactly_once() {
 
 #[tokio::test]
 async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_recorded() {
-    let app = spawn_app().await;
+    let app = scheduling_only().await;
     let policies = [("c_skip", "skip"), ("c_latest", "latest"), ("c_all", "all")];
     for (name, policy) in policies {
         app.publish(&scheduled(
@@ -297,7 +303,7 @@ async fn downtime_is_caught_up_per_policy_and_every_occurrence_not_run_is_record
 
 #[tokio::test]
 async fn an_occurrence_due_while_a_run_is_unfinished_is_skipped_under_overlap_skip() {
-    let app = spawn_app().await;
+    let app = scheduling_only().await;
     app.publish(&scheduled(
         "busy",
         json!({"cron": "* * * * * *", "overlap": "skip"}),
@@ -346,7 +352,7 @@ async fn an_occurrence_due_while_a_run_is_unfinished_is_skipped_under_overlap_sk
 
 #[tokio::test]
 async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedule() {
-    let app = spawn_app().await;
+    let app = scheduling_only().await;
     let doc = scheduled("yearly", json!({"cron": "0 0 1 1 *"}));
     let id = app.publish(&doc).await;
     wait_until(Duration::from_secs(10), "the schedule row", || async {
@@ -448,7 +454,7 @@ async fn republishing_keeps_the_next_fire_time_and_unpublishing_stops_the_schedu
 
 #[tokio::test]
 async fn the_preview_gives_the_next_times_across_a_dst_change_or_points_at_the_bad_field() {
-    let app = spawn_app().await;
+    let app = scheduling_only().await;
     let (status, body) = app
         .send(app.admin(Method::POST, "/schedules/preview").json(&json!({
             "cron": "30 2 * * *", "timezone": "Europe/Paris", "after": "2026-10-23T12:00:00Z"
@@ -551,7 +557,7 @@ async fn concurrent_ticks_fire_a_due_schedule_once() {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    let app = spawn_app().await;
+    let app = scheduling_only().await;
     let doc = scheduled(
         "race",
         json!({"cron": "* * * * *", "catch_up": "all", "catch_up_max": 3, "overlap": "allow"}),
