@@ -309,6 +309,47 @@ async fn a_job_key_deduplicates_and_the_compiler_checks_the_target() {
     let (status, body) = app.send(app.admin(Method::POST, "/flows").json(&bad)).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("flow.unknown_job_flow"), "{body}");
+
+    // A delay taken from the request is bounded: a huge one is a 400 and enqueues nothing.
+    let later = endpoint(
+        "later",
+        "/later",
+        "enqueue",
+        json!({
+            "enqueue": {"type": "job.enqueue", "flow": "record", "input": {"note": "y"},
+                        "delay_ms": {"$rhai": "request.body.wait"}, "next": {"ok": "end"}},
+            "end": {"type": "respond", "status": 201, "body": null}
+        }),
+    );
+    app.publish(&later).await;
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM sluice.jobs")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    for wait in [
+        json!(u64::MAX),
+        json!(31_536_000_001_u64),
+        json!(-5),
+        json!("soon"),
+    ] {
+        let (status, body) = app
+            .send(app.api(Method::POST, "/later").json(&json!({"wait": wait})))
+            .await;
+        assert_eq!(status, 400, "{wait}: {body}");
+        assert_eq!(body["error"]["code"], "db.invalid_value", "{body}");
+    }
+    let (status, _) = app
+        .send(
+            app.api(Method::POST, "/later")
+                .json(&json!({"wait": 31_536_000_000_u64})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM sluice.jobs")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(after, before + 1);
 }
 
 #[tokio::test]

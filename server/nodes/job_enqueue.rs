@@ -20,6 +20,10 @@ const OK: Port = Port::success("ok");
 pub(crate) static TYPE: NodeType<Op> =
     node_type!("job.enqueue", &[OK], compile, NodeOptions::DEFAULT);
 
+/// The longest `delay_ms`: a year. A larger value (from a request, say) is a 400, not an
+/// interval Postgres cannot hold.
+const MAX_DELAY_MS: u64 = 365 * 24 * 3600 * 1000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
@@ -137,9 +141,9 @@ async fn run(cx: &mut Cx<'_>, op: &JobEnqueueOp) -> Result<Step, RunError> {
         None => None,
         Some(t) => match cx.eval(t).await? {
             Value::Null => None,
-            v => Some(v.as_u64().ok_or_else(|| {
+            v => Some(v.as_u64().filter(|ms| *ms <= MAX_DELAY_MS).ok_or_else(|| {
                 invalid(format!(
-                    "delay_ms is a whole number of milliseconds, not {v}"
+                    "delay_ms is a whole number of milliseconds up to {MAX_DELAY_MS} (a year), not {v}"
                 ))
             })?),
         },
