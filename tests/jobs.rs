@@ -1122,12 +1122,17 @@ async fn a_job_whose_input_does_not_match_the_flows_input_schema_is_discarded_at
 
 #[tokio::test]
 async fn workers_wake_on_notifications_and_listen_again_after_losing_their_session() {
-    // No poll within the test: only the notification can start a job.
-    let app = spawn_app_with(|c| c.jobs.poll = Duration::from_secs(3600)).await;
-    runs_table(&app).await;
-    app.publish(&record_flow()).await;
-    app.publish(&enqueuer("/enqueue", None)).await;
-    let enqueue = |note: &'static str| {
+    // No poll within the test: only a wake-up can start a job. The endpoint runs on an API-only
+    // instance, so its jobs reach the worker instance through the notification alone.
+    let api = spawn_app_with(|c| c.jobs.workers = 0).await;
+    runs_table(&api).await;
+    api.publish(&record_flow()).await;
+    api.publish(&enqueuer("/enqueue", None)).await;
+    let worker = spawn_app_on(&api.db_url, &api.db_name, |c| {
+        c.jobs.poll = Duration::from_secs(3600)
+    })
+    .await;
+    let enqueue = |app: &TestApp, note: &'static str| {
         let app = app.clone();
         async move {
             let (status, body) = app
@@ -1140,19 +1145,22 @@ async fn workers_wake_on_notifications_and_listen_again_after_losing_their_sessi
             body["id"].as_i64().expect("id")
         }
     };
-    let first = enqueue("first").await;
-    until_state(&app, first, "completed").await;
+    let first = enqueue(&api, "first").await;
+    until_state(&api, first, "completed").await;
 
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND query ILIKE 'LISTEN%sluice_jobs%'",
     )
-    .fetch_all(&app.db)
+    .fetch_all(&api.db)
     .await
     .expect("terminate the job listener");
     assert_eq!(killed, [true], "one job listener");
-    let second = enqueue("second").await;
-    until_state(&app, second, "completed").await;
+    let second = enqueue(&api, "second").await;
+    until_state(&api, second, "completed").await;
+    // A run on the worker instance itself wakes its workers in memory.
+    let third = enqueue(&worker, "third").await;
+    until_state(&worker, third, "completed").await;
 }
 
 #[tokio::test]

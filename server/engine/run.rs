@@ -36,6 +36,8 @@ pub struct Runtime {
     /// Behind a transaction pooler (`SLUICE_DATABASE_POOLER=transaction`): no statement stays
     /// prepared on a connection, so none is prepared ahead either.
     pub pooled: bool,
+    /// Wakes the job workers once a run that enqueued has committed.
+    pub jobs: Arc<crate::queue::signal::Signal>,
 }
 
 /// What a run reads from the generation being served: published functions, token keys and
@@ -65,6 +67,7 @@ impl Runtime {
     pub fn new(db: PgPool, limits: super::sandbox::ScriptLimits, outbound: Outbound) -> Runtime {
         Runtime {
             lane: Lane::for_pool(db.clone()),
+            jobs: Arc::new(crate::queue::signal::Signal::new(db.clone())),
             db,
             read: None,
             sandbox: Sandbox::new(limits),
@@ -191,6 +194,10 @@ pub struct JobEnd {
     pub trace: Vec<TraceEntry>,
     /// The fence said no: the worker lost the job, nothing was committed.
     pub lost: bool,
+    /// The flow answered 2xx without writing anything, so there was no transaction to fence:
+    /// the fence did not run and the caller completes the job itself (the worker does it on
+    /// the queue's own connections, `crate::queue::work::complete`).
+    pub unfenced: bool,
 }
 
 /// Runs a flow with a trigger for one job, on the primary: its writes share one transaction,
@@ -198,7 +205,7 @@ pub struct JobEnd {
 /// or alone when the flow wrote nothing) agrees.
 pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobStart) -> JobEnd {
     let mut trace = Trace::default();
-    let mut lost = false;
+    let mut fenced = None;
     let JobStart {
         input,
         job,
@@ -212,9 +219,11 @@ pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobSta
         Start::Job { input, job, job_id },
         Some(&mut trace),
         true,
-        Some((fence, &mut lost)),
+        Some((fence, &mut fenced)),
     )
     .await;
+    let lost = fenced == Some(false);
+    let unfenced = result.is_ok() && fenced.is_none();
     let Trace {
         mut entries,
         secrets,
@@ -250,6 +259,7 @@ pub async fn run_job(program: &Program, rt: &Runtime, live: &Live, start: JobSta
         result,
         trace: entries,
         lost,
+        unfenced,
     }
 }
 
@@ -460,7 +470,7 @@ async fn run_inner(
     mut start: Start,
     trace: Option<&mut Trace>,
     commit: bool,
-    fence: Option<(Fence, &mut bool)>,
+    fence: Option<(Fence, &mut Option<bool>)>,
 ) -> Result<Response, RunError> {
     match &mut start {
         Start::Request(req) => program
@@ -485,21 +495,29 @@ async fn run_inner(
         // The answer is decided within the deadline; its commit or rollback then runs to the
         // end even past it. Cut off mid-COMMIT, the writes could be stored while the client
         // is told 504: the answer must agree with the database.
-        Ok(Ok(mut done)) => match fence {
-            Some((fence, lost)) => match done.db.finish_fenced(done.keep, fence, &sink).await {
-                Ok(owned) => {
-                    *lost = !owned;
+        Ok(Ok(mut done)) => {
+            let ended = match fence {
+                Some((fence, fenced)) => {
+                    done.db
+                        .finish_fenced(done.keep, fence, &sink)
+                        .await
+                        .map(|owned| {
+                            *fenced = owned;
+                            owned != Some(false)
+                        })
+                }
+                None => done.db.finish(done.keep).await.map(|()| true),
+            };
+            match ended {
+                Ok(committed) => {
+                    if committed && done.keep && done.db.enqueued {
+                        rt.jobs.enqueued();
+                    }
                     Ok(done.response)
                 }
                 Err(e) => Err(RunError::from_db(&done.last, e)),
-            },
-            None => done
-                .db
-                .finish(done.keep)
-                .await
-                .map(|()| done.response)
-                .map_err(|e| RunError::from_db(&done.last, e)),
-        },
+            }
+        }
         Ok(Err(e)) => Err(e),
         // Dropping the walk drops its transaction, which rolls it back.
         Err(_) => Err(RunError::Timeout),
@@ -578,6 +596,7 @@ async fn walk(
             lane,
             tx: None,
             writes,
+            enqueued: false,
         },
         deadline,
         node: 0,
@@ -1475,6 +1494,9 @@ pub struct Db {
     tx: Option<LaneConn>,
     /// Whether statements run in the request's transaction (the flow writes).
     pub writes: bool,
+    /// Whether the transaction enqueued a job: once it commits, the workers are told
+    /// ([`crate::queue::signal`]).
+    pub enqueued: bool,
 }
 
 impl Db {
@@ -1484,6 +1506,7 @@ impl Db {
             lane,
             tx: None,
             writes: false,
+            enqueued: false,
         }
     }
 
@@ -1602,30 +1625,29 @@ impl Db {
     }
 
     /// Ends the transaction of a job's run: when it is to commit, the fence runs in it first
-    /// and the transaction commits only if the fence says yes; a run that opened no
-    /// transaction (it wrote nothing) runs the fence alone. Returns the fence's answer (`true`
-    /// when not committing).
+    /// and the transaction commits only if the fence says yes. Returns the fence's answer, or
+    /// `None` when it did not run: not committing, or a run that opened no transaction (it
+    /// wrote nothing, so there is nothing to fence; the caller completes the job).
     async fn finish_fenced(
         &mut self,
         commit: bool,
         fence: Fence,
         sink: &Option<std::sync::Mutex<Trace>>,
-    ) -> Result<bool, sqlx::Error> {
-        if !commit {
+    ) -> Result<Option<bool>, sqlx::Error> {
+        if !commit || self.tx.is_none() {
             self.finish(false).await?;
-            return Ok(true);
+            return Ok(None);
         }
         let trace = sink
             .as_ref()
             .and_then(|s| s.lock().ok().map(|t| t.snapshot()))
             .unwrap_or(Value::Null);
         let Some(tx) = self.tx.as_mut() else {
-            let mut conn = self.lane.take().await?;
-            return on!(&mut conn, |c| fence(c, trace));
+            return Ok(None);
         };
         let owned = on!(tx, |c| fence(c, trace))?;
         self.finish(owned).await?;
-        Ok(owned)
+        Ok(Some(owned))
     }
 
     async fn finish(&mut self, commit: bool) -> Result<(), sqlx::Error> {

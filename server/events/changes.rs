@@ -356,6 +356,9 @@ pub async fn dispatch_once(db: &PgPool, listeners: &[Listener]) -> Result<Round,
     .bind(last.id)
     .execute(&mut *tx)
     .await?;
+    if round.jobs > 0 {
+        queue::notify(&mut tx).await?;
+    }
     tx.commit().await?;
     Ok(round)
 }

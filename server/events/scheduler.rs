@@ -359,6 +359,9 @@ async fn fire(
         .execute(&mut *tx)
         .await?;
     }
+    if fired > 0 {
+        queue::notify(&mut tx).await?;
+    }
     tx.commit().await?;
     let skipped_n: u64 = skipped.iter().map(|k| k.count).sum();
     for k in &skipped {

@@ -123,13 +123,14 @@ pub fn start<R: Routes>(
     );
     let shared = Arc::new(Shared {
         id: id.clone(),
-        db: runtime.db.clone(),
+        db: bookkeeping_pool(&runtime, opts.workers),
         serving,
         runtime,
         opts,
     });
     let (stop, stopped) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
+    // Woken by runs of this instance that enqueued, and by the listener for the others.
+    let wake = shared.runtime.jobs.local();
     let side = vec![
         tokio::spawn(listen(shared.clone(), wake.clone())),
         tokio::spawn(rescuer(shared.clone(), stopped.clone())),
@@ -142,6 +143,29 @@ pub fn start<R: Routes>(
         main,
         side,
     })
+}
+
+/// The connections of the queue's own statements (claims, completions of jobs that wrote
+/// nothing, failures, heartbeats, rescues): sessions with `synchronous_commit = off`, so these
+/// commits do not each wait for the WAL to reach the disk. Safe because none of them carries a
+/// flow's writes: a PostgreSQL crash can undo the last few of them, which only makes a job run
+/// again (docs/EVENTS.md, "Guarantees"), never loses one. Enqueues and the completion of a job
+/// that wrote stay in their own, synchronous, transactions. Behind a transaction pooler, which
+/// may not pass session options, the request pool is used.
+fn bookkeeping_pool(runtime: &Runtime, workers: usize) -> PgPool {
+    if runtime.pooled {
+        return runtime.db.clone();
+    }
+    let opts = runtime
+        .db
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("synchronous_commit", "off")]);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections((workers as u32 + 2).min(10))
+        .min_connections(0)
+        .connect_lazy_with(opts)
 }
 
 /// The flows this instance can run, and the concurrency limits of those that have one.
@@ -174,6 +198,7 @@ async fn claim_loop<R: Routes>(
                 p = slots.clone().acquire_owned() => drop(p),
                 _ = stopped.changed() => {}
             }
+            gather(&slots, &mut running, n).await;
             continue;
         }
         let live = shared.serving.load().live.clone();
@@ -219,7 +244,7 @@ async fn claim_loop<R: Routes>(
             () = wake.notified() => {}
             () = tokio::time::sleep(shared.opts.poll) => {}
             _ = stopped.changed() => {}
-            Some(_) = running.join_next() => {}
+            Some(_) = running.join_next() => gather(&slots, &mut running, n).await,
         }
     }
     let drained = tokio::time::timeout(shared.opts.drain, async {
@@ -234,6 +259,23 @@ async fn claim_loop<R: Routes>(
         running.abort_all();
     }
 }
+
+/// After a slot came free while the queue is busy, waits up to [`GATHER`] for half of the
+/// slots to be free, so the next claim takes several jobs in one statement instead of one job
+/// per statement.
+async fn gather(slots: &Semaphore, running: &mut tokio::task::JoinSet<()>, workers: usize) {
+    let want = workers.div_ceil(2);
+    let until = tokio::time::Instant::now() + GATHER;
+    while slots.available_permits() < want {
+        tokio::select! {
+            next = running.join_next() => if next.is_none() { return },
+            () = tokio::time::sleep_until(until) => return,
+        }
+    }
+}
+
+/// How long a busy claim loop waits for more free slots before claiming ([`gather`]).
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Runs one claimed job to its end: the flow with a heartbeat, then completion (inside the
 /// flow's transaction) or failure, and the attempt's trace.
@@ -302,6 +344,17 @@ async fn finish(db: &PgPool, program: &Program, job: &Claimed, end: JobEnd) {
     }
     let (error, failure) = match &end.result {
         // Completed, with its trace, in the flow's own transaction.
+        Ok(r) if (200..300).contains(&r.status) && end.unfenced => {
+            match work::complete(db, job.id, job.attempt, &trace()).await {
+                Ok(true) => tracing::debug!(job.id = job.id, flow = %job.kind, "job completed"),
+                Ok(false) => {
+                    tracing::warn!(job.id = job.id, "the completed job was already handed on")
+                }
+                Err(e) => tracing::warn!(job.id = job.id, error = %e,
+                    "cannot record the job's completion; the rescuer will run it again"),
+            }
+            return;
+        }
         Ok(r) if (200..300).contains(&r.status) => {
             tracing::debug!(job.id = job.id, flow = %job.kind, "job completed");
             return;
@@ -412,7 +465,7 @@ async fn listen<R: Routes>(shared: Arc<Shared<R>>, wake: Arc<Notify>) {
         Some(opts) => sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect_lazy_with(opts.clone()),
-        None => shared.db.clone(),
+        None => shared.runtime.db.clone(),
     };
     loop {
         let listener = sqlx::postgres::PgListener::connect_with(&own).await;

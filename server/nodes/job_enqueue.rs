@@ -204,6 +204,9 @@ async fn run(cx: &mut Cx<'_>, op: &JobEnqueueOp) -> Result<Step, RunError> {
         .await
         .map_err(|e| RunError::from_db(&node, e))?;
     let (id, deduplicated) = found;
+    if !deduplicated {
+        cx.db.enqueued = true;
+    }
     Ok(Step::Next {
         port: OK.name,
         to: op.ok,

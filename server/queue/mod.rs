@@ -6,13 +6,15 @@
 
 pub mod admin;
 pub mod schedules;
+pub mod signal;
 
 use serde_json::Value;
 use sqlx::PgConnection;
 
 pub mod work;
 
-/// The channel workers LISTEN on; an enqueue notifies it when its transaction commits.
+/// The channel workers LISTEN on. An enqueue does not notify it in its transaction (that would
+/// serialize the commits of enqueuing requests); see [`signal`] and [`notify`].
 pub const CHANNEL: &str = "sluice_jobs";
 
 /// A job to enqueue.
@@ -66,12 +68,12 @@ WITH j AS (
     DO NOTHING
     RETURNING id
 )
-SELECT id, pg_notify('sluice_jobs', '') IS NULL FROM j";
+SELECT id FROM j";
 
 /// Inserts `job` on `conn` (inside the caller's transaction). `Some(id)` of the new job, or
 /// `None` when a job with the same unique key is already queued, running or completed.
 pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Option<i64>, sqlx::Error> {
-    let row: Option<(i64, bool)> = sqlx::query_as(ENQUEUE)
+    let row: Option<i64> = sqlx::query_scalar(ENQUEUE)
         .bind(&job.kind)
         .bind(&job.args)
         .bind(&job.unique_key)
@@ -83,5 +85,16 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Option<i64
         .bind(&job.source)
         .fetch_optional(conn)
         .await?;
-    Ok(row.map(|(id, _)| id))
+    Ok(row)
+}
+
+/// Notifies [`CHANNEL`] when the transaction on `conn` commits: for producers that enqueue a
+/// batch in one transaction now and then (the scheduler, the change dispatcher, an admin
+/// retry), where one notification per transaction costs nothing.
+pub async fn notify(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

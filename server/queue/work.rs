@@ -219,6 +219,20 @@ pub async fn heartbeat(
     Ok(done.rows_affected() == 1)
 }
 
+/// Marks job `$1` at attempt `$2` completed, if this worker still owns it, and stores the
+/// attempt's trace `$3` (when given).
+const COMPLETE: &str = "\
+WITH j AS (
+    UPDATE sluice.jobs SET state = 'completed', finalized_at = now(), lease_until = NULL
+    WHERE id = $1 AND attempt = $2 AND state = 'running'
+    RETURNING id
+), a AS (
+    UPDATE sluice.job_attempts SET finished_at = now(), outcome = 'completed',
+      trace = COALESCE($3, trace)
+    FROM j WHERE job_id = j.id AND attempt = $2
+)
+SELECT id FROM j";
+
 /// Marks the job completed on `conn`, the job flow's own transaction, before it commits, and
 /// stores the attempt's trace (when given). `false`: this worker no longer owns the job
 /// (rescued and handed on); the caller must roll the flow's writes back, so the job's database
@@ -229,23 +243,29 @@ pub async fn complete_in(
     attempt: i16,
     trace: Option<&Value>,
 ) -> Result<bool, sqlx::Error> {
-    let done: Option<i64> = sqlx::query_scalar(
-        "WITH j AS (
-            UPDATE sluice.jobs SET state = 'completed', finalized_at = now(), lease_until = NULL
-            WHERE id = $1 AND attempt = $2 AND state = 'running'
-            RETURNING id
-        ), a AS (
-            UPDATE sluice.job_attempts SET finished_at = now(), outcome = 'completed',
-              trace = COALESCE($3, trace)
-            FROM j WHERE job_id = j.id AND attempt = $2
-        )
-        SELECT id FROM j",
-    )
-    .bind(id)
-    .bind(attempt)
-    .bind(trace)
-    .fetch_optional(conn)
-    .await?;
+    let done: Option<i64> = sqlx::query_scalar(COMPLETE)
+        .bind(id)
+        .bind(attempt)
+        .bind(trace)
+        .fetch_optional(conn)
+        .await?;
+    Ok(done.is_some())
+}
+
+/// Marks a job whose flow wrote nothing completed (there was no transaction to fence it in);
+/// `false` when this worker no longer owns it.
+pub async fn complete(
+    pool: &PgPool,
+    id: i64,
+    attempt: i16,
+    trace: &Value,
+) -> Result<bool, sqlx::Error> {
+    let done: Option<i64> = sqlx::query_scalar(COMPLETE)
+        .bind(id)
+        .bind(attempt)
+        .bind(trace)
+        .fetch_optional(pool)
+        .await?;
     Ok(done.is_some())
 }
 
