@@ -327,7 +327,7 @@ async fn a_transaction_that_commits_late_is_neither_skipped_nor_delivered_twice(
     // The dispatcher runs (by hand here, besides the server's own) while the first is open: a
     // change behind an open transaction is held back, so the cursor cannot pass the open one.
     for _ in 0..3 {
-        changes::dispatch_once(&app.db, &listeners)
+        changes::dispatch_once(&app.db, &listeners, None)
             .await
             .expect("dispatches");
     }
@@ -339,12 +339,12 @@ async fn a_transaction_that_commits_late_is_neither_skipped_nor_delivered_twice(
     open.commit().await.expect("commit");
     let start = Instant::now();
     while jobs_of(&app, "on_order").await.len() < 2 && start.elapsed() < Duration::from_secs(20) {
-        let _ = changes::dispatch_once(&app.db, &listeners).await;
+        let _ = changes::dispatch_once(&app.db, &listeners, None).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_dispatched(&app).await;
     for _ in 0..3 {
-        changes::dispatch_once(&app.db, &listeners)
+        changes::dispatch_once(&app.db, &listeners, None)
             .await
             .expect("dispatches");
     }
@@ -781,4 +781,31 @@ async fn an_instance_that_has_not_followed_a_publish_leaves_the_changes_to_one_t
     wait_dispatched(&current).await;
     assert_eq!(jobs.len(), 6);
     assert_eq!(jobs_of(&stale, "on_order").await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_table_triggers_jobs_get_the_flows_concurrency_key_and_retry_count() {
+    // Without workers, so the jobs stay as the dispatcher made them.
+    let app = common::spawn_app_with(|c| c.jobs.workers = 0).await;
+    app.create_table(&orders()).await;
+    let mut flow = trigger_flow(
+        "per_status",
+        json!({"kind": "table", "table": "orders", "on": ["insert"]}),
+    );
+    flow["settings"] = json!({"concurrency": {"limit": 1, "key": {"$rhai": "event[\"new\"].status"}},
+                              "retry": {"max_attempts": 2}});
+    app.publish(&flow).await;
+    let mut sql = plain_sql(&app).await;
+    sqlx::query("INSERT INTO app.orders (status) VALUES ('paid'), ('open')")
+        .execute(&mut sql)
+        .await
+        .expect("insert");
+    wait_dispatched(&app).await;
+    let got: Vec<(Option<String>, i16)> = sqlx::query_as(
+        "SELECT concurrency_key, max_attempts FROM sluice.jobs WHERE kind = 'per_status' ORDER BY id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("jobs");
+    assert_eq!(got, [(Some("paid".into()), 2), (Some("open".into()), 2)]);
 }

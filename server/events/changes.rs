@@ -301,7 +301,16 @@ pub struct Round {
 
 /// One round in one transaction: reads up to [`BATCH`] final changes after the cursor,
 /// enqueues a job per change and matching listener, and moves the cursor past them.
-pub async fn dispatch_once(db: &PgPool, listeners: &[Listener]) -> Result<Round, sqlx::Error> {
+///
+/// With `keys` (the runtime and the generation served), each job gets its flow's concurrency
+/// key, computed from the job's input as `job.enqueue` computes it. A key expression that fails
+/// is logged and leaves the job in the group without a key, which the flow's limit still
+/// bounds.
+pub async fn dispatch_once(
+    db: &PgPool,
+    listeners: &[Listener],
+    keys: Option<(&crate::engine::Runtime, &crate::engine::Live)>,
+) -> Result<Round, sqlx::Error> {
     let mut tx = db.begin().await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(DISPATCH_LOCK)
@@ -344,6 +353,16 @@ pub async fn dispatch_once(db: &PgPool, listeners: &[Listener]) -> Result<Round,
                 json!({"kind": "table", "change": change.id}),
             );
             job.unique_key = Some(format!("change:{}:{}", change.id, l.flow));
+            if let Some((rt, live)) = keys
+                && let Some(program) = live.triggered.get(&l.flow)
+            {
+                job.max_attempts = program.plan.job.max_attempts.clamp(1, i16::MAX as u32) as i16;
+                match crate::engine::run::concurrency_key(rt, live, program, &job.args).await {
+                    Ok(key) => job.concurrency_key = key,
+                    Err(e) => tracing::error!(flow = %l.flow, change = change.id, error = %e,
+                        "a table trigger's concurrency key failed; the job joins the group without a key"),
+                }
+            }
             if queue::enqueue(&mut tx, &job).await?.is_some() {
                 round.jobs += 1;
             }
@@ -452,7 +471,8 @@ async fn run<R: Routes>(
             },
         };
         loop {
-            match dispatch_once(&db, &current).await {
+            let keys = Some((serving.runtime().as_ref(), &served.live));
+            match dispatch_once(&db, &current, keys).await {
                 Ok(r) if r.changes as i64 == BATCH => continue,
                 Ok(_) => break,
                 Err(e) => {

@@ -153,6 +153,11 @@ impl<R: Routes> Serving<R> {
         }
     }
 
+    /// What flows run against.
+    pub fn runtime(&self) -> &Arc<crate::engine::Runtime> {
+        &self.runtime
+    }
+
     /// The snapshot served now. A request takes it once and uses it to its end.
     pub fn load(&self) -> Arc<Served<R>> {
         self.current.load_full()
