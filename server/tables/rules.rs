@@ -1,0 +1,424 @@
+//! The condition language of access rules on tables: the grammar and operators of `db.query`
+//! filters, with values that are literals or the caller's
+//! `{"auth": "id"}` / `{"auth": "claims.<name>"}`. A rule compiles twice from one parse: to SQL
+//! over row `t` (values as parameters, for prepared statements) and to an in-memory predicate
+//! (for rows that never pass through SQL). Both give the same answer for every row and caller.
+//!
+//! One difference from `db.query` filters, on purpose: a value that is null when the rule runs
+//! (an anonymous caller's `auth.id`, a missing claim) never skips its condition; the condition
+//! matches nothing. So a rule can only narrow.
+//!
+//! Pure: no IO. Identifiers reach SQL only as validated [`Ident`]s, quoted; values only as
+//! parameters.
+
+use super::def::{TableDef, Tables};
+use super::ident::Ident;
+use super::query::{self, FilterOp, Params};
+use super::types::FieldType;
+use super::value;
+use crate::base::Problem;
+use serde_json::{Map, Value};
+
+/// The most conditions one rule may have.
+pub const MAX_CONDITIONS: usize = 32;
+/// The deepest nesting of `and`/`or` groups.
+pub const MAX_DEPTH: usize = 4;
+
+/// Where a rule's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A literal, checked against the column's type when the rule was saved.
+    Literal(Value),
+    /// The caller's id (`auth.id`).
+    AuthId,
+    /// One claim of the caller's token (`auth.claims.<name>`).
+    Claim(String),
+}
+
+impl Source {
+    /// The value for the caller `auth` (`{"id", "claims"}`, or null for an anonymous one).
+    pub fn resolve<'a>(&'a self, auth: &'a Value) -> &'a Value {
+        static NULL: Value = Value::Null;
+        match self {
+            Source::Literal(v) => v,
+            Source::AuthId => auth.get("id").unwrap_or(&NULL),
+            Source::Claim(name) => auth
+                .get("claims")
+                .and_then(|c| c.get(name))
+                .unwrap_or(&NULL),
+        }
+    }
+}
+
+/// One condition of a rule: `column op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond {
+    pub column: Ident,
+    /// The SQL type the value is cast to.
+    pub cast: &'static str,
+    pub op: FilterOp,
+    pub value: Source,
+}
+
+/// A rule's condition tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    And(Vec<Condition>),
+    Or(Vec<Condition>),
+    Cond(Cond),
+}
+
+/// What a rule parameter is bound as, so every caller binds it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindAs {
+    /// The value as text (JSON text for non-strings); Postgres casts it.
+    Text,
+    /// The LIKE pattern of the text value (`contains`, `starts_with`).
+    Like(FilterOp),
+    /// The JSON text of an array of values (`in`).
+    JsonList,
+}
+
+/// One parameter of a rendered rule: where its value comes from and how it is bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleParam {
+    pub source: Source,
+    pub bind: BindAs,
+}
+
+impl Condition {
+    /// Parses and checks `doc` against `def`: every problem, each with a JSON pointer under
+    /// `at`.
+    pub fn parse(
+        doc: &Value,
+        def: &TableDef,
+        tables: &Tables,
+        at: &str,
+    ) -> Result<Condition, Vec<Problem>> {
+        let mut p = Parser {
+            def,
+            tables,
+            problems: Vec::new(),
+            conditions: 0,
+        };
+        let c = p.node(doc, at, 0);
+        if p.conditions > MAX_CONDITIONS {
+            p.problems.push(Problem::new(
+                at,
+                format!("a rule has at most {MAX_CONDITIONS} conditions"),
+            ));
+        }
+        match c {
+            Some(c) if p.problems.is_empty() => Ok(c),
+            _ => Err(p.problems),
+        }
+    }
+
+    /// The columns the condition reads.
+    pub fn columns(&self) -> Vec<&Ident> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| out.push(&c.column));
+        out
+    }
+
+    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Cond)) {
+        match self {
+            Condition::And(items) | Condition::Or(items) => items.iter().for_each(|i| i.walk(f)),
+            Condition::Cond(c) => f(c),
+        }
+    }
+
+    /// The condition as SQL over row `alias`, its values added to `params` through `slot`.
+    pub fn sql<S>(
+        &self,
+        alias: &str,
+        params: &mut Params<S>,
+        slot: &impl Fn(RuleParam) -> S,
+    ) -> String {
+        match self {
+            Condition::And(items) if items.is_empty() => "TRUE".into(),
+            Condition::Or(items) if items.is_empty() => "FALSE".into(),
+            Condition::And(items) | Condition::Or(items) => {
+                let sep = if matches!(self, Condition::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let parts: Vec<String> = items.iter().map(|i| i.sql(alias, params, slot)).collect();
+                format!("({})", parts.join(sep))
+            }
+            Condition::Cond(c) => cond_sql(c, alias, params, slot),
+        }
+    }
+
+    /// Whether `row` (as `to_jsonb` writes it) satisfies the condition for the caller `auth`.
+    pub fn eval(&self, row: &Map<String, Value>, auth: &Value) -> bool {
+        match self {
+            Condition::And(items) => items.iter().all(|i| i.eval(row, auth)),
+            Condition::Or(items) => items.iter().any(|i| i.eval(row, auth)),
+            Condition::Cond(c) => {
+                let value = c.value.resolve(auth);
+                if value.is_null() {
+                    return false;
+                }
+                let field = row.get(c.column.as_str()).unwrap_or(&Value::Null);
+                super::matching::holds(field, c.op, value)
+            }
+        }
+    }
+}
+
+/// One condition in SQL: `(p IS NOT NULL AND t.col op p)`, so a null value matches nothing.
+/// `is_null` takes a literal flag and is written inline.
+fn cond_sql<S>(
+    c: &Cond,
+    alias: &str,
+    params: &mut Params<S>,
+    slot: &impl Fn(RuleParam) -> S,
+) -> String {
+    let col = format!("{alias}.{}", c.column.quoted());
+    if c.op == FilterOp::IsNull {
+        let flag = matches!(c.value, Source::Literal(Value::Bool(true)));
+        return if flag {
+            format!("{col} IS NULL")
+        } else {
+            format!("{col} IS NOT NULL")
+        };
+    }
+    let (bind, cast) = match c.op {
+        FilterOp::In => (BindAs::JsonList, "jsonb"),
+        FilterOp::Contains | FilterOp::StartsWith => (BindAs::Like(c.op), "text"),
+        _ => (BindAs::Text, c.cast),
+    };
+    let p = params.add(
+        slot(RuleParam {
+            source: c.value.clone(),
+            bind,
+        }),
+        cast,
+    );
+    let test = match c.op {
+        FilterOp::In if c.cast == "jsonb" => {
+            format!("{col} IN (SELECT value FROM jsonb_array_elements({p}))")
+        }
+        FilterOp::In => format!(
+            "{col} IN (SELECT value::{} FROM jsonb_array_elements_text({p}))",
+            c.cast
+        ),
+        FilterOp::Contains => format!("{col} ILIKE {p}"),
+        FilterOp::StartsWith => format!("{col} LIKE {p}"),
+        op => {
+            let sym = match op {
+                FilterOp::Eq => "=",
+                FilterOp::Ne => "IS DISTINCT FROM",
+                FilterOp::Lt => "<",
+                FilterOp::Le => "<=",
+                FilterOp::Gt => ">",
+                _ => ">=",
+            };
+            format!("{col} {sym} {p}")
+        }
+    };
+    format!("({p} IS NOT NULL AND {test})")
+}
+
+/// The text a rule parameter is bound as for the caller `auth`: `None` (SQL NULL) when its
+/// value is null, so the condition matches nothing.
+pub fn bind_text(param: &RuleParam, auth: &Value) -> Option<String> {
+    let v = param.source.resolve(auth);
+    match (v, param.bind) {
+        (Value::Null, _) => None,
+        (Value::String(s), BindAs::Like(op)) => Some(query::like_pattern(op, s)),
+        (_, BindAs::Like(_)) => None,
+        (Value::Array(_), BindAs::JsonList) => Some(v.to_string()),
+        (_, BindAs::JsonList) => None,
+        (Value::String(s), BindAs::Text) => Some(s.clone()),
+        (other, BindAs::Text) => Some(other.to_string()),
+    }
+}
+
+struct Parser<'d> {
+    def: &'d TableDef,
+    tables: &'d Tables,
+    problems: Vec<Problem>,
+    conditions: usize,
+}
+
+impl Parser<'_> {
+    fn bad(&mut self, at: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(at, message));
+    }
+
+    fn node(&mut self, doc: &Value, at: &str, depth: usize) -> Option<Condition> {
+        let Some(m) = doc.as_object() else {
+            self.bad(
+                at,
+                "expected {\"and\": [...]}, {\"or\": [...]} or {\"field\", \"op\", \"value\"}",
+            );
+            return None;
+        };
+        for group in ["and", "or"] {
+            let Some(items) = m.get(group) else { continue };
+            if m.len() != 1 {
+                self.bad(at, format!("a group has only the key `{group}`"));
+                return None;
+            }
+            if depth >= MAX_DEPTH {
+                self.bad(at, format!("groups nest at most {MAX_DEPTH} deep"));
+                return None;
+            }
+            let Some(items) = items.as_array() else {
+                self.bad(format!("{at}/{group}"), "expected an array of conditions");
+                return None;
+            };
+            let parsed: Vec<Option<Condition>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.node(item, &format!("{at}/{group}/{i}"), depth + 1))
+                .collect();
+            let parsed: Option<Vec<Condition>> = parsed.into_iter().collect();
+            return parsed.map(|items| {
+                if group == "and" {
+                    Condition::And(items)
+                } else {
+                    Condition::Or(items)
+                }
+            });
+        }
+        self.conditions += 1;
+        for k in m.keys() {
+            if !matches!(k.as_str(), "field" | "op" | "value") {
+                self.bad(
+                    format!("{at}/{k}"),
+                    format!("unknown key `{k}`; a condition has field, op and value"),
+                );
+            }
+        }
+        let column = match m.get("field").and_then(Value::as_str) {
+            Some(name) => match query::column(self.def, self.tables, name) {
+                Some(c) if c.ty == FieldType::Password => {
+                    self.bad(
+                        format!("{at}/field"),
+                        format!("`{name}` is a password field; rules cannot read it"),
+                    );
+                    None
+                }
+                Some(c) => Some(c),
+                None => {
+                    self.bad(
+                        format!("{at}/field"),
+                        format!("table `{}` has no field `{name}`", self.def.name),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.bad(at, "a condition needs a `field`");
+                None
+            }
+        };
+        let op = match m.get("op").and_then(Value::as_str) {
+            Some(s) => match FilterOp::parse(s) {
+                Some(op) => Some(op),
+                None => {
+                    self.bad(format!("{at}/op"), format!("unknown op `{s}`"));
+                    None
+                }
+            },
+            None => {
+                self.bad(at, "a condition needs an `op`");
+                None
+            }
+        };
+        let Some(v) = m.get("value") else {
+            self.bad(at, "a condition needs a `value`");
+            return None;
+        };
+        let (column, op) = (column?, op?);
+        let value = self.value(&column, op, v, at)?;
+        Some(Condition::Cond(Cond {
+            column: column.ident,
+            cast: column.cast,
+            op,
+            value,
+        }))
+    }
+
+    fn value(&mut self, col: &query::Column, op: FilterOp, v: &Value, at: &str) -> Option<Source> {
+        let (vat, oat) = (format!("{at}/value"), format!("{at}/op"));
+        if op.is_ordering() && !col.ty.is_ordered() {
+            self.bad(
+                oat,
+                format!("`{}` cannot be compared with {}", col.ident, op.name()),
+            );
+            return None;
+        }
+        if op.is_like() && !query::is_text_like(col.ty) {
+            self.bad(
+                oat,
+                format!("{} applies to text, email and enum fields", op.name()),
+            );
+            return None;
+        }
+        if let Some(m) = v.as_object()
+            && let Some(path) = m.get("auth")
+        {
+            if op == FilterOp::IsNull {
+                self.bad(vat, "is_null takes true or false");
+                return None;
+            }
+            return match (m.len(), path.as_str()) {
+                (1, Some("id")) => Some(Source::AuthId),
+                (1, Some(p)) if p.strip_prefix("claims.").is_some_and(valid_claim) => {
+                    Some(Source::Claim(p["claims.".len()..].to_string()))
+                }
+                _ => {
+                    self.bad(
+                        vat,
+                        "expected {\"auth\": \"id\"} or {\"auth\": \"claims.<name>\"}",
+                    );
+                    None
+                }
+            };
+        }
+        let check = |v: &Value| match v {
+            Value::Null => Err("null is not a value to compare with".to_string()),
+            v => value::from_json(&col.spec, v).map(|_| ()),
+        };
+        let ok = match op {
+            FilterOp::IsNull => v
+                .is_boolean()
+                .then_some(())
+                .ok_or("is_null takes true or false".into()),
+            FilterOp::In => match v.as_array() {
+                Some(items) if items.len() <= 1000 => items.iter().try_for_each(check),
+                _ => Err("in takes an array of at most 1000 values".into()),
+            },
+            FilterOp::Contains | FilterOp::StartsWith => match v {
+                Value::String(s) if !s.contains('\0') => Ok(()),
+                _ => Err("expected text".into()),
+            },
+            _ => check(v),
+        };
+        match ok {
+            Ok(()) => Some(Source::Literal(v.clone())),
+            Err(e) => {
+                self.bad(vat, e);
+                None
+            }
+        }
+    }
+}
+
+/// A claim name: letters, digits, `_` and `-`, at most 64.
+fn valid_claim(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[cfg(test)]
+#[path = "rules/tests.rs"]
+mod tests;

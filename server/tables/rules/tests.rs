@@ -1,0 +1,147 @@
+use super::*;
+use serde_json::json;
+
+fn items() -> TableDef {
+    serde_json::from_value(json!({
+        "id": "t_000000000001",
+        "name": "items",
+        "fields": [
+            {"id": "f_00000000000a", "name": "title", "type": "text"},
+            {"id": "f_00000000000b", "name": "owner", "type": "integer"},
+            {"id": "f_00000000000c", "name": "team", "type": "text"},
+            {"id": "f_00000000000d", "name": "secret", "type": "password"},
+            {"id": "f_00000000000e", "name": "public", "type": "boolean"}
+        ]
+    }))
+    .expect("a valid definition")
+}
+
+fn tables() -> Tables {
+    [("items".to_string(), items())].into_iter().collect()
+}
+
+fn parse(doc: Value) -> Result<Condition, Vec<Problem>> {
+    Condition::parse(&doc, &items(), &tables(), "/rules/list/where")
+}
+
+fn sql(c: &Condition) -> (String, Vec<RuleParam>) {
+    let mut params = Params::default();
+    let text = c.sql("t", &mut params, &|p| p);
+    let st = params.statement(text);
+    (st.text, st.slots)
+}
+
+#[test]
+fn an_owner_rule_compiles_to_a_parameter_that_must_not_be_null() {
+    let c = parse(json!({"field": "owner", "op": "eq", "value": {"auth": "id"}})).expect("parses");
+    let (text, params) = sql(&c);
+    assert_eq!(
+        text,
+        r#"($1::bigint IS NOT NULL AND t."owner" = $1::bigint)"#
+    );
+    assert_eq!(
+        params,
+        [RuleParam {
+            source: Source::AuthId,
+            bind: BindAs::Text
+        }]
+    );
+    assert_eq!(bind_text(&params[0], &json!({"id": 7})), Some("7".into()));
+    // An anonymous caller: NULL, so the condition matches nothing.
+    assert_eq!(bind_text(&params[0], &Value::Null), None);
+}
+
+#[test]
+fn groups_claims_and_literals_render_in_document_order() {
+    let c = parse(json!({"or": [
+        {"field": "owner", "op": "eq", "value": {"auth": "id"}},
+        {"and": [
+            {"field": "team", "op": "in", "value": ["a", "b"]},
+            {"field": "title", "op": "starts_with", "value": {"auth": "claims.prefix"}},
+            {"field": "public", "op": "is_null", "value": false}
+        ]}
+    ]}))
+    .expect("parses");
+    let (text, params) = sql(&c);
+    assert_eq!(
+        text,
+        "(($1::bigint IS NOT NULL AND t.\"owner\" = $1::bigint) OR \
+         (($2::jsonb IS NOT NULL AND t.\"team\" IN (SELECT value::text FROM jsonb_array_elements_text($2::jsonb))) \
+         AND ($3::text IS NOT NULL AND t.\"title\" LIKE $3::text) AND t.\"public\" IS NOT NULL))"
+    );
+    assert_eq!(params.len(), 3);
+    let auth = json!({"id": 1, "claims": {"prefix": "50%"}});
+    assert_eq!(bind_text(&params[1], &auth), Some(r#"["a","b"]"#.into()));
+    assert_eq!(bind_text(&params[2], &auth), Some(r"50\%%".into()));
+    assert_eq!(
+        bind_text(&params[2], &json!({"id": 1})),
+        None,
+        "a missing claim"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_pointer() {
+    let problems = parse(json!({"and": [
+        {"field": "nope", "op": "eq", "value": 1},
+        {"field": "secret", "op": "eq", "value": "x"},
+        {"field": "owner", "op": "eq", "value": "not a number"},
+        {"field": "owner", "op": "contains", "value": "1"},
+        {"field": "owner", "op": "eq", "value": {"auth": "password"}},
+        {"field": "owner", "op": "eq", "value": null}
+    ]}))
+    .expect_err("refused");
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/rules/list/where/and/0/field",
+            "/rules/list/where/and/1/field",
+            "/rules/list/where/and/2/value",
+            "/rules/list/where/and/3/op",
+            "/rules/list/where/and/4/value",
+            "/rules/list/where/and/5/value",
+        ]
+    );
+    assert!(
+        problems[0].message.contains("no field `nope`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn nesting_and_size_are_bounded() {
+    let mut doc = json!({"field": "owner", "op": "eq", "value": 1});
+    for _ in 0..5 {
+        doc = json!({"and": [doc]});
+    }
+    assert!(parse(doc).is_err());
+    let many: Vec<Value> = (0..33)
+        .map(|i| json!({"field": "owner", "op": "eq", "value": i}))
+        .collect();
+    assert!(parse(json!({"or": many})).is_err());
+}
+
+#[test]
+fn in_memory_a_null_value_matches_nothing_even_for_ne() {
+    let c = parse(json!({"field": "owner", "op": "ne", "value": {"auth": "id"}})).expect("parses");
+    let row = |owner: Value| json!({"owner": owner}).as_object().cloned().expect("row");
+    assert!(c.eval(&row(json!(2)), &json!({"id": 1})));
+    assert!(!c.eval(&row(json!(1)), &json!({"id": 1})));
+    assert!(
+        c.eval(&row(Value::Null), &json!({"id": 1})),
+        "IS DISTINCT FROM"
+    );
+    assert!(!c.eval(&row(json!(2)), &Value::Null), "anonymous: nothing");
+}
+
+#[test]
+fn columns_lists_what_a_rule_reads() {
+    let c = parse(json!({"or": [
+        {"field": "owner", "op": "eq", "value": {"auth": "id"}},
+        {"field": "public", "op": "eq", "value": true}
+    ]}))
+    .expect("parses");
+    let names: Vec<&str> = c.columns().iter().map(|i| i.as_str()).collect();
+    assert_eq!(names, ["owner", "public"]);
+}
