@@ -19,6 +19,14 @@ pub trait Runnable: CompiledOp + std::any::Any {
         Ok(None)
     }
 
+    /// [`Runnable::prepare`] for a node that access rules apply to when `rules` is true (an
+    /// endpoint that is not `admin`, or a function, and no `rules.bypass` on the node). Nodes
+    /// on tables override it; the others have nothing to apply.
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
+        let _ = rules;
+        self.prepare(tables)
+    }
+
     /// Runs the node once and says where to go next.
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a>;
 }

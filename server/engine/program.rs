@@ -45,10 +45,11 @@ fn wants(ty: &Value, t: &str) -> bool {
 
 impl Program {
     pub fn build(plan: Plan, tables: &Tables) -> Result<Program, BuildError> {
+        let ruled = plan.rules_apply();
         let sql = plan
             .nodes
             .iter()
-            .map(|n| n.op.prepare(tables))
+            .map(|n| n.op.prepare_ruled(tables, ruled && n.bypass.is_none()))
             .collect::<Result<Vec<_>, _>>()?;
         let part = |s: &Option<InputSchema>| {
             let InputSchema {

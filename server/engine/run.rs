@@ -575,7 +575,7 @@ async fn walk(
         Start::Job { job_id, .. } => (Value::Null, Some(*job_id)),
     };
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth));
+    scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth.clone()));
     scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
     let (lane, writes) = match (&start, commit) {
@@ -607,6 +607,7 @@ async fn walk(
         bound: Bound::default(),
         read_secret: false,
         job_id,
+        auth,
     };
     let is_job = job_id.is_some();
     match start {
@@ -815,6 +816,9 @@ pub struct Cx<'a> {
     /// The job this run is an attempt of (`None` for requests): `http.request` sends
     /// `Idempotency-Key: sluice-job-<id>-<node id>`, the same on every attempt.
     pub job_id: Option<i64>,
+    /// The caller (`{"id", "claims"}`, null when anonymous or in a job): what access rules
+    /// bind (`Prepared::rule`).
+    pub auth: Value,
 }
 
 /// The values a run has bound to names (`as`, a loop's item and index, `error`), kept as JSON
@@ -873,6 +877,7 @@ impl<'a> Cx<'a> {
             cursor: None,
             on: None,
             capped: std::sync::OnceLock::new(),
+            rule: None,
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
@@ -1002,10 +1007,19 @@ impl<'a> Cx<'a> {
     /// a `conflict` port) does not abort the request's transaction.
     pub async fn fetch(
         &mut self,
-        binds: Vec<Option<String>>,
+        mut binds: Vec<Option<String>>,
         guarded: bool,
     ) -> Result<Option<Value>, RunError> {
         let prepared = self.prepared();
+        // The rule's parameters are the statement's last: the node's own binds come first.
+        if let Some(rule) = &prepared.rule {
+            binds.truncate(prepared.slots.len() - rule.params.len());
+            binds.extend(
+                rule.params
+                    .iter()
+                    .map(|p| crate::tables::rules::bind_text(p, &self.auth)),
+            );
+        }
         let sql = prepared.text_capped(self.rt.max_result_bytes);
         let node: &'a str = {
             let program: &'a Program = self.program;

@@ -50,6 +50,38 @@ pub struct Prepared {
     /// [`Prepared::text_capped`] made once: the cap it was made for and the text (`None`:
     /// the text has no cap to write in).
     pub capped: std::sync::OnceLock<(usize, Option<String>)>,
+    /// The table's access rule built into the statement, if any.
+    pub rule: Option<AppliedRule>,
+}
+
+/// A table's access rule in a node's statement: its name for traces and errors
+/// (`<table>.<action>`) and its parameters, the statement's last ones.
+#[derive(Debug, Clone)]
+pub struct AppliedRule {
+    pub name: String,
+    pub params: Vec<crate::tables::rules::RuleParam>,
+}
+
+/// The rule of `action` on `def` that a node's statement must carry: `None` when `applies`
+/// is false (admin endpoints, trigger flows, a node with `rules.bypass`) or the action has
+/// no rule.
+pub fn rule_for(
+    def: &TableDef,
+    tables: &Tables,
+    action: &str,
+    applies: bool,
+) -> Option<crate::tables::rules::Condition> {
+    if !applies {
+        return None;
+    }
+    def.rules.as_ref()?.condition(action, def, tables)
+}
+
+/// The guard a table-query builder renders a rule with (its parameters as [`Slot::Rule`]).
+pub fn guard(
+    rule: &crate::tables::rules::Condition,
+) -> impl Fn(&mut query::Params<Slot>) -> String + '_ {
+    move |params| rule.sql("t", params, &|_| Slot::Rule)
 }
 
 impl Prepared {
@@ -71,7 +103,22 @@ impl Prepared {
             cursor: None,
             on: None,
             capped: std::sync::OnceLock::new(),
+            rule: None,
         }
+    }
+
+    /// Notes the rule of `action` on `def` the statement was built with.
+    pub fn ruled(
+        mut self,
+        def: &TableDef,
+        action: &str,
+        rule: Option<&crate::tables::rules::Condition>,
+    ) -> Prepared {
+        self.rule = rule.map(|r| AppliedRule {
+            name: format!("{}.{action}", def.name),
+            params: r.params(),
+        });
+        self
     }
 
     /// The text that runs: the result cap written in as a number (`SLUICE_MAX_RESULT_BYTES` is
@@ -148,6 +195,9 @@ pub enum Slot {
     Offset,
     /// Key `i` of the cursor: the `order_by` columns, then `id`. NULL without a cursor.
     CursorKey(usize),
+    /// A parameter of the table's access rule ([`Prepared::rule`]); always the statement's
+    /// last parameters, bound by the engine from the caller (`Cx::fetch`).
+    Rule,
 }
 
 impl query::Slot for Slot {

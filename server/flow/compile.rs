@@ -596,6 +596,11 @@ fn compile_graph<O: CompiledOp>(
                     .iter()
                     .find(|e| e.port == ERROR_PORT.name)
                     .map(|e| base + e.to),
+                bypass: node
+                    .raw
+                    .pointer("/rules/bypass")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             });
         }
     }

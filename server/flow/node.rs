@@ -382,7 +382,7 @@ impl<O: CompiledOp> NodeCx<'_, O> {
     pub fn config<T: DeserializeOwned>(&mut self, node: &Value) -> Option<T> {
         let mut cfg = node.clone();
         if let Some(obj) = cfg.as_object_mut() {
-            for k in ["type", "v", "as", "description", "next"] {
+            for k in ["type", "v", "as", "description", "next", "rules"] {
                 obj.remove(k);
             }
         }

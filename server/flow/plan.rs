@@ -94,6 +94,17 @@ pub struct Plan<O> {
 
 impl<O: CompiledOp> Plan<O> {
     /// Whether any node writes, so read-only flows can skip the transaction.
+    /// Whether tables' access rules apply to this flow's database nodes: endpoints that are not
+    /// `admin`, and functions (they run with their caller's `auth`); not trigger flows, which
+    /// have no caller (docs/RULES.md).
+    pub fn rules_apply(&self) -> bool {
+        match (&self.endpoint, &self.trigger) {
+            (Some(e), _) => e.auth != AuthLevel::Admin,
+            (None, Some(_)) => false,
+            (None, None) => true,
+        }
+    }
+
     pub fn writes(&self) -> bool {
         self.nodes.iter().any(|n| n.op.writes())
     }
@@ -159,6 +170,8 @@ pub struct PlanNode<O> {
     pub op: O,
     /// Target of the node's `error` port.
     pub error: Option<usize>,
+    /// `rules.bypass`: why this node ignores its table's access rules (docs/RULES.md).
+    pub bypass: Option<String>,
 }
 
 /// A column and the value to bind for it.

@@ -117,6 +117,7 @@ async fn run(cx: &mut Cx<'_>, flow: &str, input: &Template, ok: usize) -> Result
         bound: Default::default(),
         read_secret: cx.read_secret,
         job_id: cx.job_id,
+        auth: cx.auth.clone(),
     };
     let end = walk_graph(&mut inner, function.plan.entry, function.plan.on_error).await;
     cx.read_secret |= inner.read_secret;

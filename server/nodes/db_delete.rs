@@ -4,7 +4,7 @@
 use super::db_get::{NOT_FOUND, by_id, missing, not_found_fact, table_def};
 use super::db_insert::{CONFLICT, OK, conflict_fact, write};
 use crate::engine::run::{Cx, bind_text};
-use crate::engine::sql::{BuildError, Prepared, Slot};
+use crate::engine::sql::{self, BuildError, Prepared, Slot};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -80,9 +80,24 @@ impl CompiledOp for DbDeleteOp {
 
 impl Runnable for DbDeleteOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        self.prepare_ruled(tables, false)
+    }
+
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        let st = query::delete(def, Slot::Id, Returning::CappedRow);
-        Ok(Some(Prepared::new(st).on(def, tables, Action::Delete)))
+        let rule = sql::rule_for(def, tables, "delete", rules);
+        let guard = rule.as_ref().map(sql::guard);
+        let st = query::delete(
+            def,
+            Slot::Id,
+            Returning::CappedRow,
+            guard.as_ref().map(|g| g as _),
+        );
+        Ok(Some(
+            Prepared::new(st)
+                .on(def, tables, Action::Delete)
+                .ruled(def, "delete", rule.as_ref()),
+        ))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

@@ -103,11 +103,18 @@ impl CompiledOp for DbGetOp {
 
 impl Runnable for DbGetOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        self.prepare_ruled(tables, false)
+    }
+
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        Ok(Some(Prepared::new(query::get(def, Slot::Id)).on(
+        let rule = crate::engine::sql::rule_for(def, tables, "view", rules);
+        let guard = rule.as_ref().map(crate::engine::sql::guard);
+        let st = query::get(def, Slot::Id, guard.as_ref().map(|g| g as _));
+        Ok(Some(Prepared::new(st).on(def, tables, Action::Read).ruled(
             def,
-            tables,
-            Action::Read,
+            "view",
+            rule.as_ref(),
         )))
     }
 

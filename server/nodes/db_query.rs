@@ -293,7 +293,11 @@ impl CompiledOp for DbQueryOp {
 
 impl Runnable for DbQueryOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
-        prepare(&self.query, tables).map(Some)
+        prepare(&self.query, tables, false).map(Some)
+    }
+
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
+        prepare(&self.query, tables, rules).map(Some)
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
@@ -442,8 +446,10 @@ fn condition(
 
 /// The statement of `q`: parameters are `where` values, filter values, then limit and offset,
 /// then the cursor keys ([`query::select_json`]).
-fn prepare(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
+fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildError> {
     let def = table_def(tables, &q.table)?;
+    let rule = sql::rule_for(def, tables, "list", rules);
+    let guard = rule.as_ref().map(sql::guard);
     let column = |name: &str| {
         query::column(def, tables, name).ok_or_else(|| BuildError(format!("{}.{name}", def.name)))
     };
@@ -490,9 +496,13 @@ fn prepare(q: &Query, tables: &Tables) -> Result<Prepared, BuildError> {
         limit: Slot::Limit,
         offset: Slot::Offset,
         paging,
+        guard: guard.as_ref().map(|g| g as _),
     })
     .map_err(|e| BuildError(e.0))?;
-    let mut prepared = Prepared::new(st).on(def, tables, Action::Read);
+    let mut prepared =
+        Prepared::new(st)
+            .on(def, tables, Action::Read)
+            .ruled(def, "list", rule.as_ref());
     if q.page {
         prepared.cursor = Some(CursorSpec {
             fingerprint: query::fingerprint(def, &order),
@@ -598,8 +608,13 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
             Slot::CursorKey(i) => cursor
                 .as_ref()
                 .and_then(|k| k.keys.get(i).cloned().flatten()),
-            // Slots of other nodes' statements.
-            Slot::Id | Slot::Value(..) | Slot::Given(_) | Slot::Patch(..) | Slot::Email => None,
+            // Slots of other nodes' statements; the rule's are bound by `Cx::fetch`.
+            Slot::Id
+            | Slot::Value(..)
+            | Slot::Given(_)
+            | Slot::Patch(..)
+            | Slot::Email
+            | Slot::Rule => None,
         });
     }
     cx.note_input(|| {

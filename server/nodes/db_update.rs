@@ -5,7 +5,7 @@
 use super::db_get::{NOT_FOUND, missing, not_found_fact, table_def};
 use super::db_insert::{CONFLICT, OK, bind_values, conflict_fact, write, writes};
 use crate::engine::run::{Cx, Step, bind_text};
-use crate::engine::sql::{BuildError, PatchColumn, Prepared, Slot, write_kind};
+use crate::engine::sql::{self, BuildError, PatchColumn, Prepared, Slot, write_kind};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
@@ -108,7 +108,13 @@ impl CompiledOp for DbUpdateOp {
 
 impl Runnable for DbUpdateOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        self.prepare_ruled(tables, false)
+    }
+
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
+        let rule = sql::rule_for(def, tables, "update", rules);
+        let guard = rule.as_ref().map(sql::guard);
         let values = writes(def, tables, &self.values)?;
         // With `patch`, every other field may be written: column `i` is written only when the
         // patch names it (`Slot::Given(i)`).
@@ -134,8 +140,18 @@ impl Runnable for DbUpdateOp {
                 });
             }
         }
-        let st = query::update(def, Slot::Id, values, patch, Returning::CappedRow);
-        let mut prepared = Prepared::new(st).on(def, tables, Action::Write);
+        let st = query::update(
+            def,
+            Slot::Id,
+            values,
+            patch,
+            Returning::CappedRow,
+            guard.as_ref().map(|g| g as _),
+        );
+        let mut prepared =
+            Prepared::new(st)
+                .on(def, tables, Action::Write)
+                .ruled(def, "update", rule.as_ref());
         prepared.patch = columns;
         Ok(Some(prepared))
     }

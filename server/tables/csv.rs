@@ -265,6 +265,7 @@ pub fn def_from_header(name: Ident, header: &[String]) -> Result<TableDef, CsvEr
         fields,
         indexes: Vec::new(),
         events: false,
+        rules: None,
         version: None,
     })
 }

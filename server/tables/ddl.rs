@@ -88,6 +88,11 @@ pub enum Change {
     Events {
         on: bool,
     },
+    /// The access rules of these actions were added, changed or removed (no SQL: flows apply
+    /// them from the next generation on).
+    Rules {
+        actions: Vec<String>,
+    },
 }
 
 /// A previewable schema change.
@@ -543,6 +548,15 @@ pub fn plan_change(
             plan.steps.push(capture_on(new));
         }
         _ => {}
+    }
+    let rules = |d: &TableDef, action: &str| d.rules.as_ref().and_then(|r| r.get(action)).cloned();
+    let actions: Vec<String> = super::def::RULE_ACTIONS
+        .iter()
+        .filter(|a| rules(old, a) != rules(new, a))
+        .map(|a| a.to_string())
+        .collect();
+    if !actions.is_empty() {
+        plan.changes.push(Change::Rules { actions });
     }
     Ok(plan)
 }

@@ -91,10 +91,75 @@ pub struct TableDef {
     /// flows with a table trigger (docs/EVENTS.md, "Table events").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub events: bool,
+    /// Access rules: which rows callers of `public` and `user` endpoints may list, view, update
+    /// and delete (docs/RULES.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<TableRules>,
     /// Accepted and ignored, so a definition read from the API can be sent back as it is; the
     /// version a change expects travels in `If-Match`.
     #[serde(default, skip_serializing)]
     pub version: Option<serde_json::Value>,
+}
+
+/// A table's access rules, one per action; an action without a rule is not restricted
+/// (docs/RULES.md).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRules {
+    /// Which rows a `db.query` returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<RowRule>,
+    /// Which rows a `db.get` finds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<RowRule>,
+    /// Which rows a `db.update` may change (the row before the change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<RowRule>,
+    /// Which rows a `db.delete` may delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<RowRule>,
+}
+
+/// A rule on existing rows: the rows it lets through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRule {
+    /// A condition in the filter language of `db.query`, values from `{"auth": ...}` or
+    /// literals (`tables::rules`).
+    #[serde(rename = "where")]
+    pub condition: serde_json::Value,
+}
+
+/// The actions a table's rules name, in their document order.
+pub const RULE_ACTIONS: [&str; 4] = ["list", "view", "update", "delete"];
+
+impl TableRules {
+    /// The rule of `action` (one of [`RULE_ACTIONS`]).
+    pub fn get(&self, action: &str) -> Option<&RowRule> {
+        match action {
+            "list" => self.list.as_ref(),
+            "view" => self.view.as_ref(),
+            "update" => self.update.as_ref(),
+            "delete" => self.delete.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The rule of `action`, parsed against the table. `None` when the action has no rule;
+    /// a rule that no longer parses (it was checked when saved, so only a bug gets here)
+    /// matches nothing.
+    pub fn condition(
+        &self,
+        action: &str,
+        def: &TableDef,
+        tables: &Tables,
+    ) -> Option<super::rules::Condition> {
+        let rule = self.get(action)?;
+        Some(
+            super::rules::Condition::parse(&rule.condition, def, tables, "")
+                .unwrap_or(super::rules::Condition::Or(Vec::new())),
+        )
+    }
 }
 
 /// One problem with a table definition, pointing into the request body.
@@ -167,6 +232,22 @@ impl TableDef {
                     format!("{at}/id"),
                     "index ids must be unique",
                 ));
+            }
+        }
+        // Rules read this definition's fields, so a change that drops or renames a field a
+        // rule uses is refused here, with the rule's pointer.
+        if let Some(rules) = &self.rules {
+            for action in RULE_ACTIONS {
+                if let Some(rule) = rules.get(action)
+                    && let Err(found) = super::rules::Condition::parse(
+                        &rule.condition,
+                        self,
+                        others,
+                        &format!("/rules/{action}/where"),
+                    )
+                {
+                    problems.extend(found);
+                }
             }
         }
         problems

@@ -809,7 +809,7 @@ fn writes(values: &[ColumnValue]) -> Vec<query::Write<Bind>> {
 }
 
 pub fn get_sql(def: &TableDef, id: &RowId) -> Sql {
-    query::get(def, Bind::text(id.0.clone()))
+    query::get(def, Bind::text(id.0.clone()), None)
 }
 
 pub fn insert_sql(def: &TableDef, values: &[ColumnValue]) -> Sql {
@@ -823,11 +823,23 @@ pub fn update_sql(def: &TableDef, id: &RowId, values: &[ColumnValue]) -> Sql {
         return get_sql(def, id);
     }
     let id = Bind::text(id.0.clone());
-    query::update(def, id, writes(values), Vec::new(), query::Returning::Row)
+    query::update(
+        def,
+        id,
+        writes(values),
+        Vec::new(),
+        query::Returning::Row,
+        None,
+    )
 }
 
 pub fn delete_sql(def: &TableDef, id: &RowId) -> Sql {
-    query::delete(def, Bind::text(id.0.clone()), query::Returning::Nothing)
+    query::delete(
+        def,
+        Bind::text(id.0.clone()),
+        query::Returning::Nothing,
+        None,
+    )
 }
 
 /// Checks the ids of a bulk delete, reporting every bad one.

@@ -121,6 +121,13 @@ impl Condition {
         out
     }
 
+    /// The parameters [`Condition::sql`] adds, in its order.
+    pub fn params(&self) -> Vec<RuleParam> {
+        let mut p = Params::default();
+        let _ = self.sql("t", &mut p, &|param| param);
+        p.statement(String::new()).slots
+    }
+
     fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Cond)) {
         match self {
             Condition::And(items) | Condition::Or(items) => items.iter().for_each(|i| i.walk(f)),

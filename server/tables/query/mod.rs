@@ -175,6 +175,19 @@ impl<S> Params<S> {
     }
 }
 
+/// An extra condition on row `t` that a statement is built with: a table's access rule
+/// (`tables::rules`). Called after every other parameter is added, so its parameters are the
+/// statement's last ones.
+pub type Guard<'g, S> = &'g dyn Fn(&mut Params<S>) -> String;
+
+/// `cond AND guard`, the guard rendered now.
+fn guarded<S>(cond: String, guard: Option<Guard<'_, S>>, params: &mut Params<S>) -> String {
+    match guard {
+        Some(g) => format!("{cond} AND {}", g(params)),
+        None => cond,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Columns and rows
 

@@ -3,8 +3,8 @@
 //! order). Pure.
 
 use super::{
-    Column, Filter, Ident, Params, Slot, Sort, Statement, TableDef, Tables, capped, column, from,
-    id_condition, render_filter, row_json, where_clause,
+    Column, Filter, Guard, Ident, Params, Slot, Sort, Statement, TableDef, Tables, capped, column,
+    from, guarded, id_condition, render_filter, row_json, where_clause,
 };
 
 /// A page of rows: filter, keyset cursor, order, limit and offset.
@@ -67,7 +67,7 @@ pub struct Paging<S> {
 /// A query answered as one JSON value, as a flow node reads it: the rows as an array, or (with
 /// `paging`) `{"rows", "more", "last"[, "total"]}` where `last` holds the keys of the page's
 /// last row for the next cursor. Built once; its values are all slots.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JsonSelect<'a, S> {
     pub def: &'a TableDef,
     pub tables: &'a Tables,
@@ -83,6 +83,8 @@ pub struct JsonSelect<'a, S> {
     pub limit: S,
     pub offset: S,
     pub paging: Option<Paging<S>>,
+    /// An access rule every returned (and counted) row must satisfy.
+    pub guard: Option<Guard<'a, S>>,
 }
 
 /// A reference of `def` that [`JsonSelect::include`] cannot follow.
@@ -104,10 +106,10 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
     if let Some(f) = q.filter {
         conds.push(render_filter(f, &mut params));
     }
-    let matching = where_clause(&conds);
     let from = from(q.def);
     let limit = params.add(q.limit, "bigint");
     let offset = params.add(q.offset, "bigint");
+
     let order = |alias: &str| {
         q.order
             .iter()
@@ -120,6 +122,11 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
             .join(", ")
     };
     let Some(paging) = q.paging else {
+        // The guard's parameters come last (after limit and offset).
+        if let Some(g) = q.guard {
+            conds.push(g(&mut params));
+        }
+        let matching = where_clause(&conds);
         return Ok(params.statement(capped(&format!(
             "SELECT coalesce(json_agg({row} ORDER BY {}), '[]'::json) FROM \
              (SELECT * FROM {from}{matching} ORDER BY {} LIMIT {limit} OFFSET {offset}) AS s",
@@ -137,16 +144,23 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
             desc: false,
         }))
         .collect();
-    let mut scan = conds;
-    if let Some(after) = paging.after {
-        let marks: Vec<String> = after
+    let mut after = None;
+    if let Some(values) = paging.after {
+        let marks: Vec<String> = values
             .into_iter()
             .zip(&keys)
             .map(|(v, k)| params.add(v, k.column.cast))
             .collect();
         let last = marks.last().cloned().unwrap_or_default();
-        scan.push(format!("({last} IS NULL OR {})", after_keys(&keys, &marks)));
+        after = Some(format!("({last} IS NULL OR {})", after_keys(&keys, &marks)));
     }
+    // The guard's parameters come last (after the cursor's).
+    if let Some(g) = q.guard {
+        conds.push(g(&mut params));
+    }
+    let matching = where_clause(&conds);
+    let mut scan = conds;
+    scan.extend(after);
     let key_cols: Vec<String> = keys
         .iter()
         .map(|k| format!("s.{}::text", k.column.ident.quoted()))
@@ -269,9 +283,10 @@ pub fn count<S: Slot + Clone>(def: &TableDef, filter: Option<&Filter<S>>) -> Sta
 }
 
 /// The row with id `id`, as [`row_json`].
-pub fn get<S>(def: &TableDef, id: S) -> Statement<S> {
+pub fn get<S>(def: &TableDef, id: S, guard: Option<Guard<'_, S>>) -> Statement<S> {
     let mut params = Params::default();
     let cond = id_condition(def, id, &mut params);
+    let cond = guarded(cond, guard, &mut params);
     params.statement(format!(
         "SELECT {} FROM {} WHERE {cond}",
         row_json(def, "t"),

@@ -1,7 +1,9 @@
 //! Writing statements of the table-query layer: insert, update (fixed and patch columns),
 //! upsert, delete, each with what it returns, and the result guard of returned rows. Pure.
 
-use super::{Ident, Params, Statement, TableDef, Tables, from, id_condition, row_json};
+use super::{
+    Guard, Ident, Params, Statement, TableDef, Tables, from, guarded, id_condition, row_json,
+};
 
 /// One value of a write: the column, the type its parameter is cast to, and its slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +107,7 @@ pub fn update<S>(
     values: Vec<Write<S>>,
     patch: Vec<Patch<S>>,
     returning: Returning,
+    guard: Option<Guard<'_, S>>,
 ) -> Statement<S> {
     let mut params = Params::default();
     let mut sets: Vec<String> = values
@@ -123,6 +126,7 @@ pub fn update<S>(
         sets.push("\"updated_at\" = now()".into());
     }
     let cond = id_condition(def, id, &mut params);
+    let cond = guarded(cond, guard, &mut params);
     params.statement(format!(
         "UPDATE {} SET {} WHERE {cond}{}",
         from(def),
@@ -168,9 +172,15 @@ pub fn upsert<S>(def: &TableDef, values: Vec<Write<S>>, on: &[Ident]) -> Stateme
 }
 
 /// A delete of row `id`.
-pub fn delete<S>(def: &TableDef, id: S, returning: Returning) -> Statement<S> {
+pub fn delete<S>(
+    def: &TableDef,
+    id: S,
+    returning: Returning,
+    guard: Option<Guard<'_, S>>,
+) -> Statement<S> {
     let mut params = Params::default();
     let cond = id_condition(def, id, &mut params);
+    let cond = guarded(cond, guard, &mut params);
     params.statement(format!(
         "DELETE FROM {} WHERE {cond}{}",
         from(def),

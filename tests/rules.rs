@@ -1,0 +1,215 @@
+//! Access rules on tables: flows of `public` and `user` endpoints see and change only the rows
+//! their table's rules let through; admin endpoints and nodes that bypass see everything; a
+//! table change that breaks a rule is refused; a changed rule is served at once. Real Postgres.
+
+mod common;
+
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn flow(name: &str, method: &str, path: &str, auth: &str, entry: &str, nodes: Value) -> Value {
+    json!({"format": "sluice.flow", "format_version": 1, "name": name,
+           "endpoint": {"method": method, "path": path, "auth": auth},
+           "entry": entry, "nodes": nodes})
+}
+
+fn owner_only() -> Value {
+    let mine = json!({"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}});
+    json!({"list": mine, "view": mine, "update": mine, "delete": mine})
+}
+
+/// The notes table with owner-only rules, two rows (owner 1 and owner 2), the endpoints, and a
+/// token for each user plus an admin.
+async fn setup(app: &TestApp) -> (String, String, String) {
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "owner", "type": "integer"}
+    ], "rules": owner_only()}))
+        .await;
+    sqlx::query("INSERT INTO app.notes (title, owner) VALUES ('one', 1), ('two', 2)")
+        .execute(&app.db)
+        .await
+        .expect("rows");
+    let reply = |v: &str| json!({"type": "respond", "body": {"$rhai": v}});
+    // Hands out tokens for the test (a login flow without passwords).
+    app.publish(&flow("token", "POST", "/token", "public", "issue", json!({
+        "issue": {"type": "auth.issue_token", "sub": {"$rhai": "request.body.id"}, "expires_in": 600,
+                  "claims": {"role": {"$rhai": "request.body.role"}}, "as": "s", "next": {"ok": "reply"}},
+        "reply": reply("s.token")
+    }))).await;
+    for (name, auth) in [
+        ("list_notes", "user"),
+        ("list_public", "public"),
+        ("list_admin", "admin"),
+    ] {
+        let path = format!("/{name}");
+        app.publish(&flow(name, "GET", &path, auth, "q", json!({
+            "q": {"type": "db.query", "table": "notes", "as": "rows", "order_by": [{"column": "id"}], "next": {"ok": "reply"}},
+            "reply": reply("rows")
+        }))).await;
+    }
+    app.publish(&flow("list_bypass", "GET", "/list_bypass", "user", "q", json!({
+        "q": {"type": "db.query", "table": "notes", "as": "rows", "order_by": [{"column": "id"}],
+              "rules": {"bypass": "counts every note for the dashboard"}, "next": {"ok": "reply"}},
+        "reply": reply("rows")
+    }))).await;
+    app.publish(&flow("get_note", "GET", "/notes/{id}", "user", "g", json!({
+        "g": {"type": "db.get", "table": "notes", "id": {"$rhai": "request.params.id"}, "as": "row", "next": {"found": "reply"}},
+        "reply": reply("row")
+    }))).await;
+    app.publish(&flow("rename_note", "PATCH", "/notes/{id}", "user", "u", json!({
+        "u": {"type": "db.update", "table": "notes", "id": {"$rhai": "request.params.id"},
+              "values": {"title": {"$rhai": "request.body.title"}}, "as": "row", "next": {"ok": "reply"}},
+        "reply": reply("row")
+    }))).await;
+    app.publish(&flow("delete_note", "DELETE", "/notes/{id}", "user", "d", json!({
+        "d": {"type": "db.delete", "table": "notes", "id": {"$rhai": "request.params.id"}, "as": "row", "next": {"ok": "reply"}},
+        "reply": reply("row")
+    }))).await;
+    let token = |id: &str, role: &str| {
+        let app = app.clone();
+        let body = json!({"id": id, "role": role});
+        async move {
+            let (status, token) = app.send(app.api(Method::POST, "/token").json(&body)).await;
+            assert_eq!(status, 200, "{token}");
+            token.as_str().expect("a token").to_string()
+        }
+    };
+    (
+        token("1", "member").await,
+        token("2", "member").await,
+        token("9", "admin").await,
+    )
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.api(method, path);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    app.send(req).await
+}
+
+fn titles(rows: &Value) -> Vec<&str> {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["title"].as_str().unwrap_or(""))
+        .collect()
+}
+
+async fn stored(app: &TestApp) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT id, title FROM app.notes ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .expect("notes")
+}
+
+#[tokio::test]
+async fn no_user_reaches_another_users_rows_through_any_database_node() {
+    let app = spawn_app().await;
+    let (ann, bob, admin) = setup(&app).await;
+
+    // Lists are filtered per caller; an anonymous caller of a public endpoint sees nothing.
+    let (s, rows) = call(&app, Method::GET, "/list_notes", Some(&ann), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["one"]), "{rows}");
+    let (s, rows) = call(&app, Method::GET, "/list_notes", Some(&bob), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["two"]), "{rows}");
+    let (s, rows) = call(&app, Method::GET, "/list_public", None, None).await;
+    assert_eq!((s, titles(&rows)), (200, Vec::<&str>::new()), "{rows}");
+
+    // Another user's row answers 404, as a missing one would: no existence leak.
+    let (s, body) = call(&app, Method::GET, "/notes/2", Some(&ann), None).await;
+    assert_eq!(s, 404, "{body}");
+    assert_eq!(body["error"]["code"], "db.not_found");
+    let (s, row) = call(&app, Method::GET, "/notes/1", Some(&ann), None).await;
+    assert_eq!((s, row["title"].as_str()), (200, Some("one")), "{row}");
+
+    // Updates and deletes of another user's row change nothing.
+    let (s, body) = call(
+        &app,
+        Method::PATCH,
+        "/notes/2",
+        Some(&ann),
+        Some(json!({"title": "mine now"})),
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    let (s, body) = call(&app, Method::DELETE, "/notes/2", Some(&ann), None).await;
+    assert_eq!(s, 404, "{body}");
+    assert_eq!(stored(&app).await, [(1, "one".into()), (2, "two".into())]);
+    let (s, row) = call(
+        &app,
+        Method::PATCH,
+        "/notes/2",
+        Some(&bob),
+        Some(json!({"title": "bob's"})),
+    )
+    .await;
+    assert_eq!((s, row["title"].as_str()), (200, Some("bob's")), "{row}");
+
+    // Admin endpoints and a node that bypasses, with its reason, see every row.
+    let (s, rows) = call(&app, Method::GET, "/list_admin", Some(&admin), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["one", "bob's"]), "{rows}");
+    let (s, rows) = call(&app, Method::GET, "/list_bypass", Some(&ann), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["one", "bob's"]), "{rows}");
+
+    let (s, _) = call(&app, Method::DELETE, "/notes/1", Some(&ann), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(stored(&app).await, [(2, "bob's".into())]);
+}
+
+#[tokio::test]
+async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_served_at_once() {
+    let app = spawn_app().await;
+    let (ann, _, _) = setup(&app).await;
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
+    let change = |def: Value, version: Value| {
+        let app = app.clone();
+        async move {
+            app.send(
+                app.admin(Method::PUT, "/tables/notes")
+                    .header("if-match", version.to_string())
+                    .json(&json!({"table": def, "confirm_drop": ["owner"]})),
+            )
+            .await
+        }
+    };
+    // Dropping the field the rules read is refused, naming each rule.
+    let mut dropped = json!({"name": "notes", "fields": [table["fields"][0].clone()], "rules": table["rules"].clone()});
+    let (s, body) = change(dropped.clone(), table["version"].clone()).await;
+    assert_eq!(s, 422, "{body}");
+    let pointers: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["pointer"].as_str())
+        .collect();
+    assert!(pointers.contains(&"/table/rules/list/where/field"), "{body}");
+    assert!(pointers.contains(&"/table/rules/delete/where/field"), "{body}");
+    assert_eq!(stored(&app).await.len(), 2, "nothing changed");
+
+    // Without rules on `list`, the list shows every row from the next request on.
+    dropped["fields"] = table["fields"].clone();
+    dropped["rules"]["list"] = Value::Null;
+    dropped["rules"]
+        .as_object_mut()
+        .expect("rules")
+        .remove("list");
+    let (s, body) = change(dropped, table["version"].clone()).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, rows) = call(&app, Method::GET, "/list_notes", Some(&ann), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["one", "two"]), "{rows}");
+    let (s, _) = call(&app, Method::GET, "/notes/2", Some(&ann), None).await;
+    assert_eq!(s, 404, "view is still owner-only");
+}
