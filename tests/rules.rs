@@ -195,8 +195,14 @@ async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_serv
         .iter()
         .filter_map(|d| d["pointer"].as_str())
         .collect();
-    assert!(pointers.contains(&"/table/rules/list/where/field"), "{body}");
-    assert!(pointers.contains(&"/table/rules/delete/where/field"), "{body}");
+    assert!(
+        pointers.contains(&"/table/rules/list/where/field"),
+        "{body}"
+    );
+    assert!(
+        pointers.contains(&"/table/rules/delete/where/field"),
+        "{body}"
+    );
     assert_eq!(stored(&app).await.len(), 2, "nothing changed");
 
     // Without rules on `list`, the list shows every row from the next request on.
@@ -212,4 +218,29 @@ async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_serv
     assert_eq!((s, titles(&rows)), (200, vec!["one", "two"]), "{rows}");
     let (s, _) = call(&app, Method::GET, "/notes/2", Some(&ann), None).await;
     assert_eq!(s, 404, "view is still owner-only");
+}
+
+#[tokio::test]
+async fn a_debug_run_as_a_user_names_the_rule_that_hid_the_row() {
+    let app = spawn_app().await;
+    let (ann, _, _) = setup(&app).await;
+    let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
+    let id = list["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "get_note")
+        .and_then(|f| f["id"].as_i64())
+        .expect("id");
+    let (status, out) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({"params": {"id": "2"}, "token": ann})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["response"]["status"], 404, "{out}");
+    let step = &out["trace"][0];
+    assert_eq!(step["node"], "g", "{out}");
+    assert_eq!(step["rule"], "notes.view", "{out}");
 }

@@ -141,6 +141,10 @@ pub struct TraceEntry {
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// The table's access rule the node's statement applied (`<table>.<action>`), so a run
+    /// panel can say why a list is empty or a row was not found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// How a debug run treats its writes.
@@ -705,6 +709,13 @@ pub fn walk_graph<'c, 'a>(
                 input: cx.input.take().map(|v| cx.redact(&v)),
                 output: None,
                 error: None,
+                rule: cx
+                    .program
+                    .sql
+                    .get(at)
+                    .and_then(Option::as_ref)
+                    .and_then(|p| p.rule.as_ref())
+                    .map(|r| r.name.clone()),
             });
             let step = match outcome {
                 Ok(step) => step,

@@ -187,13 +187,19 @@ fn writes_by_id() {
             Returning::Row,
         ),
         insert(&def, vec![], Returning::CappedRow),
-        get(&def, Late("id")),
+        get(&def, Late("id"), None),
+        get(
+            &def,
+            Late("id"),
+            Some(&|p: &mut Params<Late>| format!("t.\"owner\" = {}", p.add(Late("rule"), "uuid"))),
+        ),
         update(
             &def,
             Late("id"),
             vec![w("done", "d"), w("secret", "hash")],
             vec![],
             Returning::Row,
+            None,
         ),
         update(
             &def,
@@ -201,12 +207,13 @@ fn writes_by_id() {
             vec![w("done", "d")],
             vec![patch("title"), patch("meta")],
             Returning::CappedRow,
+            None,
         ),
-        update(&def, Late("id"), vec![], vec![], Returning::Nothing),
+        update(&def, Late("id"), vec![], vec![], Returning::Nothing, None),
         upsert(&def, vec![w("title", "a"), w("priority", "b")], &on),
         upsert(&def, vec![w("title", "a")], &on),
-        delete(&def, Late("id"), Returning::Nothing),
-        delete(&def, Late("id"), Returning::CappedRow),
+        delete(&def, Late("id"), Returning::Nothing, None),
+        delete(&def, Late("id"), Returning::CappedRow, None),
         delete_many(&def, Late("ids")),
     ] {
         out.push_str(&show(&st));
@@ -239,6 +246,7 @@ fn a_node_query_as_one_json_value() {
         limit: Late("limit"),
         offset: Late("offset"),
         paging: None,
+        guard: None,
     };
     insta::assert_snapshot!(show(&select_json(base.clone()).expect("builds")));
     let paged = JsonSelect {
@@ -249,7 +257,15 @@ fn a_node_query_as_one_json_value() {
         }),
         ..base.clone()
     };
-    insta::assert_snapshot!(show(&select_json(paged).expect("builds")));
+    insta::assert_snapshot!(show(&select_json(paged.clone()).expect("builds")));
+    // A rule's guard: its parameter comes after every other one, the cursor's included, and
+    // it narrows the count too.
+    let rule = |p: &mut Params<Late>| format!("t.\"owner\" = {}", p.add(Late("rule"), "uuid"));
+    let guarded = JsonSelect {
+        guard: Some(&rule),
+        ..paged
+    };
+    insta::assert_snapshot!(show(&select_json(guarded).expect("builds")));
     let owner = [Ident::parse("owner").expect("ident")];
     let title = [
         Ident::parse("title").expect("ident"),
