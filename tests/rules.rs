@@ -244,3 +244,94 @@ async fn a_debug_run_as_a_user_names_the_rule_that_hid_the_row() {
     assert_eq!(step["node"], "g", "{out}");
     assert_eq!(step["rule"], "notes.view", "{out}");
 }
+
+#[tokio::test]
+async fn nodes_that_cannot_apply_a_rule_must_bypass_it_in_writing() {
+    let app = spawn_app().await;
+    setup(&app).await;
+    let sql = |auth: &str, bypass: Option<&str>| {
+        let mut node = json!({"type": "db.sql", "sql": "SELECT count(*) AS n FROM app.notes",
+                              "as": "n", "next": {"ok": "reply"}});
+        if let Some(why) = bypass {
+            node["rules"] = json!({"bypass": why});
+        }
+        flow(
+            "count_notes",
+            "GET",
+            "/count",
+            auth,
+            "q",
+            json!({
+                "q": node, "reply": {"type": "respond", "body": {"$rhai": "n"}}
+            }),
+        )
+    };
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&sql("user", None)))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let d = &body["error"]["details"][0];
+    assert_eq!(d["code"], "flow.rules_not_applied", "{body}");
+    assert_eq!(d["pointer"], "/nodes/q/rules", "{body}");
+    assert!(
+        d["message"].as_str().unwrap_or("").contains("`notes`"),
+        "{body}"
+    );
+    // With a reason, or on an admin endpoint, it is accepted.
+    app.publish(&sql("user", Some("a count shows no row")))
+        .await;
+    app.create_table(&json!({"name": "tags", "fields": [
+        {"name": "label", "type": "text", "unique": true},
+        {"name": "owner", "type": "integer"}
+    ], "rules": {"update": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}}}}))
+        .await;
+    let upsert = flow(
+        "upsert_tag",
+        "PUT",
+        "/tags",
+        "user",
+        "u",
+        json!({
+            "u": {"type": "db.upsert", "table": "tags", "values": {"label": "x", "owner": 1}, "on": ["label"],
+                  "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": null}
+        }),
+    );
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&upsert))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let codes: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"flow.rules_not_applied"), "{body}");
+}
+
+#[tokio::test]
+async fn adding_rules_that_a_published_flow_cannot_apply_is_refused_naming_the_flow() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "plain", "fields": [{"name": "owner", "type": "integer"}]}))
+        .await;
+    app.publish(&flow("count_plain", "GET", "/count", "user", "q", json!({
+        "q": {"type": "db.sql", "sql": "SELECT count(*) AS n FROM app.plain", "as": "n", "next": {"ok": "reply"}},
+        "reply": {"type": "respond", "body": {"$rhai": "n"}}
+    })))
+    .await;
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/plain")).await;
+    let mut ruled = json!({"name": "plain", "fields": table["fields"].clone()});
+    ruled["rules"] =
+        json!({"list": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}}});
+    let (status, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/plain")
+                .header("if-match", table["version"].to_string())
+                .json(&json!({"table": ruled})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "table.breaks_flows", "{body}");
+    assert!(body.to_string().contains("count_plain"), "{body}");
+}

@@ -68,4 +68,7 @@ impl CompiledOp for Box<dyn Runnable> {
     fn body(&self) -> Option<usize> {
         (**self).body()
     }
+    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
+        (**self).unruled(catalog)
+    }
 }

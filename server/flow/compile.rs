@@ -76,6 +76,18 @@ pub struct GraphSpec<'d> {
     pub names: Origins,
     pub kind: GraphKind,
     pub depth: usize,
+    /// Whether tables' access rules apply to the flow ([`rules_apply`]).
+    pub rules: bool,
+}
+
+/// Whether access rules apply to the flow `doc`, as [`super::plan::Plan::rules_apply`] says
+/// of its plan: endpoints that are not `admin`, and functions.
+fn rules_apply(doc: &Value) -> bool {
+    match (doc.get("endpoint"), doc.get("trigger")) {
+        (Some(e), _) if e.is_object() => e.get("auth").and_then(Value::as_str) != Some("admin"),
+        (_, Some(t)) if t.is_object() => false,
+        _ => true,
+    }
 }
 
 /// Compiles a flow document with the node types of `registry`. Without a catalog, table and
@@ -127,6 +139,7 @@ fn compile_collecting<O: CompiledOp>(
         names: trigger_names(doc),
         kind: GraphKind::Top,
         depth: 0,
+        rules: rules_apply(doc),
     };
     let mut out: Vec<Option<PlanNode<O>>> = Vec::new();
     let (mut seen, scope) = collect.unzip();
@@ -249,6 +262,7 @@ pub fn compile_body<O: CompiledOp>(
     pointer: &str,
     names: Origins,
     depth: usize,
+    rules: bool,
     catalog: Option<&dyn TableCatalog>,
     registry: &Registry<O>,
     out: &mut Vec<Option<PlanNode<O>>>,
@@ -273,6 +287,7 @@ pub fn compile_body<O: CompiledOp>(
         names,
         kind: GraphKind::Body,
         depth,
+        rules,
     };
     compile_graph(&spec, catalog, registry, out, diags, seen).map(|(entry, _)| entry)
 }
@@ -580,8 +595,21 @@ fn compile_graph<O: CompiledOp>(
             seen: seen.as_deref_mut(),
             registry,
             body_diags: Vec::new(),
+            rules: spec.rules,
         };
         let op = (ty.compile)(node.raw, &mut cx);
+        let bypass = node.raw.pointer("/rules/bypass").and_then(Value::as_str);
+        if let (Some(op), true, None, Some(catalog)) = (&op, spec.rules, bypass, catalog)
+            && let Some(why) = op.unruled(catalog)
+        {
+            diags.push(Diagnostic::new(
+                "flow.rules_not_applied",
+                format!("{}/rules", pointer(node.id)),
+                format!(
+                    "{why}; add \"rules\": {{\"bypass\": \"<why this endpoint may>\"}} to this node"
+                ),
+            ));
+        }
         let body_diags = std::mem::take(&mut cx.body_diags);
         diags.append(&mut cx.expr.diags);
         diags.extend(body_diags);

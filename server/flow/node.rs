@@ -233,6 +233,13 @@ pub trait CompiledOp: std::fmt::Debug + Send + Sync + 'static {
     fn body(&self) -> Option<usize> {
         None
     }
+
+    /// Why the node cannot apply the access rules of a table it touches (docs/RULES.md), in a
+    /// flow they apply to: such a node must say `rules.bypass`. `None`: it applies them, or
+    /// touches no ruled table.
+    fn unruled(&self, _catalog: &dyn TableCatalog) -> Option<String> {
+        None
+    }
 }
 
 /// `targets` for a node with one required and some optional ports.
@@ -348,6 +355,8 @@ pub struct NodeCx<'a, O: 'static> {
     pub registry: &'a Registry<O>,
     /// Problems found in nested bodies.
     pub body_diags: Vec<Diagnostic>,
+    /// Whether tables' access rules apply to the flow (`Plan::rules_apply`).
+    pub rules: bool,
 }
 
 impl<O: CompiledOp> NodeCx<'_, O> {
@@ -368,6 +377,7 @@ impl<O: CompiledOp> NodeCx<'_, O> {
             &pointer,
             names,
             self.depth + 1,
+            self.rules,
             self.catalog,
             self.registry,
             self.out,

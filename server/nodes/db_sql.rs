@@ -105,6 +105,29 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 }
 
 impl CompiledOp for DbSqlOp {
+    /// Hand-written SQL cannot have a rule ANDed in: a statement that names a table with
+    /// rules (any word of it that is such a table's name, quoted or not) needs a bypass.
+    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
+        let mut named: Vec<&str> = self
+            .statement
+            .text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .filter(|w| catalog.table(w).is_some_and(|t| t.rules.is_some()))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        (!named.is_empty()).then(|| {
+            format!(
+                "db.sql names {}, which has access rules that hand-written SQL does not apply",
+                named
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }

@@ -156,6 +156,16 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 impl CompiledOp for DbUpsertOp {
+    /// An upsert may update an existing row, which the table's `update` rule does not judge
+    /// here.
+    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
+        let rules = catalog.table(self.table.as_str())?.rules.as_ref()?;
+        rules.update.as_ref()?;
+        Some(format!(
+            "table `{}` has an update rule, which db.upsert does not apply",
+            self.table
+        ))
+    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to((OK.name, self.ok), &[(CONFLICT.name, self.conflict)])
     }
