@@ -335,3 +335,98 @@ async fn adding_rules_that_a_published_flow_cannot_apply_is_refused_naming_the_f
     assert_eq!(body["error"]["code"], "table.breaks_flows", "{body}");
     assert!(body.to_string().contains("count_plain"), "{body}");
 }
+
+#[tokio::test]
+async fn a_create_rule_sets_the_owner_whatever_the_body_says_and_checks_the_new_row() {
+    let app = spawn_app().await;
+    let (ann, bob, _) = setup(&app).await;
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
+    let mut def = json!({"name": "notes", "fields": table["fields"].clone(), "rules": table["rules"].clone()});
+    def["rules"]["create"] = json!({"set": {"owner": {"auth": "id"}},
+                                    "check": {"field": "title", "op": "ne", "value": "forbidden"}});
+    let (s, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/notes")
+                .header("if-match", table["version"].to_string())
+                .json(&json!({"table": def})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let insert = |name: &str, path: &str, auth: &str, values: Value| {
+        flow(
+            name,
+            "POST",
+            path,
+            auth,
+            "i",
+            json!({
+                "i": {"type": "db.insert", "table": "notes", "values": values, "as": "row", "next": {"ok": "reply"}},
+                "reply": {"type": "respond", "status": 201, "body": {"$rhai": "row"}}
+            }),
+        )
+    };
+    // The body names another owner: the rule's value wins.
+    app.publish(&insert(
+        "add_note",
+        "/notes",
+        "user",
+        json!({"title": {"$rhai": "request.body.title"}, "owner": {"$rhai": "request.body.owner"}}),
+    ))
+    .await;
+    let (s, row) = call(
+        &app,
+        Method::POST,
+        "/notes",
+        Some(&ann),
+        Some(json!({"title": "hers", "owner": 2})),
+    )
+    .await;
+    assert_eq!((s, row["owner"].as_i64()), (201, Some(1)), "{row}");
+    // A node that does not write the owner gets it from the rule too.
+    app.publish(&insert(
+        "add_titled",
+        "/titled",
+        "user",
+        json!({"title": {"$rhai": "request.body.title"}}),
+    ))
+    .await;
+    let (s, row) = call(
+        &app,
+        Method::POST,
+        "/titled",
+        Some(&bob),
+        Some(json!({"title": "his"})),
+    )
+    .await;
+    assert_eq!((s, row["owner"].as_i64()), (201, Some(2)), "{row}");
+    // The check refuses a row, naming the rule; nothing is written.
+    let before = stored(&app).await.len();
+    let (s, body) = call(
+        &app,
+        Method::POST,
+        "/notes",
+        Some(&ann),
+        Some(json!({"title": "forbidden", "owner": 1})),
+    )
+    .await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(body["error"]["code"], "rule.denied", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("notes.create"),
+        "{body}"
+    );
+    // An anonymous caller has no id to set: refused.
+    app.publish(&insert(
+        "add_public",
+        "/public_notes",
+        "public",
+        json!({"title": "anon"}),
+    ))
+    .await;
+    let (s, body) = call(&app, Method::POST, "/public_notes", None, None).await;
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(stored(&app).await.len(), before);
+}

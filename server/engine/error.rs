@@ -40,6 +40,9 @@ pub enum RunError {
     Type { node: String, message: String },
     #[error("{message}")]
     InvalidValue { node: String, message: String },
+    /// A table's `create` rule refused the row (`rule` is `<table>.create`).
+    #[error("the access rule `{rule}` does not allow this row")]
+    RuleDenied { node: String, rule: String },
     /// A unique or foreign key refused the write; `fields` are the table's own field names.
     #[error("{message}")]
     Conflict {
@@ -130,6 +133,7 @@ impl RunError {
             | RunError::BadValue { .. }
             | RunError::InvalidCursor { .. } => 400,
             RunError::NotFound { .. } => 404,
+            RunError::RuleDenied { .. } => 403,
             RunError::Conflict { .. } => 409,
             RunError::Timeout => 504,
             RunError::StepBudget { .. }
@@ -168,6 +172,7 @@ impl RunError {
             RunError::ScriptLimit { .. } => "script.limit_exceeded",
             RunError::Type { .. } => "flow.type_error",
             RunError::InvalidValue { .. } | RunError::BadValue { .. } => "db.invalid_value",
+            RunError::RuleDenied { .. } => "rule.denied",
             RunError::Conflict { .. } => "db.conflict",
             RunError::NotFound { .. } => "db.not_found",
             RunError::InvalidCursor { .. } => "db.invalid_cursor",
@@ -225,6 +230,7 @@ impl RunError {
             | RunError::ScriptLimit { node, .. }
             | RunError::Type { node, .. }
             | RunError::InvalidValue { node, .. }
+            | RunError::RuleDenied { node, .. }
             | RunError::BadValue { node, .. }
             | RunError::Conflict { node, .. }
             | RunError::NotFound { node }
@@ -357,6 +363,7 @@ impl RunError {
             | E::InvalidCredentials { .. }
             | E::ResultTooLarge { .. }
             | E::Busy { .. }
+            | E::RuleDenied { .. }
             | E::Throttled { .. }) => other,
         }
     }

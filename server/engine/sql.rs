@@ -60,6 +60,19 @@ pub struct Prepared {
 pub struct AppliedRule {
     pub name: String,
     pub params: Vec<crate::tables::rules::RuleParam>,
+    /// A `create` rule (`db.insert`): what the engine sets and checks before the insert.
+    pub create: Option<AppliedCreate>,
+}
+
+/// A `create` rule in an insert: values of the node the rule overrides (by value index), the
+/// columns it adds (the statement's last parameters, [`AppliedRule::params`] in order), and
+/// the check on the new row.
+#[derive(Debug, Clone)]
+pub struct AppliedCreate {
+    pub overrides: Vec<(usize, crate::tables::rules::RuleParam)>,
+    /// The names of the added columns, in parameter order.
+    pub added: Vec<String>,
+    pub check: Option<crate::tables::rules::Condition>,
 }
 
 /// The rule of `action` on `def` that a node's statement must carry: `None` when `applies`
@@ -117,6 +130,7 @@ impl Prepared {
         self.rule = rule.map(|r| AppliedRule {
             name: format!("{}.{action}", def.name),
             params: r.params(),
+            create: None,
         });
         self
     }

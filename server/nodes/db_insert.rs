@@ -4,7 +4,9 @@
 use super::db_get::missing;
 use super::db_get::table_def;
 use crate::engine::run::{Cx, Step};
-use crate::engine::sql::{BuildError, ParamKind, Prepared, Slot, write_kind};
+use crate::engine::sql::{
+    AppliedCreate, AppliedRule, BuildError, ParamKind, Prepared, Slot, write_kind,
+};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::diag::Diagnostic;
 use crate::flow::node::{
@@ -16,6 +18,7 @@ use crate::tables::Ident;
 use crate::tables::TableDef;
 use crate::tables::def::Tables;
 use crate::tables::query::{self, Returning, Write};
+use crate::tables::rules::{self, BindAs, RuleParam};
 use crate::tables::violation::Action;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -115,19 +118,98 @@ impl CompiledOp for DbInsertOp {
 
 impl Runnable for DbInsertOp {
     fn prepare(&self, tables: &Tables) -> Result<Option<Prepared>, BuildError> {
+        self.prepare_ruled(tables, false)
+    }
+
+    /// With the table's `create` rule: a column the rule sets that the node also writes keeps
+    /// its place and gets the rule's value at run time; one the node does not write is added
+    /// as the statement's last parameter.
+    fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        let st = query::insert(
-            def,
-            writes(def, tables, &self.values)?,
-            Returning::CappedRow,
-        );
-        Ok(Some(Prepared::new(st).on(def, tables, Action::Write)))
+        let create = match (rules, &def.rules) {
+            (true, Some(r)) => r.create_rule(def, tables),
+            _ => None,
+        };
+        let mut writes = writes(def, tables, &self.values)?;
+        let mut applied = None;
+        if let Some(c) = create {
+            let mut overrides = Vec::new();
+            let mut params = Vec::new();
+            let mut added = Vec::new();
+            for (column, source) in c.set {
+                let param = RuleParam {
+                    source,
+                    bind: BindAs::Text,
+                };
+                match self.values.iter().position(|v| v.column == column) {
+                    Some(i) => overrides.push((i, param)),
+                    None => {
+                        let name = column.to_string();
+                        writes.push(
+                            Write::new(def, tables, column, Slot::Rule)
+                                .ok_or_else(|| BuildError(format!("{}.{name}", def.name)))?,
+                        );
+                        added.push(name);
+                        params.push(param);
+                    }
+                }
+            }
+            applied = Some(AppliedRule {
+                name: format!("{}.create", def.name),
+                params,
+                create: Some(AppliedCreate {
+                    overrides,
+                    added,
+                    check: c.check,
+                }),
+            });
+        }
+        let st = query::insert(def, writes, Returning::CappedRow);
+        let mut prepared = Prepared::new(st).on(def, tables, Action::Write);
+        prepared.rule = applied;
+        Ok(Some(prepared))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(async move {
             let mut binds = Vec::with_capacity(self.values.len());
-            bind_values(cx, &self.values, &mut binds, None).await?;
+            let create = cx.prepared().rule.as_ref().and_then(|r| r.create.as_ref());
+            let Some(create) = create else {
+                bind_values(cx, &self.values, &mut binds, None).await?;
+                return write(cx, binds, self.ok, None, self.conflict).await;
+            };
+            let mut row = Map::new();
+            bind_values(cx, &self.values, &mut binds, Some(&mut row)).await?;
+            let rule = cx.prepared().rule.as_ref();
+            let denied = || RunError::RuleDenied {
+                node: cx.node_id().to_string(),
+                rule: rule.map(|r| r.name.clone()).unwrap_or_default(),
+            };
+            // The rule's values, whatever the node wrote; a value that is null (an anonymous
+            // caller's id) cannot be set, so the row is refused.
+            for (i, param) in &create.overrides {
+                let value = param.source.resolve(&cx.auth);
+                let bind = rules::bind_text(param, &cx.auth).ok_or_else(denied)?;
+                if let (Some(slot), Some(v)) = (binds.get_mut(*i), self.values.get(*i)) {
+                    *slot = Some(bind);
+                    row.insert(v.column.to_string(), value.clone());
+                }
+            }
+            for (name, param) in create
+                .added
+                .iter()
+                .zip(rule.map(|r| &r.params[..]).unwrap_or(&[]))
+            {
+                if rules::bind_text(param, &cx.auth).is_none() {
+                    return Err(denied());
+                }
+                row.insert(name.clone(), param.source.resolve(&cx.auth).clone());
+            }
+            if let Some(check) = &create.check
+                && !check.eval(&row, &cx.auth)
+            {
+                return Err(denied());
+            }
             write(cx, binds, self.ok, None, self.conflict).await
         })
     }

@@ -160,9 +160,14 @@ impl CompiledOp for DbUpsertOp {
     /// here.
     fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
         let rules = catalog.table(self.table.as_str())?.rules.as_ref()?;
-        rules.update.as_ref()?;
+        let which = match (&rules.create, &rules.update) {
+            (Some(_), Some(_)) => "create and update rules",
+            (Some(_), None) => "a create rule",
+            (None, Some(_)) => "an update rule",
+            (None, None) => return None,
+        };
         Some(format!(
-            "table `{}` has an update rule, which db.upsert does not apply",
+            "table `{}` has {which}, which db.upsert does not apply",
             self.table
         ))
     }

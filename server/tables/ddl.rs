@@ -550,11 +550,15 @@ pub fn plan_change(
         _ => {}
     }
     let rules = |d: &TableDef, action: &str| d.rules.as_ref().and_then(|r| r.get(action)).cloned();
-    let actions: Vec<String> = super::def::RULE_ACTIONS
+    let create = |d: &TableDef| d.rules.as_ref().and_then(|r| r.create.clone());
+    let mut actions: Vec<String> = super::def::RULE_ACTIONS
         .iter()
         .filter(|a| rules(old, a) != rules(new, a))
         .map(|a| a.to_string())
         .collect();
+    if create(old) != create(new) {
+        actions.insert(0, "create".into());
+    }
     if !actions.is_empty() {
         plan.changes.push(Change::Rules { actions });
     }

@@ -118,6 +118,22 @@ pub struct TableRules {
     /// Which rows a `db.delete` may delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete: Option<RowRule>,
+    /// What a `db.insert` writes: columns the rule sets, and a check on the new row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<CreateRuleDoc>,
+}
+
+/// A `create` rule as written.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRuleDoc {
+    /// Column → value (a literal, `{"auth": "id"}`, `{"auth": "claims.<name>"}`), written
+    /// whatever the node gives.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub set: serde_json::Map<String, serde_json::Value>,
+    /// A condition the new row must satisfy, else 403 `rule.denied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<serde_json::Value>,
 }
 
 /// A rule on existing rows: the rows it lets through.
@@ -130,7 +146,8 @@ pub struct RowRule {
     pub condition: serde_json::Value,
 }
 
-/// The actions a table's rules name, in their document order.
+/// The actions of a table's rules on existing rows, in their document order (`create` is the
+/// other one).
 pub const RULE_ACTIONS: [&str; 4] = ["list", "view", "update", "delete"];
 
 impl TableRules {
@@ -143,6 +160,20 @@ impl TableRules {
             "delete" => self.delete.as_ref(),
             _ => None,
         }
+    }
+
+    /// The `create` rule, parsed against the table (`None` when there is none). One that no
+    /// longer parses (only a bug gets here: it was checked when saved) refuses every row.
+    pub fn create_rule(&self, def: &TableDef, tables: &Tables) -> Option<super::rules::CreateRule> {
+        let c = self.create.as_ref()?;
+        Some(
+            super::rules::CreateRule::parse(&c.set, c.check.as_ref(), def, tables, "").unwrap_or(
+                super::rules::CreateRule {
+                    set: Vec::new(),
+                    check: Some(super::rules::Condition::Or(Vec::new())),
+                },
+            ),
+        )
     }
 
     /// The rule of `action`, parsed against the table. `None` when the action has no rule;
@@ -248,6 +279,17 @@ impl TableDef {
                 {
                     problems.extend(found);
                 }
+            }
+            if let Some(c) = &rules.create
+                && let Err(found) = super::rules::CreateRule::parse(
+                    &c.set,
+                    c.check.as_ref(),
+                    self,
+                    others,
+                    "/rules/create",
+                )
+            {
+                problems.extend(found);
             }
         }
         problems

@@ -417,6 +417,85 @@ impl Parser<'_> {
     }
 }
 
+/// A table's `create` rule, checked against the table: columns it sets whatever the node
+/// writes, and a check on the new row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRule {
+    /// Columns and the value each always gets (a literal or the caller's).
+    pub set: Vec<(Ident, Source)>,
+    /// What the written values must satisfy (columns left to their default read as null).
+    pub check: Option<Condition>,
+}
+
+impl CreateRule {
+    /// Parses `set` (column → value) and `check`, with pointers under `at`.
+    pub fn parse(
+        set: &Map<String, Value>,
+        check: Option<&Value>,
+        def: &TableDef,
+        tables: &Tables,
+        at: &str,
+    ) -> Result<CreateRule, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut out = Vec::new();
+        for (name, v) in set {
+            let vat = format!("{at}/set/{name}");
+            let Some(col) = def.field(name) else {
+                problems.push(Problem::new(
+                    &vat,
+                    format!("table `{}` has no field `{name}` a rule can set", def.name),
+                ));
+                continue;
+            };
+            if matches!(col.ty, FieldType::Password | FieldType::Json) {
+                problems.push(Problem::new(
+                    &vat,
+                    format!(
+                        "a rule cannot set `{name}`: password and json fields are not set by rules"
+                    ),
+                ));
+                continue;
+            }
+            let mut p = Parser {
+                def,
+                tables,
+                problems: Vec::new(),
+                conditions: 0,
+            };
+            let Some(column) = query::column(def, tables, name) else {
+                continue;
+            };
+            // Checked as the value of an `eq` condition on the column.
+            match p.value(&column, FilterOp::Eq, v, &vat) {
+                Some(source) if p.problems.is_empty() => out.push((column.ident, source)),
+                _ => problems.push(Problem::new(
+                    &vat,
+                    p.problems
+                        .into_iter()
+                        .map(|p| p.message)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )),
+            }
+        }
+        let check = match check {
+            None => None,
+            Some(doc) => match Condition::parse(doc, def, tables, &format!("{at}/check")) {
+                Ok(c) => Some(c),
+                Err(found) => {
+                    problems.extend(found);
+                    None
+                }
+            },
+        };
+        if problems.is_empty() {
+            Ok(CreateRule { set: out, check })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// A claim name: letters, digits, `_` and `-`, at most 64.
 fn valid_claim(name: &str) -> bool {
     !name.is_empty()

@@ -145,3 +145,45 @@ fn columns_lists_what_a_rule_reads() {
     let names: Vec<&str> = c.columns().iter().map(|i| i.as_str()).collect();
     assert_eq!(names, ["owner", "public"]);
 }
+
+#[test]
+fn a_create_rule_sets_checked_columns_and_reports_every_problem() {
+    let set = json!({"owner": {"auth": "id"}, "team": "a"});
+    let rule = CreateRule::parse(
+        set.as_object().expect("set"),
+        Some(&json!({"field": "title", "op": "ne", "value": "x"})),
+        &items(),
+        &tables(),
+        "/rules/create",
+    )
+    .expect("parses");
+    let set: Vec<(&str, &Source)> = rule.set.iter().map(|(c, s)| (c.as_str(), s)).collect();
+    assert_eq!(
+        set,
+        [
+            ("owner", &Source::AuthId),
+            ("team", &Source::Literal(json!("a")))
+        ]
+    );
+    assert!(rule.check.is_some());
+
+    let bad = json!({"nope": 1, "secret": "x", "owner": "not a number"});
+    let problems = CreateRule::parse(
+        bad.as_object().expect("set"),
+        Some(&json!({"field": "missing", "op": "eq", "value": 1})),
+        &items(),
+        &tables(),
+        "/rules/create",
+    )
+    .expect_err("refused");
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/rules/create/set/nope",
+            "/rules/create/set/owner",
+            "/rules/create/set/secret",
+            "/rules/create/check/field"
+        ]
+    );
+}
