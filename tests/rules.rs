@@ -430,3 +430,43 @@ async fn a_create_rule_sets_the_owner_whatever_the_body_says_and_checks_the_new_
     assert_eq!(s, 403, "{body}");
     assert_eq!(stored(&app).await.len(), before);
 }
+
+#[tokio::test]
+async fn including_rows_of_a_table_with_a_view_rule_needs_a_bypass() {
+    let app = spawn_app().await;
+    app.create_table(
+        &json!({"name": "authors", "fields": [{"name": "owner", "type": "integer"}],
+        "rules": {"view": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}}}}),
+    )
+    .await;
+    app.create_table(&json!({"name": "books", "fields": [
+        {"name": "author", "type": "reference", "table": "authors"}]}))
+        .await;
+    let list = |bypass: bool| {
+        let mut q = json!({"type": "db.query", "table": "books", "include": ["author"], "as": "rows",
+                           "next": {"ok": "reply"}});
+        if bypass {
+            q["rules"] = json!({"bypass": "authors are public on this page"});
+        }
+        flow(
+            "books",
+            "GET",
+            "/books",
+            "public",
+            "q",
+            json!({
+                "q": q, "reply": {"type": "respond", "body": {"$rhai": "rows"}}
+            }),
+        )
+    };
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&list(false)))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["code"], "flow.rules_not_applied",
+        "{body}"
+    );
+    assert!(body.to_string().contains("`authors`"), "{body}");
+    app.publish(&list(true)).await;
+}

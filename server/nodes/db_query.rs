@@ -261,6 +261,30 @@ impl CompiledOp for DbQueryOp {
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }
+    /// Included rows are not filtered by their own table's `view` rule: including from a table
+    /// that has one needs a bypass.
+    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
+        let def = catalog.table(self.query.table.as_str())?;
+        let ruled: Vec<String> = self
+            .query
+            .include
+            .iter()
+            .filter_map(|c| def.field(c.as_str())?.table.clone())
+            .filter(|t| {
+                catalog
+                    .table(t.as_str())
+                    .and_then(|d| d.rules.as_ref())
+                    .is_some_and(|r| r.view.is_some())
+            })
+            .map(|t| format!("`{t}`"))
+            .collect();
+        (!ruled.is_empty()).then(|| {
+            format!(
+                "`include` reads rows of {}, whose view rule is not applied to included rows",
+                ruled.join(", ")
+            )
+        })
+    }
     fn touches_db(&self) -> bool {
         true
     }
