@@ -23,7 +23,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("queue", &[]),
     ("catalog", &["base", "config", "tables", "flow"]),
     ("auth", &["base", "passwords", "catalog"]),
-    ("engine", &["base", "passwords", "tables", "flow", "auth"]),
+    (
+        "engine",
+        &["base", "passwords", "tables", "flow", "queue", "auth"],
+    ),
     (
         "nodes",
         &[

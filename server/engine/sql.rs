@@ -87,7 +87,7 @@ pub fn rule_for(
     if !applies {
         return None;
     }
-    def.rules.as_ref()?.condition(action, def, tables)
+    crate::tables::rules::condition(def, tables, action)
 }
 
 /// The guard a table-query builder renders a rule with (its parameters as [`Slot::Rule`]).

@@ -126,9 +126,10 @@ impl Runnable for DbInsertOp {
     /// as the statement's last parameter.
     fn prepare_ruled(&self, tables: &Tables, rules: bool) -> Result<Option<Prepared>, BuildError> {
         let def = table_def(tables, &self.table)?;
-        let create = match (rules, &def.rules) {
-            (true, Some(r)) => r.create_rule(def, tables),
-            _ => None,
+        let create = if rules {
+            rules::create(def, tables)
+        } else {
+            None
         };
         let mut writes = writes(def, tables, &self.values)?;
         let mut applied = None;

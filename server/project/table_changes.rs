@@ -164,6 +164,7 @@ pub async fn change(
     problems.extend(
         new.check(&tables)
             .into_iter()
+            .chain(crate::tables::rules::check(&new, &tables))
             .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message)),
     );
     if !problems.is_empty() {

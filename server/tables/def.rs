@@ -161,36 +161,6 @@ impl TableRules {
             _ => None,
         }
     }
-
-    /// The `create` rule, parsed against the table (`None` when there is none). One that no
-    /// longer parses (only a bug gets here: it was checked when saved) refuses every row.
-    pub fn create_rule(&self, def: &TableDef, tables: &Tables) -> Option<super::rules::CreateRule> {
-        let c = self.create.as_ref()?;
-        Some(
-            super::rules::CreateRule::parse(&c.set, c.check.as_ref(), def, tables, "").unwrap_or(
-                super::rules::CreateRule {
-                    set: Vec::new(),
-                    check: Some(super::rules::Condition::Or(Vec::new())),
-                },
-            ),
-        )
-    }
-
-    /// The rule of `action`, parsed against the table. `None` when the action has no rule;
-    /// a rule that no longer parses (it was checked when saved, so only a bug gets here)
-    /// matches nothing.
-    pub fn condition(
-        &self,
-        action: &str,
-        def: &TableDef,
-        tables: &Tables,
-    ) -> Option<super::rules::Condition> {
-        let rule = self.get(action)?;
-        Some(
-            super::rules::Condition::parse(&rule.condition, def, tables, "")
-                .unwrap_or(super::rules::Condition::Or(Vec::new())),
-        )
-    }
 }
 
 /// One problem with a table definition, pointing into the request body.
@@ -265,33 +235,7 @@ impl TableDef {
                 ));
             }
         }
-        // Rules read this definition's fields, so a change that drops or renames a field a
-        // rule uses is refused here, with the rule's pointer.
-        if let Some(rules) = &self.rules {
-            for action in RULE_ACTIONS {
-                if let Some(rule) = rules.get(action)
-                    && let Err(found) = super::rules::Condition::parse(
-                        &rule.condition,
-                        self,
-                        others,
-                        &format!("/rules/{action}/where"),
-                    )
-                {
-                    problems.extend(found);
-                }
-            }
-            if let Some(c) = &rules.create
-                && let Err(found) = super::rules::CreateRule::parse(
-                    &c.set,
-                    c.check.as_ref(),
-                    self,
-                    others,
-                    "/rules/create",
-                )
-            {
-                problems.extend(found);
-            }
-        }
+        // The access rules are checked by `tables::rules::check`, which reads this definition.
         problems
     }
 

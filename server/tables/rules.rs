@@ -496,6 +496,55 @@ impl CreateRule {
     }
 }
 
+/// Every problem of `def`'s access rules, checked against `def` and the other `tables` (a table
+/// definition is checked by `TableDef::check` and this together): a change that drops or
+/// renames a field a rule reads is refused here, with the rule's pointer.
+pub fn check(def: &TableDef, tables: &Tables) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(rules) = &def.rules else {
+        return problems;
+    };
+    for action in super::def::RULE_ACTIONS {
+        if let Some(rule) = rules.get(action)
+            && let Err(found) = Condition::parse(
+                &rule.condition,
+                def,
+                tables,
+                &format!("/rules/{action}/where"),
+            )
+        {
+            problems.extend(found);
+        }
+    }
+    if let Some(c) = &rules.create
+        && let Err(found) =
+            CreateRule::parse(&c.set, c.check.as_ref(), def, tables, "/rules/create")
+    {
+        problems.extend(found);
+    }
+    problems
+}
+
+/// The rule of `action` (`list`, `view`, `update`, `delete`) on `def`, parsed; `None` when the
+/// action has no rule. One that no longer parses (it was checked when saved, so only a bug gets
+/// here) matches nothing.
+pub fn condition(def: &TableDef, tables: &Tables, action: &str) -> Option<Condition> {
+    let rule = def.rules.as_ref()?.get(action)?;
+    Some(Condition::parse(&rule.condition, def, tables, "").unwrap_or(Condition::Or(Vec::new())))
+}
+
+/// The `create` rule of `def`, parsed (`None` when there is none). One that no longer parses
+/// refuses every row.
+pub fn create(def: &TableDef, tables: &Tables) -> Option<CreateRule> {
+    let c = def.rules.as_ref()?.create.as_ref()?;
+    Some(
+        CreateRule::parse(&c.set, c.check.as_ref(), def, tables, "").unwrap_or(CreateRule {
+            set: Vec::new(),
+            check: Some(Condition::Or(Vec::new())),
+        }),
+    )
+}
+
 /// A claim name: letters, digits, `_` and `-`, at most 64.
 fn valid_claim(name: &str) -> bool {
     !name.is_empty()

@@ -304,6 +304,7 @@ pub async fn create_in(
     let tables = all_in(tx).await?;
     let mut problems = def.assign_ids(None, new_id);
     problems.extend(def.check(&tables));
+    problems.extend(super::rules::check(&def, &tables));
     if !problems.is_empty() {
         return Err(TableError::Invalid(problems));
     }
