@@ -470,3 +470,77 @@ async fn including_rows_of_a_table_with_a_view_rule_needs_a_bypass() {
     assert!(body.to_string().contains("`authors`"), "{body}");
     app.publish(&list(true)).await;
 }
+
+#[tokio::test]
+async fn an_update_rule_limits_the_fields_callers_may_change() {
+    let app = spawn_app().await;
+    let (ann, _, _) = setup(&app).await;
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
+    let mut def = json!({"name": "notes", "fields": table["fields"].clone(), "rules": table["rules"].clone()});
+    def["rules"]["update"]["columns"] = json!(["title"]);
+    let (s, body) = app
+        .send(
+            app.admin(Method::PUT, "/tables/notes")
+                .header("if-match", table["version"].to_string())
+                .json(&json!({"table": def})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    app.publish(&flow(
+        "patch_note",
+        "PATCH",
+        "/patch/{id}",
+        "user",
+        "u",
+        json!({
+            "u": {"type": "db.update", "table": "notes", "id": {"$rhai": "request.params.id"},
+                  "patch": {"$rhai": "request.body"}, "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "row"}}
+        }),
+    ))
+    .await;
+    // Giving the row away is refused; the title may change.
+    let (s, body) = call(
+        &app,
+        Method::PATCH,
+        "/patch/1",
+        Some(&ann),
+        Some(json!({"owner": 2})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{body}"
+    );
+    let (s, row) = call(
+        &app,
+        Method::PATCH,
+        "/patch/1",
+        Some(&ann),
+        Some(json!({"title": "renamed"})),
+    )
+    .await;
+    assert_eq!((s, row["owner"].as_i64()), (200, Some(1)), "{row}");
+    // A node whose fixed values write another field must bypass.
+    let fixed = flow(
+        "give_away",
+        "POST",
+        "/give/{id}",
+        "user",
+        "u",
+        json!({
+            "u": {"type": "db.update", "table": "notes", "id": {"$rhai": "request.params.id"},
+                  "values": {"owner": 2}, "as": "row", "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": null}
+        }),
+    );
+    let (s, body) = app
+        .send(app.admin(Method::POST, "/flows").json(&fixed))
+        .await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["code"], "flow.rules_not_applied",
+        "{body}"
+    );
+}

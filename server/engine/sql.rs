@@ -62,6 +62,8 @@ pub struct AppliedRule {
     pub params: Vec<crate::tables::rules::RuleParam>,
     /// A `create` rule (`db.insert`): what the engine sets and checks before the insert.
     pub create: Option<AppliedCreate>,
+    /// An `update` rule's `columns`: the only fields a `patch` may name.
+    pub writable: Option<Vec<String>>,
 }
 
 /// A `create` rule in an insert: values of the node the rule overrides (by value index), the
@@ -131,6 +133,7 @@ impl Prepared {
             name: format!("{}.{action}", def.name),
             params: r.params(),
             create: None,
+            writable: None,
         });
         self
     }

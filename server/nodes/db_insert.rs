@@ -163,6 +163,7 @@ impl Runnable for DbInsertOp {
                     added,
                     check: c.check,
                 }),
+                writable: None,
             });
         }
         let st = query::insert(def, writes, Returning::CappedRow);

@@ -80,6 +80,24 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 impl CompiledOp for DbUpdateOp {
+    /// Fixed `values` must stay within the `update` rule's `columns`.
+    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
+        let def = catalog.table(self.table.as_str())?;
+        let writable = crate::tables::rules::writable(def)?;
+        let outside: Vec<String> = self
+            .values
+            .iter()
+            .filter(|v| !writable.iter().any(|w| w == v.column.as_str()))
+            .map(|v| format!("`{}`", v.column))
+            .collect();
+        (!outside.is_empty()).then(|| {
+            format!(
+                "db.update writes {}, which the update rule of `{}` does not let callers change",
+                outside.join(", "),
+                self.table
+            )
+        })
+    }
     fn targets(&self) -> Vec<(&'static str, usize)> {
         ports_to(
             (OK.name, self.ok),
@@ -152,6 +170,9 @@ impl Runnable for DbUpdateOp {
             Prepared::new(st)
                 .on(def, tables, Action::Write)
                 .ruled(def, "update", rule.as_ref());
+        if let Some(applied) = prepared.rule.as_mut() {
+            applied.writable = crate::tables::rules::writable(def).map(<[String]>::to_vec);
+        }
         prepared.patch = columns;
         Ok(Some(prepared))
     }
@@ -184,6 +205,16 @@ async fn run(op: &DbUpdateOp, cx: &mut Cx<'_>) -> Result<Step, RunError> {
             return Err(RunError::InvalidValue {
                 node: cx.node_id().to_string(),
                 message: format!("`{unknown}` is not a column that can be changed here"),
+            });
+        }
+        // The update rule's `columns`: a patch naming any other field is refused whole.
+        let writable = prepared.rule.as_ref().and_then(|r| r.writable.as_ref());
+        if let (Some(writable), Some(rule)) = (writable, &prepared.rule)
+            && given.keys().any(|k| !writable.contains(k))
+        {
+            return Err(RunError::RuleDenied {
+                node: cx.node_id().to_string(),
+                rule: rule.name.clone(),
             });
         }
         for col in &prepared.patch {

@@ -144,6 +144,9 @@ pub struct RowRule {
     /// literals (`tables::rules`).
     #[serde(rename = "where")]
     pub condition: serde_json::Value,
+    /// `update` only: the fields callers may change (`None`: every field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
 }
 
 /// The actions of a table's rules on existing rows, in their document order (`create` is the

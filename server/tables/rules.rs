@@ -515,6 +515,24 @@ pub fn check(def: &TableDef, tables: &Tables) -> Vec<Problem> {
         {
             problems.extend(found);
         }
+        let Some(columns) = rules.get(action).and_then(|r| r.columns.as_ref()) else {
+            continue;
+        };
+        if action != "update" {
+            problems.push(Problem::new(
+                format!("/rules/{action}/columns"),
+                "only an update rule lists the fields callers may change",
+            ));
+            continue;
+        }
+        for (i, name) in columns.iter().enumerate() {
+            if def.field(name).is_none() {
+                problems.push(Problem::new(
+                    format!("/rules/update/columns/{i}"),
+                    format!("table `{}` has no field `{name}`", def.name),
+                ));
+            }
+        }
     }
     if let Some(c) = &rules.create
         && let Err(found) =
@@ -531,6 +549,11 @@ pub fn check(def: &TableDef, tables: &Tables) -> Vec<Problem> {
 pub fn condition(def: &TableDef, tables: &Tables, action: &str) -> Option<Condition> {
     let rule = def.rules.as_ref()?.get(action)?;
     Some(Condition::parse(&rule.condition, def, tables, "").unwrap_or(Condition::Or(Vec::new())))
+}
+
+/// The fields the `update` rule of `def` lets callers change (`None`: every field).
+pub fn writable(def: &TableDef) -> Option<&[String]> {
+    def.rules.as_ref()?.update.as_ref()?.columns.as_deref()
 }
 
 /// The `create` rule of `def`, parsed (`None` when there is none). One that no longer parses
