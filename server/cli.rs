@@ -33,6 +33,10 @@ enum Command {
         /// Flow files, or directories to search for *.flow.json files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Also list every node that bypasses access rules, with its reason, and the rules of
+        /// the table files found (docs/RULES.md).
+        #[arg(long)]
+        rules_report: bool,
     },
     /// Write every flow (canonical JSON), table definition and API group of a running Sluice
     /// into DIR.
@@ -61,7 +65,10 @@ enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     match cli.command {
-        Command::Validate { paths } => validate(&paths),
+        Command::Validate {
+            paths,
+            rules_report,
+        } => validate(&paths, rules_report),
         Command::Serve(args) => serve(args, false),
         Command::Worker(args) => serve(args, true),
         Command::Export { dir, client } => {
@@ -216,7 +223,7 @@ async fn exit_after_grace() {
 
 /// `sluice validate`: exit 0 when every file compiles, 1 when any has problems, 2 when a file
 /// cannot be read or parsed.
-fn validate(paths: &[PathBuf]) -> ExitCode {
+fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
     let mut files = Vec::new();
     for p in paths {
         collect(p, &[".flow.json"], &mut files);
@@ -238,6 +245,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
         .map(|d| (d.name.to_string(), d))
         .collect();
     let mut worst = 0u8;
+    let mut bypasses = Vec::new();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -255,6 +263,13 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
                 continue;
             }
         };
+        if rules_report {
+            bypasses.extend(
+                rule_bypasses(&doc).into_iter().map(|(node, ty, why)| {
+                    format!("{}: node `{node}` ({ty}): {why}", file.display())
+                }),
+            );
+        }
         let compiled = crate::nodes::compile(&doc, None).and_then(|p| {
             let mut problems = Vec::new();
             if let Some(crate::flow::trigger::Trigger::Table(t)) = &p.trigger
@@ -288,7 +303,61 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             }
         }
     }
+    if rules_report {
+        print_rules_report(&tables, &bypasses);
+    }
     ExitCode::from(worst)
+}
+
+/// The nodes of a flow document (nested bodies included) that bypass access rules: id, type
+/// and the written reason.
+fn rule_bypasses(doc: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let Some(nodes) = doc.get("nodes").and_then(serde_json::Value::as_object) else {
+        return out;
+    };
+    for (id, node) in nodes {
+        if let Some(why) = node
+            .pointer("/rules/bypass")
+            .and_then(serde_json::Value::as_str)
+        {
+            let ty = node
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            out.push((id.clone(), ty.to_string(), why.to_string()));
+        }
+        if let Some(body) = node.get("body") {
+            out.extend(rule_bypasses(body));
+        }
+    }
+    out
+}
+
+/// `sluice validate --rules-report`: the tables' rules, then every bypass.
+fn print_rules_report(tables: &crate::tables::def::Tables, bypasses: &[String]) {
+    println!("== access rules");
+    let mut any = false;
+    for (name, def) in tables {
+        let Some(rules) = &def.rules else { continue };
+        any = true;
+        let mut actions: Vec<&str> = crate::tables::def::RULE_ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| rules.get(a).is_some())
+            .collect();
+        if rules.create.is_some() {
+            actions.insert(0, "create");
+        }
+        println!("table `{name}`: rules on {}", actions.join(", "));
+    }
+    if !any {
+        println!("no table file (*.table.json) with rules");
+    }
+    println!("== nodes that bypass access rules: {}", bypasses.len());
+    for b in bypasses {
+        println!("{b}");
+    }
 }
 
 /// Files to read: named files as they are; directories are searched for files whose names end

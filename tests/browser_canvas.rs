@@ -109,6 +109,7 @@ fn summarised_flow() -> Value {
                   "next": {"then": "add", "else": "calc"}},
         "add": {"type": "db.insert", "table": "books", "as": "book",
                 "values": {"title": {"$rhai": "request.body.title"}, "pages": {"$rhai": "request.body.pages"}},
+                "rules": {"bypass": "imports keep the owner they had"},
                 "next": {"ok": "created"}},
         "created": {"type": "respond", "status": 201, "body": {"$rhai": "book"}},
         "calc": {"type": "script", "as": "n", "code": "\n// count the pages\nlet n = 2;\nn", "next": {"ok": "plain"}},
@@ -124,7 +125,11 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
     let b = Browser::start("canvas_card_summaries").await;
     open_flow(&b, &app, id, "add").await;
 
-    assert_eq!(card_summary(&b, "add").await, "books · pages, title");
+    // A node that bypasses access rules says so first.
+    assert_eq!(
+        card_summary(&b, "add").await,
+        "bypasses access rules · books · pages, title"
+    );
     assert_eq!(
         card_summary(&b, "check").await,
         "if request.query.x == \"1\""
@@ -138,7 +143,7 @@ async fn node_cards_summarise_their_table_fields_condition_and_code() {
             json!([]),
         )
         .await;
-    assert_eq!(title, json!("books · pages, title"));
+    assert_eq!(title, json!("bypasses access rules · books · pages, title"));
 
     // The same sentences in the stack view, branches under the `if`.
     b.click(".fl-view-switch [data-view=stack]").await;

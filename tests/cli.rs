@@ -269,3 +269,42 @@ async fn export_writes_files_and_import_applies_them_all_or_nothing() {
     assert_eq!(body, serde_json::json!({"todos": []}));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn validate_reports_the_tables_rules_and_every_bypass_with_its_reason() {
+    let dir = scratch("rules-report");
+    let table = serde_json::json!({"name": "notes", "fields": [{"name": "owner", "type": "integer"}],
+        "rules": {"list": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}},
+                  "create": {"set": {"owner": {"auth": "id"}}}}});
+    std::fs::write(dir.join("notes.table.json"), table.to_string()).expect("table file");
+    let flow = serde_json::json!({
+        "format": "sluice.flow", "format_version": 1, "name": "count", "entry": "q",
+        "endpoint": {"method": "GET", "path": "/count", "auth": "user"},
+        "nodes": {
+            "q": {"type": "db.query", "table": "notes", "as": "rows",
+                  "rules": {"bypass": "the dashboard counts every note"}, "next": {"ok": "r"}},
+            "r": {"type": "respond", "body": {"$rhai": "rows.len()"}}
+        }
+    });
+    std::fs::write(dir.join("count.flow.json"), flow.to_string()).expect("flow file");
+    let out = sluice()
+        .arg("validate")
+        .arg("--rules-report")
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("table `notes`: rules on create, list"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("== nodes that bypass access rules: 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("count.flow.json: node `q` (db.query): the dashboard counts every note"),
+        "{stdout}"
+    );
+}

@@ -100,6 +100,19 @@ async fn call(
     app.send(req).await
 }
 
+/// Changes table `name` to `def` (with the version it has now), confirming the drop of `drop`.
+async fn change_table(app: &TestApp, name: &str, def: Value, drop: &[&str]) -> (u16, Value) {
+    let (_, table) = app
+        .send(app.admin(Method::GET, &format!("/tables/{name}")))
+        .await;
+    app.send(
+        app.admin(Method::PUT, &format!("/tables/{name}"))
+            .header("if-match", table["version"].to_string())
+            .json(&json!({"table": def, "confirm_drop": drop})),
+    )
+    .await
+}
+
 fn titles(rows: &Value) -> Vec<&str> {
     rows.as_array()
         .expect("rows")
@@ -163,6 +176,18 @@ async fn no_user_reaches_another_users_rows_through_any_database_node() {
     assert_eq!((s, titles(&rows)), (200, vec!["one", "bob's"]), "{rows}");
     let (s, rows) = call(&app, Method::GET, "/list_bypass", Some(&ann), None).await;
     assert_eq!((s, titles(&rows)), (200, vec!["one", "bob's"]), "{rows}");
+    // The API document marks the bypass by node id, without its reason.
+    let (_, doc) = app.send(app.api(Method::GET, "/openapi.json")).await;
+    assert_eq!(
+        doc["paths"]["/list_bypass"]["get"]["x-sluice-rules-bypass"],
+        json!(["q"])
+    );
+    assert!(
+        doc["paths"]["/list_notes"]["get"]
+            .get("x-sluice-rules-bypass")
+            .is_none()
+    );
+    assert!(!doc.to_string().contains("counts every note"));
 
     let (s, _) = call(&app, Method::DELETE, "/notes/1", Some(&ann), None).await;
     assert_eq!(s, 200);
@@ -174,20 +199,9 @@ async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_serv
     let app = spawn_app().await;
     let (ann, _, _) = setup(&app).await;
     let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
-    let change = |def: Value, version: Value| {
-        let app = app.clone();
-        async move {
-            app.send(
-                app.admin(Method::PUT, "/tables/notes")
-                    .header("if-match", version.to_string())
-                    .json(&json!({"table": def, "confirm_drop": ["owner"]})),
-            )
-            .await
-        }
-    };
     // Dropping the field the rules read is refused, naming each rule.
     let mut dropped = json!({"name": "notes", "fields": [table["fields"][0].clone()], "rules": table["rules"].clone()});
-    let (s, body) = change(dropped.clone(), table["version"].clone()).await;
+    let (s, body) = change_table(&app, "notes", dropped.clone(), &["owner"]).await;
     assert_eq!(s, 422, "{body}");
     let pointers: Vec<&str> = body["error"]["details"]
         .as_array()
@@ -212,7 +226,7 @@ async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_serv
         .as_object_mut()
         .expect("rules")
         .remove("list");
-    let (s, body) = change(dropped, table["version"].clone()).await;
+    let (s, body) = change_table(&app, "notes", dropped, &[]).await;
     assert_eq!(s, 200, "{body}");
     let (s, rows) = call(&app, Method::GET, "/list_notes", Some(&ann), None).await;
     assert_eq!((s, titles(&rows)), (200, vec!["one", "two"]), "{rows}");
@@ -243,6 +257,32 @@ async fn a_debug_run_as_a_user_names_the_rule_that_hid_the_row() {
     let step = &out["trace"][0];
     assert_eq!(step["node"], "g", "{out}");
     assert_eq!(step["rule"], "notes.view", "{out}");
+
+    // Run as a user without a token: the run panel's "run as user".
+    let run = |body: Value| {
+        app.admin(Method::POST, &format!("/flows/{id}/run"))
+            .json(&body)
+    };
+    let (_, out) = app
+        .send(run(json!({"params": {"id": "1"}, "as_user": {"id": "1"}})))
+        .await;
+    assert_eq!(out["response"]["status"], 200, "{out}");
+    let (_, out) = app
+        .send(run(
+            json!({"params": {"id": "1"}, "as_user": {"id": "2", "claims": {"role": "member"}}}),
+        ))
+        .await;
+    assert_eq!(out["response"]["status"], 404, "{out}");
+    let (status, out) = app
+        .send(run(
+            json!({"params": {"id": "1"}, "as_user": {"id": "1"}, "token": ann}),
+        ))
+        .await;
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = app
+        .send(run(json!({"as_user": {"id": "1", "claims": {"exp": 1}}})))
+        .await;
+    assert_eq!(status, 400, "{out}");
 }
 
 #[tokio::test]
@@ -324,13 +364,7 @@ async fn adding_rules_that_a_published_flow_cannot_apply_is_refused_naming_the_f
     let mut ruled = json!({"name": "plain", "fields": table["fields"].clone()});
     ruled["rules"] =
         json!({"list": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}}});
-    let (status, body) = app
-        .send(
-            app.admin(Method::PUT, "/tables/plain")
-                .header("if-match", table["version"].to_string())
-                .json(&json!({"table": ruled})),
-        )
-        .await;
+    let (status, body) = change_table(&app, "plain", ruled, &[]).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "table.breaks_flows", "{body}");
     assert!(body.to_string().contains("count_plain"), "{body}");
@@ -344,13 +378,7 @@ async fn a_create_rule_sets_the_owner_whatever_the_body_says_and_checks_the_new_
     let mut def = json!({"name": "notes", "fields": table["fields"].clone(), "rules": table["rules"].clone()});
     def["rules"]["create"] = json!({"set": {"owner": {"auth": "id"}},
                                     "check": {"field": "title", "op": "ne", "value": "forbidden"}});
-    let (s, body) = app
-        .send(
-            app.admin(Method::PUT, "/tables/notes")
-                .header("if-match", table["version"].to_string())
-                .json(&json!({"table": def})),
-        )
-        .await;
+    let (s, body) = change_table(&app, "notes", def, &[]).await;
     assert_eq!(s, 200, "{body}");
     let insert = |name: &str, path: &str, auth: &str, values: Value| {
         flow(
@@ -478,13 +506,7 @@ async fn an_update_rule_limits_the_fields_callers_may_change() {
     let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
     let mut def = json!({"name": "notes", "fields": table["fields"].clone(), "rules": table["rules"].clone()});
     def["rules"]["update"]["columns"] = json!(["title"]);
-    let (s, body) = app
-        .send(
-            app.admin(Method::PUT, "/tables/notes")
-                .header("if-match", table["version"].to_string())
-                .json(&json!({"table": def})),
-        )
-        .await;
+    let (s, body) = change_table(&app, "notes", def, &[]).await;
     assert_eq!(s, 200, "{body}");
     app.publish(&flow(
         "patch_note",

@@ -303,10 +303,66 @@ struct RunRequest {
     /// An end-user token to run a `user` or `admin` endpoint as; checked as a real request's.
     #[serde(default)]
     token: Option<String>,
+    /// Run as this caller without a token (the run panel's "run as user"): a five-minute token
+    /// is signed for it with the current key and checked as `token` would be.
+    #[serde(default)]
+    as_user: Option<AsUser>,
     /// A flow with a trigger runs as a job with this input (`{"event": ...}` for a table
     /// trigger); the request's parts are not used.
     #[serde(default)]
     input: Option<Value>,
+}
+
+/// The caller of a debug run: `{"id": "7", "claims": {"role": "member"}}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsUser {
+    id: String,
+    #[serde(default)]
+    claims: serde_json::Map<String, Value>,
+}
+
+/// The token of a debug run: the given one, or one signed for `as_user` (at most one of them).
+fn run_token(
+    req: &RunRequest,
+    keys: &crate::auth::jwt::KeyRing,
+) -> Result<Option<String>, ApiError> {
+    let bad = |m: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_body",
+            m.to_string(),
+        )
+    };
+    let Some(user) = &req.as_user else {
+        return Ok(req.token.clone());
+    };
+    if req.token.is_some() {
+        return Err(bad("give `token` or `as_user`, not both"));
+    }
+    if user.id.is_empty() || user.id.len() > 200 {
+        return Err(bad("`as_user.id` is 1 to 200 characters"));
+    }
+    if let Some(k) = user
+        .claims
+        .keys()
+        .find(|k| ["sub", "exp", "iat", "nbf"].contains(&k.as_str()))
+    {
+        return Err(bad(&format!("`as_user.claims` cannot set `{k}`")));
+    }
+    let Some(key) = keys.current() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "auth.no_token_key",
+            "there is no current token signing key to run as a user with",
+        ));
+    };
+    let now = crate::auth::bearer::now();
+    let mut claims = user.claims.clone();
+    claims.insert("sub".into(), Value::String(user.id.clone()));
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("exp".into(), Value::from(now + 300));
+    Ok(Some(crate::auth::jwt::sign(key, &claims)))
 }
 
 /// Runs the draft of a flow with a given request and returns the response and a trace of
@@ -336,11 +392,12 @@ async fn run_flow(
             })
             .collect()
     };
+    let token = run_token(&req, &served.live.token_keys)?;
     let checked = super::enduser::check_token(
         &state.serving,
         &served.live.token_keys,
         &program,
-        req.token.as_deref(),
+        token.as_deref(),
     )
     .await;
     let auth = match checked {

@@ -192,40 +192,20 @@ fn cond_sql<S>(
             format!("{col} IS NOT NULL")
         };
     }
-    let (bind, cast) = match c.op {
-        FilterOp::In => (BindAs::JsonList, "jsonb"),
-        FilterOp::Contains | FilterOp::StartsWith => (BindAs::Like(c.op), "text"),
-        _ => (BindAs::Text, c.cast),
+    let bind = match c.op {
+        FilterOp::In => BindAs::JsonList,
+        FilterOp::Contains | FilterOp::StartsWith => BindAs::Like(c.op),
+        _ => BindAs::Text,
     };
+    let cast = query::param_cast(c.op, c.cast, true);
     let p = params.add(
         slot(RuleParam {
             source: c.value.clone(),
             bind,
         }),
-        cast,
+        &cast,
     );
-    let test = match c.op {
-        FilterOp::In if c.cast == "jsonb" => {
-            format!("{col} IN (SELECT value FROM jsonb_array_elements({p}))")
-        }
-        FilterOp::In => format!(
-            "{col} IN (SELECT value::{} FROM jsonb_array_elements_text({p}))",
-            c.cast
-        ),
-        FilterOp::Contains => format!("{col} ILIKE {p}"),
-        FilterOp::StartsWith => format!("{col} LIKE {p}"),
-        op => {
-            let sym = match op {
-                FilterOp::Eq => "=",
-                FilterOp::Ne => "IS DISTINCT FROM",
-                FilterOp::Lt => "<",
-                FilterOp::Le => "<=",
-                FilterOp::Gt => ">",
-                _ => ">=",
-            };
-            format!("{col} {sym} {p}")
-        }
-    };
+    let test = query::compare_sql(&col, c.op, &p, c.cast, true);
     format!("({p} IS NOT NULL AND {test})")
 }
 

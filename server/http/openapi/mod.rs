@@ -375,6 +375,17 @@ fn operation(
     if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {
         out.insert("x-sluice-sandbox".into(), Value::Bool(false));
     }
+    // Nodes that ignore their table's access rules (`rules.bypass`), by id; their reasons are
+    // for the builders (editor, `sluice validate --rules-report`), not for API clients.
+    let bypassing: Vec<Value> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.bypass.is_some())
+        .map(|n| Value::String(n.id.clone()))
+        .collect();
+    if !bypassing.is_empty() {
+        out.insert("x-sluice-rules-bypass".into(), Value::Array(bypassing));
+    }
     let (responses, used) = responses(op);
     out.insert("responses".into(), responses);
     (out, used)

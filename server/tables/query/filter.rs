@@ -92,44 +92,50 @@ fn render<S: Slot + Clone>(f: &Filter<S>, params: &mut Params<S>) -> Rendered {
 fn condition<S: Slot + Clone>(c: &Cond<S>, params: &mut Params<S>) -> Rendered {
     let col = format!("t.{}", c.column.quoted());
     let skip = c.value.may_skip();
-    let (p, sql) = match c.op {
-        FilterOp::IsNull => match c.value.known_flag() {
-            Some(true) => (None, format!("{col} IS NULL")),
-            Some(false) => (None, format!("{col} IS NOT NULL")),
-            None => {
-                let p = params.add(c.value.clone(), "boolean");
-                let sql = format!("({col} IS NULL) = {p}");
-                (Some(p), sql)
-            }
-        },
-        FilterOp::In if c.value.json_list() => {
-            let p = params.add(c.value.clone(), "jsonb");
-            let list = if c.cast == "jsonb" {
-                format!("SELECT value FROM jsonb_array_elements({p})")
-            } else {
-                format!(
-                    "SELECT value::{} FROM jsonb_array_elements_text({p})",
-                    c.cast
-                )
-            };
-            let sql = format!("{col} IN ({list})");
+    let json_list = c.value.json_list();
+    let (p, sql) = match (c.op, c.value.known_flag()) {
+        (FilterOp::IsNull, Some(true)) => (None, format!("{col} IS NULL")),
+        (FilterOp::IsNull, Some(false)) => (None, format!("{col} IS NOT NULL")),
+        (op, _) => {
+            let p = params.add(c.value.clone(), &param_cast(op, c.cast, json_list));
+            let sql = compare_sql(&col, op, &p, c.cast, json_list);
             (Some(p), sql)
         }
-        FilterOp::In => {
-            let p = params.add(c.value.clone(), &format!("{}[]", c.cast));
-            let sql = format!("{col} = ANY({p})");
-            (Some(p), sql)
+    };
+    Rendered {
+        sql,
+        absent: p.filter(|_| skip).map(|p| format!("{p} IS NULL")),
+        kind: Group::Cond,
+    }
+}
+
+/// The type a condition's parameter is cast to: `is_null` a boolean, `in` an array of the
+/// column's type (or JSON text of one, `json_list`), `contains`/`starts_with` the LIKE pattern
+/// as text, the others the column's type.
+pub fn param_cast(op: FilterOp, cast: &str, json_list: bool) -> String {
+    match op {
+        FilterOp::IsNull => "boolean".into(),
+        FilterOp::In if json_list => "jsonb".into(),
+        FilterOp::In => format!("{cast}[]"),
+        FilterOp::Contains | FilterOp::StartsWith => "text".into(),
+        _ => cast.into(),
+    }
+}
+
+/// `col op p`, the one rendering of a condition whose value is the parameter `p` (already
+/// written with [`param_cast`]'s cast), for `db.query` filters, the data API and access rules.
+pub fn compare_sql(col: &str, op: FilterOp, p: &str, cast: &str, json_list: bool) -> String {
+    match op {
+        FilterOp::IsNull => format!("({col} IS NULL) = {p}"),
+        FilterOp::In if json_list && cast == "jsonb" => {
+            format!("{col} IN (SELECT value FROM jsonb_array_elements({p}))")
         }
-        FilterOp::Contains | FilterOp::StartsWith => {
-            let p = params.add(c.value.clone(), "text");
-            let like = if c.op == FilterOp::Contains {
-                "ILIKE"
-            } else {
-                "LIKE"
-            };
-            let sql = format!("{col} {like} {p}");
-            (Some(p), sql)
+        FilterOp::In if json_list => {
+            format!("{col} IN (SELECT value::{cast} FROM jsonb_array_elements_text({p}))")
         }
+        FilterOp::In => format!("{col} = ANY({p})"),
+        FilterOp::Contains => format!("{col} ILIKE {p}"),
+        FilterOp::StartsWith => format!("{col} LIKE {p}"),
         op => {
             let sym = match op {
                 FilterOp::Eq => "=",
@@ -140,15 +146,8 @@ fn condition<S: Slot + Clone>(c: &Cond<S>, params: &mut Params<S>) -> Rendered {
                 FilterOp::Gt => ">",
                 _ => ">=",
             };
-            let p = params.add(c.value.clone(), c.cast);
-            let sql = format!("{col} {sym} {p}");
-            (Some(p), sql)
+            format!("{col} {sym} {p}")
         }
-    };
-    Rendered {
-        sql,
-        absent: p.filter(|_| skip).map(|p| format!("{p} IS NULL")),
-        kind: Group::Cond,
     }
 }
 

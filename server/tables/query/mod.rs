@@ -22,7 +22,7 @@ mod write;
 pub use cursor::{
     BadKeyset, Cursor, Keyset, MAX_SORT_KEYS, Sort, decode_cursor, encode_cursor, fingerprint,
 };
-pub use filter::{Cond, Filter, render_filter};
+pub use filter::{Cond, Filter, compare_sql, param_cast, render_filter};
 pub use read::{
     JsonSelect, NotAReference, OrderKey, Paging, Select, count, credentials, get, select,
     select_json,

@@ -179,6 +179,8 @@ function traceSection(t) {
   const row = (k, v) => { dl.append(h('dt', { text: k })); const dd = h('dd'); dd.append(v); dl.append(dd); };
   row('port', t.port || (t.failed ? 'failed' : 'ended the request'));
   row('time', fmtUs(t.duration_us));
+  // The table's access rule the step's statement applied: why a list came back short.
+  if (t.rule) row('access rule', `${t.rule}: only the rows it allows the caller`);
   if (t.error) row('error', pre(t.error));
   if (t.input !== undefined) row('input', pre(t.input));
   if (t.output !== undefined) row('output', pre(t.output));

@@ -49,6 +49,10 @@ export function runPanel(state, save) {
     'aria-controls': 'fl-run-inputs-area', text: 'JSON', title: 'Show the request as raw JSON', onclick: () => setMode(!jsonMode) });
   const notice = h('div', { class: 'fl-run-notice', 'aria-live': 'polite' });
   const token = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-run-token', placeholder: 'end-user bearer token (optional)', spellcheck: 'false', autocomplete: 'off' }));
+  // Run as a user without their token: the server signs a short-lived one (`as_user`), so a
+  // builder sees what that user's access rules let through.
+  const asUser = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-run-as-user', placeholder: 'user id (optional)', spellcheck: 'false', autocomplete: 'off' }));
+  const asRole = /** @type {HTMLInputElement} */ (h('input', { class: 'fl-input', id: 'fl-run-as-role', placeholder: 'role claim (optional)', spellcheck: 'false', autocomplete: 'off' }));
   const commit = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: 'fl-run-commit' }));
   const result = h('div', { class: 'fl-run-result', 'aria-live': 'polite' });
   /** Headers of a replayed request, sent with the next runs until another request is loaded. */
@@ -57,7 +61,9 @@ export function runPanel(state, save) {
 
   const recent = recentRequests(() => state.doc, (entry) => replay(entry));
   const title = h('span', { class: 'fl-run-title', text: 'Request' });
-  const tokenField = h('div', { class: 'fl-run-field' }, h('label', { for: 'fl-run-token', text: 'Token' }), token);
+  const tokenField = h('div', { class: 'fl-run-field' }, h('label', { for: 'fl-run-token', text: 'Token' }), token,
+    h('label', { for: 'fl-run-as-user', text: 'or run as user' }), asUser,
+    h('label', { for: 'fl-run-as-role', text: 'with role' }), asRole);
   const el = h('section', { class: 'fl-run', hidden: true, 'aria-label': 'Run the draft' },
     h('div', { class: 'fl-run-inputs' },
       h('div', { class: 'fl-run-bar fl-span2' }, title, modeBtn),
@@ -170,6 +176,8 @@ export function runPanel(state, save) {
         req = { params: r.params, query: r.query, body: r.body, headers: { ...replayHeaders }, commit: commit.checked };
         const t = token.value.trim();
         if (t) req.token = t;
+        const user = asUser.value.trim();
+        if (user) req.as_user = { id: user, claims: asRole.value.trim() ? { role: asRole.value.trim() } : {} };
       }
     } catch (e) { result.replaceChildren(errorBox(e)); return; }
     if (state.dirty() && !(await save())) { result.replaceChildren(errorBox({ message: 'The draft could not be saved, so it was not run.' })); return; }

@@ -122,6 +122,8 @@ export function summary(node, type) {
   if (!node) return '';
   const schema = type?.schema;
   const parts = [];
+  // A node that ignores its table's access rules says so first, on every card.
+  if (typeof node.rules?.bypass === 'string') parts.push('bypasses access rules');
   for (const { property, label } of summaryEntries(schema)) {
     const text = propertyText(node, schema, property);
     if (text) parts.push(label ? `${label} ${text}` : text);
