@@ -566,3 +566,82 @@ async fn an_update_rule_limits_the_fields_callers_may_change() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn generated_crud_endpoints_obey_the_rules_of_their_table() {
+    let app = spawn_app().await;
+    let (ann, bob, _) = setup(&app).await;
+    let mine = json!({"field": "owner", "op": "eq", "value": {"auth": "id"}});
+    app.create_table(&json!({"name": "items", "fields": [
+        {"name": "title", "type": "text"}, {"name": "owner", "type": "integer"}],
+        "rules": {"list": {"where": mine}, "view": {"where": mine}, "delete": {"where": mine},
+                  "update": {"where": mine, "columns": ["title"]},
+                  "create": {"set": {"owner": {"auth": "id"}}}}}))
+        .await;
+    let (s, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/items/crud")
+                .json(&json!({"publish": true, "auth": "user"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+
+    // Each creates one item; naming another owner does not make it theirs.
+    let (s, a) = call(
+        &app,
+        Method::POST,
+        "/items",
+        Some(&ann),
+        Some(json!({"title": "a", "owner": 2})),
+    )
+    .await;
+    assert_eq!((s, a["owner"].as_i64()), (201, Some(1)), "{a}");
+    let (s, b) = call(
+        &app,
+        Method::POST,
+        "/items",
+        Some(&bob),
+        Some(json!({"title": "b"})),
+    )
+    .await;
+    assert_eq!((s, b["owner"].as_i64()), (201, Some(2)), "{b}");
+    let (a, b) = (a["id"].as_i64().expect("id"), b["id"].as_i64().expect("id"));
+
+    let (s, list) = call(&app, Method::GET, "/items", Some(&ann), None).await;
+    assert_eq!((s, titles(&list["items"])), (200, vec!["a"]), "{list}");
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PATCH, Some(json!({"title": "taken"}))),
+        (Method::DELETE, None),
+    ] {
+        let (s, out) = call(
+            &app,
+            method.clone(),
+            &format!("/items/{b}"),
+            Some(&ann),
+            body,
+        )
+        .await;
+        assert_eq!(s, 404, "{method} of another user's item: {out}");
+    }
+    // Nor can the owner give an item away.
+    let (s, out) = call(
+        &app,
+        Method::PATCH,
+        &format!("/items/{a}"),
+        Some(&ann),
+        Some(json!({"owner": 2})),
+    )
+    .await;
+    assert_eq!(
+        (s, out["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{out}"
+    );
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, title, owner FROM app.items ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .expect("items");
+    assert_eq!(rows, [(a, "a".into(), 1), (b, "b".into(), 2)]);
+}
