@@ -52,17 +52,6 @@ async fn chord(b: &Browser, key: &str) {
         .await;
 }
 
-/// Replaces the text of a textarea or input as typing would (fires `input`).
-async fn set_text(b: &Browser, css: &str, text: &str) {
-    b.wait_for(css).await;
-    b.execute(
-        "const t = document.querySelector(arguments[0]); t.focus(); t.value = arguments[1];
-         t.dispatchEvent(new Event('input', {bubbles: true}));",
-        json!([css, text]),
-    )
-    .await;
-}
-
 async fn flow_by_name(app: &TestApp, name: &str) -> Value {
     let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
     let id = list["flows"]
@@ -158,8 +147,7 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
 
     // A Rhai typo is flagged on the node and under the code field, with its position.
     b.click(".fl-node[data-id=script] .fl-id").await;
-    set_text(
-        &b,
+    b.set_value(
         ".fl-inspector textarea.fl-code",
         "let t = requets.body.title;\nt",
     )
@@ -171,8 +159,7 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
     let text = diag.text().await;
     assert!(text.contains("line 1, column"), "{text}");
     b.screenshot_as("flow_canvas_typo_flagged").await;
-    set_text(
-        &b,
+    b.set_value(
         ".fl-inspector textarea.fl-code",
         "let t = request.body.title;\nt",
     )
@@ -195,7 +182,8 @@ async fn crud_endpoints_get_a_script_node_wired_in_checked_run_published_and_cal
     b.click("#fl-run-toggle").await;
     // The request is a form by default; this part types the body as raw JSON.
     b.click("#fl-run-json-toggle").await;
-    set_text(&b, "#fl-run-body", r#"{"title": "from the canvas"}"#).await;
+    b.set_value("#fl-run-body", r#"{"title": "from the canvas"}"#)
+        .await;
     b.click("#fl-run").await;
     b.wait_for_text(".fl-run-result", "HTTP 201").await;
     b.wait_for(".fl-node[data-id=script].was-run").await;
@@ -284,8 +272,8 @@ async fn an_exported_flow_imports_again_under_a_new_path_after_its_problems_are_
         .await;
     b.wait_for_text("dialog[open] .fl-import-status", "compiles")
         .await;
-    set_text(&b, "#fl-imp-name", "list_todos_again").await;
-    set_text(&b, "#fl-imp-path", "/todos-again").await;
+    b.set_value("#fl-imp-name", "list_todos_again").await;
+    b.set_value("#fl-imp-path", "/todos-again").await;
     b.wait_until(
         "the renamed copy can be created",
         "const x = [...document.querySelectorAll('dialog[open] button')].find(x => x.textContent === 'Create new flow');
@@ -530,7 +518,8 @@ async fn a_stale_save_shows_the_conflict_and_keeps_local_edits_until_the_builder
     assert_eq!(status, 200, "{body}");
 
     // Our edit: the endpoint's description, then Ctrl+S.
-    set_text(&b, ".fl-inspector textarea[id][rows='2']", "my change").await;
+    b.set_value(".fl-inspector textarea[id][rows='2']", "my change")
+        .await;
     b.execute("document.activeElement.blur()", json!([])).await;
     chord(&b, "s").await;
     b.wait_for_text("dialog[open]", "changed elsewhere").await;
@@ -714,7 +703,8 @@ async fn unsaved_edits_survive_leaving_the_flow_and_can_be_restored() {
     b.sign_in(&app.base).await;
     b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
     b.wait_for(".fl-node[data-id=load]").await;
-    set_text(&b, ".fl-inspector textarea[id][rows='2']", "not saved yet").await;
+    b.set_value(".fl-inspector textarea[id][rows='2']", "not saved yet")
+        .await;
     b.wait_until(
         "the edit is pending",
         "return document.querySelector('.fl-screen').dataset.dirty === 'true'",

@@ -64,17 +64,6 @@ async fn choose(b: &Browser, css: &str, value: &str) {
     }
 }
 
-/// Replaces the text of an input as typing would (fires `input`).
-async fn set_text(b: &Browser, css: &str, text: &str) {
-    b.wait_for(css).await;
-    b.execute(
-        "const t = document.querySelector(arguments[0]); t.focus(); t.value = arguments[1];
-         t.dispatchEvent(new Event('input', {bubbles: true}));",
-        json!([css, text]),
-    )
-    .await;
-}
-
 async fn flow_by_name(app: &TestApp, name: &str) -> Value {
     let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
     let id = list["flows"]
@@ -255,8 +244,7 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
     // Run the draft (the run body is test input, not building).
     b.click("#fl-run-toggle").await;
     b.click("#fl-run-json-toggle").await;
-    set_text(
-        &b,
+    b.set_value(
         "#fl-run-body",
         r#"{"title": "Dune", "pages": 412, "author": "Frank Herbert", "published": true}"#,
     )
@@ -486,8 +474,7 @@ async fn todo_mapping_filter_and_input_schema_round_trip_through_forms_and_json_
     );
 
     // A typed fallback is written as a Rhai literal in the same form.
-    set_text(
-        &b,
+    b.set_value(
         &format!("{m} .fm-col-row[data-column=priority] .fm-fallback-body input"),
         "2",
     )
@@ -825,12 +812,8 @@ async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_
         "9",
     )
     .await;
-    set_text(
-        &b,
-        &format!("{settings} [data-per=per_token] .fm-requests"),
-        "",
-    )
-    .await;
+    b.set_value(&format!("{settings} [data-per=per_token] .fm-requests"), "")
+        .await;
     let st = b
         .execute("return window.sluiceFlow.doc().settings", json!([]))
         .await;

@@ -9,16 +9,6 @@ use common::spawn_app;
 use reqwest::Method;
 use serde_json::json;
 
-async fn set_text(b: &Browser, css: &str, text: &str) {
-    b.wait_for(css).await;
-    b.execute(
-        "const t = document.querySelector(arguments[0]); t.focus(); t.value = arguments[1];
-         t.dispatchEvent(new Event('input', {bubbles: true}));",
-        json!([css, text]),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn the_run_panel_runs_a_draft_as_a_chosen_user_and_names_the_rule() {
     let app = spawn_app().await;
@@ -48,8 +38,8 @@ async fn the_run_panel_runs_a_draft_as_a_chosen_user_and_names_the_rule() {
     b.wait_for(".fl-node[data-id=g]").await;
     b.click("#fl-run-toggle").await;
     b.click("#fl-run-json-toggle").await;
-    set_text(&b, "#fl-run-params", r#"{"id": "2"}"#).await;
-    set_text(&b, "#fl-run-as-user", "1").await;
+    b.set_value("#fl-run-params", r#"{"id": "2"}"#).await;
+    b.set_value("#fl-run-as-user", "1").await;
     b.click("#fl-run").await;
     b.wait_for_text(".fl-run-result", "HTTP 404").await;
     b.click(".fl-node[data-id=g] .fl-id").await;
@@ -57,7 +47,7 @@ async fn the_run_panel_runs_a_draft_as_a_chosen_user_and_names_the_rule() {
         .await;
 
     // The owner sees the row.
-    set_text(&b, "#fl-run-as-user", "2").await;
+    b.set_value("#fl-run-as-user", "2").await;
     b.click("#fl-run").await;
     b.wait_for_text(".fl-run-result", "HTTP 200").await;
     b.finish().await;

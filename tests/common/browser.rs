@@ -515,6 +515,18 @@ impl Browser {
         self.wait_for(css).await.click().await;
     }
 
+    /// Sets the value of the field matching `css` at once (no typing) and fires its `input`
+    /// event, as a paste would.
+    pub async fn set_value(&self, css: &str, text: &str) {
+        self.wait_for(css).await;
+        self.execute(
+            "const t = document.querySelector(arguments[0]); t.focus(); t.value = arguments[1];
+             t.dispatchEvent(new Event('input', {bubbles: true}));",
+            json!([css, text]),
+        )
+        .await;
+    }
+
     /// Clears the field matching `css` and types `text` into it.
     pub async fn fill(&self, css: &str, text: &str) {
         let e = self.wait_for(css).await;
