@@ -645,3 +645,200 @@ async fn generated_crud_endpoints_obey_the_rules_of_their_table() {
             .expect("items");
     assert_eq!(rows, [(a, "a".into(), 1), (b, "b".into(), 2)]);
 }
+
+/// The caller is a member of the row's team (the relational form of a rule).
+fn in_team(field: &str) -> Value {
+    json!({"exists": {"table": "members", "where": {"and": [
+        {"field": "team", "op": "eq", "value": {"row": field}},
+        {"field": "member", "op": "eq", "value": {"auth": "id"}}
+    ]}}})
+}
+
+#[tokio::test]
+async fn team_rules_with_exists_let_members_reach_their_teams_rows_only() {
+    let app = spawn_app().await;
+    let (ann, bob, admin) = setup(&app).await;
+    app.create_table(&json!({"name": "members", "fields": [
+        {"name": "team", "type": "text"}, {"name": "member", "type": "integer"}]}))
+        .await;
+    let team = json!({"where": in_team("team")});
+    app.create_table(&json!({"name": "projects", "fields": [
+        {"name": "name", "type": "text"}, {"name": "team", "type": "text"}],
+        "rules": {"list": team, "view": team, "delete": team,
+                  "update": {"where": in_team("team"), "check": in_team("team")},
+                  "create": {"check": in_team("team")}}}))
+        .await;
+    for statement in [
+        "INSERT INTO app.members (team, member) VALUES ('a', 1), ('b', 2)",
+        "INSERT INTO app.projects (name, team) VALUES ('pa', 'a'), ('pb', 'b')",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.expect("rows");
+    }
+    let reply = |v: &str| json!({"type": "respond", "body": {"$rhai": v}});
+    let publish = |name: &str, method: &str, path: &str, auth: &str, node: Value| {
+        flow(
+            name,
+            method,
+            path,
+            auth,
+            "n",
+            json!({"n": node, "reply": reply("row")}),
+        )
+    };
+    app.publish(&publish("projects", "GET", "/projects", "user",
+        json!({"type": "db.query", "table": "projects", "as": "row", "order_by": [{"column": "id"}], "next": {"ok": "reply"}})))
+        .await;
+    app.publish(&publish("projects_admin", "GET", "/admin/projects", "admin",
+        json!({"type": "db.query", "table": "projects", "as": "row", "order_by": [{"column": "id"}], "next": {"ok": "reply"}})))
+        .await;
+    app.publish(&publish("project", "GET", "/projects/{id}", "user",
+        json!({"type": "db.get", "table": "projects", "id": {"$rhai": "request.params.id"}, "as": "row", "next": {"found": "reply"}})))
+        .await;
+    app.publish(&publish(
+        "move_project",
+        "PATCH",
+        "/projects/{id}",
+        "user",
+        json!({"type": "db.update", "table": "projects", "id": {"$rhai": "request.params.id"},
+               "patch": {"$rhai": "request.body"}, "as": "row", "next": {"ok": "reply"}}),
+    ))
+    .await;
+    app.publish(&publish("add_project", "POST", "/projects", "user",
+        json!({"type": "db.insert", "table": "projects", "as": "row", "next": {"ok": "reply"},
+               "values": {"name": {"$rhai": "request.body.name"}, "team": {"$rhai": "request.body.team"}}})))
+        .await;
+    let names = |rows: &Value| -> Vec<String> {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+
+    let (s, rows) = call(&app, Method::GET, "/projects", Some(&ann), None).await;
+    assert_eq!((s, names(&rows)), (200, vec!["pa".to_string()]), "{rows}");
+    let (s, rows) = call(&app, Method::GET, "/projects", Some(&bob), None).await;
+    assert_eq!((s, names(&rows)), (200, vec!["pb".to_string()]), "{rows}");
+    let (_, rows) = call(&app, Method::GET, "/projects", None, None).await;
+    assert_ne!(rows.as_array().map(Vec::len), Some(2), "anonymous: {rows}");
+    let (s, rows) = call(&app, Method::GET, "/admin/projects", Some(&admin), None).await;
+    assert_eq!(
+        (s, names(&rows).len()),
+        (200, 2),
+        "admins see every team: {rows}"
+    );
+    let (s, _) = call(&app, Method::GET, "/projects/2", Some(&ann), None).await;
+    assert_eq!(s, 404, "another team's project does not exist for ann");
+    let (s, row) = call(&app, Method::GET, "/projects/1", Some(&ann), None).await;
+    assert_eq!((s, row["name"].as_str()), (200, Some("pa")), "{row}");
+
+    // Membership is read at run time: ann joins team b and sees its project at once.
+    sqlx::query("INSERT INTO app.members (team, member) VALUES ('b', 1)")
+        .execute(&app.db)
+        .await
+        .expect("join");
+    let (_, rows) = call(&app, Method::GET, "/projects", Some(&ann), None).await;
+    assert_eq!(names(&rows), ["pa", "pb"], "{rows}");
+    sqlx::query("DELETE FROM app.members WHERE team = 'b' AND member = 1")
+        .execute(&app.db)
+        .await
+        .expect("leave");
+
+    // The update check judges the row after the change: ann cannot give her project to a team
+    // she is not in, and nothing changes.
+    let (s, body) = call(
+        &app,
+        Method::PATCH,
+        "/projects/1",
+        Some(&ann),
+        Some(json!({"team": "b"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("projects.update"),
+        "{body}"
+    );
+    let team_of_1: String = sqlx::query_scalar("SELECT team FROM app.projects WHERE id = 1")
+        .fetch_one(&app.db)
+        .await
+        .expect("row");
+    assert_eq!(team_of_1, "a");
+    let (s, row) = call(
+        &app,
+        Method::PATCH,
+        "/projects/1",
+        Some(&ann),
+        Some(json!({"name": "pa2"})),
+    )
+    .await;
+    assert_eq!((s, row["name"].as_str()), (200, Some("pa2")), "{row}");
+    // Bob cannot reach ann's project to change it at all.
+    let (s, _) = call(
+        &app,
+        Method::PATCH,
+        "/projects/1",
+        Some(&bob),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    // The create check: a new project only in a team of the caller's; nothing is written
+    // otherwise.
+    let (s, body) = call(
+        &app,
+        Method::POST,
+        "/projects",
+        Some(&ann),
+        Some(json!({"name": "pc", "team": "b"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{body}"
+    );
+    let (s, row) = call(
+        &app,
+        Method::POST,
+        "/projects",
+        Some(&ann),
+        Some(json!({"name": "pc", "team": "a"})),
+    )
+    .await;
+    assert_eq!((s, row["team"].as_str()), (200, Some("a")), "{row}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM app.projects")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(count, 3, "the refused project was not written");
+
+    // A change to members that would break the projects rules is refused, naming them; so is
+    // dropping members.
+    let (s, body) = change_table(
+        &app,
+        "members",
+        json!({"name": "members", "fields": [{"name": "team", "type": "text"}]}),
+        &["member"],
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("the access rules of table `projects`"),
+        "{body}"
+    );
+    let (s, body) = app
+        .send(app.admin(Method::DELETE, "/tables/members?confirm=members"))
+        .await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.to_string().contains("projects"), "{body}");
+}

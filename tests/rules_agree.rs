@@ -1,11 +1,13 @@
 //! Access rules: for random rules, rows and callers, the SQL a rule compiles to and
-//! its in-memory predicate pick the same rows, on real Postgres.
+//! its in-memory predicate pick the same rows, on real Postgres. Rules include the relational
+//! form (`exists` over a `members` table, comparing with the checked row).
 
 mod common;
 
 use serde_json::{Map, Value, json};
 use sluice::tables::query::Params;
 use sluice::tables::rules::{self, Condition, RuleParam};
+use std::collections::HashMap;
 
 /// A small deterministic generator (xorshift64*), so a failure replays with its seed.
 struct Gen(u64);
@@ -43,7 +45,33 @@ fn value_for(g: &mut Gen, field: &str, op: &str) -> Value {
     }
 }
 
+/// A condition on `members` inside an exists: its team or member compared with the checked
+/// row's team or owner, the caller's id, or a literal.
+fn member_condition(g: &mut Gen, depth: u32) -> Value {
+    if depth < 1 && g.below(3) == 0 {
+        let items: Vec<Value> = (0..1 + g.below(3))
+            .map(|_| member_condition(g, depth + 1))
+            .collect();
+        return if g.below(2) == 0 {
+            json!({"and": items})
+        } else {
+            json!({"or": items})
+        };
+    }
+    let (field, row) = *g.pick(&[("team", "team"), ("member", "owner")]);
+    let op = *g.pick(&["eq", "eq", "ne", "lt", "ge"]);
+    let value = match (g.below(3), field) {
+        (0 | 1, _) => json!({"row": row}),
+        (_, "member") => json!({"auth": "id"}),
+        _ => json!(g.pick(&WORDS)),
+    };
+    json!({"field": field, "op": op, "value": value})
+}
+
 fn condition(g: &mut Gen, depth: u32) -> Value {
+    if g.below(6) == 0 {
+        return json!({"exists": {"table": "members", "where": member_condition(g, 0)}});
+    }
     if depth < 2 && g.below(3) == 0 {
         let items: Vec<Value> = (0..1 + g.below(3))
             .map(|_| condition(g, depth + 1))
@@ -75,6 +103,32 @@ fn caller(g: &mut Gen) -> Value {
 #[tokio::test]
 async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
     let app = common::spawn_app().await;
+    app.create_table(&json!({"name": "members", "fields": [
+        {"name": "team", "type": "text"},
+        {"name": "member", "type": "integer"}
+    ]}))
+    .await;
+    sqlx::query(
+        "INSERT INTO app.members (team, member) SELECT t, u FROM \
+         unnest(ARRAY['alpha', 'beta', 'Gamma', NULL, 'al']::text[], \
+                ARRAY[1, 2, 1, 3, NULL]::bigint[]) AS x(t, u)",
+    )
+    .execute(&app.db)
+    .await
+    .expect("members");
+    let members: Vec<Value> = sqlx::query_scalar("SELECT to_jsonb(m) FROM app.members m")
+        .fetch_all(&app.db)
+        .await
+        .expect("members");
+    let others: HashMap<String, Vec<Map<String, Value>>> = [(
+        "members".to_string(),
+        members
+            .into_iter()
+            .map(|m| m.as_object().cloned().expect("a row object"))
+            .collect(),
+    )]
+    .into_iter()
+    .collect();
     app.create_table(&json!({"name": "things", "fields": [
         {"name": "owner", "type": "integer"},
         {"name": "team", "type": "text"}
@@ -119,7 +173,7 @@ async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
             .iter()
             .filter(|(_, row)| {
                 let row: &Map<String, Value> = row.as_object().expect("a row object");
-                rule.eval(row, &auth)
+                rule.eval(row, &auth, &others)
             })
             .map(|(id, _)| *id)
             .collect();

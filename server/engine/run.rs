@@ -1063,6 +1063,20 @@ impl<'a> Cx<'a> {
                     limit,
                 })
             }
+            // A rule's check refused the written row, inside the statement (so nothing was
+            // written).
+            Err(ReadError::Db(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some(crate::tables::query::RULE_DENIED) =>
+            {
+                Err(RunError::RuleDenied {
+                    node: node.to_string(),
+                    rule: prepared
+                        .rule
+                        .as_ref()
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default(),
+                })
+            }
             // Classified with the node's table, as the data API classifies it.
             Err(ReadError::Db(e)) => Err(match &prepared.on {
                 Some(on) => RunError::from_db_on(node, e, Some(&on.def), &on.tables, on.action),

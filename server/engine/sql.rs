@@ -66,15 +66,14 @@ pub struct AppliedRule {
     pub writable: Option<Vec<String>>,
 }
 
-/// A `create` rule in an insert: values of the node the rule overrides (by value index), the
-/// columns it adds (the statement's last parameters, [`AppliedRule::params`] in order), and
-/// the check on the new row.
+/// A `create` rule in an insert: values of the node the rule overrides (by value index) and
+/// the columns it adds (the first of [`AppliedRule::params`], in order; the check's follow, and
+/// the check itself is in the statement).
 #[derive(Debug, Clone)]
 pub struct AppliedCreate {
     pub overrides: Vec<(usize, crate::tables::rules::RuleParam)>,
     /// The names of the added columns, in parameter order.
     pub added: Vec<String>,
-    pub check: Option<crate::tables::rules::Condition>,
 }
 
 /// The rule of `action` on `def` that a node's statement must carry: `None` when `applies`
@@ -92,7 +91,8 @@ pub fn rule_for(
     crate::tables::rules::condition(def, tables, action)
 }
 
-/// The guard a table-query builder renders a rule with (its parameters as [`Slot::Rule`]).
+/// The guard a table-query builder renders a rule (or a rule's check) with (its parameters as
+/// [`Slot::Rule`]).
 pub fn guard(
     rule: &crate::tables::rules::Condition,
 ) -> impl Fn(&mut query::Params<Slot>) -> String + '_ {
@@ -122,16 +122,26 @@ impl Prepared {
         }
     }
 
-    /// Notes the rule of `action` on `def` the statement was built with.
+    /// Notes the rule of `action` on `def` the statement was built with: its condition on the
+    /// rows, and the check on the written row (`update`), whose parameters come last.
     pub fn ruled(
         mut self,
         def: &TableDef,
         action: &str,
         rule: Option<&crate::tables::rules::Condition>,
+        check: Option<&crate::tables::rules::Condition>,
     ) -> Prepared {
-        self.rule = rule.map(|r| AppliedRule {
+        if rule.is_none() && check.is_none() {
+            return self;
+        }
+        let params = rule
+            .into_iter()
+            .chain(check)
+            .flat_map(crate::tables::rules::Condition::params)
+            .collect();
+        self.rule = Some(AppliedRule {
             name: format!("{}.{action}", def.name),
-            params: r.params(),
+            params,
             create: None,
             writable: None,
         });

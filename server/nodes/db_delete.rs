@@ -94,9 +94,12 @@ impl Runnable for DbDeleteOp {
             guard.as_ref().map(|g| g as _),
         );
         Ok(Some(
-            Prepared::new(st)
-                .on(def, tables, Action::Delete)
-                .ruled(def, "delete", rule.as_ref()),
+            Prepared::new(st).on(def, tables, Action::Delete).ruled(
+                def,
+                "delete",
+                rule.as_ref(),
+                None,
+            ),
         ))
     }
 

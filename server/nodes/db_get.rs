@@ -115,6 +115,7 @@ impl Runnable for DbGetOp {
             def,
             "view",
             rule.as_ref(),
+            None,
         )))
     }
 

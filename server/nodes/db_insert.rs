@@ -133,6 +133,7 @@ impl Runnable for DbInsertOp {
         };
         let mut writes = writes(def, tables, &self.values)?;
         let mut applied = None;
+        let mut check = None;
         if let Some(c) = create {
             let mut overrides = Vec::new();
             let mut params = Vec::new();
@@ -155,18 +156,23 @@ impl Runnable for DbInsertOp {
                     }
                 }
             }
+            // The check's parameters follow the added columns': the statement's last.
+            params.extend(c.check.iter().flat_map(rules::Condition::params));
+            check = c.check;
             applied = Some(AppliedRule {
                 name: format!("{}.create", def.name),
                 params,
-                create: Some(AppliedCreate {
-                    overrides,
-                    added,
-                    check: c.check,
-                }),
+                create: Some(AppliedCreate { overrides, added }),
                 writable: None,
             });
         }
-        let st = query::insert(def, writes, Returning::CappedRow);
+        let check_guard = check.as_ref().map(crate::engine::sql::guard);
+        let st = query::insert(
+            def,
+            writes,
+            Returning::CappedRow,
+            check_guard.as_ref().map(|g| g as _),
+        );
         let mut prepared = Prepared::new(st).on(def, tables, Action::Write);
         prepared.rule = applied;
         Ok(Some(prepared))
@@ -180,35 +186,25 @@ impl Runnable for DbInsertOp {
                 bind_values(cx, &self.values, &mut binds, None).await?;
                 return write(cx, binds, self.ok, None, self.conflict).await;
             };
-            let mut row = Map::new();
-            bind_values(cx, &self.values, &mut binds, Some(&mut row)).await?;
+            bind_values(cx, &self.values, &mut binds, None).await?;
             let rule = cx.prepared().rule.as_ref();
             let denied = || RunError::RuleDenied {
                 node: cx.node_id().to_string(),
                 rule: rule.map(|r| r.name.clone()).unwrap_or_default(),
             };
             // The rule's values, whatever the node wrote; a value that is null (an anonymous
-            // caller's id) cannot be set, so the row is refused.
+            // caller's id) cannot be set, so the row is refused. The check runs in the
+            // statement, on the row as written (`query::checked`).
             for (i, param) in &create.overrides {
-                let value = param.source.resolve(&cx.auth);
                 let bind = rules::bind_text(param, &cx.auth).ok_or_else(denied)?;
-                if let (Some(slot), Some(v)) = (binds.get_mut(*i), self.values.get(*i)) {
+                if let Some(slot) = binds.get_mut(*i) {
                     *slot = Some(bind);
-                    row.insert(v.column.to_string(), value.clone());
                 }
             }
-            for (name, param) in create
-                .added
+            let added = rule.map(|r| &r.params[..create.added.len()]).unwrap_or(&[]);
+            if added
                 .iter()
-                .zip(rule.map(|r| &r.params[..]).unwrap_or(&[]))
-            {
-                if rules::bind_text(param, &cx.auth).is_none() {
-                    return Err(denied());
-                }
-                row.insert(name.clone(), param.source.resolve(&cx.auth).clone());
-            }
-            if let Some(check) = &create.check
-                && !check.eval(&row, &cx.auth)
+                .any(|param| rules::bind_text(param, &cx.auth).is_none())
             {
                 return Err(denied());
             }

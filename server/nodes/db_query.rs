@@ -526,7 +526,7 @@ fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildErr
     let mut prepared =
         Prepared::new(st)
             .on(def, tables, Action::Read)
-            .ruled(def, "list", rule.as_ref());
+            .ruled(def, "list", rule.as_ref(), None);
     if q.page {
         prepared.cursor = Some(CursorSpec {
             fingerprint: query::fingerprint(def, &order),

@@ -133,6 +133,12 @@ impl Runnable for DbUpdateOp {
         let def = table_def(tables, &self.table)?;
         let rule = sql::rule_for(def, tables, "update", rules);
         let guard = rule.as_ref().map(sql::guard);
+        let check = if rules {
+            crate::tables::rules::update_check(def, tables)
+        } else {
+            None
+        };
+        let check_guard = check.as_ref().map(sql::guard);
         let values = writes(def, tables, &self.values)?;
         // With `patch`, every other field may be written: column `i` is written only when the
         // patch names it (`Slot::Given(i)`).
@@ -165,11 +171,14 @@ impl Runnable for DbUpdateOp {
             patch,
             Returning::CappedRow,
             guard.as_ref().map(|g| g as _),
+            check_guard.as_ref().map(|g| g as _),
         );
-        let mut prepared =
-            Prepared::new(st)
-                .on(def, tables, Action::Write)
-                .ruled(def, "update", rule.as_ref());
+        let mut prepared = Prepared::new(st).on(def, tables, Action::Write).ruled(
+            def,
+            "update",
+            rule.as_ref(),
+            check.as_ref(),
+        );
         if let Some(applied) = prepared.rule.as_mut() {
             applied.writable = crate::tables::rules::writable(def).map(<[String]>::to_vec);
         }

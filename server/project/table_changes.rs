@@ -167,6 +167,25 @@ pub async fn change(
             .chain(crate::tables::rules::check(&new, &tables))
             .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message)),
     );
+    if problems.is_empty() {
+        // Other tables' rules that read this one (`exists`) must still hold after the change.
+        let mut after = tables.clone();
+        after.insert(new.name.to_string(), new.clone());
+        problems.extend(
+            crate::tables::rules::broken(&after)
+                .into_iter()
+                .filter(|(t, _)| t != new.name.as_str())
+                .map(|(t, p)| {
+                    DefProblem::new(
+                        "/table",
+                        format!(
+                            "the access rules of table `{t}` read this table and would break ({}: {})",
+                            p.pointer, p.message
+                        ),
+                    )
+                }),
+        );
+    }
     if !problems.is_empty() {
         return Err(TableError::Invalid(problems).into());
     }
@@ -347,7 +366,12 @@ pub async fn drop_table(
     }
     let mut tables = store::all_in(&mut tx).await?;
     tables.remove(name);
-    let referenced_by = referencing_fields(&tables, &current.def);
+    let mut referenced_by = referencing_fields(&tables, &current.def);
+    referenced_by.extend(
+        crate::tables::rules::broken(&tables)
+            .into_iter()
+            .map(|(t, _)| format!("the access rules of `{t}`")),
+    );
     if !referenced_by.is_empty() {
         return Err(TableError::Referenced {
             table: name.to_string(),

@@ -147,6 +147,9 @@ pub struct RowRule {
     /// `update` only: the fields callers may change (`None`: every field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
+    /// `update` only: a condition the row must meet after the change, else 403 `rule.denied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<serde_json::Value>,
 }
 
 /// The actions of a table's rules on existing rows, in their document order (`create` is the

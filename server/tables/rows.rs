@@ -813,7 +813,7 @@ pub fn get_sql(def: &TableDef, id: &RowId) -> Sql {
 }
 
 pub fn insert_sql(def: &TableDef, values: &[ColumnValue]) -> Sql {
-    query::insert(def, writes(values), query::Returning::Row)
+    query::insert(def, writes(values), query::Returning::Row, None)
 }
 
 /// An update of the given columns only. With none, a plain read: an empty patch changes
@@ -829,6 +829,7 @@ pub fn update_sql(def: &TableDef, id: &RowId, values: &[ColumnValue]) -> Sql {
         writes(values),
         Vec::new(),
         query::Returning::Row,
+        None,
         None,
     )
 }

@@ -1,8 +1,11 @@
 //! The condition language of access rules on tables: the grammar and operators of `db.query`
 //! filters, with values that are literals or the caller's
-//! `{"auth": "id"}` / `{"auth": "claims.<name>"}`. A rule compiles twice from one parse: to SQL
-//! over row `t` (values as parameters, for prepared statements) and to an in-memory predicate
-//! (for rows that never pass through SQL). Both give the same answer for every row and caller.
+//! `{"auth": "id"}` / `{"auth": "claims.<name>"}`, and one relational form,
+//! `{"exists": {"table", "where"}}`, whose conditions may also compare with the checked row
+//! (`{"row": "<field>"}`), for team and membership checks. A rule compiles twice from one
+//! parse: to SQL over row `t` (values as parameters, for prepared statements) and to an
+//! in-memory predicate (for rows that never pass through SQL, given the rows of the tables an
+//! `exists` reads). Both give the same answer for every row and caller.
 //!
 //! One difference from `db.query` filters, on purpose: a value that is null when the rule runs
 //! (an anonymous caller's `auth.id`, a missing claim) never skips its condition; the condition
@@ -33,6 +36,9 @@ pub enum Source {
     AuthId,
     /// One claim of the caller's token (`auth.claims.<name>`).
     Claim(String),
+    /// A field of the row the rule checks, inside an `exists` (`{"row": "<field>"}`). Written
+    /// into the SQL as a column of the outer row, never a parameter.
+    Row(Ident),
 }
 
 impl Source {
@@ -46,6 +52,9 @@ impl Source {
                 .get("claims")
                 .and_then(|c| c.get(name))
                 .unwrap_or(&NULL),
+            // Only conditions inside an `exists` have one; those read the outer row
+            // ([`Condition::eval`]).
+            Source::Row(_) => &NULL,
         }
     }
 }
@@ -66,6 +75,40 @@ pub enum Condition {
     And(Vec<Condition>),
     Or(Vec<Condition>),
     Cond(Cond),
+    /// Some row of another table meets a condition (which may read the checked row).
+    Exists(Box<Exists>),
+}
+
+/// `{"exists": {"table", "where"}}`: a row of `table` satisfies `condition`. It reads the table
+/// as it is: that table's own rules do not apply inside another table's rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exists {
+    pub table: Ident,
+    pub condition: Condition,
+}
+
+/// The alias of the row an `exists` looks at, inside its subquery.
+const EXISTS_ALIAS: &str = "x";
+
+/// The rows of the tables an `exists` reads, for the in-memory predicate.
+pub trait Lookup {
+    /// Every row of `table`, as `to_jsonb` writes them.
+    fn rows(&self, table: &str) -> &[Map<String, Value>];
+}
+
+impl Lookup for std::collections::HashMap<String, Vec<Map<String, Value>>> {
+    fn rows(&self, table: &str) -> &[Map<String, Value>] {
+        self.get(table).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// No other table's rows: for rules without `exists`, where nothing is looked up.
+pub struct NoRows;
+
+impl Lookup for NoRows {
+    fn rows(&self, _: &str) -> &[Map<String, Value>] {
+        &[]
+    }
 }
 
 /// What a rule parameter is bound as, so every caller binds it the same way.
@@ -95,12 +138,7 @@ impl Condition {
         tables: &Tables,
         at: &str,
     ) -> Result<Condition, Vec<Problem>> {
-        let mut p = Parser {
-            def,
-            tables,
-            problems: Vec::new(),
-            conditions: 0,
-        };
+        let mut p = Parser::new(def, tables);
         let c = p.node(doc, at, 0);
         if p.conditions > MAX_CONDITIONS {
             p.problems.push(Problem::new(
@@ -114,11 +152,27 @@ impl Condition {
         }
     }
 
-    /// The columns the condition reads.
+    /// The columns of the ruled table the condition reads (those an `exists` compares with
+    /// included).
     pub fn columns(&self) -> Vec<&Ident> {
         let mut out = Vec::new();
-        self.walk(&mut |c| out.push(&c.column));
+        self.walk(&mut |c, inside| match (&c.value, inside) {
+            (_, false) => out.push(&c.column),
+            (Source::Row(field), true) => out.push(field),
+            _ => {}
+        });
         out
+    }
+
+    /// The other tables the condition reads (`exists`).
+    pub fn tables(&self) -> Vec<&Ident> {
+        match self {
+            Condition::And(items) | Condition::Or(items) => {
+                items.iter().flat_map(Condition::tables).collect()
+            }
+            Condition::Cond(_) => Vec::new(),
+            Condition::Exists(e) => vec![&e.table],
+        }
     }
 
     /// The parameters [`Condition::sql`] adds, in its order.
@@ -128,10 +182,18 @@ impl Condition {
         p.statement(String::new()).slots
     }
 
-    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Cond)) {
+    /// Calls `f` with every condition and whether it is inside an `exists`.
+    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Cond, bool)) {
+        self.walk_in(false, f);
+    }
+
+    fn walk_in<'a>(&'a self, inside: bool, f: &mut impl FnMut(&'a Cond, bool)) {
         match self {
-            Condition::And(items) | Condition::Or(items) => items.iter().for_each(|i| i.walk(f)),
-            Condition::Cond(c) => f(c),
+            Condition::And(items) | Condition::Or(items) => {
+                items.iter().for_each(|i| i.walk_in(inside, f))
+            }
+            Condition::Cond(c) => f(c, inside),
+            Condition::Exists(e) => e.condition.walk_in(true, f),
         }
     }
 
@@ -139,6 +201,17 @@ impl Condition {
     pub fn sql<S>(
         &self,
         alias: &str,
+        params: &mut Params<S>,
+        slot: &impl Fn(RuleParam) -> S,
+    ) -> String {
+        self.render(alias, None, params, slot)
+    }
+
+    /// The SQL over row `alias`; inside an `exists`, `outer` is the checked row's alias.
+    fn render<S>(
+        &self,
+        alias: &str,
+        outer: Option<&str>,
         params: &mut Params<S>,
         slot: &impl Fn(RuleParam) -> S,
     ) -> String {
@@ -151,39 +224,76 @@ impl Condition {
                 } else {
                     " OR "
                 };
-                let parts: Vec<String> = items.iter().map(|i| i.sql(alias, params, slot)).collect();
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|i| i.render(alias, outer, params, slot))
+                    .collect();
                 format!("({})", parts.join(sep))
             }
-            Condition::Cond(c) => cond_sql(c, alias, params, slot),
+            Condition::Cond(c) => cond_sql(c, alias, outer, params, slot),
+            Condition::Exists(e) => {
+                let inner = e.condition.render(EXISTS_ALIAS, Some(alias), params, slot);
+                format!(
+                    "EXISTS (SELECT 1 FROM {} AS {EXISTS_ALIAS} WHERE {inner})",
+                    super::ddl::qualified(&e.table)
+                )
+            }
         }
     }
 
-    /// Whether `row` (as `to_jsonb` writes it) satisfies the condition for the caller `auth`.
-    pub fn eval(&self, row: &Map<String, Value>, auth: &Value) -> bool {
+    /// Whether `row` (as `to_jsonb` writes it) satisfies the condition for the caller `auth`;
+    /// an `exists` looks through the rows `others` gives.
+    pub fn eval(&self, row: &Map<String, Value>, auth: &Value, others: &dyn Lookup) -> bool {
+        self.eval_in(row, None, auth, others)
+    }
+
+    fn eval_in(
+        &self,
+        row: &Map<String, Value>,
+        outer: Option<&Map<String, Value>>,
+        auth: &Value,
+        others: &dyn Lookup,
+    ) -> bool {
         match self {
-            Condition::And(items) => items.iter().all(|i| i.eval(row, auth)),
-            Condition::Or(items) => items.iter().any(|i| i.eval(row, auth)),
+            Condition::And(items) => items.iter().all(|i| i.eval_in(row, outer, auth, others)),
+            Condition::Or(items) => items.iter().any(|i| i.eval_in(row, outer, auth, others)),
             Condition::Cond(c) => {
-                let value = c.value.resolve(auth);
+                let value = match (&c.value, outer) {
+                    (Source::Row(field), Some(outer)) => {
+                        outer.get(field.as_str()).unwrap_or(&Value::Null)
+                    }
+                    (source, _) => source.resolve(auth),
+                };
                 if value.is_null() {
                     return false;
                 }
                 let field = row.get(c.column.as_str()).unwrap_or(&Value::Null);
                 super::matching::holds(field, c.op, value)
             }
+            Condition::Exists(e) => others
+                .rows(e.table.as_str())
+                .iter()
+                .any(|candidate| e.condition.eval_in(candidate, Some(row), auth, others)),
         }
     }
 }
 
 /// One condition in SQL: `(p IS NOT NULL AND t.col op p)`, so a null value matches nothing.
-/// `is_null` takes a literal flag and is written inline.
+/// `is_null` takes a literal flag and is written inline; a value from the checked row (inside an
+/// `exists`) is that row's column.
 fn cond_sql<S>(
     c: &Cond,
     alias: &str,
+    outer: Option<&str>,
     params: &mut Params<S>,
     slot: &impl Fn(RuleParam) -> S,
 ) -> String {
     let col = format!("{alias}.{}", c.column.quoted());
+    if let (Source::Row(field), Some(outer)) = (&c.value, outer) {
+        let other = format!("{outer}.{}", field.quoted());
+        let test = query::compare_sql(&col, c.op, &other, c.cast, true);
+        return format!("({other} IS NOT NULL AND {test})");
+    }
     if c.op == FilterOp::IsNull {
         let flag = matches!(c.value, Source::Literal(Value::Bool(true)));
         return if flag {
@@ -229,9 +339,134 @@ struct Parser<'d> {
     tables: &'d Tables,
     problems: Vec<Problem>,
     conditions: usize,
+    /// Inside an `exists`: the ruled table, whose fields `{"row": ...}` names.
+    outer: Option<&'d TableDef>,
 }
 
-impl Parser<'_> {
+impl<'d> Parser<'d> {
+    fn new(def: &'d TableDef, tables: &'d Tables) -> Parser<'d> {
+        Parser {
+            def,
+            tables,
+            problems: Vec::new(),
+            conditions: 0,
+            outer: None,
+        }
+    }
+
+    /// `{"exists": {"table", "where"}}` at `at` (its only key, checked by the caller).
+    fn exists(&mut self, doc: &Value, at: &str, depth: usize) -> Option<Condition> {
+        let at = format!("{at}/exists");
+        if self.outer.is_some() {
+            self.bad(at, "an exists cannot be inside another exists");
+            return None;
+        }
+        let Some(m) = doc.as_object() else {
+            self.bad(at, "expected {\"table\": ..., \"where\": ...}");
+            return None;
+        };
+        for k in m.keys() {
+            if !matches!(k.as_str(), "table" | "where") {
+                self.bad(
+                    format!("{at}/{k}"),
+                    format!("unknown key `{k}`; an exists has table and where"),
+                );
+            }
+        }
+        let table = match m.get("table").and_then(Value::as_str) {
+            Some(name) => match self.tables.get(name) {
+                Some(def) => Some(def),
+                None if name == self.def.name.as_str() => Some(self.def),
+                None => {
+                    self.bad(format!("{at}/table"), format!("no table named `{name}`"));
+                    None
+                }
+            },
+            None => {
+                self.bad(&at, "an exists needs a `table`");
+                None
+            }
+        };
+        let Some(doc) = m.get("where") else {
+            self.bad(&at, "an exists needs a `where`");
+            return None;
+        };
+        let def = table?;
+        let mut inner = Parser {
+            def,
+            tables: self.tables,
+            problems: Vec::new(),
+            conditions: 0,
+            outer: Some(self.def),
+        };
+        let condition = inner.node(doc, &format!("{at}/where"), depth + 1);
+        self.conditions += inner.conditions;
+        self.problems.extend(inner.problems);
+        Some(Condition::Exists(Box::new(Exists {
+            table: def.name.clone(),
+            condition: condition?,
+        })))
+    }
+
+    /// `{"row": "<field>"}` inside an exists: the checked row's field, compared with `col` of
+    /// the looked-at table by `op`.
+    fn row_value(
+        &mut self,
+        col: &query::Column,
+        op: FilterOp,
+        name: Option<&str>,
+        at: &str,
+    ) -> Option<Source> {
+        let Some(outer) = self.outer else {
+            self.bad(
+                at,
+                "{\"row\": ...} names a field of the checked row, only inside an exists",
+            );
+            return None;
+        };
+        if !matches!(
+            op,
+            FilterOp::Eq | FilterOp::Ne | FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge
+        ) {
+            self.bad(
+                at,
+                format!(
+                    "a field of the checked row is compared with eq, ne, lt, le, gt or ge, not {}",
+                    op.name()
+                ),
+            );
+            return None;
+        }
+        let Some(name) = name else {
+            self.bad(at, "expected {\"row\": \"<field>\"}");
+            return None;
+        };
+        match query::column(outer, self.tables, name) {
+            None => {
+                self.bad(at, format!("table `{}` has no field `{name}`", outer.name));
+                None
+            }
+            Some(c) if c.ty == FieldType::Password => {
+                self.bad(
+                    at,
+                    format!("`{name}` is a password field; rules cannot read it"),
+                );
+                None
+            }
+            Some(c) if c.cast != col.cast => {
+                self.bad(
+                    at,
+                    format!(
+                        "`{}.{name}` ({}) cannot be compared with `{}.{}` ({})",
+                        outer.name, c.cast, self.def.name, col.ident, col.cast
+                    ),
+                );
+                None
+            }
+            Some(c) => Some(Source::Row(c.ident)),
+        }
+    }
+
     fn bad(&mut self, at: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem::new(at, message));
     }
@@ -240,7 +475,7 @@ impl Parser<'_> {
         let Some(m) = doc.as_object() else {
             self.bad(
                 at,
-                "expected {\"and\": [...]}, {\"or\": [...]} or {\"field\", \"op\", \"value\"}",
+                "expected {\"and\": [...]}, {\"or\": [...]}, {\"exists\": ...} or {\"field\", \"op\", \"value\"}",
             );
             return None;
         };
@@ -273,6 +508,13 @@ impl Parser<'_> {
             });
         }
         self.conditions += 1;
+        if let Some(inner) = m.get("exists") {
+            if m.len() != 1 {
+                self.bad(at, "an exists has only the key `exists`");
+                return None;
+            }
+            return self.exists(inner, at, depth);
+        }
         for k in m.keys() {
             if !matches!(k.as_str(), "field" | "op" | "value") {
                 self.bad(
@@ -346,6 +588,12 @@ impl Parser<'_> {
                 format!("{} applies to text, email and enum fields", op.name()),
             );
             return None;
+        }
+        if let Some(m) = v.as_object()
+            && m.len() == 1
+            && let Some(field) = m.get("row")
+        {
+            return self.row_value(col, op, field.as_str(), &vat);
         }
         if let Some(m) = v.as_object()
             && let Some(path) = m.get("auth")
@@ -436,12 +684,7 @@ impl CreateRule {
                 ));
                 continue;
             }
-            let mut p = Parser {
-                def,
-                tables,
-                problems: Vec::new(),
-                conditions: 0,
-            };
+            let mut p = Parser::new(def, tables);
             let Some(column) = query::column(def, tables, name) else {
                 continue;
             };
@@ -495,6 +738,20 @@ pub fn check(def: &TableDef, tables: &Tables) -> Vec<Problem> {
         {
             problems.extend(found);
         }
+        if let Some(doc) = rules.get(action).and_then(|r| r.check.as_ref()) {
+            if action == "update" {
+                if let Err(found) =
+                    Condition::parse(doc, def, tables, &format!("/rules/{action}/check"))
+                {
+                    problems.extend(found);
+                }
+            } else {
+                problems.push(Problem::new(
+                    format!("/rules/{action}/check"),
+                    "only update and create rules check the row written",
+                ));
+            }
+        }
         let Some(columns) = rules.get(action).and_then(|r| r.columns.as_ref()) else {
             continue;
         };
@@ -529,6 +786,28 @@ pub fn check(def: &TableDef, tables: &Tables) -> Vec<Problem> {
 pub fn condition(def: &TableDef, tables: &Tables, action: &str) -> Option<Condition> {
     let rule = def.rules.as_ref()?.get(action)?;
     Some(Condition::parse(&rule.condition, def, tables, "").unwrap_or(Condition::Or(Vec::new())))
+}
+
+/// The `check` of the `update` rule of `def`, parsed: what a changed row must meet (`None`
+/// when there is none). One that no longer parses refuses every row.
+pub fn update_check(def: &TableDef, tables: &Tables) -> Option<Condition> {
+    let doc = def.rules.as_ref()?.update.as_ref()?.check.as_ref()?;
+    Some(Condition::parse(doc, def, tables, "").unwrap_or(Condition::Or(Vec::new())))
+}
+
+/// Every table in `tables` whose rules no longer hold there, with the first problem: a change
+/// to a table that another table's `exists` reads is refused when it breaks that rule.
+pub fn broken(tables: &Tables) -> Vec<(String, Problem)> {
+    tables
+        .values()
+        .filter(|def| def.rules.is_some())
+        .filter_map(|def| {
+            check(def, tables)
+                .into_iter()
+                .next()
+                .map(|p| (def.name.to_string(), p))
+        })
+        .collect()
 }
 
 /// The fields the `update` rule of `def` lets callers change (`None`: every field).

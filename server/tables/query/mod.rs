@@ -28,8 +28,8 @@ pub use read::{
     select_json,
 };
 pub use write::{
-    Patch, RESULT_CAP, Returning, Write, capped, delete, delete_many, guarded_row, insert, update,
-    upsert,
+    Patch, RESULT_CAP, RULE_DENIED, Returning, Write, capped, checked, delete, delete_many,
+    guarded_row, insert, update, upsert,
 };
 
 /// A comparison of a filter condition: the operators of the data API and of `db.query`.

@@ -37,13 +37,39 @@ pub enum Returning {
 }
 
 impl Returning {
-    fn clause(self, def: &TableDef) -> String {
-        match self {
-            Returning::Nothing => String::new(),
-            Returning::Row => format!(" RETURNING {}", row_json(def, "t")),
-            Returning::CappedRow => format!(" RETURNING {}", guarded_row(def)),
+    /// The `RETURNING` clause; with `check`, a row the check refuses fails the statement
+    /// ([`checked`]).
+    fn clause<S>(
+        self,
+        def: &TableDef,
+        check: Option<Guard<'_, S>>,
+        params: &mut Params<S>,
+    ) -> String {
+        let row = match self {
+            Returning::Nothing => "NULL::json".to_string(),
+            Returning::Row => row_json(def, "t"),
+            Returning::CappedRow => guarded_row(def),
+        };
+        match check {
+            Some(check) => format!(" RETURNING {}", checked(&row, &check(params))),
+            None if self == Returning::Nothing => String::new(),
+            None => format!(" RETURNING {row}"),
         }
     }
+}
+
+/// The SQLSTATE a write raises when an access rule's check refuses the row it wrote
+/// (`sluice.rule_denied`, migration 0016): the statement fails, so nothing is written.
+pub const RULE_DENIED: &str = "SLR01";
+
+/// `row` when the written row `t` meets `check`, else the statement fails with
+/// [`RULE_DENIED`]. Evaluated in the statement, after the write, on the row as stored (defaults
+/// and triggers applied), like a Postgres `WITH CHECK`.
+pub fn checked(row: &str, check: &str) -> String {
+    format!(
+        "(SELECT CASE WHEN {check} THEN j ELSE sluice.rule_denied(j) END \
+         FROM (SELECT {row} AS j) AS sluice_check)"
+    )
 }
 
 /// The result cap as a placeholder: the engine writes `SLUICE_MAX_RESULT_BYTES` in its place
@@ -70,12 +96,18 @@ pub fn guarded_row(def: &TableDef) -> String {
     )
 }
 
-/// `INSERT`; with no values, the row of the defaults.
-pub fn insert<S>(def: &TableDef, values: Vec<Write<S>>, returning: Returning) -> Statement<S> {
+/// `INSERT`; with no values, the row of the defaults. With `check`, the new row must meet it
+/// ([`checked`]); its parameters come last.
+pub fn insert<S>(
+    def: &TableDef,
+    values: Vec<Write<S>>,
+    returning: Returning,
+    check: Option<Guard<'_, S>>,
+) -> Statement<S> {
     let target = crate::tables::ddl::qualified(&def.name);
-    let ret = returning.clause(def);
     let mut params = Params::default();
     if values.is_empty() {
+        let ret = returning.clause(def, check, &mut params);
         return params.statement(format!("INSERT INTO {target} AS t DEFAULT VALUES{ret}"));
     }
     let mut cols = Vec::with_capacity(values.len());
@@ -84,6 +116,7 @@ pub fn insert<S>(def: &TableDef, values: Vec<Write<S>>, returning: Returning) ->
         cols.push(w.column.quoted());
         marks.push(params.add(w.value, w.cast));
     }
+    let ret = returning.clause(def, check, &mut params);
     params.statement(format!(
         "INSERT INTO {target} AS t ({}) VALUES ({}){ret}",
         cols.join(", "),
@@ -100,7 +133,9 @@ pub struct Patch<S> {
 
 /// An update of row `id`: `values` always, each of `patch` when given. With nothing to write
 /// the row is still touched (`updated_at`), so a missing row is told apart from an empty
-/// write; a caller that must not change anything then reads instead ([`get`]).
+/// write; a caller that must not change anything then reads instead ([`get`]). `guard`
+/// narrows the rows that may change, `check` is what the changed row must meet ([`checked`]);
+/// their parameters come last, in that order.
 pub fn update<S>(
     def: &TableDef,
     id: S,
@@ -108,6 +143,7 @@ pub fn update<S>(
     patch: Vec<Patch<S>>,
     returning: Returning,
     guard: Option<Guard<'_, S>>,
+    check: Option<Guard<'_, S>>,
 ) -> Statement<S> {
     let mut params = Params::default();
     let mut sets: Vec<String> = values
@@ -127,11 +163,11 @@ pub fn update<S>(
     }
     let cond = id_condition(def, id, &mut params);
     let cond = guarded(cond, guard, &mut params);
+    let ret = returning.clause(def, check, &mut params);
     params.statement(format!(
-        "UPDATE {} SET {} WHERE {cond}{}",
+        "UPDATE {} SET {} WHERE {cond}{ret}",
         from(def),
         sets.join(", "),
-        returning.clause(def)
     ))
 }
 
@@ -181,11 +217,8 @@ pub fn delete<S>(
     let mut params = Params::default();
     let cond = id_condition(def, id, &mut params);
     let cond = guarded(cond, guard, &mut params);
-    params.statement(format!(
-        "DELETE FROM {} WHERE {cond}{}",
-        from(def),
-        returning.clause(def)
-    ))
+    let ret = returning.clause(def, None, &mut params);
+    params.statement(format!("DELETE FROM {} WHERE {cond}{ret}", from(def)))
 }
 
 /// One statement for all ids (an array slot), so a bulk delete is all or nothing.

@@ -16,8 +16,34 @@ fn items() -> TableDef {
     .expect("a valid definition")
 }
 
+fn members() -> TableDef {
+    serde_json::from_value(json!({
+        "id": "t_000000000002",
+        "name": "members",
+        "fields": [
+            {"id": "f_00000000001a", "name": "team", "type": "text"},
+            {"id": "f_00000000001b", "name": "member", "type": "integer"},
+            {"id": "f_00000000001c", "name": "role", "type": "text"}
+        ]
+    }))
+    .expect("a valid definition")
+}
+
 fn tables() -> Tables {
-    [("items".to_string(), items())].into_iter().collect()
+    [
+        ("items".to_string(), items()),
+        ("members".to_string(), members()),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The caller is a member of the row's team.
+fn in_team() -> Value {
+    json!({"exists": {"table": "members", "where": {"and": [
+        {"field": "team", "op": "eq", "value": {"row": "team"}},
+        {"field": "member", "op": "eq", "value": {"auth": "id"}}
+    ]}}})
 }
 
 fn parse(doc: Value) -> Result<Condition, Vec<Problem>> {
@@ -126,13 +152,16 @@ fn nesting_and_size_are_bounded() {
 fn in_memory_a_null_value_matches_nothing_even_for_ne() {
     let c = parse(json!({"field": "owner", "op": "ne", "value": {"auth": "id"}})).expect("parses");
     let row = |owner: Value| json!({"owner": owner}).as_object().cloned().expect("row");
-    assert!(c.eval(&row(json!(2)), &json!({"id": 1})));
-    assert!(!c.eval(&row(json!(1)), &json!({"id": 1})));
+    assert!(c.eval(&row(json!(2)), &json!({"id": 1}), &NoRows));
+    assert!(!c.eval(&row(json!(1)), &json!({"id": 1}), &NoRows));
     assert!(
-        c.eval(&row(Value::Null), &json!({"id": 1})),
+        c.eval(&row(Value::Null), &json!({"id": 1}), &NoRows),
         "IS DISTINCT FROM"
     );
-    assert!(!c.eval(&row(json!(2)), &Value::Null), "anonymous: nothing");
+    assert!(
+        !c.eval(&row(json!(2)), &Value::Null, &NoRows),
+        "anonymous: nothing"
+    );
 }
 
 #[test]
@@ -186,4 +215,117 @@ fn a_create_rule_sets_checked_columns_and_reports_every_problem() {
             "/rules/create/check/field"
         ]
     );
+}
+
+#[test]
+fn an_exists_compiles_to_a_subquery_that_reads_the_checked_row() {
+    let c = parse(in_team()).expect("parses");
+    let (text, params) = sql(&c);
+    assert_eq!(
+        text,
+        r#"EXISTS (SELECT 1 FROM "app"."members" AS x WHERE ((t."team" IS NOT NULL AND x."team" = t."team") AND ($1::bigint IS NOT NULL AND x."member" = $1::bigint)))"#
+    );
+    assert_eq!(
+        params.len(),
+        1,
+        "the row's team is a column, not a parameter"
+    );
+    assert_eq!(params[0].source, Source::AuthId);
+    let names: Vec<&str> = c.columns().iter().map(|i| i.as_str()).collect();
+    assert_eq!(names, ["team"], "what the rule reads of the checked row");
+    assert_eq!(c.tables().len(), 1);
+}
+
+#[test]
+fn in_memory_an_exists_looks_through_the_given_rows() {
+    let c = parse(in_team()).expect("parses");
+    let member = |team: &str, user: i64| {
+        json!({"team": team, "member": user})
+            .as_object()
+            .cloned()
+            .expect("row")
+    };
+    let others: std::collections::HashMap<String, Vec<Map<String, Value>>> =
+        [("members".to_string(), vec![member("a", 1), member("b", 2)])]
+            .into_iter()
+            .collect();
+    let row = |team: Value| json!({"team": team}).as_object().cloned().expect("row");
+    assert!(c.eval(&row(json!("a")), &json!({"id": 1}), &others));
+    assert!(!c.eval(&row(json!("b")), &json!({"id": 1}), &others));
+    assert!(
+        !c.eval(&row(Value::Null), &json!({"id": 1}), &others),
+        "no team"
+    );
+    assert!(
+        !c.eval(&row(json!("a")), &Value::Null, &others),
+        "anonymous"
+    );
+    assert!(!c.eval(&row(json!("a")), &json!({"id": 1}), &NoRows));
+}
+
+#[test]
+fn an_exists_is_checked_against_both_tables() {
+    let problems = |doc: Value| -> Vec<String> {
+        parse(doc)
+            .expect_err("refused")
+            .into_iter()
+            .map(|p| format!("{} {}", p.pointer, p.message))
+            .collect()
+    };
+    let found = problems(json!({"exists": {"table": "nope", "where": {"and": []}}}));
+    assert_eq!(
+        found,
+        ["/rules/list/where/exists/table no table named `nope`"]
+    );
+    let found = problems(json!({"exists": {"table": "members", "where":
+        {"field": "member", "op": "eq", "value": {"row": "title"}}}}));
+    assert!(found[0].contains("cannot be compared"), "{found:?}");
+    let found = problems(json!({"exists": {"table": "members", "where":
+        {"field": "team", "op": "eq", "value": {"row": "missing"}}}}));
+    assert_eq!(
+        found,
+        ["/rules/list/where/exists/where/value table `items` has no field `missing`"]
+    );
+    let found = problems(json!({"exists": {"table": "members", "where":
+        {"field": "team", "op": "contains", "value": {"row": "team"}}}}));
+    assert!(found[0].contains("eq, ne"), "{found:?}");
+    let found = problems(json!({"field": "team", "op": "eq", "value": {"row": "team"}}));
+    assert!(found[0].contains("only inside an exists"), "{found:?}");
+    let nested = json!({"exists": {"table": "members", "where": in_team()}});
+    let found = problems(nested);
+    assert!(found[0].contains("inside another exists"), "{found:?}");
+    let found = problems(json!({"exists": {"table": "members"}, "field": "x"}));
+    assert!(found[0].contains("only the key"), "{found:?}");
+}
+
+#[test]
+fn only_update_and_create_rules_have_a_check() {
+    let mut def = items();
+    def.rules = Some(
+        serde_json::from_value(json!({
+            "update": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}},
+                       "check": {"field": "owner", "op": "eq", "value": {"auth": "id"}}},
+            "list": {"where": {"and": []}, "check": {"and": []}}
+        }))
+        .expect("rules"),
+    );
+    let found: Vec<String> = check(&def, &tables())
+        .into_iter()
+        .map(|p| p.pointer)
+        .collect();
+    assert_eq!(found, ["/rules/list/check"]);
+    assert!(update_check(&def, &tables()).is_some());
+}
+
+#[test]
+fn a_table_change_that_breaks_another_tables_exists_is_found() {
+    let mut def = items();
+    def.rules = Some(serde_json::from_value(json!({"list": {"where": in_team()}})).expect("rules"));
+    let mut all = tables();
+    all.insert("items".into(), def);
+    assert!(broken(&all).is_empty());
+    all.remove("members");
+    let found = broken(&all);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "items");
 }
