@@ -261,30 +261,6 @@ impl CompiledOp for DbQueryOp {
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
     }
-    /// Included rows are not filtered by their own table's `view` rule: including from a table
-    /// that has one needs a bypass.
-    fn unruled(&self, catalog: &dyn crate::flow::node::TableCatalog) -> Option<String> {
-        let def = catalog.table(self.query.table.as_str())?;
-        let ruled: Vec<String> = self
-            .query
-            .include
-            .iter()
-            .filter_map(|c| def.field(c.as_str())?.table.clone())
-            .filter(|t| {
-                catalog
-                    .table(t.as_str())
-                    .and_then(|d| d.rules.as_ref())
-                    .is_some_and(|r| r.view.is_some())
-            })
-            .map(|t| format!("`{t}`"))
-            .collect();
-        (!ruled.is_empty()).then(|| {
-            format!(
-                "`include` reads rows of {}, whose view rule is not applied to included rows",
-                ruled.join(", ")
-            )
-        })
-    }
     fn touches_db(&self) -> bool {
         true
     }
@@ -474,6 +450,20 @@ fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildErr
     let def = table_def(tables, &q.table)?;
     let rule = sql::rule_for(def, tables, "list", rules);
     let guard = rule.as_ref().map(sql::guard);
+    // The view rules of the included tables, in `include` order.
+    let included: Vec<(String, crate::tables::rules::Condition)> = q
+        .include
+        .iter()
+        .filter_map(|c| {
+            let target = tables.get(def.field(c.as_str())?.table.as_ref()?.as_str())?;
+            let rule = sql::rule_for(target, tables, "view", rules)?;
+            Some((target.name.to_string(), rule))
+        })
+        .collect();
+    let include_guard = |table: &str, alias: &str, params: &mut query::Params<Slot>| {
+        let (_, rule) = included.iter().find(|(t, _)| t == table)?;
+        Some(rule.sql(alias, params, &|_| Slot::Rule))
+    };
     let column = |name: &str| {
         query::column(def, tables, name).ok_or_else(|| BuildError(format!("{}.{name}", def.name)))
     };
@@ -521,12 +511,35 @@ fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildErr
         offset: Slot::Offset,
         paging,
         guard: guard.as_ref().map(|g| g as _),
+        include_guard: (!included.is_empty()).then_some(&include_guard as _),
     })
     .map_err(|e| BuildError(e.0))?;
     let mut prepared =
         Prepared::new(st)
             .on(def, tables, Action::Read)
             .ruled(def, "list", rule.as_ref(), None);
+    // The included tables' rules come after the list rule, in the statement and in the name
+    // the trace shows.
+    if !included.is_empty() {
+        let applied = prepared.rule.get_or_insert_with(|| sql::AppliedRule {
+            name: String::new(),
+            params: Vec::new(),
+            create: None,
+            writable: None,
+        });
+        let mut names: Vec<String> = (!applied.name.is_empty())
+            .then(|| applied.name.clone())
+            .into_iter()
+            .collect();
+        for (table, rule) in &included {
+            applied.params.extend(rule.params());
+            let name = format!("{table}.view");
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        applied.name = names.join(", ");
+    }
     if q.page {
         prepared.cursor = Some(CursorSpec {
             fingerprint: query::fingerprint(def, &order),

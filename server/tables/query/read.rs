@@ -85,7 +85,14 @@ pub struct JsonSelect<'a, S> {
     pub paging: Option<Paging<S>>,
     /// An access rule every returned (and counted) row must satisfy.
     pub guard: Option<Guard<'a, S>>,
+    /// The access rule an included row of a table must satisfy, rendered over the given alias
+    /// (`None`: that table has none); an included row it refuses reads as null. Its
+    /// parameters follow the guard's, in `include` order.
+    pub include_guard: Option<IncludeGuard<'a, S>>,
 }
+
+/// The rule of an included table (its name), over row `alias`, or `None` when it has none.
+pub type IncludeGuard<'g, S> = &'g dyn Fn(&str, &str, &mut Params<S>) -> Option<String>;
 
 /// A reference of `def` that [`JsonSelect::include`] cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,8 +105,7 @@ pub struct NotAReference(pub String);
 pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>, NotAReference> {
     let mut params = Params::default();
     let mut conds = Vec::new();
-    let row = row_expr(&q)?;
-    for (c, v) in q.equal {
+    for (c, v) in q.equal.iter().cloned() {
         let p = params.add(v, c.cast);
         conds.push(format!("t.{} = {p}", c.ident.quoted()));
     }
@@ -107,8 +113,8 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
         conds.push(render_filter(f, &mut params));
     }
     let from = from(q.def);
-    let limit = params.add(q.limit, "bigint");
-    let offset = params.add(q.offset, "bigint");
+    let limit = params.add(q.limit.clone(), "bigint");
+    let offset = params.add(q.offset.clone(), "bigint");
 
     let order = |alias: &str| {
         q.order
@@ -121,11 +127,12 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let Some(paging) = q.paging else {
-        // The guard's parameters come last (after limit and offset).
+    let Some(paging) = q.paging.clone() else {
+        // The rules' parameters come last (after limit and offset).
         if let Some(g) = q.guard {
             conds.push(g(&mut params));
         }
+        let row = row_expr(&q, &mut params)?;
         let matching = where_clause(&conds);
         return Ok(params.statement(capped(&format!(
             "SELECT coalesce(json_agg({row} ORDER BY {}), '[]'::json) FROM \
@@ -154,10 +161,11 @@ pub fn select_json<S: Slot + Clone>(q: JsonSelect<'_, S>) -> Result<Statement<S>
         let last = marks.last().cloned().unwrap_or_default();
         after = Some(format!("({last} IS NULL OR {})", after_keys(&keys, &marks)));
     }
-    // The guard's parameters come last (after the cursor's).
+    // The rules' parameters come last (after the cursor's).
     if let Some(g) = q.guard {
         conds.push(g(&mut params));
     }
+    let row = row_expr(&q, &mut params)?;
     let matching = where_clause(&conds);
     let mut scan = conds;
     scan.extend(after);
@@ -223,8 +231,8 @@ fn after_keys(keys: &[OrderKey], marks: &[String]) -> String {
 
 /// The JSON of one output row `s` of a [`JsonSelect`]: all readable columns or the chosen
 /// ones, each included reference replaced by the referenced row (a correlated subquery on its
-/// primary key, evaluated for the returned rows only).
-fn row_expr<S>(q: &JsonSelect<'_, S>) -> Result<String, NotAReference> {
+/// primary key, evaluated for the returned rows only), when that table's rule lets it through.
+fn row_expr<S>(q: &JsonSelect<'_, S>, params: &mut Params<S>) -> Result<String, NotAReference> {
     let mut includes = Vec::with_capacity(q.include.len());
     for (n, c) in q.include.iter().enumerate() {
         let not_ref = || NotAReference(format!("{}.{c}", q.def.name));
@@ -235,10 +243,15 @@ fn row_expr<S>(q: &JsonSelect<'_, S>) -> Result<String, NotAReference> {
             .ok_or_else(not_ref)?;
         let tdef = q.tables.get(target.as_str()).ok_or_else(not_ref)?;
         let alias = format!("i{n}");
+        let rule = q
+            .include_guard
+            .and_then(|g| g(target.as_str(), &alias, params))
+            .map(|r| format!(" AND {r}"))
+            .unwrap_or_default();
         includes.push((
             c,
             format!(
-                "(SELECT {} FROM {} AS {alias} WHERE {alias}.\"id\" = s.{})",
+                "(SELECT {} FROM {} AS {alias} WHERE {alias}.\"id\" = s.{}{rule})",
                 row_json(tdef, &alias),
                 crate::tables::ddl::qualified(target),
                 c.quoted()

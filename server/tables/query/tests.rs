@@ -275,6 +275,7 @@ fn a_node_query_as_one_json_value() {
         offset: Late("offset"),
         paging: None,
         guard: None,
+        include_guard: None,
     };
     insta::assert_snapshot!(show(&select_json(base.clone()).expect("builds")));
     let paged = JsonSelect {
@@ -307,7 +308,18 @@ fn a_node_query_as_one_json_value() {
         order: &[],
         ..base.clone()
     };
-    insta::assert_snapshot!(show(&select_json(shaped).expect("builds")));
+    insta::assert_snapshot!(show(&select_json(shaped.clone()).expect("builds")));
+    // An included table's rule: over the include's alias, its parameters after the guard's.
+    let viewable = |table: &str, alias: &str, p: &mut Params<Late>| {
+        (table == "people")
+            .then(|| format!("{alias}.\"id\" = {}", p.add(Late("view rule"), "bigint")))
+    };
+    let included = JsonSelect {
+        guard: Some(&rule),
+        include_guard: Some(&viewable),
+        ..shaped
+    };
+    insta::assert_snapshot!(show(&select_json(included).expect("builds")));
     let bad = [Ident::parse("title").expect("ident")];
     let e = select_json(JsonSelect {
         include: &bad,
