@@ -361,20 +361,22 @@ function parseDefault(/** @type {string} */ type, /** @type {string} */ text) {
 }
 
 /**
- * Shows the plan (each step's summary and SQL) and applies it on request. Resolves the PUT's
- * answer when applied, else undefined.
+ * Shows the plan (each step's summary and SQL, and the access rules it changes) and applies it
+ * on request. Resolves the PUT's answer when applied, else undefined. The Rules tab
+ * (`rules.js`) applies its changes through it too.
  * @param {any} original
  * @param {any} body
  * @param {any} plan
  * @param {string | null} etag
  */
-function previewAndApply(original, body, plan, etag) {
+export function previewAndApply(original, body, plan, etag) {
   return dialog({
     title: `Review changes to ${original.name}`,
     wide: true,
     body: (close) => {
       const problems = h('div');
       const steps = plan.plan?.steps || plan.steps || [];
+      const ruled = (plan.plan?.changes || plan.changes || []).filter((/** @type {any} */ c) => c.kind === 'rules').flatMap((/** @type {any} */ c) => c.actions || []);
       const breaks = plan.breaks || [];
       const apply = h('button', { type: 'button', class: 'btn btn-primary', id: 'apply-changes' }, 'Apply changes');
       const force = h('button', { type: 'button', class: 'btn btn-danger', id: 'force-apply', hidden: true }, 'Apply anyway');
@@ -410,7 +412,8 @@ function previewAndApply(original, body, plan, etag) {
             ? steps.map((/** @type {any} */ s, /** @type {number} */ i) => h('div', { class: 'plan-step' },
                 h('div', { class: 'summary', text: `${i + 1}. ${s.summary}` }),
                 h('pre', { text: s.sql })))
-            : h('p', { class: 'plan-empty', text: 'Nothing to change in the database.' })),
+            : h('p', { class: 'plan-empty', text: 'Nothing to change in the database.' }),
+          ruled.length ? h('p', { class: 'plan-rules', id: 'plan-rules', text: `Access rules change: ${ruled.join(', ')}. Flows apply them from the next request on (no SQL).` }) : null),
         preview,
         drafts,
         rewriteLabel,
@@ -424,7 +427,7 @@ function previewAndApply(original, body, plan, etag) {
 }
 
 /** The endpoints a change would break, as the server named them. */
-function breaksBox(/** @type {any[]} */ breaks, /** @type {string} */ message) {
+export function breaksBox(/** @type {any[]} */ breaks, /** @type {string} */ message) {
   return h('div', { class: 'breaks', role: 'alert', id: 'breaks' },
     h('strong', { text: message }),
     h('ul', null, (breaks || []).map((b) => h('li', null,

@@ -1,5 +1,8 @@
 // @ts-check
-/** One table: its data grid (`#/tables/{name}`) and its designer (`#/tables/{name}/schema`). */
+/**
+ * One table: its data grid (`#/tables/{name}`), its designer (`#/tables/{name}/schema`), its
+ * access rules (`#/tables/{name}/rules`, `rules.js`) and its history.
+ */
 import { api } from './api.js';
 import { h, replace, icon } from './dom.js';
 import { confirmDialog, toast, dialog, errorBox } from './ui.js';
@@ -16,6 +19,7 @@ export async function mount(el, ctx) {
   const tabs = [
     ['data', 'Data', `#/tables/${encodeURIComponent(name)}`],
     ['schema', 'Schema', `#/tables/${encodeURIComponent(name)}/schema`],
+    ['rules', 'Rules', `#/tables/${encodeURIComponent(name)}/rules`],
     ['history', 'History', `#/tables/${encodeURIComponent(name)}/history`],
   ];
   replace(el,
@@ -31,7 +35,7 @@ export async function mount(el, ctx) {
       h('a', { class: 'tab', role: 'tab', href, 'aria-selected': String(key === tab), id: `tab-${key}` }, label))),
     body);
   if (tab === 'history') return history(body, def);
-  const mod = tab === 'schema' ? await import('./designer.js') : await import('./grid.js');
+  const mod = tab === 'schema' ? await import('./designer.js') : tab === 'rules' ? await import('./rules.js') : await import('./grid.js');
   return mod.mount(body, { ...ctx, table: def, etag: res.etag });
 }
 

@@ -12,7 +12,8 @@ import { columnsOf } from './names.js';
 import { isRhai, literalFits, sourcePicker } from './source.js';
 
 const MAX_DEPTH = 4;
-const OPS = /** @type {Record<string, string>} */ ({
+/** The operators as the builder words them. */
+export const OPS = /** @type {Record<string, string>} */ ({
   eq: 'equals', ne: 'differs from', lt: 'is less than', le: 'is at most', gt: 'is greater than', ge: 'is at least',
   in: 'is one of', contains: 'contains', starts_with: 'starts with', is_null: 'is null',
 });
@@ -60,16 +61,41 @@ export function filterWidget(a) {
       if (!cols().length) return 'the node\u2019s table is not known, so its columns cannot be listed.';
       return null;
     },
-    build: (value, set) => builder(a.name, cols(), value, set, ctx),
+    build: (value, set) => conditionBuilder(a.name, cols(), value, set, ctx),
   });
 }
 
 /**
+ * What another form changes in the builder (the access rules of the Rules tab use them; the
+ * inspector's filter uses none):
+ * - `value`: the control of a condition's value (default: the value picker of `source.js`);
+ * - `keeps(value, op)`: whether a value that is not a literal stays when the field or the
+ *   operator changes (default: Rhai expressions do);
+ * - `leaf(node, key, remove, write)`: the control of an item that is neither a condition nor a
+ *   group, or null (then it is shown as a condition);
+ * - `adds(push, key)`: more buttons beside + Condition and + Group; `push(item, focus)` adds an
+ *   item to the group and focuses its control whose `data-fkey` is `<item key>.<focus>`;
+ * - `prefix`: of every `data-fkey`, so a builder nested in another keeps its own focus;
+ * - `rootLabel`: the words before the top group's and/or select (default "Rows match").
+ * @typedef {{
+ *   value?: (o: {label: string, value: any, column: import('./names.js').Column, op: string, set: (v: any) => void}) => HTMLElement,
+ *   keeps?: (v: any, op: string) => boolean,
+ *   leaf?: (node: any, key: string, remove: () => void, write: () => void) => HTMLElement | null,
+ *   adds?: (push: (item: any, focus: string) => void, key: string) => HTMLElement[],
+ *   prefix?: string, rootLabel?: string,
+ * }} BuilderHooks
+ */
+
+/**
+ * The builder itself: conditions on `cols` in and/or groups; `set` gets the whole filter
+ * (undefined once every condition is removed).
  * @param {string} name @param {import('./names.js').Column[]} cols @param {any} value
  * @param {(v: any) => void} set @param {import('../widgets.js').FormContext | undefined} ctx
+ * @param {BuilderHooks} [hooks]
  */
-function builder(name, cols, value, set, ctx) {
+export function conditionBuilder(name, cols, value, set, ctx, hooks = {}) {
   if (!cols.length) return h('p', { class: 'fl-hint', text: 'Pick a table first; its columns can then be filtered.' });
+  const keeps = hooks.keeps || ((/** @type {any} */ v) => isRhai(v));
   // A bare condition (or no filter) is shown as a group of its own; it is written back bare
   // while the group holds one condition.
   const bare = !isGroup(value);
@@ -82,7 +108,7 @@ function builder(name, cols, value, set, ctx) {
   /** Redraws, keeping focus on the control with the same key when it still exists. @param {string} [focus] */
   const redraw = (focus) => {
     const was = focus || /** @type {HTMLElement | null} */ (document.activeElement)?.dataset?.fkey;
-    el.replaceChildren(group(root, null, 1, '0'));
+    el.replaceChildren(group(root, null, 1, `${hooks.prefix || ''}0`));
     if (was) /** @type {HTMLElement | null} */ (el.querySelector(`[data-fkey="${was}"]`))?.focus();
   };
   const colOf = (/** @type {string} */ f) => cols.find((c) => c.name === f) || { name: f, type: 'text', required: false, hasDefault: false, system: false };
@@ -109,7 +135,15 @@ function builder(name, cols, value, set, ctx) {
       write();
     });
     const list = h('div', { class: 'fm-group-items' });
-    itemsOf(g).forEach((c, i) => list.append(isGroup(c) ? group(c, g, depth + 1, `${key}.${i}`) : condition(c, g, `${key}.${i}`)));
+    itemsOf(g).forEach((c, i) => {
+      const k = `${key}.${i}`;
+      const remove = () => {
+        itemsOf(g).splice(itemsOf(g).indexOf(c), 1);
+        write();
+        redraw(`${key}.addc`);
+      };
+      list.append(isGroup(c) ? group(c, g, depth + 1, k) : hooks.leaf?.(c, k, remove, write) || condition(c, g, k));
+    });
     const addCond = h('button', { type: 'button', class: 'fl-btn fm-add', text: '+ Condition', dataset: { fkey: `${key}.addc` }, onclick: () => {
       const col = firstCol();
       itemsOf(g).push({ field: col.name, op: 'eq', value: starting(col, 'eq') });
@@ -128,10 +162,14 @@ function builder(name, cols, value, set, ctx) {
       redraw(`${key.split('.').slice(0, -1).join('.')}.addg`);
     } }) : '';
     return h('div', { class: parent ? 'fm-group fm-subgroup' : 'fm-group', dataset: { depth: String(depth) } },
-      h('div', { class: 'fm-group-head' }, h('span', { class: 'fm-muted', text: parent ? 'Group: match' : 'Rows match' }), kind, remove),
+      h('div', { class: 'fm-group-head' }, h('span', { class: 'fm-muted', text: parent ? 'Group: match' : hooks.rootLabel || 'Rows match' }), kind, remove),
       list,
       itemsOf(g).length ? '' : h('p', { class: 'fl-hint', text: parent ? 'An empty group.' : 'No conditions: every row.' }),
-      h('div', { class: 'fm-group-actions' }, addCond, addGroup));
+      h('div', { class: 'fm-group-actions' }, addCond, addGroup, hooks.adds?.((item, focus) => {
+        itemsOf(g).push(item);
+        write();
+        redraw(`${key}.${itemsOf(g).length - 1}.${focus}`);
+      }, key) || ''));
   }
 
   /** @param {any} c @param {any} parent @param {string} key */
@@ -147,7 +185,7 @@ function builder(name, cols, value, set, ctx) {
     op.value = c.op;
     const refit = () => {
       const vc = valueColumn(c);
-      if (!isRhai(c.value) && !literalFits(c.value, vc)) c.value = starting(colOf(c.field), c.op);
+      if (!keeps(c.value, c.op) && !literalFits(c.value, vc)) c.value = starting(colOf(c.field), c.op);
     };
     field.addEventListener('change', () => {
       c.field = field.value;
@@ -155,12 +193,12 @@ function builder(name, cols, value, set, ctx) {
       refit(); write(); redraw(`${key}.field`);
     });
     op.addEventListener('change', () => { c.op = op.value; refit(); write(); redraw(`${key}.op`); });
-    const value = sourcePicker({ label: `${name}: ${c.field}`, value: c.value, ctx, column: valueColumn(c), set: (v) => {
-      // A condition always has a value: an empty source is written as null, which the server
-      // flags (a literal null would always skip the condition) instead of a malformed condition.
-      c.value = v === undefined ? null : v;
-      write();
-    } });
+    // A condition always has a value: an empty source is written as null, which the server
+    // flags (a literal null would always skip the condition) instead of a malformed condition.
+    const setValue = (/** @type {any} */ v) => { c.value = v === undefined ? null : v; write(); };
+    const value = hooks.value
+      ? hooks.value({ label: `${name}: ${c.field}`, value: c.value, column: valueColumn(c), op: c.op, set: setValue })
+      : sourcePicker({ label: `${name}: ${c.field}`, value: c.value, ctx, column: valueColumn(c), set: setValue });
     const remove = h('button', { type: 'button', class: 'fl-btn fm-remove', text: '✕', 'aria-label': `Remove the condition on ${c.field}`, onclick: () => {
       itemsOf(parent).splice(itemsOf(parent).indexOf(c), 1);
       write();

@@ -1,0 +1,211 @@
+//! The Rules tab of a table in a real headless Chromium against a real Sluice and Postgres:
+//! rules written with the forms only (the "Only the owner" preset, a create rule's `set`, an
+//! update rule's `columns`) are reviewed, applied and stored as the table's `rules`; the
+//! summary says who can do what; the endpoints that use the table are listed with their auth
+//! and bypasses; a literal the server refuses is shown under the rule it belongs to.
+
+mod common;
+
+use common::browser::Browser;
+use common::{TestApp, spawn_app};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Picks `value` in the first `<select>` matching `css`, as a person would (a `change` event).
+async fn choose(b: &Browser, css: &str, value: &str) {
+    b.wait_for(css).await;
+    let ok = b
+        .execute(
+            "const s = document.querySelector(arguments[0]);
+             if (![...s.options].some(o => o.value === arguments[1])) return [...s.options].map(o => o.value);
+             s.focus(); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+            json!([css, value]),
+        )
+        .await;
+    if ok != json!(true) {
+        b.fail(&format!("`{css}` has no option {value:?}; it has {ok}"))
+            .await;
+    }
+}
+
+/// The table's stored rules, through the admin API.
+async fn stored_rules(app: &TestApp, table: &str) -> Value {
+    let (status, body) = app
+        .send(app.admin(Method::GET, &format!("/tables/{table}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["rules"].clone()
+}
+
+/// Reviews the pending rule changes and applies them, waiting for the saved answer.
+async fn review_and_apply(b: &Browser, actions: &str) {
+    b.click("#rules-review").await;
+    b.wait_for_text("#plan-rules", actions).await;
+    b.click("#apply-changes").await;
+    b.wait_for_text(".toast", "saved").await;
+}
+
+#[tokio::test]
+async fn the_owner_preset_applied_with_the_form_is_stored_and_said_in_words() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "title", "type": "text"}, {"name": "owner", "type": "integer"}]}))
+        .await;
+    // Two published endpoints on the table: one for users, one for admins whose node bypasses.
+    app.publish(&json!({"format": "sluice.flow", "format_version": 1, "name": "list_notes", "entry": "q",
+        "endpoint": {"method": "GET", "path": "/notes", "auth": "user"},
+        "nodes": {"q": {"type": "db.query", "table": "notes", "as": "rows", "next": {"ok": "reply"}},
+                  "reply": {"type": "respond", "body": {"$rhai": "rows"}}}}))
+        .await;
+    app.publish(&json!({"format": "sluice.flow", "format_version": 1, "name": "count_notes", "entry": "q",
+        "endpoint": {"method": "GET", "path": "/admin/notes", "auth": "admin"},
+        "nodes": {"q": {"type": "db.query", "table": "notes", "as": "rows",
+                        "rules": {"bypass": "the dashboard counts every note"}, "next": {"ok": "reply"}},
+                  "reply": {"type": "respond", "body": {"$rhai": "rows"}}}}))
+        .await;
+
+    let b = Browser::start("rules_tab_owner_preset").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/notes/rules", app.base))
+        .await;
+    b.wait_for("#tab-rules[aria-selected=true]").await;
+    b.wait_for_text(
+        "#rules-summary",
+        "No rule: anyone who may call the endpoint may list every row",
+    )
+    .await;
+    b.wait_for_text("#rules-usage", "GET /notes").await;
+    b.wait_for_text(
+        "#rules-usage tr[data-flow=list_notes]",
+        "signed-in users: rules apply",
+    )
+    .await;
+    b.wait_for_text(
+        "#rules-usage tr[data-flow=count_notes]",
+        "admins: exempt from rules",
+    )
+    .await;
+    b.wait_for_text("#rules-usage tr[data-flow=count_notes]", "bypasses rules")
+        .await;
+    b.wait_for_text(
+        "#rules-usage tr[data-flow=count_notes]",
+        "the dashboard counts every note",
+    )
+    .await;
+    b.wait_for_text(
+        "#rules-usage tr[data-flow=list_notes]",
+        "db.query, applies the list rule",
+    )
+    .await;
+
+    // The preset on list and view, through the form.
+    b.click("#rule-list [data-role=owner]").await;
+    b.click("#rule-view [data-role=owner]").await;
+    let shown = b
+        .execute(
+            "const c = document.querySelector('#rule-list .fm-cond');
+             return [c.querySelector('.fm-cond-field').value, c.querySelector('.fm-cond-op').value,
+                     c.querySelector('.rule-mode').value];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(["owner", "eq", "id"]));
+    b.wait_for_text(
+        "#rules-summary",
+        "Signed-in callers list only rows where owner is their id; anonymous callers get none.",
+    )
+    .await;
+    b.assert_accessible("the Rules tab with two rules").await;
+    review_and_apply(&b, "list, view").await;
+
+    let owner = json!({"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}});
+    assert_eq!(
+        stored_rules(&app, "notes").await,
+        json!({"list": owner, "view": owner})
+    );
+
+    // The tab shows the saved rules again, with nothing left to save.
+    b.wait_for("#rules-review[disabled]").await;
+    b.wait_for_text(
+        "#rules-summary",
+        "Signed-in callers view only rows where owner is their id",
+    )
+    .await;
+    b.wait_for_text(
+        "#rules-summary",
+        "may create rows, update any row and delete any row",
+    )
+    .await;
+    b.wait_for("#rule-view.has-rule .fm-cond").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn a_create_set_and_update_columns_are_edited_and_a_refused_literal_is_shown_by_its_rule() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "tasks", "fields": [
+        {"name": "title", "type": "text"}, {"name": "owner", "type": "integer"},
+        {"name": "team", "type": "uuid"}]}))
+        .await;
+
+    let b = Browser::start("rules_tab_create_update").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/tasks/rules", app.base))
+        .await;
+
+    // create: owner set to the caller (the first field offered), then team to a literal.
+    b.click("#rule-create [data-role=add]").await;
+    b.click("#rule-create [data-role=add-set]").await;
+    b.wait_for("#rule-create .rule-set-row[data-field=owner]")
+        .await;
+    b.click("#rule-create [data-role=add-set]").await;
+    choose(
+        &b,
+        "#rule-create .rule-set-row:nth-child(2) .rule-set-field",
+        "team",
+    )
+    .await;
+    b.set_value(
+        "#rule-create .rule-set-row[data-field=team] .fm-literal",
+        "not-a-uuid",
+    )
+    .await;
+
+    // update: only the owner, who may change the title only.
+    b.click("#rule-update [data-role=owner]").await;
+    b.click("#rule-update input[name=rule-update-columns][value=title]")
+        .await;
+    b.wait_for_text("#rules-summary", "Create sets owner to the caller\u{2019}s id and team to \"not-a-uuid\"; anonymous callers cannot create rows.")
+        .await;
+    b.wait_for_text(
+        "#rules-summary",
+        "Signed-in callers update only rows where owner is their id, changing only title",
+    )
+    .await;
+
+    // The server refuses the literal; the problem stands under the create rule.
+    b.click("#rules-review").await;
+    b.wait_for_text("#rule-create-problems", "/table/rules/create/set/team")
+        .await;
+    assert_eq!(stored_rules(&app, "tasks").await, Value::Null);
+
+    let team = "6f1c2a3e-0d4b-4f7a-9a51-2b8c6d0e1f23";
+    b.set_value(
+        "#rule-create .rule-set-row[data-field=team] .fm-literal",
+        team,
+    )
+    .await;
+    review_and_apply(&b, "create").await;
+    assert_eq!(
+        stored_rules(&app, "tasks").await,
+        json!({
+            "create": {"set": {"owner": {"auth": "id"}, "team": team}},
+            "update": {"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}, "columns": ["title"]},
+        })
+    );
+    b.wait_for("#rules-review[disabled]").await;
+    b.wait_for("#rule-update input[name=rule-update-columns][value=title]:checked")
+        .await;
+    b.set_viewport(1280, 2200).await;
+    b.finish().await;
+}
