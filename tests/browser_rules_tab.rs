@@ -1,8 +1,9 @@
 //! The Rules tab of a table in a real headless Chromium against a real Sluice and Postgres:
 //! rules written with the forms only (the "Only the owner" preset, a create rule's `set`, an
-//! update rule's `columns`) are reviewed, applied and stored as the table's `rules`; the
-//! summary says who can do what; the endpoints that use the table are listed with their auth
-//! and bypasses; a literal the server refuses is shown under the rule it belongs to.
+//! update rule's `columns` and `check`, a membership rule with `exists`) are reviewed, applied
+//! and stored as the table's `rules`; the summary says who can do what; the endpoints that use
+//! the table are listed with their auth and bypasses; a literal the server refuses is shown
+//! under the rule it belongs to.
 
 mod common;
 
@@ -207,5 +208,69 @@ async fn a_create_set_and_update_columns_are_edited_and_a_refused_literal_is_sho
     b.wait_for("#rule-update input[name=rule-update-columns][value=title]:checked")
         .await;
     b.set_viewport(1280, 2200).await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn a_membership_rule_with_exists_and_an_update_check_are_built_with_the_forms() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "members", "fields": [
+        {"name": "team", "type": "integer"}, {"name": "member", "type": "integer"}]}))
+        .await;
+    app.create_table(&json!({"name": "projects", "fields": [
+        {"name": "title", "type": "text"}, {"name": "team", "type": "integer"}]}))
+        .await;
+
+    let b = Browser::start("rules_tab_exists").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/projects/rules", app.base))
+        .await;
+
+    // list: a row of members exists whose team is this row's team and whose member is the caller.
+    b.click("#rule-list [data-role=add]").await;
+    b.click("#rule-list [data-role=add-exists]").await;
+    b.wait_for("#rule-list .rule-exists select.rule-exists-table")
+        .await;
+    let exists = "#rule-list .rule-exists";
+    b.click(&format!("{exists} .fm-add[data-fkey$='0.addc']"))
+        .await;
+    choose(&b, &format!("{exists} .fm-cond .rule-mode"), "row").await;
+    b.wait_for(&format!("{exists} .fm-cond .rule-row-field"))
+        .await;
+    b.click(&format!("{exists} .fm-add[data-fkey$='0.addc']"))
+        .await;
+    let second = format!("{exists} .fm-group-items > .fm-cond:nth-child(2)");
+    choose(&b, &format!("{second} .fm-cond-field"), "member").await;
+    choose(&b, &format!("{second} .rule-mode"), "id").await;
+    b.wait_for_text("#rules-summary", "Signed-in callers list only rows where a row of members exists where team is this row\u{2019}s team and member is their id; anonymous callers get none.")
+        .await;
+
+    // update: any row, but the changed row must keep a title.
+    b.click("#rule-update [data-role=add]").await;
+    b.click("#rule-update [data-role=add-check]").await;
+    b.click("#rule-update .rule-check .fm-add[data-fkey='0.addc']")
+        .await;
+    choose(&b, "#rule-update .rule-check .fm-cond-op", "ne").await;
+    b.wait_for_text(
+        "#rules-summary",
+        "the changed row must then meet: title is not \"\"",
+    )
+    .await;
+    b.assert_accessible("the Rules tab with an exists and a check")
+        .await;
+
+    review_and_apply(&b, "list, update").await;
+    assert_eq!(
+        stored_rules(&app, "projects").await,
+        json!({
+            "list": {"where": {"and": [{"exists": {"table": "members", "where": {"and": [
+                {"field": "team", "op": "eq", "value": {"row": "team"}},
+                {"field": "member", "op": "eq", "value": {"auth": "id"}}]}}}]}},
+            "update": {"where": {"and": []}, "check": {"field": "title", "op": "ne", "value": ""}},
+        })
+    );
+    b.wait_for("#rules-review[disabled]").await;
+    b.wait_for("#rule-list .rule-exists .rule-row-field").await;
+    b.set_viewport(1280, 1800).await;
     b.finish().await;
 }

@@ -126,10 +126,11 @@ export function conditionWords(n, inner = false) {
   if (isGroup(n)) {
     const items = n.and ?? n.or;
     if (!items.length) return n.and ? 'any row' : 'no row';
-    const s = items.map((/** @type {any} */ c) => conditionWords(c, true)).join(n.and ? ' and ' : ' or ');
+    // A group of one item reads as that item.
+    const s = items.map((/** @type {any} */ c) => conditionWords(c, items.length > 1 || inner)).join(n.and ? ' and ' : ' or ');
     return inner && items.length > 1 ? `(${s})` : s;
   }
-  if (isExists(n)) return `a row of ${n.exists.table} exists where ${conditionWords(n.exists.where, true)}`;
+  if (isExists(n)) return `a row of ${n.exists.table} exists where ${conditionWords(n.exists.where, inner)}`;
   if (!isObj(n)) return JSON.stringify(n);
   if (n.op === 'is_null') return `${n.field} ${n.value === false ? 'is not empty' : 'is empty'}`;
   return `${n.field} ${OP_WORDS[n.op] || n.op} ${valueWords(n.value)}`;
