@@ -651,3 +651,117 @@ async fn a_debug_run_of_login_shows_neither_the_password_nor_its_hash() {
     assert!(!text.contains("$argon2"), "{text}");
     assert!(!text.contains("eyJ"), "{text}");
 }
+
+/// The auth template's owner-only rules (docs/RULES.md): with two signed-up users, hand-written
+/// user endpoints on `users` reach only the caller's own account, and the role cannot be
+/// changed by its user; admins see every account.
+#[tokio::test]
+async fn the_auth_templates_rules_keep_each_user_to_their_own_account() {
+    let app = spawn_app().await;
+    load_auth_example(&app).await;
+    let (s, ann) = signup(&app, "ann@example.com", "correct horse").await;
+    assert_eq!(s, 201, "{ann}");
+    let (s, bob) = signup(&app, "bob@example.com", "battery staple").await;
+    assert_eq!(s, 201, "{bob}");
+    let (ann_id, bob_id) = (
+        ann["user"]["id"].as_i64().expect("id"),
+        bob["user"]["id"].as_i64().expect("id"),
+    );
+    let ann_token = token_for(&app, "ann@example.com", "correct horse").await;
+    let flow = |name: &str, method: &str, path: &str, node: Value| {
+        json!({"format": "sluice.flow", "format_version": 1, "name": name, "entry": "n",
+               "endpoint": {"method": method, "path": path, "auth": "user"},
+               "nodes": {"n": node, "reply": {"type": "respond", "body": {"$rhai": "out"}}}})
+    };
+    app.publish(&flow("user_by_id", "GET", "/users/{id}",
+        json!({"type": "db.get", "table": "users", "id": {"$rhai": "request.params.id"}, "as": "out", "next": {"found": "reply"}})))
+        .await;
+    app.publish(&flow(
+        "all_users",
+        "GET",
+        "/users",
+        json!({"type": "db.query", "table": "users", "as": "out", "next": {"ok": "reply"}}),
+    ))
+    .await;
+    app.publish(&flow(
+        "edit_user",
+        "PATCH",
+        "/users/{id}",
+        json!({"type": "db.update", "table": "users", "id": {"$rhai": "request.params.id"},
+               "patch": {"$rhai": "request.body"}, "as": "out", "next": {"ok": "reply"}}),
+    ))
+    .await;
+    app.publish(&flow("remove_user", "DELETE", "/users/{id}",
+        json!({"type": "db.delete", "table": "users", "id": {"$rhai": "request.params.id"}, "as": "out", "next": {"ok": "reply"}})))
+        .await;
+    let bearer = format!("Bearer {ann_token}");
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let mut req = app.api(method, &path).header("authorization", &bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        app.send(req)
+    };
+
+    let (s, list) = send(Method::GET, "/users".into(), None).await;
+    let ids: Vec<i64> = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert_eq!((s, ids), (200, vec![ann_id]), "{list}");
+    let (s, _) = send(Method::GET, format!("/users/{bob_id}"), None).await;
+    assert_eq!(s, 404, "another user's account does not exist for ann");
+    let (s, _) = send(
+        Method::PATCH,
+        format!("/users/{bob_id}"),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _) = send(Method::DELETE, format!("/users/{bob_id}"), None).await;
+    assert_eq!(s, 404);
+    let (s, out) = send(
+        Method::PATCH,
+        format!("/users/{ann_id}"),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(
+        (s, out["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{out}"
+    );
+    let (s, out) = send(
+        Method::PATCH,
+        format!("/users/{ann_id}"),
+        Some(json!({"name": "Annie"})),
+    )
+    .await;
+    assert_eq!((s, out["name"].as_str()), (200, Some("Annie")), "{out}");
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, role::text FROM app.users ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .expect("rows");
+    assert_eq!(
+        rows,
+        [
+            (ann_id, "Annie".to_string(), "user".to_string()),
+            (bob_id, "Ann".to_string(), "user".to_string())
+        ]
+    );
+    // The template's admin endpoint is exempt: it lists every account.
+    sqlx::query("UPDATE app.users SET role = 'admin' WHERE email = 'bob@example.com'")
+        .execute(&app.db)
+        .await
+        .expect("promote");
+    let admin = token_for(&app, "bob@example.com", "battery staple").await;
+    let (s, all) = app
+        .send(app.api(Method::GET, "/admin/users").bearer_auth(&admin))
+        .await;
+
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(all.to_string().matches("@example.com").count(), 2, "{all}");
+}

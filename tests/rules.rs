@@ -584,16 +584,20 @@ async fn an_update_rule_limits_the_fields_callers_may_change() {
 }
 
 #[tokio::test]
-async fn generated_crud_endpoints_obey_the_rules_of_their_table() {
+async fn generated_crud_endpoints_get_owner_only_rules_and_obey_them() {
     let app = spawn_app().await;
     let (ann, bob, _) = setup(&app).await;
-    let mine = json!({"field": "owner", "op": "eq", "value": {"auth": "id"}});
-    app.create_table(&json!({"name": "items", "fields": [
-        {"name": "title", "type": "text"}, {"name": "owner", "type": "integer"}],
-        "rules": {"list": {"where": mine}, "view": {"where": mine}, "delete": {"where": mine},
-                  "update": {"where": mine, "columns": ["title"]},
-                  "create": {"set": {"owner": {"auth": "id"}}}}}))
+    app.create_table(&json!({"name": "users", "fields": [{"name": "name", "type": "text"}]}))
         .await;
+    sqlx::query("INSERT INTO app.users (name) VALUES ('ann'), ('bob')")
+        .execute(&app.db)
+        .await
+        .expect("users");
+    app.create_table(&json!({"name": "items", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "owner", "type": "reference", "table": "users"}]}))
+        .await;
+    // A table with a users-linked owner and no rules gets owner-only rules with its endpoints.
     let (s, body) = app
         .send(
             app.admin(Method::POST, "/tables/items/crud")
@@ -601,6 +605,29 @@ async fn generated_crud_endpoints_obey_the_rules_of_their_table() {
         )
         .await;
     assert_eq!(s, 201, "{body}");
+    assert_eq!(body["owner_rules_written"], true, "{body}");
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/items")).await;
+    let mine = json!({"field": "owner", "op": "eq", "value": {"auth": "id"}});
+    assert_eq!(table["rules"]["list"]["where"], mine, "{table}");
+    assert_eq!(table["rules"]["update"]["check"], mine, "{table}");
+    // Asked not to, or for another auth level, it writes none.
+    app.create_table(&json!({"name": "shared", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "owner", "type": "reference", "table": "users"}]}))
+        .await;
+    let (s, body) = app
+        .send(
+            app.admin(Method::POST, "/tables/shared/crud")
+                .json(&json!({"owner_rules": false})),
+        )
+        .await;
+    assert_eq!(
+        (s, &body["owner_rules_written"]),
+        (201, &json!(false)),
+        "{body}"
+    );
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/shared")).await;
+    assert!(table.get("rules").is_none_or(Value::is_null), "{table}");
 
     // Each creates one item; naming another owner does not make it theirs.
     let (s, a) = call(

@@ -121,6 +121,25 @@ fn rhai_literal(v: &Value) -> String {
     }
 }
 
+/// Owner-only access rules for `def` when it has an `owner` field that references `users`
+/// (docs/RULES.md, "Owner-only by default"): every action is limited to the caller's rows,
+/// a new row's owner is the caller whatever the request says, and a changed row must still be
+/// the caller's (so it cannot be given away). `None` for a table without such a field.
+pub fn owner_rules(def: &TableDef) -> Option<crate::tables::def::TableRules> {
+    let owner = def.field("owner")?;
+    if owner.ty != FieldType::Reference || owner.table.as_ref()?.as_str() != "users" {
+        return None;
+    }
+    let is_mine = json!({"field": "owner", "op": "eq", "value": {"auth": "id"}});
+    let mine = json!({"where": is_mine});
+    let update = json!({"where": is_mine, "check": is_mine});
+    serde_json::from_value(json!({
+        "list": mine, "view": mine, "delete": mine, "update": update,
+        "create": {"set": {"owner": {"auth": "id"}}}
+    }))
+    .ok()
+}
+
 /// The fields the generated create and update flows may write at `auth`: all of them for admins,
 /// all but password fields below. Refused when a field every insert must give is left out.
 pub fn writable_fields(def: &TableDef, auth: AuthLevel) -> Result<Vec<&FieldDef>, CrudError> {
@@ -290,6 +309,42 @@ pub fn follow(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn owner_rules_are_written_for_an_owner_that_references_users_only() {
+        let def = |owner: Value| -> TableDef {
+            serde_json::from_value(json!({"id": "t_000000000002", "name": "notes", "fields": [
+                {"id": "f_000000000004", "name": "title", "type": "text"}, owner]}))
+            .expect("definition")
+        };
+        let linked = def(
+            json!({"id": "f_000000000005", "name": "owner", "type": "reference", "table": "users"}),
+        );
+        let rules = owner_rules(&linked).expect("rules");
+        let doc = serde_json::to_value(&rules).expect("json");
+        let mine = json!({"field": "owner", "op": "eq", "value": {"auth": "id"}});
+        assert_eq!(doc["list"]["where"], mine);
+        assert_eq!(doc["view"]["where"], mine);
+        assert_eq!(doc["delete"]["where"], mine);
+        assert_eq!(doc["update"], json!({"where": mine, "check": mine}));
+        assert_eq!(doc["create"], json!({"set": {"owner": {"auth": "id"}}}));
+        let users: crate::tables::def::Tables = [(
+            "users".to_string(),
+            serde_json::from_value(json!({"id": "t_000000000003", "name": "users", "fields": []}))
+                .expect("users"),
+        )]
+        .into_iter()
+        .collect();
+        let mut ruled = linked.clone();
+        ruled.rules = Some(rules);
+        assert!(crate::tables::rules::check(&ruled, &users).is_empty());
+        let plain = def(json!({"id": "f_000000000005", "name": "owner", "type": "integer"}));
+        assert!(owner_rules(&plain).is_none(), "not linked to users");
+        let other = def(
+            json!({"id": "f_000000000005", "name": "author", "type": "reference", "table": "users"}),
+        );
+        assert!(owner_rules(&other).is_none(), "not named owner");
+    }
 
     /// An account table: an email, a password and a role.
     pub(crate) fn accounts() -> TableDef {

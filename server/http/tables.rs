@@ -145,6 +145,9 @@ struct CrudRequest {
     /// instead of refusing with 409 `table.crud_exists`.
     #[serde(default)]
     replace: bool,
+    /// Write owner-only rules for a table with a users-linked `owner` field and no rules yet,
+    /// when the endpoints are for signed-in users (default true).
+    owner_rules: Option<bool>,
 }
 
 async fn generate_crud(
@@ -153,11 +156,58 @@ async fn generate_crud(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<CrudRequest>,
 ) -> Result<Response, ApiError> {
-    let table = store::get(&state.db, &name).await?;
+    let mut table = store::get(&state.db, &name).await?;
     let path = req.path.unwrap_or_else(|| format!("/{name}"));
     let level = req
         .auth
         .unwrap_or_else(|| generate::default_auth(&table.def));
+    // Owner-only rules first, so the endpoints are published with them. What would refuse the
+    // endpoints is checked before the rules are written: they generate, and no flow has their
+    // names unless they replace it.
+    let owner =
+        (req.owner_rules.unwrap_or(true) && level == AuthLevel::User && table.def.rules.is_none())
+            .then(|| generate::owner_rules(&table.def))
+            .flatten();
+    let owner_written = owner.is_some();
+    if let Some(rules) = owner {
+        generate::crud(&table.def, &path, level, |_| IdType::Bigint).map_err(crud_error)?;
+        if !req.replace {
+            let names =
+                ["list", "get", "create", "update", "delete"].map(|k| format!("{name}_{k}"));
+            let mut tx = state.db.begin().await?;
+            for n in names {
+                if flows::find_by_name_in(&mut tx, &n).await?.is_some() {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "table.crud_exists",
+                        format!(
+                            "a flow named {n} exists; regenerate with replace to overwrite its draft"
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut def = table.def.clone();
+        def.rules = Some(rules);
+        let change = ChangeRequest {
+            table: def,
+            confirm_drop: Vec::new(),
+            force: false,
+            update_flows: false,
+        };
+        let outcome = state
+            .serving
+            .change(changes::change(
+                &state.db,
+                &name,
+                Some(table.version),
+                change,
+                editor.user_id,
+                true,
+            ))
+            .await?;
+        table = outcome.table;
+    }
     let created = crud_flows(
         &state,
         &table.def,
@@ -175,7 +225,11 @@ async fn generate_crud(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(json!({ "flows": created }))).into_response())
+    Ok((
+        status,
+        Json(json!({ "flows": created, "owner_rules_written": owner_written })),
+    )
+        .into_response())
 }
 
 /// How generated CRUD flows are saved.
