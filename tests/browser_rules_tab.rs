@@ -274,3 +274,40 @@ async fn a_membership_rule_with_exists_and_an_update_check_are_built_with_the_fo
     b.set_viewport(1280, 1800).await;
     b.finish().await;
 }
+
+#[tokio::test]
+async fn a_rule_that_a_published_endpoint_cannot_apply_is_named_beside_the_form() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "title", "type": "text"}, {"name": "owner", "type": "integer"}]}))
+        .await;
+    app.publish(
+        &json!({"format": "sluice.flow", "format_version": 1, "name": "count_sql", "entry": "q",
+        "endpoint": {"method": "GET", "path": "/notes/count", "auth": "user"},
+        "nodes": {"q": {"type": "db.sql", "sql": "select count(*) as n from notes", "as": "rows",
+                        "next": {"ok": "reply"}},
+                  "reply": {"type": "respond", "body": {"$rhai": "rows"}}}}),
+    )
+    .await;
+
+    let b = Browser::start("rules_tab_breaks").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/notes/rules", app.base))
+        .await;
+    b.wait_for_text(
+        "#rules-usage tr[data-flow=count_sql]",
+        "its SQL names this table",
+    )
+    .await;
+
+    b.click("#rule-list [data-role=owner]").await;
+    b.click("#rules-review").await;
+    b.wait_for_text("dialog[open] #breaks", "count_sql").await;
+    b.click("dialog[open] .dialog-actions .btn:first-child")
+        .await;
+    b.wait_for_text("#rules-problems", "count_sql").await;
+    b.wait_for_text("#rules-problems", "cannot apply the new rules")
+        .await;
+    assert_eq!(stored_rules(&app, "notes").await, Value::Null);
+    b.finish().await;
+}
