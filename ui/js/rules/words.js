@@ -250,7 +250,7 @@ export function tableUses(doc, table, tables) {
       else if (n.table === table) how = DB_NODES[type];
       else if (type === 'db.query' && Array.isArray(n.include)) {
         const fields = (tables || []).find((t) => t.name === n.table)?.fields || [];
-        if (n.include.some((/** @type {any} */ c) => fields.some((/** @type {any} */ f) => f.name === c && f.type === 'reference' && f.table === table))) how = 'includes its rows (must bypass when there is a view rule)';
+        if (n.include.some((/** @type {any} */ c) => fields.some((/** @type {any} */ f) => f.name === c && f.type === 'reference' && f.table === table))) how = 'includes its rows (they obey its view rule)';
       }
       if (how) out.push({ id, type, how, bypass });
     }
