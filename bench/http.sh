@@ -26,7 +26,7 @@ CONNECTIONS="${CONNECTIONS:-32}" # wrk connections (every server has a pool of 1
 WRK_TIMEOUT="${WRK_TIMEOUT:-10s}" # a response slower than this is an error (wrk's default: 2s)
 POOL="${POOL:-16}"               # database connections of each server
 ENDPOINTS="${ENDPOINTS:-get_item list_items create_item}"
-SERVERS="${SERVERS:-baseline generated flows pocketbase}"
+SERVERS="${SERVERS:-baseline generated flows pocketbase bypass ruled}"
 INSTANCES="${INSTANCES:-1}"      # 2: also load two Sluice instances on the same Postgres
 PUBLISHES="${PUBLISHES:-5}"      # publishes of the generated GET flow during one load run
 COLD_REPS="${COLD_REPS:-3}"      # restarts, and publishes, whose first request is timed
@@ -173,6 +173,27 @@ psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c 'VACUUM ANALYZE app.items' 
 
 echo "== publishing the hand-drawn flows of bench/http/flows under /api/flows"
 $HELPER publish-flows "$SLUICE_URL" "$TOKEN" bench/http/flows /flows
+USER_TOKEN=""
+if [[ " $SERVERS " == *" ruled "* || " $SERVERS " == *" bypass "* ]]; then
+    echo "== access rules: table owned (the rows of items, all of user 1, owner-only list and view rules); bench/http/rules under /api/ruled and, with rules.bypass, /api/bypass"
+    USER_TOKEN="$($HELPER setup-rules "$SLUICE_URL" "$TOKEN" bench/http/rules)"
+    psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c \
+        'INSERT INTO app.owned (id, title, qty, price, active, owner) OVERRIDING SYSTEM VALUE
+         SELECT id, title, qty, price, active, 1 FROM app.items ORDER BY id' \
+        -c 'VACUUM ANALYZE app.owned' >/dev/null
+    # The plans of the statements the ruled flows run (the shapes of the query snapshots in
+    # server/tables/query/snapshots): for the rows' owner, and for a user who owns nothing.
+    echo "   plans of the ruled statements (EXPLAIN of the prepared statement, generic plan):"
+    psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c "SET plan_cache_mode = force_generic_plan" \
+        -c 'PREPARE ruled_get(bigint, bigint) AS SELECT to_json(t.*) FROM "app"."owned" AS t
+            WHERE t."id" = $1 AND ($2 IS NOT NULL AND t."owner" = $2)' \
+        -c 'PREPARE ruled_list(bigint, bigint, bigint) AS SELECT * FROM "app"."owned" AS t
+            WHERE ($3 IS NOT NULL AND t."owner" = $3) ORDER BY t."id" LIMIT $1 OFFSET $2' \
+        -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_get(4242, 1)' \
+        -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_list(20, 0, 1)' \
+        -c "SET plan_cache_mode = auto" -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_list(20, 0, 2)' |
+        sed 's/^/      /'
+fi
 MEM_STAGES="$MEM_STAGES, [\"set up\", $(mib "${SLUICE_PIDS[0]}" VmRSS)]"
 
 echo "== starting the baseline on 127.0.0.1:$BASE_PORT"
@@ -197,6 +218,7 @@ fi
 echo "== checking that every server answers as the baseline"
 $HELPER check "$BASE_URL" "$SLUICE_URL/api/items" "$SLUICE_URL/api/flows/items" \
     ${PB_URL:+"$PB_URL" "$WORK/pb.ids"}
+[ -n "$USER_TOKEN" ] && $HELPER check-rules "$SLUICE_URL" "$USER_TOKEN"
 
 # Highest VmRSS of Sluice, sampled every 200 ms while a measurement runs.
 sample_rss() {
@@ -217,6 +239,7 @@ wrk_script() {
             flows) echo 'BASE = "/api/flows/items"; LIST_QUERY = "?limit=20"' ;;
             pocketbase) echo "BASE = \"/api/collections/items/records\"; LIST_QUERY = \"?perPage=20&skipTotal=1\"; IDS = \"$WORK/pb.ids\"" ;;
             pocketbase_total) echo "BASE = \"/api/collections/items/records\"; LIST_QUERY = \"?perPage=20\"; IDS = \"$WORK/pb.ids\"" ;;
+            ruled | bypass) echo "BASE = \"/api/$server/items\"; LIST_QUERY = \"?limit=20\"; TOKEN = \"$USER_TOKEN\"" ;;
         esac
         cat "bench/http/$endpoint.lua" bench/http/report.lua
     } >"$out"
@@ -225,14 +248,14 @@ wrk_script() {
 server_url() {
     case "$1" in
         baseline) echo "$BASE_URL" ;;
-        generated | flows) echo "$SLUICE_URL" ;;
+        generated | flows | ruled | bypass) echo "$SLUICE_URL" ;;
         pocketbase | pocketbase_total) echo "$PB_URL" ;;
     esac
 }
 server_pid() {
     case "$1" in
         baseline) echo "$BASE_PID" ;;
-        generated | flows) echo "${SLUICE_PIDS[0]}" ;;
+        generated | flows | ruled | bypass) echo "${SLUICE_PIDS[0]}" ;;
         pocketbase | pocketbase_total) echo "$PB_PID" ;;
     esac
 }
@@ -258,7 +281,7 @@ run_wrk() {
     wrk --timeout "$WRK_TIMEOUT" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null
     local rss_file="$WORK/rss.$server.$endpoint"
     echo 0 >"$rss_file"
-    if [ "$server" = generated ] || [ "$server" = flows ]; then
+    if [ "$server" != baseline ] && [ "$server" != pocketbase ] && [ "$server" != pocketbase_total ]; then
         sample_rss "$rss_file" "${SLUICE_PIDS[0]}" &
         SAMPLER_PID=$!
     fi
@@ -282,6 +305,10 @@ for endpoint in $ENDPOINTS; do
     # Every server sees the table in the same state for reads; the POST runs insert their own
     # rows (the list reads the first 20 only, GET by id rows 1 to 10,000).
     for server in $SERVERS; do
+        # The access-rules pair has the reads only.
+        if { [ "$server" = ruled ] || [ "$server" = bypass ]; } && [ "$endpoint" = create_item ]; then
+            continue
+        fi
         run_wrk "$server" "$endpoint"
         if [ "$server" = pocketbase ] && [ "$endpoint" = list_items ]; then
             run_wrk pocketbase_total list_items # PocketBase's default: the page counts the total

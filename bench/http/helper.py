@@ -112,6 +112,55 @@ def cmd_publish_flows(url, token, directory, prefix):
         print(f"   {out['method']:6} {out['url']}  ({out['name']}, version {out['version']})")
 
 
+def cmd_setup_rules(url, token, directory):
+    """The access-rules comparison: the table `owned` (with its rules, no endpoints), the
+    token flow at /api/bench/token, and each other flow of `directory` twice, as drawn under
+    /api/ruled and with `rules.bypass` on its database node under /api/bypass. Prints an
+    end-user token for user 1."""
+    import os
+    with open(os.path.join(directory, "owned.table.json")) as f:
+        must(201, call("POST", f"{url}/_/api/v1/tables", json.load(f), token), "create owned")
+
+    def publish(doc, what):
+        record = must(201, call("POST", f"{url}/_/api/v1/flows", doc, token), f"save {what}")
+        out = must(200, call("POST", f"{url}/_/api/v1/flows/{record['id']}/publish", None, token),
+                   f"publish {what}")
+        print(f"   {out['method']:6} {out['url']}  ({out['name']}, version {out['version']})",
+              file=sys.stderr)
+
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".flow.json"):
+            continue
+        with open(os.path.join(directory, name)) as f:
+            doc = json.load(f)
+        if doc["name"] == "bench_token":
+            doc["endpoint"]["path"] = "/bench" + doc["endpoint"]["path"]
+            publish(doc, name)
+            continue
+        ruled = json.loads(json.dumps(doc))
+        ruled["endpoint"]["path"] = "/ruled" + doc["endpoint"]["path"]
+        publish(ruled, name)
+        doc["name"] += "_bypass"
+        doc["endpoint"]["path"] = "/bypass" + doc["endpoint"]["path"]
+        doc["nodes"]["load"]["rules"] = {"bypass": "the benchmark's unruled twin"}
+        publish(doc, name + " (bypass)")
+    print(must(200, call("POST", f"{url}/api/bench/token"), "end-user token"))
+
+
+def cmd_check_rules(url, user_token):
+    """The ruled and the bypassing flows answer the same rows (those of items, plus owner)."""
+    for path in ("/items/1", "/items/4242", "/items/10000", "/items?limit=20"):
+        ruled = must(200, call("GET", f"{url}/api/ruled{path}", token=user_token), f"ruled {path}")
+        bypass = must(200, call("GET", f"{url}/api/bypass{path}", token=user_token),
+                      f"bypass {path}")
+        plain = must(200, call("GET", f"{url}/api/flows{path}"), f"flows {path}")
+        same(ruled, bypass, f"ruled and bypass {path}")
+        strip = (lambda r: {k: v for k, v in r.items() if k not in ("owner", "created_at", "updated_at")})
+        rows = lambda b: b["items"] if isinstance(b, dict) and "items" in b else [b]
+        same([strip(r) for r in rows(ruled)], [strip(r) for r in rows(plain)], f"ruled and items {path}")
+    print("   ruled and bypass answer the same rows as items")
+
+
 def flow_id(url, token, name):
     flows = must(200, call("GET", f"{url}/_/api/v1/flows", None, token), "list flows")["flows"]
     for f in flows:
@@ -283,6 +332,8 @@ SERVERS = {
     "flows": "Sluice, hand-drawn flows",
     "pocketbase": "PocketBase",
     "pocketbase_total": "PocketBase, with total",
+    "bypass": "Sluice, flow on owned, rules.bypass",
+    "ruled": "Sluice, flow on owned, owner-only rule",
 }
 
 
@@ -311,12 +362,26 @@ def cmd_report(results, extra_json):
                 ratio, p99 = f"{r['rps'] / b['rps']:.2f}", f"{r['p99'] / b['p99']:.2f}"
             else:
                 ratio = p99 = "–"
-            rss = f"{r['rss']:.1f} MiB" if server in ("generated", "flows") else ""
+            rss = f"{r['rss']:.1f} MiB" if server in ("generated", "flows", "ruled", "bypass") else ""
             print(f"| {ENDPOINTS.get(ep, ep)} | {SERVERS.get(server, server)} | {r['rps']:,.0f} | "
                   f"{r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | {ratio} | {p99} | "
                   f"{r['cpu']:.0f} | {rss} |")
             if r["errors"]:
                 bad.append(f"{ep} on {server}")
+    ruled = {ep: by for ep, by in rows.items() if "ruled" in by and "bypass" in by}
+    if ruled:
+        print()
+        print("Access rules: the same flow on the same rows with the table's owner-only rule "
+              "applied (ruled) and with `rules.bypass` (bypass), signed in as the rows' owner:")
+        print()
+        print("| endpoint | ruled req/s | bypass req/s | ruled ÷ bypass req/s | "
+              "ruled ÷ bypass p99 | CPU µs/request ruled / bypass |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for ep, by in ruled.items():
+            r, b = by["ruled"], by["bypass"]
+            print(f"| {ENDPOINTS.get(ep, ep)} | {r['rps']:,.0f} | {b['rps']:,.0f} | "
+                  f"{r['rps'] / b['rps']:.3f} | {r['p99'] / b['p99']:.3f} | "
+                  f"{r['cpu']:.0f} / {b['cpu']:.0f} |")
     print()
     mem = extra["memory"]
     print("Resident memory (MiB): Sluice " + ", ".join(f"{k} {v}" for k, v in mem["sluice"]) +
