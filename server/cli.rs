@@ -238,11 +238,14 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
     for p in paths.iter().filter(|p| p.is_dir()) {
         collect(p, &[".table.json"], &mut table_files);
     }
-    let tables: crate::tables::def::Tables = table_files
+    let table_defs: Vec<(&PathBuf, crate::tables::def::TableDef)> = table_files
         .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .filter_map(|t| serde_json::from_str::<crate::tables::def::TableDef>(&t).ok())
-        .map(|d| (d.name.to_string(), d))
+        .filter_map(|f| Some((f, std::fs::read_to_string(f).ok()?)))
+        .filter_map(|(f, t)| Some((f, serde_json::from_str(&t).ok()?)))
+        .collect();
+    let tables: crate::tables::def::Tables = table_defs
+        .iter()
+        .map(|(_, d)| (d.name.to_string(), d.clone()))
         .collect();
     let mut worst = 0u8;
     let mut bypasses = Vec::new();
@@ -301,6 +304,22 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
                     println!("{}: {p}", file.display());
                 }
             }
+        }
+    }
+    // The access rules of the table files, checked against those files as a save would check
+    // them. A table referencing one that is not among the files is left to the server.
+    for (file, def) in &table_defs {
+        let resolved = def
+            .fields
+            .iter()
+            .filter_map(|f| f.table.as_ref())
+            .all(|t| tables.contains_key(t.as_str()));
+        if !resolved {
+            continue;
+        }
+        for p in crate::tables::rules::check(def, &tables) {
+            worst = worst.max(1);
+            println!("{}: error at {}: {}", file.display(), p.pointer, p.message);
         }
     }
     if rules_report {

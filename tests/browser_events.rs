@@ -17,17 +17,6 @@ async fn create_flow(app: &TestApp, doc: &Value) -> i64 {
     body["id"].as_i64().expect("id")
 }
 
-/// Sets a select's value as a person picking an option does.
-async fn choose(b: &Browser, css: &str, value: &str) {
-    b.wait_for(css).await;
-    b.execute(
-        "const s = document.querySelector(arguments[0]); s.value = arguments[1];
-         s.dispatchEvent(new Event('change', {bubbles: true}));",
-        json!([css, value]),
-    )
-    .await;
-}
-
 /// Replaces the text of the input matching `css` and fires `input`.
 async fn type_into(b: &Browser, css: &str, text: &str) {
     b.wait_for(css).await;
@@ -65,7 +54,7 @@ async fn a_flow_switched_to_a_schedule_shows_its_next_runs_and_the_cron_error() 
         "endpoint"
     );
 
-    choose(&b, ".fl-runs-on", "schedule").await;
+    b.choose(".fl-runs-on", "schedule").await;
     b.wait_for_text(".fl-insp-title", "Scheduled flow").await;
     type_into(&b, ".fm-cron", "0 8 * * 1-5").await;
     type_into(&b, ".fm-tz", "Europe/Paris").await;

@@ -48,22 +48,6 @@ async fn drag(b: &Browser, from_css: &str, to_css: &str) {
     drag_points(b, from, to).await;
 }
 
-/// Picks `value` in the first `<select>` matching `css`, as a person would (a `change` event).
-async fn choose(b: &Browser, css: &str, value: &str) {
-    b.wait_for(css).await;
-    let ok = b
-        .execute(
-            "const s = document.querySelector(arguments[0]);
-             if (![...s.options].some(o => o.value === arguments[1])) return [...s.options].map(o => o.value);
-             s.focus(); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
-            json!([css, value]),
-        )
-        .await;
-    if ok != json!(true) {
-        b.fail(&format!("{css} has no option {value}: {ok}")).await;
-    }
-}
-
 async fn flow_by_name(app: &TestApp, name: &str) -> Value {
     let (_, list) = app.send(app.admin(Method::GET, "/flows")).await;
     let id = list["flows"]
@@ -125,7 +109,7 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
     )
     .await;
     b.fill("dialog[open] #fl-new-name", "create_book").await;
-    choose(&b, "dialog[open] #fl-new-method", "POST").await;
+    b.choose("dialog[open] #fl-new-method", "POST").await;
     b.fill("dialog[open] #fl-new-path", "/books").await;
     b.click("dialog[open] button[type=submit]").await;
     b.wait_for(".fl-node[data-id=reply]").await;
@@ -142,9 +126,9 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
     }
     b.click(&format!("{} .fm-freq", row(1))).await;
     b.click(&format!("{} .fm-notblank", row(1))).await;
-    choose(&b, &format!("{} .fm-ftype", row(2)), "integer").await;
+    b.choose(&format!("{} .fm-ftype", row(2)), "integer").await;
     b.fill(&format!("{} .fm-minimum", row(2)), "1").await;
-    choose(&b, &format!("{} .fm-ftype", row(4)), "boolean").await;
+    b.choose(&format!("{} .fm-ftype", row(4)), "boolean").await;
     let input = b
         .execute("return window.sluiceFlow.doc().input", json!([]))
         .await;
@@ -164,10 +148,10 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
     // An insert node: the table from the picker, each column from its request field.
     b.click(".fl-palette-item[data-type='db.insert']").await;
     b.wait_for(".fl-node[data-id=insert]").await;
-    choose(&b, ".fl-inspector select.fm-table", "books").await;
+    b.choose(".fl-inspector select.fm-table", "books").await;
     for col in ["title", "pages", "author", "published"] {
         let r = format!(".fl-inspector .fm-col-row[data-column={col}]");
-        choose(&b, &format!("{r} .fm-mode"), "request").await;
+        b.choose(&format!("{r} .fm-mode"), "request").await;
         let picked = b
             .execute(
                 "return document.querySelector(arguments[0]).value",
@@ -211,8 +195,10 @@ async fn post_books_is_built_with_forms_only_then_run_published_and_called() {
     b.click(".fl-node[data-id=reply] .fl-id").await;
     b.fill(".fl-inspector [data-prop=status] input", "201")
         .await;
-    choose(&b, ".fl-inspector [data-prop=body] .fm-mode", "variable").await;
-    choose(&b, ".fl-inspector [data-prop=body] .fm-var-pick", "insert").await;
+    b.choose(".fl-inspector [data-prop=body] .fm-mode", "variable")
+        .await;
+    b.choose(".fl-inspector [data-prop=body] .fm-var-pick", "insert")
+        .await;
 
     b.click("#fl-save").await;
     saved(&b).await;
@@ -491,8 +477,7 @@ async fn todo_mapping_filter_and_input_schema_round_trip_through_forms_and_json_
     );
 
     // A required column without a default and without a value is flagged in its row.
-    choose(
-        &b,
+    b.choose(
         &format!("{m} .fm-col-row[data-column=title] .fm-mode"),
         "unset",
     )
@@ -778,8 +763,7 @@ async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_
         Value::Null,
         "a row that is not edited is not written"
     );
-    choose(
-        &b,
+    b.choose(
         &format!("{params} .fm-frow[data-field=list] .fm-ftype"),
         "integer",
     )
@@ -827,14 +811,12 @@ async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_
     b.click(".fl-node[data-id=load] .fl-id").await;
     let order = ".fl-inspector [data-prop=order_by]";
     b.click(&format!("{order} .fm-add")).await;
-    choose(
-        &b,
+    b.choose(
         &format!("{order} .fm-order-row:nth-child(2) .fm-order-col"),
         "title",
     )
     .await;
-    choose(
-        &b,
+    b.choose(
         &format!("{order} .fm-order-row:nth-child(2) .fm-order-dir"),
         "desc",
     )
@@ -898,7 +880,7 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
 
     // One condition is written as a bare condition.
     b.click(&format!("{f} .fm-group-actions .fm-add")).await;
-    choose(&b, &format!("{f} .fm-cond-op"), "contains").await;
+    b.choose(&format!("{f} .fm-cond-op"), "contains").await;
     b.fill(&format!("{f} .fm-cond .fm-literal"), "milk").await;
     assert_eq!(
         filter().await,
@@ -910,7 +892,7 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
     b.click(&format!("{root_actions} .fm-add:nth-child(2)"))
         .await;
     let sub = format!("{f} .fm-subgroup");
-    choose(&b, &format!("{sub} .fm-cond-field"), "priority").await;
+    b.choose(&format!("{sub} .fm-cond-field"), "priority").await;
     let ops = b
         .execute(
             "return [...document.querySelector(arguments[0]).options].map(o => o.value)",
@@ -922,17 +904,15 @@ async fn a_filter_is_built_from_conditions_and_nested_groups() {
             .is_some_and(|o| o.contains(&json!("contains"))),
         "no text operators on an integer: {ops}"
     );
-    choose(&b, &format!("{sub} .fm-cond-op"), "ge").await;
+    b.choose(&format!("{sub} .fm-cond-op"), "ge").await;
     b.fill(&format!("{sub} .fm-cond .fm-literal"), "3").await;
     b.click(&format!("{sub} .fm-group-actions .fm-add")).await;
-    choose(
-        &b,
+    b.choose(
         &format!("{sub} .fm-cond:nth-child(2) .fm-cond-field"),
         "done",
     )
     .await;
-    choose(
-        &b,
+    b.choose(
         &format!("{sub} .fm-cond:nth-child(2) .fm-cond-op"),
         "is_null",
     )
@@ -1036,15 +1016,11 @@ async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_an
 
     // The body as an object: a name and a value of its own type, no JSON.
     let body = ".fl-inspector [data-prop=body]";
-    choose(&b, &format!("{body} .fm-mode"), "object").await;
+    b.choose(&format!("{body} .fm-mode"), "object").await;
     b.click(&format!("{body} .fm-add")).await;
     b.fill(&format!("{body} .fm-map-key"), "saved").await;
-    choose(
-        &b,
-        &format!("{body} .fm-map-row .fm-literal-type"),
-        "boolean",
-    )
-    .await;
+    b.choose(&format!("{body} .fm-map-row .fm-literal-type"), "boolean")
+        .await;
     b.click(&format!(
         "{body} .fm-map-row input[type=checkbox].fm-literal"
     ))
@@ -1055,8 +1031,7 @@ async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_an
         "pages",
     )
     .await;
-    choose(
-        &b,
+    b.choose(
         &format!("{body} .fm-map-row:nth-child(2) .fm-literal-type"),
         "decimal",
     )
@@ -1098,7 +1073,7 @@ async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_an
             .is_some_and(|l| l.contains(&json!("add_book"))),
         "endpoints are not functions: {listed}"
     );
-    choose(&b, ".fl-inspector select.fm-function", "shout").await;
+    b.choose(".fl-inspector select.fm-function", "shout").await;
     let call = b
         .execute("return window.sluiceFlow.doc().nodes.call.flow", json!([]))
         .await;

@@ -12,23 +12,6 @@ use common::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Picks `value` in the first `<select>` matching `css`, as a person would (a `change` event).
-async fn choose(b: &Browser, css: &str, value: &str) {
-    b.wait_for(css).await;
-    let ok = b
-        .execute(
-            "const s = document.querySelector(arguments[0]);
-             if (![...s.options].some(o => o.value === arguments[1])) return [...s.options].map(o => o.value);
-             s.focus(); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
-            json!([css, value]),
-        )
-        .await;
-    if ok != json!(true) {
-        b.fail(&format!("`{css}` has no option {value:?}; it has {ok}"))
-            .await;
-    }
-}
-
 /// The table's stored rules, through the admin API.
 async fn stored_rules(app: &TestApp, table: &str) -> Value {
     let (status, body) = app
@@ -160,8 +143,7 @@ async fn a_create_set_and_update_columns_are_edited_and_a_refused_literal_is_sho
     b.wait_for("#rule-create .rule-set-row[data-field=owner]")
         .await;
     b.click("#rule-create [data-role=add-set]").await;
-    choose(
-        &b,
+    b.choose(
         "#rule-create .rule-set-row:nth-child(2) .rule-set-field",
         "team",
     )
@@ -234,14 +216,16 @@ async fn a_membership_rule_with_exists_and_an_update_check_are_built_with_the_fo
     let exists = "#rule-list .rule-exists";
     b.click(&format!("{exists} .fm-add[data-fkey$='0.addc']"))
         .await;
-    choose(&b, &format!("{exists} .fm-cond .rule-mode"), "row").await;
+    b.choose(&format!("{exists} .fm-cond .rule-mode"), "row")
+        .await;
     b.wait_for(&format!("{exists} .fm-cond .rule-row-field"))
         .await;
     b.click(&format!("{exists} .fm-add[data-fkey$='0.addc']"))
         .await;
     let second = format!("{exists} .fm-group-items > .fm-cond:nth-child(2)");
-    choose(&b, &format!("{second} .fm-cond-field"), "member").await;
-    choose(&b, &format!("{second} .rule-mode"), "id").await;
+    b.choose(&format!("{second} .fm-cond-field"), "member")
+        .await;
+    b.choose(&format!("{second} .rule-mode"), "id").await;
     b.wait_for_text("#rules-summary", "Signed-in callers list only rows where a row of members exists where team is this row\u{2019}s team and member is their id; anonymous callers get none.")
         .await;
 
@@ -250,7 +234,7 @@ async fn a_membership_rule_with_exists_and_an_update_check_are_built_with_the_fo
     b.click("#rule-update [data-role=add-check]").await;
     b.click("#rule-update .rule-check .fm-add[data-fkey='0.addc']")
         .await;
-    choose(&b, "#rule-update .rule-check .fm-cond-op", "ne").await;
+    b.choose("#rule-update .rule-check .fm-cond-op", "ne").await;
     b.wait_for_text(
         "#rules-summary",
         "the changed row must then meet: title is not \"\"",
@@ -310,4 +294,37 @@ async fn a_rule_that_a_published_endpoint_cannot_apply_is_named_beside_the_form(
         .await;
     assert_eq!(stored_rules(&app, "notes").await, Value::Null);
     b.finish().await;
+}
+
+#[tokio::test]
+async fn create_endpoints_offers_owner_only_rules_for_a_users_linked_owner() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "users", "fields": [{"name": "name", "type": "text"}]}))
+        .await;
+    app.create_table(&json!({"name": "notes", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "owner", "type": "reference", "table": "users"}]}))
+        .await;
+    let b = Browser::start("rules_tab_crud_owner").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/tables/notes", app.base)).await;
+    b.click(".page-actions button:first-child").await;
+    b.wait_for("dialog[open] #crud-owner-rules:checked").await;
+    // Only endpoints for signed-in users get them: the box hides for other levels.
+    b.choose("dialog[open] #crud-auth", "public").await;
+    b.wait_until(
+        "the owner-rules box hidden",
+        "return document.querySelector('dialog[open] #crud-owner-rules').closest('label').hidden;",
+    )
+    .await;
+    b.choose("dialog[open] #crud-auth", "user").await;
+    b.click("dialog[open] button[type=submit]").await;
+    b.wait_for_text(".toast", "Owner-only access rules added to notes")
+        .await;
+    let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
+    assert_eq!(
+        table["rules"]["view"]["where"],
+        json!({"field": "owner", "op": "eq", "value": {"auth": "id"}}),
+        "{table}"
+    );
 }

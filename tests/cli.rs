@@ -307,4 +307,19 @@ fn validate_reports_the_tables_rules_and_every_bypass_with_its_reason() {
         stdout.contains("count.flow.json: node `q` (db.query): the dashboard counts every note"),
         "{stdout}"
     );
+
+    // A rule that reads a field the table file does not have fails validation, with its
+    // pointer, as saving the table would.
+    let broken = serde_json::json!({"name": "notes", "fields": [{"name": "owner", "type": "integer"}],
+        "rules": {"view": {"where": {"field": "author", "op": "eq", "value": {"auth": "id"}}}}});
+    std::fs::write(dir.join("notes.table.json"), broken.to_string()).expect("table file");
+    let out = sluice().arg("validate").arg(&dir).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "notes.table.json: error at /rules/view/where/field: table `notes` has no field `author`"
+        ),
+        "{stdout}"
+    );
 }

@@ -198,6 +198,10 @@ async fn no_user_reaches_another_users_rows_through_any_database_node() {
 async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_served_at_once() {
     let app = spawn_app().await;
     let (ann, _, _) = setup(&app).await;
+    // A second instance on the same database, as behind a load balancer.
+    let other = common::spawn_app_on(&app.db_url, &app.db_name, |_| {}).await;
+    let (s, rows) = call(&other, Method::GET, "/list_notes", Some(&ann), None).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["one"]), "{rows}");
     let (_, table) = app.send(app.admin(Method::GET, "/tables/notes")).await;
     // Dropping the field the rules read is refused, naming each rule.
     let mut dropped = json!({"name": "notes", "fields": [table["fields"][0].clone()], "rules": table["rules"].clone()});
@@ -232,6 +236,21 @@ async fn a_table_change_that_breaks_a_rule_is_refused_and_a_changed_rule_is_serv
     assert_eq!((s, titles(&rows)), (200, vec!["one", "two"]), "{rows}");
     let (s, _) = call(&app, Method::GET, "/notes/2", Some(&ann), None).await;
     assert_eq!(s, 404, "view is still owner-only");
+    // The other instance serves the changed rule after its reload, like any table change.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (s, rows) = call(&other, Method::GET, "/list_notes", Some(&ann), None).await;
+        if (s, titles(&rows)) == (200, vec!["one", "two"]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still serves the old rule: {rows}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (s, _) = call(&other, Method::GET, "/notes/2", Some(&ann), None).await;
+    assert_eq!(s, 404, "view is still owner-only there too");
 }
 
 #[tokio::test]

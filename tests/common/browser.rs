@@ -527,6 +527,24 @@ impl Browser {
         .await;
     }
 
+    /// Picks `value` in the first `<select>` matching `css`, as a person would (focus, then a
+    /// `change` event); fails naming the options when it has no such one.
+    pub async fn choose(&self, css: &str, value: &str) {
+        self.wait_for(css).await;
+        let ok = self
+            .execute(
+                "const s = document.querySelector(arguments[0]);
+                 if (![...s.options].some(o => o.value === arguments[1])) return [...s.options].map(o => o.value);
+                 s.focus(); s.value = arguments[1]; s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+                json!([css, value]),
+            )
+            .await;
+        if ok != json!(true) {
+            self.fail(&format!("`{css}` has no option {value:?}; it has {ok}"))
+                .await;
+        }
+    }
+
     /// Clears the field matching `css` and types `text` into it.
     pub async fn fill(&self, css: &str, text: &str) {
         let e = self.wait_for(css).await;

@@ -69,6 +69,16 @@ async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
     h('option', { value: 'admin', text: 'Admins (token with role admin)' }),
     h('option', { value: 'public', text: 'Anyone (public)' }));
   /** @type {HTMLSelectElement} */ (auth).value = accounts ? 'admin' : 'user';
+  // The server writes owner-only rules for signed-in users' endpoints on a table with a
+  // users-linked `owner` and no rules yet (RULES.md, "Owner-only by default").
+  const ownerLinked = !def.rules && (def.fields || []).some((/** @type {any} */ f) => f.name === 'owner' && f.type === 'reference' && f.table === 'users');
+  const ownerRules = h('input', { type: 'checkbox', name: 'crud_owner_rules', id: 'crud-owner-rules', checked: true });
+  const ownerRow = ownerLinked
+    ? h('label', { class: 'check', title: 'Each signed-in user lists, gets, changes and deletes only the rows whose owner they are; a new row is theirs' }, ownerRules, 'Add owner-only access rules to the table (owner = the caller)')
+    : null;
+  const syncOwner = () => { if (ownerRow) ownerRow.hidden = /** @type {HTMLSelectElement} */ (auth).value !== 'user'; };
+  auth.addEventListener('change', syncOwner);
+  syncOwner();
   const problems = h('div');
   const done = await dialog({
     title: `Create endpoints for ${def.name}`,
@@ -79,6 +89,7 @@ async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
         h('div', { class: 'field' }, h('label', { for: 'crud-auth', text: 'Who may call them' }), auth),
         accounts ? h('p', { class: 'hint', text: 'This table has a password field: only admin endpoints may write it.' }) : null,
         h('label', { class: 'check' }, publish, 'Publish them now (otherwise they are drafts)'),
+        ownerRow,
         problems,
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn', onclick: () => close() }, 'Cancel'),
@@ -87,8 +98,9 @@ async function generateCrud(/** @type {any} */ def, /** @type {any} */ ctx) {
         ev.preventDefault();
         try {
           const res = await api('POST', `/tables/${encodeURIComponent(def.name)}/crud`, {
-            body: { path: /** @type {HTMLInputElement} */ (path).value.trim(), publish: /** @type {HTMLInputElement} */ (publish).checked, auth: /** @type {HTMLSelectElement} */ (auth).value },
+            body: { path: /** @type {HTMLInputElement} */ (path).value.trim(), publish: /** @type {HTMLInputElement} */ (publish).checked, auth: /** @type {HTMLSelectElement} */ (auth).value, owner_rules: ownerLinked ? /** @type {HTMLInputElement} */ (ownerRules).checked : undefined },
           });
+          if (res.body.owner_rules_written) toast(`Owner-only access rules added to ${def.name}.`, 'success');
           close(res.body.flows || []);
         } catch (e) {
           replace(problems, errorBox(e));
