@@ -58,13 +58,10 @@ fn sql(c: &Condition) -> (String, Vec<RuleParam>) {
 }
 
 #[test]
-fn an_owner_rule_compiles_to_a_parameter_that_must_not_be_null() {
+fn an_owner_rule_compiles_to_one_parameter_and_a_null_one_matches_nothing() {
     let c = parse(json!({"field": "owner", "op": "eq", "value": {"auth": "id"}})).expect("parses");
     let (text, params) = sql(&c);
-    assert_eq!(
-        text,
-        r#"($1::bigint IS NOT NULL AND t."owner" = $1::bigint)"#
-    );
+    assert_eq!(text, r#"(t."owner" = $1::bigint)"#);
     assert_eq!(
         params,
         [RuleParam {
@@ -91,9 +88,9 @@ fn groups_claims_and_literals_render_in_document_order() {
     let (text, params) = sql(&c);
     assert_eq!(
         text,
-        "(($1::bigint IS NOT NULL AND t.\"owner\" = $1::bigint) OR \
-         (($2::jsonb IS NOT NULL AND t.\"team\" IN (SELECT value::text FROM jsonb_array_elements_text($2::jsonb))) \
-         AND ($3::text IS NOT NULL AND t.\"title\" LIKE $3::text) AND t.\"public\" IS NOT NULL))"
+        "((t.\"owner\" = $1::bigint) OR \
+         ((t.\"team\" IN (SELECT value::text FROM jsonb_array_elements_text($2::jsonb))) \
+         AND (t.\"title\" LIKE $3::text) AND t.\"public\" IS NOT NULL))"
     );
     assert_eq!(params.len(), 3);
     let auth = json!({"id": 1, "claims": {"prefix": "50%"}});
@@ -223,7 +220,7 @@ fn an_exists_compiles_to_a_subquery_that_reads_the_checked_row() {
     let (text, params) = sql(&c);
     assert_eq!(
         text,
-        r#"EXISTS (SELECT 1 FROM "app"."members" AS x WHERE ((t."team" IS NOT NULL AND x."team" = t."team") AND ($1::bigint IS NOT NULL AND x."member" = $1::bigint)))"#
+        r#"EXISTS (SELECT 1 FROM "app"."members" AS x WHERE ((x."team" = t."team") AND (x."member" = $1::bigint)))"#
     );
     assert_eq!(
         params.len(),
@@ -328,4 +325,14 @@ fn a_table_change_that_breaks_another_tables_exists_is_found() {
     let found = broken(&all);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].0, "items");
+}
+
+#[test]
+fn only_ne_needs_a_guard_against_a_null_value() {
+    // `t.owner IS DISTINCT FROM NULL` would be true for every owner: the guard makes it false.
+    let c = parse(json!({"field": "owner", "op": "ne", "value": {"auth": "id"}})).expect("parses");
+    assert_eq!(
+        sql(&c).0,
+        r#"($1::bigint IS NOT NULL AND t."owner" IS DISTINCT FROM $1::bigint)"#
+    );
 }
