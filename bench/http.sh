@@ -186,9 +186,9 @@ if [[ " $SERVERS " == *" ruled "* || " $SERVERS " == *" bypass "* ]]; then
     echo "   plans of the ruled statements (EXPLAIN of the prepared statement, generic plan):"
     psql -q -h 127.0.0.1 -p "$PG_PORT" -U bench bench -c "SET plan_cache_mode = force_generic_plan" \
         -c 'PREPARE ruled_get(bigint, bigint) AS SELECT to_json(t.*) FROM "app"."owned" AS t
-            WHERE t."id" = $1 AND ($2 IS NOT NULL AND t."owner" = $2)' \
+            WHERE t."id" = $1 AND (t."owner" = $2)' \
         -c 'PREPARE ruled_list(bigint, bigint, bigint) AS SELECT * FROM "app"."owned" AS t
-            WHERE ($3 IS NOT NULL AND t."owner" = $3) ORDER BY t."id" LIMIT $1 OFFSET $2' \
+            WHERE (t."owner" = $3) ORDER BY t."id" LIMIT $1 OFFSET $2' \
         -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_get(4242, 1)' \
         -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_list(20, 0, 1)' \
         -c "SET plan_cache_mode = auto" -c 'EXPLAIN (COSTS OFF) EXECUTE ruled_list(20, 0, 2)' |
