@@ -1,5 +1,7 @@
-//! The `sluice` command line: `serve` (the default), `worker`, `validate`, `export` and `import`.
+//! The `sluice` command line: `serve` (the default), `worker`, `validate`, `openapi`, `export`
+//! and `import`.
 
+use crate::client::offline::{FLOW_FILE, GROUP_FILE, collect};
 use crate::config::{ClientArgs, Config, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,7 +30,9 @@ enum Command {
     /// Run a worker-only instance: job workers (at least one), and /healthz, /readyz and
     /// /metrics on the listen address; no API and no editor. Same settings as serve.
     Worker(ServeArgs),
-    /// Check flow files offline (format, graph, scopes, Rhai); prints every problem.
+    /// Check flow files offline (format, graph, scopes, Rhai), against the table and API group
+    /// files found beside them (tables, columns, access rules, colliding routes); prints every
+    /// problem.
     Validate {
         /// Flow files, or directories to search for *.flow.json files.
         #[arg(required = true)]
@@ -37,6 +41,14 @@ enum Command {
         /// the table files found (docs/RULES.md).
         #[arg(long)]
         rules_report: bool,
+    },
+    /// Print the OpenAPI 3.1 document that the endpoints of the flow files would publish, from
+    /// the files alone (no server): the flows checked against the table and API group files
+    /// found in the directories.
+    Openapi {
+        /// Directories (or flow files) of a project.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Write every flow (canonical JSON), table definition and API group of a running Sluice
     /// into DIR.
@@ -69,6 +81,18 @@ pub fn run() -> ExitCode {
             paths,
             rules_report,
         } => validate(&paths, rules_report),
+        Command::Openapi { paths } => match crate::client::offline::openapi(&paths) {
+            Ok(doc) => {
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                ExitCode::from(1)
+            }
+        },
         Command::Serve(args) => serve(args, false),
         Command::Worker(args) => serve(args, true),
         Command::Export { dir, client } => {
@@ -82,7 +106,7 @@ pub fn run() -> ExitCode {
         } => {
             let mut files = Vec::new();
             for p in &paths {
-                collect(p, &[".flow.json", ".group.json"], &mut files);
+                collect(p, &[FLOW_FILE, GROUP_FILE], &mut files);
             }
             let result = block_on(crate::client::import(&client, &files, publish));
             let print = |done: &[crate::client::Imported]| {
@@ -135,6 +159,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         "serve",
         "worker",
         "validate",
+        "openapi",
         "export",
         "import",
         "help",
@@ -226,28 +251,22 @@ async fn exit_after_grace() {
 fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
     let mut files = Vec::new();
     for p in paths {
-        collect(p, &[".flow.json"], &mut files);
+        collect(p, &[FLOW_FILE], &mut files);
     }
     if files.is_empty() {
         eprintln!("sluice validate: no flow files (*.flow.json) found");
         return ExitCode::from(2);
     }
-    // Table definitions next to the flows (`*.table.json`): a table trigger's table is checked
-    // against them when there are any.
-    let mut table_files = Vec::new();
-    for p in paths.iter().filter(|p| p.is_dir()) {
-        collect(p, &[".table.json"], &mut table_files);
-    }
-    let table_defs: Vec<(&PathBuf, crate::tables::def::TableDef)> = table_files
-        .iter()
-        .filter_map(|f| Some((f, std::fs::read_to_string(f).ok()?)))
-        .filter_map(|(f, t)| Some((f, serde_json::from_str(&t).ok()?)))
-        .collect();
-    let tables: crate::tables::def::Tables = table_defs
-        .iter()
-        .map(|(_, d)| (d.name.to_string(), d.clone()))
-        .collect();
+    // Table and group files next to the flows: when there are table files, flows are checked
+    // against them (tables, columns, access rules, a table trigger's table).
+    let context = crate::client::offline::Context::read(paths);
+    let tables = context.catalog();
     let mut worst = 0u8;
+    for (file, why) in &context.broken {
+        println!("{}: {why}", file.display());
+        worst = worst.max(1);
+    }
+    let mut routes = Vec::new();
     let mut bypasses = Vec::new();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
@@ -273,7 +292,9 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
                 }),
             );
         }
-        let compiled = crate::nodes::compile(&doc, None).and_then(|p| {
+        let catalog =
+            (!tables.is_empty()).then_some(&tables as &dyn crate::flow::node::TableCatalog);
+        let compiled = crate::nodes::compile(&doc, catalog).and_then(|p| {
             let mut problems = Vec::new();
             if let Some(crate::flow::trigger::Trigger::Table(t)) = &p.trigger
                 && !tables.is_empty()
@@ -289,6 +310,21 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
         match compiled {
             Ok(plan) => {
                 println!("{}: ok", file.display());
+                if let Some(ep) = &plan.endpoint {
+                    match context.group(ep.group_name()) {
+                        Some((base, _)) => routes.push((ep.route_key_under(base), file.clone())),
+                        // Without group files, a group is the server's business.
+                        None if context.groups.is_empty() => {}
+                        None => {
+                            worst = worst.max(1);
+                            println!(
+                                "{}: error at /endpoint/group: API group `{}` has no file among the group files",
+                                file.display(),
+                                ep.group_name()
+                            );
+                        }
+                    }
+                }
                 if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {
                     println!(
                         "{}: warning at /endpoint/sandbox: not sandboxed; a script injected \
@@ -306,9 +342,17 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
             }
         }
     }
+    for (route, files) in crate::client::offline::collisions(&routes) {
+        worst = worst.max(1);
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        println!(
+            "route {route} is served by more than one flow: {}",
+            names.join(", ")
+        );
+    }
     // The access rules of the table files, checked against those files as a save would check
     // them. A table referencing one that is not among the files is left to the server.
-    for (file, def) in &table_defs {
+    for (file, def) in &context.tables {
         let resolved = def
             .fields
             .iter()
@@ -376,30 +420,5 @@ fn print_rules_report(tables: &crate::tables::def::Tables, bypasses: &[String]) 
     println!("== nodes that bypass access rules: {}", bypasses.len());
     for b in bypasses {
         println!("{b}");
-    }
-}
-
-/// Files to read: named files as they are; directories are searched for files whose names end
-/// with one of `endings` (`.flow.json`, and for import `.group.json`).
-fn collect(p: &PathBuf, endings: &[&str], out: &mut Vec<PathBuf>) {
-    if !p.is_dir() {
-        out.push(p.clone());
-        return;
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for e in entries {
-        let wanted = e
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| endings.iter().any(|end| n.ends_with(end)));
-        if e.is_dir() || wanted {
-            collect(&e, endings, out);
-        }
     }
 }

@@ -4,6 +4,8 @@
 //! and then each flow by name (and publishes flows when asked). Files are the unit of review in
 //! git.
 
+pub mod offline;
+
 use crate::config::ClientArgs;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

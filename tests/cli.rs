@@ -323,3 +323,86 @@ fn validate_reports_the_tables_rules_and_every_bypass_with_its_reason() {
         "{stdout}"
     );
 }
+
+/// `sluice openapi DIR` gives, from the files alone, the document a server serves once the same
+/// tables and flows are in it and published.
+#[tokio::test]
+async fn openapi_from_files_is_what_the_server_serves_for_them() {
+    let app = common::spawn_app().await;
+    app.load_todo_example().await;
+    let served: serde_json::Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.base))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let out = sluice()
+        .arg("openapi")
+        .arg(format!("{}/todo", examples()))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(offline, served);
+    assert!(offline["paths"]["/todos"]["get"].is_object(), "{offline}");
+}
+
+#[test]
+fn openapi_and_validate_refuse_flows_that_do_not_fit_the_table_files_or_share_a_route() {
+    let dir = scratch("offline-project");
+    std::fs::write(
+        dir.join("notes.table.json"),
+        serde_json::json!({"name": "notes", "fields": [{"name": "title", "type": "text"}]})
+            .to_string(),
+    )
+    .expect("table file");
+    let get = |name: &str, column: &str| {
+        serde_json::json!({
+            "format": "sluice.flow", "format_version": 1, "name": name, "entry": "q",
+            "endpoint": {"method": "GET", "path": "/notes", "auth": "public"},
+            "nodes": {
+                "q": {"type": "db.query", "table": "notes", "as": "rows",
+                      "order_by": [{"column": column}], "next": {"ok": "r"}},
+                "r": {"type": "respond", "body": {"$rhai": "rows"}}
+            }
+        })
+        .to_string()
+    };
+    std::fs::write(dir.join("list.flow.json"), get("list", "title")).expect("flow");
+    std::fs::write(dir.join("again.flow.json"), get("again", "missing")).expect("flow");
+    for command in ["validate", "openapi"] {
+        let out = sluice().arg(command).arg(&dir).output().expect("runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{command}: {said}");
+        assert!(
+            said.contains("again.flow.json") && said.contains("missing"),
+            "{command}: {said}"
+        );
+    }
+    // With the column fixed, the two flows still share GET /notes.
+    std::fs::write(dir.join("again.flow.json"), get("again", "title")).expect("flow");
+    for command in ["validate", "openapi"] {
+        let out = sluice().arg(command).arg(&dir).output().expect("runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{command}: {said}");
+        assert!(
+            said.contains("route GET /notes is served by"),
+            "{command}: {said}"
+        );
+    }
+}

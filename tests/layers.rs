@@ -86,7 +86,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "client",
-        &["base", "config", "tables", "flow", "catalog", "nodes"],
+        &[
+            "base", "config", "tables", "flow", "catalog", "nodes", "http",
+        ],
     ),
     (
         "startup",
