@@ -113,6 +113,15 @@ async fn change_table(app: &TestApp, name: &str, def: Value, drop: &[&str]) -> (
     .await
 }
 
+/// The answer is 403 `rule.denied`.
+fn assert_denied(status: u16, body: &Value) {
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("rule.denied")),
+        "{body}"
+    );
+}
+
 fn titles(rows: &Value) -> Vec<&str> {
     rows.as_array()
         .expect("rows")
@@ -565,11 +574,7 @@ async fn an_update_rule_limits_the_fields_callers_may_change() {
         Some(json!({"owner": 2})),
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (403, Some("rule.denied")),
-        "{body}"
-    );
+    assert_denied(s, &body);
     let (s, row) = call(
         &app,
         Method::PATCH,
@@ -695,11 +700,7 @@ async fn generated_crud_endpoints_get_owner_only_rules_and_obey_them() {
         Some(json!({"owner": 2})),
     )
     .await;
-    assert_eq!(
-        (s, out["error"]["code"].as_str()),
-        (403, Some("rule.denied")),
-        "{out}"
-    );
+    assert_denied(s, &out);
     let rows: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT id, title, owner FROM app.items ORDER BY id")
             .fetch_all(&app.db)
@@ -816,11 +817,7 @@ async fn team_rules_with_exists_let_members_reach_their_teams_rows_only() {
         Some(json!({"team": "b"})),
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (403, Some("rule.denied")),
-        "{body}"
-    );
+    assert_denied(s, &body);
     assert!(
         body["error"]["message"]
             .as_str()
@@ -863,11 +860,7 @@ async fn team_rules_with_exists_let_members_reach_their_teams_rows_only() {
         Some(json!({"name": "pc", "team": "b"})),
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (403, Some("rule.denied")),
-        "{body}"
-    );
+    assert_denied(s, &body);
     let (s, row) = call(
         &app,
         Method::POST,
