@@ -897,3 +897,43 @@ async fn team_rules_with_exists_let_members_reach_their_teams_rows_only() {
     assert_eq!(s, 409, "{body}");
     assert!(body.to_string().contains("projects"), "{body}");
 }
+
+#[tokio::test]
+async fn a_rule_may_read_a_header_of_the_request_and_a_missing_one_matches_nothing() {
+    let app = spawn_app().await;
+    let (ann, _, _) = setup(&app).await;
+    app.create_table(&json!({"name": "docs", "fields": [
+        {"name": "title", "type": "text"}, {"name": "tenant", "type": "text"}],
+        "rules": {"list": {"where": {"field": "tenant", "op": "eq", "value": {"request": "headers.X-Tenant"}}}}}))
+    .await;
+    sqlx::query("INSERT INTO app.docs (title, tenant) VALUES ('one', 'a'), ('two', 'b')")
+        .execute(&app.db)
+        .await
+        .expect("rows");
+    app.publish(&flow("documents", "GET", "/documents", "user", "q", json!({
+        "q": {"type": "db.query", "table": "docs", "as": "rows", "order_by": [{"column": "id"}], "next": {"ok": "reply"}},
+        "reply": {"type": "respond", "body": {"$rhai": "rows"}}
+    })))
+    .await;
+    let list = |tenant: Option<&str>| {
+        let mut req = app.api(Method::GET, "/documents").bearer_auth(&ann);
+        if let Some(t) = tenant {
+            req = req.header("x-tenant", t);
+        }
+        app.send(req)
+    };
+    let (s, rows) = list(Some("b")).await;
+    assert_eq!((s, titles(&rows)), (200, vec!["two"]), "{rows}");
+    let (_, rows) = list(Some("b' OR 'a' = 'a")).await;
+    assert_eq!(
+        titles(&rows),
+        Vec::<&str>::new(),
+        "a value, never SQL: {rows}"
+    );
+    let (_, rows) = list(None).await;
+    assert_eq!(
+        titles(&rows),
+        Vec::<&str>::new(),
+        "no header, no rows: {rows}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Access rules: for random rules, rows and callers, the SQL a rule compiles to and
 //! its in-memory predicate pick the same rows, on real Postgres. Rules include the relational
-//! form (`exists` over a `members` table, comparing with the checked row).
+//! form (`exists` over a `members` table, comparing with the checked row) and values of the
+//! request (a path parameter, a header), which may be missing or not convert.
 
 mod common;
 
@@ -34,12 +35,14 @@ fn value_for(g: &mut Gen, field: &str, op: &str) -> Value {
         (_, "is_null") => json!(g.below(2) == 0),
         ("owner", "in") => json!([g.below(4), g.below(4)]),
         ("team", "in") => json!([g.pick(&WORDS), g.pick(&WORDS)]),
-        ("owner", _) => match g.below(3) {
+        ("owner", _) => match g.below(4) {
             0 => json!({"auth": "id"}),
+            1 => json!({"request": "params.owner"}),
             _ => json!(g.below(4)),
         },
-        (_, _) => match g.below(3) {
+        (_, _) => match g.below(4) {
             0 => json!({"auth": "claims.team"}),
+            1 => json!({"request": "headers.X-Team"}),
             _ => json!(g.pick(&WORDS)),
         },
     }
@@ -100,6 +103,21 @@ fn caller(g: &mut Gen) -> Value {
     }
 }
 
+/// The request as a flow sees it: a path parameter that is a number, not one, or missing, and
+/// a header that may be missing.
+fn request(g: &mut Gen) -> Value {
+    let owner = match g.below(4) {
+        0 => json!({}),
+        1 => json!({"owner": "not a number"}),
+        _ => json!({"owner": g.below(4).to_string()}),
+    };
+    let headers = match g.below(3) {
+        0 => json!({}),
+        _ => json!({"x-team": g.pick(&WORDS)}),
+    };
+    json!({"params": owner, "query": {}, "headers": headers, "body": null})
+}
+
 #[tokio::test]
 async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
     let app = common::spawn_app().await;
@@ -156,6 +174,11 @@ async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
         let rule = Condition::parse(&doc, def, &tables, "/rule")
             .unwrap_or_else(|p| panic!("case {case}: {doc} does not parse: {p:?}"));
         let auth = caller(&mut g);
+        let req = request(&mut g);
+        let caller = rules::Caller {
+            auth: &auth,
+            request: &req,
+        };
         let mut params: Params<RuleParam> = Params::default();
         let text = rule.sql("t", &mut params, &|p| p);
         let st = params.statement(format!(
@@ -163,7 +186,7 @@ async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
         ));
         let mut q = sqlx::query_scalar::<_, i64>(&st.text);
         for p in &st.slots {
-            q = q.bind(rules::bind_text(p, &auth));
+            q = q.bind(rules::bind_text(p, caller));
         }
         let by_sql: Vec<i64> = q
             .fetch_all(&app.db)
@@ -173,13 +196,13 @@ async fn sql_and_memory_agree_on_random_rules_rows_and_callers() {
             .iter()
             .filter(|(_, row)| {
                 let row: &Map<String, Value> = row.as_object().expect("a row object");
-                rule.eval(row, &auth, &others)
+                rule.eval(row, caller, &others)
             })
             .map(|(id, _)| *id)
             .collect();
         assert_eq!(
             by_sql, by_memory,
-            "case {case}: rule {doc} for caller {auth}"
+            "case {case}: rule {doc} for caller {auth}, request {req}"
         );
     }
 }

@@ -239,6 +239,11 @@ async fn a_json_field_named_t_cannot_forge_a_login_token() {
         .as_array_mut()
         .expect("fields")
         .push(json!({"name": "t", "type": "json"}));
+    // Users may change their own `t` (the template's update rule lists what they may change).
+    users["rules"]["update"]["columns"]
+        .as_array_mut()
+        .expect("the template's update columns")
+        .push(json!("t"));
     app.create_table(&users).await;
     for f in ["signup", "login", "me"] {
         app.publish(&common::example(&format!("auth/{f}.flow.json")))

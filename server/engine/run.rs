@@ -1028,7 +1028,7 @@ impl<'a> Cx<'a> {
             binds.extend(
                 rule.params
                     .iter()
-                    .map(|p| crate::tables::rules::bind_text(p, &self.auth)),
+                    .map(|p| crate::tables::rules::bind_text(p, self.caller())),
             );
         }
         let sql = prepared.text_capped(self.rt.max_result_bytes);
@@ -1222,6 +1222,20 @@ impl<'a> Cx<'a> {
                 }
             }
         })
+    }
+
+    /// Who access rules are judged for: the caller, and the request the run serves (the first
+    /// binding, `request`; null in a job).
+    pub fn caller(&self) -> crate::tables::rules::Caller<'_> {
+        static NO_REQUEST: Value = Value::Null;
+        let request = match self.bound.vars.first() {
+            Some((name, v)) if name == "request" => v,
+            _ => &NO_REQUEST,
+        };
+        crate::tables::rules::Caller {
+            auth: &self.auth,
+            request,
+        }
     }
 
     /// The JSON value at a bare name or property path, when the run holds it as JSON.

@@ -196,7 +196,7 @@ impl Runnable for DbInsertOp {
             // caller's id) cannot be set, so the row is refused. The check runs in the
             // statement, on the row as written (`query::checked`).
             for (i, param) in &create.overrides {
-                let bind = rules::bind_text(param, &cx.auth).ok_or_else(denied)?;
+                let bind = rules::bind_text(param, cx.caller()).ok_or_else(denied)?;
                 if let Some(slot) = binds.get_mut(*i) {
                     *slot = Some(bind);
                 }
@@ -204,7 +204,7 @@ impl Runnable for DbInsertOp {
             let added = rule.map(|r| &r.params[..create.added.len()]).unwrap_or(&[]);
             if added
                 .iter()
-                .any(|param| rules::bind_text(param, &cx.auth).is_none())
+                .any(|param| rules::bind_text(param, cx.caller()).is_none())
             {
                 return Err(denied());
             }

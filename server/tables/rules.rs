@@ -1,6 +1,7 @@
 //! The condition language of access rules on tables: the grammar and operators of `db.query`
 //! filters, with values that are literals or the caller's
-//! `{"auth": "id"}` / `{"auth": "claims.<name>"}`, and one relational form,
+//! `{"auth": "id"}` / `{"auth": "claims.<name>"}` or the request's
+//! `{"request": "headers.<name>"}`, and one relational form,
 //! `{"exists": {"table", "where"}}`, whose conditions may also compare with the checked row
 //! (`{"row": "<field>"}`), for team and membership checks. A rule compiles twice from one
 //! parse: to SQL over row `t` (values as parameters, for prepared statements) and to an
@@ -39,22 +40,91 @@ pub enum Source {
     /// A field of the row the rule checks, inside an `exists` (`{"row": "<field>"}`). Written
     /// into the SQL as a column of the outer row, never a parameter.
     Row(Ident),
+    /// A value of the request (`{"request": "headers.x-tenant"}`), converted to the field's
+    /// type; one that does not convert is null, so it matches nothing.
+    Request(RequestValue),
+}
+
+/// A value a rule reads from the request: a path parameter, a query parameter or a header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestValue {
+    pub part: RequestPart,
+    /// The parameter's name; a header's in lowercase.
+    pub name: String,
+    /// Whether the field holds 64-bit integers (the value is then parsed as one); otherwise
+    /// it holds text and the value must be text.
+    pub integer: bool,
+}
+
+/// The part of the request a [`RequestValue`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPart {
+    Params,
+    Query,
+    Headers,
+}
+
+impl RequestPart {
+    fn key(self) -> &'static str {
+        match self {
+            RequestPart::Params => "params",
+            RequestPart::Query => "query",
+            RequestPart::Headers => "headers",
+        }
+    }
+}
+
+/// Who a rule is judged for: the caller (`{"id", "claims"}`, null when anonymous) and the
+/// request as a flow sees it (`{"params", "query", "headers", ...}`, null outside a request).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub auth: &'a Value,
+    pub request: &'a Value,
+}
+
+static NULL: Value = Value::Null;
+
+impl<'a> Caller<'a> {
+    /// A caller without a request (a rule that reads the request then matches nothing).
+    pub fn auth(auth: &'a Value) -> Caller<'a> {
+        Caller {
+            auth,
+            request: &NULL,
+        }
+    }
 }
 
 impl Source {
-    /// The value for the caller `auth` (`{"id", "claims"}`, or null for an anonymous one).
-    pub fn resolve<'a>(&'a self, auth: &'a Value) -> &'a Value {
-        static NULL: Value = Value::Null;
+    /// The value for `caller`: null for an anonymous caller's id, a missing claim or request
+    /// value, or a request value that is not of the field's type.
+    pub fn resolve(&self, caller: Caller<'_>) -> Value {
         match self {
-            Source::Literal(v) => v,
-            Source::AuthId => auth.get("id").unwrap_or(&NULL),
-            Source::Claim(name) => auth
+            Source::Literal(v) => v.clone(),
+            Source::AuthId => caller.auth.get("id").cloned().unwrap_or(Value::Null),
+            Source::Claim(name) => caller
+                .auth
                 .get("claims")
                 .and_then(|c| c.get(name))
-                .unwrap_or(&NULL),
+                .cloned()
+                .unwrap_or(Value::Null),
             // Only conditions inside an `exists` have one; those read the outer row
             // ([`Condition::eval`]).
-            Source::Row(_) => &NULL,
+            Source::Row(_) => Value::Null,
+            Source::Request(r) => {
+                let v = caller
+                    .request
+                    .get(r.part.key())
+                    .and_then(|p| p.get(&r.name))
+                    .unwrap_or(&NULL);
+                match (v, r.integer) {
+                    (Value::String(s), true) => {
+                        s.trim().parse::<i64>().map_or(Value::Null, Value::from)
+                    }
+                    (Value::Number(n), true) if n.is_i64() => v.clone(),
+                    (Value::String(_), false) => v.clone(),
+                    _ => Value::Null,
+                }
+            }
         }
     }
 }
@@ -241,39 +311,39 @@ impl Condition {
         }
     }
 
-    /// Whether `row` (as `to_jsonb` writes it) satisfies the condition for the caller `auth`;
-    /// an `exists` looks through the rows `others` gives.
-    pub fn eval(&self, row: &Map<String, Value>, auth: &Value, others: &dyn Lookup) -> bool {
-        self.eval_in(row, None, auth, others)
+    /// Whether `row` (as `to_jsonb` writes it) satisfies the condition for `caller`; an
+    /// `exists` looks through the rows `others` gives.
+    pub fn eval(&self, row: &Map<String, Value>, caller: Caller<'_>, others: &dyn Lookup) -> bool {
+        self.eval_in(row, None, caller, others)
     }
 
     fn eval_in(
         &self,
         row: &Map<String, Value>,
         outer: Option<&Map<String, Value>>,
-        auth: &Value,
+        caller: Caller<'_>,
         others: &dyn Lookup,
     ) -> bool {
         match self {
-            Condition::And(items) => items.iter().all(|i| i.eval_in(row, outer, auth, others)),
-            Condition::Or(items) => items.iter().any(|i| i.eval_in(row, outer, auth, others)),
+            Condition::And(items) => items.iter().all(|i| i.eval_in(row, outer, caller, others)),
+            Condition::Or(items) => items.iter().any(|i| i.eval_in(row, outer, caller, others)),
             Condition::Cond(c) => {
                 let value = match (&c.value, outer) {
                     (Source::Row(field), Some(outer)) => {
-                        outer.get(field.as_str()).unwrap_or(&Value::Null)
+                        outer.get(field.as_str()).cloned().unwrap_or(Value::Null)
                     }
-                    (source, _) => source.resolve(auth),
+                    (source, _) => source.resolve(caller),
                 };
                 if value.is_null() {
                     return false;
                 }
                 let field = row.get(c.column.as_str()).unwrap_or(&Value::Null);
-                super::matching::holds(field, c.op, value)
+                super::matching::holds(field, c.op, &value)
             }
             Condition::Exists(e) => others
                 .rows(e.table.as_str())
                 .iter()
-                .any(|candidate| e.condition.eval_in(candidate, Some(row), auth, others)),
+                .any(|candidate| e.condition.eval_in(candidate, Some(row), caller, others)),
         }
     }
 }
@@ -332,9 +402,9 @@ fn cond_sql<S>(
 
 /// The text a rule parameter is bound as for the caller `auth`: `None` (SQL NULL) when its
 /// value is null, so the condition matches nothing.
-pub fn bind_text(param: &RuleParam, auth: &Value) -> Option<String> {
-    let v = param.source.resolve(auth);
-    match (v, param.bind) {
+pub fn bind_text(param: &RuleParam, caller: Caller<'_>) -> Option<String> {
+    let v = param.source.resolve(caller);
+    match (&v, param.bind) {
         (Value::Null, _) => None,
         (Value::String(s), BindAs::Like(op)) => Some(query::like_pattern(op, s)),
         (_, BindAs::Like(_)) => None,
@@ -478,6 +548,70 @@ impl<'d> Parser<'d> {
         }
     }
 
+    /// `{"request": "<params|query|headers>.<name>"}`, compared with `col` by `op`.
+    fn request_value(
+        &mut self,
+        col: &query::Column,
+        op: FilterOp,
+        path: Option<&str>,
+        vat: &str,
+        oat: &str,
+    ) -> Option<Source> {
+        if matches!(op, FilterOp::IsNull | FilterOp::In) {
+            self.bad(oat, format!("{} does not take a request value", op.name()));
+            return None;
+        }
+        let integer = match col.ty {
+            FieldType::Integer => true,
+            FieldType::Reference => col.cast == "bigint",
+            FieldType::Text | FieldType::Email | FieldType::Enum | FieldType::Uuid => false,
+            _ => {
+                self.bad(
+                    vat,
+                    "a request value compares with text, email, enum, uuid, integer and reference fields",
+                );
+                return None;
+            }
+        };
+        let parsed = path
+            .and_then(|p| p.split_once('.'))
+            .and_then(|(part, name)| {
+                let part = match part {
+                    "params" => RequestPart::Params,
+                    "query" => RequestPart::Query,
+                    "headers" => RequestPart::Headers,
+                    _ => return None,
+                };
+                let name = if part == RequestPart::Headers {
+                    name.to_ascii_lowercase()
+                } else {
+                    name.to_string()
+                };
+                valid_claim(&name).then_some((part, name))
+            });
+        match parsed {
+            // Credentials never reach a flow's request, so a rule cannot read them either.
+            Some((RequestPart::Headers, name))
+                if matches!(name.as_str(), "authorization" | "cookie") =>
+            {
+                self.bad(vat, format!("the `{name}` header is not readable by rules"));
+                None
+            }
+            Some((part, name)) => Some(Source::Request(RequestValue {
+                part,
+                name,
+                integer,
+            })),
+            None => {
+                self.bad(
+                    vat,
+                    "expected {\"request\": \"params.<name>\"}, \"query.<name>\" or \"headers.<name>\"",
+                );
+                None
+            }
+        }
+    }
+
     fn bad(&mut self, at: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem::new(at, message));
     }
@@ -605,6 +739,12 @@ impl<'d> Parser<'d> {
             && let Some(field) = m.get("row")
         {
             return self.row_value(col, op, field.as_str(), &vat);
+        }
+        if let Some(m) = v.as_object()
+            && m.len() == 1
+            && let Some(path) = m.get("request")
+        {
+            return self.request_value(col, op, path.as_str(), &vat, &oat);
         }
         if let Some(m) = v.as_object()
             && let Some(path) = m.get("auth")

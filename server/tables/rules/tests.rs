@@ -69,9 +69,12 @@ fn an_owner_rule_compiles_to_one_parameter_and_a_null_one_matches_nothing() {
             bind: BindAs::Text
         }]
     );
-    assert_eq!(bind_text(&params[0], &json!({"id": 7})), Some("7".into()));
+    assert_eq!(
+        bind_text(&params[0], Caller::auth(&json!({"id": 7}))),
+        Some("7".into())
+    );
     // An anonymous caller: NULL, so the condition matches nothing.
-    assert_eq!(bind_text(&params[0], &Value::Null), None);
+    assert_eq!(bind_text(&params[0], Caller::auth(&Value::Null)), None);
 }
 
 #[test]
@@ -94,10 +97,16 @@ fn groups_claims_and_literals_render_in_document_order() {
     );
     assert_eq!(params.len(), 3);
     let auth = json!({"id": 1, "claims": {"prefix": "50%"}});
-    assert_eq!(bind_text(&params[1], &auth), Some(r#"["a","b"]"#.into()));
-    assert_eq!(bind_text(&params[2], &auth), Some(r"50\%%".into()));
     assert_eq!(
-        bind_text(&params[2], &json!({"id": 1})),
+        bind_text(&params[1], Caller::auth(&auth)),
+        Some(r#"["a","b"]"#.into())
+    );
+    assert_eq!(
+        bind_text(&params[2], Caller::auth(&auth)),
+        Some(r"50\%%".into())
+    );
+    assert_eq!(
+        bind_text(&params[2], Caller::auth(&json!({"id": 1}))),
         None,
         "a missing claim"
     );
@@ -149,14 +158,14 @@ fn nesting_and_size_are_bounded() {
 fn in_memory_a_null_value_matches_nothing_even_for_ne() {
     let c = parse(json!({"field": "owner", "op": "ne", "value": {"auth": "id"}})).expect("parses");
     let row = |owner: Value| json!({"owner": owner}).as_object().cloned().expect("row");
-    assert!(c.eval(&row(json!(2)), &json!({"id": 1}), &NoRows));
-    assert!(!c.eval(&row(json!(1)), &json!({"id": 1}), &NoRows));
+    assert!(c.eval(&row(json!(2)), Caller::auth(&json!({"id": 1})), &NoRows));
+    assert!(!c.eval(&row(json!(1)), Caller::auth(&json!({"id": 1})), &NoRows));
     assert!(
-        c.eval(&row(Value::Null), &json!({"id": 1}), &NoRows),
+        c.eval(&row(Value::Null), Caller::auth(&json!({"id": 1})), &NoRows),
         "IS DISTINCT FROM"
     );
     assert!(
-        !c.eval(&row(json!(2)), &Value::Null, &NoRows),
+        !c.eval(&row(json!(2)), Caller::auth(&Value::Null), &NoRows),
         "anonymous: nothing"
     );
 }
@@ -247,17 +256,17 @@ fn in_memory_an_exists_looks_through_the_given_rows() {
             .into_iter()
             .collect();
     let row = |team: Value| json!({"team": team}).as_object().cloned().expect("row");
-    assert!(c.eval(&row(json!("a")), &json!({"id": 1}), &others));
-    assert!(!c.eval(&row(json!("b")), &json!({"id": 1}), &others));
+    assert!(c.eval(&row(json!("a")), Caller::auth(&json!({"id": 1})), &others));
+    assert!(!c.eval(&row(json!("b")), Caller::auth(&json!({"id": 1})), &others));
     assert!(
-        !c.eval(&row(Value::Null), &json!({"id": 1}), &others),
+        !c.eval(&row(Value::Null), Caller::auth(&json!({"id": 1})), &others),
         "no team"
     );
     assert!(
-        !c.eval(&row(json!("a")), &Value::Null, &others),
+        !c.eval(&row(json!("a")), Caller::auth(&Value::Null), &others),
         "anonymous"
     );
-    assert!(!c.eval(&row(json!("a")), &json!({"id": 1}), &NoRows));
+    assert!(!c.eval(&row(json!("a")), Caller::auth(&json!({"id": 1})), &NoRows));
 }
 
 #[test]
@@ -335,4 +344,62 @@ fn only_ne_needs_a_guard_against_a_null_value() {
         sql(&c).0,
         r#"($1::bigint IS NOT NULL AND t."owner" IS DISTINCT FROM $1::bigint)"#
     );
+}
+
+#[test]
+fn a_request_value_is_read_converted_to_the_fields_type_or_matches_nothing() {
+    let c = parse(json!({"and": [
+        {"field": "owner", "op": "eq", "value": {"request": "params.owner"}},
+        {"field": "team", "op": "eq", "value": {"request": "headers.X-Team"}}
+    ]}))
+    .expect("parses");
+    let (text, params) = sql(&c);
+    assert_eq!(
+        text,
+        r#"((t."owner" = $1::bigint) AND (t."team" = $2::text))"#
+    );
+    let request = json!({"params": {"owner": "7"}, "headers": {"x-team": "red"}});
+    let caller = Caller {
+        auth: &Value::Null,
+        request: &request,
+    };
+    assert_eq!(bind_text(&params[0], caller), Some("7".into()));
+    assert_eq!(bind_text(&params[1], caller), Some("red".into()));
+    let row = json!({"owner": 7, "team": "red"})
+        .as_object()
+        .cloned()
+        .expect("row");
+    assert!(c.eval(&row, caller, &NoRows));
+    // Not a number, or missing: null, so the condition matches nothing.
+    let odd = json!({"params": {"owner": "7 or 1=1"}, "headers": {"x-team": "red"}});
+    let odd = Caller {
+        auth: &Value::Null,
+        request: &odd,
+    };
+    assert_eq!(bind_text(&params[0], odd), None);
+    assert!(!c.eval(&row, odd, &NoRows));
+    assert_eq!(bind_text(&params[1], Caller::auth(&Value::Null)), None);
+}
+
+#[test]
+fn request_values_are_checked_when_saved() {
+    let problem = |doc: Value| -> String {
+        parse(doc)
+            .expect_err("refused")
+            .into_iter()
+            .map(|p| format!("{} {}", p.pointer, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let found = problem(
+        json!({"field": "team", "op": "eq", "value": {"request": "headers.Authorization"}}),
+    );
+    assert!(found.contains("not readable by rules"), "{found}");
+    let found = problem(json!({"field": "team", "op": "in", "value": {"request": "query.team"}}));
+    assert!(found.contains("does not take a request value"), "{found}");
+    let found =
+        problem(json!({"field": "public", "op": "eq", "value": {"request": "query.public"}}));
+    assert!(found.contains("compares with text"), "{found}");
+    let found = problem(json!({"field": "team", "op": "eq", "value": {"request": "body.team"}}));
+    assert!(found.contains("expected {\"request\""), "{found}");
 }
