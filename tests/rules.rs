@@ -474,6 +474,18 @@ async fn a_create_rule_sets_the_owner_whatever_the_body_says_and_checks_the_new_
             .contains("notes.create"),
         "{body}"
     );
+    // The API document says the create endpoint may answer 403 rule.denied.
+    let doc: Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.base))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let forbidden = doc["paths"]["/notes"]["post"]["responses"]["403"].to_string();
+    assert!(forbidden.contains("rule.denied"), "{forbidden}");
     // An anonymous caller has no id to set: refused.
     app.publish(&insert(
         "add_public",

@@ -147,7 +147,7 @@ pub fn document(ops: &[Operation<'_>], tables: &dyn TableCatalog) -> Value {
         tags.insert(tag.clone());
         any_auth |= op.requires_auth;
         let listed = canonical.get(&shape(&op.path)).copied().unwrap_or(&op.path);
-        let (operation, tables_used) = operation(op, listed, tag);
+        let (operation, tables_used) = operation(op, listed, tag, tables);
         used_tables.extend(tables_used);
         paths.entry(listed).or_default().insert(
             op.method.as_str().to_ascii_lowercase(),
@@ -334,6 +334,7 @@ fn operation(
     op: &Operation<'_>,
     listed: &str,
     tag: String,
+    tables: &dyn TableCatalog,
 ) -> (Map<String, Value>, BTreeSet<String>) {
     let plan = op.plan;
     let mut out = Map::new();
@@ -386,7 +387,7 @@ fn operation(
     if !bypassing.is_empty() {
         out.insert("x-sluice-rules-bypass".into(), Value::Array(bypassing));
     }
-    let (responses, used) = responses(op);
+    let (responses, used) = responses(op, tables);
     out.insert("responses".into(), responses);
     (out, used)
 }
@@ -438,17 +439,45 @@ fn parameter(name: &str, location: &str, required: bool, schema: Value) -> Value
     p
 }
 
+/// Whether an access rule can refuse a write of the flow with 403 `rule.denied`: an insert into
+/// a table with a `create` rule, or an update of one whose `update` rule checks the changed row
+/// or limits the fields, in a flow rules apply to, by a node that does not bypass them.
+fn refused_by_rules(plan: &Plan, tables: &dyn TableCatalog) -> bool {
+    plan.rules_apply()
+        && plan.nodes.iter().filter(|n| n.bypass.is_none()).any(|n| {
+            let Some(rules) =
+                n.op.table_write()
+                    .and_then(|w| tables.table(w.table))
+                    .and_then(|d| d.rules.as_ref())
+            else {
+                return false;
+            };
+            match n.type_name {
+                "db.insert" => rules.create.is_some(),
+                "db.update" => rules
+                    .update
+                    .as_ref()
+                    .is_some_and(|u| u.check.is_some() || u.columns.is_some()),
+                _ => false,
+            }
+        })
+}
+
 fn schema_description(s: &Value) -> Option<String> {
     s.get("description")?.as_str().map(str::to_string)
 }
 
 /// Responses from the plan: every `respond` (status, content type, headers, a schema when the
 /// body's shape is known), every `fail` and unwired fallible port (the error envelope with its
-/// code), input errors (400), a missing token (401) and internal errors (500).
-fn responses(op: &Operation<'_>) -> (Value, BTreeSet<String>) {
+/// code), input errors (400), a missing token (401), writes an access rule can refuse (403)
+/// and internal errors (500).
+fn responses(op: &Operation<'_>, tables: &dyn TableCatalog) -> (Value, BTreeSet<String>) {
     let plan = op.plan;
     let mut vars = Vars::new(plan, op.document);
     let mut by_status: BTreeMap<u16, Answer> = BTreeMap::new();
+    if refused_by_rules(plan, tables) {
+        by_status.entry(403).or_default().error("rule.denied");
+    }
     for node in &plan.nodes {
         // Respond and fail nodes of the top level may carry a description (bodies of loops
         // are not looked into).
