@@ -330,15 +330,7 @@ fn validate_reports_the_tables_rules_and_every_bypass_with_its_reason() {
 async fn openapi_from_files_is_what_the_server_serves_for_them() {
     let app = common::spawn_app().await;
     app.load_todo_example().await;
-    let served: serde_json::Value = app
-        .client
-        .get(format!("{}/api/openapi.json", app.base))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let (served, _) = app.openapi().await;
     let out = sluice()
         .arg("openapi")
         .arg(format!("{}/todo", examples()))

@@ -88,22 +88,11 @@ fn assert_valid_openapi(doc: &Value) {
     }
 }
 
-async fn openapi(app: &common::TestApp) -> (Value, reqwest::header::HeaderMap) {
-    let resp = app
-        .api(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(resp.status(), 200);
-    let headers = resp.headers().clone();
-    (resp.json().await.expect("JSON"), headers)
-}
-
 #[tokio::test]
 async fn the_todo_app_is_described_by_a_valid_openapi_document() {
     let app = spawn_app().await;
     app.load_todo_example().await;
-    let (doc, headers) = openapi(&app).await;
+    let (doc, headers) = app.openapi().await;
     assert_eq!(headers["content-type"], "application/json");
     assert_valid_openapi(&doc);
     let text = serde_json::to_string_pretty(&doc).expect("serializes");
@@ -114,7 +103,7 @@ async fn the_todo_app_is_described_by_a_valid_openapi_document() {
 async fn the_auth_app_is_described_with_its_bearer_scheme() {
     let app = spawn_app().await;
     app.load_auth_example().await;
-    let (doc, _) = openapi(&app).await;
+    let (doc, _) = app.openapi().await;
     assert_valid_openapi(&doc);
     assert_eq!(
         doc["paths"]["/me"]["get"]["security"][0]["bearer"],
@@ -147,7 +136,7 @@ async fn generated_crud_endpoints_are_described_by_a_valid_openapi_document() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (doc, _) = openapi(&app).await;
+    let (doc, _) = app.openapi().await;
     assert_valid_openapi(&doc);
     let text = serde_json::to_string_pretty(&doc).expect("serializes");
     insta::assert_snapshot!("crud_openapi", text);
@@ -156,7 +145,7 @@ async fn generated_crud_endpoints_are_described_by_a_valid_openapi_document() {
 #[tokio::test]
 async fn an_instance_with_nothing_published_has_a_valid_empty_document() {
     let app = spawn_app().await;
-    let (doc, _) = openapi(&app).await;
+    let (doc, _) = app.openapi().await;
     assert_valid_openapi(&doc);
     assert_eq!(doc["paths"], json!({}));
 }
@@ -179,7 +168,7 @@ async fn the_validation_would_catch_a_broken_document() {
 async fn publishing_and_deleting_flows_change_the_document_at_once() {
     let app = spawn_app().await;
     app.load_todo_example().await;
-    let (before, _) = openapi(&app).await;
+    let (before, _) = app.openapi().await;
     let paths = |d: &Value| {
         d["paths"]
             .as_object()
@@ -202,7 +191,7 @@ async fn publishing_and_deleting_flows_change_the_document_at_once() {
         .send(app.admin(Method::DELETE, &format!("/flows/{id}")))
         .await;
     assert_eq!(status, 204);
-    let (after, _) = openapi(&app).await;
+    let (after, _) = app.openapi().await;
     assert_eq!(paths(&after), ["/todos"]);
     assert_ne!(before["info"]["version"], after["info"]["version"]);
 
@@ -213,7 +202,7 @@ async fn publishing_and_deleting_flows_change_the_document_at_once() {
         "nodes": {"r": {"type": "respond", "body": {"pong": true}}}
     }))
     .await;
-    let (after, _) = openapi(&app).await;
+    let (after, _) = app.openapi().await;
     assert_valid_openapi(&after);
     let ping = &after["paths"]["/ping"]["get"];
     assert_eq!(ping["operationId"], "ping");
@@ -303,7 +292,7 @@ async fn endpoints_cannot_be_published_over_the_documentation() {
 async fn a_client_with_the_current_document_gets_304() {
     let app = spawn_app().await;
     app.load_todo_example().await;
-    let (doc, headers) = openapi(&app).await;
+    let (doc, headers) = app.openapi().await;
     let etag = headers["etag"].to_str().expect("ascii").to_string();
     assert_eq!(
         etag,
@@ -340,7 +329,7 @@ async fn a_client_with_the_current_document_gets_304() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (after, _) = openapi(&app).await;
+    let (after, _) = app.openapi().await;
     assert!(after["components"]["schemas"]["todos"]["properties"]["note"].is_object());
     assert_ne!(after["info"]["version"], doc["info"]["version"]);
 }

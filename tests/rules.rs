@@ -475,15 +475,7 @@ async fn a_create_rule_sets_the_owner_whatever_the_body_says_and_checks_the_new_
         "{body}"
     );
     // The API document says the create endpoint may answer 403 rule.denied.
-    let doc: Value = app
-        .client
-        .get(format!("{}/api/openapi.json", app.base))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let (doc, _) = app.openapi().await;
     let forbidden = doc["paths"]["/notes"]["post"]["responses"]["403"].to_string();
     assert!(forbidden.contains("rule.denied"), "{forbidden}");
     // An anonymous caller has no id to set: refused.

@@ -22,6 +22,7 @@ use super::types::FieldType;
 use super::value;
 use crate::base::Problem;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The most conditions one rule may have.
 pub const MAX_CONDITIONS: usize = 32;
@@ -97,19 +98,20 @@ impl<'a> Caller<'a> {
 impl Source {
     /// The value for `caller`: null for an anonymous caller's id, a missing claim or request
     /// value, or a request value that is not of the field's type.
-    pub fn resolve(&self, caller: Caller<'_>) -> Value {
+    pub fn resolve<'a>(&'a self, caller: Caller<'a>) -> Cow<'a, Value> {
         match self {
-            Source::Literal(v) => v.clone(),
-            Source::AuthId => caller.auth.get("id").cloned().unwrap_or(Value::Null),
-            Source::Claim(name) => caller
-                .auth
-                .get("claims")
-                .and_then(|c| c.get(name))
-                .cloned()
-                .unwrap_or(Value::Null),
+            Source::Literal(v) => Cow::Borrowed(v),
+            Source::AuthId => Cow::Borrowed(caller.auth.get("id").unwrap_or(&NULL)),
+            Source::Claim(name) => Cow::Borrowed(
+                caller
+                    .auth
+                    .get("claims")
+                    .and_then(|c| c.get(name))
+                    .unwrap_or(&NULL),
+            ),
             // Only conditions inside an `exists` have one; those read the outer row
             // ([`Condition::eval`]).
-            Source::Row(_) => Value::Null,
+            Source::Row(_) => Cow::Borrowed(&NULL),
             Source::Request(r) => {
                 let v = caller
                     .request
@@ -118,11 +120,11 @@ impl Source {
                     .unwrap_or(&NULL);
                 match (v, r.integer) {
                     (Value::String(s), true) => {
-                        s.trim().parse::<i64>().map_or(Value::Null, Value::from)
+                        Cow::Owned(s.trim().parse::<i64>().map_or(Value::Null, Value::from))
                     }
-                    (Value::Number(n), true) if n.is_i64() => v.clone(),
-                    (Value::String(_), false) => v.clone(),
-                    _ => Value::Null,
+                    (Value::Number(n), true) if n.is_i64() => Cow::Borrowed(v),
+                    (Value::String(_), false) => Cow::Borrowed(v),
+                    _ => Cow::Borrowed(&NULL),
                 }
             }
         }
@@ -330,7 +332,7 @@ impl Condition {
             Condition::Cond(c) => {
                 let value = match (&c.value, outer) {
                     (Source::Row(field), Some(outer)) => {
-                        outer.get(field.as_str()).cloned().unwrap_or(Value::Null)
+                        Cow::Borrowed(outer.get(field.as_str()).unwrap_or(&NULL))
                     }
                     (source, _) => source.resolve(caller),
                 };
@@ -404,7 +406,7 @@ fn cond_sql<S>(
 /// value is null, so the condition matches nothing.
 pub fn bind_text(param: &RuleParam, caller: Caller<'_>) -> Option<String> {
     let v = param.source.resolve(caller);
-    match (&v, param.bind) {
+    match (v.as_ref(), param.bind) {
         (Value::Null, _) => None,
         (Value::String(s), BindAs::Like(op)) => Some(query::like_pattern(op, s)),
         (_, BindAs::Like(_)) => None,

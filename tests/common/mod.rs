@@ -231,6 +231,18 @@ impl TestApp {
         id
     }
 
+    /// The OpenAPI document the server serves at `/api/openapi.json`, with its headers.
+    pub async fn openapi(&self) -> (Value, reqwest::header::HeaderMap) {
+        let resp = self
+            .api(reqwest::Method::GET, "/openapi.json")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        (resp.json().await.expect("JSON"), headers)
+    }
+
     /// The example todo app: table and its three flows, published.
     pub async fn load_todo_example(&self) {
         self.create_table(&example("todo/todos.table.json")).await;
