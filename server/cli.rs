@@ -1,7 +1,7 @@
-//! The `sluice` command line: `serve` (the default), `worker`, `validate`, `openapi`, `export`
-//! and `import`.
+//! The `sluice` command line: `serve` (the default), `worker`, `validate`, `openapi`, `export`,
+//! `plan` and `apply` (`import` is `apply`).
 
-use crate::client::offline::{FLOW_FILE, GROUP_FILE, collect};
+use crate::client::offline::{FLOW_FILE, collect};
 use crate::config::{ClientArgs, Config, ServeArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -50,27 +50,53 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Write every flow (canonical JSON), table definition and API group of a running Sluice
-    /// into DIR.
+    /// Write the project of a running Sluice into DIR: table definitions, API groups, flows
+    /// (canonical JSON), environment values and the names of secrets (docs/PROJECT.md).
+    /// Project files in DIR that the project no longer has are removed.
     Export {
         dir: PathBuf,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Create or replace API groups and flows from files. Every file is checked offline first
-    /// and nothing is sent if any has a problem; then the files are sent one by one, and a
-    /// refusal by the server stops the import at that file: the files before it stay imported
-    /// and are listed.
-    Import {
-        /// Flow and group files, or directories to search for *.flow.json and *.group.json files.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Publish each imported flow.
-        #[arg(long)]
-        publish: bool,
+    /// Show what applying the project files would change on a running Sluice; nothing is
+    /// changed. Exits 1 when the files would be refused, with every problem.
+    Plan {
         #[command(flatten)]
-        client: ClientArgs,
+        files: ApplyArgs,
+        /// Exit 2 (instead of 0) when applying would change something.
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
+    /// Apply the project files to a running Sluice in one transaction: all of it, or nothing
+    /// when anything is refused (every problem is printed and the exit code is 1).
+    #[command(alias = "import")]
+    Apply {
+        #[command(flatten)]
+        files: ApplyArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// Project directories (searched recursively for *.table.json, *.group.json, *.flow.json
+    /// and env.json) or single files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Drop tables that are not in the files, and fields that a table file no longer has,
+    /// with their data.
+    #[arg(long)]
+    allow_drop: bool,
+    /// Delete flows and API groups that are not in the files.
+    #[arg(long)]
+    prune: bool,
+    /// Publish every flow whose file differs from its published version.
+    #[arg(long)]
+    publish: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -99,33 +125,112 @@ pub fn run() -> ExitCode {
             let result = block_on(crate::client::export(&client, &dir));
             report(result.map(|n| println!("wrote {n} files to {}", dir.display())))
         }
-        Command::Import {
-            paths,
-            publish,
-            client,
-        } => {
-            let mut files = Vec::new();
-            for p in &paths {
-                collect(p, &[FLOW_FILE, GROUP_FILE], &mut files);
+        Command::Plan {
+            files,
+            detailed_exitcode,
+        } => match plan_or_apply(&files, false) {
+            Ok(changes) if changes && detailed_exitcode => ExitCode::from(2),
+            Ok(_) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Command::Apply { files } => match plan_or_apply(&files, true) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+    }
+}
+
+/// Runs a plan or an apply and prints it; returns whether it changes (changed) anything.
+fn plan_or_apply(args: &ApplyArgs, apply: bool) -> Result<bool, ExitCode> {
+    let opts = crate::project::apply::Options {
+        allow_drop: args.allow_drop,
+        prune: args.prune,
+        publish: args.publish,
+    };
+    let result = crate::client::read_files(&args.paths).and_then(|files| {
+        block_on(crate::client::plan_or_apply(
+            &args.client,
+            files,
+            opts,
+            apply,
+        ))
+    });
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print_plan(&report);
             }
-            let result = block_on(crate::client::import(&client, &files, publish));
-            let print = |done: &[crate::client::Imported]| {
-                for d in done {
-                    println!(
-                        "{}: {} {}{}",
-                        d.file.display(),
-                        d.action,
-                        d.name,
-                        if d.published { " and published" } else { "" }
-                    );
-                }
-            };
-            if let Err(crate::client::ClientError::Partial { done, .. }) = &result {
-                print(done);
+            Ok(report.changes())
+        }
+        Err(crate::client::ClientError::Refused(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
             }
-            report(result.map(|done| print(&done)))
+            eprintln!(
+                "sluice: nothing was {}: {} problem(s)",
+                if apply { "applied" } else { "planned" },
+                problems.len()
+            );
+            Err(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            Err(ExitCode::FAILURE)
         }
     }
+}
+
+fn print_plan(report: &crate::project::apply::Report) {
+    use crate::project::apply::{Action, Item};
+    let line = |kind: &str, item: &Item| {
+        let action = match item.action {
+            Action::Create => "create",
+            Action::Change => "change",
+            Action::Unchanged => "unchanged",
+            Action::Drop => "drop (with its rows)",
+            Action::Delete => "delete",
+            Action::Kept => "not in the files, kept",
+        };
+        let publish = if item.publish { ", publish" } else { "" };
+        println!("{kind} {}: {action}{publish}", item.name);
+        for d in &item.details {
+            println!("    {d}");
+        }
+    };
+    for t in &report.tables {
+        line("table", t);
+    }
+    for g in &report.groups {
+        line("group", g);
+    }
+    for f in &report.flows {
+        line("flow", f);
+    }
+    let env = &report.env;
+    for (names, what) in [
+        (&env.added, "added"),
+        (&env.differs, "differs on this instance, kept"),
+        (
+            &env.missing_secrets,
+            "secret missing on this instance: set it there",
+        ),
+        (&env.not_in_files, "not in the files, kept"),
+    ] {
+        for n in names {
+            println!("env {n}: {what}");
+        }
+    }
+    let verdict = match (report.applied, report.changes()) {
+        (true, _) => "applied",
+        (false, true) => "the plan changes the project; nothing was changed yet",
+        (false, false) => "nothing to change",
+    };
+    println!("{verdict}");
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -161,6 +266,8 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         "validate",
         "openapi",
         "export",
+        "plan",
+        "apply",
         "import",
         "help",
         "-h",

@@ -1,13 +1,16 @@
-//! The command line's side of the admin API: `sluice export DIR` writes every flow (canonical
-//! JSON), table definition and API group of a running Sluice into files; `sluice import PATH...`
-//! checks flow and group files offline, all of them first, then creates or replaces each group
-//! and then each flow by name (and publishes flows when asked). Files are the unit of review in
-//! git.
+//! The command line's side of the admin API: `sluice export DIR` writes the project of a
+//! running Sluice as files (tables, API groups, flows, environment values and secret names);
+//! `sluice plan PATH...` shows what applying files would change, and `sluice apply PATH...`
+//! applies all of it in one transaction or nothing (docs/PROJECT.md). Files are the unit of
+//! review in git.
 
 pub mod offline;
 
 use crate::config::ClientArgs;
+use crate::project::apply::{Options, Report};
+use crate::project::files::{self, Bundle, FLOW_FILE, GROUP_FILE, Kind, TABLE_FILE};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A failure the command reports in one line.
@@ -25,16 +28,9 @@ pub enum ClientError {
     NoCredentials,
     #[error("{0}")]
     Files(String),
-    /// The server refused a file after earlier files were imported; those stay imported
-    /// (each file is its own request, there is no rollback across files).
-    #[error(
-        "{source}\nthe import stopped there; {} earlier file(s) were imported and stay imported (listed above)",
-        done.len()
-    )]
-    Partial {
-        done: Vec<Imported>,
-        source: Box<ClientError>,
-    },
+    /// The server refused the files; nothing was applied.
+    #[error("nothing was applied: {} problem(s)", .0.len())]
+    Refused(Vec<String>),
 }
 
 struct Admin {
@@ -132,280 +128,160 @@ impl Admin {
     }
 }
 
-/// Writes `<name>.flow.json` for every flow (its draft, canonical) and `<name>.table.json`
-/// for every table into `dir`. Returns the number of files written.
+/// Writes the project's files into `dir` (created if needed) and removes the project files
+/// there that the project no longer has (`*.table.json`, `*.group.json`, `*.flow.json`,
+/// `env.json` directly in `dir`; tests and other files stay). Returns the number of files
+/// written.
 pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError> {
     let admin = Admin::connect(args).await?;
+    let bundle: Bundle = serde_json::from_value(
+        admin
+            .send(reqwest::Method::GET, "/project", None, "export the project")
+            .await?,
+    )
+    .map_err(|e| ClientError::Files(format!("the server sent no project: {e}")))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| ClientError::Files(format!("{}: {e}", dir.display())))?;
-    let mut written = 0;
-    let flows = admin
-        .send(reqwest::Method::GET, "/flows", None, "list flows")
-        .await?;
-    for f in flows["flows"].as_array().into_iter().flatten() {
-        let (Some(id), Some(name)) = (f["id"].as_i64(), f["name"].as_str()) else {
-            continue;
-        };
-        let (status, text) = admin
-            .raw(
-                reqwest::Method::GET,
-                &format!("/flows/{id}/export"),
-                None,
-                None,
-            )
-            .await?;
-        if status != 200 {
-            return Err(ClientError::Api {
-                what: format!("export flow {name}"),
-                status,
-                body: text,
-            });
+    for name in bundle.files.keys() {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && !name.contains("..");
+        if !plain {
+            return Err(ClientError::Files(format!(
+                "the server named a file `{name}`, which is not a plain file name; nothing was written"
+            )));
         }
-        write(&dir.join(format!("{name}.flow.json")), &text)?;
-        written += 1;
     }
-    let tables = admin
-        .send(reqwest::Method::GET, "/tables", None, "list tables")
-        .await?;
-    for t in tables["tables"].as_array().into_iter().flatten() {
-        let Some(name) = t["name"].as_str() else {
-            continue;
-        };
-        let mut def = t.clone();
-        if let Some(o) = def.as_object_mut() {
-            o.remove("version");
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| ClientError::Files(format!("{}: {e}", dir.display())))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let project_file = matches!(
+            files::kind(&name),
+            Kind::Table | Kind::Group | Kind::Flow | Kind::Env
+        );
+        if project_file && entry.path().is_file() && !bundle.files.contains_key(&name) {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| ClientError::Files(format!("{}: {e}", entry.path().display())))?;
         }
-        let mut text = serde_json::to_string_pretty(&def).unwrap_or_default();
-        text.push('\n');
-        write(&dir.join(format!("{name}.table.json")), &text)?;
-        written += 1;
     }
-    let groups = admin
-        .send(reqwest::Method::GET, "/groups", None, "list API groups")
-        .await?;
-    for g in groups["groups"].as_array().into_iter().flatten() {
-        let Some(name) = g["name"].as_str() else {
-            continue;
-        };
-        let mut def = g.clone();
-        if let Some(o) = def.as_object_mut() {
-            for bookkeeping in ["version", "created_at", "updated_at"] {
-                o.remove(bookkeeping);
+    for (name, text) in &bundle.files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| ClientError::Files(format!("{}: {e}", path.display())))?;
+    }
+    Ok(bundle.files.len())
+}
+
+/// Reads the project files under `paths` (directories, searched recursively, or single
+/// files), each named by its path below the directory given (a single file by its name).
+pub fn read_files(paths: &[PathBuf]) -> Result<BTreeMap<String, String>, ClientError> {
+    let mut out = BTreeMap::new();
+    for p in paths {
+        let mut found = Vec::new();
+        offline::collect(
+            p,
+            &[TABLE_FILE, GROUP_FILE, FLOW_FILE, files::ENV_FILE],
+            &mut found,
+        );
+        for file in found {
+            let name = if p.is_dir() {
+                file.strip_prefix(p).unwrap_or(&file).to_path_buf()
+            } else {
+                PathBuf::from(file.file_name().unwrap_or_default())
+            };
+            let key = name
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .join("/");
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| ClientError::Files(format!("{}: {e}", file.display())))?;
+            if out.insert(key.clone(), text).is_some() {
+                return Err(ClientError::Files(format!(
+                    "two files are named `{key}` among the paths given"
+                )));
             }
         }
-        let mut text = serde_json::to_string_pretty(&def).unwrap_or_default();
-        text.push('\n');
-        write(&dir.join(format!("{name}.group.json")), &text)?;
-        written += 1;
     }
-    Ok(written)
-}
-
-fn write(path: &Path, text: &str) -> Result<(), ClientError> {
-    std::fs::write(path, text).map_err(|e| ClientError::Files(format!("{}: {e}", path.display())))
-}
-
-/// What `import` did with one file.
-#[derive(Debug)]
-pub struct Imported {
-    pub file: PathBuf,
-    pub name: String,
-    pub action: &'static str,
-    /// Whether the flow was also published.
-    pub published: bool,
-}
-
-/// Whether a file holds an API group (`<name>.group.json`) rather than a flow.
-pub fn is_group_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".group.json"))
-}
-
-/// Creates or replaces each API group of `groups` (checked already), by name.
-async fn import_groups(
-    admin: &Admin,
-    groups: Vec<(PathBuf, crate::catalog::groups::GroupDef)>,
-    done: &mut Vec<Imported>,
-) -> Result<(), ClientError> {
-    for (file, def) in groups {
-        let name = def.name.clone();
-        let body = serde_json::to_value(&def).unwrap_or(Value::Null);
-        let (status, text) = admin
-            .raw(reqwest::Method::GET, &format!("/groups/{name}"), None, None)
-            .await?;
-        let action = match status {
-            200 => {
-                let current: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                let version = current["version"].to_string();
-                admin
-                    .send_if(
-                        reqwest::Method::PUT,
-                        &format!("/groups/{name}"),
-                        Some(body),
-                        Some(&version),
-                        &format!("replace group {name}"),
-                    )
-                    .await?;
-                "replaced group"
-            }
-            404 => {
-                admin
-                    .send(
-                        reqwest::Method::POST,
-                        "/groups",
-                        Some(body),
-                        &format!("create group {name}"),
-                    )
-                    .await?;
-                "created group"
-            }
-            _ => {
-                return Err(ClientError::Api {
-                    what: format!("read group {name}"),
-                    status,
-                    body: text,
-                });
-            }
-        };
-        done.push(Imported {
-            file,
-            name,
-            action,
-            published: false,
-        });
+    if out.is_empty() {
+        return Err(ClientError::Files(
+            "no project files (*.table.json, *.group.json, *.flow.json, env.json) found".into(),
+        ));
     }
-    Ok(())
+    Ok(out)
 }
 
-/// Imports flow files: every file is read and checked offline first, and nothing is written
-/// unless all pass; then each flow is created, or replaced when a flow of that name exists,
-/// and published when `publish` is set. The server checks each again against its tables; a
-/// refusal stops the import at that file, and the files imported before it stay imported
-/// ([`ClientError::Partial`] lists them).
-pub async fn import(
+/// Plans (`apply == false`) or applies the project in `files` on the server. Problems found
+/// offline stop it before anything is sent; a refusal by the server is
+/// [`ClientError::Refused`], with every problem.
+pub async fn plan_or_apply(
     args: &ClientArgs,
-    files: &[PathBuf],
-    publish: bool,
-) -> Result<Vec<Imported>, ClientError> {
-    let mut docs = Vec::new();
-    let mut groups = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| ClientError::Files(format!("{}: {e}", file.display())))?;
-        match serde_json::from_str::<Value>(&text) {
-            Err(e) => problems.push(format!("{}: not JSON: {e}", file.display())),
-            Ok(doc) if is_group_file(file) => {
-                match serde_json::from_value::<crate::catalog::groups::GroupDef>(doc) {
-                    Err(e) => problems.push(format!("{}: not an API group: {e}", file.display())),
-                    Ok(def) => {
-                        let found = def.problems();
-                        if found.is_empty() {
-                            groups.push((file.clone(), def));
-                        }
-                        problems.extend(
-                            found.into_iter().map(|p| {
-                                format!("{}: {}: {}", file.display(), p.pointer, p.message)
-                            }),
-                        );
-                    }
-                }
-            }
-            Ok(doc) => match crate::nodes::compile(&doc, None) {
-                Err(diags) => {
-                    problems.extend(diags.iter().map(|d| format!("{}: {d}", file.display())))
-                }
-                Ok(plan) => docs.push((file.clone(), plan.name, doc)),
-            },
-        }
-    }
+    files: BTreeMap<String, String>,
+    opts: Options,
+    apply: bool,
+) -> Result<Report, ClientError> {
+    let (_, problems) = files::parse(&files);
     if !problems.is_empty() {
-        return Err(ClientError::Files(format!(
-            "nothing was imported:\n{}",
-            problems.join("\n")
-        )));
+        return Err(ClientError::Refused(
+            problems.iter().map(ToString::to_string).collect(),
+        ));
     }
     let admin = Admin::connect(args).await?;
-    let existing = admin
-        .send(reqwest::Method::GET, "/flows", None, "list flows")
+    let body = json!({
+        "format": files::FORMAT,
+        "version": 1,
+        "files": files,
+        "allow_drop": opts.allow_drop,
+        "prune": opts.prune,
+        "publish": opts.publish,
+    });
+    let path = if apply {
+        "/project/apply"
+    } else {
+        "/project/plan"
+    };
+    let (status, text) = admin
+        .raw(reqwest::Method::POST, path, Some(body), None)
         .await?;
-    let mut done = Vec::new();
-    match import_checked(&admin, groups, docs, &existing, publish, &mut done).await {
-        Ok(()) => Ok(done),
-        Err(e) if done.is_empty() => Err(e),
-        Err(e) => Err(ClientError::Partial {
-            done,
-            source: Box::new(e),
-        }),
-    }
-}
-
-/// Sends checked groups and flows one by one, recording each in `done` as it lands.
-async fn import_checked(
-    admin: &Admin,
-    groups: Vec<(PathBuf, crate::catalog::groups::GroupDef)>,
-    docs: Vec<(PathBuf, String, Value)>,
-    existing: &Value,
-    publish: bool,
-    done: &mut Vec<Imported>,
-) -> Result<(), ClientError> {
-    // Groups first: the flows' publishes need them.
-    import_groups(admin, groups, done).await?;
-    for (file, name, doc) in docs {
-        let current = existing["flows"]
-            .as_array()
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let problems = |list: &Value| -> Vec<String> {
+        list.as_array()
             .into_iter()
             .flatten()
-            .find(|f| f["name"] == name.as_str());
-        let (record, action) = match current {
-            Some(f) => {
-                let id = f["id"].as_i64().unwrap_or_default();
-                let rev = f["rev"].as_str().unwrap_or_default();
-                (
-                    admin
-                        .send_if(
-                            reqwest::Method::PUT,
-                            &format!("/flows/{id}"),
-                            Some(doc),
-                            Some(rev),
-                            &format!("replace {name}"),
-                        )
-                        .await?,
-                    "replaced",
-                )
+            .map(|p| {
+                let file = p["file"].as_str().unwrap_or_default();
+                let pointer = p["pointer"].as_str().unwrap_or_default();
+                let message = p["message"].as_str().unwrap_or_default();
+                if pointer.is_empty() {
+                    format!("{file}: {message}")
+                } else {
+                    format!("{file}: {pointer}: {message}")
+                }
+            })
+            .collect()
+    };
+    match status {
+        200 => {
+            let found = problems(&value["problems"]);
+            if !found.is_empty() {
+                return Err(ClientError::Refused(found));
             }
-            None => (
-                admin
-                    .send(
-                        reqwest::Method::POST,
-                        "/flows",
-                        Some(doc),
-                        &format!("create {name}"),
-                    )
-                    .await?,
-                "created",
-            ),
-        };
-        if publish {
-            let id = record["id"].as_i64().unwrap_or_default();
-            let rev = record["rev"].as_str().unwrap_or_default().to_string();
-            admin
-                .send_if(
-                    reqwest::Method::POST,
-                    &format!("/flows/{id}/publish"),
-                    None,
-                    Some(&rev),
-                    &format!("publish {name}"),
-                )
-                .await?;
+            serde_json::from_value(value).map_err(|e| ClientError::Api {
+                what: "read the plan".into(),
+                status,
+                body: e.to_string(),
+            })
         }
-        done.push(Imported {
-            file,
-            name,
-            action,
-            published: publish,
-        });
+        422 if value["error"]["code"] == "project.invalid" => {
+            Err(ClientError::Refused(problems(&value["error"]["details"])))
+        }
+        _ => Err(ClientError::Api {
+            what: if apply { "apply" } else { "plan" }.into(),
+            status,
+            body: text,
+        }),
     }
-    Ok(())
 }

@@ -199,7 +199,7 @@ fn serve_runs_a_private_postgres_reuses_it_and_stops_it_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn export_writes_files_and_import_applies_them_all_or_nothing() {
+async fn export_writes_the_project_and_plan_and_apply_take_it_back_all_or_nothing() {
     let app = common::spawn_app().await;
     app.load_todo_example().await;
     let dir = scratch("export");
@@ -230,8 +230,19 @@ async fn export_writes_files_and_import_applies_them_all_or_nothing() {
         std::fs::read_to_string(dir.join("create_todo.flow.json")).expect("exported flow");
     assert_eq!(exported, shipped, "the export is the canonical file");
     assert!(dir.join("todos.table.json").exists());
+    assert!(dir.join("default.group.json").exists());
+    assert!(dir.join("env.json").exists());
+    // A project file of a flow the project no longer has is removed by the next export.
+    std::fs::write(dir.join("gone.flow.json"), "{}").expect("write");
+    std::fs::write(dir.join("notes.txt"), "mine").expect("write");
+    let out = run(vec!["export".into(), dir.display().to_string()])
+        .await
+        .expect("joined");
+    assert!(out.status.success());
+    assert!(!dir.join("gone.flow.json").exists());
+    assert!(dir.join("notes.txt").exists(), "other files stay");
 
-    // A changed file and a broken one: nothing is imported.
+    // A changed file and a broken one: nothing is applied (`import` is `apply`).
     let list = dir.join("list_todos.flow.json");
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&list).expect("read")).expect("json");
@@ -252,8 +263,31 @@ async fn export_writes_files_and_import_applies_them_all_or_nothing() {
     assert!(body.get("items").is_some(), "unchanged: {body}");
 
     std::fs::remove_file(&broken).expect("remove");
+    // The plan shows the change and changes nothing; --detailed-exitcode says there is one.
     let out = run(vec![
-        "import".into(),
+        "plan".into(),
+        dir.display().to_string(),
+        "--publish".into(),
+        "--detailed-exitcode".into(),
+    ])
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("flow list_todos: change, publish"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("table todos: unchanged"), "{stdout}");
+    let (_, body) = app.send(app.api(reqwest::Method::GET, "/todos")).await;
+    assert!(body.get("items").is_some(), "unchanged: {body}");
+    let out = run(vec![
+        "apply".into(),
         dir.display().to_string(),
         "--publish".into(),
     ])
@@ -264,7 +298,7 @@ async fn export_writes_files_and_import_applies_them_all_or_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("replaced list_todos and published"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("flow list_todos: change, publish"));
     let (_, body) = app.send(app.api(reqwest::Method::GET, "/todos")).await;
     assert_eq!(body, serde_json::json!({"todos": []}));
     let _ = std::fs::remove_dir_all(dir);

@@ -87,7 +87,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "client",
         &[
-            "base", "config", "tables", "flow", "catalog", "nodes", "http",
+            "base", "config", "tables", "flow", "catalog", "nodes", "project", "http",
         ],
     ),
     (
@@ -124,6 +124,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "flow",
             "catalog",
             "nodes",
+            "project",
             "client",
             "startup",
         ],

@@ -481,12 +481,12 @@ async fn token_signing_keys_are_encrypted_at_rest_with_the_configured_key() {
     );
 }
 
-/// Symptom: `sluice import --help` promised "all or nothing", but a refusal by the server
-/// (a flow naming a table that does not exist there) left the earlier files imported and the
-/// command said nothing about them. Fix: the help says what happens, and the error lists the
-/// files that were imported before the refusal.
+/// Symptom: `sluice import` sent files one by one, so a refusal by the server (a flow naming
+/// a table that does not exist there) left the earlier files imported. Fix: `import` is
+/// `apply`, one transaction judged on the state after all of it: the refusal names the file,
+/// and nothing of the other files is applied.
 #[tokio::test(flavor = "multi_thread")]
-async fn import_says_which_files_stayed_imported_when_the_server_refuses_one() {
+async fn a_refused_file_leaves_nothing_of_the_other_files_applied() {
     let app = spawn_app().await;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("partial-import-{}", std::process::id()));
@@ -515,23 +515,31 @@ async fn import_says_which_files_stayed_imported_when_the_server_refuses_one() {
         email: None,
         password: None,
     };
-    let err = sluice::client::import(&args, &[first.clone(), second.clone()], true)
+    let files = sluice::client::read_files(std::slice::from_ref(&dir)).expect("files");
+    let opts = sluice::project::apply::Options {
+        publish: true,
+        ..Default::default()
+    };
+    let err = sluice::client::plan_or_apply(&args, files, opts, true)
         .await
         .expect_err("the server refuses the second file");
     match &err {
-        sluice::client::ClientError::Partial { done, .. } => {
-            assert_eq!(done.len(), 1);
-            assert_eq!(done[0].name, "a_first");
+        sluice::client::ClientError::Refused(problems) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with("b_second.flow.json"),
+                "{problems:?}"
+            );
+            assert!(problems[0].contains("nowhere"), "{problems:?}");
         }
-        other => panic!("expected a partial import, got {other}"),
+        other => panic!("expected a refusal, got {other}"),
     }
-    let message = err.to_string();
-    assert!(message.contains("b_second"), "{message}");
-    assert!(message.contains("stay imported"), "{message}");
     let (status, _) = app.send(app.api(Method::GET, "/a_first")).await;
-    assert_eq!(status, 200, "the first file was imported and published");
+    assert_eq!(status, 404, "the first file was not applied either");
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    assert_eq!(flows["flows"], json!([]), "no draft was saved");
 
-    // The command prints the imported file and the refusal, and its help tells the truth.
+    // The command prints the refusal and exits 1; its help tells the truth.
     let out = tokio::task::spawn_blocking({
         let (base, token) = (app.base.clone(), app.token.clone());
         let dir = dir.clone();
@@ -552,20 +560,15 @@ async fn import_says_which_files_stayed_imported_when_the_server_refuses_one() {
     .await
     .expect("joined");
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("replaced a_first"), "{stdout}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("stay imported"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("b_second.flow.json"), "{stderr}");
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["import", "--help"])
+        .args(["apply", "--help"])
         .output()
         .expect("runs");
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(!help.contains("all or nothing"), "{help}");
-    assert!(help.contains("stay imported"), "{help}");
+    assert!(help.contains("one transaction"), "{help}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -295,9 +295,15 @@ fn constraint_error(e: sqlx::Error, def: &GroupDef) -> GroupError {
 
 /// Every group, by name.
 pub async fn all(pool: &PgPool) -> Result<Vec<GroupRecord>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    all_on(&mut conn).await
+}
+
+/// [`all`] on the caller's connection or transaction.
+pub async fn all_on(conn: &mut sqlx::PgConnection) -> Result<Vec<GroupRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM sluice.api_groups ORDER BY name");
     sqlx::query(&sql)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?
         .into_iter()
         .map(record)
@@ -329,6 +335,17 @@ fn json_or_null<T: Serialize>(v: &Option<T>) -> Option<sqlx::types::Json<Value>>
 }
 
 pub async fn insert(pool: &PgPool, def: &GroupDef) -> Result<GroupRecord, GroupError> {
+    let mut tx = pool.begin().await?;
+    let rec = insert_in(&mut tx, def).await?;
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// [`insert`] inside the caller's transaction (a project apply).
+pub async fn insert_in(
+    tx: &mut Transaction<'_, Postgres>,
+    def: &GroupDef,
+) -> Result<GroupRecord, GroupError> {
     checked(def)?;
     let sql = format!(
         "INSERT INTO sluice.api_groups (name, base_path, enabled, cors, rate_limit, description) \
@@ -341,7 +358,7 @@ pub async fn insert(pool: &PgPool, def: &GroupDef) -> Result<GroupRecord, GroupE
         .bind(json_or_null(&def.cors))
         .bind(json_or_null(&def.rate_limit))
         .bind(&def.description)
-        .fetch_one(pool)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| constraint_error(e, def))?;
     Ok(record(row)?)
@@ -372,13 +389,24 @@ pub async fn update(
     def: &GroupDef,
     expected: Option<i32>,
 ) -> Result<GroupRecord, GroupError> {
-    checked(def)?;
     let mut tx = pool.begin().await?;
+    let rec = update_in(&mut tx, def, expected).await?;
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// [`update`] inside the caller's transaction (a project apply).
+pub async fn update_in(
+    tx: &mut Transaction<'_, Postgres>,
+    def: &GroupDef,
+    expected: Option<i32>,
+) -> Result<GroupRecord, GroupError> {
+    checked(def)?;
     let current: Option<(i32, String)> = sqlx::query_as(
         "SELECT version, base_path FROM sluice.api_groups WHERE name = $1 FOR UPDATE",
     )
     .bind(&def.name)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let (version, old_base) = current.ok_or_else(|| GroupError::NotFound(def.name.clone()))?;
     if let Some(expected) = expected
@@ -400,14 +428,13 @@ pub async fn update(
         .bind(json_or_null(&def.cors))
         .bind(json_or_null(&def.rate_limit))
         .bind(&def.description)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| constraint_error(e, def))?;
     let rec = record(row)?;
     if old_base != def.base_path {
-        move_routes(&mut tx, &def.name, &old_base, &def.base_path).await?;
+        move_routes(tx, &def.name, &old_base, &def.base_path).await?;
     }
-    tx.commit().await?;
     Ok(rec)
 }
 
@@ -452,14 +479,25 @@ async fn move_routes(
 
 /// Deletes a group that no published flow uses. `default` cannot be deleted.
 pub async fn delete(pool: &PgPool, name: &str, expected: Option<i32>) -> Result<(), GroupError> {
+    let mut tx = pool.begin().await?;
+    delete_in(&mut tx, name, expected).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`delete`] inside the caller's transaction (a project apply).
+pub async fn delete_in(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+    expected: Option<i32>,
+) -> Result<(), GroupError> {
     if name == DEFAULT_GROUP {
         return Err(GroupError::IsDefault);
     }
-    let mut tx = pool.begin().await?;
     let version: Option<i32> =
         sqlx::query_scalar("SELECT version FROM sluice.api_groups WHERE name = $1 FOR UPDATE")
             .bind(name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     let version = version.ok_or_else(|| GroupError::NotFound(name.to_string()))?;
     if let Some(expected) = expected
@@ -470,7 +508,7 @@ pub async fn delete(pool: &PgPool, name: &str, expected: Option<i32>) -> Result<
             current: version,
         });
     }
-    let users = published_in(&mut tx, name).await?;
+    let users = published_in(tx, name).await?;
     if !users.is_empty() {
         return Err(GroupError::InUse(
             users.into_iter().map(|(_, n, _)| n).collect(),
@@ -478,9 +516,8 @@ pub async fn delete(pool: &PgPool, name: &str, expected: Option<i32>) -> Result<
     }
     sqlx::query("DELETE FROM sluice.api_groups WHERE name = $1")
         .bind(name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(())
 }
 

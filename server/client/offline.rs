@@ -10,10 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The suffixes of the files a project directory holds.
-pub const TABLE_FILE: &str = ".table.json";
-pub const GROUP_FILE: &str = ".group.json";
-pub const FLOW_FILE: &str = ".flow.json";
+pub use crate::project::files::{FLOW_FILE, GROUP_FILE, TABLE_FILE};
 
 /// Every file under `p` whose name ends with one of `endings`, in sorted order, searched
 /// recursively; `p` itself when it is a file (whatever its name).

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::jobs::router())
         .merge(super::sample::router())
         .merge(super::schedules::router())
+        .merge(super::project::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

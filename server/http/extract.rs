@@ -17,23 +17,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes = read_body(req, ADMIN_BODY_LIMIT).await?;
-        let value = parse_json(&bytes)?;
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| {
-                let pointer = pointer(e.path());
-                let inner = e.into_inner();
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "request.invalid_body",
-                    format!("the body does not have the expected shape: {inner}"),
-                )
-                .with_details(vec![
-                    serde_json::json!({"pointer": pointer, "message": inner.to_string()}),
-                ])
-            })
+        decode(req, ADMIN_BODY_LIMIT).await.map(ApiJson)
     }
+}
+
+/// Reads a JSON body of at most `limit` bytes and decodes it into `T`, with the errors of
+/// [`ApiJson`].
+pub async fn decode<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = read_body(req, limit).await?;
+    let value = parse_json(&bytes)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = pointer(e.path());
+        let inner = e.into_inner();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_body",
+            format!("the body does not have the expected shape: {inner}"),
+        )
+        .with_details(vec![
+            serde_json::json!({"pointer": pointer, "message": inner.to_string()}),
+        ])
+    })
 }
 
 /// A serde path (`fields[3].name`) as a JSON pointer into the body (`/fields/3/name`).

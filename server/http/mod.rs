@@ -21,6 +21,7 @@ pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod project;
 pub mod request_log;
 pub mod routes;
 pub mod rows;

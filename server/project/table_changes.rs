@@ -151,51 +151,8 @@ pub async fn change(
     }
     let mut tables = store::all_in(&mut tx).await?;
     let old = current.def;
-    let mut new = req.table;
-    let mut problems = new.assign_ids(Some(&old), store::new_id);
-    new.follow_renames(&old);
     tables.remove(old.name.as_str());
-    if new.name != old.name && tables.contains_key(new.name.as_str()) {
-        problems.push(DefProblem::new(
-            "/table/name",
-            format!("a table named `{}` already exists", new.name),
-        ));
-    }
-    problems.extend(
-        new.check(&tables)
-            .into_iter()
-            .chain(crate::tables::rules::check(&new, &tables))
-            .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message)),
-    );
-    if problems.is_empty() {
-        // Other tables' rules that read this one (`exists`) must still hold after the change.
-        let mut after = tables.clone();
-        after.insert(new.name.to_string(), new.clone());
-        problems.extend(
-            crate::tables::rules::broken(&after)
-                .into_iter()
-                .filter(|(t, _)| t != new.name.as_str())
-                .map(|(t, p)| {
-                    DefProblem::new(
-                        "/table",
-                        format!(
-                            "the access rules of table `{t}` read this table and would break ({}: {})",
-                            p.pointer, p.message
-                        ),
-                    )
-                }),
-        );
-    }
-    if !problems.is_empty() {
-        return Err(TableError::Invalid(problems).into());
-    }
-    let plan = ddl::plan_change(&old, &new, &tables).map_err(|ps| {
-        TableError::Invalid(
-            ps.into_iter()
-                .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message))
-                .collect(),
-        )
-    })?;
+    let (new, plan) = prepare_change(&old, req.table, &tables)?;
     let dropped: Vec<&str> = plan
         .changes
         .iter()
@@ -347,6 +304,61 @@ pub async fn change(
     })
 }
 
+/// Checks `new`, the next definition of table `old`, against the other tables (`others`, which
+/// does not hold `old`) and plans the change: ids kept and renames followed, the name free,
+/// fields and access rules valid, and the rules of other tables that read this one still
+/// holding. Every problem at once, with pointers under `/table`.
+pub(crate) fn prepare_change(
+    old: &TableDef,
+    mut new: TableDef,
+    others: &Tables,
+) -> Result<(TableDef, Plan), TableError> {
+    let mut problems = new.assign_ids(Some(old), store::new_id);
+    new.follow_renames(old);
+    if new.name != old.name && others.contains_key(new.name.as_str()) {
+        problems.push(DefProblem::new(
+            "/table/name",
+            format!("a table named `{}` already exists", new.name),
+        ));
+    }
+    problems.extend(
+        new.check(others)
+            .into_iter()
+            .chain(crate::tables::rules::check(&new, others))
+            .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message)),
+    );
+    if problems.is_empty() {
+        // Other tables' rules that read this one (`exists`) must still hold after the change.
+        let mut after = others.clone();
+        after.insert(new.name.to_string(), new.clone());
+        problems.extend(
+            crate::tables::rules::broken(&after)
+                .into_iter()
+                .filter(|(t, _)| t != new.name.as_str())
+                .map(|(t, p)| {
+                    DefProblem::new(
+                        "/table",
+                        format!(
+                            "the access rules of table `{t}` read this table and would break ({}: {})",
+                            p.pointer, p.message
+                        ),
+                    )
+                }),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(TableError::Invalid(problems));
+    }
+    let plan = ddl::plan_change(old, &new, others).map_err(|ps| {
+        TableError::Invalid(
+            ps.into_iter()
+                .map(|p| DefProblem::new(format!("/table{}", p.pointer), p.message))
+                .collect(),
+        )
+    })?;
+    Ok((new, plan))
+}
+
 /// Drops a table. `confirm` must be the table's name.
 pub async fn drop_table(
     pool: &PgPool,
@@ -393,7 +405,7 @@ pub async fn drop_table(
 }
 
 /// `table.field` of other tables that reference `def`.
-fn referencing_fields(tables: &Tables, def: &TableDef) -> Vec<String> {
+pub(crate) fn referencing_fields(tables: &Tables, def: &TableDef) -> Vec<String> {
     tables
         .values()
         .filter(|t| t.id != def.id)

@@ -306,7 +306,7 @@ impl TableDef {
 
 /// Whether an id has the shape Sluice gives ids (`f_` and 12 hex digits, say): ids end up in
 /// constraint names, so nothing else is accepted.
-fn is_id(id: &str, prefix: char) -> bool {
+pub fn is_id(id: &str, prefix: char) -> bool {
     let mut parts = id.splitn(2, '_');
     parts.next() == Some(prefix.encode_utf8(&mut [0; 4]))
         && parts.next().is_some_and(|h| {
