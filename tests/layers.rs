@@ -63,7 +63,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "project",
-        &["base", "tables", "flow", "catalog", "nodes", "serving"],
+        &["base", "tables", "flow", "catalog", "engine", "nodes", "serving"],
     ),
     (
         "http",

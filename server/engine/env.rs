@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The values of one moment; swapped as a whole when an entry changes.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Env {
     /// `env` as Rhai sees it (built once per change, cloned per request).
     pub public: rhai::Dynamic,
@@ -17,6 +17,9 @@ pub struct Env {
     /// Every form of every secret that is hidden, longest first (so a longer form is replaced
     /// before a shorter one inside it).
     hidden: Vec<String>,
+    /// A frozen clock: what `now()` answers (RFC 3339), in a debug run or a flow test that
+    /// gives one. `None` everywhere else.
+    pub now: Option<String>,
 }
 
 /// Secret values shorter than this are not redacted in traces: they would blank out common
@@ -40,6 +43,7 @@ impl Env {
             public: rhai::Dynamic::from_map(public),
             secrets,
             hidden,
+            now: None,
         }
     }
 

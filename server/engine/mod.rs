@@ -9,6 +9,7 @@ pub mod lane;
 pub mod op;
 pub mod outbound;
 pub mod program;
+pub mod replay;
 pub mod run;
 pub mod sandbox;
 pub mod sql;

@@ -54,6 +54,9 @@ pub struct Live {
     pub token_keys: Arc<KeyRing>,
     /// Environment values and secrets.
     pub env: Arc<super::env::Env>,
+    /// Canned answers for outbound HTTP calls (a debug run or flow test that gives them);
+    /// `None` when serving.
+    pub replay: Option<Arc<super::replay::Replay>>,
 }
 
 /// Default of [`Runtime::max_result_bytes`]: 16 MiB.

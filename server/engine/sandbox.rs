@@ -690,8 +690,16 @@ fn to_json_text(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
     Ok(json.to_string())
 }
 
-/// `now()`: the current UTC time as RFC 3339 text, which Postgres reads as a timestamp.
+/// `now()`: the current UTC time as RFC 3339 text, which Postgres reads as a timestamp; the
+/// environment's frozen clock when it has one (a debug run or flow test that gives `now`).
 fn now_rfc3339() -> String {
+    let frozen = SECRETS
+        .try_with(|s| s.borrow().as_ref().and_then(|env| env.now.clone()))
+        .ok()
+        .flatten();
+    if let Some(now) = frozen {
+        return now;
+    }
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

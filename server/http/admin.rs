@@ -312,6 +312,41 @@ struct RunRequest {
     /// trigger); the request's parts are not used.
     #[serde(default)]
     input: Option<Value>,
+    /// A frozen clock: what `now()` answers during the run (RFC 3339 text).
+    #[serde(default)]
+    now: Option<String>,
+    /// Canned answers for the run's outbound HTTP calls; when given, no call reaches the
+    /// network and a call no answer matches fails its node.
+    #[serde(default)]
+    http: Option<Vec<crate::engine::replay::Canned>>,
+}
+
+/// The snapshot a debug run uses: the one served, with the run's frozen clock and canned
+/// HTTP answers when it gives them.
+fn run_live(
+    served: &crate::engine::Live,
+    req: &mut RunRequest,
+) -> Result<crate::engine::Live, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "request.invalid_body", m);
+    let mut live = served.clone();
+    if let Some(now) = req.now.take() {
+        if crate::tables::formats::parse_timestamp(&now).is_none() {
+            return Err(bad(format!("`now` is not a timestamp: {now}")));
+        }
+        let mut env = (*served.env).clone();
+        env.now = Some(now);
+        live.env = std::sync::Arc::new(env);
+    }
+    if let Some(http) = req.http.take() {
+        if http.len() > crate::engine::replay::MAX_CANNED {
+            return Err(bad(format!(
+                "at most {} canned HTTP answers",
+                crate::engine::replay::MAX_CANNED
+            )));
+        }
+        live.replay = Some(std::sync::Arc::new(crate::engine::replay::Replay::new(http)));
+    }
+    Ok(live)
 }
 
 /// The caller of a debug run: `{"id": "7", "claims": {"role": "member"}}`.
@@ -372,18 +407,19 @@ async fn run_flow(
     State(state): State<AppState>,
     _: Editor,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(req): ApiJson<RunRequest>,
+    ApiJson(mut req): ApiJson<RunRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let record = flows::get(&state.db, id).await?;
     // The snapshot served now: the run calls the functions and uses the keys and environment
     // values a request would.
     let served = state.serving.load();
+    let live = run_live(&served.live, &mut req)?;
     let tables = tables::all(&state.db).await?;
     let plan = crate::nodes::compile(&record.document, Some(&tables)).map_err(invalid_flow)?;
     let program = crate::engine::Program::build(plan, &tables)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
     if program.plan.trigger.is_some() {
-        return Ok(Json(run_as_job(&state, &served.live, &program, req).await));
+        return Ok(Json(run_as_job(&state, &live, &program, req).await));
     }
     let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
         m.into_iter()
@@ -393,10 +429,10 @@ async fn run_flow(
             })
             .collect()
     };
-    let token = run_token(&req, &served.live.token_keys)?;
+    let token = run_token(&req, &live.token_keys)?;
     let checked = super::enduser::check_token(
         &state.serving,
-        &served.live.token_keys,
+        &live.token_keys,
         &program,
         token.as_deref(),
     )
@@ -424,11 +460,11 @@ async fn run_flow(
     let opts = crate::engine::run::RunOptions { commit: req.commit };
     let started = std::time::Instant::now();
     let (result, trace) =
-        crate::engine::run::run_traced(&program, &state.runtime, &served.live, request, opts).await;
+        crate::engine::run::run_traced(&program, &state.runtime, &live, request, opts).await;
     let duration_us = started.elapsed().as_micros() as u64;
     Ok(Json(
         debug_answer(
-            &served.live,
+            &live,
             &program,
             result,
             trace,
@@ -485,10 +521,14 @@ async fn debug_answer(
             (debug_response(failed).await, envelope)
         }
     };
-    json!({
+    let mut answer = json!({
         "response": response, "error": error, "trace": trace,
         "duration_us": duration_us, "committed": commit && error.is_null(),
-    })
+    });
+    if let Some(replay) = &live.replay {
+        answer["http_calls"] = serde_json::to_value(replay.calls()).unwrap_or_default();
+    }
+    answer
 }
 
 /// A response as a debug run shows it: `{"status", "headers", "body", "content_type"}`, the body

@@ -299,6 +299,20 @@ async fn run(cx: &mut Cx<'_>, op: &HttpRequestOp) -> Result<Step, RunError> {
         }
     };
 
+    if let Some(replay) = &cx.live.replay {
+        let method = op.method.as_str();
+        return match replay.answer(method, url.as_str()) {
+            Some(c) => Ok(Step::Next {
+                port: OK.name,
+                to: op.ok,
+                bind: Some(json!({"status": c.status, "headers": c.headers, "body": c.body})),
+            }),
+            None => {
+                let m = format!("no canned answer for {method} {}", shown_url(&url));
+                Err(fail(cx, HttpFailure::Refused, m))
+            }
+        };
+    }
     let left = cx.deadline.saturating_duration_since(Instant::now());
     let mut req = outbound
         .client

@@ -7,5 +7,6 @@
 pub mod apply;
 pub mod export;
 pub mod files;
+pub mod flow_tests;
 pub mod sample;
 pub mod table_changes;

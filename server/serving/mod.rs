@@ -246,6 +246,7 @@ impl<R: Routes> Serving<R> {
                 triggered: Arc::new(triggered),
                 token_keys: Arc::new(token_keys),
                 env: Arc::new(env),
+                replay: None,
             },
             routes: Arc::new(routes),
             generation,

@@ -2,12 +2,13 @@
 /**
  * Settings: environment values and secrets (secret values are write-only: the server never
  * sends them back), API groups with their CORS rules, token signing key rotation, admin API
- * tokens.
+ * tokens, and the project as files (export and import, `project.js`).
  */
 import { api, ApiError } from './api.js';
 import { h, replace, field, icon } from './dom.js';
 import { dialog, confirmDialog, toast, errorBox } from './ui.js';
 import { groupEditor } from './flows/forms/cors.js';
+import { projectPanel } from './project.js';
 
 const ENV_NAME_RE = /^[A-Z][A-Z0-9_]{0,62}$/;
 
@@ -23,7 +24,7 @@ export async function mount(el, _ctx) {
   replace(el,
     h('div', { class: 'page-head' },
       h('div', null, h('h1', { text: 'Settings' }), h('p', { class: 'sub', text: 'Configuration your endpoints read, and access to this instance.' }))),
-    env, tokens, cors, keys);
+    env, tokens, cors, keys, projectPanel({ onApplied: () => renderEnv(env) }));
   await Promise.all([renderEnv(env), renderTokens(tokens), renderCors(cors), renderKeys(keys)]);
 }
 
