@@ -2,11 +2,13 @@
 //! `plan` and `apply` (`import` is `apply`).
 
 use crate::client::offline::{FLOW_FILE, collect};
-use crate::config::{ClientArgs, Config, ServeArgs};
+use crate::config::{ClientArgs, Config, ServeArgs, TestArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod flow_tests;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +76,18 @@ enum Command {
         #[command(flatten)]
         files: ApplyArgs,
     },
+    /// Run the flow tests (*.tests.json) of a project against a throwaway database: prints
+    /// each case and `N passed, N failed`; exits 1 when a case fails (docs/TESTING.md).
+    Test {
+        /// Project directories (default: the current directory).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Rewrite each case's expected status and body with what the flow answered.
+        #[arg(long)]
+        update: bool,
+        #[command(flatten)]
+        db: TestArgs,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +151,7 @@ pub fn run() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
         },
+        Command::Test { paths, update, db } => flow_tests::run(&paths, update, &db),
     }
 }
 
@@ -269,6 +284,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         "plan",
         "apply",
         "import",
+        "test",
         "help",
         "-h",
         "--help",

@@ -5,6 +5,7 @@
 //! review in git.
 
 pub mod offline;
+pub mod testing;
 
 use crate::config::ClientArgs;
 use crate::project::apply::{Options, Report};

@@ -947,6 +947,16 @@ pub struct ClientArgs {
     pub password: Option<Secret>,
 }
 
+/// Where `sluice test` makes its throwaway database.
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// A Postgres server on which a throwaway database is created for the run and dropped after
+    /// it (the user needs CREATEDB). Without it, a private cluster is started in a temporary
+    /// directory from the machine's PostgreSQL binaries.
+    #[arg(long, env = "SLUICE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+}
+
 /// `SLUICE_JOB_RETENTION`: a whole number with a unit (`d`, `h`, `m`, `s`), at least a minute.
 fn parse_retention(s: &str) -> Result<Duration, String> {
     let s = s.trim();

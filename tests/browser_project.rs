@@ -187,6 +187,25 @@ async fn a_broken_flow_file_is_a_problem_of_the_plan_and_nothing_can_be_applied(
     );
     assert!(table_names(&app).await.is_empty(), "nothing was applied");
     assert_eq!(flow_count(&app).await, 0, "nothing was applied");
+
+    // The same files as a folder: paths inside it, anything else left out and said so.
+    std::fs::write(dir.join("README.md"), "notes\n").expect("readme");
+    b.find("#project-folder")
+        .await
+        .type_text(&dir.display().to_string())
+        .await;
+    b.wait_for_text("#project-ignored", "README.md").await;
+    b.wait_for_text("#project-status", "The plan for 2 files has 2 problems")
+        .await;
+    let problems = b.find("#project-problems").await.text().await;
+    assert!(
+        problems.contains("broken.flow.json /nodes/load/next/ok"),
+        "{problems}"
+    );
+    assert_eq!(
+        b.find("#project-apply").await.property("disabled").await,
+        json!(true)
+    );
     b.finish().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

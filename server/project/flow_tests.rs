@@ -251,6 +251,34 @@ pub fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
     }
 }
 
+/// What `sluice test --update` writes as the expected value: `actual`, keeping the shape of
+/// `old` where it still fits. A matcher that `actual` satisfies stays; an object that shares
+/// keys with `actual` keeps to the keys it had (a subset stays a subset, so a value the case
+/// never looked at, such as a timestamp, does not enter it); arrays of the same length are
+/// updated item by item. Anything else becomes `actual`.
+pub fn updated(old: &Value, actual: &Value) -> Value {
+    if matcher(old).is_some() {
+        let mut found = Vec::new();
+        compare(old, actual, "", &mut found);
+        return if found.is_empty() {
+            old.clone()
+        } else {
+            actual.clone()
+        };
+    }
+    match (old, actual) {
+        (Value::Object(o), Value::Object(a)) if o.keys().any(|k| a.contains_key(k)) => Value::Object(
+            o.iter()
+                .filter_map(|(k, ov)| a.get(k).map(|av| (k.clone(), updated(ov, av))))
+                .collect(),
+        ),
+        (Value::Array(o), Value::Array(a)) if o.len() == a.len() => {
+            Value::Array(o.iter().zip(a).map(|(ov, av)| updated(ov, av)).collect())
+        }
+        _ => actual.clone(),
+    }
+}
+
 fn shown(at: &str) -> &str {
     if at.is_empty() { "/" } else { at }
 }
@@ -302,6 +330,18 @@ mod tests {
             diff(json!({"a/b": [true]}), json!({"a/b": [false]})),
             vec!["/a~1b/0: expected true, got false"]
         );
+    }
+
+    #[test]
+    fn an_update_keeps_matchers_that_still_hold_and_the_keys_a_case_looked_at() {
+        let old = json!({"id": {"$type": "integer"}, "title": "old", "tags": ["a"]});
+        let actual = json!({"id": 4, "title": "new", "tags": ["b"], "created_at": "2026-01-01"});
+        assert_eq!(
+            updated(&old, &actual),
+            json!({"id": {"$type": "integer"}, "title": "new", "tags": ["b"]})
+        );
+        assert_eq!(updated(&json!({"error": 1}), &json!({"items": []})), json!({"items": []}));
+        assert_eq!(updated(&json!({"$type": "string"}), &json!(3)), json!(3));
     }
 
     #[test]

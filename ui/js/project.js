@@ -217,7 +217,7 @@ export function projectPanel({ onApplied } = {}) {
   };
 
   const ignoredNote = () => chosen?.ignored.length
-    ? h('p', { class: 'hint', id: 'project-ignored' }, `Not project files, left out: ${chosen.ignored.join(', ')}`)
+    ? h('p', { class: 'hint', id: 'project-ignored' }, `Left out (an import reads only .table.json, .group.json, .flow.json and env.json): ${chosen.ignored.join(', ')}`)
     : null;
 
   async function replan() {
