@@ -33,8 +33,8 @@ enum Command {
     /// /metrics on the listen address; no API and no editor. Same settings as serve.
     Worker(ServeArgs),
     /// Check flow files offline (format, graph, scopes, Rhai), against the table and API group
-    /// files found beside them (tables, columns, access rules, colliding routes); prints every
-    /// problem.
+    /// files found beside them (tables, columns, access rules, colliding routes), and the flow
+    /// tests files (*.tests.json); prints every problem.
     Validate {
         /// Flow files, or directories to search for *.flow.json files.
         #[arg(required = true)]
@@ -391,6 +391,7 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
     }
     let mut routes = Vec::new();
     let mut bypasses = Vec::new();
+    let mut flow_names = std::collections::BTreeSet::new();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -433,6 +434,7 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
         match compiled {
             Ok(plan) => {
                 println!("{}: ok", file.display());
+                flow_names.insert(plan.name.clone());
                 if let Some(ep) = &plan.endpoint {
                     match context.group(ep.group_name()) {
                         Some((base, _)) => routes.push((ep.route_key_under(base), file.clone())),
@@ -472,6 +474,33 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
             "route {route} is served by more than one flow: {}",
             names.join(", ")
         );
+    }
+    // Flow tests beside the flows: their format, and a flow to test among the flow files.
+    let mut tests = Vec::new();
+    for p in paths.iter().filter(|p| p.is_dir()) {
+        collect(p, &[crate::project::files::TESTS_FILE], &mut tests);
+    }
+    for file in tests {
+        let parsed = std::fs::read_to_string(&file)
+            .map_err(|e| vec![crate::base::Problem::new("", format!("cannot read: {e}"))])
+            .and_then(|t| crate::project::flow_tests::parse(&t));
+        match parsed {
+            Ok(t) if flow_names.contains(&t.flow) => println!("{}: ok", file.display()),
+            Ok(t) => {
+                worst = worst.max(1);
+                println!(
+                    "{}: error at /flow: no flow named `{}` among the flow files",
+                    file.display(),
+                    t.flow
+                );
+            }
+            Err(problems) => {
+                worst = worst.max(1);
+                for p in problems {
+                    println!("{}: error at {}: {}", file.display(), p.pointer, p.message);
+                }
+            }
+        }
     }
     // The access rules of the table files, checked against those files as a save would check
     // them. A table referencing one that is not among the files is left to the server.

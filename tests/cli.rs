@@ -35,25 +35,27 @@ fn validate_accepts_the_shipped_examples() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Every shipped flow file is checked and ok (todo, auth, ...).
+    // Every shipped flow and tests file is checked and ok (todo, auth, ...).
     assert_eq!(
         stdout.lines().filter(|l| l.ends_with(": ok")).count(),
-        flow_files(std::path::Path::new(&examples())),
+        files_ending(std::path::Path::new(&examples()), ".flow.json")
+            + files_ending(std::path::Path::new(&examples()), ".tests.json"),
         "{stdout}"
     );
+    assert!(stdout.contains("todo/get_todo.tests.json: ok"), "{stdout}");
     assert!(stdout.contains("auth/login.flow.json: ok"), "{stdout}");
 }
 
-/// How many `*.flow.json` files are under `dir`.
-fn flow_files(dir: &std::path::Path) -> usize {
+/// How many files whose name ends with `suffix` are under `dir`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> usize {
     std::fs::read_dir(dir)
         .expect("readable")
         .map(|e| e.expect("entry").path())
         .map(|p| {
             if p.is_dir() {
-                flow_files(&p)
+                files_ending(&p, suffix)
             } else {
-                usize::from(p.to_string_lossy().ends_with(".flow.json"))
+                usize::from(p.to_string_lossy().ends_with(suffix))
             }
         })
         .sum()

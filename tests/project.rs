@@ -93,6 +93,12 @@ async fn the_examples_round_trip_byte_for_byte_and_serve_the_same_api() {
     assert!(first.contains_key("todos.table.json"));
     assert!(first.contains_key("create_order.flow.json"));
     assert!(first.contains_key("default.group.json"));
+    // Flow tests travel with their flows, in the canonical form the examples ship in.
+    assert_eq!(
+        first["get_todo.tests.json"],
+        examples()["todo/get_todo.tests.json"],
+        "tests files are exported canonically"
+    );
     let env: Value = serde_json::from_str(&first["env.json"]).expect("env.json");
     assert_eq!(
         env,

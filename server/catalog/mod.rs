@@ -4,6 +4,7 @@
 
 pub mod editor;
 pub mod env;
+pub mod flow_tests;
 pub mod flow_versions;
 pub mod flows;
 pub mod groups;

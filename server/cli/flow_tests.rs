@@ -80,7 +80,11 @@ pub fn run(paths: &[PathBuf], update: bool, db: &TestArgs) -> ExitCode {
     };
     let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
     for r in &results {
-        let verdict = if r.failures.is_empty() { "PASS" } else { "FAIL" };
+        let verdict = if r.failures.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
         println!("{verdict} {} › {}", r.file, r.case);
         for f in &r.failures {
             println!("    {f}");
@@ -168,8 +172,9 @@ async fn on_throwaway_database(
             (pg.database_url().to_string(), Some((pg, dir)))
         }
     };
-    let name = format!("sluice_test_{id}");
-    let mut url = reqwest::Url::parse(&cluster_url).map_err(|e| format!("the database URL: {e}"))?;
+    let name = format!("sluice_flowtest_{id}");
+    let mut url =
+        reqwest::Url::parse(&cluster_url).map_err(|e| format!("the database URL: {e}"))?;
     url.set_path(&format!("/{name}"));
     let admin = |sql: String| {
         let cluster_url = cluster_url.clone();

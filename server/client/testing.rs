@@ -105,7 +105,14 @@ pub async fn run(
             .as_array()
             .into_iter()
             .flatten()
-            .map(|p| format!("{}: {}: {}", p["file"].as_str().unwrap_or_default(), p["pointer"].as_str().unwrap_or_default(), p["message"].as_str().unwrap_or_default()))
+            .map(|p| {
+                format!(
+                    "{}: {}: {}",
+                    p["file"].as_str().unwrap_or_default(),
+                    p["pointer"].as_str().unwrap_or_default(),
+                    p["message"].as_str().unwrap_or_default()
+                )
+            })
             .collect();
         return Err(ClientError::Refused(problems));
     }
@@ -118,7 +125,12 @@ pub async fn run(
             continue;
         };
         let record = target
-            .ok(reqwest::Method::GET, &format!("/flows/{id}"), None, "read a flow")
+            .ok(
+                reqwest::Method::GET,
+                &format!("/flows/{id}"),
+                None,
+                "read a flow",
+            )
             .await?;
         flows.insert(
             name.to_string(),
@@ -140,7 +152,11 @@ pub async fn run(
         })
         .map(|(n, _)| n.clone())
         .collect();
-    let tables = table_order(&target.ok(reqwest::Method::GET, "/tables", None, "list tables").await?);
+    let tables = table_order(
+        &target
+            .ok(reqwest::Method::GET, "/tables", None, "list tables")
+            .await?,
+    );
     let groups = target
         .ok(reqwest::Method::GET, "/groups", None, "list API groups")
         .await?;
@@ -155,10 +171,9 @@ pub async fn run(
                 actual: None,
             };
             match flows.get(&tests.flow) {
-                None => result.failures.push(format!(
-                    "the project has no flow named `{}`",
-                    tests.flow
-                )),
+                None => result
+                    .failures
+                    .push(format!("the project has no flow named `{}`", tests.flow)),
                 Some(flow) => {
                     let cx = CaseCx {
                         target,
@@ -363,7 +378,12 @@ impl CaseCx<'_> {
                 })
                 .collect();
             let mut found = Vec::new();
-            flow_tests::compare(&Value::Array(expected), &Value::Array(actual), "", &mut found);
+            flow_tests::compare(
+                &Value::Array(expected),
+                &Value::Array(actual),
+                "",
+                &mut found,
+            );
             result
                 .failures
                 .extend(found.into_iter().map(|f| format!("jobs: {f}")));
@@ -407,9 +427,7 @@ impl CaseCx<'_> {
         if let Some(m) = &when.method
             && !m.eq_ignore_ascii_case(method)
         {
-            return Err(format!(
-                "when.method is {m}, but the flow answers {method}"
-            ));
+            return Err(format!("when.method is {m}, but the flow answers {method}"));
         }
         let group = endpoint["group"]
             .as_str()
@@ -455,7 +473,12 @@ impl CaseCx<'_> {
                 }
                 None => {
                     self.target
-                        .ok(reqwest::Method::DELETE, &format!("/env/{name}"), None, "restore env")
+                        .ok(
+                            reqwest::Method::DELETE,
+                            &format!("/env/{name}"),
+                            None,
+                            "restore env",
+                        )
                         .await?;
                 }
             }
@@ -473,7 +496,10 @@ fn path_params(pattern: &str, path: &str) -> Option<Map<String, Value>> {
             .map(str::to_string)
             .collect()
     };
-    let (pattern, path) = (split(pattern), split(path.split('?').next().unwrap_or(path)));
+    let (pattern, path) = (
+        split(pattern),
+        split(path.split('?').next().unwrap_or(path)),
+    );
     if pattern.len() != path.len() {
         return None;
     }

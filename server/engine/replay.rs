@@ -107,7 +107,10 @@ mod tests {
         ]);
         assert!(r.answer("post", "https://mail.example/send").is_some());
         assert!(r.answer("GET", "https://mail.example/send").is_none());
-        assert!(r.answer("GET", "https://api.example/v1/users?id=3").is_some());
+        assert!(
+            r.answer("GET", "https://api.example/v1/users?id=3")
+                .is_some()
+        );
         assert!(r.answer("GET", "https://api.example/v2/users").is_none());
         let answered: Vec<bool> = r.calls().iter().map(|c| c.answered).collect();
         assert_eq!(answered, vec![true, false, true, false]);

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::sample::router())
         .merge(super::schedules::router())
         .merge(super::project::router())
+        .merge(super::flow_tests::router())
         .method_not_allowed_fallback(super::method_not_allowed)
 }
 

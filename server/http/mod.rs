@@ -11,6 +11,7 @@ pub mod enduser;
 pub mod env;
 pub mod error;
 pub mod extract;
+pub mod flow_tests;
 pub mod flow_versions;
 pub mod generated;
 pub mod groups;

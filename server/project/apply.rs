@@ -107,6 +107,9 @@ pub struct Report {
     pub tables: Vec<Item>,
     pub groups: Vec<Item>,
     pub flows: Vec<Item>,
+    /// Flow tests, by the flow they test.
+    #[serde(default)]
+    pub tests: Vec<Item>,
     pub env: EnvPlan,
     /// Files that an apply does not read (tests, anything else).
     pub skipped: Vec<String>,
@@ -121,6 +124,7 @@ impl Report {
             .iter()
             .chain(&self.groups)
             .chain(&self.flows)
+            .chain(&self.tests)
             .any(|i| i.action.changes() || i.publish)
             || !self.env.added.is_empty()
     }
@@ -157,7 +161,8 @@ pub async fn run(
     };
     let tables = run.tables(&mut tx).await?;
     run.groups(&mut tx).await?;
-    run.flows(&mut tx, &tables).await?;
+    let ids = run.flows(&mut tx, &tables).await?;
+    run.tests(&mut tx, &ids).await?;
     run.prune_groups(&mut tx).await?;
     run.env(&mut tx).await?;
     report.problems.sort_by(|a, b| a.file.cmp(&b.file));
@@ -580,11 +585,13 @@ impl Run<'_> {
             .collect()
     }
 
+    /// Saves, publishes and prunes flows; returns the id of every flow there is after the
+    /// apply, by name.
     async fn flows(
         &mut self,
         tx: &mut Transaction<'_, Postgres>,
         tables: &Tables,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<BTreeMap<String, i64>, sqlx::Error> {
         let stored = Self::stored_flows(tx).await?;
         let files = &self.project.flows;
         // What is served after the apply: the files' documents that are published, and the
@@ -699,6 +706,7 @@ impl Run<'_> {
                     .flows
                     .push(Item::new(&s.name, Action::Delete, None));
             } else {
+                ids.insert(s.name.clone(), s.id);
                 self.report
                     .flows
                     .push(Item::new(&s.name, Action::Kept, None));
@@ -706,7 +714,7 @@ impl Run<'_> {
         }
         if !self.report.problems.is_empty() {
             self.report.flows.sort_by(|a, b| a.name.cmp(&b.name));
-            return Ok(());
+            return Ok(ids);
         }
         // Publish: the routes of the flows published here are cleared first, so two of them
         // may trade routes; the unique route key refuses any other collision.
@@ -740,6 +748,66 @@ impl Run<'_> {
             }
         }
         self.report.flows.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(ids)
+    }
+
+    /// Stores the tests files with their flows; tests of flows that have no tests file are
+    /// kept, or deleted when pruning.
+    async fn tests(
+        &mut self,
+        tx: &mut Transaction<'_, Postgres>,
+        ids: &BTreeMap<String, i64>,
+    ) -> Result<(), sqlx::Error> {
+        use crate::catalog::flow_tests as store;
+        let current = store::all(tx).await?;
+        for (file, t) in &self.project.tests {
+            let Some(&id) = ids.get(&t.flow) else {
+                self.problem(
+                    file,
+                    "/flow",
+                    format!(
+                        "there is no flow `{}` in the files or on this instance",
+                        t.flow
+                    ),
+                );
+                continue;
+            };
+            let stored = current
+                .iter()
+                .find(|(cid, _, _)| *cid == id)
+                .map(|(_, name, doc)| {
+                    serde_json::from_value::<super::flow_tests::TestsFile>(doc.clone()).map(
+                        |mut f| {
+                            f.flow = name.clone();
+                            f
+                        },
+                    )
+                });
+            let action = match stored {
+                Some(Ok(f)) if &f == t => Action::Unchanged,
+                Some(_) => Action::Change,
+                None => Action::Create,
+            };
+            if action != Action::Unchanged {
+                store::put(tx, id, &serde_json::to_value(t).unwrap_or_default()).await?;
+            }
+            self.report
+                .tests
+                .push(Item::new(&t.flow, action, Some(file)));
+        }
+        for (id, name, _) in &current {
+            if self.project.tests.iter().any(|(_, t)| &t.flow == name) {
+                continue;
+            }
+            let action = if self.opts.prune {
+                store::delete(tx, *id).await?;
+                Action::Delete
+            } else {
+                Action::Kept
+            };
+            self.report.tests.push(Item::new(name, action, None));
+        }
+        self.report.tests.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! The files of a project's current state (`GET /_/api/v1/project`, `sluice export`): every
-//! table definition, API group, flow draft, environment value and secret name, rendered by
+//! table definition, API group, flow draft, flow tests, environment value and secret name,
+//! rendered by
 //! [`super::files::render`].
 
 use super::files::{self, EnvFile};
+use super::flow_tests::TestsFile;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -35,10 +37,21 @@ pub async fn files(pool: &PgPool) -> Result<BTreeMap<String, String>, sqlx::Erro
             env.values.insert(name, value);
         }
     }
+    let mut conn = pool.acquire().await?;
+    let tests: Vec<_> = crate::catalog::flow_tests::all(&mut conn)
+        .await?
+        .into_iter()
+        .filter_map(|(_, name, doc)| {
+            let mut file: TestsFile = serde_json::from_value(doc).ok()?;
+            file.flow = name;
+            Some(file)
+        })
+        .collect();
     Ok(files::render(&files::State {
         tables: &tables,
         groups: &groups,
         flows: &flows,
         env: &env,
+        tests: &tests,
     }))
 }

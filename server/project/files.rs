@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const TABLE_FILE: &str = ".table.json";
 pub const GROUP_FILE: &str = ".group.json";
 pub const FLOW_FILE: &str = ".flow.json";
-/// Flow tests; a project apply leaves them to `sluice test`.
+/// Flow tests (`sluice.test`), stored with their flow and run by `sluice test`.
 pub const TESTS_FILE: &str = ".tests.json";
 /// The environment file's name: values, and the names of secrets without their values.
 pub const ENV_FILE: &str = "env.json";
@@ -130,7 +130,9 @@ pub struct Project {
     pub flows: Vec<FlowFile>,
     /// `None` when there is no env.json: environment values are then left alone.
     pub env: Option<EnvFile>,
-    /// Files that are not part of what an apply changes (tests, anything else).
+    /// Flow tests files.
+    pub tests: Vec<(String, super::flow_tests::TestsFile)>,
+    /// Files that are not part of a project (a README, a frontend's sources).
     pub skipped: Vec<String>,
 }
 
@@ -142,8 +144,15 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Project, Vec<FileProblem>) {
     let mut problems = Vec::new();
     for (file, text) in files {
         let k = kind(file);
-        if matches!(k, Kind::Tests | Kind::Other) {
+        if k == Kind::Other {
             project.skipped.push(file.clone());
+            continue;
+        }
+        if k == Kind::Tests {
+            match super::flow_tests::parse(text) {
+                Ok(t) => project.tests.push((file.clone(), t)),
+                Err(ps) => problems.extend(ps.into_iter().map(|p| FileProblem::of(file, p))),
+            }
             continue;
         }
         let doc: Value = match serde_json::from_str(text) {
@@ -243,6 +252,11 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Project, Vec<FileProblem>) {
         "flow",
         &mut problems,
     );
+    twice(
+        project.tests.iter().map(|(f, t)| (f, t.flow.clone())),
+        "tests of flow",
+        &mut problems,
+    );
     problems.sort_by(|a, b| a.file.cmp(&b.file));
     (project, problems)
 }
@@ -294,10 +308,13 @@ pub struct State<'a> {
     /// Every flow's name and draft document.
     pub flows: &'a [(String, Value)],
     pub env: &'a EnvFile,
+    /// The tests of the flows that have any, each naming its flow.
+    pub tests: &'a [super::flow_tests::TestsFile],
 }
 
 /// The files of a project's state: `<table>.table.json`, `<group>.group.json`,
-/// `<flow>.flow.json` (canonical form) and `env.json`, each pretty JSON ending in a newline.
+/// `<flow>.flow.json` (canonical form), `<flow>.tests.json` (canonical form) and `env.json`,
+/// each pretty JSON ending in a newline.
 /// The same state always gives the same bytes.
 pub fn render(state: &State) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
@@ -311,6 +328,12 @@ pub fn render(state: &State) -> BTreeMap<String, String> {
         files.insert(
             format!("{name}{FLOW_FILE}"),
             crate::flow::canonical::to_canonical_string(doc),
+        );
+    }
+    for t in state.tests {
+        files.insert(
+            format!("{}{TESTS_FILE}", t.flow),
+            super::flow_tests::canonical(t),
         );
     }
     files.insert(ENV_FILE.to_string(), pretty(state.env));
@@ -381,13 +404,14 @@ mod tests {
     }
 
     #[test]
-    fn tests_and_other_files_are_skipped() {
+    fn other_files_are_skipped_and_tests_files_are_checked() {
         let (project, problems) = parse(&files(&[
             ("a.tests.json", "not even json"),
             ("notes.txt", "hello"),
         ]));
-        assert!(problems.is_empty());
-        assert_eq!(project.skipped, vec!["a.tests.json", "notes.txt"]);
+        assert_eq!(project.skipped, vec!["notes.txt"]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].file, "a.tests.json");
     }
 
     #[test]
@@ -403,6 +427,7 @@ mod tests {
             groups: std::slice::from_ref(&group),
             flows: &[],
             env: &env,
+            tests: &[],
         };
         let once = render(&state);
         assert_eq!(once, render(&state));

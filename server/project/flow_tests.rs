@@ -208,8 +208,10 @@ pub fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
         for (k, arg) in m {
             let ok = match k.as_str() {
                 "$any" => true,
-                "$type" => kind(actual) == arg.as_str().unwrap_or_default()
-                    || (arg == "number" && actual.is_number()),
+                "$type" => {
+                    kind(actual) == arg.as_str().unwrap_or_default()
+                        || (arg == "number" && actual.is_number())
+                }
                 "$regex" => match (arg.as_str().map(regex::Regex::new), actual.as_str()) {
                     (Some(Ok(re)), Some(text)) => re.is_match(text),
                     _ => false,
@@ -217,7 +219,11 @@ pub fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
                 _ => false,
             };
             if !ok {
-                out.push(format!("{}: expected {k} {arg}, got {}", shown(at), brief(actual)));
+                out.push(format!(
+                    "{}: expected {k} {arg}, got {}",
+                    shown(at),
+                    brief(actual)
+                ));
             }
         }
         return;
@@ -228,7 +234,11 @@ pub fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
                 let path = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
                 match a.get(k) {
                     Some(av) => compare(ev, av, &path, out),
-                    None => out.push(format!("{}: missing (expected {})", shown(&path), brief(ev))),
+                    None => out.push(format!(
+                        "{}: missing (expected {})",
+                        shown(&path),
+                        brief(ev)
+                    )),
                 }
             }
         }
@@ -247,7 +257,12 @@ pub fn compare(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>
         }
         (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => {}
         (e, a) if e == a => {}
-        (e, a) => out.push(format!("{}: expected {}, got {}", shown(at), brief(e), brief(a))),
+        (e, a) => out.push(format!(
+            "{}: expected {}, got {}",
+            shown(at),
+            brief(e),
+            brief(a)
+        )),
     }
 }
 
@@ -267,11 +282,13 @@ pub fn updated(old: &Value, actual: &Value) -> Value {
         };
     }
     match (old, actual) {
-        (Value::Object(o), Value::Object(a)) if o.keys().any(|k| a.contains_key(k)) => Value::Object(
-            o.iter()
-                .filter_map(|(k, ov)| a.get(k).map(|av| (k.clone(), updated(ov, av))))
-                .collect(),
-        ),
+        (Value::Object(o), Value::Object(a)) if o.keys().any(|k| a.contains_key(k)) => {
+            Value::Object(
+                o.iter()
+                    .filter_map(|(k, ov)| a.get(k).map(|av| (k.clone(), updated(ov, av))))
+                    .collect(),
+            )
+        }
         (Value::Array(o), Value::Array(a)) if o.len() == a.len() => {
             Value::Array(o.iter().zip(a).map(|(ov, av)| updated(ov, av)).collect())
         }
@@ -340,7 +357,10 @@ mod tests {
             updated(&old, &actual),
             json!({"id": {"$type": "integer"}, "title": "new", "tags": ["b"]})
         );
-        assert_eq!(updated(&json!({"error": 1}), &json!({"items": []})), json!({"items": []}));
+        assert_eq!(
+            updated(&json!({"error": 1}), &json!({"items": []})),
+            json!({"items": []})
+        );
         assert_eq!(updated(&json!({"$type": "string"}), &json!(3)), json!(3));
     }
 
@@ -348,7 +368,13 @@ mod tests {
     fn matchers_say_what_kind_of_value_is_expected() {
         let expected = json!({"id": {"$type": "integer"}, "at": {"$regex": "^2026-"},
                               "x": {"$any": true}, "n": {"$type": "number"}});
-        assert!(diff(expected.clone(), json!({"id": 3, "at": "2026-01-01", "x": null, "n": 4})).is_empty());
+        assert!(
+            diff(
+                expected.clone(),
+                json!({"id": 3, "at": "2026-01-01", "x": null, "n": 4})
+            )
+            .is_empty()
+        );
         let found = diff(expected, json!({"id": "3", "at": "2025", "n": 1.5}));
         assert_eq!(
             found,
@@ -374,13 +400,19 @@ mod tests {
             "cases": [{"name": "a", "when": {}, "then": {"body": {"$type": "float"}}},
                       {"name": "a", "when": {}, "then": {}, "extra": 1}]}"#;
         let problems = parse(bad).expect_err("invalid");
-        assert!(problems.iter().any(|p| p.pointer == "/cases/1"), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.pointer == "/cases/1"),
+            "{problems:?}"
+        );
         let bad = r#"{"format": "sluice.test", "format_version": 1, "flow": "f",
             "cases": [{"name": "a", "when": {}, "then": {"body": {"$type": "float"}}},
                       {"name": "a", "when": {}, "then": {}}]}"#;
         let problems = parse(bad).expect_err("invalid");
         let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         assert!(pointers.contains(&"/cases/1/name"), "{pointers:?}");
-        assert!(pointers.contains(&"/cases/0/then/body/$type"), "{pointers:?}");
+        assert!(
+            pointers.contains(&"/cases/0/then/body/$type"),
+            "{pointers:?}"
+        );
     }
 }
