@@ -338,6 +338,14 @@ impl CaseCx<'_> {
             flow_tests::compare(expected, &body, "", &mut result.failures);
         }
         result.response_failures = result.failures.len() - before;
+        for p in answer["schema_problems"].as_array().into_iter().flatten() {
+            result.failures.push(format!(
+                "the body does not fit the schema of respond node `{}`: {}: {}",
+                p["node"].as_str().unwrap_or_default(),
+                p["pointer"].as_str().filter(|s| !s.is_empty()).unwrap_or("/"),
+                p["message"].as_str().unwrap_or_default()
+            ));
+        }
         for (table, rows) in &then.rows {
             if !self.tables.contains(table) {
                 result

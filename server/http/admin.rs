@@ -420,7 +420,7 @@ async fn run_flow(
     let program = crate::engine::Program::build(plan, &tables)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
     if program.plan.trigger.is_some() {
-        return Ok(Json(run_as_job(&state, &live, &program, req).await));
+        return Ok(Json(run_as_job(&state, &live, &program, &record.document, req).await));
     }
     let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
         m.into_iter()
@@ -467,6 +467,7 @@ async fn run_flow(
         debug_answer(
             &live,
             &program,
+            &record.document,
             result,
             trace,
             duration_us,
@@ -482,6 +483,7 @@ async fn run_as_job(
     state: &AppState,
     live: &crate::engine::Live,
     program: &crate::engine::Program,
+    doc: &Value,
     req: RunRequest,
 ) -> Value {
     let input = req.input.unwrap_or_else(|| json!({}));
@@ -494,7 +496,7 @@ async fn run_as_job(
     let (result, trace) =
         crate::engine::run::run_job_traced(program, &state.runtime, live, input, job, opts).await;
     let duration_us = started.elapsed().as_micros() as u64;
-    debug_answer(live, program, result, trace, duration_us, req.commit).await
+    debug_answer(live, program, doc, result, trace, duration_us, req.commit).await
 }
 
 /// A debug run's answer. The response is shaped by the functions that shape a request's, so
@@ -502,16 +504,21 @@ async fn run_as_job(
 async fn debug_answer(
     live: &crate::engine::Live,
     program: &crate::engine::Program,
+    doc: &Value,
     result: Result<crate::engine::run::Response, crate::engine::RunError>,
     trace: Vec<crate::engine::run::TraceEntry>,
     duration_us: u64,
     commit: bool,
 ) -> Value {
+    let mut schema_problems = None;
     let (response, error) = match result {
-        Ok(r) => (
-            debug_response(super::generated::answer(program, r)).await,
-            Value::Null,
-        ),
+        Ok(r) => {
+            schema_problems = body_schema_problems(doc, &trace, &r);
+            (
+                debug_response(super::generated::answer(program, r)).await,
+                Value::Null,
+            )
+        }
         Err(e) => {
             let mut envelope =
                 json!({"code": e.code(), "message": e.to_string(), "node": e.node()});
@@ -529,7 +536,31 @@ async fn debug_answer(
     if let Some(replay) = &live.replay {
         answer["http_calls"] = serde_json::to_value(replay.calls()).unwrap_or_default();
     }
+    if let Some(problems) = schema_problems {
+        answer["schema_problems"] = problems;
+    }
     answer
+}
+
+/// How the body of a response breaks the `schema` its `respond` node declares (the last
+/// `respond` of the trace): `None` when the node declares none, `[]` when the body fits.
+/// Debug runs and flow tests only: a request's path never checks it.
+fn body_schema_problems(
+    doc: &Value,
+    trace: &[crate::engine::run::TraceEntry],
+    response: &crate::engine::run::Response,
+) -> Option<Value> {
+    let node = trace.iter().rev().find(|t| t.node_type == "respond")?;
+    let schema = doc.get("nodes")?.get(&node.node)?.get("schema")?;
+    let validator = crate::flow::schema::user_validator(schema).ok()?;
+    let problems: Vec<Value> = validator
+        .iter_errors(&response.body)
+        .take(20)
+        .map(|e| {
+            json!({"node": node.node, "pointer": e.instance_path().as_str(), "message": e.to_string()})
+        })
+        .collect();
+    Some(Value::Array(problems))
 }
 
 /// A response as a debug run shows it: `{"status", "headers", "body", "content_type"}`, the body

@@ -3,6 +3,7 @@
 
 use crate::engine::run::{Cx, Response, Step};
 use crate::engine::{Op, Runnable, StepFuture};
+use crate::flow::Diagnostic;
 use crate::flow::expr::Template;
 use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, Placement, ResponseFact};
 use crate::flow::plan::ContentType;
@@ -33,6 +34,10 @@ struct Config {
     body: Value,
     #[serde(default)]
     content_type: ContentType,
+    /// A JSON Schema of the body: shown in the OpenAPI document, checked by debug runs and
+    /// flow tests (never on a request's path).
+    #[serde(default)]
+    schema: Option<Value>,
 }
 
 fn ok_status() -> u16 {
@@ -50,7 +55,21 @@ pub(crate) struct RespondOp {
 
 fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
     let cfg: Config = cx.config(node)?;
-    let body = cx.template(&cfg.body, "body")?;
+    let body = cx.template(&cfg.body, "body");
+    if let Some(schema) = &cfg.schema {
+        let at = format!("{}/schema", cx.pointer);
+        if cfg.content_type != ContentType::Json {
+            cx.expr.push(Diagnostic::new(
+                "flow.bad_schema",
+                at,
+                "a body schema is for JSON bodies (content_type json)",
+            ));
+        } else if let Err(e) = crate::flow::schema::user_validator(schema) {
+            cx.expr
+                .push(Diagnostic::new("flow.bad_schema", at, e.to_string()));
+        }
+    }
+    let body = body?;
     Some(Box::new(RespondOp {
         status: cfg.status,
         headers: cfg.headers.into_iter().collect(),
@@ -124,6 +143,22 @@ mod tests {
         assert_eq!(
             problems(&doc(json!({"type": "respond", "content_type": "xml"}))),
             [("flow.schema", "/nodes/n/content_type".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_body_schema_must_be_a_schema_of_a_json_body() {
+        let ok = json!({"type": "respond", "body": {"$rhai": "1"}, "schema": {"type": "integer"}});
+        assert!(problems(&doc(ok)).is_empty());
+        assert_eq!(
+            problems(&doc(json!({"type": "respond", "schema": {"type": 5}}))),
+            [("flow.bad_schema", "/nodes/n/schema".to_string())]
+        );
+        assert_eq!(
+            problems(&doc(
+                json!({"type": "respond", "content_type": "text", "schema": {"type": "string"}})
+            )),
+            [("flow.bad_schema", "/nodes/n/schema".to_string())]
         );
     }
 }

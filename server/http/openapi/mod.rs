@@ -516,8 +516,18 @@ fn responses(op: &Operation<'_>, tables: &dyn TableCatalog) -> (Value, BTreeSet<
                         .get("nodes")
                         .and_then(|n| n.get(&node.id))
                         .and_then(|n| n.get("body"));
+                    // A schema the builder declared wins over the one read from the body.
+                    let declared = op
+                        .document
+                        .get("nodes")
+                        .and_then(|n| n.get(&node.id))
+                        .and_then(|n| n.get("schema"))
+                        .cloned();
                     let (media, schema) = match content_type {
-                        ContentType::Json => ("application/json", raw.and_then(|b| vars.body(b))),
+                        ContentType::Json => (
+                            "application/json",
+                            declared.or_else(|| raw.and_then(|b| vars.body(b))),
+                        ),
                         ContentType::Text => ("text/plain", Some(json!({"type": "string"}))),
                         ContentType::Html => ("text/html", Some(json!({"type": "string"}))),
                     };
