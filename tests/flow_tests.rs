@@ -293,7 +293,8 @@ async fn sluice_test_passes_the_shipped_cases_fails_a_wrong_one_and_updates_it()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_respond_body_schema_types_the_openapi_document_and_debug_runs_check_it() {
     let app = common::spawn_app().await;
-    let schema = json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}});
+    let schema =
+        json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}});
     let id = app
         .publish(&json!({
             "format": "sluice.flow", "format_version": 1, "name": "typed",
@@ -307,14 +308,25 @@ async fn a_respond_body_schema_types_the_openapi_document_and_debug_runs_check_i
         .as_object()
         .and_then(|p| p.iter().find(|(k, _)| k.ends_with("/typed")))
         .expect("the endpoint is documented");
-    assert_eq!(ops["get"]["responses"]["200"]["content"]["application/json"]["schema"], schema);
+    assert_eq!(
+        ops["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+        schema
+    );
 
-    let run = |query: Value| app.send(app.admin(Method::POST, &format!("/flows/{id}/run")).json(&json!({"query": query})));
+    let run = |query: Value| {
+        app.send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({"query": query})),
+        )
+    };
     let (_, fits) = run(json!({})).await;
     assert_eq!(fits["schema_problems"], json!([]), "{fits}");
     // A query value is text: the body breaks the declared schema, and the run says where.
     let (_, breaks) = run(json!({"n": "five"})).await;
-    assert_eq!(breaks["response"]["status"], 200, "the response is what a request gets");
+    assert_eq!(
+        breaks["response"]["status"], 200,
+        "the response is what a request gets"
+    );
     assert_eq!(breaks["schema_problems"][0]["pointer"], "/n", "{breaks}");
     assert_eq!(breaks["schema_problems"][0]["node"], "r");
     // The request itself is not checked.

@@ -63,7 +63,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "project",
-        &["base", "tables", "flow", "catalog", "engine", "nodes", "serving"],
+        &[
+            "base", "tables", "flow", "catalog", "engine", "nodes", "serving",
+        ],
     ),
     (
         "http",

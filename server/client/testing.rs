@@ -342,7 +342,10 @@ impl CaseCx<'_> {
             result.failures.push(format!(
                 "the body does not fit the schema of respond node `{}`: {}: {}",
                 p["node"].as_str().unwrap_or_default(),
-                p["pointer"].as_str().filter(|s| !s.is_empty()).unwrap_or("/"),
+                p["pointer"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("/"),
                 p["message"].as_str().unwrap_or_default()
             ));
         }

@@ -345,7 +345,9 @@ fn run_live(
                 crate::engine::replay::MAX_CANNED
             )));
         }
-        live.replay = Some(std::sync::Arc::new(crate::engine::replay::Replay::new(http)));
+        live.replay = Some(std::sync::Arc::new(crate::engine::replay::Replay::new(
+            http,
+        )));
     }
     Ok(live)
 }
@@ -420,7 +422,9 @@ async fn run_flow(
     let program = crate::engine::Program::build(plan, &tables)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "flow.tables_changed", e.to_string()))?;
     if program.plan.trigger.is_some() {
-        return Ok(Json(run_as_job(&state, &live, &program, &record.document, req).await));
+        return Ok(Json(
+            run_as_job(&state, &live, &program, &record.document, req).await,
+        ));
     }
     let as_text = |m: serde_json::Map<String, Value>| -> serde_json::Map<String, Value> {
         m.into_iter()
@@ -431,13 +435,9 @@ async fn run_flow(
             .collect()
     };
     let token = run_token(&req, &live.token_keys)?;
-    let checked = super::enduser::check_token(
-        &state.serving,
-        &live.token_keys,
-        &program,
-        token.as_deref(),
-    )
-    .await;
+    let checked =
+        super::enduser::check_token(&state.serving, &live.token_keys, &program, token.as_deref())
+            .await;
     let auth = match checked {
         Ok(auth) => auth,
         Err(e) => {

@@ -43,6 +43,8 @@ mod tests {
             "jobs" => include_str!("jobs.rs"),
             "sample" => include_str!("sample.rs"),
             "schedules" => include_str!("schedules.rs"),
+            "project" => include_str!("project.rs"),
+            "flow_tests" => include_str!("flow_tests.rs"),
             other => panic!(
                 "admin::router() merges `{other}`: add it here so its routes are checked against admin_openapi.json"
             ),

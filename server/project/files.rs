@@ -196,6 +196,15 @@ pub fn parse(files: &BTreeMap<String, String>) -> (Project, Vec<FileProblem>) {
                             ));
                         }
                     }
+                    for (name, value) in &env.values {
+                        if value.len() > 64 * 1024 || value.contains('\0') {
+                            problems.push(FileProblem::new(
+                                file,
+                                format!("/values/{name}"),
+                                "values are text of at most 64 KiB without NUL",
+                            ));
+                        }
+                    }
                     for name in env.values.keys().filter(|n| env.secrets.contains(*n)) {
                         problems.push(FileProblem::new(
                             file,

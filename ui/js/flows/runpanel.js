@@ -3,7 +3,8 @@
  * The run panel: the request as a form built from the input schema (`runform.js`) or, with
  * **JSON**, as raw JSON; an end-user token and "keep writes"; runs the saved draft through
  * `FlowState.run` and shows the response (status, headers, and the body the live endpoint
- * would answer, error envelope included). Below, the endpoint's recent live requests
+ * would answer, error envelope included), with **Save as test case** for that run and the
+ * flow's test cases under it (`testcase.js`). Below, the endpoint's recent live requests
  * (`recent.js`), of which captured ones can be replayed here. The trace itself is drawn by the
  * canvas on the state's `run` event.
  */
@@ -13,6 +14,7 @@ import { fmtUs } from './canvas.js';
 import { runForm, samplePathValues } from './runform.js';
 import { recentRequests } from './recent.js';
 import { sampleJobInput } from './jobinput.js';
+import { testCases } from './testcase.js';
 
 /** What the form is built from; the form is rebuilt when it changes. @param {any} doc */
 const shapeOf = (doc) => JSON.stringify([doc.endpoint?.method, doc.endpoint?.path, doc.input || null, doc.trigger?.kind, doc.trigger?.table]);
@@ -60,6 +62,7 @@ export function runPanel(state, save) {
   let replayHeaders = {};
 
   const recent = recentRequests(() => state.doc, (entry) => replay(entry));
+  const cases = testCases(state);
   const title = h('span', { class: 'fl-run-title', text: 'Request' });
   const tokenField = h('div', { class: 'fl-run-field' }, h('label', { for: 'fl-run-token', text: 'Token' }), token,
     h('label', { for: 'fl-run-as-user', text: 'or run as user' }), asUser,
@@ -74,8 +77,8 @@ export function runPanel(state, save) {
         h('label', { class: 'fl-check' }, commit, ' Keep writes'),
         h('div', { class: 'fl-run-buttons' },
           h('button', { class: 'fl-btn fl-primary', type: 'button', id: 'fl-run', text: 'Run draft', onclick: () => run() }),
-          h('button', { class: 'fl-btn', type: 'button', text: 'Clear trace', onclick: () => { state.clearRun(); result.replaceChildren(); } })))),
-    result,
+          h('button', { class: 'fl-btn', type: 'button', text: 'Clear trace', onclick: () => { state.clearRun(); result.replaceChildren(); cases.clear(); } })))),
+    h('div', { class: 'fl-run-out' }, result, cases.el),
     recent.el);
 
   /** Shows the job input or the request, as what runs the flow says; a new kind gets a sample. */
@@ -182,8 +185,13 @@ export function runPanel(state, save) {
     } catch (e) { result.replaceChildren(errorBox(e)); return; }
     if (state.dirty() && !(await save())) { result.replaceChildren(errorBox({ message: 'The draft could not be saved, so it was not run.' })); return; }
     result.replaceChildren(h('p', { class: 'fl-muted', text: 'Running…' }));
+    cases.clear();
+    // What ran, for a test case saved from this run (the form may change before it is saved).
+    const sent = { req: structuredClone(req), endpoint: structuredClone(state.doc.endpoint ?? null), trigger: structuredClone(state.doc.trigger ?? null) };
     try {
-      result.replaceChildren(...response(await state.run(req)));
+      const answer = await state.run(req);
+      result.replaceChildren(...response(answer));
+      if (answer?.response) cases.offer(sent, answer);
     } catch (e) {
       result.replaceChildren(errorBox(e));
     }
@@ -195,6 +203,7 @@ export function runPanel(state, save) {
     run,
     focus: () => {
       rebuildIfChanged();
+      cases.refresh();
       if (isJob()) { jobInput.ta.focus(); return; }
       recent.refresh();
       if (jsonMode) params.ta.focus(); else form.focus();
