@@ -534,3 +534,64 @@ async fn admin_errors_are_json_for_wrong_methods_and_bad_path_values() {
         .await;
     assert_eq!((status, error_code(&body)), (400, "request.invalid_query"));
 }
+
+/// `respond` header values may be expressions (the todo example answers a create with
+/// `Location`); a computed value that would end the header and start another fails the run
+/// instead of reaching the client.
+#[tokio::test]
+async fn respond_headers_take_expressions_and_a_line_break_fails_the_run() {
+    let app = common::spawn_app().await;
+    app.load_todo_example().await;
+    let resp = app
+        .api(reqwest::Method::POST, "/todos")
+        .json(&serde_json::json!({"title": "call mum"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(resp.status(), 201);
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(location, Some(format!("/api/todos/{}", body["id"])));
+
+    app.publish(&serde_json::json!({
+        "format": "sluice.flow", "format_version": 1, "name": "echo_header",
+        "endpoint": {"method": "GET", "path": "/echo-header"}, "entry": "r",
+        "nodes": {"r": {"type": "respond", "body": null,
+                        "headers": {"X-Echo": {"$rhai": "request.query.v"}, "X-Count": 3,
+                                    "X-Gone": {"$rhai": "()"}}}}
+    }))
+    .await;
+    let resp = app
+        .api(reqwest::Method::GET, "/echo-header?v=plain")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        resp.headers().get("x-echo").map(|v| v.as_bytes()),
+        Some(&b"plain"[..])
+    );
+    assert_eq!(
+        resp.headers().get("x-count").map(|v| v.as_bytes()),
+        Some(&b"3"[..])
+    );
+    assert!(
+        resp.headers().get("x-gone").is_none(),
+        "null leaves the header out"
+    );
+    let resp = app
+        .api(
+            reqwest::Method::GET,
+            "/echo-header?v=a%0D%0ASet-Cookie:%20x=1",
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(resp.status(), 500);
+    assert!(resp.headers().get("set-cookie").is_none());
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "flow.type_error", "{body}");
+}

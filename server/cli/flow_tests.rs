@@ -222,26 +222,15 @@ async fn serve_and_run(
         let _ = stopped.await;
     }));
     let outcome = async {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let login: serde_json::Value = http
-            .post(format!("{base}/_/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let token = login["token"].as_str().unwrap_or_default().to_string();
-        let target = Target {
-            http,
-            base: base.clone(),
-            token,
-            db: db.clone(),
+        let args = crate::config::ClientArgs {
+            url: base.clone(),
+            token: None,
+            email: Some(email),
+            password: Some(Secret::new(password)),
         };
+        let target = Target::connect(&args, db.clone())
+            .await
+            .map_err(|e| e.to_string())?;
         testing::run(&target, files, tests)
             .await
             .map_err(|e| match e {

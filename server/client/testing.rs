@@ -5,6 +5,7 @@
 //! answers, so no call reaches the network), and compares what happened with what it expects.
 
 use super::ClientError;
+use crate::config::ClientArgs;
 use crate::project::flow_tests::{self, Case, TestsFile};
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
@@ -26,12 +27,9 @@ pub struct CaseResult {
 
 /// A Sluice serving the project under test.
 pub struct Target {
-    pub http: reqwest::Client,
-    /// `http://127.0.0.1:<port>`
-    pub base: String,
-    pub token: String,
+    admin: super::Admin,
     /// The throwaway database itself (to reset tables and read rows and jobs).
-    pub db: PgPool,
+    db: PgPool,
 }
 
 struct Flow {
@@ -40,25 +38,21 @@ struct Flow {
 }
 
 impl Target {
+    /// Signs in to the Sluice at `args.url`, which serves on `db`.
+    pub async fn connect(args: &ClientArgs, db: PgPool) -> Result<Target, ClientError> {
+        Ok(Target {
+            admin: super::Admin::connect(args).await?,
+            db,
+        })
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value), ClientError> {
-        let mut req = self
-            .http
-            .request(method, format!("{}/_/api/v1{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            message: e.to_string(),
-        })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let (status, text) = self.admin.raw(method, path, body, None).await?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
@@ -69,16 +63,7 @@ impl Target {
         body: Option<Value>,
         what: &str,
     ) -> Result<Value, ClientError> {
-        let (status, body) = self.call(method, path, body).await?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(ClientError::Api {
-                what: what.to_string(),
-                status,
-                body: body.to_string(),
-            })
-        }
+        self.admin.send(method, path, body, what).await
     }
 }
 
@@ -336,6 +321,23 @@ impl CaseCx<'_> {
         }
         if let Some(expected) = &then.body {
             flow_tests::compare(expected, &body, "", &mut result.failures);
+        }
+        for (name, expected) in &then.headers {
+            let actual = response["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .map(|(_, v)| v.clone());
+            match actual {
+                Some(v) => flow_tests::compare(
+                    expected,
+                    &v,
+                    &format!("header {}", name.to_ascii_lowercase()),
+                    &mut result.failures,
+                ),
+                None => result
+                    .failures
+                    .push(format!("header {name}: missing (expected {expected})")),
+            }
         }
         result.response_failures = result.failures.len() - before;
         for p in answer["schema_problems"].as_array().into_iter().flatten() {

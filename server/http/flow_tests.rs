@@ -36,22 +36,26 @@ async fn current(state: &AppState, id: i64) -> Result<TestsFile, ApiError> {
     Ok(file)
 }
 
-/// Checks a tests document as a file would be checked; 422 `tests.invalid` with every problem.
+/// 422 `tests.invalid` with every problem of a tests document.
+fn invalid(problems: Vec<crate::base::Problem>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "tests.invalid",
+        format!("the tests have {} problem(s)", problems.len()),
+    )
+    .with_details(
+        problems
+            .into_iter()
+            .map(|p| serde_json::json!({"pointer": p.pointer, "message": p.message}))
+            .collect(),
+    )
+}
+
+/// Checks a tests document as a file would be checked.
 fn checked(file: &TestsFile) -> Result<(), ApiError> {
-    match flow_tests::parse(&flow_tests::canonical(file)) {
-        Ok(_) => Ok(()),
-        Err(problems) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "tests.invalid",
-            format!("the tests have {} problem(s)", problems.len()),
-        )
-        .with_details(
-            problems
-                .into_iter()
-                .map(|p| serde_json::json!({"pointer": p.pointer, "message": p.message}))
-                .collect(),
-        )),
-    }
+    flow_tests::parse(&flow_tests::canonical(file))
+        .map(|_| ())
+        .map_err(invalid)
 }
 
 async fn store_file(state: &AppState, id: i64, file: &TestsFile) -> Result<(), ApiError> {
@@ -80,19 +84,7 @@ async fn replace(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<TestsFile>, ApiError> {
     let name = flows::get(&state.db, id).await?.name;
-    let mut file = flow_tests::parse(&body.to_string()).map_err(|problems| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "tests.invalid",
-            format!("the tests have {} problem(s)", problems.len()),
-        )
-        .with_details(
-            problems
-                .into_iter()
-                .map(|p| serde_json::json!({"pointer": p.pointer, "message": p.message}))
-                .collect(),
-        )
-    })?;
+    let mut file = flow_tests::parse(&body.to_string()).map_err(invalid)?;
     file.flow = name;
     store_file(&state, id, &file).await?;
     Ok(Json(file))

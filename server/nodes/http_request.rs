@@ -398,7 +398,7 @@ fn scalar_text(v: &Value) -> Result<Option<String>, &'static str> {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
+pub(super) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -1,6 +1,8 @@
 //! `respond`: ends the flow with a status, headers and a body: JSON by default, or a string
 //! sent as `text/plain` or `text/html` (`content_type`).
 
+use super::http_request::kind_of;
+use crate::engine::RunError;
 use crate::engine::run::{Cx, Response, Step};
 use crate::engine::{Op, Runnable, StepFuture};
 use crate::flow::Diagnostic;
@@ -28,8 +30,9 @@ pub(crate) static TYPE: NodeType<Op> = node_type!(
 struct Config {
     #[serde(default = "ok_status")]
     status: u16,
+    /// Names are literal; values are text or expressions (`{"$rhai": ...}`).
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: BTreeMap<String, Value>,
     #[serde(default)]
     body: Value,
     #[serde(default)]
@@ -44,11 +47,19 @@ fn ok_status() -> u16 {
     200
 }
 
+/// A header value of a `respond`.
+#[derive(Debug)]
+enum HeaderValue {
+    Text(String),
+    Computed(Template),
+}
+
 /// A compiled `respond`.
 #[derive(Debug)]
 pub(crate) struct RespondOp {
     status: u16,
-    headers: Vec<(String, String)>,
+    /// Literal values are kept as text; expressions are evaluated per response.
+    headers: Vec<(String, HeaderValue)>,
     body: Template,
     content_type: ContentType,
 }
@@ -69,10 +80,24 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
                 .push(Diagnostic::new("flow.bad_schema", at, e.to_string()));
         }
     }
+    let mut headers = Vec::new();
+    for (name, value) in &cfg.headers {
+        let field = format!("headers/{}", crate::flow::diag::seg(name));
+        match value {
+            Value::String(text) => headers.push((name.clone(), HeaderValue::Text(text.clone()))),
+            v @ (Value::Number(_) | Value::Bool(_)) => {
+                headers.push((name.clone(), HeaderValue::Text(v.to_string())))
+            }
+            other => {
+                let t = cx.template(other, &field)?;
+                headers.push((name.clone(), HeaderValue::Computed(t)));
+            }
+        }
+    }
     let body = body?;
     Some(Box::new(RespondOp {
         status: cfg.status,
-        headers: cfg.headers.into_iter().collect(),
+        headers,
         body,
         content_type: cfg.content_type,
     }))
@@ -83,7 +108,12 @@ impl CompiledOp for RespondOp {
         Vec::new()
     }
     fn ends_cleanly(&self) -> bool {
-        self.status < 400 && self.body.cannot_fail()
+        self.status < 400
+            && self.body.cannot_fail()
+            && self
+                .headers
+                .iter()
+                .all(|(_, v)| matches!(v, HeaderValue::Text(_)))
     }
     fn is_respond(&self) -> bool {
         true
@@ -100,6 +130,34 @@ impl CompiledOp for RespondOp {
 impl Runnable for RespondOp {
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(async move {
+            let mut headers = Vec::with_capacity(self.headers.len());
+            for (name, value) in &self.headers {
+                let text = match value {
+                    HeaderValue::Text(t) => t.clone(),
+                    HeaderValue::Computed(t) => match cx.eval(t).await? {
+                        Value::Null => continue,
+                        Value::String(s) => s,
+                        v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
+                        other => {
+                            return Err(RunError::Type {
+                                node: cx.node_id().to_string(),
+                                message: format!(
+                                    "header `{name}` must be text, a number or a boolean, not {}",
+                                    kind_of(&other)
+                                ),
+                            });
+                        }
+                    },
+                };
+                // A computed value must not end the header and start another.
+                if text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                    return Err(RunError::Type {
+                        node: cx.node_id().to_string(),
+                        message: format!("header `{name}` cannot carry a line break or NUL"),
+                    });
+                }
+                headers.push((name.clone(), text));
+            }
             let mut body = cx.eval(&self.body).await?;
             // Text and HTML bodies are strings; anything else is sent as its JSON text.
             if self.content_type != ContentType::Json && !body.is_string() {
@@ -107,7 +165,7 @@ impl Runnable for RespondOp {
             }
             Ok(Step::Done(Response {
                 status: self.status,
-                headers: self.headers.clone(),
+                headers,
                 body,
                 content_type: self.content_type,
             }))
@@ -143,6 +201,32 @@ mod tests {
         assert_eq!(
             problems(&doc(json!({"type": "respond", "content_type": "xml"}))),
             [("flow.schema", "/nodes/n/content_type".to_string())]
+        );
+    }
+
+    #[test]
+    fn header_values_are_text_or_expressions_and_names_stay_literal() {
+        let node = json!({"type": "respond", "headers": {
+            "Location": {"$rhai": "`/api/todos/${1 + 1}`"}, "X-Max": 5, "Cache-Control": "no-store"}});
+        assert!(problems(&doc(node)).is_empty());
+        assert_eq!(
+            problems(&doc(
+                json!({"type": "respond", "headers": {"X-A": {"nested": 1}}})
+            )),
+            [("flow.schema", "/nodes/n/headers/X-A".to_string())]
+        );
+        assert_eq!(
+            problems(&doc(
+                json!({"type": "respond", "headers": {"Bad Name": "x"}})
+            )),
+            [("flow.schema", "/nodes/n/headers".to_string())]
+        );
+        assert_eq!(
+            problems(&doc(
+                json!({"type": "respond", "headers": {"X-A": {"$rhai": "nope("}}})
+            ))
+            .len(),
+            1
         );
     }
 

@@ -93,6 +93,9 @@ pub struct Then {
     pub status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// Response headers (names in any case), each matched as the body's values are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rows: BTreeMap<String, Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
