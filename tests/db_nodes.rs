@@ -1069,3 +1069,68 @@ async fn a_published_flows_statements_are_prepared_before_its_first_request() {
         assert_eq!(rows, json!([{"n": 1}]), "prepared on every idle connection");
     }
 }
+
+/// A conflict says which rule the row broke and on which field, in the data API's shape: in
+/// the 409 a client gets, in the data API's own answer, and in `error` on a `conflict` branch.
+#[tokio::test]
+async fn a_conflict_names_its_rule_and_field_in_the_answer_and_on_the_conflict_branch() {
+    let app = todo_app().await;
+    let insert = |name: &str, table: &str, values: Value, conflict: bool| {
+        let mut doc = flow(
+            name,
+            json!({"type": "db.insert", "table": table, "values": values}),
+        );
+        if conflict {
+            doc["nodes"]["node"]["next"]["conflict"] = json!("clash");
+            doc["nodes"]["clash"] = json!({"type": "respond", "status": 409,
+                "body": {"rule": {"$rhai": "error.rule"}, "field": {"$rhai": "error.details[0].pointer"}}});
+        }
+        doc
+    };
+    let taken = json!({"name": "Cat", "email": "ann@example.com"});
+    let values =
+        json!({"name": {"$rhai": "request.body.name"}, "email": {"$rhai": "request.body.email"}});
+    app.publish(&insert("add_author", "authors", values.clone(), false))
+        .await;
+    let (status, body) = call(&app, "add_author", taken.clone()).await;
+    assert_eq!((status, code(&body)), (409, "db.conflict"), "{body}");
+    let detail = &body["error"]["details"][0];
+    assert_eq!(
+        (&detail["pointer"], &detail["rule"]),
+        (&json!("/email"), &json!("unique")),
+        "{body}"
+    );
+    let (status, by_api) = app
+        .send(app.admin(Method::POST, "/tables/authors/rows").json(&taken))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        by_api["error"]["details"][0], *detail,
+        "the same shape from the data API"
+    );
+
+    app.publish(&insert("add_author_handled", "authors", values, true))
+        .await;
+    let (status, body) = call(&app, "add_author_handled", taken).await;
+    assert_eq!(
+        (status, &body),
+        (409, &json!({"rule": "unique", "field": "/email"}))
+    );
+
+    // A reference to a row that does not exist.
+    app.publish(&insert(
+        "add_todo_handled",
+        "todos",
+        json!({"title": "x", "author": {"$rhai": "request.body.author"}}),
+        true,
+    ))
+    .await;
+    let (status, body) = call(&app, "add_todo_handled", json!({"author": 999})).await;
+    assert_eq!(
+        (status, &body),
+        (
+            409,
+            &json!({"rule": "missing_reference", "field": "/author"})
+        )
+    );
+}

@@ -43,11 +43,14 @@ pub enum RunError {
     /// A table's `create` rule refused the row (`rule` is `<table>.create`).
     #[error("the access rule `{rule}` does not allow this row")]
     RuleDenied { node: String, rule: String },
-    /// A unique or foreign key refused the write; `fields` are the table's own field names.
+    /// A unique or foreign key refused the write: which rule (`unique`, `missing_reference`,
+    /// `still_referenced`) and, per field of the table, what was wrong (`/<field>` pointers),
+    /// as the data API answers the same violation.
     #[error("{message}")]
     Conflict {
         node: String,
-        fields: Vec<String>,
+        rule: &'static str,
+        problems: Vec<crate::tables::violation::Problem>,
         message: String,
     },
     /// A value the database cannot take (text with NUL, a time-zone offset or a date out of
@@ -222,6 +225,22 @@ impl RunError {
         }
     }
 
+    /// What a flow's `error` variable holds for this failure: `code`, `message`, `status`,
+    /// `node`, and for a conflict the `rule` broken and `details` (`{pointer, message}` per
+    /// field, the data API's shape).
+    pub fn error_value(&self, node: &str) -> serde_json::Value {
+        let mut v = serde_json::json!({"code": self.public_code(), "message": self.to_string(),
+                                      "status": self.status(), "node": node});
+        if let RunError::Conflict { rule, problems, .. } = self {
+            v["rule"] = serde_json::Value::String((*rule).to_string());
+            v["details"] = problems
+                .iter()
+                .map(|p| serde_json::json!({"pointer": p.pointer, "message": p.message, "rule": rule}))
+                .collect();
+        }
+        v
+    }
+
     /// The node the error happened in, for logs and traces.
     pub fn node(&self) -> Option<&str> {
         match self {
@@ -278,11 +297,16 @@ impl RunError {
             },
             E::Conflict {
                 node,
-                fields,
+                rule,
+                problems,
                 message,
             } => E::Conflict {
                 node,
-                fields,
+                rule,
+                problems: problems
+                    .into_iter()
+                    .map(|p| crate::tables::violation::Problem::new(p.pointer, hide(&p.message)))
+                    .collect(),
                 message: hide(&message),
             },
             E::BadValue {
@@ -405,8 +429,9 @@ impl RunError {
         };
         match violation::classify(&facts, def, tables, action) {
             Some(v) if v.kind.is_conflict() => RunError::Conflict {
-                fields: v.fields(),
+                rule: v.kind.rule(),
                 message: v.message(),
+                problems: v.problems,
                 node,
             },
             Some(v) => RunError::BadValue {

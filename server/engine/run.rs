@@ -543,7 +543,7 @@ async fn run_inner(
 
 /// The value of `error` in an error handler.
 fn error_value(e: &RunError, node: &str) -> Value {
-    serde_json::json!({"code": e.public_code(), "message": e.to_string(), "status": e.status(), "node": node})
+    e.error_value(node)
 }
 
 /// Failures a flow may handle. Timeouts end the request; a missing row and invalid input

@@ -15,7 +15,9 @@
 use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
-use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
+use super::node::{
+    CONFLICT_PORT, CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog,
+};
 use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use super::scope::{Collector, Origin, Origins, Scope, join};
@@ -532,7 +534,7 @@ fn compile_graph<O: CompiledOp>(
             let here = scopes[n].clone().unwrap_or_default();
             for edge in &graph[n].edges {
                 let mut out = here.clone();
-                if edge.port == ERROR_PORT.name {
+                if edge.port == ERROR_PORT.name || edge.port == CONFLICT_PORT {
                     out.insert("error".into(), error());
                 } else if edge.binds
                     && let Some(name) = graph[n].bind

@@ -111,6 +111,10 @@ impl NodeOptions {
     };
 }
 
+/// The port database writes take a refused row to; like [`ERROR_PORT`], its branch sees the
+/// failure in `error` (with the `rule` broken and its `details`).
+pub const CONFLICT_PORT: &str = "conflict";
+
 /// Every node type that continues the flow also has this optional port: it fires when the node
 /// fails, with the failure in the variable `error` (`code`, `message`, `status`, `node`).
 /// Unwired, a failure goes to the flow's `on_error` node, else to the standard error response.

@@ -302,6 +302,9 @@ fn error(name: &str) -> ScopeName {
         ScopeName::new("message", "string"),
         ScopeName::new("status", "integer"),
         ScopeName::new("node", "string"),
+        // A conflict's: the rule broken and `{pointer, message, rule}` per field.
+        ScopeName::new("rule", "string"),
+        ScopeName::new("details", "array"),
     ])
 }
 

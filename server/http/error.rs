@@ -269,9 +269,12 @@ impl From<RunError> for ApiError {
             out.details
                 .push(json!({"pointer": pointer, "message": message}));
         }
-        if let RunError::Conflict { fields, .. } = &e {
-            out.details
-                .extend(fields.iter().map(|f| json!({"field": f})));
+        if let RunError::Conflict { rule, problems, .. } = &e {
+            out.details.extend(
+                problems
+                    .iter()
+                    .map(|p| json!({"pointer": p.pointer, "message": p.message, "rule": rule})),
+            );
         }
         if let Some(node) = e.node() {
             out.details.push(json!({"node": node}));

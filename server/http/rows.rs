@@ -192,10 +192,18 @@ impl From<RowError> for ApiError {
             other => other,
         };
         let msg = e.to_string();
+        // A key violation names its rule, as a flow's 409 does.
+        let rule = match &e {
+            RowError::Violation(v) if v.kind.is_conflict() => Some(v.kind.rule()),
+            _ => None,
+        };
         let details: Vec<Value> = e
             .problems()
             .iter()
-            .map(|p| json!({"pointer": p.pointer, "message": p.message}))
+            .map(|p| match rule {
+                Some(rule) => json!({"pointer": p.pointer, "message": p.message, "rule": rule}),
+                None => json!({"pointer": p.pointer, "message": p.message}),
+            })
             .collect();
         let (status, code) = match &e {
             RowError::Invalid(_) => (StatusCode::BAD_REQUEST, "row.invalid"),

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 pub(crate) const OK: Port = Port::success("ok");
 /// The port of a write a constraint refused (`db.insert`, `db.update`, `db.delete`,
 /// `db.upsert`).
-pub(crate) const CONFLICT: Port = Port::optional("conflict");
+pub(crate) const CONFLICT: Port = Port::optional(crate::flow::node::CONFLICT_PORT);
 
 pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.insert",
@@ -248,11 +248,16 @@ pub(crate) async fn write(
             to: ok,
             bind: row,
         }),
-        Err(RunError::Conflict { .. }) if let Some(to) = conflict => Ok(Step::Next {
-            port: CONFLICT.name,
-            to,
-            bind: None,
-        }),
+        Err(e @ RunError::Conflict { .. }) if let Some(to) = conflict => {
+            // The branch sees what was refused in `error`, as an error port's does.
+            let value = e.error_value(cx.node_id());
+            cx.bind("error", value);
+            Ok(Step::Next {
+                port: CONFLICT.name,
+                to,
+                bind: None,
+            })
+        }
         Err(e) => Err(e),
     }
 }

@@ -64,6 +64,16 @@ impl Kind {
         }
     }
 
+    /// The rule a conflict broke, as error details name it.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Kind::Unique => "unique",
+            Kind::MissingReference => "missing_reference",
+            Kind::StillReferenced => "still_referenced",
+            Kind::Invalid => "invalid",
+        }
+    }
+
     /// Whether a flow's `conflict` port takes it.
     pub fn is_conflict(self) -> bool {
         self.status() == 409
