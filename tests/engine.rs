@@ -480,3 +480,93 @@ async fn a_debug_run_hides_the_credential_headers_a_real_request_hides() {
     assert_eq!(real["x-probe"], "seen", "{real}");
     assert_eq!(seen["x-probe"], "seen", "{seen}");
 }
+
+/// `settings.transaction`. `serializable`: concurrent read-then-write runs are serialized by
+/// Postgres, and a run that hits a serialization failure runs again, so no increment is lost.
+/// `none`: each statement commits on its own, so a write before a failure stays. A flow with a
+/// trigger cannot say `none`.
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_settings_serialize_or_commit_each_statement() {
+    let app = spawn_app().await;
+    app.create_table(&json!({"name": "counters", "fields": [
+        {"name": "name", "type": "text", "unique": true},
+        {"name": "n", "type": "integer", "required": true}
+    ]}))
+    .await;
+    sqlx::query("INSERT INTO app.counters (name, n) VALUES ('c', 0)")
+        .execute(&app.db)
+        .await
+        .expect("row");
+    let mut bump = flow(
+        "bump",
+        "/bump",
+        "read",
+        json!({
+            "read": {"type": "db.query", "table": "counters", "as": "rows",
+                     "filter": {"field": "name", "op": "eq", "value": "c"}, "next": {"ok": "write"}},
+            "write": {"type": "db.update", "table": "counters", "as": "row",
+                      "id": {"$rhai": "rows[0].id"}, "values": {"n": {"$rhai": "rows[0].n + 1"}},
+                      "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"n": {"$rhai": "row.n"}}}
+        }),
+    );
+    bump["settings"] = json!({"transaction": "serializable"});
+    app.publish(&bump).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let req = app.api(Method::POST, "/bump");
+        calls.spawn(async move {
+            let resp = req.send().await.expect("answered");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let answers: Vec<(u16, Value)> = calls.join_all().await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    for (status, body) in &answers {
+        assert!(
+            *status == 200 || (*status == 409 && code(body) == "db.serialization_failure"),
+            "{status} {body}"
+        );
+    }
+    let n: i64 = sqlx::query_scalar("SELECT n::bigint FROM app.counters WHERE name = 'c'")
+        .fetch_one(&app.db)
+        .await
+        .expect("n");
+    assert!(ok > 0, "{answers:?}");
+    assert_eq!(
+        n as usize, ok,
+        "every answered increment is stored, none is lost"
+    );
+
+    // `none`: the insert before the failure stays.
+    let mut keep = flow(
+        "keep",
+        "/keep",
+        "add",
+        json!({
+            "add": {"type": "db.insert", "table": "counters", "as": "row",
+                    "values": {"name": "kept", "n": 1}, "next": {"ok": "boom"}},
+            "boom": {"type": "fail", "status": 500, "code": "demo.failed", "message": "after the write"}
+        }),
+    );
+    keep["settings"] = json!({"transaction": "none"});
+    app.publish(&keep).await;
+    let (status, _) = app.send(app.api(Method::POST, "/keep")).await;
+    assert_eq!(status, 500);
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM app.counters WHERE name = 'kept'")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(kept, 1, "with `none` the write committed on its own");
+
+    let job = json!({"format": "sluice.flow", "format_version": 1, "name": "job_none",
+        "trigger": {"kind": "job"}, "settings": {"transaction": "none"}, "entry": "r",
+        "nodes": {"r": {"type": "respond", "body": null}}});
+    let (status, body) = app.send(app.admin(Method::POST, "/flows").json(&job)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["code"], "flow.bad_setting",
+        "{body}"
+    );
+}

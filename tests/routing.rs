@@ -671,8 +671,8 @@ async fn groups_travel_with_their_flows_through_export_and_import() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("created group shop"), "{stdout}");
-    assert!(stdout.contains("created items and published"), "{stdout}");
+    assert!(stdout.contains("group shop: create"), "{stdout}");
+    assert!(stdout.contains("flow items: create, publish"), "{stdout}");
     let (status, body) = b.send(b.api(Method::GET, "/shop/v1/items")).await;
     assert_eq!((status, body), (200, json!({"says": "items"})));
     let (_, group) = b.send(b.admin(Method::GET, "/groups/shop")).await;

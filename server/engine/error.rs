@@ -75,6 +75,11 @@ pub enum RunError {
     SqlUnavailable { node: String, message: String },
     #[error("node `{node}`: database error: {source}")]
     Db { node: String, source: sqlx::Error },
+    /// Postgres could not serialize the run's transaction with a concurrent one (SQLSTATE
+    /// 40001) or broke a deadlock with it (40P01): running it again may succeed. A
+    /// `serializable` flow is run again by the engine; a flow cannot handle it.
+    #[error("node `{node}`: the transaction conflicted with a concurrent one; retry")]
+    Serialization { node: String },
     /// The node's result is larger than `SLUICE_MAX_RESULT_BYTES` (`bytes` when known: a
     /// result Postgres refused to send has no size here).
     #[error("node `{node}`: the result is larger than {limit} bytes{}", .bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default())]
@@ -137,7 +142,7 @@ impl RunError {
             | RunError::InvalidCursor { .. } => 400,
             RunError::NotFound { .. } => 404,
             RunError::RuleDenied { .. } => 403,
-            RunError::Conflict { .. } => 409,
+            RunError::Conflict { .. } | RunError::Serialization { .. } => 409,
             RunError::Timeout => 504,
             RunError::StepBudget { .. }
             | RunError::UnknownFunction { .. }
@@ -182,6 +187,7 @@ impl RunError {
             RunError::Forbidden { .. } => "db.forbidden",
             RunError::SqlUnavailable { .. } => "db.sql_unavailable",
             RunError::Db { .. } => "db.error",
+            RunError::Serialization { .. } => "db.serialization_failure",
             RunError::ResultTooLarge { .. } => "db.result_too_large",
             RunError::Timeout => "flow.timeout",
             RunError::StepBudget { .. } => "flow.step_budget",
@@ -252,6 +258,7 @@ impl RunError {
             | RunError::RuleDenied { node, .. }
             | RunError::BadValue { node, .. }
             | RunError::Conflict { node, .. }
+            | RunError::Serialization { node }
             | RunError::NotFound { node }
             | RunError::Db { node, .. }
             | RunError::ResultTooLarge { node, .. }
@@ -388,6 +395,7 @@ impl RunError {
             | E::ResultTooLarge { .. }
             | E::Busy { .. }
             | E::RuleDenied { .. }
+            | E::Serialization { .. }
             | E::Throttled { .. }) => other,
         }
     }
@@ -427,6 +435,9 @@ impl RunError {
         let Some(facts) = violation::facts(&e) else {
             return RunError::Db { node, source: e };
         };
+        if facts.code == "40001" || facts.code == "40P01" {
+            return RunError::Serialization { node };
+        }
         match violation::classify(&facts, def, tables, action) {
             Some(v) if v.kind.is_conflict() => RunError::Conflict {
                 rule: v.kind.rule(),

@@ -11,7 +11,7 @@ use super::sql::{ParamKind, Prepared};
 use crate::auth::jwt::KeyRing;
 use crate::flow::CompiledOp;
 use crate::flow::expr::Template;
-use crate::flow::plan::ContentType;
+use crate::flow::plan::{ContentType, TransactionMode};
 use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use sqlx::{Executor, PgPool};
@@ -93,7 +93,7 @@ impl Runtime {
 }
 
 /// The parts of an HTTP request a flow sees, already parsed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Request {
     pub params: Map<String, Value>,
     pub query: Map<String, Value>,
@@ -157,14 +157,49 @@ pub struct RunOptions {
     pub commit: bool,
 }
 
-/// Runs a program for one request, against the generation `live`.
+/// How many times a `serializable` flow runs at most when Postgres keeps reporting
+/// serialization failures.
+pub const SERIALIZABLE_RUNS: u32 = 3;
+
+/// Runs a program for one request, against the generation `live`. A `serializable` flow that
+/// hits a serialization failure runs again from the start, at most [`SERIALIZABLE_RUNS`]
+/// times in all, after a short random pause; each run has the flow's whole timeout.
 pub async fn run(
     program: &Program,
     rt: &Runtime,
     live: &Live,
     req: Request,
 ) -> Result<Response, RunError> {
-    run_inner(program, rt, live, Start::Request(req), None, true, None).await
+    if program.plan.transaction != TransactionMode::Serializable {
+        return run_inner(program, rt, live, Start::Request(req), None, true, None).await;
+    }
+    let mut runs = 1;
+    loop {
+        let result = run_inner(
+            program,
+            rt,
+            live,
+            Start::Request(req.clone()),
+            None,
+            true,
+            None,
+        )
+        .await;
+        match result {
+            Err(RunError::Serialization { .. }) if runs < SERIALIZABLE_RUNS => {
+                runs += 1;
+                let jitter = rand_millis(5 * u64::from(runs));
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A random pause of 1 to `max` milliseconds, so runs that collided do not collide again.
+fn rand_millis(max: u64) -> u64 {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    1 + OsRng.next_u64() % max.max(1)
 }
 
 /// A statement the run executes on its transaction just before `COMMIT` (a job's fenced
@@ -552,6 +587,8 @@ fn handleable(e: &RunError) -> bool {
     !matches!(
         e,
         RunError::Timeout
+            // The transaction is aborted: only running the flow again can help.
+            | RunError::Serialization { .. }
             | RunError::NotFound { .. }
             | RunError::Input(_)
             | RunError::InvalidCredentials { .. }
@@ -585,14 +622,29 @@ async fn walk(
     scope.push_constant_dynamic("auth", sandbox::to_dynamic(auth.clone()));
     scope.push_constant_dynamic("env", live.env.public.clone());
     let plan = &program.plan;
+    // `settings.transaction: serializable` runs every statement, reads included, in one
+    // SERIALIZABLE transaction on the primary (a standby cannot serialize).
+    let serializable = plan.transaction == TransactionMode::Serializable;
+    let lane_for = || {
+        if serializable {
+            rt.lane.clone()
+        } else {
+            rt.lane_for(program).clone()
+        }
+    };
     let (lane, writes) = match (&start, commit) {
         // A job runs on the primary; its writes, if any, share one transaction (never the
         // single-statement shortcut): its completion is fenced in it. A `call` opens it when
         // its function writes.
-        (Start::Job { .. }, _) => (rt.lane.clone(), plan.writes()),
-        (Start::Request(_), true) => (rt.lane_for(program).clone(), program.needs_transaction),
+        (Start::Job { .. }, _) => (rt.lane.clone(), plan.writes() || serializable),
+        (Start::Request(_), true) => match plan.transaction {
+            TransactionMode::Auto => (lane_for(), program.needs_transaction),
+            // Every statement commits on its own.
+            TransactionMode::None => (lane_for(), false),
+            TransactionMode::Serializable => (lane_for(), true),
+        },
         // A debug run that must not commit always needs its transaction to roll back.
-        (Start::Request(_), false) => (rt.lane_for(program).clone(), plan.writes()),
+        (Start::Request(_), false) => (lane_for(), plan.writes() || serializable),
     };
     let mut cx = Cx {
         rt,
@@ -604,6 +656,7 @@ async fn walk(
             tx: None,
             writes,
             enqueued: false,
+            serializable,
         },
         deadline,
         node: 0,
@@ -1553,6 +1606,8 @@ pub struct Db {
     /// Whether the transaction enqueued a job: once it commits, the workers are told
     /// ([`crate::queue::signal`]).
     pub enqueued: bool,
+    /// The transaction is `SERIALIZABLE` (`settings.transaction`).
+    serializable: bool,
 }
 
 impl Db {
@@ -1563,6 +1618,7 @@ impl Db {
             tx: None,
             writes: false,
             enqueued: false,
+            serializable: false,
         }
     }
 
@@ -1570,7 +1626,12 @@ impl Db {
     async fn tx(&mut self) -> Result<&mut LaneConn, sqlx::Error> {
         if self.tx.is_none() {
             let mut conn = self.lane.take().await?;
-            on!(&mut conn, |c| c.execute("BEGIN"))?;
+            let begin = if self.serializable {
+                "BEGIN ISOLATION LEVEL SERIALIZABLE"
+            } else {
+                "BEGIN"
+            };
+            on!(&mut conn, |c| c.execute(begin))?;
             self.tx = Some(conn);
         }
         Ok(self.tx.as_mut().unwrap_or_else(|| unreachable!()))

@@ -162,6 +162,18 @@ fn compile_collecting<O: CompiledOp>(
         super::trigger::check_table(t, &|name| c.table(name), &mut diags);
     }
     let mut job = job_settings(doc, &mut diags);
+    let transaction = match doc.pointer("/settings/transaction").and_then(Value::as_str) {
+        Some("none") => super::plan::TransactionMode::None,
+        Some("serializable") => super::plan::TransactionMode::Serializable,
+        _ => super::plan::TransactionMode::Auto,
+    };
+    if transaction == super::plan::TransactionMode::None && doc.get("trigger").is_some() {
+        diags.push(Diagnostic::new(
+            "flow.bad_setting",
+            "/settings/transaction",
+            "a flow with a trigger commits its writes with its job; `none` is for endpoints and functions",
+        ));
+    }
     // `overlap: queue` runs a schedule's occurrences one after another: the scheduler gives its
     // jobs one concurrency key, and the flow at most one run at a time unless it says otherwise.
     if let Some(super::trigger::Trigger::Schedule(s)) = &trigger
@@ -215,6 +227,7 @@ fn compile_collecting<O: CompiledOp>(
         read_from_primary: doc.pointer("/settings/read_from").and_then(Value::as_str)
             == Some("primary"),
         capture: doc.pointer("/settings/capture").and_then(Value::as_bool) == Some(true),
+        transaction,
     })
 }
 

@@ -90,6 +90,22 @@ pub struct Plan<O> {
     pub read_from_primary: bool,
     /// `settings.capture`: the request log keeps this endpoint's requests (redacted).
     pub capture: bool,
+    /// `settings.transaction`.
+    pub transaction: TransactionMode,
+}
+
+/// `settings.transaction`: how the statements of a run share a transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TransactionMode {
+    /// The writes of a run share one transaction (opened at the first statement, committed
+    /// with the answer); a run whose one write is its whole answer skips it.
+    #[default]
+    Auto,
+    /// Every statement commits on its own.
+    None,
+    /// One `SERIALIZABLE` transaction for every statement, reads included; a run that hits a
+    /// serialization failure runs again from the start.
+    Serializable,
 }
 
 impl<O: CompiledOp> Plan<O> {

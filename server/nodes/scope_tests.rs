@@ -203,7 +203,10 @@ fn error_is_visible_in_error_handlers_with_its_properties() {
     let error = find(&s, "oops", "error");
     assert_eq!(
         (error.kind, field_names(error)),
-        ("error", vec!["code", "message", "status", "node"])
+        (
+            "error",
+            vec!["code", "message", "status", "node", "rule", "details"]
+        )
     );
 }
 

@@ -1,14 +1,15 @@
 // @ts-check
 /**
  * The flow's `settings` as a form: the whole-request timeout, where a read-only flow reads
- * (replica or primary), and the endpoint's rate limits per client address and per token
- * (FLOW-FORMAT.md, "settings" and "Rate limits"). Anything else stays in the JSON view.
+ * (replica or primary), how its statements share a transaction (auto, none, serializable), and
+ * the endpoint's rate limits per client address and per token (FLOW-FORMAT.md, "settings",
+ * "Transactions" and "Rate limits"). Anything else stays in the JSON view.
  */
 import { h } from '../../dom.js';
 import { withJson } from './advanced.js';
 
-const KEYS = new Set(['timeout_ms', 'rate_limit', 'read_from']);
-const TRIGGER_KEYS = new Set(['timeout_ms', 'retry', 'concurrency']);
+const KEYS = new Set(['timeout_ms', 'rate_limit', 'read_from', 'transaction']);
+const TRIGGER_KEYS = new Set(['timeout_ms', 'retry', 'concurrency', 'transaction']);
 const RETRY = new Set(['max_attempts', 'backoff_ms', 'max_backoff_ms']);
 const BUDGET = new Set(['requests', 'window_secs']);
 
@@ -20,6 +21,7 @@ export function settingsProblem(v, trigger = false) {
   if (extra.length) return `they have ${extra.join(', ')}.`;
   if (v.timeout_ms !== undefined && !Number.isInteger(v.timeout_ms)) return 'timeout_ms is not a whole number.';
   if (v.read_from !== undefined && !['replica', 'primary'].includes(v.read_from)) return `read_from is ${JSON.stringify(v.read_from)}.`;
+  if (v.transaction !== undefined && !(trigger ? ['auto', 'serializable'] : ['auto', 'none', 'serializable']).includes(v.transaction)) return `transaction is ${JSON.stringify(v.transaction)}.`;
   if (v.retry !== undefined && (!v.retry || typeof v.retry !== 'object' || Object.entries(v.retry).some(([k, n]) => !RETRY.has(k) || !Number.isInteger(n)))) return 'retry has another shape.';
   const c = v.concurrency;
   if (c !== undefined && (!c || typeof c !== 'object' || !Number.isInteger(c.limit) || Object.keys(c).some((k) => k !== 'limit' && k !== 'key')
@@ -67,6 +69,13 @@ function build(value, set, trigger) {
     new Option('replica (default)', ''), new Option('primary', 'primary'), new Option('replica', 'replica')));
   read.value = s.read_from ?? '';
   read.addEventListener('change', () => { if (read.value) s.read_from = read.value; else delete s.read_from; write(); });
+  const tx = /** @type {HTMLSelectElement} */ (h('select', { class: 'fl-input fm-transaction', 'aria-label': 'Transaction' },
+    new Option('auto (default): writes share one transaction', ''),
+    ...(trigger ? [] : [new Option('none: each statement commits on its own', 'none')]),
+    new Option('serializable: run again on a serialization failure', 'serializable')));
+  tx.value = s.transaction === 'auto' ? '' : (s.transaction ?? '');
+  tx.addEventListener('change', () => { if (tx.value) s.transaction = tx.value; else delete s.transaction; write(); });
+  const txRow = h('div', { class: 'fm-fdetails' }, h('label', { class: 'fm-small' }, h('span', { text: 'transaction' }), tx));
   /** The budget object `per`, made on first use. @param {string} per */
   const budget = (per) => (/** @type {boolean} */ make) => {
     if (make) { s.rate_limit = s.rate_limit || {}; s.rate_limit[per] = s.rate_limit[per] || {}; }
@@ -94,6 +103,7 @@ function build(value, set, trigger) {
     return h('div', { class: 'fm-settings' },
       h('div', { class: 'fm-fdetails' },
         num('timeout (ms)', top, 'timeout_ms', { min: '10', max: '3600000', placeholder: '10000' })),
+      txRow,
       h('p', { class: 'fl-help', text: 'Retries (a 5xx fail, a timeout or an error; a 4xx fail discards at once):' }),
       h('div', { class: 'fm-fdetails fm-retry' },
         num('attempts at most', part('retry'), 'max_attempts', { min: '1', max: '100', placeholder: '5' }, drop('retry')),
@@ -108,6 +118,7 @@ function build(value, set, trigger) {
     h('div', { class: 'fm-fdetails' },
       num('timeout (ms)', top, 'timeout_ms', { min: '10', max: '300000', placeholder: '10000' }),
       h('label', { class: 'fm-small' }, h('span', { text: 'reads from' }), read)),
+    txRow,
     h('p', { class: 'fl-help', text: 'Rate limits (empty: none of its own):' }),
     row('per_ip', 'per client address'), row('per_token', 'per token'));
 }
