@@ -137,7 +137,11 @@ async fn tab_without_visible_focus(b: &Browser, max: usize) -> Vec<String> {
                 "const e = document.activeElement;
                  if (!e || e === document.body) return null;
                  const cs = getComputedStyle(e);
-                 const outline = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0;
+                 // A code field shows its focus on its frame (`.cf:focus-within`): the textarea
+                 // is see-through over the highlighted text.
+                 const shown = (el) => { const s = getComputedStyle(el); return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0; };
+                 const frame = e.classList.contains('cf-input') ? e.closest('.cf') : null;
+                 const outline = shown(e) || (!!frame && shown(frame));
                  // A box shadow counts only when focus adds it (some controls always have one).
                  const focused = cs.boxShadow;
                  e.blur();

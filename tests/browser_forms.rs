@@ -1000,12 +1000,15 @@ async fn matching_request_fields_are_mapped_in_one_click_and_headers_function_an
         "nothing is left to map"
     );
 
-    // Response headers are name → text rows.
+    // Response headers are name → value rows: a text here (an expression is another source).
     b.click(".fl-node[data-id=reply] .fl-id").await;
     let headers = ".fl-inspector [data-prop=headers]";
     b.click(&format!("{headers} .fm-add")).await;
     b.fill(&format!("{headers} .fm-map-key"), "x-source").await;
-    b.fill(&format!("{headers} .fm-map-value"), "forms").await;
+    b.choose(&format!("{headers} .fm-map-row .fm-mode"), "literal")
+        .await;
+    b.fill(&format!("{headers} .fm-map-row input.fm-literal"), "forms")
+        .await;
     let reply = b
         .execute(
             "return window.sluiceFlow.doc().nodes.reply.headers",
