@@ -92,8 +92,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ApplyArgs {
-    /// Project directories (searched recursively for *.table.json, *.group.json, *.flow.json
-    /// and env.json) or single files.
+    /// Project directories (searched recursively for *.table.json, *.group.json, *.flow.json,
+    /// *.tests.json and env.json) or single files.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Drop tables that are not in the files, and fields that a table file no longer has,
@@ -225,6 +225,9 @@ fn print_plan(report: &crate::project::apply::Report) {
     }
     for f in &report.flows {
         line("flow", f);
+    }
+    for t in &report.tests {
+        line("tests of", t);
     }
     let env = &report.env;
     for (names, what) in [

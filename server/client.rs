@@ -131,7 +131,7 @@ impl Admin {
 
 /// Writes the project's files into `dir` (created if needed) and removes the project files
 /// there that the project no longer has (`*.table.json`, `*.group.json`, `*.flow.json`,
-/// `env.json` directly in `dir`; tests and other files stay). Returns the number of files
+/// `*.tests.json`, `env.json` directly in `dir`; other files stay). Returns the number of files
 /// written.
 pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError> {
     let admin = Admin::connect(args).await?;
@@ -161,7 +161,7 @@ pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError>
         let name = entry.file_name().to_string_lossy().to_string();
         let project_file = matches!(
             files::kind(&name),
-            Kind::Table | Kind::Group | Kind::Flow | Kind::Env
+            Kind::Table | Kind::Group | Kind::Flow | Kind::Tests | Kind::Env
         );
         if project_file && entry.path().is_file() && !bundle.files.contains_key(&name) {
             std::fs::remove_file(entry.path())
@@ -177,14 +177,21 @@ pub async fn export(args: &ClientArgs, dir: &Path) -> Result<usize, ClientError>
 }
 
 /// Reads the project files under `paths` (directories, searched recursively, or single
-/// files), each named by its path below the directory given (a single file by its name).
+/// files): tables, groups, flows, flow tests and `env.json`, each named by its path below the
+/// directory given (a single file by its name).
 pub fn read_files(paths: &[PathBuf]) -> Result<BTreeMap<String, String>, ClientError> {
     let mut out = BTreeMap::new();
     for p in paths {
         let mut found = Vec::new();
         offline::collect(
             p,
-            &[TABLE_FILE, GROUP_FILE, FLOW_FILE, files::ENV_FILE],
+            &[
+                TABLE_FILE,
+                GROUP_FILE,
+                FLOW_FILE,
+                files::TESTS_FILE,
+                files::ENV_FILE,
+            ],
             &mut found,
         );
         for file in found {
@@ -209,7 +216,8 @@ pub fn read_files(paths: &[PathBuf]) -> Result<BTreeMap<String, String>, ClientE
     }
     if out.is_empty() {
         return Err(ClientError::Files(
-            "no project files (*.table.json, *.group.json, *.flow.json, env.json) found".into(),
+            "no project files (*.table.json, *.group.json, *.flow.json, *.tests.json, env.json) found"
+                .into(),
         ));
     }
     Ok(out)

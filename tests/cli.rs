@@ -301,6 +301,24 @@ async fn export_writes_the_project_and_plan_and_apply_take_it_back_all_or_nothin
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("flow list_todos: change, publish"));
+
+    // A tests file beside the flows travels too, and the next export writes it back.
+    let tests = serde_json::json!({"format": "sluice.test", "format_version": 1, "flow": "list_todos",
+        "cases": [{"name": "lists", "when": {"method": "GET", "path": "/todos"}, "then": {"status": 200}}]});
+    std::fs::write(dir.join("list_todos.tests.json"), tests.to_string()).expect("write");
+    let out = run(vec!["apply".into(), dir.display().to_string()])
+        .await
+        .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("tests of list_todos: create"), "{stdout}");
+    std::fs::remove_file(dir.join("list_todos.tests.json")).expect("remove");
+    let out = run(vec!["export".into(), dir.display().to_string()])
+        .await
+        .expect("joined");
+    assert!(out.status.success());
+    let back = std::fs::read_to_string(dir.join("list_todos.tests.json")).expect("exported tests");
+    assert!(back.contains("\"name\": \"lists\""), "{back}");
     let (_, body) = app.send(app.api(reqwest::Method::GET, "/todos")).await;
     assert_eq!(body, serde_json::json!({"todos": []}));
     let _ = std::fs::remove_dir_all(dir);

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The project as files, in Settings: **Export project** downloads `GET /project` (every table,
- * API group, flow and env.json) as `sluice-project.json`; **Import project** reads that bundle,
+ * API group, flow, flow tests and env.json) as `sluice-project.json`; **Import project** reads that bundle,
  * or project files picked together or as a folder, asks the server for the plan
  * (`POST /project/plan`, which changes nothing) and shows it, and only **Apply**
  * (`POST /project/apply`, one transaction: all of it or nothing) changes the instance.
@@ -11,7 +11,7 @@ import { h, replace, field, icon } from './dom.js';
 import { confirmDialog, toast, errorBox } from './ui.js';
 
 const FORMAT = 'sluice.project';
-const SUFFIXES = ['.table.json', '.group.json', '.flow.json'];
+const SUFFIXES = ['.table.json', '.group.json', '.flow.json', '.tests.json'];
 const ENV_FILE = 'env.json';
 
 /**
@@ -54,7 +54,7 @@ async function readChosen(chosen) {
       throw new Error(`${f.name} is not JSON: ${/** @type {Error} */ (e).message}`);
     }
     if (!doc || doc.format !== FORMAT || !doc.files || typeof doc.files !== 'object' || Array.isArray(doc.files)) {
-      throw new Error(`${f.name} is not a project: choose the sluice-project.json of an export, or files ending in .table.json, .group.json, .flow.json, or env.json.`);
+      throw new Error(`${f.name} is not a project: choose the sluice-project.json of an export, or files ending in .table.json, .group.json, .flow.json, .tests.json, or env.json.`);
     }
     return { files: doc.files, format: doc.format, version: doc.version ?? 1, source: f.name, ignored: [] };
   }
@@ -68,7 +68,7 @@ async function readChosen(chosen) {
     else ignored.push(path);
   }
   if (!Object.keys(files).length) {
-    throw new Error('None of the chosen files is a project file (.table.json, .group.json, .flow.json or env.json).');
+    throw new Error('None of the chosen files is a project file (.table.json, .group.json, .flow.json, .tests.json or env.json).');
   }
   const n = Object.keys(files).length;
   return { files, format: FORMAT, version: 1, source: `${n} file${n === 1 ? '' : 's'}`, ignored };
@@ -96,7 +96,7 @@ const ACTION_HINT = /** @type {Record<string, string>} */ ({
 
 /** Whether applying the report changes anything (as the server counts it). @param {any} r */
 function changeCount(r) {
-  const items = [...(r.tables || []), ...(r.groups || []), ...(r.flows || [])];
+  const items = [...(r.tables || []), ...(r.groups || []), ...(r.flows || []), ...(r.tests || [])];
   return items.filter((i) => !['unchanged', 'kept'].includes(i.action) || i.publish).length
     + (r.env?.added?.length || 0);
 }
@@ -162,12 +162,13 @@ function reportView(r) {
     itemSection('Tables', 'project-tables', r.tables || []),
     itemSection('API groups', 'project-groups', r.groups || []),
     itemSection('Flows', 'project-flows', r.flows || []),
+    itemSection('Flow tests', 'project-tests', r.tests || []),
     envSection(r.env),
     skippedNote(r),
   ];
 }
 
-/** Files of the bundle an import does not read (tests, anything else). @param {any} r */
+/** Files of the bundle an import does not read (anything but project files). @param {any} r */
 function skippedNote(r) {
   return r.skipped?.length
     ? h('p', { class: 'hint', id: 'project-skipped' }, 'Not read by an import: ', r.skipped.join(', '))
@@ -188,7 +189,7 @@ export function projectPanel({ onApplied } = {}) {
     return { box, el: h('label', { class: 'check' }, box, label) };
   };
   const publish = option('project-publish', 'Publish changed flows');
-  const prune = option('project-prune', 'Delete flows and groups not in the files');
+  const prune = option('project-prune', 'Delete flows, groups and tests not in the files');
   const allowDrop = option('project-allow-drop', 'Allow dropping tables and fields');
   const status = h('p', { id: 'project-status', class: 'hint', role: 'status' }, 'Choose files to see what they would change.');
   const plan = h('div', { id: 'project-plan', class: 'project-plan' });
@@ -217,7 +218,7 @@ export function projectPanel({ onApplied } = {}) {
   };
 
   const ignoredNote = () => chosen?.ignored.length
-    ? h('p', { class: 'hint', id: 'project-ignored' }, `Left out (an import reads only .table.json, .group.json, .flow.json and env.json): ${chosen.ignored.join(', ')}`)
+    ? h('p', { class: 'hint', id: 'project-ignored' }, `Left out (an import reads only .table.json, .group.json, .flow.json, .tests.json and env.json): ${chosen.ignored.join(', ')}`)
     : null;
 
   async function replan() {
@@ -270,7 +271,7 @@ export function projectPanel({ onApplied } = {}) {
 
   async function apply() {
     if (!chosen || !lastPlan) return;
-    const gone = [...lastPlan.tables, ...lastPlan.groups, ...lastPlan.flows]
+    const gone = [...lastPlan.tables, ...lastPlan.groups, ...lastPlan.flows, ...(lastPlan.tests || [])]
       .filter((i) => i.action === 'drop' || i.action === 'delete');
     if (gone.length) {
       const ok = await confirmDialog({
@@ -327,7 +328,7 @@ export function projectPanel({ onApplied } = {}) {
       exportBtn),
     h('div', { class: 'panel-body' },
       h('h3', { id: 'project-import-title', text: 'Import project' }),
-      h('p', { class: 'hint', text: 'Choose the sluice-project.json of an export, or project files (.table.json, .group.json, .flow.json, env.json), or a folder of them. The plan is shown first; nothing changes until you press Apply.' }),
+      h('p', { class: 'hint', text: 'Choose the sluice-project.json of an export, or project files (.table.json, .group.json, .flow.json, .tests.json, env.json), or a folder of them. The plan is shown first; nothing changes until you press Apply.' }),
       h('div', { class: 'project-row' },
         field('Project files', filesInput),
         field('Or a folder', folderInput)),
