@@ -15,9 +15,7 @@
 use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
-use super::node::{
-    CONFLICT_PORT, CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog,
-};
+use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
 use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use super::scope::{Collector, Origin, Origins, Scope, join};
@@ -47,6 +45,8 @@ struct Edge {
     port: String,
     to: usize,
     binds: bool,
+    /// The port sets `error` ([`super::node::Port::sets_error`]).
+    sets_error: bool,
 }
 
 struct Node<'d, O: 'static> {
@@ -309,21 +309,26 @@ pub fn compile_body<O: CompiledOp>(
 
 /// The ports of a node: its type's, the dynamic ones its config declares (`switch`), and the
 /// generic `error` port for nodes that continue the flow.
-fn ports_of<O>(ty: &NodeType<O>, raw: &Value) -> Vec<(String, bool, bool)> {
-    let mut ports: Vec<(String, bool, bool)> = ty
+fn ports_of<O>(ty: &NodeType<O>, raw: &Value) -> Vec<(String, bool, bool, bool)> {
+    let mut ports: Vec<(String, bool, bool, bool)> = ty
         .ports
         .iter()
-        .map(|p| (p.name.to_string(), p.required, p.binds))
+        .map(|p| (p.name.to_string(), p.required, p.binds, p.sets_error))
         .collect();
     if let Some(dynamic) = ty.options.dynamic_ports {
         ports.extend(
             dynamic(raw)
                 .into_iter()
-                .map(|p| (p, true, ty.options.binds)),
+                .map(|p| (p, true, ty.options.binds, false)),
         );
     }
     if !ty.is_terminal() {
-        ports.push((ERROR_PORT.name.to_string(), false, false));
+        ports.push((
+            ERROR_PORT.name.to_string(),
+            ERROR_PORT.required,
+            ERROR_PORT.binds,
+            ERROR_PORT.sets_error,
+        ));
     }
     ports
 }
@@ -456,13 +461,15 @@ fn compile_graph<O: CompiledOp>(
                 continue;
             };
             let binds = spec_port.flatten().is_some_and(|p| p.2);
+            let sets_error = spec_port.flatten().is_some_and(|p| p.3);
             node.edges.push(Edge {
                 port: port.clone(),
                 to,
                 binds,
+                sets_error,
             });
         }
-        for (name, _, _) in ports.iter().flatten().filter(|p| p.1) {
+        for (name, ..) in ports.iter().flatten().filter(|p| p.1) {
             if !next.is_some_and(|n| n.contains_key(name)) {
                 let msg = format!(
                     "port `{name}` of `{}` is not wired: this path ends without {ends}",
@@ -525,9 +532,9 @@ fn compile_graph<O: CompiledOp>(
     }
     let order = entry.and_then(|_| topo_order(&graph, &roots, &spec.prefix, diags));
 
-    // Scope analysis: a name is visible if it is set on every path to the node. The `error`
-    // port sets `error`; an `on_error` handler starts with only `error`. Each name keeps where
-    // it was set, for the editor's completion.
+    // Scope analysis: a name is visible if it is set on every path to the node. Ports that
+    // take a failure (`error`, `conflict`) set `error`; an `on_error` handler starts with only
+    // `error`. Each name keeps where it was set, for the editor's completion.
     let mut scopes: Vec<Option<Origins>> = vec![None; graph.len()];
     if let (Some(order), Some(e)) = (&order, entry) {
         let error = || BTreeSet::from([Origin::Error]);
@@ -547,7 +554,7 @@ fn compile_graph<O: CompiledOp>(
             let here = scopes[n].clone().unwrap_or_default();
             for edge in &graph[n].edges {
                 let mut out = here.clone();
-                if edge.port == ERROR_PORT.name || edge.port == CONFLICT_PORT {
+                if edge.sets_error {
                     out.insert("error".into(), error());
                 } else if edge.binds
                     && let Some(name) = graph[n].bind

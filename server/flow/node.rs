@@ -21,6 +21,8 @@ pub struct Port {
     pub required: bool,
     /// Whether the node's `as` variable is set when this port fires.
     pub binds: bool,
+    /// Whether the variable `error` is set when this port fires (the failure that took it).
+    pub sets_error: bool,
 }
 
 impl Port {
@@ -30,6 +32,7 @@ impl Port {
             name,
             required: true,
             binds: true,
+            sets_error: false,
         }
     }
 
@@ -39,6 +42,7 @@ impl Port {
             name,
             required: false,
             binds: false,
+            sets_error: false,
         }
     }
 
@@ -48,6 +52,18 @@ impl Port {
             name,
             required: true,
             binds: false,
+            sets_error: false,
+        }
+    }
+
+    /// An optional port taken by a failure the node expects, which the branch sees in `error`
+    /// as an error port's branch does (`conflict`).
+    pub const fn failure(name: &'static str) -> Port {
+        Port {
+            name,
+            required: false,
+            binds: false,
+            sets_error: true,
         }
     }
 }
@@ -111,18 +127,10 @@ impl NodeOptions {
     };
 }
 
-/// The port database writes take a refused row to; like [`ERROR_PORT`], its branch sees the
-/// failure in `error` (with the `rule` broken and its `details`).
-pub const CONFLICT_PORT: &str = "conflict";
-
 /// Every node type that continues the flow also has this optional port: it fires when the node
 /// fails, with the failure in the variable `error` (`code`, `message`, `status`, `node`).
 /// Unwired, a failure goes to the flow's `on_error` node, else to the standard error response.
-pub const ERROR_PORT: Port = Port {
-    name: "error",
-    required: false,
-    binds: false,
-};
+pub const ERROR_PORT: Port = Port::failure("error");
 
 impl<O: 'static> NodeType<O> {
     pub fn port(&self, name: &str) -> Option<&Port> {

@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 pub(crate) const OK: Port = Port::success("ok");
 /// The port of a write a constraint refused (`db.insert`, `db.update`, `db.delete`,
 /// `db.upsert`).
-pub(crate) const CONFLICT: Port = Port::optional(crate::flow::node::CONFLICT_PORT);
+/// A refused row: the branch sees the `rule` broken and its `details` in `error`.
+pub(crate) const CONFLICT: Port = Port::failure("conflict");
 
 pub(crate) static TYPE: NodeType<Op> = node_type!(
     "db.insert",
