@@ -648,6 +648,7 @@ async fn form_readers_and_writers_follow_the_flow_format() {
         "filter",
         "order-by",
         "column-list",
+        "client-sort",
         "value",
     ] {
         assert!(
@@ -836,6 +837,23 @@ async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_
         json!(["id", "title"]),
         "in the table's order"
     );
+    // The client sort: the example allows four columns; one more is ticked, one unticked.
+    let sort = ".fl-inspector [data-prop=sort]";
+    b.click(&format!("{sort} input[data-sort-column=id]")).await;
+    b.click(&format!("{sort} input[data-sort-column=due_at]"))
+        .await;
+    let node_sort = b
+        .execute("return window.sluiceFlow.doc().nodes.load.sort", json!([]))
+        .await;
+    assert_eq!(
+        node_sort["allow"],
+        json!(["id", "created_at", "title", "priority"]),
+        "in the table's order: {node_sort}"
+    );
+    assert_eq!(
+        node_sort["value"],
+        json!({"$rhai": "if \"sort\" in request.query { request.query.sort } else { () }"})
+    );
     let include = b
         .execute(
             "return [...document.querySelectorAll('.fl-inspector [data-prop=include] input[type=checkbox]')].length",
@@ -851,6 +869,7 @@ async fn path_parameters_settings_sort_columns_and_column_lists_are_edited_with_
         json!(["id", "title"])
     );
     assert_eq!(after["document"]["endpoint"]["path"], "/todos/{list}");
+    assert_eq!(after["document"]["nodes"]["load"]["sort"], node_sort);
     assert_eq!(
         after["document"]["settings"], st,
         "the server takes the settings"

@@ -417,6 +417,172 @@ async fn a_cursor_of_another_query_or_garbage_is_a_400() {
 }
 
 #[tokio::test]
+async fn a_client_sort_chooses_among_allowed_orders_and_its_cursor_stays_in_that_order() {
+    let app = spawn_app().await;
+    item_table(&app).await;
+    app.publish(&flow(
+        "sorted",
+        json!({"type": "db.query", "table": "items", "page": true, "limit": 4,
+               "order_by": [{"column": "title"}],
+               "sort": {"value": {"$rhai": "request.body.sort"},
+                        "allow": ["rank", "due", "title", "id"]},
+               "filter": {"field": "done", "op": "eq", "value": {"$rhai": "request.body.done"}},
+               "cursor": {"$rhai": "request.body.cursor"}}),
+    ))
+    .await;
+    let cases: Vec<(Value, &str)> = vec![
+        (Value::Null, "title, id"),
+        (json!(""), "title, id"),
+        (json!("-rank"), "rank DESC, id"),
+        (json!("rank"), "rank, id"),
+        (json!("due,-rank"), "due, rank DESC, id"),
+        (json!("-due, title"), "due DESC, title, id"),
+        (json!("-id"), "id DESC, id"),
+        (json!("rank,-id"), "rank, id DESC, id"),
+    ];
+    for (sort, sql_order) in cases {
+        for done in [Value::Null, json!(true)] {
+            let want: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT id FROM app.items WHERE ($1::boolean IS NULL OR done = $1) ORDER BY {sql_order}"
+            ))
+            .bind(done.as_bool())
+            .fetch_all(&app.db)
+            .await
+            .expect("expected order");
+            let mut seen = Vec::new();
+            let mut cursor = Value::Null;
+            for _ in 0..40 {
+                let (status, page) = call(
+                    &app,
+                    "sorted",
+                    json!({"sort": sort, "done": done, "cursor": cursor}),
+                )
+                .await;
+                assert_eq!(status, 200, "{sort}: {page}");
+                seen.extend(
+                    page["rows"]
+                        .as_array()
+                        .expect("rows")
+                        .iter()
+                        .filter_map(|r| r["id"].as_i64()),
+                );
+                cursor = page["next_cursor"].clone();
+                if cursor.is_null() {
+                    break;
+                }
+            }
+            assert_eq!(
+                seen, want,
+                "sort {sort}, done {done}: every row once, in order"
+            );
+        }
+    }
+
+    // A cursor of one order is refused by another.
+    let (_, page) = call(
+        &app,
+        "sorted",
+        json!({"sort": "rank", "done": null, "cursor": null}),
+    )
+    .await;
+    let (status, body) = call(
+        &app,
+        "sorted",
+        json!({"sort": "-rank", "done": null, "cursor": page["next_cursor"]}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "db.invalid_cursor"), "{body}");
+
+    // What the node does not allow is the client's mistake, with the allowed names.
+    for bad in [
+        json!("done"),
+        json!("rank,due,title"),
+        json!("rank,rank"),
+        json!("id,rank"),
+        json!("title; DROP TABLE app.items"),
+        json!(",rank"),
+        json!(7),
+        json!("x".repeat(100_000)),
+    ] {
+        let (status, body) = call(
+            &app,
+            "sorted",
+            json!({"sort": bad, "done": null, "cursor": null}),
+        )
+        .await;
+        assert_eq!((status, code(&body)), (400, "db.invalid_value"), "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.len() < 400,
+            "the message echoes no long client text: {message}"
+        );
+    }
+    let (_, body) = call(
+        &app,
+        "sorted",
+        json!({"sort": "done", "done": null, "cursor": null}),
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rank, due, title, id"),
+        "{body}"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM app.items")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(count, 37);
+
+    // The allow-list is checked when the flow is saved.
+    for (allow, code, pointer) in [
+        (
+            json!(["rank", "nope"]),
+            "flow.unknown_column",
+            "/nodes/node/sort/allow/1",
+        ),
+        (
+            json!(["rank", "rank"]),
+            "flow.schema",
+            "/nodes/node/sort/allow",
+        ),
+        (json!([]), "flow.schema", "/nodes/node/sort/allow"),
+        (
+            json!([
+                "id",
+                "title",
+                "rank",
+                "due",
+                "done",
+                "created_at",
+                "updated_at",
+                "title",
+                "x"
+            ]),
+            "flow.schema",
+            "/nodes/node/sort/allow",
+        ),
+    ] {
+        let body = refused(
+            &app,
+            &flow(
+                "bad_sort",
+                json!({"type": "db.query", "table": "items",
+                       "sort": {"value": "rank", "allow": allow}}),
+            ),
+        )
+        .await;
+        let found = diagnostics(&body);
+        assert!(
+            found.contains(&(code.into(), pointer.into())),
+            "{allow}: {found:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn offset_pages_also_return_a_next_cursor_and_the_last_page_none() {
     let app = spawn_app().await;
     let ids = item_table(&app).await;

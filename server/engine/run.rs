@@ -945,6 +945,7 @@ impl<'a> Cx<'a> {
             on: None,
             capped: std::sync::OnceLock::new(),
             rule: None,
+            orders: Vec::new(),
         };
         let program: &'a Program = self.program;
         program.sql[self.node].as_ref().unwrap_or(&NONE)
@@ -1074,10 +1075,19 @@ impl<'a> Cx<'a> {
     /// a `conflict` port) does not abort the request's transaction.
     pub async fn fetch(
         &mut self,
+        binds: Vec<Option<String>>,
+        guarded: bool,
+    ) -> Result<Option<Value>, RunError> {
+        self.fetch_with(self.prepared(), binds, guarded).await
+    }
+
+    /// [`Cx::fetch`] of one of the node's statements (a client sort's, [`Prepared::orders`]).
+    pub async fn fetch_with(
+        &mut self,
+        prepared: &'a Prepared,
         mut binds: Vec<Option<String>>,
         guarded: bool,
     ) -> Result<Option<Value>, RunError> {
-        let prepared = self.prepared();
         // The rule's parameters are the statement's last: the node's own binds come first.
         if let Some(rule) = &prepared.rule {
             binds.truncate(prepared.slots.len() - rule.params.len());

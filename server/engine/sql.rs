@@ -52,6 +52,10 @@ pub struct Prepared {
     pub capped: std::sync::OnceLock<(usize, Option<String>)>,
     /// The table's access rule built into the statement, if any.
     pub rule: Option<AppliedRule>,
+    /// `db.query` with a client `sort`: the statement of every order it allows, by the sort
+    /// as written in canonical form (`-created_at,title`), sorted by it. This statement is the
+    /// one of the node's `order_by`.
+    pub orders: Vec<(String, Prepared)>,
 }
 
 /// A table's access rule in a node's statement: its name for traces and errors
@@ -119,6 +123,7 @@ impl Prepared {
             on: None,
             capped: std::sync::OnceLock::new(),
             rule: None,
+            orders: Vec::new(),
         }
     }
 

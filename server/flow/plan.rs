@@ -247,6 +247,8 @@ pub struct Query {
     /// `filter`: ANDed with `where`.
     pub filter: Option<Filter>,
     pub order: Vec<OrderTerm>,
+    /// `sort`: the order a client chooses among allowed columns, in place of `order`.
+    pub sort: Option<ClientSort>,
     /// Columns to return; empty means every readable column.
     pub select: Vec<Ident>,
     /// Reference columns whose referenced row replaces the id in the output.
@@ -257,6 +259,15 @@ pub struct Query {
     pub page: bool,
     pub count: bool,
     pub cursor: Option<Template>,
+}
+
+/// A `db.query`'s client-chosen order: the written sort (`-created_at,title`, `null` or empty
+/// for the node's `order_by`) and the columns it may name. Every order it allows has its own
+/// statement, built when the flow is published.
+#[derive(Debug, Clone)]
+pub struct ClientSort {
+    pub value: Template,
+    pub allow: Vec<Ident>,
 }
 
 /// A `db.sql` statement after its `:name` parameters became `$n`.

@@ -18,11 +18,11 @@ use crate::flow::node::{
     CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, rename_keys,
     rename_list, rename_name, row_ref,
 };
-use crate::flow::plan::{Condition, Filter, FilterOp, OrderTerm, Query};
+use crate::flow::plan::{ClientSort, Condition, Filter, FilterOp, OrderTerm, Query};
 use crate::tables::def::Tables;
 use crate::tables::query::{self, BadKeyset, JsonSelect, Keyset, OrderKey, Paging};
 use crate::tables::violation::Action;
-use crate::tables::{FieldType, TableDef};
+use crate::tables::{FieldType, Ident, TableDef};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -57,6 +57,7 @@ struct Config {
     filter: Option<Value>,
     #[serde(default)]
     order_by: Vec<Order>,
+    sort: Option<SortConfig>,
     limit: Option<Value>,
     offset: Option<Value>,
     #[serde(default)]
@@ -69,6 +70,19 @@ struct Config {
     count: bool,
     cursor: Option<Value>,
 }
+
+/// `sort`: the client's written order and the columns it may name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SortConfig {
+    value: Value,
+    allow: Vec<String>,
+}
+
+/// Columns a client sort may choose from: each allowed order is a statement of its own.
+pub const MAX_SORTABLE: usize = 8;
+/// Keys of a client sort (`-created_at,title` is two).
+pub const MAX_CLIENT_SORT_KEYS: usize = 2;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,30 +124,50 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 
     let mut order = Vec::new();
     for (i, o) in cfg.order_by.iter().enumerate() {
-        let field = format!("order_by/{i}/column");
-        let Some(column) = cx.column(def, &o.column, &field) else {
-            ok = false;
-            continue;
-        };
-        match def.and_then(|d| d.column_type(&o.column)) {
-            Some(FieldType::Password) => {
-                readable(cx, def, &o.column, &field, "sorted");
-                ok = false;
-            }
-            Some(FieldType::Json) => {
-                cx.problem(
-                    "flow.unsortable_column",
-                    &field,
-                    format!("`{}` is a json field; json fields have no order", o.column),
-                );
-                ok = false;
-            }
-            _ => order.push(OrderTerm {
+        match sortable(cx, def, &o.column, &format!("order_by/{i}/column")) {
+            Some(column) => order.push(OrderTerm {
                 column,
                 desc: o.desc,
             }),
+            None => ok = false,
         }
     }
+
+    let sort = match &cfg.sort {
+        Some(s) => {
+            let mut allow: Vec<Ident> = Vec::new();
+            if s.allow.is_empty() || s.allow.len() > MAX_SORTABLE {
+                cx.problem(
+                    "flow.bad_option",
+                    "sort/allow",
+                    format!(
+                        "a client sort allows from 1 to {MAX_SORTABLE} columns, this one {}",
+                        s.allow.len()
+                    ),
+                );
+                ok = false;
+            }
+            for (i, name) in s.allow.iter().enumerate() {
+                let field = format!("sort/allow/{i}");
+                match sortable(cx, def, name, &field) {
+                    Some(c) if allow.contains(&c) => {
+                        cx.problem(
+                            "flow.bad_option",
+                            &field,
+                            format!("`{name}` is allowed twice"),
+                        );
+                        ok = false;
+                    }
+                    Some(c) => allow.push(c),
+                    None => ok = false,
+                }
+            }
+            let value = cx.template(&s.value, "sort/value");
+            ok &= value.is_some();
+            value.map(|value| ClientSort { value, allow })
+        }
+        None => None,
+    };
 
     let mut select = Vec::new();
     for (i, name) in cfg.select.iter().enumerate() {
@@ -205,6 +239,7 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         filters: filters?,
         filter,
         order,
+        sort,
         select,
         include,
         limit: limit?,
@@ -230,6 +265,9 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
         .flatten()
     {
         rename_name(term, "column", r);
+    }
+    if let Some(sort) = node.get_mut("sort") {
+        rename_list(sort, "allow", r);
     }
     rename_list(node, "select", r);
     rename_list(node, "include", r);
@@ -302,6 +340,32 @@ impl Runnable for DbQueryOp {
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(run(cx, &self.query, self.ok))
+    }
+}
+
+/// A column rows can be ordered by (`order_by`, a client sort's `allow`): not a password field
+/// and not a json field.
+fn sortable(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    name: &str,
+    field: &str,
+) -> Option<Ident> {
+    let column = cx.column(def, name, field)?;
+    match def.and_then(|d| d.column_type(name)) {
+        Some(FieldType::Password) => {
+            readable(cx, def, name, field, "sorted");
+            None
+        }
+        Some(FieldType::Json) => {
+            cx.problem(
+                "flow.unsortable_column",
+                field,
+                format!("`{name}` is a json field; json fields have no order"),
+            );
+            None
+        }
+        _ => Some(column),
     }
 }
 
@@ -444,9 +508,69 @@ fn condition(
     ok.then_some(Filter::Cond(Condition { column, op, value }))
 }
 
-/// The statement of `q`: parameters are `where` values, filter values, then limit and offset,
-/// then the cursor keys ([`query::select_json`]).
+/// The statement of `q` in its `order_by`, and with a client sort one more for every order
+/// the sort allows ([`Prepared::orders`]).
 fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildError> {
+    let mut prepared = prepare_order(q, &q.order, tables, rules)?;
+    if let Some(sort) = &q.sort {
+        for order in client_orders(&sort.allow, MAX_CLIENT_SORT_KEYS) {
+            let variant = prepare_order(q, &order, tables, rules)?;
+            prepared.orders.push((sort_spec(&order), variant));
+        }
+        prepared.orders.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(prepared)
+}
+
+/// Every order of at most `max` distinct columns of `allow`, each ascending or descending;
+/// `id`, being unique, only as the last key.
+fn client_orders(allow: &[Ident], max: usize) -> Vec<Vec<OrderTerm>> {
+    fn extend(
+        allow: &[Ident],
+        max: usize,
+        prefix: &mut Vec<OrderTerm>,
+        out: &mut Vec<Vec<OrderTerm>>,
+    ) {
+        if prefix.len() == max || prefix.last().is_some_and(|t| t.column.as_str() == "id") {
+            return;
+        }
+        for column in allow {
+            if prefix.iter().any(|t| &t.column == column) {
+                continue;
+            }
+            for desc in [false, true] {
+                prefix.push(OrderTerm {
+                    column: column.clone(),
+                    desc,
+                });
+                out.push(prefix.clone());
+                extend(allow, max, prefix, out);
+                prefix.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    extend(allow, max, &mut Vec::new(), &mut out);
+    out
+}
+
+/// An order as a client writes it, in canonical form: `-created_at,title`.
+fn sort_spec(order: &[OrderTerm]) -> String {
+    order
+        .iter()
+        .map(|t| format!("{}{}", if t.desc { "-" } else { "" }, t.column))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The statement of `q` in `order`: parameters are `where` values, filter values, then limit
+/// and offset, then the cursor keys ([`query::select_json`]).
+fn prepare_order(
+    q: &Query,
+    order: &[OrderTerm],
+    tables: &Tables,
+    rules: bool,
+) -> Result<Prepared, BuildError> {
     let def = table_def(tables, &q.table)?;
     let rule = sql::rule_for(def, tables, "list", rules);
     let guard = rule.as_ref().map(sql::guard);
@@ -480,8 +604,7 @@ fn prepare(q: &Query, tables: &Tables, rules: bool) -> Result<Prepared, BuildErr
         Some(f) => Some(layer_filter(f, def, tables, &mut 0)?),
         None => None,
     };
-    let order = q
-        .order
+    let order = order
         .iter()
         .map(|o| {
             Ok(OrderKey {
@@ -597,7 +720,13 @@ pub const MAX_LIMIT: i64 = 1000;
 /// Evaluates the values, binds them to the prepared statement's parameters (see [`Slot`]),
 /// and shapes the result (the array, or a page with its cursor).
 async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
-    let prepared = cx.prepared();
+    let (prepared, sort_value) = match &q.sort {
+        Some(sort) => {
+            let v = cx.eval(&sort.value).await?;
+            (chosen_order(cx, cx.prepared(), sort, &v)?, v)
+        }
+        None => (cx.prepared(), Value::Null),
+    };
     let mut where_values = Vec::with_capacity(q.filters.len());
     for f in &q.filters {
         let v = cx.eval(&f.value).await?;
@@ -656,11 +785,11 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
     }
     cx.note_input(|| {
         json!({"where": where_values, "filter": cond_values, "limit": limit, "offset": offset,
-               "cursor": cursor_value})
+               "cursor": cursor_value, "sort": sort_value})
     });
     // The statement's aggregate always yields a row, unless Postgres held it back for being
     // over the result cap (`tables::query::capped`).
-    let Some(out) = cx.fetch(binds, false).await? else {
+    let Some(out) = cx.fetch_with(prepared, binds, false).await? else {
         return Err(RunError::ResultTooLarge {
             node: cx.node_id().to_string(),
             bytes: None,
@@ -679,6 +808,68 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
         to: ok,
         bind: Some(bind),
     })
+}
+
+/// The statement of the order a client wrote (`-created_at,title`); `null` or an empty text is
+/// the node's `order_by`. A sort the node does not allow is the client's mistake (400).
+fn chosen_order<'p>(
+    cx: &Cx<'_>,
+    default: &'p Prepared,
+    sort: &ClientSort,
+    v: &Value,
+) -> Result<&'p Prepared, RunError> {
+    let invalid = |message: String| RunError::InvalidValue {
+        node: cx.node_id().to_string(),
+        message,
+    };
+    let written = match v {
+        Value::Null => return Ok(default),
+        Value::String(s) if s.trim().is_empty() => return Ok(default),
+        Value::String(s) => s.as_str(),
+        _ => {
+            return Err(invalid(
+                "sort takes text: field names separated by commas, `-` for descending".into(),
+            ));
+        }
+    };
+    let allowed = || {
+        sort.allow
+            .iter()
+            .map(Ident::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let terms = query::sort_terms(written, MAX_CLIENT_SORT_KEYS).map_err(|e| match e {
+        // Echo no client text longer than a field name could be.
+        query::SortSyntax::Twice(_) | query::SortSyntax::EmptyKey(_) if written.len() > 200 => {
+            invalid("sort is not a list of field names".into())
+        }
+        e => invalid(e.to_string()),
+    })?;
+    for (i, t) in terms.iter().enumerate() {
+        if !sort.allow.iter().any(|a| a.as_str() == t.name) {
+            let name: String = t.name.chars().take(64).collect();
+            return Err(invalid(format!(
+                "cannot sort by `{name}`; sort by {}",
+                allowed()
+            )));
+        }
+        if t.name == "id" && i + 1 < terms.len() {
+            return Err(invalid(
+                "`id` is unique: it can only be the last sort key".into(),
+            ));
+        }
+    }
+    let spec = terms
+        .iter()
+        .map(|t| format!("{}{}", if t.desc { "-" } else { "" }, t.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    default
+        .orders
+        .binary_search_by(|(k, _)| k.as_str().cmp(&spec))
+        .map(|i| &default.orders[i].1)
+        .map_err(|_| invalid(format!("cannot sort by `{spec}`; sort by {}", allowed())))
 }
 
 /// `{"rows", "next_cursor"[, "total"]}` from the statement's `{"rows", "more", "last"[, "total"]}`.
@@ -778,5 +969,51 @@ async fn whole(
             node: cx.node_id().to_string(),
             message: format!("{what} must be an integer from {min} to {max}, got {v}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idents(names: &[&str]) -> Vec<Ident> {
+        names
+            .iter()
+            .map(|n| Ident::parse(n).expect("ident"))
+            .collect()
+    }
+
+    #[test]
+    fn client_orders_are_every_order_of_distinct_columns_with_id_only_last() {
+        let specs = |allow: &[&str], max| -> Vec<String> {
+            client_orders(&idents(allow), max)
+                .iter()
+                .map(|o| sort_spec(o))
+                .collect()
+        };
+        assert_eq!(specs(&["a"], 2), ["a", "-a"]);
+        assert_eq!(
+            specs(&["a", "b"], 2),
+            [
+                "a", "a,b", "a,-b", "-a", "-a,b", "-a,-b", "b", "b,a", "b,-a", "-b", "-b,a",
+                "-b,-a"
+            ]
+        );
+        // `id` orders everything after it: nothing follows it.
+        let with_id = specs(&["id", "a"], 2);
+        assert!(with_id.contains(&"a,-id".to_string()));
+        assert!(
+            !with_id
+                .iter()
+                .any(|s| s.starts_with("id,") || s.starts_with("-id,"))
+        );
+        // The largest allow-list stays a bounded number of statements.
+        let names: Vec<String> = (0..MAX_SORTABLE).map(|i| format!("c{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let n = MAX_SORTABLE;
+        assert_eq!(
+            specs(&names, MAX_CLIENT_SORT_KEYS).len(),
+            2 * n + 4 * n * (n - 1)
+        );
     }
 }

@@ -456,25 +456,10 @@ impl FilterParser<'_> {
 /// `-priority,title`: up to [`query::MAX_SORT_KEYS`] fields, each ascending or (`-`) descending,
 /// each an ordered field named once; `id` only last.
 fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowError> {
-    let parts: Vec<&str> = spec.split(',').collect();
-    if parts.len() > query::MAX_SORT_KEYS {
-        return Err(RowError::Query(format!(
-            "sort by at most {} fields, not {}",
-            query::MAX_SORT_KEYS,
-            parts.len()
-        )));
-    }
-    let mut keys: Vec<query::OrderKey> = Vec::with_capacity(parts.len());
-    for part in parts {
-        let (desc, name) = match part.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, part),
-        };
-        if name.is_empty() {
-            return Err(RowError::Query(format!(
-                "sort `{spec}` has an empty key; write fields separated by commas, `-` for descending"
-            )));
-        }
+    let terms = query::sort_terms(spec, query::MAX_SORT_KEYS)
+        .map_err(|e| RowError::Query(e.to_string()))?;
+    let mut keys: Vec<query::OrderKey> = Vec::with_capacity(terms.len());
+    for query::SortTerm { name, desc } in terms {
         let column = query::column(def, tables, name).ok_or_else(|| {
             RowError::UnknownField(vec![Problem::new(
                 "/sort",
@@ -485,9 +470,6 @@ fn parse_sort(def: &TableDef, tables: &Tables, spec: &str) -> Result<Sort, RowEr
             return Err(RowError::Query(format!(
                 "cannot sort by `{name}`: password and json fields have no order"
             )));
-        }
-        if keys.iter().any(|k| k.column.ident == column.ident) {
-            return Err(RowError::Query(format!("sort names `{name}` twice")));
         }
         if keys.last().is_some_and(|k| k.column.ident.as_str() == "id") {
             return Err(RowError::Query(

@@ -178,6 +178,53 @@ fn single_after<S>(
     }
 }
 
+/// One key of a written sort (`-priority`): the name and whether it is descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortTerm<'a> {
+    pub name: &'a str,
+    pub desc: bool,
+}
+
+/// Why a written sort was refused before its names were looked at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SortSyntax {
+    #[error("sort by at most {max} fields, not {given}")]
+    TooMany { max: usize, given: usize },
+    #[error("sort `{0}` has an empty key; write fields separated by commas, `-` for descending")]
+    EmptyKey(String),
+    #[error("sort names `{0}` twice")]
+    Twice(String),
+}
+
+/// The keys of a written sort, `-priority,title`: at most `max` names separated by commas,
+/// each ascending or (`-`) descending, each named once. The one reader of the syntax, for the
+/// data API's `sort` and a `db.query`'s client sort; what the names may be is the caller's.
+pub fn sort_terms(spec: &str, max: usize) -> Result<Vec<SortTerm<'_>>, SortSyntax> {
+    let parts: Vec<&str> = spec.split(',').collect();
+    if parts.len() > max {
+        return Err(SortSyntax::TooMany {
+            max,
+            given: parts.len(),
+        });
+    }
+    let mut terms: Vec<SortTerm<'_>> = Vec::with_capacity(parts.len());
+    for part in parts {
+        let part = part.trim();
+        let (desc, name) = match part.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        if name.is_empty() {
+            return Err(SortSyntax::EmptyKey(spec.to_string()));
+        }
+        if terms.iter().any(|t| t.name == name) {
+            return Err(SortSyntax::Twice(name.to_string()));
+        }
+        terms.push(SortTerm { name, desc });
+    }
+    Ok(terms)
+}
+
 /// The one cursor encoding: hex of a JSON payload. Opaque to clients, and it survives a URL
 /// unchanged.
 pub fn encode_cursor<T: Serialize>(payload: &T) -> String {

@@ -20,7 +20,8 @@ mod read;
 mod write;
 
 pub use cursor::{
-    BadKeyset, Cursor, Keyset, MAX_SORT_KEYS, Sort, decode_cursor, encode_cursor, fingerprint,
+    BadKeyset, Cursor, Keyset, MAX_SORT_KEYS, Sort, SortSyntax, SortTerm, decode_cursor,
+    encode_cursor, fingerprint, sort_terms,
 };
 pub use filter::{Cond, Filter, compare_sql, param_cast, render_filter};
 pub use read::{

@@ -17,6 +17,7 @@ import { functionPicker } from './forms/flowpick.js';
 import { inputSchemaForm } from './forms/inputschema.js';
 import { mapWidget } from './forms/map.js';
 import { sourcePicker } from './forms/source.js';
+import { clientSortWidget } from './forms/sort.js';
 import { tablePicker } from './forms/table.js';
 
 /**
@@ -63,6 +64,8 @@ export const WIDGETS = {
   'order-by': orderByWidget,
   /** A checkbox per column of the node's table (`forms/columnsel.js`). */
   'column-list': columnListWidget,
+  /** Where a client's sort comes from and the columns it may name (`forms/sort.js`). */
+  'client-sort': clientSortWidget,
   enum: enumSelect,
   boolean: checkbox,
   number: numberInput,
