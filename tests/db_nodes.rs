@@ -645,6 +645,191 @@ async fn select_returns_only_the_named_columns_and_include_inlines_referenced_ro
     assert_eq!(rows[1]["author"]["id"], 1);
 }
 
+/// Authors, books, readers and reviews (a review references its book and its reader).
+async fn library_app() -> TestApp {
+    let app = spawn_app().await;
+    for def in [
+        json!({"name": "authors", "fields": [{"name": "name", "type": "text", "required": true}]}),
+        json!({"name": "books", "fields": [
+            {"name": "title", "type": "text", "required": true},
+            {"name": "author", "type": "reference", "table": "authors", "required": true}]}),
+        json!({"name": "readers", "fields": [
+            {"name": "name", "type": "text", "required": true},
+            {"name": "secret", "type": "password"}]}),
+        json!({"name": "reviews", "fields": [
+            {"name": "book", "type": "reference", "table": "books", "required": true},
+            {"name": "reader", "type": "reference", "table": "readers"},
+            {"name": "rating", "type": "integer", "required": true},
+            {"name": "body", "type": "text"}]}),
+    ] {
+        app.create_table(&def).await;
+    }
+    for statement in [
+        "INSERT INTO app.authors (name) VALUES ('Le Guin'), ('Herbert')",
+        "INSERT INTO app.books (title, author) VALUES ('Earthsea', 1), ('Dune', 2), ('Lathe', 1)",
+        "INSERT INTO app.readers (name, secret) VALUES ('ann', 'hash'), ('bob', NULL)",
+        "INSERT INTO app.reviews (book, reader, rating, body) VALUES
+           (1, 1, 5, 'wonderful'), (1, 2, 3, 'slow'), (1, NULL, 4, 'anonymous'), (2, 2, 5, 'spice')",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.expect("rows");
+    }
+    app
+}
+
+#[tokio::test]
+async fn includes_nest_and_bring_the_rows_that_reference_a_row_limited_and_ordered() {
+    let app = library_app().await;
+    // A book with its author and its best two reviews, each with its reader.
+    app.publish(&json!({
+        "format": "sluice.flow", "format_version": 1, "name": "book",
+        "endpoint": {"method": "GET", "path": "/books/{id}", "auth": "public"},
+        "entry": "load",
+        "nodes": {
+            "load": {"type": "db.get", "table": "books", "as": "book", "id": {"$rhai": "request.params.id"},
+                     "include": ["author", {"table": "reviews", "by": "book", "as": "top_reviews",
+                                 "order_by": [{"column": "rating", "desc": true}], "limit": 2,
+                                 "include": ["reader"]}],
+                     "next": {"found": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "book"}}
+        }
+    }))
+    .await;
+    let (status, book) = app.send(app.api(Method::GET, "/books/1")).await;
+    assert_eq!(status, 200, "{book}");
+    assert_eq!(book["title"], "Earthsea");
+    assert_eq!(book["author"]["name"], "Le Guin", "{book}");
+    let reviews = book["top_reviews"].as_array().expect("an array");
+    assert_eq!(reviews.len(), 2, "limited: {book}");
+    assert_eq!(reviews[0]["body"], "wonderful");
+    assert_eq!(reviews[0]["reader"]["name"], "ann");
+    assert!(
+        reviews[0]["reader"].get("secret").is_none(),
+        "no password field: {book}"
+    );
+    assert_eq!(reviews[1]["body"], "anonymous");
+    assert_eq!(
+        reviews[1]["reader"],
+        Value::Null,
+        "a null reference reads as null"
+    );
+    // A book nobody reviewed has an empty array.
+    let (_, book) = app.send(app.api(Method::GET, "/books/3")).await;
+    assert_eq!(book["top_reviews"], json!([]), "{book}");
+
+    // Reviews with their book and, nested, the book's author; paged, in one statement.
+    app.publish(&query_of(
+        "reviews",
+        "reviews",
+        json!({"include": [{"field": "book", "include": ["author"]}, "reader"],
+               "order_by": [{"column": "id"}], "select": ["id", "rating", "book"]}),
+    ))
+    .await;
+    let (status, rows) = call(&app, "reviews", json!({})).await;
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows[0]["book"]["author"]["name"], "Le Guin", "{rows}");
+    assert_eq!(rows[3]["book"]["title"], "Dune");
+    assert_eq!(
+        rows[0]["reader"]["name"], "ann",
+        "included fields are returned: {rows}"
+    );
+    assert!(
+        rows[0].get("body").is_none(),
+        "select keeps only the named columns"
+    );
+
+    // The OpenAPI document types what is included.
+    let (doc, _) = app.openapi().await;
+    let schema = &doc["paths"]["/books/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(schema["properties"]["title"]["type"], "string", "{schema}");
+    let author = &schema["properties"]["author"]["anyOf"];
+    assert_eq!(
+        author[0]["properties"]["name"]["type"], "string",
+        "{schema}"
+    );
+    assert_eq!(author[1]["type"], "null");
+    let review = &schema["properties"]["top_reviews"]["items"];
+    assert_eq!(
+        schema["properties"]["top_reviews"]["type"], "array",
+        "{schema}"
+    );
+    assert_eq!(
+        review["properties"]["rating"]["type"], "integer",
+        "{schema}"
+    );
+    assert!(review["properties"]["reader"]["anyOf"][0]["properties"]["secret"].is_null());
+    assert!(
+        schema["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("top_reviews"))),
+        "{schema}"
+    );
+}
+
+#[tokio::test]
+async fn includes_are_checked_when_the_flow_is_saved() {
+    let app = library_app().await;
+    let cases = [
+        (
+            json!(["title"]),
+            "flow.not_a_reference",
+            "/nodes/node/include/0",
+        ),
+        (
+            json!([{"field": "author", "include": ["name"]}]),
+            "flow.not_a_reference",
+            "/nodes/node/include/0/include/0",
+        ),
+        (
+            json!([{"table": "reviews", "by": "reader"}]),
+            "flow.not_a_reference",
+            "/nodes/node/include/0/by",
+        ),
+        (
+            json!([{"table": "nope", "by": "book"}]),
+            "flow.unknown_table",
+            "/nodes/node/include/0/table",
+        ),
+        (
+            json!([{"table": "reviews", "by": "book", "as": "title"}]),
+            "flow.bad_option",
+            "/nodes/node/include/0/as",
+        ),
+        (
+            json!([{"table": "reviews", "by": "book", "order_by": [{"column": "nope"}]}]),
+            "flow.unknown_column",
+            "/nodes/node/include/0/order_by/0/column",
+        ),
+        (
+            json!(["author", "author"]),
+            "flow.bad_option",
+            "/nodes/node/include/1",
+        ),
+        (
+            json!([{"field": "author", "include": [{"table": "books", "by": "author", "include": [{"table": "reviews", "by": "book", "include": ["reader"]}]}]}]),
+            "flow.bad_option",
+            "/nodes/node/include/0/include/0/include/0/include",
+        ),
+    ];
+    for (include, code, pointer) in cases {
+        let body = refused(&app, &query_of("bad", "books", json!({"include": include}))).await;
+        let found = diagnostics(&body);
+        assert!(
+            found.contains(&(code.into(), pointer.into())),
+            "{include}: {found:?}"
+        );
+    }
+}
+
+/// A `db.query` on `table` at `POST /<name>`.
+fn query_of(name: &str, table: &str, config: Value) -> Value {
+    let mut node = json!({"type": "db.query", "table": table});
+    for (k, v) in config.as_object().into_iter().flatten() {
+        node[k] = v.clone();
+    }
+    flow(name, node)
+}
+
 #[tokio::test]
 async fn upsert_inserts_then_updates_the_row_with_the_same_unique_key() {
     let app = todo_app().await;

@@ -548,6 +548,88 @@ async fn included_rows_obey_their_tables_view_rule_unless_the_node_bypasses() {
 }
 
 #[tokio::test]
+async fn rows_included_from_another_table_obey_its_list_rule_at_every_level() {
+    let app = spawn_app().await;
+    let (ann, bob, _) = setup(&app).await;
+    let mine = json!({"where": {"field": "owner", "op": "eq", "value": {"auth": "id"}}});
+    app.create_table(&json!({"name": "writers", "fields": [{"name": "name", "type": "text"}]}))
+        .await;
+    app.create_table(&json!({"name": "letters", "fields": [
+        {"name": "body", "type": "text"},
+        {"name": "owner", "type": "integer"},
+        {"name": "writer", "type": "reference", "table": "writers"}],
+        "rules": {"list": mine, "view": mine}}))
+        .await;
+    app.create_table(&json!({"name": "stamps", "fields": [
+        {"name": "label", "type": "text"},
+        {"name": "owner", "type": "integer"},
+        {"name": "letter", "type": "reference", "table": "letters"}],
+        "rules": {"list": mine}}))
+        .await;
+    for statement in [
+        "INSERT INTO app.writers (name) VALUES ('w')",
+        "INSERT INTO app.letters (body, owner, writer) VALUES ('to ann', 1, 1), ('to bob', 2, 1), ('also ann', 1, 1)",
+        "INSERT INTO app.stamps (label, owner, letter) VALUES ('ann stamp', 1, 1), ('bob stamp on ann letter', 2, 1)",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.expect("rows");
+    }
+    let get = |name: &str, bypass: bool| {
+        let mut g = json!({"type": "db.get", "table": "writers", "id": 1, "as": "row",
+            "include": [{"table": "letters", "by": "writer", "order_by": [{"column": "id"}],
+                         "include": [{"table": "stamps", "by": "letter"}]}],
+            "next": {"found": "reply"}});
+        if bypass {
+            g["rules"] = json!({"bypass": "the writer's page shows every letter"});
+        }
+        flow(
+            name,
+            "GET",
+            &format!("/{name}"),
+            "user",
+            "g",
+            json!({"g": g, "reply": {"type": "respond", "body": {"$rhai": "row"}}}),
+        )
+    };
+    app.publish(&get("writer", false)).await;
+    app.publish(&get("writer_all", true)).await;
+    let bodies = |row: &Value| -> Vec<String> {
+        row["letters"]
+            .as_array()
+            .expect("letters")
+            .iter()
+            .map(|l| {
+                let stamps: Vec<&str> = l["stamps"]
+                    .as_array()
+                    .expect("stamps")
+                    .iter()
+                    .filter_map(|s| s["label"].as_str())
+                    .collect();
+                format!(
+                    "{}: {}",
+                    l["body"].as_str().unwrap_or("?"),
+                    stamps.join("+")
+                )
+            })
+            .collect()
+    };
+    let (s, row) = call(&app, Method::GET, "/writer", Some(&ann), None).await;
+    assert_eq!(s, 200, "{row}");
+    assert_eq!(bodies(&row), ["to ann: ann stamp", "also ann: "], "{row}");
+    let (_, row) = call(&app, Method::GET, "/writer", Some(&bob), None).await;
+    assert_eq!(bodies(&row), ["to bob: "], "{row}");
+    let (_, row) = call(&app, Method::GET, "/writer_all", Some(&bob), None).await;
+    assert_eq!(
+        bodies(&row),
+        [
+            "to ann: ann stamp+bob stamp on ann letter",
+            "to bob: ",
+            "also ann: "
+        ],
+        "{row}"
+    );
+}
+
+#[tokio::test]
 async fn an_update_rule_limits_the_fields_callers_may_change() {
     let app = spawn_app().await;
     let (ann, _, _) = setup(&app).await;

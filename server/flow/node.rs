@@ -176,6 +176,13 @@ pub enum OutputShape {
     ConfigValue(&'static str),
 }
 
+/// The key of an output schema that stands for a row of the named table read with a column
+/// selection or included rows: `{"x-sluice-row": "books", "x-sluice-select": [...],
+/// "x-sluice-include": {"author": {...}, "reviews": {"x-sluice-row": "reviews", ...}}}`. An
+/// include without its own `x-sluice-row` is the row its reference field points at. The
+/// OpenAPI document writes it out in full from the table definitions.
+pub const ROW_MARK: &str = "x-sluice-row";
+
 /// The OpenAPI reference to a managed table's row schema.
 pub fn row_ref(table: &str) -> Value {
     serde_json::json!({"$ref": format!("#/components/schemas/{table}")})
@@ -439,6 +446,16 @@ impl<O: CompiledOp> NodeCx<'_, O> {
     pub fn template(&mut self, v: &Value, field: &str) -> Option<Template> {
         let at = format!("{}/{field}", self.pointer);
         self.expr.template(v, &at)
+    }
+
+    /// The definition of table `name`, when a catalog is present and has it; reports nothing.
+    pub fn table_def(&self, name: &str) -> Option<TableDef> {
+        self.catalog?.table(name).cloned()
+    }
+
+    /// Whether the flow is compiled against the tables (not offline without them).
+    pub fn has_catalog(&self) -> bool {
+        self.catalog.is_some()
     }
 
     /// Resolves a table name; reports unknown tables when a catalog is present.

@@ -251,8 +251,8 @@ pub struct Query {
     pub sort: Option<ClientSort>,
     /// Columns to return; empty means every readable column.
     pub select: Vec<Ident>,
-    /// Reference columns whose referenced row replaces the id in the output.
-    pub include: Vec<Ident>,
+    /// Related rows put into each row (`nodes::include`).
+    pub include: Vec<crate::tables::query::Include>,
     pub limit: Template,
     pub offset: Template,
     /// Output `{"rows", "next_cursor"[, "total"]}` instead of the plain array.

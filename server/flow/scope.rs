@@ -344,9 +344,11 @@ fn from_schema(
     catalog: Option<&dyn TableCatalog>,
     depth: usize,
 ) -> ScopeName {
+    // A row with included rows (`nodes::include`) names its table like a reference does.
     if let Some(table) = schema["$ref"]
         .as_str()
         .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .or_else(|| schema[crate::flow::node::ROW_MARK].as_str())
     {
         return row(name, table, catalog);
     }

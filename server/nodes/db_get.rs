@@ -7,7 +7,6 @@ use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
 use crate::flow::node::{
     CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, ResponseFact, ports_to,
-    row_ref,
 };
 use crate::tables::Ident;
 use crate::tables::def::Tables;
@@ -46,27 +45,50 @@ pub(crate) fn by_id(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<(Ident, Tem
     Some((table?.0, id?))
 }
 
+/// The config of `db.get`: a row by id, with related rows.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    table: String,
+    id: Value,
+    #[serde(default)]
+    include: Vec<Value>,
+}
+
 /// A compiled `db.get`.
 #[derive(Debug)]
 pub(crate) struct DbGetOp {
     table: Ident,
     id: Template,
+    include: Vec<query::Include>,
     found: usize,
     not_found: Option<usize>,
 }
 
 fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
-    let (table, id) = by_id(node, cx)?;
+    let cfg: Config = cx.config(node)?;
+    let table = cx.table(&cfg.table);
+    let id = cx.template(&cfg.id, "id");
+    let include = match &table {
+        Some((_, def)) => super::include::parse(cx, def.as_ref(), &cfg.include, "include"),
+        None => None,
+    };
     Some(Box::new(DbGetOp {
-        table,
-        id,
+        table: table?.0,
+        id: id?,
+        include: include?,
         found: cx.required(FOUND.name),
         not_found: cx.port(NOT_FOUND.name),
     }))
 }
 
-/// Only the table name follows a rename (done by the caller).
-fn rename(_: &mut Value, _: &Renames<'_>) {}
+/// The table name follows a rename (done by the caller); the node's own reference fields in
+/// `include` follow here.
+fn rename(node: &mut Value, r: &Renames<'_>) {
+    if let Some(include) = node.get_mut("include") {
+        super::include::rename(include, r);
+    }
+}
 
 /// The definition of a node's table at publish time.
 pub(crate) fn table_def<'t>(tables: &'t Tables, t: &Ident) -> Result<&'t TableDef, BuildError> {
@@ -97,7 +119,11 @@ impl CompiledOp for DbGetOp {
         not_found_fact(self.not_found).into_iter().collect()
     }
     fn output(&self) -> OutputShape {
-        OutputShape::Fixed(Some(row_ref(self.table.as_str())))
+        OutputShape::Fixed(Some(super::include::row_shape(
+            self.table.as_str(),
+            &[],
+            &self.include,
+        )))
     }
 }
 
@@ -110,13 +136,26 @@ impl Runnable for DbGetOp {
         let def = table_def(tables, &self.table)?;
         let rule = crate::engine::sql::rule_for(def, tables, "view", rules);
         let guard = rule.as_ref().map(crate::engine::sql::guard);
-        let st = query::get(def, Slot::Id, guard.as_ref().map(|g| g as _));
-        Ok(Some(Prepared::new(st).on(def, tables, Action::Read).ruled(
+        let included = super::include::IncludedRules::new(tables, rules);
+        let include_guard =
+            |table: &str, action: &str, alias: &str, params: &mut query::Params<Slot>| {
+                included.guard(table, action, alias, params)
+            };
+        let st = query::get_with(
             def,
-            "view",
-            rule.as_ref(),
-            None,
-        )))
+            tables,
+            Slot::Id,
+            guard.as_ref().map(|g| g as _),
+            &self.include,
+            Some(&include_guard),
+        )
+        .map_err(|e| BuildError(e.0))?;
+        let mut prepared =
+            Prepared::new(st)
+                .on(def, tables, Action::Read)
+                .ruled(def, "view", rule.as_ref(), None);
+        included.note(&mut prepared.rule);
+        Ok(Some(prepared))
     }
 
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {

@@ -16,7 +16,7 @@ use crate::flow::diag::seg;
 use crate::flow::expr::Template;
 use crate::flow::node::{
     CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, rename_keys,
-    rename_list, rename_name, row_ref,
+    rename_list, rename_name,
 };
 use crate::flow::plan::{ClientSort, Condition, Filter, FilterOp, OrderTerm, Query};
 use crate::tables::def::Tables;
@@ -63,7 +63,7 @@ struct Config {
     #[serde(default)]
     select: Vec<String>,
     #[serde(default)]
-    include: Vec<String>,
+    include: Vec<Value>,
     #[serde(default)]
     page: bool,
     #[serde(default)]
@@ -178,29 +178,9 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         }
     }
 
-    let mut include = Vec::new();
-    for (i, name) in cfg.include.iter().enumerate() {
-        let field = format!("include/{i}");
-        let Some(column) = cx.column(def, name, &field) else {
-            ok = false;
-            continue;
-        };
-        if let Some(d) = def
-            && d.field(name).is_none_or(|f| f.ty != FieldType::Reference)
-        {
-            cx.problem(
-                "flow.not_a_reference",
-                &field,
-                format!(
-                    "`{name}` is not a reference field of `{}`; only references can be included",
-                    d.name
-                ),
-            );
-            ok = false;
-            continue;
-        }
-        include.push(column);
-    }
+    let include = super::include::parse(cx, def, &cfg.include, "include");
+    ok &= include.is_some();
+    let include = include.unwrap_or_default();
 
     for (given, field, why) in [
         (
@@ -270,7 +250,9 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
         rename_list(sort, "allow", r);
     }
     rename_list(node, "select", r);
-    rename_list(node, "include", r);
+    if let Some(include) = node.get_mut("include") {
+        super::include::rename(include, r);
+    }
     if let Some(filter) = node.get_mut("filter") {
         rename_filter_fields(filter, r);
     }
@@ -304,12 +286,7 @@ impl CompiledOp for DbQueryOp {
     }
     fn output(&self) -> OutputShape {
         let query = &self.query;
-        // A selection or inlined references change the row's shape; leave it open.
-        let row = if query.select.is_empty() && query.include.is_empty() {
-            row_ref(query.table.as_str())
-        } else {
-            json!({"type": "object"})
-        };
+        let row = super::include::row_shape(query.table.as_str(), &query.select, &query.include);
         let rows = json!({"type": "array", "items": row});
         if !query.page {
             return OutputShape::Fixed(Some(rows));
@@ -345,7 +322,7 @@ impl Runnable for DbQueryOp {
 
 /// A column rows can be ordered by (`order_by`, a client sort's `allow`): not a password field
 /// and not a json field.
-fn sortable(
+pub(super) fn sortable(
     cx: &mut NodeCx<'_, Op>,
     def: Option<&TableDef>,
     name: &str,
@@ -574,20 +551,11 @@ fn prepare_order(
     let def = table_def(tables, &q.table)?;
     let rule = sql::rule_for(def, tables, "list", rules);
     let guard = rule.as_ref().map(sql::guard);
-    // The view rules of the included tables, in `include` order.
-    let included: Vec<(String, crate::tables::rules::Condition)> = q
-        .include
-        .iter()
-        .filter_map(|c| {
-            let target = tables.get(def.field(c.as_str())?.table.as_ref()?.as_str())?;
-            let rule = sql::rule_for(target, tables, "view", rules)?;
-            Some((target.name.to_string(), rule))
-        })
-        .collect();
-    let include_guard = |table: &str, alias: &str, params: &mut query::Params<Slot>| {
-        let (_, rule) = included.iter().find(|(t, _)| t == table)?;
-        Some(rule.sql(alias, params, &|_| Slot::Rule))
-    };
+    let included = super::include::IncludedRules::new(tables, rules);
+    let include_guard =
+        |table: &str, action: &str, alias: &str, params: &mut query::Params<Slot>| {
+            included.guard(table, action, alias, params)
+        };
     let column = |name: &str| {
         query::column(def, tables, name).ok_or_else(|| BuildError(format!("{}.{name}", def.name)))
     };
@@ -634,7 +602,7 @@ fn prepare_order(
         offset: Slot::Offset,
         paging,
         guard: guard.as_ref().map(|g| g as _),
-        include_guard: (!included.is_empty()).then_some(&include_guard as _),
+        include_guard: (!q.include.is_empty()).then_some(&include_guard as _),
     })
     .map_err(|e| BuildError(e.0))?;
     let mut prepared =
@@ -643,26 +611,7 @@ fn prepare_order(
             .ruled(def, "list", rule.as_ref(), None);
     // The included tables' rules come after the list rule, in the statement and in the name
     // the trace shows.
-    if !included.is_empty() {
-        let applied = prepared.rule.get_or_insert_with(|| sql::AppliedRule {
-            name: String::new(),
-            params: Vec::new(),
-            create: None,
-            writable: None,
-        });
-        let mut names: Vec<String> = (!applied.name.is_empty())
-            .then(|| applied.name.clone())
-            .into_iter()
-            .collect();
-        for (table, rule) in &included {
-            applied.params.extend(rule.params());
-            let name = format!("{table}.view");
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        applied.name = names.join(", ");
-    }
+    included.note(&mut prepared.rule);
     if q.page {
         prepared.cursor = Some(CursorSpec {
             fingerprint: query::fingerprint(def, &order),

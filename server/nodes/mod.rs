@@ -47,6 +47,7 @@ pub mod fail;
 pub mod for_each;
 pub mod http_request;
 pub mod if_;
+mod include;
 pub mod job_enqueue;
 pub mod respond;
 pub mod script;

@@ -473,7 +473,7 @@ fn schema_description(s: &Value) -> Option<String> {
 /// and internal errors (500).
 fn responses(op: &Operation<'_>, tables: &dyn TableCatalog) -> (Value, BTreeSet<String>) {
     let plan = op.plan;
-    let mut vars = Vars::new(plan, op.document);
+    let mut vars = Vars::new(plan, op.document, tables);
     let mut by_status: BTreeMap<u16, Answer> = BTreeMap::new();
     if refused_by_rules(plan, tables) {
         by_status.entry(403).or_default().error("rule.denied");

@@ -4,8 +4,8 @@
 
 use crate::engine::Plan;
 use crate::flow::CompiledOp;
-use crate::flow::node::OutputShape;
 use crate::flow::node::TableCatalog;
+use crate::flow::node::{OutputShape, ROW_MARK};
 use crate::tables::{FieldType, IdType, TableDef};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -112,6 +112,7 @@ pub struct Vars<'p> {
     /// Names being derived, so a `set` that (indirectly) reads itself stops.
     resolving: std::collections::BTreeSet<&'p str>,
     input: &'p crate::flow::plan::InputSchemas,
+    tables: &'p dyn TableCatalog,
     /// Tables whose row schema is referenced, so the caller adds them to the components.
     pub used_tables: std::collections::BTreeSet<String>,
 }
@@ -119,7 +120,7 @@ pub struct Vars<'p> {
 impl<'p> Vars<'p> {
     /// The variables of `plan`; `document` is the flow it was compiled from (for the values
     /// of `set` nodes and the schemas of `validate` nodes, which plans hold only compiled).
-    pub fn new(plan: &'p Plan, document: &'p Value) -> Vars<'p> {
+    pub fn new(plan: &'p Plan, document: &'p Value, tables: &'p dyn TableCatalog) -> Vars<'p> {
         let mut bound: BTreeMap<&str, Vec<Source<'p>>> = BTreeMap::new();
         for node in &plan.nodes {
             let Some(name) = node.bind.as_deref() else {
@@ -144,6 +145,7 @@ impl<'p> Vars<'p> {
             bound,
             resolving: Default::default(),
             input: &plan.input,
+            tables,
             used_tables: Default::default(),
         }
     }
@@ -179,7 +181,8 @@ impl<'p> Vars<'p> {
         if !known {
             return None;
         }
-        let s = agreed?;
+        let mut s = agreed?;
+        expand_rows(&mut s, self.tables);
         collect_refs(&s, &mut self.used_tables);
         Some(s)
     }
@@ -243,6 +246,65 @@ impl<'p> Vars<'p> {
             Value::Null => Some(json!({"type": "null"})),
         }
     }
+}
+
+/// Writes out every row description of `s` ([`crate::flow::node::ROW_MARK`]: a row read
+/// with a column selection or included rows) as the full schema of that row: the selected
+/// columns, each included reference as the referenced row or `null`, each one-to-many
+/// include as an array of rows.
+pub fn expand_rows(s: &mut Value, tables: &dyn TableCatalog) {
+    match s {
+        Value::Object(m) => {
+            if let Some(table) = m.get(ROW_MARK).and_then(Value::as_str).map(str::to_string) {
+                let mark = std::mem::take(m);
+                *s = marked_row(&table, &mark, tables);
+                return;
+            }
+            m.values_mut().for_each(|v| expand_rows(v, tables));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| expand_rows(v, tables)),
+        _ => {}
+    }
+}
+
+/// The schema of a row of `table` as described by `mark`.
+fn marked_row(table: &str, mark: &Map<String, Value>, tables: &dyn TableCatalog) -> Value {
+    let Some(def) = tables.table(table) else {
+        return json!({"type": "object"});
+    };
+    let mut schema = row_schema(def, tables);
+    if let Some(select) = mark.get("x-sluice-select").and_then(Value::as_array) {
+        let keep: Vec<&str> = select.iter().filter_map(Value::as_str).collect();
+        if let Some(props) = schema["properties"].as_object_mut() {
+            props.retain(|k, _| keep.contains(&k.as_str()));
+        }
+        schema["required"] = json!(keep);
+    }
+    let include = mark.get("x-sluice-include").and_then(Value::as_object);
+    for (key, inc) in include.into_iter().flatten() {
+        let inc = inc.as_object().cloned().unwrap_or_default();
+        let included = match inc.get(ROW_MARK).and_then(Value::as_str) {
+            // Rows of another table that reference this one.
+            Some(child) => json!({"type": "array", "items": marked_row(child, &inc, tables)}),
+            // The row a reference field points at, or null.
+            None => {
+                let target = def
+                    .field(key)
+                    .and_then(|f| f.table.as_ref())
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                json!({"anyOf": [marked_row(&target, &inc, tables), {"type": "null"}]})
+            }
+        };
+        schema["properties"][key] = included;
+        if let Some(required) = schema["required"].as_array_mut()
+            && !required.iter().any(|r| r == key)
+        {
+            required.push(json!(key));
+        }
+    }
+    schema.as_object_mut().map(|o| o.remove("description"));
+    schema
 }
 
 /// Table names of every `#/components/schemas/<table>` reference inside `s`.

@@ -25,8 +25,8 @@ pub use cursor::{
 };
 pub use filter::{Cond, Filter, compare_sql, param_cast, render_filter};
 pub use read::{
-    JsonSelect, NotAReference, OrderKey, Paging, Select, count, credentials, get, select,
-    select_json,
+    Include, IncludeGuard, JsonSelect, NotAReference, OrderKey, Paging, Select, count, credentials,
+    get, get_with, select, select_json,
 };
 pub use write::{
     Patch, RESULT_CAP, RULE_DENIED, Returning, Write, capped, checked, delete, delete_many,

@@ -76,8 +76,8 @@ pub struct JsonSelect<'a, S> {
     pub filter: Option<&'a Filter<S>>,
     /// The columns to return; empty is every readable column.
     pub columns: &'a [Ident],
-    /// References to replace by the referenced row.
-    pub include: &'a [Ident],
+    /// Related rows to put into each row.
+    pub include: &'a [Include],
     /// Order keys; `id` (ascending) always ends the order.
     pub order: &'a [OrderKey],
     pub limit: S,
@@ -91,10 +91,11 @@ pub struct JsonSelect<'a, S> {
     pub include_guard: Option<IncludeGuard<'a, S>>,
 }
 
-/// The rule of an included table (its name), over row `alias`, or `None` when it has none.
-pub type IncludeGuard<'g, S> = &'g dyn Fn(&str, &str, &mut Params<S>) -> Option<String>;
+/// The rule of an included table (its name) for an action (`view` for a referenced row, `list`
+/// for rows that reference the row), over row `alias`, or `None` when it has none.
+pub type IncludeGuard<'g, S> = &'g dyn Fn(&str, &str, &str, &mut Params<S>) -> Option<String>;
 
-/// A reference of `def` that [`JsonSelect::include`] cannot follow.
+/// A reference that an [`Include`] cannot follow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a reference of an existing table")]
 pub struct NotAReference(pub String);
@@ -230,51 +231,150 @@ fn after_keys(keys: &[OrderKey], marks: &[String]) -> String {
 }
 
 /// The JSON of one output row `s` of a [`JsonSelect`]: all readable columns or the chosen
-/// ones, each included reference replaced by the referenced row (a correlated subquery on its
-/// primary key, evaluated for the returned rows only), when that table's rule lets it through.
+/// ones, with its includes ([`row_with`]).
 fn row_expr<S>(q: &JsonSelect<'_, S>, params: &mut Params<S>) -> Result<String, NotAReference> {
-    let mut includes = Vec::with_capacity(q.include.len());
-    for (n, c) in q.include.iter().enumerate() {
-        let not_ref = || NotAReference(format!("{}.{c}", q.def.name));
-        let target = q
-            .def
-            .field(c.as_str())
-            .and_then(|f| f.table.as_ref())
-            .ok_or_else(not_ref)?;
-        let tdef = q.tables.get(target.as_str()).ok_or_else(not_ref)?;
-        let alias = format!("i{n}");
-        let rule = q
-            .include_guard
-            .and_then(|g| g(target.as_str(), &alias, params))
+    let mut n = 0;
+    let mut within = Within {
+        tables: q.tables,
+        guard: q.include_guard,
+        params,
+        next: &mut n,
+    };
+    row_with(&mut within, q.def, "s", q.columns, q.include)
+}
+
+/// Related rows put into each row a read returns (`include` of `db.query` and `db.get`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Include {
+    /// Reference field `field`: the referenced row replaces the id (`null` when there is none,
+    /// or when the referenced table's `view` rule refuses it), with its own includes.
+    One { field: Ident, include: Vec<Include> },
+    /// The rows of `table` whose reference field `by` holds the row's id, as an array under
+    /// `name`: in `order` then `id`, at most `limit` of them, only those the table's `list`
+    /// rule lets through, each with its own includes.
+    Many {
+        name: Ident,
+        table: Ident,
+        by: Ident,
+        order: Vec<(Ident, bool)>,
+        limit: u32,
+        include: Vec<Include>,
+    },
+}
+
+/// What rendering the includes of a row carries along: the tables, the rules of included
+/// tables, the statement's parameters and the next alias number.
+struct Within<'w, 'g, S> {
+    tables: &'w Tables,
+    guard: Option<IncludeGuard<'g, S>>,
+    params: &'w mut Params<S>,
+    next: &'w mut usize,
+}
+
+impl<S> Within<'_, '_, S> {
+    /// ` AND <rule>` of `table` doing `action` over `alias`, or nothing.
+    fn rule(&mut self, table: &str, action: &str, alias: &str) -> String {
+        self.guard
+            .and_then(|g| g(table, action, alias, self.params))
             .map(|r| format!(" AND {r}"))
-            .unwrap_or_default();
-        includes.push((
-            c,
-            format!(
-                "(SELECT {} FROM {} AS {alias} WHERE {alias}.\"id\" = s.{}{rule})",
-                row_json(tdef, &alias),
-                crate::tables::ddl::qualified(target),
-                c.quoted()
-            ),
-        ));
+            .unwrap_or_default()
     }
-    let pairs: Vec<String> = q
-        .columns
+}
+
+/// The JSON of row `alias` of `def`: every readable column (or only `columns`), with each
+/// include as a correlated subquery on an indexed key, evaluated for the returned rows only;
+/// one statement however deep the includes go.
+fn row_with<S>(
+    w: &mut Within<'_, '_, S>,
+    def: &TableDef,
+    alias: &str,
+    columns: &[Ident],
+    include: &[Include],
+) -> Result<String, NotAReference> {
+    let mut subqueries = Vec::with_capacity(include.len());
+    for inc in include {
+        let k = *w.next;
+        *w.next += 1;
+        match inc {
+            Include::One { field, include } => {
+                let not_ref = || NotAReference(format!("{}.{field}", def.name));
+                let target = def
+                    .field(field.as_str())
+                    .filter(|f| f.ty == super::FieldType::Reference)
+                    .and_then(|f| f.table.as_ref())
+                    .ok_or_else(not_ref)?;
+                let tdef = w.tables.get(target.as_str()).ok_or_else(not_ref)?;
+                let a = format!("i{k}");
+                let rule = w.rule(target.as_str(), "view", &a);
+                let row = row_with(w, tdef, &a, &[], include)?;
+                subqueries.push((
+                    field,
+                    format!(
+                        "(SELECT {row} FROM {} AS {a} WHERE {a}.\"id\" = {alias}.{}{rule})",
+                        crate::tables::ddl::qualified(target),
+                        field.quoted()
+                    ),
+                ));
+            }
+            Include::Many {
+                name,
+                table,
+                by,
+                order,
+                limit,
+                include,
+            } => {
+                let not_ref = || NotAReference(format!("{table}.{by}"));
+                let tdef = w.tables.get(table.as_str()).ok_or_else(not_ref)?;
+                tdef.field(by.as_str())
+                    .filter(|f| f.table.as_ref() == Some(&def.name))
+                    .ok_or_else(not_ref)?;
+                let (m, a) = (format!("m{k}"), format!("i{k}"));
+                let order_on = |x: &str| {
+                    order
+                        .iter()
+                        .map(|(c, desc)| {
+                            format!("{x}.{}{}", c.quoted(), if *desc { " DESC" } else { "" })
+                        })
+                        .chain(std::iter::once(format!("{x}.\"id\"")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let rule = w.rule(table.as_str(), "list", &m);
+                let row = row_with(w, tdef, &a, &[], include)?;
+                // The limit is a number of the flow document (checked at compile time), never
+                // a request's value.
+                subqueries.push((
+                    name,
+                    format!(
+                        "(SELECT coalesce(json_agg({row} ORDER BY {}), '[]'::json) FROM \
+                         (SELECT * FROM {} AS {m} WHERE {m}.{} = {alias}.\"id\"{rule} \
+                         ORDER BY {} LIMIT {limit}) AS {a})",
+                        order_on(&a),
+                        crate::tables::ddl::qualified(table),
+                        by.quoted(),
+                        order_on(&m),
+                    ),
+                ));
+            }
+        }
+    }
+    let pairs: Vec<String> = columns
         .iter()
-        .filter(|c| !q.include.contains(c))
-        .map(|c| format!("'{c}', s.{}", c.quoted()))
-        .chain(includes.iter().map(|(c, sub)| format!("'{c}', {sub}")))
+        .filter(|c| !subqueries.iter().any(|(f, _)| f == c))
+        .map(|c| format!("'{c}', {alias}.{}", c.quoted()))
+        .chain(subqueries.iter().map(|(c, sub)| format!("'{c}', {sub}")))
         .collect();
     // jsonb_build_object takes at most 100 arguments.
     let objects: Vec<String> = pairs
         .chunks(50)
         .map(|c| format!("jsonb_build_object({})", c.join(", ")))
         .collect();
-    Ok(match (q.columns.is_empty(), objects.is_empty()) {
-        (true, true) => row_json(q.def, "s"),
+    Ok(match (columns.is_empty(), objects.is_empty()) {
+        (true, true) => row_json(def, alias),
         (true, false) => format!(
             "({}::jsonb || {})",
-            row_json(q.def, "s"),
+            row_json(def, alias),
             objects.join(" || ")
         ),
         (false, _) => objects.join(" || "),
@@ -305,6 +405,35 @@ pub fn get<S>(def: &TableDef, id: S, guard: Option<Guard<'_, S>>) -> Statement<S
         row_json(def, "t"),
         from(def)
     ))
+}
+
+/// [`get`] with `include`: the rules of included tables come after the guard's parameters,
+/// in the order of the includes, depth first.
+pub fn get_with<S>(
+    def: &TableDef,
+    tables: &Tables,
+    id: S,
+    guard: Option<Guard<'_, S>>,
+    include: &[Include],
+    include_guard: Option<IncludeGuard<'_, S>>,
+) -> Result<Statement<S>, NotAReference> {
+    let mut params = Params::default();
+    let cond = id_condition(def, id, &mut params);
+    let cond = guarded(cond, guard, &mut params);
+    let mut n = 0;
+    let row = row_with(
+        &mut Within {
+            tables,
+            guard: include_guard,
+            params: &mut params,
+            next: &mut n,
+        },
+        def,
+        "t",
+        &[],
+        include,
+    )?;
+    Ok(params.statement(format!("SELECT {row} FROM {} WHERE {cond}", from(def))))
 }
 
 /// The row whose `email` column equals the slot, as `{"row": <row JSON>, "hash": <password>}`:

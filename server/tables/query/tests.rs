@@ -295,7 +295,10 @@ fn a_node_query_as_one_json_value() {
         ..paged
     };
     insta::assert_snapshot!(show(&select_json(guarded).expect("builds")));
-    let owner = [Ident::parse("owner").expect("ident")];
+    let owner = [Include::One {
+        field: Ident::parse("owner").expect("ident"),
+        include: vec![],
+    }];
     let title = [
         Ident::parse("title").expect("ident"),
         Ident::parse("owner").expect("ident"),
@@ -310,7 +313,8 @@ fn a_node_query_as_one_json_value() {
     };
     insta::assert_snapshot!(show(&select_json(shaped.clone()).expect("builds")));
     // An included table's rule: over the include's alias, its parameters after the guard's.
-    let viewable = |table: &str, alias: &str, p: &mut Params<Late>| {
+    let viewable = |table: &str, action: &str, alias: &str, p: &mut Params<Late>| {
+        assert_eq!(action, "view");
         (table == "people")
             .then(|| format!("{alias}.\"id\" = {}", p.add(Late("view rule"), "bigint")))
     };
@@ -320,7 +324,10 @@ fn a_node_query_as_one_json_value() {
         ..shaped
     };
     insta::assert_snapshot!(show(&select_json(included).expect("builds")));
-    let bad = [Ident::parse("title").expect("ident")];
+    let bad = [Include::One {
+        field: Ident::parse("title").expect("ident"),
+        include: vec![],
+    }];
     let e = select_json(JsonSelect {
         include: &bad,
         ..base
@@ -378,4 +385,70 @@ fn keyset_cursors_carry_their_query() {
     assert_eq!(Keyset::decode("7a", &fp, 2), Err(BadKeyset::Foreign));
     let no_id = encode_cursor(&json!([fp, "1", null]));
     assert_eq!(Keyset::decode(&no_id, &fp, 2), Err(BadKeyset::Foreign));
+}
+
+/// `todos` of a person, each with comments that reference the todo and, nested, the comment's
+/// author: one statement, each level a correlated subquery on its key, the rules of the
+/// included tables over their own aliases, their parameters in include order.
+#[test]
+fn includes_nest_and_follow_references_both_ways_in_one_statement() {
+    let mut ts = tables();
+    let comments: TableDef = serde_json::from_value(json!({
+        "id": "t_000000000003", "name": "comments",
+        "fields": [
+            {"id": "f_000000000020", "name": "body", "type": "text"},
+            {"id": "f_000000000021", "name": "todo", "type": "reference", "table": "todos"},
+            {"id": "f_000000000022", "name": "author", "type": "reference", "table": "people"}
+        ]
+    }))
+    .expect("comments");
+    ts.insert("comments".to_string(), comments);
+    let ident = |n: &str| Ident::parse(n).expect("ident");
+    let include = [
+        Include::One {
+            field: ident("owner"),
+            include: vec![],
+        },
+        Include::Many {
+            name: ident("comments"),
+            table: ident("comments"),
+            by: ident("todo"),
+            order: vec![(ident("body"), true)],
+            limit: 5,
+            include: vec![Include::One {
+                field: ident("author"),
+                include: vec![],
+            }],
+        },
+    ];
+    let seen = std::cell::RefCell::new(Vec::new());
+    let rules = |table: &str, action: &str, alias: &str, p: &mut Params<Late>| {
+        seen.borrow_mut().push(format!("{table}.{action}"));
+        (table != "todos").then(|| {
+            format!(
+                "{alias}.\"id\" IS NOT NULL AND {} IS NOT NULL",
+                p.add(Late("rule"), "text")
+            )
+        })
+    };
+    let def = todos();
+    let st = get_with(&def, &ts, Late("id"), None, &include, Some(&rules)).expect("builds");
+    insta::assert_snapshot!(show(&st));
+    assert_eq!(
+        *seen.borrow(),
+        ["people.view", "comments.list", "people.view"]
+    );
+    let bad = [Include::Many {
+        name: ident("notes"),
+        table: ident("comments"),
+        by: ident("author"),
+        order: vec![],
+        limit: 5,
+        include: vec![],
+    }];
+    let e = get_with(&def, &ts, Late("id"), None, &bad, None).expect_err("author points at people");
+    assert_eq!(
+        e.to_string(),
+        "`comments.author` is not a reference of an existing table"
+    );
 }
