@@ -1233,3 +1233,69 @@ async fn every_form_shows_the_generated_crud_flows_and_the_examples_without_fall
     assert_eq!(input, created["document"]["input"]);
     b.finish().await;
 }
+
+#[tokio::test]
+async fn includes_of_referenced_rows_and_of_rows_that_reference_the_row_are_picked_with_forms() {
+    let app = spawn_app().await;
+    for def in [
+        json!({"name": "authors", "fields": [{"name": "name", "type": "text"}]}),
+        json!({"name": "books", "fields": [
+            {"name": "title", "type": "text"},
+            {"name": "author", "type": "reference", "table": "authors"}]}),
+        json!({"name": "readers", "fields": [{"name": "name", "type": "text"}]}),
+        json!({"name": "reviews", "fields": [
+            {"name": "book", "type": "reference", "table": "books", "indexed": true},
+            {"name": "reader", "type": "reference", "table": "readers"},
+            {"name": "rating", "type": "integer"}]}),
+    ] {
+        app.create_table(&def).await;
+    }
+    let id = app
+        .publish(&json!({
+            "format": "sluice.flow", "format_version": 1, "name": "book",
+            "endpoint": {"method": "GET", "path": "/books/{id}", "auth": "public"},
+            "entry": "load",
+            "nodes": {
+                "load": {"type": "db.get", "table": "books", "as": "book", "id": {"$rhai": "request.params.id"},
+                         "next": {"found": "reply"}},
+                "reply": {"type": "respond", "body": {"$rhai": "book"}}
+            }
+        }))
+        .await;
+    let b = Browser::start("forms_include").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.wait_for(".fl-node[data-id=load]").await;
+    watch_code_typing(&b).await;
+    b.click(".fl-node[data-id=load] .fl-id").await;
+    let inc = ".fl-inspector [data-prop=include]";
+    b.click(&format!("{inc} input[data-column=author]")).await;
+    b.click(&format!("{inc} .fm-inc-add")).await;
+    b.wait_for(&format!("{inc} .fm-inc-many")).await;
+    b.choose(&format!("{inc} .fm-inc-many .fm-inc-order"), "-rating")
+        .await;
+    b.fill(&format!("{inc} .fm-inc-many .fm-inc-limit"), "3")
+        .await;
+    b.fill(&format!("{inc} .fm-inc-many .fm-inc-as"), "top_reviews")
+        .await;
+    b.click(&format!("{inc} .fm-inc-many input[data-with=reader]"))
+        .await;
+    let include = b
+        .execute(
+            "return window.sluiceFlow.doc().nodes.load.include",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        include,
+        json!(["author", {"table": "reviews", "by": "book", "order_by": [{"column": "rating", "desc": true}],
+                          "limit": 3, "as": "top_reviews", "include": ["reader"]}])
+    );
+    b.click("#fl-save").await;
+    saved(&b).await;
+    let typed = b.execute("return window.__typedCode", json!([])).await;
+    assert_eq!(typed, json!([]), "built without typing JSON or Rhai");
+    let after = flow_by_name(&app, "book").await;
+    assert_eq!(after["document"]["nodes"]["load"]["include"], include);
+    b.finish().await;
+}

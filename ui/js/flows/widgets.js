@@ -14,6 +14,7 @@ import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
 import { functionPicker } from './forms/flowpick.js';
+import { includeWidget } from './forms/include.js';
 import { inputSchemaForm } from './forms/inputschema.js';
 import { mapWidget } from './forms/map.js';
 import { sourcePicker } from './forms/source.js';
@@ -64,6 +65,8 @@ export const WIDGETS = {
   'order-by': orderByWidget,
   /** A checkbox per column of the node's table (`forms/columnsel.js`). */
   'column-list': columnListWidget,
+  /** Referenced rows and rows that reference the row (`forms/include.js`). */
+  include: includeWidget,
   /** Where a client's sort comes from and the columns it may name (`forms/sort.js`). */
   'client-sort': clientSortWidget,
   enum: enumSelect,
