@@ -261,10 +261,10 @@ async fn the_sample_project_fills_an_empty_instance_once() {
     let app = spawn_app().await;
     let (status, made) = app.send(app.admin(Method::POST, "/sample-project")).await;
     assert_eq!(status, 201, "{made}");
-    assert_eq!(made["tables"], json!(["authors", "books"]));
-    assert_eq!(made["rows"], 8);
+    assert_eq!(made["tables"], json!(["authors", "books", "reviews"]));
+    assert_eq!(made["rows"], 14);
     let flows = made["flows"].as_array().expect("flows");
-    assert_eq!(flows.len(), 11, "{made}");
+    assert_eq!(flows.len(), 17, "{made}");
     assert!(flows.iter().all(|f| f["published_version"] == 1), "{made}");
 
     // The hand-drawn endpoint is public and served at once.
@@ -287,6 +287,31 @@ async fn the_sample_project_fills_an_empty_instance_once() {
         titles,
         ["If on a winter's night a traveler", "Invisible Cities"]
     );
+    // Sorted as the caller asks.
+    let (_, body) = app
+        .send(app.api(Method::GET, &format!("/authors/{id}/books?sort=-pages")))
+        .await;
+    assert_eq!(
+        body["books"][0]["title"], "If on a winter's night a traveler",
+        "{body}"
+    );
+    // A book's page: its author and its reviews, best first, in one statement.
+    let book: i64 = sqlx::query_scalar("SELECT id FROM app.books WHERE title = 'Invisible Cities'")
+        .fetch_one(&app.db)
+        .await
+        .expect("book");
+    let (status, body) = app
+        .send(app.api(Method::GET, &format!("/books/{book}/page")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["author"]["name"], "Italo Calvino", "{body}");
+    let ratings: Vec<i64> = body["reviews"]
+        .as_array()
+        .expect("reviews")
+        .iter()
+        .filter_map(|r| r["rating"].as_i64())
+        .collect();
+    assert_eq!(ratings, [5, 3], "{body}");
     // The generated CRUD endpoints are for signed-in users.
     let (status, body) = app.send(app.api(Method::GET, "/books")).await;
     assert_eq!(

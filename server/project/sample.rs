@@ -1,7 +1,8 @@
-//! The sample project an empty instance offers on its first run: the tables `authors` and
-//! `books` (a reference to authors), a few rows, the five generated CRUD endpoints of each
-//! (published, for signed-in users) and one flow drawn by hand, `GET /authors/{id}/books`
-//! (public, with request capture on). Built from the files under `flows/examples/library/`,
+//! The sample project an empty instance offers on its first run: the tables `authors`, `books`
+//! (a reference to authors) and `reviews` (a reference to books), a few rows, the five
+//! generated CRUD endpoints of each (published, for signed-in users) and flows drawn by hand:
+//! `GET /authors/{id}/books` (public, with request capture on, sorted as the caller asks) and
+//! `GET /books/{id}/page` (public: a book with its author and best reviews). Built from the files under `flows/examples/library/`,
 //! all in the caller's transaction, and only on an instance with no table and no flow.
 //! Knows sqlx and the catalog, not axum.
 
@@ -16,7 +17,29 @@ use sqlx::{Postgres, Transaction};
 
 const AUTHORS: &str = include_str!("../../flows/examples/library/authors.table.json");
 const BOOKS: &str = include_str!("../../flows/examples/library/books.table.json");
+const REVIEWS: &str = include_str!("../../flows/examples/library/reviews.table.json");
 const AUTHOR_BOOKS: &str = include_str!("../../flows/examples/library/author_books.flow.json");
+const BOOK_PAGE: &str = include_str!("../../flows/examples/library/book_page.flow.json");
+
+/// Reviews: the book's title, the reviewer, the rating and a few words.
+const REVIEW_ROWS: [(&str, &str, i32, &str); 6] = [
+    (
+        "A Wizard of Earthsea",
+        "ann",
+        5,
+        "A school of magic before it was a genre.",
+    ),
+    ("A Wizard of Earthsea", "bo", 4, "Quiet and deep."),
+    ("The Dispossessed", "ann", 5, "Two worlds, both honest."),
+    ("Invisible Cities", "cy", 5, "Every city is Venice."),
+    (
+        "Invisible Cities",
+        "bo",
+        3,
+        "Beautiful, but I wanted a story.",
+    ),
+    ("Beloved", "cy", 5, "Hard and necessary."),
+];
 
 /// A book: title and pages.
 type Book = (&'static str, i32);
@@ -82,7 +105,7 @@ pub async fn create(
         return Err(SampleError::NotEmpty);
     }
     let mut names = Vec::new();
-    for text in [AUTHORS, BOOKS] {
+    for text in [AUTHORS, BOOKS, REVIEWS] {
         let def: TableDef = parse(text)?;
         let (table, _) = store::create_in(tx, def, user_id).await?;
         names.push(table.def.name.to_string());
@@ -106,6 +129,19 @@ pub async fn create(
             rows += 1;
         }
     }
+    for (title, reviewer, rating, body) in REVIEW_ROWS {
+        sqlx::query(
+            "INSERT INTO app.reviews (book, reviewer, rating, body) \
+             SELECT id, $2, $3, $4 FROM app.books WHERE title = $1",
+        )
+        .bind(title)
+        .bind(reviewer)
+        .bind(rating)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+        rows += 1;
+    }
 
     let tables = store::all_in(tx).await?;
     let target = |t: &str| tables.get(t).map(|d| d.id_type).unwrap_or(IdType::Bigint);
@@ -120,6 +156,7 @@ pub async fn create(
         );
     }
     docs.push(parse(AUTHOR_BOOKS)?);
+    docs.push(parse(BOOK_PAGE)?);
     let mut flows_out = Vec::new();
     for doc in &docs {
         let plan = crate::nodes::compile(doc, Some(&tables)).map_err(|problems| {
@@ -161,8 +198,11 @@ mod tests {
     fn the_shipped_files_parse_and_the_hand_drawn_flow_compiles() {
         let _: TableDef = parse(AUTHORS).expect("authors");
         let _: TableDef = parse(BOOKS).expect("books");
+        let _: TableDef = parse(REVIEWS).expect("reviews");
         let doc: Value = parse(AUTHOR_BOOKS).expect("flow");
         let plan = crate::nodes::compile(&doc, None).expect("compiles");
         assert!(plan.capture);
+        let doc: Value = parse(BOOK_PAGE).expect("flow");
+        crate::nodes::compile(&doc, None).expect("compiles");
     }
 }
