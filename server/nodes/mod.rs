@@ -36,6 +36,7 @@ pub mod auth_issue_token;
 pub mod auth_verify_password;
 pub mod call;
 pub mod collect;
+pub mod db_aggregate;
 pub mod db_delete;
 pub mod db_get;
 pub mod db_insert;
@@ -63,10 +64,11 @@ mod sql_tests;
 mod tests;
 
 /// Every built-in node type, one line each, in palette order.
-static BUILTIN: [&NodeType<Op>; 23] = [
+static BUILTIN: [&NodeType<Op>; 24] = [
     &validate::TYPE,
     &db_get::TYPE,
     &db_query::TYPE,
+    &db_aggregate::TYPE,
     &db_insert::TYPE,
     &db_update::TYPE,
     &db_upsert::TYPE,

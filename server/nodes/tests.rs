@@ -527,6 +527,88 @@ fn password_fields_cannot_be_filtered_sorted_or_selected() {
 }
 
 #[test]
+fn db_aggregate_checks_columns_functions_names_and_options() {
+    // Sum of text, an unknown column, json grouping and json max, a name that collides with a
+    // group column, count without a column, order keys that name nothing, a literal limit.
+    insta::assert_snapshot!(db_problems(
+        json!({"type": "db.aggregate", "table": "todos",
+        "where": {"nope": 1},
+        "filter": {"field": "meta", "op": "lt", "value": 1},
+        "group_by": ["title", "meta", "gone"],
+        "aggregates": {
+            "total": {"fn": "sum", "column": "title"},
+            "mean": {"fn": "avg", "column": "missing"},
+            "title": {"fn": "count"},
+            "top": {"fn": "max"},
+            "biggest": {"fn": "max", "column": "meta"}
+        },
+        "order_by": [{"key": "total", "desc": true}, {"key": "nothing"}],
+        "limit": 0})
+    ));
+    insta::assert_snapshot!(db_problems(
+        json!({"type": "db.aggregate", "table": "authors",
+        "group_by": ["secret"],
+        "aggregates": {"n": {"fn": "count", "column": "secret"}, "last": {"fn": "max", "column": "secret"}},
+        "order_by": [{"key": "n"}]})
+    ));
+    // The schema knows the functions.
+    assert!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"odd": {"fn": "median", "column": "priority"}}}))
+        .starts_with("flow.schema at /nodes/n/aggregates/odd/fn")
+    );
+    // Order and limit need groups.
+    assert_eq!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"n": {"fn": "count"}}, "order_by": [{"key": "n"}], "limit": 5})),
+        "flow.bad_option at /nodes/n/limit (node `n`): `limit` orders or limits groups; it needs `group_by`\n\
+         flow.bad_option at /nodes/n/order_by (node `n`): `order_by` orders or limits groups; it needs `group_by`"
+    );
+    assert_eq!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"n": {"fn": "count"}, "sum": {"fn": "sum", "column": "priority"},
+                           "first": {"fn": "min", "column": "created_at"}}})),
+        "compiles"
+    );
+}
+
+#[test]
+fn db_aggregate_outputs_are_typed_at_compile_time() {
+    let cat = db_catalog();
+    let shape = |node: Value| {
+        let plan = compile(&node_flow(node), Some(&cat)).expect("compiles");
+        let n = plan.nodes.iter().find(|n| n.id == "n").expect("node n");
+        match n.op.output() {
+            crate::flow::node::OutputShape::Fixed(Some(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        shape(
+            json!({"type": "db.aggregate", "table": "todos", "aggregates": {
+            "n": {"fn": "count"}, "sum": {"fn": "sum", "column": "priority"},
+            "mean": {"fn": "avg", "column": "priority"}, "first": {"fn": "min", "column": "title"}}})
+        ),
+        json!({"type": "object", "properties": {
+            "n": {"type": "integer"},
+            "sum": {"type": ["integer", "null"]},
+            "mean": {"type": ["number", "null"]},
+            "first": {"type": ["string", "null"]}},
+            "required": ["first", "mean", "n", "sum"]})
+    );
+    assert_eq!(
+        shape(
+            json!({"type": "db.aggregate", "table": "todos", "group_by": ["author"],
+            "aggregates": {"n": {"fn": "count"}}})
+        ),
+        json!({"type": "array", "items": {"type": "object", "properties": {
+            "author": {"type": ["integer", "null"], "format": "int64", "minimum": 1},
+            "n": {"type": "integer"}},
+            "required": ["author", "n"]}})
+    );
+}
+
+#[test]
 fn a_filter_has_at_most_fifty_conditions() {
     let conds: Vec<Value> = (0..51)
         .map(|i| json!({"field": "priority", "op": "ne", "value": i}))
