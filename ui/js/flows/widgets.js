@@ -10,6 +10,7 @@
  */
 import { h, icon } from '../dom.js';
 import { codeField, forwardTo, indentKeys } from '../code/field.js';
+import { aggregateOrderWidget, aggregatesWidget } from './forms/aggregates.js';
 import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
@@ -63,6 +64,10 @@ export const WIDGETS = {
   'order-by': orderByWidget,
   /** A checkbox per column of the node's table (`forms/columnsel.js`). */
   'column-list': columnListWidget,
+  /** Rows of name, function and column of `db.aggregate` (`forms/aggregates.js`). */
+  aggregates: aggregatesWidget,
+  /** Rows of group column or aggregate name + direction (`forms/aggregates.js`). */
+  'aggregate-order': aggregateOrderWidget,
   enum: enumSelect,
   boolean: checkbox,
   number: numberInput,
