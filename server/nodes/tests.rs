@@ -609,6 +609,31 @@ fn db_aggregate_outputs_are_typed_at_compile_time() {
 }
 
 #[test]
+fn db_aggregate_follows_field_renames_but_keeps_its_own_names() {
+    let rename = super::db_aggregate::TYPE
+        .options
+        .rename
+        .expect("a rename step");
+    let mut node = json!({"type": "db.aggregate", "table": "todos",
+        "where": {"title": "x"},
+        "filter": {"or": [{"field": "priority", "op": "gt", "value": 1}]},
+        "group_by": ["title", "author"],
+        "aggregates": {"priority": {"fn": "max", "column": "priority"}, "n": {"fn": "count"}},
+        "order_by": [{"key": "priority"}, {"key": "title", "desc": true}]});
+    rename(&mut node, &[("title", "name"), ("priority", "rank")]);
+    assert_eq!(
+        node,
+        json!({"type": "db.aggregate", "table": "todos",
+            "where": {"name": "x"},
+            "filter": {"or": [{"field": "rank", "op": "gt", "value": 1}]},
+            "group_by": ["name", "author"],
+            "aggregates": {"priority": {"fn": "max", "column": "rank"}, "n": {"fn": "count"}},
+            "order_by": [{"key": "priority"}, {"key": "name", "desc": true}]}),
+        "an order key naming an aggregate stays"
+    );
+}
+
+#[test]
 fn a_filter_has_at_most_fifty_conditions() {
     let conds: Vec<Value> = (0..51)
         .map(|i| json!({"field": "priority", "op": "ne", "value": i}))
@@ -668,6 +693,9 @@ fn the_new_database_nodes_compile_offline() {
                "select": ["x"], "include": ["y"], "page": true, "count": true}),
         json!({"type": "db.upsert", "table": "anything", "on": ["x"], "values": {"x": 1}}),
         json!({"type": "db.sql", "sql": "select :a::int as a", "params": {"a": 1}}),
+        json!({"type": "db.aggregate", "table": "anything", "group_by": ["x"],
+               "aggregates": {"n": {"fn": "count"}, "s": {"fn": "sum", "column": "y"}},
+               "order_by": [{"key": "s", "desc": true}], "limit": 5}),
     ] {
         let doc = node_flow(node.clone());
         assert!(
