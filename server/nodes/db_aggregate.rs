@@ -87,12 +87,67 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
     let (table, def) = cx.table(&cfg.table)?;
     let def = def.as_ref();
     let filters = compile_filters(cx, def, &cfg.filters, cfg.filter.as_ref());
-    let mut ok = filters.is_some();
-    // The output object's properties, in the order they are found.
+    // The output object's properties: the group columns, then the aggregates.
     let mut props = Map::new();
+    let group_by = compile_group_by(cx, def, &cfg.group_by, &mut props);
+    let mut ok = filters.is_some() && group_by.is_some();
+    let mut aggregates = Vec::new();
+    for (name, a) in &cfg.aggregates {
+        let field = format!("aggregates/{}", seg(name));
+        match compile_aggregate(cx, def, &cfg.group_by, name, a, &field) {
+            Some((aggregate, schema)) => {
+                props.insert(name.clone(), schema);
+                aggregates.push(aggregate);
+            }
+            None => ok = false,
+        }
+    }
+    if cfg.aggregates.is_empty() {
+        cx.problem(
+            "flow.bad_option",
+            "aggregates",
+            "name at least one aggregate, e.g. {\"count\": {\"fn\": \"count\"}}",
+        );
+        ok = false;
+    }
+    let order = compile_order(cx, &cfg);
+    let limit = compile_limit(cx, &cfg);
+    ok &= order.is_some() && limit.is_some();
 
+    let required: Vec<&String> = props.keys().collect();
+    let object = json!({"type": "object", "properties": props, "required": required});
+    let output = if cfg.group_by.is_empty() {
+        object
+    } else {
+        json!({"type": "array", "items": object})
+    };
+    let (filters, filter) = filters?;
+    ok.then(|| -> Op {
+        Box::new(DbAggregateOp {
+            table,
+            filters,
+            filter,
+            group_by: group_by.unwrap_or_default(),
+            aggregates,
+            order: order.unwrap_or_default(),
+            limit: limit.flatten(),
+            output,
+            ok: cx.required(OK.name),
+        })
+    })
+}
+
+/// The group columns (not password or json fields, each once), their schemas added to
+/// `props`; `None` when one has a problem.
+fn compile_group_by(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    names: &[String],
+    props: &mut Map<String, Value>,
+) -> Option<Vec<Ident>> {
+    let mut ok = true;
     let mut group_by = Vec::new();
-    for (i, name) in cfg.group_by.iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let field = format!("group_by/{i}");
         let Some(column) = cx.column(def, name, &field) else {
             ok = false;
@@ -128,28 +183,12 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         props.insert(name.clone(), column_schema(cx, def, name, false));
         group_by.push(column);
     }
+    ok.then_some(group_by)
+}
 
-    let mut aggregates = Vec::new();
-    for (name, a) in &cfg.aggregates {
-        let field = format!("aggregates/{}", seg(name));
-        match compile_aggregate(cx, def, &cfg.group_by, name, a, &field) {
-            Some((aggregate, schema)) => {
-                props.insert(name.clone(), schema);
-                aggregates.push(aggregate);
-            }
-            None => ok = false,
-        }
-    }
-    if cfg.aggregates.is_empty() {
-        cx.problem(
-            "flow.bad_option",
-            "aggregates",
-            "name at least one aggregate, e.g. {\"count\": {\"fn\": \"count\"}}",
-        );
-        ok = false;
-    }
-
-    let grouped = !cfg.group_by.is_empty();
+/// The order keys: each a group column or an aggregate name; only with groups.
+fn compile_order(cx: &mut NodeCx<'_, Op>, cfg: &Config) -> Option<Vec<AggOrder>> {
+    let mut ok = true;
     let mut order = Vec::new();
     for (i, o) in cfg.order_by.iter().enumerate() {
         let key = if let Some(g) = cfg.group_by.iter().position(|c| c == &o.key) {
@@ -170,25 +209,33 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         };
         order.push(AggOrder { key, desc: o.desc });
     }
-    for (given, field) in [
-        (!cfg.order_by.is_empty(), "order_by"),
-        (cfg.limit.is_some(), "limit"),
-    ] {
-        if given && !grouped {
+    if !cfg.order_by.is_empty() && cfg.group_by.is_empty() {
+        cx.problem(
+            "flow.bad_option",
+            "order_by",
+            "`order_by` orders or limits groups; it needs `group_by`",
+        );
+        ok = false;
+    }
+    ok.then_some(order)
+}
+
+/// The limit of groups (`Some(None)`: no groups, no limit); a literal one is checked now.
+fn compile_limit(cx: &mut NodeCx<'_, Op>, cfg: &Config) -> Option<Option<Template>> {
+    let limit = match (&cfg.limit, cfg.group_by.is_empty()) {
+        (Some(_), true) => {
             cx.problem(
                 "flow.bad_option",
-                field,
-                format!("`{field}` orders or limits groups; it needs `group_by`"),
+                "limit",
+                "`limit` orders or limits groups; it needs `group_by`",
             );
-            ok = false;
+            return None;
         }
-    }
-    let limit = match (&cfg.limit, grouped) {
-        (_, false) => None,
-        (Some(l), true) => Some(cx.template(l, "limit")?),
-        (None, true) => Some(Template::Literal(json!(DEFAULT_LIMIT))),
+        (None, true) => return Some(None),
+        (Some(l), false) => cx.template(l, "limit")?,
+        (None, false) => Template::Literal(json!(DEFAULT_LIMIT)),
     };
-    if let Some(Template::Literal(l)) = &limit
+    if let Template::Literal(l) = &limit
         && !l.as_i64().is_some_and(|n| (1..=MAX_LIMIT).contains(&n))
     {
         cx.problem(
@@ -196,30 +243,9 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
             "limit",
             format!("limit must be an integer from 1 to {MAX_LIMIT}, got {l}"),
         );
-        ok = false;
+        return None;
     }
-
-    let required: Vec<&String> = props.keys().collect();
-    let object = json!({"type": "object", "properties": props, "required": required});
-    let output = if grouped {
-        json!({"type": "array", "items": object})
-    } else {
-        object
-    };
-    let (filters, filter) = filters?;
-    ok.then(|| -> Op {
-        Box::new(DbAggregateOp {
-            table,
-            filters,
-            filter,
-            group_by,
-            aggregates,
-            order,
-            limit,
-            output,
-            ok: cx.required(OK.name),
-        })
-    })
+    Some(Some(limit))
 }
 
 /// Checks one aggregate named `name` (at `field`) and returns it with the schema of its value.
