@@ -1232,9 +1232,7 @@ async fn an_aggregate_is_grouped_named_and_ordered_with_forms_then_published_and
             "stats": {"type": "db.aggregate", "table": "todos", "as": "stats",
                       "aggregates": {"count": {"fn": "count"}}, "next": {"ok": "reply"}},
             "reply": {"type": "respond", "body": {"$rhai": "stats"}}}});
-    let (status, body) = app
-        .send(app.admin(Method::POST, "/flows").json(&doc))
-        .await;
+    let (status, body) = app.send(app.admin(Method::POST, "/flows").json(&doc)).await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_i64().expect("id");
     let b = Browser::start("forms_aggregate").await;
