@@ -39,6 +39,7 @@ pub(crate) static TYPE: NodeType<Op> = node_type!(
     compile,
     NodeOptions {
         rename: Some(rename),
+        binds_rows: false,
         ..NodeOptions::DEFAULT
     }
 );
