@@ -1299,3 +1299,82 @@ async fn includes_of_referenced_rows_and_of_rows_that_reference_the_row_are_pick
     assert_eq!(after["document"]["nodes"]["load"]["include"], include);
     b.finish().await;
 }
+
+#[tokio::test]
+async fn an_aggregate_is_grouped_named_and_ordered_with_forms_then_published_and_called() {
+    let app = spawn_app().await;
+    app.create_table(&common::example("todo/todos.table.json"))
+        .await;
+    sqlx::query(
+        "INSERT INTO app.todos (title, done, priority) VALUES
+           ('a', false, 1), ('b', false, 5), ('c', true, 3), ('d', true, 2), ('e', true, NULL)",
+    )
+    .execute(&app.db)
+    .await
+    .expect("todos");
+    let doc = json!({"format": "sluice.flow", "format_version": 1, "name": "todo_stats",
+        "endpoint": {"method": "GET", "path": "/todo_stats"}, "entry": "stats", "nodes": {
+            "stats": {"type": "db.aggregate", "table": "todos", "as": "stats",
+                      "aggregates": {"count": {"fn": "count"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "stats"}}}});
+    let (status, body) = app.send(app.admin(Method::POST, "/flows").json(&doc)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let b = Browser::start("forms_aggregate").await;
+    b.sign_in(&app.base).await;
+    b.goto(&format!("{}/_/#/flows/{id}", app.base)).await;
+    b.click(".fl-node[data-id=stats] .fl-id").await;
+    watch_code_typing(&b).await;
+
+    // Group by `done`: json and password columns are not offered.
+    let groups = ".fl-inspector [data-prop=group_by]";
+    b.click(&format!("{groups} input[data-column=done]")).await;
+    // A second aggregate: the largest priority, named `top`; sum offers numbers only.
+    let aggs = ".fl-inspector [data-prop=aggregates]";
+    b.click(&format!("{aggs} .fm-add-agg")).await;
+    let row = format!("{aggs} .fm-agg-row:nth-child(2)");
+    b.fill(&format!("{row} .fm-agg-name"), "top").await;
+    b.choose(&format!("{row} .fm-agg-fn"), "sum").await;
+    let offered = b
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map(o => o.value)",
+            json!([format!("{row} .fm-agg-col option")]),
+        )
+        .await;
+    assert_eq!(offered, json!(["id", "priority"]), "sum takes numbers only");
+    b.choose(&format!("{row} .fm-agg-fn"), "max").await;
+    b.choose(&format!("{row} .fm-agg-col"), "priority").await;
+    // Ordered by the aggregate, largest first.
+    let order = ".fl-inspector [data-prop=order_by]";
+    b.click(&format!("{order} .fm-add")).await;
+    b.choose(&format!("{order} .fm-order-row .fm-order-col"), "top")
+        .await;
+    b.choose(&format!("{order} .fm-order-row .fm-order-dir"), "desc")
+        .await;
+    let node = b
+        .execute("return window.sluiceFlow.doc().nodes.stats", json!([]))
+        .await;
+    assert_eq!(node["group_by"], json!(["done"]));
+    assert_eq!(
+        node["aggregates"],
+        json!({"count": {"fn": "count"}, "top": {"fn": "max", "column": "priority"}})
+    );
+    assert_eq!(node["order_by"], json!([{"key": "top", "desc": true}]));
+    let typed = b.execute("return window.__typedCode", json!([])).await;
+    assert_eq!(typed, json!([]), "no JSON or Rhai was typed");
+    b.click("#fl-save").await;
+    saved(&b).await;
+    b.screenshot().await;
+
+    let (status, body) = app
+        .send(app.admin(Method::POST, &format!("/flows/{id}/publish")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, out) = app.send(app.api(Method::GET, "/todo_stats")).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out,
+        json!([{"done": false, "count": 2, "top": 5}, {"done": true, "count": 3, "top": 3}])
+    );
+    b.finish().await;
+}

@@ -108,6 +108,10 @@ pub struct NodeOptions {
     /// for nodes whose `table` is the renamed one, after their `table` was renamed); `None`
     /// for node types that name no table.
     pub rename: Option<fn(&mut Value, &Renames<'_>)>,
+    /// For a node that names a table: whether its `as` holds rows of that table, so that
+    /// `<as>.<field>` in an expression reads a field (table changes follow and check such
+    /// reads). `db.aggregate`'s holds values under names of its own.
+    pub binds_rows: bool,
 }
 
 impl NodeOptions {
@@ -118,6 +122,7 @@ impl NodeOptions {
         nested: None,
         placement: Placement::Anywhere,
         rename: None,
+        binds_rows: true,
     };
 
     /// [`NodeOptions::DEFAULT`] without an `as` name.

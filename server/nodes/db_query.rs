@@ -9,6 +9,7 @@
 //! request parameters need no branching.
 
 use super::db_get::table_def;
+use super::reads::{readable, sortable};
 use crate::engine::run::{Cx, Step, bind_text};
 use crate::engine::sql::{self, BuildError, CondParam, CursorSpec, Prepared, Slot};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
@@ -18,7 +19,7 @@ use crate::flow::node::{
     CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, Renames, rename_keys,
     rename_list, rename_name,
 };
-use crate::flow::plan::{ClientSort, Condition, Filter, FilterOp, OrderTerm, Query};
+use crate::flow::plan::{ClientSort, ColumnValue, Condition, Filter, FilterOp, OrderTerm, Query};
 use crate::tables::def::Tables;
 use crate::tables::query::{self, BadKeyset, JsonSelect, Keyset, OrderKey, Paging};
 use crate::tables::violation::Action;
@@ -98,30 +99,8 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
     let def = def.as_ref();
     let mut ok = true;
 
-    let filters = cx.column_values(def, &cfg.filters, "where");
-    for col in cfg.filters.keys() {
-        ok &= readable(cx, def, col, &format!("where/{}", seg(col)), "filtered");
-    }
-    let filter = match &cfg.filter {
-        Some(f) => {
-            let mut count = 0;
-            let parsed = parse_filter(cx, def, f, "filter", 0, &mut count);
-            if count > MAX_CONDITIONS {
-                cx.problem(
-                    "flow.bad_filter",
-                    "filter",
-                    format!(
-                        "a filter has at most {MAX_CONDITIONS} conditions, this one has {count}"
-                    ),
-                );
-                ok = false;
-            }
-            ok &= parsed.is_some();
-            parsed
-        }
-        None => None,
-    };
-
+    let filters = compile_filters(cx, def, &cfg.filters, cfg.filter.as_ref());
+    ok &= filters.is_some();
     let mut order = Vec::new();
     for (i, o) in cfg.order_by.iter().enumerate() {
         match sortable(cx, def, &o.column, &format!("order_by/{i}/column")) {
@@ -214,9 +193,10 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         Some(c) => Some(cx.template(c, "cursor")?),
         None => None,
     };
+    let (filters, filter) = filters?;
     let query = Query {
         table,
-        filters: filters?,
+        filters,
         filter,
         order,
         sort,
@@ -234,6 +214,42 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
             ok: cx.required(OK.name),
         })
     })
+}
+
+/// The `where` map and the `filter` tree of a reading node (`db.query`, `db.aggregate`),
+/// checked against the table: every problem is reported; `None` when there was one.
+pub(super) fn compile_filters(
+    cx: &mut NodeCx<'_, Op>,
+    def: Option<&TableDef>,
+    equal: &BTreeMap<String, Value>,
+    filter: Option<&Value>,
+) -> Option<(Vec<ColumnValue>, Option<Filter>)> {
+    let mut ok = true;
+    let filters = cx.column_values(def, equal, "where");
+    for col in equal.keys() {
+        ok &= readable(cx, def, col, &format!("where/{}", seg(col)), "filtered");
+    }
+    let filter = match filter {
+        Some(f) => {
+            let mut count = 0;
+            let parsed = parse_filter(cx, def, f, "filter", 0, &mut count);
+            if count > MAX_CONDITIONS {
+                cx.problem(
+                    "flow.bad_filter",
+                    "filter",
+                    format!(
+                        "a filter has at most {MAX_CONDITIONS} conditions, this one has {count}"
+                    ),
+                );
+                ok = false;
+            }
+            ok &= parsed.is_some();
+            parsed
+        }
+        None => None,
+    };
+    let filters = filters?;
+    ok.then_some((filters, filter))
 }
 
 fn rename(node: &mut Value, r: &Renames<'_>) {
@@ -259,7 +275,7 @@ fn rename(node: &mut Value, r: &Renames<'_>) {
 }
 
 /// Follows renames in the `field` of every condition of a filter.
-fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
+pub(super) fn rename_filter_fields(f: &mut Value, renames: &[(&str, &str)]) {
     for key in ["and", "or"] {
         if let Some(items) = f.get_mut(key).and_then(Value::as_array_mut) {
             items
@@ -318,51 +334,6 @@ impl Runnable for DbQueryOp {
     fn run<'a>(&'a self, cx: &'a mut Cx<'_>) -> StepFuture<'a> {
         Box::pin(run(cx, &self.query, self.ok))
     }
-}
-
-/// A column rows can be ordered by (`order_by`, a client sort's `allow`): not a password field
-/// and not a json field.
-pub(super) fn sortable(
-    cx: &mut NodeCx<'_, Op>,
-    def: Option<&TableDef>,
-    name: &str,
-    field: &str,
-) -> Option<Ident> {
-    let column = cx.column(def, name, field)?;
-    match def.and_then(|d| d.column_type(name)) {
-        Some(FieldType::Password) => {
-            readable(cx, def, name, field, "sorted");
-            None
-        }
-        Some(FieldType::Json) => {
-            cx.problem(
-                "flow.unsortable_column",
-                field,
-                format!("`{name}` is a json field; json fields have no order"),
-            );
-            None
-        }
-        _ => Some(column),
-    }
-}
-
-/// Password fields are write-only: reads never filter, sort or return them.
-fn readable(
-    cx: &mut NodeCx<'_, Op>,
-    def: Option<&TableDef>,
-    name: &str,
-    field: &str,
-    verb: &str,
-) -> bool {
-    if def.and_then(|d| d.column_type(name)) == Some(FieldType::Password) {
-        cx.problem(
-            "flow.password_column",
-            field,
-            format!("`{name}` is a password field; password fields cannot be {verb}"),
-        );
-        return false;
-    }
-    true
 }
 
 fn is_text_like(ty: FieldType) -> bool {
@@ -559,19 +530,7 @@ fn prepare_order(
     let column = |name: &str| {
         query::column(def, tables, name).ok_or_else(|| BuildError(format!("{}.{name}", def.name)))
     };
-    let equal = q
-        .filters
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let name = f.column.as_str();
-            Ok((column(name)?, Slot::Where(i, sql::kind(def, name))))
-        })
-        .collect::<Result<Vec<_>, BuildError>>()?;
-    let filter = match &q.filter {
-        Some(f) => Some(layer_filter(f, def, tables, &mut 0)?),
-        None => None,
-    };
+    let (equal, filter) = prepare_filters(def, tables, &q.filters, q.filter.as_ref())?;
     let order = order
         .iter()
         .map(|o| {
@@ -619,6 +578,34 @@ fn prepare_order(
         });
     }
     Ok(prepared)
+}
+
+/// The layer's `where` equalities and filter tree of a reading node: `where` value `i` is
+/// bound from [`Slot::Where`] `i`, filter condition `i` from [`Slot::Cond`] `i`.
+pub(super) type LayerFilters = (Vec<(query::Column, Slot)>, Option<query::Filter<Slot>>);
+
+/// [`LayerFilters`] of `equal` and `filter` on `def`.
+pub(super) fn prepare_filters(
+    def: &TableDef,
+    tables: &Tables,
+    equal: &[ColumnValue],
+    filter: Option<&Filter>,
+) -> Result<LayerFilters, BuildError> {
+    let equal = equal
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.column.as_str();
+            let column = query::column(def, tables, name)
+                .ok_or_else(|| BuildError(format!("{}.{name}", def.name)))?;
+            Ok((column, Slot::Where(i, sql::kind(def, name))))
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let filter = match filter {
+        Some(f) => Some(layer_filter(f, def, tables, &mut 0)?),
+        None => None,
+    };
+    Ok((equal, filter))
 }
 
 /// A `filter` as the layer's filter tree: condition `i` (in [`Filter::conditions`] order) is
@@ -676,23 +663,7 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
         }
         None => (cx.prepared(), Value::Null),
     };
-    let mut where_values = Vec::with_capacity(q.filters.len());
-    for f in &q.filters {
-        let v = cx.eval(&f.value).await?;
-        cx.check_storable(&v, &f.value, None, || format!("where/{}", f.column))?;
-        where_values.push(v);
-    }
-    let conditions = q
-        .filter
-        .as_ref()
-        .map(Filter::conditions)
-        .unwrap_or_default();
-    let mut cond_values = Vec::with_capacity(conditions.len());
-    for c in &conditions {
-        let v = cx.eval(&c.value).await?;
-        cx.check_storable(&v, &c.value, None, || "filter".into())?;
-        cond_values.push(v);
-    }
+    let values = FilterValues::eval(cx, &q.filters, q.filter.as_ref()).await?;
     let limit = whole(cx, &q.limit, "limit", 1, MAX_LIMIT).await?;
     let offset = whole(cx, &q.offset, "offset", 0, i64::MAX).await?;
     let cursor_value = match &q.cursor {
@@ -706,18 +677,7 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
     let mut binds = Vec::with_capacity(prepared.slots.len());
     for slot in &prepared.slots {
         binds.push(match *slot {
-            Slot::Where(i, kind) => {
-                let v = where_values.get(i).unwrap_or(&Value::Null);
-                cx.param(kind, v).await?
-            }
-            Slot::Cond(i, conv) => {
-                let v = cond_values.get(i).unwrap_or(&Value::Null);
-                let op = conditions.get(i).map(|c| c.op).unwrap_or(FilterOp::Eq);
-                match conv {
-                    CondParam::Value(kind) => cx.param(kind, v).await?,
-                    other => condition_param(cx, op, other, v)?,
-                }
-            }
+            Slot::Where(..) | Slot::Cond(..) => values.bind(cx, *slot).await?,
             Slot::Limit => Some(limit.to_string()),
             Slot::Offset => Some(offset.to_string()),
             Slot::CursorKey(i) => cursor
@@ -733,8 +693,8 @@ async fn run(cx: &mut Cx<'_>, q: &Query, ok: usize) -> Result<Step, RunError> {
         });
     }
     cx.note_input(|| {
-        json!({"where": where_values, "filter": cond_values, "limit": limit, "offset": offset,
-               "cursor": cursor_value, "sort": sort_value})
+        json!({"where": values.equal, "filter": values.conditions, "limit": limit,
+               "offset": offset, "cursor": cursor_value, "sort": sort_value})
     });
     // The statement's aggregate always yields a row, unless Postgres held it back for being
     // over the result cap (`tables::query::capped`).
@@ -821,6 +781,61 @@ fn chosen_order<'p>(
         .map_err(|_| invalid(format!("cannot sort by `{spec}`; sort by {}", allowed())))
 }
 
+/// The values of a reading node's `where` and `filter`, evaluated once per run, in the order
+/// of their slots ([`Slot::Where`], [`Slot::Cond`]).
+pub(super) struct FilterValues {
+    pub(super) equal: Vec<Value>,
+    pub(super) conditions: Vec<Value>,
+    ops: Vec<FilterOp>,
+}
+
+impl FilterValues {
+    /// Evaluates every value, refusing text no column can hold.
+    pub(super) async fn eval(
+        cx: &mut Cx<'_>,
+        equal: &[ColumnValue],
+        filter: Option<&Filter>,
+    ) -> Result<FilterValues, RunError> {
+        let mut equal_values = Vec::with_capacity(equal.len());
+        for f in equal {
+            let v = cx.eval(&f.value).await?;
+            cx.check_storable(&v, &f.value, None, || format!("where/{}", f.column))?;
+            equal_values.push(v);
+        }
+        let conditions = filter.map(Filter::conditions).unwrap_or_default();
+        let mut values = Vec::with_capacity(conditions.len());
+        for c in &conditions {
+            let v = cx.eval(&c.value).await?;
+            cx.check_storable(&v, &c.value, None, || "filter".into())?;
+            values.push(v);
+        }
+        Ok(FilterValues {
+            equal: equal_values,
+            conditions: values,
+            ops: conditions.iter().map(|c| c.op).collect(),
+        })
+    }
+
+    /// The parameter of a [`Slot::Where`] or [`Slot::Cond`] slot (`None` for other slots).
+    pub(super) async fn bind(&self, cx: &Cx<'_>, slot: Slot) -> Result<Option<String>, RunError> {
+        match slot {
+            Slot::Where(i, kind) => {
+                let v = self.equal.get(i).unwrap_or(&Value::Null);
+                cx.param(kind, v).await
+            }
+            Slot::Cond(i, conv) => {
+                let v = self.conditions.get(i).unwrap_or(&Value::Null);
+                let op = self.ops.get(i).copied().unwrap_or(FilterOp::Eq);
+                match conv {
+                    CondParam::Value(kind) => cx.param(kind, v).await,
+                    other => condition_param(cx, op, other, v),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// `{"rows", "next_cursor"[, "total"]}` from the statement's `{"rows", "more", "last"[, "total"]}`.
 fn page(mut out: Value, spec: &CursorSpec, count: bool) -> Value {
     let more = out.get("more").and_then(Value::as_bool).unwrap_or(false);
@@ -904,7 +919,7 @@ fn condition_param(
 
 /// A limit or offset: an integer within bounds (a client-supplied value out of bounds is the
 /// client's mistake, so it is a 400).
-async fn whole(
+pub(super) async fn whole(
     cx: &mut Cx<'_>,
     t: &Template,
     what: &str,

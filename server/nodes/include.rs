@@ -8,7 +8,7 @@
 //! Also the rules of the included tables a statement applies ([`IncludedRules`]) and the
 //! output schema of rows with includes ([`row_shape`]).
 
-use super::db_query::sortable;
+use super::reads::sortable;
 use crate::engine::Op;
 use crate::engine::sql::{self, AppliedRule, Slot};
 use crate::flow::node::{NodeCx, ROW_MARK, row_ref};

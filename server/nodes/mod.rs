@@ -36,6 +36,7 @@ pub mod auth_issue_token;
 pub mod auth_verify_password;
 pub mod call;
 pub mod collect;
+pub mod db_aggregate;
 pub mod db_delete;
 pub mod db_get;
 pub mod db_insert;
@@ -49,6 +50,7 @@ pub mod http_request;
 pub mod if_;
 mod include;
 pub mod job_enqueue;
+mod reads;
 pub mod respond;
 pub mod script;
 pub mod set;
@@ -64,10 +66,11 @@ mod sql_tests;
 mod tests;
 
 /// Every built-in node type, one line each, in palette order.
-static BUILTIN: [&NodeType<Op>; 23] = [
+static BUILTIN: [&NodeType<Op>; 24] = [
     &validate::TYPE,
     &db_get::TYPE,
     &db_query::TYPE,
+    &db_aggregate::TYPE,
     &db_insert::TYPE,
     &db_update::TYPE,
     &db_upsert::TYPE,

@@ -210,3 +210,23 @@ fn every_writing_node_makes_its_flow_transactional() {
         ));
     }
 }
+
+#[test]
+fn an_aggregate_is_one_statement_with_its_filters_limit_and_groups() {
+    let p = prepared(json!({"type": "db.aggregate", "table": "todos",
+        "where": {"done": false},
+        "filter": {"field": "title", "op": "contains", "value": {"$rhai": "request.query.q"}},
+        "group_by": ["level"],
+        "aggregates": {"n": {"fn": "count"}, "top": {"fn": "max", "column": "priority"},
+                       "mean": {"fn": "avg", "column": "priority"}},
+        "order_by": [{"key": "mean", "desc": true}],
+        "limit": {"$rhai": "request.query.limit"}}));
+    insta::assert_snapshot!(render(&p));
+    let p = prepared(json!({"type": "db.aggregate", "table": "todos",
+        "aggregates": {"n": {"fn": "count"}}}));
+    assert!(p.slots.is_empty(), "{:?}", p.slots);
+    assert!(
+        p.text
+            .starts_with("SELECT r FROM (SELECT json_build_object('n', count(*)) FROM")
+    );
+}

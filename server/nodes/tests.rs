@@ -527,6 +527,113 @@ fn password_fields_cannot_be_filtered_sorted_or_selected() {
 }
 
 #[test]
+fn db_aggregate_checks_columns_functions_names_and_options() {
+    // Sum of text, an unknown column, json grouping and json max, a name that collides with a
+    // group column, count without a column, order keys that name nothing, a literal limit.
+    insta::assert_snapshot!(db_problems(
+        json!({"type": "db.aggregate", "table": "todos",
+        "where": {"nope": 1},
+        "filter": {"field": "meta", "op": "lt", "value": 1},
+        "group_by": ["title", "meta", "gone"],
+        "aggregates": {
+            "total": {"fn": "sum", "column": "title"},
+            "mean": {"fn": "avg", "column": "missing"},
+            "title": {"fn": "count"},
+            "top": {"fn": "max"},
+            "biggest": {"fn": "max", "column": "meta"}
+        },
+        "order_by": [{"key": "total", "desc": true}, {"key": "nothing"}],
+        "limit": 0})
+    ));
+    insta::assert_snapshot!(db_problems(
+        json!({"type": "db.aggregate", "table": "authors",
+        "group_by": ["secret"],
+        "aggregates": {"n": {"fn": "count", "column": "secret"}, "last": {"fn": "max", "column": "secret"}},
+        "order_by": [{"key": "n"}]})
+    ));
+    // The schema knows the functions.
+    assert!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"odd": {"fn": "median", "column": "priority"}}}))
+        .starts_with("flow.schema at /nodes/n/aggregates/odd/fn")
+    );
+    // Order and limit need groups.
+    assert_eq!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"n": {"fn": "count"}}, "order_by": [{"key": "n"}], "limit": 5})),
+        "flow.bad_option at /nodes/n/limit (node `n`): `limit` orders or limits groups; it needs `group_by`\n\
+         flow.bad_option at /nodes/n/order_by (node `n`): `order_by` orders or limits groups; it needs `group_by`"
+    );
+    assert_eq!(
+        db_problems(json!({"type": "db.aggregate", "table": "todos",
+            "aggregates": {"n": {"fn": "count"}, "sum": {"fn": "sum", "column": "priority"},
+                           "first": {"fn": "min", "column": "created_at"}}})),
+        "compiles"
+    );
+}
+
+#[test]
+fn db_aggregate_outputs_are_typed_at_compile_time() {
+    let cat = db_catalog();
+    let shape = |node: Value| {
+        let plan = compile(&node_flow(node), Some(&cat)).expect("compiles");
+        let n = plan.nodes.iter().find(|n| n.id == "n").expect("node n");
+        match n.op.output() {
+            crate::flow::node::OutputShape::Fixed(Some(s)) => s,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        shape(
+            json!({"type": "db.aggregate", "table": "todos", "aggregates": {
+            "n": {"fn": "count"}, "sum": {"fn": "sum", "column": "priority"},
+            "mean": {"fn": "avg", "column": "priority"}, "first": {"fn": "min", "column": "title"}}})
+        ),
+        json!({"type": "object", "properties": {
+            "n": {"type": "integer"},
+            "sum": {"type": ["integer", "null"]},
+            "mean": {"type": ["number", "null"]},
+            "first": {"type": ["string", "null"]}},
+            "required": ["first", "mean", "n", "sum"]})
+    );
+    assert_eq!(
+        shape(
+            json!({"type": "db.aggregate", "table": "todos", "group_by": ["author"],
+            "aggregates": {"n": {"fn": "count"}}})
+        ),
+        json!({"type": "array", "items": {"type": "object", "properties": {
+            "author": {"type": ["integer", "null"], "format": "int64", "minimum": 1},
+            "n": {"type": "integer"}},
+            "required": ["author", "n"]}})
+    );
+}
+
+#[test]
+fn db_aggregate_follows_field_renames_but_keeps_its_own_names() {
+    let rename = super::db_aggregate::TYPE
+        .options
+        .rename
+        .expect("a rename step");
+    let mut node = json!({"type": "db.aggregate", "table": "todos",
+        "where": {"title": "x"},
+        "filter": {"or": [{"field": "priority", "op": "gt", "value": 1}]},
+        "group_by": ["title", "author"],
+        "aggregates": {"priority": {"fn": "max", "column": "priority"}, "n": {"fn": "count"}},
+        "order_by": [{"key": "priority"}, {"key": "title", "desc": true}]});
+    rename(&mut node, &[("title", "name"), ("priority", "rank")]);
+    assert_eq!(
+        node,
+        json!({"type": "db.aggregate", "table": "todos",
+            "where": {"name": "x"},
+            "filter": {"or": [{"field": "rank", "op": "gt", "value": 1}]},
+            "group_by": ["name", "author"],
+            "aggregates": {"priority": {"fn": "max", "column": "rank"}, "n": {"fn": "count"}},
+            "order_by": [{"key": "priority"}, {"key": "name", "desc": true}]}),
+        "an order key naming an aggregate stays"
+    );
+}
+
+#[test]
 fn a_filter_has_at_most_fifty_conditions() {
     let conds: Vec<Value> = (0..51)
         .map(|i| json!({"field": "priority", "op": "ne", "value": i}))
@@ -586,6 +693,9 @@ fn the_new_database_nodes_compile_offline() {
                "select": ["x"], "include": ["y"], "page": true, "count": true}),
         json!({"type": "db.upsert", "table": "anything", "on": ["x"], "values": {"x": 1}}),
         json!({"type": "db.sql", "sql": "select :a::int as a", "params": {"a": 1}}),
+        json!({"type": "db.aggregate", "table": "anything", "group_by": ["x"],
+               "aggregates": {"n": {"fn": "count"}, "s": {"fn": "sum", "column": "y"}},
+               "order_by": [{"key": "s", "desc": true}], "limit": 5}),
     ] {
         let doc = node_flow(node.clone());
         assert!(

@@ -466,7 +466,8 @@ async fn republish(
 }
 
 /// Nodes of a flow that name `table` and whose type follows renames of it (database nodes,
-/// `auth.verify_password` reading accounts from it): `(node id, node, its as-name)`.
+/// `auth.verify_password` reading accounts from it): `(node id, node, its as-name when it
+/// holds rows)`.
 fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<&'d str>)> {
     doc.get("nodes")
         .and_then(Value::as_object)
@@ -475,8 +476,17 @@ fn db_nodes<'d>(doc: &'d Value, table: &str) -> Vec<(&'d str, &'d Value, Option<
         .filter(|(_, n)| {
             renamer(n).is_some() && n.get("table").and_then(Value::as_str) == Some(table)
         })
-        .map(|(id, n)| (id.as_str(), n, n.get("as").and_then(Value::as_str)))
+        .map(|(id, n)| (id.as_str(), n, row_variable(n)))
         .collect()
+}
+
+/// The `as` of a node whose variable holds rows of its table (not `db.aggregate`'s, whose
+/// names are its own), so that `<as>.<field>` reads a field.
+fn row_variable(node: &Value) -> Option<&str> {
+    let ty = node.get("type").and_then(Value::as_str)?;
+    crate::nodes::lookup(ty)
+        .filter(|t| t.options.binds_rows)
+        .and(node.get("as").and_then(Value::as_str))
 }
 
 /// The rename step of a node's type, if it names a table.
@@ -870,6 +880,32 @@ mod tests {
         let other =
             json!({"trigger": {"kind": "table", "table": "tags", "on": ["insert"]}, "nodes": {}});
         assert_eq!(rewrite_for_renames(&other, &old, &new, &changes), other);
+    }
+
+    #[test]
+    fn an_aggregate_follows_renames_of_its_columns_but_not_reads_of_its_own_names() {
+        use serde_json::json;
+        let old: TableDef = serde_json::from_value(json!({"name": "reviews", "fields": [
+            {"id": "f_000000000001", "name": "count", "type": "integer"},
+            {"id": "f_000000000002", "name": "book", "type": "integer"}]}))
+        .expect("definition");
+        let mut new = old.clone();
+        new.fields[0].name = crate::tables::Ident::parse("copies").expect("name");
+        let doc = json!({"nodes": {
+            "a": {"type": "db.aggregate", "table": "reviews", "as": "stats",
+                  "aggregates": {"count": {"fn": "sum", "column": "count"}}},
+            "r": {"type": "respond", "body": {"$rhai": "stats.count"}}
+        }});
+        let changes = [Change::RenameField {
+            from: "count".into(),
+            to: "copies".into(),
+        }];
+        let out = rewrite_for_renames(&doc, &old, &new, &changes);
+        assert_eq!(
+            out["nodes"]["a"]["aggregates"],
+            json!({"count": {"fn": "sum", "column": "copies"}})
+        );
+        assert_eq!(out["nodes"]["r"]["body"]["$rhai"], "stats.count");
     }
 
     #[test]

@@ -287,6 +287,23 @@ impl TableDef {
             .map(|s| s.ty.cast_type(s.target_id))
     }
 
+    /// The JSON Schema of column `name`'s value as reads return it (system columns included),
+    /// `reference_id` being the id type of the table a reference field points to (`None`:
+    /// not known, an open schema).
+    pub fn column_schema(
+        &self,
+        name: &str,
+        reference_id: Option<IdType>,
+    ) -> Option<serde_json::Value> {
+        match name {
+            "id" => Some(self.id_type.value_schema()),
+            "created_at" | "updated_at" => {
+                Some(serde_json::json!({"type": "string", "format": "date-time"}))
+            }
+            _ => self.field(name).map(|f| f.value_schema(reference_id)),
+        }
+    }
+
     /// Fields a row must be given on insert (required and without a default).
     pub fn must_be_given(&self) -> impl Iterator<Item = &FieldDef> {
         self.fields
@@ -389,6 +406,34 @@ impl TableDef {
 }
 
 impl FieldDef {
+    /// The JSON Schema of the field's value as reads return it: `null` allowed unless the
+    /// field is required, its description kept. `reference_id` is the id type of the table a
+    /// reference points to (`None`: not known, an open schema). Password fields are never
+    /// returned; they are described as text.
+    pub fn value_schema(&self, reference_id: Option<IdType>) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let mut s = match self.ty {
+            FieldType::Text | FieldType::Password => json!({"type": "string"}),
+            FieldType::Integer => json!({"type": "integer", "format": "int64"}),
+            FieldType::Decimal => json!({"type": "number"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
+            FieldType::Date => json!({"type": "string", "format": "date"}),
+            FieldType::Uuid => json!({"type": "string", "format": "uuid"}),
+            FieldType::Email => json!({"type": "string", "format": "email"}),
+            FieldType::Json => json!({}),
+            FieldType::Enum => json!({"type": "string", "enum": self.values}),
+            FieldType::Reference => reference_id.map_or_else(|| json!({}), IdType::value_schema),
+        };
+        if !self.required && self.ty != FieldType::Json {
+            nullable(&mut s);
+        }
+        if let (Some(d), Some(obj)) = (&self.description, s.as_object_mut()) {
+            obj.insert("description".into(), Value::String(d.clone()));
+        }
+        s
+    }
+
     fn check_options(
         &self,
         at: &str,
@@ -478,6 +523,16 @@ impl FieldDef {
                 "a description has at most 2000 characters".into(),
             );
         }
+    }
+}
+
+/// Lets `null` through as well: `type` becomes a list, an `enum` gains `null`.
+pub fn nullable(s: &mut serde_json::Value) {
+    if let Some(values) = s.get_mut("enum").and_then(serde_json::Value::as_array_mut) {
+        values.push(serde_json::Value::Null);
+    }
+    if let Some(serde_json::Value::String(t)) = s.get("type").cloned() {
+        s["type"] = serde_json::json!([t, "null"]);
     }
 }
 

@@ -51,6 +51,16 @@ impl IdType {
         }
     }
 
+    /// The JSON Schema of an id of this type, as reads return it.
+    pub fn value_schema(self) -> serde_json::Value {
+        match self {
+            IdType::Bigint => {
+                serde_json::json!({"type": "integer", "format": "int64", "minimum": 1})
+            }
+            IdType::Uuid => serde_json::json!({"type": "string", "format": "uuid"}),
+        }
+    }
+
     pub fn field_type(self) -> FieldType {
         match self {
             IdType::Bigint => FieldType::Integer,
@@ -107,6 +117,24 @@ impl FieldType {
             FieldType::Boolean => "boolean",
             FieldType::Json => "object",
             _ => "string",
+        }
+    }
+
+    /// The type's name in table definitions (`text`, `integer`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Integer => "integer",
+            FieldType::Decimal => "decimal",
+            FieldType::Boolean => "boolean",
+            FieldType::Timestamp => "timestamp",
+            FieldType::Date => "date",
+            FieldType::Uuid => "uuid",
+            FieldType::Json => "json",
+            FieldType::Enum => "enum",
+            FieldType::Email => "email",
+            FieldType::Password => "password",
+            FieldType::Reference => "reference",
         }
     }
 

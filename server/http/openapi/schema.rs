@@ -6,7 +6,7 @@ use crate::engine::Plan;
 use crate::flow::CompiledOp;
 use crate::flow::node::TableCatalog;
 use crate::flow::node::{OutputShape, ROW_MARK};
-use crate::tables::{FieldType, IdType, TableDef};
+use crate::tables::{FieldType, TableDef};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -19,36 +19,17 @@ pub fn row_ref(table: &str) -> Value {
 /// empty optional ones; password fields are never returned.
 pub fn row_schema(def: &TableDef, tables: &dyn TableCatalog) -> Value {
     let mut props = Map::new();
-    props.insert("id".into(), id_schema(def.id_type));
+    props.insert("id".into(), def.id_type.value_schema());
     for f in &def.fields {
         if f.ty == FieldType::Password {
             continue;
         }
-        let mut s = match f.ty {
-            FieldType::Text | FieldType::Password => json!({"type": "string"}),
-            FieldType::Integer => json!({"type": "integer", "format": "int64"}),
-            FieldType::Decimal => json!({"type": "number"}),
-            FieldType::Boolean => json!({"type": "boolean"}),
-            FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
-            FieldType::Date => json!({"type": "string", "format": "date"}),
-            FieldType::Uuid => json!({"type": "string", "format": "uuid"}),
-            FieldType::Email => json!({"type": "string", "format": "email"}),
-            FieldType::Json => json!({}),
-            FieldType::Enum => json!({"type": "string", "enum": f.values}),
-            FieldType::Reference => f
-                .table
-                .as_ref()
-                .and_then(|t| tables.table(t.as_str()))
-                .map(|t| id_schema(t.id_type))
-                .unwrap_or_else(|| json!({})),
-        };
-        if !f.required && f.ty != FieldType::Json {
-            nullable(&mut s);
-        }
-        if let (Some(d), Some(obj)) = (&f.description, s.as_object_mut()) {
-            obj.insert("description".into(), Value::String(d.clone()));
-        }
-        props.insert(f.name.to_string(), s);
+        let target = f
+            .table
+            .as_ref()
+            .and_then(|t| tables.table(t.as_str()))
+            .map(|t| t.id_type);
+        props.insert(f.name.to_string(), f.value_schema(target));
     }
     props.insert(
         "created_at".into(),
@@ -78,23 +59,6 @@ pub fn documented_input(mut schema: Value) -> Value {
         }
     });
     schema
-}
-
-fn id_schema(t: IdType) -> Value {
-    match t {
-        IdType::Bigint => json!({"type": "integer", "format": "int64", "minimum": 1}),
-        IdType::Uuid => json!({"type": "string", "format": "uuid"}),
-    }
-}
-
-/// Lets `null` through as well: `type` becomes a list, an `enum` gains `null`.
-fn nullable(s: &mut Value) {
-    if let Some(values) = s.get_mut("enum").and_then(Value::as_array_mut) {
-        values.push(Value::Null);
-    }
-    if let Some(Value::String(t)) = s.get("type").cloned() {
-        s["type"] = json!([t, "null"]);
-    }
 }
 
 /// Where a variable's value comes from.

@@ -14,11 +14,13 @@ use super::ident::Ident;
 use super::types::FieldType;
 use super::value::ColumnSpec;
 
+mod aggregate;
 mod cursor;
 mod filter;
 mod read;
 mod write;
 
+pub use aggregate::{AggFn, AggKey, AggOrder, Aggregate, AggregateQuery, BadAggregate, aggregate};
 pub use cursor::{
     BadKeyset, Cursor, Keyset, MAX_SORT_KEYS, Sort, SortSyntax, SortTerm, decode_cursor,
     encode_cursor, fingerprint, sort_terms,

@@ -452,3 +452,128 @@ fn includes_nest_and_follow_references_both_ways_in_one_statement() {
         "`comments.author` is not a reference of an existing table"
     );
 }
+
+#[test]
+fn aggregates_as_one_object_or_grouped_rows() {
+    let mut def = todos();
+    def.fields.push(
+        serde_json::from_value(json!({"id": "f_000000000011", "name": "price", "type": "decimal"}))
+            .expect("field"),
+    );
+    let mut ts = tables();
+    ts.insert("todos".into(), def.clone());
+    let col = |n: &str| super::column(&def, &ts, n).expect("column");
+    let agg = |name: &str, func: AggFn, column: Option<&str>| Aggregate {
+        name: Ident::parse(name).expect("ident"),
+        func,
+        column: column.map(col),
+    };
+    let all = [
+        agg("n", AggFn::Count, None),
+        agg("with_priority", AggFn::Count, Some("priority")),
+        agg("total", AggFn::Sum, Some("priority")),
+        agg("mean_price", AggFn::Avg, Some("price")),
+        agg("first", AggFn::Min, Some("title")),
+        agg("all_done", AggFn::Min, Some("done")),
+        agg("any_done", AggFn::Max, Some("done")),
+        agg("last_owner", AggFn::Max, Some("owner")),
+    ];
+    let f = cond("title", FilterOp::Contains, Late("request.query.q"));
+    let rule = |p: &mut Params<Late>| format!("t.\"owner\" = {}", p.add(Late("rule"), "uuid"));
+    let base = AggregateQuery {
+        def: &def,
+        equal: vec![(col("done"), Late("request.query.done"))],
+        filter: Some(&f),
+        group_by: &[],
+        aggregates: &all,
+        order: &[],
+        limit: None,
+        guard: Some(&rule),
+    };
+    insta::assert_snapshot!(show(&aggregate(base.clone()).expect("builds")));
+    // Grouped: the order's keys, then the group columns not among them; the limit before
+    // the rule's parameters.
+    let groups = [col("done"), col("owner")];
+    let counted = [
+        agg("n", AggFn::Count, None),
+        agg("top", AggFn::Max, Some("priority")),
+    ];
+    let order = [
+        AggOrder {
+            key: AggKey::Aggregate(1),
+            desc: true,
+        },
+        AggOrder {
+            key: AggKey::Group(1),
+            desc: false,
+        },
+    ];
+    let grouped = AggregateQuery {
+        equal: vec![],
+        group_by: &groups,
+        aggregates: &counted,
+        order: &order,
+        limit: Some(Late("limit")),
+        ..base.clone()
+    };
+    insta::assert_snapshot!(show(&aggregate(grouped.clone()).expect("builds")));
+    // What the builder refuses: a function that does not fit, order or limit without groups.
+    let sum_text = [agg("t", AggFn::Sum, Some("title"))];
+    for (q, why) in [
+        (
+            AggregateQuery {
+                aggregates: &sum_text,
+                ..base.clone()
+            },
+            "`t`: sum needs an integer or decimal column; `title` is text",
+        ),
+        (
+            AggregateQuery {
+                limit: Some(Late("limit")),
+                ..base.clone()
+            },
+            "order and limit need group columns",
+        ),
+        (
+            AggregateQuery {
+                aggregates: &[],
+                ..base.clone()
+            },
+            "nothing to aggregate",
+        ),
+    ] {
+        assert_eq!(aggregate(q).expect_err(why).to_string(), why);
+    }
+}
+
+#[test]
+fn aggregate_functions_fit_their_column_types() {
+    use crate::tables::FieldType as T;
+    for (f, ok, bad) in [
+        (
+            AggFn::Count,
+            vec![T::Text, T::Json, T::Uuid],
+            vec![T::Password],
+        ),
+        (
+            AggFn::Sum,
+            vec![T::Integer, T::Decimal],
+            vec![T::Text, T::Boolean, T::Timestamp, T::Password],
+        ),
+        (
+            AggFn::Avg,
+            vec![T::Integer, T::Decimal],
+            vec![T::Date, T::Json],
+        ),
+        (
+            AggFn::Min,
+            vec![T::Text, T::Date, T::Boolean, T::Uuid, T::Reference],
+            vec![T::Json, T::Password],
+        ),
+    ] {
+        assert_eq!(AggFn::parse(f.name()), Some(f));
+        ok.iter().for_each(|t| assert!(f.fits(*t), "{f:?} {t:?}"));
+        bad.iter().for_each(|t| assert!(!f.fits(*t), "{f:?} {t:?}"));
+    }
+    assert_eq!(AggFn::parse("median"), None);
+}

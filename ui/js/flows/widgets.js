@@ -10,6 +10,7 @@
  */
 import { h, icon } from '../dom.js';
 import { codeField, forwardTo, indentKeys } from '../code/field.js';
+import { aggregateOrderWidget, aggregatesWidget } from './forms/aggregates.js';
 import { columnsWidget } from './forms/columns.js';
 import { columnListWidget, orderByWidget } from './forms/columnsel.js';
 import { filterWidget } from './forms/filter.js';
@@ -69,6 +70,10 @@ export const WIDGETS = {
   include: includeWidget,
   /** Where a client's sort comes from and the columns it may name (`forms/sort.js`). */
   'client-sort': clientSortWidget,
+  /** Rows of name, function and column of `db.aggregate` (`forms/aggregates.js`). */
+  aggregates: aggregatesWidget,
+  /** Rows of group column or aggregate name + direction (`forms/aggregates.js`). */
+  'aggregate-order': aggregateOrderWidget,
   enum: enumSelect,
   boolean: checkbox,
   number: numberInput,

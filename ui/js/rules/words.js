@@ -210,7 +210,7 @@ function createWords(rule) {
 
 /** The database node types and the rule each applies. */
 export const DB_NODES = /** @type {Record<string, string>} */ ({
-  'db.query': 'applies the list rule', 'db.get': 'applies the view rule', 'db.insert': 'applies the create rule',
+  'db.query': 'applies the list rule', 'db.aggregate': 'applies the list rule (counts only the rows it lets through)', 'db.get': 'applies the view rule', 'db.insert': 'applies the create rule',
   'db.update': 'applies the update rule', 'db.delete': 'applies the delete rule',
   'db.upsert': 'applies no rule (must bypass when there is a create or update rule)',
   'db.sql': 'its SQL names this table (must bypass when there are rules)',

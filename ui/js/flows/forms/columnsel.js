@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Column choices of a node's table: `"x-widget": "column-list"` (a checkbox per column, for
- * `select` and `include`; `"x-column-types"` limits the columns offered by type) and
+ * `select`, `include` and `group_by`; `"x-column-types"` limits the columns offered by type,
+ * `"x-column-exclude"` leaves types out) and
  * `"x-widget": "order-by"` (rows of column + ascending/descending, for `order_by`).
  */
 import { h } from '../../dom.js';
@@ -14,7 +15,8 @@ const tableCols = (a) => columnsOf(a.ctx ? a.ctx.tables() : [], a.ctx?.node()?.t
 /** @param {import('../widgets.js').WidgetArgs} a */
 export function columnListWidget(a) {
   const types = Array.isArray(a.schema['x-column-types']) ? a.schema['x-column-types'] : null;
-  const cols = () => (tableCols(a) || []).filter((c) => c.type !== 'password' && (!types || types.includes(c.type)));
+  const except = Array.isArray(a.schema['x-column-exclude']) ? a.schema['x-column-exclude'] : [];
+  const cols = () => (tableCols(a) || []).filter((c) => c.type !== 'password' && (!types || types.includes(c.type)) && !except.includes(c.type));
   return withJson({
     name: a.name, value: a.value, set: a.set, empty: '[]',
     canShow: (v) => {
@@ -40,7 +42,7 @@ export function columnListWidget(a) {
         return h('label', { class: 'fl-check fm-colbox' }, box, c.name);
       });
       return h('div', { class: 'fm-collist' }, boxes,
-        h('p', { class: 'fl-hint', text: [types ? `Only ${types.join(', ')} columns are offered.` : '', a.required ? 'Tick at least one.' : 'None ticked: the default.'].filter(Boolean).join(' ') }));
+        h('p', { class: 'fl-hint', text: [types ? `Only ${types.join(', ')} columns are offered.` : '', except.length ? `${except.join(', ')} columns cannot be picked here.` : '', a.required ? 'Tick at least one.' : 'None ticked: the default.'].filter(Boolean).join(' ') }));
     },
   });
 }
