@@ -264,7 +264,7 @@ async fn the_sample_project_fills_an_empty_instance_once() {
     assert_eq!(made["tables"], json!(["authors", "books", "reviews"]));
     assert_eq!(made["rows"], 14);
     let flows = made["flows"].as_array().expect("flows");
-    assert_eq!(flows.len(), 17, "{made}");
+    assert_eq!(flows.len(), 18, "{made}");
     assert!(flows.iter().all(|f| f["published_version"] == 1), "{made}");
 
     // The hand-drawn endpoint is public and served at once.
@@ -312,6 +312,26 @@ async fn the_sample_project_fills_an_empty_instance_once() {
         .filter_map(|r| r["rating"].as_i64())
         .collect();
     assert_eq!(ratings, [5, 3], "{body}");
+    // Ratings per book, counted and averaged by the database, best first.
+    let (status, body) = app.send(app.api(Method::GET, "/ratings")).await;
+    assert_eq!(status, 200, "{body}");
+    let first = &body["ratings"][0];
+    assert_eq!(
+        (first["reviews"].as_i64(), first["rating"].as_f64()),
+        (Some(1), Some(5.0)),
+        "{body}"
+    );
+    let invisible = body["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .find(|r| r["book"] == book)
+        .expect("the book's line");
+    assert_eq!(
+        (invisible["reviews"].as_i64(), invisible["rating"].as_f64()),
+        (Some(2), Some(4.0)),
+        "{body}"
+    );
     // The generated CRUD endpoints are for signed-in users.
     let (status, body) = app.send(app.api(Method::GET, "/books")).await;
     assert_eq!(

@@ -2,7 +2,8 @@
 //! (a reference to authors) and `reviews` (a reference to books), a few rows, the five
 //! generated CRUD endpoints of each (published, for signed-in users) and flows drawn by hand:
 //! `GET /authors/{id}/books` (public, with request capture on, sorted as the caller asks) and
-//! `GET /books/{id}/page` (public: a book with its author and best reviews). Built from the files under `flows/examples/library/`,
+//! `GET /books/{id}/page` (public: a book with its author and best reviews) and `GET /ratings`
+//! (public: reviews counted and averaged per book). Built from the files under `flows/examples/library/`,
 //! all in the caller's transaction, and only on an instance with no table and no flow.
 //! Knows sqlx and the catalog, not axum.
 
@@ -20,6 +21,7 @@ const BOOKS: &str = include_str!("../../flows/examples/library/books.table.json"
 const REVIEWS: &str = include_str!("../../flows/examples/library/reviews.table.json");
 const AUTHOR_BOOKS: &str = include_str!("../../flows/examples/library/author_books.flow.json");
 const BOOK_PAGE: &str = include_str!("../../flows/examples/library/book_page.flow.json");
+const BOOK_RATINGS: &str = include_str!("../../flows/examples/library/book_ratings.flow.json");
 
 /// Reviews: the book's title, the reviewer, the rating and a few words.
 const REVIEW_ROWS: [(&str, &str, i32, &str); 6] = [
@@ -157,6 +159,7 @@ pub async fn create(
     }
     docs.push(parse(AUTHOR_BOOKS)?);
     docs.push(parse(BOOK_PAGE)?);
+    docs.push(parse(BOOK_RATINGS)?);
     let mut flows_out = Vec::new();
     for doc in &docs {
         let plan = crate::nodes::compile(doc, Some(&tables)).map_err(|problems| {
@@ -202,7 +205,9 @@ mod tests {
         let doc: Value = parse(AUTHOR_BOOKS).expect("flow");
         let plan = crate::nodes::compile(&doc, None).expect("compiles");
         assert!(plan.capture);
-        let doc: Value = parse(BOOK_PAGE).expect("flow");
-        crate::nodes::compile(&doc, None).expect("compiles");
+        for text in [BOOK_PAGE, BOOK_RATINGS] {
+            let doc: Value = parse(text).expect("flow");
+            crate::nodes::compile(&doc, None).expect("compiles");
+        }
     }
 }
