@@ -321,7 +321,7 @@ async fn a_column_rename_in_the_designer_names_the_rewritten_endpoints_and_draft
     b.click("dialog[open] #update-flows").await;
     b.click("#apply-changes").await;
     b.wait_gone("dialog[open]").await;
-    b.wait_for_text("#toasts", "Rewritten and republished: create_todo")
+    b.wait_for_text("#toasts", "Rewritten and republished: list_todos, create_todo")
         .await;
     b.wait_for_text("#toasts", "Drafts rewritten: open_titles")
         .await;

@@ -441,6 +441,43 @@ async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace(
         )
         .await;
     assert_eq!((status, row["pages"].clone()), (200, json!(4)), "{row}");
+    // The list sorts by the new fields as well, as the client asks.
+    assert!(republished.contains(&"notes_list"), "{body}");
+    for (title, pages) in [("b", 9), ("c", 1)] {
+        let (status, _) = app
+            .send(
+                app.api(Method::POST, "/notes")
+                    .json(&json!({"title": title, "pages": pages})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let titles = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["title"].as_str().map(str::to_string))
+            .collect()
+    };
+    for (sort, want) in [
+        ("-pages", ["b", "a", "c"]),
+        ("pages", ["c", "a", "b"]),
+        ("-title", ["c", "b", "a"]),
+        ("-id", ["c", "b", "a"]),
+    ] {
+        let (status, list) = app
+            .send(app.api(Method::GET, &format!("/notes?sort={sort}")))
+            .await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(titles(&list), want, "sort {sort}");
+    }
+    let (status, body) = app.send(app.api(Method::GET, "/notes?sort=nope")).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("db.invalid_value")),
+        "{body}"
+    );
 
     // Regenerating without replace names the flows it would overwrite, and changes nothing.
     let mut edited = flow_named(&app, "notes_list").await;
@@ -486,7 +523,7 @@ async fn generated_crud_follows_fields_added_later_and_regenerates_with_replace(
     let (status, body) = app.send(app.api(Method::GET, "/notes")).await;
     assert_eq!(
         (status, body["items"].as_array().map(Vec::len)),
-        (200, Some(1))
+        (200, Some(3))
     );
 }
 
@@ -524,9 +561,10 @@ async fn a_column_rename_rewrites_drafts_and_the_answer_lists_them() {
         vec!["open_titles"],
         "{body}"
     );
+    // list_todos lets clients sort by title.
     assert_eq!(
         names(&body["rewritten"]["published"]),
-        vec!["create_todo"],
+        vec!["list_todos", "create_todo"],
         "{body}"
     );
     assert_eq!(body["draft_breaks"], json!([]), "{body}");

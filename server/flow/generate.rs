@@ -157,6 +157,22 @@ pub fn writable_fields(def: &TableDef, auth: AuthLevel) -> Result<Vec<&FieldDef>
     }
 }
 
+/// The fields a generated list lets a client sort by (`?sort=`): `id`, `created_at`, and the
+/// table's first four fields that have an order. Each allowed order is a statement of its own,
+/// so the list is kept short; a builder widens it in the flow.
+fn list_sortable(def: &TableDef) -> Vec<&str> {
+    ["id", "created_at"]
+        .into_iter()
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| f.ty.is_ordered())
+                .map(|f| f.name.as_str())
+                .take(4),
+        )
+        .collect()
+}
+
 /// The five CRUD flows of `def`, served under `path` (like `/todos`) at the auth level `auth`.
 /// `target_id` gives the id type of referenced tables. Below `admin`, password fields are not
 /// writable (see the module comment).
@@ -187,6 +203,7 @@ pub fn crud(
     let required: Vec<&str> = def.must_be_given().map(|f| f.name.as_str()).collect();
     let id = json!({"$rhai": "request.params.id"});
 
+    let sortable = list_sortable(def);
     let list = envelope(
         format!("{t}_list"),
         "GET",
@@ -194,12 +211,17 @@ pub fn crud(
         auth,
         json!({"query": {"type": "object", "additionalProperties": false, "properties": {
             "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-            "offset": {"type": "integer", "minimum": 0}}}}),
+            "offset": {"type": "integer", "minimum": 0},
+            "sort": {"type": "string", "maxLength": 200, "description": format!(
+                "Up to two of {}, separated by commas; - for descending (-created_at). Default: id.",
+                sortable.join(", "))}}}}),
         "load",
         json!({
             "load": {"type": "db.query", "table": t, "as": "rows",
                      "limit": {"$rhai": "if \"limit\" in request.query { request.query.limit } else { 20 }"},
                      "offset": {"$rhai": "if \"offset\" in request.query { request.query.offset } else { 0 }"},
+                     "sort": {"value": {"$rhai": "if \"sort\" in request.query { request.query.sort } else { () }"},
+                              "allow": sortable},
                      "next": {"ok": "reply"}},
             "reply": {"type": "respond", "body": {"items": {"$rhai": "rows"}}}
         }),
@@ -388,12 +410,14 @@ pub(crate) mod tests {
             laid_out["ui"] = json!({"positions": {}});
             let followed = follow(&laid_out, &old, &new, |_| IdType::Bigint);
             match doc["name"].as_str() {
-                Some("notes_create" | "notes_update") => {
+                // The list sorts by the new field too.
+                Some("notes_create" | "notes_update" | "notes_list") => {
                     let followed = followed.expect("follows the new field");
                     assert_eq!(followed["input"], want["input"]);
+                    assert_eq!(followed["nodes"], want["nodes"]);
                     assert_eq!(followed["ui"], laid_out["ui"]);
                 }
-                // List, get and delete name no field: nothing to follow.
+                // Get and delete name no field: nothing to follow.
                 _ => assert_eq!(followed, None),
             }
         }
