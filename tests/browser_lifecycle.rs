@@ -321,8 +321,11 @@ async fn a_column_rename_in_the_designer_names_the_rewritten_endpoints_and_draft
     b.click("dialog[open] #update-flows").await;
     b.click("#apply-changes").await;
     b.wait_gone("dialog[open]").await;
-    b.wait_for_text("#toasts", "Rewritten and republished: list_todos, create_todo")
-        .await;
+    b.wait_for_text(
+        "#toasts",
+        "Rewritten and republished: list_todos, create_todo",
+    )
+    .await;
     b.wait_for_text("#toasts", "Drafts rewritten: open_titles")
         .await;
     let rewritten = flow_by_name(&app, "open_titles").await.expect("draft");
