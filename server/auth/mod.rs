@@ -9,6 +9,7 @@ pub mod bearer;
 
 pub mod jwt;
 pub mod key_seal;
+pub mod sessions;
 pub mod throttle;
 
 use crate::passwords as hasher;

@@ -16,7 +16,7 @@ use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
 use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
-use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
+use super::plan::{AuthLevel, Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use super::scope::{Collector, Origin, Origins, Scope, join};
 use serde_json::Value;
@@ -754,12 +754,21 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
         .unwrap_or_default();
     let group = ep.get("group").and_then(Value::as_str).map(str::to_string);
     let sandbox = ep.get("sandbox").and_then(Value::as_bool).unwrap_or(true);
+    let audience = ep.get("audience").and_then(Value::as_str).map(str::to_string);
+    if audience.is_some() && auth == AuthLevel::Public {
+        diags.push(Diagnostic::new(
+            "flow.audience_without_auth",
+            "/endpoint/audience",
+            "a public endpoint reads no token, so it has no audience; set `auth` to \"user\" or \"admin\"",
+        ));
+    }
     Some(Endpoint {
         method,
         path,
         auth,
         group,
         sandbox,
+        audience,
     })
 }
 

@@ -224,7 +224,13 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let program = &route.program;
     let authenticated =
-        super::enduser::authenticate(&state.serving, &live.token_keys, program, req.headers())
+        super::enduser::authenticate(
+            &state.serving,
+            &live.token_keys,
+            &state.runtime.sessions,
+            program,
+            req.headers(),
+        )
             .await;
     let auth = match authenticated {
         Ok(auth) => auth,
