@@ -437,6 +437,10 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
         match compiled {
             Ok(plan) => {
                 println!("{}: ok", file.display());
+                // Warnings are printed and leave the exit status alone.
+                for w in &plan.warnings {
+                    println!("{}: {w}", file.display());
+                }
                 flow_names.insert(plan.name.clone());
                 if let Some(ep) = &plan.endpoint {
                     match context.group(ep.group_name()) {

@@ -158,7 +158,16 @@ mod tests {
         now: i64,
     ) -> Result<Value, BearerError> {
         let revoked = Revoked::default();
-        check(level, Accept { audience: DEFAULT_AUDIENCE, revoked: &revoked }, authorization, ring, now)
+        check(
+            level,
+            Accept {
+                audience: DEFAULT_AUDIENCE,
+                revoked: &revoked,
+            },
+            authorization,
+            ring,
+            now,
+        )
     }
 
     fn token(k: &SigningKey, claims: Value) -> String {
@@ -208,7 +217,7 @@ mod tests {
         );
         let numeric_sub = token(&k, json!({"sub": 42, "exp": 2000}));
         assert_eq!(
-            check(
+            check_(
                 AuthLevel::User,
                 Some(&format!("Bearer {numeric_sub}")),
                 &r,
@@ -252,22 +261,46 @@ mod tests {
         let (r, k) = ring();
         let revoked = Revoked::default();
         let plain = format!("Bearer {}", token(&k, json!({"sub": "1", "exp": 2000})));
-        let api = format!("Bearer {}", token(&k, json!({"sub": "1", "exp": 2000, "aud": "api"})));
+        let api = format!(
+            "Bearer {}",
+            token(&k, json!({"sub": "1", "exp": 2000, "aud": "api"}))
+        );
         let reset = format!(
             "Bearer {}",
-            token(&k, json!({"sub": "1", "exp": 2000, "aud": "password_reset"}))
+            token(
+                &k,
+                json!({"sub": "1", "exp": 2000, "aud": "password_reset"})
+            )
         );
-        let at = |audience| Accept { audience, revoked: &revoked };
+        let at = |audience| Accept {
+            audience,
+            revoked: &revoked,
+        };
         assert!(check(AuthLevel::User, at("api"), Some(&plain), &r, 1000).is_ok());
         assert!(check(AuthLevel::User, at("api"), Some(&api), &r, 1000).is_ok());
         assert_eq!(
             check(AuthLevel::User, at("api"), Some(&reset), &r, 1000).map_err(|e| e.code()),
             Err("auth.wrong_audience")
         );
-        assert!(check(AuthLevel::User, at("password_reset"), Some(&reset), &r, 1000).is_ok());
+        assert!(
+            check(
+                AuthLevel::User,
+                at("password_reset"),
+                Some(&reset),
+                &r,
+                1000
+            )
+            .is_ok()
+        );
         assert_eq!(
-            check(AuthLevel::User, at("password_reset"), Some(&plain), &r, 1000)
-                .map_err(|e| e.code()),
+            check(
+                AuthLevel::User,
+                at("password_reset"),
+                Some(&plain),
+                &r,
+                1000
+            )
+            .map_err(|e| e.code()),
             Err("auth.wrong_audience")
         );
         let listed = format!(
@@ -284,8 +317,14 @@ mod tests {
     fn tokens_of_a_revoked_session_are_refused_until_they_expire() {
         let (r, k) = ring();
         let revoked = Revoked::default();
-        let t = format!("Bearer {}", token(&k, json!({"sub": "1", "exp": 2000, "sid": "s1"})));
-        let accept = Accept { audience: DEFAULT_AUDIENCE, revoked: &revoked };
+        let t = format!(
+            "Bearer {}",
+            token(&k, json!({"sub": "1", "exp": 2000, "sid": "s1"}))
+        );
+        let accept = Accept {
+            audience: DEFAULT_AUDIENCE,
+            revoked: &revoked,
+        };
         assert!(check(AuthLevel::User, accept, Some(&t), &r, 1000).is_ok());
         revoked.add(&[("s1".to_string(), 2000)], 1000);
         assert_eq!(

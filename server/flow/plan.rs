@@ -100,6 +100,8 @@ pub struct Plan<O> {
     pub capture: bool,
     /// `settings.transaction`.
     pub transaction: TransactionMode,
+    /// Diagnostics of severity warning: the flow compiles and may be published.
+    pub warnings: Vec<super::diag::Diagnostic>,
 }
 
 /// `settings.transaction`: how the statements of a run share a transaction.

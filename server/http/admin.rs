@@ -435,15 +435,14 @@ async fn run_flow(
             .collect()
     };
     let token = run_token(&req, &live.token_keys)?;
-    let checked =
-        super::enduser::check_token(
-            &state.serving,
-            &live.token_keys,
-            &state.runtime.sessions,
-            &program,
-            token.as_deref(),
-        )
-            .await;
+    let checked = super::enduser::check_token(
+        &state.serving,
+        &live.token_keys,
+        &state.runtime.sessions,
+        &program,
+        token.as_deref(),
+    )
+    .await;
     let auth = match checked {
         Ok(auth) => auth,
         Err(e) => {

@@ -38,9 +38,12 @@ pub async fn authenticate(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| ()));
     match check(keys, revoked, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
-            check(&serving.load().live.token_keys, revoked, program, authorization)
-        }
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
+            &serving.load().live.token_keys,
+            revoked,
+            program,
+            authorization,
+        ),
         other => other,
     }
 }
@@ -60,9 +63,12 @@ pub async fn check_token(
     });
     let authorization = header.as_deref().map(Ok);
     match check(keys, revoked, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
-            check(&serving.load().live.token_keys, revoked, program, authorization)
-        }
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
+            &serving.load().live.token_keys,
+            revoked,
+            program,
+            authorization,
+        ),
         other => other,
     }
 }
