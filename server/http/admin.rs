@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::api_tokens::router())
         .merge(super::flow_versions::router())
         .merge(super::token_keys::router())
+        .merge(super::user_sessions::router())
         .merge(super::request_log::router())
         .merge(super::groups::router())
         .merge(super::jobs::router())

@@ -31,6 +31,7 @@ pub mod schedules;
 pub mod session;
 pub mod tables;
 pub mod token_keys;
+pub mod user_sessions;
 pub mod ui;
 
 use crate::engine::Runtime;
