@@ -24,7 +24,7 @@ pub const MAX_ACCESS_TTL_SECS: u32 = 3600;
 /// Default and longest lifetime of a session (its refresh tokens), in seconds.
 pub const DEFAULT_REFRESH_TTL_SECS: u32 = 30 * 24 * 3600;
 pub const MAX_REFRESH_TTL_SECS: u32 = 90 * 24 * 3600;
-/// Live sessions per subject; opening one more ends the oldest.
+/// Live sessions per subject and audience; opening one more ends the oldest.
 pub const MAX_SESSIONS_PER_SUBJECT: i64 = 20;
 /// Used refresh tokens remembered per session, for reuse detection.
 pub const KEEP_USED_TOKENS: i64 = 16;

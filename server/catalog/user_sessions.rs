@@ -58,7 +58,9 @@ fn ended(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Ended>, sqlx::Error> {
 }
 
 /// Stores a new session and its first refresh token in one transaction. The subject's
-/// sessions beyond `max_per_subject` live ones are ended, oldest first (reason `capped`), and
+/// sessions of the same audience beyond `max_per_subject` live ones are ended, oldest first
+/// (reason `capped`; per audience, so password-reset requests anyone can make for an email
+/// cannot push the user's sign-ins out), and
 /// up to a hundred ended or expired sessions of anyone are deleted. Returns the sessions the
 /// cap ended.
 pub async fn create(
@@ -98,11 +100,13 @@ pub async fn create(
     let capped = sqlx::query(&format!(
         "UPDATE sluice.user_sessions SET revoked_at = now(), revoked_reason = 'capped' \
          WHERE id IN (SELECT id FROM sluice.user_sessions \
-                      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > now() \
+                      WHERE subject = $1 AND audience = $3 AND revoked_at IS NULL \
+                        AND expires_at > now() \
                       ORDER BY created_at DESC, id OFFSET $2) {ENDED}"
     ))
     .bind(new.subject)
     .bind(max_per_subject)
+    .bind(new.audience)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -31,8 +31,8 @@ pub mod schedules;
 pub mod session;
 pub mod tables;
 pub mod token_keys;
-pub mod user_sessions;
 pub mod ui;
+pub mod user_sessions;
 
 use crate::engine::Runtime;
 use axum::Router;
