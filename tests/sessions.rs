@@ -19,8 +19,8 @@ async fn auth_app() -> TestApp {
     for f in ["refresh", "logout", "logout_everywhere", "reset_password"] {
         app.publish(&example(&format!("auth/{f}.flow.json"))).await;
     }
-    let (status, body) = app
-        .send(app.api(Method::POST, "/auth/signup").json(
+    let (status, body) =
+        app.send(app.api(Method::POST, "/auth/signup").json(
             &json!({"email": "ann@example.com", "password": "correct horse", "name": "Ann"}),
         ))
         .await;
@@ -55,7 +55,12 @@ async fn with_token(app: &TestApp, method: Method, path: &str, token: &Value) ->
 }
 
 fn claims_of(token: &Value) -> Value {
-    let c = token.as_str().expect("text").split('.').nth(1).expect("claims");
+    let c = token
+        .as_str()
+        .expect("text")
+        .split('.')
+        .nth(1)
+        .expect("claims");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).expect("base64url")).expect("JSON")
 }
 
@@ -88,11 +93,23 @@ async fn a_refresh_rotates_and_a_reused_refresh_token_ends_the_session() {
     // The first refresh token again: reuse. The session ends, so the newest refresh token
     // and the access tokens of the session are refused too.
     let (status, body) = refresh(&app, &first["refresh_token"]).await;
-    assert_eq!((status, code(&body)), (401, "auth.refresh_reused"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.refresh_reused"),
+        "{body}"
+    );
     let (status, body) = refresh(&app, &second["refresh_token"]).await;
-    assert_eq!((status, code(&body)), (401, "auth.refresh_invalid"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.refresh_invalid"),
+        "{body}"
+    );
     let (status, body) = with_token(&app, Method::GET, "/me", &second["token"]).await;
-    assert_eq!((status, code(&body)), (401, "auth.session_revoked"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.session_revoked"),
+        "{body}"
+    );
 
     // Only hashes are stored.
     let stored: i64 = sqlx::query_scalar(
@@ -195,7 +212,10 @@ async fn an_admin_ends_a_users_sessions_and_lists_them_without_secrets() {
     );
 
     let (status, body) = app
-        .send(app.admin(Method::POST, "/user-sessions/revoke").json(&json!({})))
+        .send(
+            app.admin(Method::POST, "/user-sessions/revoke")
+                .json(&json!({})),
+        )
         .await;
     assert_eq!((status, code(&body)), (400, "request.invalid_body"));
 }
@@ -234,7 +254,11 @@ async fn a_deleted_user_cannot_refresh() {
         .await
         .expect("deleted");
     let (status, body) = refresh(&app, &s["refresh_token"]).await;
-    assert_eq!((status, code(&body)), (401, "auth.refresh_invalid"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.refresh_invalid"),
+        "{body}"
+    );
     // The session is over, and so is its access token.
     let (status, body) = with_token(&app, Method::GET, "/me", &s["token"]).await;
     assert_eq!((status, code(&body)), (401, "auth.session_revoked"));
@@ -255,7 +279,10 @@ async fn a_reset_token_is_refused_by_normal_endpoints_and_works_once_for_the_res
     issue["endpoint"]["path"] = json!("/test/reset-token");
     issue["nodes"]["issue"]["next"] = json!({"ok": "give"});
     issue["nodes"]["give"] = json!({"type": "respond", "body": {"$rhai": "reset"}});
-    issue["nodes"].as_object_mut().expect("nodes").remove("mail");
+    issue["nodes"]
+        .as_object_mut()
+        .expect("nodes")
+        .remove("mail");
     app.publish(&issue).await;
     let (status, reset) = app
         .send(
@@ -268,20 +295,35 @@ async fn a_reset_token_is_refused_by_normal_endpoints_and_works_once_for_the_res
 
     let normal = login(&app).await;
     let (status, body) = with_token(&app, Method::GET, "/me", &reset["token"]).await;
-    assert_eq!((status, code(&body)), (401, "auth.wrong_audience"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.wrong_audience"),
+        "{body}"
+    );
     let confirm = |token: &Value| {
         app.api(Method::POST, "/auth/password-reset/confirm")
             .bearer_auth(token.as_str().expect("text"))
             .json(&json!({"password": "battery staple"}))
     };
     let (status, body) = app.send(confirm(&normal["token"])).await;
-    assert_eq!((status, code(&body)), (401, "auth.wrong_audience"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.wrong_audience"),
+        "{body}"
+    );
     let (status, body) = app.send(confirm(&reset["token"])).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["sessions_ended"], 2, "the sign-in and the reset session");
+    assert_eq!(
+        body["sessions_ended"], 2,
+        "the sign-in and the reset session"
+    );
     // Used once: the reset ended its own session.
     let (status, body) = app.send(confirm(&reset["token"])).await;
-    assert_eq!((status, code(&body)), (401, "auth.session_revoked"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "auth.session_revoked"),
+        "{body}"
+    );
     // The sign-in is over, and the new password works.
     let (status, _) = with_token(&app, Method::GET, "/me", &normal["token"]).await;
     assert_eq!(status, 401);
@@ -319,7 +361,10 @@ async fn a_role_claim_from_the_request_is_a_warning_that_does_not_block_publishi
     );
     app.publish(&doc).await;
     let (status, _) = app
-        .send(app.api(Method::POST, "/risky").json(&json!({"role": "admin"})))
+        .send(
+            app.api(Method::POST, "/risky")
+                .json(&json!({"role": "admin"})),
+        )
         .await;
     assert_eq!(status, 200, "published and served");
 }
@@ -334,6 +379,80 @@ async fn refresh_tokens_that_are_not_ours_are_refused_cleanly() {
         json!("a'; DROP TABLE sluice.user_sessions; --"),
     ] {
         let (status, body) = refresh(&app, &bad).await;
-        assert_eq!((status, code(&body)), (401, "auth.refresh_invalid"), "{bad}");
+        assert_eq!(
+            (status, code(&body)),
+            (401, "auth.refresh_invalid"),
+            "{bad}"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_instance_is_refused_by_another_within_seconds() {
+    let a = auth_app().await;
+    let b = common::spawn_app_on(&a.db_url, &a.db_name, |_| {}).await;
+    let s = login(&a).await;
+    let (status, _) = with_token(&b, Method::GET, "/me", &s["token"]).await;
+    assert_eq!(status, 200);
+    let (status, _) = with_token(&a, Method::POST, "/auth/logout", &s["token"]).await;
+    assert_eq!(status, 200);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = with_token(&b, Method::GET, "/me", &s["token"]).await;
+        if status == 401 {
+            assert_eq!(code(&body), "auth.session_revoked");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the other instance still accepts the token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_has_at_most_twenty_live_sessions_and_the_oldest_ends_first() {
+    let app = auth_app().await;
+    let oldest = login(&app).await;
+    for _ in 0..20 {
+        login(&app).await;
+    }
+    let (status, body) = refresh(&app, &oldest["refresh_token"]).await;
+    assert_eq!((status, code(&body)), (401, "auth.refresh_invalid"));
+    let (status, body) = with_token(&app, Method::GET, "/me", &oldest["token"]).await;
+    assert_eq!((status, code(&body)), (401, "auth.session_revoked"));
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sluice.user_sessions WHERE subject = '1' AND revoked_at IS NULL",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("count");
+    assert_eq!(live, 20);
+}
+
+#[tokio::test]
+async fn a_debug_run_shows_neither_the_access_token_nor_the_refresh_token() {
+    let app = auth_app().await;
+    let (_, flows) = app.send(app.admin(Method::GET, "/flows")).await;
+    let id = flows["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .find(|f| f["name"] == "login")
+        .and_then(|f| f["id"].as_i64())
+        .expect("the login flow");
+    let (status, run) = app
+        .send(
+            app.admin(Method::POST, &format!("/flows/{id}/run"))
+                .json(&json!({
+                "body": {"email": "ann@example.com", "password": "correct horse"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    let body = &run["response"]["body"];
+    assert_eq!(body["token"], "***", "{run}");
+    assert_eq!(body["refresh_token"], "***", "{run}");
+    let text = run.to_string();
+    assert!(!text.contains("srt_") && !text.contains("eyJ"), "{text}");
 }
