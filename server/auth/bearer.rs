@@ -4,9 +4,9 @@
 //! the same [`check`], so a debug run fails exactly as a real request would.
 
 use super::jwt::{JwtError, KeyRing};
-pub use super::sessions::DEFAULT_AUDIENCE;
 use super::sessions::Revoked;
 use crate::base::AuthLevel;
+pub use crate::base::DEFAULT_AUDIENCE;
 use serde_json::{Value, json};
 
 /// The claim and value an `admin` endpoint requires.

@@ -378,7 +378,10 @@ pub async fn follow(pool: PgPool, revoked: std::sync::Arc<Revoked>) {
         } else {
             10
         };
-        let now = super::bearer::now();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
         match store::recently_revoked(&pool, within).await {
             Ok(ended) => {
                 first = false;
