@@ -32,9 +32,9 @@ pub struct Diagnostic {
     pub node: Option<String>,
     /// Line and column inside a Rhai expression or script, 1-based.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
+    pub column: Option<u32>,
     /// Errors leave it out; warnings say `"severity": "warning"`.
     #[serde(skip_serializing_if = "Severity::is_error")]
     pub severity: Severity,
@@ -95,6 +95,11 @@ impl std::fmt::Display for Diagnostic {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// A line or column as a diagnostic stores it (u32 keeps [`Diagnostic`] small).
+pub fn pos(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Escapes one JSON pointer segment (RFC 6901).
