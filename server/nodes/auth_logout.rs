@@ -15,7 +15,9 @@ use crate::engine::error::SessionFailure;
 use crate::engine::run::{Cx, Step};
 use crate::engine::{Op, RunError, Runnable, StepFuture};
 use crate::flow::expr::Template;
-use crate::flow::node::{CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port};
+use crate::flow::node::{
+    CompiledOp, NodeCx, NodeOptions, NodeType, OutputShape, Port, ResponseFact,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,6 +58,15 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
 impl CompiledOp for LogoutOp {
     fn targets(&self) -> Vec<(&'static str, usize)> {
         vec![(OK.name, self.ok)]
+    }
+    fn responses(&self) -> Vec<ResponseFact> {
+        (self.refresh_token.is_none() && !self.everywhere)
+            .then_some(ResponseFact::Error {
+                status: 401,
+                code: "auth.no_session",
+            })
+            .into_iter()
+            .collect()
     }
     fn output(&self) -> OutputShape {
         OutputShape::Fixed(Some(json!({
