@@ -38,3 +38,9 @@ CREATE TABLE sluice.user_refresh_tokens (
     used_at       timestamptz
 );
 CREATE INDEX user_refresh_tokens_session ON sluice.user_refresh_tokens (session_id, created_at);
+
+-- The algorithm of a token signing key (docs/OPERATIONS.md, "API tokens and key rotation"):
+-- HS256 (the secret is 32 random bytes) or EdDSA (the secret is an Ed25519 key pair as a
+-- PKCS#8 document). Chosen per key when it is made; tokens say it in their header.
+ALTER TABLE sluice.token_keys
+    ADD COLUMN alg text NOT NULL DEFAULT 'HS256' CHECK (alg IN ('HS256', 'EdDSA'));
