@@ -794,7 +794,10 @@ async fn an_ed25519_key_signs_tokens_and_publishes_its_public_key() {
     assert_eq!(current["public_jwk"]["kty"], "OKP");
     assert_eq!(current["public_jwk"]["crv"], "Ed25519");
     assert_eq!(body["jwks"]["keys"].as_array().map(Vec::len), Some(1));
-    assert!(body["keys"][1]["public_jwk"].is_null(), "an HMAC key has no public half");
+    assert!(
+        body["keys"][1]["public_jwk"].is_null(),
+        "an HMAC key has no public half"
+    );
 
     let eddsa = token_for(&app, "ann@example.com", "correct horse").await;
     assert_eq!(header_of(&eddsa)["alg"], "EdDSA");
@@ -816,7 +819,10 @@ async fn an_ed25519_key_signs_tokens_and_publishes_its_public_key() {
         false,
     );
     let (status, body, _) = get_with(&app, "/me", Some(&format!("Bearer {forged}"))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("auth.token_invalid")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("auth.token_invalid"))
+    );
 
     let (status, body) = app
         .send(app.admin(Method::POST, "/token-keys/rotate?alg=RS256"))
