@@ -1,4 +1,5 @@
-//! `auth.issue_token`: signs an API token (JWT, HS256) with the current key from the catalog;
+//! `auth.issue_token`: signs an API token (a JWT, HS256 or EdDSA as the key says) with the
+//! current key from the catalog;
 //! `ok` binds `as` to `{"token", "expires_at"}`. Claims: `sub`, `iat`, `exp` (now +
 //! `expires_in`), `aud` when an `audience` is given, and the keys of `claims`, which may not
 //! set those. With `session: true` it also opens a session (docs/SESSIONS.md): the token gets
@@ -8,6 +9,9 @@
 //! A `role` claim computed from request data is a warning (`flow.role_from_request`): anyone
 //! could then sign up as an admin.
 
+use crate::auth::sessions::{
+    DEFAULT_ACCESS_TTL_SECS, DEFAULT_REFRESH_TTL_SECS, MAX_ACCESS_TTL_SECS,
+};
 use crate::engine::run::{Cx, Step};
 use crate::engine::sandbox::format_rfc3339;
 use crate::engine::{Op, RunError, Runnable, StepFuture};
@@ -25,9 +29,6 @@ pub(crate) static TYPE: NodeType<Op> =
 /// Default and longest lifetime of a token, in seconds.
 pub const DEFAULT_EXPIRES_IN: u32 = 3600;
 pub const MAX_EXPIRES_IN: u32 = crate::auth::MAX_TOKEN_LIFETIME_SECS;
-use crate::auth::sessions::{
-    DEFAULT_ACCESS_TTL_SECS, DEFAULT_REFRESH_TTL_SECS, MAX_ACCESS_TTL_SECS,
-};
 
 /// Claims the node sets itself.
 pub const RESERVED_CLAIMS: [&str; 5] = ["sub", "exp", "iat", "aud", "sid"];
