@@ -293,6 +293,11 @@ async fn a_reset_token_is_refused_by_normal_endpoints_and_works_once_for_the_res
     assert_eq!(status, 200, "{reset}");
     assert_eq!(claims_of(&reset["token"])["aud"], "password_reset");
 
+    let (openapi, _) = app.openapi().await;
+    assert_eq!(
+        openapi["paths"]["/auth/password-reset/confirm"]["post"]["x-sluice-audience"],
+        "password_reset"
+    );
     let normal = login(&app).await;
     let (status, body) = with_token(&app, Method::GET, "/me", &reset["token"]).await;
     assert_eq!(
