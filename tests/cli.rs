@@ -119,6 +119,25 @@ fn validate_prints_warnings_and_still_succeeds() {
             .contains("warning: flow.role_from_request at /nodes/issue/claims/role (node `issue`)"),
         "{stdout}"
     );
+    // An endpoint of an audience no flow issues, checked alone: a warning, still exit 0.
+    let reset = format!("{}/auth/reset_password.flow.json", examples());
+    let out = sluice().arg("validate").arg(&reset).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning at /endpoint/audience: no flow checked here issues tokens of audience `password_reset`"
+        ),
+        "{stdout}"
+    );
+    // With the flow that issues them, none.
+    let out = sluice()
+        .arg("validate")
+        .arg(format!("{}/auth", examples()))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("warning"), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
