@@ -29,6 +29,11 @@ impl Method {
 /// The API group of endpoints that name none; it always exists.
 pub const DEFAULT_GROUP: &str = "default";
 
+/// The audience (`aud` claim) of end-user tokens for the application's own endpoints: what
+/// `auth.issue_token` issues and `endpoint.auth` accepts unless they name another; a token
+/// without `aud` has it.
+pub const DEFAULT_AUDIENCE: &str = "api";
+
 /// `endpoint.auth`: what a request must carry to be served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -395,6 +395,8 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
     let mut routes = Vec::new();
     let mut bypasses = Vec::new();
     let mut flow_names = std::collections::BTreeSet::new();
+    // Token audiences: which flows issue each, and which endpoints accept each.
+    let mut audiences = Audiences::default();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -437,6 +439,11 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
         match compiled {
             Ok(plan) => {
                 println!("{}: ok", file.display());
+                audiences.read(&doc, &file);
+                // Warnings are printed and leave the exit status alone.
+                for w in &plan.warnings {
+                    println!("{}: {w}", file.display());
+                }
                 flow_names.insert(plan.name.clone());
                 if let Some(ep) = &plan.endpoint {
                     match context.group(ep.group_name()) {
@@ -470,6 +477,7 @@ fn validate(paths: &[PathBuf], rules_report: bool) -> ExitCode {
             }
         }
     }
+    audiences.warn();
     for (route, files) in crate::client::offline::collisions(&routes) {
         worst = worst.max(1);
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -575,5 +583,62 @@ fn print_rules_report(tables: &crate::tables::def::Tables, bypasses: &[String]) 
     println!("== nodes that bypass access rules: {}", bypasses.len());
     for b in bypasses {
         println!("{b}");
+    }
+}
+
+/// The token audiences of the flows `sluice validate` checked together: an endpoint that
+/// accepts an audience no flow issues (nothing can call it), or a flow that issues one no
+/// endpoint accepts (its tokens open nothing), is a warning. `api`, the default, is left out.
+#[derive(Default)]
+struct Audiences {
+    /// audience -> (file, pointer) of each `auth.issue_token` that issues it
+    issued: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    /// audience -> file of each endpoint that accepts it
+    accepted: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Audiences {
+    fn read(&mut self, doc: &serde_json::Value, file: &std::path::Path) {
+        let name = file.display().to_string();
+        if let Some(a) = doc.pointer("/endpoint/audience").and_then(|v| v.as_str()) {
+            self.accepted
+                .entry(a.to_string())
+                .or_default()
+                .push(name.clone());
+        }
+        let mut stack = vec![("/nodes".to_string(), doc.get("nodes"))];
+        while let Some((at, Some(serde_json::Value::Object(nodes)))) = stack.pop() {
+            for (id, node) in nodes {
+                let here = format!("{at}/{}", crate::flow::diag::seg(id));
+                if node.get("type").and_then(|t| t.as_str()) == Some("auth.issue_token")
+                    && let Some(a) = node.get("audience").and_then(|v| v.as_str())
+                {
+                    let entry = self.issued.entry(a.to_string()).or_default();
+                    entry.push((name.clone(), format!("{here}/audience")));
+                }
+                stack.push((format!("{here}/body/nodes"), node.pointer("/body/nodes")));
+            }
+        }
+    }
+
+    fn warn(&self) {
+        for (audience, files) in &self.accepted {
+            if audience != crate::base::DEFAULT_AUDIENCE && !self.issued.contains_key(audience) {
+                for f in files {
+                    println!(
+                        "{f}: warning at /endpoint/audience: no flow checked here issues tokens of audience `{audience}`"
+                    );
+                }
+            }
+        }
+        for (audience, places) in &self.issued {
+            if audience != crate::base::DEFAULT_AUDIENCE && !self.accepted.contains_key(audience) {
+                for (f, at) in places {
+                    println!(
+                        "{f}: warning at {at}: no endpoint checked here accepts tokens of audience `{audience}`"
+                    );
+                }
+            }
+        }
     }
 }

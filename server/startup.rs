@@ -64,6 +64,7 @@ pub struct App {
     _relays: Vec<crate::pg::pinning::Pinning>,
     /// Following other instances' changes; stops when the app is dropped.
     _sync: crate::serving::follow::SyncTasks,
+    _sessions: AbortOnDrop,
     /// Firing schedule triggers (docs/EVENTS.md, "Schedules"); stops when dropped.
     _scheduler: crate::events::scheduler::Scheduler,
     /// The table-event dispatcher and the pruning of finished jobs; stop when dropped.
@@ -212,6 +213,11 @@ impl App {
                 direct,
             },
         );
+        // Sessions ended on other instances reach this one's revoked set (docs/SESSIONS.md).
+        let sessions = AbortOnDrop(tokio::spawn(crate::auth::sessions::follow(
+            state.db.clone(),
+            state.runtime.sessions.clone(),
+        )));
         let scheduler = crate::events::scheduler::start(
             state.serving.clone(),
             state.db.clone(),
@@ -227,6 +233,7 @@ impl App {
             _data_lock: lock,
             _relays: relays,
             _sync: sync,
+            _sessions: sessions,
             _scheduler: scheduler,
             _events: events,
             workers,
@@ -276,6 +283,7 @@ impl App {
             _data_lock,
             _relays: relays,
             _sync: sync,
+            _sessions: sessions,
             _scheduler: scheduler,
             _events: events,
             workers,
@@ -331,6 +339,7 @@ impl App {
         ops.shutdown().await;
         // No reload or schedule may start on a closing pool.
         drop(sync);
+        drop(sessions);
         drop(scheduler);
         drop(events);
         // The flows' lanes hold connections of the pools until given back.
@@ -492,5 +501,14 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             _ = wait(term) => {},
         }
         tracing::info!("shutting down: finishing in-flight requests");
+    }
+}
+
+/// A background task that ends with the value holding it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -537,7 +537,17 @@ async fn a_called_function_sees_the_callers_auth() {
 async fn the_auth_examples_are_in_canonical_form() {
     let app = spawn_app().await;
     app.create_table(&example("auth/users.table.json")).await;
-    for f in ["signup", "login", "me", "list_users"] {
+    for f in [
+        "signup",
+        "login",
+        "me",
+        "list_users",
+        "refresh",
+        "logout",
+        "logout_everywhere",
+        "request_password_reset",
+        "reset_password",
+    ] {
         let id = app.publish(&example(&format!("auth/{f}.flow.json"))).await;
         let exported = app
             .admin(Method::GET, &format!("/flows/{id}/export"))
@@ -764,4 +774,58 @@ async fn the_auth_templates_rules_keep_each_user_to_their_own_account() {
 
     assert_eq!(s, 200, "{all}");
     assert_eq!(all.to_string().matches("@example.com").count(), 2, "{all}");
+}
+
+#[tokio::test]
+async fn an_ed25519_key_signs_tokens_and_publishes_its_public_key() {
+    let app = spawn_app().await;
+    load_auth_example(&app).await;
+    let (status, _) = signup(&app, "ann@example.com", "correct horse").await;
+    assert_eq!(status, 201);
+    let hs256 = token_for(&app, "ann@example.com", "correct horse").await;
+    assert_eq!(header_of(&hs256)["alg"], "HS256");
+
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/token-keys/rotate?alg=EdDSA"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let current = &body["keys"][0];
+    assert_eq!(current["alg"], "EdDSA");
+    assert_eq!(current["public_jwk"]["kty"], "OKP");
+    assert_eq!(current["public_jwk"]["crv"], "Ed25519");
+    assert_eq!(body["jwks"]["keys"].as_array().map(Vec::len), Some(1));
+    assert!(
+        body["keys"][1]["public_jwk"].is_null(),
+        "an HMAC key has no public half"
+    );
+
+    let eddsa = token_for(&app, "ann@example.com", "correct horse").await;
+    assert_eq!(header_of(&eddsa)["alg"], "EdDSA");
+    let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {eddsa}"))).await;
+    assert_eq!(status, 200);
+    // The HS256 token of the retired key still works.
+    let (status, _, _) = get_with(&app, "/me", Some(&format!("Bearer {hs256}"))).await;
+    assert_eq!(status, 200);
+
+    // The public key taken as an HMAC secret (algorithm confusion) signs nothing we accept.
+    let x = URL_SAFE_NO_PAD
+        .decode(current["public_jwk"]["x"].as_str().expect("x"))
+        .expect("base64url");
+    let kid = current["id"].to_string();
+    let forged = forge(
+        json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+        json!({"sub": "1", "exp": now() + 600, "role": "admin"}),
+        &x,
+        false,
+    );
+    let (status, body, _) = get_with(&app, "/me", Some(&format!("Bearer {forged}"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("auth.token_invalid"))
+    );
+
+    let (status, body) = app
+        .send(app.admin(Method::POST, "/token-keys/rotate?alg=RS256"))
+        .await;
+    assert_eq!(status, 400, "{body}");
 }

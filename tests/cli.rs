@@ -97,6 +97,51 @@ fn validate_prints_every_problem_with_node_and_pointer_and_fails() {
 }
 
 #[test]
+fn validate_prints_warnings_and_still_succeeds() {
+    let dir = scratch("validate-warning");
+    let file = dir.join("risky.flow.json");
+    let doc = serde_json::json!({
+        "format": "sluice.flow", "format_version": 1, "name": "risky",
+        "endpoint": {"method": "POST", "path": "/risky"}, "entry": "issue",
+        "nodes": {
+            "issue": {"type": "auth.issue_token", "as": "t", "sub": "1",
+                      "claims": {"role": {"$rhai": "request.body.role"}}, "next": {"ok": "reply"}},
+            "reply": {"type": "respond", "body": {"$rhai": "t.token"}}
+        }
+    });
+    std::fs::write(&file, doc.to_string()).expect("write");
+    let out = sluice().arg("validate").arg(&file).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("risky.flow.json: ok"), "{stdout}");
+    assert!(
+        stdout
+            .contains("warning: flow.role_from_request at /nodes/issue/claims/role (node `issue`)"),
+        "{stdout}"
+    );
+    // An endpoint of an audience no flow issues, checked alone: a warning, still exit 0.
+    let reset = format!("{}/auth/reset_password.flow.json", examples());
+    let out = sluice().arg("validate").arg(&reset).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning at /endpoint/audience: no flow checked here issues tokens of audience `password_reset`"
+        ),
+        "{stdout}"
+    );
+    // With the flow that issues them, none.
+    let out = sluice()
+        .arg("validate")
+        .arg(format!("{}/auth", examples()))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("warning"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn validate_does_not_read_serve_settings_and_misplaced_serve_flags_are_refused() {
     let out = sluice()
         .arg("validate")

@@ -4,12 +4,18 @@
 //! the same [`check`], so a debug run fails exactly as a real request would.
 
 use super::jwt::{JwtError, KeyRing};
+use super::sessions::Revoked;
 use crate::base::AuthLevel;
+pub use crate::base::DEFAULT_AUDIENCE;
 use serde_json::{Value, json};
 
 /// The claim and value an `admin` endpoint requires.
 pub const ADMIN_CLAIM: &str = "role";
 pub const ADMIN_ROLE: &str = "admin";
+/// The claim naming the audience a token is for.
+pub const AUDIENCE_CLAIM: &str = "aud";
+/// The claim naming the session an access token belongs to.
+pub const SESSION_CLAIM: &str = "sid";
 
 /// Why a request is not served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +30,12 @@ pub enum BearerError {
     NoSubject,
     #[error("this endpoint is for admins (a token with \"role\": \"admin\")")]
     Forbidden,
+    /// The token was issued for another audience (`aud`) than the endpoint's.
+    #[error("the bearer token is for audience `{token}`, this endpoint accepts `{endpoint}`")]
+    WrongAudience { token: String, endpoint: String },
+    /// The token's session (`sid`) was ended: logout, an admin, or a reused refresh token.
+    #[error("the bearer token's session has ended")]
+    SessionRevoked,
 }
 
 impl BearerError {
@@ -34,6 +46,8 @@ impl BearerError {
             BearerError::Expired => "auth.token_expired",
             BearerError::Invalid(_) | BearerError::NoSubject => "auth.token_invalid",
             BearerError::Forbidden => "auth.forbidden",
+            BearerError::WrongAudience { .. } => "auth.wrong_audience",
+            BearerError::SessionRevoked => "auth.session_revoked",
         }
     }
 
@@ -54,11 +68,23 @@ impl BearerError {
     }
 }
 
+/// What an endpoint accepts besides its level: the audience its tokens must have, and the
+/// sessions ended while their access tokens may still be alive.
+#[derive(Clone, Copy)]
+pub struct Accept<'a> {
+    /// `endpoint.audience`, [`DEFAULT_AUDIENCE`] when not given.
+    pub audience: &'a str,
+    pub revoked: &'a Revoked,
+}
+
 /// The `auth` value of a request to an endpoint of `level`, from its `Authorization` header
 /// (`None` when absent) at time `now` (unix seconds). Public endpoints never read the header
-/// and get `null`.
+/// and get `null`. A token's audience is its `aud` claim, [`DEFAULT_AUDIENCE`] without one;
+/// it must be the endpoint's. A token with a `sid` claim is refused once its session is in
+/// the revoked set.
 pub fn check(
     level: AuthLevel,
+    accept: Accept<'_>,
     authorization: Option<&str>,
     ring: &KeyRing,
     now: i64,
@@ -80,6 +106,25 @@ pub fn check(
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(BearerError::NoSubject),
     };
+    let audience = match claims.get(AUDIENCE_CLAIM) {
+        None => DEFAULT_AUDIENCE,
+        Some(Value::String(a)) => a.as_str(),
+        Some(_) => return Err(BearerError::Invalid(JwtError::Malformed)),
+    };
+    if audience != accept.audience {
+        return Err(BearerError::WrongAudience {
+            token: audience.to_string(),
+            endpoint: accept.audience.to_string(),
+        });
+    }
+    match claims.get(SESSION_CLAIM) {
+        None => {}
+        Some(Value::String(sid)) if accept.revoked.contains(sid, now) => {
+            return Err(BearerError::SessionRevoked);
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(BearerError::Invalid(JwtError::Malformed)),
+    }
     if level == AuthLevel::Admin
         && claims.get(ADMIN_CLAIM).and_then(Value::as_str) != Some(ADMIN_ROLE)
     {
@@ -106,6 +151,25 @@ mod tests {
         (KeyRing::new(Some(k.clone()), vec![]), k)
     }
 
+    fn check_(
+        level: AuthLevel,
+        authorization: Option<&str>,
+        ring: &KeyRing,
+        now: i64,
+    ) -> Result<Value, BearerError> {
+        let revoked = Revoked::default();
+        check(
+            level,
+            Accept {
+                audience: DEFAULT_AUDIENCE,
+                revoked: &revoked,
+            },
+            authorization,
+            ring,
+            now,
+        )
+    }
+
     fn token(k: &SigningKey, claims: Value) -> String {
         sign(k, claims.as_object().expect("an object"))
     }
@@ -114,7 +178,7 @@ mod tests {
     fn public_endpoints_ignore_the_header() {
         let (r, _) = ring();
         assert_eq!(
-            check(AuthLevel::Public, Some("Bearer garbage"), &r, 0),
+            check_(AuthLevel::Public, Some("Bearer garbage"), &r, 0),
             Ok(Value::Null)
         );
     }
@@ -125,11 +189,11 @@ mod tests {
         let good = token(&k, json!({"sub": "42", "exp": 2000, "plan": "pro"}));
         let header = format!("Bearer {good}");
         assert_eq!(
-            check(AuthLevel::User, Some(&header), &r, 1000),
+            check_(AuthLevel::User, Some(&header), &r, 1000),
             Ok(json!({"id": "42", "claims": {"sub": "42", "exp": 2000, "plan": "pro"}}))
         );
         let lower = format!("bearer  {good} ");
-        assert!(check(AuthLevel::User, Some(&lower), &r, 1000).is_ok());
+        assert!(check_(AuthLevel::User, Some(&lower), &r, 1000).is_ok());
         for missing in [
             None,
             Some(""),
@@ -138,22 +202,22 @@ mod tests {
             Some("Basic abc"),
         ] {
             assert_eq!(
-                check(AuthLevel::User, missing, &r, 1000),
+                check_(AuthLevel::User, missing, &r, 1000),
                 Err(BearerError::Missing),
                 "{missing:?}"
             );
         }
         assert_eq!(
-            check(AuthLevel::User, Some(&header), &r, 2000),
+            check_(AuthLevel::User, Some(&header), &r, 2000),
             Err(BearerError::Expired)
         );
         assert_eq!(
-            check(AuthLevel::User, Some("Bearer not.a.token"), &r, 1000).map_err(|e| e.code()),
+            check_(AuthLevel::User, Some("Bearer not.a.token"), &r, 1000).map_err(|e| e.code()),
             Err("auth.token_invalid")
         );
         let numeric_sub = token(&k, json!({"sub": 42, "exp": 2000}));
         assert_eq!(
-            check(
+            check_(
                 AuthLevel::User,
                 Some(&format!("Bearer {numeric_sub}")),
                 &r,
@@ -176,19 +240,97 @@ mod tests {
             token(&k, json!({"sub": "1", "exp": 2000, "role": "admin"}))
         );
         assert_eq!(
-            check(AuthLevel::Admin, Some(&user), &r, 1000),
+            check_(AuthLevel::Admin, Some(&user), &r, 1000),
             Err(BearerError::Forbidden)
         );
         assert_eq!(
-            check(AuthLevel::Admin, Some(&other), &r, 1000),
+            check_(AuthLevel::Admin, Some(&other), &r, 1000),
             Err(BearerError::Forbidden)
         );
-        assert!(check(AuthLevel::Admin, Some(&admin), &r, 1000).is_ok());
+        assert!(check_(AuthLevel::Admin, Some(&admin), &r, 1000).is_ok());
         // A bad token on an admin endpoint is 401, not 403.
         assert_eq!(
-            check(AuthLevel::Admin, None, &r, 1000),
+            check_(AuthLevel::Admin, None, &r, 1000),
             Err(BearerError::Missing)
         );
         assert_eq!(BearerError::Forbidden.status(), 403);
+    }
+
+    #[test]
+    fn tokens_are_accepted_only_by_endpoints_of_their_audience() {
+        let (r, k) = ring();
+        let revoked = Revoked::default();
+        let plain = format!("Bearer {}", token(&k, json!({"sub": "1", "exp": 2000})));
+        let api = format!(
+            "Bearer {}",
+            token(&k, json!({"sub": "1", "exp": 2000, "aud": "api"}))
+        );
+        let reset = format!(
+            "Bearer {}",
+            token(
+                &k,
+                json!({"sub": "1", "exp": 2000, "aud": "password_reset"})
+            )
+        );
+        let at = |audience| Accept {
+            audience,
+            revoked: &revoked,
+        };
+        assert!(check(AuthLevel::User, at("api"), Some(&plain), &r, 1000).is_ok());
+        assert!(check(AuthLevel::User, at("api"), Some(&api), &r, 1000).is_ok());
+        assert_eq!(
+            check(AuthLevel::User, at("api"), Some(&reset), &r, 1000).map_err(|e| e.code()),
+            Err("auth.wrong_audience")
+        );
+        assert!(
+            check(
+                AuthLevel::User,
+                at("password_reset"),
+                Some(&reset),
+                &r,
+                1000
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check(
+                AuthLevel::User,
+                at("password_reset"),
+                Some(&plain),
+                &r,
+                1000
+            )
+            .map_err(|e| e.code()),
+            Err("auth.wrong_audience")
+        );
+        let listed = format!(
+            "Bearer {}",
+            token(&k, json!({"sub": "1", "exp": 2000, "aud": ["api"]}))
+        );
+        assert_eq!(
+            check(AuthLevel::User, at("api"), Some(&listed), &r, 1000).map_err(|e| e.code()),
+            Err("auth.token_invalid")
+        );
+    }
+
+    #[test]
+    fn tokens_of_a_revoked_session_are_refused_until_they_expire() {
+        let (r, k) = ring();
+        let revoked = Revoked::default();
+        let t = format!(
+            "Bearer {}",
+            token(&k, json!({"sub": "1", "exp": 2000, "sid": "s1"}))
+        );
+        let accept = Accept {
+            audience: DEFAULT_AUDIENCE,
+            revoked: &revoked,
+        };
+        assert!(check(AuthLevel::User, accept, Some(&t), &r, 1000).is_ok());
+        revoked.add(&[("s1".to_string(), 2000)], 1000);
+        assert_eq!(
+            check(AuthLevel::User, accept, Some(&t), &r, 1000),
+            Err(BearerError::SessionRevoked)
+        );
+        assert_eq!(BearerError::SessionRevoked.status(), 401);
     }
 }

@@ -1,11 +1,14 @@
-//! End-user API tokens: JSON Web Tokens signed with HS256 (RFC 7519, RFC 7515).
+//! End-user API tokens: JSON Web Tokens signed with HS256 (RFC 7519, RFC 7515) or, per key,
+//! EdDSA with Ed25519 (RFC 8037) through `ring`.
 //!
 //! Written on `hmac` + `sha2` + `base64`, which Sluice has anyway: the `jsonwebtoken` crate
 //! either brings RSA and elliptic-curve crates or aws-lc (10.x), or, in 9.x (on ring), has a
 //! claim-validation advisory (CVE-2026-25537). HS256 alone is small enough to own.
 //!
-//! Verification is strict: the header must say `HS256` (the algorithm is pinned, never taken
-//! from the token), `crit` is refused, the signature is compared in constant time, `exp` must
+//! Verification is strict: the algorithm is the key's (a key is HS256 or EdDSA, chosen when it
+//! is made), never the token's: the header must name exactly the algorithm of the key its
+//! `kid` picks, so an HS256 token cannot be checked against an Ed25519 public key taken as an
+//! HMAC secret. `crit` is refused, the signature is compared in constant time, `exp` must
 //! be an integer in the future and `nbf`, when present, an integer not in the future (a claim
 //! of the wrong type is an invalid token, never a missing one). [`KeyRing`] picks the key by
 //! the header's `kid`, so tokens signed by a retired key stay valid until they expire.
@@ -18,17 +21,119 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The algorithm of a key: HS256 (the default) or EdDSA (Ed25519).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Algorithm {
+    #[default]
+    HS256,
+    EdDSA,
+}
+
+impl Algorithm {
+    /// The name in the token header and the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        match name {
+            "HS256" => Some(Algorithm::HS256),
+            "EdDSA" => Some(Algorithm::EdDSA),
+            _ => None,
+        }
+    }
+}
+
 /// A signing key from the catalog. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct SigningKey {
     /// Row id in `sluice.token_keys`; sent as the token's `kid`.
     pub id: i64,
+    /// HS256: the HMAC secret. EdDSA: the PKCS#8 document of the key pair.
     secret: Vec<u8>,
+    /// EdDSA: the key pair read from `secret`.
+    ed25519: Option<std::sync::Arc<ring::signature::Ed25519KeyPair>>,
 }
 
 impl SigningKey {
+    /// An HS256 key.
     pub fn new(id: i64, secret: Vec<u8>) -> SigningKey {
-        SigningKey { id, secret }
+        SigningKey {
+            id,
+            secret,
+            ed25519: None,
+        }
+    }
+
+    /// An EdDSA key from its PKCS#8 document (as [`generate_ed25519`] makes).
+    pub fn ed25519(id: i64, pkcs8: Vec<u8>) -> Result<SigningKey, JwtError> {
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8)
+            .map_err(|_| JwtError::Malformed)?;
+        Ok(SigningKey {
+            id,
+            secret: pkcs8,
+            ed25519: Some(std::sync::Arc::new(pair)),
+        })
+    }
+
+    /// A key of `alg` from what the catalog stores for it.
+    pub fn of(alg: Algorithm, id: i64, secret: Vec<u8>) -> Result<SigningKey, JwtError> {
+        match alg {
+            Algorithm::HS256 => Ok(SigningKey::new(id, secret)),
+            Algorithm::EdDSA => SigningKey::ed25519(id, secret),
+        }
+    }
+
+    pub fn alg(&self) -> Algorithm {
+        if self.ed25519.is_some() {
+            Algorithm::EdDSA
+        } else {
+            Algorithm::HS256
+        }
+    }
+
+    /// An EdDSA key's public half as a JSON Web Key (RFC 8037); `None` for HS256, whose key
+    /// is secret.
+    pub fn public_jwk(&self) -> Option<Value> {
+        use ring::signature::KeyPair as _;
+        let pair = self.ed25519.as_ref()?;
+        Some(json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": self.id.to_string(),
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        }))
+    }
+
+    fn signature(&self, signed: &[u8]) -> Vec<u8> {
+        match &self.ed25519 {
+            Some(pair) => pair.sign(signed).as_ref().to_vec(),
+            None => {
+                let mut mac = self.mac();
+                mac.update(signed);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    /// Checks a signature in the key's own algorithm (HMAC compared in constant time).
+    fn check(&self, signed: &[u8], sig: &[u8]) -> Result<(), JwtError> {
+        use ring::signature::KeyPair as _;
+        match &self.ed25519 {
+            Some(pair) => ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ED25519,
+                pair.public_key().as_ref(),
+            )
+            .verify(signed, sig)
+            .map_err(|_| JwtError::Signature),
+            None => {
+                let mut mac = self.mac();
+                mac.update(signed);
+                mac.verify_slice(sig).map_err(|_| JwtError::Signature)
+            }
+        }
     }
 
     fn mac(&self) -> HmacSha256 {
@@ -39,7 +144,7 @@ impl SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({}, ***)", self.id)
+        write!(f, "SigningKey({}, {}, ***)", self.id, self.alg().name())
     }
 }
 
@@ -48,7 +153,7 @@ impl std::fmt::Debug for SigningKey {
 pub enum JwtError {
     #[error("the token is malformed")]
     Malformed,
-    #[error("the token is not signed with HS256")]
+    #[error("the token is not signed with its key's algorithm")]
     Algorithm,
     #[error("the token's signature does not match")]
     Signature,
@@ -100,6 +205,15 @@ impl KeyRing {
         self.current.as_ref()
     }
 
+    /// The public keys of the EdDSA keys tokens are accepted from, as JSON Web Keys.
+    pub fn public_jwks(&self) -> Vec<Value> {
+        let mut keys: Vec<&SigningKey> = self.by_kid.values().collect();
+        keys.sort_by_key(|k| k.id);
+        keys.into_iter()
+            .filter_map(SigningKey::public_jwk)
+            .collect()
+    }
+
     /// Ids of every key tokens are accepted from.
     pub fn ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self.by_kid.values().map(|k| k.id).collect();
@@ -119,13 +233,11 @@ impl KeyRing {
 }
 /// Signs `claims` (an object) as a compact JWT: `base64url(header).base64url(claims).sig`.
 pub fn sign(key: &SigningKey, claims: &Map<String, Value>) -> String {
-    let header = json!({"alg": "HS256", "typ": "JWT", "kid": key.id.to_string()});
+    let header = json!({"alg": key.alg().name(), "typ": "JWT", "kid": key.id.to_string()});
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string()));
-    let mut mac = key.mac();
-    mac.update(out.as_bytes());
-    let sig = mac.finalize().into_bytes();
+    let sig = key.signature(out.as_bytes());
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(sig));
     out
@@ -139,6 +251,7 @@ pub fn verify(key: &SigningKey, token: &str, now: i64) -> Result<Map<String, Val
 /// A compact token cut into its parts, with the header decoded and checked.
 struct Parts<'t> {
     header: Map<String, Value>,
+    alg: Algorithm,
     /// `base64url(header).base64url(claims)`: what the signature covers.
     signed: &'t str,
     claims: &'t str,
@@ -156,16 +269,21 @@ impl<'t> Parts<'t> {
         let Value::Object(header) = decode_json(h)? else {
             return Err(JwtError::Malformed);
         };
-        // Pinned: whatever else the header says, only HS256 is checked.
-        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        // Only the two algorithms Sluice signs with; which one must match the key (`verify`).
+        let Some(alg) = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(Algorithm::parse)
+        else {
             return Err(JwtError::Algorithm);
-        }
+        };
         // No extension is understood, so none may be marked critical (RFC 7515, 4.1.11).
         if header.contains_key("crit") {
             return Err(JwtError::Malformed);
         }
         Ok(Parts {
             header,
+            alg,
             signed: &token[..h.len() + 1 + c.len()],
             claims: c,
             signature: s,
@@ -176,10 +294,11 @@ impl<'t> Parts<'t> {
         let sig = URL_SAFE_NO_PAD
             .decode(self.signature)
             .map_err(|_| JwtError::Malformed)?;
-        let mut mac = key.mac();
-        mac.update(self.signed.as_bytes());
-        // `verify_slice` compares in constant time.
-        mac.verify_slice(&sig).map_err(|_| JwtError::Signature)?;
+        // The key's algorithm, never the token's choice.
+        if self.alg != key.alg() {
+            return Err(JwtError::Algorithm);
+        }
+        key.check(self.signed.as_bytes(), &sig)?;
         let Value::Object(claims) = decode_json(self.claims)? else {
             return Err(JwtError::Malformed);
         };
@@ -196,6 +315,14 @@ impl<'t> Parts<'t> {
             _ => Err(JwtError::Malformed),
         }
     }
+}
+
+/// A new Ed25519 key pair as a PKCS#8 document (what the catalog stores for an EdDSA key).
+/// `None` when the system's random source fails.
+pub fn generate_ed25519() -> Option<Vec<u8>> {
+    ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .ok()
+        .map(|doc| doc.as_ref().to_vec())
 }
 
 fn decode_json(part: &str) -> Result<Value, JwtError> {
@@ -356,7 +483,42 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_keys_sign_and_verify_and_refuse_algorithm_confusion() {
+        let pkcs8 = generate_ed25519().expect("random");
+        let ed = SigningKey::ed25519(7, pkcs8.clone()).expect("a key pair");
+        assert_eq!(ed.alg(), Algorithm::EdDSA);
+        let claims = json!({"sub": "a", "exp": 2000});
+        let token = sign(&ed, claims.as_object().expect("o"));
+        let header = decode_json(token.split('.').next().expect("header")).expect("json");
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(verify(&ed, &token, 1000).expect("valid")["sub"], "a");
+        // Another key pair does not verify it.
+        let other =
+            SigningKey::ed25519(7, generate_ed25519().expect("random")).expect("a key pair");
+        assert_eq!(verify(&other, &token, 1000), Err(JwtError::Signature));
+        // An HS256 token whose HMAC secret is the public key, with the EdDSA key's kid.
+        let jwk = ed.public_jwk().expect("a public key");
+        let public = URL_SAFE_NO_PAD
+            .decode(jwk["x"].as_str().expect("x"))
+            .expect("base64url");
+        assert_eq!(public.len(), 32);
+        let confused = sign(&SigningKey::new(7, public), claims.as_object().expect("o"));
+        assert_eq!(verify(&ed, &confused, 1000), Err(JwtError::Algorithm));
+        // And an EdDSA token is not checked by an HS256 key of the same id.
+        assert_eq!(
+            verify(&key(b"some hmac key"), &token, 1000),
+            Err(JwtError::Algorithm)
+        );
+        let ring = KeyRing::new(Some(key(b"x")), vec![ed]);
+        assert_eq!(ring.public_jwks().len(), 1);
+        assert!(format!("{:?}", SigningKey::ed25519(7, pkcs8).expect("k")).contains("***"));
+    }
+
+    #[test]
     fn the_key_never_shows_in_debug_output() {
-        assert_eq!(format!("{:?}", key(b"hunter2")), "SigningKey(1, ***)");
+        assert_eq!(
+            format!("{:?}", key(b"hunter2")),
+            "SigningKey(1, HS256, ***)"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod bearer;
 
 pub mod jwt;
 pub mod key_seal;
+pub mod sessions;
 pub mod throttle;
 
 use crate::passwords as hasher;
@@ -134,8 +135,8 @@ pub async fn token_key(
     for (id, stored) in crate::catalog::token_keys::all_secrets(pool).await? {
         unseal(id, stored, sealer)?;
     }
-    if let Some((id, stored)) = crate::catalog::token_keys::current(pool).await? {
-        return Ok(jwt::SigningKey::new(id, unseal(id, stored, sealer)?));
+    if let Some((id, stored, alg)) = crate::catalog::token_keys::current(pool).await? {
+        return key_of(id, &alg, unseal(id, stored, sealer)?);
     }
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
@@ -145,10 +146,23 @@ pub async fn token_key(
             "created the token signing key"
         );
     }
-    let (id, stored) = crate::catalog::token_keys::current(pool)
+    let (id, stored, alg) = crate::catalog::token_keys::current(pool)
         .await?
         .ok_or(AuthError::NoTokenKey)?;
-    Ok(jwt::SigningKey::new(id, unseal(id, stored, sealer)?))
+    key_of(id, &alg, unseal(id, stored, sealer)?)
+}
+
+/// A key from its catalog row.
+fn key_of(id: i64, alg: &str, secret: Vec<u8>) -> Result<jwt::SigningKey, AuthError> {
+    let alg = jwt::Algorithm::parse(alg).ok_or_else(|| {
+        AuthError::KeySealing(format!("token signing key {id}: unknown algorithm {alg}"))
+    })?;
+    jwt::SigningKey::of(alg, id, secret).map_err(|_| {
+        AuthError::KeySealing(format!(
+            "token signing key {id} is not a valid {} key",
+            alg.name()
+        ))
+    })
 }
 
 /// What is stored for a new key: sealed when a key encryption key is configured.
@@ -191,8 +205,8 @@ pub async fn key_ring(
     let rows = crate::catalog::token_keys::usable(pool, RETIRED_KEY_HORIZON_SECS).await?;
     let mut current = None;
     let mut retired = Vec::new();
-    for (id, stored, is_retired) in rows {
-        let key = jwt::SigningKey::new(id, unseal(id, stored, sealer)?);
+    for (id, stored, is_retired, alg) in rows {
+        let key = key_of(id, &alg, unseal(id, stored, sealer)?)?;
         if is_retired {
             retired.push(key);
         } else {
@@ -202,21 +216,37 @@ pub async fn key_ring(
     Ok(jwt::KeyRing::new(current, retired))
 }
 
-/// Retires the current signing key and makes a new one (32 random bytes), deleting keys
-/// retired longer than [`RETIRED_KEY_HORIZON_SECS`] ago, or with `revoke` every retired key
-/// (so no token issued so far verifies any more); one transaction.
+/// Retires the current signing key and makes a new one of `alg` (HS256: 32 random bytes;
+/// EdDSA: a new Ed25519 key pair), deleting keys retired longer than
+/// [`RETIRED_KEY_HORIZON_SECS`] ago, or with `revoke` every retired key (so no token issued so
+/// far verifies any more); one transaction.
 pub async fn rotate_token_keys(
     pool: &PgPool,
     revoke: bool,
     sealer: Option<&KeySealer>,
+    alg: jwt::Algorithm,
 ) -> Result<crate::catalog::token_keys::Rotation, AuthError> {
-    let mut secret = [0u8; 32];
-    OsRng.fill_bytes(&mut secret);
+    let secret = match alg {
+        jwt::Algorithm::HS256 => {
+            let mut secret = [0u8; 32];
+            OsRng.fill_bytes(&mut secret);
+            secret.to_vec()
+        }
+        jwt::Algorithm::EdDSA => jwt::generate_ed25519().ok_or_else(|| {
+            AuthError::KeySealing("the system's random source failed".to_string())
+        })?,
+    };
     let horizon = if revoke { 0 } else { RETIRED_KEY_HORIZON_SECS };
-    let rotation =
-        crate::catalog::token_keys::rotate(pool, &stored_form(&secret, sealer), horizon).await?;
+    let rotation = crate::catalog::token_keys::rotate(
+        pool,
+        &stored_form(&secret, sealer),
+        alg.name(),
+        horizon,
+    )
+    .await?;
     tracing::info!(
         key.current = rotation.current,
+        key.alg = alg.name(),
         key.retired = ?rotation.retired,
         key.purged = ?rotation.purged,
         "rotated the token signing key"

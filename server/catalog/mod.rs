@@ -10,6 +10,7 @@ pub mod flows;
 pub mod groups;
 pub mod request_log;
 pub mod token_keys;
+pub mod user_sessions;
 pub mod users;
 
 use sqlx::PgPool;

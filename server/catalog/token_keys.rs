@@ -1,13 +1,14 @@
 //! Keys that sign end-user API tokens (`sluice.token_keys`): the current one, retired ones that
-//! still verify, listing and rotation. The secret is random bytes made by Sluice, stored as is
+//! still verify, listing and rotation. Each has an algorithm (`HS256` or `EdDSA`). The secret
+//! is random bytes (HS256) or an Ed25519 key pair (EdDSA) made by Sluice, stored as is
 //! or sealed (`auth::key_seal`); it is read into memory (the key ring) and never logged or
 //! returned by a listing.
 
 use sqlx::PgPool;
 
-/// `(id, secret)` of the current key, if there is one.
-pub async fn current(pool: &PgPool) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, secret FROM sluice.token_keys WHERE retired_at IS NULL")
+/// `(id, secret, alg)` of the current key, if there is one.
+pub async fn current(pool: &PgPool) -> Result<Option<(i64, Vec<u8>, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, secret, alg FROM sluice.token_keys WHERE retired_at IS NULL")
         .fetch_optional(pool)
         .await
 }
@@ -55,6 +56,8 @@ pub async fn create_if_none(pool: &PgPool, secret: &[u8]) -> Result<bool, sqlx::
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct KeyInfo {
     pub id: i64,
+    /// `HS256` or `EdDSA`.
+    pub alg: String,
     pub created_at: String,
     pub retired_at: Option<String>,
 }
@@ -62,7 +65,7 @@ pub struct KeyInfo {
 /// Every key, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, to_jsonb(created_at) #>> '{}' AS created_at, \
+        "SELECT id, alg, to_jsonb(created_at) #>> '{}' AS created_at, \
                 to_jsonb(retired_at) #>> '{}' AS retired_at \
          FROM sluice.token_keys ORDER BY id DESC",
     )
@@ -70,14 +73,14 @@ pub async fn list(pool: &PgPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
     .await
 }
 
-/// `(id, secret, retired)` of the keys tokens may still be checked with: the current one and
-/// those retired less than `horizon_secs` ago.
+/// `(id, secret, retired, alg)` of the keys tokens may still be checked with: the current one
+/// and those retired less than `horizon_secs` ago.
 pub async fn usable(
     pool: &PgPool,
     horizon_secs: i64,
-) -> Result<Vec<(i64, Vec<u8>, bool)>, sqlx::Error> {
+) -> Result<Vec<(i64, Vec<u8>, bool, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, secret, retired_at IS NOT NULL FROM sluice.token_keys \
+        "SELECT id, secret, retired_at IS NOT NULL, alg FROM sluice.token_keys \
          WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)",
     )
     .bind(horizon_secs as f64)
@@ -102,6 +105,7 @@ pub struct Rotation {
 pub async fn rotate(
     pool: &PgPool,
     secret: &[u8],
+    alg: &str,
     horizon_secs: i64,
 ) -> Result<Rotation, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -114,11 +118,13 @@ pub async fn rotate(
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let current: i64 =
-        sqlx::query_scalar("INSERT INTO sluice.token_keys (secret) VALUES ($1) RETURNING id")
-            .bind(secret)
-            .fetch_one(&mut *tx)
-            .await?;
+    let current: i64 = sqlx::query_scalar(
+        "INSERT INTO sluice.token_keys (secret, alg) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(secret)
+    .bind(alg)
+    .fetch_one(&mut *tx)
+    .await?;
     let purged: Vec<i64> = sqlx::query_scalar(
         "DELETE FROM sluice.token_keys \
          WHERE retired_at IS NOT NULL AND retired_at <= now() - make_interval(secs => $1) \

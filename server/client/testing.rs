@@ -227,7 +227,7 @@ struct CaseCx<'a> {
 impl CaseCx<'_> {
     async fn run_case(&self, case: &Case, result: &mut CaseResult) -> Result<(), ClientError> {
         let db_error = |e: sqlx::Error| ClientError::Files(format!("the test database: {e}"));
-        // A clean slate: no rows, identities from 1, no queued jobs.
+        // A clean slate: no rows, identities from 1, no queued jobs, no end-user sessions.
         if !self.tables.is_empty() {
             let list: Vec<String> = self
                 .tables
@@ -243,6 +243,10 @@ impl CaseCx<'_> {
             .map_err(db_error)?;
         }
         sqlx::query("DELETE FROM sluice.jobs")
+            .execute(&self.target.db)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("DELETE FROM sluice.user_sessions")
             .execute(&self.target.db)
             .await
             .map_err(db_error)?;

@@ -131,6 +131,47 @@ pub enum RunError {
     /// `auth.verify_password`: too many failed checks from this address or for this account.
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     Throttled { node: String, retry_after_secs: u64 },
+    /// `auth.refresh` refused a refresh token, or `auth.logout` found no session to end.
+    #[error("{}", .failure.message())]
+    Session {
+        node: String,
+        failure: SessionFailure,
+    },
+}
+
+/// Why a session node failed (401 each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFailure {
+    /// Unknown, malformed or expired refresh token, an ended session, or an account that is
+    /// gone: `auth.refresh_invalid`.
+    RefreshInvalid,
+    /// A used-up refresh token presented again; the session was ended: `auth.refresh_reused`.
+    RefreshReused,
+    /// `auth.logout` without a refresh token on a request whose token names no session:
+    /// `auth.no_session`.
+    NoSession,
+}
+
+impl SessionFailure {
+    pub fn code(self) -> &'static str {
+        match self {
+            SessionFailure::RefreshInvalid => "auth.refresh_invalid",
+            SessionFailure::RefreshReused => "auth.refresh_reused",
+            SessionFailure::NoSession => "auth.no_session",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            SessionFailure::RefreshInvalid => {
+                "the refresh token is not valid: unknown, expired, or its session has ended"
+            }
+            SessionFailure::RefreshReused => {
+                "the refresh token was already used; its session has been ended, sign in again"
+            }
+            SessionFailure::NoSession => "the request's token belongs to no session",
+        }
+    }
 }
 
 impl RunError {
@@ -151,6 +192,7 @@ impl RunError {
             RunError::AuthValue { .. } => 400,
             RunError::InvalidCredentials { .. } => 401,
             RunError::Throttled { .. } => 429,
+            RunError::Session { .. } => 401,
             RunError::Busy { .. } => 503,
             RunError::Http { kind, .. } => match kind {
                 HttpFailure::Timeout => 504,
@@ -209,6 +251,7 @@ impl RunError {
             RunError::Auth { .. } => "auth.error",
             RunError::Busy { .. } => "server.busy",
             RunError::Throttled { .. } => "auth.throttled",
+            RunError::Session { failure, .. } => failure.code(),
         }
     }
 
@@ -276,7 +319,8 @@ impl RunError {
             | RunError::InvalidCredentials { node }
             | RunError::Auth { node, .. }
             | RunError::Busy { node }
-            | RunError::Throttled { node, .. } => Some(node),
+            | RunError::Throttled { node, .. }
+            | RunError::Session { node, .. } => Some(node),
         }
     }
 
@@ -396,7 +440,8 @@ impl RunError {
             | E::Busy { .. }
             | E::RuleDenied { .. }
             | E::Serialization { .. }
-            | E::Throttled { .. }) => other,
+            | E::Throttled { .. }
+            | E::Session { .. }) => other,
         }
     }
 

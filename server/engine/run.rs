@@ -38,6 +38,9 @@ pub struct Runtime {
     pub pooled: bool,
     /// Wakes the job workers once a run that enqueued has committed.
     pub jobs: Arc<crate::queue::signal::Signal>,
+    /// End-user sessions ended while their access tokens may be alive (fed by the session
+    /// nodes and `auth::sessions::follow`), checked by `endpoint.auth`.
+    pub sessions: Arc<crate::auth::sessions::Revoked>,
 }
 
 /// What a run reads from the generation being served: published functions, token keys and
@@ -77,6 +80,7 @@ impl Runtime {
             outbound,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             pooled: false,
+            sessions: Arc::default(),
         }
     }
 }

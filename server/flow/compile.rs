@@ -16,7 +16,7 @@ use super::canonical;
 use super::diag::{Diagnostic, seg};
 use super::expr::{ExprCompiler, RESERVED, base_engine};
 use super::node::{CompiledOp, ERROR_PORT, NodeCx, NodeType, Placement, Registry, TableCatalog};
-use super::plan::{Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
+use super::plan::{AuthLevel, Endpoint, InputSchema, InputSchemas, Method, Plan, PlanNode};
 use super::schema;
 use super::scope::{Collector, Origin, Origins, Scope, join};
 use serde_json::Value;
@@ -183,9 +183,11 @@ fn compile_collecting<O: CompiledOp>(
         job.concurrency_limit = Some(1);
     }
     let input = input(doc, &mut diags);
-    if !diags.is_empty() {
+    // Warnings travel with the errors when there are any, and on the plan when there are none.
+    if diags.iter().any(|d| !d.is_warning()) {
         return Err(sorted(diags));
     }
+    let warnings = sorted(diags);
     let Some((entry, on_error)) = roots else {
         return Err(vec![Diagnostic::new(
             "flow.internal",
@@ -228,6 +230,7 @@ fn compile_collecting<O: CompiledOp>(
             == Some("primary"),
         capture: doc.pointer("/settings/capture").and_then(Value::as_bool) == Some(true),
         transaction,
+        warnings,
     })
 }
 
@@ -586,6 +589,11 @@ fn compile_graph<O: CompiledOp>(
     } else {
         &super::expr::BUILTINS
     };
+    let binders: BTreeMap<usize, &'static str> = graph
+        .iter()
+        .enumerate()
+        .filter_map(|(j, n)| Some((base + j, n.ty?.name)))
+        .collect();
     for (i, node) in graph.iter().enumerate() {
         let (Some(ty), true, Some(names)) = (
             node.ty,
@@ -612,6 +620,7 @@ fn compile_graph<O: CompiledOp>(
                 .collect(),
             names: names.keys().cloned().collect(),
             origins: names.clone(),
+            binders: binders.clone(),
             depth: spec.depth,
             out: &mut *out,
             seen: seen.as_deref_mut(),
@@ -754,12 +763,24 @@ fn endpoint(doc: &Value, diags: &mut Vec<Diagnostic>) -> Option<Endpoint> {
         .unwrap_or_default();
     let group = ep.get("group").and_then(Value::as_str).map(str::to_string);
     let sandbox = ep.get("sandbox").and_then(Value::as_bool).unwrap_or(true);
+    let audience = ep
+        .get("audience")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if audience.is_some() && auth == AuthLevel::Public {
+        diags.push(Diagnostic::new(
+            "flow.audience_without_auth",
+            "/endpoint/audience",
+            "a public endpoint reads no token, so it has no audience; set `auth` to \"user\" or \"admin\"",
+        ));
+    }
     Some(Endpoint {
         method,
         path,
         auth,
         group,
         sandbox,
+        audience,
     })
 }
 

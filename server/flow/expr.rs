@@ -241,8 +241,8 @@ impl<'a> ExprCompiler<'a> {
 
     fn rhai_error(&mut self, e: &rhai::ParseError, pointer: &str) {
         let mut d = Diagnostic::new("flow.rhai_syntax", pointer, e.0.to_string());
-        d.line = e.1.line();
-        d.column = e.1.position();
+        d.line = e.1.line().map(super::diag::pos);
+        d.column = e.1.position().map(super::diag::pos);
         self.push(d);
     }
 

@@ -276,6 +276,35 @@ pub fn ports_to(
         .collect()
 }
 
+/// The identifiers of a Rhai expression, outside string and character literals.
+pub fn rhai_names(expr: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'"' || c == b'`' || c == b'\'' {
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            // A property after a dot is not a variable.
+            if start == 0 || bytes[start - 1] != b'.' {
+                out.push(&expr[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Renames the keys of the object under `key` (`values`, `where`).
 pub fn rename_keys(node: &mut Value, key: &str, fields: &[(&str, &str)]) {
     if let Some(map) = node.get_mut(key).and_then(Value::as_object_mut) {
@@ -369,6 +398,9 @@ pub struct NodeCx<'a, O: 'static> {
     pub names: std::collections::BTreeSet<String>,
     /// Where each of `names` was set (for the editor's completion in nested bodies).
     pub origins: super::scope::Origins,
+    /// The node type of each node of this node's graph, by its index in the plan's flat node
+    /// list (what set a name, with `origins`).
+    pub binders: BTreeMap<usize, &'static str>,
     /// How deep in `for_each` bodies this node sits.
     pub depth: usize,
     /// The plan's flat node list, for nested bodies to add their nodes to.
@@ -410,6 +442,21 @@ impl<O: CompiledOp> NodeCx<'_, O> {
         );
         self.body_diags.extend(diags);
         entry
+    }
+
+    /// Whether a Rhai expression reads request data: it names `request`, or a variable that a
+    /// `validate` node of this graph set (validated request data, as a rule). A heuristic for
+    /// warnings: names are read from the text, outside string literals.
+    pub fn reads_request(&self, expr: &str) -> bool {
+        rhai_names(expr).iter().any(|name| {
+            *name == "request"
+                || self.origins.get(*name).is_some_and(|from| {
+                    from.iter().any(|o| match o {
+                        super::scope::Origin::Bound(i) => self.binders.get(i) == Some(&"validate"),
+                        _ => false,
+                    })
+                })
+        })
     }
 
     /// Strictly decodes the node's config (schema-checked already, so failures are rare).

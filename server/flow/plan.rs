@@ -1,7 +1,7 @@
 //! The compiled, immutable form of a flow. Built once at save/publish; every request reuses it.
 //! Node references are indices, expressions are compiled ASTs, names are validated [`Ident`]s.
 
-pub use crate::base::{AuthLevel, DEFAULT_GROUP, Method, RateLimit, RateRule};
+pub use crate::base::{AuthLevel, DEFAULT_AUDIENCE, DEFAULT_GROUP, Method, RateLimit, RateRule};
 
 use super::expr::Template;
 use super::node::CompiledOp;
@@ -21,9 +21,17 @@ pub struct Endpoint {
     /// `endpoint.sandbox` (default true): responses carry `Content-Security-Policy: sandbox`
     /// without `allow-same-origin`, so pages they render get an opaque origin.
     pub sandbox: bool,
+    /// `endpoint.audience`: the `aud` its tokens must carry; `None` is the default audience
+    /// (`api`), which tokens without `aud` have too.
+    pub audience: Option<String>,
 }
 
 impl Endpoint {
+    /// The audience the endpoint's tokens must have.
+    pub fn audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE)
+    }
+
     /// The name of the endpoint's API group.
     pub fn group_name(&self) -> &str {
         self.group.as_deref().unwrap_or(DEFAULT_GROUP)
@@ -92,6 +100,8 @@ pub struct Plan<O> {
     pub capture: bool,
     /// `settings.transaction`.
     pub transaction: TransactionMode,
+    /// Diagnostics of severity warning: the flow compiles and may be published.
+    pub warnings: Vec<super::diag::Diagnostic>,
 }
 
 /// `settings.transaction`: how the statements of a run share a transaction.

@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::api_tokens::router())
         .merge(super::flow_versions::router())
         .merge(super::token_keys::router())
+        .merge(super::user_sessions::router())
         .merge(super::request_log::router())
         .merge(super::groups::router())
         .merge(super::jobs::router())
@@ -435,9 +436,14 @@ async fn run_flow(
             .collect()
     };
     let token = run_token(&req, &live.token_keys)?;
-    let checked =
-        super::enduser::check_token(&state.serving, &live.token_keys, &program, token.as_deref())
-            .await;
+    let checked = super::enduser::check_token(
+        &state.serving,
+        &live.token_keys,
+        &state.runtime.sessions,
+        &program,
+        token.as_deref(),
+    )
+    .await;
     let auth = match checked {
         Ok(auth) => auth,
         Err(e) => {

@@ -45,6 +45,7 @@ mod tests {
             "schedules" => include_str!("schedules.rs"),
             "project" => include_str!("project.rs"),
             "flow_tests" => include_str!("flow_tests.rs"),
+            "user_sessions" => include_str!("user_sessions.rs"),
             other => panic!(
                 "admin::router() merges `{other}`: add it here so its routes are checked against admin_openapi.json"
             ),

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use crate::auth::bearer::{self, BearerError};
 use crate::auth::jwt::JwtError;
 use crate::auth::jwt::KeyRing;
+use crate::auth::sessions::Revoked;
 use crate::engine::Program;
 use crate::flow::plan::AuthLevel;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -29,16 +30,20 @@ pub const RING_REFRESH_MIN_AGE: Duration = Duration::from_secs(1);
 pub async fn authenticate(
     serving: &Serving,
     keys: &KeyRing,
+    revoked: &Revoked,
     program: &Program,
     headers: &HeaderMap,
 ) -> Result<Value, BearerError> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| ()));
-    match check(keys, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
-            check(&serving.load().live.token_keys, program, authorization)
-        }
+    match check(keys, revoked, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
+            &serving.load().live.token_keys,
+            revoked,
+            program,
+            authorization,
+        ),
         other => other,
     }
 }
@@ -48,6 +53,7 @@ pub async fn authenticate(
 pub async fn check_token(
     serving: &Serving,
     keys: &KeyRing,
+    revoked: &Revoked,
     program: &Program,
     token: Option<&str>,
 ) -> Result<Value, BearerError> {
@@ -56,10 +62,13 @@ pub async fn check_token(
         _ => format!("Bearer {t}"),
     });
     let authorization = header.as_deref().map(Ok);
-    match check(keys, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => {
-            check(&serving.load().live.token_keys, program, authorization)
-        }
+    match check(keys, revoked, program, authorization) {
+        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
+            &serving.load().live.token_keys,
+            revoked,
+            program,
+            authorization,
+        ),
         other => other,
     }
 }
@@ -74,15 +83,16 @@ async fn refresh_ring(serving: &Serving) -> bool {
 
 fn check(
     keys: &KeyRing,
+    revoked: &Revoked,
     program: &Program,
     authorization: Option<Result<&str, ()>>,
 ) -> Result<Value, BearerError> {
-    let level = program
-        .plan
-        .endpoint
-        .as_ref()
-        .map(|e| e.auth)
-        .unwrap_or_default();
+    let endpoint = program.plan.endpoint.as_ref();
+    let level = endpoint.map(|e| e.auth).unwrap_or_default();
+    let accept = bearer::Accept {
+        audience: endpoint.map_or(crate::base::DEFAULT_AUDIENCE, |e| e.audience()),
+        revoked,
+    };
     // Public endpoints, most of them, cost nothing here: no clock, no key ring.
     if level == AuthLevel::Public {
         return Ok(Value::Null);
@@ -93,7 +103,7 @@ fn check(
         // Not visible ASCII: no token of ours looks like that.
         Some(Err(())) => return Err(BearerError::Invalid(JwtError::Malformed)),
     };
-    bearer::check(level, authorization, keys, bearer::now())
+    bearer::check(level, accept, authorization, keys, bearer::now())
 }
 
 /// The envelope of a refusal, with its challenge.

@@ -52,7 +52,7 @@ async fn validate(
     crate::flow::scope::with_env(&mut scope, &env);
     Ok(Json(match compiled {
         Ok(plan) => json!({
-            "ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": [], "scope": scope,
+            "ok": true, "name": plan.name, "rev": plan.rev, "diagnostics": plan.warnings, "scope": scope,
         }),
         Err(problems) => json!({"ok": false, "diagnostics": problems, "scope": scope}),
     }))

@@ -223,9 +223,14 @@ async fn run(
     req: Request,
 ) -> Result<Response, ApiError> {
     let program = &route.program;
-    let authenticated =
-        super::enduser::authenticate(&state.serving, &live.token_keys, program, req.headers())
-            .await;
+    let authenticated = super::enduser::authenticate(
+        &state.serving,
+        &live.token_keys,
+        &state.runtime.sessions,
+        program,
+        req.headers(),
+    )
+    .await;
     let auth = match authenticated {
         Ok(auth) => auth,
         Err(refused) => return Ok(super::enduser::refusal(refused)),

@@ -32,6 +32,7 @@ pub mod session;
 pub mod tables;
 pub mod token_keys;
 pub mod ui;
+pub mod user_sessions;
 
 use crate::engine::Runtime;
 use axum::Router;

@@ -45,8 +45,8 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
         Ok(s) => s,
         Err(e) => {
             let mut d = Diagnostic::new("flow.bad_sql", at, e.message);
-            d.line = Some(e.line);
-            d.column = Some(e.column);
+            d.line = Some(crate::flow::diag::pos(e.line));
+            d.column = Some(crate::flow::diag::pos(e.column));
             cx.expr.push(d);
             return None;
         }
@@ -68,8 +68,8 @@ fn compile(node: &Value, cx: &mut NodeCx<'_, Op>) -> Option<Op> {
             at.clone(),
             format!("`:{name}` is not in `params`"),
         );
-        d.line = Some(line);
-        d.column = Some(column);
+        d.line = Some(crate::flow::diag::pos(line));
+        d.column = Some(crate::flow::diag::pos(column));
         cx.expr.push(d);
     }
     for name in cfg.params.keys() {

@@ -33,6 +33,8 @@ macro_rules! node_type {
 
 pub mod auth_hash_password;
 pub mod auth_issue_token;
+pub mod auth_logout;
+pub mod auth_refresh;
 pub mod auth_verify_password;
 pub mod call;
 pub mod collect;
@@ -66,7 +68,7 @@ mod sql_tests;
 mod tests;
 
 /// Every built-in node type, one line each, in palette order.
-static BUILTIN: [&NodeType<Op>; 24] = [
+static BUILTIN: [&NodeType<Op>; 26] = [
     &validate::TYPE,
     &db_get::TYPE,
     &db_query::TYPE,
@@ -89,6 +91,8 @@ static BUILTIN: [&NodeType<Op>; 24] = [
     &auth_hash_password::TYPE,
     &auth_verify_password::TYPE,
     &auth_issue_token::TYPE,
+    &auth_refresh::TYPE,
+    &auth_logout::TYPE,
     &respond::TYPE,
     &fail::TYPE,
 ];

@@ -123,8 +123,8 @@ pub(crate) fn compile_template(source: &str, escape: bool) -> Result<CompiledTem
             let mut d = match e.kind() {
                 tera::ErrorKind::SyntaxError(report) => {
                     let mut d = Diagnostic::new("flow.template_syntax", "", report.message());
-                    d.line = Some(report.span().start_line);
-                    d.column = Some(report.span().start_col + 1);
+                    d.line = Some(crate::flow::diag::pos(report.span().start_line));
+                    d.column = Some(crate::flow::diag::pos(report.span().start_col + 1));
                     d
                 }
                 _ => Diagnostic::new("flow.template_syntax", "", e.to_string()),

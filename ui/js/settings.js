@@ -307,17 +307,24 @@ async function renderKeys(/** @type {HTMLElement} */ box) {
       h('p', { class: 'notice', text: unavailable ? 'Key rotation is not available on this server.' : `Keys could not be loaded: ${/** @type {any} */ (e).message}` })));
     return;
   }
-  head.append(h('button', { type: 'button', class: 'btn btn-sm', onclick: () => rotate(box) }, icon('refresh'), 'Rotate key'));
+  const current = keys.find((/** @type {any} */ k) => k.current);
+  // The next key keeps the current key's algorithm; the other button switches it.
+  const same = current?.alg === 'EdDSA' ? 'EdDSA' : 'HS256';
+  const other = same === 'EdDSA' ? 'HS256' : 'EdDSA';
+  head.append(
+    h('button', { type: 'button', class: 'btn btn-sm', onclick: () => rotate(box, same) }, icon('refresh'), 'Rotate key'),
+    h('button', { type: 'button', class: 'btn btn-sm', title: other === 'EdDSA' ? 'An Ed25519 key pair: other services can check tokens with its public key' : 'A shared secret (HMAC-SHA256)', onclick: () => rotate(box, other) },
+      other === 'EdDSA' ? 'Rotate to Ed25519' : 'Rotate to HS256'));
   replace(box, head, keys.length
     ? h('ul', { class: 'list' }, keys.map((/** @type {any} */ k) => h('li', null,
         h('div', { class: 'grow' },
-          h('div', { class: 'name', text: `Key ${k.id}` }),
+          h('div', { class: 'name', text: k.alg ? `Key ${k.id} · ${k.alg}` : `Key ${k.id}` }),
           h('div', { class: 'hint', text: [k.created_at ? `created ${fmtDate(k.created_at)}` : null, k.retired_at ? `retired ${fmtDate(k.retired_at)}` : null].filter(Boolean).join(' · ') })),
         k.current || k.active || k.status === 'current' ? h('span', { class: 'tag tag-success', text: 'current' }) : h('span', { class: 'tag', text: k.status || 'previous' }))))
     : h('div', { class: 'empty' }, h('p', { text: 'No keys listed.' })));
 }
 
-async function rotate(/** @type {HTMLElement} */ box) {
+async function rotate(/** @type {HTMLElement} */ box, /** @type {string} */ alg) {
   const ok = await confirmDialog({
     title: 'Rotate the signing key?',
     message: 'New tokens are signed with a new key. Tokens signed with the old key stay valid until they expire (at most 30 days); nobody is signed out.',
@@ -325,7 +332,7 @@ async function rotate(/** @type {HTMLElement} */ box) {
   });
   if (!ok) return;
   try {
-    await api('POST', '/token-keys/rotate', { body: {} });
+    await api('POST', `/token-keys/rotate?alg=${encodeURIComponent(alg)}`, { body: {} });
     toast('Signing key rotated.', 'success');
   } catch (e) {
     toast(/** @type {any} */ (e).message, 'error');

@@ -104,15 +104,34 @@ export function errorBox(err) {
 }
 
 /**
- * A flow's diagnostics (`{code, pointer, message, line?, column?}`) as a list: pointer, Rhai
- * position, message, code.
+ * A flow's diagnostics (`{code, pointer, message, line?, column?, severity?}`) as a list:
+ * pointer, Rhai position, message, code. Warnings (`severity: "warning"`) say so and block
+ * nothing; they are listed after the errors.
  * @param {any[]} diags
  */
 export function diagList(diags) {
-  return h('ul', { class: 'diag-list' }, diags.map((d) => h('li', null,
+  const ordered = [...diags.filter((d) => !isWarning(d)), ...diags.filter(isWarning)];
+  return h('ul', { class: 'diag-list' }, ordered.map((d) => h('li', { class: isWarning(d) ? 'is-warning' : null },
+    isWarning(d) ? h('strong', { text: 'Warning: ' }) : null,
     h('code', { text: d.pointer || '/' }), ' ',
     d.line ? `line ${d.line}, column ${d.column}: ` : '', d.message || d.code,
     h('span', { class: 'muted', text: ` (${d.code})` }))));
+}
+
+/** Whether a diagnostic is a warning (the flow still compiles and publishes). */
+export function isWarning(/** @type {any} */ d) {
+  return d?.severity === 'warning';
+}
+
+/**
+ * "2 problems", "1 warning", "1 problem, 1 warning": a count of diagnostics for a label.
+ * @param {any[]} diags
+ */
+export function problemCount(diags) {
+  const warnings = diags.filter(isWarning).length;
+  const errors = diags.length - warnings;
+  const part = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return [errors ? part(errors, 'problem') : '', warnings ? part(warnings, 'warning') : ''].filter(Boolean).join(', ');
 }
 
 /** One `details` item of an error as a sentence. */

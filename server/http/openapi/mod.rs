@@ -372,6 +372,11 @@ fn operation(
     if op.requires_auth {
         out.insert("security".into(), json!([{"bearer": []}]));
     }
+    // Tokens of another audience than the default are what a client must send
+    // (`endpoint.audience`): say which.
+    if let Some(audience) = plan.endpoint.as_ref().and_then(|e| e.audience.as_ref()) {
+        out.insert("x-sluice-audience".into(), Value::String(audience.clone()));
+    }
     // An endpoint whose pages run with the server's own origin says so (`endpoint.sandbox`).
     if plan.endpoint.as_ref().is_some_and(|e| !e.sandbox) {
         out.insert("x-sluice-sandbox".into(), Value::Bool(false));

@@ -7,7 +7,7 @@
  */
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
-import { errorBox, toast } from '../ui.js';
+import { errorBox, problemCount, toast } from '../ui.js';
 import { flowActions } from './actions.js';
 import { Canvas } from './canvas.js';
 import { nodeAdder } from './adding.js';
@@ -226,8 +226,8 @@ function subscribe(state, { screen, canvas, stack, inspector, problems, remove }
     showDiagnostics(inspector, diags);
     stack.paintMarks();
     problems.hidden = !diags.length;
-    problems.replaceChildren(icon('warning', { size: 16 }), ` ${diags.length} problem${diags.length === 1 ? '' : 's'}`);
-    problems.setAttribute('aria-label', `${diags.length} problem${diags.length === 1 ? '' : 's'}: show the list`);
+    problems.replaceChildren(icon('warning', { size: 16 }), ` ${problemCount(diags)}`);
+    problems.setAttribute('aria-label', `${problemCount(diags)}: show the list`);
     screen.dataset.problems = String(diags.length);
   });
   state.on('run', () => {

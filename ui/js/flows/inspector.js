@@ -261,6 +261,8 @@ function flowSettings(panel, host) {
     auth.value = doc.endpoint.auth || 'public';
     auth.addEventListener('change', () => host.change((d) => { if (auth.value === 'public') delete d.endpoint.auth; else d.endpoint.auth = auth.value; }));
     a.control(auth);
+    str('Audience', '/endpoint/audience', () => doc.endpoint.audience, (d, v) => { if (v) d.endpoint.audience = v; else delete d.endpoint.audience; },
+      'Which tokens it accepts (user and admin endpoints): those issued for this audience. Empty: api, the normal one. A password reset endpoint says password_reset.');
     str('Group', '/endpoint/group', () => doc.endpoint.group, (d, v) => { if (v) d.endpoint.group = v; else delete d.endpoint.group; }, 'Optional API group slug.');
     const sb = field(panel, 'Sandbox', '/endpoint/sandbox',
       'On: pages this endpoint serves run in an opaque origin, so a script injected into them cannot act as you. Turn off only when the editor has its own address.');

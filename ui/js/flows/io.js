@@ -73,7 +73,8 @@ export function importDialog(text, flows, replaceId) {
         if (mine !== seq) return;
         ok = r.ok;
         status.replaceChildren(r.ok
-          ? h('p', { class: 'fl-ok' }, icon('check'), ' The flow compiles. Nothing has been written yet.')
+          ? h('div', null, h('p', { class: 'fl-ok' }, icon('check'), ' The flow compiles. Nothing has been written yet.'),
+            r.diagnostics.length ? diagList(r.diagnostics) : null)
           : h('div', { class: 'fl-error', role: 'alert' }, h('strong', { text: `${r.diagnostics.length} problem${r.diagnostics.length === 1 ? '' : 's'}; nothing will be written until they are fixed in the file:` }), diagList(r.diagnostics)));
       } catch (e) {
         if (mine !== seq) return;
