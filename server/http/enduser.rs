@@ -37,15 +37,7 @@ pub async fn authenticate(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map_err(|_| ()));
-    match check(keys, revoked, program, authorization) {
-        Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
-            &serving.load().live.token_keys,
-            revoked,
-            program,
-            authorization,
-        ),
-        other => other,
-    }
+    check_or_reload(serving, keys, revoked, program, authorization).await
 }
 
 /// The same check for a token given as text (debug runs; a leading `Bearer ` is allowed);
@@ -61,7 +53,18 @@ pub async fn check_token(
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => t.to_string(),
         _ => format!("Bearer {t}"),
     });
-    let authorization = header.as_deref().map(Ok);
+    check_or_reload(serving, keys, revoked, program, header.as_deref().map(Ok)).await
+}
+
+/// [`check`], and once more with a reloaded key ring when the token names a key the served
+/// ring does not have (a key rotated on another instance).
+async fn check_or_reload(
+    serving: &Serving,
+    keys: &KeyRing,
+    revoked: &Revoked,
+    program: &Program,
+    authorization: Option<Result<&str, ()>>,
+) -> Result<Value, BearerError> {
     match check(keys, revoked, program, authorization) {
         Err(BearerError::Invalid(JwtError::UnknownKey)) if refresh_ring(serving).await => check(
             &serving.load().live.token_keys,
