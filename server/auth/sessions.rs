@@ -121,9 +121,7 @@ pub struct Revoked {
 impl Revoked {
     /// Adds ended sessions.
     pub fn add(&self, ended: &[Ended], now: i64) {
-        let Ok(mut ids) = self.ids.lock() else {
-            return;
-        };
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         for (id, until) in ended {
             if *until > now {
                 ids.insert(id.clone(), *until);
@@ -149,17 +147,15 @@ impl Revoked {
 
     /// Whether the session `id` was ended and its tokens may still be alive at `now`.
     pub fn contains(&self, id: &str, now: i64) -> bool {
-        self.ids
-            .lock()
-            .map(|ids| ids.get(id).is_some_and(|until| *until > now))
-            .unwrap_or(false)
+        // A panic elsewhere while holding the lock must not let ended sessions back in.
+        let ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(id).is_some_and(|until| *until > now)
     }
 
     /// Forgets entries whose tokens have all expired.
     pub fn prune(&self, now: i64) {
-        if let Ok(mut ids) = self.ids.lock() {
-            ids.retain(|_, until| *until > now);
-        }
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.retain(|_, until| *until > now);
     }
 
     pub fn len(&self) -> usize {
